@@ -1,0 +1,74 @@
+"""What every script shares: loading settings and logging, one-line errors with exit codes,
+tables for people and JSON for machines."""
+import functools
+import json
+import logging
+import sys
+
+import click
+from tabulate import tabulate
+
+from .config import load_settings
+from .errors import UNEXPECTED, SyncError, exit_codes_help
+from .logs import LOGGER, setup_logging
+
+log = logging.getLogger(LOGGER)
+
+
+def env_file_option(f):
+    return click.option("--env-file", type=click.Path(dir_okay=False), default=None,
+                        help="env file to read (default: $SYNC_ENV_FILE or ./.env)")(f)
+
+
+def json_option(f):
+    return click.option("--json", "as_json", is_flag=True, default=False, help="machine-readable JSON on stdout")(f)
+
+
+def verbose_option(f):
+    return click.option("-v", "--verbose", count=True, help="more messages on stderr (-vv for debug)")(f)
+
+
+def script(f):
+    """Run a click command body, turning every SyncError into one line on stderr and its exit
+    code, and any other exception into exit 1 with the traceback in the log file only."""
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        try:
+            code = f(*args, **kwargs)
+        except SyncError as exc:
+            log.debug("stopped", exc_info=True)
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:  # a bug: keep the traceback out of the user's face
+            log.error("unexpected error", exc_info=True)
+            click.echo(f"unexpected error: {exc.__class__.__name__}: {exc} (traceback in the log file)", err=True)
+            sys.exit(UNEXPECTED)
+        sys.exit(code or 0)
+    return wrapper
+
+
+def load(env_file=None, overrides=None, verbose=0):
+    """Settings (flags > environment > env file > defaults) and logging set up from them."""
+    setup_logging(None, verbose)
+    settings = load_settings(env_file, overrides)
+    setup_logging(settings, verbose)
+    return settings
+
+
+def emit_json(data):
+    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str, ensure_ascii=False))
+
+
+def emit_table(rows, headers="keys", empty="(nothing)"):
+    if not rows:
+        click.echo(empty)
+        return
+    click.echo(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
+
+
+EPILOG = exit_codes_help()

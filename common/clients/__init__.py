@@ -1,0 +1,1 @@
+"""One thin client per service: HTTP <-> plain dicts, no business rules."""

@@ -1,0 +1,66 @@
+"""Kimai 2 API client (https://<host>/api).
+
+Traps handled here: customers, projects and activities are not paginated; lists hide invisible
+entries unless visible=3; projects outside their start/end window are hidden unless ignoreDates=1;
+an omitted boolean in POST/PATCH becomes false, so every write sends visible and billable.
+"""
+from ..http import ServiceSession
+
+ALL = "3"  # visible filter: 1 = visible, 2 = hidden, 3 = all
+ID_CHUNK = 50  # project ids per activities request, to keep URLs short
+
+
+class KimaiClient:
+    def __init__(self, settings, counter, dry_run=False):
+        settings.require("KIMAI_URL", "KIMAI_TOKEN")
+        self.http = ServiceSession(
+            "kimai", f"{settings.kimai_url}/api", {"Authorization": f"Bearer {settings.kimai_token}"},
+            settings, counter=counter, dry_run=dry_run, cacheable=("version", "users/me"))
+
+    def version(self):
+        return self.http.get_json("version").get("version")
+
+    def me(self):
+        return self.http.get_json("users/me")
+
+    # customers
+    def list_customers(self):
+        return self.http.get_json("customers", {"visible": ALL})
+
+    def create_customer(self, name, country, currency, timezone, comment=None):
+        body = {"name": name, "country": country, "currency": currency, "timezone": timezone,
+                "comment": comment, "visible": True, "billable": True}
+        return self.http.request("POST", "customers", json=body, ok=(200, 201)).json()
+
+    # projects
+    def list_projects(self):
+        return self.http.get_json("projects", {"visible": ALL, "ignoreDates": "1"})
+
+    def create_project(self, name, customer_id, comment, visible=True, billable=True):
+        body = {"name": name, "customer": customer_id, "comment": comment, "visible": visible,
+                "billable": billable, "globalActivities": True}
+        return self.http.request("POST", "projects", json=body, ok=(200, 201)).json()
+
+    def update_project(self, project, **changes):
+        """PATCH a project, repeating its current booleans so none silently turns false."""
+        body = {"visible": project["visible"], "billable": project["billable"],
+                "globalActivities": project.get("globalActivities", True), **changes}
+        return self.http.request("PATCH", f"projects/{project['id']}", json=body).json()
+
+    # activities
+    def list_activities(self, project_ids):
+        """Every activity (visible or not) of the given projects, in as few requests as possible."""
+        ids = sorted(set(project_ids))
+        activities = []
+        for start in range(0, len(ids), ID_CHUNK):
+            params = {"visible": ALL, "projects[]": [str(i) for i in ids[start:start + ID_CHUNK]]}
+            activities.extend(self.http.get_json("activities", params))
+        return activities
+
+    def create_activity(self, name, project_id, comment, visible=True, billable=True):
+        body = {"name": name, "project": project_id, "comment": comment, "visible": visible, "billable": billable}
+        return self.http.request("POST", "activities", json=body, ok=(200, 201)).json()
+
+    def update_activity(self, activity_id, name, comment, visible, billable=True):
+        body = {"name": name, "comment": comment, "visible": visible, "billable": billable}
+        return self.http.request("PATCH", f"activities/{activity_id}", json=body).json()

@@ -1,0 +1,197 @@
+"""One Settings object, resolved once: flags > environment > env file > defaults.
+
+Every key the toolkit reads is declared in KEYS with its type, default and a one-line comment;
+`.env.template` documents the same keys (a test keeps the two in step). A key in the env file
+that is not declared here, or a value that does not parse, is refused with exit 78 naming it.
+"""
+import difflib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+from .errors import ConfigError
+
+DEFAULT_ENV_FILE = ".env"
+JOBS = ("gitea-kimai",)
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    kind: str  # str, secret, url, bool, int, float, list, choice, timezone
+    default: object = None
+    help: str = ""
+    choices: tuple = ()
+    minimum: float = None
+
+
+KEYS = {k.name: k for k in [
+    # Gitea
+    Key("GITEA_URL", "url", None, "Gitea root address, e.g. https://git.example.com (a trailing /api/v1 is tolerated)"),
+    Key("GITEA_TOKEN", "secret", None, "Gitea access token (Settings > Applications), read access to repositories and issues"),
+    Key("GITEA_ORGANIZATION", "str", None, "owner whose repositories are synced: an organisation or a user"),
+    Key("REPOS_TO_SYNC", "list", (), "comma list of repository names; empty = every repository of the owner"),
+    Key("SYNC_PULL_REQUESTS", "bool", False, "also sync pull requests as activities"),
+    # Kimai
+    Key("KIMAI_URL", "url", None, "Kimai root address, e.g. https://kimai.example.com (a trailing /api is tolerated)"),
+    Key("KIMAI_TOKEN", "secret", None, "Kimai API token (user profile > API access), sent as Authorization: Bearer"),
+    Key("KIMAI_CUSTOMER", "str", None, "customer that created projects go under; default the Gitea owner's name; created if missing"),
+    Key("KIMAI_CUSTOMER_COUNTRY", "str", "DE", "country code for a customer the toolkit creates"),
+    Key("KIMAI_CUSTOMER_CURRENCY", "str", "EUR", "currency code for a customer the toolkit creates"),
+    Key("KIMAI_CUSTOMER_TIMEZONE", "timezone", "UTC", "IANA time zone for a customer the toolkit creates"),
+    Key("CLOSED_ISSUES", "choice", "hide", "what a closed issue does to its activity: hide (visible=false) or keep", ("hide", "keep")),
+    # Running
+    Key("SYNC_JOBS", "list", ("gitea-kimai",), "jobs run by a bare `python sync.py`, comma separated"),
+    Key("SYNC_WORKERS", "int", 4, "parallel requests per run", minimum=1),
+    Key("DATABASE_PATH", "str", "sync.db", "SQLite store of links, runs, cursors and audit events"),
+    Key("READ_ONLY_MODE", "bool", False, "never write to any service (every run behaves as --dry-run)"),
+    Key("HTTP_TIMEOUT", "float", 30.0, "seconds to wait for a connection or a response", minimum=1),
+    Key("RATE_LIMIT_ENABLED", "bool", False, "throttle requests per service on our side"),
+    Key("RATE_LIMIT_REQUESTS", "int", 100, "requests allowed per RATE_LIMIT_PERIOD per service", minimum=1),
+    Key("RATE_LIMIT_PERIOD", "float", 10.0, "seconds of the rate limit window", minimum=0.001),
+    Key("PAGE_SIZE", "int", 50, "items per page when reading lists (Gitea caps it at 50)", minimum=1),
+    Key("MAX_PAGES", "int", 0, "stop reading a list after this many pages (0 = no limit); a cut list keeps its cursor", minimum=0),
+    Key("CACHE_ENABLED", "bool", True, "cache reference data (server versions, identities); never lists that can change"),
+    Key("CACHE_TTL", "int", 3600, "seconds a cached reference answer stays valid", minimum=0),
+    Key("CACHE_DIR", "str", ".cache", "folder of the HTTP cache"),
+    Key("EXPORT_ENABLED", "bool", False, "write CSV exports of links and run statistics after every run"),
+    Key("EXPORT_DIR", "str", "exports", "folder for CSV exports"),
+    Key("BACKUP_DIR", "str", "backups", "folder for store backups"),
+    Key("LOG_LEVEL", "choice", "INFO", "level of the log file", ("DEBUG", "INFO", "WARNING", "ERROR")),
+    Key("LOG_FILE", "str", "tracksync.log", "rotating log file (empty = no log file); never contains a token"),
+]}
+
+SECRET_KEYS = tuple(name for name, key in KEYS.items() if key.kind == "secret")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def parse_value(key, raw):
+    """Turn a raw string (or a flag's Python value) into the key's type, or raise ConfigError."""
+    if not isinstance(raw, str):
+        return raw
+    value = raw.strip()
+    kind = key.kind
+    if kind in ("str", "secret"):
+        return value or None
+    if kind == "url":
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(key.name, f"not an http(s) address: {value!r}")
+        return value.rstrip("/")
+    if kind == "bool":
+        if value.lower() in _TRUE:
+            return True
+        if value.lower() in _FALSE:
+            return False
+        raise ConfigError(key.name, f"expected true or false, got {value!r}")
+    if kind in ("int", "float"):
+        try:
+            number = int(value) if kind == "int" else float(value)
+        except ValueError:
+            raise ConfigError(key.name, f"expected a{'n integer' if kind == 'int' else ' number'}, got {value!r}") from None
+        if key.minimum is not None and number < key.minimum:
+            raise ConfigError(key.name, f"must be at least {key.minimum:g}, got {value!r}")
+        return number
+    if kind == "list":
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    if kind == "choice":
+        for choice in key.choices:
+            if value.lower() == choice.lower():
+                return choice
+        raise ConfigError(key.name, f"expected one of {', '.join(key.choices)}, got {value!r}")
+    if kind == "timezone":
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(key.name, f"unknown IANA time zone {value!r}") from None
+        return value
+    raise AssertionError(f"unknown kind {kind}")
+
+
+def read_env_file(path):
+    """The key/value pairs of an env file; unknown keys are refused with a suggestion."""
+    values = dotenv_values(path)
+    for name in values:
+        if name not in KEYS:
+            close = difflib.get_close_matches(name, KEYS, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(name, f"unknown key in {path}{hint}")
+    return {name: value if value is not None else "" for name, value in values.items()}
+
+
+class Settings:
+    """Resolved configuration. Read values as attributes (settings.gitea_url) or settings["GITEA_URL"]."""
+
+    def __init__(self, values, env_file=None, sources=None):
+        self._values = values
+        self.env_file = env_file
+        self.sources = sources or {}
+
+    def __getitem__(self, name):
+        return self._values[name]
+
+    def get(self, name, default=None):
+        return self._values.get(name, default)
+
+    def __getattr__(self, attr):
+        name = attr.upper()
+        if name in KEYS:
+            return self._values[name]
+        raise AttributeError(attr)
+
+    def require(self, *names):
+        """Raise ConfigError naming the first key without a value."""
+        for name in names:
+            if self._values.get(name) in (None, "", ()):
+                where = f" (set it in {self.env_file} or the environment)" if self.env_file else ""
+                raise ConfigError(name, f"missing{where}")
+
+    def secrets(self):
+        """Configured secret values, for redaction."""
+        return [self._values[name] for name in SECRET_KEYS if self._values.get(name)]
+
+    def with_overrides(self, **overrides):
+        values = dict(self._values)
+        values.update({k.upper(): v for k, v in overrides.items()})
+        return Settings(values, self.env_file, self.sources)
+
+
+def load_settings(env_file=None, overrides=None, environ=None):
+    """Resolve every key: overrides (flags, None = not given) > environment > env file > defaults.
+
+    env_file: explicit path (must exist), else SYNC_ENV_FILE, else ./.env when present.
+    """
+    environ = os.environ if environ is None else environ
+    explicit = env_file or environ.get("SYNC_ENV_FILE")
+    path = Path(explicit) if explicit else Path(DEFAULT_ENV_FILE)
+    file_values = {}
+    if explicit and not path.is_file():
+        raise ConfigError("SYNC_ENV_FILE" if not env_file else "--env-file", f"env file not found: {path}")
+    if path.is_file():
+        try:
+            file_values = read_env_file(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError("--env-file", f"cannot read {path}: {exc.__class__.__name__}") from None
+    values, sources = {}, {}
+    overrides = {k.upper(): v for k, v in (overrides or {}).items() if v is not None}
+    for name, key in KEYS.items():
+        for source, table in (("flag", overrides), ("environment", environ), ("env file", file_values)):
+            if name in table:
+                values[name] = parse_value(key, table[name])
+                sources[name] = source
+                break
+        else:
+            values[name] = key.default
+            sources[name] = "default"
+    for name in ("GITEA_URL", "KIMAI_URL"):
+        if values[name]:
+            values[name] = re.sub(r"/api(/v1)?$", "", values[name])
+    return Settings(values, str(path) if path.is_file() else None, sources)

@@ -1,0 +1,118 @@
+"""Exception types, each carrying the exit code the scripts return for it (DESIGN.md §5)."""
+
+OK = 0
+UNEXPECTED = 1
+USAGE = 2
+PARTIAL = 3
+DATA_INVALID = 65
+UNAVAILABLE = 69
+TEMPORARY = 75
+AUTH = 77
+CONFIG = 78
+
+EXIT_CODES = {
+    OK: "everything done",
+    UNEXPECTED: "unexpected error (a bug: the log has the traceback)",
+    USAGE: "usage error (bad flag or argument)",
+    PARTIAL: "partial: the run finished, some items failed (listed)",
+    DATA_INVALID: "input data invalid (a CSV row, a backup archive, a webhook body)",
+    UNAVAILABLE: "a service is unreachable",
+    TEMPORARY: "temporary: rate limited, lock held, retry later",
+    AUTH: "authentication or permission refused",
+    CONFIG: "configuration invalid or missing (names the key)",
+}
+
+# Most serious first: used when several checks fail and one code must be chosen.
+SEVERITY = [UNEXPECTED, AUTH, CONFIG, UNAVAILABLE, DATA_INVALID, TEMPORARY, PARTIAL, OK]
+
+
+def exit_codes_help():
+    """The exit code table as text, for --help epilogs."""
+    return "\b\nExit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODES.items())
+
+
+def most_serious(codes):
+    codes = set(codes) or {OK}
+    return min(codes, key=lambda c: SEVERITY.index(c) if c in SEVERITY else 0)
+
+
+class SyncError(Exception):
+    """Base class: a failure the user should see as one line, with a documented exit code."""
+
+    exit_code = UNEXPECTED
+
+    def __init__(self, message, *, service=None):
+        super().__init__(message)
+        self.service = service
+
+    def __str__(self):
+        text = super().__str__()
+        return f"{self.service}: {text}" if self.service else text
+
+
+class UsageError(SyncError):
+    exit_code = USAGE
+
+
+class ConfigError(SyncError):
+    """A configuration key is missing or malformed; the message names the key."""
+
+    exit_code = CONFIG
+
+    def __init__(self, key, problem):
+        super().__init__(f"configuration key {key}: {problem}")
+        self.key = key
+
+
+class DataError(SyncError):
+    exit_code = DATA_INVALID
+
+
+class ServiceUnavailable(SyncError):
+    exit_code = UNAVAILABLE
+
+
+class TemporaryError(SyncError):
+    exit_code = TEMPORARY
+
+
+class RateLimited(TemporaryError):
+    pass
+
+
+class LockHeld(TemporaryError):
+    pass
+
+
+class AuthError(SyncError):
+    exit_code = AUTH
+
+
+class NotFound(SyncError):
+    """The service answered 404 for a resource the caller named."""
+
+    exit_code = PARTIAL
+
+
+class ApiError(SyncError):
+    """The service refused a request (4xx other than auth, or a 5xx after retries)."""
+
+    exit_code = PARTIAL
+
+    def __init__(self, message, *, service=None, status=None, body=None):
+        super().__init__(message, service=service)
+        self.status = status
+        self.body = body
+
+
+class UnknownOutcome(SyncError):
+    """A write whose result never arrived (dropped connection, 5xx after the server may have
+    committed). It is never resent blindly: the job looks for the origin marker instead."""
+
+    exit_code = PARTIAL
+
+
+class DryRunWrite(SyncError):
+    """A write was attempted under --dry-run. Raised by the HTTP layer; a bug if ever seen."""
+
+    exit_code = UNEXPECTED

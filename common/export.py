@@ -1,0 +1,46 @@
+"""Exports of the store: links, runs and audit events as CSV or JSON files.
+
+CSV cells that a spreadsheet would run as a formula (= + - @, tab, carriage return first) are
+prefixed with an apostrophe."""
+import csv
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+TABLES = {
+    "links": "SELECT job, source_key, target_type, target_id, state, source_hash, error, run_id, created_at, updated_at FROM links ORDER BY job, source_key",
+    "runs": "SELECT * FROM runs ORDER BY id",
+    "audit": "SELECT * FROM audit ORDER BY id",
+}
+
+
+def safe_cell(value):
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def table_rows(store, table):
+    return [dict(row) for row in store.db.execute(TABLES[table])]
+
+
+def export_store(store, out_dir, fmt="csv", tables=("links", "runs", "audit")):
+    """Write one file per table; returns the paths written."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    paths = []
+    for table in tables:
+        rows = table_rows(store, table)
+        path = out / f"{table}-{stamp}.{fmt}"
+        if fmt == "json":
+            path.write_text(json.dumps(rows, indent=2, ensure_ascii=False), encoding="utf-8")
+        else:
+            columns = list(rows[0]) if rows else [c[1] for c in store.db.execute(f"PRAGMA table_info({table})")]
+            with path.open("w", newline="", encoding="utf-8") as handle:
+                writer = csv.DictWriter(handle, fieldnames=columns)
+                writer.writeheader()
+                writer.writerows({k: safe_cell(v) for k, v in row.items()} for row in rows)
+        paths.append(path)
+    return paths

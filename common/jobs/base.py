@@ -1,0 +1,142 @@
+"""What every job shares: the plan's actions, the run's result, and applying a plan in parallel."""
+import hashlib
+import json
+import logging
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+
+from ..errors import AuthError, DryRunWrite, PARTIAL, OK, SyncError, UnknownOutcome
+
+log = logging.getLogger("tracksync.job")
+
+# how each action kind is counted in the summary
+COUNTED_AS = {"create": "created", "update": "updated", "show": "updated", "hide": "hidden",
+              "link": "unchanged", "unchanged": "unchanged"}
+SUMMARY_KEYS = ("created", "updated", "hidden", "unchanged", "failed")
+CONTAINERS = ("project", "customer")
+
+
+def content_hash(fields):
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+@dataclass
+class Action:
+    """One planned change for one source item. `fields` are the mapped (desired) values."""
+
+    kind: str                 # create, update, show, hide, link, unchanged
+    key: str                  # origin marker of the source item
+    target_type: str
+    label: str                # how people name the item, e.g. "#12 acme/web"
+    scope: str                # the unit the target state was read for (a repository, a window)
+    fields: dict
+    target_id: int = None
+    parent: int = None        # the target's container: project id of an activity, customer id of a project
+    before: dict = None       # the target's current mapped values (updates)
+    keep: dict = None         # target values a write must repeat (Kimai turns omitted booleans false)
+    detail: str = ""          # what changes, e.g. "name 'a' -> 'b'"
+    source_version: str = ""  # e.g. the issue's updated_at, for cursors
+
+    @property
+    def hash(self):
+        return content_hash(self.fields)
+
+    @property
+    def writes(self):
+        return self.kind in ("create", "update", "show", "hide")
+
+    def line(self):
+        text = f"{self.kind} {self.label}"
+        return f"{text}: {self.detail}" if self.detail else text
+
+    def as_dict(self):
+        return {"action": self.kind, "item": self.key, "label": self.label, "target_id": self.target_id,
+                "detail": self.detail}
+
+
+@dataclass
+class Result:
+    job: str
+    dry_run: bool = False
+    counts: Counter = field(default_factory=Counter)
+    actions: list = field(default_factory=list)     # every planned change (not unchanged)
+    failures: list = field(default_factory=list)    # (label, reason)
+    warnings: list = field(default_factory=list)
+    requests: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    run_id: int = None
+    exit_code: int = OK
+    error: str = None                               # what stopped the whole run, if anything
+
+    def tally(self, action):
+        """Count an action: items under created/updated/...; containers (projects, customers)
+        under their own keys, e.g. projects_created, so the item counts stay one per item."""
+        key = COUNTED_AS[action.kind]
+        self.counts[key if action.target_type not in CONTAINERS else f"{action.target_type}s_{key}"] += 1
+
+    def fail(self, label, reason):
+        self.failures.append((label, str(reason)))
+        self.counts["failed"] += 1
+        self.exit_code = PARTIAL
+
+    def summary(self):
+        data = {"job": self.job, "dry_run": self.dry_run}
+        data.update({k: self.counts.get(k, 0) for k in SUMMARY_KEYS})
+        data.update({k: v for k, v in sorted(self.counts.items()) if k not in SUMMARY_KEYS})
+        data.update(requests=self.requests.get("requests", 0), writes=self.requests.get("writes", 0),
+                    seconds=round(self.seconds, 2), exit_code=self.exit_code)
+        if self.run_id:
+            data["run_id"] = self.run_id
+        data["plan"] = [a.as_dict() for a in self.actions] if self.dry_run else []
+        data["failures"] = [{"item": label, "reason": reason} for label, reason in self.failures]
+        data["warnings"] = list(self.warnings)
+        data["error"] = self.error
+        return data
+
+
+class Applier:
+    """Applies actions with a thread pool. The store is written from the calling thread only:
+    intent (`pending`) before each create is sent, the result after it comes back."""
+
+    def __init__(self, job, store, run_id, workers, result):
+        self.job, self.store, self.run_id, self.workers, self.result = job, store, run_id, workers, result
+
+    def apply(self, actions, write):
+        """write(action) -> target object (dict with id). Returns the actions whose outcome is
+        unknown (a create that got no answer), to be resolved by the caller via their markers."""
+        unknown = []
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            futures = {}
+            for action in actions:
+                if action.kind == "create":
+                    self.store.mark_pending(self.job, action.key, action.target_type, self.run_id)
+                futures[pool.submit(write, action)] = action
+            for future in as_completed(futures):
+                action = futures[future]
+                try:
+                    target = future.result()
+                except UnknownOutcome as exc:
+                    log.info("%s: %s; will look for its marker", action.label, exc)
+                    unknown.append(action)
+                    continue
+                except (AuthError, DryRunWrite):
+                    pool.shutdown(cancel_futures=True)
+                    raise
+                except SyncError as exc:
+                    self.store.mark_failed(self.job, action.key, action.target_type, self.run_id, str(exc))
+                    self.result.fail(action.label, exc)
+                    continue
+                self.record(action, target["id"])
+        log.debug("applied %d actions in %.2fs", len(actions), time.monotonic() - started)
+        return unknown
+
+    def record(self, action, target_id):
+        action.target_id = target_id
+        self.store.mark_synced(self.job, action.key, action.target_type, target_id, action.hash, action.fields, self.run_id)
+        if action.writes or action.kind == "link":
+            self.store.record_audit(self.run_id, self.job, action.key, action.kind, action.target_type,
+                                    target_id, action.before, action.fields)
+        self.result.tally(action)

@@ -1,0 +1,60 @@
+"""One run per job at a time: an exclusive lock file next to the store.
+
+The lock is an OS file lock (filelock), so it disappears with the process that held it, even
+after SIGKILL. A sidecar `.pid` file says who holds it, for messages and diagnose.py.
+"""
+import json
+import os
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from .errors import LockHeld
+
+
+def lock_path(database_path, job):
+    return Path(f"{database_path}.{job}.lock")
+
+
+class JobLock:
+    def __init__(self, database_path, job):
+        self.job = job
+        self.path = lock_path(database_path, job)
+        self.info_path = Path(f"{self.path}.pid")
+        self._lock = FileLock(str(self.path), timeout=0)
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._lock.acquire()
+        except Timeout:
+            holder = read_holder(self.info_path)
+            who = f" (pid {holder['pid']})" if holder else ""
+            raise LockHeld(f"another {self.job} run is in progress{who}; try again later") from None
+        self.info_path.write_text(json.dumps({"pid": os.getpid(), "job": self.job}))
+        return self
+
+    def __exit__(self, *exc):
+        self.info_path.unlink(missing_ok=True)
+        self._lock.release()
+
+
+def read_holder(info_path):
+    try:
+        return json.loads(Path(info_path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def lock_state(database_path, job):
+    """{'held': bool, 'pid': int|None, 'stale': bool}: stale = a pid file left by a process that
+    no longer exists (killed mid-run); the lock itself is free then."""
+    path = lock_path(database_path, job)
+    holder = read_holder(f"{path}.pid")
+    probe = FileLock(str(path), timeout=0)
+    try:
+        probe.acquire()
+    except Timeout:
+        return {"held": True, "pid": holder and holder.get("pid"), "stale": False}
+    probe.release()
+    return {"held": False, "pid": holder and holder.get("pid"), "stale": holder is not None}

@@ -1,0 +1,219 @@
+"""The SQLite store: links between source items and target objects, runs, cursors, audit events.
+
+Each item commits on its own (WAL mode), so a crash loses at most the item in flight. Under
+--dry-run the store is opened read-only: the file is never changed.
+"""
+import json
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .errors import SyncError, CONFIG
+
+MIGRATIONS = [
+    # 1: the foundation
+    """
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        job TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        status TEXT NOT NULL,            -- running, ok, partial, failed
+        exit_code INTEGER,
+        params TEXT,                     -- JSON of the run's flags
+        created INTEGER NOT NULL DEFAULT 0,
+        updated INTEGER NOT NULL DEFAULT 0,
+        hidden INTEGER NOT NULL DEFAULT 0,
+        unchanged INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        requests INTEGER NOT NULL DEFAULT 0,
+        writes INTEGER NOT NULL DEFAULT 0,
+        message TEXT
+    );
+    CREATE INDEX runs_job ON runs(job, id);
+    CREATE TABLE links (
+        job TEXT NOT NULL,
+        source_key TEXT NOT NULL,        -- the origin marker, e.g. gitea:acme/web#42
+        target_type TEXT NOT NULL,       -- project, activity, timesheet, ...
+        target_id INTEGER,
+        state TEXT NOT NULL,             -- pending, synced, failed
+        source_hash TEXT,                -- hash of the mapped fields last written
+        data TEXT,                       -- JSON of the mapped fields last written
+        error TEXT,
+        run_id INTEGER,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (job, source_key)
+    );
+    CREATE INDEX links_state ON links(job, state);
+    CREATE TABLE cursors (
+        job TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        value TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (job, scope)
+    );
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER,
+        job TEXT NOT NULL,
+        source_key TEXT NOT NULL,
+        action TEXT NOT NULL,            -- create, update, hide, link
+        target_type TEXT NOT NULL,
+        target_id INTEGER,
+        before TEXT,
+        after TEXT,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX audit_item ON audit(job, source_key);
+    CREATE TABLE item_errors (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER,
+        job TEXT NOT NULL,
+        source_key TEXT NOT NULL,
+        message TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX item_errors_run ON item_errors(run_id);
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+RUN_COUNTS = ("created", "updated", "hidden", "unchanged", "failed", "requests", "writes")
+
+
+def now_iso():
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class StoreError(SyncError):
+    exit_code = CONFIG
+
+
+class Store:
+    def __init__(self, path, readonly=False):
+        self.path = Path(path)
+        self.readonly = readonly
+        if readonly:
+            if self.path.exists():
+                self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            else:
+                self.db = sqlite3.connect(":memory:")
+                self._migrate()
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=30)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        self.db.row_factory = sqlite3.Row
+        version = self.schema_version
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"store {self.path} has schema {version}, newer than this tracksync ({SCHEMA_VERSION}); upgrade tracksync")
+
+    @property
+    def schema_version(self):
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    def _migrate(self):
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self.db:
+                self.db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+
+    def close(self):
+        self.db.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # runs
+    def start_run(self, job, params):
+        with self.db:
+            cur = self.db.execute(
+                "INSERT INTO runs (job, started_at, status, params) VALUES (?, ?, 'running', ?)",
+                (job, now_iso(), json.dumps(params, sort_keys=True)))
+        return cur.lastrowid
+
+    def finish_run(self, run_id, status, exit_code, counts, message=None):
+        values = [counts.get(name, 0) for name in RUN_COUNTS]
+        sets = ", ".join(f"{name} = ?" for name in RUN_COUNTS)
+        with self.db:
+            self.db.execute(
+                f"UPDATE runs SET finished_at = ?, status = ?, exit_code = ?, message = ?, {sets} WHERE id = ?",
+                (now_iso(), status, exit_code, message, *values, run_id))
+
+    def runs(self, job=None, limit=None):
+        sql = "SELECT * FROM runs" + (" WHERE job = ?" if job else "") + " ORDER BY id DESC"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [dict(row) for row in self.db.execute(sql, (job,) if job else ())]
+
+    # links
+    def links(self, job, target_type=None):
+        sql = "SELECT * FROM links WHERE job = ?" + (" AND target_type = ?" if target_type else "")
+        rows = self.db.execute(sql, (job, target_type) if target_type else (job,))
+        return {row["source_key"]: _link(row) for row in rows}
+
+    def _upsert_link(self, job, key, target_type, state, run_id, **fields):
+        now = now_iso()
+        columns = ["job", "source_key", "target_type", "state", "run_id", "created_at", "updated_at", *fields]
+        values = [job, key, target_type, state, run_id, now, now, *fields.values()]
+        updates = ", ".join(f"{c} = excluded.{c}" for c in ["target_type", "state", "run_id", "updated_at", *fields])
+        with self.db:
+            self.db.execute(
+                f"INSERT INTO links ({', '.join(columns)}) VALUES ({', '.join('?' * len(values))}) "
+                f"ON CONFLICT (job, source_key) DO UPDATE SET {updates}", values)
+
+    def mark_pending(self, job, key, target_type, run_id):
+        """Record the intent to write before the remote request."""
+        self._upsert_link(job, key, target_type, "pending", run_id)
+
+    def mark_synced(self, job, key, target_type, target_id, source_hash, data, run_id):
+        self._upsert_link(job, key, target_type, "synced", run_id, target_id=target_id,
+                          source_hash=source_hash, data=json.dumps(data, sort_keys=True), error=None)
+
+    def mark_failed(self, job, key, target_type, run_id, error):
+        self._upsert_link(job, key, target_type, "failed", run_id, error=error)
+        with self.db:
+            self.db.execute("INSERT INTO item_errors (run_id, job, source_key, message, at) VALUES (?, ?, ?, ?, ?)",
+                            (run_id, job, key, error, now_iso()))
+
+    # cursors
+    def cursor(self, job, scope):
+        row = self.db.execute("SELECT value FROM cursors WHERE job = ? AND scope = ?", (job, scope)).fetchone()
+        return row[0] if row else None
+
+    def set_cursor(self, job, scope, value):
+        with self.db:
+            self.db.execute(
+                "INSERT INTO cursors (job, scope, value, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (job, scope) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                (job, scope, value, now_iso()))
+
+    # audit
+    def record_audit(self, run_id, job, key, action, target_type, target_id, before, after):
+        with self.db:
+            self.db.execute(
+                "INSERT INTO audit (run_id, job, source_key, action, target_type, target_id, before, after, at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, job, key, action, target_type, target_id,
+                 json.dumps(before, sort_keys=True) if before is not None else None,
+                 json.dumps(after, sort_keys=True) if after is not None else None, now_iso()))
+
+    def stats(self):
+        """Counts per job and state, plus run totals, for --stats and reports."""
+        links = [dict(r) for r in self.db.execute(
+            "SELECT job, target_type, state, COUNT(*) AS count FROM links GROUP BY job, target_type, state ORDER BY 1, 2, 3")]
+        runs = [dict(r) for r in self.db.execute(
+            "SELECT job, COUNT(*) AS runs, MAX(started_at) AS last_run, SUM(created) AS created, "
+            "SUM(updated) AS updated, SUM(hidden) AS hidden, SUM(failed) AS failed FROM runs GROUP BY job ORDER BY job")]
+        return {"links": links, "runs": runs, "schema_version": self.schema_version}
+
+
+def _link(row):
+    link = dict(row)
+    link["data"] = json.loads(link["data"]) if link["data"] else None
+    return link

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# tracksync helper: run it from any directory; it works in the project folder, uses the project's
+# virtual environment when there is one, and passes every exit code through.
+set -uo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+if [ -x "$HERE/.venv/bin/python" ]; then
+  PY="$HERE/.venv/bin/python"
+elif [ -x "$HERE/venv/bin/python" ]; then
+  PY="$HERE/venv/bin/python"
+else
+  PY="$(command -v python3 || command -v python)"
+fi
+CRON_TAG="# tracksync-auto"
+
+usage() {
+  cat <<'TXT'
+Usage: run_sync.sh COMMAND [ARGS]
+
+  test [pytest args]           run the test suite (python -m pytest)
+  demo                         start the sandbox with sample data, sync against it, stop it
+  sync [args]                  python sync.py [args]          e.g. sync gitea-kimai --dry-run
+  report [args]                python report.py [args]        e.g. report history --limit 5
+  export [args]                python report.py export [args] e.g. export --format json
+  backup create|list|verify FILE|restore FILE|prune --keep N
+  diagnose [flags]             python diagnose.py [flags]     e.g. diagnose --config
+  connection [args]            python test_connection.py [args]
+  cache clear|status           empty or describe the HTTP cache (python sync.py cache ...)
+  auto [--every MINUTES] [--env-file PATH] | auto --remove
+                               install (or remove) exactly one crontab line running the sync
+  help                         this text
+
+Exit codes are those of the script run (see python sync.py --help).
+TXT
+}
+
+demo() {
+  local dir env_file pid code=0
+  dir="$(mktemp -d "${TMPDIR:-/tmp}/tracksync-demo.XXXXXX")"
+  env_file="$dir/demo.env"
+  "$PY" -m sandbox --seed demo --env-out "$env_file" >"$dir/sandbox.out" 2>"$dir/sandbox.err" &
+  pid=$!
+  trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
+  for _ in $(seq 1 100); do
+    [ -s "$env_file" ] && break
+    kill -0 "$pid" 2>/dev/null || { cat "$dir/sandbox.err" >&2; return 1; }
+    sleep 0.1
+  done
+  [ -s "$env_file" ] || { echo "the sandbox did not start" >&2; return 1; }
+  {
+    echo "DATABASE_PATH=$dir/demo.db"
+    echo "LOG_FILE=$dir/demo.log"
+    echo "CACHE_DIR=$dir/cache"
+    echo "EXPORT_DIR=$dir/exports"
+  } >>"$env_file"
+  echo "== Sandbox running (Gitea and Kimai stand-ins on loopback). Planning the first sync:"
+  (cd "$dir" && "$PY" "$HERE/sync.py" --env-file "$env_file" --dry-run) | head -n 12
+  echo "   ..."
+  echo "== First sync:"
+  (cd "$dir" && "$PY" "$HERE/sync.py" --env-file "$env_file"); code=$?
+  [ "$code" -eq 0 ] || return "$code"
+  echo "== Second sync (nothing changed in Gitea, so nothing is written):"
+  (cd "$dir" && "$PY" "$HERE/sync.py" --env-file "$env_file"); code=$?
+  return "$code"
+}
+
+auto() {
+  local every=15 remove=0 env_file=""
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --every) every="${2:-}"; shift 2 ;;
+      --remove) remove=1; shift ;;
+      --env-file) env_file="${2:-}"; shift 2 ;;
+      *) echo "usage: run_sync.sh auto [--every MINUTES] [--env-file PATH] | auto --remove" >&2; return 2 ;;
+    esac
+  done
+  case "$every" in ''|*[!0-9]*) echo "auto: --every takes whole minutes (1-59)" >&2; return 2 ;; esac
+  if [ "$every" -lt 1 ] || [ "$every" -gt 59 ]; then echo "auto: --every takes whole minutes (1-59)" >&2; return 2; fi
+  command -v crontab >/dev/null || { echo "auto: crontab is not installed" >&2; return 69; }
+  local current
+  current="$(crontab -l 2>/dev/null | grep -vF "$CRON_TAG" || true)"
+  if [ "$remove" -eq 1 ]; then
+    printf '%s\n' "$current" | sed '/^$/d' | crontab - && echo "removed the tracksync crontab line"
+    return
+  fi
+  local env_arg="" log="$HERE/cron.log"
+  [ -n "$env_file" ] && env_arg=" --env-file $(cd "$(dirname "$env_file")" && pwd)/$(basename "$env_file")"
+  local line="*/$every * * * * cd $HERE && flock -n $HERE/.cron.lock $PY $HERE/sync.py$env_arg >> $log 2>&1 $CRON_TAG"
+  { printf '%s\n' "$current" | sed '/^$/d'; echo "$line"; } | crontab - || return 1
+  echo "installed: $line"
+}
+
+# Commands run in the project folder, so ./.env, sync.db and the other relative paths of the
+# configuration always mean the same files; arguments naming existing files are made absolute.
+args=()
+for arg in "$@"; do
+  if [ "${arg#-}" = "$arg" ] && [ -e "$arg" ]; then
+    arg="$(cd "$(dirname "$arg")" && pwd)/$(basename "$arg")"
+  fi
+  args+=("$arg")
+done
+set -- ${args[@]+"${args[@]}"}
+cd "$HERE" || exit 1
+
+cmd="${1:-help}"; shift || true
+case "$cmd" in
+  test)       exec "$PY" -m pytest "$@" ;;
+  demo)       demo ;;
+  sync)       exec "$PY" sync.py "$@" ;;
+  report)     exec "$PY" report.py "$@" ;;
+  export)     exec "$PY" report.py export "$@" ;;
+  backup)     exec "$PY" backup.py "$@" ;;
+  diagnose)   exec "$PY" diagnose.py "$@" ;;
+  connection) exec "$PY" test_connection.py "$@" ;;
+  cache)      exec "$PY" sync.py cache "$@" ;;
+  auto)       auto "$@" ;;
+  help|-h|--help) usage ;;
+  *)          echo "unknown command: $cmd" >&2; usage >&2; exit 2 ;;
+esac

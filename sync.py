@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""tracksync: keep Kimai in step with Gitea (and, as their jobs land, the other services).
+
+  python sync.py                 run the jobs named in SYNC_JOBS (default gitea-kimai)
+  python sync.py gitea-kimai     run one job
+"""
+from pathlib import Path
+
+import click
+
+from common.cli import EPILOG, emit_json, emit_table, env_file_option, json_option, load, script, verbose_option
+from common.errors import most_serious
+from common.export import export_store
+from common.http import clear_http_cache
+from common.jobs import JOBS, run_job
+from common.store import Store
+
+
+def sync_options(f):
+    options = [
+        click.option("--dry-run", is_flag=True, default=None, help="print the plan; write nothing anywhere"),
+        click.option("--full", is_flag=True, default=None, help="ignore cursors and re-read everything"),
+        click.option("--repos", default=None, help="comma list of repositories (overrides REPOS_TO_SYNC)"),
+        click.option("--include-prs", is_flag=True, default=None, help="also sync pull requests"),
+        click.option("--stats", is_flag=True, default=None, help="after the run, print the store's statistics"),
+        click.option("--export", is_flag=True, default=None, help="after the run, write CSV exports to EXPORT_DIR"),
+        click.option("--clear-cache", is_flag=True, default=None, help="empty the HTTP cache first"),
+        click.option("--cache/--no-cache", default=None, help="use the reference-data cache (CACHE_ENABLED)"),
+        click.option("--rate-limit/--no-rate-limit", default=None, help="client-side rate limit (RATE_LIMIT_ENABLED)"),
+        click.option("--page-size", type=click.IntRange(1), default=None, help="items per page (PAGE_SIZE)"),
+        click.option("--max-pages", type=click.IntRange(0), default=None, help="pages per list at most, 0 = all (MAX_PAGES)"),
+        json_option, verbose_option, env_file_option,
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _merge(parent, own):
+    """Options given after the job name win over those given before it."""
+    parent = parent or {}
+    given = {k: v for k, v in own.items() if v is not None and v is not False and not (k == "verbose" and v == 0)}
+    return {**own, **{k: v for k, v in parent.items() if k not in given}, **given}
+
+
+@click.group(invoke_without_command=True, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@sync_options
+@click.pass_context
+def cli(ctx, **options):
+    """Run the jobs in SYNC_JOBS, or the one named."""
+    ctx.obj = options
+    if ctx.invoked_subcommand is None:
+        run(None, options)
+
+
+def _job_command(name):
+    @cli.command(name, epilog=EPILOG)
+    @sync_options
+    @click.pass_context
+    def command(ctx, **options):
+        run(name, _merge(ctx.obj, options))
+    command.__doc__ = f"Run the {name} job."
+    return command
+
+
+for _name in JOBS:
+    _job_command(_name)
+
+
+@cli.command("cache", epilog=EPILOG)
+@click.argument("action", type=click.Choice(["status", "clear"]), default="status")
+@env_file_option
+def cache_command(action, env_file):
+    """Describe or empty the HTTP cache of reference data."""
+    _cache(action, env_file)
+
+
+@script
+def _cache(action, env_file):
+    settings = load(env_file)
+    if action == "clear":
+        click.echo(f"removed {clear_http_cache(settings)} cache file(s) from {settings.cache_dir}")
+        return
+    state = "enabled" if settings.cache_enabled else "disabled"
+    click.echo(f"cache {state}, TTL {settings.cache_ttl}s, folder {settings.cache_dir}")
+    files = sorted(Path(settings.cache_dir).glob("http_cache*"))
+    emit_table([[f.name, f.stat().st_size] for f in files], headers=["file", "bytes"], empty="(empty)")
+
+
+@script
+def run(job, options):
+    overrides = {
+        "CACHE_ENABLED": options.get("cache"),
+        "RATE_LIMIT_ENABLED": options.get("rate_limit"),
+        "PAGE_SIZE": options.get("page_size"),
+        "MAX_PAGES": options.get("max_pages"),
+        "SYNC_PULL_REQUESTS": True if options.get("include_prs") else None,
+    }
+    settings = load(options.get("env_file"), overrides, options.get("verbose") or 0)
+    dry_run = bool(options.get("dry_run") or settings.read_only_mode)
+    if options.get("clear_cache"):
+        removed = clear_http_cache(settings)
+        click.echo(f"cleared the HTTP cache ({removed} file{'s' if removed != 1 else ''})", err=True)
+    job_options = {"dry_run": dry_run, "full": bool(options.get("full")),
+                   "repos": tuple(r.strip() for r in (options.get("repos") or "").split(",") if r.strip())}
+    results = [run_job(name, settings, job_options) for name in ([job] if job else settings.sync_jobs)]
+    report(results, options, settings)
+    return most_serious(r.exit_code for r in results)
+
+
+def report(results, options, settings):
+    summaries = [r.summary() for r in results]
+    for result in results:
+        for label, reason in result.failures:
+            click.echo(f"failed: {label}: {reason}", err=True)
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        if result.error:
+            click.echo(f"error: {result.error}", err=True)
+    extra = {}
+    if options.get("stats") or options.get("export") or settings.export_enabled:
+        with Store(settings.database_path, readonly=True) as store:
+            if options.get("stats"):
+                extra["stats"] = store.stats()
+            if options.get("export") or settings.export_enabled:
+                extra["exported"] = [str(p) for p in export_store(store, settings.export_dir)]
+    if options.get("as_json"):
+        data = dict(summaries[0]) if len(summaries) == 1 else {"jobs": summaries}
+        data.update(extra)
+        emit_json(data)
+        return
+    for result in results:
+        if result.dry_run:
+            click.echo(f"Plan for {result.job} (dry run, nothing written):")
+            for action in result.actions:
+                click.echo(f"  {action.line()}")
+            if not result.actions:
+                click.echo("  nothing to change")
+    columns = ("job", "created", "updated", "hidden", "unchanged", "failed", "requests", "seconds")
+    emit_table([[s[c] for c in columns] for s in summaries], headers=columns)
+    if "stats" in extra:
+        click.echo()
+        emit_table(extra["stats"]["links"], empty="store: no links yet")
+        click.echo()
+        emit_table(extra["stats"]["runs"], empty="store: no runs yet")
+    for path in extra.get("exported", []):
+        click.echo(f"exported {path}", err=True)
+
+
+if __name__ == "__main__":
+    cli()

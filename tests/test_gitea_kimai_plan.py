@@ -1,0 +1,85 @@
+"""The pure parts of the gitea-kimai job: mapping, names, planning and cursors (no HTTP)."""
+from common.jobs.base import content_hash
+from common.jobs.gitea_kimai import (RepoRead, activity_fields, index_by_marker, kimai_safe_name, next_cursor,
+                                     plan_activities, plan_project)
+
+
+def issue(number, title="Title", state="open", body="", updated="2026-01-01T10:00:00Z"):
+    return {"number": number, "title": title, "state": state, "body": body, "updated_at": updated,
+            "html_url": f"https://git.example.com/acme/web/issues/{number}", "pull_request": None}
+
+
+def activity(id_, fields, billable=True):
+    return {"id": id_, "name": fields["name"], "comment": fields["comment"], "visible": fields["visible"], "billable": billable}
+
+
+def test_safe_name_replaces_forbidden_characters_and_collapses_space():
+    assert kimai_safe_name('#1 a < b > c "d" = e\n\tf') == "#1 a ‹ b › c 'd' - e f"
+
+
+def test_safe_name_is_at_most_150_characters():
+    name = kimai_safe_name("#7 " + "x" * 300)
+    assert len(name) == 150 and name.endswith("…")
+    assert kimai_safe_name("Ünïcødé 日本語のタイトル") == "Ünïcødé 日本語のタイトル"
+
+
+def test_activity_comment_starts_with_marker_then_url_then_body():
+    fields = activity_fields("acme", "web", issue(42, body="Steps:\n1. open"), "hide")
+    assert fields["comment"].split("\n") == ["gitea:acme/web#42", "https://git.example.com/acme/web/issues/42", "Steps:", "1. open"]
+    assert fields["name"] == "#42 Title" and fields["visible"] is True
+
+
+def test_closed_issue_hidden_or_kept():
+    assert activity_fields("acme", "web", issue(1, state="closed"), "hide")["visible"] is False
+    assert activity_fields("acme", "web", issue(1, state="closed"), "keep")["visible"] is True
+
+
+def test_plan_creates_updates_hides_shows_and_links():
+    issues = [issue(1), issue(2, title="Renamed"), issue(3, state="closed"), issue(4), issue(5)]
+    f = {n: activity_fields("acme", "web", issue(n), "hide") for n in range(1, 6)}
+    target = index_by_marker([activity(12, f[2]), activity(13, f[3]),
+                              activity(14, {**f[4], "visible": False}), activity(15, f[5])])
+    links = {"gitea:acme/web#5": {"state": "synced", "target_id": 15, "source_hash": content_hash(f[5])}}
+    plan = {a.key.split("#")[1]: a for a in plan_activities("acme", "web", issues, target, links, "hide")}
+    assert plan["1"].kind == "create"
+    assert plan["2"].kind == "update" and plan["2"].detail == "name '#2 Title' -> '#2 Renamed'"
+    assert plan["3"].kind == "hide" and plan["3"].target_id == 13
+    assert plan["4"].kind == "show"
+    assert plan["5"].kind == "unchanged"
+    assert [a.line() for a in plan.values() if a.writes][0] == "create #1 acme/web: '#1 Title'"
+
+
+def test_plan_links_an_existing_activity_found_by_marker_when_store_is_lost():
+    fields = activity_fields("acme", "web", issue(9), "hide")
+    target = index_by_marker([activity(90, fields)])
+    [action] = plan_activities("acme", "web", [issue(9)], target, {}, "hide")
+    assert action.kind == "link" and action.target_id == 90
+
+
+def test_update_keeps_the_billable_flag_of_the_target():
+    fields = activity_fields("acme", "web", issue(9), "hide")
+    target = index_by_marker([activity(90, {**fields, "name": "old"}, billable=False)])
+    [action] = plan_activities("acme", "web", [issue(9)], target, {}, "hide")
+    assert action.kind == "update" and action.keep == {"billable": False}
+
+
+def test_duplicate_markers_resolve_to_the_lowest_id():
+    fields = activity_fields("acme", "web", issue(9), "hide")
+    assert index_by_marker([activity(7, fields), activity(3, fields)])["gitea:acme/web#9"]["id"] == 3
+
+
+def test_project_reused_by_marker_or_by_name_under_customer():
+    projects = [{"id": 5, "name": "web", "customer": 2, "comment": None},
+                {"id": 6, "name": "moved", "customer": 9, "comment": "gitea:acme/api\nhttps://x"}]
+    by_marker = index_by_marker(projects)
+    assert plan_project("acme", "web", 2, by_marker, projects, None, "https://g").target_id == 5
+    assert plan_project("acme", "web", 3, by_marker, projects, None, "https://g").kind == "create"
+    assert plan_project("acme", "api", 2, by_marker, projects, None, "https://g").target_id == 6
+
+
+def test_cursor_moves_to_newest_but_not_past_failures_or_cut_lists():
+    read = RepoRead("web", [issue(1, updated="2026-01-01T10:00:00Z"), issue(2, updated="2026-01-02T10:00:00+00:00")])
+    assert next_cursor(read, [], None) == "2026-01-02T10:00:00+00:00"
+    assert next_cursor(read, ["2026-01-01T10:00:00Z"], None) == "2026-01-01T10:00:00Z"
+    assert next_cursor(RepoRead("web", read.issues, complete=False), [], "old") == "old"
+    assert next_cursor(RepoRead("web", []), [], "old") == "old"
