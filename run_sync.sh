@@ -34,34 +34,41 @@ Exit codes are those of the script run (see python sync.py --help).
 TXT
 }
 
+DEMO_DIR=""
+DEMO_PID=""
+demo_cleanup() {
+  [ -n "$DEMO_PID" ] && kill "$DEMO_PID" 2>/dev/null && wait "$DEMO_PID" 2>/dev/null
+  [ -n "$DEMO_DIR" ] && rm -rf "$DEMO_DIR"
+}
+
 demo() {
-  local dir env_file pid code=0
-  dir="$(mktemp -d "${TMPDIR:-/tmp}/tracksync-demo.XXXXXX")"
-  env_file="$dir/demo.env"
-  "$PY" -m sandbox --seed demo --env-out "$env_file" >"$dir/sandbox.out" 2>"$dir/sandbox.err" &
-  pid=$!
-  trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
+  local env_file code=0
+  DEMO_DIR="$(mktemp -d "${TMPDIR:-/tmp}/tracksync-demo.XXXXXX")"
+  trap demo_cleanup EXIT
+  env_file="$DEMO_DIR/demo.env"
+  "$PY" -m sandbox --seed demo --env-out "$env_file" >"$DEMO_DIR/sandbox.out" 2>"$DEMO_DIR/sandbox.err" &
+  DEMO_PID=$!
   for _ in $(seq 1 100); do
     [ -s "$env_file" ] && break
-    kill -0 "$pid" 2>/dev/null || { cat "$dir/sandbox.err" >&2; return 1; }
+    kill -0 "$DEMO_PID" 2>/dev/null || { cat "$DEMO_DIR/sandbox.err" >&2; return 1; }
     sleep 0.1
   done
   [ -s "$env_file" ] || { echo "the sandbox did not start" >&2; return 1; }
   {
-    echo "DATABASE_PATH=$dir/demo.db"
-    echo "LOG_FILE=$dir/demo.log"
-    echo "CACHE_DIR=$dir/cache"
-    echo "EXPORT_DIR=$dir/exports"
+    echo "DATABASE_PATH=$DEMO_DIR/demo.db"
+    echo "LOG_FILE=$DEMO_DIR/demo.log"
+    echo "CACHE_DIR=$DEMO_DIR/cache"
+    echo "EXPORT_DIR=$DEMO_DIR/exports"
   } >>"$env_file"
-  echo "== Sandbox running (Gitea and Kimai stand-ins on loopback). Planning the first sync:"
-  (cd "$dir" && "$PY" "$HERE/sync.py" --env-file "$env_file" --dry-run) | head -n 12
-  echo "   ..."
+  echo "== Sandbox running (Gitea and Kimai stand-ins on loopback). The plan of the first sync:"
+  "$PY" sync.py --env-file "$env_file" --dry-run >"$DEMO_DIR/plan.txt"; code=$?
+  [ "$code" -eq 0 ] || { cat "$DEMO_DIR/plan.txt"; return "$code"; }
+  head -n 12 "$DEMO_DIR/plan.txt"
+  echo "  ... ($(grep -c '^  create' "$DEMO_DIR/plan.txt") creates in all)"
   echo "== First sync:"
-  (cd "$dir" && "$PY" "$HERE/sync.py" --env-file "$env_file"); code=$?
-  [ "$code" -eq 0 ] || return "$code"
+  "$PY" sync.py --env-file "$env_file" || return $?
   echo "== Second sync (nothing changed in Gitea, so nothing is written):"
-  (cd "$dir" && "$PY" "$HERE/sync.py" --env-file "$env_file"); code=$?
-  return "$code"
+  "$PY" sync.py --env-file "$env_file"
 }
 
 auto() {

@@ -4,6 +4,7 @@
   python sync.py                 run the jobs named in SYNC_JOBS (default gitea-kimai)
   python sync.py gitea-kimai     run one job
 """
+import re
 from pathlib import Path
 
 import click
@@ -108,6 +109,13 @@ def run(job, options):
     return most_serious(r.exit_code for r in results)
 
 
+def plan_order(action):
+    """Customers, then projects, then items by scope and number."""
+    rank = {"customer": 0, "project": 1}.get(action.target_type, 2)
+    number = re.search(r"#(\d+)", action.label)
+    return rank, action.scope, int(number.group(1)) if number else 0, action.label
+
+
 def report(results, options, settings):
     summaries = [r.summary() for r in results]
     for result in results:
@@ -132,7 +140,7 @@ def report(results, options, settings):
     for result in results:
         if result.dry_run:
             click.echo(f"Plan for {result.job} (dry run, nothing written):")
-            for action in result.actions:
+            for action in sorted(result.actions, key=plan_order):
                 click.echo(f"  {action.line()}")
             if not result.actions:
                 click.echo("  nothing to change")

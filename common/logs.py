@@ -34,6 +34,7 @@ def setup_logging(settings=None, verbose=0):
     stderr.setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
     stderr.setFormatter(logging.Formatter("%(message)s"))
     stderr.addFilter(redact)
+    stderr.addFilter(lambda record: record.exc_info is None)  # tracebacks go to the log file only
     logger.addHandler(stderr)
     if settings is not None and settings.log_file:
         try:

@@ -162,22 +162,27 @@ class Store:
         columns = ["job", "source_key", "target_type", "state", "run_id", "created_at", "updated_at", *fields]
         values = [job, key, target_type, state, run_id, now, now, *fields.values()]
         updates = ", ".join(f"{c} = excluded.{c}" for c in ["target_type", "state", "run_id", "updated_at", *fields])
+        self.db.execute(
+            f"INSERT INTO links ({', '.join(columns)}) VALUES ({', '.join('?' * len(values))}) "
+            f"ON CONFLICT (job, source_key) DO UPDATE SET {updates}", values)
+
+    def mark_pending(self, job, keys, target_type, run_id):
+        """Record the intent to write, before the remote requests (one transaction for all keys)."""
         with self.db:
-            self.db.execute(
-                f"INSERT INTO links ({', '.join(columns)}) VALUES ({', '.join('?' * len(values))}) "
-                f"ON CONFLICT (job, source_key) DO UPDATE SET {updates}", values)
+            for key in keys:
+                self._upsert_link(job, key, target_type, "pending", run_id)
 
-    def mark_pending(self, job, key, target_type, run_id):
-        """Record the intent to write before the remote request."""
-        self._upsert_link(job, key, target_type, "pending", run_id)
-
-    def mark_synced(self, job, key, target_type, target_id, source_hash, data, run_id):
-        self._upsert_link(job, key, target_type, "synced", run_id, target_id=target_id,
-                          source_hash=source_hash, data=json.dumps(data, sort_keys=True), error=None)
+    def mark_synced(self, job, key, target_type, target_id, source_hash, data, run_id, audit=None):
+        """Record a write's result, and its audit event (action, before, after) in the same commit."""
+        with self.db:
+            self._upsert_link(job, key, target_type, "synced", run_id, target_id=target_id,
+                              source_hash=source_hash, data=json.dumps(data, sort_keys=True), error=None)
+            if audit:
+                self._audit(run_id, job, key, audit[0], target_type, target_id, audit[1], audit[2])
 
     def mark_failed(self, job, key, target_type, run_id, error):
-        self._upsert_link(job, key, target_type, "failed", run_id, error=error)
         with self.db:
+            self._upsert_link(job, key, target_type, "failed", run_id, error=error)
             self.db.execute("INSERT INTO item_errors (run_id, job, source_key, message, at) VALUES (?, ?, ?, ?, ?)",
                             (run_id, job, key, error, now_iso()))
 
@@ -196,12 +201,15 @@ class Store:
     # audit
     def record_audit(self, run_id, job, key, action, target_type, target_id, before, after):
         with self.db:
-            self.db.execute(
-                "INSERT INTO audit (run_id, job, source_key, action, target_type, target_id, before, after, at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, job, key, action, target_type, target_id,
-                 json.dumps(before, sort_keys=True) if before is not None else None,
-                 json.dumps(after, sort_keys=True) if after is not None else None, now_iso()))
+            self._audit(run_id, job, key, action, target_type, target_id, before, after)
+
+    def _audit(self, run_id, job, key, action, target_type, target_id, before, after):
+        self.db.execute(
+            "INSERT INTO audit (run_id, job, source_key, action, target_type, target_id, before, after, at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, job, key, action, target_type, target_id,
+             json.dumps(before, sort_keys=True) if before is not None else None,
+             json.dumps(after, sort_keys=True) if after is not None else None, now_iso()))
 
     def stats(self):
         """Counts per job and state, plus run totals, for --stats and reports."""

@@ -13,9 +13,12 @@ def digest(path):
 def test_links_move_from_pending_to_synced_or_failed(tmp_path):
     with Store(tmp_path / "s.db") as store:
         run = store.start_run("gitea-kimai", {"full": True})
-        store.mark_pending("gitea-kimai", "gitea:a/b#1", "activity", run)
+        store.mark_pending("gitea-kimai", ["gitea:a/b#1"], "activity", run)
         assert store.links("gitea-kimai")["gitea:a/b#1"]["state"] == "pending"
-        store.mark_synced("gitea-kimai", "gitea:a/b#1", "activity", 7, "h1", {"name": "x"}, run)
+        store.mark_synced("gitea-kimai", "gitea:a/b#1", "activity", 7, "h1", {"name": "x"}, run,
+                          audit=("create", None, {"name": "x"}))
+        [event] = store.db.execute("SELECT action, after FROM audit").fetchall()
+        assert tuple(event) == ("create", '{"name": "x"}')
         store.mark_failed("gitea-kimai", "gitea:a/b#2", "activity", run, "kimai: refused")
         links = store.links("gitea-kimai")
         assert links["gitea:a/b#1"]["target_id"] == 7 and links["gitea:a/b#1"]["data"] == {"name": "x"}

@@ -109,11 +109,10 @@ class Applier:
         unknown = []
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            futures = {}
-            for action in actions:
-                if action.kind == "create":
-                    self.store.mark_pending(self.job, action.key, action.target_type, self.run_id)
-                futures[pool.submit(write, action)] = action
+            for target_type in {a.target_type for a in actions if a.kind == "create"}:
+                keys = [a.key for a in actions if a.kind == "create" and a.target_type == target_type]
+                self.store.mark_pending(self.job, keys, target_type, self.run_id)
+            futures = {pool.submit(write, action): action for action in actions}
             for future in as_completed(futures):
                 action = futures[future]
                 try:
@@ -135,8 +134,7 @@ class Applier:
 
     def record(self, action, target_id):
         action.target_id = target_id
-        self.store.mark_synced(self.job, action.key, action.target_type, target_id, action.hash, action.fields, self.run_id)
-        if action.writes or action.kind == "link":
-            self.store.record_audit(self.run_id, self.job, action.key, action.kind, action.target_type,
-                                    target_id, action.before, action.fields)
+        audit = (action.kind, action.before, action.fields) if action.writes or action.kind == "link" else None
+        self.store.mark_synced(self.job, action.key, action.target_type, target_id, action.hash, action.fields,
+                               self.run_id, audit)
         self.result.tally(action)

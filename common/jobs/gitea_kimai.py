@@ -104,7 +104,7 @@ def plan_project(owner, repo, customer_id, projects_by_marker, projects, link, g
     if found is None and customer_id is not None:
         found = next((p for p in projects if p["customer"] == customer_id and p["name"] == fields["name"]), None)
     if found is None:
-        return Action("create", key, "project", label, repo, fields, detail=fields["name"])
+        return Action("create", key, "project", label, repo, fields)
     fields = {"name": found["name"], "comment": found.get("comment") or ""}
     linked = link is not None and link["state"] == "synced" and link["target_id"] == found["id"]
     return Action("unchanged" if linked else "link", key, "project", label, repo, fields, target_id=found["id"])
@@ -201,8 +201,10 @@ class GiteaKimaiJob:
         return not self.opts.full and link is not None and link["state"] == "synced"
 
     def read_source(self, repos):
-        def read(repo):
-            since = None if self.opts.full else self.store.cursor(JOB, f"{self.owner}/{repo}")
+        cursors = {} if self.opts.full else {repo: self.store.cursor(JOB, f"{self.owner}/{repo}") for repo in repos}
+
+        def read(repo):  # in a worker thread: no store access here
+            since = cursors.get(repo)
             if since:
                 since = (_parse_time(since) - OVERLAP).isoformat()
             try:
@@ -216,7 +218,10 @@ class GiteaKimaiJob:
             return {r.name: r for r in pool.map(read, repos)}
 
     def sync_repos(self, todo, links):
-        project_ids = self.ensure_projects(todo, self.kimai.list_projects(), links)
+        project_ids = {repo: links[repo_marker(self.owner, repo)]["target_id"] for repo in todo
+                       if self._project_linked(repo, links)}
+        if len(project_ids) < len(todo):  # some project still to be found or created
+            project_ids = self.ensure_projects(todo, self.kimai.list_projects(), links)
         existing = [pid for pid in project_ids.values() if pid is not None]
         target = index_by_marker(self.kimai.list_activities(existing)) if existing else {}
         actions = []

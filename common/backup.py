@@ -1,0 +1,438 @@
+"""Backups of the store: consistent snapshots zipped with a manifest, and their verification,
+listing, pruning and restore.
+
+An archive holds `manifest.json`, `store.db` (a snapshot taken with SQLite's online backup API,
+so it is consistent even while a sync writes) and, when asked, `config.env` (the env file with
+every secret value removed). Nothing from an archive is ever extracted by its own name: members
+are read into files this module chooses, after every name, checksum and the snapshot's
+`integrity_check` have been verified.
+"""
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import sqlite3
+import tempfile
+import zipfile
+import zlib
+from contextlib import ExitStack
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+
+from . import __version__
+from .config import SECRET_KEYS
+from .errors import ConfigError, DataError, UsageError
+from .runlock import JobLock
+from .store import SCHEMA_VERSION
+
+FORMAT = 1
+PREFIX = "tracksync-backup-"
+NAME_RE = re.compile(r"^tracksync-backup-(\d{8}T\d{6}Z)(-pre-restore)?(?:-(\d+))?\.zip$")
+MANIFEST, STORE_MEMBER, CONFIG_MEMBER = "manifest.json", "store.db", "config.env"
+MEMBERS = (MANIFEST, STORE_MEMBER, CONFIG_MEMBER)
+MAX_MEMBER_BYTES = 4 * 1024 ** 3
+COUNTED_TABLES = ("runs", "links", "audit", "item_errors", "cursors")
+SECRET_NAME = re.compile(r"TOKEN|PASSWORD|PASSWD|SECRET|API_?KEY|CREDENTIAL|PRIVATE", re.I)
+COMMENTED_SECRET = re.compile(r"^\s*#.*(TOKEN|PASSWORD|PASSWD|SECRET|API_?KEY)\w*\s*[=:]\s*\S", re.I)
+URL_PASSWORD = re.compile(r"(://[^/\s:@]+):[^@\s/]+@")
+
+
+# --- snapshots ------------------------------------------------------------------------------
+
+def snapshot_store(db_path, dest):
+    """Copy the store to `dest` with the online backup API, in one step (one read transaction,
+    so writers keep writing and the copy is the state of one moment). The copy is a single
+    self-contained file (rollback journal, no -wal). Returns its description."""
+    db_path = Path(db_path)
+    if not db_path.is_file():
+        raise ConfigError("DATABASE_PATH", f"no store at {db_path}; nothing to back up")
+    source = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
+    target = sqlite3.connect(dest)
+    try:
+        source.backup(target)
+        target.execute("PRAGMA journal_mode=DELETE")
+        target.commit()
+    finally:
+        source.close()
+        target.close()
+    return describe_store(dest)
+
+
+def describe_store(path):
+    """Schema version, integrity and row counts of a store file (opened read-only)."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
+        info = {"schema_version": db.execute("PRAGMA user_version").fetchone()[0], "integrity": integrity}
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        info["counts"] = {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in COUNTED_TABLES if t in tables}
+        if "runs" in tables:
+            info["last_run"] = db.execute("SELECT MAX(started_at) FROM runs").fetchone()[0]
+        return info
+    finally:
+        db.close()
+
+
+def summary_line(info):
+    counts = info.get("counts", {})
+    parts = [f"{counts.get('runs', 0)} runs", f"{counts.get('links', 0)} links", f"{counts.get('audit', 0)} audit events"]
+    last = f", last run {info['last_run']}" if info.get("last_run") else ""
+    return f"schema {info.get('schema_version')}: {', '.join(parts)}{last}"
+
+
+# --- the env file without secrets ---------------------------------------------------------
+
+def is_secret_key(name):
+    return name in SECRET_KEYS or bool(SECRET_NAME.search(name))
+
+
+def redact_env(text, secrets=()):
+    """The env file's text with every secret value removed: secret keys keep their name and lose
+    their value, commented-out secrets and unparsable lines are dropped, passwords in URLs and
+    any configured secret value that still appears are masked."""
+    from dotenv.parser import parse_stream
+    out = []
+    for binding in parse_stream(io.StringIO(text)):
+        original = binding.original.string
+        if not original.endswith("\n"):
+            original += "\n"
+        if binding.error:
+            out.append(f"# line {binding.original.line} removed: it could not be parsed\n")
+        elif binding.key is None:
+            out.append("# a commented-out secret was removed\n" if COMMENTED_SECRET.search(original) else original)
+        elif is_secret_key(binding.key):
+            out.append(f"{binding.key}=  # removed from the backup\n")
+        else:
+            out.append(original)
+    result = URL_PASSWORD.sub(r"\1:***@", "".join(out))
+    for secret in secrets:
+        if secret:
+            result = result.replace(secret, "***")
+    return result
+
+
+# --- creating -------------------------------------------------------------------------------
+
+def backup_dir(settings, out=None):
+    return Path(out or settings.backup_dir)
+
+
+def _archive_path(folder, stamp, label):
+    base = f"{PREFIX}{stamp}{'-' + label if label else ''}"
+    path, n = folder / f"{base}.zip", 1
+    while path.exists():
+        n += 1
+        path = folder / f"{base}-{n}.zip"
+    return path
+
+
+def create_backup(settings, out=None, include_config=False, label=""):
+    """Snapshot the store into a new archive; returns (path, manifest)."""
+    folder = backup_dir(settings, out)
+    env_text = None
+    if include_config:
+        if not settings.env_file:
+            raise UsageError("--include-config: there is no env file to include")
+        env_text = redact_env(Path(settings.env_file).read_text(encoding="utf-8"), settings.secrets())
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    created = datetime.now(timezone.utc)
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".backup-") as tmp:
+        snapshot = Path(tmp) / STORE_MEMBER
+        info = snapshot_store(settings.database_path, snapshot)
+        if info["integrity"] != "ok":
+            raise DataError(f"the store {settings.database_path} fails integrity_check ({info['integrity']}); not backed up")
+        members = {STORE_MEMBER: _file_digest(snapshot)}
+        if env_text is not None:
+            members[CONFIG_MEMBER] = _bytes_digest(env_text.encode("utf-8"))
+        manifest = {"format": FORMAT, "tool": "tracksync", "tool_version": __version__,
+                    "schema_version": info["schema_version"], "created": created.isoformat(timespec="seconds"),
+                    "kind": label or "backup", "store": {"counts": info["counts"], "last_run": info.get("last_run")},
+                    "members": members}
+        partial = Path(tmp) / "archive.zip"
+        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(MANIFEST, json.dumps(manifest, indent=2))
+            archive.write(snapshot, STORE_MEMBER)
+            if env_text is not None:
+                archive.writestr(CONFIG_MEMBER, env_text)
+        partial.chmod(0o600)
+        with open(partial, "rb") as handle:
+            os.fsync(handle.fileno())
+        path = _archive_path(folder, created.strftime("%Y%m%dT%H%M%SZ"), label)
+        os.replace(partial, path)
+    return path, manifest
+
+
+def _file_digest(path):
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+    return {"sha256": digest.hexdigest(), "size": size}
+
+
+def _bytes_digest(data):
+    return {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+
+
+# --- verifying ------------------------------------------------------------------------------
+
+def unsafe_member(name):
+    """Why a member name is refused, or None. Absolute paths, drive letters, backslashes and
+    `..` are refused before anything else is read."""
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+        return "has an absolute path"
+    if "\\" in name:
+        return "contains a backslash"
+    if ".." in PurePosixPath(name).parts:
+        return "climbs out of the archive with '..'"
+    return None
+
+
+def read_manifest(path):
+    """Open an archive and return (zipfile, manifest) after checking names and the manifest
+    (not yet the checksums). Raises DataError naming the archive and the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"backup archive not found: {path}")
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DataError(f"{path.name}: not a readable zip archive ({exc})") from None
+    try:
+        names = [info.filename for info in archive.infolist()]
+        for info in archive.infolist():
+            problem = unsafe_member(info.filename)
+            if problem:
+                raise DataError(f"{path.name}: member {info.filename!r} {problem}; refused")
+            if (info.external_attr >> 16) & 0o170000 == 0o120000:
+                raise DataError(f"{path.name}: member {info.filename!r} is a symbolic link; refused")
+        if len(set(names)) != len(names):
+            raise DataError(f"{path.name}: a member name appears twice; refused")
+        unexpected = [n for n in names if n not in MEMBERS]
+        if unexpected:
+            raise DataError(f"{path.name}: unexpected member {unexpected[0]!r}; refused")
+        if MANIFEST not in names:
+            raise DataError(f"{path.name}: no {MANIFEST}; not a tracksync backup")
+        try:
+            manifest = json.loads(_read_member(archive, path, MANIFEST, 1 << 20))
+        except ValueError:
+            raise DataError(f"{path.name}: {MANIFEST} is not valid JSON") from None
+        _check_manifest(path, manifest, names)
+        return archive, manifest
+    except BaseException:
+        archive.close()
+        raise
+
+
+def _check_manifest(path, manifest, names):
+    if not isinstance(manifest, dict) or manifest.get("tool") != "tracksync":
+        raise DataError(f"{path.name}: {MANIFEST} is not a tracksync manifest")
+    if manifest.get("format") != FORMAT:
+        raise DataError(f"{path.name}: archive format {manifest.get('format')!r} is not supported (expected {FORMAT})")
+    schema = manifest.get("schema_version")
+    if not isinstance(schema, int) or isinstance(schema, bool) or schema < 1:
+        raise DataError(f"{path.name}: {MANIFEST} has no valid schema_version")
+    if schema > SCHEMA_VERSION:
+        raise DataError(f"{path.name}: store schema {schema} is newer than this tracksync ({SCHEMA_VERSION}); upgrade tracksync first")
+    members = manifest.get("members")
+    if not isinstance(members, dict) or STORE_MEMBER not in members:
+        raise DataError(f"{path.name}: {MANIFEST} lists no {STORE_MEMBER}")
+    listed, present = set(members), set(names) - {MANIFEST}
+    if listed != present:
+        odd = sorted(listed ^ present)[0]
+        where = "missing from the archive" if odd in listed else "not listed in the manifest"
+        raise DataError(f"{path.name}: member {odd!r} is {where}")
+    for name, entry in members.items():
+        if not (isinstance(entry, dict) and isinstance(entry.get("sha256"), str) and isinstance(entry.get("size"), int)):
+            raise DataError(f"{path.name}: {MANIFEST} entry for {name!r} has no sha256 and size")
+
+
+def _read_member(archive, path, name, limit):
+    try:
+        with archive.open(name) as handle:
+            data = handle.read(limit + 1)
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+        raise DataError(f"{path.name}: member {name!r} is damaged ({exc})") from None
+    if len(data) > limit:
+        raise DataError(f"{path.name}: member {name!r} is larger than expected")
+    return data
+
+
+def verify_archive(path, workdir):
+    """Check everything about an archive: names, manifest, every checksum and size, and the
+    snapshot's integrity and schema. The snapshot is written to `workdir`; returns
+    (manifest, snapshot_path, snapshot_info). Raises DataError on the first problem."""
+    path = Path(path)
+    archive, manifest = read_manifest(path)
+    snapshot = Path(workdir) / "verified-store.db"
+    with archive:
+        for name, entry in manifest["members"].items():
+            if archive.getinfo(name).file_size != entry["size"] or entry["size"] > MAX_MEMBER_BYTES:
+                raise DataError(f"{path.name}: member {name!r} has the wrong size")
+            digest = hashlib.sha256()
+            try:
+                with archive.open(name) as source, ExitStack() as stack:
+                    sink = stack.enter_context(open(snapshot, "wb")) if name == STORE_MEMBER else None
+                    for block in iter(lambda: source.read(1 << 20), b""):
+                        digest.update(block)
+                        if sink:
+                            sink.write(block)
+            except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+                raise DataError(f"{path.name}: member {name!r} is damaged ({exc})") from None
+            if digest.hexdigest() != entry["sha256"]:
+                raise DataError(f"{path.name}: checksum mismatch for {name!r}; the archive was changed or damaged")
+    try:
+        info = describe_store(snapshot)
+    except sqlite3.DatabaseError as exc:
+        raise DataError(f"{path.name}: {STORE_MEMBER} is not a readable SQLite store ({exc})") from None
+    if info["integrity"] != "ok":
+        raise DataError(f"{path.name}: {STORE_MEMBER} fails integrity_check ({info['integrity']})")
+    if info["schema_version"] != manifest["schema_version"]:
+        raise DataError(f"{path.name}: manifest says schema {manifest['schema_version']}, the store has {info['schema_version']}")
+    if info["schema_version"] > SCHEMA_VERSION:
+        raise DataError(f"{path.name}: store schema {info['schema_version']} is newer than this tracksync ({SCHEMA_VERSION})")
+    return manifest, snapshot, info
+
+
+def verify_file(path):
+    """verify_archive in a scratch folder; returns (manifest, snapshot_info)."""
+    with tempfile.TemporaryDirectory(prefix="tracksync-verify-") as tmp:
+        manifest, _, info = verify_archive(path, tmp)
+    return manifest, info
+
+
+# --- listing and pruning -------------------------------------------------------------------
+
+def archives(folder):
+    """Backup archives in a folder, newest first (by the time in their names)."""
+    found = []
+    for path in Path(folder).glob(f"{PREFIX}*.zip"):
+        match = NAME_RE.match(path.name)
+        if match:
+            found.append(((match.group(1), int(match.group(3) or 1)), path))
+    return [path for _, path in sorted(found, reverse=True)]
+
+
+def list_backups(folder, detail=False):
+    rows = []
+    for path in archives(folder):
+        row = {"file": path.name, "path": str(path), "size": path.stat().st_size}
+        try:
+            archive, manifest = read_manifest(path)
+            archive.close()
+        except DataError as exc:
+            row.update(created=None, kind=None, schema=None, status=f"unreadable: {exc}")
+            rows.append(row)
+            continue
+        row.update(created=manifest.get("created"), kind=manifest.get("kind"), schema=manifest["schema_version"],
+                   config=CONFIG_MEMBER in manifest["members"])
+        if detail:
+            row.update(tool_version=manifest.get("tool_version"), counts=manifest.get("store", {}).get("counts"))
+            try:
+                verify_file(path)
+                row["status"] = "verified"
+            except DataError as exc:
+                row["status"] = f"FAILED: {exc}"
+        rows.append(row)
+    return rows
+
+
+def prune_backups(folder, keep):
+    """Delete all but the newest `keep` archives; returns the removed paths."""
+    if keep < 1:
+        raise UsageError("--keep must be at least 1")
+    removed = []
+    for path in archives(folder)[keep:]:
+        path.unlink()
+        removed.append(path)
+    return removed
+
+
+# --- restoring ------------------------------------------------------------------------------
+
+def restore_backup(settings, archive_path, jobs):
+    """Replace the store with the archive's snapshot. Verified first; refused while any job's
+    lock is held; the current store is kept as a safety copy. Returns what happened."""
+    db = Path(settings.database_path)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=db.parent, prefix=".restore-") as tmp:
+        manifest, snapshot, info = verify_archive(archive_path, tmp)
+        with ExitStack() as locks:
+            for job in sorted(jobs):
+                locks.enter_context(JobLock(settings.database_path, job))
+            replaced, safety = None, None
+            if db.exists():
+                replaced = _describe_or_note(db)
+                safety = _safety_copy(settings, db)
+            staged = Path(tmp) / "staged.db"
+            shutil.copyfile(snapshot, staged)
+            _set_wal(staged)
+            with open(staged, "rb+") as handle:
+                os.fsync(handle.fileno())
+            _retire_wal(db)
+            os.replace(staged, db)
+            _fsync_dir(db.parent)
+    return {"archive": str(archive_path), "created": manifest.get("created"), "restored": info,
+            "store": str(db), "replaced": replaced, "safety_copy": str(safety) if safety else None}
+
+
+def _describe_or_note(db):
+    try:
+        return describe_store(db)
+    except sqlite3.DatabaseError as exc:
+        return {"unreadable": str(exc)}
+
+
+def _safety_copy(settings, db):
+    """An archive of the current store; a raw copy of its files when it cannot be read."""
+    try:
+        path, _ = create_backup(settings, label="pre-restore")
+        return path
+    except (sqlite3.DatabaseError, DataError):
+        folder = backup_dir(settings) / f"pre-restore-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for suffix in ("", "-wal", "-shm"):
+            source = Path(f"{db}{suffix}")
+            if source.exists():
+                shutil.copy2(source, folder / source.name)
+        return folder
+
+
+def _set_wal(path):
+    """Put the staged copy in WAL mode, as the store runs; closing folds the log back in."""
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+    finally:
+        conn.close()
+
+
+def _retire_wal(db):
+    """Fold the current store's write-ahead log in and remove it, so no stale log can ever be
+    replayed onto the restored file."""
+    try:
+        conn = sqlite3.connect(db, timeout=10)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        pass
+    for suffix in ("-wal", "-shm", "-journal"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+
+
+def _fsync_dir(folder):
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,297 @@
+"""Read-only probes of every configured service: reachability, TLS, authentication, server
+version and the permissions the jobs need. A probe only reads; it never creates test data.
+
+Each service is one entry of SERVICES (its URL and token keys and a probe function); a service
+the env file does not mention is not probed. Adding a service = adding one entry.
+"""
+import ipaddress
+import re
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from .errors import (CONFIG, OK, UNAVAILABLE, AuthError, ConfigError, NotFound, ServiceUnavailable,
+                     SyncError, TemporaryError, most_serious)
+from .http import RequestCounter
+
+ADMIN_ROLES = {"ROLE_ADMIN", "ROLE_SUPER_ADMIN"}
+
+
+@dataclass
+class Step:
+    name: str
+    status: str  # OK, WARN, FAIL
+    detail: str
+    code: int = OK
+    hint: str = ""
+
+
+FAIL_HINTS = {
+    77: "create a token with the rights the jobs need and put it in the env file",
+    78: "fix the address or key named in the message",
+    69: "run diagnose.py --network to see where the connection fails",
+    75: "the service asks to slow down; try again later",
+}
+
+
+@dataclass
+class Probe:
+    service: str
+    url: str
+    steps: list = field(default_factory=list)
+    version: str = None
+    user: str = None
+    tls: str = None
+    latency_ms: float = None
+
+    @property
+    def status(self):
+        states = {s.status for s in self.steps}
+        return "FAIL" if "FAIL" in states else "WARN" if "WARN" in states else "OK"
+
+    @property
+    def code(self):
+        return most_serious(s.code for s in self.steps if s.status == "FAIL")
+
+    @property
+    def detail(self):
+        for status in ("FAIL", "WARN"):
+            for s in self.steps:
+                if s.status == status:
+                    return f"{s.name}: {s.detail}"
+        return "; ".join(s.detail for s in self.steps if s.name == "permissions")
+
+    def as_dict(self):
+        return {"service": self.service, "url": self.url, "status": self.status, "exit_code": self.code,
+                "version": self.version, "user": self.user, "tls": self.tls, "latency_ms": self.latency_ms,
+                "detail": self.detail, "steps": [s.__dict__ for s in self.steps]}
+
+
+class _Stop(Exception):
+    pass
+
+
+class _Recorder:
+    """Runs the steps of one probe; the first failing step stops the probe."""
+
+    def __init__(self, probe, url_key):
+        self.probe, self.url_key = probe, url_key
+
+    def run(self, name, fn):
+        try:
+            result = fn()
+        except SyncError as exc:
+            if isinstance(exc, AuthError) and name == "version":  # Kimai wants the token even there
+                name = "authentication"
+            elif isinstance(exc, ServiceUnavailable) and name == "version":
+                name = "connection"
+            self.fail(name, _message(exc, self.probe.service), _code(exc, name, self.url_key))
+        except ValueError:  # an answer that is not JSON: not the API we expected
+            self.fail(name, f"the answer is not JSON; is {self.url_key} the root address of the service?", CONFIG)
+        status, detail, hint = (result + ("",))[:3] if isinstance(result, tuple) else ("OK", result, "")
+        self.probe.steps.append(Step(name, status, detail, OK, hint))
+        return status
+
+    def fail(self, name, detail, code):
+        self.probe.steps.append(Step(name, "FAIL", detail, code, FAIL_HINTS.get(code, "")))
+        raise _Stop()
+
+
+URL_CREDENTIALS = re.compile(r"(\w+://)[^/\s@]+@")
+
+
+def mask_url_credentials(text):
+    """https://user:password@host -> https://***@host, wherever it appears in a text."""
+    return URL_CREDENTIALS.sub(r"\1***@", text)
+
+
+def _message(exc, service):
+    text = mask_url_credentials(str(exc))
+    prefix = f"{service}: "
+    return text[len(prefix):] if text.startswith(prefix) else text
+
+
+def _code(exc, step, url_key):
+    if isinstance(exc, NotFound) and step == "version":
+        return CONFIG
+    if isinstance(exc, (AuthError, ConfigError, ServiceUnavailable, TemporaryError)):
+        return exc.exit_code
+    if isinstance(exc, NotFound):
+        return CONFIG
+    return UNAVAILABLE
+
+
+def safe_url(url):
+    """The address without any user name or password in it."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port:
+        netloc += f":{parts.port}"
+    return f"{parts.scheme}://{netloc}{parts.path}"
+
+
+def is_loopback(host):
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _fewer_retries(http):
+    """A connection test reports a dead service at once instead of retrying for seconds."""
+    for adapter in http.session.adapters.values():
+        retry = getattr(adapter, "max_retries", None)
+        if retry is not None and hasattr(retry, "new"):
+            adapter.max_retries = retry.new(total=2, connect=1, read=1, status=1, other=1)
+    return http
+
+
+def _timed_get(http, path, params=None):
+    started = time.perf_counter()
+    response = http.request("GET", path, params=params)
+    return response, round((time.perf_counter() - started) * 1000, 1)
+
+
+def _tls(probe, url):
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        probe.tls = "verified"
+        return "OK", "certificate verified"
+    probe.tls = "none (http)"
+    if is_loopback(parts.hostname or ""):
+        return "OK", "plain http on this machine"
+    return "WARN", "plain http: the token travels unencrypted", "use an https:// address"
+
+
+# --- Gitea ----------------------------------------------------------------------------------
+
+def _probe_gitea(settings, probe, step):
+    from .clients.gitea import GiteaClient
+    client = GiteaClient(settings, RequestCounter())
+    http = _fewer_retries(client.http)
+
+    def version():
+        response, probe.latency_ms = _timed_get(http, "version")
+        probe.version = response.json().get("version")
+        return f"Gitea {probe.version} ({probe.latency_ms} ms)"
+    step("version", version)
+    step("tls", lambda: _tls(probe, settings.gitea_url))
+
+    def auth():
+        me = client.me()
+        probe.user = me.get("login")
+        return f"token of {probe.user}" + (" (site administrator)" if me.get("is_admin") else "")
+    step("authentication", auth)
+
+    def permissions():
+        settings.require("GITEA_ORGANIZATION")
+        owner = settings.gitea_organization
+        kind, response = "organisation", http.request("GET", f"orgs/{owner}/repos", params={"limit": 1}, not_found_ok=True)
+        if response.status_code == 404:
+            kind, response = "user", http.request("GET", f"users/{owner}/repos", params={"limit": 1}, not_found_ok=True)
+        if response.status_code == 404:
+            raise ConfigError("GITEA_ORGANIZATION", f"no organisation or user named {owner!r} on {safe_url(settings.gitea_url)}")
+        repos = response.json()
+        total = response.headers.get("X-Total-Count", str(len(repos)))
+        wanted = list(settings.repos_to_sync)[:20]
+        for name in wanted:
+            if http.request("GET", f"repos/{owner}/{name}", not_found_ok=True).status_code == 404:
+                raise ConfigError("REPOS_TO_SYNC", f"repository {owner}/{name} not found or not readable")
+        sample = wanted[0] if wanted else (repos[0]["name"] if repos else None)
+        if sample is None:
+            return "WARN", f"{kind} {owner}: no repository visible to this token", "check GITEA_ORGANIZATION and the token's access"
+        http.request("GET", f"repos/{owner}/{sample}/issues", params={"state": "all", "type": "issues", "limit": 1})
+        checked = f"{len(wanted)} listed in REPOS_TO_SYNC" if wanted else f"{total} visible"
+        return f"{kind} {owner}: repositories readable ({checked}), issues readable"
+    step("permissions", permissions)
+
+
+# --- Kimai ----------------------------------------------------------------------------------
+
+def _probe_kimai(settings, probe, step):
+    from .clients.kimai import ALL, KimaiClient
+    client = KimaiClient(settings, RequestCounter())
+    http = _fewer_retries(client.http)
+
+    def version():  # Kimai answers /api/version only with a valid token
+        response, probe.latency_ms = _timed_get(http, "version")
+        probe.version = response.json().get("version")
+        return f"Kimai {probe.version} ({probe.latency_ms} ms)"
+    step("version", version)
+    step("tls", lambda: _tls(probe, settings.kimai_url))
+
+    roles = []
+
+    def auth():
+        me = client.me()
+        probe.user = me.get("username")
+        roles.extend(me.get("roles") or [])
+        return f"token of {probe.user} (time zone {me.get('timezone')})"
+    step("authentication", auth)
+
+    def permissions():
+        customers = client.list_customers()
+        projects = client.list_projects()
+        params = {"visible": ALL}
+        if projects:
+            params["projects[]"] = [str(projects[0]["id"])]
+        activities = http.get_json("activities", params)
+        seen = f"reads {len(customers)} customers, {len(projects)} projects, activities ({len(activities)} in one project)"
+        if roles and not ADMIN_ROLES & set(roles):
+            return "WARN", (f"{seen}; roles {', '.join(roles)}: creating customers and projects needs "
+                            "ROLE_ADMIN in a default Kimai"), "give the token's user ROLE_ADMIN (or those permissions)"
+        return seen
+    step("permissions", permissions)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    url_key: str
+    token_key: str
+    probe: object
+    clock_path: str  # a cheap GET answered without credentials (any status), for the Date header
+
+
+SERVICES = [
+    ServiceSpec("gitea", "GITEA_URL", "GITEA_TOKEN", _probe_gitea, "api/v1/version"),
+    ServiceSpec("kimai", "KIMAI_URL", "KIMAI_TOKEN", _probe_kimai, "api/ping"),
+]
+
+
+def configured_services(settings):
+    """The services the configuration mentions (an address or a token is set)."""
+    return [spec for spec in SERVICES if settings.get(spec.url_key) or settings.get(spec.token_key)]
+
+
+def probe_service(spec, settings):
+    """Every step of one service's probe; stops at the first failing step."""
+    settings = settings.with_overrides(CACHE_ENABLED=False)  # answer from the server, never a cache
+    probe = Probe(spec.name, safe_url(settings.get(spec.url_key)))
+    recorder = _Recorder(probe, spec.url_key)
+    try:
+        try:
+            settings.require(spec.url_key, spec.token_key)
+        except ConfigError as exc:
+            recorder.fail("configuration", str(exc), CONFIG)
+        spec.probe(settings, probe, recorder.run)
+    except _Stop:
+        pass
+    return probe
+
+
+def probe_all(settings):
+    specs = configured_services(settings)
+    if not specs:
+        raise ConfigError("GITEA_URL", "no service is configured (set GITEA_URL and KIMAI_URL with their tokens)")
+    return [probe_service(spec, settings) for spec in specs]
+
+
+def exit_code(probes):
+    return most_serious(p.code for p in probes)
+

@@ -1,0 +1,153 @@
+"""The checks of diagnose.py that talk to the services.
+
+--network: for each configured service address, DNS, TCP and TLS (with their latency) and the
+clock skew against the `Date` header of an unauthenticated GET of the API's version or ping
+endpoint (the site root would be an HTML page or a redirect); nothing there sends a token.
+--api: authentication, server version and permissions per service (the probes of connection.py).
+"""
+import socket
+import ssl
+import time
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+
+import requests
+
+from .checks import Check, fail, ok, warn
+from .connection import configured_services, is_loopback, probe_service, safe_url
+from .errors import CONFIG, UNAVAILABLE
+from .http import USER_AGENT
+
+SKEW_WARN = 30      # seconds
+SKEW_FAIL = 300
+CERT_WARN_DAYS = 14
+
+
+def network_checks(settings):
+    checks = []
+    specs = configured_services(settings)
+    if not specs:
+        return [fail("network", "services", "no service is configured", "set GITEA_URL and KIMAI_URL in the env file", CONFIG)]
+    for spec in specs:
+        url = settings.get(spec.url_key)
+        if not url:
+            checks.append(fail("network", f"{spec.name} address", f"{spec.url_key} is not set",
+                               f"set {spec.url_key} in the env file", CONFIG))
+            continue
+        checks.extend(service_network_checks(spec.name, url, min(settings.http_timeout, 10), spec.clock_path))
+    return checks
+
+
+def service_network_checks(name, url, timeout, clock_path=""):
+    """DNS, TCP, TLS and clock checks of one address; stops at the first failure."""
+    parts = urlsplit(url)
+    host, https = parts.hostname or "", parts.scheme == "https"
+    port = parts.port or (443 if https else 80)
+    checks = []
+
+    started = time.perf_counter()
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        checks.append(fail("network", f"{name} dns", f"{host}: cannot resolve ({exc.strerror or exc})",
+                           "check the host name in the address and the machine's DNS (/etc/resolv.conf)", UNAVAILABLE))
+        return checks
+    ms = _ms(started)
+    addresses = sorted({info[4][0] for info in infos})
+    checks.append(ok("network", f"{name} dns", f"{host} -> {', '.join(addresses[:3])} ({ms} ms)", latency_ms=ms))
+
+    started = time.perf_counter()
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or exc.__class__.__name__)
+        checks.append(fail("network", f"{name} tcp", f"{host}:{port}: {reason}",
+                           "is the service running on that port? check firewalls and proxies", UNAVAILABLE))
+        return checks
+    ms = _ms(started)
+    checks.append(ok("network", f"{name} tcp", f"{host}:{port} connected ({ms} ms)", latency_ms=ms))
+
+    if https:
+        check = _tls_check(name, host, sock, timeout)
+        checks.append(check)
+        if check.status == "FAIL":
+            return checks
+    else:
+        sock.close()
+        if is_loopback(host):
+            checks.append(ok("network", f"{name} tls", "not used: plain http on this machine"))
+        else:
+            checks.append(warn("network", f"{name} tls", "not used: plain http, the token travels unencrypted",
+                               f"use an https:// address for {name}"))
+    checks.append(_clock_check(name, f"{url}/{clock_path}", timeout))
+    return checks
+
+
+def _tls_check(name, host, sock, timeout):
+    context = ssl.create_default_context()
+    started = time.perf_counter()
+    try:
+        sock.settimeout(timeout)
+        with context.wrap_socket(sock, server_hostname=host) as tls:
+            ms = _ms(started)
+            cert, version = tls.getpeercert(), tls.version()
+    except ssl.SSLCertVerificationError as exc:
+        return fail("network", f"{name} tls", f"certificate refused: {exc.verify_message}",
+                    "renew the certificate, or add your CA to the system store (or REQUESTS_CA_BUNDLE)", UNAVAILABLE)
+    except (ssl.SSLError, OSError) as exc:
+        return fail("network", f"{name} tls", f"TLS handshake failed: {exc.__class__.__name__}",
+                    "is this port really https? check the address's scheme and port", UNAVAILABLE)
+    finally:
+        sock.close()
+    expires = datetime.fromtimestamp(ssl.cert_time_to_seconds(cert["notAfter"]), timezone.utc)
+    days = (expires - datetime.now(timezone.utc)).days
+    detail = f"{version}, certificate valid until {expires:%Y-%m-%d} ({ms} ms)"
+    if days < CERT_WARN_DAYS:
+        return warn("network", f"{name} tls", f"{detail}: expires in {days} days", "renew the certificate soon", latency_ms=ms)
+    return ok("network", f"{name} tls", detail, latency_ms=ms)
+
+
+def _clock_check(name, url, timeout):
+    """Compare the server's Date header (a GET without credentials; any status will do) with this
+    machine's clock, at the midpoint of the request."""
+    before = time.time()
+    try:
+        response = requests.get(url, timeout=timeout, allow_redirects=False, headers={"User-Agent": USER_AGENT})
+    except requests.RequestException as exc:
+        return fail("network", f"{name} clock", f"GET {safe_url(url)} failed: {exc.__class__.__name__}",
+                    "the service does not answer HTTP; check the address", UNAVAILABLE)
+    middle = (before + time.time()) / 2
+    header = response.headers.get("Date")
+    if not header:
+        return warn("network", f"{name} clock", "the server sent no Date header", "clock skew cannot be measured")
+    try:
+        server = parsedate_to_datetime(header).timestamp()
+    except (TypeError, ValueError):
+        return warn("network", f"{name} clock", "the server's Date header is malformed", "clock skew cannot be measured")
+    skew = round(server - middle, 1)
+    detail = f"server clock {'+' if skew >= 0 else ''}{skew:g} s from this machine's"
+    if abs(skew) >= SKEW_FAIL:
+        return fail("network", f"{name} clock", detail, "synchronise clocks (NTP: timedatectl set-ntp true)", CONFIG)
+    if abs(skew) >= SKEW_WARN:
+        return warn("network", f"{name} clock", detail, "synchronise clocks (NTP: timedatectl set-ntp true)")
+    return ok("network", f"{name} clock", detail)
+
+
+def _ms(started):
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+def api_checks(settings):
+    """One check per probe step (version, tls, authentication, permissions) of each service."""
+    specs = configured_services(settings)
+    if not specs:
+        return [fail("api", "services", "no service is configured", "set GITEA_URL and KIMAI_URL in the env file", CONFIG)]
+    checks = []
+    for spec in specs:
+        probe = probe_service(spec, settings)
+        for step in probe.steps:
+            checks.append(Check("api", f"{spec.name} {step.name}", step.status, step.detail, step.hint, step.code,
+                                probe.latency_ms if step.name == "version" else None))
+    return checks
+
