@@ -1,0 +1,74 @@
+"""``python -m sandbox``: run the stand-in servers until SIGINT/SIGTERM.
+
+Prints the environment (``KEY=value`` lines) for tracksync on stdout and, with ``--env-out``,
+writes it atomically to a file (temp file + rename) so a poller never reads half of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from sandbox import Sandbox, seed
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", choices=("demo", "bulk", "none"), default="demo", help="initial data (default demo)")
+    parser.add_argument("--repos", type=int, default=20, help="bulk: repositories (default 20)")
+    parser.add_argument("--issues", type=int, default=500, help="bulk: issues per repository (default 500)")
+    parser.add_argument("--latency-ms", type=float, default=0, help="sleep per API request")
+    parser.add_argument("--error-rate", type=float, default=0.0, help="fraction answered 500/502/503")
+    parser.add_argument("--rate-429", type=float, default=0.0, help="fraction answered 429 + Retry-After")
+    parser.add_argument("--drop-rate", type=float, default=0.0, help="fraction of connections dropped unanswered")
+    parser.add_argument("--commit-drop-rate", type=float, default=0.0,
+                        help="fraction of writes performed, then dropped unanswered")
+    parser.add_argument("--gitea-port", type=int, default=0, help="fixed Gitea port (default: a free one)")
+    parser.add_argument("--kimai-port", type=int, default=0, help="fixed Kimai port (default: a free one)")
+    parser.add_argument("--kimai-timezone", default="Europe/Berlin", help="timezone of the Kimai user")
+    parser.add_argument("--no-strict", action="store_true", help="skip contract validation (faster)")
+    parser.add_argument("--env-out", type=Path, help="also write the environment lines to this file")
+    return parser.parse_args(argv)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(handle, "w", encoding="utf-8") as temp:
+        temp.write(text)
+    os.replace(temp_name, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    sandbox = Sandbox(latency_ms=args.latency_ms, strict=not args.no_strict, kimai_timezone=args.kimai_timezone,
+                      ports={"gitea": args.gitea_port, "kimai": args.kimai_port})
+    if args.seed == "demo":
+        seed.demo(sandbox)
+    elif args.seed == "bulk":
+        seed.bulk(sandbox, repos=args.repos, issues=args.issues)
+    sandbox.faults.configure(error_rate=args.error_rate, rate_429=args.rate_429, drop_rate=args.drop_rate,
+                             commit_drop_rate=args.commit_drop_rate)
+    sandbox.start()
+    try:
+        env_text = "".join(f"{key}={value}\n" for key, value in sandbox.env().items())
+        sys.stdout.write(env_text)
+        sys.stdout.flush()
+        if args.env_out:
+            write_atomically(args.env_out, env_text)
+        stop.wait()
+    finally:
+        sandbox.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""A wall clock for sandbox state that never goes backwards and never repeats.
+
+Services stamp created/updated/modified times with it, so two changes made in quick succession
+always get strictly increasing times (microsecond resolution), while staying close to real time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+class SandboxClock:
+    """Real time in UTC, nudged forward by a microsecond whenever it would not increase."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last_us = 0
+
+    def now(self) -> datetime:
+        """Return an aware UTC datetime strictly later than any value returned before."""
+        with self._lock:
+            current = time.time_ns() // 1000
+            if current <= self._last_us:
+                current = self._last_us + 1
+            self._last_us = current
+        return EPOCH + timedelta(microseconds=current)

@@ -1,0 +1,302 @@
+"""API contracts: check sandbox traffic against the spec files in ../shared/specs.
+
+``validate_request`` and ``validate_response`` return human-readable violation messages (an
+empty list means "fits the contract"). Specs are read from ``$TRACKSYNC_SPECS`` or from
+``<project root>/../shared/specs``; ``SPEC_FILES`` maps each service to its OpenAPI 3.0 file.
+
+The specs are normalised once when loaded, so that they say what their authors meant:
+
+* ``{"$ref": X, "nullable": true}`` becomes "X or null" (OAS 3.0 ignores siblings of ``$ref``);
+* ``oneOf`` becomes ``anyOf`` (the Kimai spec's alternatives overlap: an empty timesheet list
+  fits both list shapes and a validation error body also fits the plain ``Error`` schema);
+* Gitea only: Go pointers and nil slices serialise as ``null`` although the generated spec never
+  says ``nullable``; so object-typed ``$ref`` properties, arrays and the pointer times listed in
+  ``GO_POINTER_TIMES`` may be null (``"pull_request": null`` on every plain issue).
+
+Request checks are stricter than the schemas: unknown query parameters and unknown top-level
+body fields are violations too (they are client drift even where a server would ignore them).
+PATCH bodies are partial updates, so the body schema's top-level ``required`` list is not applied
+to them (the Kimai spec shares one schema between POST and PATCH).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from jsonschema.exceptions import ValidationError
+from openapi_schema_validator import OAS30Validator, oas30_format_checker
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT4
+
+SPEC_FILES = {
+    "gitea": "gitea/openapi3.subset.json",
+    "kimai": "kimai/openapi.derived.json",
+}
+GO_POINTER_TIMES = {("Issue", "closed_at"), ("Issue", "due_date"), ("PullRequestMeta", "merged_at"),
+                    ("Milestone", "closed_at"), ("Milestone", "due_on")}
+MAX_ERRORS_PER_MESSAGE = 5
+MAX_MESSAGE_CHARS = 300
+
+
+def specs_dir() -> Path:
+    configured = os.environ.get("TRACKSYNC_SPECS")
+    if configured:
+        return Path(configured)
+    return Path(__file__).resolve().parents[1].parent / "shared" / "specs"
+
+
+class Contract:
+    """One service's OpenAPI document, ready to check requests and responses."""
+
+    def __init__(self, service: str, document: dict[str, Any]) -> None:
+        self.service = service
+        self._uri = f"urn:tracksync-spec:{service}"
+        doc = copy.deepcopy(document)
+        if service == "gitea":
+            _allow_go_nulls(doc)
+        self.document = _normalise(doc, self._uri)
+        self._registry = Registry().with_resource(self._uri, Resource.from_contents(self.document, DRAFT4))
+        servers = self.document.get("servers") or [{"url": ""}]
+        self._base = urlsplit(servers[0]["url"]).path.rstrip("/")
+        # literal segments win over templated ones: /api/timesheets/recent before /api/timesheets/{id}
+        self._paths = sorted(((_template_regex(template), template) for template in self.document["paths"]),
+                             key=lambda entry: -sum(1 for part in entry[1].split("/") if part and "{" not in part))
+        schemes = self.document.get("components", {}).get("securitySchemes", {})
+        self._auth_query = {s["name"] for s in schemes.values() if s.get("type") == "apiKey" and s.get("in") == "query"}
+        self._validators: dict[int, OAS30Validator] = {}
+        self._partials: dict[int, dict] = {}
+        self._validators_lock = threading.Lock()
+
+    # -- public checks ---------------------------------------------------------------------
+    def check_request(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> list[str]:
+        where = f"{self.service} {method} {path}"
+        found = self._operation(method, path)
+        if isinstance(found, str):
+            return [f"{where}: {found}"]
+        operation, parameters, path_values = found
+        problems: list[str] = []
+        for name, value in path_values.items():
+            param = parameters.get(("path", name))
+            if param is not None:
+                problems += self._check_param(param, [value])
+        for name, values in query.items():
+            param = parameters.get(("query", name))
+            if param is None:
+                if name not in self._auth_query:
+                    problems.append(f"unknown query parameter {name!r}")
+                continue
+            problems += self._check_param(param, values)
+        for (location, name), param in parameters.items():
+            if location == "query" and param.get("required") and name not in query:
+                problems.append(f"missing required query parameter {name!r}")
+        problems += self._check_body(method, operation, body)
+        return [f"{where}: {problem}" for problem in problems]
+
+    def check_response(self, method: str, path: str, status: int, body: Any,
+                       headers: dict[str, str] | None = None) -> list[str]:
+        where = f"{self.service} {method} {path} -> {status}"
+        found = self._operation(method, path)
+        if isinstance(found, str):
+            return []  # the request check already reported it
+        responses = found[0].get("responses", {})
+        declared = responses.get(str(status)) or responses.get(f"{status // 100}XX") or responses.get("default")
+        if declared is None:
+            return [f"{where}: status not declared in the spec"] if 200 <= status < 300 else []
+        declared = self._resolve(declared)
+        problems: list[str] = []
+        if 200 <= status < 300 and headers is not None:
+            present = {name.lower() for name in headers}
+            problems += [f"missing response header {name!r}" for name in declared.get("headers", {})
+                         if name.lower() not in present]
+        media = declared.get("content", {}).get("application/json")
+        if media is not None and "schema" in media:
+            if body is None:
+                problems.append("expected a JSON body, got none")
+            else:
+                problems += self._schema_errors(media["schema"], body)
+        elif status == 204 and body is not None:
+            problems.append("204 must not have a body")
+        return [f"{where}: {problem}" for problem in problems]
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _operation(self, method: str, path: str) -> tuple[dict, dict, dict] | str:
+        """(operation, {(in, name): parameter}, path values) or a message why none fits."""
+        if not path.startswith(self._base + "/"):
+            return f"path is outside the API base {self._base!r}"
+        sub_path = path[len(self._base):]
+        for (regex, names), template in self._paths:
+            match = regex.fullmatch(sub_path)
+            if match is None:
+                continue
+            path_item = self.document["paths"][template]
+            operation = path_item.get(method.lower())
+            if operation is None:
+                return f"method not in the spec for {template}"
+            parameters = {}
+            for param in path_item.get("parameters", []) + operation.get("parameters", []):
+                param = self._resolve(param)
+                parameters[(param["in"], param["name"])] = param
+            return operation, parameters, dict(zip(names, match.groups()))
+        return "path not in the spec"
+
+    def _check_param(self, param: dict, values: list[str]) -> list[str]:
+        schema = param.get("schema", {})
+        label = f"{param['in']} parameter {param['name']!r}"
+        if schema.get("type") == "array":
+            item_schema = schema.get("items", {})
+            return [f"{label}: {problem}" for value in values for problem in self._value_errors(item_schema, value)]
+        if len(values) > 1:
+            return [f"{label}: given {len(values)} times"]
+        return [f"{label}: {problem}" for problem in self._value_errors(schema, values[0])]
+
+    def _value_errors(self, schema: dict, raw: str) -> list[str]:
+        """Coerce a query/path string to the schema's type, then validate it."""
+        schema = self._resolve(schema)
+        kind = schema.get("type")
+        value: Any = raw
+        if kind == "integer":
+            if not re.fullmatch(r"-?\d+", raw):
+                return [f"{raw!r} is not an integer"]
+            value = int(raw)
+        elif kind == "number":
+            try:
+                value = float(raw)
+            except ValueError:
+                return [f"{raw!r} is not a number"]
+        elif kind == "boolean":
+            if raw not in ("true", "false"):
+                return [f"{raw!r} is not a boolean (true|false)"]
+            value = raw == "true"
+        return self._schema_errors(schema, value)
+
+    def _check_body(self, method: str, operation: dict, body: Any) -> list[str]:
+        request_body = operation.get("requestBody")
+        if request_body is None:
+            return [] if body is None else ["the operation takes no request body"]
+        request_body = self._resolve(request_body)
+        if body is None:
+            return ["missing required request body"] if request_body.get("required") else []
+        media = request_body.get("content", {}).get("application/json")
+        if media is None or "schema" not in media:
+            return []
+        schema = self._resolve(media["schema"])
+        if method == "PATCH" and "required" in schema:
+            schema = self._partial(schema)
+        problems = self._schema_errors(schema, body)
+        if isinstance(body, dict) and "properties" in schema and "additionalProperties" not in schema:
+            problems += [f"unknown body field {name!r}" for name in body if name not in schema["properties"]]
+        return problems
+
+    def _schema_errors(self, schema: dict, instance: Any) -> list[str]:
+        validator = self._validator(schema)
+        errors = sorted(validator.iter_errors(instance), key=lambda error: list(map(str, error.absolute_path)))
+        messages = []
+        for error in errors[:MAX_ERRORS_PER_MESSAGE]:
+            detail = _deepest(error)
+            location = "$" + "".join(f"[{step!r}]" if isinstance(step, int) else f".{step}"
+                                     for step in detail.absolute_path)
+            messages.append(f"{location}: {detail.message[:MAX_MESSAGE_CHARS]}")
+        if len(errors) > MAX_ERRORS_PER_MESSAGE:
+            messages.append(f"... and {len(errors) - MAX_ERRORS_PER_MESSAGE} more schema errors")
+        return messages
+
+    def _partial(self, schema: dict) -> dict:
+        """The schema without its top-level ``required`` list (cached, so validators are reused)."""
+        with self._validators_lock:
+            return self._partials.setdefault(id(schema), {k: v for k, v in schema.items() if k != "required"})
+
+    def _validator(self, schema: dict) -> OAS30Validator:
+        key = id(schema)
+        validator = self._validators.get(key)
+        if validator is None:
+            validator = OAS30Validator(schema, registry=self._registry, format_checker=oas30_format_checker)
+            with self._validators_lock:
+                self._validators[key] = validator
+        return validator
+
+    def _resolve(self, node: dict) -> dict:
+        """Follow local ``$ref`` chains (already made absolute by ``_normalise``)."""
+        while isinstance(node, dict) and "$ref" in node and len(node) == 1:
+            uri, _, pointer = node["$ref"].partition("#")
+            if uri != self._uri:
+                break
+            node = self.document
+            for step in pointer.strip("/").split("/"):
+                node = node[step.replace("~1", "/").replace("~0", "~")]
+        return node
+
+
+def _deepest(error: ValidationError) -> ValidationError:
+    """For anyOf failures, the error of the alternative that got furthest into the instance."""
+    candidates = [_deepest(sub) for sub in error.context or []]
+    return max(candidates, key=lambda sub: len(sub.absolute_path), default=error)
+
+
+def _template_regex(template: str) -> tuple[re.Pattern[str], tuple[str, ...]]:
+    names = tuple(re.findall(r"\{([^}]+)\}", template))
+    pattern = re.escape(template)
+    for name in names:
+        pattern = pattern.replace(re.escape("{" + name + "}"), "([^/]+)")
+    return re.compile(pattern), names
+
+
+def _allow_go_nulls(doc: dict) -> None:
+    """Mark what Go serialises as null (pointers, nil slices) nullable in Gitea's schemas."""
+    schemas = doc.get("components", {}).get("schemas", {})
+    for schema_name, schema in schemas.items():
+        for prop_name, prop in schema.get("properties", {}).items():
+            target = prop.get("$ref", "").rpartition("/")[2]
+            if target and schemas.get(target, {}).get("type") == "object":
+                prop["nullable"] = True  # turned into "X or null" by _normalise
+            elif prop.get("type") == "array" or (schema_name, prop_name) in GO_POINTER_TIMES:
+                prop["nullable"] = True
+
+
+def _normalise(node: Any, uri: str) -> Any:
+    """Apply the module-level normalisations and make every local $ref absolute."""
+    if isinstance(node, list):
+        return [_normalise(item, uri) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: _normalise(value, uri) for key, value in node.items()}
+    if isinstance(node.get("$ref"), str) and node["$ref"].startswith("#"):
+        node["$ref"] = uri + node["$ref"]
+    if "oneOf" in node:
+        node["anyOf"] = node.pop("oneOf")
+    if "$ref" in node and node.get("nullable") is True:
+        return {"anyOf": [{"$ref": node["$ref"]}, {"enum": [None]}]}
+    return node
+
+
+_contracts: dict[str, Contract | None] = {}
+_contracts_lock = threading.Lock()
+
+
+def get_contract(service: str) -> Contract | None:
+    """The (cached) contract of a service, or None when no spec file is registered for it."""
+    with _contracts_lock:
+        if service not in _contracts:
+            relative = SPEC_FILES.get(service)
+            document = json.loads((specs_dir() / relative).read_text("utf-8")) if relative else None
+            _contracts[service] = Contract(service, document) if document else None
+        return _contracts[service]
+
+
+def validate_request(service: str, method: str, path: str, query: dict[str, list[str]], body: Any) -> list[str]:
+    """Violations of one request: path, method, path/query parameters and JSON body."""
+    contract = get_contract(service)
+    return contract.check_request(method, path, query or {}, body) if contract else []
+
+
+def validate_response(service: str, method: str, path: str, status: int, body: Any,
+                      headers: dict[str, str] | None = None) -> list[str]:
+    """Violations of one response: declared status, JSON body schema, declared 2xx headers."""
+    contract = get_contract(service)
+    return contract.check_response(method, path, status, body, headers) if contract else []
