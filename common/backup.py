@@ -1,5 +1,5 @@
 """Backups of the store: consistent snapshots zipped with a manifest, and their verification,
-listing, pruning and restore.
+listing and pruning (restoring one: restore.py).
 
 An archive holds `manifest.json`, `store.db` (a snapshot taken with SQLite's online backup API,
 so it is consistent even while a sync writes) and, when asked, `config.env` (the env file with
@@ -12,7 +12,6 @@ import io
 import json
 import os
 import re
-import shutil
 import sqlite3
 import tempfile
 import zipfile
@@ -24,7 +23,6 @@ from pathlib import Path, PurePosixPath
 from . import __version__
 from .config import SECRET_KEYS
 from .errors import ConfigError, DataError, UsageError
-from .runlock import JobLock
 from .store import SCHEMA_VERSION
 
 FORMAT = 1
@@ -349,90 +347,3 @@ def prune_backups(folder, keep):
         path.unlink()
         removed.append(path)
     return removed
-
-
-# --- restoring ------------------------------------------------------------------------------
-
-def restore_backup(settings, archive_path, jobs):
-    """Replace the store with the archive's snapshot. Verified first; refused while any job's
-    lock is held; the current store is kept as a safety copy. Returns what happened."""
-    db = Path(settings.database_path)
-    db.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=db.parent, prefix=".restore-") as tmp:
-        manifest, snapshot, info = verify_archive(archive_path, tmp)
-        with ExitStack() as locks:
-            for job in sorted(jobs):
-                locks.enter_context(JobLock(settings.database_path, job))
-            replaced, safety = None, None
-            if db.exists():
-                replaced = _describe_or_note(db)
-                safety = _safety_copy(settings, db)
-            staged = Path(tmp) / "staged.db"
-            shutil.copyfile(snapshot, staged)
-            _set_wal(staged)
-            with open(staged, "rb+") as handle:
-                os.fsync(handle.fileno())
-            _retire_wal(db)
-            os.replace(staged, db)
-            _fsync_dir(db.parent)
-    return {"archive": str(archive_path), "created": manifest.get("created"), "restored": info,
-            "store": str(db), "replaced": replaced, "safety_copy": str(safety) if safety else None}
-
-
-def _describe_or_note(db):
-    try:
-        return describe_store(db)
-    except sqlite3.DatabaseError as exc:
-        return {"unreadable": str(exc)}
-
-
-def _safety_copy(settings, db):
-    """An archive of the current store; a raw copy of its files when it cannot be read."""
-    try:
-        path, _ = create_backup(settings, label="pre-restore")
-        return path
-    except (sqlite3.DatabaseError, DataError):
-        folder = backup_dir(settings) / f"pre-restore-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
-        folder.mkdir(parents=True, exist_ok=True)
-        for suffix in ("", "-wal", "-shm"):
-            source = Path(f"{db}{suffix}")
-            if source.exists():
-                shutil.copy2(source, folder / source.name)
-        return folder
-
-
-def _set_wal(path):
-    """Put the staged copy in WAL mode, as the store runs; closing folds the log back in."""
-    conn = sqlite3.connect(path)
-    try:
-        conn.execute("PRAGMA journal_mode=WAL")
-    finally:
-        conn.close()
-
-
-def _retire_wal(db):
-    """Fold the current store's write-ahead log in and remove it, so no stale log can ever be
-    replayed onto the restored file."""
-    try:
-        conn = sqlite3.connect(db, timeout=10)
-        try:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError:
-        pass
-    for suffix in ("-wal", "-shm", "-journal"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
-
-
-def _fsync_dir(folder):
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

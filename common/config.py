@@ -16,7 +16,6 @@ from dotenv import dotenv_values
 from .errors import ConfigError
 
 DEFAULT_ENV_FILE = ".env"
-JOBS = ("gitea-kimai",)
 
 
 @dataclass(frozen=True)
@@ -44,6 +43,19 @@ KEYS = {k.name: k for k in [
     Key("KIMAI_CUSTOMER_CURRENCY", "str", "EUR", "currency code for a customer the toolkit creates"),
     Key("KIMAI_CUSTOMER_TIMEZONE", "timezone", "UTC", "IANA time zone for a customer the toolkit creates"),
     Key("CLOSED_ISSUES", "choice", "hide", "what a closed issue does to its activity: hide (visible=false) or keep", ("hide", "keep")),
+    # Zammad (source of the zammad-kimai job)
+    Key("ZAMMAD_URL", "url", None, "Zammad root address, e.g. https://support.example.com (a trailing /api/v1 is tolerated)"),
+    Key("ZAMMAD_TOKEN", "secret", None, "Zammad access token (Profile > Token Access) with ticket.agent, sent as Authorization: Token token=..."),
+    Key("ZAMMAD_TIME_UNIT", "str", "minutes", "what one Zammad time unit is: minutes, hours, or a number of minutes"),
+    Key("ZAMMAD_PROJECT_STRATEGY", "choice", "organization", "organization: organisation -> customer, ticket -> project; ticket: every ticket a project under KIMAI_CUSTOMER; fixed: all time to ZAMMAD_PROJECT", ("organization", "ticket", "fixed")),
+    Key("ZAMMAD_PROJECT", "str", None, "Kimai project (name or id) for ZAMMAD_PROJECT_STRATEGY=fixed; created under KIMAI_CUSTOMER when missing"),
+    Key("ZAMMAD_ACTIVITY_MAP", "str", None, "Zammad activity type -> Kimai activity, inline 'Billable=Support;3=Consulting' or a file path (one 'type=activity' a line); by id or name"),
+    Key("ZAMMAD_DEFAULT_ACTIVITY", "str", None, "Kimai activity (name or id) for entries without a (mapped) activity type; unset = such entries fail"),
+    Key("ZAMMAD_USER_MAP", "str", None, "agent e-mail -> Kimai user id, inline 'a@x.com=3;b@x.com=4' or a file path; unset = all time to the token's user"),
+    Key("ZAMMAD_CONFLICT_POLICY", "choice", "manual", "a timesheet changed in Kimai and its entry in Zammad: manual (record a conflict), zammad-wins, kimai-wins", ("manual", "zammad-wins", "kimai-wins")),
+    Key("ZAMMAD_DELETE_POLICY", "choice", "report", "an entry deleted in Zammad: report it, or delete its timesheet", ("report", "delete")),
+    Key("ZAMMAD_WEBHOOK_SECRET", "secret", None, "signature token of the Zammad webhook (X-Hub-Signature, HMAC-SHA1); unset = unsigned deliveries accepted"),
+    Key("KIMAI_TIMEZONE", "timezone", None, "time zone Kimai times are sent in; default the Kimai user's own preference"),
     # Running
     Key("SYNC_JOBS", "list", ("gitea-kimai",), "jobs run by a bare `python sync.py`, comma separated"),
     Key("SYNC_WORKERS", "int", 4, "parallel requests per run", minimum=1),
@@ -191,7 +203,28 @@ def load_settings(env_file=None, overrides=None, environ=None):
         else:
             values[name] = key.default
             sources[name] = "default"
-    for name in ("GITEA_URL", "KIMAI_URL"):
+    for name in ("GITEA_URL", "KIMAI_URL", "ZAMMAD_URL"):
         if values[name]:
             values[name] = re.sub(r"/api(/v1)?$", "", values[name])
     return Settings(values, str(path) if path.is_file() else None, sources)
+
+
+def read_map(settings, name):
+    """A mapping key: inline 'a=b;c=d' or the path of a file with one 'a=b' a line (# comments).
+    Returns {} when unset; refuses a malformed entry naming the key."""
+    value = settings.get(name)
+    if not value:
+        return {}
+    path = Path(value).expanduser()
+    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else value.split(";")
+    mapping = {}
+    for number, line in enumerate(lines, start=1):
+        line = line.split("#", 1)[0].strip() if path.is_file() else line.strip()
+        if not line:
+            continue
+        left, sep, right = line.partition("=")
+        if not sep or not left.strip() or not right.strip():
+            where = f"{path} line {number}" if path.is_file() else f"entry {line!r}"
+            raise ConfigError(name, f"expected 'source=target' in {where}")
+        mapping[left.strip()] = right.strip()
+    return mapping

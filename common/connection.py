@@ -5,9 +5,13 @@ Each service is one entry of SERVICES (its URL and token keys and a probe functi
 the env file does not mention is not probed. Adding a service = adding one entry.
 """
 import ipaddress
+import os
 import re
+import socket
+import ssl
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 from .errors import (CONFIG, OK, UNAVAILABLE, AuthError, ConfigError, NotFound, ServiceUnavailable,
@@ -15,6 +19,7 @@ from .errors import (CONFIG, OK, UNAVAILABLE, AuthError, ConfigError, NotFound, 
 from .http import RequestCounter
 
 ADMIN_ROLES = {"ROLE_ADMIN", "ROLE_SUPER_ADMIN"}
+CERT_WARN_DAYS = 14
 
 
 @dataclass
@@ -71,6 +76,10 @@ class _Stop(Exception):
     pass
 
 
+class _Unreachable(ServiceUnavailable):
+    """No connection at all (as opposed to a failed TLS handshake)."""
+
+
 class _Recorder:
     """Runs the steps of one probe; the first failing step stops the probe."""
 
@@ -83,9 +92,11 @@ class _Recorder:
         except SyncError as exc:
             if isinstance(exc, AuthError) and name == "version":  # Kimai wants the token even there
                 name = "authentication"
-            elif isinstance(exc, ServiceUnavailable) and name == "version":
+            elif isinstance(exc, _Unreachable) or (isinstance(exc, ServiceUnavailable) and name == "version"):
                 name = "connection"
-            self.fail(name, _message(exc, self.probe.service), _code(exc, name, self.url_key))
+            if isinstance(exc, NotFound) and name == "version":
+                self.fail(name, f"no API answers at {self.url_key} (404); is it the service's root address?", CONFIG)
+            self.fail(name, _message(exc, self.probe.service), _code(exc))
         except ValueError:  # an answer that is not JSON: not the API we expected
             self.fail(name, f"the answer is not JSON; is {self.url_key} the root address of the service?", CONFIG)
         status, detail, hint = (result + ("",))[:3] if isinstance(result, tuple) else ("OK", result, "")
@@ -111,12 +122,10 @@ def _message(exc, service):
     return text[len(prefix):] if text.startswith(prefix) else text
 
 
-def _code(exc, step, url_key):
-    if isinstance(exc, NotFound) and step == "version":
-        return CONFIG
+def _code(exc):
     if isinstance(exc, (AuthError, ConfigError, ServiceUnavailable, TemporaryError)):
         return exc.exit_code
-    if isinstance(exc, NotFound):
+    if isinstance(exc, NotFound):  # an owner or repository named in the configuration
         return CONFIG
     return UNAVAILABLE
 
@@ -157,11 +166,53 @@ def _timed_get(http, path, params=None):
     return response, round((time.perf_counter() - started) * 1000, 1)
 
 
-def _tls(probe, url):
+def ca_bundle():
+    """The certificates requests trusts, so a TLS check agrees with the jobs: REQUESTS_CA_BUNDLE
+    or CURL_CA_BUNDLE when set, else certifi's bundle."""
+    import requests.certs
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or requests.certs.where()
+
+
+def tls_handshake(host, port, timeout):
+    """Connect and shake hands; returns (TLS version, certificate expiry, milliseconds).
+    Raises ssl.SSLCertVerificationError, ssl.SSLError or OSError."""
+    context = ssl.create_default_context(cafile=ca_bundle())
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        started = time.perf_counter()
+        with context.wrap_socket(sock, server_hostname=host) as tls:
+            ms = round((time.perf_counter() - started) * 1000, 1)
+            cert, version = tls.getpeercert(), tls.version()
+    expires = datetime.fromtimestamp(ssl.cert_time_to_seconds(cert["notAfter"]), timezone.utc)
+    return version, expires, ms
+
+
+def describe_tls_error(exc):
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"certificate refused: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake failed ({exc.reason or exc.__class__.__name__})"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    return exc.strerror or exc.__class__.__name__
+
+
+def _tls(probe, url, timeout):
+    """https: a real handshake with the certificates the jobs trust. http: fine on this machine,
+    a warning elsewhere (the token would travel unencrypted)."""
     parts = urlsplit(url)
     if parts.scheme == "https":
-        probe.tls = "verified"
-        return "OK", "certificate verified"
+        try:
+            version, expires, _ = tls_handshake(parts.hostname, parts.port or 443, timeout)
+        except ssl.SSLError as exc:
+            raise ServiceUnavailable(describe_tls_error(exc)) from None
+        except OSError as exc:
+            raise _Unreachable(f"cannot reach {parts.hostname}:{parts.port or 443}: {describe_tls_error(exc)}") from None
+        probe.tls = version
+        days = (expires - datetime.now(timezone.utc)).days
+        detail = f"{version}, certificate valid until {expires:%Y-%m-%d}"
+        if days < CERT_WARN_DAYS:
+            return "WARN", f"{detail}: expires in {days} days", "renew the certificate soon"
+        return detail
     probe.tls = "none (http)"
     if is_loopback(parts.hostname or ""):
         return "OK", "plain http on this machine"
@@ -179,8 +230,8 @@ def _probe_gitea(settings, probe, step):
         response, probe.latency_ms = _timed_get(http, "version")
         probe.version = response.json().get("version")
         return f"Gitea {probe.version} ({probe.latency_ms} ms)"
+    step("tls", lambda: _tls(probe, settings.gitea_url, http.timeout))
     step("version", version)
-    step("tls", lambda: _tls(probe, settings.gitea_url))
 
     def auth():
         me = client.me()
@@ -222,8 +273,8 @@ def _probe_kimai(settings, probe, step):
         response, probe.latency_ms = _timed_get(http, "version")
         probe.version = response.json().get("version")
         return f"Kimai {probe.version} ({probe.latency_ms} ms)"
+    step("tls", lambda: _tls(probe, settings.kimai_url, http.timeout))
     step("version", version)
-    step("tls", lambda: _tls(probe, settings.kimai_url))
 
     roles = []
 

@@ -15,13 +15,13 @@ from urllib.parse import urlsplit
 import requests
 
 from .checks import Check, fail, ok, warn
-from .connection import configured_services, is_loopback, probe_service, safe_url
+from .connection import (CERT_WARN_DAYS, configured_services, describe_tls_error, is_loopback, probe_service,
+                         safe_url, tls_handshake)
 from .errors import CONFIG, UNAVAILABLE
 from .http import USER_AGENT
 
 SKEW_WARN = 30      # seconds
 SKEW_FAIL = 300
-CERT_WARN_DAYS = 14
 
 
 def network_checks(settings):
@@ -66,15 +66,15 @@ def service_network_checks(name, url, timeout, clock_path=""):
                            "is the service running on that port? check firewalls and proxies", UNAVAILABLE))
         return checks
     ms = _ms(started)
+    sock.close()
     checks.append(ok("network", f"{name} tcp", f"{host}:{port} connected ({ms} ms)", latency_ms=ms))
 
     if https:
-        check = _tls_check(name, host, sock, timeout)
+        check = _tls_check(name, host, port, timeout)
         checks.append(check)
         if check.status == "FAIL":
             return checks
     else:
-        sock.close()
         if is_loopback(host):
             checks.append(ok("network", f"{name} tls", "not used: plain http on this machine"))
         else:
@@ -84,23 +84,15 @@ def service_network_checks(name, url, timeout, clock_path=""):
     return checks
 
 
-def _tls_check(name, host, sock, timeout):
-    context = ssl.create_default_context()
-    started = time.perf_counter()
+def _tls_check(name, host, port, timeout):
     try:
-        sock.settimeout(timeout)
-        with context.wrap_socket(sock, server_hostname=host) as tls:
-            ms = _ms(started)
-            cert, version = tls.getpeercert(), tls.version()
+        version, expires, ms = tls_handshake(host, port, timeout)
     except ssl.SSLCertVerificationError as exc:
-        return fail("network", f"{name} tls", f"certificate refused: {exc.verify_message}",
-                    "renew the certificate, or add your CA to the system store (or REQUESTS_CA_BUNDLE)", UNAVAILABLE)
+        return fail("network", f"{name} tls", describe_tls_error(exc),
+                    "renew the certificate, or trust its CA: REQUESTS_CA_BUNDLE=/path/to/ca.pem", UNAVAILABLE)
     except (ssl.SSLError, OSError) as exc:
-        return fail("network", f"{name} tls", f"TLS handshake failed: {exc.__class__.__name__}",
+        return fail("network", f"{name} tls", describe_tls_error(exc),
                     "is this port really https? check the address's scheme and port", UNAVAILABLE)
-    finally:
-        sock.close()
-    expires = datetime.fromtimestamp(ssl.cert_time_to_seconds(cert["notAfter"]), timezone.utc)
     days = (expires - datetime.now(timezone.utc)).days
     detail = f"{version}, certificate valid until {expires:%Y-%m-%d} ({ms} ms)"
     if days < CERT_WARN_DAYS:

@@ -76,9 +76,36 @@ MIGRATIONS = [
     );
     CREATE INDEX item_errors_run ON item_errors(run_id);
     """,
+    # 2: the zammad-kimai job: conflicts, webhook deliveries, deleted and conflict counts
+    """
+    ALTER TABLE runs ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE runs ADD COLUMN conflicts INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE conflicts (
+        id INTEGER PRIMARY KEY,
+        job TEXT NOT NULL,
+        source_key TEXT NOT NULL,
+        target_type TEXT NOT NULL,
+        target_id INTEGER,
+        source_data TEXT,                -- what the source says now
+        target_data TEXT,                -- what the target holds now (edited by a person)
+        last_data TEXT,                  -- what the toolkit wrote last
+        source_hash TEXT,
+        run_id INTEGER,
+        detected_at TEXT NOT NULL,
+        resolved_at TEXT,
+        resolution TEXT                  -- source, target, skip
+    );
+    CREATE UNIQUE INDEX conflicts_open ON conflicts(job, source_key) WHERE resolved_at IS NULL;
+    CREATE TABLE webhook_deliveries (
+        delivery_id TEXT PRIMARY KEY,
+        job TEXT NOT NULL,
+        item TEXT,
+        received_at TEXT NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
-RUN_COUNTS = ("created", "updated", "hidden", "unchanged", "failed", "requests", "writes")
+RUN_COUNTS = ("created", "updated", "hidden", "deleted", "unchanged", "failed", "conflicts", "requests", "writes")
 
 
 def now_iso():
@@ -210,6 +237,50 @@ class Store:
             (run_id, job, key, action, target_type, target_id,
              json.dumps(before, sort_keys=True) if before is not None else None,
              json.dumps(after, sort_keys=True) if after is not None else None, now_iso()))
+
+    # conflicts
+    def add_conflict(self, job, key, target_type, target_id, source_data, target_data, last_data, source_hash, run_id):
+        """Record an open conflict (replacing an open one for the same item)."""
+        dump = lambda d: json.dumps(d, sort_keys=True) if d is not None else None  # noqa: E731
+        with self.db:
+            self.db.execute("DELETE FROM conflicts WHERE job = ? AND source_key = ? AND resolved_at IS NULL", (job, key))
+            self.db.execute(
+                "INSERT INTO conflicts (job, source_key, target_type, target_id, source_data, target_data, last_data, "
+                "source_hash, run_id, detected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (job, key, target_type, target_id, dump(source_data), dump(target_data), dump(last_data),
+                 source_hash, run_id, now_iso()))
+
+    def conflicts(self, job=None, open_only=True, conflict_id=None):
+        sql, args = "SELECT * FROM conflicts WHERE 1 = 1", []
+        for clause, value in (("job = ?", job), ("id = ?", conflict_id)):
+            if value is not None:
+                sql += f" AND {clause}"
+                args.append(value)
+        if open_only:
+            sql += " AND resolved_at IS NULL"
+        rows = []
+        for row in self.db.execute(sql + " ORDER BY id", args):
+            row = dict(row)
+            for column in ("source_data", "target_data", "last_data"):
+                row[column] = json.loads(row[column]) if row[column] else None
+            rows.append(row)
+        return rows
+
+    def resolve_conflict(self, conflict_id, resolution):
+        with self.db:
+            self.db.execute("UPDATE conflicts SET resolved_at = ?, resolution = ? WHERE id = ?",
+                            (now_iso(), resolution, conflict_id))
+
+    # webhook deliveries
+    def first_delivery(self, delivery_id, job, item):
+        """True the first time a delivery id is seen (and remember it), False for a repeat."""
+        try:
+            with self.db:
+                self.db.execute("INSERT INTO webhook_deliveries (delivery_id, job, item, received_at) VALUES (?, ?, ?, ?)",
+                                (delivery_id, job, item, now_iso()))
+        except sqlite3.IntegrityError:
+            return False
+        return True
 
     def stats(self):
         """Counts per job and state, plus run totals, for --stats and reports."""

@@ -1,7 +1,7 @@
 """The pure parts of the gitea-kimai job: mapping, names, planning and cursors (no HTTP)."""
 from common.jobs.base import content_hash
-from common.jobs.gitea_kimai import (RepoRead, activity_fields, index_by_marker, kimai_safe_name, next_cursor,
-                                     plan_activities, plan_project)
+from common.jobs.gitea_kimai import RepoRead, activity_fields, next_cursor, plan_activities
+from common.jobs.kimai_targets import index_by_marker, kimai_safe_name, plan_project
 
 
 def issue(number, title="Title", state="open", body="", updated="2026-01-01T10:00:00Z"):
@@ -71,10 +71,13 @@ def test_duplicate_markers_resolve_to_the_lowest_id():
 def test_project_reused_by_marker_or_by_name_under_customer():
     projects = [{"id": 5, "name": "web", "customer": 2, "comment": None},
                 {"id": 6, "name": "moved", "customer": 9, "comment": "gitea:acme/api\nhttps://x"}]
-    by_marker = index_by_marker(projects)
-    assert plan_project("acme", "web", 2, by_marker, projects, None, "https://g").target_id == 5
-    assert plan_project("acme", "web", 3, by_marker, projects, None, "https://g").kind == "create"
-    assert plan_project("acme", "api", 2, by_marker, projects, None, "https://g").target_id == 6
+    assert plan_project("gitea:acme/web", "web", "c", 2, projects, None, "acme/web").target_id == 5
+    assert plan_project("gitea:acme/web", "web", "c", 3, projects, None, "acme/web").kind == "create"
+    assert plan_project("gitea:acme/api", "api", "c", 2, projects, None, "acme/api").target_id == 6
+
+
+def test_short_names_are_padded_to_kimais_minimum():
+    assert len(kimai_safe_name("x")) >= 2
 
 
 def test_cursor_moves_to_newest_but_not_past_failures_or_cut_lists():

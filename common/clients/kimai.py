@@ -64,3 +64,32 @@ class KimaiClient:
     def update_activity(self, activity_id, name, comment, visible, billable=True):
         body = {"name": name, "comment": comment, "visible": visible, "billable": billable}
         return self.http.request("PATCH", f"activities/{activity_id}", json=body).json()
+
+    # timesheets
+    def list_timesheets(self, begin=None, end=None, *, user="all", tags=None, modified_after=None, page_size=500):
+        """Every timesheet that started in [begin, end] (Kimai local time strings), following the
+        pages (at most 500 a page) until X-Total-Pages."""
+        params = {"size": page_size, "page": 1, "orderBy": "id", "order": "ASC"}
+        params.update({k: v for k, v in (("begin", begin), ("end", end), ("user", user),
+                                         ("modified_after", modified_after)) if v})
+        if tags:
+            params["tags[]"] = list(tags)
+        sheets = []
+        while True:
+            response = self.http.request("GET", "timesheets", params=params)
+            sheets.extend(response.json())
+            if params["page"] >= int(response.headers.get("X-Total-Pages") or 1):
+                return sheets
+            params["page"] += 1
+
+    def create_timesheet(self, fields):
+        return self.http.request("POST", "timesheets", json=fields, ok=(200, 201)).json()
+
+    def update_timesheet(self, timesheet_id, fields):
+        return self.http.request("PATCH", f"timesheets/{timesheet_id}", json=fields).json()
+
+    def delete_timesheet(self, timesheet_id):
+        self.http.request("DELETE", f"timesheets/{timesheet_id}", ok=(200, 204))
+
+    def list_global_activities(self):
+        return self.http.get_json("activities", {"visible": ALL, "globals": "1"})

@@ -2,12 +2,12 @@
 import hashlib
 import json
 import logging
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
-from ..errors import AuthError, DryRunWrite, PARTIAL, OK, SyncError, UnknownOutcome
+from ..errors import (OK, PARTIAL, AuthError, DryRunWrite, ServiceUnavailable, SyncError, TemporaryError,
+                      UnknownOutcome)
 
 log = logging.getLogger("tracksync.job")
 
@@ -98,38 +98,74 @@ class Result:
 
 class Applier:
     """Applies actions with a thread pool. The store is written from the calling thread only:
-    intent (`pending`) before each create is sent, the result after it comes back."""
+    the intent (`pending`) before the creates are sent, each result as it comes back.
 
-    def __init__(self, job, store, run_id, workers, result):
+    A create whose answer never came (UnknownOutcome) is looked up by its marker in a fresh read
+    of the target, and sent again only when the marker is absent: never a blind resend."""
+
+    RESOLVE_ROUNDS = 3
+
+    def __init__(self, job, store, run_id, workers, result, dry_run=False):
         self.job, self.store, self.run_id, self.workers, self.result = job, store, run_id, workers, result
+        self.dry_run = dry_run
 
-    def apply(self, actions, write):
-        """write(action) -> target object (dict with id). Returns the actions whose outcome is
-        unknown (a create that got no answer), to be resolved by the caller via their markers."""
+    def execute(self, actions, write, reread):
+        """write(action) -> target object (dict with id); reread(actions) -> {marker: target}
+        for the scopes of those actions. Under --dry-run the changes are only listed."""
+        for action in actions:
+            if action.kind == "link" and not self.dry_run:
+                self.record(action, action.target_id)  # found by its marker: remember it
+            elif not action.writes:
+                self.result.tally(action)
+        changes = [a for a in actions if a.writes]
+        if self.dry_run:
+            self.result.actions.extend(changes)
+            for action in changes:
+                self.result.tally(action)
+            return
+        for round_ in range(self.RESOLVE_ROUNDS + 1):
+            unknown = self._send(changes, write)
+            if not unknown:
+                return
+            try:
+                found = reread(unknown)
+            except SyncError as exc:
+                log.warning("could not re-read to resolve %d unanswered writes: %s", len(unknown), exc)
+                found, round_ = {}, self.RESOLVE_ROUNDS
+            changes = []
+            for action in unknown:
+                target = found.get(action.key)
+                if target is not None:
+                    self.record(action, target["id"])
+                elif round_ < self.RESOLVE_ROUNDS:
+                    changes.append(action)  # the marker is absent: the create never happened
+                else:
+                    self.fail(action, "no answer from the server; the next run resolves it by its marker")
+            if not changes:
+                return
+
+    def _send(self, actions, write):
+        """Send the writes in parallel; returns the actions whose outcome is unknown."""
         unknown = []
-        started = time.monotonic()
+        for target_type in {a.target_type for a in actions if a.kind == "create"}:
+            keys = [a.key for a in actions if a.kind == "create" and a.target_type == target_type]
+            self.store.mark_pending(self.job, keys, target_type, self.run_id)
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            for target_type in {a.target_type for a in actions if a.kind == "create"}:
-                keys = [a.key for a in actions if a.kind == "create" and a.target_type == target_type]
-                self.store.mark_pending(self.job, keys, target_type, self.run_id)
             futures = {pool.submit(write, action): action for action in actions}
             for future in as_completed(futures):
                 action = futures[future]
                 try:
                     target = future.result()
                 except UnknownOutcome as exc:
-                    log.info("%s: %s; will look for its marker", action.label, exc)
+                    log.info("%s: %s; looking for its marker", action.label, exc)
                     unknown.append(action)
-                    continue
-                except (AuthError, DryRunWrite):
-                    pool.shutdown(cancel_futures=True)
+                except (AuthError, ServiceUnavailable, TemporaryError, DryRunWrite):
+                    pool.shutdown(cancel_futures=True)  # the whole run stops: 77, 69 or 75
                     raise
                 except SyncError as exc:
-                    self.store.mark_failed(self.job, action.key, action.target_type, self.run_id, str(exc))
-                    self.result.fail(action.label, exc)
-                    continue
-                self.record(action, target["id"])
-        log.debug("applied %d actions in %.2fs", len(actions), time.monotonic() - started)
+                    self.fail(action, str(exc))
+                else:
+                    self.record(action, target["id"])
         return unknown
 
     def record(self, action, target_id):
@@ -138,3 +174,7 @@ class Applier:
         self.store.mark_synced(self.job, action.key, action.target_type, target_id, action.hash, action.fields,
                                self.run_id, audit)
         self.result.tally(action)
+
+    def fail(self, action, reason):
+        self.store.mark_failed(self.job, action.key, action.target_type, self.run_id, reason)
+        self.result.fail(action.label, reason)

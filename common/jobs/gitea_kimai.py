@@ -6,24 +6,21 @@ apply: creates and updates in parallel; a create with no answer is resolved by i
 An issue whose mapped fields hash to what was last written costs no Kimai request at all.
 """
 import logging
-import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..clients.gitea import GiteaClient
 from ..clients.kimai import KimaiClient
-from ..errors import SyncError, UnknownOutcome
+from ..errors import SyncError
 from .base import Action, Applier, content_hash
+from .kimai_targets import KimaiTargets, index_by_marker, kimai_safe_name
 
 log = logging.getLogger("tracksync.gitea_kimai")
 
 JOB = "gitea-kimai"
 OVERLAP = timedelta(minutes=5)
-NAME_LIMIT = 150
 BODY_LIMIT = 2000
-RESOLVE_ROUNDS = 3
-_UNSAFE = str.maketrans({"<": "‹", ">": "›", '"': "'", "=": "-"})
 
 
 @dataclass
@@ -53,17 +50,6 @@ def issue_marker(owner, repo, number):
     return f"gitea:{owner}/{repo}#{number}"
 
 
-def marker_of(comment):
-    """The origin marker: the first line of a Kimai comment."""
-    return (comment or "").split("\n", 1)[0].strip()
-
-
-def kimai_safe_name(text, limit=NAME_LIMIT):
-    """Kimai >= 2.54 refuses < > \" = in names; whitespace collapsed; at most `limit` characters."""
-    name = " ".join(text.translate(_UNSAFE).split())
-    return name if len(name) <= limit else name[:limit - 1].rstrip() + "…"
-
-
 def activity_fields(owner, repo, issue, closed_policy):
     body = (issue.get("body") or "").strip()
     if len(body) > BODY_LIMIT:
@@ -83,31 +69,6 @@ def describe_change(before, after):
     if before["visible"] != after["visible"]:
         return "closed" if not after["visible"] else "reopened"
     return "description changed"
-
-
-def index_by_marker(objects):
-    """marker -> object, the lowest id winning when a marker is (wrongly) found twice."""
-    index = {}
-    for obj in sorted(objects, key=lambda o: o["id"]):
-        index.setdefault(marker_of(obj.get("comment")), obj)
-    return index
-
-
-def plan_project(owner, repo, customer_id, projects_by_marker, projects, link, gitea_url):
-    """Action for a repository's project: link (existing by store link, marker, or name under the
-    customer) or create."""
-    key = repo_marker(owner, repo)
-    fields = {"name": kimai_safe_name(repo), "comment": f"{key}\n{gitea_url}/{owner}/{repo}"}
-    label = f"project {owner}/{repo}"
-    by_id = {p["id"]: p for p in projects}
-    found = (by_id.get(link["target_id"]) if link and link.get("target_id") else None) or projects_by_marker.get(key)
-    if found is None and customer_id is not None:
-        found = next((p for p in projects if p["customer"] == customer_id and p["name"] == fields["name"]), None)
-    if found is None:
-        return Action("create", key, "project", label, repo, fields)
-    fields = {"name": found["name"], "comment": found.get("comment") or ""}
-    linked = link is not None and link["state"] == "synced" and link["target_id"] == found["id"]
-    return Action("unchanged" if linked else "link", key, "project", label, repo, fields, target_id=found["id"])
 
 
 def plan_activities(owner, repo, issues, target_by_marker, links, closed_policy):
@@ -161,7 +122,8 @@ class GiteaKimaiJob:
         self.owner = settings.gitea_organization
         self.gitea = GiteaClient(settings, counter, options.dry_run)
         self.kimai = KimaiClient(settings, counter, options.dry_run)
-        self.applier = Applier(JOB, store, run_id, options.workers, result)
+        self.applier = Applier(JOB, store, run_id, options.workers, result, options.dry_run)
+        self.targets = KimaiTargets(self.kimai, settings, result, self.applier, options.dry_run)
 
     def run(self):
         self.gitea.me()  # fail fast (77 / 69) on either service, before reading anything
@@ -221,7 +183,14 @@ class GiteaKimaiJob:
         project_ids = {repo: links[repo_marker(self.owner, repo)]["target_id"] for repo in todo
                        if self._project_linked(repo, links)}
         if len(project_ids) < len(todo):  # some project still to be found or created
-            project_ids = self.ensure_projects(todo, self.kimai.list_projects(), links)
+            customer = self.settings.kimai_customer or self.owner
+            wanted = []
+            for repo in todo:
+                key = repo_marker(self.owner, repo)
+                comment = f"{key}\n{self.settings.gitea_url}/{self.owner}/{repo}"
+                wanted.append((key, repo, comment, customer, f"{self.owner}/{repo}"))
+            by_marker = self.targets.project_ids(wanted, links)
+            project_ids = {repo: by_marker[repo_marker(self.owner, repo)] for repo in todo}
         existing = [pid for pid in project_ids.values() if pid is not None]
         target = index_by_marker(self.kimai.list_activities(existing)) if existing else {}
         actions = []
@@ -232,90 +201,14 @@ class GiteaKimaiJob:
             for action in planned:
                 action.parent = project_ids[repo]
             actions.extend(planned)
-        self.apply(actions, self._write_activity, lambda keys: index_by_marker(self.kimai.list_activities(keys)),
-                   lambda a: project_ids[a.scope])
-
-    def ensure_customer(self):
-        name = kimai_safe_name(self.settings.kimai_customer or self.owner)
-        for customer in self.kimai.list_customers():
-            if customer["name"] == name:
-                return customer["id"]
-        s = self.settings
-        if self.opts.dry_run:
-            action = Action("create", f"customer:{name}", "customer", f"customer {name}", "", {"name": name})
-            self.result.actions.append(action)
-            self.result.tally(action)
-            return None
-        customer = self.kimai.create_customer(name, s.kimai_customer_country, s.kimai_customer_currency,
-                                              s.kimai_customer_timezone, comment=f"gitea:{self.owner}")
-        log.info("created Kimai customer %s (id %s)", name, customer["id"])
-        self.result.counts["customers_created"] += 1
-        return customer["id"]
-
-    def ensure_projects(self, todo, projects, links):
-        """Project id per repository (None for one still to be created under --dry-run). The
-        customer is looked up only when a project has to be found by name or created."""
-        by_marker = index_by_marker(projects)
-
-        def plan(repo, customer_id):
-            link = links.get(repo_marker(self.owner, repo))
-            return plan_project(self.owner, repo, customer_id, by_marker, projects, link, self.settings.gitea_url)
-        actions = [plan(repo, None) for repo in todo]
-        if any(a.kind == "create" for a in actions):
-            customer_id = self.ensure_customer()
-            actions = [plan(a.scope, customer_id) if a.kind == "create" else a for a in actions]
-            for action in actions:
-                action.parent = customer_id
-        self.apply(actions, self._write_project, lambda _: index_by_marker(self.kimai.list_projects()), None)
-        return {a.scope: a.target_id for a in actions}
-
-    def _write_project(self, action):
-        return self.kimai.create_project(action.fields["name"], action.parent, action.fields["comment"])
+        self.applier.execute(actions, self._write_activity, lambda unknown: index_by_marker(
+            self.kimai.list_activities({project_ids[a.scope] for a in unknown})))
 
     def _write_activity(self, action):
         f = action.fields
         if action.kind == "create":
             return self.kimai.create_activity(f["name"], action.parent, f["comment"], f["visible"])
         return self.kimai.update_activity(action.target_id, f["name"], f["comment"], f["visible"], **action.keep)
-
-    def apply(self, actions, write, reread, project_of):
-        """Apply (or, under --dry-run, list) the actions. Creates whose outcome is unknown are
-        looked up by marker in a fresh read of the target and created again only when absent."""
-        for action in actions:
-            if action.kind == "link" and not self.opts.dry_run:
-                self.applier.record(action, action.target_id)  # found by marker: remember it
-            elif action.kind in ("unchanged", "link"):
-                self.result.tally(action)
-        changes = [a for a in actions if a.writes]
-        if self.opts.dry_run:
-            self.result.actions.extend(changes)
-            for action in changes:
-                self.result.tally(action)
-            return
-        for round_ in range(RESOLVE_ROUNDS + 1):
-            unknown = self.applier.apply(changes, write)
-            if not unknown:
-                return
-            try:
-                found = reread({project_of(a) for a in unknown} if project_of else None)
-            except SyncError as exc:
-                log.warning("could not re-read Kimai to resolve %d unanswered writes: %s", len(unknown), exc)
-                found, round_ = {}, RESOLVE_ROUNDS
-            changes = []
-            for action in unknown:
-                target = found.get(action.key)
-                if target is not None:
-                    self.applier.record(action, target["id"])
-                elif round_ < RESOLVE_ROUNDS:
-                    changes.append(action)  # the marker is absent: the create never happened
-                else:
-                    self._failed(action, UnknownOutcome("no answer from Kimai; the next run resolves it by its marker"))
-            if not changes:
-                return
-
-    def _failed(self, action, exc):
-        self.store.mark_failed(JOB, action.key, action.target_type, self.run_id, str(exc))
-        self.result.fail(action.label, exc)
 
     def save_cursors(self, reads):
         failed = {label for label, _ in self.result.failures}
@@ -324,7 +217,7 @@ class GiteaKimaiJob:
                 continue
             old = self.store.cursor(JOB, f"{self.owner}/{repo}")
             failed_versions = [i["updated_at"] for i in read.issues if f"#{i['number']} {self.owner}/{repo}" in failed]
-            if f"project {self.owner}/{repo}" in failed:
+            if f"project {self.owner}/{repo}" in failed:  # its issues were not synced
                 continue
             value = next_cursor(read, failed_versions, old)
             if value and value != old:

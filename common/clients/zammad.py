@@ -1,0 +1,45 @@
+"""Zammad REST API client (https://<host>/api/v1).
+
+Search pages are capped at 200 items and carry no total: read pages until one comes back short.
+"""
+from ..http import ServiceSession
+
+SEARCH_PAGE = 200  # Zammad clamps per_page to 200 on search
+
+
+class ZammadClient:
+    def __init__(self, settings, counter, dry_run=False):
+        settings.require("ZAMMAD_URL", "ZAMMAD_TOKEN")
+        self.http = ServiceSession(
+            "zammad", f"{settings.zammad_url}/api/v1", {"Authorization": f"Token token={settings.zammad_token}"},
+            settings, counter=counter, dry_run=dry_run, cacheable=("users/me",))
+        self.max_pages = settings.max_pages
+
+    def me(self):
+        return self.http.get_json("users/me")
+
+    def search_tickets(self, query):
+        """Every ticket matching an Elasticsearch query, with names expanded (organization, ...).
+        Returns (tickets, complete); complete is False when MAX_PAGES cut the list."""
+        tickets, page = [], 1
+        while True:
+            if self.max_pages and page > self.max_pages:
+                return tickets, False
+            batch = self.http.get_json("tickets/search", {"query": query, "expand": "true", "page": page,
+                                                          "per_page": SEARCH_PAGE, "sort_by": "id", "order_by": "asc"})
+            tickets.extend(batch)
+            if len(batch) < SEARCH_PAGE:
+                return tickets, True
+            page += 1
+
+    def get_ticket(self, ticket_id):
+        return self.http.get_json(f"tickets/{ticket_id}", {"expand": "true"})
+
+    def time_accountings(self, ticket_id):
+        return self.http.get_json(f"tickets/{ticket_id}/time_accountings")
+
+    def activity_types(self):
+        return self.http.get_json("time_accounting/types")
+
+    def get_user(self, user_id):
+        return self.http.get_json(f"users/{user_id}")

@@ -1,0 +1,42 @@
+"""Time zones end to end. Kimai takes local wall-clock time without offset in the Kimai user's
+zone and answers `Y-m-d\\TH:i:sO`; sources give UTC instants. Every conversion is explicit."""
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import DataError
+
+KIMAI_LOCAL = "%Y-%m-%dT%H:%M:%S"
+
+
+def zone(name):
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise DataError(f"unknown time zone {name!r}") from None
+
+
+def parse_instant(value):
+    """An ISO 8601 / RFC 3339 instant (Z, +00:00, +0200, fractions) as an aware UTC datetime."""
+    text = value.strip().replace("Z", "+00:00")
+    if len(text) > 5 and text[-5] in "+-" and text[-3] != ":":  # +0200 -> +02:00 (Kimai)
+        text = f"{text[:-2]}:{text[-2:]}"
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        raise DataError(f"time without offset: {value!r}")
+    return parsed.astimezone(timezone.utc)
+
+
+def to_kimai_local(instant, tz):
+    """An aware instant as Kimai's local wall-clock string in zone `tz` (a ZoneInfo)."""
+    return instant.astimezone(tz).strftime(KIMAI_LOCAL)
+
+
+def from_local(naive_text_or_dt, tz, where=""):
+    """Local wall-clock time in `tz` as an aware UTC instant. A time that does not exist (the hour
+    skipped when clocks go forward) is refused; an ambiguous one (the hour repeated when clocks go
+    back) is taken as its first occurrence."""
+    local = naive_text_or_dt if isinstance(naive_text_or_dt, datetime) else datetime.strptime(naive_text_or_dt, KIMAI_LOCAL)
+    instant = local.replace(tzinfo=tz, fold=0).astimezone(timezone.utc)
+    if instant.astimezone(tz).replace(tzinfo=None) != local:
+        raise DataError(f"{where}{local:%Y-%m-%d %H:%M} does not exist in {tz.key} (clocks go forward)")
+    return instant
