@@ -90,9 +90,12 @@ auto() {
     printf '%s\n' "$current" | sed '/^$/d' | crontab - && echo "removed the tracksync crontab line"
     return
   fi
-  local env_arg="" log="$HERE/cron.log"
-  [ -n "$env_file" ] && env_arg=" --env-file $(cd "$(dirname "$env_file")" && pwd)/$(basename "$env_file")"
-  local line="*/$every * * * * cd $HERE && flock -n $HERE/.cron.lock $PY $HERE/sync.py$env_arg >> $log 2>&1 $CRON_TAG"
+  local env_arg="" log="$HERE/cron.log" line
+  if [ -n "$env_file" ]; then
+    printf -v env_arg ' --env-file %q' "$(cd "$(dirname "$env_file")" && pwd)/$(basename "$env_file")"
+  fi
+  printf -v line '*/%s * * * * cd %q && flock -n %q %q %q%s >> %q 2>&1 %s' \
+    "$every" "$HERE" "$HERE/.cron.lock" "$PY" "$HERE/sync.py" "$env_arg" "$log" "$CRON_TAG"
   { printf '%s\n' "$current" | sed '/^$/d'; echo "$line"; } | crontab - || return 1
   echo "installed: $line"
 }
@@ -100,11 +103,13 @@ auto() {
 # Commands run in the project folder, so ./.env, sync.db and the other relative paths of the
 # configuration always mean the same files; arguments naming existing files are made absolute.
 args=()
+first=1
 for arg in "$@"; do
-  if [ "${arg#-}" = "$arg" ] && [ -e "$arg" ]; then
+  if [ "$first" -eq 0 ] && [ "${arg#-}" = "$arg" ] && [ -e "$arg" ]; then
     arg="$(cd "$(dirname "$arg")" && pwd)/$(basename "$arg")"
   fi
   args+=("$arg")
+  first=0
 done
 set -- ${args[@]+"${args[@]}"}
 cd "$HERE" || exit 1

@@ -298,7 +298,9 @@ def _json_or_none(response):
 def _root_cause(exc):
     seen = exc
     while True:
-        nxt = getattr(seen, "reason", None) or seen.__cause__ or seen.__context__
+        nxt = getattr(seen, "reason", None)
+        if not isinstance(nxt, BaseException):  # ssl.SSLError.reason is a string
+            nxt = seen.__cause__ or seen.__context__
         if nxt is None or nxt is seen:
             return seen
         seen = nxt
@@ -327,7 +329,7 @@ def _describe(exc):
 
 def _origin(url):
     scheme, rest = url.split("://", 1)
-    return f"{scheme}://{rest.split('/', 1)[0]}"
+    return f"{scheme}://{rest.split('/', 1)[0].rsplit('@', 1)[-1]}"  # never user:password@
 
 
 def _path(url):

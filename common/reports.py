@@ -11,7 +11,7 @@ from .runlock import lock_path, lock_state, read_holder
 from .store import Store
 
 RUN_COLUMNS = ("created", "updated", "hidden", "unchanged", "failed", "requests", "writes")
-LINK_STATES = ("pending", "synced", "failed")
+LINK_STATES = ("pending", "synced", "failed")  # always shown; jobs may add others (kept, deleted, ...)
 
 
 @contextmanager
@@ -80,7 +80,7 @@ def status(store, settings, jobs):
             if last["status"] == "running":
                 held = lock_info(settings.database_path, job)["held"]
                 row["outcome"] = "running" if held else "interrupted"
-        row.update(links={state: states.get(state, 0) for state in LINK_STATES})
+        row.update(links={**{state: 0 for state in LINK_STATES}, **states})
         rows.append(row)
     return rows
 

@@ -55,7 +55,8 @@ def sandbox():
 
 @pytest.fixture
 def workdir(tmp_path, sandbox):
-    env = sandbox.env(owner="acme")
+    from common.config import KEYS
+    env = {k: v for k, v in sandbox.env(owner="acme").items() if k in KEYS}  # services whose jobs exist
     env.update(DATABASE_PATH=str(tmp_path / "sync.db"), LOG_FILE=str(tmp_path / "tracksync.log"),
                CACHE_DIR=str(tmp_path / ".cache"), EXPORT_DIR=str(tmp_path / "exports"),
                BACKUP_DIR=str(tmp_path / "backups"), HTTP_TIMEOUT="5")

@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""Find what is wrong with a tracksync installation: configuration, network, service APIs and
+the store. Every check prints OK, WARN or FAIL with a one-line hint; nothing is changed.
+
+  python diagnose.py                 every check (same as --all)
+  python diagnose.py --config --database
+  python diagnose.py --network --json
+
+Exit 0 when no check FAILs (WARNs included), otherwise the most serious code of the FAILs.
+"""
+import click
+
+from common.checks import config_checks, database_checks, exit_code, redact
+from common.cli import EPILOG, emit_json, emit_table, env_file_option, json_option, script, verbose_option
+from common.jobs import JOBS
+from common.logs import setup_logging
+from common.remote_checks import api_checks, network_checks
+
+
+@click.command(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config", is_flag=True, help="the env file: unknown or malformed keys, missing keys, file mode")
+@click.option("--network", is_flag=True, help="DNS, TCP, TLS and clock skew for each service address")
+@click.option("--api", is_flag=True, help="authentication, version and permissions for each service")
+@click.option("--database", is_flag=True, help="the store: integrity, schema, WAL, size, pending items, locks")
+@click.option("--all", "everything", is_flag=True, help="every group (the default)")
+@json_option
+@verbose_option
+@env_file_option
+def cli(config, network, api, database, everything, as_json, verbose, env_file):
+    """Check the configuration, the network, the services and the store (read only)."""
+    chosen = {name for name, on in (("config", config), ("network", network), ("api", api), ("database", database)) if on}
+    run(chosen if chosen and not everything else {"config", "network", "api", "database"}, as_json, verbose, env_file)
+
+
+@script
+def run(groups, as_json, verbose, env_file):
+    setup_logging(None, verbose)  # diagnose never fails on the configuration: it reports it
+    found, settings = config_checks(env_file)
+    setup_logging(settings, verbose)
+    checks = list(found) if "config" in groups else []
+    if "network" in groups:
+        checks += network_checks(settings)
+    if "api" in groups:
+        checks += api_checks(settings)
+    if "database" in groups:
+        checks += database_checks(settings, JOBS)
+    redact(checks, settings.secrets())
+    code = exit_code(checks)
+    if as_json:
+        counts = {s: sum(c.status == s for c in checks) for s in ("OK", "WARN", "FAIL")}
+        emit_json({"checks": [c.as_dict() for c in checks], "summary": counts, "exit_code": code})
+        return code
+    rows = [[c.status, c.group, c.name, c.detail, c.hint if c.status != "OK" else ""] for c in checks]
+    emit_table(rows, headers=["status", "group", "check", "detail", "hint"])
+    fails, warns = sum(c.status == "FAIL" for c in checks), sum(c.status == "WARN" for c in checks)
+    click.echo(f"{len(checks)} checks: {fails} FAIL, {warns} WARN", err=True)
+    return code
+
+
+if __name__ == "__main__":
+    cli()

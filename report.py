@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""What tracksync did, read from its store (never changed here).
+
+  python report.py                          status: the last run of each job
+  python report.py history [--job J] [--since DATE] [--limit N]
+  python report.py items [--job J] [--state S] [--search TEXT]
+  python report.py errors [--run ID]
+  python report.py export --format csv|json [--out DIR]
+  python report.py audit [--job J] [--item KEY]
+"""
+import click
+
+from common import reports
+from common.cli import EPILOG, emit_json, emit_table, env_file_option, json_option, load, script
+from common.export import export_store
+from common.jobs import JOBS
+
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+@click.group(invoke_without_command=True, epilog=EPILOG, context_settings=CONTEXT)
+@env_file_option
+@json_option
+@click.pass_context
+def cli(ctx, env_file, as_json):
+    """Report on runs, items, failures and writes; bare `report.py` shows the status."""
+    ctx.obj = {"env_file": env_file, "as_json": as_json}
+    if ctx.invoked_subcommand is None:
+        _status(env_file, as_json)
+
+
+def _common(ctx, env_file, as_json):
+    return env_file or ctx.obj["env_file"], as_json or ctx.obj["as_json"]
+
+
+def _show(rows, columns, as_json, empty):
+    if as_json:
+        emit_json(rows)
+    else:
+        emit_table([[_cell(row.get(c)) for c in columns] for row in rows], headers=columns, empty=empty)
+
+
+def _cell(value):
+    return "" if value is None else value
+
+
+@cli.command("status", epilog=EPILOG)
+@env_file_option
+@json_option
+@click.pass_context
+def status_command(ctx, env_file, as_json):
+    """The last run of each job: when, how long, outcome and counts, and its items by state."""
+    _status(*_common(ctx, env_file, as_json))
+
+
+@script
+def _status(env_file, as_json):
+    settings = load(env_file)
+    with reports.reading_store(settings) as store:
+        rows = reports.status(store, settings, JOBS)
+    if not as_json:
+        for row in rows:
+            row["items"] = ", ".join(f"{n} {state}" for state, n in row["links"].items())
+    _show(rows, ["job", "last_run", "started", "seconds", "outcome", "exit_code", "created", "updated",
+                 "hidden", "unchanged", "failed", "items"], as_json, "no jobs")
+
+
+@cli.command("history", epilog=EPILOG)
+@click.option("--job", default=None, help="only this job")
+@click.option("--since", default=None, help="runs started at or after DATE (YYYY-MM-DD or ISO date-time; local time)")
+@click.option("--limit", type=click.IntRange(0), default=20, show_default=True, help="at most N runs (0 = all)")
+@env_file_option
+@json_option
+@click.pass_context
+def history_command(ctx, job, since, limit, env_file, as_json):
+    """Runs, newest first, with their counts and exit codes."""
+    _history(job, since, limit, *_common(ctx, env_file, as_json))
+
+
+@script
+def _history(job, since, limit, env_file, as_json):
+    settings = load(env_file)
+    since_utc = reports.parse_since(since) if since else None
+    with reports.reading_store(settings) as store:
+        rows = reports.history(store, job, since_utc, limit)
+    _show(rows, ["run", "job", "started", "seconds", "outcome", "exit_code", "created", "updated", "hidden",
+                 "unchanged", "failed", "requests", "writes", "message"], as_json, "no runs")
+
+
+@cli.command("items", epilog=EPILOG)
+@click.option("--job", default=None, help="only this job")
+@click.option("--state", default=None, help="only items in this state: pending, synced, failed (and job-specific ones)")
+@click.option("--search", default=None, help="text in the item key, name or error, or a target id")
+@click.option("--limit", type=click.IntRange(0), default=0, help="at most N items (0 = all)")
+@env_file_option
+@json_option
+@click.pass_context
+def items_command(ctx, job, state, search, limit, env_file, as_json):
+    """The store's links: source item, target id, state and last change."""
+    _items(job, state, search, limit, *_common(ctx, env_file, as_json))
+
+
+@script
+def _items(job, state, search, limit, env_file, as_json):
+    settings = load(env_file)
+    with reports.reading_store(settings) as store:
+        rows = reports.items(store, job, state, search, limit)
+    _show(rows, ["job", "item", "name", "target_type", "target_id", "state", "changed", "error"], as_json, "no items")
+
+
+@cli.command("errors", epilog=EPILOG)
+@click.option("--run", "run_id", type=int, default=None, help="the failures of this run (default: items failed now)")
+@env_file_option
+@json_option
+@click.pass_context
+def errors_command(ctx, run_id, env_file, as_json):
+    """Items that failed, with the reason."""
+    _errors(run_id, *_common(ctx, env_file, as_json))
+
+
+@script
+def _errors(run_id, env_file, as_json):
+    settings = load(env_file)
+    with reports.reading_store(settings) as store:
+        run, rows = reports.errors(store, run_id)
+    if as_json:
+        emit_json({"run": run, "errors": rows} if run_id is not None else rows)
+        return
+    if run and run.get("message"):
+        click.echo(f"run {run['run']} stopped: {run['message']}", err=True)
+    _show(rows, ["job", "item", "reason", "run", "at"], False, "no failed items")
+
+
+@cli.command("export", epilog=EPILOG)
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="folder (default EXPORT_DIR)")
+@env_file_option
+@json_option
+@click.pass_context
+def export_command(ctx, fmt, out, env_file, as_json):
+    """Write links, runs and audit events to one file each."""
+    _export(fmt, out, *_common(ctx, env_file, as_json))
+
+
+@script
+def _export(fmt, out, env_file, as_json):
+    settings = load(env_file)
+    with reports.reading_store(settings) as store:
+        paths = export_store(store, reports.export_folder(settings, out), fmt)
+    if as_json:
+        emit_json({"files": [str(p) for p in paths]})
+        return
+    for path in paths:
+        click.echo(str(path))
+
+
+@cli.command("audit", epilog=EPILOG)
+@click.option("--job", default=None, help="only this job")
+@click.option("--item", default=None, help="only this item (origin marker, e.g. gitea:acme/web#42 or acme/web#42)")
+@click.option("--limit", type=click.IntRange(0), default=0, help="only the last N events (0 = all)")
+@env_file_option
+@json_option
+@click.pass_context
+def audit_command(ctx, job, item, limit, env_file, as_json):
+    """Every write the toolkit made, with the values before and after."""
+    _audit(job, item, limit, *_common(ctx, env_file, as_json))
+
+
+@script
+def _audit(job, item, limit, env_file, as_json):
+    settings = load(env_file)
+    with reports.reading_store(settings) as store:
+        rows = reports.audit(store, job, item, limit)
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        row["target"] = f"{row['target_type']} {row['target_id']}"
+        row["changes"] = reports.describe_changes(row["before"], row["after"])
+    _show(rows, ["id", "at", "run", "job", "item", "action", "target", "changes"], False, "no writes recorded")
+
+
+if __name__ == "__main__":
+    cli()
