@@ -7,6 +7,7 @@
   python report.py errors [--run ID]
   python report.py export --format csv|json [--out DIR]
   python report.py audit [--job J] [--item KEY]
+  python report.py reconcile --job zammad-kimai --from DATE --to DATE [--json|--csv]
 """
 import click
 
@@ -178,6 +179,44 @@ def _audit(job, item, limit, env_file, as_json):
         row["target"] = f"{row['target_type']} {row['target_id']}"
         row["changes"] = reports.describe_changes(row["before"], row["after"])
     _show(rows, ["id", "at", "run", "job", "item", "action", "target", "changes"], False, "no writes recorded")
+
+
+@cli.command("reconcile", epilog=EPILOG)
+@click.option("--job", type=click.Choice(["zammad-kimai"]), default="zammad-kimai", show_default=True)
+@click.option("--from", "date_from", required=True, metavar="DATE", help="first day (YYYY-MM-DD, Kimai's time zone)")
+@click.option("--to", "date_to", required=True, metavar="DATE", help="last day, included")
+@click.option("--csv", "as_csv", is_flag=True, help="one CSV row per item on stdout")
+@env_file_option
+@json_option
+@click.pass_context
+def reconcile_command(ctx, job, date_from, date_to, as_csv, env_file, as_json):
+    """Classify every entry and timesheet of a window: matched, mismatched, missing, duplicated."""
+    _reconcile(date_from, date_to, as_csv, *_common(ctx, env_file, as_json))
+
+
+@script
+def _reconcile(date_from, date_to, as_csv, env_file, as_json):
+    from common.reconcile import CLASSES, reconcile
+    report = reconcile(load(env_file), date_from, date_to)
+    if as_json:
+        emit_json(report)
+        return
+    columns = ["class", "ticket", "entry", "timesheet", "detail"]
+    if as_csv:
+        import csv
+        import sys
+        from common.export import safe_cell
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows([safe_cell(row.get(c)) for c in columns] for row in report["items"])
+        return
+    problems = [row for row in report["items"] if row["class"] != "matched"]
+    _show(problems, columns, False, "every entry and timesheet matches")
+    click.echo()
+    emit_table([[c, report["totals"][c]] for c in CLASSES], headers=["class", "items"])
+    click.echo()
+    emit_table([[t, *[counts.get(c, 0) for c in CLASSES]] for t, counts in report["per_ticket"].items()],
+               headers=["ticket", *CLASSES], empty="no items in the window")
 
 
 if __name__ == "__main__":

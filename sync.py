@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from common.cli import EPILOG, emit_json, emit_table, env_file_option, json_option, load, script, verbose_option
-from common.errors import most_serious
+from common.errors import UsageError, most_serious
 from common.export import export_store
 from common.http import clear_http_cache
 from common.jobs import JOBS, run_job
@@ -21,8 +21,10 @@ def sync_options(f):
     options = [
         click.option("--dry-run", is_flag=True, default=None, help="print the plan; write nothing anywhere"),
         click.option("--full", is_flag=True, default=None, help="ignore cursors and re-read everything"),
-        click.option("--repos", default=None, help="comma list of repositories (overrides REPOS_TO_SYNC)"),
-        click.option("--include-prs", is_flag=True, default=None, help="also sync pull requests"),
+        click.option("--from", "date_from", default=None, metavar="DATE", help="zammad-kimai: entries from this day (YYYY-MM-DD)"),
+        click.option("--to", "date_to", default=None, metavar="DATE", help="zammad-kimai: entries up to this day, included"),
+        click.option("--repos", default=None, help="gitea-kimai: comma list of repositories (overrides REPOS_TO_SYNC)"),
+        click.option("--include-prs", is_flag=True, default=None, help="gitea-kimai: also sync pull requests"),
         click.option("--stats", is_flag=True, default=None, help="after the run, print the store's statistics"),
         click.option("--export", is_flag=True, default=None, help="after the run, write CSV exports to EXPORT_DIR"),
         click.option("--clear-cache", is_flag=True, default=None, help="empty the HTTP cache first"),
@@ -55,17 +57,84 @@ def cli(ctx, **options):
 
 
 def _job_command(name):
-    @cli.command(name, epilog=EPILOG)
+    @cli.command(name, epilog=EPILOG, help=f"Run the {name} job.")
     @sync_options
     @click.pass_context
     def command(ctx, **options):
         run(name, _merge(ctx.obj, options))
-    command.__doc__ = f"Run the {name} job."
     return command
 
 
 for _name in JOBS:
     _job_command(_name)
+
+
+@cli.command("conflicts", epilog=EPILOG)
+@click.option("--job", default=None, help="only this job's conflicts")
+@json_option
+@env_file_option
+def conflicts_command(job, as_json, env_file):
+    """List open conflicts: items changed at the source and, by a person, in Kimai."""
+    _conflicts(job, as_json, env_file)
+
+
+@script
+def _conflicts(job, as_json, env_file):
+    from common.jobs.conflicts import list_conflicts
+    rows = list_conflicts(load(env_file), job)
+    if as_json:
+        emit_json(rows)
+        return
+    table = []
+    for c in rows:
+        fields = sorted(k for k in c["source_data"] if c["source_data"].get(k) != (c["target_data"] or {}).get(k))
+        diff = "; ".join(f"{k}: kimai {c['target_data'].get(k)!r} / source {c['source_data'].get(k)!r}"
+                         for k in fields if k != "description") or "description"
+        table.append([c["id"], c["job"], c["source_key"], c["target_id"], c["detected_at"], diff])
+    emit_table(table, headers=["id", "job", "item", "timesheet", "detected", "differences"], empty="no open conflicts")
+    if rows:
+        click.echo("settle one with: python sync.py resolve ID --keep zammad|kimai|skip", err=True)
+
+
+@cli.command("resolve", epilog=EPILOG)
+@click.argument("conflict_id", type=int)
+@click.option("--keep", type=click.Choice(["zammad", "kimai", "skip"]), required=True,
+              help="zammad: write the source's values to Kimai; kimai: keep the Kimai edit; skip: leave both")
+@env_file_option
+def resolve_command(conflict_id, keep, env_file):
+    """Settle one conflict (see `python sync.py conflicts`)."""
+    _resolve(conflict_id, keep, env_file)
+
+
+@script
+def _resolve(conflict_id, keep, env_file):
+    from common.jobs.conflicts import resolve
+    click.echo(resolve(load(env_file), conflict_id, keep))
+
+
+@cli.command("webhook", epilog=EPILOG)
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="port to listen on")
+@verbose_option
+@env_file_option
+def webhook_command(host, port, verbose, env_file):
+    """Serve Zammad trigger webhooks: each delivery syncs its ticket within seconds."""
+    _webhook(host, port, verbose, env_file)
+
+
+@script
+def _webhook(host, port, verbose, env_file):
+    from common.webhook import WebhookServer
+    settings = load(env_file, verbose=max(verbose, 1))
+    settings.require("ZAMMAD_URL", "ZAMMAD_TOKEN", "KIMAI_URL", "KIMAI_TOKEN")
+
+    def sync_tickets(ticket_ids):
+        return run_job("zammad-kimai", settings, {"dry_run": False, "full": False, "ticket_ids": ticket_ids})
+    try:
+        server = WebhookServer(settings, host, port, sync_tickets)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    return server.serve()
 
 
 @cli.command("cache", epilog=EPILOG)
@@ -103,7 +172,8 @@ def run(job, options):
         removed = clear_http_cache(settings)
         click.echo(f"cleared the HTTP cache ({removed} file{'s' if removed != 1 else ''})", err=True)
     job_options = {"dry_run": dry_run, "full": bool(options.get("full")),
-                   "repos": tuple(r.strip() for r in (options.get("repos") or "").split(",") if r.strip())}
+                   "repos": tuple(r.strip() for r in (options.get("repos") or "").split(",") if r.strip()),
+                   "date_from": options.get("date_from"), "date_to": options.get("date_to")}
     results = [run_job(name, settings, job_options) for name in ([job] if job else settings.sync_jobs)]
     report(results, options, settings)
     return most_serious(r.exit_code for r in results)
@@ -144,7 +214,7 @@ def report(results, options, settings):
                 click.echo(f"  {action.line()}")
             if not result.actions:
                 click.echo("  nothing to change")
-    columns = ("job", "created", "updated", "hidden", "unchanged", "failed", "requests", "seconds")
+    columns = ("job", "created", "updated", "hidden", "deleted", "unchanged", "conflicts", "failed", "requests", "seconds")
     emit_table([[s[c] for c in columns] for s in summaries], headers=columns)
     if "stats" in extra:
         click.echo()

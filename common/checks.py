@@ -21,7 +21,8 @@ from .store import SCHEMA_VERSION
 
 GROUPS = ("config", "network", "api", "database")
 # keys each job cannot run without (beyond the defaults every key has)
-JOB_KEYS = {"gitea-kimai": ("GITEA_URL", "GITEA_TOKEN", "GITEA_ORGANIZATION", "KIMAI_URL", "KIMAI_TOKEN")}
+JOB_KEYS = {"gitea-kimai": ("GITEA_URL", "GITEA_TOKEN", "GITEA_ORGANIZATION", "KIMAI_URL", "KIMAI_TOKEN"),
+            "zammad-kimai": ("ZAMMAD_URL", "ZAMMAD_TOKEN", "KIMAI_URL", "KIMAI_TOKEN")}
 
 
 @dataclass

@@ -119,6 +119,8 @@ def parse_value(key, raw):
                 return choice
         raise ConfigError(key.name, f"expected one of {', '.join(key.choices)}, got {value!r}")
     if kind == "timezone":
+        if not value:
+            return None
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
         try:
             ZoneInfo(value)

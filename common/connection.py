@@ -300,6 +300,32 @@ def _probe_kimai(settings, probe, step):
     step("permissions", permissions)
 
 
+# --- Zammad ---------------------------------------------------------------------------------
+
+def _probe_zammad(settings, probe, step):
+    from .clients.zammad import ZammadClient
+    client = ZammadClient(settings, RequestCounter())
+    http = _fewer_retries(client.http)
+    step("tls", lambda: _tls(probe, settings.zammad_url, http.timeout))
+    roles = []
+
+    def auth():  # Zammad has no public version endpoint: the token's user answers for reachability
+        response, probe.latency_ms = _timed_get(http, "users/me")
+        me = response.json()
+        probe.user = me.get("email") or me.get("login")
+        roles.extend(me.get("role_ids") or [])
+        return f"token of {probe.user} ({probe.latency_ms} ms)"
+    step("authentication", auth)
+
+    def permissions():
+        tickets = http.get_json("tickets/search", {"query": "*", "per_page": 1})
+        types = client.activity_types()
+        if tickets:
+            client.time_accountings(tickets[0]["id"])
+        return f"tickets searchable, time accountings readable, {len(types)} activity types"
+    step("permissions", permissions)
+
+
 @dataclass(frozen=True)
 class ServiceSpec:
     name: str
@@ -312,6 +338,7 @@ class ServiceSpec:
 SERVICES = [
     ServiceSpec("gitea", "GITEA_URL", "GITEA_TOKEN", _probe_gitea, "api/v1/version"),
     ServiceSpec("kimai", "KIMAI_URL", "KIMAI_TOKEN", _probe_kimai, "api/ping"),
+    ServiceSpec("zammad", "ZAMMAD_URL", "ZAMMAD_TOKEN", _probe_zammad, "api/v1/users/me"),
 ]
 
 

@@ -199,10 +199,11 @@ class Store:
             for key in keys:
                 self._upsert_link(job, key, target_type, "pending", run_id)
 
-    def mark_synced(self, job, key, target_type, target_id, source_hash, data, run_id, audit=None):
-        """Record a write's result, and its audit event (action, before, after) in the same commit."""
+    def mark_synced(self, job, key, target_type, target_id, source_hash, data, run_id, audit=None, state="synced"):
+        """Record a write's result, and its audit event (action, before, after) in the same commit.
+        `state` may also be kept (a person's edit in the target stands), deleted or orphaned."""
         with self.db:
-            self._upsert_link(job, key, target_type, "synced", run_id, target_id=target_id,
+            self._upsert_link(job, key, target_type, state, run_id, target_id=target_id,
                               source_hash=source_hash, data=json.dumps(data, sort_keys=True), error=None)
             if audit:
                 self._audit(run_id, job, key, audit[0], target_type, target_id, audit[1], audit[2])
@@ -219,11 +220,16 @@ class Store:
         return row[0] if row else None
 
     def set_cursor(self, job, scope, value):
+        self.set_cursors(job, {scope: value})
+
+    def set_cursors(self, job, values):
+        """Several cursors (scope -> value) in one transaction."""
+        now = now_iso()
         with self.db:
-            self.db.execute(
+            self.db.executemany(
                 "INSERT INTO cursors (job, scope, value, updated_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (job, scope) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                (job, scope, value, now_iso()))
+                [(job, scope, value, now) for scope, value in values.items()])
 
     # audit
     def record_audit(self, run_id, job, key, action, target_type, target_id, before, after):

@@ -14,7 +14,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from sandbox import Sandbox, seed
+from sandbox import Sandbox, seed, seed_imports, seed_zammad
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -30,6 +30,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="fraction of writes performed, then dropped unanswered")
     parser.add_argument("--gitea-port", type=int, default=0, help="fixed Gitea port (default: a free one)")
     parser.add_argument("--kimai-port", type=int, default=0, help="fixed Kimai port (default: a free one)")
+    parser.add_argument("--toggl-port", type=int, default=0, help="fixed Toggl Track port (default: a free one)")
+    parser.add_argument("--harvest-port", type=int, default=0, help="fixed Harvest port (default: a free one)")
+    parser.add_argument("--import-entries", type=int, default=5000,
+                        help="bulk: Toggl and Harvest time entries each (default 5000)")
+    parser.add_argument("--zammad-port", type=int, default=0, help="fixed Zammad port (default: a free one)")
+    parser.add_argument("--zammad-tickets", type=int, default=2000, help="bulk: Zammad tickets (default 2000)")
+    parser.add_argument("--zammad-entries", type=int, default=5, help="bulk: entries per Zammad ticket (default 5)")
     parser.add_argument("--kimai-timezone", default="Europe/Berlin", help="timezone of the Kimai user")
     parser.add_argument("--no-strict", action="store_true", help="skip contract validation (faster)")
     parser.add_argument("--env-out", type=Path, help="also write the environment lines to this file")
@@ -50,11 +57,18 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     sandbox = Sandbox(latency_ms=args.latency_ms, strict=not args.no_strict, kimai_timezone=args.kimai_timezone,
-                      ports={"gitea": args.gitea_port, "kimai": args.kimai_port})
+                      ports={"gitea": args.gitea_port, "kimai": args.kimai_port, "toggl": args.toggl_port,
+                             "harvest": args.harvest_port, "zammad": args.zammad_port})
     if args.seed == "demo":
         seed.demo(sandbox)
+        seed_imports.toggl_demo(sandbox)
+        seed_imports.harvest_demo(sandbox)
+        seed_zammad.demo(sandbox)
     elif args.seed == "bulk":
         seed.bulk(sandbox, repos=args.repos, issues=args.issues)
+        seed_imports.toggl_bulk(sandbox, entries=args.import_entries)
+        seed_imports.harvest_bulk(sandbox, entries=args.import_entries)
+        seed_zammad.bulk(sandbox, tickets=args.zammad_tickets, entries=args.zammad_entries)
     sandbox.faults.configure(error_rate=args.error_rate, rate_429=args.rate_429, drop_rate=args.drop_rate,
                              commit_drop_rate=args.commit_drop_rate)
     sandbox.start()

@@ -9,6 +9,9 @@ The specs are normalised once when loaded, so that they say what their authors m
 * ``{"$ref": X, "nullable": true}`` becomes "X or null" (OAS 3.0 ignores siblings of ``$ref``);
 * ``oneOf`` becomes ``anyOf`` (the Kimai spec's alternatives overlap: an empty timesheet list
   fits both list shapes and a validation error body also fits the plain ``Error`` schema);
+* Zammad only: ``TimeAccounting.type_id`` may be null (``_fix_zammad``);
+* Toggl only: see ``_fix_toggl`` (optional query parameters marked required, ``null`` for no
+  running entry, the real Reports v3 row array and its conditional paging headers);
 * Gitea only: Go pointers and nil slices serialise as ``null`` although the generated spec never
   says ``nullable``; so object-typed ``$ref`` properties, arrays and the pointer times listed in
   ``GO_POINTER_TIMES`` may be null (``"pull_request": null`` on every plain issue).
@@ -38,6 +41,9 @@ from referencing.jsonschema import DRAFT4
 SPEC_FILES = {
     "gitea": "gitea/openapi3.subset.json",
     "kimai": "kimai/openapi.derived.json",
+    "toggl": "toggl/toggl-track-v9.openapi3.subset.json",
+    "harvest": "harvest/harvest-v2.subset.openapi3.json",
+    "zammad": "zammad/openapi.handmade.json",
 }
 GO_POINTER_TIMES = {("Issue", "closed_at"), ("Issue", "due_date"), ("PullRequestMeta", "merged_at"),
                     ("Milestone", "closed_at"), ("Milestone", "due_on")}
@@ -61,6 +67,10 @@ class Contract:
         doc = copy.deepcopy(document)
         if service == "gitea":
             _allow_go_nulls(doc)
+        if service == "toggl":
+            _fix_toggl(doc)
+        if service == "zammad":
+            _fix_zammad(doc)
         self.document = _normalise(doc, self._uri)
         self._registry = Registry().with_resource(self._uri, Resource.from_contents(self.document, DRAFT4))
         servers = self.document.get("servers") or [{"url": ""}]
@@ -118,7 +128,8 @@ class Contract:
         media = declared.get("content", {}).get("application/json")
         if media is not None and "schema" in media:
             if body is None:
-                problems.append("expected a JSON body, got none")
+                if self._schema_errors(media["schema"], None):  # a JSON null body arrives as None too
+                    problems.append("expected a JSON body, got none")
             else:
                 problems += self._schema_errors(media["schema"], body)
         elif status == 204 and body is not None:
@@ -257,6 +268,53 @@ def _allow_go_nulls(doc: dict) -> None:
                 prop["nullable"] = True  # turned into "X or null" by _normalise
             elif prop.get("type") == "array" or (schema_name, prop_name) in GO_POINTER_TIMES:
                 prop["nullable"] = True
+
+
+def _fix_toggl(doc: dict) -> None:
+    """Say what the Toggl Track API really does where its generated (swaggo) spec does not.
+
+    * query parameters marked ``required`` (GET /workspaces/{id}/projects: name, page, sort_field,
+      ...) are optional in the real API;
+    * GET /me/time_entries/current answers JSON ``null`` when nothing runs (recorded example);
+    * Reports v3 detailed search answers a JSON array of rows, not a ``string``; its X-Next-ID /
+      X-Next-Row-Number headers are only sent when there is a next page. The row shape follows
+      what third-party clients read (toggl_python's SearchReportTimeEntriesResponse).
+    """
+    for path_item in doc.get("paths", {}).values():
+        for operation in path_item.values():
+            for param in operation.get("parameters", []) if isinstance(operation, dict) else []:
+                if param.get("in") == "query":
+                    param.pop("required", None)
+    current = doc["paths"]["/api/v9/me/time_entries/current"]["get"]["responses"]["200"]["content"]["application/json"]
+    current["schema"] = {"anyOf": [current["schema"], {"enum": [None]}]}
+    search = doc["paths"]["/reports/api/v3/workspace/{workspace_id}/search/time_entries"]["post"]["responses"]["200"]
+    for header in ("X-Next-ID", "X-Next-Row-Number"):
+        search.get("headers", {}).pop(header, None)
+    nullable_int = {"type": "integer", "nullable": True}
+    item = {"type": "object", "required": ["id", "seconds", "start", "stop", "at"],
+            "properties": {"id": {"type": "integer"}, "seconds": {"type": "integer"},
+                           "start": {"type": "string", "format": "date-time"},
+                           "stop": {"type": "string", "format": "date-time", "nullable": True},
+                           "at": {"type": "string", "format": "date-time"},
+                           "at_tz": {"type": "string", "format": "date-time"}}}
+    row = {"type": "object",
+           "required": ["user_id", "username", "project_id", "task_id", "billable", "description", "tag_ids",
+                        "time_entries", "row_number"],
+           "properties": {"user_id": {"type": "integer"}, "username": {"type": "string"},
+                          "project_id": nullable_int, "task_id": nullable_int, "billable": {"type": "boolean"},
+                          "description": {"type": "string", "nullable": True},
+                          "tag_ids": {"type": "array", "items": {"type": "integer"}},
+                          "billable_amount_in_cents": nullable_int, "hourly_rate_in_cents": nullable_int,
+                          "currency": {"type": "string"}, "row_number": {"type": "integer"},
+                          "time_entries": {"type": "array", "items": item}}}
+    search["content"]["application/json"]["schema"] = {"type": "array", "items": row}
+
+
+def _fix_zammad(doc: dict) -> None:
+    """The hand-made Zammad spec infers ``TimeAccounting.type_id`` from documented examples that
+    all have an activity type; the column is nullable and entries logged without a type (or
+    before Zammad 6.1) carry ``"type_id": null``."""
+    doc["components"]["schemas"]["TimeAccounting"]["properties"]["type_id"]["nullable"] = True
 
 
 def _normalise(node: Any, uri: str) -> Any:

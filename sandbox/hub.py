@@ -12,13 +12,19 @@ from typing import Any, Callable
 
 from sandbox.faults import Faults
 from sandbox.gitea import GiteaService
+from sandbox.harvest import HarvestService
 from sandbox.kimai import KimaiService
 from sandbox.recording import RequestLog, RequestRecord
 from sandbox.server import Service, ServiceServer
+from sandbox.toggl import TogglService
+from sandbox.zammad import ZammadService
 
 SERVICES: dict[str, Callable[..., Service]] = {
     "gitea": lambda **options: GiteaService(),
     "kimai": lambda **options: KimaiService(timezone=options["kimai_timezone"]),
+    "toggl": lambda **options: TogglService(timezone=options["kimai_timezone"]),
+    "harvest": lambda **options: HarvestService(timezone=options["kimai_timezone"]),
+    "zammad": lambda **options: ZammadService(),
 }
 
 

@@ -21,14 +21,15 @@ def test_all_services_pass_and_nothing_is_written(workdir):
     assert proc.returncode == 0, explain(proc)
     data = json.loads(proc.stdout)
     rows = {s["service"]: s for s in data["services"]}
-    assert set(rows) == {"gitea", "kimai"} and data["exit_code"] == 0
-    assert rows["gitea"]["version"] and rows["kimai"]["version"] and rows["kimai"]["user"]
+    assert set(rows) == {"gitea", "kimai", "zammad"} and data["exit_code"] == 0
+    assert rows["gitea"]["version"] and rows["kimai"]["version"] and rows["kimai"]["user"] and rows["zammad"]["user"]
     assert [s["name"] for s in rows["gitea"]["steps"]] == ["tls", "version", "authentication", "permissions"]
+    assert [s["name"] for s in rows["zammad"]["steps"]] == ["tls", "authentication", "permissions"]
     assert all(s["status"] == "OK" for r in rows.values() for s in r["steps"])
     assert sb.count() >= 8 and sb.count(writes=True) == 0
     assert not sb.gitea.issues("acme", "web")[1:] and sb.kimai.customers == [] and sb.kimai.activities == []
     table = connection(workdir).stdout.splitlines()
-    assert table[0].split()[:3] == ["service", "url", "status"] and len(table) == 4
+    assert table[0].split()[:3] == ["service", "url", "status"] and len(table) == 5
 
 
 def test_wrong_token_exits_77_and_names_the_service(workdir):

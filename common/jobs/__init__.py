@@ -2,7 +2,7 @@
 import logging
 import time
 
-from ..errors import ConfigError, SyncError
+from ..errors import ConfigError, SyncError, UsageError
 from ..http import RequestCounter
 from ..runlock import JobLock
 from ..store import Store
@@ -13,12 +13,22 @@ log = logging.getLogger("tracksync.job")
 
 def _gitea_kimai(settings, options, store, counter, result, run_id):
     from .gitea_kimai import GiteaKimaiJob, Options
+    if options.get("date_from") or options.get("date_to"):
+        raise UsageError("--from/--to do not apply to gitea-kimai (it follows issue updates)")
     opts = Options(dry_run=options["dry_run"], full=options["full"], repos=tuple(options.get("repos") or ()),
                    include_pulls=settings.sync_pull_requests, workers=settings.sync_workers)
     GiteaKimaiJob(settings, opts, store, counter, result, run_id).run()
 
 
-JOBS = {"gitea-kimai": _gitea_kimai}
+def _zammad_kimai(settings, options, store, counter, result, run_id):
+    from .zammad_kimai import Options, ZammadKimaiJob
+    opts = Options(dry_run=options["dry_run"], full=options["full"], date_from=options.get("date_from"),
+                   date_to=options.get("date_to"), ticket_ids=tuple(options.get("ticket_ids") or ()),
+                   workers=settings.sync_workers)
+    ZammadKimaiJob(settings, opts, store, counter, result, run_id).run()
+
+
+JOBS = {"gitea-kimai": _gitea_kimai, "zammad-kimai": _zammad_kimai}
 
 
 def run_job(name, settings, options):

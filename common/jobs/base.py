@@ -12,9 +12,10 @@ from ..errors import (OK, PARTIAL, AuthError, DryRunWrite, ServiceUnavailable, S
 log = logging.getLogger("tracksync.job")
 
 # how each action kind is counted in the summary
-COUNTED_AS = {"create": "created", "update": "updated", "show": "updated", "hide": "hidden",
-              "link": "unchanged", "unchanged": "unchanged"}
-SUMMARY_KEYS = ("created", "updated", "hidden", "unchanged", "failed")
+COUNTED_AS = {"create": "created", "update": "updated", "show": "updated", "hide": "hidden", "delete": "deleted",
+              "link": "unchanged", "unchanged": "unchanged", "keep": "unchanged", "conflict": "conflicts",
+              "report": "deleted_in_source"}
+SUMMARY_KEYS = ("created", "updated", "hidden", "deleted", "unchanged", "conflicts", "failed")
 CONTAINERS = ("project", "customer")
 
 
@@ -37,7 +38,7 @@ class Action:
     before: dict = None       # the target's current mapped values (updates)
     keep: dict = None         # target values a write must repeat (Kimai turns omitted booleans false)
     detail: str = ""          # what changes, e.g. "name 'a' -> 'b'"
-    source_version: str = ""  # e.g. the updated_at, for cursors
+    source_hash: str = None   # hash of the source item, when change detection cannot use `fields`
 
     @property
     def hash(self):
@@ -45,7 +46,7 @@ class Action:
 
     @property
     def writes(self):
-        return self.kind in ("create", "update", "show", "hide")
+        return self.kind in ("create", "update", "show", "hide", "delete")
 
     def line(self):
         text = f"{self.kind} {self.label}"
@@ -63,6 +64,7 @@ class Result:
     counts: Counter = field(default_factory=Counter)
     actions: list = field(default_factory=list)     # every planned change (not unchanged)
     failures: list = field(default_factory=list)    # (label, reason)
+    failed_scopes: set = field(default_factory=set)  # scopes (repository, ticket) with a failed item
     warnings: list = field(default_factory=list)
     requests: dict = field(default_factory=dict)
     seconds: float = 0.0
@@ -76,8 +78,10 @@ class Result:
         key = COUNTED_AS[action.kind]
         self.counts[key if action.target_type not in CONTAINERS else f"{action.target_type}s_{key}"] += 1
 
-    def fail(self, label, reason):
+    def fail(self, label, reason, scope=None):
         self.failures.append((label, str(reason)))
+        if scope is not None:
+            self.failed_scopes.add(scope)
         self.counts["failed"] += 1
         self.exit_code = PARTIAL
 
@@ -171,10 +175,11 @@ class Applier:
     def record(self, action, target_id):
         action.target_id = target_id
         audit = (action.kind, action.before, action.fields) if action.writes or action.kind == "link" else None
-        self.store.mark_synced(self.job, action.key, action.target_type, target_id, action.hash, action.fields,
-                               self.run_id, audit)
+        self.store.mark_synced(self.job, action.key, action.target_type, target_id, action.source_hash or action.hash,
+                               action.fields, self.run_id, audit, state="deleted" if action.kind == "delete" else "synced")
         self.result.tally(action)
 
     def fail(self, action, reason):
-        self.store.mark_failed(self.job, action.key, action.target_type, self.run_id, reason)
-        self.result.fail(action.label, reason)
+        if not self.dry_run:
+            self.store.mark_failed(self.job, action.key, action.target_type, self.run_id, reason)
+        self.result.fail(action.label, reason, action.scope)

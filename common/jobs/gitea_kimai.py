@@ -80,21 +80,19 @@ def plan_activities(owner, repo, issues, target_by_marker, links, closed_policy)
         label = f"#{issue['number']} {owner}/{repo}"
         link = links.get(key)
         existing = target_by_marker.get(key)
-        version = issue.get("updated_at") or ""
         if existing is None:
-            actions.append(Action("create", key, "activity", label, repo, fields, detail=repr(fields["name"]),
-                                  source_version=version))
+            actions.append(Action("create", key, "activity", label, repo, fields, detail=repr(fields["name"])))
             continue
         before = current_fields(existing)
         if before == fields:
             linked = link and link["state"] == "synced" and link["target_id"] == existing["id"] and link["source_hash"] == content_hash(fields)
             kind = "unchanged" if linked else "link"
-            actions.append(Action(kind, key, "activity", label, repo, fields, target_id=existing["id"], source_version=version))
+            actions.append(Action(kind, key, "activity", label, repo, fields, target_id=existing["id"]))
             continue
         only_visibility = {**before, "visible": fields["visible"]} == fields
         kind = ("hide" if not fields["visible"] else "show") if only_visibility else "update"
         actions.append(Action(kind, key, "activity", label, repo, fields, target_id=existing["id"], before=before,
-                              keep={"billable": existing.get("billable", True)}, detail=describe_change(before, fields), source_version=version))
+                              keep={"billable": existing.get("billable", True)}, detail=describe_change(before, fields)))
     return actions
 
 

@@ -1,0 +1,50 @@
+"""Conflicts: an item changed at its source and, by a person, in Kimai since the last sync.
+`python sync.py conflicts` lists the open ones; `python sync.py resolve ID --keep ...` settles one:
+
+- source (`--keep zammad`): write the source's values to Kimai (one PATCH) and link them;
+- target (`--keep kimai`): keep the Kimai timesheet as it is and accept it as synced;
+- skip: leave both sides as they are; the item is compared again when its source changes.
+"""
+from ..clients.kimai import KimaiClient
+from ..errors import NotFound, UsageError
+from ..http import RequestCounter
+from ..runlock import JobLock
+from ..store import Store
+
+RESOLUTIONS = {"zammad": "source", "source": "source", "kimai": "target", "target": "target", "skip": "skip"}
+
+
+def list_conflicts(settings, job=None):
+    with Store(settings.database_path, readonly=True) as store:
+        return store.conflicts(job=job)
+
+
+def resolve(settings, conflict_id, keep):
+    """Settle one open conflict; returns a one-line description of what was done."""
+    resolution = RESOLUTIONS[keep]
+    with Store(settings.database_path, readonly=True) as store:
+        found = store.conflicts(conflict_id=conflict_id, open_only=False)
+    if not found:
+        raise UsageError(f"no conflict with id {conflict_id} (python sync.py conflicts lists them)")
+    conflict = found[0]
+    if conflict["resolved_at"]:
+        raise UsageError(f"conflict {conflict_id} was already resolved ({conflict['resolution']}) at {conflict['resolved_at']}")
+    job, key, target_id = conflict["job"], conflict["source_key"], conflict["target_id"]
+    with JobLock(settings.database_path, job), Store(settings.database_path) as store:
+        if resolution == "source":
+            kimai = KimaiClient(settings, RequestCounter())
+            try:
+                current = kimai.http.get_json(f"timesheets/{target_id}")
+            except NotFound:
+                raise UsageError(f"timesheet {target_id} no longer exists in Kimai; the next sync creates it again") from None
+            keep_flags = {"billable": current.get("billable", True), "exported": current.get("exported", False)}
+            kimai.update_timesheet(target_id, {**conflict["source_data"], **keep_flags})
+            store.mark_synced(job, key, conflict["target_type"], target_id, conflict["source_hash"], conflict["source_data"],
+                              None, audit=("resolve", conflict["target_data"], conflict["source_data"]))
+            done = f"timesheet {target_id} now holds the source's values"
+        else:
+            store.mark_synced(job, key, conflict["target_type"], target_id, conflict["source_hash"], conflict["target_data"],
+                              None, audit=("resolve", conflict["target_data"], conflict["target_data"]), state="kept")
+            done = f"timesheet {target_id} kept as edited in Kimai"
+        store.resolve_conflict(conflict_id, resolution)
+    return f"conflict {conflict_id} ({key}) resolved: {done}"

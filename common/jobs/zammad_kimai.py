@@ -1,0 +1,429 @@
+"""Zammad -> Kimai: every time accounting entry becomes exactly one Kimai timesheet.
+
+read:  tickets updated since the cursor (search pages until a short one), their time
+       accountings, activity types and agents, each read once per run;
+plan:  per entry create / update / conflict / keep / delete, by origin marker and store link;
+apply: in parallel; a create with no answer is resolved by its marker.
+A timesheet edited in Kimai since the last sync is never overwritten silently
+(ZAMMAD_CONFLICT_POLICY).
+"""
+import logging
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta, timezone
+
+from ..clients.kimai import KimaiClient
+from ..clients.zammad import ZammadClient
+from ..config import read_map
+from ..errors import ConfigError, NotFound, SyncError, UsageError
+from ..timeutil import parse_instant, to_kimai_local, zone
+from .base import Action, Applier, content_hash
+from .kimai_targets import KimaiTargets, index_by_marker
+
+log = logging.getLogger("tracksync.zammad_kimai")
+
+JOB = "zammad-kimai"
+TAG = "zammad"
+OVERLAP = timedelta(minutes=5)
+WINDOW_MARGIN = timedelta(days=7)  # timesheets moved by hand up to a week are still found by marker
+COMPARED = ("begin", "end", "project", "activity", "description", "user")
+DEFAULT_CUSTOMER = "Zammad"
+ENTRY_MARKER = re.compile(r"^zammad:ticket/(\d+)/time/(\d+)$")
+
+
+def entry_marker(ticket_id, entry_id):
+    return f"zammad:ticket/{ticket_id}/time/{entry_id}"
+
+
+def ticket_marker(ticket_id):
+    return f"zammad:ticket/{ticket_id}"
+
+
+def minutes_per_unit(setting):
+    value = (setting or "minutes").strip().lower()
+    if value in ("minute", "minutes"):
+        return 1.0
+    if value in ("hour", "hours"):
+        return 60.0
+    try:
+        minutes = float(value)
+    except ValueError:
+        minutes = 0
+    if minutes <= 0:
+        raise ConfigError("ZAMMAD_TIME_UNIT", f"expected minutes, hours or a positive number, got {setting!r}")
+    return minutes
+
+
+def timesheet_fields(ticket, entry, tz, per_unit, project_id, activity_id, user_id, type_name=None):
+    """The Kimai timesheet an entry maps to: begin = its creation time in Kimai's zone, end =
+    begin + duration (both computed as instants, so DST days come out right)."""
+    begin = parse_instant(entry["created_at"])
+    end = begin + timedelta(minutes=float(entry["time_unit"]) * per_unit)
+    lines = [entry_marker(ticket["id"], entry["id"]), f"#{ticket['number']} {ticket['title']}"]
+    if type_name:
+        lines.append(type_name)
+    fields = {"begin": to_kimai_local(begin, tz), "end": to_kimai_local(end, tz), "project": project_id,
+              "activity": activity_id, "description": "\n".join(lines)}
+    if user_id is not None:
+        fields["user"] = user_id
+    return fields
+
+
+def current_fields(timesheet, tz, with_user):
+    """A Kimai timesheet in the same shape as timesheet_fields, for comparison."""
+    fields = {"begin": to_kimai_local(parse_instant(timesheet["begin"]), tz),
+              "end": to_kimai_local(parse_instant(timesheet["end"]), tz) if timesheet.get("end") else None,
+              "project": timesheet["project"], "activity": timesheet["activity"],
+              "description": timesheet.get("description") or ""}
+    if with_user:
+        fields["user"] = timesheet["user"]
+    return fields
+
+
+def changed_fields(before, after):
+    return [k for k in COMPARED if k in after and before.get(k) != after.get(k)]
+
+
+def plan_entry(key, label, desired, version, link, target, current, policy, scope):
+    """One entry's action. `target` is its Kimai timesheet (found by link or marker), `current`
+    that timesheet as fields; `link` what the store remembers (the fields last written);
+    `version` the hash of the entry as Zammad has it now."""
+    action = _plan_entry(key, label, desired, version, link, target, current, policy, scope)
+    action.source_hash = version
+    return action
+
+
+def _plan_entry(key, label, desired, version, link, target, current, policy, scope):
+    if target is None:
+        return Action("create", key, "timesheet", label, scope, desired, detail=f"{desired['begin']} to {desired['end']}")
+    if current == desired:
+        linked = link and link["state"] == "synced" and link["target_id"] == target["id"] and link["source_hash"] == version
+        return Action("unchanged" if linked else "link", key, "timesheet", label, scope, desired, target_id=target["id"])
+    last = link["data"] if link and link.get("data") else None
+    edited_in_kimai = last is not None and current != last
+    keep = {"billable": target.get("billable", True), "exported": target.get("exported", False)}
+    if edited_in_kimai:
+        if last == desired:  # only Kimai changed: a person's edit stands
+            return Action("keep", key, "timesheet", label, scope, current, target_id=target["id"], detail="edited in Kimai")
+        if policy == "kimai-wins":
+            return Action("keep", key, "timesheet", label, scope, current, target_id=target["id"],
+                          detail="changed on both sides; Kimai wins")
+        if policy == "manual":
+            return Action("conflict", key, "timesheet", label, scope, desired, target_id=target["id"], before=current,
+                          detail=f"changed in Zammad and in Kimai ({', '.join(changed_fields(current, desired))})")
+    detail = ", ".join(f"{k} {current.get(k)!r} -> {desired[k]!r}" for k in changed_fields(current, desired) if k != "description")
+    return Action("update", key, "timesheet", label, scope, desired, target_id=target["id"], before=current, keep=keep,
+                  detail=detail or "description changed")
+
+
+@dataclass
+class Options:
+    dry_run: bool = False
+    full: bool = False
+    date_from: str = None     # YYYY-MM-DD: only entries created from this day (Kimai's zone)
+    date_to: str = None       # YYYY-MM-DD: ... up to and including this day
+    ticket_ids: tuple = ()    # sync only these tickets (webhook)
+    workers: int = 4
+
+
+@dataclass
+class TicketRead:
+    ticket: dict
+    entries: list = field(default_factory=list)
+    error: str = None
+
+
+class ZammadKimaiJob:
+    def __init__(self, settings, options, store, counter, result, run_id=None):
+        self.settings, self.opts, self.store, self.result, self.run_id = settings, options, store, result, run_id
+        self.zammad = ZammadClient(settings, counter, options.dry_run)
+        self.kimai = KimaiClient(settings, counter, options.dry_run)
+        self.applier = Applier(JOB, store, run_id, options.workers, result, options.dry_run)
+        self.targets = KimaiTargets(self.kimai, settings, result, self.applier, options.dry_run)
+        self.per_unit = minutes_per_unit(settings.zammad_time_unit)
+        self.activity_map = read_map(settings, "ZAMMAD_ACTIVITY_MAP")
+        self.user_map = read_map(settings, "ZAMMAD_USER_MAP")
+        for email, user in self.user_map.items():
+            if not user.isdigit():
+                raise ConfigError("ZAMMAD_USER_MAP", f"{email}: expected a Kimai user id (a number), got {user!r}")
+        self.policy = settings.zammad_conflict_policy
+        self.tz = None
+        self.type_names = {}
+
+    # -- read ---------------------------------------------------------------------------
+    def run(self):
+        self.zammad.me()  # fail fast (77 / 69) before reading anything
+        me = self.kimai.me()
+        self.tz = zone(self.settings.kimai_timezone or me.get("timezone") or "UTC")
+        window = self.window()
+        tickets, complete = self.read_tickets(window)
+        reads = self.read_entries([t for t in tickets if not self.ticket_unchanged(t)])
+        links = self.store.links(JOB)
+        work, orphans = self.select(reads, links, window)
+        if work or orphans:
+            self.sync(work, orphans, links)
+        if not self.opts.dry_run:
+            if not window:
+                self.save_ticket_versions(reads)
+            if not (self.opts.ticket_ids or window):
+                self.save_cursor(reads, complete)
+
+    def window(self):
+        """(from, to) instants for --from/--to, else None."""
+        if not (self.opts.date_from or self.opts.date_to):
+            return None
+        try:
+            start = datetime.fromisoformat(self.opts.date_from).date() if self.opts.date_from else datetime(1970, 1, 1).date()
+            stop = datetime.fromisoformat(self.opts.date_to).date() if self.opts.date_to else datetime.now(self.tz).date()
+        except ValueError as exc:
+            raise UsageError(f"--from/--to take dates like 2026-03-31: {exc}") from None
+        if stop < start:
+            raise UsageError("--to is before --from")
+        return (datetime.combine(start, time(0), self.tz).astimezone(timezone.utc),
+                datetime.combine(stop + timedelta(days=1), time(0), self.tz).astimezone(timezone.utc))
+
+    def read_tickets(self, window):
+        if self.opts.ticket_ids:
+            tickets = []
+            for ticket_id in self.opts.ticket_ids:
+                try:
+                    tickets.append(self.zammad.get_ticket(ticket_id))
+                except NotFound:
+                    self.result.fail(f"ticket {ticket_id}", "not found in Zammad")
+            return tickets, True
+        since = window[0] if window else None
+        cursor = None if (self.opts.full or window) else self.store.cursor(JOB, "tickets")
+        if cursor:
+            since = parse_instant(cursor) - OVERLAP
+        # Elasticsearch query syntax: the colons inside the value must be escaped
+        query = f"updated_at:>={since.strftime('%Y-%m-%dT%H:%M:%SZ').replace(':', chr(92) + ':')}" if since else "*"
+        tickets, complete = self.zammad.search_tickets(query)
+        if not complete:
+            self.result.warnings.append("MAX_PAGES reached; the remaining tickets are read next run")
+        return tickets, complete
+
+    def ticket_unchanged(self, ticket):
+        """The ticket's updated_at is the one all its entries were synced at (adding, changing or
+        deleting time touches the ticket): no need to read its entries again."""
+        if self.opts.full or self.opts.date_from or self.opts.date_to:
+            return False
+        if self.store.cursor(JOB, f"ticket/{ticket['id']}") == ticket["updated_at"]:
+            self.result.counts["tickets_unchanged"] += 1
+            return True
+        return False
+
+    def read_entries(self, tickets):
+        def read(ticket):
+            try:
+                return TicketRead(ticket, self.zammad.time_accountings(ticket["id"]))
+            except SyncError as exc:
+                if exc.exit_code in (77, 69, 75):
+                    raise
+                return TicketRead(ticket, error=str(exc))
+        with ThreadPoolExecutor(max_workers=self.opts.workers) as pool:
+            return list(pool.map(read, tickets))
+
+    def select(self, reads, links, window):
+        """Entries that need a look at Kimai (new, changed, pending or failed), and links whose
+        entry is gone from Zammad."""
+        work, orphans = [], []
+        for read in reads:
+            ticket = read.ticket
+            if read.error:
+                self.result.fail(f"ticket #{ticket.get('number')}", read.error, scope=str(ticket["id"]))
+                continue
+            present = set()
+            for entry in read.entries:
+                key = entry_marker(ticket["id"], entry["id"])
+                present.add(key)
+                if window and not window[0] <= parse_instant(entry["created_at"]) < window[1]:
+                    continue
+                link = links.get(key)
+                version = content_hash({"entry": entry, "ticket": [ticket["number"], ticket["title"]]})
+                if link and link["state"] in ("synced", "kept") and link["source_hash"] == version and not self.opts.full:
+                    self.result.counts["unchanged"] += 1
+                    continue
+                work.append((ticket, entry, version))
+            prefix = ticket_marker(ticket["id"]) + "/time/"
+            orphans += [link for key, link in links.items()
+                        if key.startswith(prefix) and key not in present and link["state"] == "synced"]
+        return work, orphans
+
+    # -- plan and apply ------------------------------------------------------------------
+    def sync(self, work, orphans, links):
+        resolve = self.references(work)
+        project_of = self.projects(work, links)
+        desired = {}
+        for ticket, entry, version in work:
+            key = entry_marker(ticket["id"], entry["id"])
+            label = f"#{ticket['number']} time/{entry['id']}"
+            activity_id, user_id, reason = resolve(entry)
+            project_id = project_of(ticket)
+            if reason:
+                self.applier.fail(Action("create", key, "timesheet", label, str(ticket["id"]), {}), reason)
+                continue
+            if project_id is None and not self.opts.dry_run:
+                continue  # the project could not be created: reported already
+            fields = timesheet_fields(ticket, entry, self.tz, self.per_unit, project_id, activity_id, user_id,
+                                      self.type_names.get(entry.get("type_id")))
+            desired[key] = (label, str(ticket["id"]), fields, version)
+        existing = self.read_target(desired, orphans, links)
+        actions = []
+        for key, (label, scope, fields, version) in desired.items():
+            target = existing.get(key)
+            current = current_fields(target, self.tz, bool(self.user_map)) if target else None
+            actions.append(plan_entry(key, label, fields, version, links.get(key), target, current, self.policy, scope))
+        actions += self.plan_orphans(orphans, existing)
+        self.apply(actions, existing)
+
+    def references(self, work):
+        """A function entry -> (activity id, user id, failure reason)."""
+        self.type_names = {t["id"]: t["name"] for t in self.zammad.activity_types()}
+        activities = None
+        if self.activity_map or self.settings.zammad_default_activity:
+            globals_ = self.kimai.list_global_activities()
+            activities = {a["name"]: a["id"] for a in globals_}
+            activities.update({str(a["id"]): a["id"] for a in globals_})
+        agents = {}
+        if self.user_map:
+            for agent_id in {e["created_by_id"] for _, e, _ in work}:
+                agents[agent_id] = self.zammad.get_user(agent_id).get("email", "")
+
+        def resolve(entry):
+            type_id = entry.get("type_id")
+            wanted = None
+            if type_id is not None:
+                wanted = self.activity_map.get(str(type_id)) or self.activity_map.get(self.type_names.get(type_id, ""))
+            wanted = wanted or self.settings.zammad_default_activity
+            if not wanted:
+                what = f"activity type {self.type_names.get(type_id, type_id)!r} is not in ZAMMAD_ACTIVITY_MAP" if type_id \
+                    else "the entry has no activity type"
+                return None, None, f"{what} and ZAMMAD_DEFAULT_ACTIVITY is not set"
+            activity_id = activities.get(wanted)
+            if activity_id is None:
+                return None, None, f"Kimai has no global activity {wanted!r}"
+            user_id = None
+            if self.user_map:
+                email = agents.get(entry["created_by_id"], "")
+                if email not in self.user_map:
+                    return None, None, f"agent {email or entry['created_by_id']} is not in ZAMMAD_USER_MAP"
+                user_id = int(self.user_map[email])
+            return activity_id, user_id, None
+        return resolve
+
+    def projects(self, work, links):
+        """A function ticket -> Kimai project id, after finding or creating the projects needed."""
+        strategy = self.settings.zammad_project_strategy
+        default_customer = self.settings.kimai_customer or DEFAULT_CUSTOMER
+        if strategy == "fixed":
+            self.settings.require("ZAMMAD_PROJECT")
+            name = self.settings.zammad_project
+            if name.isdigit():
+                return lambda ticket: int(name)
+            ids = self.targets.project_ids([(f"zammad:project/{name}", name, f"zammad:project/{name}", default_customer, name)], links)
+            return lambda ticket: ids[f"zammad:project/{name}"]
+        wanted, seen = [], set()
+        for ticket, _, _ in work:
+            if ticket["id"] in seen:
+                continue
+            seen.add(ticket["id"])
+            customer = (ticket.get("organization") if strategy == "organization" else None) or default_customer
+            key = ticket_marker(ticket["id"])
+            wanted.append((key, f"#{ticket['number']} {ticket['title']}", key, customer, f"ticket #{ticket['number']}"))
+        ids = self.targets.project_ids(wanted, links)
+        return lambda ticket: ids[ticket_marker(ticket["id"])]
+
+    def read_target(self, desired, orphans, links):
+        """Kimai timesheets of the affected window (pages of 500), by marker; a linked timesheet
+        moved out of the window is fetched by id rather than created again."""
+        begins = [f["begin"] for _, _, f, _ in desired.values()] + [l["data"]["begin"] for l in orphans if l.get("data")]
+        if not begins:
+            return {}
+        low = datetime.fromisoformat(min(begins)) - WINDOW_MARGIN
+        high = datetime.fromisoformat(max(begins)) + WINDOW_MARGIN
+        sheets = self.kimai.list_timesheets(low.strftime("%Y-%m-%dT%H:%M:%S"), high.strftime("%Y-%m-%dT%H:%M:%S"),
+                                            user="all" if self.user_map else None)
+        duplicates = {}
+        for sheet in sheets:
+            key = (sheet.get("description") or "").split("\n", 1)[0]
+            duplicates[key] = duplicates.get(key, 0) + 1
+        for key, count in duplicates.items():
+            if count > 1 and ENTRY_MARKER.match(key):
+                self.result.warnings.append(f"{count} Kimai timesheets carry {key}; see report.py reconcile")
+        existing = index_by_marker(sheets, field="description")
+        for key in desired:
+            link = links.get(key)
+            if key not in existing and link and link.get("target_id"):
+                try:
+                    existing[key] = self.kimai.http.get_json(f"timesheets/{link['target_id']}")
+                except NotFound:
+                    pass  # deleted in Kimai: created again
+        return existing
+
+    def plan_orphans(self, orphans, existing):
+        actions = []
+        for link in orphans:
+            target = existing.get(link["source_key"])
+            label = link["source_key"].replace("zammad:ticket/", "ticket ")
+            if target is None:
+                continue
+            if self.settings.zammad_delete_policy == "delete":
+                actions.append(Action("delete", link["source_key"], "timesheet", label, "", link["data"] or {},
+                                      target_id=target["id"], before=link["data"], detail="deleted in Zammad"))
+            else:
+                actions.append(Action("report", link["source_key"], "timesheet", label, "", link["data"] or {},
+                                      target_id=target["id"], detail="deleted in Zammad; timesheet kept (ZAMMAD_DELETE_POLICY=report)"))
+        return actions
+
+    def apply(self, actions, existing):
+        for action in actions:
+            if action.kind == "conflict":
+                self.result.tally(action)
+                self.result.actions.append(action)
+                self.result.warnings.append(f"conflict {action.label}: {action.detail}; see python sync.py conflicts")
+                if not self.opts.dry_run:
+                    link = self.store.links(JOB).get(action.key) or {}
+                    self.store.add_conflict(JOB, action.key, "timesheet", action.target_id, action.fields, action.before,
+                                            link.get("data"), action.source_hash, self.run_id)
+            elif action.kind in ("keep", "report"):
+                self.result.tally(action)
+                self.result.warnings.append(f"{action.label}: {action.detail}")
+                if not self.opts.dry_run:
+                    state = "kept" if action.kind == "keep" else "orphaned"
+                    self.store.mark_synced(JOB, action.key, "timesheet", action.target_id, action.source_hash,
+                                           action.fields, self.run_id, state=state)
+        rest = [a for a in actions if a.kind not in ("conflict", "keep", "report")]
+        self.applier.execute(rest, self.write, self.reread)
+
+    def write(self, action):
+        f = dict(action.fields)
+        if action.kind == "create":
+            f.update(tags=TAG, billable=True, exported=False)
+            return self.kimai.create_timesheet(f)
+        if action.kind == "delete":
+            self.kimai.delete_timesheet(action.target_id)
+            return {"id": action.target_id}
+        return self.kimai.update_timesheet(action.target_id, {**f, **action.keep})
+
+    def reread(self, unknown):
+        begins = [a.fields["begin"] for a in unknown]
+        low = datetime.fromisoformat(min(begins)) - timedelta(days=1)
+        high = datetime.fromisoformat(max(begins)) + timedelta(days=1)
+        sheets = self.kimai.list_timesheets(low.strftime("%Y-%m-%dT%H:%M:%S"), high.strftime("%Y-%m-%dT%H:%M:%S"),
+                                            user="all" if self.user_map else None)
+        return index_by_marker(sheets, field="description")
+
+    def save_ticket_versions(self, reads):
+        """Remember each ticket's updated_at once all its entries are synced."""
+        self.store.set_cursors(JOB, {f"ticket/{r.ticket['id']}": r.ticket["updated_at"] for r in reads
+                                     if not r.error and str(r.ticket["id"]) not in self.result.failed_scopes})
+
+    def save_cursor(self, reads, complete):
+        """The newest ticket updated_at seen, but never past a ticket with a failed entry."""
+        if not complete or not reads:
+            return
+        failed = [r.ticket["updated_at"] for r in reads if str(r.ticket["id"]) in self.result.failed_scopes]
+        value = min(failed, key=parse_instant) if failed else max((r.ticket["updated_at"] for r in reads), key=parse_instant)
+        if value != self.store.cursor(JOB, "tickets"):
+            self.store.set_cursor(JOB, "tickets", value)

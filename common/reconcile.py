@@ -1,0 +1,107 @@
+"""Reconciliation of zammad-kimai over a window of days: every Zammad time entry and every Kimai
+timesheet of the window gets one class. Reads only, on both sides.
+
+- matched: the entry's timesheet has the values the mapping gives;
+- mismatched: it differs in begin, duration, activity, project or user (named);
+- missing_in_kimai: no timesheet carries the entry's marker;
+- missing_in_zammad: a timesheet's marker names an entry that no longer exists;
+- duplicated: a second timesheet with one marker, or an unmarked timesheet on the same project,
+  day and duration as a synced one (a likely manual double entry).
+"""
+from collections import Counter, defaultdict
+from datetime import datetime
+
+from .http import RequestCounter
+from .jobs.base import Result
+from .jobs.kimai_targets import marker_of
+from .jobs.zammad_kimai import ENTRY_MARKER, JOB, WINDOW_MARGIN, Options, ZammadKimaiJob, entry_marker, timesheet_fields
+from .store import Store
+from .timeutil import parse_instant, to_kimai_local, zone
+
+CLASSES = ("matched", "mismatched", "missing_in_kimai", "missing_in_zammad", "duplicated")
+
+
+def reconcile(settings, date_from, date_to):
+    counter = RequestCounter()
+    with Store(settings.database_path, readonly=True) as store:
+        job = ZammadKimaiJob(settings, Options(dry_run=True, date_from=date_from, date_to=date_to,
+                                               workers=settings.sync_workers), store, counter, Result(JOB, dry_run=True))
+        me = job.kimai.me()
+        job.tz = zone(settings.kimai_timezone or me.get("timezone") or "UTC")
+        window = job.window()
+        tickets, _ = job.read_tickets(window)
+        reads = job.read_entries(tickets)
+        entries = [(r.ticket, e) for r in reads for e in r.entries
+                   if window[0] <= parse_instant(e["created_at"]) < window[1]]
+        work = [(ticket, entry, None) for ticket, entry in entries]
+        resolve = job.references(work)
+        project_of = job.projects(work, store.links(JOB))
+        low = to_kimai_local(window[0], job.tz)
+        high = to_kimai_local(window[1], job.tz)
+        sheets = job.kimai.list_timesheets(_shift(low, -WINDOW_MARGIN), _shift(high, WINDOW_MARGIN),
+                                           user="all" if job.user_map else None)
+    in_window = [s for s in sheets if low <= to_kimai_local(parse_instant(s["begin"]), job.tz) < high]
+    rows = classify(job, entries, resolve, project_of, sheets, in_window, {r.ticket["id"] for r in reads})
+    totals = Counter(row["class"] for row in rows)
+    per_ticket = defaultdict(Counter)
+    for row in rows:
+        per_ticket[row["ticket"]][row["class"]] += 1
+    return {"from": date_from, "to": date_to, "timezone": job.tz.key,
+            "totals": {c: totals.get(c, 0) for c in CLASSES},
+            "per_ticket": {t: {c: n for c, n in counts.items()} for t, counts in sorted(per_ticket.items(), key=lambda x: str(x[0]))},
+            "items": rows, "requests": counter.totals()["requests"]}
+
+
+def classify(job, entries, resolve, project_of, sheets, in_window, read_tickets):
+    rows = []
+    by_marker = defaultdict(list)
+    for sheet in sorted(sheets, key=lambda s: s["id"]):
+        by_marker[marker_of(sheet.get("description"))].append(sheet)
+    present = set()
+    for ticket, entry in entries:
+        key = entry_marker(ticket["id"], entry["id"])
+        present.add(key)
+        activity_id, user_id, reason = resolve(entry)
+        desired = timesheet_fields(ticket, entry, job.tz, job.per_unit, project_of(ticket), activity_id, user_id)
+        base = {"ticket": f"#{ticket['number']}", "entry": entry["id"], "marker": key}
+        found = by_marker.get(key, [])
+        if not found:
+            rows.append({**base, "class": "missing_in_kimai", "timesheet": None, "detail": reason or ""})
+            continue
+        differences = _differences(job, found[0], desired, round(float(entry["time_unit"]) * job.per_unit))
+        rows.append({**base, "class": "mismatched" if differences else "matched", "timesheet": found[0]["id"],
+                     "detail": ", ".join(differences)})
+        rows += [{**base, "class": "duplicated", "timesheet": extra["id"], "detail": "second timesheet with this marker"}
+                 for extra in found[1:]]
+    synced = {(s["project"], s["begin"][:10], s.get("duration")) for key in present for s in by_marker.get(key, [])[:1]}
+    for sheet in in_window:
+        key = marker_of(sheet.get("description"))
+        match = ENTRY_MARKER.match(key)
+        if match and key not in present:
+            ticket_id = int(match.group(1))
+            why = "entry deleted in Zammad" if ticket_id in read_tickets else "ticket not found in Zammad"
+            rows.append({"ticket": f"id {ticket_id}", "entry": int(match.group(2)), "marker": key,
+                         "class": "missing_in_zammad", "timesheet": sheet["id"], "detail": why})
+        elif not match and (sheet["project"], sheet["begin"][:10], sheet.get("duration")) in synced:
+            rows.append({"ticket": "", "entry": None, "marker": "", "class": "duplicated", "timesheet": sheet["id"],
+                         "detail": "unmarked timesheet on the same project, day and duration as a synced one"})
+    return rows
+
+
+def _differences(job, sheet, desired, minutes):
+    begin = to_kimai_local(parse_instant(sheet["begin"]), job.tz)
+    differences = []
+    if begin != desired["begin"]:
+        differences.append(f"begin {begin} (Zammad {desired['begin']})")
+    actual = round(sheet["duration"] / 60) if sheet.get("end") and sheet.get("duration") is not None else None
+    if actual != minutes:
+        differences.append(f"duration {'running' if actual is None else actual} min (Zammad {minutes})")
+    for field in ("activity", "project", "user"):
+        wanted = desired.get(field)
+        if wanted is not None and sheet.get(field) != wanted:
+            differences.append(f"{field} {sheet.get(field)} (mapping gives {wanted})")
+    return differences
+
+
+def _shift(local_text, delta):
+    return (datetime.fromisoformat(local_text) + delta).strftime("%Y-%m-%dT%H:%M:%S")
