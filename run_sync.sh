@@ -20,6 +20,7 @@ Usage: run_sync.sh COMMAND [ARGS]
   test [pytest args]           run the test suite (python -m pytest)
   demo                         start the sandbox with sample data, sync against it, stop it
   sync [args]                  python sync.py [args]          e.g. sync gitea-kimai --dry-run
+  webhook [--host H] [--port P] serve Zammad webhooks (python sync.py webhook)
   report [args]                python report.py [args]        e.g. report history --limit 5
   export [args]                python report.py export [args] e.g. export --format json
   backup create|list|verify FILE|restore FILE|prune --keep N
@@ -119,6 +120,7 @@ case "$cmd" in
   test)       exec "$PY" -m pytest "$@" ;;
   demo)       demo ;;
   sync)       exec "$PY" sync.py "$@" ;;
+  webhook)    exec "$PY" sync.py webhook "$@" ;;
   report)     exec "$PY" report.py "$@" ;;
   export)     exec "$PY" report.py export "$@" ;;
   backup)     exec "$PY" backup.py "$@" ;;

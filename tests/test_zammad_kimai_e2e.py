@@ -190,3 +190,45 @@ def test_store_deleted_and_faults_never_duplicate(zwork):
     zwork.sync(*JOB, check_code=0)
     assert [m for m, _ in kimai_writes(sb)] == []
     assert_one_timesheet_per_entry(sb)
+
+
+def test_sigkill_mid_run_then_converges_without_duplicates(zwork):
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+    sb = zwork.sandbox
+    seed_tickets(sb, tickets=40, entries=5)
+    zwork.set(SYNC_WORKERS="2")
+    sb.faults.configure(latency_ms=10)
+    rng = random.Random(3)
+    killed = 0
+    for _ in range(3):
+        proc = subprocess.Popen([sys.executable, str(ROOT / "sync.py"), *JOB, "--env-file", str(zwork.env_file)],
+                                cwd=zwork.path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.5, 1.0))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            killed += 1
+        proc.wait()
+    assert killed >= 2
+    sb.faults.reset()
+    zwork.sync(*JOB, check_code=0)
+    assert_one_timesheet_per_entry(sb)
+
+
+def test_every_write_is_in_the_audit_log(zwork):
+    sb = zwork.sandbox
+    [ticket] = seed_tickets(sb, tickets=1, entries=1)
+    zwork.sync(*JOB, check_code=0)
+    [entry] = sb.zammad.time_accountings
+    sb.zammad.edit_time_accounting(ticket["id"], entry["id"], time_unit="20.0")
+    zwork.sync(*JOB, check_code=0)
+    events = json.loads(zwork.run("report.py", "audit", "--job", "zammad-kimai", "--json", check_code=0).stdout)
+    actions = [e["action"] for e in events if e["target_type"] == "timesheet"]
+    assert sorted(actions) == ["create", "update"]
+    update = next(e for e in events if e["action"] == "update")
+    assert update["run"] and update["before"]["end"] != update["after"]["end"]

@@ -323,15 +323,20 @@ class ZammadKimaiJob:
                 return lambda ticket: int(name)
             ids = self.targets.project_ids([(f"zammad:project/{name}", name, f"zammad:project/{name}", default_customer, name)], links)
             return lambda ticket: ids[f"zammad:project/{name}"]
-        wanted, seen = [], set()
+        wanted, ids, seen = [], {}, set()
         for ticket, _, _ in work:
-            if ticket["id"] in seen:
-                continue
-            seen.add(ticket["id"])
-            customer = (ticket.get("organization") if strategy == "organization" else None) or default_customer
             key = ticket_marker(ticket["id"])
+            link = links.get(key)
+            if key in seen:
+                continue
+            seen.add(key)
+            if link and link["state"] == "synced" and not self.opts.full:
+                ids[key] = link["target_id"]  # linked before: no need to list the projects
+                continue
+            customer = (ticket.get("organization") if strategy == "organization" else None) or default_customer
             wanted.append((key, f"#{ticket['number']} {ticket['title']}", key, customer, f"ticket #{ticket['number']}"))
-        ids = self.targets.project_ids(wanted, links)
+        if wanted:
+            ids.update(self.targets.project_ids(wanted, links))
         return lambda ticket: ids[ticket_marker(ticket["id"])]
 
     def read_target(self, desired, orphans, links):
