@@ -8,6 +8,7 @@
   python report.py export --format csv|json [--out DIR]
   python report.py audit [--job J] [--item KEY]
   python report.py reconcile --job zammad-kimai --from DATE --to DATE [--json|--csv]
+  python report.py imports [--job J] [--errors]
 """
 import click
 
@@ -179,6 +180,36 @@ def _audit(job, item, limit, env_file, as_json):
         row["target"] = f"{row['target_type']} {row['target_id']}"
         row["changes"] = reports.describe_changes(row["before"], row["after"])
     _show(rows, ["id", "at", "run", "job", "item", "action", "target", "changes"], False, "no writes recorded")
+
+
+@cli.command("imports", epilog=EPILOG)
+@click.option("--job", default=None, help="only this import job (toggl-kimai, harvest-kimai, csv-kimai)")
+@click.option("--limit", type=click.IntRange(0), default=20, show_default=True, help="at most N imports (0 = all)")
+@click.option("--errors", "with_errors", is_flag=True, help="also list each import's per-row errors")
+@env_file_option
+@json_option
+@click.pass_context
+def imports_command(ctx, job, limit, with_errors, env_file, as_json):
+    """Import history: source, parameters, file checksum, counts, status and per-row errors."""
+    _imports(job, limit, with_errors, *_common(ctx, env_file, as_json))
+
+
+@script
+def _imports(job, limit, with_errors, env_file, as_json):
+    settings = load(env_file)
+    with reports.reading_store(settings) as store:
+        rows = store.imports(job, limit)
+    if as_json:
+        emit_json(rows)
+        return
+    table = [{**row, "parameters": ", ".join(f"{k}={v}" for k, v in row["parameters"].items()),
+              "sha256": (row["file_sha256"] or "")[:12], "errors": len(row["errors"])} for row in rows]
+    _show(table, ["id", "started_at", "job", "status", "parameters", "sha256", "read", "created", "updated",
+                  "skipped", "failed", "errors"], False, "no imports yet")
+    if with_errors:
+        errors = [{"import": row["id"], **error} for row in rows for error in row["errors"]]
+        click.echo()
+        _show(errors, ["import", "line", "item", "message"], False, "no row errors")
 
 
 @cli.command("reconcile", epilog=EPILOG)

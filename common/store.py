@@ -103,6 +103,33 @@ MIGRATIONS = [
         received_at TEXT NOT NULL
     );
     """,
+    # 3: imports (toggl-kimai, harvest-kimai, csv-kimai): history with per-row errors
+    """
+    CREATE TABLE imports (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER,
+        job TEXT NOT NULL,
+        source TEXT NOT NULL,            -- toggl, harvest, csv
+        parameters TEXT,                 -- JSON: window, file name, flags
+        file_sha256 TEXT,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        status TEXT NOT NULL,            -- running, ok, partial, failed, invalid
+        read INTEGER NOT NULL DEFAULT 0,
+        created INTEGER NOT NULL DEFAULT 0,
+        updated INTEGER NOT NULL DEFAULT 0,
+        skipped INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE import_errors (
+        id INTEGER PRIMARY KEY,
+        import_id INTEGER NOT NULL,
+        line INTEGER,                    -- CSV line number (header = 1), else null
+        item TEXT,                       -- origin marker or source id
+        message TEXT NOT NULL
+    );
+    CREATE INDEX import_errors_import ON import_errors(import_id);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 RUN_COUNTS = ("created", "updated", "hidden", "deleted", "unchanged", "failed", "conflicts", "requests", "writes")
@@ -276,6 +303,36 @@ class Store:
         with self.db:
             self.db.execute("UPDATE conflicts SET resolved_at = ?, resolution = ? WHERE id = ?",
                             (now_iso(), resolution, conflict_id))
+
+    # imports
+    def start_import(self, run_id, job, source, parameters, file_sha256=None):
+        with self.db:
+            cur = self.db.execute(
+                "INSERT INTO imports (run_id, job, source, parameters, file_sha256, started_at, status) "
+                "VALUES (?, ?, ?, ?, ?, ?, 'running')",
+                (run_id, job, source, json.dumps(parameters, sort_keys=True), file_sha256, now_iso()))
+        return cur.lastrowid
+
+    def finish_import(self, import_id, status, counts, errors=()):
+        """counts: read, created, updated, skipped, failed; errors: (line, item, message)."""
+        with self.db:
+            self.db.execute(
+                "UPDATE imports SET finished_at = ?, status = ?, read = ?, created = ?, updated = ?, skipped = ?, "
+                "failed = ? WHERE id = ?", (now_iso(), status, *(counts.get(k, 0) for k in
+                                                                ("read", "created", "updated", "skipped", "failed")), import_id))
+            self.db.executemany("INSERT INTO import_errors (import_id, line, item, message) VALUES (?, ?, ?, ?)",
+                                [(import_id, line, item, message) for line, item, message in errors])
+
+    def imports(self, job=None, limit=None):
+        sql = "SELECT * FROM imports" + (" WHERE job = ?" if job else "") + " ORDER BY id DESC"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        rows = [dict(r) for r in self.db.execute(sql, (job,) if job else ())]
+        for row in rows:
+            row["parameters"] = json.loads(row["parameters"]) if row["parameters"] else {}
+            row["errors"] = [dict(e) for e in self.db.execute(
+                "SELECT line, item, message FROM import_errors WHERE import_id = ? ORDER BY id", (row["id"],))]
+        return rows
 
     # webhook deliveries
     def first_delivery(self, delivery_id, job, item):
