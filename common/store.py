@@ -148,11 +148,16 @@ class Store:
         self.path = Path(path)
         self.readonly = readonly
         if readonly:
+            self.db = sqlite3.connect(":memory:")
             if self.path.exists():
-                self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
-            else:
-                self.db = sqlite3.connect(":memory:")
-                self._migrate()
+                source = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+                if source.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                    source.backup(self.db)  # an older store: migrate a copy in memory, never the file
+                    source.close()
+                else:
+                    self.db.close()
+                    self.db = source
+            self._migrate()
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, timeout=30)

@@ -62,3 +62,17 @@ def test_newer_schema_is_refused(tmp_path):
         store.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(StoreError, match="newer than this tracksync"):
         Store(path)
+
+
+def test_read_only_open_of_an_older_store_migrates_a_copy_in_memory(tmp_path):
+    import sqlite3
+
+    from common.store import MIGRATIONS
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[0] + "; PRAGMA user_version = 1;")
+    db.close()
+    before = digest(path)
+    with Store(path, readonly=True) as store:
+        assert store.schema_version == SCHEMA_VERSION and store.imports() == []
+    assert digest(path) == before
