@@ -21,8 +21,9 @@ def sync_options(f):
     options = [
         click.option("--dry-run", is_flag=True, default=None, help="print the plan; write nothing anywhere"),
         click.option("--full", is_flag=True, default=None, help="ignore cursors and re-read everything"),
-        click.option("--from", "date_from", default=None, metavar="DATE", help="zammad-kimai: entries from this day (YYYY-MM-DD)"),
-        click.option("--to", "date_to", default=None, metavar="DATE", help="zammad-kimai: entries up to this day, included"),
+        click.option("--from", "date_from", default=None, metavar="DATE", help="zammad-kimai, imports: entries from this day (YYYY-MM-DD)"),
+        click.option("--to", "date_to", default=None, metavar="DATE", help="zammad-kimai, imports: entries up to this day, included"),
+        click.option("--create-missing", is_flag=True, default=None, help="imports: create missing customers, projects, activities"),
         click.option("--repos", default=None, help="gitea-kimai: comma list of repositories (overrides REPOS_TO_SYNC)"),
         click.option("--include-prs", is_flag=True, default=None, help="gitea-kimai: also sync pull requests"),
         click.option("--stats", is_flag=True, default=None, help="after the run, print the store's statistics"),
@@ -173,7 +174,8 @@ def run(job, options):
         click.echo(f"cleared the HTTP cache ({removed} file{'s' if removed != 1 else ''})", err=True)
     job_options = {"dry_run": dry_run, "full": bool(options.get("full")),
                    "repos": tuple(r.strip() for r in (options.get("repos") or "").split(",") if r.strip()),
-                   "date_from": options.get("date_from"), "date_to": options.get("date_to")}
+                   "date_from": options.get("date_from"), "date_to": options.get("date_to"),
+                   "create_missing": bool(options.get("create_missing"))}
     results = [run_job(name, settings, job_options) for name in ([job] if job else settings.sync_jobs)]
     report(results, options, settings)
     return most_serious(r.exit_code for r in results)

@@ -56,6 +56,19 @@ KEYS = {k.name: k for k in [
     Key("ZAMMAD_DELETE_POLICY", "choice", "report", "an entry deleted in Zammad: report it, or delete its timesheet", ("report", "delete")),
     Key("ZAMMAD_WEBHOOK_SECRET", "secret", None, "signature token of the Zammad webhook (X-Hub-Signature, HMAC-SHA1); unset = unsigned deliveries accepted"),
     Key("KIMAI_TIMEZONE", "timezone", None, "time zone Kimai times are sent in; default the Kimai user's own preference"),
+    # Imports: Toggl, Harvest, CSV (jobs toggl-kimai, harvest-kimai, csv-kimai)
+    Key("TOGGL_URL", "url", "https://api.track.toggl.com", "Toggl Track root address (the API is under /api/v9)"),
+    Key("TOGGL_TOKEN", "secret", None, "Toggl API token (Profile settings), sent as HTTP Basic <token>:api_token"),
+    Key("TOGGL_WORKSPACE", "int", None, "Toggl workspace id whose projects, clients and tags are read", minimum=1),
+    Key("HARVEST_URL", "url", "https://api.harvestapp.com", "Harvest root address (the API is under /v2)"),
+    Key("HARVEST_TOKEN", "secret", None, "Harvest personal access token, sent as Authorization: Bearer"),
+    Key("HARVEST_ACCOUNT_ID", "str", None, "Harvest account id, sent as Harvest-Account-Id"),
+    Key("HARVEST_TIMEZONE", "timezone", None, "IANA zone of Harvest's dates and started/ended times; default the Kimai time zone"),
+    Key("IMPORT_MAP", "str", None, "mapping file: lines 'customer:Source=Kimai', 'project:...', 'activity:...', 'user:source=Kimai user id'"),
+    Key("IMPORT_CUSTOMER", "str", "Imported", "customer for projects created by --create-missing when the source names none"),
+    Key("IMPORT_DEFAULT_ACTIVITY", "str", "Work", "activity for imported entries whose source has no task"),
+    Key("IMPORT_DAY_START", "str", "09:00", "where a day's Harvest entries without start times are laid end to end from (HH:MM)"),
+    Key("IMPORT_DELETE_POLICY", "choice", "report", "an entry deleted at the source: report it, or delete its timesheet", ("report", "delete")),
     # Running
     Key("SYNC_JOBS", "list", ("gitea-kimai",), "jobs run by a bare `python sync.py`, comma separated"),
     Key("SYNC_WORKERS", "int", 4, "parallel requests per run", minimum=1),
@@ -205,9 +218,9 @@ def load_settings(env_file=None, overrides=None, environ=None):
         else:
             values[name] = key.default
             sources[name] = "default"
-    for name in ("GITEA_URL", "KIMAI_URL", "ZAMMAD_URL"):
+    for name in ("GITEA_URL", "KIMAI_URL", "ZAMMAD_URL", "TOGGL_URL", "HARVEST_URL"):
         if values[name]:
-            values[name] = re.sub(r"/api(/v1)?$", "", values[name])
+            values[name] = re.sub(r"/(api(/v\d+)?|v2)$", "", values[name])
     return Settings(values, str(path) if path.is_file() else None, sources)
 
 

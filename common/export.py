@@ -3,7 +3,10 @@
 CSV cells that a spreadsheet would run as a formula (= + - @, tab, carriage return first) are
 prefixed with an apostrophe."""
 import csv
+import io
 import json
+import os
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -19,6 +22,45 @@ def safe_cell(value):
     if isinstance(value, str) and value.startswith(FORMULA_START):
         return "'" + value
     return value
+
+
+def csv_text(rows, columns):
+    """Rows (dicts) as CSV text with a header: safe cells, lists and dicts as JSON text."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([safe_cell(_flat(row.get(column))) for column in columns])
+    return buffer.getvalue()
+
+
+def _flat(value):
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return value
+
+
+def write_atomic(path, data, mode=None):
+    """Write bytes to `path` through a temporary file in the same folder (created 600) and a
+    rename, so a reader never sees half a file; `mode` (e.g. 0o600) is kept, else the umask's."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if mode is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(partial, mode)
+        os.replace(partial, path)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def table_rows(store, table):

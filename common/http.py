@@ -8,6 +8,7 @@ the job resolves it by looking for the origin marker, never by sending it again 
 """
 import hashlib
 import logging
+import re
 import threading
 import time
 from collections import Counter
@@ -209,7 +210,8 @@ class ServiceSession:
         if status == 401:
             raise AuthError(f"authentication refused (401): check {self.token_key}", service=self.service)
         if status == 403:
-            raise AuthError(f"permission refused (403) for {method} {path}: {detail}".rstrip(": "), service=self.service)
+            raise AuthError(f"permission refused (403) for {method} {path}: {detail or 'forbidden'}; check {self.token_key} "
+                            "and its rights", service=self.service)
         if status == 404:
             raise NotFound(f"not found: {method} {path}", service=self.service)
         if status in (402, 429):
@@ -235,7 +237,9 @@ def _make_session(settings, cacheable, base, token):
     import requests_cache
     Path(settings.cache_dir).mkdir(parents=True, exist_ok=True)
     host_and_path = base.split("://", 1)[-1]
-    patterns = {f"{host_and_path}/{p.lstrip('/')}": settings.cache_ttl for p in cacheable}
+    # exact URLs only (a glob would also match every longer path, e.g. user -> users/x/repos)
+    patterns = {re.compile("://" + re.escape(f"{host_and_path}/{p.lstrip('/')}") + "$"): settings.cache_ttl
+                for p in cacheable}
     patterns["*"] = requests_cache.DO_NOT_CACHE
     return requests_cache.CachedSession(
         str(Path(settings.cache_dir) / "http_cache"), backend="sqlite", urls_expire_after=patterns,

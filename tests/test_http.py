@@ -99,3 +99,16 @@ def test_error_detail_reads_each_services_error_shape():
     assert error_detail({"errorMessages": ["bad jql"], "errors": {}}) == "bad jql"
     assert error_detail({"error": {"code": "ErrorAccessDenied", "message": "Access is denied."}}) == "Access is denied."
     assert error_detail("'since' and 'before' can not be present simultaneously").startswith("'since'")
+
+
+def test_cache_holds_exactly_the_reference_urls(tmp_path):
+    from requests_cache.policy.expiration import DO_NOT_CACHE, get_url_expiration
+    settings = load_settings(None, environ={"CACHE_DIR": str(tmp_path), "CACHE_TTL": "60"})
+    http = ServiceSession("gitea", "https://git.example.com/api/v1", {}, settings, counter=RequestCounter(),
+                          cacheable=("version", "user"))
+    patterns = http.session.settings.urls_expire_after
+    base = "https://git.example.com/api/v1"
+    assert get_url_expiration(f"{base}/user", patterns) == 60
+    assert get_url_expiration(f"{base}/version", patterns) == 60
+    for changing in ("users/acme/repos", "user/repos", "repos/acme/web/issues?since=x", "user?x=1"):
+        assert get_url_expiration(f"{base}/{changing}", patterns) == DO_NOT_CACHE, changing

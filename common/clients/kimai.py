@@ -66,14 +66,17 @@ class KimaiClient:
         return self.http.request("PATCH", f"activities/{activity_id}", json=body).json()
 
     # timesheets
-    def list_timesheets(self, begin=None, end=None, *, user="all", tags=None, modified_after=None, page_size=500):
+    def list_timesheets(self, begin=None, end=None, *, user="all", tags=None, modified_after=None, page_size=500,
+                        filters=None):
         """Every timesheet that started in [begin, end] (Kimai local time strings), following the
-        pages (at most 500 a page) until X-Total-Pages."""
+        pages (at most 500 a page) until X-Total-Pages. `filters`: more of Kimai's list filters,
+        e.g. {"customers[]": ["3"], "projects[]": [...], "activities[]": [...], "billable": "1"}."""
         params = {"size": page_size, "page": 1, "orderBy": "id", "order": "ASC"}
         params.update({k: v for k, v in (("begin", begin), ("end", end), ("user", user),
                                          ("modified_after", modified_after)) if v})
         if tags:
             params["tags[]"] = list(tags)
+        params.update({k: v for k, v in (filters or {}).items() if v not in (None, "", [], ())})
         sheets = []
         while True:
             response = self.http.request("GET", "timesheets", params=params)
@@ -93,3 +96,7 @@ class KimaiClient:
 
     def list_global_activities(self):
         return self.http.get_json("activities", {"visible": ALL, "globals": "1"})
+
+    def list_all_activities(self):
+        """Every activity, global or of any project, visible or not, in one request."""
+        return self.http.get_json("activities", {"visible": ALL})

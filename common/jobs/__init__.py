@@ -1,4 +1,5 @@
 """The jobs `sync.py` can run, and the frame every run shares: lock, run record, summary."""
+import importlib
 import logging
 import time
 
@@ -28,7 +29,22 @@ def _zammad_kimai(settings, options, store, counter, result, run_id):
     ZammadKimaiJob(settings, opts, store, counter, result, run_id).run()
 
 
-JOBS = {"gitea-kimai": _gitea_kimai, "zammad-kimai": _zammad_kimai}
+def _import(module, name):
+    """An import job (toggl-kimai, harvest-kimai, csv-kimai), loaded when it runs."""
+    def run(settings, options, store, counter, result, run_id):
+        from .imports import Options
+        job_class = getattr(importlib.import_module(f".{module}", __package__), name)
+        opts = Options(dry_run=options["dry_run"], full=options["full"], date_from=options.get("date_from"),
+                       date_to=options.get("date_to"), create_missing=bool(options.get("create_missing")),
+                       workers=settings.sync_workers, file=options.get("file"), date_format=options.get("date_format"),
+                       skip_invalid=bool(options.get("skip_invalid")))
+        job_class(settings, opts, store, counter, result, run_id).run()
+    return run
+
+
+JOBS = {"gitea-kimai": _gitea_kimai, "zammad-kimai": _zammad_kimai,
+        "toggl-kimai": _import("toggl_kimai", "TogglKimaiJob"),
+        "harvest-kimai": _import("harvest_kimai", "HarvestKimaiJob")}
 
 
 def run_job(name, settings, options):

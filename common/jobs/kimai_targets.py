@@ -1,7 +1,11 @@
 """Kimai customers, projects and activities as targets every job shares: read once per run,
 found by origin marker or by name, created when missing (under --dry-run only planned)."""
 import logging
+from collections import Counter
+from datetime import datetime
 
+from ..errors import NotFound
+from ..timeutil import KIMAI_LOCAL
 from .base import Action
 
 log = logging.getLogger("tracksync.kimai")
@@ -91,3 +95,29 @@ class KimaiTargets:
 
     def _create_project(self, action):
         return self.kimai.create_project(action.fields["name"], action.parent, action.fields["comment"])
+
+
+def timesheets_by_marker(kimai, begins, margin, all_users, links=(), keys=(), warn=None):
+    """Kimai timesheets that began within `margin` of the given local begin times (pages of 500),
+    by the marker on their description's first line. A linked timesheet (by `links`, for `keys`)
+    moved out of that window is fetched by id rather than taken as missing. `warn(text)` hears
+    of markers found on more than one timesheet."""
+    if not begins:
+        return {}
+    low = datetime.fromisoformat(min(begins)) - margin
+    high = datetime.fromisoformat(max(begins)) + margin
+    sheets = kimai.list_timesheets(low.strftime(KIMAI_LOCAL), high.strftime(KIMAI_LOCAL), user="all" if all_users else None)
+    if warn:
+        counts = Counter(marker_of(s.get("description")) for s in sheets)
+        for key, count in counts.items():
+            if count > 1 and key and ":" in key:
+                warn(f"{count} Kimai timesheets carry {key}; see report.py reconcile")
+    existing = index_by_marker(sheets, field="description")
+    for key in keys:
+        link = links.get(key) if links else None
+        if key not in existing and link and link.get("target_id"):
+            try:
+                existing[key] = kimai.http.get_json(f"timesheets/{link['target_id']}")
+            except NotFound:
+                pass  # deleted in Kimai: it is created again
+    return existing

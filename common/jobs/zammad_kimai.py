@@ -19,7 +19,7 @@ from ..config import read_map
 from ..errors import ConfigError, NotFound, SyncError, UsageError
 from ..timeutil import parse_instant, to_kimai_local, zone
 from .base import Action, Applier, content_hash
-from .kimai_targets import KimaiTargets, index_by_marker
+from .kimai_targets import KimaiTargets, timesheets_by_marker
 
 log = logging.getLogger("tracksync.zammad_kimai")
 
@@ -340,31 +340,10 @@ class ZammadKimaiJob:
         return lambda ticket: ids[ticket_marker(ticket["id"])]
 
     def read_target(self, desired, orphans, links):
-        """Kimai timesheets of the affected window (pages of 500), by marker; a linked timesheet
-        moved out of the window is fetched by id rather than created again."""
+        """Kimai timesheets of the affected days (and a week around them), by marker."""
         begins = [f["begin"] for _, _, f, _ in desired.values()] + [l["data"]["begin"] for l in orphans if l.get("data")]
-        if not begins:
-            return {}
-        low = datetime.fromisoformat(min(begins)) - WINDOW_MARGIN
-        high = datetime.fromisoformat(max(begins)) + WINDOW_MARGIN
-        sheets = self.kimai.list_timesheets(low.strftime("%Y-%m-%dT%H:%M:%S"), high.strftime("%Y-%m-%dT%H:%M:%S"),
-                                            user="all" if self.user_map else None)
-        duplicates = {}
-        for sheet in sheets:
-            key = (sheet.get("description") or "").split("\n", 1)[0]
-            duplicates[key] = duplicates.get(key, 0) + 1
-        for key, count in duplicates.items():
-            if count > 1 and ENTRY_MARKER.match(key):
-                self.result.warnings.append(f"{count} Kimai timesheets carry {key}; see report.py reconcile")
-        existing = index_by_marker(sheets, field="description")
-        for key in desired:
-            link = links.get(key)
-            if key not in existing and link and link.get("target_id"):
-                try:
-                    existing[key] = self.kimai.http.get_json(f"timesheets/{link['target_id']}")
-                except NotFound:
-                    pass  # deleted in Kimai: created again
-        return existing
+        return timesheets_by_marker(self.kimai, begins, WINDOW_MARGIN, bool(self.user_map), links, desired,
+                                    self.result.warnings.append)
 
     def plan_orphans(self, orphans, existing):
         actions = []
@@ -412,12 +391,7 @@ class ZammadKimaiJob:
         return self.kimai.update_timesheet(action.target_id, {**f, **action.keep})
 
     def reread(self, unknown):
-        begins = [a.fields["begin"] for a in unknown]
-        low = datetime.fromisoformat(min(begins)) - timedelta(days=1)
-        high = datetime.fromisoformat(max(begins)) + timedelta(days=1)
-        sheets = self.kimai.list_timesheets(low.strftime("%Y-%m-%dT%H:%M:%S"), high.strftime("%Y-%m-%dT%H:%M:%S"),
-                                            user="all" if self.user_map else None)
-        return index_by_marker(sheets, field="description")
+        return timesheets_by_marker(self.kimai, [a.fields["begin"] for a in unknown], timedelta(days=1), bool(self.user_map))
 
     def save_ticket_versions(self, reads):
         """Remember each ticket's updated_at once all its entries are synced."""

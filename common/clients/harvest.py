@@ -1,0 +1,35 @@
+"""Harvest API v2 client (https://api.harvestapp.com/v2).
+
+Every request carries `Authorization: Bearer`, `Harvest-Account-Id` and a `User-Agent` naming the
+tool. Lists page with `per_page` (at most 2000) and `links.next`. 429 carries Retry-After.
+"""
+from ..http import ServiceSession
+
+PER_PAGE = 2000
+
+
+class HarvestClient:
+    def __init__(self, settings, counter, dry_run=False):
+        settings.require("HARVEST_URL", "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID")
+        headers = {"Authorization": f"Bearer {settings.harvest_token}", "Harvest-Account-Id": settings.harvest_account_id}
+        self.http = ServiceSession("harvest", f"{settings.harvest_url}/v2", headers, settings, counter=counter,
+                                   dry_run=dry_run, cacheable=("users/me",))
+        self.max_pages = settings.max_pages
+
+    def me(self):
+        return self.http.get_json("users/me")
+
+    def time_entries(self, date_from=None, date_to=None, updated_since=None):
+        """Every entry of the window (or updated since an instant), following links.next.
+        Returns (entries, complete)."""
+        params = {k: v for k, v in (("from", date_from), ("to", date_to), ("updated_since", updated_since)) if v}
+        params["per_page"] = PER_PAGE
+        entries, url, pages = [], "time_entries", 0
+        while url:
+            if self.max_pages and pages >= self.max_pages:
+                return entries, False
+            page = self.http.get_json(url, params)
+            entries.extend(page["time_entries"])
+            pages += 1
+            url, params = (page.get("links") or {}).get("next"), None
+        return entries, True

@@ -1,0 +1,33 @@
+"""Toggl Track API v9 client (https://api.track.toggl.com/api/v9).
+
+HTTP Basic with `<token>:api_token`. Time entries are not paginated. Quota exhaustion answers 402
+and throttling 429: both stop the run with exit 75 (RateLimited) once retries are spent.
+"""
+from ..http import ServiceSession
+
+
+class TogglClient:
+    def __init__(self, settings, counter, dry_run=False):
+        settings.require("TOGGL_URL", "TOGGL_TOKEN", "TOGGL_WORKSPACE")
+        self.workspace = settings.toggl_workspace
+        self.http = ServiceSession("toggl", f"{settings.toggl_url}/api/v9", {}, settings, counter=counter,
+                                   dry_run=dry_run, auth=(settings.toggl_token, "api_token"), cacheable=("me",))
+
+    def me(self):
+        return self.http.get_json("me")
+
+    def time_entries(self, start_date=None, end_date=None, since=None):
+        """Entries that started in [start_date, end_date), or (since: unix seconds) every entry
+        changed since then, deleted ones included (server_deleted_at set)."""
+        params = {"since": int(since)} if since is not None else {"start_date": start_date, "end_date": end_date}
+        return self.http.get_json("me/time_entries", params)
+
+    def projects(self):
+        return self.http.get_json(f"workspaces/{self.workspace}/projects")
+
+    def clients(self):
+        return self.http.get_json(f"workspaces/{self.workspace}/clients")
+
+    def tasks(self):
+        """Tasks come with the user's related data (there is no workspace tasks list in v9)."""
+        return self.http.get_json("me", {"with_related_data": "true"}).get("tasks") or []

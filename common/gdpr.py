@@ -1,0 +1,227 @@
+"""Everything tracksync's store and Kimai hold about one person, as a ZIP (a GDPR access
+request), and on request the removal of that person's rows from the store (erasure). Kimai is
+only read: its client runs in dry-run mode.
+
+A person is an e-mail address and the Kimai user id it maps to. A store row is theirs when it
+names the e-mail anywhere (any column, any JSON value), carries their Kimai user id under a user
+key (`user`, `user_id`, ...) in its JSON, points at one of their Kimai timesheets, or is an
+audit event, conflict or failure of an item whose link is theirs (an import error: of an import
+that is theirs).
+"""
+import hashlib
+import io
+import json
+import re
+import sqlite3
+import zipfile
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import config
+from .backup import _bytes_digest
+from .clients.kimai import KimaiClient
+from .config import read_map
+from .errors import ConfigError, DataError, UsageError
+from .export import csv_text, write_atomic
+from .http import RequestCounter
+from .reports import reading_store
+from .store import Store
+
+FORMAT = "tracksync-gdpr-1"
+JOB = "gdpr"
+MANIFEST = "manifest.json"
+TABLES = ("links", "audit", "conflicts", "item_errors", "imports", "import_errors")
+JSON_COLUMNS = {"links": ("data",), "audit": ("before", "after"), "conflicts": ("source_data", "target_data", "last_data"),
+                "imports": ("parameters",)}
+USER_KEYS = {"user", "users", "user_id", "userId", "kimai_user", "kimai_user_id"}
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+
+
+def normalise_email(email):
+    text = (email or "").strip()
+    if not EMAIL.fullmatch(text):
+        raise UsageError(f"--user: expected an e-mail address, got {email!r}")
+    return text.casefold()
+
+
+def email_hash(email):
+    """How the store names a person after a purge: never the e-mail itself."""
+    return hashlib.sha256(normalise_email(email).encode("utf-8")).hexdigest()
+
+
+def kimai_user_of(email, settings, me):
+    """(Kimai user id, where it was found) for an e-mail: the token's own user, ZAMMAD_USER_MAP,
+    then IMPORT_MAP `user:` lines (when this tracksync knows that key); else (None, None)."""
+    wanted = email.strip().casefold()
+    if me and (me.get("email") or "").strip().casefold() == wanted:
+        return int(me["id"]), "the token's user"
+    maps = [("ZAMMAD_USER_MAP", "")]
+    if "IMPORT_MAP" in config.KEYS:
+        maps.append(("IMPORT_MAP", "user:"))
+    for key, prefix in maps:
+        for source, target in read_map(settings, key).items():
+            if source.startswith(prefix) and source[len(prefix):].strip().casefold() == wanted:
+                if not target.isdigit():
+                    raise ConfigError(key, f"{source}: expected a Kimai user id (a number), got {target!r}")
+                return int(target), key
+    return None, None
+
+
+class Person:
+    def __init__(self, email, kimai_user, timesheet_ids):
+        self.email = email.strip()
+        self.user = kimai_user
+        self.timesheets = set(timesheet_ids)
+        self.pattern = re.compile(r"(?<![\w.+-])" + re.escape(self.email) + r"(?![\w-]|\.\w)", re.IGNORECASE)
+
+    def owns(self, row):
+        if row.get("target_type") == "timesheet" and row.get("target_id") in self.timesheets:
+            return True
+        return any(self.named_in(value, column) for column, value in row.items() if column != "_rowid")
+
+    def named_in(self, value, key=None):
+        if isinstance(value, dict):
+            return any(self.named_in(v, k) for k, v in value.items())
+        if isinstance(value, (list, tuple)):
+            return any(self.named_in(v, key) for v in value)
+        if isinstance(value, bool):
+            return False
+        if isinstance(value, int):
+            return key in USER_KEYS and value == self.user
+        if isinstance(value, str):
+            return (key in USER_KEYS and value.strip() == str(self.user)) or bool(self.pattern.search(value))
+        return False
+
+
+def find_rows(store, person):
+    """{table: the person's rows}, JSON columns decoded; `_rowid` kept for a purge."""
+    rows = {table: [_decode(table, dict(r)) for r in store.db.execute(f"SELECT rowid AS _rowid, * FROM {table} ORDER BY rowid")]
+            for table in TABLES}
+    found = {"links": [r for r in rows["links"] if person.owns(r)]}
+    items = {(r["job"], r["source_key"]) for r in found["links"]}
+    for table in ("audit", "conflicts", "item_errors"):
+        found[table] = [r for r in rows[table] if (r["job"], r["source_key"]) in items or person.owns(r)]
+    found["imports"] = [r for r in rows["imports"] if person.owns(r)]
+    imports = {r["id"] for r in found["imports"]}
+    found["import_errors"] = [r for r in rows["import_errors"] if r["import_id"] in imports or person.owns(r)]
+    return found
+
+
+def _decode(table, row):
+    for column in JSON_COLUMNS.get(table, ()):
+        if row.get(column):
+            try:
+                row[column] = json.loads(row[column])
+            except ValueError:
+                pass  # not JSON: searched as text
+    return row
+
+
+def person_archive(settings, email, kimai_user=None, out=None, purge=False):
+    """Write the person's ZIP; with `purge`, then remove their rows from the store in the same
+    transaction that found them. Returns (path, manifest, purged counts or None)."""
+    wanted = normalise_email(email)
+    kimai = KimaiClient(settings, RequestCounter(), dry_run=True)
+    me = kimai.me()
+    source = "--kimai-user"
+    if kimai_user is None:
+        kimai_user, source = kimai_user_of(wanted, settings, me)
+        if kimai_user is None:
+            raise UsageError(f"no Kimai user id known for {email.strip()}: it is not the token's user nor in "
+                             "ZAMMAD_USER_MAP or IMPORT_MAP; pass --kimai-user ID")
+    sheets = kimai.list_timesheets(user=str(kimai_user))
+    own = int(me["id"]) == int(kimai_user)
+    person = Person(email, int(kimai_user), [s["id"] for s in sheets])
+    with _store(settings, write=purge) as store:
+        if purge:
+            store.db.execute("BEGIN IMMEDIATE")  # no writer slips in between finding and deleting
+        found = find_rows(store, person)
+        kinds = {"kimai_timesheets": sheets, **({"kimai_user": [me]} if own else {})}
+        kinds.update({f"store_{table}": [_public(r) for r in found[table]] for table in TABLES})
+        columns = {f"store_{table}": [c[1] for c in store.db.execute(f"PRAGMA table_info({table})")] for table in TABLES}
+        subject = {"email": email.strip(), "email_sha256": email_hash(email), "kimai_user_id": int(kimai_user),
+                   "kimai_user_from": source}
+        members, manifest = build_members(kinds, columns, subject, own, settings.secrets())
+        path = write_archive(out or default_path(settings, email), members)
+        purged = remove_rows(store, found, email) if purge else None
+    return path, manifest, purged
+
+
+@contextmanager
+def _store(settings, write):
+    if not write:
+        with reading_store(settings) as store:
+            yield store
+        return
+    try:
+        with Store(settings.database_path) as store:
+            yield store
+    except sqlite3.DatabaseError as exc:
+        raise DataError(f"the store {settings.database_path} cannot be changed ({exc}); "
+                        "run `python diagnose.py --database`") from None
+
+
+def _public(row):
+    return {k: v for k, v in row.items() if k != "_rowid"}
+
+
+def build_members(kinds, columns, subject, own, secrets):
+    """{member name: bytes} (JSON and CSV per kind, then manifest.json) and the manifest."""
+    members = {}
+    for kind, rows in kinds.items():
+        members[f"{kind}.json"] = json.dumps(rows, indent=2, ensure_ascii=False, default=str) + "\n"
+        members[f"{kind}.csv"] = csv_text(rows, columns.get(kind) or _columns(rows))
+    members = {name: _redact(text, secrets).encode("utf-8") for name, text in members.items()}
+    notes = ["Kimai timesheets: every timesheet of the Kimai user, all time, as Kimai returns them",
+             "store_*: rows of tracksync's local store that name the person (e-mail, Kimai user id, their timesheets)"]
+    if not own:
+        notes.append("kimai_user: not included; Kimai's API returns only the token's own user record")
+    manifest = {"format": FORMAT, "tool": "tracksync", "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "subject": subject, "counts": {kind: len(rows) for kind, rows in kinds.items()},
+                "members": {name: _bytes_digest(data) for name, data in members.items()}, "notes": notes}
+    members[MANIFEST] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    return members, manifest
+
+
+def _columns(rows):
+    columns = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    return list(columns) or ["id"]
+
+
+def _redact(text, secrets):
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def default_path(settings, email):
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return Path(settings.export_dir) / f"gdpr-{email_hash(email)[:12]}-{stamp}.zip"
+
+
+def write_archive(path, members):
+    """The ZIP, written atomically with mode 600 (it holds personal data)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return write_atomic(path, buffer.getvalue(), mode=0o600)
+
+
+def remove_rows(store, found, email):
+    """Delete the found rows and record the purge as one audit event (counts only; the person is
+    named by the SHA-256 of the e-mail), in the transaction already open. Returns the counts."""
+    counts = {}
+    for table in TABLES:
+        ids = [r["_rowid"] for r in found[table]]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            store.db.execute(f"DELETE FROM {table} WHERE rowid IN ({', '.join('?' * len(chunk))})", chunk)
+        counts[table] = len(ids)
+    store._audit(None, JOB, f"gdpr:{email_hash(email)}", "purge", "person", None, None, counts)
+    store.db.commit()
+    return counts

@@ -1,0 +1,116 @@
+"""Harvest -> Kimai: time entries of a window (--from/--to) or, incrementally, every entry updated
+since the last run (`updated_since`), 2000 a page following links.next.
+
+Harvest's dates and started/ended times are wall-clock times in HARVEST_TIMEZONE (default the
+Kimai time zone). An entry without times is laid end to end with the other untimed entries of its
+person and day, from IMPORT_DAY_START, in Harvest id order.
+"""
+import re
+from datetime import datetime, time, timedelta, timezone
+
+from ..clients.harvest import HarvestClient
+from ..errors import ConfigError, DataError, UsageError
+from ..timeutil import from_local, zone
+from .imports import ImportEntry, ImportJob, SourceRead, version_of
+from .toggl_kimai import parse_day
+
+CLOCK = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*([ap]m)?\s*$", re.I)
+
+
+def clock_time(text):
+    """'3:00pm', '15:00' -> time; None for an empty or unreadable value."""
+    match = CLOCK.match(text or "")
+    if not match:
+        return None
+    hour, minute, half = int(match.group(1)), int(match.group(2)), (match.group(3) or "").lower()
+    if half == "pm" and hour < 12:
+        hour += 12
+    if half == "am" and hour == 12:
+        hour = 0
+    return time(hour, minute) if hour < 24 and minute < 60 else None
+
+
+class HarvestKimaiJob(ImportJob):
+    JOB = "harvest-kimai"
+    SOURCE = "harvest"
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.harvest = HarvestClient(self.settings, self.counter, self.opts.dry_run)
+        start = clock_time(self.settings.import_day_start)
+        if start is None:
+            raise ConfigError("IMPORT_DAY_START", f"expected HH:MM, got {self.settings.import_day_start!r}")
+        self.day_start = start
+
+    def read(self):
+        started = datetime.now(timezone.utc)
+        cursor = self.store.cursor(self.JOB, "entries")
+        if self.opts.date_from or self.opts.date_to:
+            first = parse_day(self.opts.date_from, "--from")
+            last = parse_day(self.opts.date_to, "--to") if self.opts.date_to else started.date()
+            if last < first:
+                raise UsageError("--to is before --from")
+            raw, complete = self.harvest.time_entries(first.isoformat(), last.isoformat())
+            parameters = {"from": first.isoformat(), "to": last.isoformat()}
+            new_cursor = None if cursor else (started - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        elif cursor:
+            raw, complete = self.harvest.time_entries(updated_since=cursor)
+            raw = self.with_whole_days(raw)
+            parameters = {"updated_since": cursor}
+            new_cursor = (started - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        else:
+            raise UsageError("the first harvest-kimai import needs --from DATE (and --to DATE); later runs use the cursor")
+        read = self.convert(raw)
+        read.parameters, read.cursor, read.complete = parameters, new_cursor, complete
+        if not complete:
+            self.result.warnings.append("MAX_PAGES reached; the rest is read next run")
+        return read
+
+    def with_whole_days(self, raw):
+        """Untimed entries are laid out per person and day: read their whole days again."""
+        days = sorted({e["spent_date"] for e in raw if not (clock_time(e.get("started_time")) and clock_time(e.get("ended_time")))})
+        if not days:
+            return raw
+        extra, _ = self.harvest.time_entries(days[0], days[-1])
+        wanted = set(days)
+        by_id = {e["id"]: e for e in extra if e["spent_date"] in wanted}
+        by_id.update({e["id"]: e for e in raw})
+        return list(by_id.values())
+
+    def convert(self, raw):
+        tz = zone(self.settings.harvest_timezone) if self.settings.harvest_timezone else self.tz
+        read = SourceRead()
+        cursor_of_day = {}
+        for e in sorted(raw, key=lambda e: (e["spent_date"], e["id"])):
+            label = f"harvest {e['id']}"
+            if e.get("is_running"):
+                read.skipped.append((None, label, "running timer (imported once it is stopped)"))
+                continue
+            day = datetime.fromisoformat(e["spent_date"]).date()
+            minutes = round(float(e.get("hours") or 0) * 60)
+            started, ended = clock_time(e.get("started_time")), clock_time(e.get("ended_time"))
+            try:
+                if started and ended:
+                    begin = from_local(datetime.combine(day, started), tz, f"{label}: ")
+                    end = from_local(datetime.combine(day, ended), tz, f"{label}: ")
+                    if end <= begin:
+                        end = begin + timedelta(minutes=minutes)
+                else:
+                    person = (e.get("user") or {}).get("id")
+                    begin = cursor_of_day.get((person, day)) or from_local(datetime.combine(day, self.day_start), tz, f"{label}: ")
+                    end = begin + timedelta(minutes=minutes)
+                    cursor_of_day[(person, day)] = end
+            except DataError as exc:
+                read.skipped.append((None, label, str(exc)))
+                continue
+            user = e.get("user") or {}
+            mapped_user = next((str(v) for v in (user.get("id"), user.get("name")) if str(v) in self.map["user"]), None)
+            read.entries.append(ImportEntry(
+                key=f"harvest:{e['id']}", label=label, begin=begin, end=end,
+                project=(e.get("project") or {}).get("name") or "(no project)",
+                activity=(e.get("task") or {}).get("name") or self.settings.import_default_activity,
+                customer=(e.get("client") or {}).get("name"), description=e.get("notes") or "",
+                billable=bool(e.get("billable")), user=mapped_user,
+                version=version_of(begin, end, e.get("notes"), e.get("project"), e.get("task"), e.get("client"),
+                                   e.get("billable"), mapped_user)))
+        return read

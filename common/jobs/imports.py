@@ -1,0 +1,305 @@
+"""What the imports (toggl-kimai, harvest-kimai, csv-kimai) share: a source hands over plain
+ImportEntry rows; this maps them to Kimai customers, projects, activities and users, and
+creates or updates exactly one timesheet per row, found again by its origin marker.
+
+Never twice: the description's first line is the marker (`toggl:{id}`, `harvest:{id}`,
+`csv:{hash}`) and the timesheet carries the tag `import`. A row whose source version was
+imported before costs no Kimai request; a changed one updates its timesheet.
+"""
+import hashlib
+import json
+from abc import ABC, abstractmethod
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from ..clients.kimai import KimaiClient
+from ..config import read_map
+from ..errors import ConfigError, SyncError
+from ..timeutil import parse_instant, to_kimai_local, zone
+from .base import Action, Applier
+from .kimai_targets import KimaiTargets, kimai_safe_name, timesheets_by_marker
+
+log = logging.getLogger("tracksync.imports")
+
+TAG = "import"
+MAP_KINDS = ("customer", "project", "activity", "user")
+WINDOW_MARGIN = timedelta(days=7)
+
+
+def version_of(*parts):
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@dataclass
+class Options:
+    dry_run: bool = False
+    full: bool = False
+    date_from: str = None         # YYYY-MM-DD
+    date_to: str = None           # YYYY-MM-DD, included
+    create_missing: bool = False
+    workers: int = 4
+    file: str = None              # csv-kimai
+    date_format: str = None       # csv-kimai: strftime codes of the date column
+    skip_invalid: bool = False    # csv-kimai: import the valid rows, list the others
+
+
+@dataclass
+class ImportEntry:
+    """One source row, in source terms. begin/end are aware instants."""
+
+    key: str                  # origin marker: toggl:123, harvest:456, csv:<hash>
+    label: str                # how people name it: "toggl 123", "line 14"
+    begin: datetime
+    end: datetime
+    project: str
+    activity: str
+    customer: str = None
+    description: str = ""
+    tags: tuple = ()
+    billable: bool = True
+    user: str = None          # a source user (e-mail, name or id), mapped through IMPORT_MAP user: lines
+    version: str = ""         # hash of the source row as read
+    line: int = None          # CSV line number (header = line 1)
+
+
+@dataclass
+class SourceRead:
+    entries: list = field(default_factory=list)
+    deleted: list = field(default_factory=list)     # markers the source reports deleted
+    skipped: list = field(default_factory=list)     # (line, item, reason): running, invalid, ...
+    complete: bool = True
+    parameters: dict = field(default_factory=dict)
+    file_sha256: str = None
+    cursor: str = None                              # new cursor value once the run succeeds
+
+
+def read_import_map(settings):
+    """IMPORT_MAP: {'customer': {...}, 'project': {...}, 'activity': {...}, 'user': {...}}."""
+    mapping = {kind: {} for kind in MAP_KINDS}
+    for left, right in read_map(settings, "IMPORT_MAP").items():
+        kind, sep, name = left.partition(":")
+        if not sep or kind.strip() not in MAP_KINDS:
+            raise ConfigError("IMPORT_MAP", f"{left!r}: expected customer:, project:, activity: or user: before the name")
+        mapping[kind.strip()][name.strip()] = right
+    return mapping
+
+
+def timesheet_fields(entry, tz, project_id, activity_id, user_id):
+    description = "\n".join(part for part in (entry.key, entry.description) if part)
+    fields = {"begin": to_kimai_local(entry.begin, tz), "end": to_kimai_local(entry.end, tz), "project": project_id,
+              "activity": activity_id, "description": description, "tags": ",".join([TAG, *entry.tags]),
+              "billable": bool(entry.billable)}
+    if user_id is not None:
+        fields["user"] = user_id
+    return fields
+
+
+def current_fields(sheet, tz, with_user):
+    fields = {"begin": to_kimai_local(parse_instant(sheet["begin"]), tz),
+              "end": to_kimai_local(parse_instant(sheet["end"]), tz) if sheet.get("end") else None,
+              "project": sheet["project"], "activity": sheet["activity"], "description": sheet.get("description") or "",
+              "tags": ",".join(sheet.get("tags") or []), "billable": bool(sheet.get("billable"))}
+    if with_user:
+        fields["user"] = sheet["user"]
+    return fields
+
+
+def same_tags(a, b):
+    return sorted(filter(None, a.split(","))) == sorted(filter(None, b.split(",")))
+
+
+def plan_timesheet(entry, desired, link, target, current):
+    """create / update / unchanged / link for one row; the source wins on a change."""
+    scope = entry.project
+    if target is None:
+        return Action("create", entry.key, "timesheet", entry.label, scope, desired, source_hash=entry.version,
+                      detail=f"{desired['begin']} to {desired['end']} {entry.project} / {entry.activity}")
+    if {**current, "tags": ""} == {**desired, "tags": ""} and same_tags(current["tags"], desired["tags"]):
+        linked = link and link["state"] == "synced" and link["target_id"] == target["id"] and link["source_hash"] == entry.version
+        return Action("unchanged" if linked else "link", entry.key, "timesheet", entry.label, scope, desired,
+                      target_id=target["id"], source_hash=entry.version)
+    changed = [k for k in desired if k not in ("description", "tags") and current.get(k) != desired[k]]
+    return Action("update", entry.key, "timesheet", entry.label, scope, desired, target_id=target["id"], before=current,
+                  source_hash=entry.version, keep={"exported": bool(target.get("exported"))},
+                  detail=", ".join(f"{k} {current.get(k)!r} -> {desired[k]!r}" for k in changed) or "description or tags changed")
+
+
+class ImportJob(ABC):
+    """Subclasses set JOB and SOURCE and implement read() -> SourceRead."""
+
+    JOB = SOURCE = None
+
+    def __init__(self, settings, options, store, counter, result, run_id=None):
+        self.settings, self.opts, self.store, self.result, self.run_id = settings, options, store, result, run_id
+        self.counter = counter
+        self.kimai = KimaiClient(settings, counter, options.dry_run)
+        self.applier = Applier(self.JOB, store, run_id, options.workers, result, options.dry_run)
+        self.targets = KimaiTargets(self.kimai, settings, result, self.applier, options.dry_run)
+        self.map = read_import_map(settings)
+        self.tz = None
+
+    @abstractmethod
+    def read(self):
+        """Read the source: a SourceRead."""
+
+    def run(self):
+        self.tz = zone(self.settings.kimai_timezone or self.kimai.me().get("timezone") or "UTC")
+        import_id = None
+        status = "failed"
+        read = SourceRead()
+        try:
+            read = self.read()
+            if not self.opts.dry_run:
+                import_id = self.store.start_import(self.run_id, self.JOB, self.SOURCE, read.parameters, read.file_sha256)
+            self.sync(read)
+            status = "partial" if self.result.failures else "ok"
+            if not self.opts.dry_run and read.complete and read.cursor and not self.result.failures:
+                self.store.set_cursor(self.JOB, "entries", read.cursor)
+        finally:
+            if import_id is not None:
+                self.finish_history(import_id, status, read)
+
+    def finish_history(self, import_id, status, read):
+        counts = self.result.counts
+        errors = [(line, item, reason) for line, item, reason in read.skipped]
+        errors += [(None, label, reason) for label, reason in self.result.failures]
+        self.store.finish_import(import_id, status, {
+            "read": len(read.entries) + len(read.skipped), "created": counts.get("created", 0),
+            "updated": counts.get("updated", 0) + counts.get("deleted", 0), "skipped": len(read.skipped),
+            "failed": len(self.result.failures)}, errors)
+
+    def sync(self, read):
+        for line, item, reason in read.skipped:
+            self.result.counts["skipped"] += 1
+            log.info("skipped %s: %s", item, reason)
+        links = self.store.links(self.JOB)
+        work = []
+        for entry in read.entries:
+            link = links.get(entry.key)
+            if link and link["state"] == "synced" and link["source_hash"] == entry.version and not self.opts.full:
+                self.result.counts["unchanged"] += 1
+            else:
+                work.append(entry)
+        deleted = [links[k] for k in read.deleted if k in links and links[k]["state"] == "synced"]
+        if not (work or deleted):
+            return
+        resolve = self.resolver(work)
+        desired = {}
+        for entry in work:
+            ids, reason = resolve(entry)
+            if reason:
+                self.applier.fail(Action("create", entry.key, "timesheet", entry.label, entry.project, {}), reason)
+                continue
+            desired[entry.key] = (entry, timesheet_fields(entry, self.tz, *ids))
+        with_user = any("user" in fields for _, fields in desired.values())
+        begins = [f["begin"] for _, f in desired.values()] + [l["data"]["begin"] for l in deleted if l.get("data")]
+        existing = timesheets_by_marker(self.kimai, begins, WINDOW_MARGIN, with_user, links, desired, self.result.warnings.append)
+        actions = []
+        for key, (entry, fields) in desired.items():
+            target = existing.get(key)
+            current = current_fields(target, self.tz, "user" in fields) if target else None
+            actions.append(plan_timesheet(entry, fields, links.get(key), target, current))
+        actions += self.plan_deleted(deleted, existing)
+        self.applier.execute(actions, self.write, lambda unknown: timesheets_by_marker(
+            self.kimai, [a.fields["begin"] for a in unknown], timedelta(days=1), with_user))
+
+    def plan_deleted(self, deleted, existing):
+        actions = []
+        for link in deleted:
+            target = existing.get(link["source_key"])
+            if target is None:
+                continue
+            label = link["source_key"]
+            if self.settings.import_delete_policy == "delete":
+                actions.append(Action("delete", link["source_key"], "timesheet", label, "", link["data"] or {},
+                                      target_id=target["id"], before=link["data"], detail=f"deleted in {self.SOURCE}"))
+            else:  # reported once: the link is marked orphaned
+                self.result.counts["deleted_in_source"] += 1
+                self.result.warnings.append(f"{label}: deleted in {self.SOURCE}; timesheet {target['id']} kept "
+                                            "(IMPORT_DELETE_POLICY=report)")
+                if not self.opts.dry_run:
+                    self.store.mark_synced(self.JOB, link["source_key"], "timesheet", target["id"], link["source_hash"],
+                                           link["data"], self.run_id, state="orphaned")
+        return actions
+
+    def write(self, action):
+        if action.kind == "create":
+            return self.kimai.create_timesheet({**action.fields, "exported": False})
+        if action.kind == "delete":
+            self.kimai.delete_timesheet(action.target_id)
+            return {"id": action.target_id}
+        return self.kimai.update_timesheet(action.target_id, {**action.fields, **action.keep})
+
+    # -- mapping to Kimai ----------------------------------------------------------------------
+    def resolver(self, work):
+        """A function entry -> ((project id, activity id, user id), failure reason)."""
+        customers = {c["name"]: c["id"] for c in self.kimai.list_customers()}
+        projects = self.kimai.list_projects()
+        activities = {(a["project"], a["name"]): a["id"] for a in self.kimai.list_global_activities()}
+        project_ids = {}
+
+        def project_id(entry):
+            name = kimai_safe_name(self.map["project"].get(entry.project, entry.project))
+            customer = kimai_safe_name(self.map["customer"].get(entry.customer, entry.customer) if entry.customer
+                                       else self.settings.import_customer)
+            if (customer, name) in project_ids:
+                return project_ids[(customer, name)], None
+            candidates = [p for p in projects if p["name"] == name]
+            under = [p for p in candidates if p["customer"] == customers.get(customer)]
+            found = (under or (candidates if len(candidates) == 1 and not entry.customer else []))
+            if found:
+                project_ids[(customer, name)] = found[0]["id"]
+            elif self.opts.create_missing:
+                customer_id = self.targets.customer_id(customer, comment=f"{self.SOURCE} import")
+                project_ids[(customer, name)] = None if self.opts.dry_run else self.kimai.create_project(
+                    name, customer_id, f"{self.SOURCE} import")["id"]
+                self._planned("project", f"{customer} / {name}")
+            else:
+                return None, f"Kimai has no project {name!r} (customer {customer!r}); map it in IMPORT_MAP or use --create-missing"
+            return project_ids[(customer, name)], None
+
+        project_activities = {}
+
+        def activity_id(entry, pid):
+            name = kimai_safe_name(self.map["activity"].get(entry.activity, entry.activity))
+            if (None, name) in activities:
+                return activities[(None, name)], None
+            if pid is not None and pid not in project_activities:
+                project_activities[pid] = {a["name"]: a["id"] for a in self.kimai.list_activities([pid]) if a["project"] == pid}
+            found = project_activities.get(pid, {}).get(name)
+            if found is not None:
+                return found, None
+            if not self.opts.create_missing:
+                return None, f"Kimai has no activity {name!r}; map it in IMPORT_MAP or use --create-missing"
+            created = None if self.opts.dry_run or pid is None else self.kimai.create_activity(name, pid, f"{self.SOURCE} import")["id"]
+            project_activities.setdefault(pid, {})[name] = created
+            self._planned("activity", name)
+            return created, None
+
+        def resolve(entry):
+            try:
+                pid, reason = project_id(entry)
+                if reason:
+                    return None, reason
+                aid, reason = activity_id(entry, pid)
+            except SyncError as exc:
+                if exc.exit_code in (77, 69, 75):
+                    raise
+                return None, str(exc)
+            if reason:
+                return None, reason
+            user = None
+            if entry.user:
+                mapped = self.map["user"].get(entry.user, entry.user)
+                if not str(mapped).isdigit():
+                    return None, f"user {entry.user!r} is not mapped to a Kimai user id (IMPORT_MAP user: lines)"
+                user = int(mapped)
+            return (pid, aid, user), None
+        return resolve
+
+    def _planned(self, kind, name):
+        if self.opts.dry_run:
+            action = Action("create", f"{kind}:{name}", kind, f"{kind} {name}", "", {"name": name})
+            self.result.actions.append(action)
+        self.result.counts[{"project": "projects_created", "activity": "activities_created"}[kind]] += 1
