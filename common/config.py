@@ -26,6 +26,7 @@ class Key:
     help: str = ""
     choices: tuple = ()
     minimum: float = None
+    blank_is_default: bool = True  # KEY= means "not set"; False where an empty value means something
 
 
 KEYS = {k.name: k for k in [
@@ -87,7 +88,8 @@ KEYS = {k.name: k for k in [
     Key("EXPORT_DIR", "str", "exports", "folder for CSV exports"),
     Key("BACKUP_DIR", "str", "backups", "folder for store backups"),
     Key("LOG_LEVEL", "choice", "INFO", "level of the log file", ("DEBUG", "INFO", "WARNING", "ERROR")),
-    Key("LOG_FILE", "str", "tracksync.log", "rotating log file (empty = no log file); never contains a token"),
+    Key("LOG_FILE", "str", "tracksync.log", "rotating log file (empty = no log file); never contains a token",
+        blank_is_default=False),
 ]}
 
 SECRET_KEYS = tuple(name for name, key in KEYS.items() if key.kind == "secret")
@@ -100,6 +102,8 @@ def parse_value(key, raw):
     if not isinstance(raw, str):
         return raw
     value = raw.strip()
+    if not value and key.blank_is_default:
+        return key.default
     kind = key.kind
     if kind in ("str", "secret"):
         return value or None

@@ -70,3 +70,9 @@ def test_env_template_lists_every_key_once():
     assert sorted(names) == sorted(KEYS)
     # and the template itself loads (only placeholders, nothing malformed)
     load_settings(str(ROOT / ".env.template"), environ={})
+
+
+def test_a_blank_value_means_the_default_except_where_blank_means_off(tmp_path):
+    settings = load_settings(write(tmp_path, "SYNC_WORKERS=\nKIMAI_CUSTOMER_COUNTRY=\nTOGGL_WORKSPACE=\nLOG_FILE=\n"), environ={})
+    assert settings.sync_workers == 4 and settings.kimai_customer_country == "DE"
+    assert settings.toggl_workspace is None and settings.log_file is None
