@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Figures for the imports: harvest-kimai over 20,000 Harvest entries and csv-kimai over a
+50,000-row CSV, at 10 ms latency per request: requests, writes, seconds, rows validated per
+second, peak memory, for a first import and a re-import of the same range / file.
+
+  python bench/imports.py                                   # as the issue asks
+  python bench/imports.py --entries 2000 --rows 2000 --latency-ms 2   # a quick look
+
+Lower bound of Harvest reads: one page per 2,000 entries (the issue's target allows 5 more).
+A re-import must make zero writes.
+"""
+import argparse
+import math
+import tempfile
+from pathlib import Path
+
+from harness import measure, write_env
+
+from sandbox import Sandbox
+from sandbox.seed_imports import harvest_bulk
+
+HARVEST_PAGE = 2000
+
+
+def harvest_rows(args, tmp):
+    rows = []
+    with Sandbox(strict=False) as sb:
+        # entries spread so a person's day holds a working day's worth, not 70 hours
+        harvest_bulk(sb, entries=args.entries, seed=1, days=max(1, args.entries * 3 // 20))
+        sb.harvest.rate_limit = None
+        days = sorted({e["spent_date"] for e in sb.harvest.entries})
+        workdir = Path(tmp) / "harvest"
+        workdir.mkdir()
+        env_file = write_env(sb, workdir)
+        sb.faults.configure(latency_ms=args.latency_ms)
+        window = ("harvest-kimai", "--from", days[0], "--to", days[-1], "--create-missing")
+        reads = math.ceil(args.entries / HARVEST_PAGE)
+        for label in ("first import", "re-import"):
+            row = measure(sb, workdir, env_file, f"harvest {label}", None, *window, workers=args.workers)
+            row["harvest reads"] = sb.count(service="harvest")
+            row["read target"] = reads + 5
+            rows.append(row)
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--entries", type=int, default=20000, help="Harvest entries")
+    parser.add_argument("--rows", type=int, default=50000, help="CSV rows")
+    parser.add_argument("--latency-ms", type=float, default=10)
+    parser.add_argument("--workers", type=int, default=4)
+    args = parser.parse_args()
+    from tabulate import tabulate
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = harvest_rows(args, tmp)
+    for row in rows:
+        for key in ("lower bound", "ratio", "hidden"):
+            row.pop(key, None)
+    print(f"harvest-kimai: {args.entries} entries, {args.latency_ms:g} ms latency, SYNC_WORKERS={args.workers}")
+    print(tabulate(rows, headers="keys"))
+    try:
+        from csv_import import run as csv_run
+    except ImportError:
+        print("\ncsv-kimai: bench/csv_import.py is missing")
+        return
+    print()
+    csv_run(rows=args.rows, latency_ms=args.latency_ms, workers=args.workers)
+
+
+if __name__ == "__main__":
+    main()
