@@ -22,7 +22,10 @@ from .store import SCHEMA_VERSION
 GROUPS = ("config", "network", "api", "database")
 # keys each job cannot run without (beyond the defaults every key has)
 JOB_KEYS = {"gitea-kimai": ("GITEA_URL", "GITEA_TOKEN", "GITEA_ORGANIZATION", "KIMAI_URL", "KIMAI_TOKEN"),
-            "zammad-kimai": ("ZAMMAD_URL", "ZAMMAD_TOKEN", "KIMAI_URL", "KIMAI_TOKEN")}
+            "zammad-kimai": ("ZAMMAD_URL", "ZAMMAD_TOKEN", "KIMAI_URL", "KIMAI_TOKEN"),
+            "toggl-kimai": ("TOGGL_TOKEN", "TOGGL_WORKSPACE", "KIMAI_URL", "KIMAI_TOKEN"),
+            "harvest-kimai": ("HARVEST_TOKEN", "HARVEST_ACCOUNT_ID", "KIMAI_URL", "KIMAI_TOKEN"),
+            "csv-kimai": ("KIMAI_URL", "KIMAI_TOKEN")}
 
 
 @dataclass

@@ -326,6 +326,44 @@ def _probe_zammad(settings, probe, step):
     step("permissions", permissions)
 
 
+# --- Toggl and Harvest ----------------------------------------------------------------------
+
+def _probe_toggl(settings, probe, step):
+    from .clients.toggl import TogglClient
+    client = TogglClient(settings, RequestCounter())
+    http = _fewer_retries(client.http)
+    step("tls", lambda: _tls(probe, settings.toggl_url, http.timeout))
+
+    def auth():  # Toggl has no version endpoint: the token's user answers for reachability
+        response, probe.latency_ms = _timed_get(http, "me")
+        probe.user = response.json().get("email")
+        return f"token of {probe.user} ({probe.latency_ms} ms)"
+    step("authentication", auth)
+
+    def permissions():
+        projects = client.projects()
+        return f"workspace {settings.toggl_workspace}: {len(projects)} projects readable"
+    step("permissions", permissions)
+
+
+def _probe_harvest(settings, probe, step):
+    from .clients.harvest import HarvestClient
+    client = HarvestClient(settings, RequestCounter())
+    http = _fewer_retries(client.http)
+    step("tls", lambda: _tls(probe, settings.harvest_url, http.timeout))
+
+    def auth():
+        response, probe.latency_ms = _timed_get(http, "users/me")
+        probe.user = response.json().get("email")
+        return f"token of {probe.user} ({probe.latency_ms} ms)"
+    step("authentication", auth)
+
+    def permissions():
+        http.get_json("time_entries", {"per_page": 1})
+        return f"account {settings.harvest_account_id}: time entries readable"
+    step("permissions", permissions)
+
+
 @dataclass(frozen=True)
 class ServiceSpec:
     name: str
@@ -339,12 +377,15 @@ SERVICES = [
     ServiceSpec("gitea", "GITEA_URL", "GITEA_TOKEN", _probe_gitea, "api/v1/version"),
     ServiceSpec("kimai", "KIMAI_URL", "KIMAI_TOKEN", _probe_kimai, "api/ping"),
     ServiceSpec("zammad", "ZAMMAD_URL", "ZAMMAD_TOKEN", _probe_zammad, "api/v1/users/me"),
+    ServiceSpec("toggl", "TOGGL_URL", "TOGGL_TOKEN", _probe_toggl, "api/v9/me"),
+    ServiceSpec("harvest", "HARVEST_URL", "HARVEST_TOKEN", _probe_harvest, "v2/users/me"),
 ]
 
 
 def configured_services(settings):
-    """The services the configuration mentions (an address or a token is set)."""
-    return [spec for spec in SERVICES if settings.get(spec.url_key) or settings.get(spec.token_key)]
+    """The services the configuration mentions: a token is set, or an address that has no default."""
+    return [spec for spec in SERVICES if settings.get(spec.token_key)
+            or (settings.get(spec.url_key) and settings.sources.get(spec.url_key) != "default")]
 
 
 def probe_service(spec, settings):

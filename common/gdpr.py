@@ -56,16 +56,22 @@ def kimai_user_of(email, settings, me):
     wanted = email.strip().casefold()
     if me and (me.get("email") or "").strip().casefold() == wanted:
         return int(me["id"]), "the token's user"
-    maps = [("ZAMMAD_USER_MAP", "")]
-    if "IMPORT_MAP" in config.KEYS:
-        maps.append(("IMPORT_MAP", "user:"))
-    for key, prefix in maps:
+    keys = ["ZAMMAD_USER_MAP"] + (["IMPORT_MAP"] if "IMPORT_MAP" in config.KEYS else [])  # at run time
+    for key in keys:
         for source, target in read_map(settings, key).items():
-            if source.startswith(prefix) and source[len(prefix):].strip().casefold() == wanted:
+            if _mapped_email(key, source).strip().casefold() == wanted:
                 if not target.isdigit():
                     raise ConfigError(key, f"{source}: expected a Kimai user id (a number), got {target!r}")
                 return int(target), key
     return None, None
+
+
+def _mapped_email(key, source):
+    """The source user a map line names: the whole left side, or in IMPORT_MAP a `user:` line's."""
+    if key != "IMPORT_MAP":
+        return source
+    kind, _, name = source.partition(":")
+    return name if kind.strip() == "user" else ""
 
 
 class Person:
