@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""What tracksync did, read from its store (never changed here).
+"""What tracksync did and what Kimai holds: reports read the store and the services and change
+nothing, except `gdpr --purge --yes`, which removes one person's rows from the store.
 
   python report.py                          status: the last run of each job
   python report.py history [--job J] [--since DATE] [--limit N]
@@ -9,6 +10,9 @@
   python report.py audit [--job J] [--item KEY]
   python report.py reconcile --job zammad-kimai --from DATE --to DATE [--json|--csv]
   python report.py imports [--job J] [--errors]
+  python report.py export-timesheets --from DATE --to DATE [--customer C] [--project P] [--activity A]
+                   [--user U] [--billable-only] [--format csv|json] [--out FILE] [--bom]
+  python report.py gdpr --user EMAIL [--kimai-user ID] [--out FILE] [--purge --yes]
 """
 import click
 
@@ -248,6 +252,75 @@ def _reconcile(date_from, date_to, as_csv, env_file, as_json):
     click.echo()
     emit_table([[t, *[counts.get(c, 0) for c in CLASSES]] for t, counts in report["per_ticket"].items()],
                headers=["ticket", *CLASSES], empty="no items in the window")
+
+
+@cli.command("export-timesheets", epilog=EPILOG)
+@click.option("--from", "date_from", required=True, metavar="DATE", help="first day (YYYY-MM-DD, Kimai's time zone)")
+@click.option("--to", "date_to", required=True, metavar="DATE", help="last day, included")
+@click.option("--customer", default=None, help="only this customer (name or id)")
+@click.option("--project", default=None, help="only this project (name or id)")
+@click.option("--activity", default=None, help="only this activity (name or id)")
+@click.option("--user", default=None, help="only this Kimai user: an id, 'me' or a mapped e-mail (default: all users)")
+@click.option("--billable-only", is_flag=True, help="only billable timesheets")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="file to write (default: stdout)")
+@click.option("--bom", is_flag=True, help="start the CSV with a UTF-8 byte order mark (for Excel)")
+@env_file_option
+@json_option
+@click.pass_context
+def export_timesheets_command(ctx, date_from, date_to, customer, project, activity, user, billable_only, fmt, out, bom,
+                              env_file, as_json):
+    """Kimai timesheets of a window of days as CSV or JSON, with names and totals (reads only)."""
+    from common.timesheet_export import Filters
+    filters = Filters(customer, project, activity, user, billable_only)
+    _export_timesheets(date_from, date_to, filters, fmt, out, bom, *_common(ctx, env_file, as_json))
+
+
+@script
+def _export_timesheets(date_from, date_to, filters, fmt, out, bom, env_file, as_json):
+    from common import timesheet_export
+    report, data = timesheet_export.export_timesheets(load(env_file), date_from, date_to, filters, fmt, bom)
+    path = timesheet_export.write(data, out)
+    if path and as_json:
+        emit_json({"file": str(path), "format": fmt, "totals": report["totals"]})
+    elif path:
+        click.echo(str(path))
+    click.echo(timesheet_export.summary_line(report, path), err=True)
+
+
+@cli.command("gdpr", epilog=EPILOG)
+@click.option("--user", "email", required=True, metavar="EMAIL", help="the person's e-mail address")
+@click.option("--kimai-user", type=click.IntRange(1), default=None, metavar="ID",
+              help="their Kimai user id (default: the token's user if the e-mail matches, else the user maps)")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="the ZIP to write (default: EXPORT_DIR/gdpr-<hash>-<time>.zip)")
+@click.option("--purge", is_flag=True, help="then remove this person's rows from the local store (never from Kimai)")
+@click.option("--yes", is_flag=True, help="confirm --purge")
+@env_file_option
+@json_option
+@click.pass_context
+def gdpr_command(ctx, email, kimai_user, out, purge, yes, env_file, as_json):
+    """A ZIP with everything Kimai and the store hold about one person; --purge --yes then erases
+    their rows from the store."""
+    _gdpr(email, kimai_user, out, purge, yes, *_common(ctx, env_file, as_json))
+
+
+@script
+def _gdpr(email, kimai_user, out, purge, yes, env_file, as_json):
+    from common import gdpr
+    from common.errors import UsageError
+    if purge and not yes:
+        raise UsageError("--purge deletes this person's rows from the store: add --yes to confirm")
+    path, manifest, purged = gdpr.person_archive(load(env_file), email, kimai_user, out, purge)
+    if as_json:
+        emit_json({"file": str(path), "subject": manifest["subject"], "counts": manifest["counts"], "purged": purged})
+        return
+    click.echo(str(path))
+    counts = ", ".join(f"{n} {kind}" for kind, n in manifest["counts"].items() if n)
+    click.echo(f"Kimai user {manifest['subject']['kimai_user_id']}: {counts or 'nothing found'}", err=True)
+    if purged is not None:
+        removed = ", ".join(f"{n} {table}" for table, n in purged.items() if n)
+        click.echo(f"removed from the store: {removed or 'nothing'}; recorded as an audit event (purge)", err=True)
 
 
 if __name__ == "__main__":

@@ -9,10 +9,9 @@ import re
 from datetime import datetime, time, timedelta, timezone
 
 from ..clients.harvest import HarvestClient
-from ..errors import ConfigError, DataError, UsageError
+from ..errors import ConfigError, DataError
 from ..timeutil import from_local, zone
 from .imports import ImportEntry, ImportJob, SourceRead, version_of
-from .toggl_kimai import parse_day
 
 CLOCK = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*([ap]m)?\s*$", re.I)
 
@@ -44,22 +43,16 @@ class HarvestKimaiJob(ImportJob):
 
     def read(self):
         started = datetime.now(timezone.utc)
-        cursor = self.store.cursor(self.JOB, "entries")
-        if self.opts.date_from or self.opts.date_to:
-            first = parse_day(self.opts.date_from, "--from")
-            last = parse_day(self.opts.date_to, "--to") if self.opts.date_to else started.date()
-            if last < first:
-                raise UsageError("--to is before --from")
+        new_cursor = (started - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        first, last, cursor = self.window_or_cursor()
+        if first:
             raw, complete = self.harvest.time_entries(first.isoformat(), last.isoformat())
             parameters = {"from": first.isoformat(), "to": last.isoformat()}
-            new_cursor = None if cursor else (started - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        elif cursor:
+            new_cursor = None if cursor else new_cursor  # a backfill leaves a cursor alone
+        else:
             raw, complete = self.harvest.time_entries(updated_since=cursor)
             raw = self.with_whole_days(raw)
             parameters = {"updated_since": cursor}
-            new_cursor = (started - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        else:
-            raise UsageError("the first harvest-kimai import needs --from DATE (and --to DATE); later runs use the cursor")
         read = self.convert(raw)
         read.parameters, read.cursor, read.complete = parameters, new_cursor, complete
         if not complete:

@@ -11,11 +11,11 @@ import json
 from abc import ABC, abstractmethod
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 from ..clients.kimai import KimaiClient
 from ..config import read_map
-from ..errors import ConfigError, SyncError
+from ..errors import ConfigError, SyncError, UsageError
 from ..timeutil import parse_instant, to_kimai_local, zone
 from .base import Action, Applier
 from .kimai_targets import KimaiTargets, kimai_safe_name, timesheets_by_marker
@@ -72,6 +72,13 @@ class SourceRead:
     parameters: dict = field(default_factory=dict)
     file_sha256: str = None
     cursor: str = None                              # new cursor value once the run succeeds
+
+
+def parse_day(value, flag):
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{flag} takes a date like 2026-03-31, got {value!r}") from None
 
 
 def read_import_map(settings):
@@ -142,6 +149,20 @@ class ImportJob(ABC):
     @abstractmethod
     def read(self):
         """Read the source: a SourceRead."""
+
+    def window_or_cursor(self):
+        """(first day, last day, None) for --from/--to, else (None, None, cursor) for an
+        incremental run; the first run of a source needs --from."""
+        cursor = self.store.cursor(self.JOB, "entries")
+        if not (self.opts.date_from or self.opts.date_to):
+            if not cursor:
+                raise UsageError(f"the first {self.JOB} import needs --from DATE (and --to DATE); later runs use the cursor")
+            return None, None, cursor
+        first = parse_day(self.opts.date_from, "--from")
+        last = parse_day(self.opts.date_to, "--to") if self.opts.date_to else datetime.now(timezone.utc).date()
+        if last < first:
+            raise UsageError("--to is before --from")
+        return first, last, cursor
 
     def run(self):
         self.tz = zone(self.settings.kimai_timezone or self.kimai.me().get("timezone") or "UTC")

@@ -6,21 +6,13 @@ A 402 (quota) or 429 stops the run with exit 75; the next run resumes: what was 
 linked, the rest is created.
 """
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 from ..clients.toggl import TogglClient
-from ..errors import UsageError
 from ..timeutil import parse_instant
 from .imports import ImportEntry, ImportJob, SourceRead, version_of
 
 OVERLAP_SECONDS = 300
-
-
-def parse_day(value, flag):
-    try:
-        return date.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise UsageError(f"{flag} takes a date like 2026-03-31, got {value!r}") from None
 
 
 class TogglKimaiJob(ImportJob):
@@ -33,21 +25,15 @@ class TogglKimaiJob(ImportJob):
 
     def read(self):
         started = int(time.time())
-        cursor = self.store.cursor(self.JOB, "entries")
-        if self.opts.date_from or self.opts.date_to:
-            first = parse_day(self.opts.date_from, "--from")
-            last = parse_day(self.opts.date_to, "--to") if self.opts.date_to else datetime.now(timezone.utc).date()
-            if last < first:
-                raise UsageError("--to is before --from")
+        first, last, cursor = self.window_or_cursor()
+        if first:
             raw = self.toggl.time_entries(first.isoformat(), (last + timedelta(days=1)).isoformat())
             parameters = {"from": first.isoformat(), "to": last.isoformat()}
-            new_cursor = None if cursor else str(started - OVERLAP_SECONDS)
-        elif cursor:
+            new_cursor = None if cursor else str(started - OVERLAP_SECONDS)  # a backfill leaves a cursor alone
+        else:
             raw = self.toggl.time_entries(since=int(cursor))
             parameters = {"since": datetime.fromtimestamp(int(cursor), timezone.utc).isoformat()}
             new_cursor = str(started - OVERLAP_SECONDS)
-        else:
-            raise UsageError("the first toggl-kimai import needs --from DATE (and --to DATE); later runs use the cursor")
         return self.convert(raw, parameters, new_cursor)
 
     def convert(self, raw, parameters, new_cursor):

@@ -1,0 +1,194 @@
+"""report.py gdpr end to end: one person's ZIP from the sandbox's Kimai and a seeded store, and
+the purge; plus the e-mail -> Kimai user resolution and row matching as units."""
+import hashlib
+import json
+import sqlite3
+import stat
+import zipfile
+
+import pytest
+
+from common import config
+from common.config import load_settings
+from common.gdpr import Person, kimai_user_of
+from common.store import Store
+
+JOB = "zammad-kimai"
+BOB, ADMIN = "bob@example.com", "admin@example.com"
+
+
+@pytest.fixture
+def people(workdir):
+    """Kimai: the token's user admin (id 1) and bob, with timesheets each; the store: links, audit
+    events, a conflict, failures and imports of both, a Gitea link of nobody, and a decoy e-mail."""
+    sb = workdir.sandbox.kimai
+    project = sb.add_project("Web", sb.add_customer("Acme")["id"])["id"]
+    activity = sb.add_activity("Dev", None)["id"]
+    bob = sb.add_user("bob")["id"]
+    sheets = {1: [], bob: []}
+    for user, label in ((1, "admin-private-AAA"), (bob, "bob-private-BBB")):
+        for n in range(3):
+            sheet = sb.add_timesheet(project, activity, f"2026-03-0{n + 2}T09:00:00", f"2026-03-0{n + 2}T10:00:00",
+                                     user=user, description=f"zammad:ticket/{user}/time/{n}\n{label}-{n}")
+            sheets[user].append(sheet["id"])
+    workdir.set(ZAMMAD_USER_MAP=f"{ADMIN}=1;{BOB}={bob}")
+    with Store(workdir.db) as store:
+        run = store.start_run(JOB, {})
+        for user, ids in sheets.items():
+            for n, sheet_id in enumerate(ids):
+                fields = {"begin": f"2026-03-0{n + 2}T09:00:00", "project": project, "user": user,
+                          "description": f"zammad:ticket/{user}/time/{n}"}
+                store.mark_synced(JOB, f"zammad:ticket/{user}/time/{n}", "timesheet", sheet_id, "h", fields, run,
+                                  audit=("create", None, fields))
+        store.add_conflict(JOB, f"zammad:ticket/{bob}/time/0", "timesheet", sheets[bob][0], {"user": bob},
+                           {"user": bob, "end": "x"}, None, "h", run)
+        store.mark_failed(JOB, "zammad:ticket/7/time/70", "timesheet", run, f"agent {BOB} is not in ZAMMAD_USER_MAP")
+        store.mark_failed(JOB, "zammad:ticket/7/time/71", "timesheet", run, f"agent {ADMIN} is not in ZAMMAD_USER_MAP")
+        store.mark_failed(JOB, "zammad:ticket/7/time/72", "timesheet", run, "agent notbob@example.com is unknown")
+        store.mark_synced("gitea-kimai", "gitea:acme/web#1", "activity", 5, "h", {"name": "#1 Fix login"}, run)
+        for email in (BOB, ADMIN):
+            imported = store.start_import(run, "csv-kimai", "csv", {"file": "hours.csv", "user": email})
+            store.finish_import(imported, "partial", {"read": 2, "failed": 1}, [(3, "csv:hours.csv#3", "no project")])
+        store.finish_run(run, "ok", 0, {})
+    return {"bob": bob, "sheets": sheets}
+
+
+def gdpr(workdir, *args, code=0):
+    proc = workdir.run("report.py", "gdpr", *args)
+    assert proc.returncode == code, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    for token in workdir.sandbox.tokens.values():
+        assert token not in proc.stdout + proc.stderr
+    return proc
+
+
+def members(path):
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def store_dump(path):
+    with sqlite3.connect(path) as db:
+        return "\n".join(db.iterdump())
+
+
+def check_archive(workdir, path):
+    """Mode 600, the manifest's checksums and counts hold, and no token in any member."""
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    files = members(path)
+    manifest = json.loads(files.pop("manifest.json"))
+    assert set(manifest["members"]) == set(files)
+    for name, data in files.items():
+        assert manifest["members"][name]["sha256"] == hashlib.sha256(data).hexdigest(), name
+        assert manifest["members"][name]["size"] == len(data)
+        for token in workdir.sandbox.tokens.values():
+            assert token.encode() not in data, name
+    for kind, count in manifest["counts"].items():
+        assert len(json.loads(files[f"{kind}.json"])) == count, kind
+    return manifest, {name: data.decode("utf-8") for name, data in files.items()}
+
+
+def test_the_archive_holds_that_person_and_no_one_else(workdir, people):
+    sb = workdir.sandbox
+    out = workdir.path / "bob.zip"
+    proc = gdpr(workdir, "--user", "Bob@Example.com", "--out", str(out))
+    assert proc.stdout.strip() == str(out)
+    manifest, files = check_archive(workdir, out)
+    assert manifest["subject"]["kimai_user_id"] == people["bob"] and manifest["subject"]["kimai_user_from"] == "ZAMMAD_USER_MAP"
+    assert "kimai_user.json" not in files  # Kimai only shows the token's own user
+    sheets = json.loads(files["kimai_timesheets.json"])
+    assert sorted(s["id"] for s in sheets) == people["sheets"][people["bob"]] and {s["user"] for s in sheets} == {people["bob"]}
+    links = json.loads(files["store_links.json"])  # the synced timesheets and the failure naming the e-mail
+    assert sorted(l["target_id"] for l in links if l["target_id"]) == people["sheets"][people["bob"]]
+    assert [l["source_key"] for l in links if not l["target_id"]] == ["zammad:ticket/7/time/70"]
+    assert len(json.loads(files["store_audit.json"])) == 3 and len(json.loads(files["store_conflicts.json"])) == 1
+    errors = json.loads(files["store_item_errors.json"])
+    assert [e["source_key"] for e in errors] == ["zammad:ticket/7/time/70"]
+    imports = json.loads(files["store_imports.json"])
+    assert [i["parameters"]["user"] for i in imports] == [BOB]
+    assert [e["import_id"] for e in json.loads(files["store_import_errors.json"])] == [imports[0]["id"]]
+    admin_ids = {str(i) for i in people["sheets"][1]}
+    for name, text in files.items():
+        assert "admin-private" not in text and ADMIN not in text and "notbob" not in text and "Fix login" not in text, name
+    for row in links + json.loads(files["store_audit.json"]):
+        assert row["target_id"] is None or str(row["target_id"]) not in admin_ids
+    assert "bob-private-BBB-0" in files["kimai_timesheets.csv"] and "zammad:ticket/2/time/1" in files["store_links.csv"]
+    assert not [r for r in sb.requests if r.is_write]
+
+
+def test_the_token_user_is_found_by_e_mail_and_gets_their_user_record(workdir, people):
+    workdir.set(ZAMMAD_USER_MAP="")
+    proc = gdpr(workdir, "--user", ADMIN, "--json")
+    result = json.loads(proc.stdout)
+    manifest, files = check_archive(workdir, workdir.path / result["file"])
+    assert result["file"].startswith(str(workdir.path / "exports" / "gdpr-"))
+    assert manifest["subject"]["kimai_user_from"] == "the token's user" and ADMIN not in result["file"]
+    assert [u["id"] for u in json.loads(files["kimai_user.json"])] == [1]
+    assert result["counts"]["kimai_timesheets"] == 3 and result["counts"]["store_links"] == 3 + 1
+    for name, text in files.items():
+        assert "bob-private" not in text and BOB not in text, name
+
+
+def test_an_unknown_person_is_refused_unless_the_kimai_user_is_given(workdir, people):
+    proc = gdpr(workdir, "--user", "carol@example.com", code=2)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "carol@example.com" in lines[0] and "--kimai-user" in lines[0]
+    assert not (workdir.path / "exports").exists()
+    proc = gdpr(workdir, "--user", "carol@example.com", "--kimai-user", str(people["bob"]), "--json")
+    assert json.loads(proc.stdout)["counts"]["kimai_timesheets"] == 3
+    assert "expected an e-mail address" in gdpr(workdir, "--user", "carol", code=2).stderr
+
+
+def test_purge_needs_yes_then_removes_the_rows_and_records_one_audit_event(workdir, people):
+    sb = workdir.sandbox
+    before = store_dump(workdir.db)
+    proc = gdpr(workdir, "--user", BOB, "--purge", code=2)
+    assert proc.stderr.strip() == "error: --purge deletes this person's rows from the store: add --yes to confirm"
+    assert store_dump(workdir.db) == before and not (workdir.path / "exports").exists()
+
+    result = json.loads(gdpr(workdir, "--user", BOB, "--purge", "--yes", "--json").stdout)
+    assert result["purged"] == {"links": 3 + 1, "audit": 3, "conflicts": 1, "item_errors": 1, "imports": 1,
+                                "import_errors": 1}
+    check_archive(workdir, workdir.path / result["file"])  # the archive first, then the purge
+    dump = store_dump(workdir.db)
+    assert " bob@" not in dump and '"bob@' not in dump and "notbob@example.com" in dump and ADMIN in dump
+    with Store(workdir.db, readonly=True) as store:
+        remaining = store.links(JOB).values()
+        assert sorted(l["target_id"] for l in remaining if l["target_id"]) == people["sheets"][1]
+        assert sorted(l["source_key"] for l in remaining if not l["target_id"]) == [
+            "zammad:ticket/7/time/71", "zammad:ticket/7/time/72"]
+        purges = [dict(r) for r in store.db.execute("SELECT * FROM audit WHERE action = 'purge'")]
+        assert len(purges) == 1 and store.db.execute("SELECT COUNT(*) FROM audit").fetchone()[0] == 3 + 1
+        assert purges[0]["source_key"] == "gdpr:" + hashlib.sha256(BOB.encode()).hexdigest()
+        assert json.loads(purges[0]["after"]) == result["purged"]
+        assert len(store.imports()) == 1 and len(store.links("gitea-kimai")) == 1
+    assert len([s for s in sb.kimai.timesheets if s["user"] == people["bob"]]) == 3  # Kimai is never changed
+    assert not [r for r in sb.requests if r.is_write]
+    again = json.loads(gdpr(workdir, "--user", BOB, "--json").stdout)["counts"]
+    assert {k: v for k, v in again.items() if k.startswith("store_")} == dict.fromkeys(
+        ("store_links", "store_audit", "store_conflicts", "store_item_errors", "store_imports", "store_import_errors"), 0)
+
+
+def test_e_mail_to_kimai_user_from_the_maps(tmp_path):
+    me = {"id": 1, "email": "Admin@Example.com"}
+    mapping = tmp_path / "import.map"
+    mapping.write_text("customer:Acme=Acme GmbH\nuser:carol@example.com=7\n")
+    environ = {"ZAMMAD_USER_MAP": "dave@example.com=4"}
+    if "IMPORT_MAP" in config.KEYS:
+        environ["IMPORT_MAP"] = str(mapping)
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    settings = load_settings(env_file=str(empty), environ=environ)
+    assert kimai_user_of("admin@example.com", settings, me) == (1, "the token's user")
+    assert kimai_user_of("DAVE@example.com", settings, me) == (4, "ZAMMAD_USER_MAP")
+    expected = (7, "IMPORT_MAP") if "IMPORT_MAP" in config.KEYS else (None, None)
+    assert kimai_user_of("carol@example.com", settings, me) == expected
+    assert kimai_user_of("acme", settings, me) == (None, None)
+
+
+def test_rows_name_a_person_by_e_mail_user_key_or_timesheet():
+    person = Person(BOB, 2, [10])
+    assert person.owns({"message": "agent Bob@Example.com is not mapped."})
+    assert person.owns({"data": {"fields": {"user": 2}}}) and person.owns({"data": {"user": "2"}})
+    assert person.owns({"target_type": "timesheet", "target_id": 10, "data": None})
+    assert not person.owns({"message": "agent notbob@example.com"}) and not person.owns({"message": "bob@example.com.au"})
+    assert not person.owns({"data": {"project": 2, "activity": 2}}) and not person.owns({"target_type": "activity", "target_id": 10})
