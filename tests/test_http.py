@@ -112,3 +112,27 @@ def test_cache_holds_exactly_the_reference_urls(tmp_path):
     assert get_url_expiration(f"{base}/version", patterns) == 60
     for changing in ("users/acme/repos", "user/repos", "repos/acme/web/issues?since=x", "user?x=1"):
         assert get_url_expiration(f"{base}/{changing}", patterns) == DO_NOT_CACHE, changing
+
+
+def test_long_retry_after_on_a_real_get_stops_at_once(sandbox):
+    """urllib3's retries run below `responses`; here against the sandbox's real 429."""
+    import time
+    sandbox.faults.configure(rate_429=1.0, retry_after=3600, services=["kimai"])
+    settings = load_settings(None, environ={"CACHE_ENABLED": "false"})
+    http = ServiceSession("kimai", f"{sandbox.url('kimai')}/api", {"Authorization": f"Bearer {sandbox.tokens['kimai']}"},
+                          settings, counter=RequestCounter())
+    started = time.monotonic()
+    with pytest.raises(RateLimited):
+        http.get_json("users/me")
+    assert time.monotonic() - started < 5
+
+
+def test_short_retry_after_is_waited_out_and_retried(sandbox):
+    sandbox.faults.configure(rate_429=0.5, retry_after=0, seed=2, services=["kimai"])
+    settings = load_settings(None, environ={"CACHE_ENABLED": "false"})
+    counter = RequestCounter()
+    http = ServiceSession("kimai", f"{sandbox.url('kimai')}/api", {"Authorization": f"Bearer {sandbox.tokens['kimai']}"},
+                          settings, counter=counter)
+    for _ in range(5):
+        assert http.get_json("users/me")["username"]
+    assert counter.totals()["requests"] == sandbox.count(service="kimai") > 5
