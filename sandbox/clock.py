@@ -1,7 +1,8 @@
 """A wall clock for sandbox state that never goes backwards and never repeats.
 
 Services stamp created/updated/modified times with it, so two changes made in quick succession
-always get strictly increasing times (microsecond resolution), while staying close to real time.
+always get strictly increasing times (microsecond resolution, or milliseconds where the real
+service stores no more), while staying close to real time.
 """
 
 from __future__ import annotations
@@ -14,17 +15,25 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 class SandboxClock:
-    """Real time in UTC, nudged forward by a microsecond whenever it would not increase."""
+    """Real time in UTC, nudged forward by one tick whenever it would not increase."""
+
+    tick_us = 1  # the resolution, in microseconds
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._last_us = 0
+        self._last_tick = 0
 
     def now(self) -> datetime:
         """Return an aware UTC datetime strictly later than any value returned before."""
         with self._lock:
-            current = time.time_ns() // 1000
-            if current <= self._last_us:
-                current = self._last_us + 1
-            self._last_us = current
-        return EPOCH + timedelta(microseconds=current)
+            current = time.time_ns() // (1000 * self.tick_us)
+            if current <= self._last_tick:
+                current = self._last_tick + 1
+            self._last_tick = current
+        return EPOCH + timedelta(microseconds=current * self.tick_us)
+
+
+class MillisecondClock(SandboxClock):
+    """The same clock at millisecond precision (Zammad's times have three fraction digits)."""
+
+    tick_us = 1000

@@ -5,23 +5,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode, urlsplit
+
+from sandbox.time_formats import go_time as format_time  # a time.Time as Gitea's JSON renders it
 
 ZERO_TIME = "0001-01-01T00:00:00Z"   # a Go zero time.Time
 UNIX_ZERO_TIME = "1970-01-01T00:00:00Z"  # a zero timeutil.TimeStamp
 DEFAULT_PAGING_NUM = 30              # [api] DEFAULT_PAGING_NUM
 MAX_RESPONSE_ITEMS = 50              # [api] MAX_RESPONSE_ITEMS
-
-
-def format_time(moment: datetime) -> str:
-    """RFC 3339 as Go renders a time.Time: UTC as ``Z``, fraction only when non-zero."""
-    moment = moment.astimezone(timezone.utc)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond:06d}".rstrip("0")
-    return text + "Z"
 
 
 def user_json(account: dict[str, Any], root: str) -> dict[str, Any]:

@@ -7,6 +7,9 @@ clamped) with ``total_pages``/``next_page`` and absolute ``links``; time entries
 (``spent_date`` then creation, descending); a running entry's ``hours`` grow with the clock;
 ``updated_since`` never reports deletions (deleted entries simply vanish); 100 requests per
 15 seconds, then 429 + ``Retry-After`` (``rate_limit``; None switches it off).
+
+This module holds the state, its Python API, authentication and the rate limit; the handlers
+live in ``harvest_api_v2``, the JSON shapes and list paging in ``harvest_json``.
 """
 
 from __future__ import annotations
@@ -15,13 +18,14 @@ import collections
 import math
 import re
 import time
-from datetime import date, datetime, timezone
-from typing import Any, Callable
+from datetime import date, datetime
+from typing import Any
 
 from sandbox.clock import SandboxClock
-from sandbox.harvest_json import (client_json, entry_json, iso_z, page_of, project_json, ref, task_json,
-                                  user_json)
+from sandbox.harvest_api_v2 import ApiV2Endpoints
+from sandbox.harvest_json import client_json, entry_json, iso_z, project_json, task_json, user_json
 from sandbox.server import Request, Response, Service
+from sandbox.time_formats import is_date
 
 ACCOUNT_ID = "1234567"
 FIRST_IDS = {"user": 1782884, "client": 5735774, "project": 14307913, "task": 8083365, "entry": 2300000001,
@@ -33,11 +37,10 @@ ENTRY_FIELDS = {"spent_date", "hours", "project_id", "task_id", "user_id", "note
 INVALID_TOKEN = {"error": "invalid_token",
                  "error_description": "The access token provided is expired, revoked, malformed or invalid for "
                                       "other reasons."}
-DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 TIME_RE = re.compile(r"(\d{1,2}):(\d{2})\s*([ap]m)?", re.IGNORECASE)
 
 
-class HarvestService(Service):
+class HarvestService(ApiV2Endpoints, Service):
     """Harvest state (users, clients, projects, tasks, time entries) and its API v2 handlers."""
 
     name = "harvest"
@@ -196,12 +199,10 @@ class HarvestService(Service):
                 "hourly_rate": project["hourly_rate"], "budget": None}
 
     def state(self) -> dict[str, Any]:
-        now = self.clock.now()
         return {"users": [user_json(u, self.timezone) for u in self._users.values()],
                 "clients": [client_json(c) for c in self._clients.values()],
                 "projects": [project_json(p, self._clients[p["client_id"]]) for p in self._projects.values()],
-                "tasks": [task_json(t) for t in self._tasks.values()],
-                "time_entries": [entry_json(e, self, now) for e in self._entries.values()]}
+                "tasks": [task_json(t) for t in self._tasks.values()], "time_entries": self.entries}
 
     def env(self, url: str, **options: Any) -> dict[str, str]:
         return {"HARVEST_URL": url, "HARVEST_TOKEN": self.token, "HARVEST_ACCOUNT_ID": self.account_id}
@@ -232,86 +233,7 @@ class HarvestService(Service):
             return Response(500, {"status": 500, "error": "Internal Server Error"})
         return super().fault_response(status)
 
-    # -- handlers --------------------------------------------------------------------------
-    def _list_entries(self, request: Request) -> Response:
-        try:
-            wanted = {name: _int_arg(request, name) for name in ("user_id", "client_id", "project_id", "task_id")}
-            running, billed = _bool_arg(request, "is_running"), _bool_arg(request, "is_billed")
-            first, last = _date_arg(request, "from"), _date_arg(request, "to")
-            since = _time_arg(request, "updated_since")
-        except ValueError as error:
-            return Response(422, {"code": 422, "message": str(error)})
-        if request.arg("external_reference_id"):
-            return self._page(request, "time_entries", [], lambda e: e)
-        entries = [e for e in self._entries.values()
-                   if all(value is None or self._entry_ref(e, name) == value for name, value in wanted.items())
-                   and (running is None or (e["timer_started_at"] is not None) == running)
-                   and (billed is None or e["is_billed"] == billed)
-                   and (first is None or e["spent_date"] >= first) and (last is None or e["spent_date"] <= last)
-                   and (since is None or e["updated"] >= since)]
-        entries.sort(key=lambda e: (e["spent_date"], e["created"], e["id"]), reverse=True)
-        now = self.clock.now()
-        return self._page(request, "time_entries", entries, lambda e: entry_json(e, self, now))
-
-    def _get_entry(self, request: Request) -> Response:
-        raw = request.params["id"]
-        entry = self._entries.get(int(raw)) if raw.isdigit() else None
-        if entry is None:
-            return self.not_found(request)
-        return Response(200, entry_json(entry, self, self.clock.now()))
-
-    def _lister(self, key: str, table: dict[int, dict[str, Any]],
-                render: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[Request], Response]:
-        """GET /clients|projects|tasks: ``is_active``, ``updated_since`` (and ``client_id``), newest first."""
-        def handler(request: Request) -> Response:
-            try:
-                active = _bool_arg(request, "is_active")
-                since = _time_arg(request, "updated_since")
-                client_id = _int_arg(request, "client_id") if key == "projects" else None
-            except ValueError as error:
-                return Response(422, {"code": 422, "message": str(error)})
-            records = [r for r in table.values()
-                       if (active is None or r["is_active"] == active) and (since is None or r["updated"] >= since)
-                       and (client_id is None or r["client_id"] == client_id)]
-            records.sort(key=lambda r: (r["created"], r["id"]), reverse=True)
-            return self._page(request, key, records, render)
-        return handler
-
-    def _my_assignments(self, request: Request) -> Response:
-        tasks = [t for t in self._tasks.values() if t["is_active"]]
-        projects = sorted((p for p in self._projects.values() if p["is_active"]),
-                          key=lambda p: (p["created"], p["id"]), reverse=True)
-
-        def render(project: dict[str, Any]) -> dict[str, Any]:
-            assignment = self.user_assignment(project, self.me)
-            return {"id": assignment["id"], "is_project_manager": True, "is_active": True, "use_default_rates": True,
-                    "budget": None, "created_at": assignment["created_at"], "updated_at": assignment["updated_at"],
-                    "hourly_rate": project["hourly_rate"], "project": ref(project, "name", "code"),
-                    "client": ref(self._clients[project["client_id"]], "name"),
-                    "task_assignments": [dict(self.task_assignment(project, task), task=ref(task, "name"))
-                                         for task in tasks]}
-        # Harvest's links point at /users/{id}/project_assignments even when /users/me was asked
-        return self._page(request, "project_assignments", projects, render,
-                          path=f"/users/{self.me}/project_assignments")
-
-    def _get_company(self, request: Request) -> Response:
-        return Response(200, {
-            "base_uri": "https://sandbox.harvestapp.com", "full_domain": "sandbox.harvestapp.com",
-            "name": self.company["name"], "is_active": True, "week_start_day": "Monday",
-            "wants_timestamp_timers": self.company["wants_timestamp_timers"], "time_format": "hours_minutes",
-            "date_format": "%Y-%m-%d", "plan_type": "sponsored", "expense_feature": True, "invoice_feature": True,
-            "estimate_feature": True, "approval_feature": True, "team_feature": True, "clock": self.company["clock"],
-            "currency_code_display": "iso_code_none", "currency_symbol_display": "symbol_before",
-            "decimal_symbol": ".", "thousands_separator": ",", "color_scheme": "orange", "weekly_capacity": 126000})
-
     # -- helpers ---------------------------------------------------------------------------
-    def _page(self, request: Request, key: str, records: list[Any], render: Callable[[Any], dict[str, Any]],
-              path: str | None = None) -> Response:
-        base = f"{self.root_url}v2{path or request.path[len(self.api_prefix):]}"
-        body = page_of(records, key, request.query, base)
-        body[key] = [render(record) for record in body[key]]
-        return Response(200, body)
-
     def _throttle(self) -> Response | None:
         """Sliding window: at most ``rate_limit[0]`` answered requests in ``rate_limit[1]`` seconds."""
         with self.lock:
@@ -327,11 +249,6 @@ class HarvestService(Service):
                                 headers={"Retry-After": str(retry_after)})
             self._hits.append(now)
         return None
-
-    def _entry_ref(self, entry: dict[str, Any], name: str) -> int:
-        if name == "client_id":
-            return self._projects[entry["project_id"]]["client_id"]
-        return entry[name]
 
     def _check_refs(self, project_id: int, task_id: int, user_id: int) -> None:
         for table, value, kind in ((self._projects, project_id, "project"), (self._tasks, task_id, "task"),
@@ -361,7 +278,7 @@ class HarvestService(Service):
 def _day(value: date | str) -> str:
     if isinstance(value, date):
         return value.isoformat()
-    if not (DATE_RE.fullmatch(value) and _valid_date(value)):
+    if not is_date(value):
         raise ValueError(f"spent_date must be YYYY-MM-DD, got {value!r}")
     return value
 
@@ -378,49 +295,3 @@ def _minutes(text: str | None) -> int | None:
         hours = hours % 12 + (12 if half == "pm" else 0)
     return hours * 60 + minutes
 
-
-def _valid_date(text: str) -> bool:
-    try:
-        datetime.strptime(text, "%Y-%m-%d")
-    except ValueError:
-        return False
-    return True
-
-
-def _int_arg(request: Request, name: str) -> int | None:
-    value = request.arg(name)
-    if value is None:
-        return None
-    if not value.isdigit():
-        raise ValueError(f"Invalid {name}")
-    return int(value)
-
-
-def _bool_arg(request: Request, name: str) -> bool | None:
-    value = request.arg(name)
-    if value is None:
-        return None
-    if value not in ("true", "false"):
-        raise ValueError(f"Invalid {name}")
-    return value == "true"
-
-
-def _date_arg(request: Request, name: str) -> str | None:
-    value = request.arg(name)
-    if value is None:
-        return None
-    if not (DATE_RE.fullmatch(value) and _valid_date(value)):
-        raise ValueError(f"Invalid {name}: use YYYY-MM-DD")
-    return value
-
-
-def _time_arg(request: Request, name: str) -> datetime | None:
-    """An ISO 8601 date-time (``2017-06-27T16:47:14Z``); a bare date means midnight UTC."""
-    value = request.arg(name)
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"Invalid {name}: use ISO 8601") from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)

@@ -23,6 +23,7 @@ from sandbox.kimai_forms import (ACTIVITY_FORM, CUSTOMER_FORM, NOT_BLANK, NOT_VA
                                  check_name, query_ok, query_values, submit)
 from sandbox.kimai_timesheets import TimesheetEndpoints
 from sandbox.server import Request, Response, Service
+from sandbox.time_formats import is_date
 
 VERSION, VERSION_ID = "2.66.0", 26600
 ORDER = r"ASC|DESC"
@@ -244,7 +245,7 @@ class KimaiService(TimesheetEndpoints, Service):
         date_format = r"\d{4}-\d{2}-\d{2}" if project is None else r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}"
         for field in ("orderDate", "start", "end"):
             if field in body and values[field] is not None and not errors.has(field):
-                if not re.fullmatch(date_format, values[field]) or not _is_date(values[field][:10]):
+                if not re.fullmatch(date_format, values[field]) or not is_date(values[field][:10]):
                     errors.add(field, NOT_VALID)
                 else:
                     values[field] = values[field][:10]
@@ -365,11 +366,3 @@ def _by_name(record: dict[str, Any]) -> tuple[str, int]:
 def _ordered(request: Request, records: list[dict[str, Any]], keys: dict[str, Callable]) -> list[dict[str, Any]]:
     key = keys.get(request.arg("orderBy") or "name", keys["name"])
     return sorted(records, key=key, reverse=request.arg("order") == "DESC")
-
-
-def _is_date(text: str) -> bool:
-    try:
-        datetime.strptime(text, "%Y-%m-%d")
-    except ValueError:
-        return False
-    return True

@@ -10,23 +10,26 @@ time, end exclusive) or ``since`` (unix seconds, changed *and deleted* entries w
 projects are paged 151 per page; Reports v3 detailed search pages with ``X-Next-ID`` /
 ``X-Next-Row-Number``. Throttling: an optional leaky bucket (``rate_limit``) answers 429 and
 ``set_quota`` makes the API answer 402 once the quota is used up.
+
+This module holds the state, its Python API, authentication and the throttles; the handlers live
+in ``toggl_api_v9`` and ``toggl_reports``, the JSON shapes and time formats in ``toggl_json``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import re
 import time
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
 from sandbox.clock import SandboxClock
-from sandbox.server import JSON_TYPE, Request, Response, Service
-from sandbox.toggl_json import (COLORS, client_json, day_start, entry_json, next_day, project_json, report_rows,
-                                tag_json, task_json, user_json, workspace_json)
+from sandbox.server import Request, Response, Service
+from sandbox.toggl_api_v9 import ApiV9Endpoints
+from sandbox.toggl_json import (COLORS, client_json, entry_json, parse_rfc3339, project_json, tag_json, task_json,
+                                user_json, workspace_json)
+from sandbox.toggl_reports import ReportsEndpoints
 
 V9 = "/api/v9"
 REPORTS = "/reports/api/v3"
@@ -34,26 +37,13 @@ WORKSPACE_ID = 2230580
 ORGANIZATION_ID = 2201477
 USER_ID = 2166261
 FIRST_IDS = {"project": 63334409, "client": 58210001, "tag": 16350001, "task": 91350001, "entry": 3730276799}
-PROJECTS_PER_PAGE = 151      # GET /workspaces/{wid}/projects default page size
-REPORT_PAGE_SIZE = 50        # Reports v3 detailed default page_size
-DEFAULT_LIST_DAYS = 9        # GET /me/time_entries without any filter: entries started in the last 9 days
 ENTRY_FIELDS = {"start", "stop", "duration", "description", "project_id", "task_id", "tags", "billable"}
 
 BAD_CREDENTIALS = "Incorrect username and/or password"
-SINCE_AND_BEFORE = "'since' and 'before' can not be present simultaneously"
 QUOTA_EXCEEDED = "You have hit your hourly limit for API calls. Your quota will reset in {seconds} seconds."
-DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-@dataclass
-class NullResponse(Response):
-    """A 200 whose JSON body is the literal ``null`` (GET /me/time_entries/current, nothing runs)."""
-
-    def encode(self) -> tuple[bytes, str | None]:
-        return b"null", JSON_TYPE
-
-
-class TogglService(Service):
+class TogglService(ApiV9Endpoints, ReportsEndpoints, Service):
     """Toggl Track state (one user, one workspace) and its API v9 / Reports v3 handlers."""
 
     name = "toggl"
@@ -241,9 +231,7 @@ class TogglService(Service):
     def state(self) -> dict[str, Any]:
         return {"user": user_json(self.user, self.workspace_id),
                 "workspace": workspace_json(self.workspace, self.token),
-                "clients": [client_json(c, USER_ID) for c in self._clients.values()],
-                "projects": [project_json(p) for p in self._projects.values()],
-                "tags": [tag_json(t, USER_ID) for t in self._tags.values()],
+                "clients": self.clients, "projects": self.projects, "tags": self.tags,
                 "tasks": [task_json(t, self._projects[t["project_id"]]) for t in self._tasks.values()],
                 "time_entries": [entry_json(e, self) for e in self._entries.values()]}
 
@@ -286,177 +274,6 @@ class TogglService(Service):
     def fault_response(self, status: int) -> Response:
         return Response(500, "Internal Server Error") if status == 500 else super().fault_response(status)
 
-    # -- handlers: API v9 ------------------------------------------------------------------
-    def _get_me(self, request: Request) -> Response:
-        data = user_json(self.user, self.workspace_id)
-        if request.arg("with_related_data") == "true":
-            data.update(clients=[client_json(c, USER_ID) for c in self._clients.values()],
-                        projects=[project_json(p) for p in self._projects.values()],
-                        tags=[tag_json(t, USER_ID) for t in self._tags.values()],
-                        tasks=[task_json(t, self._projects[t["project_id"]]) for t in self._tasks.values()],
-                        time_entries=[entry_json(e, self) for e in self._live_entries()],
-                        workspaces=[workspace_json(self.workspace, self.token)])
-        return Response(200, data)
-
-    def _get_my_workspaces(self, request: Request) -> Response:
-        active = sum(1 for p in self._projects.values() if p["active"])
-        return Response(200, [workspace_json(self.workspace, self.token, active_projects=active)])
-
-    def _list_entries(self, request: Request) -> Response:
-        since, before = request.arg("since"), request.arg("before")
-        start_date, end_date = request.arg("start_date"), request.arg("end_date")
-        if since is not None and before is not None:
-            return Response(400, SINCE_AND_BEFORE)
-        if (start_date is None) != (end_date is None):
-            return Response(400, "Both start_date and end_date must be specified")
-        try:
-            since_ts = _unix(since) if since is not None else None
-            before_at = self._bound(before, "before") if before is not None else None
-            start_at = self._bound(start_date, "start_date") if start_date is not None else None
-            end_at = self._bound(end_date, "end_date") if end_date is not None else None
-        except ValueError as error:
-            return Response(400, str(error))
-        if start_at is not None and end_at is not None and start_at > end_at:
-            return Response(400, "start_date must not be later than end_date")
-        if since_ts is not None:
-            entries = [e for e in self._entries.values() if int(e["at"].timestamp()) >= since_ts]
-        else:
-            entries = list(self._live_entries())
-            if start_at is None and before_at is None:
-                start_at = self.clock.now() - timedelta(days=DEFAULT_LIST_DAYS)
-        entries = [e for e in entries
-                   if (start_at is None or e["start"] >= start_at) and (end_at is None or e["start"] < end_at)
-                   and (before_at is None or e["start"] < before_at)]
-        entries.sort(key=lambda e: (e["start"], e["id"]), reverse=True)
-        meta = request.arg("meta") == "true"
-        return Response(200, [entry_json(e, self, meta=meta) for e in entries])
-
-    def _current(self, request: Request) -> Response:
-        running = [e for e in self._live_entries() if e["stop"] is None]
-        if not running:
-            return NullResponse(200)
-        return Response(200, entry_json(max(running, key=lambda e: (e["start"], e["id"])), self))
-
-    def _my_projects(self, request: Request) -> Response:
-        include_archived = request.arg("include_archived")
-        if include_archived not in (None, "true", "false"):
-            return Response(400, "Invalid include_archived")
-        projects = [p for p in self._projects.values() if p["active"] or include_archived == "true"]
-        return Response(200, [project_json(p) for p in self._changed_since(request, projects)])
-
-    def _my_clients(self, request: Request) -> Response:
-        return Response(200, [client_json(c, USER_ID) for c in self._changed_since(request, self._clients.values())])
-
-    def _my_tags(self, request: Request) -> Response:
-        return Response(200, [tag_json(t, USER_ID) for t in self._changed_since(request, self._tags.values())])
-
-    def _get_workspace(self, request: Request) -> Response:
-        denied = self._check_workspace(request)
-        return denied or Response(200, workspace_json(self.workspace, self.token))
-
-    def _workspace_projects(self, request: Request) -> Response:
-        denied = self._check_workspace(request)
-        if denied:
-            return denied
-        active = request.arg("active")
-        name = (request.arg("name") or "").lower()
-        client_ids = {int(v) for raw in request.query.get("client_ids", []) for v in raw.split(",") if v.strip().isdigit()}
-        try:
-            page = max(int(request.arg("page") or 1), 1)
-            per_page = max(int(request.arg("per_page") or PROJECTS_PER_PAGE), 1)
-        except ValueError:
-            return Response(400, "Invalid paging parameters")
-        projects = [p for p in self._changed_since(request, self._projects.values())
-                    if (active in (None, "both") or p["active"] == (active == "true"))
-                    and (name in p["name"].lower())
-                    and (not client_ids or p["client_id"] in client_ids)]
-        reverse = (request.arg("sort_order") or "ASC").upper() == "DESC"
-        field = request.arg("sort_field") or "name"
-        projects.sort(key=lambda p: (str(p.get(field, p["name"])).lower(), p["id"]), reverse=reverse)
-        chunk = projects[(page - 1) * per_page: page * per_page]
-        return Response(200, [project_json(p) for p in chunk])
-
-    def _workspace_clients(self, request: Request) -> Response:
-        denied = self._check_workspace(request)
-        if denied:
-            return denied
-        status = request.arg("status") or "both"
-        if status not in ("active", "archived", "both"):
-            return Response(400, "Client status is invalid")
-        name = (request.arg("name") or "").lower()
-        clients = [c for c in self._clients.values()
-                   if (status == "both" or c["archived"] == (status == "archived")) and name in c["name"].lower()]
-        return Response(200, [client_json(c, USER_ID) for c in clients])
-
-    def _workspace_tags(self, request: Request) -> Response:
-        denied = self._check_workspace(request)
-        return denied or Response(200, [tag_json(t, USER_ID) for t in self._tags.values()])
-
-    # -- handlers: Reports v3 --------------------------------------------------------------
-    def _report_search(self, request: Request) -> Response:
-        if int(request.params["workspace_id"]) != self.workspace_id:
-            return Response(403, "Workspace not found/accessible")
-        body = request.body if isinstance(request.body, dict) else {}
-        if not any(value not in (None, "", [], False, 0) for value in body.values()):
-            return Response(400, "At least one parameter must be set")
-        try:
-            first_day, last_day = self._report_range(body.get("start_date"), body.get("end_date"))
-            page_size = _positive(body.get("page_size"), REPORT_PAGE_SIZE, "page_size")
-            first_row = _positive(body.get("first_row_number"), 1, "first_row_number")
-            order_dir = str(body.get("order_dir") or "DESC").upper()
-            order_by = str(body.get("order_by") or "date")
-            if order_dir not in ("ASC", "DESC"):
-                raise ValueError("Invalid 'order_dir' value, allowed values are: 'ASC, DESC'")
-            if order_by not in ORDER_KEYS:
-                raise ValueError(f"Invalid 'order_by' value, allowed values are: '{', '.join(ORDER_KEYS)}'")
-        except ValueError as error:
-            return Response(400, str(error))
-        begin, end = day_start(first_day, self.zone), next_day(day_start(last_day, self.zone))
-        entries = [e for e in self._live_entries()
-                   if e["stop"] is not None and begin <= e["start"] < end and self._report_filter(e, body)]
-        entries.sort(key=ORDER_KEYS[order_by], reverse=order_dir == "DESC")
-        rows = report_rows(entries, bool(body.get("grouped")), self.user, self.zone)
-        chunk = rows[first_row - 1: first_row - 1 + page_size]
-        headers = {"X-Range-Start": first_day, "X-Range-End": last_day}
-        if first_row - 1 + page_size < len(rows):
-            following = rows[first_row - 1 + page_size]
-            headers["X-Next-ID"] = str(following["time_entries"][0]["id"])
-            headers["X-Next-Row-Number"] = str(following["row_number"])
-            headers["X-Next-Timestamp"] = str(int(self._entries[following["time_entries"][0]["id"]]["start"].timestamp()))
-        return Response(200, chunk, headers)
-
-    def _report_range(self, start: Any, end: Any) -> tuple[str, str]:
-        for name, value in (("start_date", start), ("end_date", end)):
-            if value is not None and not (isinstance(value, str) and DATE_RE.fullmatch(value) and _is_date(value)):
-                raise ValueError(f"Invalid '{name}' value")
-        today = self.clock.now().astimezone(self.zone).date()
-        if start is None and end is None:
-            first, last = today - timedelta(days=6), today
-        elif start is None:
-            last = datetime.strptime(end, "%Y-%m-%d").date()
-            first = last - timedelta(days=6)
-        else:
-            first = datetime.strptime(start, "%Y-%m-%d").date()
-            last = datetime.strptime(end, "%Y-%m-%d").date() if end is not None else max(first, today)
-        if last < first:
-            raise ValueError("end_date must not be earlier than start_date")
-        return first.isoformat(), last.isoformat()
-
-    def _report_filter(self, entry: dict[str, Any], body: dict[str, Any]) -> bool:
-        def wanted(key: str, value: Any) -> bool:
-            return not isinstance(body.get(key), list) or not body[key] or value in body[key]
-        project = self._projects.get(entry["project_id"]) if entry["project_id"] is not None else None
-        tag_filter = body.get("tag_ids")
-        if isinstance(tag_filter, list) and tag_filter:
-            if not (set(entry["tag_ids"]) & set(tag_filter)) and not (None in tag_filter and not entry["tag_ids"]):
-                return False
-        description = body.get("description")
-        return (wanted("project_ids", entry["project_id"]) and wanted("task_ids", entry["task_id"])
-                and wanted("client_ids", project["client_id"] if project else None)
-                and wanted("user_ids", entry["user_id"]) and wanted("time_entry_ids", entry["id"])
-                and (not isinstance(body.get("billable"), bool) or entry["billable"] == body["billable"])
-                and (not description or str(description).lower() in (entry["description"] or "").lower()))
-
     # -- helpers ---------------------------------------------------------------------------
     def _throttle(self) -> Response | None:
         """The leaky bucket (429) first, then the quota (402); refused requests cost no quota."""
@@ -474,26 +291,6 @@ class TogglService(Service):
                     return Response(402, QUOTA_EXCEEDED.format(seconds=self._quota_resets_in))
                 self._quota -= 1
         return None
-
-    def _check_workspace(self, request: Request) -> Response | None:
-        if int(request.params["workspace_id"]) != self.workspace_id:
-            return Response(403, "User does not have access to this resource.")
-        return None
-
-    def _changed_since(self, request: Request, records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-        since = request.arg("since")
-        if since is None or not re.fullmatch(r"\d+", since):
-            return list(records)
-        return [r for r in records if int(r["at"].timestamp()) >= int(since)]
-
-    def _bound(self, text: str, name: str) -> datetime:
-        """``YYYY-MM-DD`` (midnight in the user's timezone) or an RFC 3339 time with offset."""
-        if DATE_RE.fullmatch(text) and _is_date(text):
-            return day_start(text, self.zone)
-        try:
-            return _rfc3339(text)
-        except ValueError:
-            raise ValueError(f"Invalid {name}: must be YYYY-MM-DD or RFC3339") from None
 
     def _live_entries(self) -> Iterable[dict[str, Any]]:
         return (e for e in self._entries.values() if e["server_deleted_at"] is None)
@@ -546,51 +343,10 @@ class TogglService(Service):
         return value
 
 
-ORDER_KEYS = {
-    "date": lambda e: (e["start"], e["id"]),
-    "user": lambda e: (e["user_id"], e["start"], e["id"]),
-    "duration": lambda e: (e["duration"], e["id"]),
-    "description": lambda e: ((e["description"] or "").lower(), e["id"]),
-    "last_update": lambda e: (e["at"], e["id"]),
-}
-
-
 def _moment(value: datetime | str) -> datetime:
     """An aware datetime from a datetime or an RFC 3339 string, in UTC."""
     if isinstance(value, str):
-        return _rfc3339(value)
+        return parse_rfc3339(value)
     if value.tzinfo is None:
         raise ValueError("naive datetimes are ambiguous; pass an aware datetime")
     return value.astimezone(timezone.utc)
-
-
-def _rfc3339(text: str) -> datetime:
-    if "T" not in text.upper():
-        raise ValueError(f"not an RFC 3339 time: {text!r}")
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    if moment.tzinfo is None:
-        raise ValueError(f"RFC 3339 time without offset: {text!r}")
-    return moment.astimezone(timezone.utc)
-
-
-def _is_date(text: str) -> bool:
-    try:
-        datetime.strptime(text, "%Y-%m-%d")
-    except ValueError:
-        return False
-    return True
-
-
-def _unix(text: str) -> int:
-    if not re.fullmatch(r"\d+", text):
-        raise ValueError("Invalid since")
-    return int(text)
-
-
-def _positive(value: Any, default: int, name: str) -> int:
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"Invalid '{name}' value")
-    return value
-

@@ -13,6 +13,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 
+from sandbox.time_formats import go_time
+
 COLORS = ("#d92b2b", "#c9806b", "#2da608", "#06a893", "#0b83d9", "#9e5bd9", "#e36a00", "#525266")
 
 
@@ -21,13 +23,17 @@ def seconds_time(moment: datetime, zone: tzinfo = timezone.utc) -> str:
     return moment.astimezone(zone).replace(microsecond=0).isoformat()
 
 
-def at_time(moment: datetime) -> str:
-    """Go's RFC3339Nano in UTC: ``2024-12-16T02:24:56.5667Z`` (fraction only when non-zero)."""
-    moment = moment.astimezone(timezone.utc)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond:06d}".rstrip("0")
-    return text + "Z"
+at_time = go_time  # ``at``: Go's RFC3339Nano in UTC, ``2024-12-16T02:24:56.5667Z``
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """An RFC 3339 time with an offset (``T`` required) as an aware UTC datetime."""
+    if "T" not in text.upper():
+        raise ValueError(f"not an RFC 3339 time: {text!r}")
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError(f"RFC 3339 time without offset: {text!r}")
+    return moment.astimezone(timezone.utc)
 
 
 def entry_json(entry: dict[str, Any], service: Any, meta: bool = False) -> dict[str, Any]:

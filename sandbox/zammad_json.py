@@ -14,7 +14,6 @@ are JSON strings such as ``"15.0"``; the token's user and the system user ``-`` 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -74,16 +73,6 @@ def image_hash(email: str) -> str:
     return hashlib.md5(email.lower().encode("utf-8")).hexdigest()  # noqa: S324 - an avatar key, not security
 
 
-def ruby_json(payload: Any) -> bytes:
-    """``payload.to_json`` as Rails emits it: compact, UTF-8, HTML-safe escapes for ``< > &``
-    and U+2028/U+2029 (ActiveSupport.escape_html_entities_in_json)."""
-    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    for character, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
-                               ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
-        text = text.replace(character, escaped)
-    return text.encode("utf-8")
-
-
 # -- users -------------------------------------------------------------------------------------
 def user_plain(user: dict[str, Any]) -> dict[str, Any]:
     return {
@@ -113,7 +102,7 @@ def user_names(user: dict[str, Any], lookup: "Lookup") -> dict[str, Any]:
     if organization is not None:
         result["organization"] = organization["name"]
     result["groups"] = {GROUP["name"]: ["full"]} if _is_agent(user) else {}
-    return _with_author_names(result, user, lookup)
+    return with_author_names(result, user, lookup)
 
 
 def _is_agent(user: dict[str, Any]) -> bool:
@@ -140,7 +129,7 @@ def organization_names(organization: dict[str, Any], lookup: "Lookup") -> dict[s
     members = [lookup.user(user_id)["login"] for user_id in result["member_ids"]]
     if members:
         result["members"] = members
-    return _with_author_names(result, organization, lookup)
+    return with_author_names(result, organization, lookup)
 
 
 def group_names(lookup: "Lookup") -> dict[str, Any]:
@@ -207,7 +196,7 @@ def ticket_names(ticket: dict[str, Any], lookup: "Lookup") -> dict[str, Any]:
         result["ticket_time_accounting"] = []
     result.update(state=STATES[ticket["state_id"]], priority=PRIORITIES[ticket["priority_id"]],
                   owner=lookup.user(ticket["owner_id"])["login"], customer=lookup.user(ticket["customer_id"])["login"])
-    _with_author_names(result, ticket, lookup)
+    with_author_names(result, ticket, lookup)
     result.update(create_article_type=ARTICLE_TYPES[ticket["create_article_type_id"]],
                   create_article_sender=ARTICLE_SENDERS[ticket["create_article_sender_id"]], ai_stored_results=[])
     return result
@@ -265,67 +254,16 @@ def _add_organization_asset(assets: dict[str, dict[str, Any]], lookup: "Lookup",
         assets["Organization"][str(organization_id)] = organization_ids(organization, lookup)
 
 
-# -- webhook payload ---------------------------------------------------------------------------
-USER_ATTRIBUTE_BLACKLIST = ("last_login", "login_failed", "password", "preferences", "group_ids", "groups",
-                            "authorization_ids", "authorizations")
-
-
-def webhook_payload(ticket: dict[str, Any], article: dict[str, Any], lookup: "Lookup") -> dict[str, Any]:
-    """TriggerWebhookJob's default body: ``{ticket, article}``, each record's attributes with
-    association names, sorted by key, with owner/customer/created_by/updated_by/organization/
-    priority/group (article: created_by/updated_by) replaced by the associated records
-    (``{}`` when there is none)."""
-    ticket_part = dict(sorted(ticket_names(ticket, lookup).items()))
-    associations = {
-        "owner": _webhook_user(lookup, ticket["owner_id"]), "customer": _webhook_user(lookup, ticket["customer_id"]),
-        "created_by": _webhook_user(lookup, ticket["created_by_id"]),
-        "updated_by": _webhook_user(lookup, ticket["updated_by_id"]),
-        "organization": (organization_names(lookup.organization(ticket["organization_id"]), lookup)
-                         if lookup.organization(ticket["organization_id"]) is not None else {}),
-        "priority": priority_names(ticket["priority_id"]), "group": group_names(lookup),
-    }
-    for key, value in associations.items():
-        ticket_part[key] = dict(sorted(value.items()))
-    article_part = dict(sorted(article_names(article, lookup).items()))
-    article_part["created_by"] = _webhook_user(lookup, article["created_by_id"])
-    article_part["updated_by"] = _webhook_user(lookup, article["updated_by_id"])
-    entry = lookup.article_entry(article["id"])
-    article_part["accounted_time"] = int(entry["time_unit"]) if entry is not None else 0
-    return {"ticket": ticket_part, "article": article_part}
-
-
-def article_names(article: dict[str, Any], lookup: "Lookup") -> dict[str, Any]:
-    result = {
-        "id": article["id"], "ticket_id": article["ticket_id"], "type_id": article["type_id"],
-        "sender_id": article["sender_id"], "from": article["from"], "to": article["to"], "cc": None,
-        "subject": article["subject"], "reply_to": None, "message_id": None, "message_id_md5": None,
-        "in_reply_to": None, "content_type": "text/html", "references": None, "body": article["body"],
-        "internal": article["internal"], "preferences": {}, "updated_by_id": article["updated_by_id"],
-        "created_by_id": article["created_by_id"], "origin_by_id": article["origin_by_id"],
-        "created_at": format_time(article["created_at"]), "updated_at": format_time(article["updated_at"]),
-        "detected_language": None, "attachments": [],
-        "type": ARTICLE_TYPES[article["type_id"]], "sender": ARTICLE_SENDERS[article["sender_id"]],
-    }
-    if article["origin_by_id"] is not None:
-        result["origin_by"] = lookup.user(article["origin_by_id"])["login"]
-    return _with_author_names(result, article, lookup)
-
-
-def _webhook_user(lookup: "Lookup", user_id: int | None) -> dict[str, Any]:
-    if user_id is None:
-        return {}
-    attributes = user_names(lookup.user(user_id), lookup)
-    return {key: value for key, value in attributes.items() if key not in USER_ATTRIBUTE_BLACKLIST}
-
-
-def _with_author_names(result: dict[str, Any], record: dict[str, Any], lookup: "Lookup") -> dict[str, Any]:
+# -- shared by the shapes and the webhook payload ----------------------------------------------
+def with_author_names(result: dict[str, Any], record: dict[str, Any], lookup: "Lookup") -> dict[str, Any]:
     result["created_by"] = lookup.user(record["created_by_id"])["login"]
     result["updated_by"] = lookup.user(record["updated_by_id"])["login"]
     return result
 
 
 class Lookup:
-    """What the shapes need from the service's state (implemented by ZammadService)."""
+    """What the shapes and the webhook payload need from the service's state (implemented by
+    ZammadService)."""
 
     def user(self, user_id: int) -> dict[str, Any]:
         raise NotImplementedError
