@@ -3,6 +3,7 @@
 
   python sync.py                 run the jobs named in SYNC_JOBS (default gitea-kimai)
   python sync.py gitea-kimai     run one job
+  python sync.py csv-kimai FILE  import a timesheet CSV (--template prints one)
 """
 import re
 from pathlib import Path
@@ -66,8 +67,29 @@ def _job_command(name):
     return command
 
 
+@cli.command("csv-kimai", epilog=EPILOG)
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, readable=False))
+@click.option("--template", is_flag=True, help="print the CSV template (header and one example row) and exit")
+@click.option("--date-format", default=None, metavar="FMT",
+              help="strftime codes of the date column, e.g. %d/%m/%Y (default ISO 8601: 2026-03-31)")
+@click.option("--skip-invalid", is_flag=True, default=None,
+              help="import the valid rows and list the invalid ones (exit 3); default: any invalid row stops all (exit 65)")
+@sync_options
+@click.pass_context
+def csv_command(ctx, file, template, date_format, skip_invalid, **options):
+    """Import a timesheet CSV (see docs/csv.md): every row is checked first; a row never lands twice."""
+    if template:
+        from common.csv_rows import TEMPLATE
+        click.echo(TEMPLATE, nl=False)
+        return
+    if file is None:
+        raise click.UsageError("missing FILE (or --template to print one)")
+    run("csv-kimai", _merge(ctx.obj, {**options, "file": file, "date_format": date_format, "skip_invalid": skip_invalid}))
+
+
 for _name in JOBS:
-    _job_command(_name)
+    if _name not in cli.commands:  # csv-kimai has its own command above
+        _job_command(_name)
 
 
 @cli.command("conflicts", epilog=EPILOG)
@@ -175,7 +197,8 @@ def run(job, options):
     job_options = {"dry_run": dry_run, "full": bool(options.get("full")),
                    "repos": tuple(r.strip() for r in (options.get("repos") or "").split(",") if r.strip()),
                    "date_from": options.get("date_from"), "date_to": options.get("date_to"),
-                   "create_missing": bool(options.get("create_missing"))}
+                   "create_missing": bool(options.get("create_missing")), "file": options.get("file"),
+                   "date_format": options.get("date_format"), "skip_invalid": bool(options.get("skip_invalid"))}
     results = [run_job(name, settings, job_options) for name in ([job] if job else settings.sync_jobs)]
     report(results, options, settings)
     return most_serious(r.exit_code for r in results)

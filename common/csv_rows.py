@@ -32,6 +32,7 @@ TEMPLATE = ("date,begin,end,duration,project,activity,customer,description,tags,
 MAX_DURATION = timedelta(hours=24)
 AGREE_WITHIN = timedelta(minutes=1)
 
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 OTHER_DATE = re.compile(r"^(\d{1,2})[./-](\d{1,2})[./-](\d{2}|\d{4})$")
 CLOCK = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
@@ -40,7 +41,7 @@ DECIMAL_HOURS = re.compile(r"^(\d{1,3})(?:[.,](\d+))?$")
 BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Row:
     """One valid CSV row: aware UTC instants and normalised values."""
 
@@ -95,7 +96,11 @@ def column_name(text):
 def pick_separator(header_line):
     """The separator that splits the header into the most known column names (`,` on a tie)."""
     def known(sep):
-        return sum(column_name(c) in COLUMNS for c in next(csv.reader([header_line], delimiter=sep), []))
+        try:
+            cells = next(csv.reader([header_line], delimiter=sep), [])
+        except csv.Error:  # quoting broken for this separator: the header reader names it
+            cells = []
+        return sum(column_name(c) in COLUMNS for c in cells)
     return max(SEPARATORS, key=lambda sep: (known(sep), sep == ","))
 
 
@@ -126,11 +131,12 @@ def check_header(cells, name):
 def parse_file(text, tz, date_format=None, name="file"):
     """Text of a CSV file -> ParsedFile. A header problem raises DataError; row problems are
     collected in `errors`, one entry per invalid row."""
-    header_line = text.split("\n", 1)[0].rstrip("\r")
+    header_line = LINE_BREAK.split(text, 1)[0]
     if not header_line.strip():
         raise DataError(f"{name}: line 1 is empty; expected the header, like {TEMPLATE.splitlines()[0]}")
     separator = pick_separator(header_line)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator, strict=True)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator, skipinitialspace=True, strict=True)
+    line = 1  # where the record being read starts
     try:
         positions = check_header(next(reader), name)
         parsed = ParsedFile(separator=separator, columns=tuple(positions))
@@ -156,7 +162,7 @@ def parse_file(text, tz, date_format=None, name="file"):
                 first_line_of[row.key] = start
                 parsed.rows.append(row)
     except csv.Error as exc:
-        raise DataError(f"{name}: line {reader.line_num}: not readable as CSV ({exc})") from None
+        raise DataError(f"{name}: line {line}: not readable as CSV ({exc}); check its quotes") from None
     return parsed
 
 
@@ -288,12 +294,12 @@ class RowParser:
         cache_key = (day, clock)
         if cache_key not in self._instants:
             try:
-                self._instants[cache_key] = from_local(datetime.combine(day, clock), self.tz, f"{column} ")
+                self._instants[cache_key] = from_local(datetime.combine(day, clock), self.tz)
             except DataError as exc:
-                self._instants[cache_key] = exc
+                self._instants[cache_key] = str(exc)
         found = self._instants[cache_key]
-        if isinstance(found, DataError):
-            problems.append(str(found))
+        if isinstance(found, str):
+            problems.append(f"{column} {found}")
             return None
         return found
 

@@ -44,7 +44,8 @@ def _import(module, name):
 
 JOBS = {"gitea-kimai": _gitea_kimai, "zammad-kimai": _zammad_kimai,
         "toggl-kimai": _import("toggl_kimai", "TogglKimaiJob"),
-        "harvest-kimai": _import("harvest_kimai", "HarvestKimaiJob")}
+        "harvest-kimai": _import("harvest_kimai", "HarvestKimaiJob"),
+        "csv-kimai": _import("csv_kimai", "CsvKimaiJob")}
 
 
 def run_job(name, settings, options):

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from ..clients.kimai import KimaiClient
 from ..config import read_map
-from ..errors import ConfigError, SyncError, UsageError
+from ..errors import PARTIAL, ConfigError, DataError, SyncError, UsageError
 from ..timeutil import parse_instant, to_kimai_local, zone
 from .base import Action, Applier
 from .kimai_targets import KimaiTargets, kimai_safe_name, timesheets_by_marker
@@ -25,6 +25,7 @@ log = logging.getLogger("tracksync.imports")
 TAG = "import"
 MAP_KINDS = ("customer", "project", "activity", "user")
 WINDOW_MARGIN = timedelta(days=7)
+LISTED_INVALID = 100          # invalid rows named in the error message; the history keeps them all
 
 
 def version_of(*parts):
@@ -68,6 +69,8 @@ class SourceRead:
     entries: list = field(default_factory=list)
     deleted: list = field(default_factory=list)     # markers the source reports deleted
     skipped: list = field(default_factory=list)     # (line, item, reason): running, invalid, ...
+    invalid: list = field(default_factory=list)     # (line, item, reason): rows the source refuses; none
+                                                    # is imported unless Options.skip_invalid
     complete: bool = True
     parameters: dict = field(default_factory=dict)
     file_sha256: str = None
@@ -173,8 +176,11 @@ class ImportJob(ABC):
             read = self.read()
             if not self.opts.dry_run:
                 import_id = self.store.start_import(self.run_id, self.JOB, self.SOURCE, read.parameters, read.file_sha256)
+            if read.invalid and not self.opts.skip_invalid:
+                status = "invalid"
+                raise DataError(self.invalid_message(read))
             self.sync(read)
-            status = "partial" if self.result.failures else "ok"
+            status = "partial" if self.result.failures or read.invalid else "ok"
             if not self.opts.dry_run and read.complete and read.cursor and not self.result.failures:
                 self.store.set_cursor(self.JOB, "entries", read.cursor)
         finally:
@@ -183,17 +189,35 @@ class ImportJob(ABC):
 
     def finish_history(self, import_id, status, read):
         counts = self.result.counts
-        errors = [(line, item, reason) for line, item, reason in read.skipped]
+        refused = len(read.invalid) if status == "invalid" else 0
+        errors = [(line, item, reason) for line, item, reason in read.invalid + read.skipped]
         errors += [(None, label, reason) for label, reason in self.result.failures]
         self.store.finish_import(import_id, status, {
-            "read": len(read.entries) + len(read.skipped), "created": counts.get("created", 0),
-            "updated": counts.get("updated", 0) + counts.get("deleted", 0), "skipped": len(read.skipped),
-            "failed": len(self.result.failures)}, errors)
+            "read": len(read.entries) + len(read.skipped) + len(read.invalid), "created": counts.get("created", 0),
+            "updated": counts.get("updated", 0) + counts.get("deleted", 0),
+            "skipped": len(read.skipped) + len(read.invalid) - refused,
+            "failed": len(self.result.failures) + refused}, errors)
+
+    def invalid_message(self, read):
+        """Every invalid row on its own line (the first LISTED_INVALID of them)."""
+        rows = read.invalid
+        listed = [f"line {line}: {reason}" if line else f"{item}: {reason}" for line, item, reason in rows[:LISTED_INVALID]]
+        if len(rows) > LISTED_INVALID:
+            where = "" if self.opts.dry_run else " (python report.py imports --errors lists them all)"
+            listed.append(f"... and {len(rows) - LISTED_INVALID} more{where}")
+        name = read.parameters.get("file") or self.SOURCE
+        return (f"{name}: {len(rows)} invalid row{'s' if len(rows) != 1 else ''}; nothing imported "
+                f"(fix {'them' if len(rows) != 1 else 'it'}, or --skip-invalid imports the valid rows):\n  "
+                + "\n  ".join(listed))
 
     def sync(self, read):
         for line, item, reason in read.skipped:
             self.result.counts["skipped"] += 1
             log.info("skipped %s: %s", item, reason)
+        for line, item, reason in read.invalid:  # reached under skip_invalid only: listed, and the run exits 3
+            self.result.counts["skipped"] += 1
+            self.result.warnings.append(f"{item} skipped: {reason}")
+            self.result.exit_code = PARTIAL
         links = self.store.links(self.JOB)
         work = []
         for entry in read.entries:
@@ -255,7 +279,7 @@ class ImportJob(ABC):
     # -- mapping to Kimai ----------------------------------------------------------------------
     def resolver(self, work):
         """A function entry -> ((project id, activity id, user id), failure reason)."""
-        customers = {c["name"]: c["id"] for c in self.kimai.list_customers()}
+        customers = self.targets.customers()
         projects = self.kimai.list_projects()
         activities = {(a["project"], a["name"]): a["id"] for a in self.kimai.list_global_activities()}
         project_ids = {}

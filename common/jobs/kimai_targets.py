@@ -57,12 +57,16 @@ class KimaiTargets:
         self.kimai, self.settings, self.result, self.applier, self.dry_run = kimai, settings, result, applier, dry_run
         self._customers = None
 
+    def customers(self):
+        """name -> id of every customer, read once per run."""
+        if self._customers is None:
+            self._customers = {c["name"]: c["id"] for c in self.kimai.list_customers()}
+        return self._customers
+
     def customer_id(self, name, comment=None):
         """Id of the customer with this name, created when missing (None when only planned)."""
         name = kimai_safe_name(name)
-        if self._customers is None:
-            self._customers = {c["name"]: c["id"] for c in self.kimai.list_customers()}
-        if name in self._customers:
+        if name in self.customers():
             return self._customers[name]
         if self.dry_run:
             action = Action("create", f"customer:{name}", "customer", f"customer {name}", "", {"name": name})

@@ -1,0 +1,49 @@
+"""CSV file -> Kimai: every row of a timesheet spreadsheet becomes one Kimai timesheet.
+
+The file is read and every row checked (common/csv_rows.py) before anything is written: with
+one invalid row nothing is imported and the run exits 65 naming each bad line, unless
+--skip-invalid imports the valid rows and lists the others (exit 3). A row's marker is
+`csv:{hash of its normalised values}`, so importing a file again, reordered or re-exported,
+makes no write. Mapping to Kimai, time zones and history are the shared pipeline's (imports.py).
+"""
+import hashlib
+from pathlib import Path
+
+from ..csv_rows import check_date_format, decode, parse_file
+from ..errors import DataError, UsageError
+from .imports import TAG, ImportEntry, ImportJob, SourceRead
+
+SEPARATOR_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+
+
+class CsvKimaiJob(ImportJob):
+    JOB = "csv-kimai"
+    SOURCE = "csv"
+
+    def read(self):
+        if not self.opts.file:
+            raise UsageError("csv-kimai needs a file: python sync.py csv-kimai FILE (--template prints one)")
+        if self.opts.date_from or self.opts.date_to:
+            raise UsageError("--from/--to do not apply to csv-kimai: it imports the whole file")
+        if self.opts.date_format:
+            check_date_format(self.opts.date_format)
+        path = Path(self.opts.file)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
+        parsed = parse_file(decode(data, path.name), self.tz, self.opts.date_format, path.name)
+        parameters = {"file": path.name, "date_format": self.opts.date_format or "ISO 8601",
+                      "separator": SEPARATOR_NAMES[parsed.separator]}
+        if self.opts.skip_invalid:
+            parameters["skip_invalid"] = True
+        read = SourceRead(parameters=parameters, file_sha256=hashlib.sha256(data).hexdigest())
+        read.invalid = [(line, f"line {line}", message) for line, message in parsed.errors]
+        read.entries = [ImportEntry(
+            key=row.key, label=f"line {row.line}", begin=row.begin, end=row.end, project=row.project,
+            activity=row.activity, customer=row.customer, description=row.description,
+            tags=tuple(t for t in row.tags if t != TAG), billable=row.billable, user=row.user,
+            version=row.key.partition(":")[2], line=row.line) for row in parsed.rows]
+        if not parsed.rows and not parsed.errors:
+            self.result.warnings.append(f"{path.name}: no rows below the header; nothing to import")
+        return read
