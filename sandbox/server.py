@@ -9,6 +9,7 @@ endpoints (which are outside authentication, faults and the log).
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 import re
 import socket
 import threading
@@ -70,7 +71,7 @@ class Response:
 Handler = Callable[[Request], Response]
 
 
-class Service:
+class Service(ABC):
     """Base class of one stand-in service: routing plus the hooks subclasses fill in."""
 
     name = ""
@@ -121,19 +122,22 @@ class Service:
         return self.method_not_allowed(request) if path_matched else self.not_found(request)
 
     # -- hooks for subclasses --------------------------------------------------------------
+    @abstractmethod
     def authenticate(self, request: Request) -> Response | None:
         """Return an error response to refuse the request, or None to let it through."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def not_found(self, request: Request) -> Response:
-        raise NotImplementedError
+        ...
 
     def method_not_allowed(self, request: Request) -> Response:
         return Response(405, text="Method Not Allowed")
 
+    @abstractmethod
     def bad_json(self, request: Request) -> Response:
         """The answer to a body that is not valid JSON."""
-        raise NotImplementedError
+        ...
 
     def fault_response(self, status: int) -> Response:
         """The body of an injected 5xx: the service's own for 500, a proxy page for 502/503."""
@@ -141,13 +145,15 @@ class Service:
         return Response(status, text=f"<html><head><title>{status} {reason}</title></head>"
                                      f"<body><center><h1>{status} {reason}</h1></center></body></html>")
 
+    @abstractmethod
     def state(self) -> dict[str, Any]:
         """A JSON dump of the service's state (for GET /_sandbox/state)."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def env(self, url: str, **options: Any) -> dict[str, str]:
         """The environment variables a tracksync client needs to reach this service."""
-        raise NotImplementedError
+        ...
 
 
 class ServiceServer(ThreadingHTTPServer):

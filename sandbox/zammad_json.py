@@ -17,7 +17,7 @@ import hashlib
 import re
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
 SYSTEM_USER_ID = 1
 ROLES = {1: "Admin", 2: "Agent", 3: "Customer"}
@@ -261,21 +261,21 @@ def with_author_names(result: dict[str, Any], record: dict[str, Any], lookup: "L
     return result
 
 
-class Lookup:
+class Lookup(Protocol):
     """What the shapes and the webhook payload need from the service's state (implemented by
     ZammadService)."""
 
     def user(self, user_id: int) -> dict[str, Any]:
-        raise NotImplementedError
+        ...
 
     def organization(self, organization_id: int | None) -> dict[str, Any] | None:
-        raise NotImplementedError
+        ...
 
     def member_ids(self, organization_id: int) -> list[int]:
-        raise NotImplementedError
+        ...
 
     def agent_ids(self) -> list[int]:
-        raise NotImplementedError
+        ...
 
     def article_entry(self, article_id: int) -> dict[str, Any] | None:
-        raise NotImplementedError
+        ...
