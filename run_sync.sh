@@ -60,15 +60,17 @@ demo() {
     echo "LOG_FILE=$DEMO_DIR/demo.log"
     echo "CACHE_DIR=$DEMO_DIR/cache"
     echo "EXPORT_DIR=$DEMO_DIR/exports"
+    echo "SYNC_JOBS=gitea-kimai,zammad-kimai"
+    echo "ZAMMAD_DEFAULT_ACTIVITY=Support"
   } >>"$env_file"
-  echo "== Sandbox running (Gitea and Kimai stand-ins on loopback). The plan of the first sync:"
+  echo "== Sandbox running (Gitea, Zammad and Kimai stand-ins on loopback). The plan of the first sync:"
   "$PY" sync.py --env-file "$env_file" --dry-run >"$DEMO_DIR/plan.txt"; code=$?
   [ "$code" -eq 0 ] || { cat "$DEMO_DIR/plan.txt"; return "$code"; }
-  head -n 12 "$DEMO_DIR/plan.txt"
-  echo "  ... ($(grep -c '^  create' "$DEMO_DIR/plan.txt") creates in all)"
-  echo "== First sync:"
+  head -n 10 "$DEMO_DIR/plan.txt"
+  echo "  ... ($(grep -c '^  create' "$DEMO_DIR/plan.txt") creates in all, gitea-kimai and zammad-kimai)"
+  echo "== First sync: Gitea issues -> Kimai activities, Zammad ticket time -> Kimai timesheets"
   "$PY" sync.py --env-file "$env_file" || return $?
-  echo "== Second sync (nothing changed in Gitea, so nothing is written):"
+  echo "== Second sync (nothing changed, so nothing is written):"
   "$PY" sync.py --env-file "$env_file"
 }
 

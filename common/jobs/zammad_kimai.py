@@ -158,8 +158,13 @@ class ZammadKimaiJob:
         self.tz = zone(self.settings.kimai_timezone or me.get("timezone") or "UTC")
         window = self.window()
         tickets, complete = self.read_tickets(window)
-        reads = self.read_entries([t for t in tickets if not self.ticket_unchanged(t)])
         links = self.store.links(JOB)
+        unchanged = {t["id"] for t in tickets if self.ticket_unchanged(t)}
+        if unchanged:  # their entries are synced as they are: count them
+            self.result.counts["unchanged"] += sum(
+                1 for key, link in links.items() if link["target_type"] == "timesheet" and link["state"] in ("synced", "kept")
+                and int(key.split("/")[1]) in unchanged)
+        reads = self.read_entries([t for t in tickets if t["id"] not in unchanged])
         work, orphans = self.select(reads, links, window)
         if work or orphans:
             self.sync(work, orphans, links)
