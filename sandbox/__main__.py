@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         seed_imports.toggl_demo(sandbox)
         seed_imports.harvest_demo(sandbox)
         seed_zammad.demo(sandbox)
+        sandbox.kimai.add_activity("Support", None)  # the global activity the demo maps Zammad time to
     elif args.seed == "bulk":
         seed.bulk(sandbox, repos=args.repos, issues=args.issues)
         seed_imports.toggl_bulk(sandbox, entries=args.import_entries)

@@ -47,10 +47,8 @@ def demo(sb: "Sandbox") -> None:
     activity types Support, Development, Consulting and an inactive Legacy; ten tickets (one
     without organisation, awkward titles: HTML characters, Cyrillic, Japanese, 200 characters;
     new/open/pending/closed) with 2-4 time entries each, backdated over the last two weeks
-    (fractional minutes, two entries without a type, one booked on an internal note); and the
-    global Kimai activity Support for ZAMMAD_DEFAULT_ACTIVITY."""
+    (fractional minutes, two entries without a type, one booked on an internal note)."""
     zammad = sb.zammad
-    sb.kimai.add_activity("Support", None)  # a global Kimai activity the demo maps the entries to
     organizations = [zammad.add_organization(name)["id"] for name in ORGANIZATIONS]
     agents = [zammad.add_user(email, first, last)["login"] for email, first, last in AGENTS]
     types = [zammad.add_type(name, note, active=name != "Legacy")["id"] for name, note in TYPES]
