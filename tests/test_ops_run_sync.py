@@ -91,3 +91,13 @@ def test_commands_work_from_any_folder_and_pass_exit_codes_through(tmp_path):
     assert proc.returncode == 78, explain(proc)
     assert run("run_sync.sh", "help", cwd=elsewhere).returncode == 0
     assert run("run_sync.sh", "no-such-command", cwd=elsewhere).returncode == 2
+
+
+def test_demo_runs_both_jobs_then_a_second_run_writes_nothing(tmp_path):
+    proc = run("run_sync.sh", "demo", cwd=tmp_path)
+    assert proc.returncode == 0, explain(proc)
+    first, second = proc.stdout.split("== Second sync")
+    rows = {line.split()[0]: line.split() for line in second.splitlines() if line.startswith(("gitea-kimai", "zammad-kimai"))}
+    assert set(rows) == {"gitea-kimai", "zammad-kimai"}
+    assert all(row[1:5] == ["0", "0", "0", "0"] for row in rows.values())  # created, updated, hidden, deleted
+    assert "create customer acme" in first and not list(tmp_path.iterdir())  # nothing left behind
