@@ -12,6 +12,7 @@ import json
 from abc import ABC, abstractmethod
 import re
 import socket
+import sys
 import threading
 import time
 import traceback
@@ -196,6 +197,11 @@ class ServiceServer(ThreadingHTTPServer):
             self._connections.add(request)
         super().process_request(request, client_address)
 
+    def handle_error(self, request, client_address) -> None:  # type: ignore[override]
+        """A client that vanished (killed, timed out) is normal here: no traceback on stderr."""
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+
     def shutdown_request(self, request) -> None:  # type: ignore[override]
         with self._connections_lock:
             self._connections.discard(request)
@@ -222,6 +228,9 @@ class RequestHandler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         url = urlsplit(self.path)
         raw_body = self._read_body()
+        if raw_body is None:  # the client went away mid-request (killed): a real server drops it too
+            self.close_connection = True
+            return
         if url.path.startswith(CONTROL_PREFIX):
             self._send(control_response(self.server, self.command, url.path, url.query, raw_body))
             return
@@ -274,7 +283,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             return [f"{name} {request.method} {request.path}: request body is not JSON: {raw_body[:80]!r}"]
         return contract.validate_request(name, request.method, request.path, request.query, request.body)
 
-    def _read_body(self) -> bytes:
+    def _read_body(self) -> bytes | None:
+        """The request body, or None when the connection closed before all of it arrived."""
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             chunks = []
             while True:
@@ -285,7 +295,8 @@ class RequestHandler(BaseHTTPRequestHandler):
                 chunks.append(self.rfile.read(size))
                 self.rfile.readline()
         length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
+        body = self.rfile.read(length) if length > 0 else b""
+        return body if len(body) == length else None
 
     def _record(self, request: Request, status: int | None, fault: str | None) -> None:
         """Log before answering, so a client that got its response always finds the record."""

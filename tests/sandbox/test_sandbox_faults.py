@@ -68,3 +68,18 @@ def test_latency_is_applied_per_request(sb, gitea):
 def test_bad_settings_are_refused(sb):
     with pytest.raises(ValueError):
         sb.faults.configure(error_rate=2)
+
+
+def test_a_client_killed_mid_body_is_dropped_not_served(sb):
+    """A client killed after sending the headers of a write must not become a request (nor a
+    contract violation): the server sees the connection close before the body is complete."""
+    import socket
+    import time
+    from urllib.parse import urlsplit
+    before = len(sb.kimai.projects)
+    host, port = urlsplit(sb.url("kimai")).hostname, urlsplit(sb.url("kimai")).port
+    with socket.create_connection((host, port)) as conn:
+        conn.sendall(b"POST /api/projects HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Authorization: Bearer " + sb.tokens["kimai"].encode() + b"\r\nContent-Length: 100\r\n\r\n{\"name\"")
+    time.sleep(0.3)
+    assert len(sb.kimai.projects) == before and sb.violations == [] and sb.count(service="kimai") == 0
