@@ -27,7 +27,7 @@ def content_hash(fields):
 class Action:
     """One planned change for one source item. `fields` are the mapped (desired) values."""
 
-    kind: str                 # create, update, show, hide, link, unchanged
+    kind: str                 # create, update, show, hide, delete, link, unchanged, keep, conflict, report
     key: str                  # origin marker of the source item
     target_type: str
     label: str                # how people name the item, e.g. "#12 acme/web"
