@@ -10,12 +10,10 @@
 import click
 
 from common.backup import backup_dir, create_backup, list_backups, prune_backups, summary_line, verify_file
-from common.cli import EPILOG, emit_json, emit_table, env_file_option, json_option, load, script
+from common.cli import (CONTEXT, EPILOG, emit_json, emit_table,
+                        env_file_option, group_options, json_option, load, script)
 from common.jobs import JOBS
 from common.restore import restore_backup
-
-CONTEXT = {"help_option_names": ["-h", "--help"]}
-
 
 @click.group(epilog=EPILOG, context_settings=CONTEXT)
 @env_file_option
@@ -24,10 +22,6 @@ CONTEXT = {"help_option_names": ["-h", "--help"]}
 def cli(ctx, env_file, as_json):
     """Back up, verify and restore the store (DATABASE_PATH); archives go to BACKUP_DIR."""
     ctx.obj = {"env_file": env_file, "as_json": as_json}
-
-
-def _common(ctx, env_file, as_json):
-    return env_file or ctx.obj["env_file"], as_json or ctx.obj["as_json"]
 
 
 def _create_command(name, hidden=False):
@@ -39,7 +33,7 @@ def _create_command(name, hidden=False):
     @json_option
     @click.pass_context
     def command(ctx, out, include_config, env_file, as_json):
-        _create(out, include_config, *_common(ctx, env_file, as_json))
+        _create(out, include_config, *group_options(ctx, env_file, as_json))
     return command
 
 
@@ -66,7 +60,7 @@ def _create(out, include_config, env_file, as_json):
 @click.pass_context
 def list_command(ctx, detail, env_file, as_json):
     """List the archives in BACKUP_DIR, newest first."""
-    _list(detail, *_common(ctx, env_file, as_json))
+    _list(detail, *group_options(ctx, env_file, as_json))
 
 
 @script
@@ -97,7 +91,7 @@ def _list(detail, env_file, as_json):
 @click.pass_context
 def verify_command(ctx, file, env_file, as_json):
     """Check an archive: member names, manifest, SHA-256 of every member, integrity and schema."""
-    _verify(file, *_common(ctx, env_file, as_json))
+    _verify(file, *group_options(ctx, env_file, as_json))
 
 
 @script
@@ -118,7 +112,7 @@ def _verify(file, env_file, as_json):
 @click.pass_context
 def prune_command(ctx, keep, env_file, as_json):
     """Delete all but the newest N archives in BACKUP_DIR."""
-    _prune(keep, *_common(ctx, env_file, as_json))
+    _prune(keep, *group_options(ctx, env_file, as_json))
 
 
 @script
@@ -141,7 +135,7 @@ def _prune(keep, env_file, as_json):
 def restore_command(ctx, file, env_file, as_json):
     """Replace the store with an archive's snapshot, after verifying it. Refused while a sync
     runs; the current store is kept as a safety copy in BACKUP_DIR."""
-    _restore(file, *_common(ctx, env_file, as_json))
+    _restore(file, *group_options(ctx, env_file, as_json))
 
 
 @script

@@ -11,13 +11,14 @@ Exit 0 when no check FAILs (WARNs included), otherwise the most serious code of 
 import click
 
 from common.checks import config_checks, database_checks, exit_code, redact
-from common.cli import EPILOG, emit_json, emit_table, env_file_option, json_option, script, verbose_option
+from common.cli import (CONTEXT, EPILOG, emit_json, emit_table,
+                        env_file_option, json_option, script, verbose_option)
 from common.jobs import JOBS
 from common.logs import setup_logging
 from common.remote_checks import api_checks, network_checks
 
 
-@click.command(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(epilog=EPILOG, context_settings=CONTEXT)
 @click.option("--config", "config", is_flag=True, help="the env file: unknown or malformed keys, missing keys, file mode")
 @click.option("--network", is_flag=True, help="DNS, TCP, TLS and clock skew for each service address")
 @click.option("--api", is_flag=True, help="authentication, version and permissions for each service")

@@ -17,12 +17,10 @@ nothing, except `gdpr --purge --yes`, which removes one person's rows from the s
 import click
 
 from common import reports
-from common.cli import EPILOG, emit_json, emit_table, env_file_option, json_option, load, script
+from common.cli import (CONTEXT, EPILOG, emit_json, emit_table,
+                        env_file_option, group_options, json_option, load, script)
 from common.export import export_store
 from common.jobs import JOBS
-
-CONTEXT = {"help_option_names": ["-h", "--help"]}
-
 
 @click.group(invoke_without_command=True, epilog=EPILOG, context_settings=CONTEXT)
 @env_file_option
@@ -33,10 +31,6 @@ def cli(ctx, env_file, as_json):
     ctx.obj = {"env_file": env_file, "as_json": as_json}
     if ctx.invoked_subcommand is None:
         _status(env_file, as_json)
-
-
-def _common(ctx, env_file, as_json):
-    return env_file or ctx.obj["env_file"], as_json or ctx.obj["as_json"]
 
 
 def _show(rows, columns, as_json, empty):
@@ -56,7 +50,7 @@ def _cell(value):
 @click.pass_context
 def status_command(ctx, env_file, as_json):
     """The last run of each job: when, how long, outcome and counts, and its items by state."""
-    _status(*_common(ctx, env_file, as_json))
+    _status(*group_options(ctx, env_file, as_json))
 
 
 @script
@@ -80,7 +74,7 @@ def _status(env_file, as_json):
 @click.pass_context
 def history_command(ctx, job, since, limit, env_file, as_json):
     """Runs, newest first, with their counts and exit codes."""
-    _history(job, since, limit, *_common(ctx, env_file, as_json))
+    _history(job, since, limit, *group_options(ctx, env_file, as_json))
 
 
 @script
@@ -103,7 +97,7 @@ def _history(job, since, limit, env_file, as_json):
 @click.pass_context
 def items_command(ctx, job, state, search, limit, env_file, as_json):
     """The store's links: source item, target id, state and last change."""
-    _items(job, state, search, limit, *_common(ctx, env_file, as_json))
+    _items(job, state, search, limit, *group_options(ctx, env_file, as_json))
 
 
 @script
@@ -121,7 +115,7 @@ def _items(job, state, search, limit, env_file, as_json):
 @click.pass_context
 def errors_command(ctx, run_id, env_file, as_json):
     """Items that failed, with the reason."""
-    _errors(run_id, *_common(ctx, env_file, as_json))
+    _errors(run_id, *group_options(ctx, env_file, as_json))
 
 
 @script
@@ -145,7 +139,7 @@ def _errors(run_id, env_file, as_json):
 @click.pass_context
 def export_command(ctx, fmt, out, env_file, as_json):
     """Write links, runs and audit events to one file each."""
-    _export(fmt, out, *_common(ctx, env_file, as_json))
+    _export(fmt, out, *group_options(ctx, env_file, as_json))
 
 
 @script
@@ -169,7 +163,7 @@ def _export(fmt, out, env_file, as_json):
 @click.pass_context
 def audit_command(ctx, job, item, limit, env_file, as_json):
     """Every write the toolkit made, with the values before and after."""
-    _audit(job, item, limit, *_common(ctx, env_file, as_json))
+    _audit(job, item, limit, *group_options(ctx, env_file, as_json))
 
 
 @script
@@ -195,7 +189,7 @@ def _audit(job, item, limit, env_file, as_json):
 @click.pass_context
 def imports_command(ctx, job, limit, with_errors, env_file, as_json):
     """Import history: source, parameters, file checksum, counts, status and per-row errors."""
-    _imports(job, limit, with_errors, *_common(ctx, env_file, as_json))
+    _imports(job, limit, with_errors, *group_options(ctx, env_file, as_json))
 
 
 @script
@@ -226,7 +220,7 @@ def _imports(job, limit, with_errors, env_file, as_json):
 @click.pass_context
 def reconcile_command(ctx, job, date_from, date_to, as_csv, env_file, as_json):
     """Classify every entry and timesheet of a window: matched, mismatched, missing, duplicated."""
-    _reconcile(date_from, date_to, as_csv, *_common(ctx, env_file, as_json))
+    _reconcile(date_from, date_to, as_csv, *group_options(ctx, env_file, as_json))
 
 
 @script
@@ -273,7 +267,7 @@ def export_timesheets_command(ctx, date_from, date_to, customer, project, activi
     """Kimai timesheets of a window of days as CSV or JSON, with names and totals (reads only)."""
     from common.timesheet_export import Filters
     filters = Filters(customer, project, activity, user, billable_only)
-    _export_timesheets(date_from, date_to, filters, fmt, out, bom, *_common(ctx, env_file, as_json))
+    _export_timesheets(date_from, date_to, filters, fmt, out, bom, *group_options(ctx, env_file, as_json))
 
 
 @script
@@ -302,7 +296,7 @@ def _export_timesheets(date_from, date_to, filters, fmt, out, bom, env_file, as_
 def gdpr_command(ctx, email, kimai_user, out, purge, yes, env_file, as_json):
     """A ZIP with everything Kimai and the store hold about one person; --purge --yes then erases
     their rows from the store."""
-    _gdpr(email, kimai_user, out, purge, yes, *_common(ctx, env_file, as_json))
+    _gdpr(email, kimai_user, out, purge, yes, *group_options(ctx, env_file, as_json))
 
 
 @script

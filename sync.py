@@ -10,7 +10,8 @@ from pathlib import Path
 
 import click
 
-from common.cli import EPILOG, emit_json, emit_table, env_file_option, json_option, load, script, verbose_option
+from common.cli import (CONTEXT, EPILOG, emit_json, emit_table,
+                        env_file_option, json_option, load, script, verbose_option)
 from common.errors import UsageError, most_serious
 from common.export import export_store
 from common.http import clear_http_cache
@@ -48,7 +49,7 @@ def _merge(parent, own):
     return {**own, **{k: v for k, v in parent.items() if k not in given}, **given}
 
 
-@click.group(invoke_without_command=True, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(invoke_without_command=True, epilog=EPILOG, context_settings=CONTEXT)
 @sync_options
 @click.pass_context
 def cli(ctx, **options):

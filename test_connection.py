@@ -9,12 +9,13 @@ Exit 0 when every service passes (a WARN passes), otherwise the most serious cod
 """
 import click
 
-from common.cli import EPILOG, emit_json, emit_table, env_file_option, json_option, load, script, verbose_option
+from common.cli import (CONTEXT, EPILOG, emit_json, emit_table,
+                        env_file_option, json_option, load, script, verbose_option)
 from common.connection import SERVICES, exit_code, probe_all
 
 
 
-@click.command(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(epilog=EPILOG, context_settings=CONTEXT)
 @click.option("--service", "services", multiple=True, type=click.Choice([s.name for s in SERVICES]),
               help="only this service (repeatable; default: every configured one)")
 @json_option

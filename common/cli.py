@@ -72,3 +72,9 @@ def emit_table(rows, headers="keys", empty="(nothing)"):
 
 
 EPILOG = exit_codes_help()
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+def group_options(ctx, env_file, as_json):
+    """--env-file and --json given on the subcommand, else on the group (`script.py --json sub`)."""
+    return env_file or ctx.obj["env_file"], as_json or ctx.obj["as_json"]

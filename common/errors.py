@@ -116,3 +116,7 @@ class DryRunWrite(SyncError):
     """A write was attempted under --dry-run. Raised by the HTTP layer; a bug if ever seen."""
 
     exit_code = UNEXPECTED
+
+
+# Failures that stop the whole run (77, 69, 75, or a bug): every other SyncError fails one item only.
+STOPS_RUN = (AuthError, ServiceUnavailable, TemporaryError, DryRunWrite)

@@ -6,8 +6,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
-from ..errors import (OK, PARTIAL, AuthError, DryRunWrite, ServiceUnavailable, SyncError, TemporaryError,
-                      UnknownOutcome)
+from ..errors import OK, PARTIAL, STOPS_RUN, SyncError, UnknownOutcome
 
 log = logging.getLogger("tracksync.job")
 
@@ -163,7 +162,7 @@ class Applier:
                 except UnknownOutcome as exc:
                     log.info("%s: %s; looking for its marker", action.label, exc)
                     unknown.append(action)
-                except (AuthError, ServiceUnavailable, TemporaryError, DryRunWrite):
+                except STOPS_RUN:
                     pool.shutdown(cancel_futures=True)  # the whole run stops: 77, 69 or 75
                     raise
                 except SyncError as exc:

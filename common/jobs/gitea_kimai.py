@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from ..clients.gitea import GiteaClient
 from ..clients.kimai import KimaiClient
-from ..errors import SyncError
+from ..errors import STOPS_RUN, SyncError
 from .base import Action, Applier, content_hash
 from .kimai_targets import KimaiTargets, index_by_marker, kimai_safe_name
 
@@ -170,7 +170,7 @@ class GiteaKimaiJob:
             try:
                 issues, complete = self.gitea.list_issues(self.owner, repo, since, self.opts.include_pulls)
             except SyncError as exc:
-                if exc.exit_code in (77, 69, 75):
+                if isinstance(exc, STOPS_RUN):
                     raise
                 return RepoRead(repo, error=str(exc))
             return RepoRead(repo, issues, complete)

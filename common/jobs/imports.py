@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from ..clients.kimai import KimaiClient
 from ..config import read_map
-from ..errors import PARTIAL, ConfigError, DataError, SyncError, UsageError
+from ..errors import PARTIAL, STOPS_RUN, ConfigError, DataError, SyncError, UsageError
 from ..timeutil import parse_instant, to_kimai_local, zone
 from .base import Action, Applier
 from .kimai_targets import KimaiTargets, kimai_safe_name, timesheets_by_marker
@@ -329,7 +329,7 @@ class ImportJob(ABC):
                     return None, reason
                 aid, reason = activity_id(entry, pid)
             except SyncError as exc:
-                if exc.exit_code in (77, 69, 75):
+                if isinstance(exc, STOPS_RUN):
                     raise
                 return None, str(exc)
             if reason:

@@ -16,7 +16,7 @@ from datetime import datetime, time, timedelta, timezone
 from ..clients.kimai import KimaiClient
 from ..clients.zammad import ZammadClient
 from ..config import read_map
-from ..errors import ConfigError, NotFound, SyncError, UsageError
+from ..errors import STOPS_RUN, ConfigError, NotFound, SyncError, UsageError
 from ..timeutil import parse_instant, to_kimai_local, zone
 from .base import Action, Applier, content_hash
 from .kimai_targets import KimaiTargets, timesheets_by_marker
@@ -223,7 +223,7 @@ class ZammadKimaiJob:
             try:
                 return TicketRead(ticket, self.zammad.time_accountings(ticket["id"]))
             except SyncError as exc:
-                if exc.exit_code in (77, 69, 75):
+                if isinstance(exc, STOPS_RUN):
                     raise
                 return TicketRead(ticket, error=str(exc))
         with ThreadPoolExecutor(max_workers=self.opts.workers) as pool:
