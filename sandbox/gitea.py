@@ -250,22 +250,22 @@ class GiteaService(Service):
                                   state, False, None, now, now)
         return Response(201, issue_json(issue, repo, self.root_url))
 
-    def _get_issue(self, request: Request) -> Response:
+    def _find_issue(self, request: Request) -> tuple[dict[str, Any] | None, dict[str, Any] | None, Response | None]:
+        """(repo, issue, None), or (.., .., the 404 to answer) when either is missing."""
         repo = self._find_repo(request)
         if repo is None:
-            return self._repo_not_found(request)
+            return None, None, self._repo_not_found(request)
         issue = self._issue(repo, _int_or_zero(request.params["index"]))
-        if issue is None:
-            return self._issue_not_found(request, repo)
-        return Response(200, issue_json(issue, repo, self.root_url))
+        return repo, issue, None if issue is not None else self._issue_not_found(request, repo)
+
+    def _get_issue(self, request: Request) -> Response:
+        repo, issue, missing = self._find_issue(request)
+        return missing or Response(200, issue_json(issue, repo, self.root_url))
 
     def _edit_issue(self, request: Request) -> Response:
-        repo = self._find_repo(request)
-        if repo is None:
-            return self._repo_not_found(request)
-        issue = self._issue(repo, _int_or_zero(request.params["index"]))
-        if issue is None:
-            return self._issue_not_found(request, repo)
+        repo, issue, missing = self._find_issue(request)
+        if missing:
+            return missing
         body = request.body if isinstance(request.body, dict) else {}
         state = body.get("state")
         if state is not None and state not in ("open", "closed"):
