@@ -8,11 +8,12 @@ An issue whose mapped fields hash to what was last written costs no Kimai reques
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from ..clients.gitea import GiteaClient
 from ..clients.kimai import KimaiClient
 from ..errors import STOPS_RUN, SyncError
+from ..timeutil import parse_instant
 from .base import Action, Applier, content_hash
 from .kimai_targets import KimaiTargets, index_by_marker, kimai_safe_name
 
@@ -104,11 +105,7 @@ def next_cursor(read, failed_versions, old):
     if failed_versions:
         return min(failed_versions)
     versions = [i["updated_at"] for i in read.issues if i.get("updated_at")]
-    return max(versions, key=_parse_time) if versions else old
-
-
-def _parse_time(value):
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return max(versions, key=parse_instant) if versions else old
 
 
 # --- the run --------------------------------------------------------------------------------
@@ -166,7 +163,7 @@ class GiteaKimaiJob:
         def read(repo):  # in a worker thread: no store access here
             since = cursors.get(repo)
             if since:
-                since = (_parse_time(since) - OVERLAP).isoformat()
+                since = (parse_instant(since) - OVERLAP).isoformat()
             try:
                 issues, complete = self.gitea.list_issues(self.owner, repo, since, self.opts.include_pulls)
             except SyncError as exc:
