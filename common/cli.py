@@ -3,11 +3,13 @@ tables for people and JSON for machines."""
 import functools
 import json
 import logging
+import os
 import sys
 
 import click
 from tabulate import tabulate
 
+from . import __version__
 from .config import load_settings
 from .errors import UNEXPECTED, SyncError, exit_codes_help
 from .logs import LOGGER, setup_logging
@@ -73,6 +75,34 @@ def emit_table(rows, headers="keys", empty="(nothing)"):
 
 EPILOG = exit_codes_help()
 CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+def epilog(*examples):
+    """A --help epilog: two or three example command lines, then the exit codes."""
+    lines = "\n".join(f"  {e}" for e in examples)
+    return f"\b\nExamples:\n{lines}\n\n{EPILOG}" if examples else EPILOG
+
+
+def version_option(f):
+    """--version on a script's top-level command: prints `NAME, version X` and exits 0."""
+    return click.version_option(__version__, "--version", message="%(prog)s, version %(version)s")(f)
+
+
+# Words that get a colour in tables on a terminal: failures red, warnings yellow, successes green.
+COLOURS = {"FAIL": "red", "failed": "red", "ERROR": "red", "WARN": "yellow", "partial": "yellow",
+           "conflicts": "yellow", "conflict": "yellow", "interrupted": "yellow", "OK": "green", "ok": "green"}
+
+
+def colour_wanted(err=False):
+    """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    stream = sys.stderr if err else sys.stdout
+    return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
+
+
+def paint(text, word=None, err=False):
+    """`text` coloured after `word` (default: the text itself) when colour is wanted."""
+    colour = COLOURS.get(word if word is not None else str(text))
+    return click.style(str(text), fg=colour) if colour and colour_wanted(err) else str(text)
 
 
 def group_options(ctx, env_file, as_json):

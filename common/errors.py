@@ -84,6 +84,11 @@ class LockHeld(TemporaryError):
     pass
 
 
+class Interrupted(TemporaryError):
+    """SIGTERM (or SIGINT) arrived: the item in flight was finished, the rest is left for the
+    next run, which heals as after a crash."""
+
+
 class AuthError(SyncError):
     exit_code = AUTH
 
