@@ -6,14 +6,13 @@ network_checks.py), api (authentication, version and permissions per service: co
 database (the store, opened read-only: never created or migrated here, and the job locks).
 """
 import os
-import re
 import sqlite3
 import stat
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .config import DEFAULT_ENV_FILE, KEYS, Settings, parse_value
+from .config import DEFAULT_ENV_FILE, KEYS, Settings, parse_value, tidy_values
 from .errors import CONFIG, DATA_INVALID, OK as EXIT_OK, TEMPORARY, ConfigError, most_serious
 from .reports import lock_info
 from .runlock import lock_path
@@ -157,9 +156,7 @@ def _lenient_settings(file_values, environ, env_file, checks):
             except ConfigError as exc:
                 checks.append(fail("config", name, f"{exc} (from the {source})", key.help, CONFIG))
             break
-    for name in ("GITEA_URL", "KIMAI_URL"):
-        if values[name]:
-            values[name] = re.sub(r"/api(/v1)?$", "", values[name])
+    tidy_values(values, sources, env_file)
     return Settings(values, env_file, sources)
 
 

@@ -21,7 +21,7 @@ DEFAULT_ENV_FILE = ".env"
 @dataclass(frozen=True)
 class Key:
     name: str
-    kind: str  # str, secret, url, bool, int, float, list, choice, timezone
+    kind: str  # str, secret, url, bool, int, float, list, choice, timezone, path, map
     default: object = None
     help: str = ""
     choices: tuple = ()
@@ -50,9 +50,9 @@ KEYS = {k.name: k for k in [
     Key("ZAMMAD_TIME_UNIT", "str", "minutes", "what one Zammad time unit is: minutes, hours, or a number of minutes"),
     Key("ZAMMAD_PROJECT_STRATEGY", "choice", "organization", "organization: organisation -> customer, ticket -> project; ticket: every ticket a project under KIMAI_CUSTOMER; fixed: all time to ZAMMAD_PROJECT", ("organization", "ticket", "fixed")),
     Key("ZAMMAD_PROJECT", "str", None, "Kimai project (name or id) for ZAMMAD_PROJECT_STRATEGY=fixed; created under KIMAI_CUSTOMER when missing"),
-    Key("ZAMMAD_ACTIVITY_MAP", "str", None, "Zammad activity type -> Kimai activity, inline 'Billable=Support;3=Consulting' or a file path (one 'type=activity' a line); by id or name"),
+    Key("ZAMMAD_ACTIVITY_MAP", "map", None, "Zammad activity type -> Kimai activity, inline 'Billable=Support;3=Consulting' or a file path (one 'type=activity' a line); by id or name"),
     Key("ZAMMAD_DEFAULT_ACTIVITY", "str", None, "Kimai activity (name or id) for entries without a (mapped) activity type; unset = such entries fail"),
-    Key("ZAMMAD_USER_MAP", "str", None, "agent e-mail -> Kimai user id, inline 'a@x.com=3;b@x.com=4' or a file path; unset = all time to the token's user"),
+    Key("ZAMMAD_USER_MAP", "map", None, "agent e-mail -> Kimai user id, inline 'a@x.com=3;b@x.com=4' or a file path; unset = all time to the token's user"),
     Key("ZAMMAD_CONFLICT_POLICY", "choice", "manual", "a timesheet changed in Kimai and its entry in Zammad: manual (record a conflict), zammad-wins, kimai-wins", ("manual", "zammad-wins", "kimai-wins")),
     Key("ZAMMAD_DELETE_POLICY", "choice", "report", "an entry deleted in Zammad: report it, or delete its timesheet", ("report", "delete")),
     Key("ZAMMAD_WEBHOOK_SECRET", "secret", None, "signature token of the Zammad webhook (X-Hub-Signature, HMAC-SHA1); unset = unsigned deliveries accepted"),
@@ -65,7 +65,7 @@ KEYS = {k.name: k for k in [
     Key("HARVEST_TOKEN", "secret", None, "Harvest personal access token, sent as Authorization: Bearer"),
     Key("HARVEST_ACCOUNT_ID", "str", None, "Harvest account id, sent as Harvest-Account-Id"),
     Key("HARVEST_TIMEZONE", "timezone", None, "IANA zone of Harvest's dates and started/ended times; default the Kimai time zone"),
-    Key("IMPORT_MAP", "str", None, "mapping file: lines 'customer:Source=Kimai', 'project:...', 'activity:...', 'user:source=Kimai user id'"),
+    Key("IMPORT_MAP", "map", None, "mapping file: lines 'customer:Source=Kimai', 'project:...', 'activity:...', 'user:source=Kimai user id'"),
     Key("IMPORT_CUSTOMER", "str", "Imported", "customer for projects created by --create-missing when the source names none"),
     Key("IMPORT_DEFAULT_ACTIVITY", "str", "Work", "activity for imported entries whose source has no task"),
     Key("IMPORT_DAY_START", "str", "09:00", "where a day's Harvest entries without start times are laid end to end from (HH:MM)"),
@@ -73,7 +73,7 @@ KEYS = {k.name: k for k in [
     # Running
     Key("SYNC_JOBS", "list", ("gitea-kimai",), "jobs run by a bare `python sync.py`, comma separated"),
     Key("SYNC_WORKERS", "int", 4, "parallel requests per run", minimum=1),
-    Key("DATABASE_PATH", "str", "sync.db", "SQLite store of links, runs, cursors and audit events"),
+    Key("DATABASE_PATH", "path", "sync.db", "SQLite store of links, runs, cursors and audit events"),
     Key("READ_ONLY_MODE", "bool", False, "never write to any service (every run behaves as --dry-run)"),
     Key("HTTP_TIMEOUT", "float", 30.0, "seconds to wait for a connection or a response", minimum=1),
     Key("RATE_LIMIT_ENABLED", "bool", False, "throttle requests per service on our side"),
@@ -83,12 +83,12 @@ KEYS = {k.name: k for k in [
     Key("MAX_PAGES", "int", 0, "stop reading a list after this many pages (0 = no limit); a cut list keeps its cursor", minimum=0),
     Key("CACHE_ENABLED", "bool", True, "cache reference data (server versions, identities); never lists that can change"),
     Key("CACHE_TTL", "int", 3600, "seconds a cached reference answer stays valid", minimum=0),
-    Key("CACHE_DIR", "str", ".cache", "folder of the HTTP cache"),
+    Key("CACHE_DIR", "path", ".cache", "folder of the HTTP cache"),
     Key("EXPORT_ENABLED", "bool", False, "write CSV exports of links and run statistics after every run"),
-    Key("EXPORT_DIR", "str", "exports", "folder for CSV exports"),
-    Key("BACKUP_DIR", "str", "backups", "folder for store backups"),
+    Key("EXPORT_DIR", "path", "exports", "folder for CSV exports"),
+    Key("BACKUP_DIR", "path", "backups", "folder for store backups"),
     Key("LOG_LEVEL", "choice", "INFO", "level of the log file", ("DEBUG", "INFO", "WARNING", "ERROR")),
-    Key("LOG_FILE", "str", "tracksync.log", "rotating log file (empty = no log file); never contains a token",
+    Key("LOG_FILE", "path", "tracksync.log", "rotating log file (empty = no log file); never contains a token",
         blank_is_default=False),
 ]}
 
@@ -105,7 +105,7 @@ def parse_value(key, raw):
     if not value and key.blank_is_default:
         return key.default
     kind = key.kind
-    if kind in ("str", "secret"):
+    if kind in ("str", "secret", "path", "map"):
         return value or None
     if kind == "url":
         if not value:
@@ -222,10 +222,37 @@ def load_settings(env_file=None, overrides=None, environ=None):
         else:
             values[name] = key.default
             sources[name] = "default"
-    for name in ("GITEA_URL", "KIMAI_URL", "ZAMMAD_URL", "TOGGL_URL", "HARVEST_URL"):
-        if values[name]:
+    env_path = str(path) if path.is_file() else None
+    tidy_values(values, sources, env_path)
+    return Settings(values, env_path, sources)
+
+
+URL_KEYS = ("GITEA_URL", "KIMAI_URL", "ZAMMAD_URL", "TOGGL_URL", "HARVEST_URL")
+
+
+def tidy_values(values, sources, env_file):
+    """Service URLs without their API suffix; relative paths made absolute (in place)."""
+    for name in URL_KEYS:
+        if values.get(name):
             values[name] = re.sub(r"/(api(/v\d+)?|v2)$", "", values[name])
-    return Settings(values, str(path) if path.is_file() else None, sources)
+    for name, key in KEYS.items():
+        if key.kind in ("path", "map") and values.get(name):
+            values[name] = resolve_path(key, values[name], sources.get(name), env_file)
+
+
+def resolve_path(key, value, source, env_file):
+    """A relative path of the configuration as an absolute one. Values from the env file (and the
+    defaults when an env file is used) are relative to the env file's folder, so a run started
+    from any folder finds the same store, lock, log and maps; values from the environment or a
+    flag are relative to the current folder, as a shell would read them. An inline map
+    ('a=b;c=d') is not a path and stays as it is."""
+    if key.kind == "map" and "=" in value:
+        return value
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        base = Path(env_file).resolve().parent if env_file and source in ("env file", "default") else Path.cwd()
+        path = base / path
+    return os.path.normpath(path)
 
 
 def read_map(settings, name):
@@ -235,7 +262,12 @@ def read_map(settings, name):
     if not value:
         return {}
     path = Path(value).expanduser()
-    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else value.split(";")
+    if "=" not in value and not path.is_file():
+        raise ConfigError(name, f"no map file at {path} (nor an inline 'source=target' map)")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else value.split(";")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(name, f"cannot read {path}: {exc.__class__.__name__}") from None
     mapping = {}
     for number, line in enumerate(lines, start=1):
         line = line.split("#", 1)[0].strip() if path.is_file() else line.strip()

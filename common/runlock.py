@@ -13,7 +13,9 @@ from .errors import LockHeld
 
 
 def lock_path(database_path, job):
-    return Path(f"{database_path}.{job}.lock")
+    """The job's lock file beside the store, keyed on the store's absolute path (symlinks
+    resolved), so runs started from any folder on the same store share one lock."""
+    return Path(f"{Path(database_path).expanduser().resolve()}.{job}.lock")
 
 
 class JobLock:
