@@ -160,10 +160,11 @@ def _fewer_retries(http):
     return http
 
 
-def _timed_get(http, path, params=None):
+def _timed(call):
+    """(what call() returns, milliseconds it took)."""
     started = time.perf_counter()
-    response = http.request("GET", path, params=params)
-    return response, round((time.perf_counter() - started) * 1000, 1)
+    result = call()
+    return result, round((time.perf_counter() - started) * 1000, 1)
 
 
 def ca_bundle():
@@ -227,8 +228,7 @@ def _probe_gitea(settings, probe, step):
     http = _fewer_retries(client.http)
 
     def version():
-        response, probe.latency_ms = _timed_get(http, "version")
-        probe.version = response.json().get("version")
+        probe.version, probe.latency_ms = _timed(client.version)
         return f"Gitea {probe.version} ({probe.latency_ms} ms)"
     step("tls", lambda: _tls(probe, settings.gitea_url, http.timeout))
     step("version", version)
@@ -270,8 +270,7 @@ def _probe_kimai(settings, probe, step):
     http = _fewer_retries(client.http)
 
     def version():  # Kimai answers /api/version only with a valid token
-        response, probe.latency_ms = _timed_get(http, "version")
-        probe.version = response.json().get("version")
+        probe.version, probe.latency_ms = _timed(client.version)
         return f"Kimai {probe.version} ({probe.latency_ms} ms)"
     step("tls", lambda: _tls(probe, settings.kimai_url, http.timeout))
     step("version", version)
@@ -310,8 +309,7 @@ def _probe_zammad(settings, probe, step):
     roles = []
 
     def auth():  # Zammad has no public version endpoint: the token's user answers for reachability
-        response, probe.latency_ms = _timed_get(http, "users/me")
-        me = response.json()
+        me, probe.latency_ms = _timed(client.me)
         probe.user = me.get("email") or me.get("login")
         roles.extend(me.get("role_ids") or [])
         return f"token of {probe.user} ({probe.latency_ms} ms)"
@@ -335,8 +333,8 @@ def _probe_toggl(settings, probe, step):
     step("tls", lambda: _tls(probe, settings.toggl_url, http.timeout))
 
     def auth():  # Toggl has no version endpoint: the token's user answers for reachability
-        response, probe.latency_ms = _timed_get(http, "me")
-        probe.user = response.json().get("email")
+        me, probe.latency_ms = _timed(client.me)
+        probe.user = me.get("email")
         return f"token of {probe.user} ({probe.latency_ms} ms)"
     step("authentication", auth)
 
@@ -353,8 +351,8 @@ def _probe_harvest(settings, probe, step):
     step("tls", lambda: _tls(probe, settings.harvest_url, http.timeout))
 
     def auth():
-        response, probe.latency_ms = _timed_get(http, "users/me")
-        probe.user = response.json().get("email")
+        me, probe.latency_ms = _timed(client.me)
+        probe.user = me.get("email")
         return f"token of {probe.user} ({probe.latency_ms} ms)"
     step("authentication", auth)
 

@@ -1,6 +1,7 @@
 """Gitea API v1 client (https://<host>/api/v1)."""
 from ..errors import NotFound
 from ..http import ServiceSession, next_link
+from . import FirstAnswer, is_record
 
 MAX_LIMIT = 50  # Gitea clamps `limit` to [api] MAX_RESPONSE_ITEMS, 50 by default
 
@@ -11,14 +12,15 @@ class GiteaClient:
         self.http = ServiceSession(
             "gitea", f"{settings.gitea_url}/api/v1", {"Authorization": f"token {settings.gitea_token}"},
             settings, counter=counter, dry_run=dry_run, cacheable=("version", "user"))
+        self.api = FirstAnswer(self.http, "GITEA_URL", "Gitea")
         self.page_size = min(settings.page_size, MAX_LIMIT)
         self.max_pages = settings.max_pages
 
     def version(self):
-        return self.http.get_json("version").get("version")
+        return self.api.get_json("version", shape=is_record("version")).get("version")
 
     def me(self):
-        return self.http.get_json("user")
+        return self.api.get_json("user", shape=is_record("id", "login"))
 
     def _pages(self, path, params):
         """Follow Link rel="next". Returns (items, complete); complete is False when MAX_PAGES cut it."""

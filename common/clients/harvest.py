@@ -4,6 +4,7 @@ Every request carries `Authorization: Bearer`, `Harvest-Account-Id` and a `User-
 tool. Lists page with `per_page` (at most 2000) and `links.next`. 429 carries Retry-After.
 """
 from ..http import ServiceSession
+from . import FirstAnswer, is_record
 
 PER_PAGE = 2000
 
@@ -14,10 +15,11 @@ class HarvestClient:
         headers = {"Authorization": f"Bearer {settings.harvest_token}", "Harvest-Account-Id": settings.harvest_account_id}
         self.http = ServiceSession("harvest", f"{settings.harvest_url}/v2", headers, settings, counter=counter,
                                    dry_run=dry_run, cacheable=("users/me",))
+        self.api = FirstAnswer(self.http, "HARVEST_URL", "Harvest")
         self.max_pages = settings.max_pages
 
     def me(self):
-        return self.http.get_json("users/me")
+        return self.api.get_json("users/me", shape=is_record("id", "email"))
 
     def time_entries(self, date_from=None, date_to=None, updated_since=None):
         """Every entry of the window (or updated since an instant), following links.next.
@@ -28,7 +30,7 @@ class HarvestClient:
         while url:
             if self.max_pages and pages >= self.max_pages:
                 return entries, False
-            page = self.http.get_json(url, params)
+            page = self.api.get_json(url, params, shape=is_record("time_entries"))
             entries.extend(page["time_entries"])
             pages += 1
             url, params = (page.get("links") or {}).get("next"), None

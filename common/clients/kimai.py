@@ -5,6 +5,7 @@ entries unless visible=3; projects outside their start/end window are hidden unl
 an omitted boolean in POST/PATCH becomes false, so every write sends visible and billable.
 """
 from ..http import ServiceSession
+from . import FirstAnswer, is_record
 
 ALL = "3"  # visible filter: 1 = visible, 2 = hidden, 3 = all
 ID_CHUNK = 50  # project ids per activities request, to keep URLs short
@@ -16,12 +17,13 @@ class KimaiClient:
         self.http = ServiceSession(
             "kimai", f"{settings.kimai_url}/api", {"Authorization": f"Bearer {settings.kimai_token}"},
             settings, counter=counter, dry_run=dry_run, cacheable=("version", "users/me"))
+        self.api = FirstAnswer(self.http, "KIMAI_URL", "Kimai")
 
     def version(self):
-        return self.http.get_json("version").get("version")
+        return self.api.get_json("version", shape=is_record("version")).get("version")
 
     def me(self):
-        return self.http.get_json("users/me")
+        return self.api.get_json("users/me", shape=is_record("id", "username"))
 
     # customers
     def list_customers(self):

@@ -4,6 +4,7 @@ HTTP Basic with `<token>:api_token`. Time entries are not paginated. Quota exhau
 and throttling 429: both stop the run with exit 75 (RateLimited) once retries are spent.
 """
 from ..http import ServiceSession
+from . import FirstAnswer, is_list, is_record
 
 
 class TogglClient:
@@ -12,15 +13,16 @@ class TogglClient:
         self.workspace = settings.toggl_workspace
         self.http = ServiceSession("toggl", f"{settings.toggl_url}/api/v9", {}, settings, counter=counter,
                                    dry_run=dry_run, auth=(settings.toggl_token, "api_token"), cacheable=("me",))
+        self.api = FirstAnswer(self.http, "TOGGL_URL", "Toggl Track")
 
     def me(self):
-        return self.http.get_json("me")
+        return self.api.get_json("me", shape=is_record("id", "email"))
 
     def time_entries(self, start_date=None, end_date=None, since=None):
         """Entries that started in [start_date, end_date), or (since: unix seconds) every entry
         changed since then, deleted ones included (server_deleted_at set)."""
         params = {"since": int(since)} if since is not None else {"start_date": start_date, "end_date": end_date}
-        return self.http.get_json("me/time_entries", params)
+        return self.api.get_json("me/time_entries", params, shape=is_list)
 
     def projects(self):
         return self.http.get_json(f"workspaces/{self.workspace}/projects")

@@ -3,6 +3,7 @@
 Search pages are capped at 200 items and carry no total: read pages until one comes back short.
 """
 from ..http import ServiceSession
+from . import FirstAnswer, is_record
 
 SEARCH_PAGE = 200  # Zammad clamps per_page to 200 on search
 
@@ -13,10 +14,11 @@ class ZammadClient:
         self.http = ServiceSession(
             "zammad", f"{settings.zammad_url}/api/v1", {"Authorization": f"Token token={settings.zammad_token}"},
             settings, counter=counter, dry_run=dry_run, cacheable=("users/me",))
+        self.api = FirstAnswer(self.http, "ZAMMAD_URL", "Zammad")
         self.max_pages = settings.max_pages
 
     def me(self):
-        return self.http.get_json("users/me")
+        return self.api.get_json("users/me", shape=is_record("id", "login"))
 
     def search_tickets(self, query):
         """Every ticket matching an Elasticsearch query, with names expanded (organization, ...).
