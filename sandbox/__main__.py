@@ -2,6 +2,13 @@
 
 Prints the environment (``KEY=value`` lines) for tracksync on stdout and, with ``--env-out``,
 writes it atomically to a file (temp file + rename) so a poller never reads half of it.
+
+Problems go to stderr, one line each as they happen, so a log of stderr says what broke:
+``sandbox: FAILED <service>: <request>: <reason>`` (a stand-in broke while serving and answered
+500; the traceback follows, indented) and ``sandbox: VIOLATION <service>: <request>: <problem>``
+(strict mode: a request or response off the contract). A strict sandbox whose contract files
+cannot be read does not start: ``sandbox: the <service> stand-in cannot start: <why>``, exit 78;
+a port that cannot be bound: exit 69.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import threading
 from pathlib import Path
 
 from sandbox import Sandbox, seed, seed_imports, seed_zammad
+from sandbox.contract import ContractError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -51,6 +59,23 @@ def write_atomically(path: Path, text: str) -> None:
     os.replace(temp_name, path)
 
 
+class ProblemPrinter:
+    """The RequestLog listener: one stderr line per problem (plus an indented traceback)."""
+
+    def __init__(self, stream=None) -> None:
+        self._stream = stream or sys.stderr
+        self._lock = threading.Lock()
+
+    def __call__(self, kind: str, service: str, message: str, detail: str) -> None:
+        if service and message.startswith(service + " "):
+            message = message[len(service) + 1:]
+        text = f"sandbox: {'FAILED' if kind == 'failure' else 'VIOLATION'} {service or '?'}: {message}\n"
+        text += "".join(f"    {line}\n" for line in detail.rstrip().splitlines())
+        with self._lock:
+            self._stream.write(text)
+            self._stream.flush()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     stop = threading.Event()
@@ -72,7 +97,15 @@ def main(argv: list[str] | None = None) -> int:
         seed_zammad.bulk(sandbox, tickets=args.zammad_tickets, entries=args.zammad_entries)
     sandbox.faults.configure(error_rate=args.error_rate, rate_429=args.rate_429, drop_rate=args.drop_rate,
                              commit_drop_rate=args.commit_drop_rate)
-    sandbox.start()
+    sandbox.log.listener = ProblemPrinter()
+    try:
+        sandbox.start()
+    except ContractError as error:
+        print(f"sandbox: the {error.service} stand-in cannot start: {error}", file=sys.stderr)
+        return 78
+    except OSError as error:
+        print(f"sandbox: cannot start: cannot listen on 127.0.0.1: {error.strerror or error}", file=sys.stderr)
+        return 69
     try:
         env_text = "".join(f"{key}={value}\n" for key, value in sandbox.env().items())
         sys.stdout.write(env_text)

@@ -1,8 +1,11 @@
-"""API contracts: check sandbox traffic against the spec files in ../shared/specs.
+"""API contracts: check sandbox traffic against the spec files in ``sandbox/contracts``.
 
 ``validate_request`` and ``validate_response`` return human-readable violation messages (an
 empty list means "fits the contract"). Specs are read from ``$TRACKSYNC_SPECS`` or from
-``<project root>/../shared/specs``; ``SPEC_FILES`` maps each service to its OpenAPI 3.0 file.
+``sandbox/contracts`` (shipped with the repository, sources in its README); ``SPEC_FILES`` maps
+each service to its OpenAPI 3.0 file. ``load(services)`` reads them all up front and raises
+``ContractError`` (one line naming the service and the file) when one is missing or unreadable,
+so a strict sandbox refuses to start instead of failing inside every request.
 
 The specs are normalised once when loaded, so that they say what their authors meant:
 
@@ -51,11 +54,20 @@ MAX_ERRORS_PER_MESSAGE = 5
 MAX_MESSAGE_CHARS = 300
 
 
+CONTRACTS_DIR = Path(__file__).resolve().parent / "contracts"
+
+
+class ContractError(Exception):
+    """A service's contract file is missing, unreadable or not an OpenAPI document (one line)."""
+
+    def __init__(self, service: str, problem: str) -> None:
+        super().__init__(problem)
+        self.service = service
+
+
 def specs_dir() -> Path:
     configured = os.environ.get("TRACKSYNC_SPECS")
-    if configured:
-        return Path(configured)
-    return Path(__file__).resolve().parents[1].parent / "shared" / "specs"
+    return Path(configured) if configured else CONTRACTS_DIR
 
 
 class Contract:
@@ -333,18 +345,53 @@ def _normalise(node: Any, uri: str) -> Any:
     return node
 
 
-_contracts: dict[str, Contract | None] = {}
+_contracts: dict[tuple[str, str], Contract | None] = {}
 _contracts_lock = threading.Lock()
 
 
 def get_contract(service: str) -> Contract | None:
-    """The (cached) contract of a service, or None when no spec file is registered for it."""
+    """The (cached) contract of a service, or None when no spec file is registered for it.
+
+    Raises ``ContractError`` when the service's spec file cannot be read or used.
+    """
+    relative = SPEC_FILES.get(service)
+    path = specs_dir() / relative if relative else None
+    key = (service, str(path))
     with _contracts_lock:
-        if service not in _contracts:
-            relative = SPEC_FILES.get(service)
-            document = json.loads((specs_dir() / relative).read_text("utf-8")) if relative else None
-            _contracts[service] = Contract(service, document) if document else None
-        return _contracts[service]
+        if key not in _contracts:
+            _contracts[key] = _build(service, path) if path else None
+        return _contracts[key]
+
+
+def _build(service: str, path: Path) -> Contract:
+    document = _read(service, path)
+    try:
+        return Contract(service, document)
+    except Exception as error:  # a document that parses but is not a usable OpenAPI 3.0 file
+        raise ContractError(service, f"the contract file {path} cannot be used: "
+                                     f"{type(error).__name__}: {error}") from None
+
+
+def load(services: list[str]) -> None:
+    """Read and prepare the contracts of these services now (``ContractError`` on the first bad one)."""
+    for service in services:
+        get_contract(service)
+
+
+def _read(service: str, path: Path) -> dict[str, Any]:
+    where = f"the contract file {path}"
+    hint = " (TRACKSYNC_SPECS is set)" if os.environ.get("TRACKSYNC_SPECS") else ""
+    try:
+        document = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise ContractError(service, f"{where} does not exist{hint}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ContractError(service, f"{where} cannot be read: {getattr(error, 'strerror', None) or error}{hint}") from None
+    except ValueError as error:
+        raise ContractError(service, f"{where} is not valid JSON: {error}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("paths"), dict):
+        raise ContractError(service, f"{where} is not an OpenAPI document (no 'paths')")
+    return document
 
 
 def validate_request(service: str, method: str, path: str, query: dict[str, list[str]], body: Any) -> list[str]:

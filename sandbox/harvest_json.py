@@ -1,4 +1,4 @@
-"""Harvest v2's JSON shapes (as in ``../shared/specs/harvest/examples``) and its list paging.
+"""Harvest v2's JSON shapes (as in the examples of the Harvest API v2 docs) and its list paging.
 
 Times are UTC with whole seconds and ``Z`` (``2017-06-27T15:50:15Z``); ``spent_date`` is
 ``YYYY-MM-DD``; ``started_time`` / ``ended_time`` follow the company clock (``12h``: ``3:00pm``).

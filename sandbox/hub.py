@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable
 
+from sandbox import contract
 from sandbox.faults import Faults
 from sandbox.gitea import GiteaService
 from sandbox.harvest import HarvestService
@@ -31,9 +32,11 @@ SERVICES: dict[str, Callable[..., Service]] = {
 class Sandbox:
     """Local stand-ins for the real services, for end-to-end tests, benchmarks and the demo.
 
-    ``strict=True`` checks every request and response against ``../shared/specs`` and records
-    each mismatch in ``violations`` (the request is still served). Each service's state object
-    is an attribute named after it (``sb.gitea``, ``sb.kimai``).
+    ``strict=True`` checks every request and response against ``sandbox/contracts`` and records
+    each mismatch in ``violations`` (the request is still served); a strict sandbox whose contract
+    files cannot be read refuses to start (``contract.ContractError``). A stand-in that breaks
+    while serving answers 500 and is listed in ``failures``. Each service's state object is an
+    attribute named after it (``sb.gitea``, ``sb.kimai``).
     """
 
     def __init__(self, latency_ms: float = 0, strict: bool = True, ports: dict[str, int] | None = None,
@@ -54,9 +57,12 @@ class Sandbox:
         """Bind every service (free ports unless fixed in ``ports``) and serve from daemon threads.
 
         Starting a started sandbox does nothing; if a port cannot be bound, nothing stays running.
+        Strict: every contract is read first (``contract.ContractError`` names a bad one).
         """
         if self._servers:
             return self
+        if self.strict:
+            contract.load(list(self.services))
         try:
             for name, service in self.services.items():
                 server = ServiceServer(service, self, self._ports.get(name, 0))
@@ -116,3 +122,8 @@ class Sandbox:
     @property
     def violations(self) -> list[str]:
         return self.log.violations()
+
+    @property
+    def failures(self) -> list[str]:
+        """Requests a stand-in failed to serve (a sandbox bug or a broken contract file)."""
+        return self.log.failures()

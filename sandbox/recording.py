@@ -1,10 +1,16 @@
-"""The request log and the list of contract violations shared by all sandbox services."""
+"""The request log, the contract violations and the sandbox's own failures, for all services.
+
+A failure is a stand-in that broke while serving (an exception in a handler or in the contract
+check): it is recorded as a violation too (so strict tests fail on it) and in ``failures``.
+``listener(kind, service, message, detail)`` hears each new problem as it is recorded, before the
+response goes out (``kind`` is ``"violation"`` or ``"failure"``; ``detail`` the traceback).
+"""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
@@ -14,7 +20,8 @@ class RequestRecord:
     """One API request as the sandbox saw it.
 
     ``status`` is None when no response was sent (a ``drop`` or ``commit_drop`` fault);
-    ``fault`` names the injected fault (``error``, ``429``, ``drop``, ``commit_drop``) or is None.
+    ``fault`` names the injected fault (``error``, ``429``, ``drop``, ``commit_drop``), or is
+    ``sandbox_failure`` when the stand-in itself broke (answered 500), or None.
     """
 
     service: str
@@ -42,15 +49,29 @@ class RequestLog:
         self._lock = threading.Lock()
         self._records: list[RequestRecord] = []
         self._violations: list[str] = []
+        self._failures: list[str] = []
+        self.listener: Callable[[str, str, str, str], None] | None = None
 
     def add(self, record: RequestRecord) -> None:
         with self._lock:
             self._records.append(record)
 
-    def add_violations(self, messages: list[str]) -> None:
+    def add_violations(self, messages: list[str], service: str = "") -> None:
         if messages:
             with self._lock:
                 self._violations.extend(messages)
+            for message in messages:
+                self._tell("violation", service, message, "")
+
+    def add_failure(self, service: str, message: str, detail: str = "") -> None:
+        with self._lock:
+            self._violations.append(message)
+            self._failures.append(message)
+        self._tell("failure", service, message, detail)
+
+    def _tell(self, kind: str, service: str, message: str, detail: str) -> None:
+        if self.listener is not None:
+            self.listener(kind, service, message, detail)
 
     def records(self) -> list[RequestRecord]:
         with self._lock:
@@ -59,6 +80,10 @@ class RequestLog:
     def violations(self) -> list[str]:
         with self._lock:
             return list(self._violations)
+
+    def failures(self) -> list[str]:
+        with self._lock:
+            return list(self._failures)
 
     def clear_records(self) -> None:
         with self._lock:

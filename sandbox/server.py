@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 JSON_TYPE = "application/json; charset=utf-8"
 CONTROL_PREFIX = "/_sandbox/"
+MAX_REASON_CHARS = 300
 
 
 @dataclass
@@ -60,10 +61,11 @@ class Response:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     text: str | None = None
+    text_type: str = "text/html; charset=utf-8"
 
     def encode(self) -> tuple[bytes, str | None]:
         if self.text is not None:
-            return self.text.encode("utf-8"), "text/html; charset=utf-8"
+            return self.text.encode("utf-8"), self.text_type
         if self.body is None:
             return b"", None
         return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), JSON_TYPE
@@ -237,32 +239,47 @@ class RequestHandler(BaseHTTPRequestHandler):
         service, sandbox = self.server.service, self.server.sandbox
         body, body_is_json = _parse_json(raw_body)
         request = Request(self.command, url.path, parse_qs(url.query, keep_blank_values=True), self.headers, body)
-        violations = self._check_request(request, raw_body, body_is_json) if sandbox.strict else []
+        try:
+            violations = self._check_request(request, raw_body, body_is_json) if sandbox.strict else []
+        except Exception:  # noqa: BLE001 - a broken contract check is a sandbox failure, answered below
+            self._answer_with_failure(request)
+            return
 
         plan = sandbox.faults.plan(service.name, self.command)
         if plan.latency_s:
             time.sleep(plan.latency_s)
         if plan.action is not None:
-            sandbox.log.add_violations(violations)
+            sandbox.log.add_violations(violations, service.name)
             self._answer_with_fault(request, plan)
             return
 
         try:
             response = service.handle(request) if body_is_json else service.bad_json(request)
-        except Exception:  # a sandbox bug must be loud in tests, but must not kill the server
-            violations.append(f"{service.name} {request.method} {request.path}: sandbox error: "
-                              + traceback.format_exc(limit=3).strip().replace("\n", " | "))
-            response = service.fault_response(500)
-        if sandbox.strict:
-            violations += contract.validate_response(service.name, request.method, request.path,
-                                                     response.status, response.body, response.headers)
-        sandbox.log.add_violations(violations)
+            if sandbox.strict:
+                violations += contract.validate_response(service.name, request.method, request.path,
+                                                         response.status, response.body, response.headers)
+        except Exception:  # noqa: BLE001 - a sandbox bug must be loud, but must not kill the server
+            sandbox.log.add_violations(violations, service.name)
+            self._answer_with_failure(request)
+            return
+        sandbox.log.add_violations(violations, service.name)
         if plan.commit_drop:
             self._record(request, None, "commit_drop")
             self._drop()
             return
         self._record(request, response.status, None)
         self._send(response)
+
+    def _answer_with_failure(self, request: Request) -> None:
+        """The stand-in broke (the exception being handled): record it, answer 500 naming it."""
+        name = self.server.service.name
+        error = sys.exc_info()[1]
+        reason = f"{type(error).__name__}: {error}".splitlines()[0][:MAX_REASON_CHARS]
+        self.server.sandbox.log.add_failure(
+            name, f"{name} {request.method} {request.path}: sandbox error: {reason}", traceback.format_exc())
+        self._record(request, 500, "sandbox_failure")
+        self._send(Response(500, text=f"sandbox failure in the {name} stand-in: {reason}\n",
+                            text_type="text/plain; charset=utf-8"))
 
     def _answer_with_fault(self, request: Request, plan: FaultPlan) -> None:
         """Drop the connection, or answer 429 / 5xx, without the service seeing the request."""
@@ -349,6 +366,8 @@ def control_response(server: ServiceServer, method: str, path: str, query: str, 
                               if everything or record.service == service.name])
     if method == "GET" and action == "violations":
         return Response(200, sandbox.violations)
+    if method == "GET" and action == "failures":
+        return Response(200, sandbox.failures)
     if method == "POST" and action == "reset":
         sandbox.clear_requests()
         return Response(200, {"ok": True})

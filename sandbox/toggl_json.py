@@ -1,6 +1,6 @@
 """Toggl Track's JSON shapes (API v9 and Reports API v3) and its time formats.
 
-The formats follow the recorded real responses in ``../shared/specs/toggl/examples``:
+The formats follow real recorded responses (the go-vcr cassettes of go-api-libs/toggl @ bdb2fe31):
 
 * ``start`` / ``stop`` / ``server_deleted_at`` in lists: whole seconds, UTC as ``+00:00``
   (``2024-12-16T17:05:25+00:00``);

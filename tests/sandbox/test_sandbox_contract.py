@@ -1,4 +1,4 @@
-"""Strict mode: requests and responses are checked against ../shared/specs."""
+"""Strict mode: requests and responses are checked against the contracts in sandbox/contracts."""
 
 from __future__ import annotations
 
