@@ -1,9 +1,12 @@
 """The jobs `sync.py` can run, and the frame every run shares: lock, run record, summary."""
 import importlib
 import logging
+import signal
+import threading
 import time
 
-from ..errors import ConfigError, SyncError, UsageError
+from .. import shutdown
+from ..errors import UNEXPECTED, ConfigError, Interrupted, SyncError, UsageError
 from ..http import RequestCounter
 from ..runlock import JobLock
 from ..store import Store
@@ -53,6 +56,16 @@ def run_job(name, settings, options):
     recorded on the run and in the result (exit code), not raised."""
     if name not in JOBS:
         raise ConfigError("SYNC_JOBS", f"unknown job {name!r}; known: {', '.join(JOBS)}")
+    previous = install_stop_handlers()
+    try:
+        shutdown.check()  # a stop asked for during an earlier job: start no other
+        return _locked_run(name, settings, options)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _locked_run(name, settings, options):
     dry_run = options["dry_run"]
     result = Result(job=name, dry_run=dry_run)
     counter = RequestCounter()
@@ -65,14 +78,44 @@ def run_job(name, settings, options):
     params = {k: v for k, v in options.items() if v not in (None, False, ())}
     with JobLock(settings.database_path, name), Store(settings.database_path) as store:
         result.run_id = store.start_run(name, params)
+        interrupted = False
         try:
-            _run(name, settings, options, store, counter, result, result.run_id)
+            interrupted = _run(name, settings, options, store, counter, result, result.run_id)
+        except KeyboardInterrupt:  # a second Ctrl-C: stop at once, recorded as interrupted
+            interrupted, result.exit_code, result.error = True, 130, "interrupted by Ctrl-C"
+            raise
+        except Exception:  # a bug: recorded as failed, the traceback goes to the log file
+            result.exit_code, result.error = UNEXPECTED, "unexpected error (traceback in the log file)"
+            raise
         finally:
             _finish(result, counter, started)
-            status = "ok" if result.exit_code == 0 else "partial" if result.exit_code == 3 else "failed"
+            status = run_status(result, interrupted)
             counts = dict(result.counts, requests=result.requests["requests"], writes=result.requests["writes"])
             store.finish_run(result.run_id, status, result.exit_code, counts, result.error)
     return result
+
+
+def run_status(result, interrupted=False):
+    """How the run is recorded: ok, partial, failed, or interrupted (a stop signal, exit 75)."""
+    if interrupted:
+        return "interrupted"
+    return "ok" if result.exit_code == 0 else "partial" if result.exit_code == 3 else "failed"
+
+
+def install_stop_handlers():
+    """SIGTERM (systemd stop, `kill`) and a first Ctrl-C ask the run to stop after the item in
+    flight (exit 75); a second Ctrl-C interrupts at once. Main thread only: the webhook server,
+    which runs jobs in a worker thread, keeps its own handlers. Returns the handlers replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous = {signal.SIGTERM: signal.getsignal(signal.SIGTERM), signal.SIGINT: signal.getsignal(signal.SIGINT)}
+    shutdown.install()
+    if previous[signal.SIGINT] is signal.default_int_handler:
+        def first_ctrl_c(signum, frame):
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            shutdown.request()
+        signal.signal(signal.SIGINT, first_ctrl_c)
+    return {k: v for k, v in previous.items() if v is not None}
 
 
 def _run(name, settings, options, store, counter, result, run_id):
@@ -81,6 +124,8 @@ def _run(name, settings, options, store, counter, result, run_id):
     except SyncError as exc:
         result.exit_code = exc.exit_code
         result.error = str(exc)
+        return isinstance(exc, Interrupted)
+    return False
 
 
 def _finish(result, counter, started):

@@ -3,10 +3,11 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from ..errors import OK, PARTIAL, STOPS_RUN, SyncError, UnknownOutcome
+from .. import progress, shutdown
+from ..errors import OK, PARTIAL, STOPS_RUN, Interrupted, SyncError, UnknownOutcome
 
 log = logging.getLogger("tracksync.job")
 
@@ -148,27 +149,46 @@ class Applier:
                 return
 
     def _send(self, actions, write):
-        """Send the writes in parallel; returns the actions whose outcome is unknown."""
-        unknown = []
+        """Send the writes, at most `workers` at a time; returns the actions whose outcome is
+        unknown. A stop (SIGTERM, or a failure that stops the run: 77, 69, 75) sends nothing
+        new, lets the writes in flight finish, records their answers, then is raised."""
+        unknown, stop = [], None
         for target_type in {a.target_type for a in actions if a.kind == "create"}:
             keys = [a.key for a in actions if a.kind == "create" and a.target_type == target_type]
             self.store.mark_pending(self.job, keys, target_type, self.run_id)
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            futures = {pool.submit(write, action): action for action in actions}
-            for future in as_completed(futures):
-                action = futures[future]
-                try:
-                    target = future.result()
-                except UnknownOutcome as exc:
-                    log.info("%s: %s; looking for its marker", action.label, exc)
-                    unknown.append(action)
-                except STOPS_RUN:
-                    pool.shutdown(cancel_futures=True)  # the whole run stops: 77, 69 or 75
-                    raise
-                except SyncError as exc:
-                    self.fail(action, str(exc))
-                else:
-                    self.record(action, target["id"])
+        queue, running = iter(actions), {}
+        with progress.task(f"writing {self.job}", total=len(actions)) as bar, \
+                ThreadPoolExecutor(max_workers=self.workers) as pool:
+            while True:
+                while stop is None and len(running) < self.workers:
+                    try:
+                        shutdown.check()  # no new write once a stop was asked for
+                    except Interrupted as exc:
+                        stop = exc
+                        break
+                    action = next(queue, None)
+                    if action is None:
+                        break
+                    running[pool.submit(write, action)] = action
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    action = running.pop(future)
+                    bar.advance()
+                    try:
+                        target = future.result()
+                    except UnknownOutcome as exc:
+                        log.info("%s: %s; looking for its marker", action.label, exc)
+                        unknown.append(action)
+                    except STOPS_RUN as exc:
+                        stop = stop or exc  # the whole run stops once the writes in flight are answered
+                    except SyncError as exc:
+                        self.fail(action, str(exc))
+                    else:
+                        self.record(action, target["id"])
+        if stop is not None:
+            raise stop
         return unknown
 
     def record(self, action, target_id):
