@@ -6,55 +6,66 @@ the store. Every check prints OK, WARN or FAIL with a one-line hint; nothing is 
   python diagnose.py --config --database
   python diagnose.py --network --json
 
+The network and API checks cover the services SYNC_JOBS (or --job) uses; another configured
+service is checked too but only warns; the others show `SKIP  skipped (not configured)`.
 Exit 0 when no check FAILs (WARNs included), otherwise the most serious code of the FAILs.
 """
 import click
 
 from common.checks import config_checks, database_checks, exit_code, redact
-from common.cli import (CONTEXT, EPILOG, emit_json, emit_table,
-                        env_file_option, json_option, script, verbose_option)
+from common.cli import (CONTEXT, emit_json, emit_table, env_file_option, epilog, json_option, paint, script,
+                        verbose_option, version_option)
 from common.jobs import JOBS
 from common.logs import setup_logging
 from common.remote_checks import api_checks, network_checks
 
 
-@click.command(epilog=EPILOG, context_settings=CONTEXT)
+EXAMPLES = epilog("python diagnose.py",
+                  "python diagnose.py --config --database",
+                  "python diagnose.py --network --api --job zammad-kimai --json")
+
+
+@click.command(epilog=EXAMPLES, context_settings=CONTEXT)
 @click.option("--config", "config", is_flag=True, help="the env file: unknown or malformed keys, missing keys, file mode")
 @click.option("--network", is_flag=True, help="DNS, TCP, TLS and clock skew for each service address")
 @click.option("--api", is_flag=True, help="authentication, version and permissions for each service")
 @click.option("--database", is_flag=True, help="the store: integrity, schema, WAL, size, pending items, locks")
 @click.option("--all", "everything", is_flag=True, help="every group (the default)")
+@click.option("--job", "jobs", multiple=True, type=click.Choice(list(JOBS)),
+              help="check the services this job uses (repeatable; default: the jobs of SYNC_JOBS)")
 @json_option
 @verbose_option
 @env_file_option
-def cli(config, network, api, database, everything, as_json, verbose, env_file):
+@version_option
+def cli(config, network, api, database, everything, jobs, as_json, verbose, env_file):
     """Check the configuration, the network, the services and the store (read only)."""
     chosen = {name for name, on in (("config", config), ("network", network), ("api", api), ("database", database)) if on}
-    run(chosen if chosen and not everything else {"config", "network", "api", "database"}, as_json, verbose, env_file)
+    run(chosen if chosen and not everything else {"config", "network", "api", "database"}, jobs, as_json, verbose, env_file)
 
 
 @script
-def run(groups, as_json, verbose, env_file):
+def run(groups, jobs, as_json, verbose, env_file):
     setup_logging(None, verbose)  # diagnose never fails on the configuration: it reports it
     found, settings = config_checks(env_file)
     setup_logging(settings, verbose)
     checks = list(found) if "config" in groups else []
     if "network" in groups:
-        checks += network_checks(settings)
+        checks += network_checks(settings, jobs)
     if "api" in groups:
-        checks += api_checks(settings)
+        checks += api_checks(settings, jobs)
     if "database" in groups:
         checks += database_checks(settings, JOBS)
     redact(checks, settings.secrets())
     code = exit_code(checks)
     if as_json:
-        counts = {s: sum(c.status == s for c in checks) for s in ("OK", "WARN", "FAIL")}
+        counts = {s: sum(c.status == s for c in checks) for s in ("OK", "WARN", "FAIL", "SKIP")}
         emit_json({"checks": [c.as_dict() for c in checks], "summary": counts, "exit_code": code})
         return code
-    rows = [[c.status, c.group, c.name, c.detail, c.hint if c.status != "OK" else ""] for c in checks]
+    rows = [[paint(c.status), c.group, c.name, c.detail, c.hint if c.status in ("WARN", "FAIL") else ""] for c in checks]
     emit_table(rows, headers=["status", "group", "check", "detail", "hint"])
     fails, warns = sum(c.status == "FAIL" for c in checks), sum(c.status == "WARN" for c in checks)
-    click.echo(f"{len(checks)} checks: {fails} FAIL, {warns} WARN", err=True)
+    click.echo(f"{len(checks)} checks: {paint(f'{fails} FAIL', 'FAIL' if fails else None, err=True)}, "
+               f"{paint(f'{warns} WARN', 'WARN' if warns else None, err=True)}", err=True)
     return code
 
 

@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .config import DEFAULT_ENV_FILE, KEYS, Settings, parse_value, tidy_values
+from .config import DEFAULT_ENV_FILE, KEYS, Settings, is_blank, parse_value, tidy_values
 from .errors import CONFIG, DATA_INVALID, OK as EXIT_OK, TEMPORARY, ConfigError, most_serious
 from .reports import lock_info
 from .runlock import lock_path
@@ -152,7 +152,8 @@ def _lenient_settings(file_values, environ, env_file, checks):
             if name not in table:
                 continue
             try:
-                values[name], sources[name] = parse_value(key, table[name]), source
+                values[name] = parse_value(key, table[name])
+                sources[name] = "default" if is_blank(key, table[name]) else source
             except ConfigError as exc:
                 checks.append(fail("config", name, f"{exc} (from the {source})", key.help, CONFIG))
             break

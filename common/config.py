@@ -147,6 +147,11 @@ def parse_value(key, raw):
     raise AssertionError(f"unknown kind {kind}")
 
 
+def is_blank(key, raw):
+    """KEY= (or only spaces): the key is not set and keeps its default."""
+    return isinstance(raw, str) and not raw.strip() and key.blank_is_default
+
+
 def read_env_file(path):
     """The key/value pairs of an env file; unknown keys are refused with a suggestion."""
     values = dotenv_values(path)
@@ -217,7 +222,7 @@ def load_settings(env_file=None, overrides=None, environ=None):
         for source, table in (("flag", overrides), ("environment", environ), ("env file", file_values)):
             if name in table:
                 values[name] = parse_value(key, table[name])
-                sources[name] = source
+                sources[name] = "default" if is_blank(key, table[name]) else source
                 break
         else:
             values[name] = key.default

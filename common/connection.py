@@ -48,9 +48,13 @@ class Probe:
     user: str = None
     tls: str = None
     latency_ms: float = None
+    used_by: tuple = ()
+    skipped: str = None  # why the service was not probed
 
     @property
     def status(self):
+        if self.skipped:
+            return "SKIP"
         states = {s.status for s in self.steps}
         return "FAIL" if "FAIL" in states else "WARN" if "WARN" in states else "OK"
 
@@ -60,6 +64,8 @@ class Probe:
 
     @property
     def detail(self):
+        if self.skipped:
+            return self.skipped
         for status in ("FAIL", "WARN"):
             for s in self.steps:
                 if s.status == status:
@@ -68,7 +74,7 @@ class Probe:
 
     def as_dict(self):
         return {"service": self.service, "url": self.url, "status": self.status, "exit_code": self.code,
-                "version": self.version, "user": self.user, "tls": self.tls, "latency_ms": self.latency_ms,
+                "used_by": list(self.used_by), "version": self.version, "user": self.user, "tls": self.tls, "latency_ms": self.latency_ms,
                 "detail": self.detail, "steps": [s.__dict__ for s in self.steps]}
 
 
@@ -380,10 +386,65 @@ SERVICES = [
 ]
 
 
+# the services each job talks to
+JOB_SERVICES = {"gitea-kimai": ("gitea", "kimai"), "zammad-kimai": ("zammad", "kimai"), "toggl-kimai": ("toggl", "kimai"),
+                "harvest-kimai": ("harvest", "kimai"), "csv-kimai": ("kimai",)}
+NOT_CONFIGURED = "skipped (not configured)"
+
+
+def is_configured(settings, spec):
+    """The user set the service's token, or an address (a default address alone does not count)."""
+    return bool(settings.get(spec.token_key)
+                or (settings.get(spec.url_key) and settings.sources.get(spec.url_key) != "default"))
+
+
 def configured_services(settings):
     """The services the configuration mentions: a token is set, or an address that has no default."""
-    return [spec for spec in SERVICES if settings.get(spec.token_key)
-            or (settings.get(spec.url_key) and settings.sources.get(spec.url_key) != "default")]
+    return [spec for spec in SERVICES if is_configured(settings, spec)]
+
+
+@dataclass(frozen=True)
+class Planned:
+    spec: "ServiceSpec"
+    used_by: tuple      # the jobs (or "--service") that need it; empty = not used
+    configured: bool
+
+    @property
+    def action(self):
+        """check: its failures count; courtesy: configured but unused, failures only warn; skip."""
+        return "check" if self.used_by else "courtesy" if self.configured else "skip"
+
+
+def service_plan(settings, jobs=(), only=()):
+    """What to do with each service for `jobs` (default SYNC_JOBS) or the services named in
+    `only`: check the ones they use, check the other configured ones as a courtesy (a failure
+    there only warns), skip the rest."""
+    jobs = tuple(jobs or settings.sync_jobs)
+    plan = []
+    for spec in SERVICES:
+        if only and spec.name not in only:
+            continue
+        used_by = ("--service",) if only else tuple(j for j in jobs if spec.name in JOB_SERVICES.get(j, ()))
+        plan.append(Planned(spec, used_by, is_configured(settings, spec)))
+    return plan
+
+
+def require_something(plan, jobs):
+    """Nothing at all configured for what was asked: one line naming the first key to set."""
+    if any(p.configured for p in plan):
+        return
+    first = next((p.spec for p in plan if p.used_by), plan[0].spec if plan else SERVICES[0])
+    raise ConfigError(first.url_key, f"no service is configured for {', '.join(jobs) or 'SYNC_JOBS'}: "
+                                     f"set {first.url_key} and {first.token_key} (and the other service's keys)")
+
+
+def soften(steps, used_by_text):
+    """A configured service no job uses: its failures are shown as warnings and stop nothing."""
+    for step in steps:
+        if step.status == "FAIL":
+            step.status, step.code = "WARN", OK
+            step.hint = f"not used by {used_by_text}; " + (step.hint or "fix it before a job uses this service")
+    return steps
 
 
 def probe_service(spec, settings):
@@ -402,11 +463,23 @@ def probe_service(spec, settings):
     return probe
 
 
-def probe_all(settings):
-    specs = configured_services(settings)
-    if not specs:
-        raise ConfigError("GITEA_URL", "no service is configured (set GITEA_URL and KIMAI_URL with their tokens)")
-    return [probe_service(spec, settings) for spec in specs]
+def probe_all(settings, jobs=(), only=()):
+    """One probe per service (see service_plan): checked, courtesy-checked or skipped."""
+    jobs = tuple(jobs or settings.sync_jobs)
+    plan = service_plan(settings, jobs, only)
+    require_something(plan, jobs)
+    probes = []
+    for planned in plan:
+        spec = planned.spec
+        if planned.action == "skip":
+            probes.append(Probe(spec.name, safe_url(settings.get(spec.url_key)), skipped=NOT_CONFIGURED))
+            continue
+        probe = probe_service(spec, settings)
+        probe.used_by = tuple(j for j in planned.used_by if j != "--service")
+        if planned.action == "courtesy":
+            soften(probe.steps, f"SYNC_JOBS ({', '.join(jobs)})")
+        probes.append(probe)
+    return probes
 
 
 def exit_code(probes):

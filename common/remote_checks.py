@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 import requests
 
 from .checks import Check, fail, ok, warn
-from .connection import (CERT_WARN_DAYS, configured_services, describe_tls_error, is_loopback, probe_service,
-                         safe_url, tls_handshake)
+from .connection import (CERT_WARN_DAYS, NOT_CONFIGURED, describe_tls_error, is_loopback, probe_service,
+                         safe_url, service_plan, tls_handshake)
 from .errors import CONFIG, UNAVAILABLE
 from .http import USER_AGENT
 
@@ -24,18 +24,51 @@ SKEW_WARN = 30      # seconds
 SKEW_FAIL = 300
 
 
-def network_checks(settings):
-    checks = []
-    specs = configured_services(settings)
-    if not specs:
-        return [fail("network", "services", "no service is configured", "set GITEA_URL and KIMAI_URL in the env file", CONFIG)]
-    for spec in specs:
+def _planned(settings, group, jobs):
+    """(planned service, its checks so far) for each service: a skipped one already has its
+    SKIP row; a used one that is not configured at all is left to the config checks."""
+    plan = service_plan(settings, jobs)
+    if not any(p.configured for p in plan):
+        return [(None, [fail(group, "services", "no service is configured",
+                             "set the address and token of each service SYNC_JOBS uses in the env file", CONFIG)])]
+    rows = []
+    for planned in plan:
+        name = planned.spec.name
+        if planned.action == "skip":
+            rows.append((None, [Check(group, name, "SKIP", NOT_CONFIGURED)]))
+        elif not planned.configured:
+            rows.append((None, [Check(group, name, "SKIP", f"not configured, but {', '.join(planned.used_by)} "
+                                      "needs it (see the config checks)")]))
+        else:
+            rows.append((planned, []))
+    return rows
+
+
+def _courtesy(planned, checks, jobs_text):
+    """A configured service no job uses: failures only warn."""
+    if planned.action != "courtesy":
+        return checks
+    for check in checks:
+        if check.status == "FAIL":
+            check.status, check.code = "WARN", 0
+            check.hint = f"not used by {jobs_text}; {check.hint}"
+    return checks
+
+
+def network_checks(settings, jobs=()):
+    checks, jobs_text = [], f"SYNC_JOBS ({', '.join(jobs or settings.sync_jobs)})"
+    for planned, rows in _planned(settings, "network", jobs):
+        if planned is None:
+            checks.extend(rows)
+            continue
+        spec = planned.spec
         url = settings.get(spec.url_key)
         if not url:
-            checks.append(fail("network", f"{spec.name} address", f"{spec.url_key} is not set",
-                               f"set {spec.url_key} in the env file", CONFIG))
-            continue
-        checks.extend(service_network_checks(spec.name, url, min(settings.http_timeout, 10), spec.clock_path))
+            found = [fail("network", f"{spec.name} address", f"{spec.url_key} is not set",
+                          f"set {spec.url_key} in the env file", CONFIG)]
+        else:
+            found = service_network_checks(spec.name, url, min(settings.http_timeout, 10), spec.clock_path)
+        checks.extend(_courtesy(planned, found, jobs_text))
     return checks
 
 
@@ -130,16 +163,17 @@ def _ms(started):
     return round((time.perf_counter() - started) * 1000, 1)
 
 
-def api_checks(settings):
+def api_checks(settings, jobs=()):
     """One check per probe step (version, tls, authentication, permissions) of each service."""
-    specs = configured_services(settings)
-    if not specs:
-        return [fail("api", "services", "no service is configured", "set GITEA_URL and KIMAI_URL in the env file", CONFIG)]
-    checks = []
-    for spec in specs:
+    checks, jobs_text = [], f"SYNC_JOBS ({', '.join(jobs or settings.sync_jobs)})"
+    for planned, rows in _planned(settings, "api", jobs):
+        if planned is None:
+            checks.extend(rows)
+            continue
+        spec = planned.spec
         probe = probe_service(spec, settings)
-        for step in probe.steps:
-            checks.append(Check("api", f"{spec.name} {step.name}", step.status, step.detail, step.hint, step.code,
-                                probe.latency_ms if step.name == "version" else None))
+        found = [Check("api", f"{spec.name} {step.name}", step.status, step.detail, step.hint, step.code,
+                       probe.latency_ms if step.name == "version" else None) for step in probe.steps]
+        checks.extend(_courtesy(planned, found, jobs_text))
     return checks
 

@@ -76,3 +76,15 @@ def test_a_blank_value_means_the_default_except_where_blank_means_off(tmp_path):
     settings = load_settings(write(tmp_path, "SYNC_WORKERS=\nKIMAI_CUSTOMER_COUNTRY=\nTOGGL_WORKSPACE=\nLOG_FILE=\n"), environ={})
     assert settings.sync_workers == 4 and settings.kimai_customer_country == "DE"
     assert settings.toggl_workspace is None and settings.log_file is None
+
+
+def test_env_template_comments_every_key_and_configures_no_service():
+    from common.connection import configured_services
+    lines = (ROOT / ".env.template").read_text().splitlines()
+    for number, line in enumerate(lines):
+        if re.match(r"^[A-Z][A-Z0-9_]+=", line):
+            assert lines[number - 1].startswith("# ") and len(lines[number - 1]) > 10, f"no comment above {line}"
+    settings = load_settings(str(ROOT / ".env.template"), environ={})
+    assert configured_services(settings) == []  # a copied template makes no unused service look configured
+    assert settings.toggl_url == "https://api.track.toggl.com"  # the defaults stay in the code
+    assert settings.sources["TOGGL_URL"] == "default" and settings.sources["GITEA_URL"] == "default"
