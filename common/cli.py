@@ -1,6 +1,8 @@
 """What every script shares: loading settings and logging, one-line errors with exit codes,
 tables for people and JSON for machines."""
+import atexit
 import functools
+import inspect
 import json
 import logging
 import os
@@ -9,7 +11,7 @@ import sys
 import click
 from tabulate import tabulate
 
-from . import __version__
+from . import __version__, progress
 from .config import load_settings
 from .errors import UNEXPECTED, SyncError, exit_codes_help
 from .logs import LOGGER, setup_logging
@@ -30,28 +32,105 @@ def verbose_option(f):
     return click.option("-v", "--verbose", count=True, help="more messages on stderr (-vv for debug)")(f)
 
 
+CLOSED_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `cat`, `git log` or `yes` cut off by `| head`
+
+
 def script(f):
     """Run a click command body, turning every SyncError into one line on stderr and its exit
-    code, and any other exception into exit 1 with the traceback in the log file only."""
+    code, and any other exception into exit 1 with the traceback in the log file only.
+
+    Under --json (a parameter `as_json`, or an `options` dict holding it) the error is also a
+    JSON object on stdout: {"error": "<one line>", "exit_code": N}, and no progress line is drawn
+    (nor with `quiet`). A closed stdout (`| head`) ends the command quietly with exit 141."""
+    signature = inspect.signature(f)
+
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
+        as_json, quiet = _flags(signature, args, kwargs)
+        if as_json or quiet:
+            progress.enable(False)
         try:
             code = f(*args, **kwargs)
+            sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        except BrokenPipeError:
+            _stdout_to_devnull()
+            sys.exit(CLOSED_PIPE)
         except SyncError as exc:
             log.debug("stopped", exc_info=True)
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(exc.exit_code)
+            _fail(f"error: {exc}", exc.exit_code, as_json)
         except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            sys.exit(130)
+            _fail("interrupted", 130, as_json)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception as exc:  # a bug: keep the traceback out of the user's face
             log.error("unexpected error", exc_info=True)
-            click.echo(f"unexpected error: {exc.__class__.__name__}: {exc} (traceback in the log file)", err=True)
-            sys.exit(UNEXPECTED)
+            _fail(f"unexpected error: {exc.__class__.__name__}: {exc} (traceback in the log file)", UNEXPECTED, as_json)
         sys.exit(code or 0)
     return wrapper
+
+
+def _flags(signature, args, kwargs):
+    """(as_json, quiet) of one call of a wrapped command body."""
+    try:
+        values = signature.bind_partial(*args, **kwargs).arguments
+    except TypeError:
+        return False, False
+    options = values.get("options") if isinstance(values.get("options"), dict) else {}
+    pick = lambda name: bool(values.get(name) or options.get(name))  # noqa: E731
+    return pick("as_json"), pick("quiet")
+
+
+def _fail(line, code, as_json):
+    """One line on stderr (and the JSON error object on stdout under --json), then exit `code`."""
+    try:
+        click.echo(line, err=True)
+        if as_json:
+            text = " ".join(line.removeprefix("error: ").split())
+            emit_json({"error": text, "exit_code": code})
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_to_devnull()
+    sys.exit(code)
+
+
+def _stdout_to_devnull():
+    """Point stdout at /dev/null so the interpreter's last flush has nowhere to fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+@atexit.register
+def _quiet_closed_stdout():
+    """Output written outside `script` (click's --help, a usage error) meets a closed pipe at the
+    interpreter's final flush: end quietly there too instead of 'Exception ignored ...'."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_to_devnull()
+    except (OSError, ValueError):
+        pass
+
+
+def _json_usage_errors(show):
+    """click's usual message for a usage error (exit 2), plus the JSON error object on stdout
+    when --json was given on the command line."""
+    @functools.wraps(show)
+    def wrapper(self, file=None):
+        show(self, file)
+        args = sys.argv[1:]
+        if "--json" in (args[:args.index("--")] if "--" in args else args):
+            try:
+                emit_json({"error": " ".join(self.format_message().split()), "exit_code": self.exit_code})
+            except BrokenPipeError:
+                _stdout_to_devnull()
+    return wrapper
+
+
+click.exceptions.UsageError.show = _json_usage_errors(click.exceptions.UsageError.show)
 
 
 def load(env_file=None, overrides=None, verbose=0):
