@@ -13,18 +13,29 @@ nothing, except `gdpr --purge --yes`, which removes one person's rows from the s
   python report.py export-timesheets --from DATE --to DATE [--customer C] [--project P] [--activity A]
                    [--user U] [--billable-only] [--format csv|json] [--out FILE] [--bom]
   python report.py gdpr --user EMAIL [--kimai-user ID] [--out FILE] [--purge --yes]
+
+Tables show times in this machine's zone and name it (2026-11-27 15:03:12 CET); --json keeps ISO
+8601 with the offset. The JSON shapes are documented in docs/json-report.md.
 """
 import click
 
 from common import reports
-from common.cli import (CONTEXT, EPILOG, emit_json, emit_table,
-                        env_file_option, group_options, json_option, load, script)
+from common.cli import (CONTEXT, emit_json, emit_table, env_file_option, epilog, group_options, json_option, load,
+                        script, version_option)
 from common.export import export_store
 from common.jobs import JOBS
+from common.timeutil import for_people
 
-@click.group(invoke_without_command=True, epilog=EPILOG, context_settings=CONTEXT)
+SINCE_HELP = ("runs started at or after this time: ISO 8601 with its zone (2026-11-27T08:00+01:00, "
+              "2026-11-27T07:00Z), or a bare date / date-time read in this machine's local zone")
+DAY_HELP = "a day YYYY-MM-DD, read in Kimai's time zone (KIMAI_TIMEZONE, else the token user's)"
+
+@click.group(invoke_without_command=True, context_settings=CONTEXT,
+             epilog=epilog("python report.py", "python report.py history --since 2026-11-01 --limit 5",
+                           "python report.py --json errors --run 42"))
 @env_file_option
 @json_option
+@version_option
 @click.pass_context
 def cli(ctx, env_file, as_json):
     """Report on runs, items, failures and writes; bare `report.py` shows the status."""
@@ -33,18 +44,25 @@ def cli(ctx, env_file, as_json):
         _status(env_file, as_json)
 
 
+# columns holding an instant: shown to people in the local zone, with the zone's name
+TIME_COLUMNS = {"started", "finished", "changed", "at", "started_at", "finished_at"}
+
+
 def _show(rows, columns, as_json, empty):
     if as_json:
         emit_json(rows)
     else:
-        emit_table([[_cell(row.get(c)) for c in columns] for row in rows], headers=columns, empty=empty)
+        emit_table([[_cell(row.get(c), c) for c in columns] for row in rows], headers=columns, empty=empty)
 
 
-def _cell(value):
-    return "" if value is None else value
+def _cell(value, column=None):
+    if value is None:
+        return ""
+    return for_people(value) if column in TIME_COLUMNS else value
 
 
-@cli.command("status", epilog=EPILOG)
+@cli.command("status", epilog=epilog('python report.py status',
+                                        'python report.py status --json'))
 @env_file_option
 @json_option
 @click.pass_context
@@ -65,9 +83,10 @@ def _status(env_file, as_json):
                  "hidden", "unchanged", "failed", "items"], as_json, "no jobs")
 
 
-@cli.command("history", epilog=EPILOG)
+@cli.command("history", epilog=epilog('python report.py history --job gitea-kimai --limit 10',
+                                        'python report.py history --since 2026-11-27T06:00Z --json'))
 @click.option("--job", default=None, help="only this job")
-@click.option("--since", default=None, help="runs started at or after DATE (YYYY-MM-DD or ISO date-time; local time)")
+@click.option("--since", default=None, metavar="TIME", help=SINCE_HELP)
 @click.option("--limit", type=click.IntRange(0), default=20, show_default=True, help="at most N runs (0 = all)")
 @env_file_option
 @json_option
@@ -82,12 +101,13 @@ def _history(job, since, limit, env_file, as_json):
     settings = load(env_file)
     since_utc = reports.parse_since(since) if since else None
     with reports.reading_store(settings) as store:
-        rows = reports.history(store, job, since_utc, limit)
+        rows = reports.history(store, job, since_utc, limit, settings)
     _show(rows, ["run", "job", "started", "seconds", "outcome", "exit_code", "created", "updated", "hidden",
                  "unchanged", "failed", "requests", "writes", "message"], as_json, "no runs")
 
 
-@cli.command("items", epilog=EPILOG)
+@cli.command("items", epilog=epilog('python report.py items --state failed',
+                                        'python report.py items --job zammad-kimai --search "#42"'))
 @click.option("--job", default=None, help="only this job")
 @click.option("--state", default=None, help="only items in this state: pending, synced, failed (and job-specific ones)")
 @click.option("--search", default=None, help="text in the item key, name or error, or a target id")
@@ -108,7 +128,8 @@ def _items(job, state, search, limit, env_file, as_json):
     _show(rows, ["job", "item", "name", "target_type", "target_id", "state", "changed", "error"], as_json, "no items")
 
 
-@cli.command("errors", epilog=EPILOG)
+@cli.command("errors", epilog=epilog('python report.py errors',
+                                        'python report.py errors --run 42 --json'))
 @click.option("--run", "run_id", type=int, default=None, help="the failures of this run (default: items failed now)")
 @env_file_option
 @json_option
@@ -124,14 +145,15 @@ def _errors(run_id, env_file, as_json):
     with reports.reading_store(settings) as store:
         run, rows = reports.errors(store, run_id)
     if as_json:
-        emit_json({"run": run, "errors": rows} if run_id is not None else rows)
+        emit_json({"run": run, "errors": rows})
         return
     if run and run.get("message"):
         click.echo(f"run {run['run']} stopped: {run['message']}", err=True)
     _show(rows, ["job", "item", "reason", "run", "at"], False, "no failed items")
 
 
-@cli.command("export", epilog=EPILOG)
+@cli.command("export", epilog=epilog('python report.py export --format csv',
+                                        'python report.py export --format json --out /tmp/tracksync-export'))
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="folder (default EXPORT_DIR)")
 @env_file_option
@@ -154,7 +176,8 @@ def _export(fmt, out, env_file, as_json):
         click.echo(str(path))
 
 
-@cli.command("audit", epilog=EPILOG)
+@cli.command("audit", epilog=epilog('python report.py audit --item acme/web#42',
+                                        'python report.py audit --job gitea-kimai --limit 20 --json'))
 @click.option("--job", default=None, help="only this job")
 @click.option("--item", default=None, help="only this item (origin marker, e.g. gitea:acme/web#42 or acme/web#42)")
 @click.option("--limit", type=click.IntRange(0), default=0, help="only the last N events (0 = all)")
@@ -180,7 +203,8 @@ def _audit(job, item, limit, env_file, as_json):
     _show(rows, ["id", "at", "run", "job", "item", "action", "target", "changes"], False, "no writes recorded")
 
 
-@cli.command("imports", epilog=EPILOG)
+@cli.command("imports", epilog=epilog('python report.py imports',
+                                        'python report.py imports --job csv-kimai --errors'))
 @click.option("--job", default=None, help="only this import job (toggl-kimai, harvest-kimai, csv-kimai)")
 @click.option("--limit", type=click.IntRange(0), default=20, show_default=True, help="at most N imports (0 = all)")
 @click.option("--errors", "with_errors", is_flag=True, help="also list each import's per-row errors")
@@ -210,9 +234,10 @@ def _imports(job, limit, with_errors, env_file, as_json):
         _show(errors, ["import", "line", "item", "message"], False, "no row errors")
 
 
-@cli.command("reconcile", epilog=EPILOG)
+@cli.command("reconcile", epilog=epilog('python report.py reconcile --from 2026-11-01 --to 2026-11-30',
+                                        'python report.py reconcile --from 2026-11-01 --to 2026-11-30 --json'))
 @click.option("--job", type=click.Choice(["zammad-kimai"]), default="zammad-kimai", show_default=True)
-@click.option("--from", "date_from", required=True, metavar="DATE", help="first day (YYYY-MM-DD, Kimai's time zone)")
+@click.option("--from", "date_from", required=True, metavar="DATE", help=f"first day: {DAY_HELP}")
 @click.option("--to", "date_to", required=True, metavar="DATE", help="last day, included")
 @click.option("--csv", "as_csv", is_flag=True, help="one CSV row per item on stdout")
 @env_file_option
@@ -239,6 +264,7 @@ def _reconcile(date_from, date_to, as_csv, env_file, as_json):
         writer.writerow(columns)
         writer.writerows([safe_cell(row.get(c)) for c in columns] for row in report["items"])
         return
+    click.echo(f"{report['from']} to {report['to']}, times in {report['timezone']} (Kimai's zone)")
     problems = [row for row in report["items"] if row["class"] != "matched"]
     _show(problems, columns, False, "every entry and timesheet matches")
     click.echo()
@@ -248,8 +274,9 @@ def _reconcile(date_from, date_to, as_csv, env_file, as_json):
                headers=["ticket", *CLASSES], empty="no items in the window")
 
 
-@cli.command("export-timesheets", epilog=EPILOG)
-@click.option("--from", "date_from", required=True, metavar="DATE", help="first day (YYYY-MM-DD, Kimai's time zone)")
+@cli.command("export-timesheets", epilog=epilog('python report.py export-timesheets --from 2026-11-01 --to 2026-11-30 --out november.csv --bom',
+                                        'python report.py export-timesheets --from 2026-11-01 --to 2026-11-07 --project Website --format json'))
+@click.option("--from", "date_from", required=True, metavar="DATE", help=f"first day: {DAY_HELP}")
 @click.option("--to", "date_to", required=True, metavar="DATE", help="last day, included")
 @click.option("--customer", default=None, help="only this customer (name or id)")
 @click.option("--project", default=None, help="only this project (name or id)")
@@ -282,7 +309,8 @@ def _export_timesheets(date_from, date_to, filters, fmt, out, bom, env_file, as_
     click.echo(timesheet_export.summary_line(report, path), err=True)
 
 
-@cli.command("gdpr", epilog=EPILOG)
+@cli.command("gdpr", epilog=epilog('python report.py gdpr --user ann@example.com',
+                                        'python report.py gdpr --user ann@example.com --purge --yes'))
 @click.option("--user", "email", required=True, metavar="EMAIL", help="the person's e-mail address")
 @click.option("--kimai-user", type=click.IntRange(1), default=None, metavar="ID",
               help="their Kimai user id (default: the token's user if the e-mail matches, else the user maps)")

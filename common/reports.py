@@ -10,7 +10,7 @@ from .errors import DataError, UsageError
 from .runlock import lock_path, lock_state, read_holder
 from .store import Store
 
-RUN_COLUMNS = ("created", "updated", "hidden", "unchanged", "failed", "requests", "writes")
+RUN_COLUMNS = ("created", "updated", "hidden", "deleted", "unchanged", "failed", "conflicts", "requests", "writes")
 LINK_STATES = ("pending", "synced", "failed")  # always shown; jobs may add others (kept, deleted, ...)
 
 
@@ -35,31 +35,42 @@ def lock_info(database_path, job):
     return lock_state(database_path, job)
 
 
-def parse_since(text):
-    """A date (YYYY-MM-DD, local midnight) or an ISO date-time (local time unless it has an
-    offset), as the store's UTC ISO text."""
+def parse_since(text, flag="--since"):
+    """An instant in the zone it states (ISO 8601 with an offset or Z), or a bare date (midnight)
+    or date-time in this machine's local zone; returned as the store's UTC ISO text."""
+    value = text.strip()
     try:
-        if len(text) == 10:
-            moment = datetime.combine(datetime.strptime(text, "%Y-%m-%d").date(), time())
+        if len(value) == 10:
+            moment = datetime.combine(datetime.strptime(value, "%Y-%m-%d").date(), time())
         else:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise UsageError(f"--since: expected a date like 2024-05-01 or 2024-05-01T08:00, got {text!r}") from None
+        raise UsageError(f"{flag}: expected a date like 2026-05-01, a local time like 2026-05-01T08:00 or an "
+                         f"instant like 2026-05-01T08:00+02:00 or 2026-05-01T06:00Z, got {text!r}") from None
     if moment.tzinfo is None:
         moment = moment.astimezone()  # the machine's local time zone
     return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
 
 
-def _seconds(start, end):
-    if not (start and end):
+def _seconds(run):
+    """The run's duration in seconds, to the millisecond when the store kept it (schema 4)."""
+    duration_ms = run["duration_ms"] if "duration_ms" in run.keys() else None
+    if duration_ms is not None:
+        return round(duration_ms / 1000, 3)
+    if not (run["started_at"] and run["finished_at"]):
         return None
-    return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 1)
+    return round((datetime.fromisoformat(run["finished_at"]) - datetime.fromisoformat(run["started_at"])).total_seconds(), 3)
 
 
-def _run_row(run):
-    row = {"run": run["id"], "job": run["job"], "started": run["started_at"],
-           "seconds": _seconds(run["started_at"], run["finished_at"]), "outcome": run["status"],
-           "exit_code": run["exit_code"]}
+def run_outcome(status, held):
+    """A run still `running` whose job lock is free never finished: it was killed (interrupted)."""
+    return ("running" if held else "interrupted") if status == "running" else status
+
+
+def _run_row(run, settings=None):
+    held = settings is not None and run["status"] == "running" and lock_info(settings.database_path, run["job"])["held"]
+    row = {"run": run["id"], "job": run["job"], "started": run["started_at"], "finished": run["finished_at"],
+           "seconds": _seconds(run), "outcome": run_outcome(run["status"], held), "exit_code": run["exit_code"]}
     row.update({name: run[name] for name in RUN_COLUMNS})
     row["message"] = run["message"]
     return row
@@ -72,20 +83,17 @@ def status(store, settings, jobs):
     for job in known:
         last = store.db.execute("SELECT * FROM runs WHERE job = ? ORDER BY id DESC LIMIT 1", (job,)).fetchone()
         states = dict(store.db.execute("SELECT state, COUNT(*) FROM links WHERE job = ? GROUP BY state", (job,)).fetchall())
-        row = {"job": job, "last_run": None, "started": None, "seconds": None, "outcome": "never run",
-               "exit_code": None, **{name: None for name in RUN_COLUMNS}}
+        row = {"job": job, "last_run": None, "started": None, "finished": None, "seconds": None,
+               "outcome": "never run", "exit_code": None, **{name: None for name in RUN_COLUMNS}, "message": None}
         if last:
-            row.update(_run_row(last))
+            row.update(_run_row(last, settings))
             row["last_run"] = row.pop("run")
-            if last["status"] == "running":
-                held = lock_info(settings.database_path, job)["held"]
-                row["outcome"] = "running" if held else "interrupted"
         row.update(links={**{state: 0 for state in LINK_STATES}, **states})
         rows.append(row)
     return rows
 
 
-def history(store, job=None, since=None, limit=20):
+def history(store, job=None, since=None, limit=20, settings=None):
     sql, args = "SELECT * FROM runs WHERE 1 = 1", []
     if job:
         sql += " AND job = ?"
@@ -96,7 +104,7 @@ def history(store, job=None, since=None, limit=20):
     sql += " ORDER BY id DESC"
     if limit:
         sql += f" LIMIT {int(limit)}"
-    return [_run_row(run) for run in store.db.execute(sql, args)]
+    return [_run_row(run, settings) for run in store.db.execute(sql, args)]
 
 
 def _like(text):

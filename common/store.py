@@ -5,6 +5,7 @@ Each item commits on its own (WAL mode), so a crash loses at most the item in fl
 """
 import json
 import sqlite3
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -18,7 +19,7 @@ MIGRATIONS = [
         job TEXT NOT NULL,
         started_at TEXT NOT NULL,
         finished_at TEXT,
-        status TEXT NOT NULL,            -- running, ok, partial, failed
+        status TEXT NOT NULL,            -- running, ok, partial, failed (interrupted: from schema 4)
         exit_code INTEGER,
         params TEXT,                     -- JSON of the run's flags
         created INTEGER NOT NULL DEFAULT 0,
@@ -114,7 +115,7 @@ MIGRATIONS = [
         file_sha256 TEXT,
         started_at TEXT NOT NULL,
         finished_at TEXT,
-        status TEXT NOT NULL,            -- running, ok, partial, failed, invalid
+        status TEXT NOT NULL,            -- running, ok, partial, failed (interrupted: from schema 4), invalid
         read INTEGER NOT NULL DEFAULT 0,
         created INTEGER NOT NULL DEFAULT 0,
         updated INTEGER NOT NULL DEFAULT 0,
@@ -129,6 +130,10 @@ MIGRATIONS = [
         message TEXT NOT NULL
     );
     CREATE INDEX import_errors_import ON import_errors(import_id);
+    """,
+    # 4: run durations to the millisecond (measured on a monotonic clock), status interrupted
+    """
+    ALTER TABLE runs ADD COLUMN duration_ms INTEGER;
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -147,6 +152,7 @@ class Store:
     def __init__(self, path, readonly=False):
         self.path = Path(path)
         self.readonly = readonly
+        self._clocks = {}  # run id -> monotonic start, for the run's duration
         if readonly:
             self.db = sqlite3.connect(":memory:")
             if self.path.exists():
@@ -194,15 +200,27 @@ class Store:
             cur = self.db.execute(
                 "INSERT INTO runs (job, started_at, status, params) VALUES (?, ?, 'running', ?)",
                 (job, now_iso(), json.dumps(params, sort_keys=True)))
+        self._clocks[cur.lastrowid] = time.monotonic()
         return cur.lastrowid
 
     def finish_run(self, run_id, status, exit_code, counts, message=None):
+        """Close a run: status ok, partial, failed or interrupted, its counts, and its duration in
+        milliseconds (from the monotonic clock of start_run; from the wall clock when the run was
+        started by another Store object)."""
         values = [counts.get(name, 0) for name in RUN_COUNTS]
         sets = ", ".join(f"{name} = ?" for name in RUN_COUNTS)
+        finished = datetime.now(timezone.utc)
+        started = self._clocks.pop(run_id, None)
+        if started is not None:
+            duration_ms = round((time.monotonic() - started) * 1000)
+        else:
+            row = self.db.execute("SELECT started_at FROM runs WHERE id = ?", (run_id,)).fetchone()
+            duration_ms = round((finished - datetime.fromisoformat(row[0])).total_seconds() * 1000) if row else None
         with self.db:
             self.db.execute(
-                f"UPDATE runs SET finished_at = ?, status = ?, exit_code = ?, message = ?, {sets} WHERE id = ?",
-                (now_iso(), status, exit_code, message, *values, run_id))
+                f"UPDATE runs SET finished_at = ?, status = ?, exit_code = ?, message = ?, duration_ms = ?, {sets} "
+                "WHERE id = ?",
+                (finished.isoformat(timespec="seconds"), status, exit_code, message, duration_ms, *values, run_id))
 
     def runs(self, job=None, limit=None):
         sql = "SELECT * FROM runs" + (" WHERE job = ?" if job else "") + " ORDER BY id DESC"

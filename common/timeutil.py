@@ -40,3 +40,16 @@ def from_local(naive_text_or_dt, tz, where=""):
     if instant.astimezone(tz).replace(tzinfo=None) != local:
         raise DataError(f"{where}{local:%Y-%m-%d %H:%M} does not exist in {tz.key} (clocks go forward)")
     return instant
+
+
+def for_people(value):
+    """An ISO 8601 instant (as the store keeps it) as this machine's local wall-clock time that
+    names its zone, e.g. '2026-11-27 15:03:12 CET'; None and text that is no instant stay as
+    they are. Machine output (JSON) keeps the ISO text."""
+    if not value:
+        return value
+    try:
+        local = parse_instant(str(value)).astimezone()
+    except (ValueError, DataError):
+        return value
+    return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()}"
