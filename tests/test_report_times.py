@@ -30,15 +30,17 @@ def store_with_runs(db, *starts):
             store.db.execute("UPDATE runs SET started_at = ?, finished_at = ? WHERE id = ?",
                              (start, start.replace(":00+", ":01+"), run_id))
             store.mark_failed(JOB, f"gitea:acme/web#{run_id}", "activity", run_id, "refused")
-            store.db.execute("UPDATE links SET updated_at = ?", (start,))
-            store.db.execute("UPDATE item_errors SET at = ?", (start,))
+            store.record_audit(run_id, JOB, f"gitea:acme/web#{run_id}", "create", "activity", 1, None, {"name": "x"})
+            store.finish_import(store.start_import(run_id, "csv-kimai", "csv", {}), "ok", {"read": 1})
+            for table, column in (("links", "updated_at"), ("item_errors", "at"), ("audit", "at"), ("imports", "started_at")):
+                store.db.execute(f"UPDATE {table} SET {column} = ?", (start,))
             store.db.commit()
 
 
 def test_tables_name_the_zone_and_json_keeps_the_offset(tmp_path):
     env_file = offline_env(tmp_path)
     store_with_runs(tmp_path / "sync.db", "2026-11-27T14:03:00+00:00")
-    for args in (["history"], ["status"], ["items"], ["errors"], ["errors", "--run", "1"]):
+    for args in (["history"], ["status"], ["items"], ["errors"], ["errors", "--run", "1"], ["audit"], ["imports"]):
         assert "2026-11-27 14:03:00 UTC" in report(tmp_path, env_file, *args).stdout, args
         assert "2026-11-27 23:03:00 JST" in report(tmp_path, env_file, *args, tz="Asia/Tokyo").stdout, args
         assert "2026-11-27T14:03:00" not in report(tmp_path, env_file, *args).stdout, args
