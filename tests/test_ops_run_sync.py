@@ -1,11 +1,15 @@
-"""run_sync.sh: `auto` keeps exactly one crontab line (a stub crontab on PATH), commands work
-from any folder and pass exit codes through."""
+"""run_sync.sh: `auto` keeps exactly one crontab line (a stub crontab on PATH) whose run exits 75
+while the previous one holds the lock, commands work from any folder and pass exit codes through.
+The demo's tests are in test_demo.py, set-up and systemd units in test_run_sync_setup.py."""
+import fcntl
 import os
+import subprocess
 import zipfile
 
 import pytest
 
 from ops_helpers import ROOT, explain, offline_env, run, seed_store
+from repo_copy import copy_repo, fake_program, path_with, run_in
 
 STUB = """#!/bin/sh
 if [ "$1" = "-l" ]; then
@@ -44,7 +48,7 @@ def test_auto_twice_leaves_one_line_and_remove_takes_it_out(cron, tmp_path):
         proc = auto("--every", "10", "--env-file", env_file.name)
         assert proc.returncode == 0, explain(proc)
     (line,) = tracksync_lines(table)
-    assert line.startswith("*/10 * * * * ") and "flock -n" in line and f"{ROOT}/sync.py" in line
+    assert line.startswith("*/10 * * * * ") and "flock -n -E 75 " in line and f"{ROOT}/sync.py" in line
     assert f"--env-file {env_file}" in line and ">> " in line and "2>&1" in line
     assert OTHER in table.read_text().splitlines()
     assert auto("--every", "5").returncode == 0
@@ -93,11 +97,18 @@ def test_commands_work_from_any_folder_and_pass_exit_codes_through(tmp_path):
     assert run("run_sync.sh", "no-such-command", cwd=elsewhere).returncode == 2
 
 
-def test_demo_runs_both_jobs_then_a_second_run_writes_nothing(tmp_path):
-    proc = run("run_sync.sh", "demo", cwd=tmp_path)
+def test_the_cron_line_exits_75_while_a_run_holds_the_lock(tmp_path):
+    repo = copy_repo(tmp_path)
+    stub = fake_program(tmp_path / "bin", "crontab", STUB.removeprefix("#!/bin/sh\n"))
+    env = {"PATH": path_with(stub.parent), "CRONTAB_FILE": str(tmp_path / "crontab.txt")}
+    proc = run_in(repo, "auto", "--every", "5", env=env)
     assert proc.returncode == 0, explain(proc)
-    first, second = proc.stdout.split("== Second sync")
-    rows = {line.split()[0]: line.split() for line in second.splitlines() if line.startswith(("gitea-kimai", "zammad-kimai"))}
-    assert set(rows) == {"gitea-kimai", "zammad-kimai"}
-    assert all(row[1:5] == ["0", "0", "0", "0"] for row in rows.values())  # created, updated, hidden, deleted
-    assert "create customer acme" in first and not list(tmp_path.iterdir())  # nothing left behind
+    (line,) = tracksync_lines(tmp_path / "crontab.txt")
+    command = line.split(" ", 5)[5].removesuffix(" # tracksync-auto")
+    with open(repo / ".cron.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a run still going
+        held = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=60)
+    assert held.returncode == 75, explain(held)
+    free = subprocess.run(["sh", "-c", command.replace(" >> ", " --help >> ")], capture_output=True, text=True,
+                          timeout=60)
+    assert free.returncode == 0 and "Usage: sync.py" in (repo / "cron.log").read_text()
