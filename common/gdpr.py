@@ -22,7 +22,7 @@ from . import config
 from .backup import _bytes_digest
 from .clients.kimai import KimaiClient
 from .config import read_map
-from .errors import ConfigError, DataError, UsageError
+from .errors import AuthError, ConfigError, DataError, NotFound, UsageError
 from .export import csv_text, write_atomic
 from .http import RequestCounter
 from .reports import reading_store
@@ -50,9 +50,10 @@ def email_hash(email):
     return hashlib.sha256(normalise_email(email).encode("utf-8")).hexdigest()
 
 
-def kimai_user_of(email, settings, me):
+def kimai_user_of(email, settings, me, kimai=None):
     """(Kimai user id, where it was found) for an e-mail: the token's own user, ZAMMAD_USER_MAP,
-    then IMPORT_MAP `user:` lines (when this tracksync knows that key); else (None, None)."""
+    IMPORT_MAP `user:` lines (when this tracksync knows that key), then Kimai's user list when
+    `kimai` is given and the token may list users; else (None, why Kimai could not tell)."""
     wanted = email.strip().casefold()
     if me and (me.get("email") or "").strip().casefold() == wanted:
         return int(me["id"]), "the token's user"
@@ -63,7 +64,25 @@ def kimai_user_of(email, settings, me):
                 if not target.isdigit():
                     raise ConfigError(key, f"{source}: expected a Kimai user id (a number), got {target!r}")
                 return int(target), key
-    return None, None
+    if kimai is None:
+        return None, None
+    return kimai_user_by_email(kimai, wanted)
+
+
+def kimai_user_by_email(kimai, wanted):
+    """(id, "Kimai's user list") of the one Kimai user with that e-mail, or (None, the reason)."""
+    try:
+        users = kimai.find_users(wanted)
+    except AuthError:
+        return None, "this token may not list Kimai users (it needs the view_user permission)"
+    except NotFound:
+        return None, "this Kimai has no user list in its API"
+    found = [u for u in users if isinstance(u, dict) and str(u.get("email") or "").strip().casefold() == wanted]
+    if len(found) == 1 and isinstance(found[0].get("id"), int):
+        return found[0]["id"], "Kimai's user list"
+    if len(found) > 1:
+        return None, f"{len(found)} Kimai users have this e-mail"
+    return None, "no Kimai user has this e-mail"
 
 
 def _mapped_email(key, source):
@@ -132,10 +151,10 @@ def person_archive(settings, email, kimai_user=None, out=None, purge=False):
     me = kimai.me()
     source = "--kimai-user"
     if kimai_user is None:
-        kimai_user, source = kimai_user_of(wanted, settings, me)
+        kimai_user, source = kimai_user_of(wanted, settings, me, kimai)
         if kimai_user is None:
-            raise UsageError(f"no Kimai user id known for {email.strip()}: it is not the token's user nor in "
-                             "ZAMMAD_USER_MAP or IMPORT_MAP; pass --kimai-user ID")
+            raise UsageError(f"no Kimai user id known for {email.strip()}: {source}, and it is not the token's user "
+                             "nor in ZAMMAD_USER_MAP or IMPORT_MAP; pass --kimai-user ID (or map the e-mail there)")
     sheets = kimai.list_timesheets(user=str(kimai_user))
     own = int(me["id"]) == int(kimai_user)
     person = Person(email, int(kimai_user), [s["id"] for s in sheets])

@@ -192,3 +192,41 @@ def test_rows_name_a_person_by_e_mail_user_key_or_timesheet():
     assert person.owns({"target_type": "timesheet", "target_id": 10, "data": None})
     assert not person.owns({"message": "agent notbob@example.com"}) and not person.owns({"message": "bob@example.com.au"})
     assert not person.owns({"data": {"project": 2, "activity": 2}}) and not person.owns({"target_type": "activity", "target_id": 10})
+
+
+def serve_kimai_users(kimai, allowed):
+    """GET /api/users as the Kimai contract has it (users whose e-mail, user name, alias, title
+    or account number contain each word of `term`; 403 without view_user). The sandbox's Kimai
+    does not serve it yet, so this test adds the route to its own sandbox instance."""
+    from sandbox.kimai_json import user_embedded
+    from sandbox.server import Response
+
+    def handler(request):
+        if not allowed:
+            return Response(403, {"code": 403, "message": "Access denied."})
+        words = " ".join(request.query.get("term", [])).casefold().split()
+        users = [u for u in kimai._users.values()
+                 if all(any(w in str(u.get(f) or "").casefold() for f in ("email", "username", "alias", "title",
+                                                                         "accountNumber")) for w in words)]
+        return Response(200, [user_embedded(u) for u in users])
+    kimai.route("GET", "/users", handler)
+
+
+@pytest.mark.parametrize("allowed", [True, False])
+def test_an_e_mail_no_map_knows_is_looked_up_in_kimais_user_list(workdir, people, allowed):
+    sb = workdir.sandbox
+    carol = sb.kimai.add_user("carol")["id"]
+    serve_kimai_users(sb.kimai, allowed)
+    sb.clear_requests()
+    if allowed:
+        proc = gdpr(workdir, "--user", "Carol@Example.com", "--json")
+        result = json.loads(proc.stdout)
+        assert result["subject"]["kimai_user_id"] == carol and result["subject"]["kimai_user_from"] == "Kimai's user list"
+    else:
+        proc = gdpr(workdir, "--user", "carol@example.com", code=2)
+        [line] = proc.stderr.strip().splitlines()
+        assert "may not list Kimai users" in line and "view_user" in line and "--kimai-user ID" in line
+        assert "ZAMMAD_USER_MAP" in line
+    [lookup] = [r for r in sb.requests if r.service == "kimai" and r.path == "/api/users"]
+    assert lookup.method == "GET" and lookup.query["term"] == ["carol@example.com"]
+    assert sb.count(writes=True) == 0

@@ -25,6 +25,11 @@ class KimaiClient:
     def me(self):
         return self.api.get_json("users/me", shape=is_record("id", "username"))
 
+    def find_users(self, term):
+        """Users (enabled or not) whose alias, title, account number, e-mail or user name contain
+        `term`. Needs the view_user permission (ROLE_SUPER_ADMIN by default): else AuthError (403)."""
+        return self.http.get_json("users", {"visible": ALL, "term": term})
+
     # customers
     def list_customers(self):
         return self.http.get_json("customers", {"visible": ALL})
