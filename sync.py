@@ -1,42 +1,86 @@
 #!/usr/bin/env python3
-"""tracksync: keep Kimai in step with Gitea (and, as their jobs land, the other services).
+"""tracksync: keep Kimai in step with Gitea, Zammad, Toggl, Harvest and CSV files.
 
   python sync.py                 run the jobs named in SYNC_JOBS (default gitea-kimai)
-  python sync.py gitea-kimai     run one job
+  python sync.py gitea-kimai     run one job (each job has its own options: --help)
   python sync.py csv-kimai FILE  import a timesheet CSV (--template prints one)
 """
-import re
 from pathlib import Path
 
 import click
 
-from common.cli import (CONTEXT, EPILOG, emit_json, emit_table,
-                        env_file_option, json_option, load, script, verbose_option)
-from common.errors import UsageError, most_serious
+from common import shutdown
+from common.cli import CONTEXT, emit_json, emit_table, env_file_option, epilog, json_option, load, paint, script, \
+    verbose_option, version_option
+from common.errors import PARTIAL, ConfigError, UsageError, most_serious
 from common.export import export_store
 from common.http import clear_http_cache
 from common.jobs import JOBS, run_job
+from common.logs import run_summary
+from common.run_output import COLUMNS, human_time, json_document, message_lines, plan_lines, summary_line, table_row
 from common.store import Store
 
+# Options every job takes, on the group (`sync.py --dry-run`) and on each job's command.
+COMMON_OPTIONS = [
+    click.option("--dry-run", is_flag=True, default=None, help="print the plan; write nothing anywhere"),
+    click.option("--full", is_flag=True, default=None, help="ignore cursors and re-read everything"),
+    click.option("-q", "--quiet", is_flag=True, default=None,
+                 help="print nothing unless something changed, failed or conflicts (for cron); errors still on stderr"),
+    click.option("--fail-on-conflicts", is_flag=True, default=None, help="exit 3 when the jobs run have open conflicts"),
+    click.option("--stats", is_flag=True, default=None, help="after the run, print the store's statistics"),
+    click.option("--export", is_flag=True, default=None, help="after the run, write CSV exports to EXPORT_DIR"),
+    click.option("--clear-cache", is_flag=True, default=None, help="empty the HTTP cache first"),
+    click.option("--cache/--no-cache", default=None, help="use the reference-data cache (CACHE_ENABLED)"),
+    click.option("--rate-limit/--no-rate-limit", default=None, help="client-side rate limit (RATE_LIMIT_ENABLED)"),
+    click.option("--page-size", type=click.IntRange(1), default=None, help="items per page (PAGE_SIZE)"),
+    click.option("--max-pages", type=click.IntRange(0), default=None, help="pages per list at most, 0 = all (MAX_PAGES)"),
+    json_option, verbose_option, env_file_option,
+]
+FROM = click.option("--from", "date_from", default=None, metavar="DATE", help="entries from this day (YYYY-MM-DD)")
+TO = click.option("--to", "date_to", default=None, metavar="DATE", help="entries up to this day, included")
+CREATE_MISSING = click.option("--create-missing", is_flag=True, default=None,
+                              help="create missing projects and activities (else such entries fail)")
+# Each job's own options: given to another job, or to the bare group, they are a usage error (exit 2).
+JOB_OPTIONS = {
+    "gitea-kimai": [
+        click.option("--repos", default=None, help="comma list of repositories (overrides REPOS_TO_SYNC)"),
+        click.option("--include-prs", is_flag=True, default=None, help="also sync pull requests"),
+    ],
+    "zammad-kimai": [FROM, TO],
+    "toggl-kimai": [FROM, TO, CREATE_MISSING],
+    "harvest-kimai": [FROM, TO, CREATE_MISSING],
+    "csv-kimai": [
+        click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, readable=False)),
+        click.option("--template", is_flag=True, default=None, help="print the CSV template (header and one example row) and exit"),
+        click.option("--date-format", default=None, metavar="FMT",
+                     help="strftime codes of the date column, e.g. %d/%m/%Y (default ISO 8601: 2026-03-31)"),
+        click.option("--skip-invalid", is_flag=True, default=None,
+                     help="import the valid rows and list the invalid ones (exit 3); default: any invalid row stops all (exit 65)"),
+        CREATE_MISSING,
+    ],
+}
+JOB_HELP = {
+    "gitea-kimai": "Gitea issues -> Kimai activities, one project per repository.",
+    "zammad-kimai": "Zammad ticket time accounting -> Kimai timesheets.",
+    "toggl-kimai": "Import Toggl Track time entries as Kimai timesheets (the first import needs --from).",
+    "harvest-kimai": "Import Harvest time entries as Kimai timesheets (the first import needs --from).",
+    "csv-kimai": "Import a timesheet CSV (see docs/csv.md): every row is checked first; a row never lands twice.",
+}
+JOB_EXAMPLES = {
+    "gitea-kimai": ["python sync.py gitea-kimai --dry-run", "python sync.py gitea-kimai --repos web,api --include-prs",
+                    "python sync.py gitea-kimai --quiet --env-file /etc/tracksync/tracksync.env"],
+    "zammad-kimai": ["python sync.py zammad-kimai --dry-run", "python sync.py zammad-kimai --from 2026-11-01 --to 2026-11-30",
+                     "python sync.py zammad-kimai --quiet --fail-on-conflicts"],
+    "toggl-kimai": ["python sync.py toggl-kimai --from 2026-11-01 --to 2026-11-30 --create-missing --dry-run",
+                    "python sync.py toggl-kimai --quiet"],
+    "harvest-kimai": ["python sync.py harvest-kimai --from 2026-11-01 --to 2026-11-30 --dry-run",
+                      "python sync.py harvest-kimai --quiet"],
+    "csv-kimai": ["python sync.py csv-kimai --template > hours.csv", "python sync.py csv-kimai hours.csv --dry-run",
+                  "python sync.py csv-kimai export.csv --date-format %d/%m/%Y --skip-invalid --create-missing"],
+}
 
-def sync_options(f):
-    options = [
-        click.option("--dry-run", is_flag=True, default=None, help="print the plan; write nothing anywhere"),
-        click.option("--full", is_flag=True, default=None, help="ignore cursors and re-read everything"),
-        click.option("--from", "date_from", default=None, metavar="DATE", help="zammad-kimai, imports: entries from this day (YYYY-MM-DD)"),
-        click.option("--to", "date_to", default=None, metavar="DATE", help="zammad-kimai, imports: entries up to this day, included"),
-        click.option("--create-missing", is_flag=True, default=None, help="imports: create missing customers, projects, activities"),
-        click.option("--repos", default=None, help="gitea-kimai: comma list of repositories (overrides REPOS_TO_SYNC)"),
-        click.option("--include-prs", is_flag=True, default=None, help="gitea-kimai: also sync pull requests"),
-        click.option("--stats", is_flag=True, default=None, help="after the run, print the store's statistics"),
-        click.option("--export", is_flag=True, default=None, help="after the run, write CSV exports to EXPORT_DIR"),
-        click.option("--clear-cache", is_flag=True, default=None, help="empty the HTTP cache first"),
-        click.option("--cache/--no-cache", default=None, help="use the reference-data cache (CACHE_ENABLED)"),
-        click.option("--rate-limit/--no-rate-limit", default=None, help="client-side rate limit (RATE_LIMIT_ENABLED)"),
-        click.option("--page-size", type=click.IntRange(1), default=None, help="items per page (PAGE_SIZE)"),
-        click.option("--max-pages", type=click.IntRange(0), default=None, help="pages per list at most, 0 = all (MAX_PAGES)"),
-        json_option, verbose_option, env_file_option,
-    ]
+
+def with_options(f, options):
     for option in reversed(options):
         f = option(f)
     return f
@@ -49,57 +93,50 @@ def _merge(parent, own):
     return {**own, **{k: v for k, v in parent.items() if k not in given}, **given}
 
 
-@click.group(invoke_without_command=True, epilog=EPILOG, context_settings=CONTEXT)
-@sync_options
 @click.pass_context
-def cli(ctx, **options):
-    """Run the jobs in SYNC_JOBS, or the one named."""
+def _group(ctx, **options):
+    """Run the jobs in SYNC_JOBS, or the one named (each job's own options: JOB --help)."""
     ctx.obj = options
     if ctx.invoked_subcommand is None:
         run(None, options)
 
 
+cli = click.group("sync.py", invoke_without_command=True, context_settings=CONTEXT,
+                  epilog=epilog("python sync.py --dry-run", "python sync.py --quiet --fail-on-conflicts   # from cron",
+                                "python sync.py gitea-kimai --repos web --json"))(
+    version_option(with_options(_group, COMMON_OPTIONS)))
+
+
 def _job_command(name):
-    @cli.command(name, epilog=EPILOG, help=f"Run the {name} job.")
-    @sync_options
     @click.pass_context
     def command(ctx, **options):
+        if name == "csv-kimai":
+            if options.pop("template"):
+                from common.csv_rows import TEMPLATE
+                click.echo(TEMPLATE, nl=False)
+                return
+            if options.get("file") is None:
+                raise click.UsageError("missing FILE (or --template to print one)")
         run(name, _merge(ctx.obj, options))
-    return command
-
-
-@cli.command("csv-kimai", epilog=EPILOG)
-@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, readable=False))
-@click.option("--template", is_flag=True, help="print the CSV template (header and one example row) and exit")
-@click.option("--date-format", default=None, metavar="FMT",
-              help="strftime codes of the date column, e.g. %d/%m/%Y (default ISO 8601: 2026-03-31)")
-@click.option("--skip-invalid", is_flag=True, default=None,
-              help="import the valid rows and list the invalid ones (exit 3); default: any invalid row stops all (exit 65)")
-@sync_options
-@click.pass_context
-def csv_command(ctx, file, template, date_format, skip_invalid, **options):
-    """Import a timesheet CSV (see docs/csv.md): every row is checked first; a row never lands twice."""
-    if template:
-        from common.csv_rows import TEMPLATE
-        click.echo(TEMPLATE, nl=False)
-        return
-    if file is None:
-        raise click.UsageError("missing FILE (or --template to print one)")
-    run("csv-kimai", _merge(ctx.obj, {**options, "file": file, "date_format": date_format, "skip_invalid": skip_invalid}))
+    command = with_options(command, JOB_OPTIONS.get(name, []) + COMMON_OPTIONS)
+    return cli.command(name, help=JOB_HELP.get(name, f"Run the {name} job."), epilog=epilog(*JOB_EXAMPLES.get(name, [])))(command)
 
 
 for _name in JOBS:
-    if _name not in cli.commands:  # csv-kimai has its own command above
-        _job_command(_name)
+    _job_command(_name)
 
 
-@cli.command("conflicts", epilog=EPILOG)
+@cli.command("conflicts", epilog=epilog("python sync.py conflicts", "python sync.py conflicts --job zammad-kimai --json"))
 @click.option("--job", default=None, help="only this job's conflicts")
 @json_option
 @env_file_option
 def conflicts_command(job, as_json, env_file):
     """List open conflicts: items changed at the source and, by a person, in Kimai."""
-    _conflicts(job, as_json, env_file)
+    _conflicts(job=job, as_json=as_json, env_file=env_file)
+
+
+CONFLICT_FIELDS = ("id", "job", "source_key", "target_type", "target_id", "source_data", "target_data", "last_data",
+                   "run_id", "detected_at")
 
 
 @script
@@ -107,20 +144,20 @@ def _conflicts(job, as_json, env_file):
     from common.jobs.conflicts import list_conflicts
     rows = list_conflicts(load(env_file), job)
     if as_json:
-        emit_json(rows)
+        emit_json([{k: c.get(k) for k in CONFLICT_FIELDS} for c in rows])
         return
     table = []
     for c in rows:
         fields = sorted(k for k in c["source_data"] if c["source_data"].get(k) != (c["target_data"] or {}).get(k))
         diff = "; ".join(f"{k}: kimai {c['target_data'].get(k)!r} / source {c['source_data'].get(k)!r}"
                          for k in fields if k != "description") or "description"
-        table.append([c["id"], c["job"], c["source_key"], c["target_id"], c["detected_at"], diff])
+        table.append([c["id"], c["job"], c["source_key"], c["target_id"], human_time(c["detected_at"]), diff])
     emit_table(table, headers=["id", "job", "item", "timesheet", "detected", "differences"], empty="no open conflicts")
     if rows:
         click.echo("settle one with: python sync.py resolve ID --keep zammad|kimai|skip", err=True)
 
 
-@cli.command("resolve", epilog=EPILOG)
+@cli.command("resolve", epilog=epilog("python sync.py resolve 3 --keep kimai", "python sync.py resolve 4 --keep zammad"))
 @click.argument("conflict_id", type=int)
 @click.option("--keep", type=click.Choice(["zammad", "kimai", "skip"]), required=True,
               help="zammad: write the source's values to Kimai; kimai: keep the Kimai edit; skip: leave both")
@@ -136,21 +173,26 @@ def _resolve(conflict_id, keep, env_file):
     click.echo(resolve(load(env_file), conflict_id, keep))
 
 
-@cli.command("webhook", epilog=EPILOG)
+@cli.command("webhook", epilog=epilog("python sync.py webhook --port 8765",
+                                      "python sync.py webhook --host 0.0.0.0 --env-file /etc/tracksync/tracksync.env"))
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="port to listen on")
+@click.option("--insecure", is_flag=True, help="serve without ZAMMAD_WEBHOOK_SECRET: anyone who reaches the port can trigger syncs")
 @verbose_option
 @env_file_option
-def webhook_command(host, port, verbose, env_file):
+def webhook_command(host, port, insecure, verbose, env_file):
     """Serve Zammad trigger webhooks: each delivery syncs its ticket within seconds."""
-    _webhook(host, port, verbose, env_file)
+    _webhook(host, port, insecure, verbose, env_file)
 
 
 @script
-def _webhook(host, port, verbose, env_file):
+def _webhook(host, port, insecure, verbose, env_file):
     from common.webhook import WebhookServer
     settings = load(env_file, verbose=max(verbose, 1))
     settings.require("ZAMMAD_URL", "ZAMMAD_TOKEN", "KIMAI_URL", "KIMAI_TOKEN")
+    if not settings.zammad_webhook_secret and not insecure:
+        raise ConfigError("ZAMMAD_WEBHOOK_SECRET", "not set: deliveries could not be checked, so the webhook does not "
+                          "start; set it to the token of the Zammad trigger, or pass --insecure to serve unsigned")
 
     def sync_tickets(ticket_ids):
         return run_job("zammad-kimai", settings, {"dry_run": False, "full": False, "ticket_ids": ticket_ids})
@@ -161,23 +203,32 @@ def _webhook(host, port, verbose, env_file):
     return server.serve()
 
 
-@cli.command("cache", epilog=EPILOG)
+@cli.command("cache", epilog=epilog("python sync.py cache", "python sync.py cache status --json", "python sync.py cache clear"))
 @click.argument("action", type=click.Choice(["status", "clear"]), default="status")
+@json_option
 @env_file_option
-def cache_command(action, env_file):
+def cache_command(action, as_json, env_file):
     """Describe or empty the HTTP cache of reference data."""
-    _cache(action, env_file)
+    _cache(action, as_json=as_json, env_file=env_file)
 
 
 @script
-def _cache(action, env_file):
+def _cache(action, as_json, env_file):
     settings = load(env_file)
     if action == "clear":
-        click.echo(f"removed {clear_http_cache(settings)} cache file(s) from {settings.cache_dir}")
+        removed = clear_http_cache(settings)
+        if as_json:
+            emit_json({"removed": removed, "folder": str(settings.cache_dir)})
+        else:
+            click.echo(f"removed {removed} cache file(s) from {settings.cache_dir}")
+        return
+    files = sorted(Path(settings.cache_dir).glob("http_cache*"))
+    if as_json:
+        emit_json({"enabled": settings.cache_enabled, "ttl_seconds": settings.cache_ttl, "folder": str(settings.cache_dir),
+                   "files": [{"file": f.name, "bytes": f.stat().st_size} for f in files]})
         return
     state = "enabled" if settings.cache_enabled else "disabled"
     click.echo(f"cache {state}, TTL {settings.cache_ttl}s, folder {settings.cache_dir}")
-    files = sorted(Path(settings.cache_dir).glob("http_cache*"))
     emit_table([[f.name, f.stat().st_size] for f in files], headers=["file", "bytes"], empty="(empty)")
 
 
@@ -190,37 +241,48 @@ def run(job, options):
         "MAX_PAGES": options.get("max_pages"),
         "SYNC_PULL_REQUESTS": True if options.get("include_prs") else None,
     }
-    settings = load(options.get("env_file"), overrides, options.get("verbose") or 0)
+    quiet = bool(options.get("quiet"))
+    settings = load(options.get("env_file"), overrides, -1 if quiet else options.get("verbose") or 0)
     dry_run = bool(options.get("dry_run") or settings.read_only_mode)
     if options.get("clear_cache"):
         removed = clear_http_cache(settings)
-        click.echo(f"cleared the HTTP cache ({removed} file{'s' if removed != 1 else ''})", err=True)
+        if not quiet:
+            click.echo(f"cleared the HTTP cache ({removed} file{'s' if removed != 1 else ''})", err=True)
     job_options = {"dry_run": dry_run, "full": bool(options.get("full")),
                    "repos": tuple(r.strip() for r in (options.get("repos") or "").split(",") if r.strip()),
                    "date_from": options.get("date_from"), "date_to": options.get("date_to"),
                    "create_missing": bool(options.get("create_missing")), "file": options.get("file"),
                    "date_format": options.get("date_format"), "skip_invalid": bool(options.get("skip_invalid"))}
-    results = [run_job(name, settings, job_options) for name in ([job] if job else settings.sync_jobs)]
-    report(results, options, settings)
-    return most_serious(r.exit_code for r in results)
+    results = []
+    for name in ([job] if job else settings.sync_jobs):
+        if shutdown.requested():
+            break  # stopped by a signal: no other job starts
+        results.append(run_job(name, settings, job_options))
+        run_summary(summary_line(results[-1]))
+    code = most_serious(r.exit_code for r in results)
+    notes = []
+    if options.get("fail_on_conflicts"):
+        with Store(settings.database_path, readonly=True) as store:
+            open_conflicts = sum(len(store.conflicts(job=r.job)) for r in results)
+        if open_conflicts:
+            code = most_serious([code, PARTIAL])
+            notes.append(f"{open_conflicts} open conflict{'s' if open_conflicts != 1 else ''} "
+                         "(--fail-on-conflicts; python sync.py conflicts lists them)")
+    report(results, options, settings, code, notes)
+    return code
 
 
-def plan_order(action):
-    """Customers, then projects, then items by scope and number."""
-    rank = {"customer": 0, "project": 1}.get(action.target_type, 2)
-    number = re.search(r"#(\d+)", action.label)
-    return rank, action.scope, int(number.group(1)) if number else 0, action.label
-
-
-def report(results, options, settings):
-    summaries = [r.summary() for r in results]
+def report(results, options, settings, code, notes):
+    """stderr: each stopped job's error, else its failures and warnings, grouped by reason;
+    stdout: the plans of dry runs and a table of the jobs that completed (or the JSON document).
+    With --quiet, nothing unless something changed, failed or conflicts."""
+    loud = not options.get("quiet") or code != 0 or any(r.changed for r in results)
     for result in results:
-        for label, reason in result.failures:
-            click.echo(f"failed: {label}: {reason}", err=True)
-        for warning in result.warnings:
-            click.echo(f"warning: {warning}", err=True)
-        if result.error:
-            click.echo(f"error: {result.error}", err=True)
+        for word, line in message_lines(result):
+            if loud or word != "warning":
+                click.echo(f"{paint(word + ':', {'error': 'ERROR', 'warning': 'WARN'}.get(word, word), err=True)} {line}", err=True)
+    for note in notes:
+        click.echo(f"{paint('conflicts:', 'conflicts', err=True)} {note}", err=True)
     extra = {}
     if options.get("stats") or options.get("export") or settings.export_enabled:
         with Store(settings.database_path, readonly=True) as store:
@@ -228,20 +290,17 @@ def report(results, options, settings):
                 extra["stats"] = store.stats()
             if options.get("export") or settings.export_enabled:
                 extra["exported"] = [str(p) for p in export_store(store, settings.export_dir)]
+    if not loud:
+        return
     if options.get("as_json"):
-        data = dict(summaries[0]) if len(summaries) == 1 else {"jobs": summaries}
-        data.update(extra)
-        emit_json(data)
+        emit_json(json_document(results, code, extra))
         return
     for result in results:
-        if result.dry_run:
-            click.echo(f"Plan for {result.job} (dry run, nothing written):")
-            for action in sorted(result.actions, key=plan_order):
-                click.echo(f"  {action.line()}")
-            if not result.actions:
-                click.echo("  nothing to change")
-    columns = ("job", "created", "updated", "hidden", "deleted", "unchanged", "conflicts", "failed", "requests", "seconds")
-    emit_table([[s[c] for c in columns] for s in summaries], headers=columns)
+        if result.dry_run and result.error is None:
+            click.echo("\n".join(plan_lines(result)))
+    rows = [table_row(r) for r in results if r.error is None]
+    if rows:
+        emit_table(rows, headers=COLUMNS)
     if "stats" in extra:
         click.echo()
         emit_table(extra["stats"]["links"], empty="store: no links yet")

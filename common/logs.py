@@ -1,10 +1,15 @@
-"""Logging: messages on stderr, a rotating log file, and no secret in either."""
+"""Logging: messages on stderr, a rotating log file, and no secret in either.
+
+Every run also appends one summary line to the log file (`run_summary`), whatever LOG_LEVEL and
+the verbosity say, so cron and systemd runs leave a trace even at LOG_LEVEL=ERROR."""
 import logging
 import logging.handlers
 import sys
+from datetime import datetime
 from pathlib import Path
 
 LOGGER = "tracksync"
+SUMMARY = f"{LOGGER}.summary"  # the run summary lines: log file only, never filtered by level
 
 
 class RedactSecrets(logging.Filter):
@@ -23,6 +28,18 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class ZonedFormatter(logging.Formatter):
+    """Times as ISO 8601 with the local offset (2026-11-27T15:03:12.345+01:00): a log line names its zone."""
+
+    def formatTime(self, record, datefmt=None):
+        return datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="milliseconds")
+
+
+def stderr_level(verbose):
+    """-1 (--quiet): errors only; 0: warnings; -v: info; -vv: debug."""
+    return logging.ERROR if verbose < 0 else logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+
+
 def setup_logging(settings=None, verbose=0):
     logger = logging.getLogger(LOGGER)
     logger.setLevel(logging.DEBUG)
@@ -31,10 +48,11 @@ def setup_logging(settings=None, verbose=0):
         handler.close()
     redact = RedactSecrets(settings.secrets() if settings else [])
     stderr = logging.StreamHandler(sys.stderr)
-    stderr.setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    stderr.setLevel(stderr_level(verbose))
     stderr.setFormatter(logging.Formatter("%(message)s"))
     stderr.addFilter(redact)
     stderr.addFilter(lambda record: record.exc_info is None)  # tracebacks go to the log file only
+    stderr.addFilter(lambda record: record.name != SUMMARY)  # summaries go to the log file only
     logger.addHandler(stderr)
     if settings is not None and settings.log_file:
         try:
@@ -43,8 +61,14 @@ def setup_logging(settings=None, verbose=0):
         except OSError as exc:
             logger.warning("cannot write log file %s: %s", settings.log_file, exc.strerror)
         else:
-            handler.setLevel(settings.log_level)
-            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+            level = logging.getLevelName(settings.log_level) if isinstance(settings.log_level, str) else settings.log_level
+            handler.addFilter(lambda record: record.levelno >= level or record.name == SUMMARY)
+            handler.setFormatter(ZonedFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
             handler.addFilter(redact)
             logger.addHandler(handler)
     return logger
+
+
+def run_summary(text):
+    """Append one summary line to the log file (whatever LOG_LEVEL says); never on stderr."""
+    logging.getLogger(SUMMARY).info(text)

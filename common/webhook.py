@@ -2,8 +2,9 @@
 the ticket it names in the background, through the same job, lock and duplicate rules as a cron
 run. The payload is only a hint: the ticket is read again from Zammad.
 
-POST / and POST /webhooks/zammad. With ZAMMAD_WEBHOOK_SECRET set, X-Hub-Signature
-(sha1=HMAC-SHA1 of the body) must match, else 401. A repeated X-Zammad-Delivery is acknowledged
+POST / and POST /webhooks/zammad. X-Hub-Signature (sha1=HMAC-SHA1 of the body with
+ZAMMAD_WEBHOOK_SECRET) must match, else 401; `sync.py webhook` refuses to start without the secret
+unless given --insecure, and then warns on every start. A repeated X-Zammad-Delivery is acknowledged
 and not processed twice. SIGTERM (or SIGINT) stops accepting, drains the queue and exits 0.
 """
 import hashlib
@@ -55,6 +56,9 @@ class WebhookServer:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: threading.Thread(target=self.httpd.shutdown).start())
         self.worker.start()
+        if not self.settings.zammad_webhook_secret:  # started with --insecure: say so on every start
+            log.warning("warning: ZAMMAD_WEBHOOK_SECRET is not set (--insecure): deliveries are not checked, "
+                        "anyone who reaches this port can trigger syncs")
         log.warning("listening for Zammad webhooks on http://%s:%s/", *self.address[:2])
         self.httpd.serve_forever(poll_interval=0.2)
         self.httpd.server_close()

@@ -1,8 +1,8 @@
 """sync.py flags and keys that shape a run: paging, cache, rate limit, read-only, logging."""
-import json
 import time
 
 from gitea_helpers import assert_converged, kimai_writes, seed
+from sync_json import counts
 
 
 def paths(sb, service, method="GET"):
@@ -13,7 +13,7 @@ def test_max_pages_cuts_the_list_and_keeps_the_cursor_so_the_rest_comes_next_run
     sb = workdir.sandbox
     seed(sb, repos=("web",), issues=30)
     proc = workdir.sync("--page-size", "10", "--max-pages", "2", "--json", check_code=0)
-    assert json.loads(proc.stdout)["created"] == 20
+    assert counts(proc)["created"] == 20
     assert "MAX_PAGES reached" in proc.stderr
     assert len(sb.kimai.activities) == 20
     workdir.sync("--page-size", "10", check_code=0)

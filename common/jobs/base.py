@@ -16,7 +16,12 @@ COUNTED_AS = {"create": "created", "update": "updated", "show": "updated", "hide
               "link": "unchanged", "unchanged": "unchanged", "keep": "unchanged", "conflict": "conflicts",
               "report": "deleted_in_source"}
 SUMMARY_KEYS = ("created", "updated", "hidden", "deleted", "unchanged", "conflicts", "failed")
-CONTAINERS = ("project", "customer")
+# Kimai objects that hold the items: counted under their own keys (customers_created, ...), listed
+# first in a plan. An activity is an item of gitea-kimai and a container of the timesheet jobs.
+CONTAINERS = {"customer": "customers", "project": "projects", "activity": "activities"}
+ITEM_TYPE = {"gitea-kimai": "activity"}  # the target type of a job's items; default timesheet
+CONTAINER_KEYS = tuple(f"{plural}_created" for plural in CONTAINERS.values())
+CHANGES = ("created", "updated", "hidden", "deleted")  # counts that mean something was (or would be) written
 
 
 def content_hash(fields):
@@ -72,11 +77,15 @@ class Result:
     exit_code: int = OK
     error: str = None                               # what stopped the whole run, if anything
 
+    def is_container(self, action):
+        return action.target_type in CONTAINERS and action.target_type != ITEM_TYPE.get(self.job, "timesheet")
+
     def tally(self, action):
-        """Count an action: items under created/updated/...; containers (projects, customers)
-        under their own keys, e.g. projects_created, so the item counts stay one per item."""
+        """Count an action: items under created/updated/...; containers (customers, projects, and
+        the activities of timesheet jobs) under their own keys, e.g. projects_created, so the
+        item counts stay one per item."""
         key = COUNTED_AS[action.kind]
-        self.counts[key if action.target_type not in CONTAINERS else f"{action.target_type}s_{key}"] += 1
+        self.counts[f"{CONTAINERS[action.target_type]}_{key}" if self.is_container(action) else key] += 1
 
     def fail(self, label, reason, scope=None):
         self.failures.append((label, str(reason)))
@@ -85,19 +94,39 @@ class Result:
         self.counts["failed"] += 1
         self.exit_code = PARTIAL
 
+    @property
+    def outcome(self):
+        """ok, conflicts (found this run), partial (some items failed: exit 3), failed (an
+        error stopped the run) or interrupted (a stop signal: exit 75)."""
+        if self.error is not None or self.exit_code not in (OK, PARTIAL):
+            from .. import shutdown
+            return "interrupted" if self.exit_code == 75 and shutdown.requested() else "failed"
+        if self.exit_code == PARTIAL or self.failures:
+            return "partial"
+        return "conflicts" if self.counts.get("conflicts") else "ok"
+
+    @property
+    def changed(self):
+        """True when anything was (under --dry-run: would be) written, failed or conflicts."""
+        return bool(self.outcome != "ok" or any(v for k, v in self.counts.items()
+                                                 if k in CHANGES or k.endswith(tuple(f"_{c}" for c in CHANGES))))
+
     def summary(self):
-        data = {"job": self.job, "dry_run": self.dry_run}
-        data.update({k: self.counts.get(k, 0) for k in SUMMARY_KEYS})
-        data.update({k: v for k, v in sorted(self.counts.items()) if k not in SUMMARY_KEYS})
-        data.update(requests=self.requests.get("requests", 0), writes=self.requests.get("writes", 0),
-                    seconds=round(self.seconds, 2), exit_code=self.exit_code)
-        if self.run_id:
-            data["run_id"] = self.run_id
-        data["plan"] = [a.as_dict() for a in self.actions] if self.dry_run else []
-        data["failures"] = [{"item": label, "reason": reason} for label, reason in self.failures]
-        data["warnings"] = list(self.warnings)
-        data["error"] = self.error
-        return data
+        """The job's object in `sync.py --json` (docs/json.md)."""
+        counts = {k: self.counts.get(k, 0) for k in SUMMARY_KEYS + CONTAINER_KEYS}
+        counts.update({k: v for k, v in sorted(self.counts.items()) if k not in counts})
+        return {"job": self.job, "outcome": self.outcome, "exit_code": self.exit_code, "dry_run": self.dry_run,
+                "counts": counts, "requests": self.requests.get("requests", 0), "writes": self.requests.get("writes", 0),
+                "seconds": round(self.seconds, 3), "run_id": self.run_id,
+                "plan": [plan_entry(a) for a in self.actions] if self.dry_run else [],
+                "failures": [{"item": label, "reason": reason} for label, reason in self.failures],
+                "warnings": list(self.warnings), "error": self.error}
+
+
+def plan_entry(action):
+    """One planned action as JSON: what, on which item and target, under which parent."""
+    return {"action": action.kind, "item": action.key, "target_type": action.target_type, "label": action.label,
+            "parent": action.parent, "target_id": action.target_id, "detail": action.detail}
 
 
 class Applier:
