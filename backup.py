@@ -10,12 +10,14 @@
 import click
 
 from common.backup import backup_dir, create_backup, list_backups, prune_backups, summary_line, verify_file
-from common.cli import (CONTEXT, EPILOG, emit_json, emit_table,
-                        env_file_option, group_options, json_option, load, script)
+from common.cli import (CONTEXT, emit_json, emit_table, env_file_option, epilog,
+                        group_options, json_option, load, script, version_option)
 from common.jobs import JOBS
 from common.restore import restore_backup
 
-@click.group(epilog=EPILOG, context_settings=CONTEXT)
+@click.group(epilog=epilog("python backup.py create", "python backup.py list --detail",
+                          "python backup.py restore backups/tracksync-backup-20261127T140312Z.zip"), context_settings=CONTEXT)
+@version_option
 @env_file_option
 @json_option
 @click.pass_context
@@ -25,7 +27,8 @@ def cli(ctx, env_file, as_json):
 
 
 def _create_command(name, hidden=False):
-    @cli.command(name, epilog=EPILOG, hidden=hidden,
+    @cli.command(name, epilog=epilog("python backup.py create", "python backup.py create --out /mnt/backups --include-config",
+                                     "python backup.py --json create"), hidden=hidden,
                  help="Take a consistent snapshot of the store into a zip archive (safe while a sync runs).")
     @click.option("--out", type=click.Path(file_okay=False), default=None, help="folder for the archive (default BACKUP_DIR)")
     @click.option("--include-config", is_flag=True, help="add the env file, every secret value removed")
@@ -53,7 +56,7 @@ def _create(out, include_config, env_file, as_json):
     click.echo(str(path))
 
 
-@cli.command("list", epilog=EPILOG)
+@cli.command("list", epilog=epilog("python backup.py list", "python backup.py list --detail --json"))
 @click.option("--detail", is_flag=True, help="verify every archive and show its contents")
 @env_file_option
 @json_option
@@ -84,7 +87,8 @@ def _list(detail, env_file, as_json):
     emit_table(table, headers=columns, empty=f"no backups in {backup_dir(settings)}")
 
 
-@cli.command("verify", epilog=EPILOG)
+@cli.command("verify", epilog=epilog("python backup.py verify backups/tracksync-backup-20261127T140312Z.zip",
+                                     "python backup.py verify --json backups/tracksync-backup-20261127T140312Z.zip"))
 @click.argument("file", type=click.Path(dir_okay=False))
 @env_file_option
 @json_option
@@ -105,7 +109,7 @@ def _verify(file, env_file, as_json):
                f"{summary_line(info)}; every checksum matches")
 
 
-@cli.command("prune", epilog=EPILOG)
+@cli.command("prune", epilog=epilog("python backup.py prune --keep 14", "python backup.py --json prune --keep 7"))
 @click.option("--keep", type=click.IntRange(1), required=True, help="how many of the newest archives to keep")
 @env_file_option
 @json_option
@@ -127,7 +131,8 @@ def _prune(keep, env_file, as_json):
     click.echo(f"{len(removed)} archive(s) removed, the newest {keep} kept", err=True)
 
 
-@cli.command("restore", epilog=EPILOG)
+@cli.command("restore", epilog=epilog("python backup.py restore backups/tracksync-backup-20261127T140312Z.zip",
+                                      "python backup.py --env-file /etc/tracksync/tracksync.env restore /var/backups/tracksync-backup-20261127T140312Z.zip"))
 @click.argument("file", type=click.Path(dir_okay=False))
 @env_file_option
 @json_option
