@@ -7,20 +7,18 @@ server refused it, nothing was committed); any other failure of a POST raises Un
 the job resolves it by looking for the origin marker, never by sending it again blindly.
 """
 import hashlib
-import json as _json
 import logging
 import re
 import threading
 import time
 from collections import Counter
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from . import progress, shutdown
 from .errors import (ApiError, AuthError, DryRunWrite, NotFound, RateLimited,
                      ServiceUnavailable, UnknownOutcome)
 
@@ -30,7 +28,6 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 MAX_RETRY_AFTER = 60  # a longer Retry-After stops the run with exit 75 instead of sleeping
-HARD_MAX_PAGES = 10_000  # a page loop always ends, whatever MAX_PAGES says
 USER_AGENT = "tracksync/1.0 (+https://github.com/tracksync/tracksync)"
 
 
@@ -239,65 +236,9 @@ class ServiceSession:
         return self.request("GET", path, params=params, **kw).json()
 
     def pages(self, path, params=None, *, page_size=None, max_pages=0, items=None, next_url=None):
-        """Every item of a paged list: returns (items, complete); complete is False when
-        `max_pages` (MAX_PAGES, 0 = no limit) cut it. The server is not trusted to end the loop.
-
-        Page 1 is `path` with `params` plus page=1. After each page: a next link (`next_url(response,
-        body)`, default the Link header's rel="next"), resolved against the page's URL, is followed
-        when the server gives one; else the list ends at X-Total-Pages, at X-Total-Count items, at
-        a page shorter than `page_size`, or at an empty page (or a 404 past page 1), and otherwise
-        page+1 is asked for. `items(body)` picks the page's list (default: the body is the list).
-        A repeated page, a next link already followed or more than HARD_MAX_PAGES pages stop the
-        read with ServiceUnavailable (69), as does a next link to another scheme, host or port (it
-        is not followed). A stop request (SIGTERM) is honoured between pages."""
-        params = dict(params or {})
-        found, seen_pages, visited, page = [], set(), set(), 1
-        url, query = self.url(path), dict(params, page=1)
-        with progress.task(f"reading {self.service}") as bar:
-            while True:
-                shutdown.check()
-                response = self.request("GET", url, params=query, not_found_ok=page > 1)
-                visited.add(response.url)
-                body = None if response.status_code == 404 else _page_body(response, self.service, page)
-                batch = [] if body is None else (items(body) if items else body)
-                if not isinstance(batch, list):
-                    raise ServiceUnavailable(f"GET {_path(url)} page {page}: expected a list of items, got "
-                                             f"{type(batch).__name__}", service=self.service)
-                if not batch:
-                    return found, True
-                fingerprint = hashlib.sha256(_json.dumps(batch, sort_keys=True, default=str).encode()).digest()
-                if fingerprint in seen_pages:
-                    raise ServiceUnavailable(f"GET {_path(url)}: page {page} repeats an earlier page; the server "
-                                             "does not advance, reading stopped", service=self.service)
-                seen_pages.add(fingerprint)
-                found.extend(batch)
-                total_count = _header_int(response, "X-Total-Count")
-                bar.advance(len(batch), total=total_count)
-                link = next_url(response, body) if next_url else next_link(response)
-                if link:
-                    link = urljoin(response.url, link)
-                    if link in visited:
-                        raise ServiceUnavailable(f"GET {_path(url)}: the next-page link of page {page} leads back to "
-                                                 "a page already read; reading stopped", service=self.service)
-                    self.url(link)  # another origin: refused here, before anything is sent
-                    url, query = link, None  # the next link carries every parameter
-                else:
-                    total_pages = _header_int(response, "X-Total-Pages")
-                    if total_pages is not None:
-                        if page >= total_pages:
-                            return found, True
-                    elif total_count is not None:
-                        if len(found) >= total_count:
-                            return found, True
-                    elif page_size and len(batch) < page_size:
-                        return found, True
-                    url, query = self.url(path), dict(params, page=page + 1)
-                page += 1
-                if max_pages and page > max_pages:
-                    return found, False
-                if page > HARD_MAX_PAGES:
-                    raise ServiceUnavailable(f"GET {_path(url)}: more than {HARD_MAX_PAGES} pages; the list never "
-                                             "ends, reading stopped (MAX_PAGES reads a part)", service=self.service)
+        """Every item of a paged list: (items, complete). See common.paging.read_pages."""
+        from .paging import read_pages
+        return read_pages(self, path, params, page_size=page_size, max_pages=max_pages, items=items, next_url=next_url)
 
     def clear_cache(self):
         cache = getattr(self.session, "cache", None)
@@ -367,19 +308,6 @@ def origin_of(url):
     except ValueError:  # a port out of range or not a number: never the configured server
         port = -1
     return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
-
-
-def _page_body(response, service, page):
-    try:
-        return response.json()
-    except ValueError:
-        raise ServiceUnavailable(f"GET {_path(response.url)} page {page}: the answer is not JSON", service=service) from None
-
-
-def _header_int(response, name):
-    """A non-negative integer header, or None when absent or not a number."""
-    value = response.headers.get(name, "").strip()
-    return int(value) if value.isdigit() else None
 
 
 def _retry_after(response):

@@ -1,10 +1,10 @@
-"""The one pager (ServiceSession.pages): it reads every page of an honest server and always
+"""The one pager (common.paging via ServiceSession.pages): it reads every page of an honest server and always
 ends, without sending credentials elsewhere, when the server's paging lies."""
 import pytest
 import responses
 from responses import matchers
 
-from common import http as http_module
+from common import paging as paging_module
 from common import shutdown
 from common.config import load_settings
 from common.errors import Interrupted, ServiceUnavailable
@@ -135,7 +135,7 @@ def test_max_pages_cuts_the_list_and_says_so():
 
 @responses.activate
 def test_a_list_that_never_ends_is_stopped(monkeypatch):
-    monkeypatch.setattr(http_module, "HARD_MAX_PAGES", 4)
+    monkeypatch.setattr(paging_module, "HARD_MAX_PAGES", 4)
     for n in range(1, 6):
         page(n, items(n * 10, 10))  # distinct full pages, no headers, forever (here: 5)
     with pytest.raises(ServiceUnavailable, match="more than 4 pages"):
@@ -156,6 +156,12 @@ def test_items_are_picked_from_the_body_and_checked():
     responses.get(f"{BASE}/odd", json={"not": "a list"})
     with pytest.raises(ServiceUnavailable, match="expected a list"):
         session().pages("odd")
+    responses.get(f"{BASE}/entries", json=[{"id": 1}])  # a list where the object with time_entries belongs
+    with pytest.raises(ServiceUnavailable, match="unexpected shape"):
+        session().pages("entries", items=lambda body: body["time_entries"])
+    responses.get(f"{BASE}/linked", json={"time_entries": items(0, 1), "links": {"next": 42}})
+    with pytest.raises(ServiceUnavailable, match="not a URL"):
+        session().pages("linked", items=lambda body: body["time_entries"], next_url=lambda r, body: body["links"]["next"])
     responses.get(f"{BASE}/html", body="<html>hi</html>", content_type="text/html")
     with pytest.raises(ServiceUnavailable, match="not JSON"):
         session().pages("html")
