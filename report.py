@@ -300,10 +300,14 @@ def export_timesheets_command(ctx, date_from, date_to, customer, project, activi
 @script
 def _export_timesheets(date_from, date_to, filters, fmt, out, bom, env_file, as_json):
     from common import timesheet_export
+    from common.errors import UsageError
+    if as_json and not out and fmt != "json":
+        raise UsageError("--json describes the file written with --out; for the data itself on stdout use --format json")
     report, data = timesheet_export.export_timesheets(load(env_file), date_from, date_to, filters, fmt, bom)
     path = timesheet_export.write(data, out)
     if path and as_json:
-        emit_json({"file": str(path), "format": fmt, "totals": report["totals"]})
+        emit_json({"file": str(path), "format": fmt, "from": report["from"], "to": report["to"],
+                   "timezone": report["timezone"], "filters": report["filters"], "totals": report["totals"]})
     elif path:
         click.echo(str(path))
     click.echo(timesheet_export.summary_line(report, path), err=True)

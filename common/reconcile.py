@@ -48,7 +48,8 @@ def reconcile(settings, date_from, date_to):
         per_ticket[row["ticket"]][row["class"]] += 1
     return {"from": date_from, "to": date_to, "timezone": job.tz.key,
             "totals": {c: totals.get(c, 0) for c in CLASSES},
-            "per_ticket": {t: {c: n for c, n in counts.items()} for t, counts in sorted(per_ticket.items(), key=lambda x: str(x[0]))},
+            "per_ticket": {t: {c: counts.get(c, 0) for c in CLASSES}
+                           for t, counts in sorted(per_ticket.items(), key=lambda x: str(x[0]))},
             "items": rows, "requests": counter.totals()["requests"]}
 
 

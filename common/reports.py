@@ -147,9 +147,11 @@ def errors(store, run_id=None):
     run = store.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
     if run is None:
         raise UsageError(f"--run: there is no run {run_id} in the store")
-    rows = store.db.execute("SELECT job, source_key, message, run_id, at FROM item_errors WHERE run_id = ? ORDER BY id", (run_id,))
-    return _run_row(run), [{"job": r["job"], "item": r["source_key"], "reason": r["message"], "run": r["run_id"],
-                            "at": r["at"]} for r in rows]
+    rows = store.db.execute("SELECT e.job, e.source_key, l.target_type, e.message, e.run_id, e.at FROM item_errors e "
+                            "LEFT JOIN links l ON l.job = e.job AND l.source_key = e.source_key "
+                            "WHERE e.run_id = ? ORDER BY e.id", (run_id,))
+    return _run_row(run), [{"job": r["job"], "item": r["source_key"], "target_type": r["target_type"],
+                            "reason": r["message"], "run": r["run_id"], "at": r["at"]} for r in rows]
 
 
 def audit(store, job=None, item=None, limit=None):
