@@ -1,0 +1,66 @@
+"""--version and --help of report.py, diagnose.py and test_connection.py: every help (group and
+each subcommand) ends its text with two or three examples that the command line really accepts."""
+import importlib
+import re
+import shlex
+import subprocess
+import sys
+
+import click
+import pytest
+
+from ops_helpers import ROOT, clean_environ
+
+from common import __version__
+
+SCRIPTS = ("report.py", "diagnose.py", "test_connection.py")
+
+
+def script_help(*args):
+    proc = subprocess.run([sys.executable, str(ROOT / args[0]), *args[1:], "--help"], capture_output=True, text=True,
+                          env=clean_environ(), cwd=ROOT, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def commands():
+    report = importlib.import_module("report").cli
+    return [("report.py",)] + [("report.py", name) for name in report.commands] + [("diagnose.py",), ("test_connection.py",)]
+
+
+def examples(text):
+    block = re.search(r"Examples:\n((?:  +\S.*\n)+)", text)
+    assert block, text
+    return [line.strip() for line in block.group(1).splitlines()]
+
+
+def parses(line):
+    """The example's arguments pass the script's own click parser (options, choices, types)."""
+    words = shlex.split(line)
+    assert words[0] == "python" and words[1] in SCRIPTS, line
+    cli = importlib.import_module(words[1][:-3]).cli
+    ctx = cli.make_context(words[1], words[2:])
+    rest = [*getattr(ctx, "_protected_args", []), *ctx.args]  # what the group left for its subcommand
+    if isinstance(cli, click.Group) and rest:
+        name, command, rest = cli.resolve_command(ctx, rest)
+        command.make_context(name, rest, parent=ctx)
+
+
+@pytest.mark.parametrize("args", commands(), ids=" ".join)
+def test_every_help_ends_with_real_examples(args):
+    text = script_help(*args)
+    found = examples(text)
+    assert 2 <= len(found) <= 3, found
+    assert text.index("Examples:") > text.index("Options:")  # after everything else but the exit codes
+    assert text.rstrip().splitlines()[-1].strip().startswith("78")  # then the exit code table closes it
+    for line in found:
+        if len(args) > 1:
+            assert line.split()[2] == args[1], f"{line}: an example of another command"
+        parses(line)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_version(script):
+    proc = subprocess.run([sys.executable, str(ROOT / script), "--version"], capture_output=True, text=True,
+                          env=clean_environ(), cwd=ROOT, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"{script}, version {__version__}", proc.stdout + proc.stderr
