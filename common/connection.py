@@ -472,7 +472,7 @@ def probe_all(settings, jobs=(), only=()):
     for planned in plan:
         spec = planned.spec
         if planned.action == "skip":
-            probes.append(Probe(spec.name, safe_url(settings.get(spec.url_key)), skipped=NOT_CONFIGURED))
+            probes.append(Probe(spec.name, "", skipped=NOT_CONFIGURED))  # a default address is no configuration
             continue
         probe = probe_service(spec, settings)
         probe.used_by = tuple(j for j in planned.used_by if j != "--service")

@@ -38,6 +38,7 @@ def test_a_filled_in_template_checks_only_the_services_its_jobs_use(tmp_path, sa
     assert {n: r["status"] for n, r in rows.items()} == {"gitea": "SKIP", "kimai": "OK", "zammad": "OK",
                                                         "toggl": "SKIP", "harvest": "SKIP"}
     assert rows["gitea"]["detail"] == "skipped (not configured)" and rows["zammad"]["used_by"] == ["zammad-kimai"]
+    assert rows["toggl"]["url"] == "" and rows["toggl"]["steps"] == []  # its default address is not probed
     table = run("test_connection.py", cwd=tmp_path, env_file=env_file).stdout
     assert "skipped (not configured)" in table and "FAIL" not in table
     proc = run("diagnose.py", "--network", "--api", "--json", cwd=tmp_path, env_file=env_file)
