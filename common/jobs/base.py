@@ -44,6 +44,19 @@ class Action:
     keep: dict = None         # target values a write must repeat (Kimai turns omitted booleans false)
     detail: str = ""          # what changes, e.g. "name 'a' -> 'b'"
     source_hash: str = None   # hash of the source item, when change detection cannot use `fields`
+    needs: dict = None        # field -> the planned container create whose id it takes ("parent": the parent)
+
+    def take_ids(self):
+        """Fill in the ids of the containers this action waits for, once they were created; the
+        reason it cannot be sent when one was not (one reason for all its dependents)."""
+        for name, container in (self.needs or {}).items():
+            if container.target_id is None:
+                return f"{container.label} could not be created"
+            if name == "parent":
+                self.parent = container.target_id
+            else:
+                self.fields[name] = container.target_id
+        return None
 
     @property
     def hash(self):
