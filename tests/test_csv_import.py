@@ -222,7 +222,7 @@ def test_invalid_rows_exit_65_write_nothing_then_skip_invalid_imports_the_rest(c
     proc = cwork.sync("csv-kimai", "hours.csv", "--skip-invalid", "--json", check_code=3)
     summary = json.loads(proc.stdout)
     assert summary["created"] == 3 and summary["skipped"] == 2 and len(csv_sheets(sb)) == 3
-    assert "warning: line 3 skipped: duration '1:75'" in proc.stderr and "warning: line 5 skipped: begin" in proc.stderr
+    assert "warning: line 3: skipped, duration '1:75'" in proc.stderr and "warning: line 5: skipped, begin" in proc.stderr
     partial = history(cwork)[0]
     assert (partial["status"], partial["created"], partial["skipped"]) == ("partial", 3, 2)
 
@@ -248,8 +248,11 @@ def test_dry_run_shows_the_plan_and_writes_nothing(cwork):
     write(cwork, "hours.csv", ROWS[:2] + ["2026-04-02,09:00,,1,Intranet,Support,,,,,"])
     proc = cwork.sync("csv-kimai", "hours.csv", "--dry-run", "--create-missing", check_code=0)
     plan = [l.strip() for l in proc.stdout.splitlines() if l.startswith("  ")]
-    assert "create line 2: 2026-03-31T09:00:00 to 2026-03-31T10:30:00 Website / Development" in plan
-    assert any(l.startswith("create line 4") for l in plan) and any("project" in l and "Intranet" in l for l in plan)
+    assert "create line 2: 2026-03-31 09:00 to 10:30 Europe/Berlin, Website / Development" in plan  # the zone named
+    assert any(l.startswith("create line 4") for l in plan)
+    containers = [l for l in plan if l.startswith(("create customer", "create project", "create activity"))]
+    assert containers == ["create customer 'Imported'", "create project 'Intranet' (customer 'Imported')",
+                          "create activity 'Support' in project 'Intranet' (customer 'Imported')"]
     assert kimai_writes(cwork.sandbox) == [] and not cwork.db.exists()
 
 

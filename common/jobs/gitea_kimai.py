@@ -15,7 +15,8 @@ from ..clients.kimai import KimaiClient
 from ..errors import STOPS_RUN, SyncError
 from ..timeutil import parse_instant
 from .base import Action, Applier, content_hash
-from .kimai_targets import KimaiTargets, index_by_marker, kimai_safe_name
+from .kimai_targets import (Containers, ContainerWriter, KimaiState, index_by_marker, kimai_safe_name, needs_customers,
+                            needs_of, without_path)
 
 log = logging.getLogger("tracksync.gitea_kimai")
 
@@ -118,7 +119,7 @@ class GiteaKimaiJob:
         self.gitea = GiteaClient(settings, counter, options.dry_run)
         self.kimai = KimaiClient(settings, counter, options.dry_run)
         self.applier = Applier(JOB, store, run_id, options.workers, result, options.dry_run)
-        self.targets = KimaiTargets(self.kimai, settings, result, self.applier, options.dry_run)
+        self.unmade_projects = set()   # repositories whose project could not be created
 
     def run(self):
         self.gitea.me()  # fail fast (77 / 69) on either service, before reading anything
@@ -169,35 +170,39 @@ class GiteaKimaiJob:
             except SyncError as exc:
                 if isinstance(exc, STOPS_RUN):
                     raise
-                return RepoRead(repo, error=str(exc))
+                return RepoRead(repo, error=f"gitea: {without_path(exc, 'reading its issues')}")
             return RepoRead(repo, issues, complete)
         with ThreadPoolExecutor(max_workers=self.opts.workers) as pool:
             return {r.name: r for r in pool.map(read, repos)}
 
     def sync_repos(self, todo, links):
-        project_ids = {repo: links[repo_marker(self.owner, repo)]["target_id"] for repo in todo
-                       if self._project_linked(repo, links)}
-        if len(project_ids) < len(todo):  # some project still to be found or created
-            customer = self.settings.kimai_customer or self.owner
-            wanted = []
-            for repo in todo:
-                key = repo_marker(self.owner, repo)
-                comment = f"{key}\n{self.settings.gitea_url}/{self.owner}/{repo}"
-                wanted.append((key, repo, comment, customer, f"{self.owner}/{repo}"))
-            by_marker = self.targets.project_ids(wanted, links)
-            project_ids = {repo: by_marker[repo_marker(self.owner, repo)] for repo in todo}
-        existing = [pid for pid in project_ids.values() if pid is not None]
+        """Plan each repository's project (found, or created under KIMAI_CUSTOMER) and its
+        issues' activities, then apply: customer, projects, activities in that order."""
+        customer = self.settings.kimai_customer or self.owner
+        project = {repo: links[repo_marker(self.owner, repo)]["target_id"] for repo in todo if self._project_linked(repo, links)}
+        wanted = {repo: repo_marker(self.owner, repo) for repo in todo if repo not in project}
+        state = KimaiState()
+        if wanted:
+            state.projects = self.kimai.list_projects()
+            if needs_customers([(key, repo) for repo, key in wanted.items()], state.projects, links):
+                state.customers = self.kimai.list_customers()
+        containers = Containers(state, links)
+        for repo, key in wanted.items():
+            comment = f"{key}\n{self.settings.gitea_url}/{self.owner}/{repo}"
+            project[repo] = containers.marked_project(key, repo, comment, customer, f"{self.owner}/{repo}")
+        existing = [ref for ref in project.values() if not isinstance(ref, Action)]
         target = index_by_marker(self.kimai.list_activities(existing)) if existing else {}
         actions = []
         for repo, issues in todo.items():
-            if project_ids[repo] is None and not self.opts.dry_run:
-                continue  # its project could not be created: reported as failed already
             planned = plan_activities(self.owner, repo, issues, target, links, self.settings.closed_issues)
             for action in planned:
-                action.parent = project_ids[repo]
+                action.needs = needs_of(parent=project[repo])
+                action.parent = None if action.needs else project[repo]
             actions.extend(planned)
-        self.applier.execute(actions, self._write_activity, lambda unknown: index_by_marker(
-            self.kimai.list_activities({project_ids[a.scope] for a in unknown})))
+        ContainerWriter(self.kimai, self.settings, self.applier).apply(
+            containers.actions, actions, self._write_activity,
+            lambda unknown: index_by_marker(self.kimai.list_activities({a.parent for a in unknown})))
+        self.unmade_projects = {repo for repo, ref in project.items() if isinstance(ref, Action) and ref.target_id is None}
 
     def _write_activity(self, action):
         f = action.fields
@@ -212,7 +217,7 @@ class GiteaKimaiJob:
                 continue
             old = self.store.cursor(JOB, f"{self.owner}/{repo}")
             failed_versions = [i["updated_at"] for i in read.issues if f"#{i['number']} {self.owner}/{repo}" in failed]
-            if f"project {self.owner}/{repo}" in failed:  # its issues were not synced
+            if repo in self.unmade_projects:  # its issues were not synced
                 continue
             value = next_cursor(read, failed_versions, old)
             if value and value != old:

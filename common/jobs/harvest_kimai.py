@@ -84,13 +84,13 @@ class HarvestKimaiJob(ImportJob):
             started, ended = clock_time(e.get("started_time")), clock_time(e.get("ended_time"))
             try:
                 if started and ended:
-                    begin = from_local(datetime.combine(day, started), tz, f"{label}: ")
-                    end = from_local(datetime.combine(day, ended), tz, f"{label}: ")
+                    begin = from_local(datetime.combine(day, started), tz)
+                    end = from_local(datetime.combine(day, ended), tz)
                     if end <= begin:
                         end = begin + timedelta(minutes=minutes)
                 else:
                     person = (e.get("user") or {}).get("id")
-                    begin = cursor_of_day.get((person, day)) or from_local(datetime.combine(day, self.day_start), tz, f"{label}: ")
+                    begin = cursor_of_day.get((person, day)) or from_local(datetime.combine(day, self.day_start), tz)
                     end = begin + timedelta(minutes=minutes)
                     cursor_of_day[(person, day)] = end
             except DataError as exc:

@@ -15,10 +15,11 @@ from datetime import date, datetime, timedelta, timezone
 
 from ..clients.kimai import KimaiClient
 from ..config import read_map
-from ..errors import PARTIAL, STOPS_RUN, ConfigError, DataError, SyncError, UsageError
+from ..errors import PARTIAL, ConfigError, DataError, UsageError
 from ..timeutil import parse_instant, to_kimai_local, zone
 from .base import Action, Applier
-from .kimai_targets import KimaiTargets, kimai_safe_name, timesheets_by_marker
+from .kimai_targets import (Containers, ContainerWriter, KimaiState, describe_changes, kimai_safe_name, needs_of,
+                            ref_id, time_span, timesheets_by_marker)
 
 log = logging.getLogger("tracksync.imports")
 
@@ -119,20 +120,63 @@ def same_tags(a, b):
     return sorted(filter(None, a.split(","))) == sorted(filter(None, b.split(",")))
 
 
-def plan_timesheet(entry, desired, link, target, current):
-    """create / update / unchanged / link for one row; the source wins on a change."""
+def plan_timesheet(entry, desired, link, target, current, zone_name, needs=None):
+    """create / update / unchanged / link for one row; the source wins on a change. `needs`: the
+    planned containers (project, activity) whose ids `desired` takes once they are created."""
     scope = entry.project
     if target is None:
-        return Action("create", entry.key, "timesheet", entry.label, scope, desired, source_hash=entry.version,
-                      detail=f"{desired['begin']} to {desired['end']} {entry.project} / {entry.activity}")
-    if {**current, "tags": ""} == {**desired, "tags": ""} and same_tags(current["tags"], desired["tags"]):
+        return Action("create", entry.key, "timesheet", entry.label, scope, desired, source_hash=entry.version, needs=needs,
+                      detail=f"{time_span(desired['begin'], desired['end'], zone_name)}, {entry.project} / {entry.activity}")
+    if not needs and {**current, "tags": ""} == {**desired, "tags": ""} and same_tags(current["tags"], desired["tags"]):
         linked = link and link["state"] == "synced" and link["target_id"] == target["id"] and link["source_hash"] == entry.version
         return Action("unchanged" if linked else "link", entry.key, "timesheet", entry.label, scope, desired,
                       target_id=target["id"], source_hash=entry.version)
-    changed = [k for k in desired if k not in ("description", "tags") and current.get(k) != desired[k]]
+    changed = [k for k in desired if k not in ("description", "tags") and (current.get(k) != desired[k] or k in (needs or {}))]
     return Action("update", entry.key, "timesheet", entry.label, scope, desired, target_id=target["id"], before=current,
-                  source_hash=entry.version, keep={"exported": bool(target.get("exported"))},
-                  detail=", ".join(f"{k} {current.get(k)!r} -> {desired[k]!r}" for k in changed) or "description or tags changed")
+                  source_hash=entry.version, keep={"exported": bool(target.get("exported"))}, needs=needs,
+                  detail=describe_changes(current, desired, changed, zone_name, needs) or "description or tags changed")
+
+
+def kimai_names(entry, mapping, default_customer):
+    """(customer, project, activity): the Kimai names an entry maps to (IMPORT_MAP, safe names)."""
+    customer = mapping["customer"].get(entry.customer, entry.customer) if entry.customer else default_customer
+    return (kimai_safe_name(customer), kimai_safe_name(mapping["project"].get(entry.project, entry.project)),
+            kimai_safe_name(mapping["activity"].get(entry.activity, entry.activity)))
+
+
+def kimai_user(entry, mapping):
+    """(Kimai user id or None, failure reason or None)."""
+    if not entry.user:
+        return None, None
+    mapped = mapping["user"].get(entry.user, entry.user)
+    if not str(mapped).isdigit():
+        return None, f"user {entry.user!r} is not mapped to a Kimai user id (IMPORT_MAP user: lines)"
+    return int(mapped), None
+
+
+def plan_references(entries, mapping, default_customer, containers, create_missing):
+    """{entry key: (project, activity, user id)} for the entries that can be imported (project
+    and activity: an id, or the planned create in `containers`), and {entry key: reason} for the
+    others. Pure: `containers` holds the Kimai state read before."""
+    refs, reasons = {}, {}
+    for entry in entries:
+        user, reason = kimai_user(entry, mapping)
+        if reason:
+            reasons[entry.key] = reason
+            continue
+        customer, project_name, activity_name = kimai_names(entry, mapping, default_customer)
+        project = containers.project(project_name, customer, any_customer=not entry.customer, create=create_missing)
+        if project is None:
+            reasons[entry.key] = (f"Kimai has no project {project_name!r} (customer {customer!r}); map it in IMPORT_MAP "
+                                  "or use --create-missing")
+            continue
+        activity = containers.activity(activity_name, project, create=create_missing)
+        if activity is None:
+            reasons[entry.key] = (f"Kimai has no activity {activity_name!r} (global or of project {project_name!r}); "
+                                  "map it in IMPORT_MAP or use --create-missing")
+            continue
+        refs[entry.key] = (project, activity, user)
+    return refs, reasons
 
 
 class ImportJob(ABC):
@@ -145,7 +189,6 @@ class ImportJob(ABC):
         self.counter = counter
         self.kimai = KimaiClient(settings, counter, options.dry_run)
         self.applier = Applier(self.JOB, store, run_id, options.workers, result, options.dry_run)
-        self.targets = KimaiTargets(self.kimai, settings, result, self.applier, options.dry_run)
         self.map = read_import_map(settings)
         self.tz = None
 
@@ -216,7 +259,7 @@ class ImportJob(ABC):
             log.info("skipped %s: %s", item, reason)
         for line, item, reason in read.invalid:  # reached under skip_invalid only: listed, and the run exits 3
             self.result.counts["skipped"] += 1
-            self.result.warnings.append(f"{item} skipped: {reason}")
+            self.result.warnings.append(f"{item}: skipped, {reason}")
             self.result.exit_code = PARTIAL
         links = self.store.links(self.JOB)
         work = []
@@ -229,25 +272,28 @@ class ImportJob(ABC):
         deleted = [links[k] for k in read.deleted if k in links and links[k]["state"] == "synced"]
         if not (work or deleted):
             return
-        resolve = self.resolver(work)
+        containers = self.read_containers(work, links)
+        refs, reasons = plan_references(work, self.map, self.settings.import_customer, containers, self.opts.create_missing)
         desired = {}
         for entry in work:
-            ids, reason = resolve(entry)
-            if reason:
-                self.applier.fail(Action("create", entry.key, "timesheet", entry.label, entry.project, {}), reason)
+            if entry.key in reasons:
+                self.applier.fail(Action("create", entry.key, "timesheet", entry.label, entry.project, {}), reasons[entry.key])
                 continue
-            desired[entry.key] = (entry, timesheet_fields(entry, self.tz, *ids))
-        with_user = any("user" in fields for _, fields in desired.values())
-        begins = [f["begin"] for _, f in desired.values()] + [l["data"]["begin"] for l in deleted if l.get("data")]
+            project, activity, user = refs[entry.key]
+            fields = timesheet_fields(entry, self.tz, ref_id(project), ref_id(activity), user)
+            desired[entry.key] = (entry, fields, needs_of(project=project, activity=activity))
+        with_user = any("user" in fields for _, fields, _ in desired.values())
+        begins = [f["begin"] for _, f, _ in desired.values()] + [l["data"]["begin"] for l in deleted if l.get("data")]
         existing = timesheets_by_marker(self.kimai, begins, WINDOW_MARGIN, with_user, links, desired, self.result.warnings.append)
         actions = []
-        for key, (entry, fields) in desired.items():
+        for key, (entry, fields, needs) in desired.items():
             target = existing.get(key)
             current = current_fields(target, self.tz, "user" in fields) if target else None
-            actions.append(plan_timesheet(entry, fields, links.get(key), target, current))
+            actions.append(plan_timesheet(entry, fields, links.get(key), target, current, self.tz.key, needs))
         actions += self.plan_deleted(deleted, existing)
-        self.applier.execute(actions, self.write, lambda unknown: timesheets_by_marker(
-            self.kimai, [a.fields["begin"] for a in unknown], timedelta(days=1), with_user))
+        ContainerWriter(self.kimai, self.settings, self.applier).apply(
+            containers.actions, actions, self.write, lambda unknown: timesheets_by_marker(
+                self.kimai, [a.fields["begin"] for a in unknown], timedelta(days=1), with_user))
 
     def plan_deleted(self, deleted, existing):
         actions = []
@@ -261,7 +307,7 @@ class ImportJob(ABC):
                                       target_id=target["id"], before=link["data"], detail=f"deleted in {self.SOURCE}"))
             else:  # reported once: the link is marked orphaned
                 self.result.counts["deleted_in_source"] += 1
-                self.result.warnings.append(f"{label}: deleted in {self.SOURCE}; timesheet {target['id']} kept "
+                self.result.warnings.append(f"{label}: deleted in {self.SOURCE}; its timesheet is kept "
                                             "(IMPORT_DELETE_POLICY=report)")
                 if not self.opts.dry_run:
                     self.store.mark_synced(self.JOB, link["source_key"], "timesheet", target["id"], link["source_hash"],
@@ -276,75 +322,17 @@ class ImportJob(ABC):
             return {"id": action.target_id}
         return self.kimai.update_timesheet(action.target_id, {**action.fields, **action.keep})
 
-    # -- mapping to Kimai ----------------------------------------------------------------------
-    def resolver(self, work):
-        """A function entry -> ((project id, activity id, user id), failure reason)."""
-        customers = self.targets.customers()
-        projects = self.kimai.list_projects()
-        activities = {(a["project"], a["name"]): a["id"] for a in self.kimai.list_global_activities()}
-        project_ids = {}
-
-        def project_id(entry):
-            name = kimai_safe_name(self.map["project"].get(entry.project, entry.project))
-            customer = kimai_safe_name(self.map["customer"].get(entry.customer, entry.customer) if entry.customer
-                                       else self.settings.import_customer)
-            if (customer, name) in project_ids:
-                return project_ids[(customer, name)], None
-            candidates = [p for p in projects if p["name"] == name]
-            under = [p for p in candidates if p["customer"] == customers.get(customer)]
-            found = (under or (candidates if len(candidates) == 1 and not entry.customer else []))
-            if found:
-                project_ids[(customer, name)] = found[0]["id"]
-            elif self.opts.create_missing:
-                customer_id = self.targets.customer_id(customer, comment=f"{self.SOURCE} import")
-                project_ids[(customer, name)] = None if self.opts.dry_run else self.kimai.create_project(
-                    name, customer_id, f"{self.SOURCE} import")["id"]
-                self._planned("project", f"{customer} / {name}")
-            else:
-                return None, f"Kimai has no project {name!r} (customer {customer!r}); map it in IMPORT_MAP or use --create-missing"
-            return project_ids[(customer, name)], None
-
-        project_activities = {}
-
-        def activity_id(entry, pid):
-            name = kimai_safe_name(self.map["activity"].get(entry.activity, entry.activity))
-            if (None, name) in activities:
-                return activities[(None, name)], None
-            if pid is not None and pid not in project_activities:
-                project_activities[pid] = {a["name"]: a["id"] for a in self.kimai.list_activities([pid]) if a["project"] == pid}
-            found = project_activities.get(pid, {}).get(name)
-            if found is not None:
-                return found, None
-            if not self.opts.create_missing:
-                return None, f"Kimai has no activity {name!r}; map it in IMPORT_MAP or use --create-missing"
-            created = None if self.opts.dry_run or pid is None else self.kimai.create_activity(name, pid, f"{self.SOURCE} import")["id"]
-            project_activities.setdefault(pid, {})[name] = created
-            self._planned("activity", name)
-            return created, None
-
-        def resolve(entry):
-            try:
-                pid, reason = project_id(entry)
-                if reason:
-                    return None, reason
-                aid, reason = activity_id(entry, pid)
-            except SyncError as exc:
-                if isinstance(exc, STOPS_RUN):
-                    raise
-                return None, str(exc)
-            if reason:
-                return None, reason
-            user = None
-            if entry.user:
-                mapped = self.map["user"].get(entry.user, entry.user)
-                if not str(mapped).isdigit():
-                    return None, f"user {entry.user!r} is not mapped to a Kimai user id (IMPORT_MAP user: lines)"
-                user = int(mapped)
-            return (pid, aid, user), None
-        return resolve
-
-    def _planned(self, kind, name):
-        if self.opts.dry_run:
-            action = Action("create", f"{kind}:{name}", kind, f"{kind} {name}", "", {"name": name})
-            self.result.actions.append(action)
-        self.result.counts[{"project": "projects_created", "activity": "activities_created"}[kind]] += 1
+    def read_containers(self, work, links):
+        """The Kimai customers, projects and global activities, and the activities of the
+        existing projects the entries name (each list read once), as a container planner."""
+        state = KimaiState(self.kimai.list_customers(), self.kimai.list_projects(), self.kimai.list_global_activities())
+        probe = Containers(state)
+        wanted = set()
+        for entry in work:
+            customer, project, activity = kimai_names(entry, self.map, self.settings.import_customer)
+            if probe.activity(activity, None, create=False) is None:  # not a global activity
+                wanted.add(probe.project(project, customer, any_customer=not entry.customer, create=False))
+        wanted.discard(None)
+        if wanted:
+            state.activities += [a for a in self.kimai.list_activities(wanted) if a.get("project") in wanted]
+        return Containers(state, links, comment=f"{self.SOURCE} import")

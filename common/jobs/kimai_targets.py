@@ -1,10 +1,13 @@
-"""Kimai customers, projects and activities as targets every job shares: read once per run,
-found by origin marker or by name, created when missing (under --dry-run only planned)."""
+"""Kimai customers, projects and activities as targets every job shares: read in bulk once per
+run, found by origin marker or by name, and when missing planned as `create` actions that the
+shared applier sends before the items that need them."""
 import logging
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from ..errors import NotFound
+from ..errors import ApiError, NotFound
+from ..http import error_detail
 from ..timeutil import KIMAI_LOCAL
 from .base import Action
 
@@ -34,10 +37,23 @@ def index_by_marker(objects, field="comment"):
     return index
 
 
-def plan_project(key, name, comment, customer_id, projects, link, scope):
+def customer_label(name):
+    return f"customer {name!r}"
+
+
+def project_label(name, customer):
+    return f"project {name!r} (customer {customer!r})"
+
+
+def activity_label(name, project):
+    """`project` is the project's label."""
+    return f"activity {name!r} in {project}"
+
+
+def plan_project(key, name, comment, customer_id, projects, link, scope, label=None):
     """Action for one project: `unchanged`/`link` to an existing one (by stored link, marker, or
     name under the customer), else `create`."""
-    label = f"project {scope}"
+    label = label or f"project {scope}"
     by_id = {p["id"]: p for p in projects}
     found = by_id.get(link["target_id"]) if link and link.get("target_id") else None
     found = found or index_by_marker(projects).get(key)
@@ -50,55 +66,246 @@ def plan_project(key, name, comment, customer_id, projects, link, scope):
     return Action("unchanged" if linked else "link", key, "project", label, scope, fields, target_id=found["id"])
 
 
-class KimaiTargets:
-    """Customers and projects of one run. `applier` records links and creates in parallel."""
+def ref_id(ref):
+    """The id behind a container reference: an id, or a planned create (None until it is sent)."""
+    return ref.target_id if isinstance(ref, Action) else ref
 
-    def __init__(self, kimai, settings, result, applier, dry_run):
-        self.kimai, self.settings, self.result, self.applier, self.dry_run = kimai, settings, result, applier, dry_run
-        self._customers = None
 
-    def customers(self):
-        """name -> id of every customer, read once per run."""
-        if self._customers is None:
-            self._customers = {c["name"]: c["id"] for c in self.kimai.list_customers()}
-        return self._customers
+def needs_of(**refs):
+    """The `needs` of an action whose fields refer to these containers: the planned ones only."""
+    return {name: ref for name, ref in refs.items() if isinstance(ref, Action)} or None
 
-    def customer_id(self, name, comment=None):
-        """Id of the customer with this name, created when missing (None when only planned)."""
+
+@dataclass
+class KimaiState:
+    """What planning needs of Kimai, read in bulk before planning. `customers` None: not read."""
+
+    customers: list = None
+    projects: list = field(default_factory=list)
+    activities: list = field(default_factory=list)   # global ones and those of the projects read
+
+
+def needs_customers(wanted, projects, links):
+    """Whether one of the marked projects wanted [(marker, name)] is found neither by its link
+    nor by its marker, so the customers must be read (to find it by name or create it)."""
+    return any(plan_project(key, kimai_safe_name(name), "", None, projects, links.get(key), "").kind == "create"
+               for key, name in wanted)
+
+
+class Containers:
+    """The Kimai customers, projects and activities a run's items need, planned without I/O from
+    the state read in bulk. Each is found (its id) or planned once as a `create` action, which the
+    items refer to (`Action.needs`) and which ContainerWriter sends before them.
+
+    A container found by name whose store link is not synced (a create whose answer was lost)
+    gets a `link` action, so the pending record it left is settled."""
+
+    def __init__(self, state, links=None, comment=None):
+        self.links, self.comment = links or {}, comment
+        self.customers = {c["name"]: c["id"] for c in state.customers or ()}
+        self.customer_names = {c["id"]: c["name"] for c in state.customers or ()}
+        self.read_customers = state.customers is not None
+        self.projects = state.projects
+        self.project_by_id = {p["id"]: p for p in state.projects}
+        self.global_activities = {a["name"]: a["id"] for a in state.activities if a.get("project") is None}
+        self.project_activities = {(a["project"], a["name"]): a["id"] for a in state.activities if a.get("project")}
+        self.planned = {}    # key -> Action, in the order planned
+
+    @property
+    def actions(self):
+        return list(self.planned.values())
+
+    def _plan(self, action):
+        return self.planned.setdefault(action.key, action)
+
+    def _found(self, key, target_type, label, target_id, name):
+        link = self.links.get(key)
+        if link and not (link["state"] == "synced" and link["target_id"] == target_id):
+            self._plan(Action("link", key, target_type, label, "", {"name": name}, target_id=target_id))
+        return target_id
+
+    def customer(self, name, create=True):
+        """The id of the customer with this name, or the action creating it; None when it is
+        missing and not to be created."""
+        assert self.read_customers, "the customers were not read"
         name = kimai_safe_name(name)
-        if name in self.customers():
-            return self._customers[name]
-        if self.dry_run:
-            action = Action("create", f"customer:{name}", "customer", f"customer {name}", "", {"name": name})
-            self.result.actions.append(action)
-            self.result.tally(action)
-            self._customers[name] = None
+        key = f"kimai:customer/{name}"
+        if name in self.customers:
+            return self._found(key, "customer", customer_label(name), self.customers[name], name)
+        if not create:
             return None
-        s = self.settings
-        customer = self.kimai.create_customer(name, s.kimai_customer_country, s.kimai_customer_currency,
-                                              s.kimai_customer_timezone, comment=comment)
-        log.info("created Kimai customer %s (id %s)", name, customer["id"])
-        self.result.counts["customers_created"] += 1
-        self._customers[name] = customer["id"]
-        return customer["id"]
+        return self._plan(Action("create", key, "customer", customer_label(name), name,
+                                 {"name": name, "comment": self.comment}))
 
-    def project_ids(self, wanted, links):
-        """wanted: [(marker, name, comment, customer_name, scope)]. Returns {marker: project id}
-        (None for one only planned under --dry-run). The customer is looked up only for a project
-        that is neither linked nor found by its marker."""
-        projects = self.kimai.list_projects()
-        actions = []
-        for key, name, comment, customer_name, scope in wanted:
-            action = plan_project(key, kimai_safe_name(name), comment, None, projects, links.get(key), scope)
-            if action.kind == "create":
-                customer = self.customer_id(customer_name)
-                action = plan_project(key, kimai_safe_name(name), comment, customer, projects, links.get(key), scope)
-            actions.append(action)
-        self.applier.execute(actions, self._create_project, lambda _: index_by_marker(self.kimai.list_projects()))
-        return {a.key: a.target_id for a in actions}
+    def project(self, name, customer, any_customer=False, create=True):
+        """The project `name` of the customer named `customer` (with `any_customer`, also the one
+        project of that name under another customer), or the action creating it (and its
+        customer, when missing); None when missing and not to be created."""
+        name, customer = kimai_safe_name(name), kimai_safe_name(customer)
+        key = f"kimai:project/{customer} > {name}"
+        label = project_label(name, customer)
+        candidates = [p for p in self.projects if p["name"] == name]
+        found = [p for p in candidates if p["customer"] == self.customers.get(customer)]
+        found = found or (candidates if any_customer and len(candidates) == 1 else [])
+        if found:
+            return self._found(key, "project", label, found[0]["id"], name)
+        if not create:
+            return None
+        if key not in self.planned:
+            parent = self.customer(customer)
+            self._plan(Action("create", key, "project", label, customer, {"name": name, "comment": self.comment},
+                              parent=ref_id(parent), needs=needs_of(parent=parent)))
+        return self.planned[key]
 
-    def _create_project(self, action):
-        return self.kimai.create_project(action.fields["name"], action.parent, action.fields["comment"])
+    def marked_project(self, key, name, comment, customer, scope):
+        """The project carrying the marker `key`, found by its link, its marker or its name under
+        the customer (then linked: a `link` action), or the action creating it."""
+        name, customer = kimai_safe_name(name), kimai_safe_name(customer)
+        label = project_label(name, customer)
+        if key in self.planned:
+            return self.planned[key] if self.planned[key].kind == "create" else self.planned[key].target_id
+        action = plan_project(key, name, comment, None, self.projects, self.links.get(key), scope, label)
+        if action.kind == "create":
+            parent = self.customer(customer)
+            action = plan_project(key, name, comment, ref_id(parent), self.projects, self.links.get(key), scope, label)
+            action.needs = needs_of(parent=parent)
+        self._plan(action)
+        return action if action.kind == "create" else action.target_id
+
+    def activity(self, name, project, create=True):
+        """The global activity `name`, else the project's own (`project`: an id or a planned
+        create), else the action creating it in the project; None when missing and not to be
+        created."""
+        name = kimai_safe_name(name)
+        if name in self.global_activities:
+            return self.global_activities[name]
+        if not isinstance(project, Action) and (project, name) in self.project_activities:
+            return self.project_activities[(project, name)]
+        if not create:
+            return None
+        if isinstance(project, Action):
+            where, path = project.label, project.key.partition("/")[2]
+        else:
+            p = self.project_by_id[project]
+            customer = self.customer_names.get(p["customer"], str(p["customer"]))
+            where, path = project_label(p["name"], customer), f"{customer} > {p['name']}"
+        return self._plan(Action("create", f"kimai:activity/{path} > {name}", "activity", activity_label(name, where),
+                                 path, {"name": name, "comment": self.comment}, parent=ref_id(project),
+                                 needs=needs_of(parent=project)))
+
+
+class ContainerWriter:
+    """Sends a plan in order through the job's applier: customers, then projects, then
+    activities, then the items. Each container create gets what an item gets (a pending record,
+    an audit event, the dry-run listing, and a re-read by marker or name under its parent when its
+    answer was lost). An action whose container was not created fails with one reason."""
+
+    LEVELS = ("customer", "project", "activity")
+
+    def __init__(self, kimai, settings, applier):
+        self.kimai, self.settings, self.applier = kimai, settings, applier
+
+    def apply(self, containers, items, write, reread):
+        for level in self.LEVELS:
+            todo = self.ready([a for a in containers if a.target_type == level])
+            if todo:
+                self.applier.execute(todo, same_reason_for_all(self.write), self.reread)
+        self.applier.execute(self.ready(items), same_reason_for_all(write), reread)
+
+    def ready(self, actions):
+        """The actions whose containers exist, their ids filled in; the others fail."""
+        if self.applier.dry_run:
+            return actions
+        ready = []
+        for action in actions:
+            reason = action.take_ids()
+            if reason:
+                self.applier.fail(action, reason)
+            else:
+                ready.append(action)
+        return ready
+
+    def write(self, action):
+        f, s = action.fields, self.settings
+        if action.target_type == "customer":
+            return self.kimai.create_customer(f["name"], s.kimai_customer_country, s.kimai_customer_currency,
+                                              s.kimai_customer_timezone, comment=f.get("comment"))
+        if action.target_type == "project":
+            return self.kimai.create_project(f["name"], action.parent, f.get("comment"))
+        return self.kimai.create_activity(f["name"], action.parent, f.get("comment"))
+
+    def reread(self, unknown):
+        """{key: object} for the creates whose answer was lost: a project by its marker, else (and
+        a customer or activity always) by its name under its parent."""
+        kind = unknown[0].target_type
+        if kind == "customer":
+            objects, under = self.kimai.list_customers(), lambda obj, action: True
+        elif kind == "project":
+            objects, under = self.kimai.list_projects(), lambda obj, action: obj["customer"] == action.parent
+        else:
+            objects = self.kimai.list_activities({a.parent for a in unknown})
+            under = lambda obj, action: obj.get("project") == action.parent  # noqa: E731
+        marked = index_by_marker(objects)
+        found = {}
+        for action in unknown:
+            match = marked.get(action.key) or next(
+                (o for o in objects if o["name"] == action.fields["name"] and under(o, action)), None)
+            if match is not None:
+                found[action.key] = match
+        return found
+
+
+def same_reason_for_all(write):
+    """A write(action) whose refusals read alike for every item (see without_path)."""
+    def wrapped(action):
+        try:
+            return write(action)
+        except NotFound as exc:
+            raise NotFound(f"the {action.target_type} is gone", service=exc.service) from None
+        except ApiError as exc:
+            raise ApiError(without_path(exc, action.kind), service=exc.service, status=exc.status, body=exc.body) from None
+    return wrapped
+
+
+def without_path(exc, what):
+    """A failed request as a reason that leaves out the request's path, which names the item
+    (`PATCH timesheets/123`), so that equal causes group in the summary: '{what} refused (400):
+    begin: invalid'. Other failures keep their own message. Without the service's name."""
+    if isinstance(exc, NotFound) and str(exc.args[0]).startswith("not found: "):  # the HTTP layer's, naming the path
+        return f"{what}: not found"
+    if isinstance(exc, ApiError):
+        return f"{what} refused ({exc.status}): {error_detail(exc.body) or 'no reason given'}"
+    return str(exc.args[0]) if exc.args else str(exc)
+
+
+def wall_clock(text):
+    """A Kimai local time '2026-11-02T09:00:00' as people read it: '2026-11-02 09:00'."""
+    if not text:
+        return "(running)"
+    text = text.replace("T", " ")[:19]
+    return text[:16] if text.endswith(":00") else text
+
+
+def time_span(begin, end, zone_name):
+    """'2026-11-02 09:00 to 09:45 Europe/Berlin' (the end's date only when it differs)."""
+    first, last = wall_clock(begin), wall_clock(end)
+    if last[:10] == first[:10]:
+        last = last[11:]
+    return f"{first} to {last} {zone_name}"
+
+
+def describe_changes(current, desired, keys, zone_name, needs=None):
+    """'begin 2026-11-02 09:00 -> 2026-11-02 10:00 Europe/Berlin, project 3 -> 4'; a field taking
+    the id of a container still to be created names that container."""
+    parts = []
+    for k in keys:
+        if needs and k in needs:
+            parts.append(f"{k} {current.get(k)!r} -> new {needs[k].label}")
+        elif k in ("begin", "end"):
+            parts.append(f"{k} {wall_clock(current.get(k))} -> {wall_clock(desired[k])} {zone_name}")
+        else:
+            parts.append(f"{k} {current.get(k)!r} -> {desired[k]!r}")
+    return ", ".join(parts)
 
 
 def timesheets_by_marker(kimai, begins, margin, all_users, links=(), keys=(), warn=None):

@@ -19,7 +19,8 @@ from ..config import read_map
 from ..errors import STOPS_RUN, ConfigError, NotFound, SyncError, UsageError
 from ..timeutil import parse_instant, to_kimai_local, zone
 from .base import Action, Applier, content_hash
-from .kimai_targets import KimaiTargets, timesheets_by_marker
+from .kimai_targets import (Containers, ContainerWriter, KimaiState, describe_changes, needs_customers, needs_of,
+                            ref_id, time_span, timesheets_by_marker, without_path)
 
 log = logging.getLogger("tracksync.zammad_kimai")
 
@@ -85,19 +86,21 @@ def changed_fields(before, after):
     return [k for k in COMPARED if k in after and before.get(k) != after.get(k)]
 
 
-def plan_entry(key, label, desired, version, link, target, current, policy, scope):
+def plan_entry(key, label, desired, version, link, target, current, policy, scope, zone_name, needs=None):
     """One entry's action. `target` is its Kimai timesheet (found by link or marker), `current`
     that timesheet as fields; `link` what the store remembers (the fields last written);
-    `version` the hash of the entry as Zammad has it now."""
-    action = _plan_entry(key, label, desired, version, link, target, current, policy, scope)
+    `version` the hash of the entry as Zammad has it now; `needs` the planned project whose id
+    `desired` takes once it is created."""
+    action = _plan_entry(key, label, desired, version, link, target, current, policy, scope, zone_name, needs)
     action.source_hash = version
     return action
 
 
-def _plan_entry(key, label, desired, version, link, target, current, policy, scope):
+def _plan_entry(key, label, desired, version, link, target, current, policy, scope, zone_name, needs):
     if target is None:
-        return Action("create", key, "timesheet", label, scope, desired, detail=f"{desired['begin']} to {desired['end']}")
-    if current == desired:
+        return Action("create", key, "timesheet", label, scope, desired, needs=needs,
+                      detail=time_span(desired["begin"], desired["end"], zone_name))
+    if current == desired and not needs:
         linked = link and link["state"] == "synced" and link["target_id"] == target["id"] and link["source_hash"] == version
         return Action("unchanged" if linked else "link", key, "timesheet", label, scope, desired, target_id=target["id"])
     last = link["data"] if link and link.get("data") else None
@@ -112,9 +115,9 @@ def _plan_entry(key, label, desired, version, link, target, current, policy, sco
         if policy == "manual":
             return Action("conflict", key, "timesheet", label, scope, desired, target_id=target["id"], before=current,
                           detail=f"changed in Zammad and in Kimai ({', '.join(changed_fields(current, desired))})")
-    detail = ", ".join(f"{k} {current.get(k)!r} -> {desired[k]!r}" for k in changed_fields(current, desired) if k != "description")
+    changed = [k for k in changed_fields(current, desired) if k != "description"]
     return Action("update", key, "timesheet", label, scope, desired, target_id=target["id"], before=current, keep=keep,
-                  detail=detail or "description changed")
+                  needs=needs, detail=describe_changes(current, desired, changed, zone_name, needs) or "description changed")
 
 
 @dataclass
@@ -140,7 +143,6 @@ class ZammadKimaiJob:
         self.zammad = ZammadClient(settings, counter, options.dry_run)
         self.kimai = KimaiClient(settings, counter, options.dry_run)
         self.applier = Applier(JOB, store, run_id, options.workers, result, options.dry_run)
-        self.targets = KimaiTargets(self.kimai, settings, result, self.applier, options.dry_run)
         self.per_unit = minutes_per_unit(settings.zammad_time_unit)
         self.activity_map = read_map(settings, "ZAMMAD_ACTIVITY_MAP")
         self.user_map = read_map(settings, "ZAMMAD_USER_MAP")
@@ -225,7 +227,7 @@ class ZammadKimaiJob:
             except SyncError as exc:
                 if isinstance(exc, STOPS_RUN):
                     raise
-                return TicketRead(ticket, error=str(exc))
+                return TicketRead(ticket, error=f"zammad: {without_path(exc, 'reading its time accounting')}")
         with ThreadPoolExecutor(max_workers=self.opts.workers) as pool:
             return list(pool.map(read, tickets))
 
@@ -258,29 +260,28 @@ class ZammadKimaiJob:
     # -- plan and apply ------------------------------------------------------------------
     def sync(self, work, orphans, links):
         resolve = self.references(work)
-        project_of = self.projects(work, links)
+        resolved = [(ticket, entry, version, *resolve(entry)) for ticket, entry, version in work]
+        containers, project_of = self.plan_projects([(t, e, v) for t, e, v, _, _, reason in resolved if not reason], links)
         desired = {}
-        for ticket, entry, version in work:
+        for ticket, entry, version, activity_id, user_id, reason in resolved:
             key = entry_marker(ticket["id"], entry["id"])
             label = f"#{ticket['number']} time/{entry['id']}"
-            activity_id, user_id, reason = resolve(entry)
-            project_id = project_of(ticket)
             if reason:
                 self.applier.fail(Action("create", key, "timesheet", label, str(ticket["id"]), {}), reason)
                 continue
-            if project_id is None and not self.opts.dry_run:
-                continue  # the project could not be created: reported already
-            fields = timesheet_fields(ticket, entry, self.tz, self.per_unit, project_id, activity_id, user_id,
+            project = project_of(ticket)
+            fields = timesheet_fields(ticket, entry, self.tz, self.per_unit, ref_id(project), activity_id, user_id,
                                       self.type_names.get(entry.get("type_id")))
-            desired[key] = (label, str(ticket["id"]), fields, version)
+            desired[key] = (label, str(ticket["id"]), fields, version, needs_of(project=project))
         existing = self.read_target(desired, orphans, links)
         actions = []
-        for key, (label, scope, fields, version) in desired.items():
+        for key, (label, scope, fields, version, needs) in desired.items():
             target = existing.get(key)
             current = current_fields(target, self.tz, bool(self.user_map)) if target else None
-            actions.append(plan_entry(key, label, fields, version, links.get(key), target, current, self.policy, scope))
+            actions.append(plan_entry(key, label, fields, version, links.get(key), target, current, self.policy, scope,
+                                      self.tz.key, needs))
         actions += self.plan_orphans(orphans, existing)
-        self.apply(actions, existing)
+        self.apply(actions, containers)
 
     def references(self, work):
         """A function entry -> (activity id, user id, failure reason)."""
@@ -317,36 +318,46 @@ class ZammadKimaiJob:
             return activity_id, user_id, None
         return resolve
 
-    def projects(self, work, links):
-        """A function ticket -> Kimai project id, after finding or creating the projects needed."""
+    def plan_projects(self, work, links):
+        """(Containers, ticket -> project): the Kimai project of each ticket's entries, an id or
+        the planned create (and its customer's), after reading the projects once if needed."""
         strategy = self.settings.zammad_project_strategy
         default_customer = self.settings.kimai_customer or DEFAULT_CUSTOMER
+        wanted, refs = {}, {}  # marker -> (name, comment, customer, scope); marker -> project
         if strategy == "fixed":
             self.settings.require("ZAMMAD_PROJECT")
             name = self.settings.zammad_project
             if name.isdigit():
-                return lambda ticket: int(name)
-            ids = self.targets.project_ids([(f"zammad:project/{name}", name, f"zammad:project/{name}", default_customer, name)], links)
-            return lambda ticket: ids[f"zammad:project/{name}"]
-        wanted, ids, seen = [], {}, set()
-        for ticket, _, _ in work:
-            key = ticket_marker(ticket["id"])
-            link = links.get(key)
-            if key in seen:
-                continue
-            seen.add(key)
-            if link and link["state"] == "synced" and not self.opts.full:
-                ids[key] = link["target_id"]  # linked before: no need to list the projects
-                continue
-            customer = (ticket.get("organization") if strategy == "organization" else None) or default_customer
-            wanted.append((key, f"#{ticket['number']} {ticket['title']}", key, customer, f"ticket #{ticket['number']}"))
+                return Containers(KimaiState()), lambda ticket: int(name)
+            key = f"zammad:project/{name}"
+            wanted[key], key_of = (name, key, default_customer, name), lambda ticket: key
+        else:
+            key_of = lambda ticket: ticket_marker(ticket["id"])  # noqa: E731
+            for ticket, _, _ in work:
+                key, link = key_of(ticket), links.get(key_of(ticket))
+                if link and link["state"] == "synced" and not self.opts.full:
+                    refs[key] = link["target_id"]  # linked before: no need to list the projects
+                elif key not in wanted:
+                    customer = (ticket.get("organization") if strategy == "organization" else None) or default_customer
+                    wanted[key] = (f"#{ticket['number']} {ticket['title']}", key, customer, f"ticket #{ticket['number']}")
+        state = KimaiState()
         if wanted:
-            ids.update(self.targets.project_ids(wanted, links))
-        return lambda ticket: ids[ticket_marker(ticket["id"])]
+            state.projects = self.kimai.list_projects()
+            if needs_customers([(marker, w[0]) for marker, w in wanted.items()], state.projects, links):
+                state.customers = self.kimai.list_customers()
+        containers = Containers(state, links)
+        for marker, (title, comment, customer, scope) in wanted.items():
+            refs[marker] = containers.marked_project(marker, title, comment, customer, scope)
+        return containers, lambda ticket: refs[key_of(ticket)]
+
+    def projects(self, work, links):
+        """ticket -> Kimai project id (None for one only planned): for reconciliation, which reads only."""
+        _, project_of = self.plan_projects(work, links)
+        return lambda ticket: ref_id(project_of(ticket))
 
     def read_target(self, desired, orphans, links):
         """Kimai timesheets of the affected days (and a week around them), by marker."""
-        begins = [f["begin"] for _, _, f, _ in desired.values()] + [l["data"]["begin"] for l in orphans if l.get("data")]
+        begins = [d[2]["begin"] for d in desired.values()] + [l["data"]["begin"] for l in orphans if l.get("data")]
         return timesheets_by_marker(self.kimai, begins, WINDOW_MARGIN, bool(self.user_map), links, desired,
                                     self.result.warnings.append)
 
@@ -365,12 +376,12 @@ class ZammadKimaiJob:
                                       target_id=target["id"], detail="deleted in Zammad; timesheet kept (ZAMMAD_DELETE_POLICY=report)"))
         return actions
 
-    def apply(self, actions, existing):
+    def apply(self, actions, containers):
         for action in actions:
             if action.kind == "conflict":
                 self.result.tally(action)
                 self.result.actions.append(action)
-                self.result.warnings.append(f"conflict {action.label}: {action.detail}; see python sync.py conflicts")
+                self.result.warnings.append(f"{action.label}: conflict, {action.detail}; see python sync.py conflicts")
                 if not self.opts.dry_run:
                     link = self.store.links(JOB).get(action.key) or {}
                     self.store.add_conflict(JOB, action.key, "timesheet", action.target_id, action.fields, action.before,
@@ -383,7 +394,7 @@ class ZammadKimaiJob:
                     self.store.mark_synced(JOB, action.key, "timesheet", action.target_id, action.source_hash,
                                            action.fields, self.run_id, state=state)
         rest = [a for a in actions if a.kind not in ("conflict", "keep", "report")]
-        self.applier.execute(rest, self.write, self.reread)
+        ContainerWriter(self.kimai, self.settings, self.applier).apply(containers.actions, rest, self.write, self.reread)
 
     def write(self, action):
         f = dict(action.fields)
