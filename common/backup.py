@@ -24,6 +24,7 @@ from . import __version__
 from .config import SECRET_KEYS
 from .errors import ConfigError, DataError, UsageError
 from .store import SCHEMA_VERSION
+from .timeutil import for_people
 
 FORMAT = 1
 PREFIX = "tracksync-backup-"
@@ -76,7 +77,7 @@ def describe_store(path):
 def summary_line(info):
     counts = info.get("counts", {})
     parts = [f"{counts.get('runs', 0)} runs", f"{counts.get('links', 0)} links", f"{counts.get('audit', 0)} audit events"]
-    last = f", last run {info['last_run']}" if info.get("last_run") else ""
+    last = f", last run {for_people(info['last_run'])}" if info.get("last_run") else ""
     return f"schema {info.get('schema_version')}: {', '.join(parts)}{last}"
 
 

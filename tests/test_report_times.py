@@ -111,3 +111,16 @@ def test_interrupted_runs_show_in_history_and_status(tmp_path):
     [status] = [r for r in json.loads(report(tmp_path, env_file, "--json").stdout) if r["job"] == JOB]
     assert status["outcome"] == "interrupted" and status["exit_code"] == 75
     assert "interrupted" in report(tmp_path, env_file, "history").stdout
+
+
+
+def test_backup_summaries_name_the_zone_of_the_last_run(monkeypatch):
+    from common.backup import summary_line
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        line = summary_line({"schema_version": 4, "counts": {"runs": 1}, "last_run": "2026-11-27T14:03:00+00:00"})
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert line.endswith("last run 2026-11-27 23:03:00 JST"), line
