@@ -10,6 +10,8 @@ import pytest
 from common.csv_rows import TEMPLATE, check_date_format, decode, parse_file
 from common.errors import DataError, UsageError
 
+from sync_json import flat_summary
+
 BERLIN = ZoneInfo("Europe/Berlin")
 HEADER = "date,begin,end,duration,project,activity,customer,description,tags,billable,user"
 
@@ -172,7 +174,7 @@ def history(workdir):
 def test_valid_file_imports_once_reimport_and_reexport_make_no_write(cwork):
     sb = cwork.sandbox
     path = write(cwork, "hours.csv", ROWS)
-    summary = json.loads(cwork.sync("csv-kimai", "hours.csv", "--json", check_code=0).stdout)
+    summary = flat_summary(cwork.sync("csv-kimai", "hours.csv", "--json", check_code=0))
     assert summary["created"] == 4 and summary["failed"] == 0
     sheets = csv_sheets(sb)
     assert [(s["begin"], s["end"]) for s in sheets] == [
@@ -184,7 +186,7 @@ def test_valid_file_imports_once_reimport_and_reexport_make_no_write(cwork):
     assert len({s["description"].split("\n")[0] for s in sheets}) == 4
 
     sb.clear_requests()
-    summary = json.loads(cwork.sync("csv-kimai", "hours.csv", "--json", check_code=0).stdout)
+    summary = flat_summary(cwork.sync("csv-kimai", "hours.csv", "--json", check_code=0))
     assert kimai_writes(sb) == [] and summary["unchanged"] == 4 and summary["created"] == 0
 
     # the same sheet re-exported: rows reordered, BOM, ';', day/month/year, end written as a duration
@@ -193,7 +195,7 @@ def test_valid_file_imports_once_reimport_and_reexport_make_no_write(cwork):
     reexport = write(cwork, "export.csv", [r.replace(",", ";").replace("meeting;dev", '"meeting;dev"') for r in again],
                      bom=True, sep=";")
     sb.clear_requests()
-    summary = json.loads(cwork.sync("csv-kimai", "export.csv", "--date-format", "%d/%m/%Y", "--json", check_code=0).stdout)
+    summary = flat_summary(cwork.sync("csv-kimai", "export.csv", "--date-format", "%d/%m/%Y", "--json", check_code=0))
     assert kimai_writes(sb) == [] and summary["unchanged"] == 4 and len(csv_sheets(sb)) == 4
 
     imports = history(cwork)
@@ -220,7 +222,7 @@ def test_invalid_rows_exit_65_write_nothing_then_skip_invalid_imports_the_rest(c
     assert [e["line"] for e in refused["errors"]] == [3, 5]
 
     proc = cwork.sync("csv-kimai", "hours.csv", "--skip-invalid", "--json", check_code=3)
-    summary = json.loads(proc.stdout)
+    summary = flat_summary(proc)
     assert summary["created"] == 3 and summary["skipped"] == 2 and len(csv_sheets(sb)) == 3
     assert "warning: line 3: skipped, duration '1:75'" in proc.stderr and "warning: line 5: skipped, begin" in proc.stderr
     partial = history(cwork)[0]
@@ -240,7 +242,7 @@ def test_template_output_imports_as_a_valid_file(cwork):
     proc = cwork.sync("csv-kimai", "--template", check_code=0)
     assert proc.stdout == TEMPLATE and len(proc.stdout.splitlines()) == 2
     (cwork.path / "template.csv").write_text(proc.stdout)
-    summary = json.loads(cwork.sync("csv-kimai", "template.csv", "--json", check_code=0).stdout)
+    summary = flat_summary(cwork.sync("csv-kimai", "template.csv", "--json", check_code=0))
     assert summary["created"] == 1 and csv_sheets(cwork.sandbox)[0]["begin"] == "2026-03-31T09:00:00+0200"
 
 

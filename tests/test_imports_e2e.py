@@ -5,6 +5,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from sync_json import flat_summary
+
 
 @pytest.fixture
 def iwork(workdir):
@@ -43,14 +45,14 @@ def test_toggl_window_import_then_reimport_makes_no_write(iwork):
     _, entries = seed_toggl(sb)
     sb.toggl.add_entry(utc(2026, 11, 2, 16, 0), None, description="still running")
     proc = iwork.sync("toggl-kimai", "--from", "2026-11-01", "--to", "2026-11-03", "--create-missing", "--json", check_code=0)
-    summary = json.loads(proc.stdout)
+    summary = flat_summary(proc)
     assert summary["created"] == 5 and summary["skipped"] == 1
     assert by_marker(sb, "toggl:") == {f"toggl:{e['id']}": 1 for e in entries}
     sheet = sb.kimai.timesheets[0]
     assert "import" in sheet["tags"] and "dev" in sheet["tags"] and sheet["duration"] == 45 * 60
     assert [c["name"] for c in sb.kimai.customers] == ["Acme Corp"] and [p["name"] for p in sb.kimai.projects] == ["Website"]
     sb.clear_requests()
-    summary = json.loads(iwork.sync("toggl-kimai", "--from", "2026-11-01", "--to", "2026-11-03", "--json", check_code=0).stdout)
+    summary = flat_summary(iwork.sync("toggl-kimai", "--from", "2026-11-01", "--to", "2026-11-03", "--json", check_code=0))
     assert kimai_writes(sb) == [] and summary["unchanged"] == 5
     history = json.loads(iwork.run("report.py", "imports", "--json", check_code=0).stdout)
     assert [h["status"] for h in history] == ["ok", "ok"] and history[1]["created"] == 5 and history[1]["skipped"] == 1
@@ -128,7 +130,7 @@ def test_harvest_2500_entries_two_pages_exactly_once(iwork):
         sb.harvest.add_entry((first_day + timedelta(days=n % 90)).isoformat(), 0.25, project["id"], task["id"], notes=f"call {n}")
     iwork.set(SYNC_WORKERS="8")
     proc = iwork.sync("harvest-kimai", "--from", "2026-09-01", "--to", "2026-11-30", "--create-missing", "--json", check_code=0)
-    assert json.loads(proc.stdout)["created"] == 2500
+    assert flat_summary(proc)["created"] == 2500
     reads = [r for r in sb.requests if r.service == "harvest" and r.path.endswith("/time_entries")]
     assert len(reads) == 2
     markers = by_marker(sb, "harvest:")

@@ -6,6 +6,8 @@ from datetime import datetime, timezone
 import pytest
 import requests
 
+from sync_json import flat_summary
+
 JOB = ["zammad-kimai"]
 
 
@@ -60,14 +62,14 @@ def test_first_run_over_more_than_one_search_page_then_unchanged(zwork):
     sb = zwork.sandbox
     seed_tickets(sb, tickets=205, entries=1)
     proc = zwork.sync(*JOB, "--json", check_code=0)
-    assert json.loads(proc.stdout)["created"] == 205
+    assert flat_summary(proc)["created"] == 205
     assert_one_timesheet_per_entry(sb)
     searches = [r for r in sb.requests if r.path.endswith("/tickets/search")]
     assert len(searches) == 2  # 200 + 5: paged until a short page, no total asked
     sheet = sb.kimai.timesheets[0]
     assert "zammad" in sheet["tags"] and sheet["description"].split("\n")[1].startswith("#")
     sb.clear_requests()
-    summary = json.loads(zwork.sync(*JOB, "--json", check_code=0).stdout)
+    summary = flat_summary(zwork.sync(*JOB, "--json", check_code=0))
     assert kimai_writes(sb) == [] and summary["created"] == summary["updated"] == 0
     assert sb.count() <= 3  # search page(s) only
 
@@ -101,7 +103,7 @@ def test_changed_entry_updates_its_timesheet_once(zwork):
     entry = sb.zammad.time_accountings[0]
     sb.zammad.edit_time_accounting(ticket["id"], entry["id"], time_unit="45.0")
     sb.clear_requests()
-    summary = json.loads(zwork.sync(*JOB, "--json", check_code=0).stdout)
+    summary = flat_summary(zwork.sync(*JOB, "--json", check_code=0))
     assert summary["updated"] == 1 and Counter(m for m, _ in kimai_writes(sb)) == {"PATCH": 1}
     sheet = marked(sb)[f"zammad:ticket/{ticket['id']}/time/{entry['id']}"][0]
     assert sheet["duration"] == 45 * 60
