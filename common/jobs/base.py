@@ -48,9 +48,12 @@ class Action:
 
     def take_ids(self):
         """Fill in the ids of the containers this action waits for, once they were created; the
-        reason it cannot be sent when one was not (one reason for all its dependents)."""
+        reason it cannot be sent when one was not: the first container up the chain that was not
+        created, one reason for all its dependents."""
         for name, container in (self.needs or {}).items():
             if container.target_id is None:
+                while any(c.target_id is None for c in (container.needs or {}).values()):
+                    container = next(c for c in container.needs.values() if c.target_id is None)
                 return f"{container.label} could not be created"
             if name == "parent":
                 self.parent = container.target_id
