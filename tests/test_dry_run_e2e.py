@@ -141,3 +141,34 @@ def test_zammad_new_organisations_are_planned_once_each_with_their_ticket_projec
     assert planned == expected, dry.stdout
     assert created == planned
     assert item_creates(dry, "#") == len(sb.kimai.timesheets) == 8
+
+
+def test_zammad_fixed_project_is_planned_once_for_every_ticket(workdir):
+    sb = workdir.sandbox
+    workdir.set(ZAMMAD_URL=sb.url("zammad"), ZAMMAD_TOKEN=sb.tokens["zammad"], ZAMMAD_DEFAULT_ACTIVITY="Support",
+                SYNC_JOBS="zammad-kimai", ZAMMAD_PROJECT_STRATEGY="fixed", ZAMMAD_PROJECT="Support desk",
+                KIMAI_CUSTOMER="Helpdesk")
+    sb.kimai.add_activity("Support", None)
+    org = sb.zammad.add_organization("Globex")
+    for n in range(3):
+        ticket = sb.zammad.add_ticket(f"Printer {n}", organization_id=org["id"])
+        sb.zammad.add_time_accounting(ticket["id"], 15)
+    planned, created, dry, _ = dry_run_then_real(workdir, "zammad-kimai")
+    assert planned == Counter({"create customer 'Helpdesk'": 1,
+                               "create project 'Support desk' (customer 'Helpdesk')": 1}), dry.stdout
+    assert created == planned and len(sb.kimai.timesheets) == 3
+    assert {s["project"] for s in sb.kimai.timesheets} == {sb.kimai.projects[0]["id"]}
+
+
+def test_a_customer_kimai_refuses_fails_what_needs_it_with_one_grouped_reason(workdir):
+    sb = workdir.sandbox
+    workdir.set(KIMAI_CUSTOMER_COUNTRY="Germany")  # Kimai wants a two-letter code: the customer is refused
+    sb.kimai.add_activity("Work", None)
+    rows = [f"2026-03-31,{9 + n:02d}:00,{10 + n:02d}:00,,Website,Work,Globex,row {n},,," for n in range(4)]
+    (workdir.path / "hours.csv").write_text("\n".join([HEADER, *rows]) + "\n")
+    proc = workdir.sync("csv-kimai", "hours.csv", "--create-missing", check_code=3)
+    assert sb.kimai.customers == [] and sb.kimai.projects == [] and sb.kimai.timesheets == []
+    failed = [line for line in proc.stderr.splitlines() if line.startswith("failed: ")]
+    assert failed[0].startswith("failed: customer 'Globex': kimai: create refused (400)") and "country" in failed[0]
+    assert failed[1].startswith("failed: 5 entries: customer 'Globex' could not be created (e.g. "), proc.stderr
+    assert len(failed) == 2 and "Traceback" not in proc.stderr, proc.stderr

@@ -278,6 +278,14 @@ def test_a_refused_container_fails_its_dependents_with_one_shared_reason():
     assert ("failed", "toggl:4001", result.failures[2][1]) in store.events
 
 
+def test_a_refused_customer_is_the_one_reason_of_everything_under_it():
+    containers, items = planned_items([entry(1), entry(2)], state())
+    result, _, sent = apply(containers, items, FakeKimai(refuse={"Globex"}))
+    assert sent == [] and result.failures[0][0] == "customer 'Globex'"
+    assert {reason for _, reason in result.failures[1:]} == {"customer 'Globex' could not be created"}
+    assert len(result.failures) == 5  # the customer, its project and activity, two entries
+
+
 def test_a_container_create_whose_answer_was_lost_is_found_by_name_under_its_parent_not_sent_again():
     containers, items = planned_items([entry(1)], state())
     kimai = FakeKimai(lose={"Globex", "Work"})
