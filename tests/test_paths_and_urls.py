@@ -121,7 +121,7 @@ JOB_CASES = [("gitea-kimai", "GITEA_URL", "Gitea", "/api/v1/user", "404"),
              ("gitea-kimai", "KIMAI_URL", "Kimai", "/api/users/me", "html"),
              ("zammad-kimai", "ZAMMAD_URL", "Zammad", "/api/v1/users/me", "json"),
              ("toggl-kimai", "TOGGL_URL", "Toggl Track", "/api/v9/me/time_entries", "html"),
-             ("harvest-kimai", "HARVEST_URL", "Harvest", "/v2/time_entries", "404")]
+             ("harvest-kimai", "HARVEST_URL", "Harvest", "/v2/users/me", "404")]
 
 
 @pytest.mark.parametrize("job, key, product, path, mode", JOB_CASES)

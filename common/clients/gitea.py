@@ -1,6 +1,6 @@
 """Gitea API v1 client (https://<host>/api/v1)."""
 from ..errors import NotFound
-from ..http import ServiceSession, next_link
+from ..http import ServiceSession
 from . import FirstAnswer, is_record
 
 MAX_LIMIT = 50  # Gitea clamps `limit` to [api] MAX_RESPONSE_ITEMS, 50 by default
@@ -23,17 +23,10 @@ class GiteaClient:
         return self.api.get_json("user", shape=is_record("id", "login"))
 
     def _pages(self, path, params):
-        """Follow Link rel="next". Returns (items, complete); complete is False when MAX_PAGES cut it."""
-        items, url, pages = [], path, 0
-        params = dict(params, limit=self.page_size, page=1)
-        while url:
-            if self.max_pages and pages >= self.max_pages:
-                return items, False
-            response = self.http.request("GET", url, params=params)
-            items.extend(response.json())
-            pages += 1
-            url, params = next_link(response), None  # the next link carries every parameter
-        return items, True
+        """Follow Link rel="next" (the shared pager). Returns (items, complete); complete is False
+        when MAX_PAGES cut it."""
+        return self.http.pages(path, dict(params, limit=self.page_size), page_size=self.page_size,
+                               max_pages=self.max_pages)
 
     def list_repos(self, owner):
         """Repositories of an organisation, or of a user when no organisation has that name."""

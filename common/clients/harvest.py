@@ -26,12 +26,8 @@ class HarvestClient:
         Returns (entries, complete)."""
         params = {k: v for k, v in (("from", date_from), ("to", date_to), ("updated_since", updated_since)) if v}
         params["per_page"] = PER_PAGE
-        entries, url, pages = [], "time_entries", 0
-        while url:
-            if self.max_pages and pages >= self.max_pages:
-                return entries, False
-            page = self.api.get_json(url, params, shape=is_record("time_entries"))
-            entries.extend(page["time_entries"])
-            pages += 1
-            url, params = (page.get("links") or {}).get("next"), None
-        return entries, True
+        if not self.api.proven:
+            self.me()  # HARVEST_URL is proven to be Harvest's API before any list is trusted
+        return self.http.pages("time_entries", params, page_size=PER_PAGE, max_pages=self.max_pages,
+                               items=lambda body: body["time_entries"],
+                               next_url=lambda response, body: (body.get("links") or {}).get("next"))

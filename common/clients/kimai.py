@@ -75,22 +75,18 @@ class KimaiClient:
     # timesheets
     def list_timesheets(self, begin=None, end=None, *, user="all", tags=None, modified_after=None, page_size=500,
                         filters=None):
-        """Every timesheet that started in [begin, end] (Kimai local time strings), following the
-        pages (at most 500 a page) until X-Total-Pages. `filters`: more of Kimai's list filters,
-        e.g. {"customers[]": ["3"], "projects[]": [...], "activities[]": [...], "billable": "1"}."""
-        params = {"size": page_size, "page": 1, "orderBy": "id", "order": "ASC"}
+        """Every timesheet that started in [begin, end] (Kimai local time strings), read page by
+        page (at most 500 a page) by the shared pager: to X-Total-Pages, or, without it, to a
+        short or empty page. `filters`: more of Kimai's list filters, e.g. {"customers[]": ["3"],
+        "projects[]": [...], "activities[]": [...], "billable": "1"}."""
+        params = {"size": page_size, "orderBy": "id", "order": "ASC"}
         params.update({k: v for k, v in (("begin", begin), ("end", end), ("user", user),
                                          ("modified_after", modified_after)) if v})
         if tags:
             params["tags[]"] = list(tags)
         params.update({k: v for k, v in (filters or {}).items() if v not in (None, "", [], ())})
-        sheets = []
-        while True:
-            response = self.http.request("GET", "timesheets", params=params)
-            sheets.extend(response.json())
-            if params["page"] >= int(response.headers.get("X-Total-Pages") or 1):
-                return sheets
-            params["page"] += 1
+        sheets, _ = self.http.pages("timesheets", params, page_size=page_size)
+        return sheets
 
     def create_timesheet(self, fields):
         return self.http.request("POST", "timesheets", json=fields, ok=(200, 201)).json()

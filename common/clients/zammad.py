@@ -23,16 +23,9 @@ class ZammadClient:
     def search_tickets(self, query):
         """Every ticket matching an Elasticsearch query, with names expanded (organization, ...).
         Returns (tickets, complete); complete is False when MAX_PAGES cut the list."""
-        tickets, page = [], 1
-        while True:
-            if self.max_pages and page > self.max_pages:
-                return tickets, False
-            batch = self.http.get_json("tickets/search", {"query": query, "expand": "true", "page": page,
-                                                          "per_page": SEARCH_PAGE, "sort_by": "id", "order_by": "asc"})
-            tickets.extend(batch)
-            if len(batch) < SEARCH_PAGE:
-                return tickets, True
-            page += 1
+        return self.http.pages("tickets/search", {"query": query, "expand": "true", "per_page": SEARCH_PAGE,
+                                                  "sort_by": "id", "order_by": "asc"},
+                               page_size=SEARCH_PAGE, max_pages=self.max_pages)
 
     def get_ticket(self, ticket_id):
         return self.http.get_json(f"tickets/{ticket_id}", {"expand": "true"})
