@@ -5,6 +5,7 @@
   python sync.py gitea-kimai     run one job (each job has its own options: --help)
   python sync.py csv-kimai FILE  import a timesheet CSV (--template prints one)
 """
+import logging
 from pathlib import Path
 
 import click
@@ -19,6 +20,8 @@ from common.jobs import JOBS, run_job
 from common.logs import run_summary
 from common.run_output import COLUMNS, human_time, json_document, message_lines, plan_lines, summary_line, table_row
 from common.store import Store
+
+log = logging.getLogger("tracksync.sync")
 
 # Options every job takes, on the group (`sync.py --dry-run`) and on each job's command.
 COMMON_OPTIONS = [
@@ -86,6 +89,28 @@ def with_options(f, options):
     return f
 
 
+class NamesTheJob:
+    """A flag of another job is refused naming the job that has it."""
+
+    def parse_args(self, ctx, args):
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            owners = [n for n in JOBS if n in cli.commands and any(exc.option_name in p.opts for p in cli.commands[n].params)]
+            if not owners:
+                raise
+            raise click.NoSuchOption(exc.option_name, f"No such option {exc.option_name!r} here: it is an option of "
+                                     f"{', '.join(owners)} (python sync.py {owners[0]} {exc.option_name} ...)", ctx=ctx) from None
+
+
+class JobGroup(NamesTheJob, click.Group):
+    pass
+
+
+class JobCommand(NamesTheJob, click.Command):
+    pass
+
+
 def _merge(parent, own):
     """Options given after the job name win over those given before it."""
     parent = parent or {}
@@ -101,7 +126,7 @@ def _group(ctx, **options):
         run(None, options)
 
 
-cli = click.group("sync.py", invoke_without_command=True, context_settings=CONTEXT,
+cli = click.group("sync.py", cls=JobGroup, invoke_without_command=True, context_settings=CONTEXT,
                   epilog=epilog("python sync.py --dry-run", "python sync.py --quiet --fail-on-conflicts   # from cron",
                                 "python sync.py gitea-kimai --repos web --json"))(
     version_option(with_options(_group, COMMON_OPTIONS)))
@@ -119,7 +144,8 @@ def _job_command(name):
                 raise click.UsageError("missing FILE (or --template to print one)")
         run(name, _merge(ctx.obj, options))
     command = with_options(command, JOB_OPTIONS.get(name, []) + COMMON_OPTIONS)
-    return cli.command(name, help=JOB_HELP.get(name, f"Run the {name} job."), epilog=epilog(*JOB_EXAMPLES.get(name, [])))(command)
+    return cli.command(name, cls=JobCommand, help=JOB_HELP.get(name, f"Run the {name} job."),
+                       epilog=epilog(*JOB_EXAMPLES.get(name, [])))(command)
 
 
 for _name in JOBS:
@@ -281,6 +307,8 @@ def report(results, options, settings, code, notes):
         for word, line in message_lines(result):
             if loud or word != "warning":
                 click.echo(f"{paint(word + ':', {'error': 'ERROR', 'warning': 'WARN'}.get(word, word), err=True)} {line}", err=True)
+            else:  # --quiet on a run where nothing happened: the warning goes to the log file only
+                log.warning("%s: warning: %s", result.job, line)
     for note in notes:
         click.echo(f"{paint('conflicts:', 'conflicts', err=True)} {note}", err=True)
     extra = {}

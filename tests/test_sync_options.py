@@ -16,21 +16,22 @@ from test_zammad_kimai_e2e import zwork  # noqa: F401 (fixture)
 from test_zammad_kimai_webhook import free_port, start_webhook
 
 # a job-specific flag given where it does not belong -> usage error naming it
-@pytest.mark.parametrize("args, flag", [
-    (("toggl-kimai", "--repos", "web"), "--repos"),
-    (("zammad-kimai", "--include-prs"), "--include-prs"),
-    (("gitea-kimai", "--from", "2026-11-01"), "--from"),
-    (("gitea-kimai", "--create-missing"), "--create-missing"),
-    (("zammad-kimai", "--create-missing"), "--create-missing"),
-    (("csv-kimai", "--repos", "web"), "--repos"),
-    (("harvest-kimai", "--template"), "--template"),
-    (("--repos", "web"), "--repos"),  # on the bare group: it runs SYNC_JOBS, no job's own options
-    (("--from", "2026-11-01", "zammad-kimai"), "--from"),
+@pytest.mark.parametrize("args, flag, owner", [
+    (("toggl-kimai", "--repos", "web"), "--repos", "gitea-kimai"),
+    (("zammad-kimai", "--include-prs"), "--include-prs", "gitea-kimai"),
+    (("gitea-kimai", "--from", "2026-11-01"), "--from", "zammad-kimai, toggl-kimai, harvest-kimai"),
+    (("gitea-kimai", "--create-missing"), "--create-missing", "toggl-kimai, harvest-kimai, csv-kimai"),
+    (("zammad-kimai", "--create-missing"), "--create-missing", "toggl-kimai"),
+    (("csv-kimai", "--repos", "web"), "--repos", "gitea-kimai"),
+    (("harvest-kimai", "--template"), "--template", "csv-kimai"),
+    (("--repos", "web"), "--repos", "gitea-kimai"),  # on the bare group: it runs SYNC_JOBS, no job's own options
+    (("--from", "2026-11-01", "zammad-kimai"), "--from", "zammad-kimai"),
 ])
-def test_a_flag_of_another_job_is_a_usage_error_naming_it(tmp_path, args, flag):
+def test_a_flag_of_another_job_is_a_usage_error_naming_it(tmp_path, args, flag, owner):
     proc = run("sync.py", *args, cwd=tmp_path, env_file=offline_env(tmp_path))
     assert proc.returncode == 2, explain(proc)
     assert f"No such option '{flag}'" in proc.stderr and proc.stdout == ""
+    assert f"it is an option of {owner}" in proc.stderr, proc.stderr
 
 
 @pytest.mark.parametrize("job, own, foreign", [

@@ -2,7 +2,11 @@
 dry-run plans under headings, grouped failures, one JSON schema, --quiet, the log file's summary
 line and --fail-on-conflicts. Each runs the real sync.py against the sandbox."""
 import json
+import os
+import pty
 import re
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -12,6 +16,7 @@ from test_imports_e2e import iwork, utc  # noqa: F401 (iwork: fixture)
 from test_zammad_kimai_e2e import JOB as ZAMMAD, kimai_api, seed_tickets, zwork  # noqa: F401 (zwork: fixture)
 
 from common.store import Store
+from conftest import ROOT
 
 TOGGL_WINDOW = ("--from", "2026-11-01", "--to", "2026-11-03")
 
@@ -252,3 +257,40 @@ def test_every_run_appends_one_summary_line_to_the_log_file(workdir):
     assert "outcome=failed" in lines[3] and "exit=77" in lines[3]
     assert "not-the-right-token" not in log.read_text()
     assert not [l for l in log.read_text().splitlines() if " INFO " in l and "run summary:" not in l]  # LOG_LEVEL holds
+
+
+def run_on_a_terminal(workdir, *args, env=None):
+    """sync.py with its stdout on a pseudo-terminal; returns what it printed there."""
+    master, slave = pty.openpty()
+    proc = subprocess.run([sys.executable, str(ROOT / "sync.py"), *args, "--env-file", str(workdir.env_file)],
+                          cwd=workdir.path, stdout=slave, stderr=subprocess.PIPE, timeout=120,
+                          env={**{k: v for k, v in os.environ.items() if k != "NO_COLOR"}, "PYTHONPATH": str(ROOT), **(env or {})})
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    assert proc.returncode == 0, proc.stderr
+    return out.decode()
+
+
+def test_outcome_is_coloured_on_a_terminal_unless_no_color(workdir):
+    seed(workdir.sandbox, repos=("web",), issues=1)
+    assert "\x1b[32mok\x1b[0m" in run_on_a_terminal(workdir)
+    plain = run_on_a_terminal(workdir, env={"NO_COLOR": "1"})
+    assert "\x1b[" not in plain and " ok " in plain
+    assert "\x1b[" not in workdir.sync(check_code=0).stdout  # piped: no colour
+
+
+def test_quiet_keeps_a_warning_of_an_unchanged_run_in_the_log_file(workdir):
+    seed(workdir.sandbox, repos=("web",), issues=12)
+    workdir.sync(check_code=0)
+    proc = workdir.sync("gitea-kimai", "--quiet", "--full", "--page-size", "5", "--max-pages", "1", check_code=0)
+    assert proc.stdout == "" and proc.stderr == ""
+    assert "gitea-kimai: warning: acme/web: MAX_PAGES reached" in (workdir.path / "tracksync.log").read_text()
