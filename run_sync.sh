@@ -5,7 +5,7 @@
 set -uo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-MIN_PYTHON="3.11"  # filelock 4.2 needs it; so do the time formats datetime.fromisoformat reads
+MIN_PYTHON="3.11"  # the pinned filelock (4.2.11) requires Python 3.11; pip refuses it on 3.10
 SETUP_FAILED=69    # no usable Python, no venv, or a failed pip install
 CRON_TAG="# tracksync-auto"
 UNIT="tracksync"
