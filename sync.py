@@ -326,7 +326,7 @@ def report(results, options, settings, code, notes):
     for result in results:
         if result.dry_run and result.error is None:
             click.echo("\n".join(plan_lines(result)))
-    rows = [table_row(r) for r in results if r.error is None]
+    rows = [table_row(r) for r in results if r.error is None or r.outcome == "interrupted"]  # it did write
     if rows:
         emit_table(rows, headers=COLUMNS)
     if "stats" in extra:

@@ -7,6 +7,7 @@ import pty
 import re
 import subprocess
 import sys
+import time
 from datetime import timedelta
 
 import pytest
@@ -294,3 +295,28 @@ def test_quiet_keeps_a_warning_of_an_unchanged_run_in_the_log_file(workdir):
     proc = workdir.sync("gitea-kimai", "--quiet", "--full", "--page-size", "5", "--max-pages", "1", check_code=0)
     assert proc.stdout == "" and proc.stderr == ""
     assert "gitea-kimai: warning: acme/web: MAX_PAGES reached" in (workdir.path / "tracksync.log").read_text()
+
+
+def test_a_sigterm_stopped_run_is_interrupted_in_json_and_prints_only_its_error(workdir):
+    import signal
+    from test_signals import start, wait_for
+    sb = workdir.sandbox
+    seed(sb, repos=("web",), issues=150)
+    workdir.set(SYNC_WORKERS="2")
+    sb.faults.configure(latency_ms=15)
+    proc = start(workdir, "gitea-kimai", "--json")
+    wait_for(lambda: len(sb.kimai.activities) >= 10 or proc.poll() is not None)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 75, (out, err)
+    data = json.loads(out)
+    assert data["exit_code"] == 75 and data["jobs"][0]["outcome"] == "interrupted"
+    assert data["jobs"][0]["counts"]["created"] > 0  # what was done before the stop is counted
+    sb.faults.configure(latency_ms=15)
+    proc = start(workdir, "gitea-kimai", "--full")
+    wait_for(lambda: len(sb.kimai.activities) >= 20 or proc.poll() is not None)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 75 and err.startswith("error: stopped by a signal"), (out, err)
+    assert table(out)["gitea-kimai"]["outcome"] == "interrupted"  # a row: it did write before the stop
