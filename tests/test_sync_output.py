@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 from gitea_helpers import seed
-from sync_json import counts, job_summary, sync_document
+from sync_json import job_summary, sync_document
 from test_imports_e2e import iwork, utc  # noqa: F401 (iwork: fixture)
 from test_zammad_kimai_e2e import JOB as ZAMMAD, kimai_api, seed_tickets, zwork  # noqa: F401 (zwork: fixture)
 
