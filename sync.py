@@ -221,7 +221,9 @@ def _webhook(host, port, insecure, verbose, env_file):
                           "start; set it to the token of the Zammad trigger, or pass --insecure to serve unsigned")
 
     def sync_tickets(ticket_ids):
-        return run_job("zammad-kimai", settings, {"dry_run": False, "full": False, "ticket_ids": ticket_ids})
+        result = run_job("zammad-kimai", settings, {"dry_run": False, "full": False, "ticket_ids": ticket_ids})
+        run_summary(summary_line(result))
+        return result
     try:
         server = WebhookServer(settings, host, port, sync_tickets)
     except OSError as exc:

@@ -12,8 +12,8 @@ import pytest
 from gitea_helpers import seed
 from ops_helpers import ROOT, explain, offline_env, run
 from sync_json import job_summary
-from test_zammad_kimai_e2e import zwork  # noqa: F401 (fixture)
-from test_zammad_kimai_webhook import free_port, start_webhook
+from test_zammad_kimai_e2e import seed_tickets, zwork  # noqa: F401 (zwork: fixture)
+from test_zammad_kimai_webhook import free_port, start_webhook, wait_for
 
 # a job-specific flag given where it does not belong -> usage error naming it
 @pytest.mark.parametrize("args, flag, owner", [
@@ -94,30 +94,37 @@ def test_webhook_refuses_to_start_without_a_secret(zwork):
     assert proc.stdout == ""
 
 
-def test_webhook_insecure_starts_and_warns(zwork):
+def test_webhook_insecure_starts_warns_and_serves_unsigned_deliveries(zwork):
+    import requests
+    from sandbox.zammad import webhook_request
+    sb = zwork.sandbox
+    [ticket] = seed_tickets(sb, tickets=1, entries=1)
     port = free_port()
     proc = subprocess.Popen([sys.executable, str(ROOT / "sync.py"), "webhook", "--insecure", "--port", str(port),
                              "--env-file", str(zwork.env_file)], cwd=zwork.path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
-        import requests
-        import time
-        for _ in range(100):
-            try:
-                assert requests.get(f"http://127.0.0.1:{port}/", timeout=1).status_code == 200
-                break
-            except requests.ConnectionError:
-                time.sleep(0.05)
+        assert wait_for(lambda: port_open(port))
+        body, headers = webhook_request(sb, ticket["id"])  # unsigned
+        assert requests.post(f"http://127.0.0.1:{port}/", data=body, headers=headers, timeout=5).status_code == 202
+        assert wait_for(lambda: len(sb.kimai.timesheets) == 1)
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert re.search(r"ZAMMAD_WEBHOOK_SECRET is not set \(--insecure\)", err), err
+    assert wait_for(lambda: "run summary: job=zammad-kimai outcome=ok" in (zwork.path / "tracksync.log").read_text())
     zwork.set(ZAMMAD_WEBHOOK_SECRET="s3cret-webhook-key")  # with the secret: no warning
     proc = start_webhook(zwork, port)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "not set" not in err, err
+
+
+def port_open(port):
+    import socket
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 # -- JSON of the other commands ---------------------------------------------------------------------
