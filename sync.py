@@ -320,17 +320,16 @@ def report(results, options, settings, code, notes):
                 extra["stats"] = store.stats()
             if options.get("export") or settings.export_enabled:
                 extra["exported"] = [str(p) for p in export_store(store, settings.export_dir)]
-    if not loud:
-        return
+    completed = [r for r in results if r.error is None or r.outcome == "interrupted"]  # an interrupted run did write
+    if not (loud and (completed or options.get("as_json"))):
+        return  # --quiet and nothing happened, or every job stopped by an error (its line is above)
     if options.get("as_json"):
         emit_json(json_document(results, code, extra))
         return
     for result in results:
         if result.dry_run and result.error is None:
             click.echo("\n".join(plan_lines(result)))
-    rows = [table_row(r) for r in results if r.error is None or r.outcome == "interrupted"]  # it did write
-    if rows:
-        emit_table(rows, headers=COLUMNS)
+    emit_table([table_row(r) for r in completed], headers=COLUMNS)
     if "stats" in extra:
         click.echo()
         emit_table(extra["stats"]["links"], empty="store: no links yet")

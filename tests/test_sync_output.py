@@ -51,7 +51,7 @@ def seed_toggl_entries(sb, count=3, project="Website", client="Globex"):
     ({"KIMAI_TOKEN": "not-the-right-token"}, 77, "authentication refused"),
     ({"KIMAI_URL": "http://127.0.0.1:9"}, 69, "cannot reach"),
 ])
-@pytest.mark.parametrize("dry_run", [(), ("--dry-run",)])
+@pytest.mark.parametrize("dry_run", [(), ("--dry-run",), ("--stats",)])
 def test_a_stopped_run_prints_only_its_error_line(workdir, keys, code, says, dry_run):
     seed(workdir.sandbox, repos=("web",), issues=2)
     workdir.set(**keys)
