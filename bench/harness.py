@@ -29,7 +29,7 @@ def write_env(sb, workdir, **extra):
 
 
 def run_sync(workdir, env_file, *args, workers=4):
-    """Run one sync as a subprocess; returns (summary, seconds, peak RSS in MiB)."""
+    """Run one sync of one job as a subprocess; returns (its counts, seconds, peak RSS in MiB)."""
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-c", PEAK_WRAPPER, str(ROOT / "sync.py"), *args, "--json",
                            "--env-file", str(env_file)], cwd=workdir, capture_output=True, text=True,
@@ -38,15 +38,16 @@ def run_sync(workdir, env_file, *args, workers=4):
     if proc.returncode != 0:
         sys.exit(f"sync exited {proc.returncode}:\n{proc.stderr[-2000:]}")
     peak_kb = int(proc.stderr.rsplit("PEAK_RSS_KB=", 1)[1].split()[0])
-    return json.loads(proc.stdout), seconds, peak_kb / 1024
+    jobs = json.loads(proc.stdout)["jobs"]  # docs/json.md: {"version": 1, "jobs": [...]}
+    return jobs[0]["counts"], seconds, peak_kb / 1024
 
 
 def measure(sb, workdir, env_file, label, bound, *args, workers=4):
     """One row of figures for one run, next to the lower bound of requests it needs."""
     sb.clear_requests()
-    summary, seconds, peak = run_sync(workdir, env_file, *args, workers=workers)
+    counts, seconds, peak = run_sync(workdir, env_file, *args, workers=workers)
     requests = sb.count()
     return {"run": label, "workers": workers, "requests": requests, "lower bound": bound,
             "ratio": round(requests / bound, 3) if bound else None, "writes": sb.count(writes=True),
-            "seconds": round(seconds, 2), "peak MiB": round(peak, 1), "created": summary["created"],
-            "updated": summary["updated"], "unchanged": summary["unchanged"], "failed": summary["failed"]}
+            "seconds": round(seconds, 2), "peak MiB": round(peak, 1), "created": counts["created"],
+            "updated": counts["updated"], "unchanged": counts["unchanged"], "failed": counts["failed"]}
