@@ -8,6 +8,8 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from . import progress
+
 LOGGER = "tracksync"
 SUMMARY = f"{LOGGER}.summary"  # the run summary lines: log file only, never filtered by level
 
@@ -53,6 +55,7 @@ def setup_logging(settings=None, verbose=0):
     stderr.addFilter(redact)
     stderr.addFilter(lambda record: record.exc_info is None)  # tracebacks go to the log file only
     stderr.addFilter(lambda record: record.name != SUMMARY)  # summaries go to the log file only
+    stderr.addFilter(lambda record: progress.clear() or True)  # a message never lands on the progress line
     logger.addHandler(stderr)
     if settings is not None and settings.log_file:
         try:
