@@ -7,6 +7,13 @@ defaults to 1, so hidden entities (and those under a hidden parent) are missing 
 active today; ``?project=`` on activities also returns global activities (when the project
 allows them); a project needs a customer; project dates are ``Y-m-d`` on POST but
 ``Y-m-d\\TH:i:s`` on PATCH; invalid query values answer 400 "Bad Request".
+
+Permissions: the token's user is ``me`` (a ROLE_SUPER_ADMIN unless a test changes its roles with
+``update_user``); ``permissions`` maps the few permissions the stand-in checks to the roles that
+have them (Kimai's defaults, changeable with ``grant``). ``GET /users`` needs view_user (403
+"Access denied." before any query check), ``GET /users/{id}`` of someone else view_other_profile,
+and without view_all_data the user list holds only the token's user (teams are not modelled);
+``GET /timesheets?user=`` is silently ignored without view_other_timesheet, as in Kimai.
 """
 
 from __future__ import annotations
@@ -30,6 +37,16 @@ ORDER = r"ASC|DESC"
 LIST_RULES = {"visible": r"[123]", "order": ORDER, "full": r"0|1|true|false"}
 PROJECT_RULES = {**LIST_RULES, "orderBy": r"id|name|customer", "customer": r"\d+", "customers": r"\d+",
                  "ignoreDates": r"1", "globalActivities": r"0|1"}
+USER_RULES = {**LIST_RULES, "orderBy": r"id|username|alias|email"}
+USER_TERM_FIELDS = ("alias", "title", "accountNumber", "email", "username")
+# Kimai's default role -> permission matrix, for the permissions the stand-in checks
+DEFAULT_PERMISSIONS = {
+    "view_user": ("ROLE_SUPER_ADMIN",),
+    "view_other_profile": ("ROLE_SUPER_ADMIN",),
+    "view_all_data": ("ROLE_ADMIN", "ROLE_SUPER_ADMIN"),
+    "view_other_timesheet": ("ROLE_TEAMLEAD", "ROLE_ADMIN", "ROLE_SUPER_ADMIN"),
+}
+ACCESS_DENIED = "Access denied."
 ACTIVITY_RULES = {**LIST_RULES, "orderBy": r"id|name|project", "project": r"\d+", "projects": r"\d+",
                   "globals": r"0|1|true|false"}
 
@@ -51,11 +68,14 @@ class KimaiService(TimesheetEndpoints, Service):
         self._activities: dict[int, dict[str, Any]] = {}
         self._timesheets: dict[int, dict[str, Any]] = {}
         self._last_id: dict[str, int] = {}
+        self.permissions: dict[str, set[str]] = {name: set(roles) for name, roles in DEFAULT_PERMISSIONS.items()}
         self.me = self.add_user("admin", alias="Sandbox Admin", initials="SA", roles=["ROLE_SUPER_ADMIN"])["id"]
         self.route("GET", "/ping", lambda request: Response(200, {"message": "pong"}))
         self.route("GET", "/version", lambda request: Response(200, {
             "version": VERSION, "versionId": VERSION_ID, "copyright": f"Kimai {VERSION} by Kevin Papst."}))
         self.route("GET", "/users/me", lambda request: Response(200, views.user_entity(self._users[self.me])))
+        self.route("GET", "/users", self._list_users)
+        self.route("GET", "/users/{id:int}", self._get_user)
         for kind, lister, creator, patcher in (
                 ("customers", self._list_customers, self._post_customer, self._patch_customer),
                 ("projects", self._list_projects, self._post_project, self._patch_project),
@@ -90,6 +110,28 @@ class KimaiService(TimesheetEndpoints, Service):
                     "language": "en", "locale": "en", "timezone": self.zone.key, "roles": ["ROLE_USER"]}
             self._users[user["id"]] = _merge(user, fields)
             return views.user_entity(user)
+
+    def update_user(self, user_id: int, **fields: Any) -> dict[str, Any]:
+        """Change a user's fields, e.g. ``update_user(kimai.me, roles=["ROLE_USER"])`` to make the
+        token's user an ordinary user, or ``enabled=False`` to hide one from ``GET /users``."""
+        with self.lock:
+            return views.user_entity(_merge(self._users[user_id], fields))
+
+    def grant(self, role: str, *permissions: str) -> None:
+        """Give a role permissions (as Kimai's role-permission screen does)."""
+        with self.lock:
+            for permission in permissions:
+                self.permissions.setdefault(permission, set()).add(role)
+
+    def revoke(self, role: str, *permissions: str) -> None:
+        with self.lock:
+            for permission in permissions:
+                self.permissions.get(permission, set()).discard(role)
+
+    def may(self, permission: str, user_id: int | None = None) -> bool:
+        """Whether a user (default: the token's user) has a permission through one of its roles."""
+        roles = self._users[self.me if user_id is None else user_id]["roles"]
+        return bool(self.permissions.get(permission, set()) & set(roles))
 
     def add_customer(self, name: str, **fields: Any) -> dict[str, Any]:
         with self.lock:
@@ -168,6 +210,31 @@ class KimaiService(TimesheetEndpoints, Service):
     @staticmethod
     def error(status: int, message: str) -> Response:
         return Response(status, {"code": status, "message": message})
+
+    # -- users -----------------------------------------------------------------------------
+    def _list_users(self, request: Request) -> Response:
+        if not self.may("view_user"):
+            return self.error(403, ACCESS_DENIED)
+        if not query_ok(request, USER_RULES):
+            return self.error(400, "Bad Request")
+        visible = request.arg("visible") or "1"
+        found = [u for u in self._users.values()
+                 if (visible == "3" or u["enabled"] == (visible == "1"))
+                 and (self.may("view_all_data") or u["id"] == self.me)
+                 and _user_term_matches(request.arg("term") or "", u)]
+        found = _ordered(request, found, {"id": lambda u: u["id"], "name": _by_field("username"),
+                                          "username": _by_field("username"),
+                                          "alias": _by_field("alias"), "email": _by_field("email")})
+        full = request.arg("full") in ("1", "true")
+        return Response(200, [(views.user_entity if full else views.user_embedded)(u) for u in found])
+
+    def _get_user(self, request: Request) -> Response:
+        user = self._users.get(int(request.params["id"]))
+        if user is None:
+            return self.not_found(request)
+        if user["id"] != self.me and not self.may("view_other_profile"):
+            return self.error(403, ACCESS_DENIED)
+        return Response(200, views.user_entity(user))
 
     # -- customers -------------------------------------------------------------------------
     def _list_customers(self, request: Request) -> Response:
@@ -359,8 +426,35 @@ def _term_matches(request: Request, record: dict[str, Any], fields: tuple[str, .
     return not term or any(term in (record[field] or "").casefold() for field in fields)
 
 
+def _user_term_matches(term: str, user: dict[str, Any]) -> bool:
+    """Kimai's SearchTerm on users: every space-separated word must occur (case-insensitive) in
+    alias, title, accountNumber, email or username; ``!word`` must occur in none of them;
+    ``name:value`` must occur in the user preference ``name`` (here timezone and language)."""
+    texts = [(user[field] or "").casefold() for field in USER_TERM_FIELDS]
+    for word in term.casefold().split(" "):
+        word = word.strip()
+        if not word:
+            continue
+        if ":" in word:
+            name, _, value = word.partition(":")
+            preference = str(user.get(name.strip()) or "") if name.strip() in ("timezone", "language") else ""
+            if value.strip() and value.strip() not in preference.casefold():
+                return False
+        elif word.startswith("!"):
+            if word[1:] and any(word[1:] in text for text in texts):
+                return False
+        elif not any(word in text for text in texts):
+            return False
+    return True
+
+
 def _by_name(record: dict[str, Any]) -> tuple[str, int]:
     return record["name"].casefold(), record["id"]
+
+
+def _by_field(field: str) -> Callable[[dict[str, Any]], tuple[bool, str, int]]:
+    """Sort key on a text column: NULL first (as MySQL sorts ascending), then case-insensitive."""
+    return lambda record: (record[field] is not None, (record[field] or "").casefold(), record["id"])
 
 
 def _ordered(request: Request, records: list[dict[str, Any]], keys: dict[str, Callable]) -> list[dict[str, Any]]:

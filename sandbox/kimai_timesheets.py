@@ -113,8 +113,10 @@ class TimesheetEndpoints:
 
     def _timesheet_filter(self: "KimaiService", request: Request) -> Callable[[dict[str, Any]], bool]:
         """The list filters of GET /timesheets as one predicate over timesheet records."""
-        user = request.arg("user")
-        users = None if user == "all" else {int(v) for v in query_values(request, "users")} or {int(user or self.me)}
+        others = self.may("view_other_timesheet")  # without it Kimai ignores user and users
+        user = request.arg("user") if others else None
+        listed = {int(v) for v in query_values(request, "users")} if others else set()
+        users = None if user == "all" else listed or {int(user or self.me)}
         ids = {name: {int(v) for v in query_values(request, name) + query_values(request, plural)}
                for name, plural in (("customer", "customers"), ("project", "projects"), ("activity", "activities"))}
         begin, end, modified_after = (parse_local(request.arg(name), zone) if request.arg(name) else None

@@ -220,3 +220,80 @@ def test_timesheet_patch_delete_and_modified_after(sb, kimai, kimai_project):
     assert kimai.get("/timesheets", params={"modified_after": "2999-01-01T00:00:00"}).json() == []
     assert kimai.delete(f"/timesheets/{created['id']}").status_code == 204
     assert kimai.get(f"/timesheets/{created['id']}").status_code == 404
+
+
+@pytest.fixture
+def people(sb):
+    """Besides admin (id 1): carol (alias, title, account number), dave (hidden) and erin."""
+    kimai = sb.kimai
+    carol = kimai.add_user("carol", email="Carol.Jones@Example.com", alias="Carol Jones", title="Support Lead",
+                           accountNumber="A-0042")
+    dave = kimai.add_user("dave", email="dave@example.org", alias="Dave", enabled=False)
+    erin = kimai.add_user("erin", email="erin@example.com", alias=None, title="Support")
+    return {"carol": carol["id"], "dave": dave["id"], "erin": erin["id"]}
+
+
+def test_users_list_filters_by_visibility_and_every_word_of_the_term(sb, kimai, people):
+    names = lambda **params: [u["username"] for u in kimai.get("/users", params=params).json()]  # noqa: E731
+    assert names() == ["admin", "carol", "erin"]  # visible=1 (enabled) by default, ordered by username
+    assert names(visible=2) == ["dave"] and names(visible=3) == ["admin", "carol", "dave", "erin"]
+    assert names(term="carol.jones@example.COM") == ["carol"]  # case-insensitive, in the e-mail
+    assert names(term="support", visible=3) == ["carol", "erin"]  # in the title
+    assert names(term="support lead") == ["carol"]  # every word must match, each in any field
+    assert names(term="a-0042") == ["carol"] and names(term="jones 0042 carol") == ["carol"]
+    assert names(term="support !lead") == ["erin"]  # !word excludes
+    assert names(term="dave") == [] and names(term="dave", visible=3) == ["dave"]
+    assert names(term="nobody") == []
+    assert names(orderBy="alias", visible=3) == ["erin", "carol", "dave", "admin"]  # NULL first; "Sandbox Admin"
+    assert names(orderBy="id", order="DESC", visible=3) == ["erin", "dave", "carol", "admin"]
+    assert names(orderBy="email", visible=3) == ["admin", "carol", "dave", "erin"]
+
+
+def test_users_list_shapes_and_user_by_id(sb, kimai, people):
+    collection = kimai.get("/users", params={"term": "carol"}).json()
+    assert collection == [{"id": people["carol"], "username": "carol", "email": "Carol.Jones@Example.com",
+                           "enabled": True, "apiToken": True, "systemAccount": False, "color": None,
+                           "color-safe": "#d2d6de", "avatar": None, "alias": "Carol Jones",
+                           "accountNumber": "A-0042", "initials": "CA", "title": "Support Lead", "language": "en",
+                           "locale": "en", "timezone": "Europe/Berlin"}]
+    [full] = kimai.get("/users", params={"term": "carol", "full": "true"}).json()
+    assert {k: v for k, v in full.items() if k in collection[0]} == collection[0]
+    assert full["roles"] == ["ROLE_USER"] and full["teams"] == [] and full["supervisor"] is None
+    assert kimai.get(f"/users/{people['carol']}").json() == full
+    assert kimai.get("/users/1").json() == kimai.get("/users/me").json()
+
+
+def test_users_list_bad_values_are_400_and_unknown_user_404(kimai, people, allow_violations):
+    for params in ({"visible": 4}, {"orderBy": "title"}, {"order": "up"}, {"full": "yes"}):
+        response = kimai.get("/users", params=params)
+        assert (response.status_code, response.json()) == (400, {"code": 400, "message": "Bad Request"}), params
+    response = kimai.get("/users/99")
+    assert (response.status_code, response.json()) == (404, {"code": 404, "message": "Not Found"})
+
+
+def test_users_need_view_user_which_only_super_admins_have(sb, kimai, kimai_project, people):
+    activity = sb.kimai.add_activity("Work", kimai_project["id"])
+    sb.kimai.add_timesheet(kimai_project["id"], activity["id"], "2024-05-02T08:00:00", "2024-05-02T09:00:00")
+    sb.kimai.add_timesheet(kimai_project["id"], activity["id"], "2024-05-02T10:00:00", "2024-05-02T11:00:00",
+                           user=people["carol"])
+    assert sb.kimai.may("view_user")
+    sb.kimai.update_user(sb.kimai.me, roles=["ROLE_ADMIN"])
+    denied = {"code": 403, "message": "Access denied."}
+    for path, params in (("/users", {}), ("/users", {"visible": 3, "term": "carol"}),
+                         (f"/users/{people['carol']}", {})):
+        response = kimai.get(path, params=params)
+        assert (response.status_code, response.json()) == (403, denied), path
+    assert kimai.get("/users/me").json()["roles"] == ["ROLE_ADMIN"] and kimai.get("/users/1").status_code == 200
+    sb.kimai.update_user(sb.kimai.me, roles=["ROLE_USER"])  # without view_other_timesheet: ?user= is ignored
+    assert [t["user"] for t in kimai.get("/timesheets", params={"user": people["carol"]}).json()] == [1]
+    assert [t["user"] for t in kimai.get("/timesheets", params={"user": "all"}).json()] == [1]
+    sb.kimai.grant("ROLE_USER", "view_user")  # view_user without view_all_data: only oneself (no teams)
+    assert [u["username"] for u in kimai.get("/users", params={"visible": 3}).json()] == ["admin"]
+    sb.kimai.grant("ROLE_USER", "view_all_data")
+    assert len(kimai.get("/users", params={"visible": 3}).json()) == 4
+
+
+def test_users_permission_is_checked_before_the_parameters(sb, kimai, allow_violations):
+    sb.kimai.update_user(sb.kimai.me, roles=["ROLE_USER"])
+    response = kimai.get("/users", params={"visible": 9})
+    assert (response.status_code, response.json()) == (403, {"code": 403, "message": "Access denied."})
