@@ -9,67 +9,55 @@ timesheet of the window gets one class. Reads only, on both sides.
   day and duration as a synced one (a likely manual double entry).
 """
 from collections import Counter, defaultdict
-from datetime import datetime
+from datetime import date, tzinfo
 
 from .http import RequestCounter
 from .jobs.base import Result
 from .jobs.kimai_targets import marker_of
-from .jobs.zammad_kimai import ENTRY_MARKER, JOB, WINDOW_MARGIN, Options, ZammadKimaiJob, entry_marker, timesheet_fields
+from .jobs.zammad_kimai import ENTRY_MARKER, JOB, Options, WindowRead, ZammadKimaiJob, entry_marker
 from .store import Store
-from .timeutil import parse_instant, to_kimai_local, zone
+from .timeutil import parse_instant, to_kimai_local
 
 CLASSES = ("matched", "mismatched", "missing_in_kimai", "missing_in_zammad", "duplicated")
 
 
-def reconcile(settings, date_from, date_to):
+def reconcile(settings, date_from: str | date, date_to: str | date) -> dict:
+    """Every Zammad entry and Kimai timesheet of the window, classified, with totals per class and per ticket."""
     counter = RequestCounter()
     with Store(settings.database_path, readonly=True) as store:
         job = ZammadKimaiJob(settings, Options(dry_run=True, date_from=date_from, date_to=date_to,
                                                workers=settings.sync_workers), store, counter, Result(JOB, dry_run=True))
-        me = job.kimai.me()
-        job.tz = zone(settings.kimai_timezone or me.get("timezone") or "UTC")
-        window = job.window()
-        tickets, _ = job.read_tickets(window)
-        reads = job.read_entries(tickets)
-        entries = [(r.ticket, e) for r in reads for e in r.entries
-                   if window[0] <= parse_instant(e["created_at"]) < window[1]]
-        work = [(ticket, entry, None) for ticket, entry in entries]
-        resolve = job.references(work)
-        project_of = job.projects(work, store.links(JOB))
-        low = to_kimai_local(window[0], job.tz)
-        high = to_kimai_local(window[1], job.tz)
-        sheets = job.kimai.list_timesheets(_shift(low, -WINDOW_MARGIN), _shift(high, WINDOW_MARGIN),
-                                           user="all" if job.user_map else None)
-    in_window = [s for s in sheets if low <= to_kimai_local(parse_instant(s["begin"]), job.tz) < high]
-    rows = classify(job, entries, resolve, project_of, sheets, in_window, {r.ticket["id"] for r in reads})
+        read = job.read_window()
+    rows = classify(read)
     totals = Counter(row["class"] for row in rows)
     per_ticket = defaultdict(Counter)
     for row in rows:
         per_ticket[row["ticket"]][row["class"]] += 1
-    return {"from": date_from, "to": date_to, "timezone": job.tz.key,
+    return {"from": date_from, "to": date_to, "timezone": read.tz.key,
             "totals": {c: totals.get(c, 0) for c in CLASSES},
             "per_ticket": {t: {c: counts.get(c, 0) for c in CLASSES}
                            for t, counts in sorted(per_ticket.items(), key=lambda x: str(x[0]))},
             "items": rows, "requests": counter.totals()["requests"]}
 
 
-def classify(job, entries, resolve, project_of, sheets, in_window, read_tickets):
+def classify(read: WindowRead) -> list[dict]:
+    """One row per entry and per timesheet of the window that is not simply matched to one entry."""
+    in_window = [s for s in read.timesheets if read.low <= to_kimai_local(parse_instant(s["begin"]), read.tz) < read.high]
     rows = []
     by_marker = defaultdict(list)
-    for sheet in sorted(sheets, key=lambda s: s["id"]):
+    for sheet in sorted(read.timesheets, key=lambda s: s["id"]):
         by_marker[marker_of(sheet.get("description"))].append(sheet)
     present = set()
-    for ticket, entry in entries:
+    for ticket, entry in read.entries:
         key = entry_marker(ticket["id"], entry["id"])
         present.add(key)
-        activity_id, user_id, reason = resolve(entry)
-        desired = timesheet_fields(ticket, entry, job.tz, job.per_unit, project_of(ticket), activity_id, user_id)
+        desired, minutes, reason = read.desired(ticket, entry)
         base = {"ticket": f"#{ticket['number']}", "entry": entry["id"], "marker": key}
         found = by_marker.get(key, [])
         if not found:
             rows.append({**base, "class": "missing_in_kimai", "timesheet": None, "detail": reason or ""})
             continue
-        differences = _differences(job, found[0], desired, round(float(entry["time_unit"]) * job.per_unit))
+        differences = _differences(read.tz, found[0], desired, minutes)
         rows.append({**base, "class": "mismatched" if differences else "matched", "timesheet": found[0]["id"],
                      "detail": ", ".join(differences)})
         rows += [{**base, "class": "duplicated", "timesheet": extra["id"], "detail": "second timesheet with this marker"}
@@ -80,7 +68,7 @@ def classify(job, entries, resolve, project_of, sheets, in_window, read_tickets)
         match = ENTRY_MARKER.match(key)
         if match and key not in present:
             ticket_id = int(match.group(1))
-            why = "entry deleted in Zammad" if ticket_id in read_tickets else "ticket not found in Zammad"
+            why = "entry deleted in Zammad" if ticket_id in read.ticket_ids else "ticket not found in Zammad"
             rows.append({"ticket": f"id {ticket_id}", "entry": int(match.group(2)), "marker": key,
                          "class": "missing_in_zammad", "timesheet": sheet["id"], "detail": why})
         elif not match and (sheet["project"], sheet["begin"][:10], sheet.get("duration")) in synced:
@@ -89,8 +77,8 @@ def classify(job, entries, resolve, project_of, sheets, in_window, read_tickets)
     return rows
 
 
-def _differences(job, sheet, desired, minutes):
-    begin = to_kimai_local(parse_instant(sheet["begin"]), job.tz)
+def _differences(tz: tzinfo, sheet: dict, desired: dict, minutes: int) -> list[str]:
+    begin = to_kimai_local(parse_instant(sheet["begin"]), tz)
     differences = []
     if begin != desired["begin"]:
         differences.append(f"begin {begin} (Zammad {desired['begin']})")
@@ -103,6 +91,3 @@ def _differences(job, sheet, desired, minutes):
             differences.append(f"{field} {sheet.get(field)} (mapping gives {wanted})")
     return differences
 
-
-def _shift(local_text, delta):
-    return (datetime.fromisoformat(local_text) + delta).strftime("%Y-%m-%dT%H:%M:%S")

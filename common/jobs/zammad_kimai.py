@@ -12,6 +12,8 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
+from typing import Callable, Optional
+from zoneinfo import ZoneInfo
 
 from ..clients.kimai import KimaiClient
 from ..clients.zammad import ZammadClient
@@ -135,6 +137,20 @@ class TicketRead:
     ticket: dict
     entries: list = field(default_factory=list)
     error: str = None
+
+
+@dataclass
+class WindowRead:
+    """What ZammadKimaiJob.read_window returns: the window in Kimai's local time, the Zammad
+    entries created in it, the ids of the tickets read, the Kimai timesheets around it, and
+    desired(ticket, entry) -> (the timesheet fields the mapping gives, minutes, why it cannot map or None)."""
+    tz: ZoneInfo
+    low: str
+    high: str
+    entries: list[tuple[dict, dict]]
+    ticket_ids: set[int]
+    timesheets: list[dict]
+    desired: Callable[[dict, dict], tuple[dict, int, Optional[str]]]
 
 
 class ZammadKimaiJob:
@@ -354,6 +370,29 @@ class ZammadKimaiJob:
         """ticket -> Kimai project id (None for one only planned): for reconciliation, which reads only."""
         _, project_of = self.plan_projects(work, links)
         return lambda ticket: ref_id(project_of(ticket))
+
+    def read_window(self) -> "WindowRead":
+        """For reconciliation, which reads only: the entries created in the --from/--to window, the
+        Kimai timesheets of the window and WINDOW_MARGIN around it, and the fields each entry maps to."""
+        me = self.kimai.me()
+        self.tz = zone(self.settings.kimai_timezone or me.get("timezone") or "UTC")
+        window = self.window()
+        tickets, _ = self.read_tickets(window)
+        reads = self.read_entries(tickets)
+        entries = [(r.ticket, e) for r in reads for e in r.entries if window[0] <= parse_instant(e["created_at"]) < window[1]]
+        work = [(ticket, entry, None) for ticket, entry in entries]
+        resolve = self.references(work)
+        project_of = self.projects(work, self.store.links(JOB))
+        low, high = to_kimai_local(window[0], self.tz), to_kimai_local(window[1], self.tz)
+        shift = lambda text, delta: (datetime.fromisoformat(text) + delta).strftime("%Y-%m-%dT%H:%M:%S")  # noqa: E731
+        sheets = self.kimai.list_timesheets(shift(low, -WINDOW_MARGIN), shift(high, WINDOW_MARGIN),
+                                            user="all" if self.user_map else None)
+
+        def desired(ticket, entry):
+            activity_id, user_id, reason = resolve(entry)
+            fields = timesheet_fields(ticket, entry, self.tz, self.per_unit, project_of(ticket), activity_id, user_id)
+            return fields, round(float(entry["time_unit"]) * self.per_unit), reason
+        return WindowRead(self.tz, low, high, entries, {r.ticket["id"] for r in reads}, sheets, desired)
 
     def read_target(self, desired, orphans, links):
         """Kimai timesheets of the affected days (and a week around them), by marker."""
