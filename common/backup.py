@@ -19,11 +19,13 @@ import zlib
 from contextlib import ExitStack
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
+from typing import Union
 
 from . import __version__
 from .config import SECRET_KEYS
 from .errors import ConfigError, DataError, UsageError
 from .store import SCHEMA_VERSION
+from .store_files import copy_store_file, describe_store_file
 from .timeutil import for_people
 
 FORMAT = 1
@@ -40,38 +42,20 @@ URL_PASSWORD = re.compile(r"(://[^/\s:@]+):[^@\s/]+@")
 
 # --- snapshots ------------------------------------------------------------------------------
 
-def snapshot_store(db_path, dest):
+def snapshot_store(db_path: Union[str, Path], dest: Union[str, Path]) -> dict:
     """Copy the store to `dest` with the online backup API, in one step (one read transaction,
     so writers keep writing and the copy is the state of one moment). The copy is a single
     self-contained file (rollback journal, no -wal). Returns its description."""
     db_path = Path(db_path)
     if not db_path.is_file():
         raise ConfigError("DATABASE_PATH", f"no store at {db_path}; nothing to back up")
-    source = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
-    target = sqlite3.connect(dest)
-    try:
-        source.backup(target)
-        target.execute("PRAGMA journal_mode=DELETE")
-        target.commit()
-    finally:
-        source.close()
-        target.close()
+    copy_store_file(db_path, dest)
     return describe_store(dest)
 
 
-def describe_store(path):
+def describe_store(path: Union[str, Path]) -> dict:
     """Schema version, integrity and row counts of a store file (opened read-only)."""
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
-        info = {"schema_version": db.execute("PRAGMA user_version").fetchone()[0], "integrity": integrity}
-        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        info["counts"] = {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in COUNTED_TABLES if t in tables}
-        if "runs" in tables:
-            info["last_run"] = db.execute("SELECT MAX(started_at) FROM runs").fetchone()[0]
-        return info
-    finally:
-        db.close()
+    return describe_store_file(path, COUNTED_TABLES)
 
 
 def summary_line(info):

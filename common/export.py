@@ -8,14 +8,13 @@ import json
 import os
 import tempfile
 from datetime import datetime, timezone
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Union
+
+from .store import Store
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-TABLES = {
-    "links": "SELECT job, source_key, target_type, target_id, state, source_hash, error, run_id, created_at, updated_at FROM links ORDER BY job, source_key",
-    "runs": "SELECT * FROM runs ORDER BY id",
-    "audit": "SELECT * FROM audit ORDER BY id",
-}
 
 
 def safe_cell(value):
@@ -63,11 +62,12 @@ def write_atomic(path, data, mode=None):
     return path
 
 
-def table_rows(store, table):
-    return [dict(row) for row in store.db.execute(TABLES[table])]
+def table_rows(store: Store, table: str) -> list[dict]:
+    return store.export_rows(table)
 
 
-def export_store(store, out_dir, fmt="csv", tables=("links", "runs", "audit")):
+def export_store(store: Store, out_dir: Union[str, Path], fmt: str = "csv",
+                 tables: Sequence[str] = ("links", "runs", "audit")) -> list[Path]:
     """Write one file per table; returns the paths written."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -79,7 +79,7 @@ def export_store(store, out_dir, fmt="csv", tables=("links", "runs", "audit")):
         if fmt == "json":
             path.write_text(json.dumps(rows, indent=2, ensure_ascii=False), encoding="utf-8")
         else:
-            columns = list(rows[0]) if rows else [c[1] for c in store.db.execute(f"PRAGMA table_info({table})")]
+            columns = list(rows[0]) if rows else store.table_columns(table)
             with path.open("w", newline="", encoding="utf-8") as handle:
                 writer = csv.DictWriter(handle, fieldnames=columns)
                 writer.writeheader()

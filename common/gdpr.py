@@ -14,7 +14,7 @@ import json
 import re
 import sqlite3
 import zipfile
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -119,10 +119,9 @@ class Person:
         return False
 
 
-def find_rows(store, person):
+def find_rows(store: Store, person: Person) -> dict[str, list[dict]]:
     """{table: the person's rows}, JSON columns decoded; `_rowid` kept for a purge."""
-    rows = {table: [_decode(table, dict(r)) for r in store.db.execute(f"SELECT rowid AS _rowid, * FROM {table} ORDER BY rowid")]
-            for table in TABLES}
+    rows = {table: [_decode(table, row) for row in store.table_rows(table)] for table in TABLES}
     found = {"links": [r for r in rows["links"] if person.owns(r)]}
     items = {(r["job"], r["source_key"]) for r in found["links"]}
     for table in ("audit", "conflicts", "item_errors"):
@@ -158,13 +157,12 @@ def person_archive(settings, email, kimai_user=None, out=None, purge=False):
     sheets = kimai.list_timesheets(user=str(kimai_user))
     own = int(me["id"]) == int(kimai_user)
     person = Person(email, int(kimai_user), [s["id"] for s in sheets])
-    with _store(settings, write=purge) as store:
-        if purge:
-            store.db.execute("BEGIN IMMEDIATE")  # no writer slips in between finding and deleting
+    with _store(settings, write=purge) as store, (store.exclusive() if purge else nullcontext()):
+        # with --purge, one transaction from finding the rows to deleting them: no writer slips in between
         found = find_rows(store, person)
         kinds = {"kimai_timesheets": sheets, **({"kimai_user": [me]} if own else {})}
         kinds.update({f"store_{table}": [_public(r) for r in found[table]] for table in TABLES})
-        columns = {f"store_{table}": [c[1] for c in store.db.execute(f"PRAGMA table_info({table})")] for table in TABLES}
+        columns = {f"store_{table}": store.table_columns(table) for table in TABLES}
         subject = {"email": email.strip(), "email_sha256": email_hash(email), "kimai_user_id": int(kimai_user),
                    "kimai_user_from": source}
         members, manifest = build_members(kinds, columns, subject, own, settings.secrets())
@@ -237,16 +235,8 @@ def write_archive(path, members):
     return write_atomic(path, buffer.getvalue(), mode=0o600)
 
 
-def remove_rows(store, found, email):
+def remove_rows(store: Store, found: dict[str, list[dict]], email: str) -> dict[str, int]:
     """Delete the found rows and record the purge as one audit event (counts only; the person is
     named by the SHA-256 of the e-mail), in the transaction already open. Returns the counts."""
-    counts = {}
-    for table in TABLES:
-        ids = [r["_rowid"] for r in found[table]]
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            store.db.execute(f"DELETE FROM {table} WHERE rowid IN ({', '.join('?' * len(chunk))})", chunk)
-        counts[table] = len(ids)
-    store._audit(None, JOB, f"gdpr:{email_hash(email)}", "purge", "person", None, None, counts)
-    store.db.commit()
-    return counts
+    return store.purge_person(JOB, f"gdpr:{email_hash(email)}", {table: [r["_rowid"] for r in found[table]]
+                                                                  for table in TABLES})

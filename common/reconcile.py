@@ -11,6 +11,7 @@ timesheet of the window gets one class. Reads only, on both sides.
 from collections import Counter, defaultdict
 from datetime import date, tzinfo
 
+from .config import Settings
 from .http import RequestCounter
 from .jobs.base import Result
 from .jobs.kimai_targets import marker_of
@@ -21,7 +22,7 @@ from .timeutil import parse_instant, to_kimai_local
 CLASSES = ("matched", "mismatched", "missing_in_kimai", "missing_in_zammad", "duplicated")
 
 
-def reconcile(settings, date_from: str | date, date_to: str | date) -> dict:
+def reconcile(settings: Settings, date_from: str | date, date_to: str | date) -> dict:
     """Every Zammad entry and Kimai timesheet of the window, classified, with totals per class and per ticket."""
     counter = RequestCounter()
     with Store(settings.database_path, readonly=True) as store:

@@ -2,10 +2,13 @@
 trail. The store is always opened read-only; it is never created or migrated here."""
 import json
 import sqlite3
+from collections.abc import Iterable
 from contextlib import contextmanager
 from datetime import datetime, time, timezone
 from pathlib import Path
+from typing import Optional
 
+from .config import Settings
 from .errors import DataError, UsageError
 from .runlock import lock_path, lock_state, read_holder
 from .store import Store
@@ -76,13 +79,13 @@ def _run_row(run, settings=None):
     return row
 
 
-def status(store, settings, jobs):
+def status(store: Store, settings: Settings, jobs: Iterable[str]) -> list[dict]:
     """One row per job: its last run, the links by state, and whether a run is going on now."""
-    known = list(jobs) + [r[0] for r in store.db.execute("SELECT DISTINCT job FROM runs ORDER BY job") if r[0] not in jobs]
+    known = list(jobs) + [job for job in store.jobs_with_runs() if job not in jobs]
     rows = []
     for job in known:
-        last = store.db.execute("SELECT * FROM runs WHERE job = ? ORDER BY id DESC LIMIT 1", (job,)).fetchone()
-        states = dict(store.db.execute("SELECT state, COUNT(*) FROM links WHERE job = ? GROUP BY state", (job,)).fetchall())
+        last = store.last_run(job)
+        states = store.link_states(job)
         row = {"job": job, "last_run": None, "started": None, "finished": None, "seconds": None,
                "outcome": "never run", "exit_code": None, **{name: None for name in RUN_COLUMNS}, "message": None}
         if last:
@@ -93,87 +96,42 @@ def status(store, settings, jobs):
     return rows
 
 
-def history(store, job=None, since=None, limit=20, settings=None):
-    sql, args = "SELECT * FROM runs WHERE 1 = 1", []
-    if job:
-        sql += " AND job = ?"
-        args.append(job)
-    if since:
-        sql += " AND started_at >= ?"
-        args.append(since)
-    sql += " ORDER BY id DESC"
-    if limit:
-        sql += f" LIMIT {int(limit)}"
-    return [_run_row(run, settings) for run in store.db.execute(sql, args)]
+def history(store: Store, job: Optional[str] = None, since: Optional[str] = None, limit: Optional[int] = 20,
+            settings: Optional[Settings] = None) -> list[dict]:
+    return [_run_row(run, settings) for run in store.runs(job, limit, since)]
 
 
-def _like(text):
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def items(store, job=None, state=None, search=None, limit=None):
-    sql, args = "SELECT * FROM links WHERE 1 = 1", []
-    if job:
-        sql += " AND job = ?"
-        args.append(job)
-    if state:
-        sql += " AND state = ?"
-        args.append(state)
-    if search:
-        sql += (" AND (source_key LIKE ? ESCAPE '\\' OR CAST(target_id AS TEXT) = ? "
-                "OR data LIKE ? ESCAPE '\\' OR error LIKE ? ESCAPE '\\')")
-        args += [_like(search), search, _like(search), _like(search)]
-    sql += " ORDER BY job, source_key"
-    if limit:
-        sql += f" LIMIT {int(limit)}"
+def items(store: Store, job: Optional[str] = None, state: Optional[str] = None, search: Optional[str] = None,
+          limit: Optional[int] = None) -> list[dict]:
     rows = []
-    for link in store.db.execute(sql, args):
-        data = json.loads(link["data"]) if link["data"] else {}
+    for link in store.search_links(job, state, search, limit):
+        data = link["data"] or {}
         rows.append({"job": link["job"], "item": link["source_key"], "name": data.get("name"),
                      "target_type": link["target_type"], "target_id": link["target_id"], "state": link["state"],
                      "changed": link["updated_at"], "run": link["run_id"], "error": link["error"]})
     return rows
 
 
-def errors(store, run_id=None):
+def errors(store: Store, run_id: Optional[int] = None) -> tuple[Optional[dict], list[dict]]:
     """Without a run: the items failed now (state failed). With one: the failures recorded in
     that run, and the error that stopped the run if any. Returns (run or None, rows)."""
     if run_id is None:
-        rows = store.db.execute("SELECT job, source_key, target_type, error, run_id, updated_at FROM links "
-                                "WHERE state = 'failed' ORDER BY job, source_key")
         return None, [{"job": r["job"], "item": r["source_key"], "target_type": r["target_type"],
-                       "reason": r["error"], "run": r["run_id"], "at": r["updated_at"]} for r in rows]
-    run = store.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+                       "reason": r["error"], "run": r["run_id"], "at": r["updated_at"]} for r in store.failed_links()]
+    run = store.run(run_id)
     if run is None:
         raise UsageError(f"--run: there is no run {run_id} in the store")
-    rows = store.db.execute("SELECT e.job, e.source_key, l.target_type, e.message, e.run_id, e.at FROM item_errors e "
-                            "LEFT JOIN links l ON l.job = e.job AND l.source_key = e.source_key "
-                            "WHERE e.run_id = ? ORDER BY e.id", (run_id,))
     return _run_row(run), [{"job": r["job"], "item": r["source_key"], "target_type": r["target_type"],
-                            "reason": r["message"], "run": r["run_id"], "at": r["at"]} for r in rows]
+                            "reason": r["message"], "run": r["run_id"], "at": r["at"]} for r in store.run_failures(run_id)]
 
 
-def audit(store, job=None, item=None, limit=None):
+def audit(store: Store, job: Optional[str] = None, item: Optional[str] = None,
+          limit: Optional[int] = None) -> list[dict]:
     """Every write the toolkit recorded, oldest first, with the values before and after."""
-    sql, args = "SELECT * FROM audit WHERE 1 = 1", []
-    if job:
-        sql += " AND job = ?"
-        args.append(job)
-    if item:  # the full origin marker, or the part after the service prefix ("acme/web#4")
-        sql += " AND (source_key = ? OR source_key LIKE ? ESCAPE '\\')"
-        args += [item, "%:" + item.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")]
-    sql += " ORDER BY id"
-    if limit:
-        sql = f"SELECT * FROM ({sql.replace('ORDER BY id', 'ORDER BY id DESC')} LIMIT {int(limit)}) ORDER BY id"
-    rows = []
-    for event in store.db.execute(sql, args):
-        before = json.loads(event["before"]) if event["before"] else None
-        after = json.loads(event["after"]) if event["after"] else None
-        rows.append({"id": event["id"], "at": event["at"], "run": event["run_id"], "job": event["job"],
-                     "item": event["source_key"], "action": event["action"], "target_type": event["target_type"],
-                     "target_id": event["target_id"], "before": before, "after": after})
-    return rows
+    return [{"id": event["id"], "at": event["at"], "run": event["run_id"], "job": event["job"],
+             "item": event["source_key"], "action": event["action"], "target_type": event["target_type"],
+             "target_id": event["target_id"], "before": event["before"], "after": event["after"]}
+            for event in store.audit_events(job, item, limit)]
 
 
 def describe_changes(before, after, width=48):

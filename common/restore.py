@@ -11,6 +11,7 @@ from pathlib import Path
 from .backup import backup_dir, create_backup, describe_store, verify_archive
 from .errors import DataError
 from .runlock import JobLock
+from .store_files import checkpoint_wal, set_wal_mode
 
 
 def restore_backup(settings, archive_path, jobs):
@@ -29,7 +30,7 @@ def restore_backup(settings, archive_path, jobs):
                 safety = _safety_copy(settings, db)
             staged = Path(tmp) / "staged.db"
             shutil.copyfile(snapshot, staged)
-            _set_wal(staged)
+            set_wal_mode(staged)  # as the store runs; closing folds the log back in
             with open(staged, "rb+") as handle:
                 os.fsync(handle.fileno())
             _retire_wal(db)
@@ -61,26 +62,10 @@ def _safety_copy(settings, db):
         return folder
 
 
-def _set_wal(path):
-    """Put the staged copy in WAL mode, as the store runs; closing folds the log back in."""
-    conn = sqlite3.connect(path)
-    try:
-        conn.execute("PRAGMA journal_mode=WAL")
-    finally:
-        conn.close()
-
-
 def _retire_wal(db):
     """Fold the current store's write-ahead log in and remove it, so no stale log can ever be
     replayed onto the restored file."""
-    try:
-        conn = sqlite3.connect(db, timeout=10)
-        try:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError:
-        pass
+    checkpoint_wal(db)
     for suffix in ("-wal", "-shm", "-journal"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
 

@@ -6,138 +6,15 @@ Each item commits on its own (WAL mode), so a crash loses at most the item in fl
 import json
 import sqlite3
 import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, Optional
 
 from .errors import SyncError, CONFIG
-
-MIGRATIONS = [
-    # 1: the foundation
-    """
-    CREATE TABLE runs (
-        id INTEGER PRIMARY KEY,
-        job TEXT NOT NULL,
-        started_at TEXT NOT NULL,
-        finished_at TEXT,
-        status TEXT NOT NULL,            -- running, ok, partial, failed (interrupted: from schema 4)
-        exit_code INTEGER,
-        params TEXT,                     -- JSON of the run's flags
-        created INTEGER NOT NULL DEFAULT 0,
-        updated INTEGER NOT NULL DEFAULT 0,
-        hidden INTEGER NOT NULL DEFAULT 0,
-        unchanged INTEGER NOT NULL DEFAULT 0,
-        failed INTEGER NOT NULL DEFAULT 0,
-        requests INTEGER NOT NULL DEFAULT 0,
-        writes INTEGER NOT NULL DEFAULT 0,
-        message TEXT
-    );
-    CREATE INDEX runs_job ON runs(job, id);
-    CREATE TABLE links (
-        job TEXT NOT NULL,
-        source_key TEXT NOT NULL,        -- the origin marker, e.g. gitea:acme/web#42
-        target_type TEXT NOT NULL,       -- project, activity, timesheet, ...
-        target_id INTEGER,
-        state TEXT NOT NULL,             -- pending, synced, failed
-        source_hash TEXT,                -- hash of the mapped fields last written
-        data TEXT,                       -- JSON of the mapped fields last written
-        error TEXT,
-        run_id INTEGER,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        PRIMARY KEY (job, source_key)
-    );
-    CREATE INDEX links_state ON links(job, state);
-    CREATE TABLE cursors (
-        job TEXT NOT NULL,
-        scope TEXT NOT NULL,
-        value TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        PRIMARY KEY (job, scope)
-    );
-    CREATE TABLE audit (
-        id INTEGER PRIMARY KEY,
-        run_id INTEGER,
-        job TEXT NOT NULL,
-        source_key TEXT NOT NULL,
-        action TEXT NOT NULL,            -- create, update, hide, link
-        target_type TEXT NOT NULL,
-        target_id INTEGER,
-        before TEXT,
-        after TEXT,
-        at TEXT NOT NULL
-    );
-    CREATE INDEX audit_item ON audit(job, source_key);
-    CREATE TABLE item_errors (
-        id INTEGER PRIMARY KEY,
-        run_id INTEGER,
-        job TEXT NOT NULL,
-        source_key TEXT NOT NULL,
-        message TEXT NOT NULL,
-        at TEXT NOT NULL
-    );
-    CREATE INDEX item_errors_run ON item_errors(run_id);
-    """,
-    # 2: the zammad-kimai job: conflicts, webhook deliveries, deleted and conflict counts
-    """
-    ALTER TABLE runs ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE runs ADD COLUMN conflicts INTEGER NOT NULL DEFAULT 0;
-    CREATE TABLE conflicts (
-        id INTEGER PRIMARY KEY,
-        job TEXT NOT NULL,
-        source_key TEXT NOT NULL,
-        target_type TEXT NOT NULL,
-        target_id INTEGER,
-        source_data TEXT,                -- what the source says now
-        target_data TEXT,                -- what the target holds now (edited by a person)
-        last_data TEXT,                  -- what the toolkit wrote last
-        source_hash TEXT,
-        run_id INTEGER,
-        detected_at TEXT NOT NULL,
-        resolved_at TEXT,
-        resolution TEXT                  -- source, target, skip
-    );
-    CREATE UNIQUE INDEX conflicts_open ON conflicts(job, source_key) WHERE resolved_at IS NULL;
-    CREATE TABLE webhook_deliveries (
-        delivery_id TEXT PRIMARY KEY,
-        job TEXT NOT NULL,
-        item TEXT,
-        received_at TEXT NOT NULL
-    );
-    """,
-    # 3: imports (toggl-kimai, harvest-kimai, csv-kimai): history with per-row errors
-    """
-    CREATE TABLE imports (
-        id INTEGER PRIMARY KEY,
-        run_id INTEGER,
-        job TEXT NOT NULL,
-        source TEXT NOT NULL,            -- toggl, harvest, csv
-        parameters TEXT,                 -- JSON: window, file name, flags
-        file_sha256 TEXT,
-        started_at TEXT NOT NULL,
-        finished_at TEXT,
-        status TEXT NOT NULL,            -- running, ok, partial, failed (interrupted: from schema 4), invalid
-        read INTEGER NOT NULL DEFAULT 0,
-        created INTEGER NOT NULL DEFAULT 0,
-        updated INTEGER NOT NULL DEFAULT 0,
-        skipped INTEGER NOT NULL DEFAULT 0,
-        failed INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE TABLE import_errors (
-        id INTEGER PRIMARY KEY,
-        import_id INTEGER NOT NULL,
-        line INTEGER,                    -- CSV line number (header = 1), else null
-        item TEXT,                       -- origin marker or source id
-        message TEXT NOT NULL
-    );
-    CREATE INDEX import_errors_import ON import_errors(import_id);
-    """,
-    # 4: run durations to the millisecond (measured on a monotonic clock), status interrupted
-    """
-    ALTER TABLE runs ADD COLUMN duration_ms INTEGER;
-    """,
-]
-SCHEMA_VERSION = len(MIGRATIONS)
-RUN_COUNTS = ("created", "updated", "hidden", "deleted", "unchanged", "failed", "conflicts", "requests", "writes")
+from .store_queries import StoreQueries, known_table
+from .store_schema import MIGRATIONS, RUN_COUNTS, SCHEMA_VERSION  # noqa: F401 (imported from here)
 
 
 def now_iso():
@@ -148,7 +25,11 @@ class StoreError(SyncError):
     exit_code = CONFIG
 
 
-class Store:
+class Store(StoreQueries):
+    """Every SQL statement of tracksync lives here, in store_queries.py (reads for reports,
+    exports and GDPR), store_schema.py (the migrations) or store_files.py (snapshots and WAL of
+    a store file)."""
+
     def __init__(self, path, readonly=False):
         self.path = Path(path)
         self.readonly = readonly
@@ -222,11 +103,19 @@ class Store:
                 "WHERE id = ?",
                 (finished.isoformat(timespec="seconds"), status, exit_code, message, duration_ms, *values, run_id))
 
-    def runs(self, job=None, limit=None):
-        sql = "SELECT * FROM runs" + (" WHERE job = ?" if job else "") + " ORDER BY id DESC"
+    def runs(self, job: Optional[str] = None, limit: Optional[int] = None, since: Optional[str] = None) -> list[dict[str, Any]]:
+        """Runs newest first: of one job, started at or after `since` (UTC ISO text), the last `limit`."""
+        sql, args = "SELECT * FROM runs WHERE 1 = 1", []
+        if job:
+            sql += " AND job = ?"
+            args.append(job)
+        if since:
+            sql += " AND started_at >= ?"
+            args.append(since)
+        sql += " ORDER BY id DESC"
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return [dict(row) for row in self.db.execute(sql, (job,) if job else ())]
+        return [dict(row) for row in self.db.execute(sql, args)]
 
     # links
     def links(self, job, target_type=None):
@@ -293,6 +182,35 @@ class Store:
             (run_id, job, key, action, target_type, target_id,
              json.dumps(before, sort_keys=True) if before is not None else None,
              json.dumps(after, sort_keys=True) if after is not None else None, now_iso()))
+
+    # erasure (GDPR)
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """One write transaction taken before anything is read (BEGIN IMMEDIATE), so no writer
+        slips in between what is read and what is then written: committed at the end, rolled
+        back when the block raises."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.rollback()
+            raise
+        self.db.commit()
+
+    def purge_person(self, job: str, person_key: str, rowids: Mapping[str, Sequence[int]]) -> dict[str, int]:
+        """Delete one person's rows (table -> rowids from table_rows) and record the purge as one
+        audit event of `job` (action purge, the counts only, the person named by `person_key`), in
+        one transaction: the one open (exclusive, which commits it) or its own. Returns the counts per table."""
+        counts = {}
+        with nullcontext() if self.db.in_transaction else self.db:
+            for table, ids in rowids.items():
+                table = known_table(table)
+                for start in range(0, len(ids), 500):
+                    chunk = list(ids[start:start + 500])
+                    self.db.execute(f"DELETE FROM {table} WHERE rowid IN ({', '.join('?' * len(chunk))})", chunk)
+                counts[table] = len(ids)
+            self._audit(None, job, person_key, "purge", "person", None, None, counts)
+        return counts
 
     # conflicts
     def add_conflict(self, job, key, target_type, target_id, source_data, target_data, last_data, source_hash, run_id):

@@ -1,0 +1,131 @@
+"""The store's schema: one migration script per version (PRAGMA user_version counts them)."""
+
+MIGRATIONS = [
+    # 1: the foundation
+    """
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        job TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        status TEXT NOT NULL,            -- running, ok, partial, failed (interrupted: from schema 4)
+        exit_code INTEGER,
+        params TEXT,                     -- JSON of the run's flags
+        created INTEGER NOT NULL DEFAULT 0,
+        updated INTEGER NOT NULL DEFAULT 0,
+        hidden INTEGER NOT NULL DEFAULT 0,
+        unchanged INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        requests INTEGER NOT NULL DEFAULT 0,
+        writes INTEGER NOT NULL DEFAULT 0,
+        message TEXT
+    );
+    CREATE INDEX runs_job ON runs(job, id);
+    CREATE TABLE links (
+        job TEXT NOT NULL,
+        source_key TEXT NOT NULL,        -- the origin marker, e.g. gitea:acme/web#42
+        target_type TEXT NOT NULL,       -- project, activity, timesheet, ...
+        target_id INTEGER,
+        state TEXT NOT NULL,             -- pending, synced, failed
+        source_hash TEXT,                -- hash of the mapped fields last written
+        data TEXT,                       -- JSON of the mapped fields last written
+        error TEXT,
+        run_id INTEGER,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (job, source_key)
+    );
+    CREATE INDEX links_state ON links(job, state);
+    CREATE TABLE cursors (
+        job TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        value TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (job, scope)
+    );
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER,
+        job TEXT NOT NULL,
+        source_key TEXT NOT NULL,
+        action TEXT NOT NULL,            -- create, update, hide, link
+        target_type TEXT NOT NULL,
+        target_id INTEGER,
+        before TEXT,
+        after TEXT,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX audit_item ON audit(job, source_key);
+    CREATE TABLE item_errors (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER,
+        job TEXT NOT NULL,
+        source_key TEXT NOT NULL,
+        message TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX item_errors_run ON item_errors(run_id);
+    """,
+    # 2: the zammad-kimai job: conflicts, webhook deliveries, deleted and conflict counts
+    """
+    ALTER TABLE runs ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE runs ADD COLUMN conflicts INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE conflicts (
+        id INTEGER PRIMARY KEY,
+        job TEXT NOT NULL,
+        source_key TEXT NOT NULL,
+        target_type TEXT NOT NULL,
+        target_id INTEGER,
+        source_data TEXT,                -- what the source says now
+        target_data TEXT,                -- what the target holds now (edited by a person)
+        last_data TEXT,                  -- what the toolkit wrote last
+        source_hash TEXT,
+        run_id INTEGER,
+        detected_at TEXT NOT NULL,
+        resolved_at TEXT,
+        resolution TEXT                  -- source, target, skip
+    );
+    CREATE UNIQUE INDEX conflicts_open ON conflicts(job, source_key) WHERE resolved_at IS NULL;
+    CREATE TABLE webhook_deliveries (
+        delivery_id TEXT PRIMARY KEY,
+        job TEXT NOT NULL,
+        item TEXT,
+        received_at TEXT NOT NULL
+    );
+    """,
+    # 3: imports (toggl-kimai, harvest-kimai, csv-kimai): history with per-row errors
+    """
+    CREATE TABLE imports (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER,
+        job TEXT NOT NULL,
+        source TEXT NOT NULL,            -- toggl, harvest, csv
+        parameters TEXT,                 -- JSON: window, file name, flags
+        file_sha256 TEXT,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        status TEXT NOT NULL,            -- running, ok, partial, failed (interrupted: from schema 4), invalid
+        read INTEGER NOT NULL DEFAULT 0,
+        created INTEGER NOT NULL DEFAULT 0,
+        updated INTEGER NOT NULL DEFAULT 0,
+        skipped INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE import_errors (
+        id INTEGER PRIMARY KEY,
+        import_id INTEGER NOT NULL,
+        line INTEGER,                    -- CSV line number (header = 1), else null
+        item TEXT,                       -- origin marker or source id
+        message TEXT NOT NULL
+    );
+    CREATE INDEX import_errors_import ON import_errors(import_id);
+    """,
+    # 4: run durations to the millisecond (measured on a monotonic clock), status interrupted
+    """
+    ALTER TABLE runs ADD COLUMN duration_ms INTEGER;
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+RUN_COUNTS = ("created", "updated", "hidden", "deleted", "unchanged", "failed", "conflicts", "requests", "writes")
+TABLES = ("runs", "links", "cursors", "audit", "item_errors", "conflicts", "webhook_deliveries", "imports",
+          "import_errors")
