@@ -3,7 +3,7 @@ description (schema, integrity, row counts), and its write-ahead log. Used by ba
 and the database checks."""
 import sqlite3
 from os import PathLike
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 from .store_queries import known_table
 
@@ -25,21 +25,66 @@ def copy_store_file(db_path: StrPath, dest: StrPath) -> None:
         target.close()
 
 
+class StoreFile:
+    """A store file opened read-only, for its health: what `python diagnose.py --database` checks.
+    Opening raises sqlite3.Error when the file cannot be opened; each question raises
+    sqlite3.DatabaseError when it is not a readable SQLite database."""
+
+    def __init__(self, path: StrPath, timeout: float = 5.0) -> None:
+        self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "StoreFile":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def integrity_problems(self, limit: Optional[int] = None) -> list[str]:
+        """integrity_check's lines (["ok"] for a sound file), at most `limit` of them."""
+        pragma = "PRAGMA integrity_check" + (f"({int(limit)})" if limit else "")
+        return [row[0] for row in self.db.execute(pragma)]
+
+    def schema_version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    def journal_mode(self) -> str:
+        return self.db.execute("PRAGMA journal_mode").fetchone()[0]
+
+    def tables(self) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+    def count(self, table: str) -> int:
+        return self.db.execute(f"SELECT COUNT(*) FROM {known_table(table)}").fetchone()[0]
+
+    def last_run_start(self) -> Optional[str]:
+        return self.db.execute("SELECT MAX(started_at) FROM runs").fetchone()[0]
+
+    def pending_links(self) -> dict[str, int]:
+        """job -> the number of its links left pending."""
+        return dict(self.db.execute("SELECT job, COUNT(*) FROM links WHERE state = 'pending' GROUP BY job").fetchall())
+
+    def failed_links(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM links WHERE state = 'failed'").fetchone()[0]
+
+    def unfinished_runs(self) -> list[tuple[int, str]]:
+        """(run id, job) of the runs still marked running, oldest first."""
+        return [tuple(row) for row in self.db.execute("SELECT id, job FROM runs WHERE status = 'running' ORDER BY id")]
+
+
 def describe_store_file(path: StrPath, counted: tuple[str, ...]) -> dict[str, Any]:
     """Schema version, integrity_check's first line, the row counts of the `counted` tables the
     file has, and the start of its last run (when it has runs). Opened read-only."""
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
-        info = {"schema_version": db.execute("PRAGMA user_version").fetchone()[0], "integrity": integrity}
-        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        info["counts"] = {t: db.execute(f"SELECT COUNT(*) FROM {known_table(t)}").fetchone()[0]
-                          for t in counted if t in tables}
+    with StoreFile(path, timeout=5.0) as store:
+        integrity = store.integrity_problems()[0]
+        info = {"schema_version": store.schema_version(), "integrity": integrity}
+        tables = store.tables()
+        info["counts"] = {t: store.count(t) for t in counted if t in tables}
         if "runs" in tables:
-            info["last_run"] = db.execute("SELECT MAX(started_at) FROM runs").fetchone()[0]
+            info["last_run"] = store.last_run_start()
         return info
-    finally:
-        db.close()
 
 
 def set_wal_mode(path: StrPath) -> None:

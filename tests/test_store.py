@@ -215,3 +215,24 @@ def test_store_files_copy_describe_and_the_write_ahead_log(tmp_path):
         assert (tmp_path / "copy.db-wal").stat().st_size == 0
     (tmp_path / "junk.db").write_bytes(b"not a database at all" * 100)
     checkpoint_wal(tmp_path / "junk.db")  # nothing, no error
+
+
+def test_store_file_answers_the_database_checks_questions(tmp_path):
+    import sqlite3
+
+    from common.store_files import StoreFile
+    path = tmp_path / "s.db"
+    store, _, second = filled(path)
+    with store:
+        store.start_run("zammad-kimai", {})
+    with StoreFile(path) as file:
+        assert file.integrity_problems(20) == ["ok"] and file.schema_version() == SCHEMA_VERSION
+        assert file.journal_mode() == "wal" and {"runs", "links", "audit"} <= file.tables()
+        assert file.pending_links() == {"zammad-kimai": 1} and file.failed_links() == 1
+        assert file.unfinished_runs() == [(second + 1, "zammad-kimai")] and file.count("links") == 4
+        assert file.last_run_start() is not None
+    with pytest.raises(sqlite3.Error):
+        StoreFile(tmp_path / "absent.db")
+    (tmp_path / "junk.db").write_bytes(b"not a database at all" * 100)
+    with StoreFile(tmp_path / "junk.db") as junk, pytest.raises(sqlite3.DatabaseError):
+        junk.integrity_problems(20)
