@@ -14,7 +14,7 @@ from tabulate import tabulate
 from . import __version__, progress
 from .config import load_settings
 from .errors import UNEXPECTED, SyncError, exit_codes_help
-from .logs import LOGGER, setup_logging
+from .logs import LOGGER, redact, setup_logging
 
 log = logging.getLogger(LOGGER)
 
@@ -81,7 +81,9 @@ def _flags(signature, args, kwargs):
 
 
 def _fail(line, code, as_json):
-    """One line on stderr (and the JSON error object on stdout under --json), then exit `code`."""
+    """One line on stderr (and the JSON error object on stdout under --json), then exit `code`.
+    The line is redacted: an exception's text may quote a token (a server echoing credentials)."""
+    line = redact(line)
     try:
         click.echo(line, err=True)
         if as_json:

@@ -14,8 +14,41 @@ LOGGER = "tracksync"
 SUMMARY = f"{LOGGER}.summary"  # the run summary lines: log file only, never filtered by level
 
 
+_secrets: list = []  # the configured secret values, set by setup_logging
+
+
+def redact(text: str) -> str:
+    """`text` with every configured secret value replaced by ***: for anything the process
+    prints or writes outside the logger (error lines, JSON error objects)."""
+    for secret in _secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+class RedactingStream:
+    """stdout or stderr with every configured secret replaced by *** in what is written: tables,
+    JSON, error lines and messages alike, whichever code printed them."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        return self._stream.write(redact(text) if isinstance(text, str) else text)
+
+    def __getattr__(self, name):  # isatty, fileno, flush, encoding, buffer, ...
+        return getattr(self._stream, name)
+
+
+def redact_standard_streams():
+    """Route sys.stdout and sys.stderr through RedactingStream (once per stream)."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is not None and not isinstance(stream, RedactingStream):
+            setattr(sys, name, RedactingStream(stream))
+
+
 class RedactSecrets(logging.Filter):
-    """Replaces every configured secret value in a record's final text with ***."""
+    """Replaces every configured secret value in a record's message with ***."""
 
     def __init__(self, secrets):
         super().__init__()
@@ -31,10 +64,15 @@ class RedactSecrets(logging.Filter):
 
 
 class ZonedFormatter(logging.Formatter):
-    """Times as ISO 8601 with the local offset (2026-11-27T15:03:12.345+01:00): a log line names its zone."""
+    """Times as ISO 8601 with the local offset (2026-11-27T15:03:12.345+01:00): a log line names
+    its zone. The whole formatted record is redacted, the traceback included (an exception's
+    text or a local in its frames may hold a token)."""
 
     def formatTime(self, record, datefmt=None):
         return datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="milliseconds")
+
+    def format(self, record):
+        return redact(super().format(record))
 
 
 def stderr_level(verbose):
@@ -48,11 +86,14 @@ def setup_logging(settings=None, verbose=0):
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
         handler.close()
-    redact = RedactSecrets(settings.secrets() if settings else [])
+    _secrets[:] = sorted((s for s in (settings.secrets() if settings else []) if s and len(s) >= 4), key=len, reverse=True)
+    redact_filter = RedactSecrets(_secrets)
+    if _secrets:
+        redact_standard_streams()
     stderr = logging.StreamHandler(sys.stderr)
     stderr.setLevel(stderr_level(verbose))
     stderr.setFormatter(logging.Formatter("%(message)s"))
-    stderr.addFilter(redact)
+    stderr.addFilter(redact_filter)
     stderr.addFilter(lambda record: record.exc_info is None)  # tracebacks go to the log file only
     stderr.addFilter(lambda record: record.name != SUMMARY)  # summaries go to the log file only
     stderr.addFilter(lambda record: progress.clear() or True)  # a message never lands on the progress line
@@ -67,7 +108,7 @@ def setup_logging(settings=None, verbose=0):
             level = logging.getLevelName(settings.log_level) if isinstance(settings.log_level, str) else settings.log_level
             handler.addFilter(lambda record: record.levelno >= level or record.name == SUMMARY)
             handler.setFormatter(ZonedFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-            handler.addFilter(redact)
+            handler.addFilter(redact_filter)
             logger.addHandler(handler)
     return logger
 
