@@ -17,6 +17,7 @@ from .errors import CONFIG, DATA_INVALID, OK as EXIT_OK, TEMPORARY, ConfigError,
 from .reports import lock_info
 from .runlock import lock_path
 from .store import SCHEMA_VERSION
+from .store_files import StoreFile
 
 GROUPS = ("config", "network", "api", "database")
 # keys each job cannot run without (beyond the defaults every key has)
@@ -202,29 +203,29 @@ def database_checks(settings, jobs):
     wal = Path(f"{db}-wal")
     wal_size = wal.stat().st_size if wal.exists() else 0
     try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        store = StoreFile(db)
     except sqlite3.Error as exc:
         return [fail("database", "store", f"cannot open {db}: {exc}", "check the file's owner and mode", CONFIG), *checks]
     try:
-        checks[0:0] = _store_checks(conn, db, size, wal_size, settings, jobs)
+        checks[0:0] = _store_checks(store, db, size, wal_size, settings, jobs)
     except sqlite3.DatabaseError as exc:
         checks.insert(0, fail("database", "integrity", f"{db} is not a readable SQLite store: {exc}",
                               "restore a backup: python backup.py list --detail, then backup.py restore FILE", DATA_INVALID))
     finally:
-        conn.close()
+        store.close()
     return checks
 
 
-def _store_checks(conn, db, size, wal_size, settings, jobs):
+def _store_checks(store, db, size, wal_size, settings, jobs):
     checks = []
-    problems = [row[0] for row in conn.execute("PRAGMA integrity_check(20)")]
+    problems = store.integrity_problems(20)
     if problems == ["ok"]:
         checks.append(ok("database", "integrity", f"{db}: integrity_check ok"))
     else:
         checks.append(fail("database", "integrity", f"{db}: {len(problems)} problem(s), first: {problems[0]}",
                            "restore a backup: python backup.py list --detail, then backup.py restore FILE", DATA_INVALID))
         return checks
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    version = store.schema_version()
     if version > SCHEMA_VERSION:
         checks.append(fail("database", "schema", f"schema {version} is newer than this tracksync ({SCHEMA_VERSION})",
                            "upgrade tracksync (or restore a backup made by this version)", CONFIG))
@@ -234,25 +235,25 @@ def _store_checks(conn, db, size, wal_size, settings, jobs):
                            "the next sync migrates it; take a backup first (python backup.py create)"))
     else:
         checks.append(ok("database", "schema", f"schema {version} (current)"))
-    mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+    mode = store.journal_mode()
     checks.append(ok("database", "journal", "WAL mode") if mode == "wal" else
                   warn("database", "journal", f"journal mode {mode}, not WAL", "the next sync switches it to WAL"))
     checks.append(ok("database", "size", f"{_mb(size)} (write-ahead log {_mb(wal_size)})"))
     running = {job for job in jobs if lock_info(settings.database_path, job)["held"]}
-    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    tables = store.tables()
     if "links" in tables:
-        for job, count in conn.execute("SELECT job, COUNT(*) FROM links WHERE state = 'pending' GROUP BY job"):
+        for job, count in store.pending_links().items():
             if job in running:
                 checks.append(ok("database", f"pending {job}", f"{count} item(s) pending: a {job} run is in progress"))
             else:
                 checks.append(warn("database", f"pending {job}", f"{count} item(s) left pending by an interrupted run",
                                    "the next sync finds them by their origin marker; report.py items --state pending lists them"))
-        failed = conn.execute("SELECT COUNT(*) FROM links WHERE state = 'failed'").fetchone()[0]
+        failed = store.failed_links()
         if failed:
             checks.append(warn("database", "failed items", f"{failed} item(s) failed in their last run",
                                "python report.py errors shows why; the next sync retries them"))
     if "runs" in tables:
-        for run_id, job in conn.execute("SELECT id, job FROM runs WHERE status = 'running' ORDER BY id"):
+        for run_id, job in store.unfinished_runs():
             if job not in running:
                 checks.append(warn("database", f"run {run_id}", f"run {run_id} of {job} never finished (interrupted)",
                                    "nothing to repair: the next sync heals what it left"))
