@@ -156,6 +156,11 @@ def person_archive(settings, email, kimai_user=None, out=None, purge=False):
                              "nor in ZAMMAD_USER_MAP or IMPORT_MAP; pass --kimai-user ID (or map the e-mail there)")
     sheets = kimai.list_timesheets(user=str(kimai_user))
     own = int(me["id"]) == int(kimai_user)
+    strangers = {_user_id(s) for s in sheets} - {int(kimai_user)}
+    if strangers:  # Kimai ignores ?user= for a token without view_other_timesheet and answers its own
+        raise AuthError(f"Kimai answered timesheets of user(s) {', '.join(map(str, sorted(strangers, key=str)))} "
+                        f"when asked for user {kimai_user}'s: this token may not read other users' timesheets "
+                        "(it needs view_other_timesheet); use an administrator's token", service="kimai")
     person = Person(email, int(kimai_user), [s["id"] for s in sheets])
     with _store(settings, write=purge) as store, (store.exclusive() if purge else nullcontext()):
         # with --purge, one transaction from finding the rows to deleting them: no writer slips in between
@@ -169,6 +174,16 @@ def person_archive(settings, email, kimai_user=None, out=None, purge=False):
         path = write_archive(out or default_path(settings, email), members)
         purged = remove_rows(store, found, email) if purge else None
     return path, manifest, purged
+
+
+def _user_id(sheet):
+    """The user id of a timesheet, whether Kimai sent the id or the expanded user."""
+    user = sheet.get("user")
+    user = user.get("id") if isinstance(user, dict) else user
+    try:
+        return int(user)
+    except (TypeError, ValueError):
+        return repr(user)
 
 
 @contextmanager

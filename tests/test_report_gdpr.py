@@ -260,9 +260,6 @@ def test_two_kimai_users_with_the_e_mail_are_refused(workdir, people):
 
 
 
-@pytest.mark.xfail(strict=True, reason="common/gdpr.py trusts GET /api/timesheets?user=ID, which Kimai ignores "
-                   "without view_other_timesheet: the token user's timesheets (and their store rows) end up in "
-                   "another person's archive, and --purge would delete them")
 def test_a_token_that_may_not_see_other_timesheets_does_not_put_its_own_in_the_archive(workdir, people):
     sb = workdir.sandbox
     sb.kimai.update_user(sb.kimai.me, roles=["ROLE_USER"])
@@ -271,3 +268,7 @@ def test_a_token_that_may_not_see_other_timesheets_does_not_put_its_own_in_the_a
         manifest, files = check_archive(workdir, workdir.path / json.loads(proc.stdout)["file"])
         assert {t["user"] for t in json.loads(files["kimai_timesheets.json"])} <= {people["bob"]}
         assert not any("admin-private" in text for text in files.values())
+    else:  # refused: one line naming the missing permission, nothing written, nothing purged
+        assert proc.returncode == 77, proc.stderr
+        assert "view_other_timesheet" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+        assert not list(workdir.path.rglob("*.zip"))
