@@ -9,11 +9,11 @@
 """
 import click
 
-from common.backup import backup_dir, create_backup, list_backups, prune_backups, summary_line, verify_file
+from common.ops.backup import backup_dir, create_backup, list_backups, prune_backups, summary_line, verify_file
 from common.cli import (CONTEXT, emit_json, emit_table, env_file_option, epilog,
                         group_options, json_option, load, script, version_option)
 from common.jobs import JOBS
-from common.restore import restore_backup
+from common.ops.restore import restore_backup
 
 @click.group(epilog=epilog("python backup.py create", "python backup.py list --detail",
                           "python backup.py restore backups/tracksync-backup-20261127T140312Z.zip"), context_settings=CONTEXT)

@@ -12,12 +12,12 @@ Exit 0 when no check FAILs (WARNs included), otherwise the most serious code of 
 """
 import click
 
-from common.checks import config_checks, database_checks, exit_code, redact
+from common.ops.diagnose_checks import config_checks, database_checks, exit_code, redact
 from common.cli import (CONTEXT, emit_json, emit_table, env_file_option, epilog, json_option, paint, script,
                         verbose_option, version_option)
 from common.jobs import JOBS
 from common.logs import setup_logging
-from common.remote_checks import api_checks, network_checks
+from common.ops.service_checks import api_checks, network_checks
 
 
 EXAMPLES = epilog("python diagnose.py",

@@ -19,10 +19,10 @@ Tables show times in this machine's zone and name it (2026-11-27 15:03:12 CET); 
 """
 import click
 
-from common import reports
+from common.reports import runs as reports
 from common.cli import (CONTEXT, emit_json, emit_table, env_file_option, epilog, group_options, json_option, load,
                         script, version_option)
-from common.export import export_store
+from common.reports.store_export import export_store
 from common.jobs import JOBS
 from common.timeutil import for_people
 
@@ -250,7 +250,7 @@ def reconcile_command(ctx, job, date_from, date_to, as_csv, env_file, as_json):
 
 @script
 def _reconcile(date_from, date_to, as_csv, env_file, as_json):
-    from common.reconcile import CLASSES, reconcile
+    from common.reports.reconcile import CLASSES, reconcile
     report = reconcile(load(env_file), date_from, date_to)
     if as_json:
         emit_json(report)
@@ -259,7 +259,7 @@ def _reconcile(date_from, date_to, as_csv, env_file, as_json):
     if as_csv:
         import csv
         import sys
-        from common.export import safe_cell
+        from common.reports.store_export import safe_cell
         writer = csv.writer(sys.stdout)
         writer.writerow(columns)
         writer.writerows([safe_cell(row.get(c)) for c in columns] for row in report["items"])
@@ -292,14 +292,14 @@ def _reconcile(date_from, date_to, as_csv, env_file, as_json):
 def export_timesheets_command(ctx, date_from, date_to, customer, project, activity, user, billable_only, fmt, out, bom,
                               env_file, as_json):
     """Kimai timesheets of a window of days as CSV or JSON, with names and totals (reads only)."""
-    from common.timesheet_export import Filters
+    from common.reports.timesheets import Filters
     filters = Filters(customer, project, activity, user, billable_only)
     _export_timesheets(date_from, date_to, filters, fmt, out, bom, *group_options(ctx, env_file, as_json))
 
 
 @script
 def _export_timesheets(date_from, date_to, filters, fmt, out, bom, env_file, as_json):
-    from common import timesheet_export
+    from common.reports import timesheets as timesheet_export
     from common.errors import UsageError
     if as_json and not out and fmt != "json":
         raise UsageError("--json describes the file written with --out; for the data itself on stdout use --format json")
@@ -333,7 +333,7 @@ def gdpr_command(ctx, email, kimai_user, out, purge, yes, env_file, as_json):
 
 @script
 def _gdpr(email, kimai_user, out, purge, yes, env_file, as_json):
-    from common import gdpr
+    from common.reports import gdpr
     from common.errors import UsageError
     if purge and not yes:
         raise UsageError("--purge deletes this person's rows from the store: add --yes to confirm")

@@ -14,7 +14,7 @@ from common import shutdown
 from common.cli import CONTEXT, emit_json, emit_table, env_file_option, epilog, json_option, load, paint, script, \
     verbose_option, version_option
 from common.errors import PARTIAL, ConfigError, UsageError, most_serious
-from common.export import export_store
+from common.reports.store_export import export_store
 from common.http import clear_http_cache
 from common.jobs import JOBS, run_job
 from common.logs import run_summary
@@ -137,7 +137,7 @@ def _job_command(name):
     def command(ctx, **options):
         if name == "csv-kimai":
             if options.pop("template"):
-                from common.csv_rows import TEMPLATE
+                from common.jobs.csv_rows import TEMPLATE
                 click.echo(TEMPLATE, nl=False)
                 return
             if options.get("file") is None:
@@ -213,7 +213,7 @@ def webhook_command(host, port, insecure, verbose, env_file):
 
 @script
 def _webhook(host, port, insecure, verbose, env_file):
-    from common.webhook import WebhookServer
+    from common.jobs.zammad_webhook import WebhookServer
     settings = load(env_file, verbose=max(verbose, 1))
     settings.require("ZAMMAD_URL", "ZAMMAD_TOKEN", "KIMAI_URL", "KIMAI_TOKEN")
     if not settings.zammad_webhook_secret and not insecure:

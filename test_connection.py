@@ -13,7 +13,7 @@ import click
 
 from common.cli import (CONTEXT, emit_json, emit_table, env_file_option, epilog, json_option, load, paint, script,
                         verbose_option, version_option)
-from common.connection import JOB_SERVICES, SERVICES, exit_code, probe_all
+from common.ops.connection import JOB_SERVICES, SERVICES, exit_code, probe_all
 
 EXAMPLES = epilog("python test_connection.py",
                   "python test_connection.py --job zammad-kimai --json",

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from harness import measure, write_env
 
-from common.csv_rows import COLUMNS, decode, parse_file
+from common.jobs.csv_rows import COLUMNS, decode, parse_file
 from sandbox import Sandbox
 
 PEOPLE = 20

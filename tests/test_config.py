@@ -79,7 +79,7 @@ def test_a_blank_value_means_the_default_except_where_blank_means_off(tmp_path):
 
 
 def test_env_template_comments_every_key_and_configures_no_service():
-    from common.connection import configured_services
+    from common.ops.connection import configured_services
     lines = (ROOT / ".env.template").read_text().splitlines()
     for number, line in enumerate(lines):
         if re.match(r"^[A-Z][A-Z0-9_]+=", line):

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from common.csv_rows import TEMPLATE, check_date_format, decode, parse_file
+from common.jobs.csv_rows import TEMPLATE, check_date_format, decode, parse_file
 from common.errors import DataError, UsageError
 
 from sync_json import flat_summary

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 import report
 import sync
-from common import reports
+from common.reports import runs as reports
 from common.config import KEYS
 from common.http import ServiceSession
 from common.store import Store

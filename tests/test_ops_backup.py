@@ -14,7 +14,7 @@ import pytest
 from ops_helpers import ROOT, clean_environ, explain, offline_env, run, seed_store, store_state
 
 from common import __version__
-from common.backup import redact_env, unsafe_member
+from common.ops.backup import redact_env, unsafe_member
 from common.runlock import JobLock
 from common.store import SCHEMA_VERSION, Store
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from common.backup import redact_env
-from common.checks import Check, redact
+from common.ops.backup import redact_env
+from common.ops.diagnose_checks import Check, redact
 from common.config import KEYS, SECRET_KEYS, Settings
-from common.connection import mask_url_credentials
-from common.gdpr import build_members
+from common.ops.connection import mask_url_credentials
+from common.reports.gdpr import build_members
 from common.logs import LOGGER, RedactSecrets, setup_logging
 
 KIMAI = "kimai-SECRET-7f3a9c"

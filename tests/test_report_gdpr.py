@@ -10,7 +10,7 @@ import pytest
 
 from common import config
 from common.config import load_settings
-from common.gdpr import Person, kimai_user_of
+from common.reports.gdpr import Person, kimai_user_of
 from common.store import Store
 
 JOB = "zammad-kimai"

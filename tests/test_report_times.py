@@ -115,7 +115,7 @@ def test_interrupted_runs_show_in_history_and_status(tmp_path):
 
 
 def test_backup_summaries_name_the_zone_of_the_last_run(monkeypatch):
-    from common.backup import summary_line
+    from common.ops.backup import summary_line
     monkeypatch.setenv("TZ", "Asia/Tokyo")
     time.tzset()
     try:

@@ -1,6 +1,6 @@
 """CSV file -> Kimai: every row of a timesheet spreadsheet becomes one Kimai timesheet.
 
-The file is read and every row checked (common/csv_rows.py) before anything is written: with
+The file is read and every row checked (common/jobs/csv_rows.py) before anything is written: with
 one invalid row nothing is imported and the run exits 65 naming each bad line, unless
 --skip-invalid imports the valid rows and lists the others (exit 3). A row's marker is
 `csv:{hash of its normalised values}`, so importing a file again, reordered or re-exported,
@@ -9,7 +9,7 @@ makes no write. Mapping to Kimai, time zones and history are the shared pipeline
 import hashlib
 from pathlib import Path
 
-from ..csv_rows import check_date_format, decode, parse_file
+from .csv_rows import check_date_format, decode, parse_file
 from ..errors import DataError, UsageError
 from .imports import TAG, ImportEntry, ImportJob, SourceRead
 

@@ -11,13 +11,13 @@ timesheet of the window gets one class. Reads only, on both sides.
 from collections import Counter, defaultdict
 from datetime import date, tzinfo
 
-from .config import Settings
-from .http import RequestCounter
-from .jobs.base import Result
-from .jobs.kimai_targets import marker_of
-from .jobs.zammad_kimai import ENTRY_MARKER, JOB, Options, WindowRead, ZammadKimaiJob, entry_marker
-from .store import Store
-from .timeutil import parse_instant, to_kimai_local
+from ..config import Settings
+from ..http import RequestCounter
+from ..jobs.base import Result
+from ..jobs.kimai_targets import marker_of
+from ..jobs.zammad_kimai import ENTRY_MARKER, JOB, Options, WindowRead, ZammadKimaiJob, entry_marker
+from ..store import Store
+from ..timeutil import parse_instant, to_kimai_local
 
 CLASSES = ("matched", "mismatched", "missing_in_kimai", "missing_in_zammad", "duplicated")
 

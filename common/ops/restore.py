@@ -9,9 +9,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .backup import backup_dir, create_backup, describe_store, verify_archive
-from .errors import DataError
-from .runlock import JobLock
-from .store_files import checkpoint_wal, set_wal_mode
+from ..errors import DataError
+from ..runlock import JobLock
+from ..store_files import checkpoint_wal, set_wal_mode
 
 
 def restore_backup(settings, archive_path, jobs):

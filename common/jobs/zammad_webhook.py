@@ -17,8 +17,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from .errors import LockHeld, SyncError
-from .store import Store
+from ..errors import LockHeld, SyncError
+from ..store import Store
 
 log = logging.getLogger("tracksync.webhook")
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Union
 
-from .store import Store
+from ..store import Store
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
-from .errors import (CONFIG, OK, UNAVAILABLE, AuthError, ConfigError, NotFound, ServiceUnavailable,
+from ..errors import (CONFIG, OK, UNAVAILABLE, AuthError, ConfigError, NotFound, ServiceUnavailable,
                      SyncError, TemporaryError, most_serious)
-from .http import RequestCounter
+from ..http import RequestCounter
 
 ADMIN_ROLES = {"ROLE_ADMIN", "ROLE_SUPER_ADMIN"}
 CERT_WARN_DAYS = 14
@@ -229,7 +229,7 @@ def _tls(probe, url, timeout):
 # --- Gitea ----------------------------------------------------------------------------------
 
 def _probe_gitea(settings, probe, step):
-    from .clients.gitea import GiteaClient
+    from ..clients.gitea import GiteaClient
     client = GiteaClient(settings, RequestCounter())
     http = _fewer_retries(client.http)
 
@@ -271,7 +271,7 @@ def _probe_gitea(settings, probe, step):
 # --- Kimai ----------------------------------------------------------------------------------
 
 def _probe_kimai(settings, probe, step):
-    from .clients.kimai import ALL, KimaiClient
+    from ..clients.kimai import ALL, KimaiClient
     client = KimaiClient(settings, RequestCounter())
     http = _fewer_retries(client.http)
 
@@ -308,7 +308,7 @@ def _probe_kimai(settings, probe, step):
 # --- Zammad ---------------------------------------------------------------------------------
 
 def _probe_zammad(settings, probe, step):
-    from .clients.zammad import ZammadClient
+    from ..clients.zammad import ZammadClient
     client = ZammadClient(settings, RequestCounter())
     http = _fewer_retries(client.http)
     step("tls", lambda: _tls(probe, settings.zammad_url, http.timeout))
@@ -333,7 +333,7 @@ def _probe_zammad(settings, probe, step):
 # --- Toggl and Harvest ----------------------------------------------------------------------
 
 def _probe_toggl(settings, probe, step):
-    from .clients.toggl import TogglClient
+    from ..clients.toggl import TogglClient
     client = TogglClient(settings, RequestCounter())
     http = _fewer_retries(client.http)
     step("tls", lambda: _tls(probe, settings.toggl_url, http.timeout))
@@ -351,7 +351,7 @@ def _probe_toggl(settings, probe, step):
 
 
 def _probe_harvest(settings, probe, step):
-    from .clients.harvest import HarvestClient
+    from ..clients.harvest import HarvestClient
     client = HarvestClient(settings, RequestCounter())
     http = _fewer_retries(client.http)
     step("tls", lambda: _tls(probe, settings.harvest_url, http.timeout))

@@ -21,12 +21,12 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Union
 
-from . import __version__
-from .config import SECRET_KEYS
-from .errors import ConfigError, DataError, UsageError
-from .store import SCHEMA_VERSION
-from .store_files import copy_store_file, describe_store_file
-from .timeutil import for_people
+from .. import __version__
+from ..config import SECRET_KEYS
+from ..errors import ConfigError, DataError, UsageError
+from ..store import SCHEMA_VERSION
+from ..store_files import copy_store_file, describe_store_file
+from ..timeutil import for_people
 
 FORMAT = 1
 PREFIX = "tracksync-backup-"

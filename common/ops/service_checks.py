@@ -14,11 +14,11 @@ from urllib.parse import urlsplit
 
 import requests
 
-from .checks import Check, fail, ok, warn
+from .diagnose_checks import Check, fail, ok, warn
 from .connection import (CERT_WARN_DAYS, NOT_CONFIGURED, describe_tls_error, is_loopback, probe_service,
                          safe_url, service_plan, tls_handshake)
-from .errors import CONFIG, UNAVAILABLE
-from .http import USER_AGENT
+from ..errors import CONFIG, UNAVAILABLE
+from ..http import USER_AGENT
 
 SKEW_WARN = 30      # seconds
 SKEW_FAIL = 300

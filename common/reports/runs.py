@@ -8,10 +8,10 @@ from datetime import datetime, time, timezone
 from pathlib import Path
 from typing import Optional
 
-from .config import Settings
-from .errors import DataError, UsageError
-from .runlock import lock_path, lock_state, read_holder
-from .store import Store
+from ..config import Settings
+from ..errors import DataError, UsageError
+from ..runlock import lock_path, lock_state, read_holder
+from ..store import Store
 
 RUN_COLUMNS = ("created", "updated", "hidden", "deleted", "unchanged", "failed", "conflicts", "requests", "writes")
 LINK_STATES = ("pending", "synced", "failed")  # always shown; jobs may add others (kept, deleted, ...)

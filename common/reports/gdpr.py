@@ -18,15 +18,15 @@ from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import config
-from .backup import _bytes_digest
-from .clients.kimai import KimaiClient
-from .config import read_map
-from .errors import AuthError, ConfigError, DataError, NotFound, UsageError
-from .export import csv_text, write_atomic
-from .http import RequestCounter
-from .reports import reading_store
-from .store import Store
+from .. import config
+from ..ops.backup import _bytes_digest
+from ..clients.kimai import KimaiClient
+from ..config import read_map
+from ..errors import AuthError, ConfigError, DataError, NotFound, UsageError
+from .store_export import csv_text, write_atomic
+from ..http import RequestCounter
+from .runs import reading_store
+from ..store import Store
 
 FORMAT = "tracksync-gdpr-1"
 JOB = "gdpr"

@@ -12,12 +12,12 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .config import DEFAULT_ENV_FILE, KEYS, Settings, is_blank, parse_value, tidy_values
-from .errors import CONFIG, DATA_INVALID, OK as EXIT_OK, TEMPORARY, ConfigError, most_serious
-from .reports import lock_info
-from .runlock import lock_path
-from .store import SCHEMA_VERSION
-from .store_files import StoreFile
+from ..config import DEFAULT_ENV_FILE, KEYS, Settings, is_blank, parse_value, tidy_values
+from ..errors import CONFIG, DATA_INVALID, OK as EXIT_OK, TEMPORARY, ConfigError, most_serious
+from ..reports.runs import lock_info
+from ..runlock import lock_path
+from ..store import SCHEMA_VERSION
+from ..store_files import StoreFile
 
 GROUPS = ("config", "network", "api", "database")
 # keys each job cannot run without (beyond the defaults every key has)
@@ -163,7 +163,7 @@ def _lenient_settings(file_values, environ, env_file, checks):
 
 
 def _job_key_checks(settings):
-    from .jobs import JOBS
+    from ..jobs import JOBS
     checks = []
     for job in settings.sync_jobs:
         if job not in JOBS:

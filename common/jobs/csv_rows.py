@@ -20,8 +20,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
-from .errors import DataError, UsageError
-from .timeutil import from_local
+from ..errors import DataError, UsageError
+from ..timeutil import from_local
 
 COLUMNS = ("date", "begin", "end", "duration", "project", "activity", "customer", "description", "tags",
            "billable", "user")

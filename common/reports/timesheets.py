@@ -11,11 +11,11 @@ import sys
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from .clients.kimai import KimaiClient
-from .errors import UsageError
-from .export import csv_text, write_atomic
-from .http import RequestCounter
-from .timeutil import parse_instant, to_kimai_local, zone
+from ..clients.kimai import KimaiClient
+from ..errors import UsageError
+from .store_export import csv_text, write_atomic
+from ..http import RequestCounter
+from ..timeutil import parse_instant, to_kimai_local, zone
 
 PAGE_SIZE = 500
 COLUMNS = ("id", "date", "begin", "end", "hours", "user", "customer", "project", "activity", "description", "tags",
