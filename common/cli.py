@@ -7,6 +7,8 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 import click
 from tabulate import tabulate
@@ -47,26 +49,31 @@ def script(f):
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
         as_json, quiet = _flags(signature, args, kwargs)
-        if as_json or quiet:
-            progress.enable(False)
-        try:
-            code = f(*args, **kwargs)
-            sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
-        except BrokenPipeError:
-            _stdout_to_devnull()
-            sys.exit(CLOSED_PIPE)
-        except SyncError as exc:
-            log.debug("stopped", exc_info=True)
-            _fail(f"error: {exc}", exc.exit_code, as_json)
-        except KeyboardInterrupt:
-            _fail("interrupted", 130, as_json)
-        except (click.exceptions.Exit, click.ClickException, SystemExit):
-            raise
-        except Exception as exc:  # a bug: keep the traceback out of the user's face
-            log.error("unexpected error", exc_info=True)
-            _fail(f"unexpected error: {exc.__class__.__name__}: {exc} (traceback in the log file)", UNEXPECTED, as_json)
-        sys.exit(code or 0)
+        run_body(lambda: f(*args, **kwargs), as_json, quiet)
     return wrapper
+
+
+def run_body(body: Callable[[], int | None], as_json: bool = False, quiet: bool = False) -> NoReturn:
+    """Call `body()` and exit with its return value (0 for None), as `script` describes."""
+    if as_json or quiet:
+        progress.enable(False)
+    try:
+        code = body()
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        sys.exit(CLOSED_PIPE)
+    except SyncError as exc:
+        log.debug("stopped", exc_info=True)
+        _fail(f"error: {exc}", exc.exit_code, as_json)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130, as_json)
+    except (click.exceptions.Exit, click.ClickException, SystemExit):
+        raise
+    except Exception as exc:  # a bug: keep the traceback out of the user's face
+        log.error("unexpected error", exc_info=True)
+        _fail(f"unexpected error: {exc.__class__.__name__}: {exc} (traceback in the log file)", UNEXPECTED, as_json)
+    sys.exit(code or 0)
 
 
 def _flags(signature, args, kwargs):
@@ -132,7 +139,7 @@ def _json_usage_errors(show):
     return wrapper
 
 
-click.exceptions.UsageError.show = _json_usage_errors(click.exceptions.UsageError.show)
+click.exceptions.UsageError.show = _json_usage_errors(click.exceptions.UsageError.show)  # type: ignore[method-assign]
 
 
 def load(env_file=None, overrides=None, verbose=0):
@@ -186,6 +193,77 @@ def paint(text, word=None, err=False):
     return click.style(str(text), fg=colour) if colour and colour_wanted(err) else str(text)
 
 
-def group_options(ctx, env_file, as_json):
+def group_options(ctx: click.Context, env_file: str | None, as_json: bool) -> tuple[str | None, bool]:
     """--env-file and --json given on the subcommand, else on the group (`script.py --json sub`)."""
-    return env_file or ctx.obj["env_file"], as_json or ctx.obj["as_json"]
+    given = ctx.obj if isinstance(ctx.obj, dict) else {}
+    return env_file or given.get("env_file"), bool(as_json or given.get("as_json"))
+
+
+def _params(decorators: list[Callable]) -> list[click.Parameter]:
+    """The click parameters that option decorators (env_file_option, ...) add, in their order."""
+    def holder() -> None:
+        pass
+    params: Any = holder
+    for decorate in reversed(decorators):
+        params = decorate(params)
+    return list(reversed(params.__click_params__))
+
+
+def group(examples: Sequence[str] = (), default: str | None = None, **attrs: Any) -> Callable[[Callable], click.Group]:
+    """A script's command group with --env-file, --json and --version; options given before the
+    subcommand apply to it (`report.py --json history`, read by `command`). With `default`, the bare
+    script runs that subcommand. The decorated function only gives the help text."""
+    def decorate(f):
+        @click.pass_context
+        def callback(ctx, env_file, as_json):
+            ctx.obj = {"env_file": env_file, "as_json": as_json}
+            if default and ctx.invoked_subcommand is None:
+                ctx.invoke(ctx.command.commands[default])
+        callback.__doc__ = f.__doc__
+        callback = env_file_option(json_option(version_option(callback)))
+        return click.group(f.__name__, invoke_without_command=bool(default), context_settings=CONTEXT,
+                           epilog=epilog(*examples), **attrs)(callback)
+    return decorate
+
+
+def command(parent: click.Group | None = None, name: str | None = None, examples: Sequence[str] = (), json: bool = True,
+            env_file: bool = True, verbose: bool = False, settings: bool = True,
+            **attrs: Any) -> Callable[[Callable], click.Command]:
+    """A click command from one function: `parent` is the group to add it to (None: a script's
+    top-level command, with --version). The body's own click options come first, then --env-file,
+    --json (`json`) and -v (`verbose`); the help ends with `examples` and the exit codes.
+
+    The body is called with its own options by keyword, plus `as_json` when `json`, plus
+    `settings` loaded from the env file (with -v's level), or when `settings=False` (a body that
+    loads nothing, or loads in its own way) `env_file` and, with `verbose`, `verbose`. It runs as
+    `script` describes: each error one line and its exit code (and a JSON object under --json),
+    a closed stdout 141, the body's return value the exit code."""
+    def decorate(body):
+        own = list(reversed(getattr(body, "__click_params__", [])))  # as click.command orders them
+
+        def callback(**params):
+            given_env, given_json = group_options(click.get_current_context(), params.pop("env_file", None),
+                                                  params.pop("as_json", False))
+            level = params.pop("verbose", 0)
+            given_json = given_json and json  # a command without --json answers errors in plain text
+            if json:
+                params["as_json"] = given_json
+
+            def call():
+                if settings:
+                    params["settings"] = load(given_env, verbose=level)
+                else:
+                    params["env_file"] = given_env
+                    if verbose:
+                        params["verbose"] = level
+                return body(**params)
+            run_body(call, given_json)
+
+        shared = [option for option, wanted in ((env_file_option, env_file), (json_option, json),
+                                                (verbose_option, verbose), (version_option, parent is None)) if wanted]
+        made = click.Command(name or body.__name__, callback=callback, params=own + _params(shared),
+                             help=body.__doc__, epilog=epilog(*examples), context_settings=CONTEXT, **attrs)
+        if parent is not None:
+            parent.add_command(made)
+        return made
+    return decorate
