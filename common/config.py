@@ -4,6 +4,7 @@ Every key the toolkit reads is declared in KEYS with its type, default and a one
 `.env.template` documents the same keys (a test keeps the two in step). A key in the env file
 that is not declared here, or a value that does not parse, is refused with exit 78 naming it.
 """
+
 import difflib
 import os
 import re
@@ -29,68 +30,204 @@ class Key:
     blank_is_default: bool = True  # KEY= means "not set"; False where an empty value means something
 
 
-KEYS = {k.name: k for k in [
-    # Gitea
-    Key("GITEA_URL", "url", None, "Gitea root address, e.g. https://git.example.com (a trailing /api/v1 is tolerated)"),
-    Key("GITEA_TOKEN", "secret", None, "Gitea access token (Settings > Applications), read access to repositories and issues"),
-    Key("GITEA_ORGANIZATION", "str", None, "owner whose repositories are synced: an organisation or a user"),
-    Key("REPOS_TO_SYNC", "list", (), "comma list of repository names; empty = every repository of the owner"),
-    Key("SYNC_PULL_REQUESTS", "bool", False, "also sync pull requests as activities"),
-    # Kimai
-    Key("KIMAI_URL", "url", None, "Kimai root address, e.g. https://kimai.example.com (a trailing /api is tolerated)"),
-    Key("KIMAI_TOKEN", "secret", None, "Kimai API token (user profile > API access), sent as Authorization: Bearer"),
-    Key("KIMAI_CUSTOMER", "str", None, "customer that created projects go under; default the Gitea owner's name; created if missing"),
-    Key("KIMAI_CUSTOMER_COUNTRY", "str", "DE", "country code for a customer the toolkit creates"),
-    Key("KIMAI_CUSTOMER_CURRENCY", "str", "EUR", "currency code for a customer the toolkit creates"),
-    Key("KIMAI_CUSTOMER_TIMEZONE", "timezone", "UTC", "IANA time zone for a customer the toolkit creates"),
-    Key("CLOSED_ISSUES", "choice", "hide", "what a closed issue does to its activity: hide (visible=false) or keep", ("hide", "keep")),
-    # Zammad (source of the zammad-kimai job)
-    Key("ZAMMAD_URL", "url", None, "Zammad root address, e.g. https://support.example.com (a trailing /api/v1 is tolerated)"),
-    Key("ZAMMAD_TOKEN", "secret", None, "Zammad access token (Profile > Token Access) with ticket.agent, sent as Authorization: Token token=..."),
-    Key("ZAMMAD_TIME_UNIT", "str", "minutes", "what one Zammad time unit is: minutes, hours, or a number of minutes"),
-    Key("ZAMMAD_PROJECT_STRATEGY", "choice", "organization", "organization: organisation -> customer, ticket -> project; ticket: every ticket a project under KIMAI_CUSTOMER; fixed: all time to ZAMMAD_PROJECT", ("organization", "ticket", "fixed")),
-    Key("ZAMMAD_PROJECT", "str", None, "Kimai project (name or id) for ZAMMAD_PROJECT_STRATEGY=fixed; created under KIMAI_CUSTOMER when missing"),
-    Key("ZAMMAD_ACTIVITY_MAP", "map", None, "Zammad activity type -> Kimai activity, inline 'Billable=Support;3=Consulting' or a file path (one 'type=activity' a line); by id or name"),
-    Key("ZAMMAD_DEFAULT_ACTIVITY", "str", None, "Kimai activity (name or id) for entries without a (mapped) activity type; unset = such entries fail"),
-    Key("ZAMMAD_USER_MAP", "map", None, "agent e-mail -> Kimai user id, inline 'a@x.com=3;b@x.com=4' or a file path; unset = all time to the token's user"),
-    Key("ZAMMAD_CONFLICT_POLICY", "choice", "manual", "a timesheet changed in Kimai and its entry in Zammad: manual (record a conflict), zammad-wins, kimai-wins", ("manual", "zammad-wins", "kimai-wins")),
-    Key("ZAMMAD_DELETE_POLICY", "choice", "report", "an entry deleted in Zammad: report it, or delete its timesheet", ("report", "delete")),
-    Key("ZAMMAD_WEBHOOK_SECRET", "secret", None, "signature token of the Zammad webhook (X-Hub-Signature, HMAC-SHA1); unset = unsigned deliveries accepted"),
-    Key("KIMAI_TIMEZONE", "timezone", None, "time zone Kimai times are sent in; default the Kimai user's own preference"),
-    # Imports: Toggl, Harvest, CSV (jobs toggl-kimai, harvest-kimai, csv-kimai)
-    Key("TOGGL_URL", "url", "https://api.track.toggl.com", "Toggl Track root address (the API is under /api/v9)"),
-    Key("TOGGL_TOKEN", "secret", None, "Toggl API token (Profile settings), sent as HTTP Basic <token>:api_token"),
-    Key("TOGGL_WORKSPACE", "int", None, "Toggl workspace id whose projects, clients and tags are read", minimum=1),
-    Key("HARVEST_URL", "url", "https://api.harvestapp.com", "Harvest root address (the API is under /v2)"),
-    Key("HARVEST_TOKEN", "secret", None, "Harvest personal access token, sent as Authorization: Bearer"),
-    Key("HARVEST_ACCOUNT_ID", "str", None, "Harvest account id, sent as Harvest-Account-Id"),
-    Key("HARVEST_TIMEZONE", "timezone", None, "IANA zone of Harvest's dates and started/ended times; default the Kimai time zone"),
-    Key("IMPORT_MAP", "map", None, "mapping file: lines 'customer:Source=Kimai', 'project:...', 'activity:...', 'user:source=Kimai user id'"),
-    Key("IMPORT_CUSTOMER", "str", "Imported", "customer for projects created by --create-missing when the source names none"),
-    Key("IMPORT_DEFAULT_ACTIVITY", "str", "Work", "activity for imported entries whose source has no task"),
-    Key("IMPORT_DAY_START", "str", "09:00", "where a day's Harvest entries without start times are laid end to end from (HH:MM)"),
-    Key("IMPORT_DELETE_POLICY", "choice", "report", "an entry deleted at the source: report it, or delete its timesheet", ("report", "delete")),
-    # Running
-    Key("SYNC_JOBS", "list", ("gitea-kimai",), "jobs run by a bare `python sync.py`, comma separated"),
-    Key("SYNC_WORKERS", "int", 4, "parallel requests per run", minimum=1),
-    Key("DATABASE_PATH", "path", "sync.db", "SQLite store of links, runs, cursors and audit events"),
-    Key("READ_ONLY_MODE", "bool", False, "never write to any service (every run behaves as --dry-run)"),
-    Key("HTTP_TIMEOUT", "float", 30.0, "seconds to wait for a connection or a response", minimum=1),
-    Key("RATE_LIMIT_ENABLED", "bool", False, "throttle requests per service on our side"),
-    Key("RATE_LIMIT_REQUESTS", "int", 100, "requests allowed per RATE_LIMIT_PERIOD per service", minimum=1),
-    Key("RATE_LIMIT_PERIOD", "float", 10.0, "seconds of the rate limit window", minimum=0.001),
-    Key("PAGE_SIZE", "int", 50, "items per page when reading lists (Gitea caps it at 50)", minimum=1),
-    Key("MAX_PAGES", "int", 0, "stop reading a list after this many pages (0 = no limit); a cut list keeps its cursor", minimum=0),
-    Key("CACHE_ENABLED", "bool", True, "cache reference data (server versions, identities); never lists that can change"),
-    Key("CACHE_TTL", "int", 3600, "seconds a cached reference answer stays valid", minimum=0),
-    Key("CACHE_DIR", "path", ".cache", "folder of the HTTP cache"),
-    Key("EXPORT_ENABLED", "bool", False, "write CSV exports of links and run statistics after every run"),
-    Key("EXPORT_DIR", "path", "exports", "folder for CSV exports"),
-    Key("BACKUP_DIR", "path", "backups", "folder for store backups"),
-    Key("LOG_LEVEL", "choice", "INFO", "level of the log file", ("DEBUG", "INFO", "WARNING", "ERROR")),
-    Key("LOG_FILE", "path", "tracksync.log", "rotating log file (empty = no log file); never contains a token",
-        blank_is_default=False),
-]}
+KEYS = {
+    k.name: k
+    for k in [
+        # Gitea
+        Key(
+            "GITEA_URL",
+            "url",
+            None,
+            "Gitea root address, e.g. https://git.example.com (a trailing /api/v1 is tolerated)",
+        ),
+        Key(
+            "GITEA_TOKEN",
+            "secret",
+            None,
+            "Gitea access token (Settings > Applications), read access to repositories and issues",
+        ),
+        Key("GITEA_ORGANIZATION", "str", None, "owner whose repositories are synced: an organisation or a user"),
+        Key("REPOS_TO_SYNC", "list", (), "comma list of repository names; empty = every repository of the owner"),
+        Key("SYNC_PULL_REQUESTS", "bool", False, "also sync pull requests as activities"),
+        # Kimai
+        Key(
+            "KIMAI_URL",
+            "url",
+            None,
+            "Kimai root address, e.g. https://kimai.example.com (a trailing /api is tolerated)",
+        ),
+        Key(
+            "KIMAI_TOKEN", "secret", None, "Kimai API token (user profile > API access), sent as Authorization: Bearer"
+        ),
+        Key(
+            "KIMAI_CUSTOMER",
+            "str",
+            None,
+            "customer that created projects go under; default the Gitea owner's name; created if missing",
+        ),
+        Key("KIMAI_CUSTOMER_COUNTRY", "str", "DE", "country code for a customer the toolkit creates"),
+        Key("KIMAI_CUSTOMER_CURRENCY", "str", "EUR", "currency code for a customer the toolkit creates"),
+        Key("KIMAI_CUSTOMER_TIMEZONE", "timezone", "UTC", "IANA time zone for a customer the toolkit creates"),
+        Key(
+            "CLOSED_ISSUES",
+            "choice",
+            "hide",
+            "what a closed issue does to its activity: hide (visible=false) or keep",
+            ("hide", "keep"),
+        ),
+        # Zammad (source of the zammad-kimai job)
+        Key(
+            "ZAMMAD_URL",
+            "url",
+            None,
+            "Zammad root address, e.g. https://support.example.com (a trailing /api/v1 is tolerated)",
+        ),
+        Key(
+            "ZAMMAD_TOKEN",
+            "secret",
+            None,
+            "Zammad access token (Profile > Token Access) with ticket.agent, sent as Authorization: Token token=...",
+        ),
+        Key(
+            "ZAMMAD_TIME_UNIT", "str", "minutes", "what one Zammad time unit is: minutes, hours, or a number of minutes"
+        ),
+        Key(
+            "ZAMMAD_PROJECT_STRATEGY",
+            "choice",
+            "organization",
+            "organization: organisation -> customer, ticket -> project; "
+            "ticket: every ticket a project under KIMAI_CUSTOMER; fixed: all time to ZAMMAD_PROJECT",
+            ("organization", "ticket", "fixed"),
+        ),
+        Key(
+            "ZAMMAD_PROJECT",
+            "str",
+            None,
+            "Kimai project (name or id) for ZAMMAD_PROJECT_STRATEGY=fixed; created under KIMAI_CUSTOMER when missing",
+        ),
+        Key(
+            "ZAMMAD_ACTIVITY_MAP",
+            "map",
+            None,
+            "Zammad activity type -> Kimai activity, inline 'Billable=Support;3=Consulting' "
+            "or a file path (one 'type=activity' a line); by id or name",
+        ),
+        Key(
+            "ZAMMAD_DEFAULT_ACTIVITY",
+            "str",
+            None,
+            "Kimai activity (name or id) for entries without a (mapped) activity type; unset = such entries fail",
+        ),
+        Key(
+            "ZAMMAD_USER_MAP",
+            "map",
+            None,
+            "agent e-mail -> Kimai user id, inline 'a@x.com=3;b@x.com=4' or a file path; "
+            "unset = all time to the token's user",
+        ),
+        Key(
+            "ZAMMAD_CONFLICT_POLICY",
+            "choice",
+            "manual",
+            "a timesheet changed in Kimai and its entry in Zammad: manual (record a conflict), zammad-wins, kimai-wins",
+            ("manual", "zammad-wins", "kimai-wins"),
+        ),
+        Key(
+            "ZAMMAD_DELETE_POLICY",
+            "choice",
+            "report",
+            "an entry deleted in Zammad: report it, or delete its timesheet",
+            ("report", "delete"),
+        ),
+        Key(
+            "ZAMMAD_WEBHOOK_SECRET",
+            "secret",
+            None,
+            "signature token of the Zammad webhook (X-Hub-Signature, HMAC-SHA1); unset = unsigned deliveries accepted",
+        ),
+        Key(
+            "KIMAI_TIMEZONE",
+            "timezone",
+            None,
+            "time zone Kimai times are sent in; default the Kimai user's own preference",
+        ),
+        # Imports: Toggl, Harvest, CSV (jobs toggl-kimai, harvest-kimai, csv-kimai)
+        Key("TOGGL_URL", "url", "https://api.track.toggl.com", "Toggl Track root address (the API is under /api/v9)"),
+        Key("TOGGL_TOKEN", "secret", None, "Toggl API token (Profile settings), sent as HTTP Basic <token>:api_token"),
+        Key("TOGGL_WORKSPACE", "int", None, "Toggl workspace id whose projects, clients and tags are read", minimum=1),
+        Key("HARVEST_URL", "url", "https://api.harvestapp.com", "Harvest root address (the API is under /v2)"),
+        Key("HARVEST_TOKEN", "secret", None, "Harvest personal access token, sent as Authorization: Bearer"),
+        Key("HARVEST_ACCOUNT_ID", "str", None, "Harvest account id, sent as Harvest-Account-Id"),
+        Key(
+            "HARVEST_TIMEZONE",
+            "timezone",
+            None,
+            "IANA zone of Harvest's dates and started/ended times; default the Kimai time zone",
+        ),
+        Key(
+            "IMPORT_MAP",
+            "map",
+            None,
+            "mapping file: lines 'customer:Source=Kimai', 'project:...', 'activity:...', 'user:source=Kimai user id'",
+        ),
+        Key(
+            "IMPORT_CUSTOMER",
+            "str",
+            "Imported",
+            "customer for projects created by --create-missing when the source names none",
+        ),
+        Key("IMPORT_DEFAULT_ACTIVITY", "str", "Work", "activity for imported entries whose source has no task"),
+        Key(
+            "IMPORT_DAY_START",
+            "str",
+            "09:00",
+            "where a day's Harvest entries without start times are laid end to end from (HH:MM)",
+        ),
+        Key(
+            "IMPORT_DELETE_POLICY",
+            "choice",
+            "report",
+            "an entry deleted at the source: report it, or delete its timesheet",
+            ("report", "delete"),
+        ),
+        # Running
+        Key("SYNC_JOBS", "list", ("gitea-kimai",), "jobs run by a bare `python sync.py`, comma separated"),
+        Key("SYNC_WORKERS", "int", 4, "parallel requests per run", minimum=1),
+        Key("DATABASE_PATH", "path", "sync.db", "SQLite store of links, runs, cursors and audit events"),
+        Key("READ_ONLY_MODE", "bool", False, "never write to any service (every run behaves as --dry-run)"),
+        Key("HTTP_TIMEOUT", "float", 30.0, "seconds to wait for a connection or a response", minimum=1),
+        Key("RATE_LIMIT_ENABLED", "bool", False, "throttle requests per service on our side"),
+        Key("RATE_LIMIT_REQUESTS", "int", 100, "requests allowed per RATE_LIMIT_PERIOD per service", minimum=1),
+        Key("RATE_LIMIT_PERIOD", "float", 10.0, "seconds of the rate limit window", minimum=0.001),
+        Key("PAGE_SIZE", "int", 50, "items per page when reading lists (Gitea caps it at 50)", minimum=1),
+        Key(
+            "MAX_PAGES",
+            "int",
+            0,
+            "stop reading a list after this many pages (0 = no limit); a cut list keeps its cursor",
+            minimum=0,
+        ),
+        Key(
+            "CACHE_ENABLED",
+            "bool",
+            True,
+            "cache reference data (server versions, identities); never lists that can change",
+        ),
+        Key("CACHE_TTL", "int", 3600, "seconds a cached reference answer stays valid", minimum=0),
+        Key("CACHE_DIR", "path", ".cache", "folder of the HTTP cache"),
+        Key("EXPORT_ENABLED", "bool", False, "write CSV exports of links and run statistics after every run"),
+        Key("EXPORT_DIR", "path", "exports", "folder for CSV exports"),
+        Key("BACKUP_DIR", "path", "backups", "folder for store backups"),
+        Key("LOG_LEVEL", "choice", "INFO", "level of the log file", ("DEBUG", "INFO", "WARNING", "ERROR")),
+        Key(
+            "LOG_FILE",
+            "path",
+            "tracksync.log",
+            "rotating log file (empty = no log file); never contains a token",
+            blank_is_default=False,
+        ),
+    ]
+}
 
 SECRET_KEYS = tuple(name for name, key in KEYS.items() if key.kind == "secret")
 _TRUE = {"1", "true", "yes", "on"}
@@ -124,7 +261,9 @@ def parse_value(key, raw):
         try:
             number = int(value) if kind == "int" else float(value)
         except ValueError:
-            raise ConfigError(key.name, f"expected a{'n integer' if kind == 'int' else ' number'}, got {value!r}") from None
+            raise ConfigError(
+                key.name, f"expected a{'n integer' if kind == 'int' else ' number'}, got {value!r}"
+            ) from None
         if key.minimum is not None and number < key.minimum:
             raise ConfigError(key.name, f"must be at least {key.minimum:g}, got {value!r}")
         return number
@@ -139,6 +278,7 @@ def parse_value(key, raw):
         if not value:
             return None
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):

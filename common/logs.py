@@ -2,6 +2,7 @@
 
 Every run also appends one summary line to the log file (`run_summary`), whatever LOG_LEVEL and
 the verbosity say, so cron and systemd runs leave a trace even at LOG_LEVEL=ERROR."""
+
 import logging
 import logging.handlers
 import sys
@@ -77,7 +78,15 @@ class ZonedFormatter(logging.Formatter):
 
 def stderr_level(verbose):
     """-1 (--quiet): errors only; 0: warnings; -v: info; -vv: debug."""
-    return logging.ERROR if verbose < 0 else logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    return (
+        logging.ERROR
+        if verbose < 0
+        else logging.WARNING
+        if verbose == 0
+        else logging.INFO
+        if verbose == 1
+        else logging.DEBUG
+    )
 
 
 def setup_logging(settings=None, verbose=0):
@@ -86,7 +95,9 @@ def setup_logging(settings=None, verbose=0):
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
         handler.close()
-    _secrets[:] = sorted((s for s in (settings.secrets() if settings else []) if s and len(s) >= 4), key=len, reverse=True)
+    _secrets[:] = sorted(
+        (s for s in (settings.secrets() if settings else []) if s and len(s) >= 4), key=len, reverse=True
+    )
     redact_filter = RedactSecrets(_secrets)
     if _secrets:
         redact_standard_streams()
@@ -101,11 +112,15 @@ def setup_logging(settings=None, verbose=0):
     if settings is not None and settings.log_file:
         try:
             Path(settings.log_file).parent.mkdir(parents=True, exist_ok=True)
-            handler = logging.handlers.RotatingFileHandler(settings.log_file, maxBytes=1_000_000, backupCount=5, encoding="utf-8")
+            handler = logging.handlers.RotatingFileHandler(
+                settings.log_file, maxBytes=1_000_000, backupCount=5, encoding="utf-8"
+            )
         except OSError as exc:
             logger.warning("cannot write log file %s: %s", settings.log_file, exc.strerror)
         else:
-            level = logging.getLevelName(settings.log_level) if isinstance(settings.log_level, str) else settings.log_level
+            level = (
+                logging.getLevelName(settings.log_level) if isinstance(settings.log_level, str) else settings.log_level
+            )
             handler.addFilter(lambda record: record.levelno >= level or record.name == SUMMARY)
             handler.setFormatter(ZonedFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
             handler.addFilter(redact_filter)

@@ -9,20 +9,21 @@ Shown only when stderr is a terminal and the script has not switched it off (`--
 repositories at once) share one line: items done / total (when known), rate and ETA. Redrawn at
 most a few times a second and erased when the last task ends, so nothing of it stays in a log.
 """
+
 import shutil
 import sys
 import threading
 import time
 from contextlib import contextmanager
 
-DELAY = 1.0      # seconds before a task is worth a line
+DELAY = 1.0  # seconds before a task is worth a line
 INTERVAL = 0.25  # seconds between redraws at most
-WIDTH = 24       # characters of the bar itself
+WIDTH = 24  # characters of the bar itself
 
 _enabled = True
 _lock = threading.Lock()
-_tasks = []        # active tasks, oldest first
-_drawn = 0         # characters of the line currently on the terminal (0: nothing drawn)
+_tasks = []  # active tasks, oldest first
+_drawn = 0  # characters of the line currently on the terminal (0: nothing drawn)
 _last_draw = 0.0
 
 
@@ -80,7 +81,7 @@ def line(label, done, total, elapsed, width=80):
             parts.append(f"ETA {left // 60}:{left % 60:02d}")
     else:
         parts = [label, f"{done} items", f"{rate:.1f}/s"]
-    return "  ".join(parts)[:max(width - 1, 10)]
+    return "  ".join(parts)[: max(width - 1, 10)]
 
 
 def _draw(force=False):

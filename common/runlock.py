@@ -3,6 +3,7 @@
 The lock is an OS file lock (filelock), so it disappears with the process that held it, even
 after SIGKILL. A sidecar `.pid` file says who holds it, for messages and diagnose.py.
 """
+
 import json
 import os
 from pathlib import Path

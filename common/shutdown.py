@@ -4,6 +4,7 @@
 which raises Interrupted (exit 75) once a stop was asked for. Nothing is cut half-way: a write
 already sent is answered and recorded before the run ends.
 """
+
 import signal
 import threading
 

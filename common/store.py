@@ -3,22 +3,23 @@
 Each item commits on its own (WAL mode), so a crash loses at most the item in flight. Under
 --dry-run the store is opened read-only: the file is never changed.
 """
+
 import json
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
-from .errors import SyncError, CONFIG
+from .errors import CONFIG, SyncError
 from .store_queries import StoreQueries, known_table
 from .store_schema import MIGRATIONS, RUN_COUNTS, SCHEMA_VERSION  # noqa: F401 (imported from here)
 
 
 def now_iso():
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class StoreError(SyncError):
@@ -54,7 +55,10 @@ class Store(StoreQueries):
         self.db.row_factory = sqlite3.Row
         version = self.schema_version
         if version > SCHEMA_VERSION:
-            raise StoreError(f"store {self.path} has schema {version}, newer than this tracksync ({SCHEMA_VERSION}); upgrade tracksync")
+            raise StoreError(
+                f"store {self.path} has schema {version}, newer than this tracksync ({SCHEMA_VERSION}); "
+                "upgrade tracksync"
+            )
 
     @property
     def schema_version(self):
@@ -80,7 +84,8 @@ class Store(StoreQueries):
         with self.db:
             cur = self.db.execute(
                 "INSERT INTO runs (job, started_at, status, params) VALUES (?, ?, 'running', ?)",
-                (job, now_iso(), json.dumps(params, sort_keys=True)))
+                (job, now_iso(), json.dumps(params, sort_keys=True)),
+            )
         self._clocks[cur.lastrowid] = time.monotonic()
         return cur.lastrowid
 
@@ -90,7 +95,7 @@ class Store(StoreQueries):
         started by another Store object)."""
         values = [counts.get(name, 0) for name in RUN_COUNTS]
         sets = ", ".join(f"{name} = ?" for name in RUN_COUNTS)
-        finished = datetime.now(timezone.utc)
+        finished = datetime.now(UTC)
         started = self._clocks.pop(run_id, None)
         if started is not None:
             duration_ms = round((time.monotonic() - started) * 1000)
@@ -101,9 +106,10 @@ class Store(StoreQueries):
             self.db.execute(
                 f"UPDATE runs SET finished_at = ?, status = ?, exit_code = ?, message = ?, duration_ms = ?, {sets} "
                 "WHERE id = ?",
-                (finished.isoformat(timespec="seconds"), status, exit_code, message, duration_ms, *values, run_id))
+                (finished.isoformat(timespec="seconds"), status, exit_code, message, duration_ms, *values, run_id),
+            )
 
-    def runs(self, job: Optional[str] = None, limit: Optional[int] = None, since: Optional[str] = None) -> list[dict[str, Any]]:
+    def runs(self, job: str | None = None, limit: int | None = None, since: str | None = None) -> list[dict[str, Any]]:
         """Runs newest first: of one job, started at or after `since` (UTC ISO text), the last `limit`."""
         sql, args = "SELECT * FROM runs WHERE 1 = 1", []
         if job:
@@ -130,7 +136,9 @@ class Store(StoreQueries):
         updates = ", ".join(f"{c} = excluded.{c}" for c in ["target_type", "state", "run_id", "updated_at", *fields])
         self.db.execute(
             f"INSERT INTO links ({', '.join(columns)}) VALUES ({', '.join('?' * len(values))}) "
-            f"ON CONFLICT (job, source_key) DO UPDATE SET {updates}", values)
+            f"ON CONFLICT (job, source_key) DO UPDATE SET {updates}",
+            values,
+        )
 
     def mark_pending(self, job, keys, target_type, run_id):
         """Record the intent to write, before the remote requests (one transaction for all keys)."""
@@ -142,16 +150,27 @@ class Store(StoreQueries):
         """Record a write's result, and its audit event (action, before, after) in the same commit.
         `state` may also be kept (a person's edit in the target stands), deleted or orphaned."""
         with self.db:
-            self._upsert_link(job, key, target_type, state, run_id, target_id=target_id,
-                              source_hash=source_hash, data=json.dumps(data, sort_keys=True), error=None)
+            self._upsert_link(
+                job,
+                key,
+                target_type,
+                state,
+                run_id,
+                target_id=target_id,
+                source_hash=source_hash,
+                data=json.dumps(data, sort_keys=True),
+                error=None,
+            )
             if audit:
                 self._audit(run_id, job, key, audit[0], target_type, target_id, audit[1], audit[2])
 
     def mark_failed(self, job, key, target_type, run_id, error):
         with self.db:
             self._upsert_link(job, key, target_type, "failed", run_id, error=error)
-            self.db.execute("INSERT INTO item_errors (run_id, job, source_key, message, at) VALUES (?, ?, ?, ?, ?)",
-                            (run_id, job, key, error, now_iso()))
+            self.db.execute(
+                "INSERT INTO item_errors (run_id, job, source_key, message, at) VALUES (?, ?, ?, ?, ?)",
+                (run_id, job, key, error, now_iso()),
+            )
 
     # cursors
     def cursor(self, job, scope):
@@ -168,7 +187,8 @@ class Store(StoreQueries):
             self.db.executemany(
                 "INSERT INTO cursors (job, scope, value, updated_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (job, scope) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                [(job, scope, value, now) for scope, value in values.items()])
+                [(job, scope, value, now) for scope, value in values.items()],
+            )
 
     # audit
     def record_audit(self, run_id, job, key, action, target_type, target_id, before, after):
@@ -179,9 +199,18 @@ class Store(StoreQueries):
         self.db.execute(
             "INSERT INTO audit (run_id, job, source_key, action, target_type, target_id, before, after, at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (run_id, job, key, action, target_type, target_id,
-             json.dumps(before, sort_keys=True) if before is not None else None,
-             json.dumps(after, sort_keys=True) if after is not None else None, now_iso()))
+            (
+                run_id,
+                job,
+                key,
+                action,
+                target_type,
+                target_id,
+                json.dumps(before, sort_keys=True) if before is not None else None,
+                json.dumps(after, sort_keys=True) if after is not None else None,
+                now_iso(),
+            ),
+        )
 
     # erasure (GDPR)
     @contextmanager
@@ -206,7 +235,7 @@ class Store(StoreQueries):
             for table, ids in rowids.items():
                 table = known_table(table)
                 for start in range(0, len(ids), 500):
-                    chunk = list(ids[start:start + 500])
+                    chunk = list(ids[start : start + 500])
                     self.db.execute(f"DELETE FROM {table} WHERE rowid IN ({', '.join('?' * len(chunk))})", chunk)
                 counts[table] = len(ids)
             self._audit(None, job, person_key, "purge", "person", None, None, counts)
@@ -217,12 +246,25 @@ class Store(StoreQueries):
         """Record an open conflict (replacing an open one for the same item)."""
         dump = lambda d: json.dumps(d, sort_keys=True) if d is not None else None  # noqa: E731
         with self.db:
-            self.db.execute("DELETE FROM conflicts WHERE job = ? AND source_key = ? AND resolved_at IS NULL", (job, key))
+            self.db.execute(
+                "DELETE FROM conflicts WHERE job = ? AND source_key = ? AND resolved_at IS NULL", (job, key)
+            )
             self.db.execute(
                 "INSERT INTO conflicts (job, source_key, target_type, target_id, source_data, target_data, last_data, "
                 "source_hash, run_id, detected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (job, key, target_type, target_id, dump(source_data), dump(target_data), dump(last_data),
-                 source_hash, run_id, now_iso()))
+                (
+                    job,
+                    key,
+                    target_type,
+                    target_id,
+                    dump(source_data),
+                    dump(target_data),
+                    dump(last_data),
+                    source_hash,
+                    run_id,
+                    now_iso(),
+                ),
+            )
 
     def conflicts(self, job=None, open_only=True, conflict_id=None):
         sql, args = "SELECT * FROM conflicts WHERE 1 = 1", []
@@ -242,8 +284,10 @@ class Store(StoreQueries):
 
     def resolve_conflict(self, conflict_id, resolution):
         with self.db:
-            self.db.execute("UPDATE conflicts SET resolved_at = ?, resolution = ? WHERE id = ?",
-                            (now_iso(), resolution, conflict_id))
+            self.db.execute(
+                "UPDATE conflicts SET resolved_at = ?, resolution = ? WHERE id = ?",
+                (now_iso(), resolution, conflict_id),
+            )
 
     # imports
     def start_import(self, run_id, job, source, parameters, file_sha256=None):
@@ -251,7 +295,8 @@ class Store(StoreQueries):
             cur = self.db.execute(
                 "INSERT INTO imports (run_id, job, source, parameters, file_sha256, started_at, status) "
                 "VALUES (?, ?, ?, ?, ?, ?, 'running')",
-                (run_id, job, source, json.dumps(parameters, sort_keys=True), file_sha256, now_iso()))
+                (run_id, job, source, json.dumps(parameters, sort_keys=True), file_sha256, now_iso()),
+            )
         return cur.lastrowid
 
     def finish_import(self, import_id, status, counts, errors=()):
@@ -259,10 +304,18 @@ class Store(StoreQueries):
         with self.db:
             self.db.execute(
                 "UPDATE imports SET finished_at = ?, status = ?, read = ?, created = ?, updated = ?, skipped = ?, "
-                "failed = ? WHERE id = ?", (now_iso(), status, *(counts.get(k, 0) for k in
-                                                                ("read", "created", "updated", "skipped", "failed")), import_id))
-            self.db.executemany("INSERT INTO import_errors (import_id, line, item, message) VALUES (?, ?, ?, ?)",
-                                [(import_id, line, item, message) for line, item, message in errors])
+                "failed = ? WHERE id = ?",
+                (
+                    now_iso(),
+                    status,
+                    *(counts.get(k, 0) for k in ("read", "created", "updated", "skipped", "failed")),
+                    import_id,
+                ),
+            )
+            self.db.executemany(
+                "INSERT INTO import_errors (import_id, line, item, message) VALUES (?, ?, ?, ?)",
+                [(import_id, line, item, message) for line, item, message in errors],
+            )
 
     def imports(self, job=None, limit=None):
         sql = "SELECT * FROM imports" + (" WHERE job = ?" if job else "") + " ORDER BY id DESC"
@@ -271,8 +324,12 @@ class Store(StoreQueries):
         rows = [dict(r) for r in self.db.execute(sql, (job,) if job else ())]
         for row in rows:
             row["parameters"] = json.loads(row["parameters"]) if row["parameters"] else {}
-            row["errors"] = [dict(e) for e in self.db.execute(
-                "SELECT line, item, message FROM import_errors WHERE import_id = ? ORDER BY id", (row["id"],))]
+            row["errors"] = [
+                dict(e)
+                for e in self.db.execute(
+                    "SELECT line, item, message FROM import_errors WHERE import_id = ? ORDER BY id", (row["id"],)
+                )
+            ]
         return rows
 
     # webhook deliveries
@@ -280,19 +337,31 @@ class Store(StoreQueries):
         """True the first time a delivery id is seen (and remember it), False for a repeat."""
         try:
             with self.db:
-                self.db.execute("INSERT INTO webhook_deliveries (delivery_id, job, item, received_at) VALUES (?, ?, ?, ?)",
-                                (delivery_id, job, item, now_iso()))
+                self.db.execute(
+                    "INSERT INTO webhook_deliveries (delivery_id, job, item, received_at) VALUES (?, ?, ?, ?)",
+                    (delivery_id, job, item, now_iso()),
+                )
         except sqlite3.IntegrityError:
             return False
         return True
 
     def stats(self):
         """Counts per job and state, plus run totals, for --stats and reports."""
-        links = [dict(r) for r in self.db.execute(
-            "SELECT job, target_type, state, COUNT(*) AS count FROM links GROUP BY job, target_type, state ORDER BY 1, 2, 3")]
-        runs = [dict(r) for r in self.db.execute(
-            "SELECT job, COUNT(*) AS runs, MAX(started_at) AS last_run, SUM(created) AS created, "
-            "SUM(updated) AS updated, SUM(hidden) AS hidden, SUM(failed) AS failed FROM runs GROUP BY job ORDER BY job")]
+        links = [
+            dict(r)
+            for r in self.db.execute(
+                "SELECT job, target_type, state, COUNT(*) AS count FROM links "
+                "GROUP BY job, target_type, state ORDER BY 1, 2, 3"
+            )
+        ]
+        runs = [
+            dict(r)
+            for r in self.db.execute(
+                "SELECT job, COUNT(*) AS runs, MAX(started_at) AS last_run, SUM(created) AS created, "
+                "SUM(updated) AS updated, SUM(hidden) AS hidden, SUM(failed) AS failed "
+                "FROM runs GROUP BY job ORDER BY job"
+            )
+        ]
         return {"links": links, "runs": runs, "schema_version": self.schema_version}
 
 

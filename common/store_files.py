@@ -1,9 +1,10 @@
 """A store file as a whole, without opening it as a Store (no migration): a consistent copy, its
 description (schema, integrity, row counts), and its write-ahead log. Used by backups, restores
 and the database checks."""
+
 import sqlite3
 from os import PathLike
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 from .store_queries import known_table
 
@@ -42,7 +43,7 @@ class StoreFile:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def integrity_problems(self, limit: Optional[int] = None) -> list[str]:
+    def integrity_problems(self, limit: int | None = None) -> list[str]:
         """integrity_check's lines (["ok"] for a sound file), at most `limit` of them."""
         pragma = "PRAGMA integrity_check" + (f"({int(limit)})" if limit else "")
         return [row[0] for row in self.db.execute(pragma)]
@@ -59,7 +60,7 @@ class StoreFile:
     def count(self, table: str) -> int:
         return self.db.execute(f"SELECT COUNT(*) FROM {known_table(table)}").fetchone()[0]
 
-    def last_run_start(self) -> Optional[str]:
+    def last_run_start(self) -> str | None:
         return self.db.execute("SELECT MAX(started_at) FROM runs").fetchone()[0]
 
     def pending_links(self) -> dict[str, int]:

@@ -127,5 +127,14 @@ MIGRATIONS = [
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 RUN_COUNTS = ("created", "updated", "hidden", "deleted", "unchanged", "failed", "conflicts", "requests", "writes")
-TABLES = ("runs", "links", "cursors", "audit", "item_errors", "conflicts", "webhook_deliveries", "imports",
-          "import_errors")
+TABLES = (
+    "runs",
+    "links",
+    "cursors",
+    "audit",
+    "item_errors",
+    "conflicts",
+    "webhook_deliveries",
+    "imports",
+    "import_errors",
+)

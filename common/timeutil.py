@@ -1,6 +1,7 @@
 """Time zones end to end. Kimai takes local wall-clock time without offset in the Kimai user's
 zone and answers `Y-m-d\\TH:i:sO`; sources give UTC instants. Every conversion is explicit."""
-from datetime import datetime, timezone
+
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import DataError
@@ -23,7 +24,7 @@ def parse_instant(value):
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         raise DataError(f"time without offset: {value!r}")
-    return parsed.astimezone(timezone.utc)
+    return parsed.astimezone(UTC)
 
 
 def to_kimai_local(instant, tz):
@@ -35,8 +36,10 @@ def from_local(naive_text_or_dt, tz, where=""):
     """Local wall-clock time in `tz` as an aware UTC instant. A time that does not exist (the hour
     skipped when clocks go forward) is refused; an ambiguous one (the hour repeated when clocks go
     back) is taken as its first occurrence."""
-    local = naive_text_or_dt if isinstance(naive_text_or_dt, datetime) else datetime.strptime(naive_text_or_dt, KIMAI_LOCAL)
-    instant = local.replace(tzinfo=tz, fold=0).astimezone(timezone.utc)
+    local = (
+        naive_text_or_dt if isinstance(naive_text_or_dt, datetime) else datetime.strptime(naive_text_or_dt, KIMAI_LOCAL)
+    )
+    instant = local.replace(tzinfo=tz, fold=0).astimezone(UTC)
     if instant.astimezone(tz).replace(tzinfo=None) != local:
         raise DataError(f"{where}{local:%Y-%m-%d %H:%M} does not exist in {tz.key} (clocks go forward)")
     return instant

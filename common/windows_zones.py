@@ -1,6 +1,7 @@
 """Windows time zone names (as Microsoft Graph and Outlook give them, e.g. "W. Europe Standard
 Time") to IANA zone ids, from the Unicode CLDR 48 table shipped in common/data (licence and
 source in common/data/README.md). The table is read once, on first use."""
+
 import json
 from functools import cache
 from importlib import resources

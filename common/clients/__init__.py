@@ -4,6 +4,7 @@ Every client checks the first answer it gets: a service address that answers, bu
 service's API would (a 404, an HTML page, JSON of another shape), is a configuration error
 naming the address's key (exit 78), not a crash or a list of failed items.
 """
+
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError, SyncError
@@ -50,8 +51,11 @@ class FirstAnswer:
             body = response.json()
         except ValueError:
             html = "html" in response.headers.get("Content-Type", "") or response.text.lstrip()[:1] == "<"
-            raise NotTheApi(self.key, self.product,
-                            f"{where} answered 200 with {'an HTML page' if html else 'a body that is not JSON'}") from None
+            raise NotTheApi(
+                self.key,
+                self.product,
+                f"{where} answered 200 with {'an HTML page' if html else 'a body that is not JSON'}",
+            ) from None
         if shape is not None and not shape(body):
             raise NotTheApi(self.key, self.product, f"{where} answered JSON of another shape")
         self.proven = True

@@ -1,4 +1,5 @@
 """Gitea API v1 client (https://<host>/api/v1)."""
+
 from ..errors import NotFound
 from ..http import ServiceSession
 from . import FirstAnswer, is_record
@@ -10,8 +11,14 @@ class GiteaClient:
     def __init__(self, settings, counter, dry_run=False):
         settings.require("GITEA_URL", "GITEA_TOKEN")
         self.http = ServiceSession(
-            "gitea", f"{settings.gitea_url}/api/v1", {"Authorization": f"token {settings.gitea_token}"},
-            settings, counter=counter, dry_run=dry_run, cacheable=("version", "user"))
+            "gitea",
+            f"{settings.gitea_url}/api/v1",
+            {"Authorization": f"token {settings.gitea_token}"},
+            settings,
+            counter=counter,
+            dry_run=dry_run,
+            cacheable=("version", "user"),
+        )
         self.api = FirstAnswer(self.http, "GITEA_URL", "Gitea")
         self.page_size = min(settings.page_size, MAX_LIMIT)
         self.max_pages = settings.max_pages
@@ -25,8 +32,9 @@ class GiteaClient:
     def _pages(self, path, params):
         """Follow Link rel="next" (the shared pager). Returns (items, complete); complete is False
         when MAX_PAGES cut it."""
-        return self.http.pages(path, dict(params, limit=self.page_size), page_size=self.page_size,
-                               max_pages=self.max_pages)
+        return self.http.pages(
+            path, dict(params, limit=self.page_size), page_size=self.page_size, max_pages=self.max_pages
+        )
 
     def list_repos(self, owner):
         """Repositories of an organisation, or of a user when no organisation has that name."""
@@ -36,7 +44,9 @@ class GiteaClient:
             try:
                 repos, _ = self._pages(f"users/{owner}/repos", {})
             except NotFound:
-                raise NotFound(f"no organisation or user named {owner!r} (GITEA_ORGANIZATION)", service="gitea") from None
+                raise NotFound(
+                    f"no organisation or user named {owner!r} (GITEA_ORGANIZATION)", service="gitea"
+                ) from None
         return repos
 
     def get_repo(self, owner, repo):

@@ -3,6 +3,7 @@
 Every request carries `Authorization: Bearer`, `Harvest-Account-Id` and a `User-Agent` naming the
 tool. Lists page with `per_page` (at most 2000) and `links.next`. 429 carries Retry-After.
 """
+
 from ..http import ServiceSession
 from . import FirstAnswer, is_record
 
@@ -12,9 +13,19 @@ PER_PAGE = 2000
 class HarvestClient:
     def __init__(self, settings, counter, dry_run=False):
         settings.require("HARVEST_URL", "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID")
-        headers = {"Authorization": f"Bearer {settings.harvest_token}", "Harvest-Account-Id": settings.harvest_account_id}
-        self.http = ServiceSession("harvest", f"{settings.harvest_url}/v2", headers, settings, counter=counter,
-                                   dry_run=dry_run, cacheable=("users/me",))
+        headers = {
+            "Authorization": f"Bearer {settings.harvest_token}",
+            "Harvest-Account-Id": settings.harvest_account_id,
+        }
+        self.http = ServiceSession(
+            "harvest",
+            f"{settings.harvest_url}/v2",
+            headers,
+            settings,
+            counter=counter,
+            dry_run=dry_run,
+            cacheable=("users/me",),
+        )
         self.api = FirstAnswer(self.http, "HARVEST_URL", "Harvest")
         self.max_pages = settings.max_pages
 
@@ -28,6 +39,11 @@ class HarvestClient:
         params["per_page"] = PER_PAGE
         if not self.api.proven:
             self.me()  # HARVEST_URL is proven to be Harvest's API before any list is trusted
-        return self.http.pages("time_entries", params, page_size=PER_PAGE, max_pages=self.max_pages,
-                               items=lambda body: body["time_entries"],
-                               next_url=lambda response, body: (body.get("links") or {}).get("next"))
+        return self.http.pages(
+            "time_entries",
+            params,
+            page_size=PER_PAGE,
+            max_pages=self.max_pages,
+            items=lambda body: body["time_entries"],
+            next_url=lambda response, body: (body.get("links") or {}).get("next"),
+        )

@@ -4,6 +4,7 @@ Traps handled here: customers, projects and activities are not paginated; lists 
 entries unless visible=3; projects outside their start/end window are hidden unless ignoreDates=1;
 an omitted boolean in POST/PATCH becomes false, so every write sends visible and billable.
 """
+
 from ..http import ServiceSession
 from . import FirstAnswer, is_record
 
@@ -15,8 +16,14 @@ class KimaiClient:
     def __init__(self, settings, counter, dry_run=False):
         settings.require("KIMAI_URL", "KIMAI_TOKEN")
         self.http = ServiceSession(
-            "kimai", f"{settings.kimai_url}/api", {"Authorization": f"Bearer {settings.kimai_token}"},
-            settings, counter=counter, dry_run=dry_run, cacheable=("version", "users/me"))
+            "kimai",
+            f"{settings.kimai_url}/api",
+            {"Authorization": f"Bearer {settings.kimai_token}"},
+            settings,
+            counter=counter,
+            dry_run=dry_run,
+            cacheable=("version", "users/me"),
+        )
         self.api = FirstAnswer(self.http, "KIMAI_URL", "Kimai")
 
     def version(self):
@@ -35,8 +42,15 @@ class KimaiClient:
         return self.http.get_json("customers", {"visible": ALL})
 
     def create_customer(self, name, country, currency, timezone, comment=None):
-        body = {"name": name, "country": country, "currency": currency, "timezone": timezone,
-                "comment": comment, "visible": True, "billable": True}
+        body = {
+            "name": name,
+            "country": country,
+            "currency": currency,
+            "timezone": timezone,
+            "comment": comment,
+            "visible": True,
+            "billable": True,
+        }
         return self.http.request("POST", "customers", json=body, ok=(200, 201)).json()
 
     # projects
@@ -44,14 +58,24 @@ class KimaiClient:
         return self.http.get_json("projects", {"visible": ALL, "ignoreDates": "1"})
 
     def create_project(self, name, customer_id, comment, visible=True, billable=True):
-        body = {"name": name, "customer": customer_id, "comment": comment, "visible": visible,
-                "billable": billable, "globalActivities": True}
+        body = {
+            "name": name,
+            "customer": customer_id,
+            "comment": comment,
+            "visible": visible,
+            "billable": billable,
+            "globalActivities": True,
+        }
         return self.http.request("POST", "projects", json=body, ok=(200, 201)).json()
 
     def update_project(self, project, **changes):
         """PATCH a project, repeating its current booleans so none silently turns false."""
-        body = {"visible": project["visible"], "billable": project["billable"],
-                "globalActivities": project.get("globalActivities", True), **changes}
+        body = {
+            "visible": project["visible"],
+            "billable": project["billable"],
+            "globalActivities": project.get("globalActivities", True),
+            **changes,
+        }
         return self.http.request("PATCH", f"projects/{project['id']}", json=body).json()
 
     # activities
@@ -60,7 +84,7 @@ class KimaiClient:
         ids = sorted(set(project_ids))
         activities = []
         for start in range(0, len(ids), ID_CHUNK):
-            params = {"visible": ALL, "projects[]": [str(i) for i in ids[start:start + ID_CHUNK]]}
+            params = {"visible": ALL, "projects[]": [str(i) for i in ids[start : start + ID_CHUNK]]}
             activities.extend(self.http.get_json("activities", params))
         return activities
 
@@ -73,15 +97,17 @@ class KimaiClient:
         return self.http.request("PATCH", f"activities/{activity_id}", json=body).json()
 
     # timesheets
-    def list_timesheets(self, begin=None, end=None, *, user="all", tags=None, modified_after=None, page_size=500,
-                        filters=None):
+    def list_timesheets(
+        self, begin=None, end=None, *, user="all", tags=None, modified_after=None, page_size=500, filters=None
+    ):
         """Every timesheet that started in [begin, end] (Kimai local time strings), read page by
         page (at most 500 a page) by the shared pager: to X-Total-Pages, or, without it, to a
         short or empty page. `filters`: more of Kimai's list filters, e.g. {"customers[]": ["3"],
         "projects[]": [...], "activities[]": [...], "billable": "1"}."""
         params = {"size": page_size, "orderBy": "id", "order": "ASC"}
-        params.update({k: v for k, v in (("begin", begin), ("end", end), ("user", user),
-                                         ("modified_after", modified_after)) if v})
+        params.update(
+            {k: v for k, v in (("begin", begin), ("end", end), ("user", user), ("modified_after", modified_after)) if v}
+        )
         if tags:
             params["tags[]"] = list(tags)
         params.update({k: v for k, v in (filters or {}).items() if v not in (None, "", [], ())})

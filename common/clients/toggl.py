@@ -3,6 +3,7 @@
 HTTP Basic with `<token>:api_token`. Time entries are not paginated. Quota exhaustion answers 402
 and throttling 429: both stop the run with exit 75 (RateLimited) once retries are spent.
 """
+
 from ..http import ServiceSession
 from . import FirstAnswer, is_list, is_record
 
@@ -11,8 +12,16 @@ class TogglClient:
     def __init__(self, settings, counter, dry_run=False):
         settings.require("TOGGL_URL", "TOGGL_TOKEN", "TOGGL_WORKSPACE")
         self.workspace = settings.toggl_workspace
-        self.http = ServiceSession("toggl", f"{settings.toggl_url}/api/v9", {}, settings, counter=counter,
-                                   dry_run=dry_run, auth=(settings.toggl_token, "api_token"), cacheable=("me",))
+        self.http = ServiceSession(
+            "toggl",
+            f"{settings.toggl_url}/api/v9",
+            {},
+            settings,
+            counter=counter,
+            dry_run=dry_run,
+            auth=(settings.toggl_token, "api_token"),
+            cacheable=("me",),
+        )
         self.api = FirstAnswer(self.http, "TOGGL_URL", "Toggl Track")
 
     def me(self):

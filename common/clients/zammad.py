@@ -2,6 +2,7 @@
 
 Search pages are capped at 200 items and carry no total: read pages until one comes back short.
 """
+
 from ..http import ServiceSession
 from . import FirstAnswer, is_record
 
@@ -12,8 +13,14 @@ class ZammadClient:
     def __init__(self, settings, counter, dry_run=False):
         settings.require("ZAMMAD_URL", "ZAMMAD_TOKEN")
         self.http = ServiceSession(
-            "zammad", f"{settings.zammad_url}/api/v1", {"Authorization": f"Token token={settings.zammad_token}"},
-            settings, counter=counter, dry_run=dry_run, cacheable=("users/me",))
+            "zammad",
+            f"{settings.zammad_url}/api/v1",
+            {"Authorization": f"Token token={settings.zammad_token}"},
+            settings,
+            counter=counter,
+            dry_run=dry_run,
+            cacheable=("users/me",),
+        )
         self.api = FirstAnswer(self.http, "ZAMMAD_URL", "Zammad")
         self.max_pages = settings.max_pages
 
@@ -23,9 +30,12 @@ class ZammadClient:
     def search_tickets(self, query):
         """Every ticket matching an Elasticsearch query, with names expanded (organization, ...).
         Returns (tickets, complete); complete is False when MAX_PAGES cut the list."""
-        return self.http.pages("tickets/search", {"query": query, "expand": "true", "per_page": SEARCH_PAGE,
-                                                  "sort_by": "id", "order_by": "asc"},
-                               page_size=SEARCH_PAGE, max_pages=self.max_pages)
+        return self.http.pages(
+            "tickets/search",
+            {"query": query, "expand": "true", "per_page": SEARCH_PAGE, "sort_by": "id", "order_by": "asc"},
+            page_size=SEARCH_PAGE,
+            max_pages=self.max_pages,
+        )
 
     def get_ticket(self, ticket_id):
         return self.http.get_json(f"tickets/{ticket_id}", {"expand": "true"})

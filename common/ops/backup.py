@@ -7,6 +7,7 @@ every secret value removed). Nothing from an archive is ever extracted by its ow
 are read into files this module chooses, after every name, checksum and the snapshot's
 `integrity_check` have been verified.
 """
+
 import hashlib
 import io
 import json
@@ -33,7 +34,7 @@ PREFIX = "tracksync-backup-"
 NAME_RE = re.compile(r"^tracksync-backup-(\d{8}T\d{6}Z)(-pre-restore)?(?:-(\d+))?\.zip$")
 MANIFEST, STORE_MEMBER, CONFIG_MEMBER = "manifest.json", "store.db", "config.env"
 MEMBERS = (MANIFEST, STORE_MEMBER, CONFIG_MEMBER)
-MAX_MEMBER_BYTES = 4 * 1024 ** 3
+MAX_MEMBER_BYTES = 4 * 1024**3
 COUNTED_TABLES = ("runs", "links", "audit", "item_errors", "cursors")
 SECRET_NAME = re.compile(r"TOKEN|PASSWORD|PASSWD|SECRET|API_?KEY|CREDENTIAL|PRIVATE", re.I)
 COMMENTED_SECRET = re.compile(r"^\s*#.*(TOKEN|PASSWORD|PASSWD|SECRET|API_?KEY)\w*\s*[=:]\s*\S", re.I)
@@ -41,6 +42,7 @@ URL_PASSWORD = re.compile(r"(://[^/\s:@]+):[^@\s/]+@")
 
 
 # --- snapshots ------------------------------------------------------------------------------
+
 
 def snapshot_store(db_path: Union[str, Path], dest: Union[str, Path]) -> dict:
     """Copy the store to `dest` with the online backup API, in one step (one read transaction,
@@ -60,12 +62,17 @@ def describe_store(path: Union[str, Path]) -> dict:
 
 def summary_line(info):
     counts = info.get("counts", {})
-    parts = [f"{counts.get('runs', 0)} runs", f"{counts.get('links', 0)} links", f"{counts.get('audit', 0)} audit events"]
+    parts = [
+        f"{counts.get('runs', 0)} runs",
+        f"{counts.get('links', 0)} links",
+        f"{counts.get('audit', 0)} audit events",
+    ]
     last = f", last run {for_people(info['last_run'])}" if info.get("last_run") else ""
     return f"schema {info.get('schema_version')}: {', '.join(parts)}{last}"
 
 
 # --- the env file without secrets ---------------------------------------------------------
+
 
 def is_secret_key(name):
     return name in SECRET_KEYS or bool(SECRET_NAME.search(name))
@@ -76,6 +83,7 @@ def redact_env(text, secrets=()):
     their value, commented-out secrets and unparsable lines are dropped, passwords in URLs and
     any configured secret value that still appears are masked."""
     from dotenv.parser import parse_stream
+
     out = []
     for binding in parse_stream(io.StringIO(text)):
         original = binding.original.string
@@ -97,6 +105,7 @@ def redact_env(text, secrets=()):
 
 
 # --- creating -------------------------------------------------------------------------------
+
 
 def backup_dir(settings, out=None):
     return Path(out or settings.backup_dir)
@@ -125,14 +134,22 @@ def create_backup(settings, out=None, include_config=False, label=""):
         snapshot = Path(tmp) / STORE_MEMBER
         info = snapshot_store(settings.database_path, snapshot)
         if info["integrity"] != "ok":
-            raise DataError(f"the store {settings.database_path} fails integrity_check ({info['integrity']}); not backed up")
+            raise DataError(
+                f"the store {settings.database_path} fails integrity_check ({info['integrity']}); not backed up"
+            )
         members = {STORE_MEMBER: _file_digest(snapshot)}
         if env_text is not None:
             members[CONFIG_MEMBER] = _bytes_digest(env_text.encode("utf-8"))
-        manifest = {"format": FORMAT, "tool": "tracksync", "tool_version": __version__,
-                    "schema_version": info["schema_version"], "created": created.isoformat(timespec="seconds"),
-                    "kind": label or "backup", "store": {"counts": info["counts"], "last_run": info.get("last_run")},
-                    "members": members}
+        manifest = {
+            "format": FORMAT,
+            "tool": "tracksync",
+            "tool_version": __version__,
+            "schema_version": info["schema_version"],
+            "created": created.isoformat(timespec="seconds"),
+            "kind": label or "backup",
+            "store": {"counts": info["counts"], "last_run": info.get("last_run")},
+            "members": members,
+        }
         partial = Path(tmp) / "archive.zip"
         with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             archive.writestr(MANIFEST, json.dumps(manifest, indent=2))
@@ -161,6 +178,7 @@ def _bytes_digest(data):
 
 
 # --- verifying ------------------------------------------------------------------------------
+
 
 def unsafe_member(name):
     """Why a member name is refused, or None. Absolute paths, drive letters, backslashes and
@@ -219,7 +237,9 @@ def _check_manifest(path, manifest, names):
     if not isinstance(schema, int) or isinstance(schema, bool) or schema < 1:
         raise DataError(f"{path.name}: {MANIFEST} has no valid schema_version")
     if schema > SCHEMA_VERSION:
-        raise DataError(f"{path.name}: store schema {schema} is newer than this tracksync ({SCHEMA_VERSION}); upgrade tracksync first")
+        raise DataError(
+            f"{path.name}: store schema {schema} is newer than this tracksync ({SCHEMA_VERSION}); upgrade tracksync first"
+        )
     members = manifest.get("members")
     if not isinstance(members, dict) or STORE_MEMBER not in members:
         raise DataError(f"{path.name}: {MANIFEST} lists no {STORE_MEMBER}")
@@ -229,7 +249,9 @@ def _check_manifest(path, manifest, names):
         where = "missing from the archive" if odd in listed else "not listed in the manifest"
         raise DataError(f"{path.name}: member {odd!r} is {where}")
     for name, entry in members.items():
-        if not (isinstance(entry, dict) and isinstance(entry.get("sha256"), str) and isinstance(entry.get("size"), int)):
+        if not (
+            isinstance(entry, dict) and isinstance(entry.get("sha256"), str) and isinstance(entry.get("size"), int)
+        ):
             raise DataError(f"{path.name}: {MANIFEST} entry for {name!r} has no sha256 and size")
 
 
@@ -274,9 +296,13 @@ def verify_archive(path, workdir):
     if info["integrity"] != "ok":
         raise DataError(f"{path.name}: {STORE_MEMBER} fails integrity_check ({info['integrity']})")
     if info["schema_version"] != manifest["schema_version"]:
-        raise DataError(f"{path.name}: manifest says schema {manifest['schema_version']}, the store has {info['schema_version']}")
+        raise DataError(
+            f"{path.name}: manifest says schema {manifest['schema_version']}, the store has {info['schema_version']}"
+        )
     if info["schema_version"] > SCHEMA_VERSION:
-        raise DataError(f"{path.name}: store schema {info['schema_version']} is newer than this tracksync ({SCHEMA_VERSION})")
+        raise DataError(
+            f"{path.name}: store schema {info['schema_version']} is newer than this tracksync ({SCHEMA_VERSION})"
+        )
     return manifest, snapshot, info
 
 
@@ -288,6 +314,7 @@ def verify_file(path):
 
 
 # --- listing and pruning -------------------------------------------------------------------
+
 
 def archives(folder):
     """Backup archives in a folder, newest first (by the time in their names)."""
@@ -310,8 +337,12 @@ def list_backups(folder, detail=False):
             row.update(created=None, kind=None, schema=None, status=f"unreadable: {exc}")
             rows.append(row)
             continue
-        row.update(created=manifest.get("created"), kind=manifest.get("kind"), schema=manifest["schema_version"],
-                   config=CONFIG_MEMBER in manifest["members"])
+        row.update(
+            created=manifest.get("created"),
+            kind=manifest.get("kind"),
+            schema=manifest["schema_version"],
+            config=CONFIG_MEMBER in manifest["members"],
+        )
         if detail:
             row.update(tool_version=manifest.get("tool_version"), counts=manifest.get("store", {}).get("counts"))
             try:

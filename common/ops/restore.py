@@ -1,17 +1,18 @@
 """Restoring a backup: verified first, refused while any job's lock is held, the current store
 kept as a safety copy, the snapshot moved into place atomically with no stale write-ahead log."""
+
 import os
 import shutil
 import sqlite3
 import tempfile
 from contextlib import ExitStack
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from .backup import backup_dir, create_backup, describe_store, verify_archive
 from ..errors import DataError
 from ..runlock import JobLock
 from ..store_files import checkpoint_wal, set_wal_mode
+from .backup import backup_dir, create_backup, describe_store, verify_archive
 
 
 def restore_backup(settings, archive_path, jobs):
@@ -36,8 +37,14 @@ def restore_backup(settings, archive_path, jobs):
             _retire_wal(db)
             os.replace(staged, db)
             _fsync_dir(db.parent)
-    return {"archive": str(archive_path), "created": manifest.get("created"), "restored": info,
-            "store": str(db), "replaced": replaced, "safety_copy": str(safety) if safety else None}
+    return {
+        "archive": str(archive_path),
+        "created": manifest.get("created"),
+        "restored": info,
+        "store": str(db),
+        "replaced": replaced,
+        "safety_copy": str(safety) if safety else None,
+    }
 
 
 def _describe_or_note(db):
@@ -53,7 +60,7 @@ def _safety_copy(settings, db):
         path, _ = create_backup(settings, label="pre-restore")
         return path
     except (sqlite3.DatabaseError, DataError):
-        folder = backup_dir(settings) / f"pre-restore-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
+        folder = backup_dir(settings) / f"pre-restore-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
         folder.mkdir(parents=True, exist_ok=True)
         for suffix in ("", "-wal", "-shm"):
             source = Path(f"{db}{suffix}")

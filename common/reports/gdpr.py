@@ -8,6 +8,7 @@ key (`user`, `user_id`, ...) in its JSON, points at one of their Kimai timesheet
 audit event, conflict or failure of an item whose link is theirs (an import error: of an import
 that is theirs).
 """
+
 import hashlib
 import io
 import json
@@ -15,25 +16,29 @@ import re
 import sqlite3
 import zipfile
 from contextlib import contextmanager, nullcontext
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .. import config
-from ..ops.backup import _bytes_digest
 from ..clients.kimai import KimaiClient
 from ..config import read_map
 from ..errors import AuthError, ConfigError, DataError, NotFound, UsageError
-from .store_export import csv_text, write_atomic
 from ..http import RequestCounter
-from .runs import reading_store
+from ..ops.backup import _bytes_digest
 from ..store import Store
+from .runs import reading_store
+from .store_export import csv_text, write_atomic
 
 FORMAT = "tracksync-gdpr-1"
 JOB = "gdpr"
 MANIFEST = "manifest.json"
 TABLES = ("links", "audit", "conflicts", "item_errors", "imports", "import_errors")
-JSON_COLUMNS = {"links": ("data",), "audit": ("before", "after"), "conflicts": ("source_data", "target_data", "last_data"),
-                "imports": ("parameters",)}
+JSON_COLUMNS = {
+    "links": ("data",),
+    "audit": ("before", "after"),
+    "conflicts": ("source_data", "target_data", "last_data"),
+    "imports": ("parameters",),
+}
 USER_KEYS = {"user", "users", "user_id", "userId", "kimai_user", "kimai_user_id"}
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 
@@ -152,24 +157,33 @@ def person_archive(settings, email, kimai_user=None, out=None, purge=False):
     if kimai_user is None:
         kimai_user, source = kimai_user_of(wanted, settings, me, kimai)
         if kimai_user is None:
-            raise UsageError(f"no Kimai user id known for {email.strip()}: {source}, and it is not the token's user "
-                             "nor in ZAMMAD_USER_MAP or IMPORT_MAP; pass --kimai-user ID (or map the e-mail there)")
+            raise UsageError(
+                f"no Kimai user id known for {email.strip()}: {source}, and it is not the token's user "
+                "nor in ZAMMAD_USER_MAP or IMPORT_MAP; pass --kimai-user ID (or map the e-mail there)"
+            )
     sheets = kimai.list_timesheets(user=str(kimai_user))
     own = int(me["id"]) == int(kimai_user)
     strangers = {_user_id(s) for s in sheets} - {int(kimai_user)}
     if strangers:  # Kimai ignores ?user= for a token without view_other_timesheet and answers its own
-        raise AuthError(f"Kimai answered timesheets of user(s) {', '.join(map(str, sorted(strangers, key=str)))} "
-                        f"when asked for user {kimai_user}'s: this token may not read other users' timesheets "
-                        "(it needs view_other_timesheet); use an administrator's token", service="kimai")
+        raise AuthError(
+            f"Kimai answered timesheets of user(s) {', '.join(map(str, sorted(strangers, key=str)))} "
+            f"when asked for user {kimai_user}'s: this token may not read other users' timesheets "
+            "(it needs view_other_timesheet); use an administrator's token",
+            service="kimai",
+        )
     person = Person(email, int(kimai_user), [s["id"] for s in sheets])
-    with _store(settings, write=purge) as store, (store.exclusive() if purge else nullcontext()):
+    with _store(settings, write=purge) as store, store.exclusive() if purge else nullcontext():
         # with --purge, one transaction from finding the rows to deleting them: no writer slips in between
         found = find_rows(store, person)
         kinds = {"kimai_timesheets": sheets, **({"kimai_user": [me]} if own else {})}
         kinds.update({f"store_{table}": [_public(r) for r in found[table]] for table in TABLES})
         columns = {f"store_{table}": store.table_columns(table) for table in TABLES}
-        subject = {"email": email.strip(), "email_sha256": email_hash(email), "kimai_user_id": int(kimai_user),
-                   "kimai_user_from": source}
+        subject = {
+            "email": email.strip(),
+            "email_sha256": email_hash(email),
+            "kimai_user_id": int(kimai_user),
+            "kimai_user_from": source,
+        }
         members, manifest = build_members(kinds, columns, subject, own, settings.secrets())
         path = write_archive(out or default_path(settings, email), members)
         purged = remove_rows(store, found, email) if purge else None
@@ -196,8 +210,9 @@ def _store(settings, write):
         with Store(settings.database_path) as store:
             yield store
     except sqlite3.DatabaseError as exc:
-        raise DataError(f"the store {settings.database_path} cannot be changed ({exc}); "
-                        "run `python diagnose.py --database`") from None
+        raise DataError(
+            f"the store {settings.database_path} cannot be changed ({exc}); run `python diagnose.py --database`"
+        ) from None
 
 
 def _public(row):
@@ -211,13 +226,21 @@ def build_members(kinds, columns, subject, own, secrets):
         members[f"{kind}.json"] = json.dumps(rows, indent=2, ensure_ascii=False, default=str) + "\n"
         members[f"{kind}.csv"] = csv_text(rows, columns.get(kind) or _columns(rows))
     members = {name: _redact(text, secrets).encode("utf-8") for name, text in members.items()}
-    notes = ["Kimai timesheets: every timesheet of the Kimai user, all time, as Kimai returns them",
-             "store_*: rows of tracksync's local store that name the person (e-mail, Kimai user id, their timesheets)"]
+    notes = [
+        "Kimai timesheets: every timesheet of the Kimai user, all time, as Kimai returns them",
+        "store_*: rows of tracksync's local store that name the person (e-mail, Kimai user id, their timesheets)",
+    ]
     if not own:
         notes.append("kimai_user: not included; Kimai's API returns only the token's own user record")
-    manifest = {"format": FORMAT, "tool": "tracksync", "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "subject": subject, "counts": {kind: len(rows) for kind, rows in kinds.items()},
-                "members": {name: _bytes_digest(data) for name, data in members.items()}, "notes": notes}
+    manifest = {
+        "format": FORMAT,
+        "tool": "tracksync",
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "subject": subject,
+        "counts": {kind: len(rows) for kind, rows in kinds.items()},
+        "members": {name: _bytes_digest(data) for name, data in members.items()},
+        "notes": notes,
+    }
     members[MANIFEST] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     return members, manifest
 
@@ -237,7 +260,7 @@ def _redact(text, secrets):
 
 
 def default_path(settings, email):
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return Path(settings.export_dir) / f"gdpr-{email_hash(email)[:12]}-{stamp}.zip"
 
 
@@ -253,5 +276,6 @@ def write_archive(path, members):
 def remove_rows(store: Store, found: dict[str, list[dict]], email: str) -> dict[str, int]:
     """Delete the found rows and record the purge as one audit event (counts only; the person is
     named by the SHA-256 of the e-mail), in the transaction already open. Returns the counts."""
-    return store.purge_person(JOB, f"gdpr:{email_hash(email)}", {table: [r["_rowid"] for r in found[table]]
-                                                                  for table in TABLES})
+    return store.purge_person(
+        JOB, f"gdpr:{email_hash(email)}", {table: [r["_rowid"] for r in found[table]] for table in TABLES}
+    )

@@ -8,6 +8,7 @@ timesheet of the window gets one class. Reads only, on both sides.
 - duplicated: a second timesheet with one marker, or an unmarked timesheet on the same project,
   day and duration as a synced one (a likely manual double entry).
 """
+
 from collections import Counter, defaultdict
 from datetime import date, tzinfo
 
@@ -26,24 +27,38 @@ def reconcile(settings: Settings, date_from: str | date, date_to: str | date) ->
     """Every Zammad entry and Kimai timesheet of the window, classified, with totals per class and per ticket."""
     counter = RequestCounter()
     with Store(settings.database_path, readonly=True) as store:
-        job = ZammadKimaiJob(settings, Options(dry_run=True, date_from=date_from, date_to=date_to,
-                                               workers=settings.sync_workers), store, counter, Result(JOB, dry_run=True))
+        job = ZammadKimaiJob(
+            settings,
+            Options(dry_run=True, date_from=date_from, date_to=date_to, workers=settings.sync_workers),
+            store,
+            counter,
+            Result(JOB, dry_run=True),
+        )
         read = job.read_window()
     rows = classify(read)
     totals = Counter(row["class"] for row in rows)
     per_ticket = defaultdict(Counter)
     for row in rows:
         per_ticket[row["ticket"]][row["class"]] += 1
-    return {"from": date_from, "to": date_to, "timezone": read.tz.key,
-            "totals": {c: totals.get(c, 0) for c in CLASSES},
-            "per_ticket": {t: {c: counts.get(c, 0) for c in CLASSES}
-                           for t, counts in sorted(per_ticket.items(), key=lambda x: str(x[0]))},
-            "items": rows, "requests": counter.totals()["requests"]}
+    return {
+        "from": date_from,
+        "to": date_to,
+        "timezone": read.tz.key,
+        "totals": {c: totals.get(c, 0) for c in CLASSES},
+        "per_ticket": {
+            t: {c: counts.get(c, 0) for c in CLASSES}
+            for t, counts in sorted(per_ticket.items(), key=lambda x: str(x[0]))
+        },
+        "items": rows,
+        "requests": counter.totals()["requests"],
+    }
 
 
 def classify(read: WindowRead) -> list[dict]:
     """One row per entry and per timesheet of the window that is not simply matched to one entry."""
-    in_window = [s for s in read.timesheets if read.low <= to_kimai_local(parse_instant(s["begin"]), read.tz) < read.high]
+    in_window = [
+        s for s in read.timesheets if read.low <= to_kimai_local(parse_instant(s["begin"]), read.tz) < read.high
+    ]
     rows = []
     by_marker = defaultdict(list)
     for sheet in sorted(read.timesheets, key=lambda s: s["id"]):
@@ -59,10 +74,18 @@ def classify(read: WindowRead) -> list[dict]:
             rows.append({**base, "class": "missing_in_kimai", "timesheet": None, "detail": reason or ""})
             continue
         differences = _differences(read.tz, found[0], desired, minutes)
-        rows.append({**base, "class": "mismatched" if differences else "matched", "timesheet": found[0]["id"],
-                     "detail": ", ".join(differences)})
-        rows += [{**base, "class": "duplicated", "timesheet": extra["id"], "detail": "second timesheet with this marker"}
-                 for extra in found[1:]]
+        rows.append(
+            {
+                **base,
+                "class": "mismatched" if differences else "matched",
+                "timesheet": found[0]["id"],
+                "detail": ", ".join(differences),
+            }
+        )
+        rows += [
+            {**base, "class": "duplicated", "timesheet": extra["id"], "detail": "second timesheet with this marker"}
+            for extra in found[1:]
+        ]
     synced = {(s["project"], s["begin"][:10], s.get("duration")) for key in present for s in by_marker.get(key, [])[:1]}
     for sheet in in_window:
         key = marker_of(sheet.get("description"))
@@ -70,11 +93,27 @@ def classify(read: WindowRead) -> list[dict]:
         if match and key not in present:
             ticket_id = int(match.group(1))
             why = "entry deleted in Zammad" if ticket_id in read.ticket_ids else "ticket not found in Zammad"
-            rows.append({"ticket": f"id {ticket_id}", "entry": int(match.group(2)), "marker": key,
-                         "class": "missing_in_zammad", "timesheet": sheet["id"], "detail": why})
+            rows.append(
+                {
+                    "ticket": f"id {ticket_id}",
+                    "entry": int(match.group(2)),
+                    "marker": key,
+                    "class": "missing_in_zammad",
+                    "timesheet": sheet["id"],
+                    "detail": why,
+                }
+            )
         elif not match and (sheet["project"], sheet["begin"][:10], sheet.get("duration")) in synced:
-            rows.append({"ticket": "", "entry": None, "marker": "", "class": "duplicated", "timesheet": sheet["id"],
-                         "detail": "unmarked timesheet on the same project, day and duration as a synced one"})
+            rows.append(
+                {
+                    "ticket": "",
+                    "entry": None,
+                    "marker": "",
+                    "class": "duplicated",
+                    "timesheet": sheet["id"],
+                    "detail": "unmarked timesheet on the same project, day and duration as a synced one",
+                }
+            )
     return rows
 
 
@@ -91,4 +130,3 @@ def _differences(tz: tzinfo, sheet: dict, desired: dict, minutes: int) -> list[s
         if wanted is not None and sheet.get(field) != wanted:
             differences.append(f"{field} {sheet.get(field)} (mapping gives {wanted})")
     return differences
-

@@ -1,12 +1,12 @@
 """Read-only queries behind report.py: run status and history, links, failures and the audit
 trail. The store is always opened read-only; it is never created or migrated here."""
+
 import json
 import sqlite3
 from collections.abc import Iterable
 from contextlib import contextmanager
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 from pathlib import Path
-from typing import Optional
 
 from ..config import Settings
 from ..errors import DataError, UsageError
@@ -48,11 +48,13 @@ def parse_since(text, flag="--since"):
         else:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise UsageError(f"{flag}: expected a date like 2026-05-01, a local time like 2026-05-01T08:00 or an "
-                         f"instant like 2026-05-01T08:00+02:00 or 2026-05-01T06:00Z, got {text!r}") from None
+        raise UsageError(
+            f"{flag}: expected a date like 2026-05-01, a local time like 2026-05-01T08:00 or an "
+            f"instant like 2026-05-01T08:00+02:00 or 2026-05-01T06:00Z, got {text!r}"
+        ) from None
     if moment.tzinfo is None:
         moment = moment.astimezone()  # the machine's local time zone
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def _seconds(run):
@@ -62,7 +64,9 @@ def _seconds(run):
         return round(duration_ms / 1000, 3)
     if not (run["started_at"] and run["finished_at"]):
         return None
-    return round((datetime.fromisoformat(run["finished_at"]) - datetime.fromisoformat(run["started_at"])).total_seconds(), 3)
+    return round(
+        (datetime.fromisoformat(run["finished_at"]) - datetime.fromisoformat(run["started_at"])).total_seconds(), 3
+    )
 
 
 def run_outcome(status, held):
@@ -72,8 +76,15 @@ def run_outcome(status, held):
 
 def _run_row(run, settings=None):
     held = settings is not None and run["status"] == "running" and lock_info(settings.database_path, run["job"])["held"]
-    row = {"run": run["id"], "job": run["job"], "started": run["started_at"], "finished": run["finished_at"],
-           "seconds": _seconds(run), "outcome": run_outcome(run["status"], held), "exit_code": run["exit_code"]}
+    row = {
+        "run": run["id"],
+        "job": run["job"],
+        "started": run["started_at"],
+        "finished": run["finished_at"],
+        "seconds": _seconds(run),
+        "outcome": run_outcome(run["status"], held),
+        "exit_code": run["exit_code"],
+    }
     row.update({name: run[name] for name in RUN_COLUMNS})
     row["message"] = run["message"]
     return row
@@ -86,8 +97,17 @@ def status(store: Store, settings: Settings, jobs: Iterable[str]) -> list[dict]:
     for job in known:
         last = store.last_run(job)
         states = store.link_states(job)
-        row = {"job": job, "last_run": None, "started": None, "finished": None, "seconds": None,
-               "outcome": "never run", "exit_code": None, **{name: None for name in RUN_COLUMNS}, "message": None}
+        row = {
+            "job": job,
+            "last_run": None,
+            "started": None,
+            "finished": None,
+            "seconds": None,
+            "outcome": "never run",
+            "exit_code": None,
+            **{name: None for name in RUN_COLUMNS},
+            "message": None,
+        }
         if last:
             row.update(_run_row(last, settings))
             row["last_run"] = row.pop("run")
@@ -96,42 +116,86 @@ def status(store: Store, settings: Settings, jobs: Iterable[str]) -> list[dict]:
     return rows
 
 
-def history(store: Store, job: Optional[str] = None, since: Optional[str] = None, limit: Optional[int] = 20,
-            settings: Optional[Settings] = None) -> list[dict]:
+def history(
+    store: Store,
+    job: str | None = None,
+    since: str | None = None,
+    limit: int | None = 20,
+    settings: Settings | None = None,
+) -> list[dict]:
     return [_run_row(run, settings) for run in store.runs(job, limit, since)]
 
 
-def items(store: Store, job: Optional[str] = None, state: Optional[str] = None, search: Optional[str] = None,
-          limit: Optional[int] = None) -> list[dict]:
+def items(
+    store: Store, job: str | None = None, state: str | None = None, search: str | None = None, limit: int | None = None
+) -> list[dict]:
     rows = []
     for link in store.search_links(job, state, search, limit):
         data = link["data"] or {}
-        rows.append({"job": link["job"], "item": link["source_key"], "name": data.get("name"),
-                     "target_type": link["target_type"], "target_id": link["target_id"], "state": link["state"],
-                     "changed": link["updated_at"], "run": link["run_id"], "error": link["error"]})
+        rows.append(
+            {
+                "job": link["job"],
+                "item": link["source_key"],
+                "name": data.get("name"),
+                "target_type": link["target_type"],
+                "target_id": link["target_id"],
+                "state": link["state"],
+                "changed": link["updated_at"],
+                "run": link["run_id"],
+                "error": link["error"],
+            }
+        )
     return rows
 
 
-def errors(store: Store, run_id: Optional[int] = None) -> tuple[Optional[dict], list[dict]]:
+def errors(store: Store, run_id: int | None = None) -> tuple[dict | None, list[dict]]:
     """Without a run: the items failed now (state failed). With one: the failures recorded in
     that run, and the error that stopped the run if any. Returns (run or None, rows)."""
     if run_id is None:
-        return None, [{"job": r["job"], "item": r["source_key"], "target_type": r["target_type"],
-                       "reason": r["error"], "run": r["run_id"], "at": r["updated_at"]} for r in store.failed_links()]
+        return None, [
+            {
+                "job": r["job"],
+                "item": r["source_key"],
+                "target_type": r["target_type"],
+                "reason": r["error"],
+                "run": r["run_id"],
+                "at": r["updated_at"],
+            }
+            for r in store.failed_links()
+        ]
     run = store.run(run_id)
     if run is None:
         raise UsageError(f"--run: there is no run {run_id} in the store")
-    return _run_row(run), [{"job": r["job"], "item": r["source_key"], "target_type": r["target_type"],
-                            "reason": r["message"], "run": r["run_id"], "at": r["at"]} for r in store.run_failures(run_id)]
+    return _run_row(run), [
+        {
+            "job": r["job"],
+            "item": r["source_key"],
+            "target_type": r["target_type"],
+            "reason": r["message"],
+            "run": r["run_id"],
+            "at": r["at"],
+        }
+        for r in store.run_failures(run_id)
+    ]
 
 
-def audit(store: Store, job: Optional[str] = None, item: Optional[str] = None,
-          limit: Optional[int] = None) -> list[dict]:
+def audit(store: Store, job: str | None = None, item: str | None = None, limit: int | None = None) -> list[dict]:
     """Every write the toolkit recorded, oldest first, with the values before and after."""
-    return [{"id": event["id"], "at": event["at"], "run": event["run_id"], "job": event["job"],
-             "item": event["source_key"], "action": event["action"], "target_type": event["target_type"],
-             "target_id": event["target_id"], "before": event["before"], "after": event["after"]}
-            for event in store.audit_events(job, item, limit)]
+    return [
+        {
+            "id": event["id"],
+            "at": event["at"],
+            "run": event["run_id"],
+            "job": event["job"],
+            "item": event["source_key"],
+            "action": event["action"],
+            "target_type": event["target_type"],
+            "target_id": event["target_id"],
+            "before": event["before"],
+            "after": event["after"],
+        }
+        for event in store.audit_events(job, item, limit)
+    ]
 
 
 def describe_changes(before, after, width=48):
@@ -152,7 +216,7 @@ def describe_changes(before, after, width=48):
 def _short(value, width):
     text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
     text = text.replace("\\n", " ")
-    return text if len(text) <= width else text[:width - 1] + "…"
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def export_folder(settings, out):

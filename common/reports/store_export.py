@@ -2,15 +2,15 @@
 
 CSV cells that a spreadsheet would run as a formula (= + - @, tab, carriage return first) are
 prefixed with an apostrophe."""
+
 import csv
 import io
 import json
 import os
 import tempfile
-from datetime import datetime, timezone
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Union
 
 from ..store import Store
 
@@ -66,12 +66,13 @@ def table_rows(store: Store, table: str) -> list[dict]:
     return store.export_rows(table)
 
 
-def export_store(store: Store, out_dir: Union[str, Path], fmt: str = "csv",
-                 tables: Sequence[str] = ("links", "runs", "audit")) -> list[Path]:
+def export_store(
+    store: Store, out_dir: str | Path, fmt: str = "csv", tables: Sequence[str] = ("links", "runs", "audit")
+) -> list[Path]:
     """Write one file per table; returns the paths written."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     paths = []
     for table in tables:
         rows = table_rows(store, table)

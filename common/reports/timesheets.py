@@ -6,6 +6,7 @@ the window in pages of 500, filtered by Kimai where its API allows (customers, p
 activities, user, billable). Times are local ISO 8601 (with their offset) in the Kimai user's
 zone (KIMAI_TIMEZONE, else the token user's preference); durations in hours with 2 decimals.
 """
+
 import json
 import sys
 from dataclasses import dataclass
@@ -13,21 +14,34 @@ from datetime import date, datetime, time, timedelta
 
 from ..clients.kimai import KimaiClient
 from ..errors import UsageError
-from .store_export import csv_text, write_atomic
 from ..http import RequestCounter
 from ..timeutil import parse_instant, to_kimai_local, zone
+from .store_export import csv_text, write_atomic
 
 PAGE_SIZE = 500
-COLUMNS = ("id", "date", "begin", "end", "hours", "user", "customer", "project", "activity", "description", "tags",
-           "billable", "exported")
+COLUMNS = (
+    "id",
+    "date",
+    "begin",
+    "end",
+    "hours",
+    "user",
+    "customer",
+    "project",
+    "activity",
+    "description",
+    "tags",
+    "billable",
+    "exported",
+)
 
 
 @dataclass
 class Filters:
-    customer: str = None      # name or id
-    project: str = None       # name or id (under --customer when both are given)
-    activity: str = None      # name or id
-    user: str = None          # Kimai user id, "me", an e-mail the user maps know, or "all" (default)
+    customer: str = None  # name or id
+    project: str = None  # name or id (under --customer when both are given)
+    activity: str = None  # name or id
+    user: str = None  # Kimai user id, "me", an e-mail the user maps know, or "all" (default)
     billable_only: bool = False
 
 
@@ -59,11 +73,22 @@ def export_timesheets(settings, date_from, date_to, filters, fmt="json", bom=Fal
     names = Names(kimai.list_customers(), kimai.list_projects(), kimai.list_all_activities())
     query, described = server_filters(filters, names, settings, me)
     user = query.pop("user")
-    sheets = kimai.list_timesheets(to_kimai_local(start, api_tz), to_kimai_local(stop - timedelta(seconds=1), api_tz),
-                                   user=user, page_size=PAGE_SIZE, filters=query)
+    sheets = kimai.list_timesheets(
+        to_kimai_local(start, api_tz),
+        to_kimai_local(stop - timedelta(seconds=1), api_tz),
+        user=user,
+        page_size=PAGE_SIZE,
+        filters=query,
+    )
     rows = [timesheet_row(sheet, tz, names) for sheet in sheets if start <= parse_instant(sheet["begin"]) < stop]
-    report = {"from": first.isoformat(), "to": last.isoformat(), "timezone": tz.key, "filters": described,
-              "totals": totals(rows), "timesheets": rows}
+    report = {
+        "from": first.isoformat(),
+        "to": last.isoformat(),
+        "timezone": tz.key,
+        "filters": described,
+        "totals": totals(rows),
+        "timesheets": rows,
+    }
     return report, render(report, fmt, bom)
 
 
@@ -71,8 +96,11 @@ class Names:
     """Customers, projects and activities by id, read once per run."""
 
     def __init__(self, customers, projects, activities):
-        self.tables = {"customer": {c["id"]: c for c in customers}, "project": {p["id"]: p for p in projects},
-                       "activity": {a["id"]: a for a in activities}}
+        self.tables = {
+            "customer": {c["id"]: c for c in customers},
+            "project": {p["id"]: p for p in projects},
+            "activity": {a["id"]: a for a in activities},
+        }
 
     def name(self, kind, object_id):
         return (self.tables[kind].get(object_id) or {}).get("name")
@@ -103,13 +131,21 @@ def server_filters(filters, names, settings, me):
         query["customers[]"] = [str(i) for i in customers]
     if filters.project:
         where = f" of customer {filters.customer!r}" if customers else ""
-        projects = names.resolve("project", filters.project, where=where,
-                                 within=(lambda p: names.project_customer(p["id"]) in customers) if customers else None)
+        projects = names.resolve(
+            "project",
+            filters.project,
+            where=where,
+            within=(lambda p: names.project_customer(p["id"]) in customers) if customers else None,
+        )
         query["projects[]"] = [str(i) for i in projects]
     if filters.activity:
         where = f" for project {filters.project!r}" if projects else ""
-        activities = names.resolve("activity", filters.activity, where=where,
-                                   within=(lambda a: a.get("project") in (None, *projects)) if projects else None)
+        activities = names.resolve(
+            "activity",
+            filters.activity,
+            where=where,
+            within=(lambda a: a.get("project") in (None, *projects)) if projects else None,
+        )
         query["activities[]"] = [str(i) for i in activities]
     for kind in ("customer", "project", "activity"):
         value = getattr(filters, kind)
@@ -133,11 +169,14 @@ def user_param(value, settings, me):
         return text
     if "@" in text:
         from .gdpr import kimai_user_of
+
         user_id, _ = kimai_user_of(text, settings, me)
         if user_id is not None:
             return str(user_id)
-        raise UsageError(f"--user: no Kimai user id known for {text}: it is not the token's user nor in a user map; "
-                         "pass the Kimai user id")
+        raise UsageError(
+            f"--user: no Kimai user id known for {text}: it is not the token's user nor in a user map; "
+            "pass the Kimai user id"
+        )
     raise UsageError(f"--user: expected a Kimai user id, an e-mail, 'me' or 'all', got {text!r}")
 
 
@@ -148,13 +187,25 @@ def timesheet_row(sheet, tz, names):
     if seconds is None:
         seconds = int((end - begin).total_seconds()) if end else 0
     customer_id = names.project_customer(sheet["project"])
-    return {"id": sheet["id"], "date": begin.date().isoformat(), "begin": begin.isoformat(),
-            "end": end.isoformat() if end else None, "hours": hours(seconds), "duration": seconds,
-            "user": sheet.get("user"), "customer_id": customer_id, "customer": names.name("customer", customer_id),
-            "project_id": sheet["project"], "project": names.name("project", sheet["project"]),
-            "activity_id": sheet["activity"], "activity": names.name("activity", sheet["activity"]),
-            "description": sheet.get("description") or "", "tags": list(sheet.get("tags") or []),
-            "billable": bool(sheet.get("billable")), "exported": bool(sheet.get("exported"))}
+    return {
+        "id": sheet["id"],
+        "date": begin.date().isoformat(),
+        "begin": begin.isoformat(),
+        "end": end.isoformat() if end else None,
+        "hours": hours(seconds),
+        "duration": seconds,
+        "user": sheet.get("user"),
+        "customer_id": customer_id,
+        "customer": names.name("customer", customer_id),
+        "project_id": sheet["project"],
+        "project": names.name("project", sheet["project"]),
+        "activity_id": sheet["activity"],
+        "activity": names.name("activity", sheet["activity"]),
+        "description": sheet.get("description") or "",
+        "tags": list(sheet.get("tags") or []),
+        "billable": bool(sheet.get("billable")),
+        "exported": bool(sheet.get("exported")),
+    }
 
 
 def hours(seconds):
@@ -165,23 +216,42 @@ def totals(rows):
     """Count and hours, overall and per project (from the exact seconds, rounded once)."""
     per_project = {}
     for row in rows:
-        entry = per_project.setdefault(row["project_id"], {"customer": row["customer"], "project": row["project"],
-                                                           "project_id": row["project_id"], "count": 0, "seconds": 0})
+        entry = per_project.setdefault(
+            row["project_id"],
+            {
+                "customer": row["customer"],
+                "project": row["project"],
+                "project_id": row["project_id"],
+                "count": 0,
+                "seconds": 0,
+            },
+        )
         entry["count"] += 1
         entry["seconds"] += row["duration"] or 0
     projects = sorted(per_project.values(), key=lambda e: (e["customer"] or "", e["project"] or "", e["project_id"]))
-    return {"count": len(rows), "hours": hours(sum(row["duration"] or 0 for row in rows)),
-            "per_project": [{**{k: v for k, v in e.items() if k != "seconds"}, "hours": hours(e["seconds"])}
-                            for e in projects]}
+    return {
+        "count": len(rows),
+        "hours": hours(sum(row["duration"] or 0 for row in rows)),
+        "per_project": [
+            {**{k: v for k, v in e.items() if k != "seconds"}, "hours": hours(e["seconds"])} for e in projects
+        ],
+    }
 
 
 def render(report, fmt, bom=False):
     """The report as bytes: UTF-8 JSON, or UTF-8 CSV (optionally with a byte order mark)."""
     if fmt == "json":
         return (json.dumps(report, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-    rows = [{**row, "hours": f"{row['hours']:.2f}", "tags": ", ".join(row["tags"]),
-             "billable": "yes" if row["billable"] else "no", "exported": "yes" if row["exported"] else "no"}
-            for row in report["timesheets"]]
+    rows = [
+        {
+            **row,
+            "hours": f"{row['hours']:.2f}",
+            "tags": ", ".join(row["tags"]),
+            "billable": "yes" if row["billable"] else "no",
+            "exported": "yes" if row["exported"] else "no",
+        }
+        for row in report["timesheets"]
+    ]
     return (("\ufeff" if bom else "") + csv_text(rows, COLUMNS)).encode("utf-8")
 
 
@@ -199,5 +269,7 @@ def summary_line(report, path=None):
     t = report["totals"]
     where = f" -> {path}" if path else ""
     projects = len(t["per_project"])
-    return (f"{t['count']} timesheets, {t['hours']:.2f} hours, {projects} project{'' if projects == 1 else 's'}, "
-            f"{report['from']} to {report['to']} ({report['timezone']}){where}")
+    return (
+        f"{t['count']} timesheets, {t['hours']:.2f} hours, {projects} project{'' if projects == 1 else 's'}, "
+        f"{report['from']} to {report['to']} ({report['timezone']}){where}"
+    )
