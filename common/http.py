@@ -6,41 +6,68 @@ on dropped connections, 429 and 5xx, honouring Retry-After. A POST is resent onl
 server refused it, nothing was committed); any other failure of a POST raises UnknownOutcome and
 the job resolves it by looking for the origin marker, never by sending it again blindly.
 """
+
+from __future__ import annotations
+
 import hashlib
 import logging
 import re
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
-from .errors import (ApiError, AuthError, DryRunWrite, NotFound, RateLimited,
-                     ServiceUnavailable, UnknownOutcome)
+if TYPE_CHECKING:
+    from requests_cache.policy import ExpirationPatterns
+
+    from .config import Settings
+
+from .errors import ApiError, AuthError, DryRunWrite, NotFound, RateLimited, ServiceUnavailable, UnknownOutcome
 
 log = logging.getLogger("tracksync.http")
 
+Params = Mapping[str, Any]  # query parameters: a value may be a list (key[]=a&key[]=b)
+ItemsOf = Callable[[Any], Any]  # a page's JSON body -> its list of items
+NextUrlOf = Callable[[requests.Response, Any], Any]  # (page, its JSON body) -> the next page's URL or None
+
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
+
+# Retries: every count and wait of the retry policy, in one place (what is retried: see above)
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+RETRY_TOTAL = 8  # retries of one request, all causes together
+RETRY_CONNECT = 4  # connection refused, host name not found, connect timeout
+RETRY_READ = 6  # a dropped or timed-out answer
+RETRY_STATUS = 6  # an answer with one of RETRY_STATUSES
+RETRY_OTHER = 2  # any other error on the way
+RETRY_BACKOFF_FACTOR = 0.2  # seconds before the 2nd retry; doubles after each retry ...
+RETRY_BACKOFF_MAX = 5.0  # ... up to this many seconds (a Retry-After header overrides both)
 MAX_RETRY_AFTER = 60  # a longer Retry-After stops the run with exit 75 instead of sleeping
+POST_429_SENDS = 6  # a POST answered 429 is sent at most this many times in all
+# test_connection.py reports a dead service at once instead of retrying for seconds
+FAIL_FAST_RETRIES = {"total": 2, "connect": 1, "read": 1, "status": 1, "other": 1}
+POOL_SPARE = 2  # connections per service beyond one per sync worker
 USER_AGENT = "tracksync/1.0 (+https://github.com/tracksync/tracksync)"
 
 
 class RequestCounter:
     """Thread-safe tally of the requests that reached the wire, per service (retries included)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.requests = Counter()
-        self.writes = Counter()
-        self.cached = Counter()
+        self.requests: Counter[str] = Counter()
+        self.writes: Counter[str] = Counter()
+        self.cached: Counter[str] = Counter()
 
-    def add(self, service, method, cached=False):
+    def add(self, service: str, method: str | None, cached: bool = False) -> None:
         with self._lock:
             if cached:
                 self.cached[service] += 1
@@ -49,21 +76,25 @@ class RequestCounter:
             if method in WRITE_METHODS:
                 self.writes[service] += 1
 
-    def totals(self):
+    def totals(self) -> dict[str, Any]:
         with self._lock:
-            return {"requests": sum(self.requests.values()), "writes": sum(self.writes.values()),
-                    "cached": sum(self.cached.values()), "by_service": dict(self.requests)}
+            return {
+                "requests": sum(self.requests.values()),
+                "writes": sum(self.writes.values()),
+                "cached": sum(self.cached.values()),
+                "by_service": dict(self.requests),
+            }
 
 
 class RateLimiter:
     """At most `limit` requests per `period` seconds (sliding window), shared by all threads."""
 
-    def __init__(self, limit, period):
+    def __init__(self, limit: int, period: float) -> None:
         self.limit, self.period = limit, period
-        self._times = []
+        self._times: list[float] = []
         self._lock = threading.Lock()
 
-    def wait(self):
+    def wait(self) -> None:
         while True:
             with self._lock:
                 now = time.monotonic()
@@ -78,22 +109,31 @@ class RateLimiter:
 class CountingRetry(Retry):
     """urllib3 Retry that counts each retried attempt and refuses to sleep through long Retry-After."""
 
-    service = None
-    counter = None
+    service: str = ""
+    counter: RequestCounter | None = None
 
-    def new(self, **kw):
+    def new(self, **kw: Any) -> CountingRetry:
         retry = super().new(**kw)
+        assert isinstance(retry, CountingRetry)
         retry.service, retry.counter = self.service, self.counter
         return retry
 
-    def sleep_for_retry(self, response):
+    def sleep_for_retry(self, response: BaseHTTPResponse) -> bool:
         retry_after = self.get_retry_after(response)
         if retry_after:
             time.sleep(min(retry_after, MAX_RETRY_AFTER))
             return True
         return False
 
-    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+    def increment(  # type: ignore[override]  # the same parameters, typed loosely as urllib3 passes them
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: Any = None,
+    ) -> Retry:
         if response is not None and response.status == 429:
             retry_after = self.get_retry_after(response)
             if retry_after and retry_after > MAX_RETRY_AFTER:
@@ -113,11 +153,13 @@ class GuardedAdapter(HTTPAdapter):
     """The single door every request passes: refuses writes under dry-run, applies the rate
     limit and counts requests."""
 
-    def __init__(self, service, counter, dry_run, limiter, **kw):
+    def __init__(
+        self, service: str, counter: RequestCounter, dry_run: bool, limiter: RateLimiter | None, **kw: Any
+    ) -> None:
         self.service, self.counter, self.dry_run, self.limiter = service, counter, dry_run, limiter
         super().__init__(**kw)
 
-    def send(self, request, **kw):
+    def send(self, request: requests.PreparedRequest, **kw: Any) -> requests.Response:  # type: ignore[override]
         if self.dry_run and request.method in WRITE_METHODS:
             raise DryRunWrite(f"refused {request.method} {request.path_url} under --dry-run", service=self.service)
         if self.limiter:
@@ -126,21 +168,33 @@ class GuardedAdapter(HTTPAdapter):
         return super().send(request, **kw)
 
 
-def _cache_key(token):
+def _cache_key(token: str | None) -> Callable[..., str]:
     """requests-cache key function: the URL, method and a hash of the credentials, so a changed
     token never reuses an answer given to another one (the token itself is never stored)."""
     token_hash = hashlib.sha256((token or "").encode()).hexdigest()
 
-    def key_fn(request, **_):
+    def key_fn(request: requests.PreparedRequest, **_: object) -> str:
         return hashlib.sha256(f"{request.method} {request.url} {token_hash}".encode()).hexdigest()
+
     return key_fn
 
 
 class ServiceSession:
     """HTTP for one service. `base` is the API root (e.g. https://git.example.com/api/v1)."""
 
-    def __init__(self, service, base, headers, settings, *, counter, dry_run=False, auth=None,
-                 cacheable=(), token_key=None):
+    def __init__(
+        self,
+        service: str,
+        base: str,
+        headers: Mapping[str, str],
+        settings: Settings,
+        *,
+        counter: RequestCounter,
+        dry_run: bool = False,
+        auth: tuple[str, str] | None = None,
+        cacheable: Collection[str] = (),
+        token_key: str | None = None,
+    ) -> None:
         self.service = service
         self.base = base.rstrip("/")
         self.timeout = settings.http_timeout
@@ -154,35 +208,68 @@ class ServiceSession:
         self.session.headers.update(headers)
         if auth:
             self.session.auth = auth
-        limiter = RateLimiter(settings.rate_limit_requests, settings.rate_limit_period) if settings.rate_limit_enabled else None
-        retry = CountingRetry(total=8, connect=4, read=6, status=6, other=2, backoff_factor=0.2,
-                              backoff_max=5, status_forcelist=RETRY_STATUSES,
-                              allowed_methods=IDEMPOTENT_METHODS, respect_retry_after_header=True,
-                              raise_on_status=False)
+        limiter = (
+            RateLimiter(settings.rate_limit_requests, settings.rate_limit_period)
+            if settings.rate_limit_enabled
+            else None
+        )
+        retry = CountingRetry(
+            total=RETRY_TOTAL,
+            connect=RETRY_CONNECT,
+            read=RETRY_READ,
+            status=RETRY_STATUS,
+            other=RETRY_OTHER,
+            backoff_factor=RETRY_BACKOFF_FACTOR,
+            backoff_max=RETRY_BACKOFF_MAX,
+            status_forcelist=RETRY_STATUSES,
+            allowed_methods=IDEMPOTENT_METHODS,
+            respect_retry_after_header=True,
+            raise_on_status=False,
+        )
         retry.service, retry.counter = service, counter
-        pool = max(settings.sync_workers, 1) + 2
-        adapter = GuardedAdapter(service, counter, dry_run, limiter, max_retries=retry,
-                                 pool_connections=pool, pool_maxsize=pool)
+        pool = max(settings.sync_workers, 1) + POOL_SPARE
+        adapter = GuardedAdapter(
+            service, counter, dry_run, limiter, max_retries=retry, pool_connections=pool, pool_maxsize=pool
+        )
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
 
-    def url(self, path):
+    def fail_fast(self) -> ServiceSession:
+        """Fewer retries (FAIL_FAST_RETRIES), for a probe that reports a dead service at once."""
+        for adapter in self.session.adapters.values():
+            retry = getattr(adapter, "max_retries", None)
+            if isinstance(retry, Retry):
+                adapter.max_retries = retry.new(**FAIL_FAST_RETRIES)  # type: ignore[attr-defined]
+        return self
+
+    def url(self, path: str) -> str:
         """The absolute URL of an API path. An absolute URL (a next-page link) is accepted only on
         the configured scheme, host and port: credentials never go anywhere else."""
         if "://" not in path:
             return f"{self.base}/{path.lstrip('/')}"
         if origin_of(path) != origin_of(self.base):
             raise ServiceUnavailable(
-                f"refused a link to {_origin(path)}: not the configured {self.url_key} {_origin(self.base)}, so nothing "
-                f"was sent there (if the server calls itself that, set {self.url_key} to it)", service=self.service)
+                f"refused a link to {_origin(path)}: not the configured {self.url_key} {_origin(self.base)}, "
+                f"so nothing was sent there (if the server calls itself that, set {self.url_key} to it)",
+                service=self.service,
+            )
         return path
 
-    def request(self, method, path, *, params=None, json=None, ok=(200, 201, 204), not_found_ok=False):
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        json: Any = None,
+        ok: Collection[int] = (200, 201, 204),
+        not_found_ok: bool = False,
+    ) -> requests.Response:
         """Send one request and return the Response; raise a SyncError subclass on failure."""
         url = self.url(path)
-        for attempt in range(6):
+        for attempt in range(1, POST_429_SENDS + 1):
             response = self._send(method, url, params, json)
-            if response.status_code == 429 and method == "POST" and attempt < 5:
+            if response.status_code == 429 and method == "POST" and attempt < POST_429_SENDS:
                 wait = _retry_after(response)
                 if wait is None or wait > MAX_RETRY_AFTER:
                     break
@@ -194,7 +281,7 @@ class ServiceSession:
             return response
         self._raise_for(method, path, response)
 
-    def _send(self, method, url, params, json):
+    def _send(self, method: str, url: str, params: Params | None, json: Any) -> requests.Response:
         try:
             response = self.session.request(method, url, params=params, json=json, timeout=self.timeout)
         except DryRunWrite:
@@ -204,24 +291,31 @@ class ServiceSession:
         except requests.exceptions.RequestException as exc:
             cause = _root_cause(exc)
             if isinstance(cause, _LongRetryAfter):
-                raise RateLimited("rate limited with a long Retry-After; try again later", service=self.service) from None
+                raise RateLimited(
+                    "rate limited with a long Retry-After; try again later", service=self.service
+                ) from None
             if method not in IDEMPOTENT_METHODS and not _never_sent(exc):
-                raise UnknownOutcome(f"{method} {_path(url)}: no answer ({cause.__class__.__name__})", service=self.service) from None
+                raise UnknownOutcome(
+                    f"{method} {_path(url)}: no answer ({cause.__class__.__name__})", service=self.service
+                ) from None
             raise ServiceUnavailable(f"cannot reach {_origin(url)}: {_describe(exc)}", service=self.service) from None
         if getattr(response, "from_cache", False):
             self.counter.add(self.service, method, cached=True)
         log.debug("%s %s %s -> %s", self.service, method, _path(url), response.status_code)
         return response
 
-    def _raise_for(self, method, path, response):
+    def _raise_for(self, method: str, path: str, response: requests.Response) -> NoReturn:
         status = response.status_code
         body = _json_or_none(response)
         detail = error_detail(body) or response.reason or ""
         if status == 401:
             raise AuthError(f"authentication refused (401): check {self.token_key}", service=self.service)
         if status == 403:
-            raise AuthError(f"permission refused (403) for {method} {path}: {detail or 'forbidden'}; check {self.token_key} "
-                            "and its rights", service=self.service)
+            raise AuthError(
+                f"permission refused (403) for {method} {path}: {detail or 'forbidden'}; check {self.token_key} "
+                "and its rights",
+                service=self.service,
+            )
         if status == 404:
             raise NotFound(f"not found: {method} {path}", service=self.service)
         if status in (402, 429):
@@ -232,36 +326,53 @@ class ServiceSession:
             raise ServiceUnavailable(f"server error {status} for {method} {path} after retries", service=self.service)
         raise ApiError(f"{method} {path} refused ({status}): {detail}", service=self.service, status=status, body=body)
 
-    def get_json(self, path, params=None, **kw):
+    def get_json(self, path: str, params: Params | None = None, **kw: Any) -> Any:
         return self.request("GET", path, params=params, **kw).json()
 
-    def pages(self, path, params=None, *, page_size=None, max_pages=0, items=None, next_url=None):
+    def pages(
+        self,
+        path: str,
+        params: Params | None = None,
+        *,
+        page_size: int | None = None,
+        max_pages: int = 0,
+        items: ItemsOf | None = None,
+        next_url: NextUrlOf | None = None,
+    ) -> tuple[list[Any], bool]:
         """Every item of a paged list: (items, complete). See common.paging.read_pages."""
         from .paging import read_pages
+
         return read_pages(self, path, params, page_size=page_size, max_pages=max_pages, items=items, next_url=next_url)
 
-    def clear_cache(self):
+    def clear_cache(self) -> None:
         cache = getattr(self.session, "cache", None)
         if cache is not None:
             cache.clear()
 
 
-def _make_session(settings, cacheable, base, token):
+def _make_session(settings: Settings, cacheable: Collection[str], base: str, token: str | None) -> requests.Session:
     if not (settings.cache_enabled and cacheable):
         return requests.Session()
     import requests_cache
+
     Path(settings.cache_dir).mkdir(parents=True, exist_ok=True)
     host_and_path = base.split("://", 1)[-1]
     # exact URLs only (a glob would also match every longer path, e.g. user -> users/x/repos)
-    patterns = {re.compile("://" + re.escape(f"{host_and_path}/{p.lstrip('/')}") + "$"): settings.cache_ttl
-                for p in cacheable}
+    patterns: ExpirationPatterns = {
+        re.compile("://" + re.escape(f"{host_and_path}/{p.lstrip('/')}") + "$"): settings.cache_ttl for p in cacheable
+    }
     patterns["*"] = requests_cache.DO_NOT_CACHE
     return requests_cache.CachedSession(
-        str(Path(settings.cache_dir) / "http_cache"), backend="sqlite", urls_expire_after=patterns,
-        allowable_methods=("GET",), key_fn=_cache_key(token), stale_if_error=False)
+        str(Path(settings.cache_dir) / "http_cache"),
+        backend="sqlite",
+        urls_expire_after=patterns,
+        allowable_methods=("GET",),
+        key_fn=_cache_key(token),
+        stale_if_error=False,
+    )
 
 
-def clear_http_cache(settings):
+def clear_http_cache(settings: Settings) -> int:
     """Delete the HTTP cache files; returns how many were removed."""
     removed = 0
     for path in Path(settings.cache_dir).glob("http_cache*"):
@@ -270,7 +381,7 @@ def clear_http_cache(settings):
     return removed
 
 
-def error_detail(body):
+def error_detail(body: Any) -> str:
     """One line from any of the services' error bodies (Gitea, Kimai, Zammad, Jira, Graph, ...)."""
     if isinstance(body, str):
         return body[:200]
@@ -294,12 +405,12 @@ def error_detail(body):
     return "; ".join(parts)[:300]
 
 
-def next_link(response):
+def next_link(response: requests.Response) -> str | None:
     """The rel="next" URL of a Link header, or None."""
     return response.links.get("next", {}).get("url")
 
 
-def origin_of(url):
+def origin_of(url: str) -> tuple[str, str, int | None]:
     """(scheme, host, port) of a URL, with the scheme's default port filled in."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
@@ -310,7 +421,7 @@ def origin_of(url):
     return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
 
 
-def _retry_after(response):
+def _retry_after(response: requests.Response) -> float | None:
     value = response.headers.get("Retry-After")
     try:
         return max(float(value), 0) if value is not None else None
@@ -318,14 +429,14 @@ def _retry_after(response):
         return None
 
 
-def _json_or_none(response):
+def _json_or_none(response: requests.Response) -> Any:
     try:
         return response.json()
     except ValueError:
         return response.text[:200] if response.text else None
 
 
-def _root_cause(exc):
+def _root_cause(exc: BaseException) -> BaseException:
     seen = exc
     while True:
         nxt = getattr(seen, "reason", None)
@@ -336,14 +447,16 @@ def _root_cause(exc):
         seen = nxt
 
 
-def _never_sent(exc):
+def _never_sent(exc: BaseException) -> bool:
     """True when the request never left (connection refused, DNS, connect timeout)."""
     from urllib3.exceptions import NameResolutionError, NewConnectionError
+
     return isinstance(exc, requests.exceptions.ConnectTimeout) or isinstance(
-        _root_cause(exc), (NewConnectionError, NameResolutionError, ConnectionRefusedError))
+        _root_cause(exc), (NewConnectionError, NameResolutionError, ConnectionRefusedError)
+    )
 
 
-def _describe(exc):
+def _describe(exc: BaseException) -> str:
     cause = _root_cause(exc)
     if isinstance(exc, requests.exceptions.SSLError):
         return "TLS handshake failed"
@@ -357,11 +470,11 @@ def _describe(exc):
     return cause.__class__.__name__
 
 
-def _origin(url):
+def _origin(url: str) -> str:
     scheme, rest = url.split("://", 1)
     text = f"{scheme}://{rest.split('/', 1)[0].split('?', 1)[0].rsplit('@', 1)[-1]}"  # never user:password@
     return "".join(c for c in text if c.isprintable())[:120]
 
 
-def _path(url):
+def _path(url: str) -> str:
     return "/" + url.split("://", 1)[-1].split("/", 1)[-1].split("?")[0]

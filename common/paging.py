@@ -7,18 +7,37 @@ page already read, or more than HARD_MAX_PAGES pages stop the read with one clea
 next link to another scheme, host or port is refused before anything (credentials included) is
 sent there. Between pages a stop request (SIGTERM) is honoured and the progress line advances.
 """
+
+from __future__ import annotations
+
 import hashlib
 import json
+from functools import partial
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
+
+import requests
 
 from . import progress, shutdown
 from .errors import ServiceUnavailable
-from .http import _path, next_link
+from .http import ItemsOf, Params, _path, next_link
+
+if TYPE_CHECKING:
+    from .http import NextUrlOf, ServiceSession
 
 HARD_MAX_PAGES = 10_000  # a page loop always ends, whatever MAX_PAGES says
 
 
-def read_pages(http, path, params=None, *, page_size=None, max_pages=0, items=None, next_url=None):
+def read_pages(
+    http: ServiceSession,
+    path: str,
+    params: Params | None = None,
+    *,
+    page_size: int | None = None,
+    max_pages: int = 0,
+    items: ItemsOf | None = None,
+    next_url: NextUrlOf | None = None,
+) -> tuple[list[Any], bool]:
     """Every item of the list at `path` of ServiceSession `http`: returns (items, complete);
     complete is False when `max_pages` (MAX_PAGES, 0 = no limit) cut it.
 
@@ -28,8 +47,12 @@ def read_pages(http, path, params=None, *, page_size=None, max_pages=0, items=No
     404 past page 1 counts as an empty page). `items(body)` picks the page's list (default: the
     body is the list)."""
     params = dict(params or {})
-    found, seen_pages, visited, page = [], set(), set(), 1
-    url, query = http.url(path), dict(params, page=1)
+    found: list[Any] = []
+    seen_pages: set[bytes] = set()
+    visited: set[str] = set()
+    page = 1
+    url = http.url(path)
+    query: dict[str, Any] | None = dict(params, page=1)
     with progress.task(f"reading {http.service}") as bar:
         while True:
             shutdown.check()
@@ -39,25 +62,30 @@ def read_pages(http, path, params=None, *, page_size=None, max_pages=0, items=No
             body = None if response.status_code == 404 else _body(response, where, http.service)
             batch = [] if body is None else _pick(items, body, where, http.service)
             if not isinstance(batch, list):
-                raise ServiceUnavailable(f"{where}: expected a list of items, got {type(batch).__name__}",
-                                         service=http.service)
+                raise ServiceUnavailable(
+                    f"{where}: expected a list of items, got {type(batch).__name__}", service=http.service
+                )
             if not batch:
                 return found, True
             fingerprint = hashlib.sha256(json.dumps(batch, sort_keys=True, default=str).encode()).digest()
             if fingerprint in seen_pages:
-                raise ServiceUnavailable(f"{where} repeats an earlier page; the server does not advance, "
-                                         "reading stopped", service=http.service)
+                raise ServiceUnavailable(
+                    f"{where} repeats an earlier page; the server does not advance, reading stopped",
+                    service=http.service,
+                )
             seen_pages.add(fingerprint)
             found.extend(batch)
             bar.advance(len(batch), total=_header_int(response, "X-Total-Count"))
-            link = _pick(lambda b: next_url(response, b), body, where, http.service) if next_url else next_link(response)
+            link = _pick(partial(next_url, response), body, where, http.service) if next_url else next_link(response)
             if link is not None and not isinstance(link, str):
                 raise ServiceUnavailable(f"{where}: the next-page link is not a URL", service=http.service)
             if link:
                 link = urljoin(response.url, link)
                 if link in visited:
-                    raise ServiceUnavailable(f"{where}: the next-page link leads back to a page already read; "
-                                             "reading stopped", service=http.service)
+                    raise ServiceUnavailable(
+                        f"{where}: the next-page link leads back to a page already read; reading stopped",
+                        service=http.service,
+                    )
                 url, query = http.url(link), None  # another origin is refused here; the link carries every parameter
             elif _last_page(response, page, len(found), len(batch), page_size):
                 return found, True
@@ -67,11 +95,14 @@ def read_pages(http, path, params=None, *, page_size=None, max_pages=0, items=No
             if max_pages and page > max_pages:
                 return found, False
             if page > HARD_MAX_PAGES:
-                raise ServiceUnavailable(f"GET {_path(url)}: more than {HARD_MAX_PAGES} pages; the list never ends, "
-                                         "reading stopped (MAX_PAGES reads a part)", service=http.service)
+                raise ServiceUnavailable(
+                    f"GET {_path(url)}: more than {HARD_MAX_PAGES} pages; the list never ends, "
+                    "reading stopped (MAX_PAGES reads a part)",
+                    service=http.service,
+                )
 
 
-def _last_page(response, page, found, batch, page_size):
+def _last_page(response: requests.Response, page: int, found: int, batch: int, page_size: int | None) -> bool:
     """Without a next link, whether this page ends the list: X-Total-Pages, else X-Total-Count,
     else a page shorter than asked for. Otherwise the next page is read (an empty one ends it)."""
     total_pages = _header_int(response, "X-Total-Pages")
@@ -80,17 +111,17 @@ def _last_page(response, page, found, batch, page_size):
     total_count = _header_int(response, "X-Total-Count")
     if total_count is not None:
         return found >= total_count
-    return bool(page_size) and batch < page_size
+    return page_size is not None and 0 < page_size and batch < page_size
 
 
-def _body(response, where, service):
+def _body(response: requests.Response, where: str, service: str) -> Any:
     try:
         return response.json()
     except ValueError:
         raise ServiceUnavailable(f"{where}: the answer is not JSON", service=service) from None
 
 
-def _pick(pick, body, where, service):
+def _pick(pick: ItemsOf | None, body: Any, where: str, service: str) -> Any:
     """pick(body), where a body of another shape (a missing key, a list for an object) is the
     server's fault, one clear error (69), not a crash."""
     if pick is None:
@@ -101,7 +132,7 @@ def _pick(pick, body, where, service):
         raise ServiceUnavailable(f"{where}: the answer has an unexpected shape", service=service) from None
 
 
-def _header_int(response, name):
+def _header_int(response: requests.Response, name: str) -> int | None:
     """A non-negative integer header, or None when absent or not a number."""
     value = response.headers.get(name, "").strip()
     return int(value) if value.isdigit() else None
