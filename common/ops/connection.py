@@ -4,22 +4,29 @@ version and the permissions the jobs need. A probe only reads; it never creates 
 Each service is one entry of SERVICES (its URL and token keys and a probe function); a service
 the env file does not mention is not probed. Adding a service = adding one entry.
 """
-import ipaddress
-import os
+
 import re
-import socket
 import ssl
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
-from ..errors import (CONFIG, OK, UNAVAILABLE, AuthError, ConfigError, NotFound, ServiceUnavailable,
-                     SyncError, TemporaryError, most_serious)
+from ..errors import (
+    CONFIG,
+    OK,
+    UNAVAILABLE,
+    AuthError,
+    ConfigError,
+    NotFound,
+    ServiceUnavailable,
+    SyncError,
+    TemporaryError,
+    most_serious,
+)
 from ..http import RequestCounter
+from .tls import RENEW_HINT, describe_tls_error, is_loopback, tls_handshake
 
 ADMIN_ROLES = {"ROLE_ADMIN", "ROLE_SUPER_ADMIN"}
-CERT_WARN_DAYS = 14
 
 
 @dataclass
@@ -73,9 +80,19 @@ class Probe:
         return "; ".join(s.detail for s in self.steps if s.name == "permissions")
 
     def as_dict(self):
-        return {"service": self.service, "url": self.url, "status": self.status, "exit_code": self.code,
-                "used_by": list(self.used_by), "version": self.version, "user": self.user, "tls": self.tls, "latency_ms": self.latency_ms,
-                "detail": self.detail, "steps": [s.__dict__ for s in self.steps]}
+        return {
+            "service": self.service,
+            "url": self.url,
+            "status": self.status,
+            "exit_code": self.code,
+            "used_by": list(self.used_by),
+            "version": self.version,
+            "user": self.user,
+            "tls": self.tls,
+            "latency_ms": self.latency_ms,
+            "detail": self.detail,
+            "steps": [s.__dict__ for s in self.steps],
+        }
 
 
 class _Stop(Exception):
@@ -125,7 +142,7 @@ def mask_url_credentials(text):
 def _message(exc, service):
     text = mask_url_credentials(str(exc))
     prefix = f"{service}: "
-    return text[len(prefix):] if text.startswith(prefix) else text
+    return text[len(prefix) :] if text.startswith(prefix) else text
 
 
 def _code(exc):
@@ -148,59 +165,11 @@ def safe_url(url):
     return f"{parts.scheme}://{netloc}{parts.path}"
 
 
-def is_loopback(host):
-    if host in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _fewer_retries(http):
-    """A connection test reports a dead service at once instead of retrying for seconds."""
-    for adapter in http.session.adapters.values():
-        retry = getattr(adapter, "max_retries", None)
-        if retry is not None and hasattr(retry, "new"):
-            adapter.max_retries = retry.new(total=2, connect=1, read=1, status=1, other=1)
-    return http
-
-
 def _timed(call):
     """(what call() returns, milliseconds it took)."""
     started = time.perf_counter()
     result = call()
     return result, round((time.perf_counter() - started) * 1000, 1)
-
-
-def ca_bundle():
-    """The certificates requests trusts, so a TLS check agrees with the jobs: REQUESTS_CA_BUNDLE
-    or CURL_CA_BUNDLE when set, else certifi's bundle."""
-    import requests.certs
-    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or requests.certs.where()
-
-
-def tls_handshake(host, port, timeout):
-    """Connect and shake hands; returns (TLS version, certificate expiry, milliseconds).
-    Raises ssl.SSLCertVerificationError, ssl.SSLError or OSError."""
-    context = ssl.create_default_context(cafile=ca_bundle())
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        started = time.perf_counter()
-        with context.wrap_socket(sock, server_hostname=host) as tls:
-            ms = round((time.perf_counter() - started) * 1000, 1)
-            cert, version = tls.getpeercert(), tls.version()
-    expires = datetime.fromtimestamp(ssl.cert_time_to_seconds(cert["notAfter"]), timezone.utc)
-    return version, expires, ms
-
-
-def describe_tls_error(exc):
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"certificate refused: {exc.verify_message}"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS handshake failed ({exc.reason or exc.__class__.__name__})"
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    return exc.strerror or exc.__class__.__name__
 
 
 def _tls(probe, url, timeout):
@@ -209,17 +178,18 @@ def _tls(probe, url, timeout):
     parts = urlsplit(url)
     if parts.scheme == "https":
         try:
-            version, expires, _ = tls_handshake(parts.hostname, parts.port or 443, timeout)
+            session = tls_handshake(parts.hostname or "", parts.port or 443, timeout)
         except ssl.SSLError as exc:
             raise ServiceUnavailable(describe_tls_error(exc)) from None
         except OSError as exc:
-            raise _Unreachable(f"cannot reach {parts.hostname}:{parts.port or 443}: {describe_tls_error(exc)}") from None
-        probe.tls = version
-        days = (expires - datetime.now(timezone.utc)).days
-        detail = f"{version}, certificate valid until {expires:%Y-%m-%d}"
-        if days < CERT_WARN_DAYS:
-            return "WARN", f"{detail}: expires in {days} days", "renew the certificate soon"
-        return detail
+            raise _Unreachable(
+                f"cannot reach {parts.hostname}:{parts.port or 443}: {describe_tls_error(exc)}"
+            ) from None
+        probe.tls = session.version
+        warning = session.expiry_warning()
+        if warning:
+            return "WARN", f"{session.valid_until}: {warning}", RENEW_HINT
+        return session.valid_until
     probe.tls = "none (http)"
     if is_loopback(parts.hostname or ""):
         return "OK", "plain http on this machine"
@@ -228,14 +198,17 @@ def _tls(probe, url, timeout):
 
 # --- Gitea ----------------------------------------------------------------------------------
 
+
 def _probe_gitea(settings, probe, step):
     from ..clients.gitea import GiteaClient
+
     client = GiteaClient(settings, RequestCounter())
-    http = _fewer_retries(client.http)
+    http = client.http.fail_fast()
 
     def version():
         probe.version, probe.latency_ms = _timed(client.version)
         return f"Gitea {probe.version} ({probe.latency_ms} ms)"
+
     step("tls", lambda: _tls(probe, settings.gitea_url, http.timeout))
     step("version", version)
 
@@ -243,16 +216,22 @@ def _probe_gitea(settings, probe, step):
         me = client.me()
         probe.user = me.get("login")
         return f"token of {probe.user}" + (" (site administrator)" if me.get("is_admin") else "")
+
     step("authentication", auth)
 
     def permissions():
         settings.require("GITEA_ORGANIZATION")
         owner = settings.gitea_organization
-        kind, response = "organisation", http.request("GET", f"orgs/{owner}/repos", params={"limit": 1}, not_found_ok=True)
+        kind, response = (
+            "organisation",
+            http.request("GET", f"orgs/{owner}/repos", params={"limit": 1}, not_found_ok=True),
+        )
         if response.status_code == 404:
             kind, response = "user", http.request("GET", f"users/{owner}/repos", params={"limit": 1}, not_found_ok=True)
         if response.status_code == 404:
-            raise ConfigError("GITEA_ORGANIZATION", f"no organisation or user named {owner!r} on {safe_url(settings.gitea_url)}")
+            raise ConfigError(
+                "GITEA_ORGANIZATION", f"no organisation or user named {owner!r} on {safe_url(settings.gitea_url)}"
+            )
         repos = response.json()
         total = response.headers.get("X-Total-Count", str(len(repos)))
         wanted = list(settings.repos_to_sync)[:20]
@@ -261,23 +240,31 @@ def _probe_gitea(settings, probe, step):
                 raise ConfigError("REPOS_TO_SYNC", f"repository {owner}/{name} not found or not readable")
         sample = wanted[0] if wanted else (repos[0]["name"] if repos else None)
         if sample is None:
-            return "WARN", f"{kind} {owner}: no repository visible to this token", "check GITEA_ORGANIZATION and the token's access"
+            return (
+                "WARN",
+                f"{kind} {owner}: no repository visible to this token",
+                "check GITEA_ORGANIZATION and the token's access",
+            )
         http.request("GET", f"repos/{owner}/{sample}/issues", params={"state": "all", "type": "issues", "limit": 1})
         checked = f"{len(wanted)} listed in REPOS_TO_SYNC" if wanted else f"{total} visible"
         return f"{kind} {owner}: repositories readable ({checked}), issues readable"
+
     step("permissions", permissions)
 
 
 # --- Kimai ----------------------------------------------------------------------------------
 
+
 def _probe_kimai(settings, probe, step):
     from ..clients.kimai import ALL, KimaiClient
+
     client = KimaiClient(settings, RequestCounter())
-    http = _fewer_retries(client.http)
+    http = client.http.fail_fast()
 
     def version():  # Kimai answers /api/version only with a valid token
         probe.version, probe.latency_ms = _timed(client.version)
         return f"Kimai {probe.version} ({probe.latency_ms} ms)"
+
     step("tls", lambda: _tls(probe, settings.kimai_url, http.timeout))
     step("version", version)
 
@@ -288,6 +275,7 @@ def _probe_kimai(settings, probe, step):
         probe.user = me.get("username")
         roles.extend(me.get("roles") or [])
         return f"token of {probe.user} (time zone {me.get('timezone')})"
+
     step("authentication", auth)
 
     def permissions():
@@ -297,20 +285,31 @@ def _probe_kimai(settings, probe, step):
         if projects:
             params["projects[]"] = [str(projects[0]["id"])]
         activities = http.get_json("activities", params)
-        seen = f"reads {len(customers)} customers, {len(projects)} projects, activities ({len(activities)} in one project)"
+        seen = (
+            f"reads {len(customers)} customers, {len(projects)} projects, activities ({len(activities)} in one project)"
+        )
         if roles and not ADMIN_ROLES & set(roles):
-            return "WARN", (f"{seen}; roles {', '.join(roles)}: creating customers and projects needs "
-                            "ROLE_ADMIN in a default Kimai"), "give the token's user ROLE_ADMIN (or those permissions)"
+            return (
+                "WARN",
+                (
+                    f"{seen}; roles {', '.join(roles)}: creating customers and projects needs "
+                    "ROLE_ADMIN in a default Kimai"
+                ),
+                "give the token's user ROLE_ADMIN (or those permissions)",
+            )
         return seen
+
     step("permissions", permissions)
 
 
 # --- Zammad ---------------------------------------------------------------------------------
 
+
 def _probe_zammad(settings, probe, step):
     from ..clients.zammad import ZammadClient
+
     client = ZammadClient(settings, RequestCounter())
-    http = _fewer_retries(client.http)
+    http = client.http.fail_fast()
     step("tls", lambda: _tls(probe, settings.zammad_url, http.timeout))
     roles = []
 
@@ -319,6 +318,7 @@ def _probe_zammad(settings, probe, step):
         probe.user = me.get("email") or me.get("login")
         roles.extend(me.get("role_ids") or [])
         return f"token of {probe.user} ({probe.latency_ms} ms)"
+
     step("authentication", auth)
 
     def permissions():
@@ -327,44 +327,52 @@ def _probe_zammad(settings, probe, step):
         if tickets:
             client.time_accountings(tickets[0]["id"])
         return f"tickets searchable, time accountings readable, {len(types)} activity types"
+
     step("permissions", permissions)
 
 
 # --- Toggl and Harvest ----------------------------------------------------------------------
 
+
 def _probe_toggl(settings, probe, step):
     from ..clients.toggl import TogglClient
+
     client = TogglClient(settings, RequestCounter())
-    http = _fewer_retries(client.http)
+    http = client.http.fail_fast()
     step("tls", lambda: _tls(probe, settings.toggl_url, http.timeout))
 
     def auth():  # Toggl has no version endpoint: the token's user answers for reachability
         me, probe.latency_ms = _timed(client.me)
         probe.user = me.get("email")
         return f"token of {probe.user} ({probe.latency_ms} ms)"
+
     step("authentication", auth)
 
     def permissions():
         projects = client.projects()
         return f"workspace {settings.toggl_workspace}: {len(projects)} projects readable"
+
     step("permissions", permissions)
 
 
 def _probe_harvest(settings, probe, step):
     from ..clients.harvest import HarvestClient
+
     client = HarvestClient(settings, RequestCounter())
-    http = _fewer_retries(client.http)
+    http = client.http.fail_fast()
     step("tls", lambda: _tls(probe, settings.harvest_url, http.timeout))
 
     def auth():
         me, probe.latency_ms = _timed(client.me)
         probe.user = me.get("email")
         return f"token of {probe.user} ({probe.latency_ms} ms)"
+
     step("authentication", auth)
 
     def permissions():
         http.get_json("time_entries", {"per_page": 1})
         return f"account {settings.harvest_account_id}: time entries readable"
+
     step("permissions", permissions)
 
 
@@ -387,15 +395,21 @@ SERVICES = [
 
 
 # the services each job talks to
-JOB_SERVICES = {"gitea-kimai": ("gitea", "kimai"), "zammad-kimai": ("zammad", "kimai"), "toggl-kimai": ("toggl", "kimai"),
-                "harvest-kimai": ("harvest", "kimai"), "csv-kimai": ("kimai",)}
+JOB_SERVICES = {
+    "gitea-kimai": ("gitea", "kimai"),
+    "zammad-kimai": ("zammad", "kimai"),
+    "toggl-kimai": ("toggl", "kimai"),
+    "harvest-kimai": ("harvest", "kimai"),
+    "csv-kimai": ("kimai",),
+}
 NOT_CONFIGURED = "skipped (not configured)"
 
 
 def is_configured(settings, spec):
     """The user set the service's token, or an address (a default address alone does not count)."""
-    return bool(settings.get(spec.token_key)
-                or (settings.get(spec.url_key) and settings.sources.get(spec.url_key) != "default"))
+    return bool(
+        settings.get(spec.token_key) or (settings.get(spec.url_key) and settings.sources.get(spec.url_key) != "default")
+    )
 
 
 def configured_services(settings):
@@ -406,7 +420,7 @@ def configured_services(settings):
 @dataclass(frozen=True)
 class Planned:
     spec: "ServiceSpec"
-    used_by: tuple      # the jobs (or "--service") that need it; empty = not used
+    used_by: tuple  # the jobs (or "--service") that need it; empty = not used
     configured: bool
 
     @property
@@ -434,8 +448,11 @@ def require_something(plan, jobs):
     if any(p.configured for p in plan):
         return
     first = next((p.spec for p in plan if p.used_by), plan[0].spec if plan else SERVICES[0])
-    raise ConfigError(first.url_key, f"no service is configured for {', '.join(jobs) or 'SYNC_JOBS'}: "
-                                     f"set {first.url_key} and {first.token_key} (and the other service's keys)")
+    raise ConfigError(
+        first.url_key,
+        f"no service is configured for {', '.join(jobs) or 'SYNC_JOBS'}: "
+        f"set {first.url_key} and {first.token_key} (and the other service's keys)",
+    )
 
 
 def soften(steps, used_by_text):
@@ -484,4 +501,3 @@ def probe_all(settings, jobs=(), only=()):
 
 def exit_code(probes):
     return most_serious(p.code for p in probes)
-

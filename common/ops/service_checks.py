@@ -5,22 +5,22 @@ clock skew against the `Date` header of an unauthenticated GET of the API's vers
 endpoint (the site root would be an HTML page or a redirect); nothing there sends a token.
 --api: authentication, server version and permissions per service (the probes of connection.py).
 """
+
 import socket
 import ssl
 import time
-from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import requests
 
-from .diagnose_checks import Check, fail, ok, warn
-from .connection import (CERT_WARN_DAYS, NOT_CONFIGURED, describe_tls_error, is_loopback, probe_service,
-                         safe_url, service_plan, tls_handshake)
 from ..errors import CONFIG, UNAVAILABLE
 from ..http import USER_AGENT
+from .connection import NOT_CONFIGURED, probe_service, safe_url, service_plan
+from .diagnose_checks import Check, fail, ok, warn
+from .tls import RENEW_HINT, describe_tls_error, is_loopback, tls_handshake
 
-SKEW_WARN = 30      # seconds
+SKEW_WARN = 30  # seconds
 SKEW_FAIL = 300
 
 
@@ -29,16 +29,39 @@ def _planned(settings, group, jobs):
     SKIP row; a used one that is not configured at all is left to the config checks."""
     plan = service_plan(settings, jobs)
     if not any(p.configured for p in plan):
-        return [(None, [fail(group, "services", "no service is configured",
-                             "set the address and token of each service SYNC_JOBS uses in the env file", CONFIG)])]
+        return [
+            (
+                None,
+                [
+                    fail(
+                        group,
+                        "services",
+                        "no service is configured",
+                        "set the address and token of each service SYNC_JOBS uses in the env file",
+                        CONFIG,
+                    )
+                ],
+            )
+        ]
     rows = []
     for planned in plan:
         name = planned.spec.name
         if planned.action == "skip":
             rows.append((None, [Check(group, name, "SKIP", NOT_CONFIGURED)]))
         elif not planned.configured:
-            rows.append((None, [Check(group, name, "SKIP", f"not configured, but {', '.join(planned.used_by)} "
-                                      "needs it (see the config checks)")]))
+            rows.append(
+                (
+                    None,
+                    [
+                        Check(
+                            group,
+                            name,
+                            "SKIP",
+                            f"not configured, but {', '.join(planned.used_by)} needs it (see the config checks)",
+                        )
+                    ],
+                )
+            )
         else:
             rows.append((planned, []))
     return rows
@@ -64,8 +87,15 @@ def network_checks(settings, jobs=()):
         spec = planned.spec
         url = settings.get(spec.url_key)
         if not url:
-            found = [fail("network", f"{spec.name} address", f"{spec.url_key} is not set",
-                          f"set {spec.url_key} in the env file", CONFIG)]
+            found = [
+                fail(
+                    "network",
+                    f"{spec.name} address",
+                    f"{spec.url_key} is not set",
+                    f"set {spec.url_key} in the env file",
+                    CONFIG,
+                )
+            ]
         else:
             found = service_network_checks(spec.name, url, min(settings.http_timeout, 10), spec.clock_path)
         checks.extend(_courtesy(planned, found, jobs_text))
@@ -83,8 +113,15 @@ def service_network_checks(name, url, timeout, clock_path=""):
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        checks.append(fail("network", f"{name} dns", f"{host}: cannot resolve ({exc.strerror or exc})",
-                           "check the host name in the address and the machine's DNS (/etc/resolv.conf)", UNAVAILABLE))
+        checks.append(
+            fail(
+                "network",
+                f"{name} dns",
+                f"{host}: cannot resolve ({exc.strerror or exc})",
+                "check the host name in the address and the machine's DNS (/etc/resolv.conf)",
+                UNAVAILABLE,
+            )
+        )
         return checks
     ms = _ms(started)
     addresses = sorted({info[4][0] for info in infos})
@@ -95,8 +132,15 @@ def service_network_checks(name, url, timeout, clock_path=""):
         sock = socket.create_connection((host, port), timeout=timeout)
     except OSError as exc:
         reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or exc.__class__.__name__)
-        checks.append(fail("network", f"{name} tcp", f"{host}:{port}: {reason}",
-                           "is the service running on that port? check firewalls and proxies", UNAVAILABLE))
+        checks.append(
+            fail(
+                "network",
+                f"{name} tcp",
+                f"{host}:{port}: {reason}",
+                "is the service running on that port? check firewalls and proxies",
+                UNAVAILABLE,
+            )
+        )
         return checks
     ms = _ms(started)
     sock.close()
@@ -111,26 +155,42 @@ def service_network_checks(name, url, timeout, clock_path=""):
         if is_loopback(host):
             checks.append(ok("network", f"{name} tls", "not used: plain http on this machine"))
         else:
-            checks.append(warn("network", f"{name} tls", "not used: plain http, the token travels unencrypted",
-                               f"use an https:// address for {name}"))
+            checks.append(
+                warn(
+                    "network",
+                    f"{name} tls",
+                    "not used: plain http, the token travels unencrypted",
+                    f"use an https:// address for {name}",
+                )
+            )
     checks.append(_clock_check(name, f"{url}/{clock_path}", timeout))
     return checks
 
 
 def _tls_check(name, host, port, timeout):
     try:
-        version, expires, ms = tls_handshake(host, port, timeout)
+        session = tls_handshake(host, port, timeout)
     except ssl.SSLCertVerificationError as exc:
-        return fail("network", f"{name} tls", describe_tls_error(exc),
-                    "renew the certificate, or trust its CA: REQUESTS_CA_BUNDLE=/path/to/ca.pem", UNAVAILABLE)
+        return fail(
+            "network",
+            f"{name} tls",
+            describe_tls_error(exc),
+            "renew the certificate, or trust its CA: REQUESTS_CA_BUNDLE=/path/to/ca.pem",
+            UNAVAILABLE,
+        )
     except (ssl.SSLError, OSError) as exc:
-        return fail("network", f"{name} tls", describe_tls_error(exc),
-                    "is this port really https? check the address's scheme and port", UNAVAILABLE)
-    days = (expires - datetime.now(timezone.utc)).days
-    detail = f"{version}, certificate valid until {expires:%Y-%m-%d} ({ms} ms)"
-    if days < CERT_WARN_DAYS:
-        return warn("network", f"{name} tls", f"{detail}: expires in {days} days", "renew the certificate soon", latency_ms=ms)
-    return ok("network", f"{name} tls", detail, latency_ms=ms)
+        return fail(
+            "network",
+            f"{name} tls",
+            describe_tls_error(exc),
+            "is this port really https? check the address's scheme and port",
+            UNAVAILABLE,
+        )
+    detail = f"{session.valid_until} ({session.ms} ms)"
+    warning = session.expiry_warning()
+    if warning:
+        return warn("network", f"{name} tls", f"{detail}: {warning}", RENEW_HINT, latency_ms=session.ms)
+    return ok("network", f"{name} tls", detail, latency_ms=session.ms)
 
 
 def _clock_check(name, url, timeout):
@@ -140,8 +200,13 @@ def _clock_check(name, url, timeout):
     try:
         response = requests.get(url, timeout=timeout, allow_redirects=False, headers={"User-Agent": USER_AGENT})
     except requests.RequestException as exc:
-        return fail("network", f"{name} clock", f"GET {safe_url(url)} failed: {exc.__class__.__name__}",
-                    "the service does not answer HTTP; check the address", UNAVAILABLE)
+        return fail(
+            "network",
+            f"{name} clock",
+            f"GET {safe_url(url)} failed: {exc.__class__.__name__}",
+            "the service does not answer HTTP; check the address",
+            UNAVAILABLE,
+        )
     middle = (before + time.time()) / 2
     header = response.headers.get("Date")
     if not header:
@@ -149,7 +214,9 @@ def _clock_check(name, url, timeout):
     try:
         server = parsedate_to_datetime(header).timestamp()
     except (TypeError, ValueError):
-        return warn("network", f"{name} clock", "the server's Date header is malformed", "clock skew cannot be measured")
+        return warn(
+            "network", f"{name} clock", "the server's Date header is malformed", "clock skew cannot be measured"
+        )
     skew = round(server - middle, 1)
     detail = f"server clock {'+' if skew >= 0 else ''}{skew:g} s from this machine's"
     if abs(skew) >= SKEW_FAIL:
@@ -172,8 +239,17 @@ def api_checks(settings, jobs=()):
             continue
         spec = planned.spec
         probe = probe_service(spec, settings)
-        found = [Check("api", f"{spec.name} {step.name}", step.status, step.detail, step.hint, step.code,
-                       probe.latency_ms if step.name == "version" else None) for step in probe.steps]
+        found = [
+            Check(
+                "api",
+                f"{spec.name} {step.name}",
+                step.status,
+                step.detail,
+                step.hint,
+                step.code,
+                probe.latency_ms if step.name == "version" else None,
+            )
+            for step in probe.steps
+        ]
         checks.extend(_courtesy(planned, found, jobs_text))
     return checks
-
