@@ -10,43 +10,24 @@
 import click
 
 from common.ops.backup import backup_dir, create_backup, list_backups, prune_backups, summary_line, verify_file
-from common.cli import (CONTEXT, emit_json, emit_table, env_file_option, epilog,
-                        group_options, json_option, load, script, version_option)
+from common.cli import command, emit_json, emit_table, group
 from common.jobs import JOBS
 from common.ops.restore import restore_backup
 
-@click.group(epilog=epilog("python backup.py create", "python backup.py list --detail",
-                          "python backup.py restore backups/tracksync-backup-20261127T140312Z.zip"), context_settings=CONTEXT)
-@version_option
-@env_file_option
-@json_option
-@click.pass_context
-def cli(ctx, env_file, as_json):
+@group(examples=["python backup.py create", "python backup.py list --detail",
+                 "python backup.py restore backups/tracksync-backup-20261127T140312Z.zip"])
+def cli():
     """Back up, verify and restore the store (DATABASE_PATH); archives go to BACKUP_DIR."""
-    ctx.obj = {"env_file": env_file, "as_json": as_json}
 
 
-def _create_command(name, hidden=False):
-    @cli.command(name, epilog=epilog("python backup.py create", "python backup.py create --out /mnt/backups --include-config",
-                                     "python backup.py --json create"), hidden=hidden,
-                 help="Take a consistent snapshot of the store into a zip archive (safe while a sync runs).")
-    @click.option("--out", type=click.Path(file_okay=False), default=None, help="folder for the archive (default BACKUP_DIR)")
-    @click.option("--include-config", is_flag=True, help="add the env file, every secret value removed")
-    @env_file_option
-    @json_option
-    @click.pass_context
-    def command(ctx, out, include_config, env_file, as_json):
-        _create(out, include_config, *group_options(ctx, env_file, as_json))
-    return command
+CREATE_EXAMPLES = ["python backup.py create", "python backup.py create --out /mnt/backups --include-config",
+                   "python backup.py --json create"]
 
 
-_create_command("create")
-_create_command("backup", hidden=True)
-
-
-@script
-def _create(out, include_config, env_file, as_json):
-    settings = load(env_file)
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="folder for the archive (default BACKUP_DIR)")
+@click.option("--include-config", is_flag=True, help="add the env file, every secret value removed")
+def create(settings, as_json, out, include_config):
+    """Take a consistent snapshot of the store into a zip archive (safe while a sync runs)."""
     path, manifest = create_backup(settings, out, include_config)
     if as_json:
         emit_json({"archive": str(path), **manifest})
@@ -56,19 +37,14 @@ def _create(out, include_config, env_file, as_json):
     click.echo(str(path))
 
 
-@cli.command("list", epilog=epilog("python backup.py list", "python backup.py list --detail --json"))
+for _name, _hidden in (("create", False), ("backup", True)):  # `backup`: the old name, still accepted
+    command(cli, _name, examples=CREATE_EXAMPLES, hidden=_hidden)(create)
+
+
+@command(cli, "list", examples=["python backup.py list", "python backup.py list --detail --json"])
 @click.option("--detail", is_flag=True, help="verify every archive and show its contents")
-@env_file_option
-@json_option
-@click.pass_context
-def list_command(ctx, detail, env_file, as_json):
+def list_archives(settings, as_json, detail):
     """List the archives in BACKUP_DIR, newest first."""
-    _list(detail, *group_options(ctx, env_file, as_json))
-
-
-@script
-def _list(detail, env_file, as_json):
-    settings = load(env_file)
     rows = list_backups(backup_dir(settings), detail)
     if as_json:
         emit_json(rows)
@@ -87,20 +63,12 @@ def _list(detail, env_file, as_json):
     emit_table(table, headers=columns, empty=f"no backups in {backup_dir(settings)}")
 
 
-@cli.command("verify", epilog=epilog("python backup.py verify backups/tracksync-backup-20261127T140312Z.zip",
-                                     "python backup.py verify --json backups/tracksync-backup-20261127T140312Z.zip"))
+@command(cli, "verify", examples=["python backup.py verify backups/tracksync-backup-20261127T140312Z.zip",
+                                  "python backup.py verify --json backups/tracksync-backup-20261127T140312Z.zip"])
 @click.argument("file", type=click.Path(dir_okay=False))
-@env_file_option
-@json_option
-@click.pass_context
-def verify_command(ctx, file, env_file, as_json):
+def verify(settings, as_json, file):
     """Check an archive: member names, manifest, SHA-256 of every member, integrity and schema."""
-    _verify(file, *group_options(ctx, env_file, as_json))
-
-
-@script
-def _verify(file, env_file, as_json):
-    load(env_file)
+    # the settings are not needed to read a file, but loading them sets up the log file (and checks the env file)
     manifest, info = verify_file(file)
     if as_json:
         emit_json({"archive": file, "ok": True, "manifest": manifest, "store": info})
@@ -109,19 +77,10 @@ def _verify(file, env_file, as_json):
                f"{summary_line(info)}; every checksum matches")
 
 
-@cli.command("prune", epilog=epilog("python backup.py prune --keep 14", "python backup.py --json prune --keep 7"))
+@command(cli, "prune", examples=["python backup.py prune --keep 14", "python backup.py --json prune --keep 7"])
 @click.option("--keep", type=click.IntRange(1), required=True, help="how many of the newest archives to keep")
-@env_file_option
-@json_option
-@click.pass_context
-def prune_command(ctx, keep, env_file, as_json):
+def prune(settings, as_json, keep):
     """Delete all but the newest N archives in BACKUP_DIR."""
-    _prune(keep, *group_options(ctx, env_file, as_json))
-
-
-@script
-def _prune(keep, env_file, as_json):
-    settings = load(env_file)
     removed = prune_backups(backup_dir(settings), keep)
     if as_json:
         emit_json({"removed": [str(p) for p in removed], "kept": keep})
@@ -131,21 +90,13 @@ def _prune(keep, env_file, as_json):
     click.echo(f"{len(removed)} archive(s) removed, the newest {keep} kept", err=True)
 
 
-@cli.command("restore", epilog=epilog("python backup.py restore backups/tracksync-backup-20261127T140312Z.zip",
-                                      "python backup.py --env-file /etc/tracksync/tracksync.env restore /var/backups/tracksync-backup-20261127T140312Z.zip"))
+@command(cli, "restore", examples=[
+    "python backup.py restore backups/tracksync-backup-20261127T140312Z.zip",
+    "python backup.py --env-file /etc/tracksync/tracksync.env restore /var/backups/tracksync-backup-20261127T140312Z.zip"])
 @click.argument("file", type=click.Path(dir_okay=False))
-@env_file_option
-@json_option
-@click.pass_context
-def restore_command(ctx, file, env_file, as_json):
+def restore(settings, as_json, file):
     """Replace the store with an archive's snapshot, after verifying it. Refused while a sync
     runs; the current store is kept as a safety copy in BACKUP_DIR."""
-    _restore(file, *group_options(ctx, env_file, as_json))
-
-
-@script
-def _restore(file, env_file, as_json):
-    settings = load(env_file)
     done = restore_backup(settings, file, JOBS)
     if as_json:
         emit_json(done)

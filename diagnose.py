@@ -13,19 +13,14 @@ Exit 0 when no check FAILs (WARNs included), otherwise the most serious code of 
 import click
 
 from common.ops.diagnose_checks import config_checks, database_checks, exit_code, redact
-from common.cli import (CONTEXT, emit_json, emit_table, env_file_option, epilog, json_option, paint, script,
-                        verbose_option, version_option)
+from common.cli import command, emit_json, emit_table, paint
 from common.jobs import JOBS
 from common.logs import setup_logging
 from common.ops.service_checks import api_checks, network_checks
 
 
-EXAMPLES = epilog("python diagnose.py",
-                  "python diagnose.py --config --database",
-                  "python diagnose.py --network --api --job zammad-kimai --json")
-
-
-@click.command(epilog=EXAMPLES, context_settings=CONTEXT)
+@command(examples=["python diagnose.py", "python diagnose.py --config --database",
+                   "python diagnose.py --network --api --job zammad-kimai --json"], verbose=True, settings=False)
 @click.option("--config", "config", is_flag=True, help="the env file: unknown or malformed keys, missing keys, file mode")
 @click.option("--network", is_flag=True, help="DNS, TCP, TLS and clock skew for each service address")
 @click.option("--api", is_flag=True, help="authentication, version and permissions for each service")
@@ -33,18 +28,10 @@ EXAMPLES = epilog("python diagnose.py",
 @click.option("--all", "everything", is_flag=True, help="every group (the default)")
 @click.option("--job", "jobs", multiple=True, type=click.Choice(list(JOBS)),
               help="check the services this job uses (repeatable; default: the jobs of SYNC_JOBS)")
-@json_option
-@verbose_option
-@env_file_option
-@version_option
-def cli(config, network, api, database, everything, jobs, as_json, verbose, env_file):
+def cli(env_file, as_json, verbose, config, network, api, database, everything, jobs):
     """Check the configuration, the network, the services and the store (read only)."""
     chosen = {name for name, on in (("config", config), ("network", network), ("api", api), ("database", database)) if on}
-    run(chosen if chosen and not everything else {"config", "network", "api", "database"}, jobs, as_json, verbose, env_file)
-
-
-@script
-def run(groups, jobs, as_json, verbose, env_file):
+    groups = chosen if chosen and not everything else {"config", "network", "api", "database"}
     setup_logging(None, verbose)  # diagnose never fails on the configuration: it reports it
     found, settings = config_checks(env_file)
     setup_logging(settings, verbose)

@@ -20,8 +20,7 @@ Tables show times in this machine's zone and name it (2026-11-27 15:03:12 CET); 
 import click
 
 from common.reports import runs as reports
-from common.cli import (CONTEXT, emit_json, emit_table, env_file_option, epilog, group_options, json_option, load,
-                        script, version_option)
+from common.cli import command, emit_json, emit_table, group
 from common.reports.store_export import export_store
 from common.jobs import JOBS
 from common.timeutil import for_people
@@ -30,18 +29,10 @@ SINCE_HELP = ("runs started at or after this time: ISO 8601 with its zone (2026-
               "2026-11-27T07:00Z), or a bare date / date-time read in this machine's local zone")
 DAY_HELP = "a day YYYY-MM-DD, read in Kimai's time zone (KIMAI_TIMEZONE, else the token user's)"
 
-@click.group(invoke_without_command=True, context_settings=CONTEXT,
-             epilog=epilog("python report.py", "python report.py history --since 2026-11-01 --limit 5",
-                           "python report.py --json errors --run 42"))
-@env_file_option
-@json_option
-@version_option
-@click.pass_context
-def cli(ctx, env_file, as_json):
+@group(examples=["python report.py", "python report.py history --since 2026-11-01 --limit 5",
+                 "python report.py --json errors --run 42"], default="status")
+def cli():
     """Report on runs, items, failures and writes; bare `report.py` shows the status."""
-    ctx.obj = {"env_file": env_file, "as_json": as_json}
-    if ctx.invoked_subcommand is None:
-        _status(env_file, as_json)
 
 
 # columns holding an instant: shown to people in the local zone, with the zone's name
@@ -61,19 +52,9 @@ def _cell(value, column=None):
     return for_people(value) if column in TIME_COLUMNS else value
 
 
-@cli.command("status", epilog=epilog('python report.py status',
-                                        'python report.py status --json'))
-@env_file_option
-@json_option
-@click.pass_context
-def status_command(ctx, env_file, as_json):
+@command(cli, "status", examples=["python report.py status", "python report.py status --json"])
+def status(settings, as_json):
     """The last run of each job: when, how long, outcome and counts, and its items by state."""
-    _status(*group_options(ctx, env_file, as_json))
-
-
-@script
-def _status(env_file, as_json):
-    settings = load(env_file)
     with reports.reading_store(settings) as store:
         rows = reports.status(store, settings, JOBS)
     if not as_json:
@@ -83,22 +64,13 @@ def _status(env_file, as_json):
                  "hidden", "unchanged", "failed", "items"], as_json, "no jobs")
 
 
-@cli.command("history", epilog=epilog('python report.py history --job gitea-kimai --limit 10',
-                                        'python report.py history --since 2026-11-27T06:00Z --json'))
+@command(cli, "history", examples=["python report.py history --job gitea-kimai --limit 10",
+                                   "python report.py history --since 2026-11-27T06:00Z --json"])
 @click.option("--job", default=None, help="only this job")
 @click.option("--since", default=None, metavar="TIME", help=SINCE_HELP)
 @click.option("--limit", type=click.IntRange(0), default=20, show_default=True, help="at most N runs (0 = all)")
-@env_file_option
-@json_option
-@click.pass_context
-def history_command(ctx, job, since, limit, env_file, as_json):
+def history(settings, as_json, job, since, limit):
     """Runs, newest first, with their counts and exit codes."""
-    _history(job, since, limit, *group_options(ctx, env_file, as_json))
-
-
-@script
-def _history(job, since, limit, env_file, as_json):
-    settings = load(env_file)
     since_utc = reports.parse_since(since) if since else None
     with reports.reading_store(settings) as store:
         rows = reports.history(store, job, since_utc, limit, settings)
@@ -106,42 +78,23 @@ def _history(job, since, limit, env_file, as_json):
                  "unchanged", "failed", "requests", "writes", "message"], as_json, "no runs")
 
 
-@cli.command("items", epilog=epilog('python report.py items --state failed',
-                                        'python report.py items --job zammad-kimai --search "#42"'))
+@command(cli, "items", examples=["python report.py items --state failed",
+                                 'python report.py items --job zammad-kimai --search "#42"'])
 @click.option("--job", default=None, help="only this job")
 @click.option("--state", default=None, help="only items in this state: pending, synced, failed (and job-specific ones)")
 @click.option("--search", default=None, help="text in the item key, name or error, or a target id")
 @click.option("--limit", type=click.IntRange(0), default=0, help="at most N items (0 = all)")
-@env_file_option
-@json_option
-@click.pass_context
-def items_command(ctx, job, state, search, limit, env_file, as_json):
+def items(settings, as_json, job, state, search, limit):
     """The store's links: source item, target id, state and last change."""
-    _items(job, state, search, limit, *group_options(ctx, env_file, as_json))
-
-
-@script
-def _items(job, state, search, limit, env_file, as_json):
-    settings = load(env_file)
     with reports.reading_store(settings) as store:
         rows = reports.items(store, job, state, search, limit)
     _show(rows, ["job", "item", "name", "target_type", "target_id", "state", "changed", "error"], as_json, "no items")
 
 
-@cli.command("errors", epilog=epilog('python report.py errors',
-                                        'python report.py errors --run 42 --json'))
+@command(cli, "errors", examples=["python report.py errors", "python report.py errors --run 42 --json"])
 @click.option("--run", "run_id", type=int, default=None, help="the failures of this run (default: items failed now)")
-@env_file_option
-@json_option
-@click.pass_context
-def errors_command(ctx, run_id, env_file, as_json):
+def errors(settings, as_json, run_id):
     """Items that failed, with the reason."""
-    _errors(run_id, *group_options(ctx, env_file, as_json))
-
-
-@script
-def _errors(run_id, env_file, as_json):
-    settings = load(env_file)
     with reports.reading_store(settings) as store:
         run, rows = reports.errors(store, run_id)
     if as_json:
@@ -152,21 +105,12 @@ def _errors(run_id, env_file, as_json):
     _show(rows, ["job", "item", "reason", "run", "at"], False, "no failed items")
 
 
-@cli.command("export", epilog=epilog('python report.py export --format csv',
-                                        'python report.py export --format json --out /tmp/tracksync-export'))
+@command(cli, "export", examples=["python report.py export --format csv",
+                                  "python report.py export --format json --out /tmp/tracksync-export"])
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="folder (default EXPORT_DIR)")
-@env_file_option
-@json_option
-@click.pass_context
-def export_command(ctx, fmt, out, env_file, as_json):
+def export(settings, as_json, fmt, out):
     """Write links, runs and audit events to one file each."""
-    _export(fmt, out, *group_options(ctx, env_file, as_json))
-
-
-@script
-def _export(fmt, out, env_file, as_json):
-    settings = load(env_file)
     with reports.reading_store(settings) as store:
         paths = export_store(store, reports.export_folder(settings, out), fmt)
     if as_json:
@@ -176,22 +120,13 @@ def _export(fmt, out, env_file, as_json):
         click.echo(str(path))
 
 
-@cli.command("audit", epilog=epilog('python report.py audit --item acme/web#42',
-                                        'python report.py audit --job gitea-kimai --limit 20 --json'))
+@command(cli, "audit", examples=["python report.py audit --item acme/web#42",
+                                 "python report.py audit --job gitea-kimai --limit 20 --json"])
 @click.option("--job", default=None, help="only this job")
 @click.option("--item", default=None, help="only this item (origin marker, e.g. gitea:acme/web#42 or acme/web#42)")
 @click.option("--limit", type=click.IntRange(0), default=0, help="only the last N events (0 = all)")
-@env_file_option
-@json_option
-@click.pass_context
-def audit_command(ctx, job, item, limit, env_file, as_json):
+def audit(settings, as_json, job, item, limit):
     """Every write the toolkit made, with the values before and after."""
-    _audit(job, item, limit, *group_options(ctx, env_file, as_json))
-
-
-@script
-def _audit(job, item, limit, env_file, as_json):
-    settings = load(env_file)
     with reports.reading_store(settings) as store:
         rows = reports.audit(store, job, item, limit)
     if as_json:
@@ -203,22 +138,12 @@ def _audit(job, item, limit, env_file, as_json):
     _show(rows, ["id", "at", "run", "job", "item", "action", "target", "changes"], False, "no writes recorded")
 
 
-@cli.command("imports", epilog=epilog('python report.py imports',
-                                        'python report.py imports --job csv-kimai --errors'))
+@command(cli, "imports", examples=["python report.py imports", "python report.py imports --job csv-kimai --errors"])
 @click.option("--job", default=None, help="only this import job (toggl-kimai, harvest-kimai, csv-kimai)")
 @click.option("--limit", type=click.IntRange(0), default=20, show_default=True, help="at most N imports (0 = all)")
 @click.option("--errors", "with_errors", is_flag=True, help="also list each import's per-row errors")
-@env_file_option
-@json_option
-@click.pass_context
-def imports_command(ctx, job, limit, with_errors, env_file, as_json):
+def imports(settings, as_json, job, limit, with_errors):
     """Import history: source, parameters, file checksum, counts, status and per-row errors."""
-    _imports(job, limit, with_errors, *group_options(ctx, env_file, as_json))
-
-
-@script
-def _imports(job, limit, with_errors, env_file, as_json):
-    settings = load(env_file)
     with reports.reading_store(settings) as store:
         rows = store.imports(job, limit)
     if as_json:
@@ -234,24 +159,16 @@ def _imports(job, limit, with_errors, env_file, as_json):
         _show(errors, ["import", "line", "item", "message"], False, "no row errors")
 
 
-@cli.command("reconcile", epilog=epilog('python report.py reconcile --from 2026-11-01 --to 2026-11-30',
-                                        'python report.py reconcile --from 2026-11-01 --to 2026-11-30 --json'))
+@command(cli, "reconcile", examples=["python report.py reconcile --from 2026-11-01 --to 2026-11-30",
+                                     "python report.py reconcile --from 2026-11-01 --to 2026-11-30 --json"])
 @click.option("--job", type=click.Choice(["zammad-kimai"]), default="zammad-kimai", show_default=True)
 @click.option("--from", "date_from", required=True, metavar="DATE", help=f"first day: {DAY_HELP}")
 @click.option("--to", "date_to", required=True, metavar="DATE", help="last day, included")
 @click.option("--csv", "as_csv", is_flag=True, help="one CSV row per item on stdout")
-@env_file_option
-@json_option
-@click.pass_context
-def reconcile_command(ctx, job, date_from, date_to, as_csv, env_file, as_json):
+def reconcile(settings, as_json, job, date_from, date_to, as_csv):
     """Classify every entry and timesheet of a window: matched, mismatched, missing, duplicated."""
-    _reconcile(date_from, date_to, as_csv, *group_options(ctx, env_file, as_json))
-
-
-@script
-def _reconcile(date_from, date_to, as_csv, env_file, as_json):
-    from common.reports.reconcile import CLASSES, reconcile
-    report = reconcile(load(env_file), date_from, date_to)
+    from common.reports.reconcile import CLASSES, reconcile as classify_window
+    report = classify_window(settings, date_from, date_to)
     if as_json:
         emit_json(report)
         return
@@ -274,8 +191,9 @@ def _reconcile(date_from, date_to, as_csv, env_file, as_json):
                headers=["ticket", *CLASSES], empty="no items in the window")
 
 
-@cli.command("export-timesheets", epilog=epilog('python report.py export-timesheets --from 2026-11-01 --to 2026-11-30 --out november.csv --bom',
-                                        'python report.py export-timesheets --from 2026-11-01 --to 2026-11-07 --project Website --format json'))
+@command(cli, "export-timesheets", examples=[
+    "python report.py export-timesheets --from 2026-11-01 --to 2026-11-30 --out november.csv --bom",
+    "python report.py export-timesheets --from 2026-11-01 --to 2026-11-07 --project Website --format json"])
 @click.option("--from", "date_from", required=True, metavar="DATE", help=f"first day: {DAY_HELP}")
 @click.option("--to", "date_to", required=True, metavar="DATE", help="last day, included")
 @click.option("--customer", default=None, help="only this customer (name or id)")
@@ -286,24 +204,15 @@ def _reconcile(date_from, date_to, as_csv, env_file, as_json):
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="file to write (default: stdout)")
 @click.option("--bom", is_flag=True, help="start the CSV with a UTF-8 byte order mark (for Excel)")
-@env_file_option
-@json_option
-@click.pass_context
-def export_timesheets_command(ctx, date_from, date_to, customer, project, activity, user, billable_only, fmt, out, bom,
-                              env_file, as_json):
+def export_timesheets(settings, as_json, date_from, date_to, customer, project, activity, user, billable_only, fmt, out,
+                      bom):
     """Kimai timesheets of a window of days as CSV or JSON, with names and totals (reads only)."""
-    from common.reports.timesheets import Filters
-    filters = Filters(customer, project, activity, user, billable_only)
-    _export_timesheets(date_from, date_to, filters, fmt, out, bom, *group_options(ctx, env_file, as_json))
-
-
-@script
-def _export_timesheets(date_from, date_to, filters, fmt, out, bom, env_file, as_json):
     from common.reports import timesheets as timesheet_export
     from common.errors import UsageError
     if as_json and not out and fmt != "json":
         raise UsageError("--json describes the file written with --out; for the data itself on stdout use --format json")
-    report, data = timesheet_export.export_timesheets(load(env_file), date_from, date_to, filters, fmt, bom)
+    filters = timesheet_export.Filters(customer, project, activity, user, billable_only)
+    report, data = timesheet_export.export_timesheets(settings, date_from, date_to, filters, fmt, bom)
     path = timesheet_export.write(data, out)
     if path and as_json:
         emit_json({"file": str(path), "format": fmt, "from": report["from"], "to": report["to"],
@@ -313,8 +222,8 @@ def _export_timesheets(date_from, date_to, filters, fmt, out, bom, env_file, as_
     click.echo(timesheet_export.summary_line(report, path), err=True)
 
 
-@cli.command("gdpr", epilog=epilog('python report.py gdpr --user ann@example.com',
-                                        'python report.py gdpr --user ann@example.com --purge --yes'))
+@command(cli, "gdpr", examples=["python report.py gdpr --user ann@example.com",
+                                "python report.py gdpr --user ann@example.com --purge --yes"])
 @click.option("--user", "email", required=True, metavar="EMAIL", help="the person's e-mail address")
 @click.option("--kimai-user", type=click.IntRange(1), default=None, metavar="ID",
               help="their Kimai user id (default: the token's user if the e-mail matches, else the user maps)")
@@ -322,22 +231,14 @@ def _export_timesheets(date_from, date_to, filters, fmt, out, bom, env_file, as_
               help="the ZIP to write (default: EXPORT_DIR/gdpr-<hash>-<time>.zip)")
 @click.option("--purge", is_flag=True, help="then remove this person's rows from the local store (never from Kimai)")
 @click.option("--yes", is_flag=True, help="confirm --purge")
-@env_file_option
-@json_option
-@click.pass_context
-def gdpr_command(ctx, email, kimai_user, out, purge, yes, env_file, as_json):
+def gdpr(settings, as_json, email, kimai_user, out, purge, yes):
     """A ZIP with everything Kimai and the store hold about one person; --purge --yes then erases
     their rows from the store."""
-    _gdpr(email, kimai_user, out, purge, yes, *group_options(ctx, env_file, as_json))
-
-
-@script
-def _gdpr(email, kimai_user, out, purge, yes, env_file, as_json):
-    from common.reports import gdpr
+    from common.reports.gdpr import person_archive
     from common.errors import UsageError
     if purge and not yes:
         raise UsageError("--purge deletes this person's rows from the store: add --yes to confirm")
-    path, manifest, purged = gdpr.person_archive(load(env_file), email, kimai_user, out, purge)
+    path, manifest, purged = person_archive(settings, email, kimai_user, out, purge)
     if as_json:
         emit_json({"file": str(path), "subject": manifest["subject"], "counts": manifest["counts"], "purged": purged})
         return

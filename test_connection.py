@@ -11,32 +11,18 @@ Exit 0 when every checked service passes (a WARN passes), otherwise the most ser
 """
 import click
 
-from common.cli import (CONTEXT, emit_json, emit_table, env_file_option, epilog, json_option, load, paint, script,
-                        verbose_option, version_option)
+from common.cli import command, emit_json, emit_table, paint
 from common.ops.connection import JOB_SERVICES, SERVICES, exit_code, probe_all
 
-EXAMPLES = epilog("python test_connection.py",
-                  "python test_connection.py --job zammad-kimai --json",
-                  "python test_connection.py --service kimai --env-file /etc/tracksync/tracksync.env")
 
-
-@click.command(epilog=EXAMPLES, context_settings=CONTEXT)
+@command(examples=["python test_connection.py", "python test_connection.py --job zammad-kimai --json",
+                   "python test_connection.py --service kimai --env-file /etc/tracksync/tracksync.env"], verbose=True)
 @click.option("--job", "jobs", multiple=True, type=click.Choice(list(JOB_SERVICES)),
               help="check the services this job uses (repeatable; default: the jobs of SYNC_JOBS)")
 @click.option("--service", "services", multiple=True, type=click.Choice([s.name for s in SERVICES]),
               help="only this service (repeatable)")
-@json_option
-@verbose_option
-@env_file_option
-@version_option
-def cli(jobs, services, as_json, verbose, env_file):
+def cli(settings, as_json, jobs, services):
     """Test the connection to the services the jobs use (never writes anything)."""
-    run(jobs, services, as_json, verbose, env_file)
-
-
-@script
-def run(jobs, services, as_json, verbose, env_file):
-    settings = load(env_file, verbose=verbose)
     probes = probe_all(settings, jobs, services)
     code = exit_code(probes)
     if as_json:
