@@ -31,7 +31,7 @@ Usage: run_sync.sh COMMAND [ARGS]
                                write (or delete) tracksync.service + tracksync.timer as user
                                units (--system: /etc/systemd/system) and print the systemctl
                                lines that enable them; it never runs systemctl itself
-  help                         this text
+  help, --version              this text; the version
 
 Set-up: the first command creates .venv in the project folder (an existing .venv or venv is
 reused) with python3 (or $PYTHON), Python 3.11 or newer, and installs requirements.txt into it;
@@ -40,7 +40,16 @@ reinstalls only when those files change; pip's output goes to .venv/install.log.
 
 Exit codes are those of the script run (see python sync.py --help); 69 when the environment
 cannot be set up (no usable Python, no venv module, a failed install: one line says which).
+
+Examples:
+  ./run_sync.sh demo && ./run_sync.sh test -q
+  ./run_sync.sh sync --dry-run --env-file /etc/tracksync/tracksync.env
+  ./run_sync.sh systemd --every 15 --env-file /etc/tracksync/tracksync.env
 TXT
+}
+
+version() {  # the package's version, read without starting Python
+  sed -n 's/^__version__ = "\(.*\)"$/run_sync.sh (tracksync), version \1/p' "$HERE/common/__init__.py"
 }
 
 say() { echo "run_sync.sh: $*" >&2; }
@@ -137,10 +146,10 @@ demo_sandbox_problem() {
   esac
 }
 
-demo_fail() {  # demo_fail REASON: one line, the folder with the sandbox log stays
+demo_fail() {  # demo_fail REASON [CODE]: one line, the folder with the sandbox log stays
   DEMO_KEEP=1
   echo "demo: $1 (log: $DEMO_DIR/sandbox.log)" >&2
-  return 1
+  return "${2:-1}"
 }
 
 demo_step() {  # demo_step NAME ARGS...: run sync.py; its output is shown unless a stand-in failed
@@ -158,7 +167,7 @@ demo_step() {  # demo_step NAME ARGS...: run sync.py; its output is shown unless
 }
 
 demo() {
-  local env_file line
+  local env_file line code
   DEMO_DIR="$(mktemp -d "${TMPDIR:-/tmp}/tracksync-demo.XXXXXX")" || { echo "demo: cannot create a temporary folder" >&2; return 1; }
   trap demo_cleanup EXIT
   env_file="$DEMO_DIR/demo.env"
@@ -167,10 +176,12 @@ demo() {
   for _ in $(seq 1 300); do
     [ -s "$env_file" ] && break
     if ! kill -0 "$DEMO_PID" 2>/dev/null; then
+      wait "$DEMO_PID"; code=$?  # 78: a contract file cannot be read; 69: no port to listen on
+      [ "$code" -eq 78 ] || [ "$code" -eq 69 ] || code=1
       line="$(grep -v '^\s*$' "$DEMO_DIR/sandbox.log" | tail -n 1)"
       case "$line" in
-        "sandbox: "*) demo_fail "${line#sandbox: }" ;;
-        *) demo_fail "the sandbox did not start: ${line:-no message}" ;;
+        "sandbox: "*) demo_fail "${line#sandbox: }" "$code" ;;
+        *) demo_fail "the sandbox did not start: ${line:-no message}" "$code" ;;
       esac
       return
     fi
@@ -198,15 +209,20 @@ demo() {
 }
 
 # -- cron and systemd ---------------------------------------------------------------------------
-check_every() {  # check_every WHAT VALUE: whole minutes 1-59 (systemd also 60, 120, ... 1440)
+EVERY_CHOICES="1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30 minutes or 60, 120, 180, 240, 360, 480, 720, 1440 (whole hours)"
+check_every() {  # check_every WHAT VALUE: minutes that divide an hour, or hours that divide a day, so runs are evenly spaced
   local what="$1" every="$2"
   case "$every" in ''|*[!0-9]*) every=0 ;; esac
   every=$((10#$every))
-  if [ "$every" -ge 1 ] && [ "$every" -le 59 ]; then return 0; fi
-  if [ "$what" = systemd ] && [ "$every" -le 1440 ] && [ $((every % 60)) -eq 0 ] && [ "$every" -gt 0 ]; then return 0; fi
-  if [ "$what" = systemd ]; then echo "systemd: --every takes whole minutes (1-59, or whole hours: 60, 120, ... 1440)" >&2
-  else echo "auto: --every takes whole minutes (1-59)" >&2; fi
+  if [ "$every" -ge 1 ] && [ "$every" -lt 60 ] && [ $((60 % every)) -eq 0 ]; then return 0; fi
+  if [ "$every" -ge 60 ] && [ "$every" -le 1440 ] && [ $((every % 60)) -eq 0 ] && [ $((1440 % every)) -eq 0 ]; then return 0; fi
+  echo "$what: --every takes $EVERY_CHOICES, so that runs are evenly spaced (got '$2')" >&2
   return 2
+}
+
+cron_schedule() {  # cron_schedule MINUTES: the five time fields
+  if [ "$1" -lt 60 ]; then printf '*/%s * * * *' "$1"; elif [ "$1" -eq 1440 ]; then printf '0 0 * * *'
+  else printf '0 */%s * * *' "$(($1 / 60))"; fi
 }
 
 absolute() { printf '%s/%s' "$(cd "$(dirname "$1")" && pwd)" "$(basename "$1")"; }
@@ -232,9 +248,11 @@ auto() {
   setup runtime || return
   local env_arg="" log="$HERE/cron.log" line
   [ -n "$env_file" ] && printf -v env_arg ' --env-file %q' "$(absolute "$env_file")"
-  # flock -n -E 75: a run that finds the previous one still going exits 75 (retry later), not 1
-  printf -v line '*/%s * * * * cd %q && flock -n -E 75 %q %q %q%s >> %q 2>&1 %s' \
-    "$((10#$every))" "$HERE" "$HERE/.cron.lock" "$PY" "$HERE/sync.py" "$env_arg" "$log" "$CRON_TAG"
+  # flock -n -E 75: a run that finds the previous one still going exits 75 (retry later), not 1;
+  # --quiet: cron.log (and cron's mail) gets a run's output only when something changed or failed
+  printf -v line '%s cd %q && flock -n -E 75 %q %q %q --quiet%s >> %q 2>&1' \
+    "$(cron_schedule "$((10#$every))")" "$HERE" "$HERE/.cron.lock" "$PY" "$HERE/sync.py" "$env_arg" "$log"
+  line="${line//%/\\%} $CRON_TAG"  # cron turns a bare % into a line break
   { printf '%s\n' "$current" | sed '/^$/d'; echo "$line"; } | crontab - || return 1
   echo "installed: $line"
 }
@@ -272,7 +290,7 @@ systemd_units() {
       fi
     done
     [ "$found" -eq 1 ] || echo "no tracksync units in $dir"
-    printf 'stop the timer and forget the units with:\n  %s stop %s.timer\n  %s daemon-reload\n' "$ctl" "$UNIT" "$ctl"
+    printf 'stop the timer (systemd still knows it until the reload) and forget the units with:\n  %s stop %s.timer\n  %s daemon-reload\n' "$ctl" "$UNIT" "$ctl"
     return 0
   fi
   case "$HERE$env_file" in *$'\n'*) echo "systemd: paths with a line break cannot go into a unit file" >&2; return 2 ;; esac
@@ -338,6 +356,7 @@ cd "$HERE" || exit 1
 cmd="${1:-help}"; shift || true
 case "$cmd" in
   help|-h|--help) usage; exit 0 ;;
+  version|--version) version; exit 0 ;;
   auto)           auto "$@"; exit ;;
   systemd)        systemd_units "$@"; exit ;;
   test|demo)      setup dev || exit ;;

@@ -65,6 +65,7 @@ def test_a_stand_in_that_cannot_start_is_named_with_its_log(repo, tmp_path):
     empty.mkdir()
     proc = run_in(repo, "demo", env={"TRACKSYNC_SPECS": str(empty), "TMPDIR": str(tmp_path)}, timeout=60)
     reason, log = assert_one_line_reason(proc, "gitea", "cannot start")
+    assert proc.returncode == 78  # the configuration (TRACKSYNC_SPECS), not a bug of ours
     assert reason == f"the contract file {empty}/gitea/openapi3.subset.json does not exist (TRACKSYNC_SPECS is set)"
     assert reason in open(log).read()  # the folder with the log is kept after a failure
     assert proc.stdout == ""
