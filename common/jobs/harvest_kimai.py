@@ -11,7 +11,7 @@ from datetime import datetime, time, timedelta, timezone
 from ..clients.harvest import HarvestClient
 from ..errors import ConfigError, DataError
 from ..timeutil import from_local, zone
-from .imports import ImportEntry, ImportJob, SourceRead, version_of
+from .imports import ImportEntry, ImportJob, SourceRead, source_version
 
 CLOCK = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*([ap]m)?\s*$", re.I)
 
@@ -98,12 +98,12 @@ class HarvestKimaiJob(ImportJob):
                 continue
             user = e.get("user") or {}
             mapped_user = next((str(v) for v in (user.get("id"), user.get("name")) if str(v) in self.map["user"]), None)
+            version, earlier = source_version(begin, end, e.get("notes"), e.get("project"), e.get("task"),
+                                              e.get("client"), e.get("billable"), mapped_user)
             read.entries.append(ImportEntry(
                 key=f"harvest:{e['id']}", label=label, begin=begin, end=end,
                 project=(e.get("project") or {}).get("name") or "(no project)",
                 activity=(e.get("task") or {}).get("name") or self.settings.import_default_activity,
                 customer=(e.get("client") or {}).get("name"), description=e.get("notes") or "",
-                billable=bool(e.get("billable")), user=mapped_user,
-                version=version_of(begin, end, e.get("notes"), e.get("project"), e.get("task"), e.get("client"),
-                                   e.get("billable"), mapped_user)))
+                billable=bool(e.get("billable")), user=mapped_user, version=version, earlier_version=earlier))
         return read

@@ -17,7 +17,7 @@ from ..clients.kimai import KimaiClient
 from ..config import read_map
 from ..errors import PARTIAL, ConfigError, DataError, UsageError
 from ..timeutil import parse_instant, to_kimai_local, zone
-from .base import Action, Applier
+from .base import Action, Applier, content_hash
 from .kimai_targets import (Containers, ContainerWriter, KimaiState, describe_changes, kimai_safe_name, needs_of,
                             ref_id, time_span, timesheets_by_marker)
 
@@ -29,8 +29,15 @@ WINDOW_MARGIN = timedelta(days=7)
 LISTED_INVALID = 100          # invalid rows named in the error message; the history keeps them all
 
 
-def version_of(*parts):
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+def source_version(*parts):
+    """(version, earlier version or None) of a source row as read, for change detection: the
+    content_hash of its parts (datetimes as str). Stores written before the imports used
+    content_hash hold the same value, except for text beyond ASCII, which was hashed \\u-escaped:
+    that earlier value is returned too while it differs, so those links still count as current."""
+    values = [str(p) if isinstance(p, datetime) else p for p in parts]
+    version = content_hash(values)
+    escaped = hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
+    return version, (escaped if escaped != version else None)
 
 
 @dataclass
@@ -61,8 +68,13 @@ class ImportEntry:
     tags: tuple = ()
     billable: bool = True
     user: str = None          # a source user (e-mail, name or id), mapped through IMPORT_MAP user: lines
-    version: str = ""         # hash of the source row as read
+    version: str = ""         # hash of the source row as read (source_version)
     line: int = None          # CSV line number (header = line 1)
+    earlier_version: str = None  # the hash stores written before source_version hold, where it differs
+
+    def is_version(self, stored):
+        """Whether a link's stored hash is this row's version (or its earlier one)."""
+        return stored is not None and stored in (self.version, self.earlier_version)
 
 
 @dataclass
@@ -128,7 +140,7 @@ def plan_timesheet(entry, desired, link, target, current, zone_name, needs=None)
         return Action("create", entry.key, "timesheet", entry.label, scope, desired, source_hash=entry.version, needs=needs,
                       detail=f"{time_span(desired['begin'], desired['end'], zone_name)}, {entry.project} / {entry.activity}")
     if not needs and {**current, "tags": ""} == {**desired, "tags": ""} and same_tags(current["tags"], desired["tags"]):
-        linked = link and link["state"] == "synced" and link["target_id"] == target["id"] and link["source_hash"] == entry.version
+        linked = link and link["state"] == "synced" and link["target_id"] == target["id"] and entry.is_version(link["source_hash"])
         return Action("unchanged" if linked else "link", entry.key, "timesheet", entry.label, scope, desired,
                       target_id=target["id"], source_hash=entry.version)
     changed = [k for k in desired if k not in ("description", "tags") and (current.get(k) != desired[k] or k in (needs or {}))]
@@ -265,7 +277,7 @@ class ImportJob(ABC):
         work = []
         for entry in read.entries:
             link = links.get(entry.key)
-            if link and link["state"] == "synced" and link["source_hash"] == entry.version and not self.opts.full:
+            if link and link["state"] == "synced" and entry.is_version(link["source_hash"]) and not self.opts.full:
                 self.result.counts["unchanged"] += 1
             else:
                 work.append(entry)

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 from ..clients.toggl import TogglClient
 from ..timeutil import parse_instant
-from .imports import ImportEntry, ImportJob, SourceRead, version_of
+from .imports import ImportEntry, ImportJob, SourceRead, source_version
 
 OVERLAP_SECONDS = 300
 
@@ -49,13 +49,13 @@ class TogglKimaiJob(ImportJob):
                 read.skipped.append((None, label, "running entry (imported once it is stopped)"))
                 continue
             project = projects.get(e.get("project_id")) or {}
-            begin = parse_instant(e["start"])
+            version, earlier = source_version(e["start"], e["stop"], e.get("description"), e.get("project_id"),
+                                              e.get("task_id"), e.get("tags"), e.get("billable"), project.get("name"))
             read.entries.append(ImportEntry(
-                key=f"toggl:{e['id']}", label=label, begin=begin, end=parse_instant(e["stop"]),
+                key=f"toggl:{e['id']}", label=label, begin=parse_instant(e["start"]), end=parse_instant(e["stop"]),
                 project=project.get("name") or "(no project)",
                 activity=tasks.get(e.get("task_id")) or self.settings.import_default_activity,
                 customer=clients.get(project.get("client_id") or project.get("cid")),
                 description=e.get("description") or "", tags=tuple(e.get("tags") or ()), billable=bool(e.get("billable")),
-                version=version_of(e["start"], e["stop"], e.get("description"), e.get("project_id"), e.get("task_id"),
-                                   e.get("tags"), e.get("billable"), project.get("name"))))
+                version=version, earlier_version=earlier))
         return read
