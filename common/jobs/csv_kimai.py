@@ -7,11 +7,12 @@ one invalid row nothing is imported and the run exits 65 naming each bad line, u
 makes no write. Mapping to Kimai, time zones and history are the shared pipeline's (imports.py).
 """
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 from .csv_rows import check_date_format, decode, parse_file
 from ..errors import DataError, UsageError
-from .imports import TAG, ImportEntry, ImportJob, SourceRead
+from .imports import TAG, ImportJob, SourceRead
 
 SEPARATOR_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 
@@ -39,11 +40,9 @@ class CsvKimaiJob(ImportJob):
             parameters["skip_invalid"] = True
         read = SourceRead(parameters=parameters, file_sha256=hashlib.sha256(data).hexdigest())
         read.invalid = [(line, f"line {line}", message) for line, message in parsed.errors]
-        read.entries = [ImportEntry(
-            key=row.key, label=f"line {row.line}", begin=row.begin, end=row.end, project=row.project,
-            activity=row.activity, customer=row.customer, description=row.description,
-            tags=tuple(t for t in row.tags if t != TAG), billable=row.billable, user=row.user,
-            version=row.key.partition(":")[2], line=row.line) for row in parsed.rows]
+        # the pipeline tags every timesheet `import`: a row's own `import` tag is dropped (not from its marker)
+        read.entries = [replace(row, tags=tuple(t for t in row.tags if t != TAG)) if TAG in row.tags else row
+                        for row in parsed.rows]
         if not parsed.rows and not parsed.errors:
             self.result.warnings.append(f"{path.name}: no rows below the header; nothing to import")
         return read

@@ -22,6 +22,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from ..errors import DataError, UsageError
 from ..timeutil import from_local
+from .imports import ImportEntry
 
 COLUMNS = ("date", "begin", "end", "duration", "project", "activity", "customer", "description", "tags",
            "billable", "user")
@@ -41,26 +42,9 @@ DECIMAL_HOURS = re.compile(r"^(\d{1,3})(?:[.,](\d+))?$")
 BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One valid CSV row: aware UTC instants and normalised values."""
-
-    line: int
-    key: str                  # csv:<hash of the normalised values>
-    begin: datetime
-    end: datetime
-    project: str
-    activity: str
-    customer: str = None
-    description: str = ""
-    tags: tuple = ()
-    billable: bool = True
-    user: str = None
-
-
 @dataclass
 class ParsedFile:
-    rows: list = field(default_factory=list)      # Row
+    rows: list = field(default_factory=list)      # ImportEntry: aware UTC instants, normalised values
     errors: list = field(default_factory=list)    # (line, message)
     separator: str = ","
     columns: tuple = ()
@@ -174,7 +158,7 @@ class RowParser:
         self._dates, self._instants = {}, {}
 
     def row(self, values, line):
-        """-> (Row, []) or (None, [problem, ...])."""
+        """-> (ImportEntry, []) or (None, [problem, ...]). Its version is its marker's hash."""
         problems = []
         day = self.day(values["date"].strip(), problems)
         begin_clock = self.clock("begin", values["begin"].strip(), problems)
@@ -205,7 +189,8 @@ class RowParser:
         description = values.get("description", "").replace("\r\n", "\n").strip()
         user = values.get("user", "").strip() or None
         key = row_key(begin, end, project, activity, customer, description, tags, billable, user)
-        return Row(line, key, begin, end, project, activity, customer, description, tags, billable, user), []
+        return ImportEntry(key, f"line {line}", begin, end, project, activity, customer, description, tags, billable,
+                           user, version=key.partition(":")[2], line=line), []
 
     def day(self, text, problems):
         if text in self._dates:

@@ -53,9 +53,10 @@ class Options:
     skip_invalid: bool = False    # csv-kimai: import the valid rows, list the others
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class ImportEntry:
-    """One source row, in source terms. begin/end are aware instants."""
+    """One source row, in source terms, as every source hands it over (a Toggl or Harvest entry, a
+    checked CSV row). begin/end are aware instants."""
 
     key: str                  # origin marker: toggl:123, harvest:456, csv:<hash>
     label: str                # how people name it: "toggl 123", "line 14"
