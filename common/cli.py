@@ -8,36 +8,38 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import IO, Any, NoReturn, TypeVar
 
 import click
 from tabulate import tabulate
 
 from . import __version__, progress
-from .config import load_settings
+from .config import Settings, load_settings
 from .errors import UNEXPECTED, SyncError, exit_codes_help
 from .logs import LOGGER, redact, setup_logging
 
 log = logging.getLogger(LOGGER)
 
+F = TypeVar("F", bound=Callable[..., Any])
 
-def env_file_option(f):
+
+def env_file_option(f: F) -> F:
     return click.option("--env-file", type=click.Path(dir_okay=False), default=None,
                         help="env file to read (default: $SYNC_ENV_FILE or ./.env)")(f)
 
 
-def json_option(f):
+def json_option(f: F) -> F:
     return click.option("--json", "as_json", is_flag=True, default=False, help="machine-readable JSON on stdout")(f)
 
 
-def verbose_option(f):
+def verbose_option(f: F) -> F:
     return click.option("-v", "--verbose", count=True, help="more messages on stderr (-vv for debug)")(f)
 
 
 CLOSED_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `cat`, `git log` or `yes` cut off by `| head`
 
 
-def script(f):
+def script(f: Callable[..., int | None]) -> Callable[..., NoReturn]:
     """Run a click command body, turning every SyncError into one line on stderr and its exit
     code, and any other exception into exit 1 with the traceback in the log file only.
 
@@ -47,7 +49,7 @@ def script(f):
     signature = inspect.signature(f)
 
     @functools.wraps(f)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs: Any) -> NoReturn:
         as_json, quiet = _flags(signature, args, kwargs)
         run_body(lambda: f(*args, **kwargs), as_json, quiet)
     return wrapper
@@ -76,18 +78,19 @@ def run_body(body: Callable[[], int | None], as_json: bool = False, quiet: bool 
     sys.exit(code or 0)
 
 
-def _flags(signature, args, kwargs):
+def _flags(signature: inspect.Signature, args: tuple, kwargs: dict) -> tuple[bool, bool]:
     """(as_json, quiet) of one call of a wrapped command body."""
     try:
         values = signature.bind_partial(*args, **kwargs).arguments
     except TypeError:
         return False, False
-    options = values.get("options") if isinstance(values.get("options"), dict) else {}
-    pick = lambda name: bool(values.get(name) or options.get(name))  # noqa: E731
-    return pick("as_json"), pick("quiet")
+    given = values.get("options")
+    options = given if isinstance(given, dict) else {}
+    as_json, quiet = (bool(values.get(name) or options.get(name)) for name in ("as_json", "quiet"))
+    return as_json, quiet
 
 
-def _fail(line, code, as_json):
+def _fail(line: str, code: int, as_json: bool) -> NoReturn:
     """One line on stderr (and the JSON error object on stdout under --json), then exit `code`.
     The line is redacted: an exception's text may quote a token (a server echoing credentials)."""
     line = redact(line)
@@ -102,7 +105,7 @@ def _fail(line, code, as_json):
     sys.exit(code)
 
 
-def _stdout_to_devnull():
+def _stdout_to_devnull() -> None:
     """Point stdout at /dev/null so the interpreter's last flush has nowhere to fail."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -113,7 +116,7 @@ def _stdout_to_devnull():
 
 
 @atexit.register
-def _quiet_closed_stdout():
+def _quiet_closed_stdout() -> None:
     """Output written outside `script` (click's --help, a usage error) meets a closed pipe at the
     interpreter's final flush: end quietly there too instead of 'Exception ignored ...'."""
     try:
@@ -124,11 +127,11 @@ def _quiet_closed_stdout():
         pass
 
 
-def _json_usage_errors(show):
+def _json_usage_errors(show: Callable[..., None]) -> Callable[..., None]:
     """click's usual message for a usage error (exit 2), plus the JSON error object on stdout
     when --json was given on the command line."""
     @functools.wraps(show)
-    def wrapper(self, file=None):
+    def wrapper(self: click.exceptions.UsageError, file: IO[Any] | None = None) -> None:
         show(self, file)
         args = sys.argv[1:]
         if "--json" in (args[:args.index("--")] if "--" in args else args):
@@ -142,7 +145,7 @@ def _json_usage_errors(show):
 click.exceptions.UsageError.show = _json_usage_errors(click.exceptions.UsageError.show)  # type: ignore[method-assign]
 
 
-def load(env_file=None, overrides=None, verbose=0):
+def load(env_file: str | None = None, overrides: dict[str, Any] | None = None, verbose: int = 0) -> Settings:
     """Settings (flags > environment > env file > defaults) and logging set up from them."""
     setup_logging(None, verbose)
     settings = load_settings(env_file, overrides)
@@ -150,11 +153,11 @@ def load(env_file=None, overrides=None, verbose=0):
     return settings
 
 
-def emit_json(data):
+def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False, default=str, ensure_ascii=False))
 
 
-def emit_table(rows, headers="keys", empty="(nothing)"):
+def emit_table(rows: Sequence[Any], headers: Any = "keys", empty: str = "(nothing)") -> None:
     if not rows:
         click.echo(empty)
         return
@@ -165,13 +168,13 @@ EPILOG = exit_codes_help()
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 
-def epilog(*examples):
+def epilog(*examples: str) -> str:
     """A --help epilog: two or three example command lines, then the exit codes."""
     lines = "\n".join(f"  {e}" for e in examples)
     return f"\b\nExamples:\n{lines}\n\n{EPILOG}" if examples else EPILOG
 
 
-def version_option(f):
+def version_option(f: F) -> F:
     """--version on a script's top-level command: prints `NAME, version X` and exits 0."""
     return click.version_option(__version__, "--version", message="%(prog)s, version %(version)s")(f)
 
@@ -181,13 +184,13 @@ COLOURS = {"FAIL": "red", "failed": "red", "ERROR": "red", "WARN": "yellow", "pa
            "conflicts": "yellow", "conflict": "yellow", "interrupted": "yellow", "OK": "green", "ok": "green"}
 
 
-def colour_wanted(err=False):
+def colour_wanted(err: bool = False) -> bool:
     """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
     stream = sys.stderr if err else sys.stdout
     return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
 
 
-def paint(text, word=None, err=False):
+def paint(text: Any, word: str | None = None, err: bool = False) -> str:
     """`text` coloured after `word` (default: the text itself) when colour is wanted."""
     colour = COLOURS.get(word if word is not None else str(text))
     return click.style(str(text), fg=colour) if colour and colour_wanted(err) else str(text)
@@ -213,16 +216,15 @@ def group(examples: Sequence[str] = (), default: str | None = None, **attrs: Any
     """A script's command group with --env-file, --json and --version; options given before the
     subcommand apply to it (`report.py --json history`, read by `command`). With `default`, the bare
     script runs that subcommand. The decorated function only gives the help text."""
-    def decorate(f):
+    def decorate(f: Callable) -> click.Group:
         @click.pass_context
-        def callback(ctx, env_file, as_json):
+        def callback(ctx: click.Context, env_file: str | None, as_json: bool) -> None:
             ctx.obj = {"env_file": env_file, "as_json": as_json}
-            if default and ctx.invoked_subcommand is None:
+            if default and ctx.invoked_subcommand is None and isinstance(ctx.command, click.Group):
                 ctx.invoke(ctx.command.commands[default])
-        callback.__doc__ = f.__doc__
-        callback = env_file_option(json_option(version_option(callback)))
-        return click.group(f.__name__, invoke_without_command=bool(default), context_settings=CONTEXT,
-                           epilog=epilog(*examples), **attrs)(callback)
+        return click.Group(f.__name__, callback=callback, params=_params([env_file_option, json_option, version_option]),
+                           help=f.__doc__, epilog=epilog(*examples), invoke_without_command=bool(default),
+                           context_settings=CONTEXT, **attrs)
     return decorate
 
 
@@ -238,10 +240,10 @@ def command(parent: click.Group | None = None, name: str | None = None, examples
     loads nothing, or loads in its own way) `env_file` and, with `verbose`, `verbose`. It runs as
     `script` describes: each error one line and its exit code (and a JSON object under --json),
     a closed stdout 141, the body's return value the exit code."""
-    def decorate(body):
+    def decorate(body: Callable[..., int | None]) -> click.Command:
         own = list(reversed(getattr(body, "__click_params__", [])))  # as click.command orders them
 
-        def callback(**params):
+        def callback(**params: Any) -> NoReturn:
             given_env, given_json = group_options(click.get_current_context(), params.pop("env_file", None),
                                                   params.pop("as_json", False))
             level = params.pop("verbose", 0)
@@ -249,7 +251,7 @@ def command(parent: click.Group | None = None, name: str | None = None, examples
             if json:
                 params["as_json"] = given_json
 
-            def call():
+            def call() -> int | None:
                 if settings:
                     params["settings"] = load(given_env, verbose=level)
                 else:
