@@ -5,13 +5,14 @@ import re
 from datetime import datetime, timezone
 
 from .cli import paint
-from .jobs.base import CONTAINER_KEYS, CONTAINERS, SUMMARY_KEYS
+from .jobs.base import CONTAINER_KEYS, CONTAINERS, SUMMARY_KEYS, ActionKind
 
 JSON_VERSION = 1
 EXAMPLES = 3  # examples named on a grouped line
 
-HEADINGS = {"create": "would create", "update": "would update", "show": "would show again", "hide": "would hide",
-            "delete": "would delete", "conflict": "conflicts, left as they are", "report": "deleted at the source, kept"}
+HEADINGS = {ActionKind.CREATE: "would create", ActionKind.UPDATE: "would update", ActionKind.SHOW: "would show again",
+            ActionKind.HIDE: "would hide", ActionKind.DELETE: "would delete",
+            ActionKind.CONFLICT: "conflicts, left as they are", ActionKind.REPORT: "deleted at the source, kept"}
 CONTAINER_RANK = {"customer": 0, "project": 1, "activity": 2}
 COLUMNS = ("job", "outcome", "created", "updated", "hidden", "deleted", "unchanged", "conflicts", "failed",
            "new containers", "requests", "seconds")
@@ -29,7 +30,7 @@ def plan_order(result):
 def plan_lines(result):
     """The plan of a dry run: one heading per kind of change with its count, each action once."""
     lines = [f"Plan for {result.job} (dry run, nothing written):"]
-    by_kind = {}
+    by_kind: dict[ActionKind, list] = {}
     for action in sorted(result.actions, key=plan_order(result)):
         by_kind.setdefault(action.kind, []).append(action)
     for kind in sorted(by_kind, key=lambda k: list(HEADINGS).index(k) if k in HEADINGS else len(HEADINGS)):

@@ -242,7 +242,7 @@ def both_sides(policy):
 def test_changed_on_both_sides_manual_is_a_conflict_naming_the_fields():
     last, edited, now, action = both_sides("manual")
     assert action.kind == "conflict" and action.target_id == 501 and not action.writes
-    assert action.fields == now and action.before == edited
+    assert action.fields == now and action.before == edited and action.last == last  # the applier records all three
     assert action.detail == "changed in Zammad and in Kimai (begin, end)"
 
 

@@ -3,18 +3,39 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from .. import progress, shutdown
 from ..errors import OK, PARTIAL, STOPS_RUN, Interrupted, SyncError, UnknownOutcome
 
 log = logging.getLogger("tracksync.job")
 
+
+class ActionKind(StrEnum):
+    """What a planned action does. A str: equal to its value ("create" == ActionKind.CREATE), and
+    printed and written to JSON and the store as that value."""
+
+    CREATE = "create"        # writes: send it to the target
+    UPDATE = "update"
+    SHOW = "show"
+    HIDE = "hide"
+    DELETE = "delete"
+    LINK = "link"            # found by its marker as wanted: remember the link
+    UNCHANGED = "unchanged"  # as wanted and linked: nothing to do
+    KEEP = "keep"            # edited in the target by a person: the edit stands (link state kept)
+    CONFLICT = "conflict"    # changed on both sides: recorded for `sync.py conflicts`, left as it is
+    REPORT = "report"        # deleted at the source, the target kept: reported once (link state orphaned)
+
+
+WRITES = frozenset({ActionKind.CREATE, ActionKind.UPDATE, ActionKind.SHOW, ActionKind.HIDE, ActionKind.DELETE})
 # how each action kind is counted in the summary
-COUNTED_AS = {"create": "created", "update": "updated", "show": "updated", "hide": "hidden", "delete": "deleted",
-              "link": "unchanged", "unchanged": "unchanged", "keep": "unchanged", "conflict": "conflicts",
-              "report": "deleted_in_source"}
+COUNTED_AS = {ActionKind.CREATE: "created", ActionKind.UPDATE: "updated", ActionKind.SHOW: "updated",
+              ActionKind.HIDE: "hidden", ActionKind.DELETE: "deleted", ActionKind.LINK: "unchanged",
+              ActionKind.UNCHANGED: "unchanged", ActionKind.KEEP: "unchanged", ActionKind.CONFLICT: "conflicts",
+              ActionKind.REPORT: "deleted_in_source"}
+SETTLED_STATE = {ActionKind.KEEP: "kept", ActionKind.REPORT: "orphaned"}  # the link state these kinds record
 SUMMARY_KEYS = ("created", "updated", "hidden", "deleted", "unchanged", "conflicts", "failed")
 # Kimai objects that hold the items: counted under their own keys (customers_created, ...), listed
 # first in a plan. An activity is an item of gitea-kimai and a container of the timesheet jobs.
@@ -32,19 +53,23 @@ def content_hash(fields):
 class Action:
     """One planned change for one source item. `fields` are the mapped (desired) values."""
 
-    kind: str                 # create, update, show, hide, delete, link, unchanged, keep, conflict, report
+    kind: ActionKind          # a plain string is taken as its ActionKind
     key: str                  # origin marker of the source item
     target_type: str
     label: str                # how people name the item, e.g. "#12 acme/web"
     scope: str                # the unit the target state was read for (a repository, a window)
     fields: dict
-    target_id: int = None
-    parent: int = None        # the target's container: project id of an activity, customer id of a project
-    before: dict = None       # the target's current mapped values (updates)
-    keep: dict = None         # target values a write must repeat (Kimai turns omitted booleans false)
-    detail: str = ""          # what changes, e.g. "name 'a' -> 'b'"
-    source_hash: str = None   # hash of the source item, when change detection cannot use `fields`
-    needs: dict = None        # field -> the planned container create whose id it takes ("parent": the parent)
+    target_id: int | None = None
+    parent: int | None = None    # the target's container: project id of an activity, customer id of a project
+    before: dict | None = None   # the target's current mapped values (updates)
+    keep: dict | None = None     # target values a write must repeat (Kimai turns omitted booleans false)
+    detail: str = ""             # what changes, e.g. "name 'a' -> 'b'"
+    source_hash: str | None = None  # hash of the source item, when change detection cannot use `fields`
+    needs: dict | None = None    # field -> the planned container create whose id it takes ("parent": the parent)
+    last: dict | None = None     # the values the store last synced (a conflict's third side)
+
+    def __post_init__(self):
+        self.kind = ActionKind(self.kind)
 
     def take_ids(self):
         """Fill in the ids of the containers this action waits for, once they were created; the
@@ -67,7 +92,7 @@ class Action:
 
     @property
     def writes(self):
-        return self.kind in ("create", "update", "show", "hide", "delete")
+        return self.kind in WRITES
 
     def line(self):
         text = f"{self.kind} {self.label}"
@@ -89,9 +114,9 @@ class Result:
     warnings: list = field(default_factory=list)
     requests: dict = field(default_factory=dict)
     seconds: float = 0.0
-    run_id: int = None
+    run_id: int | None = None
     exit_code: int = OK
-    error: str = None                               # what stopped the whole run, if anything
+    error: str | None = None                        # what stopped the whole run, if anything
 
     def is_container(self, action):
         return action.target_type in CONTAINERS and action.target_type != ITEM_TYPE.get(self.job, "timesheet")
@@ -147,7 +172,8 @@ def plan_entry(action):
 
 class Applier:
     """Applies actions with a thread pool. The store is written from the calling thread only:
-    the intent (`pending`) before the creates are sent, each result as it comes back.
+    the intent (`pending`) before the creates are sent, each result as it comes back. What the
+    actions that write nothing found is recorded here too (`settle`), so a job only plans.
 
     A create whose answer never came (UnknownOutcome) is looked up by its marker in a fresh read
     of the target, and sent again only when the marker is absent: never a blind resend."""
@@ -162,10 +188,8 @@ class Applier:
         """write(action) -> target object (dict with id); reread(actions) -> {marker: target}
         for the scopes of those actions. Under --dry-run the changes are only listed."""
         for action in actions:
-            if action.kind == "link" and not self.dry_run:
-                self.record(action, action.target_id)  # found by its marker: remember it
-            elif not action.writes:
-                self.result.tally(action)
+            if not action.writes:
+                self.settle(action)
         changes = [a for a in actions if a.writes]
         if self.dry_run:
             self.result.actions.extend(changes)
@@ -193,15 +217,42 @@ class Applier:
             if not changes:
                 return
 
+    def settle(self, action):
+        """Count and record an action that writes nothing to the target. link: the target found by
+        its marker is remembered (with an audit event); keep: a person's edit in the target stands
+        (link state kept); report: deleted at the source, the target kept (link orphaned, so it is
+        reported once); conflict: an open conflict for `sync.py conflicts`, listed in the plan, its
+        link left as last synced. Under --dry-run nothing reaches the store."""
+        kind = action.kind
+        if kind == ActionKind.CONFLICT:
+            self.result.actions.append(action)
+            self.result.warnings.append(f"{action.label}: conflict, {action.detail}; see python sync.py conflicts")
+        elif kind in SETTLED_STATE:
+            self.result.warnings.append(f"{action.label}: {action.detail}")
+        if self.dry_run or kind == ActionKind.UNCHANGED:
+            self.result.tally(action)
+        elif kind == ActionKind.LINK:
+            self.record(action, action.target_id)
+        elif kind == ActionKind.CONFLICT:
+            self.store.add_conflict(self.job, action.key, action.target_type, action.target_id, action.fields,
+                                    action.before, action.last, action.source_hash, self.run_id)
+            self.result.tally(action)
+        else:
+            self.store.mark_synced(self.job, action.key, action.target_type, action.target_id, action.source_hash,
+                                   action.fields, self.run_id, state=SETTLED_STATE[kind])
+            self.result.tally(action)
+
     def _send(self, actions, write):
         """Send the writes, at most `workers` at a time; returns the actions whose outcome is
         unknown. A stop (SIGTERM, or a failure that stops the run: 77, 69, 75) sends nothing
         new, lets the writes in flight finish, records their answers, then is raised."""
-        unknown, stop = [], None
-        for target_type in {a.target_type for a in actions if a.kind == "create"}:
-            keys = [a.key for a in actions if a.kind == "create" and a.target_type == target_type]
+        unknown: list[Action] = []
+        stop: SyncError | None = None
+        for target_type in {a.target_type for a in actions if a.kind == ActionKind.CREATE}:
+            keys = [a.key for a in actions if a.kind == ActionKind.CREATE and a.target_type == target_type]
             self.store.mark_pending(self.job, keys, target_type, self.run_id)
-        queue, running = iter(actions), {}
+        queue = iter(actions)
+        running: dict[Future, Action] = {}
         with progress.task(f"writing {self.job}", total=len(actions)) as bar, \
                 ThreadPoolExecutor(max_workers=self.workers) as pool:
             while True:
@@ -238,9 +289,10 @@ class Applier:
 
     def record(self, action, target_id):
         action.target_id = target_id
-        audit = (action.kind, action.before, action.fields) if action.writes or action.kind == "link" else None
+        audit = (action.kind, action.before, action.fields) if action.writes or action.kind == ActionKind.LINK else None
         self.store.mark_synced(self.job, action.key, action.target_type, target_id, action.source_hash or action.hash,
-                               action.fields, self.run_id, audit, state="deleted" if action.kind == "delete" else "synced")
+                               action.fields, self.run_id, audit,
+                               state="deleted" if action.kind == ActionKind.DELETE else "synced")
         self.result.tally(action)
 
     def fail(self, action, reason):

@@ -20,7 +20,7 @@ from ..clients.zammad import ZammadClient
 from ..config import read_map
 from ..errors import STOPS_RUN, ConfigError, NotFound, SyncError, UsageError
 from ..timeutil import parse_instant, to_kimai_local, zone
-from .base import Action, Applier, content_hash
+from .base import Action, ActionKind, Applier, content_hash
 from .kimai_targets import (Containers, ContainerWriter, KimaiState, describe_changes, needs_customers, needs_of,
                             ref_id, time_span, timesheets_by_marker, without_path)
 
@@ -100,26 +100,29 @@ def plan_entry(key, label, desired, version, link, target, current, policy, scop
 
 def _plan_entry(key, label, desired, version, link, target, current, policy, scope, zone_name, needs):
     if target is None:
-        return Action("create", key, "timesheet", label, scope, desired, needs=needs,
+        return Action(ActionKind.CREATE, key, "timesheet", label, scope, desired, needs=needs,
                       detail=time_span(desired["begin"], desired["end"], zone_name))
     if current == desired and not needs:
         linked = link and link["state"] == "synced" and link["target_id"] == target["id"] and link["source_hash"] == version
-        return Action("unchanged" if linked else "link", key, "timesheet", label, scope, desired, target_id=target["id"])
+        return Action(ActionKind.UNCHANGED if linked else ActionKind.LINK, key, "timesheet", label, scope, desired,
+                      target_id=target["id"])
     last = link["data"] if link and link.get("data") else None
     edited_in_kimai = last is not None and current != last
     keep = {"billable": target.get("billable", True), "exported": target.get("exported", False)}
     if edited_in_kimai:
         if last == desired:  # only Kimai changed: a person's edit stands
-            return Action("keep", key, "timesheet", label, scope, current, target_id=target["id"], detail="edited in Kimai")
+            return Action(ActionKind.KEEP, key, "timesheet", label, scope, current, target_id=target["id"],
+                          detail="edited in Kimai")
         if policy == "kimai-wins":
-            return Action("keep", key, "timesheet", label, scope, current, target_id=target["id"],
+            return Action(ActionKind.KEEP, key, "timesheet", label, scope, current, target_id=target["id"],
                           detail="changed on both sides; Kimai wins")
         if policy == "manual":
-            return Action("conflict", key, "timesheet", label, scope, desired, target_id=target["id"], before=current,
+            return Action(ActionKind.CONFLICT, key, "timesheet", label, scope, desired, target_id=target["id"],
+                          before=current, last=last,
                           detail=f"changed in Zammad and in Kimai ({', '.join(changed_fields(current, desired))})")
     changed = [k for k in changed_fields(current, desired) if k != "description"]
-    return Action("update", key, "timesheet", label, scope, desired, target_id=target["id"], before=current, keep=keep,
-                  needs=needs, detail=describe_changes(current, desired, changed, zone_name, needs) or "description changed")
+    return Action(ActionKind.UPDATE, key, "timesheet", label, scope, desired, target_id=target["id"], before=current,
+                  keep=keep, needs=needs, detail=describe_changes(current, desired, changed, zone_name, needs) or "description changed")
 
 
 @dataclass
@@ -136,7 +139,7 @@ class Options:
 class TicketRead:
     ticket: dict
     entries: list = field(default_factory=list)
-    error: str = None
+    error: str | None = None
 
 
 @dataclass
@@ -283,7 +286,7 @@ class ZammadKimaiJob:
             key = entry_marker(ticket["id"], entry["id"])
             label = f"#{ticket['number']} time/{entry['id']}"
             if reason:
-                self.applier.fail(Action("create", key, "timesheet", label, str(ticket["id"]), {}), reason)
+                self.applier.fail(Action(ActionKind.CREATE, key, "timesheet", label, str(ticket["id"]), {}), reason)
                 continue
             project = project_of(ticket)
             fields = timesheet_fields(ticket, entry, self.tz, self.per_unit, ref_id(project), activity_id, user_id,
@@ -408,39 +411,24 @@ class ZammadKimaiJob:
             if target is None:
                 continue
             if self.settings.zammad_delete_policy == "delete":
-                actions.append(Action("delete", link["source_key"], "timesheet", label, "", link["data"] or {},
+                actions.append(Action(ActionKind.DELETE, link["source_key"], "timesheet", label, "", link["data"] or {},
                                       target_id=target["id"], before=link["data"], detail="deleted in Zammad"))
             else:
-                actions.append(Action("report", link["source_key"], "timesheet", label, "", link["data"] or {},
+                actions.append(Action(ActionKind.REPORT, link["source_key"], "timesheet", label, "", link["data"] or {},
                                       target_id=target["id"], detail="deleted in Zammad; timesheet kept (ZAMMAD_DELETE_POLICY=report)"))
         return actions
 
     def apply(self, actions, containers):
-        for action in actions:
-            if action.kind == "conflict":
-                self.result.tally(action)
-                self.result.actions.append(action)
-                self.result.warnings.append(f"{action.label}: conflict, {action.detail}; see python sync.py conflicts")
-                if not self.opts.dry_run:
-                    link = self.store.links(JOB).get(action.key) or {}
-                    self.store.add_conflict(JOB, action.key, "timesheet", action.target_id, action.fields, action.before,
-                                            link.get("data"), action.source_hash, self.run_id)
-            elif action.kind in ("keep", "report"):
-                self.result.tally(action)
-                self.result.warnings.append(f"{action.label}: {action.detail}")
-                if not self.opts.dry_run:
-                    state = "kept" if action.kind == "keep" else "orphaned"
-                    self.store.mark_synced(JOB, action.key, "timesheet", action.target_id, action.source_hash,
-                                           action.fields, self.run_id, state=state)
-        rest = [a for a in actions if a.kind not in ("conflict", "keep", "report")]
-        ContainerWriter(self.kimai, self.settings, self.applier).apply(containers.actions, rest, self.write, self.reread)
+        """The plan goes to the applier whole: it writes the changes and records the rest (links,
+        kept edits, conflicts, entries deleted in Zammad)."""
+        ContainerWriter(self.kimai, self.settings, self.applier).apply(containers.actions, actions, self.write, self.reread)
 
     def write(self, action):
         f = dict(action.fields)
-        if action.kind == "create":
+        if action.kind == ActionKind.CREATE:
             f.update(tags=TAG, billable=True, exported=False)
             return self.kimai.create_timesheet(f)
-        if action.kind == "delete":
+        if action.kind == ActionKind.DELETE:
             self.kimai.delete_timesheet(action.target_id)
             return {"id": action.target_id}
         return self.kimai.update_timesheet(action.target_id, {**f, **action.keep})
