@@ -56,7 +56,9 @@ def script(f: Callable[..., int | None]) -> Callable[..., NoReturn]:
 
 
 def run_body(body: Callable[[], int | None], as_json: bool = False, quiet: bool = False) -> NoReturn:
-    """Call `body()` and exit with its return value (0 for None), as `script` describes."""
+    """Call `body()` and exit with its return value (0 for None), as `script` describes.
+    Every file the command creates (store, log, cache, exports, backups) is owner-only."""
+    os.umask(0o077)
     if as_json or quiet:
         progress.enable(False)
     try:
@@ -185,9 +187,10 @@ COLOURS = {"FAIL": "red", "failed": "red", "ERROR": "red", "WARN": "yellow", "pa
 
 
 def colour_wanted(err: bool = False) -> bool:
-    """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    """Colour only on a terminal, and never when NO_COLOR is set to a non-empty value
+    (https://no-color.org: an empty NO_COLOR does not count)."""
     stream = sys.stderr if err else sys.stdout
-    return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
+    return not os.environ.get("NO_COLOR") and hasattr(stream, "isatty") and stream.isatty()
 
 
 def paint(text: Any, word: str | None = None, err: bool = False) -> str:
