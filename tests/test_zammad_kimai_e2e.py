@@ -136,6 +136,27 @@ def test_edit_on_both_sides_is_a_conflict_then_resolved_with_one_write(zwork):
     assert kimai_writes(sb) == []
 
 
+
+def test_an_edit_in_kimai_only_is_kept_and_accepted_so_a_later_zammad_change_overwrites_it(zwork):
+    """keep is recorded (link kept, holding Kimai's values): the next change in Zammad is an
+    update, not a conflict with the person's edit that was already accepted."""
+    sb = zwork.sandbox
+    [ticket] = seed_tickets(sb, tickets=1, entries=1)
+    zwork.sync(*JOB, check_code=0)
+    [entry] = sb.zammad.time_accountings
+    [sheet] = sb.kimai.timesheets
+    session, base = kimai_api(sb)
+    session.patch(f"{base}/timesheets/{sheet['id']}", json={
+        "description": sheet["description"] + "\nbilled to Globex", "billable": True, "exported": False}).raise_for_status()
+    sb.clear_requests()
+    proc = zwork.sync(*JOB, "--full", check_code=0)
+    assert kimai_writes(sb) == [] and "edited in Kimai" in proc.stderr
+    sb.zammad.edit_time_accounting(ticket["id"], entry["id"], time_unit="30.0")
+    summary = flat_summary(zwork.sync(*JOB, "--json", check_code=0))
+    assert summary["updated"] == 1 and summary["conflicts"] == 0
+    assert kimai_writes(sb) == [("PATCH", f"/api/timesheets/{sheet['id']}")]
+    assert json.loads(zwork.sync("conflicts", "--json").stdout) == []
+
 def test_unmapped_activity_or_agent_fails_alone_exit_3(zwork):
     sb = zwork.sandbox
     zwork.set(ZAMMAD_DEFAULT_ACTIVITY="", ZAMMAD_ACTIVITY_MAP="Billable=Support")
