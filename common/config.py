@@ -5,11 +5,16 @@ Every key the toolkit reads is declared in KEYS with its type, default and a one
 that is not declared here, or a value that does not parse, is refused with exit 78 naming it.
 """
 
+from __future__ import annotations
+
 import difflib
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from os import PathLike
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
@@ -18,15 +23,19 @@ from .errors import ConfigError
 
 DEFAULT_ENV_FILE = ".env"
 
+# A resolved value: its key's kind (KEYS) decides whether it is a str, bool, int, float, a tuple
+# of str or None, so readers get Any and the key's declaration is the type.
+Value = Any
+
 
 @dataclass(frozen=True)
 class Key:
     name: str
     kind: str  # str, secret, url, bool, int, float, list, choice, timezone, path, map
-    default: object = None
+    default: Value = None
     help: str = ""
-    choices: tuple = ()
-    minimum: float = None
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
     blank_is_default: bool = True  # KEY= means "not set"; False where an empty value means something
 
 
@@ -234,7 +243,7 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
-def parse_value(key, raw):
+def parse_value(key: Key, raw: object) -> Value:
     """Turn a raw string (or a flag's Python value) into the key's type, or raise ConfigError."""
     if not isinstance(raw, str):
         return raw
@@ -259,7 +268,7 @@ def parse_value(key, raw):
         raise ConfigError(key.name, f"expected true or false, got {value!r}")
     if kind in ("int", "float"):
         try:
-            number = int(value) if kind == "int" else float(value)
+            number: float = int(value) if kind == "int" else float(value)
         except ValueError:
             raise ConfigError(
                 key.name, f"expected a{'n integer' if kind == 'int' else ' number'}, got {value!r}"
@@ -287,12 +296,12 @@ def parse_value(key, raw):
     raise AssertionError(f"unknown kind {kind}")
 
 
-def is_blank(key, raw):
+def is_blank(key: Key, raw: object) -> bool:
     """KEY= (or only spaces): the key is not set and keeps its default."""
     return isinstance(raw, str) and not raw.strip() and key.blank_is_default
 
 
-def read_env_file(path):
+def read_env_file(path: str | PathLike[str]) -> dict[str, str]:
     """The key/value pairs of an env file; unknown keys are refused with a suggestion."""
     values = dotenv_values(path)
     for name in values:
@@ -306,41 +315,47 @@ def read_env_file(path):
 class Settings:
     """Resolved configuration. Read values as attributes (settings.gitea_url) or settings["GITEA_URL"]."""
 
-    def __init__(self, values, env_file=None, sources=None):
+    def __init__(
+        self, values: dict[str, Value], env_file: str | None = None, sources: dict[str, str] | None = None
+    ) -> None:
         self._values = values
         self.env_file = env_file
         self.sources = sources or {}
 
-    def __getitem__(self, name):
+    def __getitem__(self, name: str) -> Value:
         return self._values[name]
 
-    def get(self, name, default=None):
+    def get(self, name: str, default: Value = None) -> Value:
         return self._values.get(name, default)
 
-    def __getattr__(self, attr):
+    def __getattr__(self, attr: str) -> Value:
         name = attr.upper()
         if name in KEYS:
             return self._values[name]
         raise AttributeError(attr)
 
-    def require(self, *names):
+    def require(self, *names: str) -> None:
         """Raise ConfigError naming the first key without a value."""
         for name in names:
             if self._values.get(name) in (None, "", ()):
                 where = f" (set it in {self.env_file} or the environment)" if self.env_file else ""
                 raise ConfigError(name, f"missing{where}")
 
-    def secrets(self):
+    def secrets(self) -> list[str]:
         """Configured secret values, for redaction."""
         return [self._values[name] for name in SECRET_KEYS if self._values.get(name)]
 
-    def with_overrides(self, **overrides):
+    def with_overrides(self, **overrides: Value) -> Settings:
         values = dict(self._values)
         values.update({k.upper(): v for k, v in overrides.items()})
         return Settings(values, self.env_file, self.sources)
 
 
-def load_settings(env_file=None, overrides=None, environ=None):
+def load_settings(
+    env_file: str | PathLike[str] | None = None,
+    overrides: Mapping[str, Value] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
     """Resolve every key: overrides (flags, None = not given) > environment > env file > defaults.
 
     env_file: explicit path (must exist), else SYNC_ENV_FILE, else ./.env when present.
@@ -348,7 +363,7 @@ def load_settings(env_file=None, overrides=None, environ=None):
     environ = os.environ if environ is None else environ
     explicit = env_file or environ.get("SYNC_ENV_FILE")
     path = Path(explicit) if explicit else Path(DEFAULT_ENV_FILE)
-    file_values = {}
+    file_values: dict[str, str] = {}
     if explicit and not path.is_file():
         raise ConfigError("SYNC_ENV_FILE" if not env_file else "--env-file", f"env file not found: {path}")
     if path.is_file():
@@ -356,10 +371,11 @@ def load_settings(env_file=None, overrides=None, environ=None):
             file_values = read_env_file(path)
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError("--env-file", f"cannot read {path}: {exc.__class__.__name__}") from None
-    values, sources = {}, {}
-    overrides = {k.upper(): v for k, v in (overrides or {}).items() if v is not None}
+    values: dict[str, Value] = {}
+    sources: dict[str, str] = {}
+    flags = {k.upper(): v for k, v in (overrides or {}).items() if v is not None}
     for name, key in KEYS.items():
-        for source, table in (("flag", overrides), ("environment", environ), ("env file", file_values)):
+        for source, table in (("flag", flags), ("environment", environ), ("env file", file_values)):
             if name in table:
                 values[name] = parse_value(key, table[name])
                 sources[name] = "default" if is_blank(key, table[name]) else source
@@ -375,7 +391,7 @@ def load_settings(env_file=None, overrides=None, environ=None):
 URL_KEYS = ("GITEA_URL", "KIMAI_URL", "ZAMMAD_URL", "TOGGL_URL", "HARVEST_URL")
 
 
-def tidy_values(values, sources, env_file):
+def tidy_values(values: dict[str, Value], sources: Mapping[str, str], env_file: str | None) -> None:
     """Service URLs without their API suffix; relative paths made absolute (in place)."""
     for name in URL_KEYS:
         if values.get(name):
@@ -385,7 +401,7 @@ def tidy_values(values, sources, env_file):
             values[name] = resolve_path(key, values[name], sources.get(name), env_file)
 
 
-def resolve_path(key, value, source, env_file):
+def resolve_path(key: Key, value: str, source: str | None, env_file: str | None) -> str:
     """A relative path of the configuration as an absolute one. Values from the env file (and the
     defaults when an env file is used) are relative to the env file's folder, so a run started
     from any folder finds the same store, lock, log and maps; values from the environment or a
@@ -400,7 +416,7 @@ def resolve_path(key, value, source, env_file):
     return os.path.normpath(path)
 
 
-def read_map(settings, name):
+def read_map(settings: Settings, name: str) -> dict[str, str]:
     """A mapping key: inline 'a=b;c=d' or the path of a file with one 'a=b' a line (# comments).
     Returns {} when unset; refuses a malformed entry naming the key."""
     value = settings.get(name)
@@ -413,7 +429,7 @@ def read_map(settings, name):
         lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else value.split(";")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(name, f"cannot read {path}: {exc.__class__.__name__}") from None
-    mapping = {}
+    mapping: dict[str, str] = {}
     for number, line in enumerate(lines, start=1):
         line = line.split("#", 1)[0].strip() if path.is_file() else line.strip()
         if not line:

@@ -1,5 +1,10 @@
 """Exception types, each carrying the exit code the scripts return for it (DESIGN.md §5)."""
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
 OK = 0
 UNEXPECTED = 1
 USAGE = 2
@@ -26,14 +31,14 @@ EXIT_CODES = {
 SEVERITY = [UNEXPECTED, AUTH, CONFIG, UNAVAILABLE, DATA_INVALID, TEMPORARY, PARTIAL, OK]
 
 
-def exit_codes_help():
+def exit_codes_help() -> str:
     """The exit code table as text, for --help epilogs."""
     return "\b\nExit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODES.items())
 
 
-def most_serious(codes):
-    codes = set(codes) or {OK}
-    return min(codes, key=lambda c: SEVERITY.index(c) if c in SEVERITY else 0)
+def most_serious(codes: Iterable[int]) -> int:
+    distinct = set(codes) or {OK}
+    return min(distinct, key=lambda c: SEVERITY.index(c) if c in SEVERITY else 0)
 
 
 class SyncError(Exception):
@@ -41,11 +46,11 @@ class SyncError(Exception):
 
     exit_code = UNEXPECTED
 
-    def __init__(self, message, *, service=None):
+    def __init__(self, message: str, *, service: str | None = None) -> None:
         super().__init__(message)
         self.service = service
 
-    def __str__(self):
+    def __str__(self) -> str:
         text = super().__str__()
         return f"{self.service}: {text}" if self.service else text
 
@@ -59,7 +64,7 @@ class ConfigError(SyncError):
 
     exit_code = CONFIG
 
-    def __init__(self, key, problem):
+    def __init__(self, key: str, problem: str) -> None:
         super().__init__(f"configuration key {key}: {problem}")
         self.key = key
 
@@ -104,7 +109,9 @@ class ApiError(SyncError):
 
     exit_code = PARTIAL
 
-    def __init__(self, message, *, service=None, status=None, body=None):
+    def __init__(
+        self, message: str, *, service: str | None = None, status: int | None = None, body: Any = None
+    ) -> None:
         super().__init__(message, service=service)
         self.status = status
         self.body = body

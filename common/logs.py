@@ -3,19 +3,26 @@
 Every run also appends one summary line to the log file (`run_summary`), whatever LOG_LEVEL and
 the verbosity say, so cron and systemd runs leave a trace even at LOG_LEVEL=ERROR."""
 
+from __future__ import annotations
+
 import logging
 import logging.handlers
 import sys
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import progress
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 LOGGER = "tracksync"
 SUMMARY = f"{LOGGER}.summary"  # the run summary lines: log file only, never filtered by level
 
 
-_secrets: list = []  # the configured secret values, set by setup_logging
+_secrets: list[str] = []  # the configured secret values, set by setup_logging
 
 
 def redact(text: str) -> str:
@@ -30,17 +37,17 @@ class RedactingStream:
     """stdout or stderr with every configured secret replaced by *** in what is written: tables,
     JSON, error lines and messages alike, whichever code printed them."""
 
-    def __init__(self, stream):
+    def __init__(self, stream: TextIO) -> None:
         self._stream = stream
 
-    def write(self, text):
+    def write(self, text: str) -> int:
         return self._stream.write(redact(text) if isinstance(text, str) else text)
 
-    def __getattr__(self, name):  # isatty, fileno, flush, encoding, buffer, ...
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, flush, encoding, buffer, ...
         return getattr(self._stream, name)
 
 
-def redact_standard_streams():
+def redact_standard_streams() -> None:
     """Route sys.stdout and sys.stderr through RedactingStream (once per stream)."""
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
@@ -51,11 +58,11 @@ def redact_standard_streams():
 class RedactSecrets(logging.Filter):
     """Replaces every configured secret value in a record's message with ***."""
 
-    def __init__(self, secrets):
+    def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
         self.secrets = [s for s in secrets if s and len(s) >= 4]
 
-    def filter(self, record):
+    def filter(self, record: logging.LogRecord) -> bool:
         if self.secrets:
             text = record.getMessage()
             for secret in self.secrets:
@@ -69,14 +76,14 @@ class ZonedFormatter(logging.Formatter):
     its zone. The whole formatted record is redacted, the traceback included (an exception's
     text or a local in its frames may hold a token)."""
 
-    def formatTime(self, record, datefmt=None):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="milliseconds")
 
-    def format(self, record):
+    def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
 
 
-def stderr_level(verbose):
+def stderr_level(verbose: int) -> int:
     """-1 (--quiet): errors only; 0: warnings; -v: info; -vv: debug."""
     return (
         logging.ERROR
@@ -89,7 +96,7 @@ def stderr_level(verbose):
     )
 
 
-def setup_logging(settings=None, verbose=0):
+def setup_logging(settings: Settings | None = None, verbose: int = 0) -> logging.Logger:
     logger = logging.getLogger(LOGGER)
     logger.setLevel(logging.DEBUG)
     for handler in list(logger.handlers):
@@ -107,7 +114,7 @@ def setup_logging(settings=None, verbose=0):
     stderr.addFilter(redact_filter)
     stderr.addFilter(lambda record: record.exc_info is None)  # tracebacks go to the log file only
     stderr.addFilter(lambda record: record.name != SUMMARY)  # summaries go to the log file only
-    stderr.addFilter(lambda record: progress.clear() or True)  # a message never lands on the progress line
+    stderr.addFilter(_clear_progress_line)
     logger.addHandler(stderr)
     if settings is not None and settings.log_file:
         try:
@@ -128,6 +135,12 @@ def setup_logging(settings=None, verbose=0):
     return logger
 
 
-def run_summary(text):
+def _clear_progress_line(record: logging.LogRecord) -> bool:
+    """A stderr filter that lets every record through: a message never lands on the progress line."""
+    progress.clear()
+    return True
+
+
+def run_summary(text: str) -> None:
     """Append one summary line to the log file (whatever LOG_LEVEL says); never on stderr."""
     logging.getLogger(SUMMARY).info(text)

@@ -10,10 +10,13 @@ repositories at once) share one line: items done / total (when known), rate and 
 most a few times a second and erased when the last task ends, so nothing of it stays in a log.
 """
 
+from __future__ import annotations
+
 import shutil
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 DELAY = 1.0  # seconds before a task is worth a line
@@ -22,29 +25,29 @@ WIDTH = 24  # characters of the bar itself
 
 _enabled = True
 _lock = threading.Lock()
-_tasks = []  # active tasks, oldest first
+_tasks: list[Task] = []  # active tasks, oldest first
 _drawn = 0  # characters of the line currently on the terminal (0: nothing drawn)
 _last_draw = 0.0
 
 
-def enable(flag=True):
+def enable(flag: bool = True) -> None:
     """Allow (the default) or forbid the progress line; it still needs stderr to be a terminal."""
     global _enabled
     _enabled = bool(flag)
 
 
-def shown():
+def shown() -> bool:
     """True when a progress line may be drawn now."""
     stream = sys.stderr
     return _enabled and hasattr(stream, "isatty") and stream.isatty()
 
 
 class Task:
-    def __init__(self, label, total=None):
+    def __init__(self, label: str, total: int | None = None) -> None:
         self.label, self.total, self.done = label, total, 0
         self.started = time.monotonic()
 
-    def advance(self, n=1, total=None):
+    def advance(self, n: int = 1, total: int | None = None) -> None:
         """n more items done; `total` updates the expected number when it becomes known."""
         with _lock:
             self.done += n
@@ -54,7 +57,7 @@ class Task:
 
 
 @contextmanager
-def task(label, total=None):
+def task(label: str, total: int | None = None) -> Iterator[Task]:
     """A unit of work whose progress is shown (when wanted) while the block runs."""
     job = Task(label, total)
     with _lock:
@@ -70,7 +73,7 @@ def task(label, total=None):
                 _erase()
 
 
-def line(label, done, total, elapsed, width=80):
+def line(label: str, done: int, total: int | None, elapsed: float, width: int = 80) -> str:
     """The text of one progress line, e.g. `writing kimai [######----] 120/300 40.0/s ETA 0:05`."""
     rate = done / elapsed if elapsed > 0 else 0.0
     if total:
@@ -84,7 +87,7 @@ def line(label, done, total, elapsed, width=80):
     return "  ".join(parts)[: max(width - 1, 10)]
 
 
-def _draw(force=False):
+def _draw(force: bool = False) -> None:
     """Redraw the line of the oldest label (caller holds _lock)."""
     global _drawn, _last_draw
     if not _tasks or not shown():
@@ -95,20 +98,21 @@ def _draw(force=False):
     started = min(t.started for t in group)
     if now - started < DELAY or (not force and now - _last_draw < INTERVAL):
         return
-    total = sum(t.total for t in group) if all(t.total is not None for t in group) else None
+    totals = [t.total for t in group if t.total is not None]
+    total = sum(totals) if len(totals) == len(group) else None
     text = line(label, sum(t.done for t in group), total, now - started, shutil.get_terminal_size().columns)
     _write("\r" + text.ljust(_drawn))
     _drawn, _last_draw = len(text), now
 
 
-def _erase():
+def _erase() -> None:
     global _drawn
     if _drawn:
         _write("\r" + " " * _drawn + "\r")
         _drawn = 0
 
 
-def _write(text):
+def _write(text: str) -> None:
     try:
         sys.stderr.write(text)
         sys.stderr.flush()
@@ -116,7 +120,7 @@ def _write(text):
         pass
 
 
-def clear():
+def clear() -> None:
     """Erase the line (before printing a message on stderr while tasks still run)."""
     with _lock:
         _erase()

@@ -4,29 +4,33 @@ The lock is an OS file lock (filelock), so it disappears with the process that h
 after SIGKILL. A sidecar `.pid` file says who holds it, for messages and diagnose.py.
 """
 
+from __future__ import annotations
+
 import json
 import os
+from os import PathLike
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock, Timeout
 
 from .errors import LockHeld
 
 
-def lock_path(database_path, job):
+def lock_path(database_path: str | PathLike[str], job: str) -> Path:
     """The job's lock file beside the store, keyed on the store's absolute path (symlinks
     resolved), so runs started from any folder on the same store share one lock."""
     return Path(f"{Path(database_path).expanduser().resolve()}.{job}.lock")
 
 
 class JobLock:
-    def __init__(self, database_path, job):
+    def __init__(self, database_path: str | PathLike[str], job: str) -> None:
         self.job = job
         self.path = lock_path(database_path, job)
         self.info_path = Path(f"{self.path}.pid")
         self._lock = FileLock(str(self.path), timeout=0)
 
-    def __enter__(self):
+    def __enter__(self) -> JobLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._lock.acquire()
@@ -37,19 +41,20 @@ class JobLock:
         self.info_path.write_text(json.dumps({"pid": os.getpid(), "job": self.job}))
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.info_path.unlink(missing_ok=True)
         self._lock.release()
 
 
-def read_holder(info_path):
+def read_holder(info_path: str | PathLike[str]) -> dict[str, Any] | None:
     try:
-        return json.loads(Path(info_path).read_text())
+        holder = json.loads(Path(info_path).read_text())
+        return holder if isinstance(holder, dict) else None
     except (OSError, ValueError):
         return None
 
 
-def lock_state(database_path, job):
+def lock_state(database_path: str | PathLike[str], job: str) -> dict[str, Any]:
     """{'held': bool, 'pid': int|None, 'stale': bool}: stale = a pid file left by a process that
     no longer exists (killed mid-run); the lock itself is free then."""
     path = lock_path(database_path, job)

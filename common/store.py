@@ -4,22 +4,28 @@ Each item commits on its own (WAL mode), so a crash loses at most the item in fl
 --dry-run the store is opened read-only: the file is never changed.
 """
 
+from __future__ import annotations
+
 import json
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
 from .errors import CONFIG, SyncError
-from .store_queries import StoreQueries, known_table
+from .store_queries import Row, StoreQueries, known_table
 from .store_schema import MIGRATIONS, RUN_COUNTS, SCHEMA_VERSION  # noqa: F401 (imported from here)
 
 
-def now_iso():
+def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+TargetId = int | str | None  # the id of the object a link points to in the target service
 
 
 class StoreError(SyncError):
@@ -31,10 +37,10 @@ class Store(StoreQueries):
     exports and GDPR), store_schema.py (the migrations) or store_files.py (snapshots and WAL of
     a store file)."""
 
-    def __init__(self, path, readonly=False):
+    def __init__(self, path: str | PathLike[str], readonly: bool = False) -> None:
         self.path = Path(path)
         self.readonly = readonly
-        self._clocks = {}  # run id -> monotonic start, for the run's duration
+        self._clocks: dict[int, float] = {}  # run id -> monotonic start, for the run's duration
         if readonly:
             self.db = sqlite3.connect(":memory:")
             if self.path.exists():
@@ -61,35 +67,38 @@ class Store(StoreQueries):
             )
 
     @property
-    def schema_version(self):
-        return self.db.execute("PRAGMA user_version").fetchone()[0]
+    def schema_version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
 
-    def _migrate(self):
+    def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             with self.db:
                 self.db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
 
-    def close(self):
+    def close(self) -> None:
         self.db.close()
 
-    def __enter__(self):
+    def __enter__(self) -> Store:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # runs
-    def start_run(self, job, params):
+    def start_run(self, job: str, params: Mapping[str, Any]) -> int:
         with self.db:
             cur = self.db.execute(
                 "INSERT INTO runs (job, started_at, status, params) VALUES (?, ?, 'running', ?)",
                 (job, now_iso(), json.dumps(params, sort_keys=True)),
             )
-        self._clocks[cur.lastrowid] = time.monotonic()
-        return cur.lastrowid
+        run_id = _inserted(cur)
+        self._clocks[run_id] = time.monotonic()
+        return run_id
 
-    def finish_run(self, run_id, status, exit_code, counts, message=None):
+    def finish_run(
+        self, run_id: int, status: str, exit_code: int, counts: Mapping[str, int], message: str | None = None
+    ) -> None:
         """Close a run: status ok, partial, failed or interrupted, its counts, and its duration in
         milliseconds (from the monotonic clock of start_run; from the wall clock when the run was
         started by another Store object)."""
@@ -98,7 +107,7 @@ class Store(StoreQueries):
         finished = datetime.now(UTC)
         started = self._clocks.pop(run_id, None)
         if started is not None:
-            duration_ms = round((time.monotonic() - started) * 1000)
+            duration_ms: int | None = round((time.monotonic() - started) * 1000)
         else:
             row = self.db.execute("SELECT started_at FROM runs WHERE id = ?", (run_id,)).fetchone()
             duration_ms = round((finished - datetime.fromisoformat(row[0])).total_seconds() * 1000) if row else None
@@ -124,12 +133,14 @@ class Store(StoreQueries):
         return [dict(row) for row in self.db.execute(sql, args)]
 
     # links
-    def links(self, job, target_type=None):
+    def links(self, job: str, target_type: str | None = None) -> dict[str, Row]:
         sql = "SELECT * FROM links WHERE job = ?" + (" AND target_type = ?" if target_type else "")
         rows = self.db.execute(sql, (job, target_type) if target_type else (job,))
         return {row["source_key"]: _link(row) for row in rows}
 
-    def _upsert_link(self, job, key, target_type, state, run_id, **fields):
+    def _upsert_link(
+        self, job: str, key: str, target_type: str | None, state: str, run_id: int | None, **fields: Any
+    ) -> None:
         now = now_iso()
         columns = ["job", "source_key", "target_type", "state", "run_id", "created_at", "updated_at", *fields]
         values = [job, key, target_type, state, run_id, now, now, *fields.values()]
@@ -140,13 +151,24 @@ class Store(StoreQueries):
             values,
         )
 
-    def mark_pending(self, job, keys, target_type, run_id):
+    def mark_pending(self, job: str, keys: Iterable[str], target_type: str | None, run_id: int | None) -> None:
         """Record the intent to write, before the remote requests (one transaction for all keys)."""
         with self.db:
             for key in keys:
                 self._upsert_link(job, key, target_type, "pending", run_id)
 
-    def mark_synced(self, job, key, target_type, target_id, source_hash, data, run_id, audit=None, state="synced"):
+    def mark_synced(
+        self,
+        job: str,
+        key: str,
+        target_type: str | None,
+        target_id: TargetId,
+        source_hash: str | None,
+        data: Any,
+        run_id: int | None,
+        audit: tuple[str, Any, Any] | None = None,
+        state: str = "synced",
+    ) -> None:
         """Record a write's result, and its audit event (action, before, after) in the same commit.
         `state` may also be kept (a person's edit in the target stands), deleted or orphaned."""
         with self.db:
@@ -164,7 +186,7 @@ class Store(StoreQueries):
             if audit:
                 self._audit(run_id, job, key, audit[0], target_type, target_id, audit[1], audit[2])
 
-    def mark_failed(self, job, key, target_type, run_id, error):
+    def mark_failed(self, job: str, key: str, target_type: str | None, run_id: int | None, error: str) -> None:
         with self.db:
             self._upsert_link(job, key, target_type, "failed", run_id, error=error)
             self.db.execute(
@@ -173,14 +195,14 @@ class Store(StoreQueries):
             )
 
     # cursors
-    def cursor(self, job, scope):
+    def cursor(self, job: str, scope: str) -> str | None:
         row = self.db.execute("SELECT value FROM cursors WHERE job = ? AND scope = ?", (job, scope)).fetchone()
-        return row[0] if row else None
+        return str(row[0]) if row and row[0] is not None else None
 
-    def set_cursor(self, job, scope, value):
+    def set_cursor(self, job: str, scope: str, value: str) -> None:
         self.set_cursors(job, {scope: value})
 
-    def set_cursors(self, job, values):
+    def set_cursors(self, job: str, values: Mapping[str, str]) -> None:
         """Several cursors (scope -> value) in one transaction."""
         now = now_iso()
         with self.db:
@@ -191,11 +213,31 @@ class Store(StoreQueries):
             )
 
     # audit
-    def record_audit(self, run_id, job, key, action, target_type, target_id, before, after):
+    def record_audit(
+        self,
+        run_id: int | None,
+        job: str,
+        key: str,
+        action: str,
+        target_type: str | None,
+        target_id: TargetId,
+        before: Any,
+        after: Any,
+    ) -> None:
         with self.db:
             self._audit(run_id, job, key, action, target_type, target_id, before, after)
 
-    def _audit(self, run_id, job, key, action, target_type, target_id, before, after):
+    def _audit(
+        self,
+        run_id: int | None,
+        job: str,
+        key: str,
+        action: str,
+        target_type: str | None,
+        target_id: TargetId,
+        before: Any,
+        after: Any,
+    ) -> None:
         self.db.execute(
             "INSERT INTO audit (run_id, job, source_key, action, target_type, target_id, before, after, at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -230,7 +272,7 @@ class Store(StoreQueries):
         """Delete one person's rows (table -> rowids from table_rows) and record the purge as one
         audit event of `job` (action purge, the counts only, the person named by `person_key`), in
         one transaction: the one open (exclusive, which commits it) or its own. Returns the counts per table."""
-        counts = {}
+        counts: dict[str, int] = {}
         with nullcontext() if self.db.in_transaction else self.db:
             for table, ids in rowids.items():
                 table = known_table(table)
@@ -242,9 +284,19 @@ class Store(StoreQueries):
         return counts
 
     # conflicts
-    def add_conflict(self, job, key, target_type, target_id, source_data, target_data, last_data, source_hash, run_id):
+    def add_conflict(
+        self,
+        job: str,
+        key: str,
+        target_type: str | None,
+        target_id: TargetId,
+        source_data: Any,
+        target_data: Any,
+        last_data: Any,
+        source_hash: str | None,
+        run_id: int | None,
+    ) -> None:
         """Record an open conflict (replacing an open one for the same item)."""
-        dump = lambda d: json.dumps(d, sort_keys=True) if d is not None else None  # noqa: E731
         with self.db:
             self.db.execute(
                 "DELETE FROM conflicts WHERE job = ? AND source_key = ? AND resolved_at IS NULL", (job, key)
@@ -257,17 +309,18 @@ class Store(StoreQueries):
                     key,
                     target_type,
                     target_id,
-                    dump(source_data),
-                    dump(target_data),
-                    dump(last_data),
+                    _dump(source_data),
+                    _dump(target_data),
+                    _dump(last_data),
                     source_hash,
                     run_id,
                     now_iso(),
                 ),
             )
 
-    def conflicts(self, job=None, open_only=True, conflict_id=None):
-        sql, args = "SELECT * FROM conflicts WHERE 1 = 1", []
+    def conflicts(self, job: str | None = None, open_only: bool = True, conflict_id: int | None = None) -> list[Row]:
+        sql = "SELECT * FROM conflicts WHERE 1 = 1"
+        args: list[str | int] = []
         for clause, value in (("job = ?", job), ("id = ?", conflict_id)):
             if value is not None:
                 sql += f" AND {clause}"
@@ -275,14 +328,14 @@ class Store(StoreQueries):
         if open_only:
             sql += " AND resolved_at IS NULL"
         rows = []
-        for row in self.db.execute(sql + " ORDER BY id", args):
-            row = dict(row)
+        for found in self.db.execute(sql + " ORDER BY id", args):
+            row = dict(found)
             for column in ("source_data", "target_data", "last_data"):
                 row[column] = json.loads(row[column]) if row[column] else None
             rows.append(row)
         return rows
 
-    def resolve_conflict(self, conflict_id, resolution):
+    def resolve_conflict(self, conflict_id: int, resolution: str) -> None:
         with self.db:
             self.db.execute(
                 "UPDATE conflicts SET resolved_at = ?, resolution = ? WHERE id = ?",
@@ -290,16 +343,24 @@ class Store(StoreQueries):
             )
 
     # imports
-    def start_import(self, run_id, job, source, parameters, file_sha256=None):
+    def start_import(
+        self, run_id: int | None, job: str, source: str, parameters: Mapping[str, Any], file_sha256: str | None = None
+    ) -> int:
         with self.db:
             cur = self.db.execute(
                 "INSERT INTO imports (run_id, job, source, parameters, file_sha256, started_at, status) "
                 "VALUES (?, ?, ?, ?, ?, ?, 'running')",
                 (run_id, job, source, json.dumps(parameters, sort_keys=True), file_sha256, now_iso()),
             )
-        return cur.lastrowid
+        return _inserted(cur)
 
-    def finish_import(self, import_id, status, counts, errors=()):
+    def finish_import(
+        self,
+        import_id: int,
+        status: str,
+        counts: Mapping[str, int],
+        errors: Iterable[tuple[int | None, str | None, str]] = (),
+    ) -> None:
         """counts: read, created, updated, skipped, failed; errors: (line, item, message)."""
         with self.db:
             self.db.execute(
@@ -317,7 +378,7 @@ class Store(StoreQueries):
                 [(import_id, line, item, message) for line, item, message in errors],
             )
 
-    def imports(self, job=None, limit=None):
+    def imports(self, job: str | None = None, limit: int | None = None) -> list[Row]:
         sql = "SELECT * FROM imports" + (" WHERE job = ?" if job else "") + " ORDER BY id DESC"
         if limit:
             sql += f" LIMIT {int(limit)}"
@@ -333,7 +394,7 @@ class Store(StoreQueries):
         return rows
 
     # webhook deliveries
-    def first_delivery(self, delivery_id, job, item):
+    def first_delivery(self, delivery_id: str, job: str, item: str) -> bool:
         """True the first time a delivery id is seen (and remember it), False for a repeat."""
         try:
             with self.db:
@@ -345,7 +406,7 @@ class Store(StoreQueries):
             return False
         return True
 
-    def stats(self):
+    def stats(self) -> dict[str, Any]:
         """Counts per job and state, plus run totals, for --stats and reports."""
         links = [
             dict(r)
@@ -365,7 +426,17 @@ class Store(StoreQueries):
         return {"links": links, "runs": runs, "schema_version": self.schema_version}
 
 
-def _link(row):
+def _inserted(cursor: sqlite3.Cursor) -> int:
+    """The rowid of the row an INSERT just added."""
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+def _dump(data: Any) -> str | None:
+    return json.dumps(data, sort_keys=True) if data is not None else None
+
+
+def _link(row: sqlite3.Row) -> Row:
     link = dict(row)
     link["data"] = json.loads(link["data"]) if link["data"] else None
     return link

@@ -1,14 +1,21 @@
 """Gitea API v1 client (https://<host>/api/v1)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from ..errors import NotFound
-from ..http import ServiceSession
-from . import FirstAnswer, is_record
+from ..http import RequestCounter, ServiceSession
+from . import FirstAnswer, Record, is_record
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 MAX_LIMIT = 50  # Gitea clamps `limit` to [api] MAX_RESPONSE_ITEMS, 50 by default
 
 
 class GiteaClient:
-    def __init__(self, settings, counter, dry_run=False):
+    def __init__(self, settings: Settings, counter: RequestCounter, dry_run: bool = False) -> None:
         settings.require("GITEA_URL", "GITEA_TOKEN")
         self.http = ServiceSession(
             "gitea",
@@ -23,20 +30,20 @@ class GiteaClient:
         self.page_size = min(settings.page_size, MAX_LIMIT)
         self.max_pages = settings.max_pages
 
-    def version(self):
+    def version(self) -> str | None:
         return self.api.get_json("version", shape=is_record("version")).get("version")
 
-    def me(self):
+    def me(self) -> Record:
         return self.api.get_json("user", shape=is_record("id", "login"))
 
-    def _pages(self, path, params):
+    def _pages(self, path: str, params: dict[str, Any]) -> tuple[list[Record], bool]:
         """Follow Link rel="next" (the shared pager). Returns (items, complete); complete is False
         when MAX_PAGES cut it."""
         return self.http.pages(
             path, dict(params, limit=self.page_size), page_size=self.page_size, max_pages=self.max_pages
         )
 
-    def list_repos(self, owner):
+    def list_repos(self, owner: str) -> list[Record]:
         """Repositories of an organisation, or of a user when no organisation has that name."""
         try:
             repos, _ = self._pages(f"orgs/{owner}/repos", {})
@@ -49,13 +56,15 @@ class GiteaClient:
                 ) from None
         return repos
 
-    def get_repo(self, owner, repo):
+    def get_repo(self, owner: str, repo: str) -> Record:
         return self.http.get_json(f"repos/{owner}/{repo}")
 
-    def list_issues(self, owner, repo, since=None, include_pulls=False):
+    def list_issues(
+        self, owner: str, repo: str, since: str | None = None, include_pulls: bool = False
+    ) -> tuple[list[Record], bool]:
         """Issues (and pull requests when asked) of every state, updated at or after `since`
         (RFC 3339). Returns (items, complete)."""
-        params = {"state": "all"}
+        params: dict[str, Any] = {"state": "all"}
         if not include_pulls:
             params["type"] = "issues"
         if since:

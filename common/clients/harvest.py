@@ -4,14 +4,21 @@ Every request carries `Authorization: Bearer`, `Harvest-Account-Id` and a `User-
 tool. Lists page with `per_page` (at most 2000) and `links.next`. 429 carries Retry-After.
 """
 
-from ..http import ServiceSession
-from . import FirstAnswer, is_record
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..http import RequestCounter, ServiceSession
+from . import FirstAnswer, Record, is_record
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 PER_PAGE = 2000
 
 
 class HarvestClient:
-    def __init__(self, settings, counter, dry_run=False):
+    def __init__(self, settings: Settings, counter: RequestCounter, dry_run: bool = False) -> None:
         settings.require("HARVEST_URL", "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID")
         headers = {
             "Authorization": f"Bearer {settings.harvest_token}",
@@ -29,13 +36,17 @@ class HarvestClient:
         self.api = FirstAnswer(self.http, "HARVEST_URL", "Harvest")
         self.max_pages = settings.max_pages
 
-    def me(self):
+    def me(self) -> Record:
         return self.api.get_json("users/me", shape=is_record("id", "email"))
 
-    def time_entries(self, date_from=None, date_to=None, updated_since=None):
+    def time_entries(
+        self, date_from: str | None = None, date_to: str | None = None, updated_since: str | None = None
+    ) -> tuple[list[Record], bool]:
         """Every entry of the window (or updated since an instant), following links.next.
         Returns (entries, complete)."""
-        params = {k: v for k, v in (("from", date_from), ("to", date_to), ("updated_since", updated_since)) if v}
+        params: dict[str, Any] = {
+            k: v for k, v in (("from", date_from), ("to", date_to), ("updated_since", updated_since)) if v
+        }
         params["per_page"] = PER_PAGE
         if not self.api.proven:
             self.me()  # HARVEST_URL is proven to be Harvest's API before any list is trusted

@@ -5,15 +5,23 @@ entries unless visible=3; projects outside their start/end window are hidden unl
 an omitted boolean in POST/PATCH becomes false, so every write sends visible and billable.
 """
 
-from ..http import ServiceSession
-from . import FirstAnswer, is_record
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..http import RequestCounter, ServiceSession
+from . import FirstAnswer, Record, is_record
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 ALL = "3"  # visible filter: 1 = visible, 2 = hidden, 3 = all
 ID_CHUNK = 50  # project ids per activities request, to keep URLs short
 
 
 class KimaiClient:
-    def __init__(self, settings, counter, dry_run=False):
+    def __init__(self, settings: Settings, counter: RequestCounter, dry_run: bool = False) -> None:
         settings.require("KIMAI_URL", "KIMAI_TOKEN")
         self.http = ServiceSession(
             "kimai",
@@ -26,22 +34,24 @@ class KimaiClient:
         )
         self.api = FirstAnswer(self.http, "KIMAI_URL", "Kimai")
 
-    def version(self):
+    def version(self) -> str | None:
         return self.api.get_json("version", shape=is_record("version")).get("version")
 
-    def me(self):
+    def me(self) -> Record:
         return self.api.get_json("users/me", shape=is_record("id", "username"))
 
-    def find_users(self, term):
+    def find_users(self, term: str) -> list[Record]:
         """Users (enabled or not) whose alias, title, account number, e-mail or user name contain
         `term`. Needs the view_user permission (ROLE_SUPER_ADMIN by default): else AuthError (403)."""
         return self.http.get_json("users", {"visible": ALL, "term": term})
 
     # customers
-    def list_customers(self):
+    def list_customers(self) -> list[Record]:
         return self.http.get_json("customers", {"visible": ALL})
 
-    def create_customer(self, name, country, currency, timezone, comment=None):
+    def create_customer(
+        self, name: str, country: str, currency: str, timezone: str, comment: str | None = None
+    ) -> Record:
         body = {
             "name": name,
             "country": country,
@@ -54,10 +64,12 @@ class KimaiClient:
         return self.http.request("POST", "customers", json=body, ok=(200, 201)).json()
 
     # projects
-    def list_projects(self):
+    def list_projects(self) -> list[Record]:
         return self.http.get_json("projects", {"visible": ALL, "ignoreDates": "1"})
 
-    def create_project(self, name, customer_id, comment, visible=True, billable=True):
+    def create_project(
+        self, name: str, customer_id: int, comment: str | None, visible: bool = True, billable: bool = True
+    ) -> Record:
         body = {
             "name": name,
             "customer": customer_id,
@@ -68,7 +80,7 @@ class KimaiClient:
         }
         return self.http.request("POST", "projects", json=body, ok=(200, 201)).json()
 
-    def update_project(self, project, **changes):
+    def update_project(self, project: Record, **changes: Any) -> Record:
         """PATCH a project, repeating its current booleans so none silently turns false."""
         body = {
             "visible": project["visible"],
@@ -79,32 +91,44 @@ class KimaiClient:
         return self.http.request("PATCH", f"projects/{project['id']}", json=body).json()
 
     # activities
-    def list_activities(self, project_ids):
+    def list_activities(self, project_ids: Iterable[int]) -> list[Record]:
         """Every activity (visible or not) of the given projects, in as few requests as possible."""
         ids = sorted(set(project_ids))
-        activities = []
+        activities: list[Record] = []
         for start in range(0, len(ids), ID_CHUNK):
             params = {"visible": ALL, "projects[]": [str(i) for i in ids[start : start + ID_CHUNK]]}
             activities.extend(self.http.get_json("activities", params))
         return activities
 
-    def create_activity(self, name, project_id, comment, visible=True, billable=True):
+    def create_activity(
+        self, name: str, project_id: int | None, comment: str | None, visible: bool = True, billable: bool = True
+    ) -> Record:
         body = {"name": name, "project": project_id, "comment": comment, "visible": visible, "billable": billable}
         return self.http.request("POST", "activities", json=body, ok=(200, 201)).json()
 
-    def update_activity(self, activity_id, name, comment, visible, billable=True):
+    def update_activity(
+        self, activity_id: int, name: str, comment: str | None, visible: bool, billable: bool = True
+    ) -> Record:
         body = {"name": name, "comment": comment, "visible": visible, "billable": billable}
         return self.http.request("PATCH", f"activities/{activity_id}", json=body).json()
 
     # timesheets
     def list_timesheets(
-        self, begin=None, end=None, *, user="all", tags=None, modified_after=None, page_size=500, filters=None
-    ):
+        self,
+        begin: str | None = None,
+        end: str | None = None,
+        *,
+        user: str | None = "all",
+        tags: Iterable[str] | None = None,
+        modified_after: str | None = None,
+        page_size: int = 500,
+        filters: Mapping[str, Any] | None = None,
+    ) -> list[Record]:
         """Every timesheet that started in [begin, end] (Kimai local time strings), read page by
         page (at most 500 a page) by the shared pager: to X-Total-Pages, or, without it, to a
         short or empty page. `filters`: more of Kimai's list filters, e.g. {"customers[]": ["3"],
         "projects[]": [...], "activities[]": [...], "billable": "1"}."""
-        params = {"size": page_size, "orderBy": "id", "order": "ASC"}
+        params: dict[str, Any] = {"size": page_size, "orderBy": "id", "order": "ASC"}
         params.update(
             {k: v for k, v in (("begin", begin), ("end", end), ("user", user), ("modified_after", modified_after)) if v}
         )
@@ -114,18 +138,18 @@ class KimaiClient:
         sheets, _ = self.http.pages("timesheets", params, page_size=page_size)
         return sheets
 
-    def create_timesheet(self, fields):
+    def create_timesheet(self, fields: Mapping[str, Any]) -> Record:
         return self.http.request("POST", "timesheets", json=fields, ok=(200, 201)).json()
 
-    def update_timesheet(self, timesheet_id, fields):
+    def update_timesheet(self, timesheet_id: int, fields: Mapping[str, Any]) -> Record:
         return self.http.request("PATCH", f"timesheets/{timesheet_id}", json=fields).json()
 
-    def delete_timesheet(self, timesheet_id):
+    def delete_timesheet(self, timesheet_id: int) -> None:
         self.http.request("DELETE", f"timesheets/{timesheet_id}", ok=(200, 204))
 
-    def list_global_activities(self):
+    def list_global_activities(self) -> list[Record]:
         return self.http.get_json("activities", {"visible": ALL, "globals": "1"})
 
-    def list_all_activities(self):
+    def list_all_activities(self) -> list[Record]:
         """Every activity, global or of any project, visible or not, in one request."""
         return self.http.get_json("activities", {"visible": ALL})

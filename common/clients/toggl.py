@@ -4,12 +4,19 @@ HTTP Basic with `<token>:api_token`. Time entries are not paginated. Quota exhau
 and throttling 429: both stop the run with exit 75 (RateLimited) once retries are spent.
 """
 
-from ..http import ServiceSession
-from . import FirstAnswer, is_list, is_record
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..http import RequestCounter, ServiceSession
+from . import FirstAnswer, Record, is_list, is_record
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 
 class TogglClient:
-    def __init__(self, settings, counter, dry_run=False):
+    def __init__(self, settings: Settings, counter: RequestCounter, dry_run: bool = False) -> None:
         settings.require("TOGGL_URL", "TOGGL_TOKEN", "TOGGL_WORKSPACE")
         self.workspace = settings.toggl_workspace
         self.http = ServiceSession(
@@ -24,21 +31,25 @@ class TogglClient:
         )
         self.api = FirstAnswer(self.http, "TOGGL_URL", "Toggl Track")
 
-    def me(self):
+    def me(self) -> Record:
         return self.api.get_json("me", shape=is_record("id", "email"))
 
-    def time_entries(self, start_date=None, end_date=None, since=None):
+    def time_entries(
+        self, start_date: str | None = None, end_date: str | None = None, since: float | None = None
+    ) -> list[Record]:
         """Entries that started in [start_date, end_date), or (since: unix seconds) every entry
         changed since then, deleted ones included (server_deleted_at set)."""
-        params = {"since": int(since)} if since is not None else {"start_date": start_date, "end_date": end_date}
+        params: dict[str, Any] = (
+            {"since": int(since)} if since is not None else {"start_date": start_date, "end_date": end_date}
+        )
         return self.api.get_json("me/time_entries", params, shape=is_list)
 
-    def projects(self):
+    def projects(self) -> list[Record]:
         return self.http.get_json(f"workspaces/{self.workspace}/projects")
 
-    def clients(self):
+    def clients(self) -> list[Record]:
         return self.http.get_json(f"workspaces/{self.workspace}/clients")
 
-    def tasks(self):
+    def tasks(self) -> list[Record]:
         """Tasks come with the user's related data (there is no workspace tasks list in v9)."""
         return self.http.get_json("me", {"with_related_data": "true"}).get("tasks") or []

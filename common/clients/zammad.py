@@ -3,14 +3,21 @@
 Search pages are capped at 200 items and carry no total: read pages until one comes back short.
 """
 
-from ..http import ServiceSession
-from . import FirstAnswer, is_record
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..http import RequestCounter, ServiceSession
+from . import FirstAnswer, Record, is_record
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 SEARCH_PAGE = 200  # Zammad clamps per_page to 200 on search
 
 
 class ZammadClient:
-    def __init__(self, settings, counter, dry_run=False):
+    def __init__(self, settings: Settings, counter: RequestCounter, dry_run: bool = False) -> None:
         settings.require("ZAMMAD_URL", "ZAMMAD_TOKEN")
         self.http = ServiceSession(
             "zammad",
@@ -24,10 +31,10 @@ class ZammadClient:
         self.api = FirstAnswer(self.http, "ZAMMAD_URL", "Zammad")
         self.max_pages = settings.max_pages
 
-    def me(self):
+    def me(self) -> Record:
         return self.api.get_json("users/me", shape=is_record("id", "login"))
 
-    def search_tickets(self, query):
+    def search_tickets(self, query: str) -> tuple[list[Record], bool]:
         """Every ticket matching an Elasticsearch query, with names expanded (organization, ...).
         Returns (tickets, complete); complete is False when MAX_PAGES cut the list."""
         return self.http.pages(
@@ -37,14 +44,14 @@ class ZammadClient:
             max_pages=self.max_pages,
         )
 
-    def get_ticket(self, ticket_id):
+    def get_ticket(self, ticket_id: int) -> Record:
         return self.http.get_json(f"tickets/{ticket_id}", {"expand": "true"})
 
-    def time_accountings(self, ticket_id):
+    def time_accountings(self, ticket_id: int) -> list[Record]:
         return self.http.get_json(f"tickets/{ticket_id}/time_accountings")
 
-    def activity_types(self):
+    def activity_types(self) -> list[Record]:
         return self.http.get_json("time_accounting/types")
 
-    def get_user(self, user_id):
+    def get_user(self, user_id: int) -> Record:
         return self.http.get_json(f"users/{user_id}")
