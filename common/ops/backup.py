@@ -8,6 +8,8 @@ are read into files this module chooses, after every name, checksum and the snap
 `integrity_check` have been verified.
 """
 
+from __future__ import annotations
+
 import hashlib
 import io
 import json
@@ -17,17 +19,23 @@ import sqlite3
 import tempfile
 import zipfile
 import zlib
+from collections.abc import Iterable, Mapping
 from contextlib import ExitStack
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Union
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..config import SECRET_KEYS
 from ..errors import ConfigError, DataError, UsageError
 from ..store import SCHEMA_VERSION
-from ..store_files import copy_store_file, describe_store_file
+from ..store_files import StrPath, copy_store_file, describe_store_file
 from ..timeutil import for_people
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+Manifest = dict[str, Any]  # manifest.json: format, tool, schema_version, created, kind, store, members
 
 FORMAT = 1
 PREFIX = "tracksync-backup-"
@@ -44,23 +52,23 @@ URL_PASSWORD = re.compile(r"(://[^/\s:@]+):[^@\s/]+@")
 # --- snapshots ------------------------------------------------------------------------------
 
 
-def snapshot_store(db_path: Union[str, Path], dest: Union[str, Path]) -> dict:
+def snapshot_store(db_path: StrPath, dest: StrPath) -> dict[str, Any]:
     """Copy the store to `dest` with the online backup API, in one step (one read transaction,
     so writers keep writing and the copy is the state of one moment). The copy is a single
     self-contained file (rollback journal, no -wal). Returns its description."""
-    db_path = Path(db_path)
-    if not db_path.is_file():
-        raise ConfigError("DATABASE_PATH", f"no store at {db_path}; nothing to back up")
-    copy_store_file(db_path, dest)
+    store = Path(db_path)
+    if not store.is_file():
+        raise ConfigError("DATABASE_PATH", f"no store at {store}; nothing to back up")
+    copy_store_file(store, dest)
     return describe_store(dest)
 
 
-def describe_store(path: Union[str, Path]) -> dict:
+def describe_store(path: StrPath) -> dict[str, Any]:
     """Schema version, integrity and row counts of a store file (opened read-only)."""
     return describe_store_file(path, COUNTED_TABLES)
 
 
-def summary_line(info):
+def summary_line(info: Mapping[str, Any]) -> str:
     counts = info.get("counts", {})
     parts = [
         f"{counts.get('runs', 0)} runs",
@@ -74,11 +82,11 @@ def summary_line(info):
 # --- the env file without secrets ---------------------------------------------------------
 
 
-def is_secret_key(name):
+def is_secret_key(name: str) -> bool:
     return name in SECRET_KEYS or bool(SECRET_NAME.search(name))
 
 
-def redact_env(text, secrets=()):
+def redact_env(text: str, secrets: Iterable[str] = ()) -> str:
     """The env file's text with every secret value removed: secret keys keep their name and lose
     their value, commented-out secrets and unparsable lines are dropped, passwords in URLs and
     any configured secret value that still appears are masked."""
@@ -107,11 +115,11 @@ def redact_env(text, secrets=()):
 # --- creating -------------------------------------------------------------------------------
 
 
-def backup_dir(settings, out=None):
+def backup_dir(settings: Settings, out: StrPath | None = None) -> Path:
     return Path(out or settings.backup_dir)
 
 
-def _archive_path(folder, stamp, label):
+def _archive_path(folder: Path, stamp: str, label: str) -> Path:
     base = f"{PREFIX}{stamp}{'-' + label if label else ''}"
     path, n = folder / f"{base}.zip", 1
     while path.exists():
@@ -120,7 +128,9 @@ def _archive_path(folder, stamp, label):
     return path
 
 
-def create_backup(settings, out=None, include_config=False, label=""):
+def create_backup(
+    settings: Settings, out: StrPath | None = None, include_config: bool = False, label: str = ""
+) -> tuple[Path, Manifest]:
     """Snapshot the store into a new archive; returns (path, manifest)."""
     folder = backup_dir(settings, out)
     env_text = None
@@ -129,7 +139,7 @@ def create_backup(settings, out=None, include_config=False, label=""):
             raise UsageError("--include-config: there is no env file to include")
         env_text = redact_env(Path(settings.env_file).read_text(encoding="utf-8"), settings.secrets())
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    created = datetime.now(timezone.utc)
+    created = datetime.now(UTC)
     with tempfile.TemporaryDirectory(dir=folder, prefix=".backup-") as tmp:
         snapshot = Path(tmp) / STORE_MEMBER
         info = snapshot_store(settings.database_path, snapshot)
@@ -140,7 +150,7 @@ def create_backup(settings, out=None, include_config=False, label=""):
         members = {STORE_MEMBER: _file_digest(snapshot)}
         if env_text is not None:
             members[CONFIG_MEMBER] = _bytes_digest(env_text.encode("utf-8"))
-        manifest = {
+        manifest: Manifest = {
             "format": FORMAT,
             "tool": "tracksync",
             "tool_version": __version__,
@@ -164,7 +174,7 @@ def create_backup(settings, out=None, include_config=False, label=""):
     return path, manifest
 
 
-def _file_digest(path):
+def _file_digest(path: StrPath) -> dict[str, Any]:
     digest, size = hashlib.sha256(), 0
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -173,14 +183,14 @@ def _file_digest(path):
     return {"sha256": digest.hexdigest(), "size": size}
 
 
-def _bytes_digest(data):
+def _bytes_digest(data: bytes) -> dict[str, Any]:
     return {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
 
 
 # --- verifying ------------------------------------------------------------------------------
 
 
-def unsafe_member(name):
+def unsafe_member(name: str) -> str | None:
     """Why a member name is refused, or None. Absolute paths, drive letters, backslashes and
     `..` are refused before anything else is read."""
     if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
@@ -192,10 +202,10 @@ def unsafe_member(name):
     return None
 
 
-def read_manifest(path):
+def read_manifest(archive_path: StrPath) -> tuple[zipfile.ZipFile, Manifest]:
     """Open an archive and return (zipfile, manifest) after checking names and the manifest
     (not yet the checksums). Raises DataError naming the archive and the problem."""
-    path = Path(path)
+    path = Path(archive_path)
     if not path.is_file():
         raise DataError(f"backup archive not found: {path}")
     try:
@@ -228,7 +238,7 @@ def read_manifest(path):
         raise
 
 
-def _check_manifest(path, manifest, names):
+def _check_manifest(path: Path, manifest: Any, names: list[str]) -> None:
     if not isinstance(manifest, dict) or manifest.get("tool") != "tracksync":
         raise DataError(f"{path.name}: {MANIFEST} is not a tracksync manifest")
     if manifest.get("format") != FORMAT:
@@ -238,7 +248,8 @@ def _check_manifest(path, manifest, names):
         raise DataError(f"{path.name}: {MANIFEST} has no valid schema_version")
     if schema > SCHEMA_VERSION:
         raise DataError(
-            f"{path.name}: store schema {schema} is newer than this tracksync ({SCHEMA_VERSION}); upgrade tracksync first"
+            f"{path.name}: store schema {schema} is newer than this tracksync ({SCHEMA_VERSION}); "
+            "upgrade tracksync first"
         )
     members = manifest.get("members")
     if not isinstance(members, dict) or STORE_MEMBER not in members:
@@ -255,7 +266,7 @@ def _check_manifest(path, manifest, names):
             raise DataError(f"{path.name}: {MANIFEST} entry for {name!r} has no sha256 and size")
 
 
-def _read_member(archive, path, name, limit):
+def _read_member(archive: zipfile.ZipFile, path: Path, name: str, limit: int) -> bytes:
     try:
         with archive.open(name) as handle:
             data = handle.read(limit + 1)
@@ -266,11 +277,11 @@ def _read_member(archive, path, name, limit):
     return data
 
 
-def verify_archive(path, workdir):
+def verify_archive(archive_path: StrPath, workdir: StrPath) -> tuple[Manifest, Path, dict[str, Any]]:
     """Check everything about an archive: names, manifest, every checksum and size, and the
     snapshot's integrity and schema. The snapshot is written to `workdir`; returns
     (manifest, snapshot_path, snapshot_info). Raises DataError on the first problem."""
-    path = Path(path)
+    path = Path(archive_path)
     archive, manifest = read_manifest(path)
     snapshot = Path(workdir) / "verified-store.db"
     with archive:
@@ -306,7 +317,7 @@ def verify_archive(path, workdir):
     return manifest, snapshot, info
 
 
-def verify_file(path):
+def verify_file(path: StrPath) -> tuple[Manifest, dict[str, Any]]:
     """verify_archive in a scratch folder; returns (manifest, snapshot_info)."""
     with tempfile.TemporaryDirectory(prefix="tracksync-verify-") as tmp:
         manifest, _, info = verify_archive(path, tmp)
@@ -316,9 +327,9 @@ def verify_file(path):
 # --- listing and pruning -------------------------------------------------------------------
 
 
-def archives(folder):
+def archives(folder: StrPath) -> list[Path]:
     """Backup archives in a folder, newest first (by the time in their names)."""
-    found = []
+    found: list[tuple[tuple[str, int], Path]] = []
     for path in Path(folder).glob(f"{PREFIX}*.zip"):
         match = NAME_RE.match(path.name)
         if match:
@@ -326,10 +337,10 @@ def archives(folder):
     return [path for _, path in sorted(found, reverse=True)]
 
 
-def list_backups(folder, detail=False):
+def list_backups(folder: StrPath, detail: bool = False) -> list[dict[str, Any]]:
     rows = []
     for path in archives(folder):
-        row = {"file": path.name, "path": str(path), "size": path.stat().st_size}
+        row: dict[str, Any] = {"file": path.name, "path": str(path), "size": path.stat().st_size}
         try:
             archive, manifest = read_manifest(path)
             archive.close()
@@ -354,7 +365,7 @@ def list_backups(folder, detail=False):
     return rows
 
 
-def prune_backups(folder, keep):
+def prune_backups(folder: StrPath, keep: int) -> list[Path]:
     """Delete all but the newest `keep` archives; returns the removed paths."""
     if keep < 1:
         raise UsageError("--keep must be at least 1")

@@ -5,10 +5,14 @@ Each service is one entry of SERVICES (its URL and token keys and a probe functi
 the env file does not mention is not probed. Adding a service = adding one entry.
 """
 
+from __future__ import annotations
+
 import re
 import ssl
 import time
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
 from ..errors import (
@@ -25,6 +29,14 @@ from ..errors import (
 )
 from ..http import RequestCounter
 from .tls import RENEW_HINT, describe_tls_error, is_loopback, tls_handshake
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+T = TypeVar("T")
+# What a probe step returns: its detail (OK), or (status, detail) or (status, detail, hint)
+StepResult = str | tuple[str, str] | tuple[str, str, str]
+StepRunner = Callable[[str, Callable[[], StepResult]], str]  # runs one named step of a probe
 
 ADMIN_ROLES = {"ROLE_ADMIN", "ROLE_SUPER_ADMIN"}
 
@@ -50,27 +62,27 @@ FAIL_HINTS = {
 class Probe:
     service: str
     url: str
-    steps: list = field(default_factory=list)
-    version: str = None
-    user: str = None
-    tls: str = None
-    latency_ms: float = None
-    used_by: tuple = ()
-    skipped: str = None  # why the service was not probed
+    steps: list[Step] = field(default_factory=list)
+    version: str | None = None
+    user: str | None = None
+    tls: str | None = None
+    latency_ms: float | None = None
+    used_by: tuple[str, ...] = ()
+    skipped: str | None = None  # why the service was not probed
 
     @property
-    def status(self):
+    def status(self) -> str:
         if self.skipped:
             return "SKIP"
         states = {s.status for s in self.steps}
         return "FAIL" if "FAIL" in states else "WARN" if "WARN" in states else "OK"
 
     @property
-    def code(self):
+    def code(self) -> int:
         return most_serious(s.code for s in self.steps if s.status == "FAIL")
 
     @property
-    def detail(self):
+    def detail(self) -> str:
         if self.skipped:
             return self.skipped
         for status in ("FAIL", "WARN"):
@@ -79,7 +91,7 @@ class Probe:
                     return f"{s.name}: {s.detail}"
         return "; ".join(s.detail for s in self.steps if s.name == "permissions")
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, Any]:
         return {
             "service": self.service,
             "url": self.url,
@@ -106,10 +118,10 @@ class _Unreachable(ServiceUnavailable):
 class _Recorder:
     """Runs the steps of one probe; the first failing step stops the probe."""
 
-    def __init__(self, probe, url_key):
+    def __init__(self, probe: Probe, url_key: str) -> None:
         self.probe, self.url_key = probe, url_key
 
-    def run(self, name, fn):
+    def run(self, name: str, fn: Callable[[], StepResult]) -> str:
         try:
             result = fn()
         except SyncError as exc:
@@ -126,7 +138,7 @@ class _Recorder:
         self.probe.steps.append(Step(name, status, detail, OK, hint))
         return status
 
-    def fail(self, name, detail, code):
+    def fail(self, name: str, detail: str, code: int) -> NoReturn:
         self.probe.steps.append(Step(name, "FAIL", detail, code, FAIL_HINTS.get(code, "")))
         raise _Stop()
 
@@ -134,18 +146,18 @@ class _Recorder:
 URL_CREDENTIALS = re.compile(r"(\w+://)[^/\s@]+@")
 
 
-def mask_url_credentials(text):
+def mask_url_credentials(text: str) -> str:
     """https://user:password@host -> https://***@host, wherever it appears in a text."""
     return URL_CREDENTIALS.sub(r"\1***@", text)
 
 
-def _message(exc, service):
+def _message(exc: SyncError, service: str) -> str:
     text = mask_url_credentials(str(exc))
     prefix = f"{service}: "
     return text[len(prefix) :] if text.startswith(prefix) else text
 
 
-def _code(exc):
+def _code(exc: SyncError) -> int:
     if isinstance(exc, (AuthError, ConfigError, ServiceUnavailable, TemporaryError)):
         return exc.exit_code
     if isinstance(exc, NotFound):  # an owner or repository named in the configuration
@@ -153,7 +165,7 @@ def _code(exc):
     return UNAVAILABLE
 
 
-def safe_url(url):
+def safe_url(url: str | None) -> str:
     """The address without any user name or password in it."""
     if not url:
         return ""
@@ -165,14 +177,14 @@ def safe_url(url):
     return f"{parts.scheme}://{netloc}{parts.path}"
 
 
-def _timed(call):
+def _timed(call: Callable[[], T]) -> tuple[T, float]:
     """(what call() returns, milliseconds it took)."""
     started = time.perf_counter()
     result = call()
     return result, round((time.perf_counter() - started) * 1000, 1)
 
 
-def _tls(probe, url, timeout):
+def _tls(probe: Probe, url: str, timeout: float) -> StepResult:
     """https: a real handshake with the certificates the jobs trust. http: fine on this machine,
     a warning elsewhere (the token would travel unencrypted)."""
     parts = urlsplit(url)
@@ -199,27 +211,27 @@ def _tls(probe, url, timeout):
 # --- Gitea ----------------------------------------------------------------------------------
 
 
-def _probe_gitea(settings, probe, step):
+def _probe_gitea(settings: Settings, probe: Probe, step: StepRunner) -> None:
     from ..clients.gitea import GiteaClient
 
     client = GiteaClient(settings, RequestCounter())
     http = client.http.fail_fast()
 
-    def version():
+    def version() -> StepResult:
         probe.version, probe.latency_ms = _timed(client.version)
         return f"Gitea {probe.version} ({probe.latency_ms} ms)"
 
     step("tls", lambda: _tls(probe, settings.gitea_url, http.timeout))
     step("version", version)
 
-    def auth():
+    def auth() -> StepResult:
         me = client.me()
         probe.user = me.get("login")
         return f"token of {probe.user}" + (" (site administrator)" if me.get("is_admin") else "")
 
     step("authentication", auth)
 
-    def permissions():
+    def permissions() -> StepResult:
         settings.require("GITEA_ORGANIZATION")
         owner = settings.gitea_organization
         kind, response = (
@@ -255,22 +267,22 @@ def _probe_gitea(settings, probe, step):
 # --- Kimai ----------------------------------------------------------------------------------
 
 
-def _probe_kimai(settings, probe, step):
+def _probe_kimai(settings: Settings, probe: Probe, step: StepRunner) -> None:
     from ..clients.kimai import ALL, KimaiClient
 
     client = KimaiClient(settings, RequestCounter())
     http = client.http.fail_fast()
 
-    def version():  # Kimai answers /api/version only with a valid token
+    def version() -> StepResult:  # Kimai answers /api/version only with a valid token
         probe.version, probe.latency_ms = _timed(client.version)
         return f"Kimai {probe.version} ({probe.latency_ms} ms)"
 
     step("tls", lambda: _tls(probe, settings.kimai_url, http.timeout))
     step("version", version)
 
-    roles = []
+    roles: list[Any] = []
 
-    def auth():
+    def auth() -> StepResult:
         me = client.me()
         probe.user = me.get("username")
         roles.extend(me.get("roles") or [])
@@ -278,10 +290,10 @@ def _probe_kimai(settings, probe, step):
 
     step("authentication", auth)
 
-    def permissions():
+    def permissions() -> StepResult:
         customers = client.list_customers()
         projects = client.list_projects()
-        params = {"visible": ALL}
+        params: dict[str, Any] = {"visible": ALL}
         if projects:
             params["projects[]"] = [str(projects[0]["id"])]
         activities = http.get_json("activities", params)
@@ -305,15 +317,15 @@ def _probe_kimai(settings, probe, step):
 # --- Zammad ---------------------------------------------------------------------------------
 
 
-def _probe_zammad(settings, probe, step):
+def _probe_zammad(settings: Settings, probe: Probe, step: StepRunner) -> None:
     from ..clients.zammad import ZammadClient
 
     client = ZammadClient(settings, RequestCounter())
     http = client.http.fail_fast()
     step("tls", lambda: _tls(probe, settings.zammad_url, http.timeout))
-    roles = []
+    roles: list[Any] = []
 
-    def auth():  # Zammad has no public version endpoint: the token's user answers for reachability
+    def auth() -> StepResult:  # Zammad has no public version endpoint: the token's user answers for reachability
         me, probe.latency_ms = _timed(client.me)
         probe.user = me.get("email") or me.get("login")
         roles.extend(me.get("role_ids") or [])
@@ -321,7 +333,7 @@ def _probe_zammad(settings, probe, step):
 
     step("authentication", auth)
 
-    def permissions():
+    def permissions() -> StepResult:
         tickets = http.get_json("tickets/search", {"query": "*", "per_page": 1})
         types = client.activity_types()
         if tickets:
@@ -334,46 +346,49 @@ def _probe_zammad(settings, probe, step):
 # --- Toggl and Harvest ----------------------------------------------------------------------
 
 
-def _probe_toggl(settings, probe, step):
+def _probe_toggl(settings: Settings, probe: Probe, step: StepRunner) -> None:
     from ..clients.toggl import TogglClient
 
     client = TogglClient(settings, RequestCounter())
     http = client.http.fail_fast()
     step("tls", lambda: _tls(probe, settings.toggl_url, http.timeout))
 
-    def auth():  # Toggl has no version endpoint: the token's user answers for reachability
+    def auth() -> StepResult:  # Toggl has no version endpoint: the token's user answers for reachability
         me, probe.latency_ms = _timed(client.me)
         probe.user = me.get("email")
         return f"token of {probe.user} ({probe.latency_ms} ms)"
 
     step("authentication", auth)
 
-    def permissions():
+    def permissions() -> StepResult:
         projects = client.projects()
         return f"workspace {settings.toggl_workspace}: {len(projects)} projects readable"
 
     step("permissions", permissions)
 
 
-def _probe_harvest(settings, probe, step):
+def _probe_harvest(settings: Settings, probe: Probe, step: StepRunner) -> None:
     from ..clients.harvest import HarvestClient
 
     client = HarvestClient(settings, RequestCounter())
     http = client.http.fail_fast()
     step("tls", lambda: _tls(probe, settings.harvest_url, http.timeout))
 
-    def auth():
+    def auth() -> StepResult:
         me, probe.latency_ms = _timed(client.me)
         probe.user = me.get("email")
         return f"token of {probe.user} ({probe.latency_ms} ms)"
 
     step("authentication", auth)
 
-    def permissions():
+    def permissions() -> StepResult:
         http.get_json("time_entries", {"per_page": 1})
         return f"account {settings.harvest_account_id}: time entries readable"
 
     step("permissions", permissions)
+
+
+ProbeFn = Callable[["Settings", Probe, StepRunner], None]  # the steps of one service's probe
 
 
 @dataclass(frozen=True)
@@ -381,7 +396,7 @@ class ServiceSpec:
     name: str
     url_key: str
     token_key: str
-    probe: object
+    probe: ProbeFn
     clock_path: str  # a cheap GET answered without credentials (any status), for the Date header
 
 
@@ -405,45 +420,45 @@ JOB_SERVICES = {
 NOT_CONFIGURED = "skipped (not configured)"
 
 
-def is_configured(settings, spec):
+def is_configured(settings: Settings, spec: ServiceSpec) -> bool:
     """The user set the service's token, or an address (a default address alone does not count)."""
     return bool(
         settings.get(spec.token_key) or (settings.get(spec.url_key) and settings.sources.get(spec.url_key) != "default")
     )
 
 
-def configured_services(settings):
+def configured_services(settings: Settings) -> list[ServiceSpec]:
     """The services the configuration mentions: a token is set, or an address that has no default."""
     return [spec for spec in SERVICES if is_configured(settings, spec)]
 
 
 @dataclass(frozen=True)
 class Planned:
-    spec: "ServiceSpec"
-    used_by: tuple  # the jobs (or "--service") that need it; empty = not used
+    spec: ServiceSpec
+    used_by: tuple[str, ...]  # the jobs (or "--service") that need it; empty = not used
     configured: bool
 
     @property
-    def action(self):
+    def action(self) -> str:
         """check: its failures count; courtesy: configured but unused, failures only warn; skip."""
         return "check" if self.used_by else "courtesy" if self.configured else "skip"
 
 
-def service_plan(settings, jobs=(), only=()):
+def service_plan(settings: Settings, jobs: Iterable[str] = (), only: Collection[str] = ()) -> list[Planned]:
     """What to do with each service for `jobs` (default SYNC_JOBS) or the services named in
     `only`: check the ones they use, check the other configured ones as a courtesy (a failure
     there only warns), skip the rest."""
-    jobs = tuple(jobs or settings.sync_jobs)
+    wanted: tuple[str, ...] = tuple(jobs or settings.sync_jobs)
     plan = []
     for spec in SERVICES:
         if only and spec.name not in only:
             continue
-        used_by = ("--service",) if only else tuple(j for j in jobs if spec.name in JOB_SERVICES.get(j, ()))
+        used_by = ("--service",) if only else tuple(j for j in wanted if spec.name in JOB_SERVICES.get(j, ()))
         plan.append(Planned(spec, used_by, is_configured(settings, spec)))
     return plan
 
 
-def require_something(plan, jobs):
+def require_something(plan: Sequence[Planned], jobs: Sequence[str]) -> None:
     """Nothing at all configured for what was asked: one line naming the first key to set."""
     if any(p.configured for p in plan):
         return
@@ -455,7 +470,7 @@ def require_something(plan, jobs):
     )
 
 
-def soften(steps, used_by_text):
+def soften(steps: list[Step], used_by_text: str) -> list[Step]:
     """A configured service no job uses: its failures are shown as warnings and stop nothing."""
     for step in steps:
         if step.status == "FAIL":
@@ -464,27 +479,27 @@ def soften(steps, used_by_text):
     return steps
 
 
-def probe_service(spec, settings):
+def probe_service(spec: ServiceSpec, settings: Settings) -> Probe:
     """Every step of one service's probe; stops at the first failing step."""
-    settings = settings.with_overrides(CACHE_ENABLED=False)  # answer from the server, never a cache
-    probe = Probe(spec.name, safe_url(settings.get(spec.url_key)))
+    uncached = settings.with_overrides(CACHE_ENABLED=False)  # answer from the server, never a cache
+    probe = Probe(spec.name, safe_url(uncached.get(spec.url_key)))
     recorder = _Recorder(probe, spec.url_key)
     try:
         try:
-            settings.require(spec.url_key, spec.token_key)
+            uncached.require(spec.url_key, spec.token_key)
         except ConfigError as exc:
             recorder.fail("configuration", str(exc), CONFIG)
-        spec.probe(settings, probe, recorder.run)
+        spec.probe(uncached, probe, recorder.run)
     except _Stop:
         pass
     return probe
 
 
-def probe_all(settings, jobs=(), only=()):
+def probe_all(settings: Settings, jobs: Iterable[str] = (), only: Collection[str] = ()) -> list[Probe]:
     """One probe per service (see service_plan): checked, courtesy-checked or skipped."""
-    jobs = tuple(jobs or settings.sync_jobs)
-    plan = service_plan(settings, jobs, only)
-    require_something(plan, jobs)
+    wanted: tuple[str, ...] = tuple(jobs or settings.sync_jobs)
+    plan = service_plan(settings, wanted, only)
+    require_something(plan, wanted)
     probes = []
     for planned in plan:
         spec = planned.spec
@@ -494,10 +509,10 @@ def probe_all(settings, jobs=(), only=()):
         probe = probe_service(spec, settings)
         probe.used_by = tuple(j for j in planned.used_by if j != "--service")
         if planned.action == "courtesy":
-            soften(probe.steps, f"SYNC_JOBS ({', '.join(jobs)})")
+            soften(probe.steps, f"SYNC_JOBS ({', '.join(wanted)})")
         probes.append(probe)
     return probes
 
 
-def exit_code(probes):
+def exit_code(probes: Iterable[Probe]) -> int:
     return most_serious(p.code for p in probes)

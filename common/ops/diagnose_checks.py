@@ -6,12 +6,16 @@ network_checks.py), api (authentication, version and permissions per service: co
 database (the store, opened read-only: never created or migrated here, and the job locks).
 """
 
+from __future__ import annotations
+
 import os
 import sqlite3
 import stat
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from ..config import DEFAULT_ENV_FILE, KEYS, Settings, is_blank, parse_value, tidy_values
 from ..errors import CONFIG, DATA_INVALID, TEMPORARY, ConfigError, most_serious
@@ -40,29 +44,29 @@ class Check:
     detail: str
     hint: str = ""
     code: int = EXIT_OK
-    latency_ms: float = None
+    latency_ms: float | None = None
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def ok(group, name, detail, **kw):
-    return Check(group, name, "OK", detail, **kw)
+def ok(group: str, name: str, detail: str, *, latency_ms: float | None = None) -> Check:
+    return Check(group, name, "OK", detail, latency_ms=latency_ms)
 
 
-def warn(group, name, detail, hint, **kw):
-    return Check(group, name, "WARN", detail, hint, **kw)
+def warn(group: str, name: str, detail: str, hint: str, *, latency_ms: float | None = None) -> Check:
+    return Check(group, name, "WARN", detail, hint, latency_ms=latency_ms)
 
 
-def fail(group, name, detail, hint, code, **kw):
-    return Check(group, name, "FAIL", detail, hint, code, **kw)
+def fail(group: str, name: str, detail: str, hint: str, code: int, *, latency_ms: float | None = None) -> Check:
+    return Check(group, name, "FAIL", detail, hint, code, latency_ms=latency_ms)
 
 
-def exit_code(checks):
+def exit_code(checks: Iterable[Check]) -> int:
     return most_serious(c.code for c in checks if c.status == "FAIL")
 
 
-def redact(checks, secrets):
+def redact(checks: list[Check], secrets: Iterable[str]) -> list[Check]:
     """No configured secret value (nor a password inside an address) survives in any detail or hint."""
     from .connection import mask_url_credentials
 
@@ -78,11 +82,14 @@ def redact(checks, secrets):
 # --- config ---------------------------------------------------------------------------------
 
 
-def config_checks(env_file=None, environ=None):
+def config_checks(
+    env_file: str | None = None, environ: Mapping[str, str] | None = None
+) -> tuple[list[Check], Settings]:
     """Check the env file and every value; returns (checks, settings). The settings are resolved
     leniently (a malformed value falls back to its default) so the other groups can still run."""
     environ = os.environ if environ is None else environ
-    checks, file_values = [], {}
+    checks: list[Check] = []
+    file_values: dict[str, str] = {}
     explicit = env_file or environ.get("SYNC_ENV_FILE")
     path = Path(explicit) if explicit else Path(DEFAULT_ENV_FILE)
     found = path.is_file()
@@ -122,7 +129,7 @@ def config_checks(env_file=None, environ=None):
     return checks, settings
 
 
-def _env_file_checks(path, checks):
+def _env_file_checks(path: Path, checks: list[Check]) -> dict[str, str]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -184,7 +191,7 @@ def _env_file_checks(path, checks):
     return values
 
 
-def _mode_check(path):
+def _mode_check(path: Path) -> Check:
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         what = "readable" if mode & 0o044 else "writable"
@@ -197,8 +204,11 @@ def _mode_check(path):
     return ok("config", "env file mode", f"mode {mode:o}: only its owner can read it")
 
 
-def _lenient_settings(file_values, environ, env_file, checks):
-    values, sources = {}, {}
+def _lenient_settings(
+    file_values: Mapping[str, str], environ: Mapping[str, str], env_file: str | None, checks: list[Check]
+) -> Settings:
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     for name, key in KEYS.items():
         values[name], sources[name] = key.default, "default"
         for source, table in (("environment", environ), ("env file", file_values)):
@@ -214,7 +224,7 @@ def _lenient_settings(file_values, environ, env_file, checks):
     return Settings(values, env_file, sources)
 
 
-def _job_key_checks(settings):
+def _job_key_checks(settings: Settings) -> list[Check]:
     from ..jobs import JOBS
 
     checks = []
@@ -238,7 +248,7 @@ def _job_key_checks(settings):
     return checks
 
 
-def _folder_checks(settings):
+def _folder_checks(settings: Settings) -> list[Check]:
     checks = []
     for key, target in (
         ("DATABASE_PATH", Path(settings.database_path).parent),
@@ -264,8 +274,9 @@ def _folder_checks(settings):
 # --- database -------------------------------------------------------------------------------
 
 
-def database_checks(settings, jobs):
-    checks, db = [], Path(settings.database_path)
+def database_checks(settings: Settings, jobs: Iterable[str]) -> list[Check]:
+    checks: list[Check] = []
+    db = Path(settings.database_path)
     checks.extend(_lock_checks(settings, jobs))
     if not db.exists():
         checks.insert(0, warn("database", "store", f"no store at {db} yet", "the first `python sync.py` creates it"))
@@ -298,7 +309,9 @@ def database_checks(settings, jobs):
     return checks
 
 
-def _store_checks(store, db, size, wal_size, settings, jobs):
+def _store_checks(
+    store: StoreFile, db: Path, size: int, wal_size: int, settings: Settings, jobs: Iterable[str]
+) -> list[Check]:
     checks = []
     problems = store.integrity_problems(20)
     if problems == ["ok"]:
@@ -383,7 +396,7 @@ def _store_checks(store, db, size, wal_size, settings, jobs):
     return checks
 
 
-def _lock_checks(settings, jobs):
+def _lock_checks(settings: Settings, jobs: Iterable[str]) -> list[Check]:
     checks = []
     for job in jobs:
         state = lock_info(settings.database_path, job)
@@ -413,7 +426,7 @@ def _lock_checks(settings, jobs):
     return checks
 
 
-def _alive(pid):
+def _alive(pid: int | str) -> bool:
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
@@ -423,5 +436,5 @@ def _alive(pid):
     return True
 
 
-def _mb(size):
+def _mb(size: int) -> str:
     return f"{size / 1_000_000:.1f} MB" if size >= 100_000 else f"{size / 1000:.1f} kB"

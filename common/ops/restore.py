@@ -1,21 +1,28 @@
 """Restoring a backup: verified first, refused while any job's lock is held, the current store
 kept as a safety copy, the snapshot moved into place atomically with no stale write-ahead log."""
 
+from __future__ import annotations
+
 import os
 import shutil
 import sqlite3
 import tempfile
+from collections.abc import Iterable
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DataError
 from ..runlock import JobLock
-from ..store_files import checkpoint_wal, set_wal_mode
+from ..store_files import StrPath, checkpoint_wal, set_wal_mode
 from .backup import backup_dir, create_backup, describe_store, verify_archive
 
+if TYPE_CHECKING:
+    from ..config import Settings
 
-def restore_backup(settings, archive_path, jobs):
+
+def restore_backup(settings: Settings, archive_path: StrPath, jobs: Iterable[str]) -> dict[str, Any]:
     """Replace the store with the archive's snapshot. Verified first; refused while any job's
     lock is held; the current store is kept as a safety copy. Returns what happened."""
     db = Path(settings.database_path)
@@ -25,7 +32,8 @@ def restore_backup(settings, archive_path, jobs):
         with ExitStack() as locks:
             for job in sorted(jobs):
                 locks.enter_context(JobLock(settings.database_path, job))
-            replaced, safety = None, None
+            replaced: dict[str, Any] | None = None
+            safety: Path | None = None
             if db.exists():
                 replaced = _describe_or_note(db)
                 safety = _safety_copy(settings, db)
@@ -47,14 +55,14 @@ def restore_backup(settings, archive_path, jobs):
     }
 
 
-def _describe_or_note(db):
+def _describe_or_note(db: Path) -> dict[str, Any]:
     try:
         return describe_store(db)
     except sqlite3.DatabaseError as exc:
         return {"unreadable": str(exc)}
 
 
-def _safety_copy(settings, db):
+def _safety_copy(settings: Settings, db: Path) -> Path:
     """An archive of the current store; a raw copy of its files when it cannot be read."""
     try:
         path, _ = create_backup(settings, label="pre-restore")
@@ -69,7 +77,7 @@ def _safety_copy(settings, db):
         return folder
 
 
-def _retire_wal(db):
+def _retire_wal(db: Path) -> None:
     """Fold the current store's write-ahead log in and remove it, so no stale log can ever be
     replayed onto the restored file."""
     checkpoint_wal(db)
@@ -77,7 +85,7 @@ def _retire_wal(db):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
 
 
-def _fsync_dir(folder):
+def _fsync_dir(folder: Path) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:

@@ -6,25 +6,32 @@ endpoint (the site root would be an HTML page or a redirect); nothing there send
 --api: authentication, server version and permissions per service (the probes of connection.py).
 """
 
+from __future__ import annotations
+
 import socket
 import ssl
 import time
+from collections.abc import Iterable, Sequence
 from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import requests
 
 from ..errors import CONFIG, UNAVAILABLE
 from ..http import USER_AGENT
-from .connection import NOT_CONFIGURED, probe_service, safe_url, service_plan
+from .connection import NOT_CONFIGURED, Planned, probe_service, safe_url, service_plan
 from .diagnose_checks import Check, fail, ok, warn
 from .tls import RENEW_HINT, describe_tls_error, is_loopback, tls_handshake
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 SKEW_WARN = 30  # seconds
 SKEW_FAIL = 300
 
 
-def _planned(settings, group, jobs):
+def _planned(settings: Settings, group: str, jobs: Iterable[str]) -> list[tuple[Planned | None, list[Check]]]:
     """(planned service, its checks so far) for each service: a skipped one already has its
     SKIP row; a used one that is not configured at all is left to the config checks."""
     plan = service_plan(settings, jobs)
@@ -43,7 +50,7 @@ def _planned(settings, group, jobs):
                 ],
             )
         ]
-    rows = []
+    rows: list[tuple[Planned | None, list[Check]]] = []
     for planned in plan:
         name = planned.spec.name
         if planned.action == "skip":
@@ -67,7 +74,7 @@ def _planned(settings, group, jobs):
     return rows
 
 
-def _courtesy(planned, checks, jobs_text):
+def _courtesy(planned: Planned, checks: list[Check], jobs_text: str) -> list[Check]:
     """A configured service no job uses: failures only warn."""
     if planned.action != "courtesy":
         return checks
@@ -78,8 +85,9 @@ def _courtesy(planned, checks, jobs_text):
     return checks
 
 
-def network_checks(settings, jobs=()):
-    checks, jobs_text = [], f"SYNC_JOBS ({', '.join(jobs or settings.sync_jobs)})"
+def network_checks(settings: Settings, jobs: Sequence[str] = ()) -> list[Check]:
+    checks: list[Check] = []
+    jobs_text = f"SYNC_JOBS ({', '.join(jobs or settings.sync_jobs)})"
     for planned, rows in _planned(settings, "network", jobs):
         if planned is None:
             checks.extend(rows)
@@ -102,7 +110,7 @@ def network_checks(settings, jobs=()):
     return checks
 
 
-def service_network_checks(name, url, timeout, clock_path=""):
+def service_network_checks(name: str, url: str, timeout: float, clock_path: str = "") -> list[Check]:
     """DNS, TCP, TLS and clock checks of one address; stops at the first failure."""
     parts = urlsplit(url)
     host, https = parts.hostname or "", parts.scheme == "https"
@@ -117,14 +125,14 @@ def service_network_checks(name, url, timeout, clock_path=""):
             fail(
                 "network",
                 f"{name} dns",
-                f"{host}: cannot resolve ({exc.strerror or exc})",
+                f"{host}: cannot resolve ({getattr(exc, 'strerror', None) or exc})",  # UnicodeError has none
                 "check the host name in the address and the machine's DNS (/etc/resolv.conf)",
                 UNAVAILABLE,
             )
         )
         return checks
     ms = _ms(started)
-    addresses = sorted({info[4][0] for info in infos})
+    addresses = sorted({str(info[4][0]) for info in infos})
     checks.append(ok("network", f"{name} dns", f"{host} -> {', '.join(addresses[:3])} ({ms} ms)", latency_ms=ms))
 
     started = time.perf_counter()
@@ -167,7 +175,7 @@ def service_network_checks(name, url, timeout, clock_path=""):
     return checks
 
 
-def _tls_check(name, host, port, timeout):
+def _tls_check(name: str, host: str, port: int, timeout: float) -> Check:
     try:
         session = tls_handshake(host, port, timeout)
     except ssl.SSLCertVerificationError as exc:
@@ -193,7 +201,7 @@ def _tls_check(name, host, port, timeout):
     return ok("network", f"{name} tls", detail, latency_ms=session.ms)
 
 
-def _clock_check(name, url, timeout):
+def _clock_check(name: str, url: str, timeout: float) -> Check:
     """Compare the server's Date header (a GET without credentials; any status will do) with this
     machine's clock, at the midpoint of the request."""
     before = time.time()
@@ -226,13 +234,14 @@ def _clock_check(name, url, timeout):
     return ok("network", f"{name} clock", detail)
 
 
-def _ms(started):
+def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 1)
 
 
-def api_checks(settings, jobs=()):
+def api_checks(settings: Settings, jobs: Sequence[str] = ()) -> list[Check]:
     """One check per probe step (version, tls, authentication, permissions) of each service."""
-    checks, jobs_text = [], f"SYNC_JOBS ({', '.join(jobs or settings.sync_jobs)})"
+    checks: list[Check] = []
+    jobs_text = f"SYNC_JOBS ({', '.join(jobs or settings.sync_jobs)})"
     for planned, rows in _planned(settings, "api", jobs):
         if planned is None:
             checks.extend(rows)

@@ -9,23 +9,30 @@ audit event, conflict or failure of an item whose link is theirs (an import erro
 that is theirs).
 """
 
+from __future__ import annotations
+
 import hashlib
 import io
 import json
 import re
 import sqlite3
 import zipfile
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from .. import config
+from ..clients import Record
 from ..clients.kimai import KimaiClient
-from ..config import read_map
+from ..config import Settings, read_map
 from ..errors import AuthError, ConfigError, DataError, NotFound, UsageError
 from ..http import RequestCounter
 from ..ops.backup import _bytes_digest
 from ..store import Store
+from ..store_files import StrPath
+from ..store_queries import Row
 from .runs import reading_store
 from .store_export import csv_text, write_atomic
 
@@ -43,19 +50,21 @@ USER_KEYS = {"user", "users", "user_id", "userId", "kimai_user", "kimai_user_id"
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 
 
-def normalise_email(email):
+def normalise_email(email: str | None) -> str:
     text = (email or "").strip()
     if not EMAIL.fullmatch(text):
         raise UsageError(f"--user: expected an e-mail address, got {email!r}")
     return text.casefold()
 
 
-def email_hash(email):
+def email_hash(email: str) -> str:
     """How the store names a person after a purge: never the e-mail itself."""
     return hashlib.sha256(normalise_email(email).encode("utf-8")).hexdigest()
 
 
-def kimai_user_of(email, settings, me, kimai=None):
+def kimai_user_of(
+    email: str, settings: Settings, me: Record | None, kimai: KimaiClient | None = None
+) -> tuple[int | None, str | None]:
     """(Kimai user id, where it was found) for an e-mail: the token's own user, ZAMMAD_USER_MAP,
     IMPORT_MAP `user:` lines (when this tracksync knows that key), then Kimai's user list when
     `kimai` is given and the token may list users; else (None, why Kimai could not tell)."""
@@ -74,7 +83,7 @@ def kimai_user_of(email, settings, me, kimai=None):
     return kimai_user_by_email(kimai, wanted)
 
 
-def kimai_user_by_email(kimai, wanted):
+def kimai_user_by_email(kimai: KimaiClient, wanted: str) -> tuple[int | None, str]:
     """(id, "Kimai's user list") of the one Kimai user with that e-mail, or (None, the reason)."""
     try:
         users = kimai.find_users(wanted)
@@ -84,13 +93,13 @@ def kimai_user_by_email(kimai, wanted):
         return None, "this Kimai has no user list in its API"
     found = [u for u in users if isinstance(u, dict) and str(u.get("email") or "").strip().casefold() == wanted]
     if len(found) == 1 and isinstance(found[0].get("id"), int):
-        return found[0]["id"], "Kimai's user list"
+        return int(found[0]["id"]), "Kimai's user list"
     if len(found) > 1:
         return None, f"{len(found)} Kimai users have this e-mail"
     return None, "no Kimai user has this e-mail"
 
 
-def _mapped_email(key, source):
+def _mapped_email(key: str, source: str) -> str:
     """The source user a map line names: the whole left side, or in IMPORT_MAP a `user:` line's."""
     if key != "IMPORT_MAP":
         return source
@@ -99,18 +108,18 @@ def _mapped_email(key, source):
 
 
 class Person:
-    def __init__(self, email, kimai_user, timesheet_ids):
+    def __init__(self, email: str, kimai_user: int, timesheet_ids: Iterable[int]) -> None:
         self.email = email.strip()
         self.user = kimai_user
         self.timesheets = set(timesheet_ids)
         self.pattern = re.compile(r"(?<![\w.+-])" + re.escape(self.email) + r"(?![\w-]|\.\w)", re.IGNORECASE)
 
-    def owns(self, row):
+    def owns(self, row: Row) -> bool:
         if row.get("target_type") == "timesheet" and row.get("target_id") in self.timesheets:
             return True
         return any(self.named_in(value, column) for column, value in row.items() if column != "_rowid")
 
-    def named_in(self, value, key=None):
+    def named_in(self, value: Any, key: str | None = None) -> bool:
         if isinstance(value, dict):
             return any(self.named_in(v, k) for k, v in value.items())
         if isinstance(value, (list, tuple)):
@@ -124,7 +133,7 @@ class Person:
         return False
 
 
-def find_rows(store: Store, person: Person) -> dict[str, list[dict]]:
+def find_rows(store: Store, person: Person) -> dict[str, list[Row]]:
     """{table: the person's rows}, JSON columns decoded; `_rowid` kept for a purge."""
     rows = {table: [_decode(table, row) for row in store.table_rows(table)] for table in TABLES}
     found = {"links": [r for r in rows["links"] if person.owns(r)]}
@@ -137,7 +146,7 @@ def find_rows(store: Store, person: Person) -> dict[str, list[dict]]:
     return found
 
 
-def _decode(table, row):
+def _decode(table: str, row: Row) -> Row:
     for column in JSON_COLUMNS.get(table, ()):
         if row.get(column):
             try:
@@ -147,13 +156,15 @@ def _decode(table, row):
     return row
 
 
-def person_archive(settings, email, kimai_user=None, out=None, purge=False):
+def person_archive(
+    settings: Settings, email: str, kimai_user: int | None = None, out: StrPath | None = None, purge: bool = False
+) -> tuple[Path, dict[str, Any], dict[str, int] | None]:
     """Write the person's ZIP; with `purge`, then remove their rows from the store in the same
     transaction that found them. Returns (path, manifest, purged counts or None)."""
     wanted = normalise_email(email)
     kimai = KimaiClient(settings, RequestCounter(), dry_run=True)
     me = kimai.me()
-    source = "--kimai-user"
+    source: str | None = "--kimai-user"
     if kimai_user is None:
         kimai_user, source = kimai_user_of(wanted, settings, me, kimai)
         if kimai_user is None:
@@ -190,9 +201,9 @@ def person_archive(settings, email, kimai_user=None, out=None, purge=False):
     return path, manifest, purged
 
 
-def _user_id(sheet):
+def _user_id(sheet: Record) -> int | str:
     """The user id of a timesheet, whether Kimai sent the id or the expanded user."""
-    user = sheet.get("user")
+    user: Any = sheet.get("user")
     user = user.get("id") if isinstance(user, dict) else user
     try:
         return int(user)
@@ -201,7 +212,7 @@ def _user_id(sheet):
 
 
 @contextmanager
-def _store(settings, write):
+def _store(settings: Settings, write: bool) -> Iterator[Store]:
     if not write:
         with reading_store(settings) as store:
             yield store
@@ -215,17 +226,23 @@ def _store(settings, write):
         ) from None
 
 
-def _public(row):
+def _public(row: Row) -> Row:
     return {k: v for k, v in row.items() if k != "_rowid"}
 
 
-def build_members(kinds, columns, subject, own, secrets):
+def build_members(
+    kinds: Mapping[str, list[Row]],
+    columns: Mapping[str, list[str]],
+    subject: Mapping[str, Any],
+    own: bool,
+    secrets: Iterable[str],
+) -> tuple[dict[str, bytes], dict[str, Any]]:
     """{member name: bytes} (JSON and CSV per kind, then manifest.json) and the manifest."""
-    members = {}
+    texts = {}
     for kind, rows in kinds.items():
-        members[f"{kind}.json"] = json.dumps(rows, indent=2, ensure_ascii=False, default=str) + "\n"
-        members[f"{kind}.csv"] = csv_text(rows, columns.get(kind) or _columns(rows))
-    members = {name: _redact(text, secrets).encode("utf-8") for name, text in members.items()}
+        texts[f"{kind}.json"] = json.dumps(rows, indent=2, ensure_ascii=False, default=str) + "\n"
+        texts[f"{kind}.csv"] = csv_text(rows, columns.get(kind) or _columns(rows))
+    members = {name: _redact(text, secrets).encode("utf-8") for name, text in texts.items()}
     notes = [
         "Kimai timesheets: every timesheet of the Kimai user, all time, as Kimai returns them",
         "store_*: rows of tracksync's local store that name the person (e-mail, Kimai user id, their timesheets)",
@@ -245,26 +262,26 @@ def build_members(kinds, columns, subject, own, secrets):
     return members, manifest
 
 
-def _columns(rows):
-    columns = {}
+def _columns(rows: Iterable[Row]) -> list[str]:
+    columns: dict[str, None] = {}
     for row in rows:
         columns.update(dict.fromkeys(row))
     return list(columns) or ["id"]
 
 
-def _redact(text, secrets):
+def _redact(text: str, secrets: Iterable[str]) -> str:
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
     return text
 
 
-def default_path(settings, email):
+def default_path(settings: Settings, email: str) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return Path(settings.export_dir) / f"gdpr-{email_hash(email)[:12]}-{stamp}.zip"
 
 
-def write_archive(path, members):
+def write_archive(path: StrPath, members: Mapping[str, bytes]) -> Path:
     """The ZIP, written atomically with mode 600 (it holds personal data)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -273,7 +290,7 @@ def write_archive(path, members):
     return write_atomic(path, buffer.getvalue(), mode=0o600)
 
 
-def remove_rows(store: Store, found: dict[str, list[dict]], email: str) -> dict[str, int]:
+def remove_rows(store: Store, found: dict[str, list[Row]], email: str) -> dict[str, int]:
     """Delete the found rows and record the purge as one audit event (counts only; the person is
     named by the SHA-256 of the e-mail), in the transaction already open. Returns the counts."""
     return store.purge_person(

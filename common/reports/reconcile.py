@@ -9,8 +9,11 @@ timesheet of the window gets one class. Reads only, on both sides.
   day and duration as a synced one (a likely manual double entry).
 """
 
+from __future__ import annotations
+
 from collections import Counter, defaultdict
-from datetime import date, tzinfo
+from datetime import tzinfo
+from typing import Any
 
 from ..config import Settings
 from ..http import RequestCounter
@@ -23,7 +26,7 @@ from ..timeutil import parse_instant, to_kimai_local
 CLASSES = ("matched", "mismatched", "missing_in_kimai", "missing_in_zammad", "duplicated")
 
 
-def reconcile(settings: Settings, date_from: str | date, date_to: str | date) -> dict:
+def reconcile(settings: Settings, date_from: str, date_to: str) -> dict[str, Any]:
     """Every Zammad entry and Kimai timesheet of the window, classified, with totals per class and per ticket."""
     counter = RequestCounter()
     with Store(settings.database_path, readonly=True) as store:
@@ -37,7 +40,7 @@ def reconcile(settings: Settings, date_from: str | date, date_to: str | date) ->
         read = job.read_window()
     rows = classify(read)
     totals = Counter(row["class"] for row in rows)
-    per_ticket = defaultdict(Counter)
+    per_ticket: defaultdict[Any, Counter[str]] = defaultdict(Counter)
     for row in rows:
         per_ticket[row["ticket"]][row["class"]] += 1
     return {
@@ -54,7 +57,7 @@ def reconcile(settings: Settings, date_from: str | date, date_to: str | date) ->
     }
 
 
-def classify(read: WindowRead) -> list[dict]:
+def classify(read: WindowRead) -> list[dict[str, Any]]:
     """One row per entry and per timesheet of the window that is not simply matched to one entry."""
     in_window = [
         s for s in read.timesheets if read.low <= to_kimai_local(parse_instant(s["begin"]), read.tz) < read.high
@@ -117,7 +120,7 @@ def classify(read: WindowRead) -> list[dict]:
     return rows
 
 
-def _differences(tz: tzinfo, sheet: dict, desired: dict, minutes: int) -> list[str]:
+def _differences(tz: tzinfo, sheet: dict[str, Any], desired: dict[str, Any], minutes: int) -> list[str]:
     begin = to_kimai_local(parse_instant(sheet["begin"]), tz)
     differences = []
     if begin != desired["begin"]:

@@ -1,24 +1,28 @@
 """Read-only queries behind report.py: run status and history, links, failures and the audit
 trail. The store is always opened read-only; it is never created or migrated here."""
 
+from __future__ import annotations
+
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, time
 from pathlib import Path
+from typing import Any
 
 from ..config import Settings
 from ..errors import DataError, UsageError
 from ..runlock import lock_path, lock_state, read_holder
 from ..store import Store
+from ..store_queries import Row
 
 RUN_COLUMNS = ("created", "updated", "hidden", "deleted", "unchanged", "failed", "conflicts", "requests", "writes")
 LINK_STATES = ("pending", "synced", "failed")  # always shown; jobs may add others (kept, deleted, ...)
 
 
 @contextmanager
-def reading_store(settings):
+def reading_store(settings: Settings) -> Iterator[Store]:
     """The store opened read-only (an empty one when the file does not exist yet); an unreadable
     file becomes one line with exit 65 instead of a traceback."""
     path = settings.database_path
@@ -29,7 +33,7 @@ def reading_store(settings):
         raise DataError(f"the store {path} cannot be read ({exc}); run `python diagnose.py --database`") from None
 
 
-def lock_info(database_path, job):
+def lock_info(database_path: str, job: str) -> dict[str, Any]:
     """Like runlock.lock_state, without creating a lock file when there is none."""
     path = lock_path(database_path, job)
     if not path.exists():
@@ -38,7 +42,7 @@ def lock_info(database_path, job):
     return lock_state(database_path, job)
 
 
-def parse_since(text, flag="--since"):
+def parse_since(text: str, flag: str = "--since") -> str:
     """An instant in the zone it states (ISO 8601 with an offset or Z), or a bare date (midnight)
     or date-time in this machine's local zone; returned as the store's UTC ISO text."""
     value = text.strip()
@@ -57,7 +61,7 @@ def parse_since(text, flag="--since"):
     return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
-def _seconds(run):
+def _seconds(run: Row) -> float | None:
     """The run's duration in seconds, to the millisecond when the store kept it (schema 4)."""
     duration_ms = run["duration_ms"] if "duration_ms" in run.keys() else None
     if duration_ms is not None:
@@ -69,12 +73,12 @@ def _seconds(run):
     )
 
 
-def run_outcome(status, held):
+def run_outcome(status: str, held: bool) -> str:
     """A run still `running` whose job lock is free never finished: it was killed (interrupted)."""
     return ("running" if held else "interrupted") if status == "running" else status
 
 
-def _run_row(run, settings=None):
+def _run_row(run: Row, settings: Settings | None = None) -> Row:
     held = settings is not None and run["status"] == "running" and lock_info(settings.database_path, run["job"])["held"]
     row = {
         "run": run["id"],
@@ -90,14 +94,14 @@ def _run_row(run, settings=None):
     return row
 
 
-def status(store: Store, settings: Settings, jobs: Iterable[str]) -> list[dict]:
+def status(store: Store, settings: Settings, jobs: Iterable[str]) -> list[Row]:
     """One row per job: its last run, the links by state, and whether a run is going on now."""
     known = list(jobs) + [job for job in store.jobs_with_runs() if job not in jobs]
     rows = []
     for job in known:
         last = store.last_run(job)
         states = store.link_states(job)
-        row = {
+        row: Row = {
             "job": job,
             "last_run": None,
             "started": None,
@@ -122,13 +126,13 @@ def history(
     since: str | None = None,
     limit: int | None = 20,
     settings: Settings | None = None,
-) -> list[dict]:
+) -> list[Row]:
     return [_run_row(run, settings) for run in store.runs(job, limit, since)]
 
 
 def items(
     store: Store, job: str | None = None, state: str | None = None, search: str | None = None, limit: int | None = None
-) -> list[dict]:
+) -> list[Row]:
     rows = []
     for link in store.search_links(job, state, search, limit):
         data = link["data"] or {}
@@ -148,7 +152,7 @@ def items(
     return rows
 
 
-def errors(store: Store, run_id: int | None = None) -> tuple[dict | None, list[dict]]:
+def errors(store: Store, run_id: int | None = None) -> tuple[Row | None, list[Row]]:
     """Without a run: the items failed now (state failed). With one: the failures recorded in
     that run, and the error that stopped the run if any. Returns (run or None, rows)."""
     if run_id is None:
@@ -179,7 +183,7 @@ def errors(store: Store, run_id: int | None = None) -> tuple[dict | None, list[d
     ]
 
 
-def audit(store: Store, job: str | None = None, item: str | None = None, limit: int | None = None) -> list[dict]:
+def audit(store: Store, job: str | None = None, item: str | None = None, limit: int | None = None) -> list[Row]:
     """Every write the toolkit recorded, oldest first, with the values before and after."""
     return [
         {
@@ -198,26 +202,26 @@ def audit(store: Store, job: str | None = None, item: str | None = None, limit: 
     ]
 
 
-def describe_changes(before, after, width=48):
+def describe_changes(before: Row | None, after: Row | None, width: int = 48) -> str:
     """`field: old -> new` for each changed field, one per line, values shortened."""
-    before, after = before or {}, after or {}
+    old_fields, new_fields = before or {}, after or {}
     lines = []
-    for name in sorted(set(before) | set(after)):
-        old, new = before.get(name), after.get(name)
+    for name in sorted(set(old_fields) | set(new_fields)):
+        old, new = old_fields.get(name), new_fields.get(name)
         if old == new:
             continue
-        if name not in before:
+        if name not in old_fields:
             lines.append(f"{name}: {_short(new, width)}")
         else:
             lines.append(f"{name}: {_short(old, width)} -> {_short(new, width)}")
     return "\n".join(lines) or "(no field changed)"
 
 
-def _short(value, width):
+def _short(value: Any, width: int) -> str:
     text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
     text = text.replace("\\n", " ")
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def export_folder(settings, out):
+def export_folder(settings: Settings, out: str | Path | None) -> Path:
     return Path(out or settings.export_dir)

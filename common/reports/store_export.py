@@ -3,27 +3,34 @@
 CSV cells that a spreadsheet would run as a formula (= + - @, tab, carriage return first) are
 prefixed with an apostrophe."""
 
+from __future__ import annotations
+
 import csv
 import io
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 from ..store import Store
+from ..store_files import StrPath
+from ..store_queries import Row
+
+T = TypeVar("T")
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def safe_cell(value):
+def safe_cell(value: T) -> T | str:
     if isinstance(value, str) and value.startswith(FORMULA_START):
         return "'" + value
     return value
 
 
-def csv_text(rows, columns):
+def csv_text(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:
     """Rows (dicts) as CSV text with a header: safe cells, lists and dicts as JSON text."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -33,16 +40,16 @@ def csv_text(rows, columns):
     return buffer.getvalue()
 
 
-def _flat(value):
+def _flat(value: Any) -> Any:
     if isinstance(value, (dict, list, tuple)):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
     return value
 
 
-def write_atomic(path, data, mode=None):
-    """Write bytes to `path` through a temporary file in the same folder (created 600) and a
-    rename, so a reader never sees half a file; `mode` (e.g. 0o600) is kept, else the umask's."""
-    path = Path(path)
+def write_atomic(destination: StrPath, data: bytes, mode: int | None = None) -> Path:
+    """Write bytes to `destination` through a temporary file in the same folder (created 600) and
+    a rename, so a reader never sees half a file; `mode` (e.g. 0o600) is kept, else the umask's."""
+    path = Path(destination)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
     try:
@@ -62,7 +69,7 @@ def write_atomic(path, data, mode=None):
     return path
 
 
-def table_rows(store: Store, table: str) -> list[dict]:
+def table_rows(store: Store, table: str) -> list[Row]:
     return store.export_rows(table)
 
 

@@ -7,18 +7,28 @@ activities, user, billable). Times are local ISO 8601 (with their offset) in the
 zone (KIMAI_TIMEZONE, else the token user's preference); durations in hours with 2 decimals.
 """
 
+from __future__ import annotations
+
 import json
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
+from pathlib import Path
+from typing import Any
 
+from ..clients import Record
 from ..clients.kimai import KimaiClient
+from ..config import Settings
 from ..errors import UsageError
 from ..http import RequestCounter
+from ..store_files import StrPath
+from ..store_queries import Row
 from ..timeutil import parse_instant, to_kimai_local, zone
 from .store_export import csv_text, write_atomic
 
 PAGE_SIZE = 500
+Report = dict[str, Any]  # from, to, timezone, filters, totals, timesheets
 COLUMNS = (
     "id",
     "date",
@@ -38,19 +48,19 @@ COLUMNS = (
 
 @dataclass
 class Filters:
-    customer: str = None  # name or id
-    project: str = None  # name or id (under --customer when both are given)
-    activity: str = None  # name or id
-    user: str = None  # Kimai user id, "me", an e-mail the user maps know, or "all" (default)
+    customer: str | None = None  # name or id
+    project: str | None = None  # name or id (under --customer when both are given)
+    activity: str | None = None  # name or id
+    user: str | None = None  # Kimai user id, "me", an e-mail the user maps know, or "all" (default)
     billable_only: bool = False
 
 
-def parse_days(date_from, date_to):
+def parse_days(date_from: str | None, date_to: str | None) -> list[date]:
     """The window's first and last day (inclusive), checked before anything is read."""
     days = []
     for flag, text in (("--from", date_from), ("--to", date_to)):
         try:
-            days.append(date.fromisoformat(text))
+            days.append(date.fromisoformat(text))  # type: ignore[arg-type]  # None: TypeError, refused below
         except (TypeError, ValueError):
             raise UsageError(f"{flag}: expected a date like 2026-03-31, got {text!r}") from None
     if days[1] < days[0]:
@@ -58,7 +68,14 @@ def parse_days(date_from, date_to):
     return days
 
 
-def export_timesheets(settings, date_from, date_to, filters, fmt="json", bom=False):
+def export_timesheets(
+    settings: Settings,
+    date_from: str | None,
+    date_to: str | None,
+    filters: Filters,
+    fmt: str = "json",
+    bom: bool = False,
+) -> tuple[Report, bytes]:
     """(the report {from, to, timezone, filters, totals, timesheets}, the file's bytes in `fmt`).
     Arguments are checked before the first request."""
     first, last = parse_days(date_from, date_to)
@@ -95,21 +112,23 @@ def export_timesheets(settings, date_from, date_to, filters, fmt="json", bom=Fal
 class Names:
     """Customers, projects and activities by id, read once per run."""
 
-    def __init__(self, customers, projects, activities):
+    def __init__(self, customers: Iterable[Record], projects: Iterable[Record], activities: Iterable[Record]) -> None:
         self.tables = {
             "customer": {c["id"]: c for c in customers},
             "project": {p["id"]: p for p in projects},
             "activity": {a["id"]: a for a in activities},
         }
 
-    def name(self, kind, object_id):
+    def name(self, kind: str, object_id: int | None) -> str | None:
         return (self.tables[kind].get(object_id) or {}).get("name")
 
-    def project_customer(self, project_id):
+    def project_customer(self, project_id: int | None) -> int | None:
         customer = (self.tables["project"].get(project_id) or {}).get("customer")
         return customer.get("id") if isinstance(customer, dict) else customer
 
-    def resolve(self, kind, value, within=None, where=""):
+    def resolve(
+        self, kind: str, value: str, within: Callable[[Record], bool] | None = None, where: str = ""
+    ) -> list[int]:
         """Ids of the objects with this id or name (case-insensitive); several when the name is
         used more than once. An unknown value is a usage error naming it."""
         candidates = [o for o in self.tables[kind].values() if within is None or within(o)]
@@ -122,10 +141,14 @@ class Names:
         return ids
 
 
-def server_filters(filters, names, settings, me):
+def server_filters(
+    filters: Filters, names: Names, settings: Settings, me: Record
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """(Kimai list parameters, the filters as applied for the report's header)."""
-    query, described = {}, {"billable_only": bool(filters.billable_only)}
-    customers = projects = None
+    query: dict[str, Any] = {}
+    described: dict[str, Any] = {"billable_only": bool(filters.billable_only)}
+    customers: list[int] | None = None
+    projects: list[int] | None = None
     if filters.customer:
         customers = names.resolve("customer", filters.customer)
         query["customers[]"] = [str(i) for i in customers]
@@ -158,7 +181,7 @@ def server_filters(filters, names, settings, me):
     return query, described
 
 
-def user_param(value, settings, me):
+def user_param(value: str | None, settings: Settings, me: Record) -> str:
     """Kimai's `user` list parameter for --user: `all` (default), an id, `me` or a mapped e-mail."""
     text = (value or "all").strip()
     if text.casefold() == "all":
@@ -180,7 +203,7 @@ def user_param(value, settings, me):
     raise UsageError(f"--user: expected a Kimai user id, an e-mail, 'me' or 'all', got {text!r}")
 
 
-def timesheet_row(sheet, tz, names):
+def timesheet_row(sheet: Record, tz: tzinfo, names: Names) -> Row:
     begin = parse_instant(sheet["begin"]).astimezone(tz)
     end = parse_instant(sheet["end"]).astimezone(tz) if sheet.get("end") else None
     seconds = sheet.get("duration")
@@ -208,13 +231,14 @@ def timesheet_row(sheet, tz, names):
     }
 
 
-def hours(seconds):
+def hours(seconds: float | None) -> float:
     return round((seconds or 0) / 3600, 2)
 
 
-def totals(rows):
+def totals(rows: Iterable[Row]) -> dict[str, Any]:
     """Count and hours, overall and per project (from the exact seconds, rounded once)."""
-    per_project = {}
+    rows = list(rows)
+    per_project: dict[int, Row] = {}
     for row in rows:
         entry = per_project.setdefault(
             row["project_id"],
@@ -238,7 +262,7 @@ def totals(rows):
     }
 
 
-def render(report, fmt, bom=False):
+def render(report: Report, fmt: str, bom: bool = False) -> bytes:
     """The report as bytes: UTF-8 JSON, or UTF-8 CSV (optionally with a byte order mark)."""
     if fmt == "json":
         return (json.dumps(report, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
@@ -255,7 +279,7 @@ def render(report, fmt, bom=False):
     return (("\ufeff" if bom else "") + csv_text(rows, COLUMNS)).encode("utf-8")
 
 
-def write(data, out=None):
+def write(data: bytes, out: StrPath | None = None) -> Path | None:
     """To the file `out` (atomically; returns its path), else as bytes to stdout (always UTF-8)."""
     if out:
         return write_atomic(out, data)
@@ -265,7 +289,7 @@ def write(data, out=None):
     return None
 
 
-def summary_line(report, path=None):
+def summary_line(report: Report, path: StrPath | None = None) -> str:
     t = report["totals"]
     where = f" -> {path}" if path else ""
     projects = len(t["per_project"])
