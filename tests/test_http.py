@@ -5,6 +5,7 @@ import socket
 import pytest
 import responses
 
+from common import http as http_module
 from common.config import load_settings
 from common.errors import ApiError, AuthError, DryRunWrite, NotFound, RateLimited, ServiceUnavailable, UnknownOutcome
 from common.http import RequestCounter, ServiceSession, error_detail
@@ -80,7 +81,12 @@ def test_dry_run_refuses_every_write_before_it_leaves():
     assert len(responses.calls) == 0 and counter.totals()["requests"] == 0
 
 
-def test_unreachable_server_is_service_unavailable():
+def test_unreachable_server_is_service_unavailable(monkeypatch):
+    import urllib3.util.retry
+    waits = []  # urllib3's back-off between connection attempts, recorded instead of slept
+    monkeypatch.setattr(urllib3.util.retry.time, "sleep", waits.append)
+    backoff = [min(http_module.RETRY_BACKOFF_FACTOR * 2 ** n, http_module.RETRY_BACKOFF_MAX)
+               for n in range(1, http_module.RETRY_CONNECT)]
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -90,8 +96,11 @@ def test_unreachable_server_is_service_unavailable():
     with pytest.raises(ServiceUnavailable, match="connection refused") as err:
         http.get_json("version")
     assert err.value.exit_code == 69
+    assert waits == backoff  # every connection attempt was retried, waiting longer each time
+    waits.clear()
     with pytest.raises(ServiceUnavailable):  # a POST that never left is not an unknown outcome
         http.request("POST", "x", json={})
+    assert waits == backoff
 
 
 def test_error_detail_reads_each_services_error_shape():
