@@ -16,7 +16,10 @@ from common.cli import CONTEXT, emit_json, emit_table, env_file_option, epilog, 
 from common.errors import PARTIAL, ConfigError, UsageError, most_serious
 from common.reports.store_export import export_store
 from common.http import clear_http_cache
-from common.jobs import JOBS, run_job
+from common.jobs import run_job
+from common.jobs.options import RunOptions
+from common.jobs.registry import JOBS
+from common.jobs.zammad_kimai import ZammadKimaiJob
 from common.logs import run_summary
 from common.run_output import COLUMNS, human_time, json_document, message_lines, plan_lines, summary_line, table_row
 from common.store import Store
@@ -39,49 +42,6 @@ COMMON_OPTIONS = [
     click.option("--max-pages", type=click.IntRange(0), default=None, help="pages per list at most, 0 = all (MAX_PAGES)"),
     json_option, verbose_option, env_file_option,
 ]
-FROM = click.option("--from", "date_from", default=None, metavar="DATE", help="entries from this day (YYYY-MM-DD)")
-TO = click.option("--to", "date_to", default=None, metavar="DATE", help="entries up to this day, included")
-CREATE_MISSING = click.option("--create-missing", is_flag=True, default=None,
-                              help="create missing projects and activities (else such entries fail)")
-# Each job's own options: given to another job, or to the bare group, they are a usage error (exit 2).
-JOB_OPTIONS = {
-    "gitea-kimai": [
-        click.option("--repos", default=None, help="comma list of repositories (overrides REPOS_TO_SYNC)"),
-        click.option("--include-prs", is_flag=True, default=None, help="also sync pull requests"),
-    ],
-    "zammad-kimai": [FROM, TO],
-    "toggl-kimai": [FROM, TO, CREATE_MISSING],
-    "harvest-kimai": [FROM, TO, CREATE_MISSING],
-    "csv-kimai": [
-        click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, readable=False)),
-        click.option("--template", is_flag=True, default=None, help="print the CSV template (header and one example row) and exit"),
-        click.option("--date-format", default=None, metavar="FMT",
-                     help="strftime codes of the date column, e.g. %d/%m/%Y (default ISO 8601: 2026-03-31)"),
-        click.option("--skip-invalid", is_flag=True, default=None,
-                     help="import the valid rows and list the invalid ones (exit 3); default: any invalid row stops all (exit 65)"),
-        CREATE_MISSING,
-    ],
-}
-JOB_HELP = {
-    "gitea-kimai": "Gitea issues -> Kimai activities, one project per repository.",
-    "zammad-kimai": "Zammad ticket time accounting -> Kimai timesheets.",
-    "toggl-kimai": "Import Toggl Track time entries as Kimai timesheets (the first import needs --from).",
-    "harvest-kimai": "Import Harvest time entries as Kimai timesheets (the first import needs --from).",
-    "csv-kimai": "Import a timesheet CSV (see docs/csv.md): every row is checked first; a row never lands twice.",
-}
-JOB_EXAMPLES = {
-    "gitea-kimai": ["python sync.py gitea-kimai --dry-run", "python sync.py gitea-kimai --repos web,api --include-prs",
-                    "python sync.py gitea-kimai --quiet --env-file /etc/tracksync/tracksync.env"],
-    "zammad-kimai": ["python sync.py zammad-kimai --dry-run", "python sync.py zammad-kimai --from 2026-11-01 --to 2026-11-30",
-                     "python sync.py zammad-kimai --quiet --fail-on-conflicts"],
-    "toggl-kimai": ["python sync.py toggl-kimai --from 2026-11-01 --to 2026-11-30 --create-missing --dry-run",
-                    "python sync.py toggl-kimai --quiet"],
-    "harvest-kimai": ["python sync.py harvest-kimai --from 2026-11-01 --to 2026-11-30 --dry-run",
-                      "python sync.py harvest-kimai --quiet"],
-    "csv-kimai": ["python sync.py csv-kimai --template > hours.csv", "python sync.py csv-kimai hours.csv --dry-run",
-                  "python sync.py csv-kimai export.csv --date-format %d/%m/%Y --skip-invalid --create-missing"],
-}
-
 
 def with_options(f, options):
     for option in reversed(options):
@@ -132,24 +92,22 @@ cli = click.group("sync.py", cls=JobGroup, invoke_without_command=True, context_
     version_option(with_options(_group, COMMON_OPTIONS)))
 
 
-def _job_command(name):
+COMMON_NAMES = {p.name for p in cli.params}
+
+
+def _job_command(job):
+    """The subcommand of a job, from what its class declares: its own options first, then those
+    every job takes (also accepted before the job name)."""
     @click.pass_context
-    def command(ctx, **options):
-        if name == "csv-kimai":
-            if options.pop("template"):
-                from common.jobs.csv_rows import TEMPLATE
-                click.echo(TEMPLATE, nl=False)
-                return
-            if options.get("file") is None:
-                raise click.UsageError("missing FILE (or --template to print one)")
-        run(name, _merge(ctx.obj, options))
-    command = with_options(command, JOB_OPTIONS.get(name, []) + COMMON_OPTIONS)
-    return cli.command(name, cls=JobCommand, help=JOB_HELP.get(name, f"Run the {name} job."),
-                       epilog=epilog(*JOB_EXAMPLES.get(name, [])))(command)
+    def command(ctx, **values):
+        own = {k: values.pop(k) for k in list(values) if k not in COMMON_NAMES}
+        run(job.name, _merge(ctx.obj, values), job.from_cli(own))
+    return cli.command(job.name, cls=JobCommand, help=job.summary, epilog=epilog(*job.examples))(
+        with_options(command, [*job.options, *COMMON_OPTIONS]))
 
 
-for _name in JOBS:
-    _job_command(_name)
+for _job in JOBS.values():
+    _job_command(_job)
 
 
 @cli.command("conflicts", epilog=epilog("python sync.py conflicts", "python sync.py conflicts --job zammad-kimai --json"))
@@ -221,7 +179,8 @@ def _webhook(host, port, insecure, verbose, env_file):
                           "start; set it to the token of the Zammad trigger, or pass --insecure to serve unsigned")
 
     def sync_tickets(ticket_ids):
-        result = run_job("zammad-kimai", settings, {"dry_run": False, "full": False, "ticket_ids": ticket_ids})
+        options = RunOptions(job_options=ZammadKimaiJob.Options(ticket_ids=tuple(ticket_ids)))
+        result = run_job(ZammadKimaiJob.name, settings, options)
         run_summary(summary_line(result))
         return result
     try:
@@ -261,50 +220,49 @@ def _cache(action, as_json, env_file):
 
 
 @script
-def run(job, options):
+def run(job, options, job_options=None):
+    """Run `job` (None: the jobs of SYNC_JOBS). `options`: the flags every job takes, as click
+    parsed them; `job_options`: the named job's own (its from_cli)."""
     overrides = {
         "CACHE_ENABLED": options.get("cache"),
         "RATE_LIMIT_ENABLED": options.get("rate_limit"),
         "PAGE_SIZE": options.get("page_size"),
         "MAX_PAGES": options.get("max_pages"),
-        "SYNC_PULL_REQUESTS": True if options.get("include_prs") else None,
     }
     quiet = bool(options.get("quiet"))
     settings = load(options.get("env_file"), overrides, -1 if quiet else options.get("verbose") or 0)
-    dry_run = bool(options.get("dry_run") or settings.read_only_mode)
+    run_options = RunOptions(dry_run=bool(options.get("dry_run") or settings.read_only_mode), full=bool(options.get("full")),
+                             quiet=quiet, fail_on_conflicts=bool(options.get("fail_on_conflicts")),
+                             stats=bool(options.get("stats")), export=bool(options.get("export")),
+                             as_json=bool(options.get("as_json")), job_options=job_options)
     if options.get("clear_cache"):
         removed = clear_http_cache(settings)
         if not quiet:
             click.echo(f"cleared the HTTP cache ({removed} file{'s' if removed != 1 else ''})", err=True)
-    job_options = {"dry_run": dry_run, "full": bool(options.get("full")),
-                   "repos": tuple(r.strip() for r in (options.get("repos") or "").split(",") if r.strip()),
-                   "date_from": options.get("date_from"), "date_to": options.get("date_to"),
-                   "create_missing": bool(options.get("create_missing")), "file": options.get("file"),
-                   "date_format": options.get("date_format"), "skip_invalid": bool(options.get("skip_invalid"))}
     results = []
     for name in ([job] if job else settings.sync_jobs):
         if shutdown.requested():
             break  # stopped by a signal: no other job starts
-        results.append(run_job(name, settings, job_options))
+        results.append(run_job(name, settings, run_options))
         run_summary(summary_line(results[-1]))
     code = most_serious(r.exit_code for r in results)
     notes = []
-    if options.get("fail_on_conflicts"):
+    if run_options.fail_on_conflicts:
         with Store(settings.database_path, readonly=True) as store:
             open_conflicts = sum(len(store.conflicts(job=r.job)) for r in results)
         if open_conflicts:
             code = most_serious([code, PARTIAL])
             notes.append(f"{open_conflicts} open conflict{'s' if open_conflicts != 1 else ''} "
                          "(--fail-on-conflicts; python sync.py conflicts lists them)")
-    report(results, options, settings, code, notes)
+    report(results, run_options, settings, code, notes)
     return code
 
 
-def report(results, options, settings, code, notes):
+def report(results, options: RunOptions, settings, code, notes):
     """stderr: each stopped job's error, else its failures and warnings, grouped by reason;
     stdout: the plans of dry runs and a table of the jobs that completed (or the JSON document).
     With --quiet, nothing unless something changed, failed or conflicts."""
-    loud = not options.get("quiet") or code != 0 or any(r.changed for r in results)
+    loud = not options.quiet or code != 0 or any(r.changed for r in results)
     for result in results:
         for word, line in message_lines(result):
             if loud or word != "warning":
@@ -314,16 +272,16 @@ def report(results, options, settings, code, notes):
     for note in notes:
         click.echo(f"{paint('conflicts:', 'conflicts', err=True)} {note}", err=True)
     extra = {}
-    if options.get("stats") or options.get("export") or settings.export_enabled:
+    if options.stats or options.export or settings.export_enabled:
         with Store(settings.database_path, readonly=True) as store:
-            if options.get("stats"):
+            if options.stats:
                 extra["stats"] = store.stats()
-            if options.get("export") or settings.export_enabled:
+            if options.export or settings.export_enabled:
                 extra["exported"] = [str(p) for p in export_store(store, settings.export_dir)]
     completed = [r for r in results if r.error is None or r.outcome == "interrupted"]  # an interrupted run did write
-    if not (loud and (completed or options.get("as_json"))):
+    if not (loud and (completed or options.as_json)):
         return  # --quiet and nothing happened, or every job stopped by an error (its line is above)
-    if options.get("as_json"):
+    if options.as_json:
         emit_json(json_document(results, code, extra))
         return
     for result in results:

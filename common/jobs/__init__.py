@@ -1,57 +1,24 @@
-"""The jobs `sync.py` can run, and the frame every run shares: lock, run record, summary."""
-import importlib
+"""The frame every job run shares: lock, run record, summary. The jobs are in registry.py."""
 import logging
 import signal
 import threading
 import time
+from types import FrameType
+from typing import Any
 
 from .. import shutdown
-from ..errors import UNEXPECTED, ConfigError, Interrupted, SyncError, UsageError
+from ..errors import UNEXPECTED, ConfigError, Interrupted, SyncError
 from ..http import RequestCounter
 from ..runlock import JobLock
 from ..store import Store
 from .base import Result
+from .options import Job, RunOptions
+from .registry import JOBS
 
 log = logging.getLogger("tracksync.job")
 
 
-def _gitea_kimai(settings, options, store, counter, result, run_id):
-    from .gitea_kimai import GiteaKimaiJob, Options
-    if options.get("date_from") or options.get("date_to"):
-        raise UsageError("--from/--to do not apply to gitea-kimai (it follows issue updates)")
-    opts = Options(dry_run=options["dry_run"], full=options["full"], repos=tuple(options.get("repos") or ()),
-                   include_pulls=settings.sync_pull_requests, workers=settings.sync_workers)
-    GiteaKimaiJob(settings, opts, store, counter, result, run_id).run()
-
-
-def _zammad_kimai(settings, options, store, counter, result, run_id):
-    from .zammad_kimai import Options, ZammadKimaiJob
-    opts = Options(dry_run=options["dry_run"], full=options["full"], date_from=options.get("date_from"),
-                   date_to=options.get("date_to"), ticket_ids=tuple(options.get("ticket_ids") or ()),
-                   workers=settings.sync_workers)
-    ZammadKimaiJob(settings, opts, store, counter, result, run_id).run()
-
-
-def _import(module, name):
-    """An import job (toggl-kimai, harvest-kimai, csv-kimai), loaded when it runs."""
-    def run(settings, options, store, counter, result, run_id):
-        from .imports import Options
-        job_class = getattr(importlib.import_module(f".{module}", __package__), name)
-        opts = Options(dry_run=options["dry_run"], full=options["full"], date_from=options.get("date_from"),
-                       date_to=options.get("date_to"), create_missing=bool(options.get("create_missing")),
-                       workers=settings.sync_workers, file=options.get("file"), date_format=options.get("date_format"),
-                       skip_invalid=bool(options.get("skip_invalid")))
-        job_class(settings, opts, store, counter, result, run_id).run()
-    return run
-
-
-JOBS = {"gitea-kimai": _gitea_kimai, "zammad-kimai": _zammad_kimai,
-        "toggl-kimai": _import("toggl_kimai", "TogglKimaiJob"),
-        "harvest-kimai": _import("harvest_kimai", "HarvestKimaiJob"),
-        "csv-kimai": _import("csv_kimai", "CsvKimaiJob")}
-
-
-def run_job(name, settings, options):
+def run_job(name: str, settings: Any, options: RunOptions) -> Result:
     """Run one job under its lock and return its Result. A SyncError that stops the whole job is
     recorded on the run and in the result (exit code), not raised."""
     if name not in JOBS:
@@ -59,28 +26,27 @@ def run_job(name, settings, options):
     previous = install_stop_handlers()
     try:
         shutdown.check()  # a stop asked for during an earlier job: start no other
-        return _locked_run(name, settings, options)
+        return _locked_run(JOBS[name], settings, options)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
 
-def _locked_run(name, settings, options):
-    dry_run = options["dry_run"]
-    result = Result(job=name, dry_run=dry_run)
+def _locked_run(job: type[Job], settings: Any, options: RunOptions) -> Result:
+    result = Result(job=job.name, dry_run=options.dry_run)
     counter = RequestCounter()
     started = time.monotonic()
-    if dry_run:  # no lock, no run record: the store is opened read-only and never changes
+    job_options = job.options_for(options, settings)
+    if options.dry_run:  # no lock, no run record: the store is opened read-only and never changes
         with Store(settings.database_path, readonly=True) as store:
-            _run(name, settings, options, store, counter, result, None)
+            _run(job, settings, job_options, store, counter, result, None)
             _finish(result, counter, started)
         return result
-    params = {k: v for k, v in options.items() if v not in (None, False, ())}
-    with JobLock(settings.database_path, name), Store(settings.database_path) as store:
-        result.run_id = store.start_run(name, params)
+    with JobLock(settings.database_path, job.name), Store(settings.database_path) as store:
+        result.run_id = store.start_run(job.name, options.params())
         interrupted = False
         try:
-            interrupted = _run(name, settings, options, store, counter, result, result.run_id)
+            interrupted = _run(job, settings, job_options, store, counter, result, result.run_id)
         except KeyboardInterrupt:  # a second Ctrl-C: stop at once, recorded as interrupted
             interrupted, result.exit_code, result.error = True, 130, "interrupted by Ctrl-C"
             raise
@@ -95,14 +61,14 @@ def _locked_run(name, settings, options):
     return result
 
 
-def run_status(result, interrupted=False):
+def run_status(result: Result, interrupted: bool = False) -> str:
     """How the run is recorded: ok, partial, failed, or interrupted (a stop signal, exit 75)."""
     if interrupted:
         return "interrupted"
     return "ok" if result.exit_code == 0 else "partial" if result.exit_code == 3 else "failed"
 
 
-def install_stop_handlers():
+def install_stop_handlers() -> dict[int, Any]:
     """SIGTERM (systemd stop, `kill`) and a first Ctrl-C ask the run to stop after the item in
     flight (exit 75); a second Ctrl-C interrupts at once. Main thread only: the webhook server,
     which runs jobs in a worker thread, keeps its own handlers. Returns the handlers replaced."""
@@ -111,16 +77,18 @@ def install_stop_handlers():
     previous = {signal.SIGTERM: signal.getsignal(signal.SIGTERM), signal.SIGINT: signal.getsignal(signal.SIGINT)}
     shutdown.install()
     if previous[signal.SIGINT] is signal.default_int_handler:
-        def first_ctrl_c(signum, frame):
+        def first_ctrl_c(signum: int, frame: FrameType | None) -> None:
             signal.signal(signal.SIGINT, signal.default_int_handler)
             shutdown.request()
         signal.signal(signal.SIGINT, first_ctrl_c)
     return {k: v for k, v in previous.items() if v is not None}
 
 
-def _run(name, settings, options, store, counter, result, run_id):
+def _run(job: type[Job], settings: Any, options: Any, store: Store, counter: RequestCounter, result: Result,
+         run_id: int | None) -> bool:
+    """Run the job; True when a stop signal ended it."""
     try:
-        JOBS[name](settings, options, store, counter, result, run_id)
+        job(settings, options, store, counter, result, run_id).run()
     except SyncError as exc:
         result.exit_code = exc.exit_code
         result.error = str(exc)
@@ -128,6 +96,6 @@ def _run(name, settings, options, store, counter, result, run_id):
     return False
 
 
-def _finish(result, counter, started):
+def _finish(result: Result, counter: RequestCounter, started: float) -> None:
     result.requests = counter.totals()
     result.seconds = time.monotonic() - started

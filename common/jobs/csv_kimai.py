@@ -9,16 +9,46 @@ makes no write. Mapping to Kimai, time zones and history are the shared pipeline
 import hashlib
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-from .csv_rows import check_date_format, decode, parse_file
+import click
+
+from .csv_rows import TEMPLATE, check_date_format, decode, parse_file
 from ..errors import DataError, UsageError
-from .imports import TAG, ImportJob, SourceRead
+from .imports import TAG, ImportJob, Options, SourceRead
+from .options import CREATE_MISSING, JobOptions
 
 SEPARATOR_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 
 
+def print_template(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """--template: print the CSV template (header and one example row) and exit 0."""
+    if value and not ctx.resilient_parsing:
+        click.echo(TEMPLATE, nl=False)
+        ctx.exit()
+
+
 class CsvKimaiJob(ImportJob):
-    JOB = "csv-kimai"
+    name = JOB = "csv-kimai"
+    summary = "Import a timesheet CSV (see docs/csv.md): every row is checked first; a row never lands twice."
+    examples = ("python sync.py csv-kimai --template > hours.csv", "python sync.py csv-kimai hours.csv --dry-run",
+                "python sync.py csv-kimai export.csv --date-format %d/%m/%Y --skip-invalid --create-missing")
+    options = (
+        click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, readable=False)),
+        click.option("--template", is_flag=True, expose_value=False, callback=print_template,
+                     help="print the CSV template (header and one example row) and exit"),
+        click.option("--date-format", default=None, metavar="FMT",
+                     help="strftime codes of the date column, e.g. %d/%m/%Y (default ISO 8601: 2026-03-31)"),
+        click.option("--skip-invalid", is_flag=True,
+                     help="import the valid rows and list the invalid ones (exit 3); default: any invalid row stops all (exit 65)"),
+        CREATE_MISSING,
+    )
+
+    @classmethod
+    def from_cli(cls, values: dict[str, Any]) -> JobOptions:
+        if values["file"] is None:
+            raise click.UsageError("missing FILE (or --template to print one)")
+        return Options(**values)
     SOURCE = "csv"
 
     def read(self):

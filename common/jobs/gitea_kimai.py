@@ -7,14 +7,18 @@ An issue whose mapped fields hash to what was last written costs no Kimai reques
 """
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from typing import Any
+
+import click
 
 from ..clients.gitea import GiteaClient
 from ..clients.kimai import KimaiClient
 from ..errors import STOPS_RUN, SyncError
 from ..timeutil import parse_instant
 from .base import Action, Applier, content_hash
+from .options import Job, JobOptions, RunOptions
 from .kimai_targets import (Containers, ContainerWriter, KimaiState, index_by_marker, kimai_safe_name, needs_customers,
                             needs_of, without_path)
 
@@ -25,13 +29,10 @@ OVERLAP = timedelta(minutes=5)
 BODY_LIMIT = 2000
 
 
-@dataclass
-class Options:
-    dry_run: bool = False
-    full: bool = False
-    repos: tuple = ()
-    include_pulls: bool = False
-    workers: int = 4
+@dataclass(frozen=True)
+class Options(JobOptions):
+    repos: tuple[str, ...] = ()   # --repos: only these repositories
+    include_pulls: bool = False   # --include-prs or SYNC_PULL_REQUESTS
 
 
 @dataclass
@@ -111,7 +112,26 @@ def next_cursor(read, failed_versions, old):
 
 # --- the run --------------------------------------------------------------------------------
 
-class GiteaKimaiJob:
+class GiteaKimaiJob(Job):
+    name = JOB
+    summary = "Gitea issues -> Kimai activities, one project per repository."
+    examples = ("python sync.py gitea-kimai --dry-run", "python sync.py gitea-kimai --repos web,api --include-prs",
+                "python sync.py gitea-kimai --quiet --env-file /etc/tracksync/tracksync.env")
+    options = (click.option("--repos", default=None, help="comma list of repositories (overrides REPOS_TO_SYNC)"),
+               click.option("--include-prs", is_flag=True, help="also sync pull requests"))
+    Options = Options
+
+    @classmethod
+    def from_cli(cls, values: dict[str, Any]) -> JobOptions:
+        repos = tuple(r.strip() for r in (values["repos"] or "").split(",") if r.strip())
+        return Options(repos=repos, include_pulls=values["include_prs"])
+
+    @classmethod
+    def options_for(cls, run: RunOptions, settings: Any) -> JobOptions:
+        options = super().options_for(run, settings)
+        assert isinstance(options, Options)
+        return replace(options, include_pulls=options.include_pulls or settings.sync_pull_requests)
+
     def __init__(self, settings, options, store, counter, result, run_id=None):
         settings.require("GITEA_ORGANIZATION")
         self.settings, self.opts, self.store, self.result, self.run_id = settings, options, store, result, run_id

@@ -30,7 +30,10 @@ def clock_time(text):
 
 
 class HarvestKimaiJob(ImportJob):
-    JOB = "harvest-kimai"
+    name = JOB = "harvest-kimai"
+    summary = "Import Harvest time entries as Kimai timesheets (the first import needs --from)."
+    examples = ("python sync.py harvest-kimai --from 2026-11-01 --to 2026-11-30 --dry-run",
+                "python sync.py harvest-kimai --quiet")
     SOURCE = "harvest"
 
     def __init__(self, *args, **kw):

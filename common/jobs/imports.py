@@ -8,16 +8,19 @@ imported before costs no Kimai request; a changed one updates its timesheet.
 """
 import hashlib
 import json
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from collections.abc import Callable
+from typing import ClassVar
 
 from ..clients.kimai import KimaiClient
 from ..config import read_map
 from ..errors import PARTIAL, ConfigError, DataError, UsageError
 from ..timeutil import parse_instant, to_kimai_local, zone
 from .base import Action, Applier, content_hash
+from .options import CREATE_MISSING, DATE_FROM, DATE_TO, Job, JobOptions
 from .kimai_targets import (Containers, ContainerWriter, KimaiState, describe_changes, kimai_safe_name, needs_of,
                             ref_id, time_span, timesheets_by_marker)
 
@@ -40,17 +43,14 @@ def source_version(*parts):
     return version, (escaped if escaped != version else None)
 
 
-@dataclass
-class Options:
-    dry_run: bool = False
-    full: bool = False
-    date_from: str = None         # YYYY-MM-DD
-    date_to: str = None           # YYYY-MM-DD, included
+@dataclass(frozen=True)
+class Options(JobOptions):
+    date_from: str | None = None      # YYYY-MM-DD
+    date_to: str | None = None        # YYYY-MM-DD, included
     create_missing: bool = False
-    workers: int = 4
-    file: str = None              # csv-kimai
-    date_format: str = None       # csv-kimai: strftime codes of the date column
-    skip_invalid: bool = False    # csv-kimai: import the valid rows, list the others
+    file: str | None = None           # csv-kimai
+    date_format: str | None = None    # csv-kimai: strftime codes of the date column
+    skip_invalid: bool = False        # csv-kimai: import the valid rows, list the others
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,10 +192,13 @@ def plan_references(entries, mapping, default_customer, containers, create_missi
     return refs, reasons
 
 
-class ImportJob(ABC):
-    """Subclasses set JOB and SOURCE and implement read() -> SourceRead."""
+class ImportJob(Job):
+    """Subclasses set name (= JOB), summary, examples and SOURCE, and implement read() -> SourceRead."""
 
-    JOB = SOURCE = None
+    JOB: ClassVar[str]        # the job's name
+    SOURCE: ClassVar[str]     # the source an import records: toggl, harvest, csv
+    options: ClassVar[tuple[Callable, ...]] = (DATE_FROM, DATE_TO, CREATE_MISSING)
+    Options = Options
 
     def __init__(self, settings, options, store, counter, result, run_id=None):
         self.settings, self.opts, self.store, self.result, self.run_id = settings, options, store, result, run_id

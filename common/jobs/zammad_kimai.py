@@ -21,6 +21,7 @@ from ..config import read_map
 from ..errors import STOPS_RUN, ConfigError, NotFound, SyncError, UsageError
 from ..timeutil import parse_instant, to_kimai_local, zone
 from .base import Action, ActionKind, Applier, content_hash
+from .options import DATE_FROM, DATE_TO, Job, JobOptions
 from .kimai_targets import (Containers, ContainerWriter, KimaiState, describe_changes, needs_customers, needs_of,
                             ref_id, time_span, timesheets_by_marker, without_path)
 
@@ -125,14 +126,11 @@ def _plan_entry(key, label, desired, version, link, target, current, policy, sco
                   keep=keep, needs=needs, detail=describe_changes(current, desired, changed, zone_name, needs) or "description changed")
 
 
-@dataclass
-class Options:
-    dry_run: bool = False
-    full: bool = False
-    date_from: str = None     # YYYY-MM-DD: only entries created from this day (Kimai's zone)
-    date_to: str = None       # YYYY-MM-DD: ... up to and including this day
-    ticket_ids: tuple = ()    # sync only these tickets (webhook)
-    workers: int = 4
+@dataclass(frozen=True)
+class Options(JobOptions):
+    date_from: str | None = None   # YYYY-MM-DD: only entries created from this day (Kimai's zone)
+    date_to: str | None = None     # YYYY-MM-DD: ... up to and including this day
+    ticket_ids: tuple[int, ...] = ()  # sync only these tickets (webhook)
 
 
 @dataclass
@@ -156,7 +154,14 @@ class WindowRead:
     desired: Callable[[dict, dict], tuple[dict, int, Optional[str]]]
 
 
-class ZammadKimaiJob:
+class ZammadKimaiJob(Job):
+    name = JOB
+    summary = "Zammad ticket time accounting -> Kimai timesheets."
+    examples = ("python sync.py zammad-kimai --dry-run", "python sync.py zammad-kimai --from 2026-11-01 --to 2026-11-30",
+                "python sync.py zammad-kimai --quiet --fail-on-conflicts")
+    options = (DATE_FROM, DATE_TO)
+    Options = Options
+
     def __init__(self, settings, options, store, counter, result, run_id=None):
         self.settings, self.opts, self.store, self.result, self.run_id = settings, options, store, result, run_id
         self.zammad = ZammadClient(settings, counter, options.dry_run)
