@@ -11,8 +11,8 @@ from pathlib import Path
 import click
 
 from common import shutdown
-from common.cli import CONTEXT, emit_json, emit_table, env_file_option, epilog, json_option, load, paint, script, \
-    verbose_option, version_option
+from common.cli import CONTEXT, command, emit_json, emit_table, env_file_option, epilog, json_option, load, paint, \
+    script, verbose_option, version_option
 from common.errors import PARTIAL, ConfigError, UsageError, most_serious
 from common.reports.store_export import export_store
 from common.http import clear_http_cache
@@ -110,23 +110,16 @@ for _job in JOBS.values():
     _job_command(_job)
 
 
-@cli.command("conflicts", epilog=epilog("python sync.py conflicts", "python sync.py conflicts --job zammad-kimai --json"))
-@click.option("--job", default=None, help="only this job's conflicts")
-@json_option
-@env_file_option
-def conflicts_command(job, as_json, env_file):
-    """List open conflicts: items changed at the source and, by a person, in Kimai."""
-    _conflicts(job=job, as_json=as_json, env_file=env_file)
-
-
 CONFLICT_FIELDS = ("id", "job", "source_key", "target_type", "target_id", "source_data", "target_data", "last_data",
                    "run_id", "detected_at")
 
 
-@script
-def _conflicts(job, as_json, env_file):
+@command(cli, "conflicts", examples=["python sync.py conflicts", "python sync.py conflicts --job zammad-kimai --json"])
+@click.option("--job", default=None, help="only this job's conflicts")
+def conflicts_command(settings, as_json, job):
+    """List open conflicts: items changed at the source and, by a person, in Kimai."""
     from common.jobs.conflicts import list_conflicts
-    rows = list_conflicts(load(env_file), job)
+    rows = list_conflicts(settings, job)
     if as_json:
         emit_json([{k: c.get(k) for k in CONFLICT_FIELDS} for c in rows])
         return
@@ -141,36 +134,25 @@ def _conflicts(job, as_json, env_file):
         click.echo("settle one with: python sync.py resolve ID --keep zammad|kimai|skip", err=True)
 
 
-@cli.command("resolve", epilog=epilog("python sync.py resolve 3 --keep kimai", "python sync.py resolve 4 --keep zammad"))
+@command(cli, "resolve", examples=["python sync.py resolve 3 --keep kimai", "python sync.py resolve 4 --keep zammad"],
+         json=False)
 @click.argument("conflict_id", type=int)
 @click.option("--keep", type=click.Choice(["zammad", "kimai", "skip"]), required=True,
               help="zammad: write the source's values to Kimai; kimai: keep the Kimai edit; skip: leave both")
-@env_file_option
-def resolve_command(conflict_id, keep, env_file):
+def resolve_command(settings, conflict_id, keep):
     """Settle one conflict (see `python sync.py conflicts`)."""
-    _resolve(conflict_id, keep, env_file)
-
-
-@script
-def _resolve(conflict_id, keep, env_file):
     from common.jobs.conflicts import resolve
-    click.echo(resolve(load(env_file), conflict_id, keep))
+    click.echo(resolve(settings, conflict_id, keep))
 
 
-@cli.command("webhook", epilog=epilog("python sync.py webhook --port 8765",
-                                      "python sync.py webhook --host 0.0.0.0 --env-file /etc/tracksync/tracksync.env"))
+@command(cli, "webhook", examples=["python sync.py webhook --port 8765",
+                                   "python sync.py webhook --host 0.0.0.0 --env-file /etc/tracksync/tracksync.env"],
+         json=False, verbose=True, settings=False)
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="port to listen on")
 @click.option("--insecure", is_flag=True, help="serve without ZAMMAD_WEBHOOK_SECRET: anyone who reaches the port can trigger syncs")
-@verbose_option
-@env_file_option
-def webhook_command(host, port, insecure, verbose, env_file):
+def webhook_command(env_file, verbose, host, port, insecure):
     """Serve Zammad trigger webhooks: each delivery syncs its ticket within seconds."""
-    _webhook(host, port, insecure, verbose, env_file)
-
-
-@script
-def _webhook(host, port, insecure, verbose, env_file):
     from common.jobs.zammad_webhook import WebhookServer
     settings = load(env_file, verbose=max(verbose, 1))
     settings.require("ZAMMAD_URL", "ZAMMAD_TOKEN", "KIMAI_URL", "KIMAI_TOKEN")
@@ -190,18 +172,10 @@ def _webhook(host, port, insecure, verbose, env_file):
     return server.serve()
 
 
-@cli.command("cache", epilog=epilog("python sync.py cache", "python sync.py cache status --json", "python sync.py cache clear"))
+@command(cli, "cache", examples=["python sync.py cache", "python sync.py cache status --json", "python sync.py cache clear"])
 @click.argument("action", type=click.Choice(["status", "clear"]), default="status")
-@json_option
-@env_file_option
-def cache_command(action, as_json, env_file):
+def cache_command(settings, as_json, action):
     """Describe or empty the HTTP cache of reference data."""
-    _cache(action, as_json=as_json, env_file=env_file)
-
-
-@script
-def _cache(action, as_json, env_file):
-    settings = load(env_file)
     if action == "clear":
         removed = clear_http_cache(settings)
         if as_json:
