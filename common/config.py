@@ -8,6 +8,7 @@ that is not declared here, or a value that does not parse, is refused with exit 
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -36,6 +37,7 @@ class Key:
     help: str = ""
     choices: tuple[str, ...] = ()
     minimum: float | None = None
+    maximum: float | None = None  # a bound that keeps a typo from starting 10**9 threads or waiting a year
     blank_is_default: bool = True  # KEY= means "not set"; False where an empty value means something
 
 
@@ -201,14 +203,16 @@ KEYS = {
         ),
         # Running
         Key("SYNC_JOBS", "list", ("gitea-kimai",), "jobs run by a bare `python sync.py`, comma separated"),
-        Key("SYNC_WORKERS", "int", 4, "parallel requests per run", minimum=1),
+        Key("SYNC_WORKERS", "int", 4, "parallel requests per run", minimum=1, maximum=64),
         Key("DATABASE_PATH", "path", "sync.db", "SQLite store of links, runs, cursors and audit events"),
         Key("READ_ONLY_MODE", "bool", False, "never write to any service (every run behaves as --dry-run)"),
-        Key("HTTP_TIMEOUT", "float", 30.0, "seconds to wait for a connection or a response", minimum=1),
+        Key("HTTP_TIMEOUT", "float", 30.0, "seconds to wait for a connection or a response", minimum=1, maximum=3600),
         Key("RATE_LIMIT_ENABLED", "bool", False, "throttle requests per service on our side"),
         Key("RATE_LIMIT_REQUESTS", "int", 100, "requests allowed per RATE_LIMIT_PERIOD per service", minimum=1),
-        Key("RATE_LIMIT_PERIOD", "float", 10.0, "seconds of the rate limit window", minimum=0.001),
-        Key("PAGE_SIZE", "int", 50, "items per page when reading lists (Gitea caps it at 50)", minimum=1),
+        Key("RATE_LIMIT_PERIOD", "float", 10.0, "seconds of the rate limit window", minimum=0.001, maximum=86400),
+        Key(
+            "PAGE_SIZE", "int", 50, "items per page when reading lists (Gitea caps it at 50)", minimum=1, maximum=10000
+        ),
         Key(
             "MAX_PAGES",
             "int",
@@ -257,8 +261,18 @@ def parse_value(key: Key, raw: object) -> Value:
         if not value:
             return None
         parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(key.name, f"not an http(s) address: {value!r}")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(key.name, f"not an http(s) address: {_shown_url(value)!r}")
+        if parts.username is not None or parts.password is not None:
+            raise ConfigError(key.name, "must not hold a user name or password (the token keys carry credentials)")
+        if parts.query or parts.fragment:
+            raise ConfigError(
+                key.name, f"must be the service's root address, without ?query or #fragment: {_shown_url(value)!r}"
+            )
+        try:
+            parts.port  # noqa: B018 (raises ValueError for a port out of range)
+        except ValueError:
+            raise ConfigError(key.name, f"has an invalid port: {_shown_url(value)!r}") from None
         return value.rstrip("/")
     if kind == "bool":
         if value.lower() in _TRUE:
@@ -273,11 +287,21 @@ def parse_value(key: Key, raw: object) -> Value:
             raise ConfigError(
                 key.name, f"expected a{'n integer' if kind == 'int' else ' number'}, got {value!r}"
             ) from None
+        if not math.isfinite(number):
+            raise ConfigError(key.name, f"expected a finite number, got {value!r}")
         if key.minimum is not None and number < key.minimum:
             raise ConfigError(key.name, f"must be at least {key.minimum:g}, got {value!r}")
+        if key.maximum is not None and number > key.maximum:
+            raise ConfigError(key.name, f"must be at most {key.maximum:g}, got {value!r}")
         return number
     if kind == "list":
-        return tuple(part.strip() for part in value.split(",") if part.strip())
+        items = tuple(part.strip() for part in value.split(",") if part.strip())
+        if not items:
+            raise ConfigError(key.name, f"expected a comma list of names, got {value!r}")
+        twice = sorted({item for item in items if items.count(item) > 1})
+        if twice:
+            raise ConfigError(key.name, f"names {', '.join(twice)} more than once")
+        return items
     if kind == "choice":
         for choice in key.choices:
             if value.lower() == choice.lower():
@@ -296,6 +320,11 @@ def parse_value(key: Key, raw: object) -> Value:
     raise AssertionError(f"unknown kind {kind}")
 
 
+def _shown_url(value: str) -> str:
+    """An address as it may be shown: any user:password part masked."""
+    return re.sub(r"//[^/@]*@", "//***@", value)
+
+
 def is_blank(key: Key, raw: object) -> bool:
     """KEY= (or only spaces): the key is not set and keeps its default."""
     return isinstance(raw, str) and not raw.strip() and key.blank_is_default
@@ -304,12 +333,26 @@ def is_blank(key: Key, raw: object) -> bool:
 def read_env_file(path: str | PathLike[str]) -> dict[str, str]:
     """The key/value pairs of an env file; unknown keys are refused with a suggestion."""
     values = dotenv_values(path)
+    _refuse_repeated_keys(path)
     for name in values:
         if name not in KEYS:
             close = difflib.get_close_matches(name, KEYS, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             raise ConfigError(name, f"unknown key in {path}{hint}")
     return {name: value if value is not None else "" for name, value in values.items()}
+
+
+def _refuse_repeated_keys(path: str | PathLike[str]) -> None:
+    """A key set twice in one env file is a mistake whichever line was meant: refused (78)."""
+    seen: dict[str, int] = {}
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        match = re.match(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=", line)
+        if not match:
+            continue
+        name = match.group(1)
+        if name in seen:
+            raise ConfigError(name, f"set twice in {path} (lines {seen[name]} and {number}); keep one")
+        seen[name] = number
 
 
 class Settings:
@@ -338,7 +381,12 @@ class Settings:
         """Raise ConfigError naming the first key without a value."""
         for name in names:
             if self._values.get(name) in (None, "", ()):
-                where = f" (set it in {self.env_file} or the environment)" if self.env_file else ""
+                where = (
+                    f" (set it in {self.env_file} or the environment)"
+                    if self.env_file
+                    else f" (no env file was read: ./{DEFAULT_ENV_FILE} does not exist here; copy .env.template"
+                    " to .env, or pass --env-file PATH)"
+                )
                 raise ConfigError(name, f"missing{where}")
 
     def secrets(self) -> list[str]:
