@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from . import progress
+from .errors import ConfigError
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -122,8 +123,8 @@ def setup_logging(settings: Settings | None = None, verbose: int = 0) -> logging
             handler = logging.handlers.RotatingFileHandler(
                 settings.log_file, maxBytes=1_000_000, backupCount=5, encoding="utf-8"
             )
-        except OSError as exc:
-            logger.warning("cannot write log file %s: %s", settings.log_file, exc.strerror)
+        except OSError as exc:  # a cron run would lose its summary line without a word: refuse instead
+            raise ConfigError("LOG_FILE", f"cannot write {settings.log_file}: {exc.strerror or exc}") from None
         else:
             level = (
                 logging.getLevelName(settings.log_level) if isinstance(settings.log_level, str) else settings.log_level

@@ -52,3 +52,13 @@ def test_without_an_env_file_the_missing_key_says_none_was_read(tmp_path):
                           timeout=60, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     assert proc.returncode == 78
     assert "no env file was read" in proc.stderr and "--env-file" in proc.stderr
+
+
+@pytest.mark.parametrize("log_file", ["{tmp}", "/proc/nope/x.log"])
+def test_a_log_file_that_cannot_be_written_is_refused_not_skipped(tmp_path, log_file):
+    env_file = tmp_path / "t.env"
+    env_file.write_text(f"LOG_FILE={log_file.format(tmp=tmp_path)}\nDATABASE_PATH={tmp_path}/s.db\n")
+    proc = subprocess.run([sys.executable, str(ROOT / "report.py"), "status", "--env-file", str(env_file)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 78, proc.stderr
+    assert proc.stderr.startswith("error: configuration key LOG_FILE: cannot write")
