@@ -489,7 +489,10 @@ def probe_service(spec: ServiceSpec, settings: Settings) -> Probe:
             uncached.require(spec.url_key, spec.token_key)
         except ConfigError as exc:
             recorder.fail("configuration", str(exc), CONFIG)
-        spec.probe(uncached, probe, recorder.run)
+        try:
+            spec.probe(uncached, probe, recorder.run)
+        except ConfigError as exc:  # a key the client needs (HARVEST_ACCOUNT_ID): this service's row, not the run
+            recorder.fail("configuration", str(exc), CONFIG)
     except _Stop:
         pass
     return probe
