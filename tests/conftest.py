@@ -1,8 +1,10 @@
 """Shared fixtures: a running sandbox and a work folder with an env file pointing at it, from
 which the real scripts run as subprocesses."""
 import os
+import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +12,26 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture(autouse=True)
+def fresh_process_state():
+    """Every test starts with what a fresh process has, whichever tests ran before it in this
+    worker: commands run in-process (CliRunner) set the umask to 077, install a SIGTERM handler,
+    turn the progress line off under --json and attach log handlers. Without this a test that
+    relies on umask 022 (the owner-only file modes) could pass only because of an earlier test."""
+    from common import progress
+    from ops_helpers import close_log_handlers
+    umask = os.umask(0o022)
+    os.umask(umask)
+    main = threading.current_thread() is threading.main_thread()
+    sigterm = signal.getsignal(signal.SIGTERM) if main else None
+    yield
+    os.umask(umask)
+    if main:
+        signal.signal(signal.SIGTERM, sigterm)
+    progress.enable(True)
+    close_log_handlers()
 
 
 @dataclass

@@ -5,7 +5,7 @@ import sqlite3
 
 import pytest
 
-from ops_helpers import explain, offline_env, run, seed_store, store_state
+from ops_helpers import explain, invoke, offline_env, seed_store, store_state
 
 from common.runlock import JobLock
 from common.store import Store
@@ -20,7 +20,7 @@ def work(tmp_path):
 
 def report(work, *args, code=0):
     folder, env_file = work
-    proc = run("report.py", *args, cwd=folder, env_file=env_file)
+    proc = invoke("report.py", *args, cwd=folder, env_file=env_file)
     assert proc.returncode == code, explain(proc)
     return proc
 
@@ -115,7 +115,7 @@ def test_export_writes_links_runs_and_audit(work, fmt):
 
 def test_missing_store_is_reported_and_not_created(tmp_path):
     env_file = offline_env(tmp_path)
-    proc = run("report.py", cwd=tmp_path, env_file=env_file)
+    proc = invoke("report.py", cwd=tmp_path, env_file=env_file)
     assert proc.returncode == 0 and "never run" in proc.stdout, explain(proc)
     assert not (tmp_path / "sync.db").exists()
 
@@ -123,7 +123,7 @@ def test_missing_store_is_reported_and_not_created(tmp_path):
 def test_corrupted_store_is_one_line_with_65(tmp_path):
     env_file = offline_env(tmp_path)
     (tmp_path / "sync.db").write_bytes(b"this is not sqlite" * 500)
-    proc = run("report.py", "history", cwd=tmp_path, env_file=env_file)
+    proc = invoke("report.py", "history", cwd=tmp_path, env_file=env_file)
     assert proc.returncode == 65 and proc.stderr.count("\n") == 1 and "diagnose.py" in proc.stderr, explain(proc)
 
 
@@ -133,5 +133,5 @@ def test_newer_store_schema_is_refused_with_78(tmp_path):
     db.execute("PRAGMA user_version = 99")
     db.commit()
     db.close()
-    proc = run("report.py", cwd=tmp_path, env_file=env_file)
+    proc = invoke("report.py", cwd=tmp_path, env_file=env_file)
     assert proc.returncode == 78 and "newer" in proc.stderr, explain(proc)

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from ops_helpers import ROOT, explain, offline_env, run, seed_store
+from ops_helpers import ROOT, explain, invoke, offline_env, seed_store
 
 from common.store import Store
 
@@ -37,7 +37,7 @@ def same_shape(example, actual, where="$"):
 
 
 def report_json(folder, env_file, *args):
-    proc = run("report.py", *args, "--json", cwd=folder, env_file=env_file)
+    proc = invoke("report.py", *args, "--json", cwd=folder, env_file=env_file)
     assert proc.returncode == 0, explain(proc)
     return json.loads(proc.stdout)
 

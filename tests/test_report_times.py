@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from ops_helpers import explain, offline_env, run
+from ops_helpers import explain, invoke, offline_env
 
 from common.runlock import JobLock
 from common.store import MIGRATIONS, Store
@@ -16,7 +16,7 @@ JOB = "gitea-kimai"
 
 
 def report(folder, env_file, *args, tz="UTC", code=0):
-    proc = run("report.py", *args, cwd=folder, env_file=env_file, env={"TZ": tz})
+    proc = invoke("report.py", *args, cwd=folder, env_file=env_file, env={"TZ": tz})
     assert proc.returncode == code, explain(proc)
     return proc
 
