@@ -5,6 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from common.store import Store
 from sync_json import flat_summary
 
 
@@ -89,6 +90,13 @@ def test_toggl_incremental_updates_changes_and_reports_or_deletes_deleted(iwork)
     proc = iwork.sync("toggl-kimai", check_code=0)
     assert [m for m, _ in kimai_writes(sb)] == ["PATCH"]
     assert "deleted in toggl" in proc.stderr and len(sb.kimai.timesheets) == 3
+    gone = f"toggl:{entries[1]['id']}"
+    with Store(iwork.db) as store:  # reported once: the link is orphaned, its hash and data kept
+        links = store.links("toggl-kimai")
+    assert links[gone]["state"] == "orphaned" and links[gone]["target_id"] and links[gone]["source_hash"]
+    assert links[gone]["data"]["description"].startswith(gone)
+    again = flat_summary(iwork.sync("toggl-kimai", "--json", check_code=0))  # Toggl still lists it deleted
+    assert again.get("deleted_in_source", 0) == 0 and again["warnings"] == []
     iwork.set(IMPORT_DELETE_POLICY="delete")
     sb.toggl.delete_entry(entries[2]["id"])
     sb.clear_requests()

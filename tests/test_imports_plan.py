@@ -16,11 +16,12 @@ import pytest
 
 from common.config import KEYS, Settings
 from common.http import RequestCounter
-from common.jobs.base import Action, Result
+from common.jobs.base import Action, Applier, Result
 from common.jobs.harvest_kimai import HarvestKimaiJob
 from common.jobs.imports import Options, current_fields, plan_references, plan_timesheet, timesheet_fields
 from common.jobs.kimai_targets import Containers, KimaiState, needs_of, ref_id
 from common.jobs.toggl_kimai import TogglKimaiJob
+from common.store import Store
 
 CONTRACTS = Path(__file__).resolve().parents[1] / "sandbox" / "contracts"
 TZ = ZoneInfo("Europe/Berlin")
@@ -288,8 +289,24 @@ def test_delete_policy_delete_deletes_the_timesheet():
     assert action.detail == "deleted in toggl"
 
 
-def test_delete_policy_report_keeps_the_timesheet_and_says_so():
-    job, data, actions = deleted_plan("report")
-    assert actions == []
-    assert job.result.counts["deleted_in_source"] == 1
-    assert job.result.warnings == ["toggl:3730276799: deleted in toggl; its timesheet is kept (IMPORT_DELETE_POLICY=report)"]
+def test_delete_policy_report_plans_a_report_keeping_the_timesheet_and_writes_nothing():
+    job, data, [action] = deleted_plan("report")
+    assert (action.kind, action.key, action.target_id, action.fields, action.source_hash) == (
+        "report", "toggl:3730276799", 700, data, "v")
+    assert not action.writes and f"{action.label}: {action.detail}" == (
+        "toggl:3730276799: deleted in toggl; its timesheet is kept (IMPORT_DELETE_POLICY=report)")
+    assert job.result.counts == {} and job.result.warnings == []  # planning only plans: the applier reports
+
+
+def test_the_applier_reports_a_deletion_once_and_marks_the_link_orphaned(tmp_path):
+    """What the report action asks of the shared applier: count and warn, and keep the link's
+    hash and data under the state orphaned, so the next run does not report it again."""
+    job, data, [action] = deleted_plan("report")
+    with Store(tmp_path / "sync.db") as store:
+        store.mark_synced("toggl-kimai", action.key, "timesheet", 700, "v", data, None)
+        result = Result(job="toggl-kimai")
+        Applier("toggl-kimai", store, None, 1, result).execute([action], None, None)
+        link = store.links("toggl-kimai")[action.key]
+    assert (link["state"], link["target_id"], link["source_hash"], link["data"]) == ("orphaned", 700, "v", data)
+    assert result.counts["deleted_in_source"] == 1 and result.warnings == [
+        "toggl:3730276799: deleted in toggl; its timesheet is kept (IMPORT_DELETE_POLICY=report)"]

@@ -290,10 +290,10 @@ class ImportJob(Job):
             return
         containers = self.read_containers(work, links)
         refs, reasons = plan_references(work, self.map, self.settings.import_customer, containers, self.opts.create_missing)
-        desired = {}
+        desired, unmapped = {}, []
         for entry in work:
             if entry.key in reasons:
-                self.applier.fail(Action("create", entry.key, "timesheet", entry.label, entry.project, {}), reasons[entry.key])
+                unmapped.append(Action("create", entry.key, "timesheet", entry.label, entry.project, {}))
                 continue
             project, activity, user = refs[entry.key]
             fields = timesheet_fields(entry, self.tz, ref_id(project), ref_id(activity), user)
@@ -307,27 +307,29 @@ class ImportJob(Job):
             current = current_fields(target, self.tz, "user" in fields) if target else None
             actions.append(plan_timesheet(entry, fields, links.get(key), target, current, self.tz.key, needs))
         actions += self.plan_deleted(deleted, existing)
+        for action in unmapped:  # rows the plan cannot import: the applier records why
+            self.applier.fail(action, reasons[action.key])
         ContainerWriter(self.kimai, self.settings, self.applier).apply(
             containers.actions, actions, self.write, lambda unknown: timesheets_by_marker(
                 self.kimai, [a.fields["begin"] for a in unknown], timedelta(days=1), with_user))
 
     def plan_deleted(self, deleted, existing):
+        """The rows deleted at the source whose timesheet still exists: delete it
+        (IMPORT_DELETE_POLICY=delete), or report it once (report: the applier marks the link
+        orphaned, keeping its hash and data)."""
         actions = []
         for link in deleted:
-            target = existing.get(link["source_key"])
+            key = link["source_key"]
+            target = existing.get(key)
             if target is None:
                 continue
-            label = link["source_key"]
             if self.settings.import_delete_policy == "delete":
-                actions.append(Action("delete", link["source_key"], "timesheet", label, "", link["data"] or {},
-                                      target_id=target["id"], before=link["data"], detail=f"deleted in {self.SOURCE}"))
-            else:  # reported once: the link is marked orphaned
-                self.result.counts["deleted_in_source"] += 1
-                self.result.warnings.append(f"{label}: deleted in {self.SOURCE}; its timesheet is kept "
-                                            "(IMPORT_DELETE_POLICY=report)")
-                if not self.opts.dry_run:
-                    self.store.mark_synced(self.JOB, link["source_key"], "timesheet", target["id"], link["source_hash"],
-                                           link["data"], self.run_id, state="orphaned")
+                actions.append(Action("delete", key, "timesheet", key, "", link["data"] or {}, target_id=target["id"],
+                                      before=link["data"], detail=f"deleted in {self.SOURCE}"))
+            else:
+                actions.append(Action("report", key, "timesheet", key, "", link["data"] or {}, target_id=target["id"],
+                                      source_hash=link["source_hash"],
+                                      detail=f"deleted in {self.SOURCE}; its timesheet is kept (IMPORT_DELETE_POLICY=report)"))
         return actions
 
     def write(self, action):
