@@ -70,8 +70,11 @@ class Workdir:
 @pytest.fixture
 def sandbox():
     from sandbox import Sandbox
-    with Sandbox() as sb:
-        yield sb
+    sb = Sandbox().start()
+    yield sb
+    # Stopping waits up to a poll interval (0.05 s) per server; no later test needs these ports or
+    # threads, so the stop runs beside the next test instead of before it
+    threading.Thread(target=sb.stop, name="sandbox-stop", daemon=True).start()
     assert not sb.violations, "requests or responses off the API contract:\n" + "\n".join(sb.violations[:20])
 
 

@@ -8,6 +8,8 @@ sandbox recorded a contract violation, unless it also requests the ``allow_viola
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import requests
 
@@ -46,10 +48,12 @@ def allow_violations() -> None:
 
 @pytest.fixture
 def sb(request: pytest.FixtureRequest):
-    with Sandbox() as sandbox:
-        yield sandbox
-        if "allow_violations" not in request.fixturenames:
-            assert sandbox.violations == []
+    sandbox = Sandbox().start()
+    yield sandbox
+    # stopping waits up to a poll interval per server: it runs beside the next test instead
+    threading.Thread(target=sandbox.stop, name="sandbox-stop", daemon=True).start()
+    if "allow_violations" not in request.fixturenames:
+        assert sandbox.violations == []
 
 
 @pytest.fixture
