@@ -16,7 +16,7 @@ from common.cli import CONTEXT, command, emit_json, emit_table, env_file_option,
 from common.errors import PARTIAL, ConfigError, UsageError, most_serious
 from common.reports.store_export import export_store
 from common.http import clear_http_cache
-from common.jobs import run_job
+from common.jobs import check_scheduled_jobs, run_job
 from common.jobs.options import RunOptions
 from common.jobs.registry import JOBS
 from common.jobs.zammad_kimai import ZammadKimaiJob
@@ -213,6 +213,8 @@ def run(job, options, job_options=None):
         removed = clear_http_cache(settings)
         if not quiet:
             click.echo(f"cleared the HTTP cache ({removed} file{'s' if removed != 1 else ''})", err=True)
+    if job is None:
+        check_scheduled_jobs(settings.sync_jobs)
     results = []
     for name in ([job] if job else settings.sync_jobs):
         if shutdown.requested():

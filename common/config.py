@@ -436,6 +436,15 @@ def load_settings(
     return Settings(values, env_path, sources)
 
 
+# What each service's client needs before it can send anything (jobs check these before they start).
+SERVICE_KEYS: dict[str, tuple[str, ...]] = {
+    "gitea": ("GITEA_URL", "GITEA_TOKEN"),
+    "kimai": ("KIMAI_URL", "KIMAI_TOKEN"),
+    "zammad": ("ZAMMAD_URL", "ZAMMAD_TOKEN"),
+    "toggl": ("TOGGL_URL", "TOGGL_TOKEN", "TOGGL_WORKSPACE"),
+    "harvest": ("HARVEST_URL", "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID"),
+}
+
 URL_KEYS = ("GITEA_URL", "KIMAI_URL", "ZAMMAD_URL", "TOGGL_URL", "HARVEST_URL")
 
 

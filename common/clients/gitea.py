@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..config import SERVICE_KEYS
 from ..errors import NotFound
 from ..http import RequestCounter, ServiceSession
 from . import FirstAnswer, Record, is_record
@@ -16,7 +17,7 @@ MAX_LIMIT = 50  # Gitea clamps `limit` to [api] MAX_RESPONSE_ITEMS, 50 by defaul
 
 class GiteaClient:
     def __init__(self, settings: Settings, counter: RequestCounter, dry_run: bool = False) -> None:
-        settings.require("GITEA_URL", "GITEA_TOKEN")
+        settings.require(*SERVICE_KEYS["gitea"])
         self.http = ServiceSession(
             "gitea",
             f"{settings.gitea_url}/api/v1",

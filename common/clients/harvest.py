@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..config import SERVICE_KEYS
 from ..http import RequestCounter, ServiceSession
 from . import FirstAnswer, Record, is_record
 
@@ -19,7 +20,7 @@ PER_PAGE = 2000
 
 class HarvestClient:
     def __init__(self, settings: Settings, counter: RequestCounter, dry_run: bool = False) -> None:
-        settings.require("HARVEST_URL", "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID")
+        settings.require(*SERVICE_KEYS["harvest"])
         headers = {
             "Authorization": f"Bearer {settings.harvest_token}",
             "Harvest-Account-Id": settings.harvest_account_id,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..config import SERVICE_KEYS
 from ..http import RequestCounter, ServiceSession
 from . import FirstAnswer, Record, is_record
 
@@ -22,7 +23,7 @@ ID_CHUNK = 50  # project ids per activities request, to keep URLs short
 
 class KimaiClient:
     def __init__(self, settings: Settings, counter: RequestCounter, dry_run: bool = False) -> None:
-        settings.require("KIMAI_URL", "KIMAI_TOKEN")
+        settings.require(*SERVICE_KEYS["kimai"])
         self.http = ServiceSession(
             "kimai",
             f"{settings.kimai_url}/api",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..config import SERVICE_KEYS
 from ..http import RequestCounter, ServiceSession
 from . import FirstAnswer, Record, is_list, is_record
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 
 class TogglClient:
     def __init__(self, settings: Settings, counter: RequestCounter, dry_run: bool = False) -> None:
-        settings.require("TOGGL_URL", "TOGGL_TOKEN", "TOGGL_WORKSPACE")
+        settings.require(*SERVICE_KEYS["toggl"])
         self.workspace = settings.toggl_workspace
         self.http = ServiceSession(
             "toggl",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..config import SERVICE_KEYS
 from ..http import RequestCounter, ServiceSession
 from . import FirstAnswer, Record, is_record
 
@@ -18,7 +19,7 @@ SEARCH_PAGE = 200  # Zammad clamps per_page to 200 on search
 
 class ZammadClient:
     def __init__(self, settings: Settings, counter: RequestCounter, dry_run: bool = False) -> None:
-        settings.require("ZAMMAD_URL", "ZAMMAD_TOKEN")
+        settings.require(*SERVICE_KEYS["zammad"])
         self.http = ServiceSession(
             "zammad",
             f"{settings.zammad_url}/api/v1",

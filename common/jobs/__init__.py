@@ -18,11 +18,22 @@ from .registry import JOBS
 log = logging.getLogger("tracksync.job")
 
 
+def check_scheduled_jobs(names: tuple[str, ...]) -> None:
+    """SYNC_JOBS names jobs that exist and can run unattended; else 78 naming it."""
+    for name in names:
+        if name not in JOBS:
+            raise ConfigError("SYNC_JOBS", f"unknown job {name!r}; known: {', '.join(JOBS)}")
+        if not JOBS[name].scheduled:
+            raise ConfigError("SYNC_JOBS", f"{name} imports a file named on its command line and cannot run "
+                              f"from SYNC_JOBS: run python sync.py {name} FILE")
+
+
 def run_job(name: str, settings: Any, options: RunOptions) -> Result:
     """Run one job under its lock and return its Result. A SyncError that stops the whole job is
     recorded on the run and in the result (exit code), not raised."""
     if name not in JOBS:
         raise ConfigError("SYNC_JOBS", f"unknown job {name!r}; known: {', '.join(JOBS)}")
+    settings.require(*JOBS[name].required_keys())  # before a lock file or a store is made
     previous = install_stop_handlers()
     try:
         shutdown.check()  # a stop asked for during an earlier job: start no other
@@ -42,7 +53,13 @@ def _locked_run(job: type[Job], settings: Any, options: RunOptions) -> Result:
             _run(job, settings, job_options, store, counter, result, None)
             _finish(result, counter, started)
         return result
-    with JobLock(settings.database_path, job.name), Store(settings.database_path) as store:
+    try:
+        lock = JobLock(settings.database_path, job.name).__enter__()
+    except SyncError as exc:  # another run holds it: this job's error (75); the other jobs still run
+        result.exit_code, result.error = exc.exit_code, str(exc)
+        _finish(result, counter, started)
+        return result
+    with lock, Store(settings.database_path) as store:
         result.run_id = store.start_run(job.name, options.params())
         interrupted = False
         try:

@@ -30,6 +30,8 @@ def print_template(ctx: click.Context, param: click.Parameter, value: bool) -> N
 
 class CsvKimaiJob(ImportJob):
     name = JOB = "csv-kimai"
+    services = ("kimai",)
+    scheduled = False  # imports the file named on its command line
     summary = "Import a timesheet CSV (see docs/csv.md): every row is checked first; a row never lands twice."
     examples = ("python sync.py csv-kimai --template > hours.csv", "python sync.py csv-kimai hours.csv --dry-run",
                 "python sync.py csv-kimai export.csv --date-format %d/%m/%Y --skip-invalid --create-missing")

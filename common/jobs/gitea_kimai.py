@@ -114,6 +114,8 @@ def next_cursor(read, failed_versions, old):
 
 class GiteaKimaiJob(Job):
     name = JOB
+    services = ("gitea", "kimai")
+    keys = ("GITEA_ORGANIZATION",)
     summary = "Gitea issues -> Kimai activities, one project per repository."
     examples = ("python sync.py gitea-kimai --dry-run", "python sync.py gitea-kimai --repos web,api --include-prs",
                 "python sync.py gitea-kimai --quiet --env-file /etc/tracksync/tracksync.env")

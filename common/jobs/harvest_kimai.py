@@ -31,6 +31,7 @@ def clock_time(text):
 
 class HarvestKimaiJob(ImportJob):
     name = JOB = "harvest-kimai"
+    services = ("harvest", "kimai")
     summary = "Import Harvest time entries as Kimai timesheets (the first import needs --from)."
     examples = ("python sync.py harvest-kimai --from 2026-11-01 --to 2026-11-30 --dry-run",
                 "python sync.py harvest-kimai --quiet")

@@ -12,6 +12,8 @@ from typing import Any, ClassVar
 
 import click
 
+from ..config import SERVICE_KEYS
+
 
 @dataclass(frozen=True)
 class JobOptions:
@@ -63,6 +65,14 @@ class Job(ABC):
     examples: ClassVar[tuple[str, ...]]                 # 2-3 command lines closing its --help
     options: ClassVar[tuple[Callable, ...]] = ()        # its own click options and arguments
     Options: ClassVar[type[JobOptions]] = JobOptions    # its typed options
+    services: ClassVar[tuple[str, ...]]                 # the services it talks to (config.SERVICE_KEYS)
+    keys: ClassVar[tuple[str, ...]] = ()                # keys it needs besides its services' own
+    scheduled: ClassVar[bool] = True                    # may stand in SYNC_JOBS (False: needs a file argument)
+
+    @classmethod
+    def required_keys(cls) -> tuple[str, ...]:
+        """Every key the job needs, checked before it takes its lock or opens the store."""
+        return tuple(k for service in cls.services for k in SERVICE_KEYS[service]) + cls.keys
 
     @classmethod
     def from_cli(cls, values: dict[str, Any]) -> JobOptions:

@@ -17,6 +17,7 @@ OVERLAP_SECONDS = 300
 
 class TogglKimaiJob(ImportJob):
     name = JOB = "toggl-kimai"
+    services = ("toggl", "kimai")
     summary = "Import Toggl Track time entries as Kimai timesheets (the first import needs --from)."
     examples = ("python sync.py toggl-kimai --from 2026-11-01 --to 2026-11-30 --create-missing --dry-run",
                 "python sync.py toggl-kimai --quiet")

@@ -156,6 +156,7 @@ class WindowRead:
 
 class ZammadKimaiJob(Job):
     name = JOB
+    services = ("zammad", "kimai")
     summary = "Zammad ticket time accounting -> Kimai timesheets."
     examples = ("python sync.py zammad-kimai --dry-run", "python sync.py zammad-kimai --from 2026-11-01 --to 2026-11-30",
                 "python sync.py zammad-kimai --quiet --fail-on-conflicts")

@@ -28,6 +28,7 @@ from ..errors import (
     most_serious,
 )
 from ..http import RequestCounter
+from ..jobs.registry import JOBS
 from .tls import RENEW_HINT, describe_tls_error, is_loopback, tls_handshake
 
 if TYPE_CHECKING:
@@ -410,13 +411,7 @@ SERVICES = [
 
 
 # the services each job talks to
-JOB_SERVICES = {
-    "gitea-kimai": ("gitea", "kimai"),
-    "zammad-kimai": ("zammad", "kimai"),
-    "toggl-kimai": ("toggl", "kimai"),
-    "harvest-kimai": ("harvest", "kimai"),
-    "csv-kimai": ("kimai",),
-}
+JOB_SERVICES = {name: job.services for name, job in JOBS.items()}
 NOT_CONFIGURED = "skipped (not configured)"
 
 
