@@ -21,7 +21,8 @@ from common.jobs.options import RunOptions
 from common.jobs.registry import JOBS
 from common.jobs.zammad_kimai import ZammadKimaiJob
 from common.logs import run_summary
-from common.run_output import COLUMNS, human_time, json_document, message_lines, plan_lines, summary_line, table_row
+from common.run_output import (human_time, json_document, message_lines, plan_lines, summary_line, table_headers,
+                               table_row)
 from common.store import Store
 
 log = logging.getLogger("tracksync.sync")
@@ -263,7 +264,7 @@ def report(results, options: RunOptions, settings, code, notes):
     for result in results:
         if result.dry_run and result.error is None:
             click.echo("\n".join(plan_lines(result)))
-    emit_table([table_row(r) for r in completed], headers=COLUMNS)
+    emit_table([table_row(r) for r in completed], headers=table_headers(completed))
     if "stats" in extra:
         click.echo()
         emit_table(extra["stats"]["links"], empty="store: no links yet")

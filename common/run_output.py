@@ -16,6 +16,15 @@ HEADINGS = {ActionKind.CREATE: "would create", ActionKind.UPDATE: "would update"
 CONTAINER_RANK = {"customer": 0, "project": 1, "activity": 2}
 COLUMNS = ("job", "outcome", "created", "updated", "hidden", "deleted", "unchanged", "conflicts", "failed",
            "new containers", "requests", "seconds")
+# a dry run's table says what would happen: nothing was created, updated, hidden or deleted
+DRY_RUN_HEADERS = {"created": "would create", "updated": "would update", "hidden": "would hide",
+                   "deleted": "would delete", "new containers": "would create containers"}
+
+
+def table_headers(results):
+    """COLUMNS, worded for dry runs when every run in the table is one."""
+    dry = bool(results) and all(r.dry_run for r in results)
+    return [DRY_RUN_HEADERS.get(c, c) if dry else c for c in COLUMNS]
 
 
 def plan_order(result):

@@ -130,8 +130,9 @@ def test_dry_run_lists_each_container_once_under_headings_and_the_real_run_does_
                            "create activity 'Work' in project 'Website' (customer 'Globex')"]
     assert all(l.startswith("create toggl ") for l in planned[3:])
     assert sum("customer 'Globex'" in l for l in lines) == 3  # its own line, and as the parent of two
-    row = table(proc.stdout)["toggl-kimai"]
-    assert row["created"] == "3" and row["new containers"] == "1 customer, 1 project, 1 activity"
+    row = table(proc.stdout)["toggl-kimai"]  # a dry run's table says "would": nothing was created
+    assert "created" not in row and row["would create"] == "3"
+    assert row["would create containers"] == "1 customer, 1 project, 1 activity"
     plan = job_summary(iwork.sync("toggl-kimai", *TOGGL_WINDOW, "--create-missing", "--dry-run", "--json", check_code=0))
     kinds = [(p["action"], p["target_type"]) for p in plan["plan"]]
     assert kinds.count(("create", "customer")) == kinds.count(("create", "project")) == kinds.count(("create", "activity")) == 1
@@ -151,8 +152,8 @@ def test_dry_run_of_gitea_kimai_counts_customer_and_project_like_the_real_run(wo
     assert sum(l.strip().startswith("create project") for l in proc.stdout.splitlines()) == 2
     planned = table(proc.stdout)["gitea-kimai"]
     done = table(workdir.sync(check_code=0).stdout)["gitea-kimai"]
-    assert planned["new containers"] == done["new containers"] == "1 customer, 2 projects"
-    assert planned["created"] == done["created"] == str(len(sb.kimai.activities))
+    assert planned["would create containers"] == done["new containers"] == "1 customer, 2 projects"
+    assert planned["would create"] == done["created"] == str(len(sb.kimai.activities))
     assert "nothing to change" in workdir.sync("--dry-run", check_code=0).stdout
 
 
