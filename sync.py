@@ -220,13 +220,14 @@ def run(job, options, job_options=None):
     for name in ([job] if job else settings.sync_jobs):
         if shutdown.requested():
             break  # stopped by a signal: no other job starts
-        results.append(run_job(name, settings, run_options))
-        run_summary(summary_line(results[-1]))
+        result = run_job(name, settings, run_options)
+        result.open_conflicts = count_open_conflicts(settings, result.job)
+        results.append(result)
+        run_summary(summary_line(result))
     code = most_serious(r.exit_code for r in results)
     notes = []
+    open_conflicts = sum(r.open_conflicts for r in results)
     if run_options.fail_on_conflicts:
-        with Store(settings.database_path, readonly=True) as store:
-            open_conflicts = sum(len(store.conflicts(job=r.job)) for r in results)
         if open_conflicts:
             code = most_serious([code, PARTIAL])
             notes.append(f"{open_conflicts} open conflict{'s' if open_conflicts != 1 else ''} "
@@ -235,13 +236,25 @@ def run(job, options, job_options=None):
     return code
 
 
+def count_open_conflicts(settings, job):
+    """Conflicts of `job` still open in the store, this run's and earlier ones' (they need a person)."""
+    if not Path(settings.database_path).exists():
+        return 0
+    with Store(settings.database_path, readonly=True) as store:
+        return len(store.conflicts(job=job))
+
+
 def report(results, options: RunOptions, settings, code, notes):
     """stderr: each stopped job's error, else its failures and warnings, grouped by reason;
     stdout: the plans of dry runs and a table of the jobs that completed (or the JSON document).
     With --quiet, nothing unless something changed, failed or conflicts."""
     loud = not options.quiet or code != 0 or any(r.changed for r in results)
+    said = set()
     for result in results:
         for word, line in message_lines(result):
+            if (word, line) in said:
+                continue  # one error for several jobs (a missing Kimai key, Kimai down): said once
+            said.add((word, line))
             if loud or word != "warning":
                 click.echo(f"{paint(word + ':', {'error': 'ERROR', 'warning': 'WARN'}.get(word, word), err=True)} {line}", err=True)
             else:  # --quiet on a run where nothing happened: the warning goes to the log file only
@@ -249,22 +262,23 @@ def report(results, options: RunOptions, settings, code, notes):
     for note in notes:
         click.echo(f"{paint('conflicts:', 'conflicts', err=True)} {note}", err=True)
     extra = {}
-    if options.stats or options.export or settings.export_enabled:
+    exporting = (options.export or settings.export_enabled) and not options.dry_run  # a dry run writes nothing
+    if options.stats or exporting:
         with Store(settings.database_path, readonly=True) as store:
             if options.stats:
                 extra["stats"] = store.stats()
-            if options.export or settings.export_enabled:
+            if exporting:
                 extra["exported"] = [str(p) for p in export_store(store, settings.export_dir)]
-    completed = [r for r in results if r.error is None or r.outcome == "interrupted"]  # an interrupted run did write
-    if not (loud and (completed or options.as_json)):
-        return  # --quiet and nothing happened, or every job stopped by an error (its line is above)
-    if options.as_json:
+    if options.as_json:  # asked for a document: always one, --quiet or not
         emit_json(json_document(results, code, extra))
         return
+    completed = [r for r in results if r.error is None or r.outcome == "interrupted"]  # an interrupted run did write
+    if not (loud and completed):
+        return  # --quiet and nothing happened, or every job stopped by an error (its line is above)
     for result in results:
         if result.dry_run and result.error is None:
             click.echo("\n".join(plan_lines(result)))
-    emit_table([table_row(r) for r in completed], headers=table_headers(completed))
+    emit_table([table_row(r) for r in results], headers=table_headers(results))  # a stopped job: its row says failed
     if "stats" in extra:
         click.echo()
         emit_table(extra["stats"]["links"], empty="store: no links yet")

@@ -67,13 +67,15 @@ def test_a_bad_flag_is_a_usage_error_without_plan_or_table(workdir):
     assert "outcome" not in proc.stderr and "Plan for" not in proc.stderr
 
 
-def test_of_several_jobs_the_stopped_one_gives_only_its_error_and_the_others_their_rows(workdir):
+def test_of_several_jobs_the_stopped_one_gives_its_error_and_a_failed_row(workdir):
     sb = workdir.sandbox
     seed(sb, repos=("web",), issues=2)
     workdir.set(SYNC_JOBS="gitea-kimai,zammad-kimai", ZAMMAD_URL="http://127.0.0.1:9", ZAMMAD_TOKEN="zammad-token-1234")
     proc = workdir.sync(check_code=69)
     rows = table(proc.stdout)
-    assert list(rows) == ["gitea-kimai"] and rows["gitea-kimai"]["outcome"] == "ok" and rows["gitea-kimai"]["created"] == "5"  # 2 issues + 3 awkward titles
+    assert list(rows) == ["gitea-kimai", "zammad-kimai"]
+    assert rows["gitea-kimai"]["outcome"] == "ok" and rows["gitea-kimai"]["created"] == "5"  # 2 issues + 3 awkward titles
+    assert rows["zammad-kimai"]["outcome"] == "failed"  # said in its row, not left out of the table
     assert proc.stderr.splitlines() == [l for l in proc.stderr.splitlines() if l.startswith("error: zammad: cannot reach")]
     assert len(proc.stderr.splitlines()) == 1
     data = sync_document(workdir.sync("--json", check_code=69))
@@ -181,7 +183,7 @@ def test_a_single_failure_stays_label_and_reason(iwork):
 # -- one JSON schema --------------------------------------------------------------------------------
 
 JOB_KEYS = {"job", "outcome", "exit_code", "dry_run", "counts", "requests", "writes", "seconds", "run_id", "plan",
-            "failures", "warnings", "error"}
+            "failures", "warnings", "error", "open_conflicts"}
 
 
 def test_json_is_one_schema_for_one_job_and_for_two(zwork):
@@ -321,3 +323,19 @@ def test_a_sigterm_stopped_run_is_interrupted_in_json_and_prints_only_its_error(
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 75 and err.startswith("error: stopped by a signal"), (out, err)
     assert table(out)["gitea-kimai"]["outcome"] == "interrupted"  # a row: it did write before the stop
+
+
+def test_json_is_printed_under_quiet_too_and_a_dry_run_exports_nothing(workdir):
+    seed(workdir.sandbox, repos=("web",), issues=1)
+    workdir.sync(check_code=0)
+    data = sync_document(workdir.sync("--quiet", "--json", check_code=0))  # nothing changed: still a document
+    assert data["jobs"][0]["outcome"] == "ok"
+    workdir.sync("--dry-run", "--export", check_code=0)
+    assert not (workdir.path / "exports").exists()
+
+
+def test_the_same_error_of_several_jobs_is_said_once(workdir):
+    workdir.set(SYNC_JOBS="gitea-kimai,zammad-kimai", KIMAI_TOKEN="", ZAMMAD_URL="http://127.0.0.1:9",
+                ZAMMAD_TOKEN="zammad-token-1234")
+    proc = workdir.sync(check_code=78)
+    assert proc.stderr.count("KIMAI_TOKEN") == 1, proc.stderr

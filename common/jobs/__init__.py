@@ -33,7 +33,10 @@ def run_job(name: str, settings: Any, options: RunOptions) -> Result:
     recorded on the run and in the result (exit code), not raised."""
     if name not in JOBS:
         raise ConfigError("SYNC_JOBS", f"unknown job {name!r}; known: {', '.join(JOBS)}")
-    settings.require(*JOBS[name].required_keys())  # before a lock file or a store is made
+    try:
+        settings.require(*JOBS[name].required_keys())  # before a lock file or a store is made
+    except ConfigError as exc:  # this job's error (78): the other jobs of SYNC_JOBS still run
+        return Result(job=name, dry_run=options.dry_run, exit_code=exc.exit_code, error=str(exc))
     previous = install_stop_handlers()
     try:
         shutdown.check()  # a stop asked for during an earlier job: start no other

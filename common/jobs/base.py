@@ -117,6 +117,7 @@ class Result:
     run_id: int | None = None
     exit_code: int = OK
     error: str | None = None                        # what stopped the whole run, if anything
+    open_conflicts: int = 0                         # conflicts of this job in the store, still unsettled
 
     def is_container(self, action):
         return action.target_type in CONTAINERS and action.target_type != ITEM_TYPE.get(self.job, "timesheet")
@@ -144,7 +145,7 @@ class Result:
             return "interrupted" if self.exit_code == 75 and shutdown.requested() else "failed"
         if self.exit_code == PARTIAL or self.failures:
             return "partial"
-        return "conflicts" if self.counts.get("conflicts") else "ok"
+        return "conflicts" if self.counts.get("conflicts") or self.open_conflicts else "ok"
 
     @property
     def changed(self):
@@ -158,7 +159,7 @@ class Result:
         counts.update({k: v for k, v in sorted(self.counts.items()) if k not in counts})
         return {"job": self.job, "outcome": self.outcome, "exit_code": self.exit_code, "dry_run": self.dry_run,
                 "counts": counts, "requests": self.requests.get("requests", 0), "writes": self.requests.get("writes", 0),
-                "seconds": round(self.seconds, 3), "run_id": self.run_id,
+                "seconds": round(self.seconds, 3), "run_id": self.run_id, "open_conflicts": self.open_conflicts,
                 "plan": [plan_entry(a) for a in self.actions] if self.dry_run else [],
                 "failures": [{"item": label, "reason": reason} for label, reason in self.failures],
                 "warnings": list(self.warnings), "error": self.error}
