@@ -72,7 +72,7 @@ def test_dry_run_prints_plan_and_writes_nothing(workdir):
     assert kimai_writes(sb) == []
     assert workdir.db.read_bytes() == before
     lines = proc.stdout.splitlines()
-    assert any(l.strip().startswith("create #4 acme/web: '#4 Brand new'") for l in lines), proc.stdout
+    assert any(l.strip().startswith("create #4 acme/web: activity '#4 Brand new' in project 'web' (customer 'acme')") for l in lines), proc.stdout
     assert any(l.strip().startswith("update #2 acme/web: name") for l in lines), proc.stdout
     assert any(l.strip().startswith("hide #3 acme/web") for l in lines), proc.stdout
     # and the real run then does exactly what was planned

@@ -46,7 +46,7 @@ def test_plan_creates_updates_hides_shows_and_links():
     assert plan["3"].kind == "hide" and plan["3"].target_id == 13
     assert plan["4"].kind == "show"
     assert plan["5"].kind == "unchanged"
-    assert [a.line() for a in plan.values() if a.writes][0] == "create #1 acme/web: '#1 Title'"
+    assert [a.line() for a in plan.values() if a.writes][0] == "create #1 acme/web: activity '#1 Title'"
 
 
 def test_plan_links_an_existing_activity_found_by_marker_when_store_is_lost():

@@ -74,8 +74,9 @@ def describe_change(before, after):
     return "description changed"
 
 
-def plan_activities(owner, repo, issues, target_by_marker, links, closed_policy):
-    """Actions for the issues of one repository, given the project's activities by marker."""
+def plan_activities(owner, repo, issues, target_by_marker, links, closed_policy, where=""):
+    """Actions for the issues of one repository, given the project's activities by marker.
+    `where` names the project and customer a created activity goes under, for the plan."""
     actions = []
     for issue in issues:
         key = issue_marker(owner, repo, issue["number"])
@@ -84,7 +85,8 @@ def plan_activities(owner, repo, issues, target_by_marker, links, closed_policy)
         link = links.get(key)
         existing = target_by_marker.get(key)
         if existing is None:
-            actions.append(Action("create", key, "activity", label, repo, fields, detail=repr(fields["name"])))
+            detail = f"activity {fields['name']!r} {where}".rstrip()
+            actions.append(Action("create", key, "activity", label, repo, fields, detail=detail))
             continue
         before = current_fields(existing)
         if before == fields:
@@ -216,7 +218,8 @@ class GiteaKimaiJob(Job):
         target = index_by_marker(self.kimai.list_activities(existing)) if existing else {}
         actions = []
         for repo, issues in todo.items():
-            planned = plan_activities(self.owner, repo, issues, target, links, self.settings.closed_issues)
+            where = f"in project {kimai_safe_name(repo)!r} (customer {kimai_safe_name(customer)!r})"
+            planned = plan_activities(self.owner, repo, issues, target, links, self.settings.closed_issues, where)
             for action in planned:
                 action.needs = needs_of(parent=project[repo])
                 action.parent = None if action.needs else project[repo]
