@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
     from .config import Settings
 
+from . import shutdown
 from .errors import ApiError, AuthError, DryRunWrite, NotFound, RateLimited, ServiceUnavailable, UnknownOutcome
 
 log = logging.getLogger("tracksync.http")
@@ -55,6 +57,11 @@ POST_429_SENDS = 6  # a POST answered 429 is sent at most this many times in all
 # test_connection.py reports a dead service at once instead of retrying for seconds
 FAIL_FAST_RETRIES = {"total": 2, "connect": 1, "read": 1, "status": 1, "other": 1}
 POOL_SPARE = 2  # connections per service beyond one per sync worker
+# A server's answer is bounded: a larger body, or one still arriving this many HTTP_TIMEOUTs after
+# the request left (a trickle that never trips the per-read timeout), stops the run with 69.
+MAX_BODY_BYTES = 64 * 1024 * 1024  # after decompression, so a gzip bomb is caught too
+DEADLINE_TIMEOUTS = 4
+BODY_CHUNK = 64 * 1024
 USER_AGENT = "tracksync/1.0 (+https://github.com/tracksync/tracksync)"
 
 
@@ -165,7 +172,55 @@ class GuardedAdapter(HTTPAdapter):
         if self.limiter:
             self.limiter.wait()
         self.counter.add(self.service, request.method)
-        return super().send(request, **kw)
+        timeout = kw.get("timeout")
+        per_read = timeout[1] if isinstance(timeout, tuple) else timeout
+        deadline = time.monotonic() + DEADLINE_TIMEOUTS * float(per_read or 30)
+        response = super().send(request, **{**kw, "stream": True})
+        read_bounded_body(response, self.service, deadline)
+        return response
+
+
+def read_bounded_body(response: requests.Response, service: str, deadline: float) -> None:
+    """Read the body into the response, at most MAX_BODY_BYTES and until `deadline` (monotonic),
+    a chunk at a time as it arrives. A read is abandoned at once on a stop request (SIGTERM);
+    a write's answer is read to its end, so its outcome is known. Broken bodies raise the
+    exceptions requests would (the caller's retry and error handling stay the same)."""
+    method = response.request.method or "GET"
+    where = f"{method} {_path(response.url)}"
+    overflow = ServiceUnavailable if method in ("GET", "HEAD") else UnknownOutcome
+    chunks, size = [], 0
+    try:
+        while True:
+            try:
+                chunk = response.raw.read1(BODY_CHUNK, decode_content=True)
+            except urllib3.exceptions.DecodeError as exc:
+                raise requests.exceptions.ContentDecodingError(exc) from exc
+            except urllib3.exceptions.SSLError as exc:
+                raise requests.exceptions.SSLError(exc) from exc
+            except urllib3.exceptions.ReadTimeoutError as exc:
+                raise requests.exceptions.ConnectionError(exc) from exc
+            except (urllib3.exceptions.ProtocolError, OSError) as exc:
+                raise requests.exceptions.ChunkedEncodingError(exc) from exc
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise overflow(
+                    f"{where}: the answer is larger than {MAX_BODY_BYTES // 2**20} MiB; reading stopped",
+                    service=service,
+                )
+            if time.monotonic() > deadline:
+                raise overflow(
+                    f"{where}: the answer was still arriving after {DEADLINE_TIMEOUTS} x HTTP_TIMEOUT; reading stopped",
+                    service=service,
+                )
+            if method == "GET":
+                shutdown.check()
+            chunks.append(chunk)
+    except BaseException:
+        response.close()
+        raise
+    response._content = b"".join(chunks)
 
 
 def _cache_key(token: str | None) -> Callable[..., str]:
