@@ -13,10 +13,11 @@ import click
 from common import shutdown
 from common.cli import CONTEXT, command, emit_json, emit_table, env_file_option, epilog, json_option, load, paint, \
     script, verbose_option, version_option
-from common.errors import PARTIAL, ConfigError, UsageError, most_serious
+from common.errors import PARTIAL, ConfigError, LockHeld, UsageError, most_serious
 from common.reports.store_export import export_store
 from common.http import clear_http_cache
 from common.jobs import check_scheduled_jobs, run_job
+from common.jobs.base import Result
 from common.jobs.options import RunOptions
 from common.jobs.registry import JOBS
 from common.jobs.zammad_kimai import ZammadKimaiJob
@@ -220,7 +221,10 @@ def run(job, options, job_options=None):
     for name in ([job] if job else settings.sync_jobs):
         if shutdown.requested():
             break  # stopped by a signal: no other job starts
-        result = run_job(name, settings, run_options)
+        try:
+            result = run_job(name, settings, run_options)
+        except LockHeld as exc:  # another run of this job is going: its error (75); the other jobs still run
+            result = Result(job=name, dry_run=run_options.dry_run, exit_code=exc.exit_code, error=str(exc))
         result.open_conflicts = count_open_conflicts(settings, result.job)
         results.append(result)
         run_summary(summary_line(result))

@@ -56,13 +56,7 @@ def _locked_run(job: type[Job], settings: Any, options: RunOptions) -> Result:
             _run(job, settings, job_options, store, counter, result, None)
             _finish(result, counter, started)
         return result
-    try:
-        lock = JobLock(settings.database_path, job.name).__enter__()
-    except SyncError as exc:  # another run holds it: this job's error (75); the other jobs still run
-        result.exit_code, result.error = exc.exit_code, str(exc)
-        _finish(result, counter, started)
-        return result
-    with lock, Store(settings.database_path) as store:
+    with JobLock(settings.database_path, job.name), Store(settings.database_path) as store:
         result.run_id = store.start_run(job.name, options.params())
         interrupted = False
         try:
