@@ -116,6 +116,9 @@ CONFLICT_FIELDS = ("id", "job", "source_key", "target_type", "target_id", "sourc
                    "run_id", "detected_at")
 
 
+
+WALL_CLOCK_FIELDS = ("begin", "end")  # timesheet times as Kimai holds them: local, without an offset
+
 @command(cli, "conflicts", examples=["python sync.py conflicts", "python sync.py conflicts --job zammad-kimai --json"])
 @click.option("--job", default=None, help="only this job's conflicts")
 def conflicts_command(settings, as_json, job):
@@ -126,9 +129,13 @@ def conflicts_command(settings, as_json, job):
         emit_json([{k: c.get(k) for k in CONFLICT_FIELDS} for c in rows])
         return
     table = []
+    zone = settings.kimai_timezone or "the Kimai user's zone"  # Kimai takes and gives wall-clock times
+
+    def shown(key, value):
+        return f"{value!r} ({zone})" if key in WALL_CLOCK_FIELDS and value else repr(value)
     for c in rows:
         fields = sorted(k for k in c["source_data"] if c["source_data"].get(k) != (c["target_data"] or {}).get(k))
-        diff = "; ".join(f"{k}: kimai {c['target_data'].get(k)!r} / source {c['source_data'].get(k)!r}"
+        diff = "; ".join(f"{k}: kimai {shown(k, c['target_data'].get(k))} / source {shown(k, c['source_data'].get(k))}"
                          for k in fields if k != "description") or "description"
         table.append([c["id"], c["job"], c["source_key"], c["target_id"], human_time(c["detected_at"]), diff])
     emit_table(table, headers=["id", "job", "item", "timesheet", "detected", "differences"], empty="no open conflicts")

@@ -125,6 +125,8 @@ def test_edit_on_both_sides_is_a_conflict_then_resolved_with_one_write(zwork):
     assert "conflict" in proc.stderr
     listed = json.loads(zwork.sync("conflicts", "--json", check_code=0).stdout)
     assert len(listed) == 1 and listed[0]["source_key"] == f"zammad:ticket/{ticket['id']}/time/{entry['id']}"
+    shown = zwork.sync("conflicts", check_code=0, env={"KIMAI_TIMEZONE": "Europe/Berlin"}).stdout
+    assert "end: kimai '" in shown and "(Europe/Berlin) / source '" in shown  # a wall-clock time names its zone
     zwork.sync(*JOB, check_code=0)  # still one open conflict, still no write
     assert len(json.loads(zwork.sync("conflicts", "--json").stdout)) == 1 and kimai_writes(sb) == []
     proc = zwork.sync("resolve", str(listed[0]["id"]), "--keep", "zammad", check_code=0)
