@@ -1,16 +1,27 @@
 """What every job shares: the plan's actions, the run's result, and applying a plan in parallel."""
+from __future__ import annotations
+
 import hashlib
 import json
 import logging
 from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 from .. import progress, shutdown
 from ..errors import OK, PARTIAL, STOPS_RUN, Interrupted, SyncError, UnknownOutcome
 
+if TYPE_CHECKING:
+    from ..store import Store
+
 log = logging.getLogger("tracksync.job")
+
+Target = dict[str, Any]  # an object of the target service as it answers (with its "id")
+Write = Callable[["Action"], Target]  # sends one action, returns the object written
+Reread = Callable[[list["Action"]], Mapping[str, Target]]  # the target's objects of those actions, by marker
 
 
 class ActionKind(StrEnum):
@@ -45,7 +56,7 @@ CONTAINER_KEYS = tuple(f"{plural}_created" for plural in CONTAINERS.values())
 CHANGES = ("created", "updated", "hidden", "deleted")  # counts that mean something was (or would be) written
 
 
-def content_hash(fields):
+def content_hash(fields: Any) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
@@ -58,27 +69,27 @@ class Action:
     target_type: str
     label: str                # how people name the item, e.g. "#12 acme/web"
     scope: str                # the unit the target state was read for (a repository, a window)
-    fields: dict
+    fields: dict[str, Any]
     target_id: int | None = None
     parent: int | None = None    # the target's container: project id of an activity, customer id of a project
-    before: dict | None = None   # the target's current mapped values (updates)
-    keep: dict | None = None     # target values a write must repeat (Kimai turns omitted booleans false)
+    before: dict[str, Any] | None = None  # the target's current mapped values (updates)
+    keep: dict[str, Any] | None = None    # target values a write must repeat (Kimai turns omitted booleans false)
     detail: str = ""             # what changes, e.g. "name 'a' -> 'b'"
     source_hash: str | None = None  # hash of the source item, when change detection cannot use `fields`
-    needs: dict | None = None    # field -> the planned container create whose id it takes ("parent": the parent)
-    last: dict | None = None     # the values the store last synced (a conflict's third side)
+    needs: dict[str, Action] | None = None  # field -> the planned container create whose id it takes ("parent": the parent)
+    last: dict[str, Any] | None = None    # the values the store last synced (a conflict's third side)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.kind = ActionKind(self.kind)
 
-    def take_ids(self):
+    def take_ids(self) -> str | None:
         """Fill in the ids of the containers this action waits for, once they were created; the
         reason it cannot be sent when one was not: the first container up the chain that was not
         created, one reason for all its dependents."""
         for name, container in (self.needs or {}).items():
             if container.target_id is None:
                 while any(c.target_id is None for c in (container.needs or {}).values()):
-                    container = next(c for c in container.needs.values() if c.target_id is None)
+                    container = next(c for c in (container.needs or {}).values() if c.target_id is None)
                 return f"{container.label} could not be created"
             if name == "parent":
                 self.parent = container.target_id
@@ -87,18 +98,18 @@ class Action:
         return None
 
     @property
-    def hash(self):
+    def hash(self) -> str:
         return content_hash(self.fields)
 
     @property
-    def writes(self):
+    def writes(self) -> bool:
         return self.kind in WRITES
 
-    def line(self):
+    def line(self) -> str:
         text = f"{self.kind} {self.label}"
         return f"{text}: {self.detail}" if self.detail else text
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, Any]:
         return {"action": self.kind, "item": self.key, "label": self.label, "target_id": self.target_id,
                 "detail": self.detail}
 
@@ -107,29 +118,29 @@ class Action:
 class Result:
     job: str
     dry_run: bool = False
-    counts: Counter = field(default_factory=Counter)
-    actions: list = field(default_factory=list)     # every planned change (not unchanged)
-    failures: list = field(default_factory=list)    # (label, reason)
-    failed_scopes: set = field(default_factory=set)  # scopes (repository, ticket) with a failed item
-    warnings: list = field(default_factory=list)
-    requests: dict = field(default_factory=dict)
+    counts: Counter[str] = field(default_factory=Counter)
+    actions: list[Action] = field(default_factory=list)          # every planned change (not unchanged)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (label, reason)
+    failed_scopes: set[str] = field(default_factory=set)         # scopes (repository, ticket) with a failed item
+    warnings: list[str] = field(default_factory=list)
+    requests: dict[str, Any] = field(default_factory=dict)       # RequestCounter.totals()
     seconds: float = 0.0
     run_id: int | None = None
     exit_code: int = OK
     error: str | None = None                        # what stopped the whole run, if anything
     open_conflicts: int = 0                         # conflicts of this job in the store, still unsettled
 
-    def is_container(self, action):
+    def is_container(self, action: Action) -> bool:
         return action.target_type in CONTAINERS and action.target_type != ITEM_TYPE.get(self.job, "timesheet")
 
-    def tally(self, action):
+    def tally(self, action: Action) -> None:
         """Count an action: items under created/updated/...; containers (customers, projects, and
         the activities of timesheet jobs) under their own keys, e.g. projects_created, so the
         item counts stay one per item."""
         key = COUNTED_AS[action.kind]
         self.counts[f"{CONTAINERS[action.target_type]}_{key}" if self.is_container(action) else key] += 1
 
-    def fail(self, label, reason, scope=None):
+    def fail(self, label: str, reason: str, scope: str | None = None) -> None:
         self.failures.append((label, str(reason)))
         if scope is not None:
             self.failed_scopes.add(scope)
@@ -137,7 +148,7 @@ class Result:
         self.exit_code = PARTIAL
 
     @property
-    def outcome(self):
+    def outcome(self) -> str:
         """ok, conflicts (found this run), partial (some items failed: exit 3), failed (an
         error stopped the run) or interrupted (a stop signal: exit 75)."""
         if self.error is not None or self.exit_code not in (OK, PARTIAL):
@@ -148,12 +159,12 @@ class Result:
         return "conflicts" if self.counts.get("conflicts") or self.open_conflicts else "ok"
 
     @property
-    def changed(self):
+    def changed(self) -> bool:
         """True when anything was (under --dry-run: would be) written, failed or conflicts."""
         return bool(self.outcome != "ok" or any(v for k, v in self.counts.items()
                                                  if k in CHANGES or k.endswith(tuple(f"_{c}" for c in CHANGES))))
 
-    def summary(self):
+    def summary(self) -> dict[str, Any]:
         """The job's object in `sync.py --json` (docs/json.md)."""
         counts = {k: self.counts.get(k, 0) for k in SUMMARY_KEYS + CONTAINER_KEYS}
         counts.update({k: v for k, v in sorted(self.counts.items()) if k not in counts})
@@ -165,7 +176,7 @@ class Result:
                 "warnings": list(self.warnings), "error": self.error}
 
 
-def plan_entry(action):
+def plan_entry(action: Action) -> dict[str, Any]:
     """One planned action as JSON: what, on which item and target, under which parent."""
     return {"action": action.kind, "item": action.key, "target_type": action.target_type, "label": action.label,
             "parent": action.parent, "target_id": action.target_id, "detail": action.detail}
@@ -181,11 +192,12 @@ class Applier:
 
     RESOLVE_ROUNDS = 3
 
-    def __init__(self, job, store, run_id, workers, result, dry_run=False):
+    def __init__(self, job: str, store: Store, run_id: int | None, workers: int, result: Result,
+                 dry_run: bool = False) -> None:
         self.job, self.store, self.run_id, self.workers, self.result = job, store, run_id, workers, result
         self.dry_run = dry_run
 
-    def execute(self, actions, write, reread):
+    def execute(self, actions: Sequence[Action], write: Write, reread: Reread) -> None:
         """write(action) -> target object (dict with id); reread(actions) -> {marker: target}
         for the scopes of those actions. Under --dry-run the changes are only listed."""
         for action in actions:
@@ -201,6 +213,7 @@ class Applier:
             unknown = self._send(changes, write)
             if not unknown:
                 return
+            found: Mapping[str, Target]
             try:
                 found = reread(unknown)
             except SyncError as exc:
@@ -218,7 +231,7 @@ class Applier:
             if not changes:
                 return
 
-    def settle(self, action):
+    def settle(self, action: Action) -> None:
         """Count and record an action that writes nothing to the target. link: the target found by
         its marker is remembered (with an audit event); keep: a person's edit in the target stands
         (link state kept); report: deleted at the source, the target kept (link orphaned, so it is
@@ -243,7 +256,7 @@ class Applier:
                                    action.fields, self.run_id, state=SETTLED_STATE[kind])
             self.result.tally(action)
 
-    def _send(self, actions, write):
+    def _send(self, actions: list[Action], write: Write) -> list[Action]:
         """Send the writes, at most `workers` at a time; returns the actions whose outcome is
         unknown. A stop (SIGTERM, or a failure that stops the run: 77, 69, 75) sends nothing
         new, lets the writes in flight finish, records their answers, then is raised."""
@@ -253,7 +266,7 @@ class Applier:
             keys = [a.key for a in actions if a.kind == ActionKind.CREATE and a.target_type == target_type]
             self.store.mark_pending(self.job, keys, target_type, self.run_id)
         queue = iter(actions)
-        running: dict[Future, Action] = {}
+        running: dict[Future[Target], Action] = {}
         with progress.task(f"writing {self.job}", total=len(actions)) as bar, \
                 ThreadPoolExecutor(max_workers=self.workers) as pool:
             while True:
@@ -288,7 +301,7 @@ class Applier:
             raise stop
         return unknown
 
-    def record(self, action, target_id):
+    def record(self, action: Action, target_id: int | None) -> None:
         action.target_id = target_id
         audit = (action.kind, action.before, action.fields) if action.writes or action.kind == ActionKind.LINK else None
         self.store.mark_synced(self.job, action.key, action.target_type, target_id, action.source_hash or action.hash,
@@ -296,7 +309,7 @@ class Applier:
                                state="deleted" if action.kind == ActionKind.DELETE else "synced")
         self.result.tally(action)
 
-    def fail(self, action, reason):
+    def fail(self, action: Action, reason: str) -> None:
         if not self.dry_run:
             self.store.mark_failed(self.job, action.key, action.target_type, self.run_id, reason)
         self.result.fail(action.label, reason, action.scope)

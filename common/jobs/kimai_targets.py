@@ -1,22 +1,32 @@
 """Kimai customers, projects and activities as targets every job shares: read in bulk once per
 run, found by origin marker or by name, and when missing planned as `create` actions that the
 shared applier sends before the items that need them."""
+from __future__ import annotations
+
 import logging
 from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
 
-from ..errors import ApiError, NotFound
+from ..errors import ApiError, NotFound, SyncError
 from ..http import error_detail
+from ..store_queries import Row
 from ..timeutil import KIMAI_LOCAL
-from .base import Action
+from .base import Action, ActionKind, Applier, Reread, Target, Write
+
+if TYPE_CHECKING:
+    from ..clients.kimai import KimaiClient
+    from ..config import Settings
 
 log = logging.getLogger("tracksync.kimai")
+ContainerRef = int | Action  # a Kimai container an item goes in: its id, or the planned create
 NAME_LIMIT = 150
 _UNSAFE = str.maketrans({"<": "‹", ">": "›", '"': "'", "=": "-"})
 
 
-def kimai_safe_name(text, limit=NAME_LIMIT):
+def kimai_safe_name(text: str, limit: int = NAME_LIMIT) -> str:
     """Kimai >= 2.54 refuses < > \" = in names and wants 2..150 characters; whitespace collapsed."""
     name = " ".join(text.translate(_UNSAFE).split())
     if len(name) < 2:
@@ -24,33 +34,34 @@ def kimai_safe_name(text, limit=NAME_LIMIT):
     return name if len(name) <= limit else name[:limit - 1].rstrip() + "…"
 
 
-def marker_of(text):
+def marker_of(text: str | None) -> str:
     """The origin marker: the first line of a Kimai comment or description."""
     return (text or "").split("\n", 1)[0].strip()
 
 
-def index_by_marker(objects, field="comment"):
+def index_by_marker(objects: Iterable[Target], field: str = "comment") -> dict[str, Target]:
     """marker -> object, the lowest id winning when a marker is (wrongly) found twice."""
-    index = {}
+    index: dict[str, Target] = {}
     for obj in sorted(objects, key=lambda o: o["id"]):
         index.setdefault(marker_of(obj.get(field)), obj)
     return index
 
 
-def customer_label(name):
+def customer_label(name: str) -> str:
     return f"customer {name!r}"
 
 
-def project_label(name, customer):
+def project_label(name: str, customer: str) -> str:
     return f"project {name!r} (customer {customer!r})"
 
 
-def activity_label(name, project):
+def activity_label(name: str, project: str) -> str:
     """`project` is the project's label."""
     return f"activity {name!r} in {project}"
 
 
-def plan_project(key, name, comment, customer_id, projects, link, scope, label=None):
+def plan_project(key: str, name: str, comment: str, customer_id: int | None, projects: list[Target],
+                 link: Row | None, scope: str, label: str | None = None) -> Action:
     """Action for one project: `unchanged`/`link` to an existing one (by stored link, marker, or
     name under the customer), else `create`."""
     label = label or f"project {scope}"
@@ -60,18 +71,25 @@ def plan_project(key, name, comment, customer_id, projects, link, scope, label=N
     if found is None and customer_id is not None:
         found = next((p for p in projects if p["customer"] == customer_id and p["name"] == name), None)
     if found is None:
-        return Action("create", key, "project", label, scope, {"name": name, "comment": comment}, parent=customer_id)
+        return Action(ActionKind.CREATE, key, "project", label, scope, {"name": name, "comment": comment},
+                      parent=customer_id)
     fields = {"name": found["name"], "comment": found.get("comment") or ""}
     linked = link is not None and link["state"] == "synced" and link["target_id"] == found["id"]
-    return Action("unchanged" if linked else "link", key, "project", label, scope, fields, target_id=found["id"])
+    return Action(ActionKind.UNCHANGED if linked else ActionKind.LINK, key, "project", label, scope, fields,
+                  target_id=found["id"])
 
 
-def ref_id(ref):
+def ref_id(ref: ContainerRef | None) -> int | None:
     """The id behind a container reference: an id, or a planned create (None until it is sent)."""
     return ref.target_id if isinstance(ref, Action) else ref
 
 
-def needs_of(**refs):
+def _reference(action: Action) -> ContainerRef:
+    """What a planned container action stands for: the create itself, else the id it found."""
+    return action if action.kind == ActionKind.CREATE else cast(int, action.target_id)  # found: it has an id
+
+
+def needs_of(**refs: ContainerRef | None) -> dict[str, Action] | None:
     """The `needs` of an action whose fields refer to these containers: the planned ones only."""
     return {name: ref for name, ref in refs.items() if isinstance(ref, Action)} or None
 
@@ -80,15 +98,15 @@ def needs_of(**refs):
 class KimaiState:
     """What planning needs of Kimai, read in bulk before planning. `customers` None: not read."""
 
-    customers: list = None
-    projects: list = field(default_factory=list)
-    activities: list = field(default_factory=list)   # global ones and those of the projects read
+    customers: list[Target] | None = None
+    projects: list[Target] = field(default_factory=list)
+    activities: list[Target] = field(default_factory=list)   # global ones and those of the projects read
 
 
-def needs_customers(wanted, projects, links):
+def needs_customers(wanted: Iterable[tuple[str, str]], projects: list[Target], links: Mapping[str, Row]) -> bool:
     """Whether one of the marked projects wanted [(marker, name)] is found neither by its link
     nor by its marker, so the customers must be read (to find it by name or create it)."""
-    return any(plan_project(key, kimai_safe_name(name), "", None, projects, links.get(key), "").kind == "create"
+    return any(plan_project(key, kimai_safe_name(name), "", None, projects, links.get(key), "").kind == ActionKind.CREATE
                for key, name in wanted)
 
 
@@ -100,7 +118,7 @@ class Containers:
     A container found by name whose store link is not synced (a create whose answer was lost)
     gets a `link` action, so the pending record it left is settled."""
 
-    def __init__(self, state, links=None, comment=None):
+    def __init__(self, state: KimaiState, links: Mapping[str, Row] | None = None, comment: str | None = None) -> None:
         self.links, self.comment = links or {}, comment
         self.customers = {c["name"]: c["id"] for c in state.customers or ()}
         self.customer_names = {c["id"]: c["name"] for c in state.customers or ()}
@@ -109,22 +127,22 @@ class Containers:
         self.project_by_id = {p["id"]: p for p in state.projects}
         self.global_activities = {a["name"]: a["id"] for a in state.activities if a.get("project") is None}
         self.project_activities = {(a["project"], a["name"]): a["id"] for a in state.activities if a.get("project")}
-        self.planned = {}    # key -> Action, in the order planned
+        self.planned: dict[str, Action] = {}    # key -> Action, in the order planned
 
     @property
-    def actions(self):
+    def actions(self) -> list[Action]:
         return list(self.planned.values())
 
-    def _plan(self, action):
+    def _plan(self, action: Action) -> Action:
         return self.planned.setdefault(action.key, action)
 
-    def _found(self, key, target_type, label, target_id, name):
+    def _found(self, key: str, target_type: str, label: str, target_id: int, name: str) -> int:
         link = self.links.get(key)
         if link and not (link["state"] == "synced" and link["target_id"] == target_id):
-            self._plan(Action("link", key, target_type, label, "", {"name": name}, target_id=target_id))
+            self._plan(Action(ActionKind.LINK, key, target_type, label, "", {"name": name}, target_id=target_id))
         return target_id
 
-    def customer(self, name, create=True):
+    def customer(self, name: str, create: bool = True) -> ContainerRef | None:
         """The id of the customer with this name, or the action creating it; None when it is
         missing and not to be created."""
         assert self.read_customers, "the customers were not read"
@@ -134,10 +152,10 @@ class Containers:
             return self._found(key, "customer", customer_label(name), self.customers[name], name)
         if not create:
             return None
-        return self._plan(Action("create", key, "customer", customer_label(name), name,
+        return self._plan(Action(ActionKind.CREATE, key, "customer", customer_label(name), name,
                                  {"name": name, "comment": self.comment}))
 
-    def project(self, name, customer, any_customer=False, create=True):
+    def project(self, name: str, customer: str, any_customer: bool = False, create: bool = True) -> ContainerRef | None:
         """The project `name` of the customer named `customer` (with `any_customer`, also the one
         project of that name under another customer), or the action creating it (and its
         customer, when missing); None when missing and not to be created."""
@@ -153,26 +171,26 @@ class Containers:
             return None
         if key not in self.planned:
             parent = self.customer(customer)
-            self._plan(Action("create", key, "project", label, customer, {"name": name, "comment": self.comment},
+            self._plan(Action(ActionKind.CREATE, key, "project", label, customer, {"name": name, "comment": self.comment},
                               parent=ref_id(parent), needs=needs_of(parent=parent)))
         return self.planned[key]
 
-    def marked_project(self, key, name, comment, customer, scope):
+    def marked_project(self, key: str, name: str, comment: str, customer: str, scope: str) -> ContainerRef:
         """The project carrying the marker `key`, found by its link, its marker or its name under
         the customer (then linked: a `link` action), or the action creating it."""
         name, customer = kimai_safe_name(name), kimai_safe_name(customer)
         label = project_label(name, customer)
         if key in self.planned:
-            return self.planned[key] if self.planned[key].kind == "create" else self.planned[key].target_id
+            return _reference(self.planned[key])
         action = plan_project(key, name, comment, None, self.projects, self.links.get(key), scope, label)
-        if action.kind == "create":
+        if action.kind == ActionKind.CREATE:
             parent = self.customer(customer)
             action = plan_project(key, name, comment, ref_id(parent), self.projects, self.links.get(key), scope, label)
             action.needs = needs_of(parent=parent)
         self._plan(action)
-        return action if action.kind == "create" else action.target_id
+        return _reference(action)
 
-    def activity(self, name, project, create=True):
+    def activity(self, name: str, project: ContainerRef | None, create: bool = True) -> ContainerRef | None:
         """The global activity `name`, else the project's own (`project`: an id or a planned
         create), else the action creating it in the project; None when missing and not to be
         created."""
@@ -186,10 +204,11 @@ class Containers:
         if isinstance(project, Action):
             where, path = project.label, project.key.partition("/")[2]
         else:
+            assert project is not None, "an activity is created in a project"
             p = self.project_by_id[project]
             customer = self.customer_names.get(p["customer"], str(p["customer"]))
             where, path = project_label(p["name"], customer), f"{customer} > {p['name']}"
-        return self._plan(Action("create", f"kimai:activity/{path} > {name}", "activity", activity_label(name, where),
+        return self._plan(Action(ActionKind.CREATE, f"kimai:activity/{path} > {name}", "activity", activity_label(name, where),
                                  path, {"name": name, "comment": self.comment}, parent=ref_id(project),
                                  needs=needs_of(parent=project)))
 
@@ -202,21 +221,21 @@ class ContainerWriter:
 
     LEVELS = ("customer", "project", "activity")
 
-    def __init__(self, kimai, settings, applier):
+    def __init__(self, kimai: KimaiClient, settings: Settings, applier: Applier) -> None:
         self.kimai, self.settings, self.applier = kimai, settings, applier
 
-    def apply(self, containers, items, write, reread):
+    def apply(self, containers: Sequence[Action], items: list[Action], write: Write, reread: Reread) -> None:
         for level in self.LEVELS:
             todo = self.ready([a for a in containers if a.target_type == level])
             if todo:
                 self.applier.execute(todo, same_reason_for_all(self.write), self.reread)
         self.applier.execute(self.ready(items), same_reason_for_all(write), reread)
 
-    def ready(self, actions):
+    def ready(self, actions: list[Action]) -> list[Action]:
         """The actions whose containers exist, their ids filled in; the others fail."""
         if self.applier.dry_run:
             return actions
-        ready = []
+        ready: list[Action] = []
         for action in actions:
             reason = action.take_ids()
             if reason:
@@ -225,28 +244,30 @@ class ContainerWriter:
                 ready.append(action)
         return ready
 
-    def write(self, action):
+    def write(self, action: Action) -> Target:
         f, s = action.fields, self.settings
         if action.target_type == "customer":
             return self.kimai.create_customer(f["name"], s.kimai_customer_country, s.kimai_customer_currency,
                                               s.kimai_customer_timezone, comment=f.get("comment"))
         if action.target_type == "project":
+            assert action.parent is not None, "take_ids set the customer's id"
             return self.kimai.create_project(f["name"], action.parent, f.get("comment"))
         return self.kimai.create_activity(f["name"], action.parent, f.get("comment"))
 
-    def reread(self, unknown):
+    def reread(self, unknown: list[Action]) -> dict[str, Target]:
         """{key: object} for the creates whose answer was lost: a project by its marker, else (and
         a customer or activity always) by its name under its parent."""
         kind = unknown[0].target_type
+        under: Callable[[Target, Action], bool]
         if kind == "customer":
             objects, under = self.kimai.list_customers(), lambda obj, action: True
         elif kind == "project":
             objects, under = self.kimai.list_projects(), lambda obj, action: obj["customer"] == action.parent
         else:
-            objects = self.kimai.list_activities({a.parent for a in unknown})
+            objects = self.kimai.list_activities({a.parent for a in unknown if a.parent is not None})
             under = lambda obj, action: obj.get("project") == action.parent  # noqa: E731
         marked = index_by_marker(objects)
-        found = {}
+        found: dict[str, Target] = {}
         for action in unknown:
             match = marked.get(action.key) or next(
                 (o for o in objects if o["name"] == action.fields["name"] and under(o, action)), None)
@@ -255,9 +276,9 @@ class ContainerWriter:
         return found
 
 
-def same_reason_for_all(write):
+def same_reason_for_all(write: Write) -> Write:
     """A write(action) whose refusals read alike for every item (see without_path)."""
-    def wrapped(action):
+    def wrapped(action: Action) -> Target:
         try:
             return write(action)
         except NotFound as exc:
@@ -267,7 +288,7 @@ def same_reason_for_all(write):
     return wrapped
 
 
-def without_path(exc, what):
+def without_path(exc: SyncError, what: str) -> str:
     """A failed request as a reason that leaves out the request's path, which names the item
     (`PATCH timesheets/123`), so that equal causes group in the summary: '{what} refused (400):
     begin: invalid'. Other failures keep their own message. Without the service's name."""
@@ -278,7 +299,7 @@ def without_path(exc, what):
     return str(exc.args[0]) if exc.args else str(exc)
 
 
-def wall_clock(text):
+def wall_clock(text: str | None) -> str:
     """A Kimai local time '2026-11-02T09:00:00' as people read it: '2026-11-02 09:00'."""
     if not text:
         return "(running)"
@@ -286,7 +307,7 @@ def wall_clock(text):
     return text[:16] if text.endswith(":00") else text
 
 
-def time_span(begin, end, zone_name):
+def time_span(begin: str, end: str | None, zone_name: str) -> str:
     """'2026-11-02 09:00 to 09:45 Europe/Berlin' (the end's date only when it differs)."""
     first, last = wall_clock(begin), wall_clock(end)
     if last[:10] == first[:10]:
@@ -294,10 +315,11 @@ def time_span(begin, end, zone_name):
     return f"{first} to {last} {zone_name}"
 
 
-def describe_changes(current, desired, keys, zone_name, needs=None):
+def describe_changes(current: Mapping[str, Any], desired: Mapping[str, Any], keys: Iterable[str], zone_name: str,
+                     needs: Mapping[str, Action] | None = None) -> str:
     """'begin 2026-11-02 09:00 -> 2026-11-02 10:00 Europe/Berlin, project 3 -> 4'; a field taking
     the id of a container still to be created names that container."""
-    parts = []
+    parts: list[str] = []
     for k in keys:
         if needs and k in needs:
             parts.append(f"{k} {current.get(k)!r} -> new {needs[k].label}")
@@ -308,7 +330,9 @@ def describe_changes(current, desired, keys, zone_name, needs=None):
     return ", ".join(parts)
 
 
-def timesheets_by_marker(kimai, begins, margin, all_users, links=(), keys=(), warn=None):
+def timesheets_by_marker(kimai: KimaiClient, begins: Sequence[str], margin: timedelta, all_users: bool,
+                         links: Mapping[str, Row] | None = None, keys: Iterable[str] = (),
+                         warn: Callable[[str], None] | None = None) -> dict[str, Target]:
     """Kimai timesheets that began within `margin` of the given local begin times (pages of 500),
     by the marker on their description's first line. A linked timesheet (by `links`, for `keys`)
     moved out of that window is fetched by id rather than taken as missing. `warn(text)` hears
