@@ -6,6 +6,8 @@ one invalid row nothing is imported and the run exits 65 naming each bad line, u
 `csv:{hash of its normalised values}`, so importing a file again, reordered or re-exported,
 makes no write. Mapping to Kimai, time zones and history are the shared pipeline's (imports.py).
 """
+from __future__ import annotations
+
 import hashlib
 from dataclasses import replace
 from pathlib import Path
@@ -53,7 +55,7 @@ class CsvKimaiJob(ImportJob):
         return Options(**values)
     SOURCE = "csv"
 
-    def read(self):
+    def read(self) -> SourceRead:
         if not self.opts.file:
             raise UsageError("csv-kimai needs a file: python sync.py csv-kimai FILE (--template prints one)")
         if self.opts.date_from or self.opts.date_to:
@@ -65,8 +67,9 @@ class CsvKimaiJob(ImportJob):
             data = path.read_bytes()
         except OSError as exc:
             raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
+        assert self.tz is not None, "run() reads Kimai's time zone first"
         parsed = parse_file(decode(data, path.name), self.tz, self.opts.date_format, path.name)
-        parameters = {"file": path.name, "date_format": self.opts.date_format or "ISO 8601",
+        parameters: dict[str, Any] = {"file": path.name, "date_format": self.opts.date_format or "ISO 8601",
                       "separator": SEPARATOR_NAMES[parsed.separator]}
         if self.opts.skip_invalid:
             parameters["skip_invalid"] = True

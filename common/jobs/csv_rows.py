@@ -12,6 +12,8 @@ Rules (docs/csv.md is the user's version):
 - The row's marker `csv:{hash}` hashes the normalised values (instants, names, description,
   sorted tags, billable, user), never the line: a second identical row is refused as a duplicate.
 """
+from __future__ import annotations
+
 import csv
 import hashlib
 import io
@@ -19,6 +21,8 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Literal, overload
+from zoneinfo import ZoneInfo
 
 from ..errors import DataError, UsageError
 from ..timeutil import from_local
@@ -40,17 +44,18 @@ CLOCK = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
 HOURS_MINUTES = re.compile(r"^(\d{1,3}):(\d{2})(?::(\d{2}))?$")
 DECIMAL_HOURS = re.compile(r"^(\d{1,3})(?:[.,](\d+))?$")
 BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+Clock = time | Literal["24:00"]  # a clock time; "24:00" (an `end` only) is the midnight that ends the day
 
 
 @dataclass
 class ParsedFile:
-    rows: list = field(default_factory=list)      # ImportEntry: aware UTC instants, normalised values
-    errors: list = field(default_factory=list)    # (line, message)
+    rows: list[ImportEntry] = field(default_factory=list)     # aware UTC instants, normalised values
+    errors: list[tuple[int, str]] = field(default_factory=list)  # (line, message)
     separator: str = ","
-    columns: tuple = ()
+    columns: tuple[str, ...] = ()
 
 
-def check_date_format(fmt):
+def check_date_format(fmt: str) -> None:
     """A --date-format must round-trip a date with day, month and year (else exit 2)."""
     sample = date(2026, 3, 31)
     try:
@@ -62,7 +67,7 @@ def check_date_format(fmt):
                          "e.g. %d/%m/%Y or %m/%d/%Y")
 
 
-def decode(data, name):
+def decode(data: bytes, name: str) -> str:
     """File bytes as text: UTF-8, a leading BOM dropped. Anything else is refused (exit 65)."""
     try:
         text = data.decode("utf-8-sig")
@@ -73,13 +78,13 @@ def decode(data, name):
     return text
 
 
-def column_name(text):
+def column_name(text: str) -> str:
     return text.strip().lower()
 
 
-def pick_separator(header_line):
+def pick_separator(header_line: str) -> str:
     """The separator that splits the header into the most known column names (`,` on a tie)."""
-    def known(sep):
+    def known(sep: str) -> int:
         try:
             cells = next(csv.reader([header_line], delimiter=sep), [])
         except csv.Error:  # quoting broken for this separator: the header reader names it
@@ -88,10 +93,10 @@ def pick_separator(header_line):
     return max(SEPARATORS, key=lambda sep: (known(sep), sep == ","))
 
 
-def check_header(cells, name):
+def check_header(cells: list[str], name: str) -> dict[str, int]:
     """Column names -> their positions; every header problem in one line (exit 65)."""
     names = [column_name(c) for c in cells]
-    problems = []
+    problems: list[str] = []
     unnamed = [str(i + 1) for i, n in enumerate(names) if not n]
     if unnamed:
         problems.append(f"column {', '.join(unnamed)} has no name")
@@ -112,7 +117,7 @@ def check_header(cells, name):
     return {n: i for i, n in enumerate(names)}
 
 
-def parse_file(text, tz, date_format=None, name="file"):
+def parse_file(text: str, tz: ZoneInfo, date_format: str | None = None, name: str = "file") -> ParsedFile:
     """Text of a CSV file -> ParsedFile. A header problem raises DataError; row problems are
     collected in `errors`, one entry per invalid row."""
     header_line = LINE_BREAK.split(text, 1)[0]
@@ -125,7 +130,7 @@ def parse_file(text, tz, date_format=None, name="file"):
         positions = check_header(next(reader), name)
         parsed = ParsedFile(separator=separator, columns=tuple(positions))
         parser = RowParser(tz, date_format)
-        first_line_of = {}
+        first_line_of: dict[str, int] = {}
         line = reader.line_num + 1
         for cells in reader:
             start, line = line, reader.line_num + 1
@@ -137,7 +142,7 @@ def parse_file(text, tz, date_format=None, name="file"):
                 continue
             values = {column: cells[i] if i < len(cells) else "" for column, i in positions.items()}
             row, problems = parser.row(values, start)
-            if problems:
+            if row is None:  # with its problems
                 parsed.errors.append((start, "; ".join(problems)))
             elif row.key in first_line_of:
                 parsed.errors.append((start, f"duplicate of line {first_line_of[row.key]} (same date, times, project, "
@@ -153,13 +158,14 @@ def parse_file(text, tz, date_format=None, name="file"):
 class RowParser:
     """Checks one row's values. Dates and local times are cached: files repeat them a lot."""
 
-    def __init__(self, tz, date_format=None):
+    def __init__(self, tz: ZoneInfo, date_format: str | None = None) -> None:
         self.tz, self.date_format = tz, date_format
-        self._dates, self._instants = {}, {}
+        self._dates: dict[str, date | None] = {}  # only days read without a problem are kept
+        self._instants: dict[tuple[date, time], datetime | str] = {}  # an instant, or why it has none
 
-    def row(self, values, line):
+    def row(self, values: dict[str, str], line: int) -> tuple[ImportEntry, list[str]] | tuple[None, list[str]]:
         """-> (ImportEntry, []) or (None, [problem, ...]). Its version is its marker's hash."""
-        problems = []
+        problems: list[str] = []
         day = self.day(values["date"].strip(), problems)
         begin_clock = self.clock("begin", values["begin"].strip(), problems)
         end_text, duration_text = values.get("end", "").strip(), values.get("duration", "").strip()
@@ -174,17 +180,19 @@ class RowParser:
             problems.append("activity is empty")
         tags = self.tags(values.get("tags", ""), problems)
         billable = self.billable(values.get("billable", "").strip(), problems)
-        begin = end = None
+        begin: datetime | None = None
+        end: datetime | None = None
         if day and begin_clock:
             begin = self.instant(day, begin_clock, "begin", problems)
-        if begin and end_clock:
-            end = self.end(day, begin_clock, end_clock, problems)
-            if end and duration is not None and abs((end - begin) - duration) > AGREE_WITHIN:
-                problems.append(f"end {end_text} and duration {duration_text} disagree")
-        elif begin and duration is not None:
-            end = begin + duration
+            if begin and end_clock:
+                end = self.end(day, begin_clock, end_clock, problems)
+                if end and duration is not None and abs((end - begin) - duration) > AGREE_WITHIN:
+                    problems.append(f"end {end_text} and duration {duration_text} disagree")
+            elif begin and duration is not None:
+                end = begin + duration
         if problems:
             return None, problems
+        assert begin is not None and end is not None and billable is not None, "else a problem was named"
         customer = " ".join(values.get("customer", "").split()) or None
         description = values.get("description", "").replace("\r\n", "\n").strip()
         user = values.get("user", "").strip() or None
@@ -192,10 +200,11 @@ class RowParser:
         return ImportEntry(key, f"line {line}", begin, end, project, activity, customer, description, tags, billable,
                            user, version=key.partition(":")[2], line=line), []
 
-    def day(self, text, problems):
+    def day(self, text: str, problems: list[str]) -> date | None:
         if text in self._dates:
             return self._dates[text]
-        found, problem = None, None
+        found: date | None = None
+        problem: str | None = None
         if not text:
             problem = "date is empty"
         elif self.date_format:
@@ -221,8 +230,16 @@ class RowParser:
         self._dates[text] = found
         return found
 
+    @overload
     @staticmethod
-    def clock(column, text, problems, allow_24=False):
+    def clock(column: str, text: str, problems: list[str], allow_24: Literal[False] = False) -> time | None: ...
+
+    @overload
+    @staticmethod
+    def clock(column: str, text: str, problems: list[str], allow_24: bool) -> Clock | None: ...
+
+    @staticmethod
+    def clock(column: str, text: str, problems: list[str], allow_24: bool = False) -> Clock | None:
         match = CLOCK.match(text)
         if not text:
             problems.append(f"{column} is empty")
@@ -237,10 +254,10 @@ class RowParser:
         return None
 
     @staticmethod
-    def duration(text, problems):
+    def duration(text: str, problems: list[str]) -> timedelta | None:
         """H:MM, H:MM:SS or decimal hours -> timedelta; at most 24 hours, more than zero."""
         clock, decimal = HOURS_MINUTES.match(text), DECIMAL_HOURS.match(text)
-        found = None
+        found: timedelta | None = None
         if clock and int(clock.group(2)) < 60 and int(clock.group(3) or 0) < 60:
             found = timedelta(hours=int(clock.group(1)), minutes=int(clock.group(2)), seconds=int(clock.group(3) or 0))
         elif decimal:
@@ -256,8 +273,8 @@ class RowParser:
         return None
 
     @staticmethod
-    def tags(text, problems):
-        tags = []
+    def tags(text: str, problems: list[str]) -> tuple[str, ...]:
+        tags: list[str] = []
         for tag in text.split(";"):
             tag = " ".join(tag.split())
             if "," in tag:
@@ -267,7 +284,7 @@ class RowParser:
         return tuple(sorted(tags))
 
     @staticmethod
-    def billable(text, problems):
+    def billable(text: str, problems: list[str]) -> bool | None:
         if not text:
             return True
         value = BOOLEANS.get(text.lower())
@@ -275,7 +292,7 @@ class RowParser:
             problems.append(f"billable {text!r} is not true/false, yes/no or 1/0")
         return value
 
-    def instant(self, day, clock, column, problems):
+    def instant(self, day: date, clock: time, column: str, problems: list[str]) -> datetime | None:
         cache_key = (day, clock)
         if cache_key not in self._instants:
             try:
@@ -288,7 +305,7 @@ class RowParser:
             return None
         return found
 
-    def end(self, day, begin_clock, end_clock, problems):
+    def end(self, day: date, begin_clock: time, end_clock: Clock, problems: list[str]) -> datetime | None:
         """`end` before `begin` (or 24:00) is on the next day; equal to `begin` is refused."""
         if end_clock == "24:00":
             return self.instant(day + timedelta(days=1), time(0), "end", problems)
@@ -298,7 +315,8 @@ class RowParser:
         return self.instant(day + timedelta(days=1) if end_clock < begin_clock else day, end_clock, "end", problems)
 
 
-def row_key(begin, end, project, activity, customer, description, tags, billable, user):
+def row_key(begin: datetime, end: datetime, project: str, activity: str, customer: str | None, description: str,
+            tags: tuple[str, ...], billable: bool, user: str | None) -> str:
     """csv:<16 hex digits of SHA-256 over the normalised values> (no line number)."""
     values = [begin.astimezone(timezone.utc).isoformat(), end.astimezone(timezone.utc).isoformat(), project, activity,
               customer or "", description, list(tags), bool(billable), user or ""]

@@ -5,18 +5,28 @@ Harvest's dates and started/ended times are wall-clock times in HARVEST_TIMEZONE
 Kimai time zone). An entry without times is laid end to end with the other untimed entries of its
 person and day, from IMPORT_DAY_START, in Harvest id order.
 """
-import re
-from datetime import datetime, time, timedelta, timezone
+from __future__ import annotations
 
+import re
+from datetime import date, datetime, time, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from ..clients import Record
 from ..clients.harvest import HarvestClient
 from ..errors import ConfigError, DataError
 from ..timeutil import from_local, zone
-from .imports import ImportEntry, ImportJob, SourceRead, source_version
+from .imports import ImportEntry, ImportJob, ImportOptions, SourceRead, source_version
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..http import RequestCounter
+    from ..store import Store
+    from .base import Result
 
 CLOCK = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*([ap]m)?\s*$", re.I)
 
 
-def clock_time(text):
+def clock_time(text: str | None) -> time | None:
     """'3:00pm', '15:00' -> time; None for an empty or unreadable value."""
     match = CLOCK.match(text or "")
     if not match:
@@ -37,23 +47,26 @@ class HarvestKimaiJob(ImportJob):
                 "python sync.py harvest-kimai --quiet")
     SOURCE = "harvest"
 
-    def __init__(self, *args, **kw):
-        super().__init__(*args, **kw)
+    def __init__(self, settings: Settings, options: ImportOptions, store: Store, counter: RequestCounter,
+                 result: Result, run_id: int | None = None) -> None:
+        super().__init__(settings, options, store, counter, result, run_id)
         self.harvest = HarvestClient(self.settings, self.counter, self.opts.dry_run)
         start = clock_time(self.settings.import_day_start)
         if start is None:
             raise ConfigError("IMPORT_DAY_START", f"expected HH:MM, got {self.settings.import_day_start!r}")
         self.day_start = start
 
-    def read(self):
+    def read(self) -> SourceRead:
         started = datetime.now(timezone.utc)
-        new_cursor = (started - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        first, last, cursor = self.window_or_cursor()
-        if first:
+        new_cursor: str | None = (started - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        window = self.window_or_cursor()
+        if window[0] is not None:
+            first, last, cursor = window
             raw, complete = self.harvest.time_entries(first.isoformat(), last.isoformat())
             parameters = {"from": first.isoformat(), "to": last.isoformat()}
             new_cursor = None if cursor else new_cursor  # a backfill leaves a cursor alone
         else:
+            cursor = window[2]
             raw, complete = self.harvest.time_entries(updated_since=cursor)
             raw = self.with_whole_days(raw)
             parameters = {"updated_since": cursor}
@@ -63,7 +76,7 @@ class HarvestKimaiJob(ImportJob):
             self.result.warnings.append("MAX_PAGES reached; the rest is read next run")
         return read
 
-    def with_whole_days(self, raw):
+    def with_whole_days(self, raw: list[Record]) -> list[Record]:
         """Untimed entries are laid out per person and day: read their whole days again."""
         days = sorted({e["spent_date"] for e in raw if not (clock_time(e.get("started_time")) and clock_time(e.get("ended_time")))})
         if not days:
@@ -74,10 +87,11 @@ class HarvestKimaiJob(ImportJob):
         by_id.update({e["id"]: e for e in raw})
         return list(by_id.values())
 
-    def convert(self, raw):
+    def convert(self, raw: list[Record]) -> SourceRead:
         tz = zone(self.settings.harvest_timezone) if self.settings.harvest_timezone else self.tz
+        assert tz is not None, "run() reads Kimai's time zone first"
         read = SourceRead()
-        cursor_of_day = {}
+        cursor_of_day: dict[tuple[Any, date], datetime] = {}  # (person id, day) -> where the next untimed entry begins
         for e in sorted(raw, key=lambda e: (e["spent_date"], e["id"])):
             label = f"harvest {e['id']}"
             if e.get("is_running"):

@@ -6,25 +6,36 @@ Never twice: the description's first line is the marker (`toggl:{id}`, `harvest:
 `csv:{hash}`) and the timesheet carries the tag `import`. A row whose source version was
 imported before costs no Kimai request; a changed one updates its timesheet.
 """
+from __future__ import annotations
+
 import hashlib
 import json
 from abc import abstractmethod
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from collections.abc import Callable
-from typing import ClassVar
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+from zoneinfo import ZoneInfo
 
 from ..clients.kimai import KimaiClient
 from ..config import read_map
 from ..errors import PARTIAL, ConfigError, DataError, UsageError
+from ..store_queries import Row
 from ..timeutil import parse_instant, to_kimai_local, zone
-from .base import Action, Applier, content_hash
+from .base import Action, ActionKind, Applier, Result, Target, content_hash
 from .options import CREATE_MISSING, DATE_FROM, DATE_TO, Job, JobOptions
-from .kimai_targets import (Containers, ContainerWriter, KimaiState, describe_changes, kimai_safe_name, needs_of,
-                            ref_id, time_span, timesheets_by_marker)
+from .kimai_targets import (ContainerRef, Containers, ContainerWriter, KimaiState, describe_changes, kimai_safe_name,
+                            needs_of, ref_id, time_span, timesheets_by_marker)
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..http import RequestCounter
+    from ..store import Store
 
 log = logging.getLogger("tracksync.imports")
+ImportMap = dict[str, dict[str, str]]  # IMPORT_MAP: kind (customer, project, activity, user) -> source name -> Kimai
+Problem = tuple[int | None, str, str]  # (line or None, item, reason): a row skipped or refused
 
 TAG = "import"
 MAP_KINDS = ("customer", "project", "activity", "user")
@@ -32,7 +43,7 @@ WINDOW_MARGIN = timedelta(days=7)
 LISTED_INVALID = 100          # invalid rows named in the error message; the history keeps them all
 
 
-def source_version(*parts):
+def source_version(*parts: Any) -> tuple[str, str | None]:
     """(version, earlier version or None) of a source row as read, for change detection: the
     content_hash of its parts (datetimes as str). Stores written before the imports used
     content_hash hold the same value, except for text beyond ASCII, which was hashed \\u-escaped:
@@ -53,6 +64,9 @@ class Options(JobOptions):
     skip_invalid: bool = False        # csv-kimai: import the valid rows, list the others
 
 
+ImportOptions = Options  # its name inside ImportJob, where the class attribute `Options` hides it
+
+
 @dataclass(frozen=True, slots=True)
 class ImportEntry:
     """One source row, in source terms, as every source hands it over (a Toggl or Harvest entry, a
@@ -64,43 +78,43 @@ class ImportEntry:
     end: datetime
     project: str
     activity: str
-    customer: str = None
+    customer: str | None = None
     description: str = ""
-    tags: tuple = ()
+    tags: tuple[str, ...] = ()
     billable: bool = True
-    user: str = None          # a source user (e-mail, name or id), mapped through IMPORT_MAP user: lines
+    user: str | None = None   # a source user (e-mail, name or id), mapped through IMPORT_MAP user: lines
     version: str = ""         # hash of the source row as read (source_version)
-    line: int = None          # CSV line number (header = line 1)
-    earlier_version: str = None  # the hash stores written before source_version hold, where it differs
+    line: int | None = None   # CSV line number (header = line 1)
+    earlier_version: str | None = None  # the hash stores written before source_version hold, where it differs
 
-    def is_version(self, stored):
+    def is_version(self, stored: str | None) -> bool:
         """Whether a link's stored hash is this row's version (or its earlier one)."""
         return stored is not None and stored in (self.version, self.earlier_version)
 
 
 @dataclass
 class SourceRead:
-    entries: list = field(default_factory=list)
-    deleted: list = field(default_factory=list)     # markers the source reports deleted
-    skipped: list = field(default_factory=list)     # (line, item, reason): running, invalid, ...
-    invalid: list = field(default_factory=list)     # (line, item, reason): rows the source refuses; none
-                                                    # is imported unless Options.skip_invalid
+    entries: list[ImportEntry] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)       # markers the source reports deleted
+    skipped: list[Problem] = field(default_factory=list)   # (line, item, reason): running, invalid, ...
+    invalid: list[Problem] = field(default_factory=list)   # (line, item, reason): rows the source refuses; none
+                                                           # is imported unless Options.skip_invalid
     complete: bool = True
-    parameters: dict = field(default_factory=dict)
-    file_sha256: str = None
-    cursor: str = None                              # new cursor value once the run succeeds
+    parameters: dict[str, Any] = field(default_factory=dict)
+    file_sha256: str | None = None
+    cursor: str | None = None                              # new cursor value once the run succeeds
 
 
-def parse_day(value, flag):
+def parse_day(value: str | None, flag: str) -> date:
     try:
-        return date.fromisoformat(value)
+        return date.fromisoformat(value or "")  # None (only the other flag given) is refused like any non-date
     except (TypeError, ValueError):
         raise UsageError(f"{flag} takes a date like 2026-03-31, got {value!r}") from None
 
 
-def read_import_map(settings):
+def read_import_map(settings: Settings) -> ImportMap:
     """IMPORT_MAP: {'customer': {...}, 'project': {...}, 'activity': {...}, 'user': {...}}."""
-    mapping = {kind: {} for kind in MAP_KINDS}
+    mapping: ImportMap = {kind: {} for kind in MAP_KINDS}
     for left, right in read_map(settings, "IMPORT_MAP").items():
         kind, sep, name = left.partition(":")
         if not sep or kind.strip() not in MAP_KINDS:
@@ -109,7 +123,8 @@ def read_import_map(settings):
     return mapping
 
 
-def timesheet_fields(entry, tz, project_id, activity_id, user_id):
+def timesheet_fields(entry: ImportEntry, tz: tzinfo, project_id: int | None, activity_id: int | None,
+                     user_id: int | None) -> dict[str, Any]:
     description = "\n".join(part for part in (entry.key, entry.description) if part)
     fields = {"begin": to_kimai_local(entry.begin, tz), "end": to_kimai_local(entry.end, tz), "project": project_id,
               "activity": activity_id, "description": description, "tags": ",".join([TAG, *entry.tags]),
@@ -119,7 +134,7 @@ def timesheet_fields(entry, tz, project_id, activity_id, user_id):
     return fields
 
 
-def current_fields(sheet, tz, with_user):
+def current_fields(sheet: Target, tz: tzinfo, with_user: bool) -> dict[str, Any]:
     fields = {"begin": to_kimai_local(parse_instant(sheet["begin"]), tz),
               "end": to_kimai_local(parse_instant(sheet["end"]), tz) if sheet.get("end") else None,
               "project": sheet["project"], "activity": sheet["activity"], "description": sheet.get("description") or "",
@@ -129,35 +144,40 @@ def current_fields(sheet, tz, with_user):
     return fields
 
 
-def same_tags(a, b):
+def same_tags(a: str, b: str) -> bool:
     return sorted(filter(None, a.split(","))) == sorted(filter(None, b.split(",")))
 
 
-def plan_timesheet(entry, desired, link, target, current, zone_name, needs=None):
+def plan_timesheet(entry: ImportEntry, desired: dict[str, Any], link: Row | None, target: Target | None,
+                   current: dict[str, Any] | None, zone_name: str, needs: dict[str, Action] | None = None) -> Action:
     """create / update / unchanged / link for one row; the source wins on a change. `needs`: the
-    planned containers (project, activity) whose ids `desired` takes once they are created."""
+    planned containers (project, activity) whose ids `desired` takes once they are created.
+    `current`: `target` as fields (current_fields), given with it."""
     scope = entry.project
     if target is None:
-        return Action("create", entry.key, "timesheet", entry.label, scope, desired, source_hash=entry.version, needs=needs,
+        return Action(ActionKind.CREATE, entry.key, "timesheet", entry.label, scope, desired, source_hash=entry.version,
+                      needs=needs,
                       detail=f"{time_span(desired['begin'], desired['end'], zone_name)}, {entry.project} / {entry.activity}")
+    assert current is not None, "a target comes with its current fields"
     if not needs and {**current, "tags": ""} == {**desired, "tags": ""} and same_tags(current["tags"], desired["tags"]):
         linked = link and link["state"] == "synced" and link["target_id"] == target["id"] and entry.is_version(link["source_hash"])
-        return Action("unchanged" if linked else "link", entry.key, "timesheet", entry.label, scope, desired,
-                      target_id=target["id"], source_hash=entry.version)
+        return Action(ActionKind.UNCHANGED if linked else ActionKind.LINK, entry.key, "timesheet", entry.label, scope,
+                      desired, target_id=target["id"], source_hash=entry.version)
     changed = [k for k in desired if k not in ("description", "tags") and (current.get(k) != desired[k] or k in (needs or {}))]
-    return Action("update", entry.key, "timesheet", entry.label, scope, desired, target_id=target["id"], before=current,
+    return Action(ActionKind.UPDATE, entry.key, "timesheet", entry.label, scope, desired, target_id=target["id"],
+                  before=current,
                   source_hash=entry.version, keep={"exported": bool(target.get("exported"))}, needs=needs,
                   detail=describe_changes(current, desired, changed, zone_name, needs) or "description or tags changed")
 
 
-def kimai_names(entry, mapping, default_customer):
+def kimai_names(entry: ImportEntry, mapping: ImportMap, default_customer: str) -> tuple[str, str, str]:
     """(customer, project, activity): the Kimai names an entry maps to (IMPORT_MAP, safe names)."""
     customer = mapping["customer"].get(entry.customer, entry.customer) if entry.customer else default_customer
     return (kimai_safe_name(customer), kimai_safe_name(mapping["project"].get(entry.project, entry.project)),
             kimai_safe_name(mapping["activity"].get(entry.activity, entry.activity)))
 
 
-def kimai_user(entry, mapping):
+def kimai_user(entry: ImportEntry, mapping: ImportMap) -> tuple[int | None, str | None]:
     """(Kimai user id or None, failure reason or None)."""
     if not entry.user:
         return None, None
@@ -167,11 +187,15 @@ def kimai_user(entry, mapping):
     return int(mapped), None
 
 
-def plan_references(entries, mapping, default_customer, containers, create_missing):
+def plan_references(
+    entries: Iterable[ImportEntry], mapping: ImportMap, default_customer: str, containers: Containers,
+    create_missing: bool,
+) -> tuple[dict[str, tuple[ContainerRef, ContainerRef, int | None]], dict[str, str]]:
     """{entry key: (project, activity, user id)} for the entries that can be imported (project
     and activity: an id, or the planned create in `containers`), and {entry key: reason} for the
     others. Pure: `containers` holds the Kimai state read before."""
-    refs, reasons = {}, {}
+    refs: dict[str, tuple[ContainerRef, ContainerRef, int | None]] = {}
+    reasons: dict[str, str] = {}
     for entry in entries:
         user, reason = kimai_user(entry, mapping)
         if reason:
@@ -200,19 +224,20 @@ class ImportJob(Job):
     options: ClassVar[tuple[Callable, ...]] = (DATE_FROM, DATE_TO, CREATE_MISSING)
     Options = Options
 
-    def __init__(self, settings, options, store, counter, result, run_id=None):
+    def __init__(self, settings: Settings, options: ImportOptions, store: Store, counter: RequestCounter,
+                 result: Result, run_id: int | None = None) -> None:
         self.settings, self.opts, self.store, self.result, self.run_id = settings, options, store, result, run_id
         self.counter = counter
         self.kimai = KimaiClient(settings, counter, options.dry_run)
         self.applier = Applier(self.JOB, store, run_id, options.workers, result, options.dry_run)
         self.map = read_import_map(settings)
-        self.tz = None
+        self.tz: ZoneInfo | None = None  # Kimai's time zone, read first by run()
 
     @abstractmethod
-    def read(self):
+    def read(self) -> SourceRead:
         """Read the source: a SourceRead."""
 
-    def window_or_cursor(self):
+    def window_or_cursor(self) -> tuple[date, date, str | None] | tuple[None, None, str]:
         """(first day, last day, None) for --from/--to, else (None, None, cursor) for an
         incremental run; the first run of a source needs --from."""
         cursor = self.store.cursor(self.JOB, "entries")
@@ -226,9 +251,9 @@ class ImportJob(Job):
             raise UsageError("--to is before --from")
         return first, last, cursor
 
-    def run(self):
+    def run(self) -> None:
         self.tz = zone(self.settings.kimai_timezone or self.kimai.me().get("timezone") or "UTC")
-        import_id = None
+        import_id: int | None = None
         status = "failed"
         read = SourceRead()
         try:
@@ -246,7 +271,7 @@ class ImportJob(Job):
             if import_id is not None:
                 self.finish_history(import_id, status, read)
 
-    def finish_history(self, import_id, status, read):
+    def finish_history(self, import_id: int, status: str, read: SourceRead) -> None:
         counts = self.result.counts
         refused = len(read.invalid) if status == "invalid" else 0
         errors = [(line, item, reason) for line, item, reason in read.invalid + read.skipped]
@@ -257,7 +282,7 @@ class ImportJob(Job):
             "skipped": len(read.skipped) + len(read.invalid) - refused,
             "failed": len(self.result.failures) + refused}, errors)
 
-    def invalid_message(self, read):
+    def invalid_message(self, read: SourceRead) -> str:
         """Every invalid row on its own line (the first LISTED_INVALID of them)."""
         rows = read.invalid
         listed = [f"line {line}: {reason}" if line else f"{item}: {reason}" for line, item, reason in rows[:LISTED_INVALID]]
@@ -269,7 +294,8 @@ class ImportJob(Job):
                 f"(fix {'them' if len(rows) != 1 else 'it'}, or --skip-invalid imports the valid rows):\n  "
                 + "\n  ".join(listed))
 
-    def sync(self, read):
+    def sync(self, read: SourceRead) -> None:
+        assert self.tz is not None, "run() reads Kimai's time zone first"
         for line, item, reason in read.skipped:
             self.result.counts["skipped"] += 1
             log.info("skipped %s: %s", item, reason)
@@ -278,7 +304,7 @@ class ImportJob(Job):
             self.result.warnings.append(f"{item}: skipped, {reason}")
             self.result.exit_code = PARTIAL
         links = self.store.links(self.JOB)
-        work = []
+        work: list[ImportEntry] = []
         for entry in read.entries:
             link = links.get(entry.key)
             if link and link["state"] == "synced" and entry.is_version(link["source_hash"]) and not self.opts.full:
@@ -290,10 +316,11 @@ class ImportJob(Job):
             return
         containers = self.read_containers(work, links)
         refs, reasons = plan_references(work, self.map, self.settings.import_customer, containers, self.opts.create_missing)
-        desired, unmapped = {}, []
+        desired: dict[str, tuple[ImportEntry, dict[str, Any], dict[str, Action] | None]] = {}
+        unmapped: list[Action] = []
         for entry in work:
             if entry.key in reasons:
-                unmapped.append(Action("create", entry.key, "timesheet", entry.label, entry.project, {}))
+                unmapped.append(Action(ActionKind.CREATE, entry.key, "timesheet", entry.label, entry.project, {}))
                 continue
             project, activity, user = refs[entry.key]
             fields = timesheet_fields(entry, self.tz, ref_id(project), ref_id(activity), user)
@@ -301,7 +328,7 @@ class ImportJob(Job):
         with_user = any("user" in fields for _, fields, _ in desired.values())
         begins = [f["begin"] for _, f, _ in desired.values()] + [l["data"]["begin"] for l in deleted if l.get("data")]
         existing = timesheets_by_marker(self.kimai, begins, WINDOW_MARGIN, with_user, links, desired, self.result.warnings.append)
-        actions = []
+        actions: list[Action] = []
         for key, (entry, fields, needs) in desired.items():
             target = existing.get(key)
             current = current_fields(target, self.tz, "user" in fields) if target else None
@@ -313,44 +340,48 @@ class ImportJob(Job):
             containers.actions, actions, self.write, lambda unknown: timesheets_by_marker(
                 self.kimai, [a.fields["begin"] for a in unknown], timedelta(days=1), with_user))
 
-    def plan_deleted(self, deleted, existing):
+    def plan_deleted(self, deleted: list[Row], existing: Mapping[str, Target]) -> list[Action]:
         """The rows deleted at the source whose timesheet still exists: delete it
         (IMPORT_DELETE_POLICY=delete), or report it once (report: the applier marks the link
         orphaned, keeping its hash and data)."""
-        actions = []
+        actions: list[Action] = []
         for link in deleted:
             key = link["source_key"]
             target = existing.get(key)
             if target is None:
                 continue
             if self.settings.import_delete_policy == "delete":
-                actions.append(Action("delete", key, "timesheet", key, "", link["data"] or {}, target_id=target["id"],
-                                      before=link["data"], detail=f"deleted in {self.SOURCE}"))
+                actions.append(Action(ActionKind.DELETE, key, "timesheet", key, "", link["data"] or {},
+                                      target_id=target["id"], before=link["data"], detail=f"deleted in {self.SOURCE}"))
             else:
-                actions.append(Action("report", key, "timesheet", key, "", link["data"] or {}, target_id=target["id"],
+                actions.append(Action(ActionKind.REPORT, key, "timesheet", key, "", link["data"] or {},
+                                      target_id=target["id"],
                                       source_hash=link["source_hash"],
                                       detail=f"deleted in {self.SOURCE}; its timesheet is kept (IMPORT_DELETE_POLICY=report)"))
         return actions
 
-    def write(self, action):
-        if action.kind == "create":
+    def write(self, action: Action) -> Target:
+        if action.kind == ActionKind.CREATE:
             return self.kimai.create_timesheet({**action.fields, "exported": False})
-        if action.kind == "delete":
+        assert action.target_id is not None, "updates and deletes act on a timesheet found"
+        if action.kind == ActionKind.DELETE:
             self.kimai.delete_timesheet(action.target_id)
             return {"id": action.target_id}
+        assert action.keep is not None, "an update repeats the values Kimai would reset"
         return self.kimai.update_timesheet(action.target_id, {**action.fields, **action.keep})
 
-    def read_containers(self, work, links):
+    def read_containers(self, work: list[ImportEntry], links: Mapping[str, Row]) -> Containers:
         """The Kimai customers, projects and global activities, and the activities of the
         existing projects the entries name (each list read once), as a container planner."""
         state = KimaiState(self.kimai.list_customers(), self.kimai.list_projects(), self.kimai.list_global_activities())
         probe = Containers(state)
-        wanted = set()
+        wanted: set[int] = set()  # ids of the existing projects whose own activities may be needed
         for entry in work:
             customer, project, activity = kimai_names(entry, self.map, self.settings.import_customer)
             if probe.activity(activity, None, create=False) is None:  # not a global activity
-                wanted.add(probe.project(project, customer, any_customer=not entry.customer, create=False))
-        wanted.discard(None)
+                found = probe.project(project, customer, any_customer=not entry.customer, create=False)
+                if isinstance(found, int):  # not creating, a project is found (its id) or missing (None)
+                    wanted.add(found)
         if wanted:
             state.activities += [a for a in self.kimai.list_activities(wanted) if a.get("project") in wanted]
         return Containers(state, links, comment=f"{self.SOURCE} import")

@@ -5,12 +5,22 @@ Projects, clients and tasks of the workspace are read once per run. Running entr
 A 402 (quota) or 429 stops the run with exit 75; the next run resumes: what was imported is
 linked, the rest is created.
 """
+from __future__ import annotations
+
 import time
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
 
+from ..clients import Record
 from ..clients.toggl import TogglClient
 from ..timeutil import parse_instant
-from .imports import ImportEntry, ImportJob, SourceRead, source_version
+from .imports import ImportEntry, ImportJob, ImportOptions, SourceRead, source_version
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..http import RequestCounter
+    from ..store import Store
+    from .base import Result
 
 OVERLAP_SECONDS = 300
 
@@ -23,24 +33,27 @@ class TogglKimaiJob(ImportJob):
                 "python sync.py toggl-kimai --quiet")
     SOURCE = "toggl"
 
-    def __init__(self, *args, **kw):
-        super().__init__(*args, **kw)
+    def __init__(self, settings: Settings, options: ImportOptions, store: Store, counter: RequestCounter,
+                 result: Result, run_id: int | None = None) -> None:
+        super().__init__(settings, options, store, counter, result, run_id)
         self.toggl = TogglClient(self.settings, self.counter, self.opts.dry_run)
 
-    def read(self):
+    def read(self) -> SourceRead:
         started = int(time.time())
-        first, last, cursor = self.window_or_cursor()
-        if first:
+        window = self.window_or_cursor()
+        if window[0] is not None:
+            first, last, cursor = window
             raw = self.toggl.time_entries(first.isoformat(), (last + timedelta(days=1)).isoformat())
             parameters = {"from": first.isoformat(), "to": last.isoformat()}
             new_cursor = None if cursor else str(started - OVERLAP_SECONDS)  # a backfill leaves a cursor alone
         else:
+            cursor = window[2]
             raw = self.toggl.time_entries(since=int(cursor))
             parameters = {"since": datetime.fromtimestamp(int(cursor), timezone.utc).isoformat()}
             new_cursor = str(started - OVERLAP_SECONDS)
         return self.convert(raw, parameters, new_cursor)
 
-    def convert(self, raw, parameters, new_cursor):
+    def convert(self, raw: list[Record], parameters: dict[str, Any], new_cursor: str | None) -> SourceRead:
         read = SourceRead(parameters=parameters, cursor=new_cursor)
         live = [e for e in raw if not e.get("server_deleted_at")]
         read.deleted = [f"toggl:{e['id']}" for e in raw if e.get("server_deleted_at")]
