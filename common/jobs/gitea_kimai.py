@@ -5,22 +5,32 @@ plan:  pure functions from (issues, Kimai state, store links) to actions;
 apply: creates and updates in parallel; a create with no answer is resolved by its marker.
 An issue whose mapped fields hash to what was last written costs no Kimai request at all.
 """
+from __future__ import annotations
+
 import logging
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..clients import Record
 from ..clients.gitea import GiteaClient
 from ..clients.kimai import KimaiClient
 from ..errors import STOPS_RUN, SyncError
+from ..store_queries import Row
 from ..timeutil import parse_instant
-from .base import Action, Applier, content_hash
+from .base import Action, ActionKind, Applier, Result, Target, content_hash
 from .options import Job, JobOptions, RunOptions
-from .kimai_targets import (Containers, ContainerWriter, KimaiState, index_by_marker, kimai_safe_name, needs_customers,
-                            needs_of, without_path)
+from .kimai_targets import (ContainerRef, Containers, ContainerWriter, KimaiState, index_by_marker, kimai_safe_name,
+                            needs_customers, needs_of, ref_id, without_path)
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..http import RequestCounter
+    from ..store import Store
 
 log = logging.getLogger("tracksync.gitea_kimai")
 
@@ -35,25 +45,28 @@ class Options(JobOptions):
     include_pulls: bool = False   # --include-prs or SYNC_PULL_REQUESTS
 
 
+GiteaOptions = Options  # its name inside GiteaKimaiJob, where the class attribute `Options` hides it
+
+
 @dataclass
 class RepoRead:
     name: str
-    issues: list = field(default_factory=list)
+    issues: list[Record] = field(default_factory=list)
     complete: bool = True
-    error: str = None
+    error: str | None = None
 
 
 # --- mapping (pure) -------------------------------------------------------------------------
 
-def repo_marker(owner, repo):
+def repo_marker(owner: str, repo: str) -> str:
     return f"gitea:{owner}/{repo}"
 
 
-def issue_marker(owner, repo, number):
+def issue_marker(owner: str, repo: str, number: int) -> str:
     return f"gitea:{owner}/{repo}#{number}"
 
 
-def activity_fields(owner, repo, issue, closed_policy):
+def activity_fields(owner: str, repo: str, issue: Record, closed_policy: str) -> dict[str, Any]:
     body = (issue.get("body") or "").strip()
     if len(body) > BODY_LIMIT:
         body = body[:BODY_LIMIT] + "…"
@@ -62,11 +75,11 @@ def activity_fields(owner, repo, issue, closed_policy):
     return {"name": kimai_safe_name(f"#{issue['number']} {issue['title']}"), "comment": comment, "visible": visible}
 
 
-def current_fields(activity):
+def current_fields(activity: Target) -> dict[str, Any]:
     return {"name": activity["name"], "comment": activity.get("comment") or "", "visible": bool(activity["visible"])}
 
 
-def describe_change(before, after):
+def describe_change(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
     if before["name"] != after["name"]:
         return f"name {before['name']!r} -> {after['name']!r}"
     if before["visible"] != after["visible"]:
@@ -74,10 +87,11 @@ def describe_change(before, after):
     return "description changed"
 
 
-def plan_activities(owner, repo, issues, target_by_marker, links, closed_policy, where=""):
+def plan_activities(owner: str, repo: str, issues: Iterable[Record], target_by_marker: Mapping[str, Target],
+                    links: Mapping[str, Row], closed_policy: str, where: str = "") -> list[Action]:
     """Actions for the issues of one repository, given the project's activities by marker.
     `where` names the project and customer a created activity goes under, for the plan."""
-    actions = []
+    actions: list[Action] = []
     for issue in issues:
         key = issue_marker(owner, repo, issue["number"])
         fields = activity_fields(owner, repo, issue, closed_policy)
@@ -86,22 +100,22 @@ def plan_activities(owner, repo, issues, target_by_marker, links, closed_policy,
         existing = target_by_marker.get(key)
         if existing is None:
             detail = f"activity {fields['name']!r} {where}".rstrip()
-            actions.append(Action("create", key, "activity", label, repo, fields, detail=detail))
+            actions.append(Action(ActionKind.CREATE, key, "activity", label, repo, fields, detail=detail))
             continue
         before = current_fields(existing)
         if before == fields:
             linked = link and link["state"] == "synced" and link["target_id"] == existing["id"] and link["source_hash"] == content_hash(fields)
-            kind = "unchanged" if linked else "link"
+            kind = ActionKind.UNCHANGED if linked else ActionKind.LINK
             actions.append(Action(kind, key, "activity", label, repo, fields, target_id=existing["id"]))
             continue
         only_visibility = {**before, "visible": fields["visible"]} == fields
-        kind = ("hide" if not fields["visible"] else "show") if only_visibility else "update"
+        kind = (ActionKind.HIDE if not fields["visible"] else ActionKind.SHOW) if only_visibility else ActionKind.UPDATE
         actions.append(Action(kind, key, "activity", label, repo, fields, target_id=existing["id"], before=before,
                               keep={"billable": existing.get("billable", True)}, detail=describe_change(before, fields)))
     return actions
 
 
-def next_cursor(read, failed_versions, old):
+def next_cursor(read: RepoRead, failed_versions: list[str], old: str | None) -> str | None:
     """The repository's new cursor: the newest updated_at seen, but never past an item that
     failed (it must be read again) and unchanged when the list was cut short."""
     if not read.complete:
@@ -136,22 +150,23 @@ class GiteaKimaiJob(Job):
         assert isinstance(options, Options)
         return replace(options, include_pulls=options.include_pulls or settings.sync_pull_requests)
 
-    def __init__(self, settings, options, store, counter, result, run_id=None):
+    def __init__(self, settings: Settings, options: GiteaOptions, store: Store, counter: RequestCounter,
+                 result: Result, run_id: int | None = None) -> None:
         settings.require("GITEA_ORGANIZATION")
         self.settings, self.opts, self.store, self.result, self.run_id = settings, options, store, result, run_id
         self.owner = settings.gitea_organization
         self.gitea = GiteaClient(settings, counter, options.dry_run)
         self.kimai = KimaiClient(settings, counter, options.dry_run)
         self.applier = Applier(JOB, store, run_id, options.workers, result, options.dry_run)
-        self.unmade_projects = set()   # repositories whose project could not be created
+        self.unmade_projects: set[str] = set()   # repositories whose project could not be created
 
-    def run(self):
+    def run(self) -> None:
         self.gitea.me()  # fail fast (77 / 69) on either service, before reading anything
         self.kimai.me()
         repos = self.opts.repos or self.settings.repos_to_sync or [r["name"] for r in self.gitea.list_repos(self.owner)]
         reads = self.read_source(repos)
         links = self.store.links(JOB)
-        todo = {}
+        todo: dict[str, list[Record]] = {}  # repository -> its issues that need a look at Kimai
         for repo in repos:
             read = reads[repo]
             if read.error:
@@ -167,7 +182,7 @@ class GiteaKimaiJob(Job):
         if not self.opts.dry_run:
             self.save_cursors(reads)
 
-    def _unchanged(self, repo, issue, links):
+    def _unchanged(self, repo: str, issue: Record, links: Mapping[str, Row]) -> bool:
         """Linked, synced and hashing the same as last written: no need to look at Kimai."""
         if self.opts.full:
             return False
@@ -178,14 +193,15 @@ class GiteaKimaiJob(Job):
             return True
         return False
 
-    def _project_linked(self, repo, links):
+    def _project_linked(self, repo: str, links: Mapping[str, Row]) -> bool:
         link = links.get(repo_marker(self.owner, repo))
         return not self.opts.full and link is not None and link["state"] == "synced"
 
-    def read_source(self, repos):
-        cursors = {} if self.opts.full else {repo: self.store.cursor(JOB, f"{self.owner}/{repo}") for repo in repos}
+    def read_source(self, repos: Iterable[str]) -> dict[str, RepoRead]:
+        cursors: dict[str, str | None] = {} if self.opts.full else {
+            repo: self.store.cursor(JOB, f"{self.owner}/{repo}") for repo in repos}
 
-        def read(repo):  # in a worker thread: no store access here
+        def read(repo: str) -> RepoRead:  # in a worker thread: no store access here
             since = cursors.get(repo)
             if since:
                 since = (parse_instant(since) - OVERLAP).isoformat()
@@ -199,11 +215,12 @@ class GiteaKimaiJob(Job):
         with ThreadPoolExecutor(max_workers=self.opts.workers) as pool:
             return {r.name: r for r in pool.map(read, repos)}
 
-    def sync_repos(self, todo, links):
+    def sync_repos(self, todo: dict[str, list[Record]], links: Mapping[str, Row]) -> None:
         """Plan each repository's project (found, or created under KIMAI_CUSTOMER) and its
         issues' activities, then apply: customer, projects, activities in that order."""
         customer = self.settings.kimai_customer or self.owner
-        project = {repo: links[repo_marker(self.owner, repo)]["target_id"] for repo in todo if self._project_linked(repo, links)}
+        project: dict[str, ContainerRef] = {
+            repo: links[repo_marker(self.owner, repo)]["target_id"] for repo in todo if self._project_linked(repo, links)}
         wanted = {repo: repo_marker(self.owner, repo) for repo in todo if repo not in project}
         state = KimaiState()
         if wanted:
@@ -216,26 +233,27 @@ class GiteaKimaiJob(Job):
             project[repo] = containers.marked_project(key, repo, comment, customer, f"{self.owner}/{repo}")
         existing = [ref for ref in project.values() if not isinstance(ref, Action)]
         target = index_by_marker(self.kimai.list_activities(existing)) if existing else {}
-        actions = []
+        actions: list[Action] = []
         for repo, issues in todo.items():
             where = f"in project {kimai_safe_name(repo)!r} (customer {kimai_safe_name(customer)!r})"
             planned = plan_activities(self.owner, repo, issues, target, links, self.settings.closed_issues, where)
             for action in planned:
                 action.needs = needs_of(parent=project[repo])
-                action.parent = None if action.needs else project[repo]
+                action.parent = ref_id(project[repo])  # None while the project is only planned: take_ids sets it
             actions.extend(planned)
         ContainerWriter(self.kimai, self.settings, self.applier).apply(
             containers.actions, actions, self._write_activity,
-            lambda unknown: index_by_marker(self.kimai.list_activities({a.parent for a in unknown})))
+            lambda unknown: index_by_marker(self.kimai.list_activities({a.parent for a in unknown if a.parent is not None})))
         self.unmade_projects = {repo for repo, ref in project.items() if isinstance(ref, Action) and ref.target_id is None}
 
-    def _write_activity(self, action):
+    def _write_activity(self, action: Action) -> Target:
         f = action.fields
-        if action.kind == "create":
+        if action.kind == ActionKind.CREATE:
             return self.kimai.create_activity(f["name"], action.parent, f["comment"], f["visible"])
+        assert action.target_id is not None and action.keep is not None, "an update of an activity found"
         return self.kimai.update_activity(action.target_id, f["name"], f["comment"], f["visible"], **action.keep)
 
-    def save_cursors(self, reads):
+    def save_cursors(self, reads: Mapping[str, RepoRead]) -> None:
         failed = {label for label, _ in self.result.failures}
         for repo, read in reads.items():
             if read.error:

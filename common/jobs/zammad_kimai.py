@@ -7,23 +7,33 @@ apply: in parallel; a create with no answer is resolved by its marker.
 A timesheet edited in Kimai since the last sync is never overwritten silently
 (ZAMMAD_CONFLICT_POLICY).
 """
+from __future__ import annotations
+
 import logging
 import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta, timezone
-from typing import Callable, Optional
+from datetime import datetime, time, timedelta, timezone, tzinfo
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from ..clients import Record
 from ..clients.kimai import KimaiClient
 from ..clients.zammad import ZammadClient
 from ..config import read_map
 from ..errors import STOPS_RUN, ConfigError, NotFound, SyncError, UsageError
+from ..store_queries import Row
 from ..timeutil import parse_instant, to_kimai_local, zone
-from .base import Action, ActionKind, Applier, content_hash
+from .base import Action, ActionKind, Applier, Result, Target, content_hash
 from .options import DATE_FROM, DATE_TO, Job, JobOptions
-from .kimai_targets import (Containers, ContainerWriter, KimaiState, describe_changes, needs_customers, needs_of,
-                            ref_id, time_span, timesheets_by_marker, without_path)
+from .kimai_targets import (ContainerRef, Containers, ContainerWriter, KimaiState, describe_changes, needs_customers,
+                            needs_of, ref_id, time_span, timesheets_by_marker, without_path)
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..http import RequestCounter
+    from ..store import Store
 
 log = logging.getLogger("tracksync.zammad_kimai")
 
@@ -35,16 +45,20 @@ COMPARED = ("begin", "end", "project", "activity", "description", "user")
 DEFAULT_CUSTOMER = "Zammad"
 ENTRY_MARKER = re.compile(r"^zammad:ticket/(\d+)/time/(\d+)$")
 
+Window = tuple[datetime, datetime]  # --from/--to as instants: [from, to)
+Entry = tuple[Record, Record, str | None]  # (ticket, time accounting entry, the entry's version where it is needed)
+Resolution = tuple[int | None, int | None, str | None]  # (activity id, user id, why the entry cannot be mapped)
 
-def entry_marker(ticket_id, entry_id):
+
+def entry_marker(ticket_id: int, entry_id: int) -> str:
     return f"zammad:ticket/{ticket_id}/time/{entry_id}"
 
 
-def ticket_marker(ticket_id):
+def ticket_marker(ticket_id: int) -> str:
     return f"zammad:ticket/{ticket_id}"
 
 
-def minutes_per_unit(setting):
+def minutes_per_unit(setting: str | None) -> float:
     value = (setting or "minutes").strip().lower()
     if value in ("minute", "minutes"):
         return 1.0
@@ -53,13 +67,14 @@ def minutes_per_unit(setting):
     try:
         minutes = float(value)
     except ValueError:
-        minutes = 0
+        minutes = 0.0
     if minutes <= 0:
         raise ConfigError("ZAMMAD_TIME_UNIT", f"expected minutes, hours or a positive number, got {setting!r}")
     return minutes
 
 
-def timesheet_fields(ticket, entry, tz, per_unit, project_id, activity_id, user_id, type_name=None):
+def timesheet_fields(ticket: Record, entry: Record, tz: tzinfo, per_unit: float, project_id: int | None,
+                     activity_id: int | None, user_id: int | None, type_name: str | None = None) -> dict[str, Any]:
     """The Kimai timesheet an entry maps to: begin = its creation time in Kimai's zone, end =
     begin + duration (both computed as instants, so DST days come out right)."""
     begin = parse_instant(entry["created_at"])
@@ -74,7 +89,7 @@ def timesheet_fields(ticket, entry, tz, per_unit, project_id, activity_id, user_
     return fields
 
 
-def current_fields(timesheet, tz, with_user):
+def current_fields(timesheet: Target, tz: tzinfo, with_user: bool) -> dict[str, Any]:
     """A Kimai timesheet in the same shape as timesheet_fields, for comparison."""
     fields = {"begin": to_kimai_local(parse_instant(timesheet["begin"]), tz),
               "end": to_kimai_local(parse_instant(timesheet["end"]), tz) if timesheet.get("end") else None,
@@ -85,11 +100,13 @@ def current_fields(timesheet, tz, with_user):
     return fields
 
 
-def changed_fields(before, after):
+def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
     return [k for k in COMPARED if k in after and before.get(k) != after.get(k)]
 
 
-def plan_entry(key, label, desired, version, link, target, current, policy, scope, zone_name, needs=None):
+def plan_entry(key: str, label: str, desired: dict[str, Any], version: str, link: Row | None, target: Target | None,
+               current: dict[str, Any] | None, policy: str, scope: str, zone_name: str,
+               needs: dict[str, Action] | None = None) -> Action:
     """One entry's action. `target` is its Kimai timesheet (found by link or marker), `current`
     that timesheet as fields; `link` what the store remembers (the fields last written);
     `version` the hash of the entry as Zammad has it now; `needs` the planned project whose id
@@ -99,10 +116,13 @@ def plan_entry(key, label, desired, version, link, target, current, policy, scop
     return action
 
 
-def _plan_entry(key, label, desired, version, link, target, current, policy, scope, zone_name, needs):
+def _plan_entry(key: str, label: str, desired: dict[str, Any], version: str, link: Row | None, target: Target | None,
+                current: dict[str, Any] | None, policy: str, scope: str, zone_name: str,
+                needs: dict[str, Action] | None) -> Action:
     if target is None:
         return Action(ActionKind.CREATE, key, "timesheet", label, scope, desired, needs=needs,
                       detail=time_span(desired["begin"], desired["end"], zone_name))
+    assert current is not None, "a target comes with its current fields"
     if current == desired and not needs:
         linked = link and link["state"] == "synced" and link["target_id"] == target["id"] and link["source_hash"] == version
         return Action(ActionKind.UNCHANGED if linked else ActionKind.LINK, key, "timesheet", label, scope, desired,
@@ -133,10 +153,13 @@ class Options(JobOptions):
     ticket_ids: tuple[int, ...] = ()  # sync only these tickets (webhook)
 
 
+ZammadOptions = Options  # its name inside ZammadKimaiJob, where the class attribute `Options` hides it
+
+
 @dataclass
 class TicketRead:
-    ticket: dict
-    entries: list = field(default_factory=list)
+    ticket: Record
+    entries: list[Record] = field(default_factory=list)
     error: str | None = None
 
 
@@ -148,10 +171,10 @@ class WindowRead:
     tz: ZoneInfo
     low: str
     high: str
-    entries: list[tuple[dict, dict]]
+    entries: list[tuple[Record, Record]]
     ticket_ids: set[int]
-    timesheets: list[dict]
-    desired: Callable[[dict, dict], tuple[dict, int, Optional[str]]]
+    timesheets: list[Record]
+    desired: Callable[[Record, Record], tuple[dict[str, Any], int, str | None]]
 
 
 class ZammadKimaiJob(Job):
@@ -163,7 +186,8 @@ class ZammadKimaiJob(Job):
     options = (DATE_FROM, DATE_TO)
     Options = Options
 
-    def __init__(self, settings, options, store, counter, result, run_id=None):
+    def __init__(self, settings: Settings, options: ZammadOptions, store: Store, counter: RequestCounter,
+                 result: Result, run_id: int | None = None) -> None:
         self.settings, self.opts, self.store, self.result, self.run_id = settings, options, store, result, run_id
         self.zammad = ZammadClient(settings, counter, options.dry_run)
         self.kimai = KimaiClient(settings, counter, options.dry_run)
@@ -175,11 +199,11 @@ class ZammadKimaiJob(Job):
             if not user.isdigit():
                 raise ConfigError("ZAMMAD_USER_MAP", f"{email}: expected a Kimai user id (a number), got {user!r}")
         self.policy = settings.zammad_conflict_policy
-        self.tz = None
-        self.type_names = {}
+        self.tz: ZoneInfo | None = None  # Kimai's time zone, read first by run() (or read_window)
+        self.type_names: dict[int | None, str] = {}  # activity types by id, looked up with an entry's (maybe None)
 
     # -- read ---------------------------------------------------------------------------
-    def run(self):
+    def run(self) -> None:
         self.zammad.me()  # fail fast (77 / 69) before reading anything
         me = self.kimai.me()
         self.tz = zone(self.settings.kimai_timezone or me.get("timezone") or "UTC")
@@ -201,7 +225,7 @@ class ZammadKimaiJob(Job):
             if not (self.opts.ticket_ids or window):
                 self.save_cursor(reads, complete)
 
-    def window(self):
+    def window(self) -> Window | None:
         """(from, to) instants for --from/--to, else None."""
         if not (self.opts.date_from or self.opts.date_to):
             return None
@@ -215,9 +239,9 @@ class ZammadKimaiJob(Job):
         return (datetime.combine(start, time(0), self.tz).astimezone(timezone.utc),
                 datetime.combine(stop + timedelta(days=1), time(0), self.tz).astimezone(timezone.utc))
 
-    def read_tickets(self, window):
+    def read_tickets(self, window: Window | None) -> tuple[list[Record], bool]:
         if self.opts.ticket_ids:
-            tickets = []
+            tickets: list[Record] = []
             for ticket_id in self.opts.ticket_ids:
                 try:
                     tickets.append(self.zammad.get_ticket(ticket_id))
@@ -235,7 +259,7 @@ class ZammadKimaiJob(Job):
             self.result.warnings.append("MAX_PAGES reached; the remaining tickets are read next run")
         return tickets, complete
 
-    def ticket_unchanged(self, ticket):
+    def ticket_unchanged(self, ticket: Record) -> bool:
         """The ticket's updated_at is the one all its entries were synced at (adding, changing or
         deleting time touches the ticket): no need to read its entries again."""
         if self.opts.full or self.opts.date_from or self.opts.date_to:
@@ -245,8 +269,8 @@ class ZammadKimaiJob(Job):
             return True
         return False
 
-    def read_entries(self, tickets):
-        def read(ticket):
+    def read_entries(self, tickets: Iterable[Record]) -> list[TicketRead]:
+        def read(ticket: Record) -> TicketRead:
             try:
                 return TicketRead(ticket, self.zammad.time_accountings(ticket["id"]))
             except SyncError as exc:
@@ -256,16 +280,18 @@ class ZammadKimaiJob(Job):
         with ThreadPoolExecutor(max_workers=self.opts.workers) as pool:
             return list(pool.map(read, tickets))
 
-    def select(self, reads, links, window):
+    def select(self, reads: list[TicketRead], links: Mapping[str, Row],
+               window: Window | None) -> tuple[list[tuple[Record, Record, str]], list[Row]]:
         """Entries that need a look at Kimai (new, changed, pending or failed), and links whose
         entry is gone from Zammad."""
-        work, orphans = [], []
+        work: list[tuple[Record, Record, str]] = []  # (ticket, entry, its version)
+        orphans: list[Row] = []
         for read in reads:
             ticket = read.ticket
             if read.error:
                 self.result.fail(f"ticket #{ticket.get('number')}", read.error, scope=str(ticket["id"]))
                 continue
-            present = set()
+            present: set[str] = set()
             for entry in read.entries:
                 key = entry_marker(ticket["id"], entry["id"])
                 present.add(key)
@@ -283,11 +309,12 @@ class ZammadKimaiJob(Job):
         return work, orphans
 
     # -- plan and apply ------------------------------------------------------------------
-    def sync(self, work, orphans, links):
+    def sync(self, work: list[tuple[Record, Record, str]], orphans: list[Row], links: Mapping[str, Row]) -> None:
+        assert self.tz is not None, "run() reads Kimai's time zone first"
         resolve = self.references(work)
         resolved = [(ticket, entry, version, *resolve(entry)) for ticket, entry, version in work]
         containers, project_of = self.plan_projects([(t, e, v) for t, e, v, _, _, reason in resolved if not reason], links)
-        desired = {}
+        desired: dict[str, tuple[str, str, dict[str, Any], str, dict[str, Action] | None]] = {}
         for ticket, entry, version, activity_id, user_id, reason in resolved:
             key = entry_marker(ticket["id"], entry["id"])
             label = f"#{ticket['number']} time/{entry['id']}"
@@ -299,7 +326,7 @@ class ZammadKimaiJob(Job):
                                       self.type_names.get(entry.get("type_id")))
             desired[key] = (label, str(ticket["id"]), fields, version, needs_of(project=project))
         existing = self.read_target(desired, orphans, links)
-        actions = []
+        actions: list[Action] = []
         for key, (label, scope, fields, version, needs) in desired.items():
             target = existing.get(key)
             current = current_fields(target, self.tz, bool(self.user_map)) if target else None
@@ -308,22 +335,22 @@ class ZammadKimaiJob(Job):
         actions += self.plan_orphans(orphans, existing)
         self.apply(actions, containers)
 
-    def references(self, work):
+    def references(self, work: Sequence[Entry]) -> Callable[[Record], Resolution]:
         """A function entry -> (activity id, user id, failure reason)."""
         self.type_names = {t["id"]: t["name"] for t in self.zammad.activity_types()}
-        activities = None
+        activities: dict[str, int] = {}  # Kimai's global activities by name and by id, read when one can be wanted
         if self.activity_map or self.settings.zammad_default_activity:
             globals_ = self.kimai.list_global_activities()
             activities = {a["name"]: a["id"] for a in globals_}
             activities.update({str(a["id"]): a["id"] for a in globals_})
-        agents = {}
+        agents: dict[int, str] = {}  # Zammad user id -> e-mail
         if self.user_map:
             for agent_id in {e["created_by_id"] for _, e, _ in work}:
                 agents[agent_id] = self.zammad.get_user(agent_id).get("email", "")
 
-        def resolve(entry):
+        def resolve(entry: Record) -> Resolution:
             type_id = entry.get("type_id")
-            wanted = None
+            wanted: str | None = None
             if type_id is not None:
                 wanted = self.activity_map.get(str(type_id)) or self.activity_map.get(self.type_names.get(type_id, ""))
             wanted = wanted or self.settings.zammad_default_activity
@@ -343,12 +370,15 @@ class ZammadKimaiJob(Job):
             return activity_id, user_id, None
         return resolve
 
-    def plan_projects(self, work, links):
+    def plan_projects(self, work: Sequence[Entry],
+                      links: Mapping[str, Row]) -> tuple[Containers, Callable[[Record], ContainerRef]]:
         """(Containers, ticket -> project): the Kimai project of each ticket's entries, an id or
         the planned create (and its customer's), after reading the projects once if needed."""
         strategy = self.settings.zammad_project_strategy
         default_customer = self.settings.kimai_customer or DEFAULT_CUSTOMER
-        wanted, refs = {}, {}  # marker -> (name, comment, customer, scope); marker -> project
+        wanted: dict[str, tuple[str, str, str, str]] = {}  # marker -> (name, comment, customer, scope)
+        refs: dict[str, ContainerRef] = {}  # marker -> project
+        key_of: Callable[[Record], str]
         if strategy == "fixed":
             self.settings.require("ZAMMAD_PROJECT")
             name = self.settings.zammad_project
@@ -375,21 +405,22 @@ class ZammadKimaiJob(Job):
             refs[marker] = containers.marked_project(marker, title, comment, customer, scope)
         return containers, lambda ticket: refs[key_of(ticket)]
 
-    def projects(self, work, links):
+    def projects(self, work: Sequence[Entry], links: Mapping[str, Row]) -> Callable[[Record], int | None]:
         """ticket -> Kimai project id (None for one only planned): for reconciliation, which reads only."""
         _, project_of = self.plan_projects(work, links)
         return lambda ticket: ref_id(project_of(ticket))
 
-    def read_window(self) -> "WindowRead":
+    def read_window(self) -> WindowRead:
         """For reconciliation, which reads only: the entries created in the --from/--to window, the
         Kimai timesheets of the window and WINDOW_MARGIN around it, and the fields each entry maps to."""
         me = self.kimai.me()
-        self.tz = zone(self.settings.kimai_timezone or me.get("timezone") or "UTC")
+        self.tz = tz = zone(self.settings.kimai_timezone or me.get("timezone") or "UTC")
         window = self.window()
+        assert window is not None, "reconciliation gives --from and --to"
         tickets, _ = self.read_tickets(window)
         reads = self.read_entries(tickets)
         entries = [(r.ticket, e) for r in reads for e in r.entries if window[0] <= parse_instant(e["created_at"]) < window[1]]
-        work = [(ticket, entry, None) for ticket, entry in entries]
+        work: list[Entry] = [(ticket, entry, None) for ticket, entry in entries]
         resolve = self.references(work)
         project_of = self.projects(work, self.store.links(JOB))
         low, high = to_kimai_local(window[0], self.tz), to_kimai_local(window[1], self.tz)
@@ -397,20 +428,21 @@ class ZammadKimaiJob(Job):
         sheets = self.kimai.list_timesheets(shift(low, -WINDOW_MARGIN), shift(high, WINDOW_MARGIN),
                                             user="all" if self.user_map else None)
 
-        def desired(ticket, entry):
+        def desired(ticket: Record, entry: Record) -> tuple[dict[str, Any], int, str | None]:
             activity_id, user_id, reason = resolve(entry)
-            fields = timesheet_fields(ticket, entry, self.tz, self.per_unit, project_of(ticket), activity_id, user_id)
+            fields = timesheet_fields(ticket, entry, tz, self.per_unit, project_of(ticket), activity_id, user_id)
             return fields, round(float(entry["time_unit"]) * self.per_unit), reason
         return WindowRead(self.tz, low, high, entries, {r.ticket["id"] for r in reads}, sheets, desired)
 
-    def read_target(self, desired, orphans, links):
+    def read_target(self, desired: Mapping[str, tuple[str, str, dict[str, Any], str, dict[str, Action] | None]],
+                    orphans: list[Row], links: Mapping[str, Row]) -> dict[str, Target]:
         """Kimai timesheets of the affected days (and a week around them), by marker."""
         begins = [d[2]["begin"] for d in desired.values()] + [l["data"]["begin"] for l in orphans if l.get("data")]
         return timesheets_by_marker(self.kimai, begins, WINDOW_MARGIN, bool(self.user_map), links, desired,
                                     self.result.warnings.append)
 
-    def plan_orphans(self, orphans, existing):
-        actions = []
+    def plan_orphans(self, orphans: list[Row], existing: Mapping[str, Target]) -> list[Action]:
+        actions: list[Action] = []
         for link in orphans:
             target = existing.get(link["source_key"])
             label = link["source_key"].replace("zammad:ticket/", "ticket ")
@@ -424,30 +456,32 @@ class ZammadKimaiJob(Job):
                                       target_id=target["id"], detail="deleted in Zammad; timesheet kept (ZAMMAD_DELETE_POLICY=report)"))
         return actions
 
-    def apply(self, actions, containers):
+    def apply(self, actions: list[Action], containers: Containers) -> None:
         """The plan goes to the applier whole: it writes the changes and records the rest (links,
         kept edits, conflicts, entries deleted in Zammad)."""
         ContainerWriter(self.kimai, self.settings, self.applier).apply(containers.actions, actions, self.write, self.reread)
 
-    def write(self, action):
+    def write(self, action: Action) -> Target:
         f = dict(action.fields)
         if action.kind == ActionKind.CREATE:
             f.update(tags=TAG, billable=True, exported=False)
             return self.kimai.create_timesheet(f)
+        assert action.target_id is not None, "updates and deletes act on a timesheet found"
         if action.kind == ActionKind.DELETE:
             self.kimai.delete_timesheet(action.target_id)
             return {"id": action.target_id}
+        assert action.keep is not None, "an update repeats the values Kimai would reset"
         return self.kimai.update_timesheet(action.target_id, {**f, **action.keep})
 
-    def reread(self, unknown):
+    def reread(self, unknown: list[Action]) -> dict[str, Target]:
         return timesheets_by_marker(self.kimai, [a.fields["begin"] for a in unknown], timedelta(days=1), bool(self.user_map))
 
-    def save_ticket_versions(self, reads):
+    def save_ticket_versions(self, reads: list[TicketRead]) -> None:
         """Remember each ticket's updated_at once all its entries are synced."""
         self.store.set_cursors(JOB, {f"ticket/{r.ticket['id']}": r.ticket["updated_at"] for r in reads
                                      if not r.error and str(r.ticket["id"]) not in self.result.failed_scopes})
 
-    def save_cursor(self, reads, complete):
+    def save_cursor(self, reads: list[TicketRead], complete: bool) -> None:
         """The newest ticket updated_at seen, but never past a ticket with a failed entry."""
         if not complete or not reads:
             return
