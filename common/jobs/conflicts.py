@@ -5,21 +5,25 @@
 - target (`--keep kimai`): keep the Kimai timesheet as it is and accept it as synced;
 - skip: leave both sides as they are; the item is compared again when its source changes.
 """
+from __future__ import annotations
+
 from ..clients.kimai import KimaiClient
+from ..config import Settings
 from ..errors import NotFound, UsageError
 from ..http import RequestCounter
 from ..runlock import JobLock
 from ..store import Store
+from ..store_queries import Row
 
 RESOLUTIONS = {"zammad": "source", "source": "source", "kimai": "target", "target": "target", "skip": "skip"}
 
 
-def list_conflicts(settings, job=None):
+def list_conflicts(settings: Settings, job: str | None = None) -> list[Row]:
     with Store(settings.database_path, readonly=True) as store:
         return store.conflicts(job=job)
 
 
-def resolve(settings, conflict_id, keep):
+def resolve(settings: Settings, conflict_id: int, keep: str) -> str:
     """Settle one open conflict; returns a one-line description of what was done."""
     resolution = RESOLUTIONS[keep]
     with Store(settings.database_path, readonly=True) as store:

@@ -7,6 +7,8 @@ ZAMMAD_WEBHOOK_SECRET) must match, else 401; `sync.py webhook` refuses to start 
 unless given --insecure, and then warns on every start. A repeated X-Zammad-Delivery is acknowledged
 and not processed twice. SIGTERM (or SIGINT) stops accepting, drains the queue and exits 0.
 """
+from __future__ import annotations
+
 import hashlib
 import hmac
 import json
@@ -15,10 +17,18 @@ import queue
 import signal
 import threading
 import time
+from collections.abc import Callable
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from io import BufferedIOBase
+from typing import TYPE_CHECKING, Any
 
 from ..errors import LockHeld, SyncError
 from ..store import Store
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from .base import Result
 
 log = logging.getLogger("tracksync.webhook")
 
@@ -27,9 +37,11 @@ PATHS = ("/", "/webhooks/zammad")
 MAX_BODY = 1_000_000
 QUEUE_SIZE = 1000
 LOCK_RETRY_SECONDS = 2.0
+Address = tuple[str | bytes | bytearray, int] | tuple[str | bytes | bytearray, int, int, int]  # host, port[, IPv6 ...]
+Answer = tuple[int, dict[str, Any]]  # (HTTP status, JSON body)
 
 
-def signature_ok(secret, body, header):
+def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
     if not header or not header.startswith("sha1="):
         return False
     expected = hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
@@ -37,21 +49,21 @@ def signature_ok(secret, body, header):
 
 
 class WebhookServer:
-    def __init__(self, settings, host, port, sync_tickets):
+    def __init__(self, settings: Settings, host: str, port: int, sync_tickets: Callable[[list[int]], Result]) -> None:
         """sync_tickets(ticket_ids) runs the job for those tickets (raises LockHeld while a
         cron run holds the lock)."""
         self.settings, self.sync_tickets = settings, sync_tickets
-        self.queue = queue.Queue(maxsize=QUEUE_SIZE)
+        self.queue: queue.Queue[int] = queue.Queue(maxsize=QUEUE_SIZE)  # ticket ids
         self.stopping = threading.Event()
         self.httpd = ThreadingHTTPServer((host, port), self._handler())
         self.httpd.daemon_threads = True
         self.worker = threading.Thread(target=self._work, name="webhook-worker")
 
     @property
-    def address(self):
+    def address(self) -> Address:
         return self.httpd.server_address
 
-    def serve(self):
+    def serve(self) -> int:
         """Serve until SIGTERM/SIGINT, then drain the queue. Returns the exit code (0)."""
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: threading.Thread(target=self.httpd.shutdown).start())
@@ -68,7 +80,7 @@ class WebhookServer:
         return 0
 
     # -- background work ---------------------------------------------------------------------
-    def _work(self):
+    def _work(self) -> None:
         while not (self.stopping.is_set() and self.queue.empty()):
             try:
                 first = self.queue.get(timeout=0.2)
@@ -82,7 +94,7 @@ class WebhookServer:
                     break
             self._sync(sorted(tickets))
 
-    def _sync(self, tickets):
+    def _sync(self, tickets: list[int]) -> None:
         while True:
             try:
                 result = self.sync_tickets(tickets)
@@ -99,16 +111,16 @@ class WebhookServer:
             return
 
     # -- HTTP ------------------------------------------------------------------------------
-    def _handler(self):
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, fmt, *args):
+            def log_message(self, fmt: str, *args: Any) -> None:
                 log.debug("webhook %s", fmt % args)
 
-            def _answer(self, status, body):
+            def _answer(self, status: int, body: dict[str, Any]) -> None:
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -116,12 +128,12 @@ class WebhookServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_GET(self):
+            def do_GET(self) -> None:
                 if self.path.split("?")[0] not in PATHS:
                     return self._answer(404, {"error": "not found"})
                 self._answer(200, {"status": "ok", "queued": server.queue.qsize()})
 
-            def do_POST(self):
+            def do_POST(self) -> None:
                 status, body = server.receive(self.path.split("?")[0], self.headers, self.rfile)
                 if status == 503:
                     self.close_connection = True
@@ -129,7 +141,7 @@ class WebhookServer:
 
         return Handler
 
-    def receive(self, path, headers, stream):
+    def receive(self, path: str, headers: Message, stream: BufferedIOBase) -> Answer:
         """Check one delivery and queue its ticket: (status, answer)."""
         if path not in PATHS:
             return 404, {"error": "not found"}
