@@ -1,11 +1,12 @@
 """What `sync.py` prints about its runs: the plan of a dry run under "would ..." headings,
 failures and warnings grouped by reason, the summary table with its outcome column, the JSON
 document (docs/json.md) and the one-line summary each run leaves in the log file."""
+
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .cli import paint
@@ -14,15 +15,38 @@ from .jobs.base import CONTAINER_KEYS, CONTAINERS, SUMMARY_KEYS, Action, ActionK
 JSON_VERSION = 1
 EXAMPLES = 3  # examples named on a grouped line
 
-HEADINGS = {ActionKind.CREATE: "would create", ActionKind.UPDATE: "would update", ActionKind.SHOW: "would show again",
-            ActionKind.HIDE: "would hide", ActionKind.DELETE: "would delete",
-            ActionKind.CONFLICT: "conflicts, left as they are", ActionKind.REPORT: "deleted at the source, kept"}
+HEADINGS = {
+    ActionKind.CREATE: "would create",
+    ActionKind.UPDATE: "would update",
+    ActionKind.SHOW: "would show again",
+    ActionKind.HIDE: "would hide",
+    ActionKind.DELETE: "would delete",
+    ActionKind.CONFLICT: "conflicts, left as they are",
+    ActionKind.REPORT: "deleted at the source, kept",
+}
 CONTAINER_RANK = {"customer": 0, "project": 1, "activity": 2}
-COLUMNS = ("job", "outcome", "created", "updated", "hidden", "deleted", "unchanged", "conflicts", "failed",
-           "new containers", "requests", "seconds")
+COLUMNS = (
+    "job",
+    "outcome",
+    "created",
+    "updated",
+    "hidden",
+    "deleted",
+    "unchanged",
+    "conflicts",
+    "failed",
+    "new containers",
+    "requests",
+    "seconds",
+)
 # a dry run's table says what would happen: nothing was created, updated, hidden or deleted
-DRY_RUN_HEADERS = {"created": "would create", "updated": "would update", "hidden": "would hide",
-                   "deleted": "would delete", "new containers": "would create containers"}
+DRY_RUN_HEADERS = {
+    "created": "would create",
+    "updated": "would update",
+    "hidden": "would hide",
+    "deleted": "would delete",
+    "new containers": "would create containers",
+}
 
 
 def table_headers(results: Sequence[Result]) -> list[str]:
@@ -33,10 +57,12 @@ def table_headers(results: Sequence[Result]) -> list[str]:
 
 def plan_order(result: Result) -> Callable[[Action], tuple[int, str, int, str]]:
     """Sort key of a plan: customers, projects, activities (containers), then items by scope and number."""
+
     def key(action: Action) -> tuple[int, str, int, str]:
         rank = CONTAINER_RANK[action.target_type] if result.is_container(action) else len(CONTAINER_RANK)
         number = re.search(r"#(\d+)", action.label)
         return rank, action.scope or "", int(number.group(1)) if number else 0, action.label
+
     return key
 
 
@@ -104,8 +130,13 @@ def containers_cell(counts: Mapping[str, int]) -> str:
 
 def table_row(result: Result) -> list[str | int]:
     counts = result.counts
-    row: dict[str, str | int] = {"job": result.job, "outcome": paint(result.outcome), "new containers": containers_cell(counts),
-           "requests": result.requests.get("requests", 0), "seconds": f"{result.seconds:.3f}"}
+    row: dict[str, str | int] = {
+        "job": result.job,
+        "outcome": paint(result.outcome),
+        "new containers": containers_cell(counts),
+        "requests": result.requests.get("requests", 0),
+        "seconds": f"{result.seconds:.3f}",
+    }
     row.update({k: counts.get(k, 0) for k in SUMMARY_KEYS})
     row["failed"] = paint(row["failed"], "failed") if row["failed"] else 0
     row["conflicts"] = paint(row["conflicts"], "conflicts") if row["conflicts"] else 0
@@ -122,10 +153,16 @@ def json_document(results: Sequence[Result], exit_code: int, extra: Mapping[str,
 def summary_line(result: Result) -> str:
     """The log file's line for one run: job, outcome, counts, seconds, run id (and the error)."""
     counts = {k: result.counts.get(k, 0) for k in SUMMARY_KEYS + CONTAINER_KEYS}
-    fields = [f"job={result.job}", f"outcome={result.outcome}", f"dry_run={'yes' if result.dry_run else 'no'}",
-              *(f"{k}={v}" for k, v in counts.items()), f"requests={result.requests.get('requests', 0)}",
-              f"seconds={result.seconds:.3f}", f"run_id={result.run_id if result.run_id else '-'}",
-              f"exit={result.exit_code}"]
+    fields = [
+        f"job={result.job}",
+        f"outcome={result.outcome}",
+        f"dry_run={'yes' if result.dry_run else 'no'}",
+        *(f"{k}={v}" for k, v in counts.items()),
+        f"requests={result.requests.get('requests', 0)}",
+        f"seconds={result.seconds:.3f}",
+        f"run_id={result.run_id if result.run_id else '-'}",
+        f"exit={result.exit_code}",
+    ]
     if result.error:
         fields.append(f"error={result.error!r}")
     return "run summary: " + " ".join(fields)
@@ -140,5 +177,5 @@ def human_time(value: str | None) -> str:
     except ValueError:
         return str(value)
     if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=timezone.utc)  # the store writes UTC
-    return instant.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        instant = instant.replace(tzinfo=UTC)  # the store writes UTC
+    return instant.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -1,4 +1,5 @@
 """The frame every job run shares: lock, run record, summary. The jobs are in registry.py."""
+
 import logging
 import signal
 import threading
@@ -24,8 +25,11 @@ def check_scheduled_jobs(names: tuple[str, ...]) -> None:
         if name not in JOBS:
             raise ConfigError("SYNC_JOBS", f"unknown job {name!r}; known: {', '.join(JOBS)}")
         if not JOBS[name].scheduled:
-            raise ConfigError("SYNC_JOBS", f"{name} imports a file named on its command line and cannot run "
-                              f"from SYNC_JOBS: run python sync.py {name} FILE")
+            raise ConfigError(
+                "SYNC_JOBS",
+                f"{name} imports a file named on its command line and cannot run "
+                f"from SYNC_JOBS: run python sync.py {name} FILE",
+            )
 
 
 def run_job(name: str, settings: Any, options: RunOptions) -> Result:
@@ -91,15 +95,24 @@ def install_stop_handlers() -> dict[int, Any]:
     previous = {signal.SIGTERM: signal.getsignal(signal.SIGTERM), signal.SIGINT: signal.getsignal(signal.SIGINT)}
     shutdown.install()
     if previous[signal.SIGINT] is signal.default_int_handler:
+
         def first_ctrl_c(signum: int, frame: FrameType | None) -> None:
             signal.signal(signal.SIGINT, signal.default_int_handler)
             shutdown.request()
+
         signal.signal(signal.SIGINT, first_ctrl_c)
     return {k: v for k, v in previous.items() if v is not None}
 
 
-def _run(job: type[Job], settings: Any, options: Any, store: Store, counter: RequestCounter, result: Result,
-         run_id: int | None) -> bool:
+def _run(
+    job: type[Job],
+    settings: Any,
+    options: Any,
+    store: Store,
+    counter: RequestCounter,
+    result: Result,
+    run_id: int | None,
+) -> bool:
     """Run the job; True when a stop signal ended it."""
     try:
         job(settings, options, store, counter, result, run_id).run()

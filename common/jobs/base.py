@@ -1,4 +1,5 @@
 """What every job shares: the plan's actions, the run's result, and applying a plan in parallel."""
+
 from __future__ import annotations
 
 import hashlib
@@ -28,24 +29,32 @@ class ActionKind(StrEnum):
     """What a planned action does. A str: equal to its value ("create" == ActionKind.CREATE), and
     printed and written to JSON and the store as that value."""
 
-    CREATE = "create"        # writes: send it to the target
+    CREATE = "create"  # writes: send it to the target
     UPDATE = "update"
     SHOW = "show"
     HIDE = "hide"
     DELETE = "delete"
-    LINK = "link"            # found by its marker as wanted: remember the link
+    LINK = "link"  # found by its marker as wanted: remember the link
     UNCHANGED = "unchanged"  # as wanted and linked: nothing to do
-    KEEP = "keep"            # edited in the target by a person: the edit stands (link state kept)
-    CONFLICT = "conflict"    # changed on both sides: recorded for `sync.py conflicts`, left as it is
-    REPORT = "report"        # deleted at the source, the target kept: reported once (link state orphaned)
+    KEEP = "keep"  # edited in the target by a person: the edit stands (link state kept)
+    CONFLICT = "conflict"  # changed on both sides: recorded for `sync.py conflicts`, left as it is
+    REPORT = "report"  # deleted at the source, the target kept: reported once (link state orphaned)
 
 
 WRITES = frozenset({ActionKind.CREATE, ActionKind.UPDATE, ActionKind.SHOW, ActionKind.HIDE, ActionKind.DELETE})
 # how each action kind is counted in the summary
-COUNTED_AS = {ActionKind.CREATE: "created", ActionKind.UPDATE: "updated", ActionKind.SHOW: "updated",
-              ActionKind.HIDE: "hidden", ActionKind.DELETE: "deleted", ActionKind.LINK: "unchanged",
-              ActionKind.UNCHANGED: "unchanged", ActionKind.KEEP: "unchanged", ActionKind.CONFLICT: "conflicts",
-              ActionKind.REPORT: "deleted_in_source"}
+COUNTED_AS = {
+    ActionKind.CREATE: "created",
+    ActionKind.UPDATE: "updated",
+    ActionKind.SHOW: "updated",
+    ActionKind.HIDE: "hidden",
+    ActionKind.DELETE: "deleted",
+    ActionKind.LINK: "unchanged",
+    ActionKind.UNCHANGED: "unchanged",
+    ActionKind.KEEP: "unchanged",
+    ActionKind.CONFLICT: "conflicts",
+    ActionKind.REPORT: "deleted_in_source",
+}
 SETTLED_STATE = {ActionKind.KEEP: "kept", ActionKind.REPORT: "orphaned"}  # the link state these kinds record
 SUMMARY_KEYS = ("created", "updated", "hidden", "deleted", "unchanged", "conflicts", "failed")
 # Kimai objects that hold the items: counted under their own keys (customers_created, ...), listed
@@ -64,20 +73,22 @@ def content_hash(fields: Any) -> str:
 class Action:
     """One planned change for one source item. `fields` are the mapped (desired) values."""
 
-    kind: ActionKind          # a plain string is taken as its ActionKind
-    key: str                  # origin marker of the source item
+    kind: ActionKind  # a plain string is taken as its ActionKind
+    key: str  # origin marker of the source item
     target_type: str
-    label: str                # how people name the item, e.g. "#12 acme/web"
-    scope: str                # the unit the target state was read for (a repository, a window)
+    label: str  # how people name the item, e.g. "#12 acme/web"
+    scope: str  # the unit the target state was read for (a repository, a window)
     fields: dict[str, Any]
     target_id: int | None = None
-    parent: int | None = None    # the target's container: project id of an activity, customer id of a project
+    parent: int | None = None  # the target's container: project id of an activity, customer id of a project
     before: dict[str, Any] | None = None  # the target's current mapped values (updates)
-    keep: dict[str, Any] | None = None    # target values a write must repeat (Kimai turns omitted booleans false)
-    detail: str = ""             # what changes, e.g. "name 'a' -> 'b'"
+    keep: dict[str, Any] | None = None  # target values a write must repeat (Kimai turns omitted booleans false)
+    detail: str = ""  # what changes, e.g. "name 'a' -> 'b'"
     source_hash: str | None = None  # hash of the source item, when change detection cannot use `fields`
-    needs: dict[str, Action] | None = None  # field -> the planned container create whose id it takes ("parent": the parent)
-    last: dict[str, Any] | None = None    # the values the store last synced (a conflict's third side)
+    needs: dict[str, Action] | None = (
+        None  # field -> the planned container create whose id it takes ("parent": the parent)
+    )
+    last: dict[str, Any] | None = None  # the values the store last synced (a conflict's third side)
 
     def __post_init__(self) -> None:
         self.kind = ActionKind(self.kind)
@@ -110,8 +121,13 @@ class Action:
         return f"{text}: {self.detail}" if self.detail else text
 
     def as_dict(self) -> dict[str, Any]:
-        return {"action": self.kind, "item": self.key, "label": self.label, "target_id": self.target_id,
-                "detail": self.detail}
+        return {
+            "action": self.kind,
+            "item": self.key,
+            "label": self.label,
+            "target_id": self.target_id,
+            "detail": self.detail,
+        }
 
 
 @dataclass
@@ -119,16 +135,16 @@ class Result:
     job: str
     dry_run: bool = False
     counts: Counter[str] = field(default_factory=Counter)
-    actions: list[Action] = field(default_factory=list)          # every planned change (not unchanged)
+    actions: list[Action] = field(default_factory=list)  # every planned change (not unchanged)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (label, reason)
-    failed_scopes: set[str] = field(default_factory=set)         # scopes (repository, ticket) with a failed item
+    failed_scopes: set[str] = field(default_factory=set)  # scopes (repository, ticket) with a failed item
     warnings: list[str] = field(default_factory=list)
-    requests: dict[str, Any] = field(default_factory=dict)       # RequestCounter.totals()
+    requests: dict[str, Any] = field(default_factory=dict)  # RequestCounter.totals()
     seconds: float = 0.0
     run_id: int | None = None
     exit_code: int = OK
-    error: str | None = None                        # what stopped the whole run, if anything
-    open_conflicts: int = 0                         # conflicts of this job in the store, still unsettled
+    error: str | None = None  # what stopped the whole run, if anything
+    open_conflicts: int = 0  # conflicts of this job in the store, still unsettled
 
     def is_container(self, action: Action) -> bool:
         return action.target_type in CONTAINERS and action.target_type != ITEM_TYPE.get(self.job, "timesheet")
@@ -153,6 +169,7 @@ class Result:
         error stopped the run) or interrupted (a stop signal: exit 75)."""
         if self.error is not None or self.exit_code not in (OK, PARTIAL):
             from .. import shutdown
+
             return "interrupted" if self.exit_code == 75 and shutdown.requested() else "failed"
         if self.exit_code == PARTIAL or self.failures:
             return "partial"
@@ -161,25 +178,44 @@ class Result:
     @property
     def changed(self) -> bool:
         """True when anything was (under --dry-run: would be) written, failed or conflicts."""
-        return bool(self.outcome != "ok" or any(v for k, v in self.counts.items()
-                                                 if k in CHANGES or k.endswith(tuple(f"_{c}" for c in CHANGES))))
+        return bool(
+            self.outcome != "ok"
+            or any(v for k, v in self.counts.items() if k in CHANGES or k.endswith(tuple(f"_{c}" for c in CHANGES)))
+        )
 
     def summary(self) -> dict[str, Any]:
         """The job's object in `sync.py --json` (docs/json.md)."""
         counts = {k: self.counts.get(k, 0) for k in SUMMARY_KEYS + CONTAINER_KEYS}
         counts.update({k: v for k, v in sorted(self.counts.items()) if k not in counts})
-        return {"job": self.job, "outcome": self.outcome, "exit_code": self.exit_code, "dry_run": self.dry_run,
-                "counts": counts, "requests": self.requests.get("requests", 0), "writes": self.requests.get("writes", 0),
-                "seconds": round(self.seconds, 3), "run_id": self.run_id, "open_conflicts": self.open_conflicts,
-                "plan": [plan_entry(a) for a in self.actions] if self.dry_run else [],
-                "failures": [{"item": label, "reason": reason} for label, reason in self.failures],
-                "warnings": list(self.warnings), "error": self.error}
+        return {
+            "job": self.job,
+            "outcome": self.outcome,
+            "exit_code": self.exit_code,
+            "dry_run": self.dry_run,
+            "counts": counts,
+            "requests": self.requests.get("requests", 0),
+            "writes": self.requests.get("writes", 0),
+            "seconds": round(self.seconds, 3),
+            "run_id": self.run_id,
+            "open_conflicts": self.open_conflicts,
+            "plan": [plan_entry(a) for a in self.actions] if self.dry_run else [],
+            "failures": [{"item": label, "reason": reason} for label, reason in self.failures],
+            "warnings": list(self.warnings),
+            "error": self.error,
+        }
 
 
 def plan_entry(action: Action) -> dict[str, Any]:
     """One planned action as JSON: what, on which item and target, under which parent."""
-    return {"action": action.kind, "item": action.key, "target_type": action.target_type, "label": action.label,
-            "parent": action.parent, "target_id": action.target_id, "detail": action.detail}
+    return {
+        "action": action.kind,
+        "item": action.key,
+        "target_type": action.target_type,
+        "label": action.label,
+        "parent": action.parent,
+        "target_id": action.target_id,
+        "detail": action.detail,
+    }
 
 
 class Applier:
@@ -192,8 +228,9 @@ class Applier:
 
     RESOLVE_ROUNDS = 3
 
-    def __init__(self, job: str, store: Store, run_id: int | None, workers: int, result: Result,
-                 dry_run: bool = False) -> None:
+    def __init__(
+        self, job: str, store: Store, run_id: int | None, workers: int, result: Result, dry_run: bool = False
+    ) -> None:
         self.job, self.store, self.run_id, self.workers, self.result = job, store, run_id, workers, result
         self.dry_run = dry_run
 
@@ -248,12 +285,29 @@ class Applier:
         elif kind == ActionKind.LINK:
             self.record(action, action.target_id)
         elif kind == ActionKind.CONFLICT:
-            self.store.add_conflict(self.job, action.key, action.target_type, action.target_id, action.fields,
-                                    action.before, action.last, action.source_hash, self.run_id)
+            self.store.add_conflict(
+                self.job,
+                action.key,
+                action.target_type,
+                action.target_id,
+                action.fields,
+                action.before,
+                action.last,
+                action.source_hash,
+                self.run_id,
+            )
             self.result.tally(action)
         else:
-            self.store.mark_synced(self.job, action.key, action.target_type, action.target_id, action.source_hash,
-                                   action.fields, self.run_id, state=SETTLED_STATE[kind])
+            self.store.mark_synced(
+                self.job,
+                action.key,
+                action.target_type,
+                action.target_id,
+                action.source_hash,
+                action.fields,
+                self.run_id,
+                state=SETTLED_STATE[kind],
+            )
             self.result.tally(action)
 
     def _send(self, actions: list[Action], write: Write) -> list[Action]:
@@ -267,8 +321,10 @@ class Applier:
             self.store.mark_pending(self.job, keys, target_type, self.run_id)
         queue = iter(actions)
         running: dict[Future[Target], Action] = {}
-        with progress.task(f"writing {self.job}", total=len(actions)) as bar, \
-                ThreadPoolExecutor(max_workers=self.workers) as pool:
+        with (
+            progress.task(f"writing {self.job}", total=len(actions)) as bar,
+            ThreadPoolExecutor(max_workers=self.workers) as pool,
+        ):
             while True:
                 while stop is None and len(running) < self.workers:
                     try:
@@ -304,9 +360,17 @@ class Applier:
     def record(self, action: Action, target_id: int | None) -> None:
         action.target_id = target_id
         audit = (action.kind, action.before, action.fields) if action.writes or action.kind == ActionKind.LINK else None
-        self.store.mark_synced(self.job, action.key, action.target_type, target_id, action.source_hash or action.hash,
-                               action.fields, self.run_id, audit,
-                               state="deleted" if action.kind == ActionKind.DELETE else "synced")
+        self.store.mark_synced(
+            self.job,
+            action.key,
+            action.target_type,
+            target_id,
+            action.source_hash or action.hash,
+            action.fields,
+            self.run_id,
+            audit,
+            state="deleted" if action.kind == ActionKind.DELETE else "synced",
+        )
         self.result.tally(action)
 
     def fail(self, action: Action, reason: str) -> None:

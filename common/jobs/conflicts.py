@@ -5,6 +5,7 @@
 - target (`--keep kimai`): keep the Kimai timesheet as it is and accept it as synced;
 - skip: leave both sides as they are; the item is compared again when its source changes.
 """
+
 from __future__ import annotations
 
 from ..clients.kimai import KimaiClient
@@ -32,7 +33,9 @@ def resolve(settings: Settings, conflict_id: int, keep: str) -> str:
         raise UsageError(f"no conflict with id {conflict_id} (python sync.py conflicts lists them)")
     conflict = found[0]
     if conflict["resolved_at"]:
-        raise UsageError(f"conflict {conflict_id} was already resolved ({conflict['resolution']}) at {conflict['resolved_at']}")
+        raise UsageError(
+            f"conflict {conflict_id} was already resolved ({conflict['resolution']}) at {conflict['resolved_at']}"
+        )
     job, key, target_id = conflict["job"], conflict["source_key"], conflict["target_id"]
     with JobLock(settings.database_path, job), Store(settings.database_path) as store:
         if resolution == "source":
@@ -40,15 +43,34 @@ def resolve(settings: Settings, conflict_id: int, keep: str) -> str:
             try:
                 current = kimai.http.get_json(f"timesheets/{target_id}")
             except NotFound:
-                raise UsageError(f"timesheet {target_id} no longer exists in Kimai; the next sync creates it again") from None
+                raise UsageError(
+                    f"timesheet {target_id} no longer exists in Kimai; the next sync creates it again"
+                ) from None
             keep_flags = {"billable": current.get("billable", True), "exported": current.get("exported", False)}
             kimai.update_timesheet(target_id, {**conflict["source_data"], **keep_flags})
-            store.mark_synced(job, key, conflict["target_type"], target_id, conflict["source_hash"], conflict["source_data"],
-                              None, audit=("resolve", conflict["target_data"], conflict["source_data"]))
+            store.mark_synced(
+                job,
+                key,
+                conflict["target_type"],
+                target_id,
+                conflict["source_hash"],
+                conflict["source_data"],
+                None,
+                audit=("resolve", conflict["target_data"], conflict["source_data"]),
+            )
             done = f"timesheet {target_id} now holds the source's values"
         else:
-            store.mark_synced(job, key, conflict["target_type"], target_id, conflict["source_hash"], conflict["target_data"],
-                              None, audit=("resolve", conflict["target_data"], conflict["target_data"]), state="kept")
+            store.mark_synced(
+                job,
+                key,
+                conflict["target_type"],
+                target_id,
+                conflict["source_hash"],
+                conflict["target_data"],
+                None,
+                audit=("resolve", conflict["target_data"], conflict["target_data"]),
+                state="kept",
+            )
             done = f"timesheet {target_id} kept as edited in Kimai"
         store.resolve_conflict(conflict_id, resolution)
     return f"conflict {conflict_id} ({key}) resolved: {done}"

@@ -6,6 +6,7 @@ one invalid row nothing is imported and the run exits 65 naming each bad line, u
 `csv:{hash of its normalised values}`, so importing a file again, reordered or re-exported,
 makes no write. Mapping to Kimai, time zones and history are the shared pipeline's (imports.py).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -15,8 +16,8 @@ from typing import Any
 
 import click
 
-from .csv_rows import TEMPLATE, check_date_format, decode, parse_file
 from ..errors import DataError, UsageError
+from .csv_rows import TEMPLATE, check_date_format, decode, parse_file
 from .imports import TAG, ImportJob, Options, SourceRead
 from .options import CREATE_MISSING, JobOptions
 
@@ -35,16 +36,32 @@ class CsvKimaiJob(ImportJob):
     services = ("kimai",)
     scheduled = False  # imports the file named on its command line
     summary = "Import a timesheet CSV (see docs/csv.md): every row is checked first; a row never lands twice."
-    examples = ("python sync.py csv-kimai --template > hours.csv", "python sync.py csv-kimai hours.csv --dry-run",
-                "python sync.py csv-kimai export.csv --date-format %d/%m/%Y --skip-invalid --create-missing")
+    examples = (
+        "python sync.py csv-kimai --template > hours.csv",
+        "python sync.py csv-kimai hours.csv --dry-run",
+        "python sync.py csv-kimai export.csv --date-format %d/%m/%Y --skip-invalid --create-missing",
+    )
     options = (
         click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, readable=False)),
-        click.option("--template", is_flag=True, expose_value=False, callback=print_template,
-                     help="print the CSV template (header and one example row) and exit"),
-        click.option("--date-format", default=None, metavar="FMT",
-                     help="strftime codes of the date column, e.g. %d/%m/%Y (default ISO 8601: 2026-03-31)"),
-        click.option("--skip-invalid", is_flag=True,
-                     help="import the valid rows and list the invalid ones (exit 3); default: any invalid row stops all (exit 65)"),
+        click.option(
+            "--template",
+            is_flag=True,
+            expose_value=False,
+            callback=print_template,
+            help="print the CSV template (header and one example row) and exit",
+        ),
+        click.option(
+            "--date-format",
+            default=None,
+            metavar="FMT",
+            help="strftime codes of the date column, e.g. %d/%m/%Y (default ISO 8601: 2026-03-31)",
+        ),
+        click.option(
+            "--skip-invalid",
+            is_flag=True,
+            help="import the valid rows and list the invalid ones (exit 3); "
+            "default: any invalid row stops all (exit 65)",
+        ),
         CREATE_MISSING,
     )
 
@@ -53,6 +70,7 @@ class CsvKimaiJob(ImportJob):
         if values["file"] is None:
             raise click.UsageError("missing FILE (or --template to print one)")
         return Options(**values)
+
     SOURCE = "csv"
 
     def read(self) -> SourceRead:
@@ -69,15 +87,19 @@ class CsvKimaiJob(ImportJob):
             raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
         assert self.tz is not None, "run() reads Kimai's time zone first"
         parsed = parse_file(decode(data, path.name), self.tz, self.opts.date_format, path.name)
-        parameters: dict[str, Any] = {"file": path.name, "date_format": self.opts.date_format or "ISO 8601",
-                      "separator": SEPARATOR_NAMES[parsed.separator]}
+        parameters: dict[str, Any] = {
+            "file": path.name,
+            "date_format": self.opts.date_format or "ISO 8601",
+            "separator": SEPARATOR_NAMES[parsed.separator],
+        }
         if self.opts.skip_invalid:
             parameters["skip_invalid"] = True
         read = SourceRead(parameters=parameters, file_sha256=hashlib.sha256(data).hexdigest())
         read.invalid = [(line, f"line {line}", message) for line, message in parsed.errors]
         # the pipeline tags every timesheet `import`: a row's own `import` tag is dropped (not from its marker)
-        read.entries = [replace(row, tags=tuple(t for t in row.tags if t != TAG)) if TAG in row.tags else row
-                        for row in parsed.rows]
+        read.entries = [
+            replace(row, tags=tuple(t for t in row.tags if t != TAG)) if TAG in row.tags else row for row in parsed.rows
+        ]
         if not parsed.rows and not parsed.errors:
             self.result.warnings.append(f"{path.name}: no rows below the header; nothing to import")
         return read

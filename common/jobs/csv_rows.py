@@ -12,6 +12,7 @@ Rules (docs/csv.md is the user's version):
 - The row's marker `csv:{hash}` hashes the normalised values (instants, names, description,
   sorted tags, billable, user), never the line: a second identical row is refused as a duplicate.
 """
+
 from __future__ import annotations
 
 import csv
@@ -20,7 +21,7 @@ import io
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal, overload
 from zoneinfo import ZoneInfo
 
@@ -28,12 +29,25 @@ from ..errors import DataError, UsageError
 from ..timeutil import from_local
 from .imports import ImportEntry
 
-COLUMNS = ("date", "begin", "end", "duration", "project", "activity", "customer", "description", "tags",
-           "billable", "user")
+COLUMNS = (
+    "date",
+    "begin",
+    "end",
+    "duration",
+    "project",
+    "activity",
+    "customer",
+    "description",
+    "tags",
+    "billable",
+    "user",
+)
 REQUIRED = ("date", "begin", "project", "activity")
 SEPARATORS = (",", ";", "\t")
-TEMPLATE = ("date,begin,end,duration,project,activity,customer,description,tags,billable,user\n"
-            "2026-03-31,09:00,10:30,,Website,Development,Acme Corp,Kick-off with the client,meeting;dev,yes,\n")
+TEMPLATE = (
+    "date,begin,end,duration,project,activity,customer,description,tags,billable,user\n"
+    "2026-03-31,09:00,10:30,,Website,Development,Acme Corp,Kick-off with the client,meeting;dev,yes,\n"
+)
 MAX_DURATION = timedelta(hours=24)
 AGREE_WITHIN = timedelta(minutes=1)
 
@@ -49,7 +63,7 @@ Clock = time | Literal["24:00"]  # a clock time; "24:00" (an `end` only) is the 
 
 @dataclass
 class ParsedFile:
-    rows: list[ImportEntry] = field(default_factory=list)     # aware UTC instants, normalised values
+    rows: list[ImportEntry] = field(default_factory=list)  # aware UTC instants, normalised values
     errors: list[tuple[int, str]] = field(default_factory=list)  # (line, message)
     separator: str = ","
     columns: tuple[str, ...] = ()
@@ -63,8 +77,10 @@ def check_date_format(fmt: str) -> None:
     except ValueError:
         ok = False
     if not ok:
-        raise UsageError(f"--date-format {fmt!r} does not describe a day, month and year in strftime codes, "
-                         "e.g. %d/%m/%Y or %m/%d/%Y")
+        raise UsageError(
+            f"--date-format {fmt!r} does not describe a day, month and year in strftime codes, "
+            "e.g. %d/%m/%Y or %m/%d/%Y"
+        )
 
 
 def decode(data: bytes, name: str) -> str:
@@ -84,12 +100,14 @@ def column_name(text: str) -> str:
 
 def pick_separator(header_line: str) -> str:
     """The separator that splits the header into the most known column names (`,` on a tie)."""
+
     def known(sep: str) -> int:
         try:
             cells = next(csv.reader([header_line], delimiter=sep), [])
         except csv.Error:  # quoting broken for this separator: the header reader names it
             cells = []
         return sum(column_name(c) in COLUMNS for c in cells)
+
     return max(SEPARATORS, key=lambda sep: (known(sep), sep == ","))
 
 
@@ -102,11 +120,16 @@ def check_header(cells: list[str], name: str) -> dict[str, int]:
         problems.append(f"column {', '.join(unnamed)} has no name")
     unknown = [n for n in names if n and n not in COLUMNS]
     if unknown:
-        problems.append(f"unknown column{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
-                        f"(known: {', '.join(COLUMNS)})")
+        problems.append(
+            f"unknown column{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+            f"(known: {', '.join(COLUMNS)})"
+        )
     twice = sorted({n for n in names if n and names.count(n) > 1})
     if twice:
-        problems.append(f"column{'s' if len(twice) > 1 else ''} {', '.join(map(repr, twice))} appear{'' if len(twice) > 1 else 's'} twice")
+        several = len(twice) > 1
+        problems.append(
+            f"column{'s' if several else ''} {', '.join(map(repr, twice))} appear{'' if several else 's'} twice"
+        )
     missing = [c for c in REQUIRED if c not in names]
     if missing:
         problems.append(f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
@@ -137,16 +160,26 @@ def parse_file(text: str, tz: ZoneInfo, date_format: str | None = None, name: st
             if not any(c.strip() for c in cells):
                 continue  # blank line
             if len(cells) > len(positions):
-                parsed.errors.append((start, f"{len(cells)} fields but the header has {len(positions)} "
-                                             "(a separator inside a value needs \"quotes\")"))
+                parsed.errors.append(
+                    (
+                        start,
+                        f"{len(cells)} fields but the header has {len(positions)} "
+                        '(a separator inside a value needs "quotes")',
+                    )
+                )
                 continue
             values = {column: cells[i] if i < len(cells) else "" for column, i in positions.items()}
             row, problems = parser.row(values, start)
             if row is None:  # with its problems
                 parsed.errors.append((start, "; ".join(problems)))
             elif row.key in first_line_of:
-                parsed.errors.append((start, f"duplicate of line {first_line_of[row.key]} (same date, times, project, "
-                                             "activity, customer, description, tags, billable and user)"))
+                parsed.errors.append(
+                    (
+                        start,
+                        f"duplicate of line {first_line_of[row.key]} (same date, times, project, "
+                        "activity, customer, description, tags, billable and user)",
+                    )
+                )
             else:
                 first_line_of[row.key] = start
                 parsed.rows.append(row)
@@ -197,8 +230,21 @@ class RowParser:
         description = values.get("description", "").replace("\r\n", "\n").strip()
         user = values.get("user", "").strip() or None
         key = row_key(begin, end, project, activity, customer, description, tags, billable, user)
-        return ImportEntry(key, f"line {line}", begin, end, project, activity, customer, description, tags, billable,
-                           user, version=key.partition(":")[2], line=line), []
+        return ImportEntry(
+            key,
+            f"line {line}",
+            begin,
+            end,
+            project,
+            activity,
+            customer,
+            description,
+            tags,
+            billable,
+            user,
+            version=key.partition(":")[2],
+            line=line,
+        ), []
 
     def day(self, text: str, problems: list[str]) -> date | None:
         if text in self._dates:
@@ -220,8 +266,10 @@ class RowParser:
         else:
             other = OTHER_DATE.match(text)
             if other and int(other.group(1)) <= 12 and int(other.group(2)) <= 12 and other.group(1) != other.group(2):
-                problem = (f"date {text!r} is ambiguous (day/month or month/day?): pass --date-format, "
-                           "e.g. %d/%m/%Y or %m/%d/%Y")
+                problem = (
+                    f"date {text!r} is ambiguous (day/month or month/day?): pass --date-format, "
+                    "e.g. %d/%m/%Y or %m/%d/%Y"
+                )
             else:
                 problem = f"date {text!r} is not YYYY-MM-DD: pass --date-format, e.g. %d/%m/%Y"
         if problem:
@@ -315,10 +363,28 @@ class RowParser:
         return self.instant(day + timedelta(days=1) if end_clock < begin_clock else day, end_clock, "end", problems)
 
 
-def row_key(begin: datetime, end: datetime, project: str, activity: str, customer: str | None, description: str,
-            tags: tuple[str, ...], billable: bool, user: str | None) -> str:
+def row_key(
+    begin: datetime,
+    end: datetime,
+    project: str,
+    activity: str,
+    customer: str | None,
+    description: str,
+    tags: tuple[str, ...],
+    billable: bool,
+    user: str | None,
+) -> str:
     """csv:<16 hex digits of SHA-256 over the normalised values> (no line number)."""
-    values = [begin.astimezone(timezone.utc).isoformat(), end.astimezone(timezone.utc).isoformat(), project, activity,
-              customer or "", description, list(tags), bool(billable), user or ""]
+    values = [
+        begin.astimezone(UTC).isoformat(),
+        end.astimezone(UTC).isoformat(),
+        project,
+        activity,
+        customer or "",
+        description,
+        list(tags),
+        bool(billable),
+        user or "",
+    ]
     digest = hashlib.sha256(json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
     return f"csv:{digest[:16]}"

@@ -5,6 +5,7 @@ plan:  pure functions from (issues, Kimai state, store links) to actions;
 apply: creates and updates in parallel; a create with no answer is resolved by its marker.
 An issue whose mapped fields hash to what was last written costs no Kimai request at all.
 """
+
 from __future__ import annotations
 
 import logging
@@ -23,9 +24,19 @@ from ..errors import STOPS_RUN, SyncError
 from ..store_queries import Row
 from ..timeutil import parse_instant
 from .base import Action, ActionKind, Applier, Result, Target, content_hash
+from .kimai_targets import (
+    ContainerRef,
+    Containers,
+    ContainerWriter,
+    KimaiState,
+    index_by_marker,
+    kimai_safe_name,
+    needs_customers,
+    needs_of,
+    ref_id,
+    without_path,
+)
 from .options import Job, JobOptions, RunOptions
-from .kimai_targets import (ContainerRef, Containers, ContainerWriter, KimaiState, index_by_marker, kimai_safe_name,
-                            needs_customers, needs_of, ref_id, without_path)
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -41,8 +52,8 @@ BODY_LIMIT = 2000
 
 @dataclass(frozen=True)
 class Options(JobOptions):
-    repos: tuple[str, ...] = ()   # --repos: only these repositories
-    include_pulls: bool = False   # --include-prs or SYNC_PULL_REQUESTS
+    repos: tuple[str, ...] = ()  # --repos: only these repositories
+    include_pulls: bool = False  # --include-prs or SYNC_PULL_REQUESTS
 
 
 GiteaOptions = Options  # its name inside GiteaKimaiJob, where the class attribute `Options` hides it
@@ -58,6 +69,7 @@ class RepoRead:
 
 # --- mapping (pure) -------------------------------------------------------------------------
 
+
 def repo_marker(owner: str, repo: str) -> str:
     return f"gitea:{owner}/{repo}"
 
@@ -70,7 +82,9 @@ def activity_fields(owner: str, repo: str, issue: Record, closed_policy: str) ->
     body = (issue.get("body") or "").strip()
     if len(body) > BODY_LIMIT:
         body = body[:BODY_LIMIT] + "…"
-    comment = "\n".join(part for part in (issue_marker(owner, repo, issue["number"]), issue.get("html_url") or "", body) if part)
+    comment = "\n".join(
+        part for part in (issue_marker(owner, repo, issue["number"]), issue.get("html_url") or "", body) if part
+    )
     visible = not (issue["state"] == "closed" and closed_policy == "hide")
     return {"name": kimai_safe_name(f"#{issue['number']} {issue['title']}"), "comment": comment, "visible": visible}
 
@@ -87,8 +101,15 @@ def describe_change(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
     return "description changed"
 
 
-def plan_activities(owner: str, repo: str, issues: Iterable[Record], target_by_marker: Mapping[str, Target],
-                    links: Mapping[str, Row], closed_policy: str, where: str = "") -> list[Action]:
+def plan_activities(
+    owner: str,
+    repo: str,
+    issues: Iterable[Record],
+    target_by_marker: Mapping[str, Target],
+    links: Mapping[str, Row],
+    closed_policy: str,
+    where: str = "",
+) -> list[Action]:
     """Actions for the issues of one repository, given the project's activities by marker.
     `where` names the project and customer a created activity goes under, for the plan."""
     actions: list[Action] = []
@@ -104,14 +125,31 @@ def plan_activities(owner: str, repo: str, issues: Iterable[Record], target_by_m
             continue
         before = current_fields(existing)
         if before == fields:
-            linked = link and link["state"] == "synced" and link["target_id"] == existing["id"] and link["source_hash"] == content_hash(fields)
+            linked = (
+                link
+                and link["state"] == "synced"
+                and link["target_id"] == existing["id"]
+                and link["source_hash"] == content_hash(fields)
+            )
             kind = ActionKind.UNCHANGED if linked else ActionKind.LINK
             actions.append(Action(kind, key, "activity", label, repo, fields, target_id=existing["id"]))
             continue
         only_visibility = {**before, "visible": fields["visible"]} == fields
         kind = (ActionKind.HIDE if not fields["visible"] else ActionKind.SHOW) if only_visibility else ActionKind.UPDATE
-        actions.append(Action(kind, key, "activity", label, repo, fields, target_id=existing["id"], before=before,
-                              keep={"billable": existing.get("billable", True)}, detail=describe_change(before, fields)))
+        actions.append(
+            Action(
+                kind,
+                key,
+                "activity",
+                label,
+                repo,
+                fields,
+                target_id=existing["id"],
+                before=before,
+                keep={"billable": existing.get("billable", True)},
+                detail=describe_change(before, fields),
+            )
+        )
     return actions
 
 
@@ -128,15 +166,21 @@ def next_cursor(read: RepoRead, failed_versions: list[str], old: str | None) -> 
 
 # --- the run --------------------------------------------------------------------------------
 
+
 class GiteaKimaiJob(Job):
     name = JOB
     services = ("gitea", "kimai")
     keys = ("GITEA_ORGANIZATION",)
     summary = "Gitea issues -> Kimai activities, one project per repository."
-    examples = ("python sync.py gitea-kimai --dry-run", "python sync.py gitea-kimai --repos web,api --include-prs",
-                "python sync.py gitea-kimai --quiet --env-file /etc/tracksync/tracksync.env")
-    options = (click.option("--repos", default=None, help="comma list of repositories (overrides REPOS_TO_SYNC)"),
-               click.option("--include-prs", is_flag=True, help="also sync pull requests"))
+    examples = (
+        "python sync.py gitea-kimai --dry-run",
+        "python sync.py gitea-kimai --repos web,api --include-prs",
+        "python sync.py gitea-kimai --quiet --env-file /etc/tracksync/tracksync.env",
+    )
+    options = (
+        click.option("--repos", default=None, help="comma list of repositories (overrides REPOS_TO_SYNC)"),
+        click.option("--include-prs", is_flag=True, help="also sync pull requests"),
+    )
     Options = Options
 
     @classmethod
@@ -150,15 +194,22 @@ class GiteaKimaiJob(Job):
         assert isinstance(options, Options)
         return replace(options, include_pulls=options.include_pulls or settings.sync_pull_requests)
 
-    def __init__(self, settings: Settings, options: GiteaOptions, store: Store, counter: RequestCounter,
-                 result: Result, run_id: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        options: GiteaOptions,
+        store: Store,
+        counter: RequestCounter,
+        result: Result,
+        run_id: int | None = None,
+    ) -> None:
         settings.require("GITEA_ORGANIZATION")
         self.settings, self.opts, self.store, self.result, self.run_id = settings, options, store, result, run_id
         self.owner = settings.gitea_organization
         self.gitea = GiteaClient(settings, counter, options.dry_run)
         self.kimai = KimaiClient(settings, counter, options.dry_run)
         self.applier = Applier(JOB, store, run_id, options.workers, result, options.dry_run)
-        self.unmade_projects: set[str] = set()   # repositories whose project could not be created
+        self.unmade_projects: set[str] = set()  # repositories whose project could not be created
 
     def run(self) -> None:
         self.gitea.me()  # fail fast (77 / 69) on either service, before reading anything
@@ -198,8 +249,9 @@ class GiteaKimaiJob(Job):
         return not self.opts.full and link is not None and link["state"] == "synced"
 
     def read_source(self, repos: Iterable[str]) -> dict[str, RepoRead]:
-        cursors: dict[str, str | None] = {} if self.opts.full else {
-            repo: self.store.cursor(JOB, f"{self.owner}/{repo}") for repo in repos}
+        cursors: dict[str, str | None] = (
+            {} if self.opts.full else {repo: self.store.cursor(JOB, f"{self.owner}/{repo}") for repo in repos}
+        )
 
         def read(repo: str) -> RepoRead:  # in a worker thread: no store access here
             since = cursors.get(repo)
@@ -212,6 +264,7 @@ class GiteaKimaiJob(Job):
                     raise
                 return RepoRead(repo, error=f"gitea: {without_path(exc, 'reading its issues')}")
             return RepoRead(repo, issues, complete)
+
         with ThreadPoolExecutor(max_workers=self.opts.workers) as pool:
             return {r.name: r for r in pool.map(read, repos)}
 
@@ -220,7 +273,10 @@ class GiteaKimaiJob(Job):
         issues' activities, then apply: customer, projects, activities in that order."""
         customer = self.settings.kimai_customer or self.owner
         project: dict[str, ContainerRef] = {
-            repo: links[repo_marker(self.owner, repo)]["target_id"] for repo in todo if self._project_linked(repo, links)}
+            repo: links[repo_marker(self.owner, repo)]["target_id"]
+            for repo in todo
+            if self._project_linked(repo, links)
+        }
         wanted = {repo: repo_marker(self.owner, repo) for repo in todo if repo not in project}
         state = KimaiState()
         if wanted:
@@ -242,9 +298,16 @@ class GiteaKimaiJob(Job):
                 action.parent = ref_id(project[repo])  # None while the project is only planned: take_ids sets it
             actions.extend(planned)
         ContainerWriter(self.kimai, self.settings, self.applier).apply(
-            containers.actions, actions, self._write_activity,
-            lambda unknown: index_by_marker(self.kimai.list_activities({a.parent for a in unknown if a.parent is not None})))
-        self.unmade_projects = {repo for repo, ref in project.items() if isinstance(ref, Action) and ref.target_id is None}
+            containers.actions,
+            actions,
+            self._write_activity,
+            lambda unknown: index_by_marker(
+                self.kimai.list_activities({a.parent for a in unknown if a.parent is not None})
+            ),
+        )
+        self.unmade_projects = {
+            repo for repo, ref in project.items() if isinstance(ref, Action) and ref.target_id is None
+        }
 
     def _write_activity(self, action: Action) -> Target:
         f = action.fields

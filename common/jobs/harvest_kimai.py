@@ -5,10 +5,11 @@ Harvest's dates and started/ended times are wall-clock times in HARVEST_TIMEZONE
 Kimai time zone). An entry without times is laid end to end with the other untimed entries of its
 person and day, from IMPORT_DAY_START, in Harvest id order.
 """
+
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..clients import Record
@@ -43,12 +44,21 @@ class HarvestKimaiJob(ImportJob):
     name = JOB = "harvest-kimai"
     services = ("harvest", "kimai")
     summary = "Import Harvest time entries as Kimai timesheets (the first import needs --from)."
-    examples = ("python sync.py harvest-kimai --from 2026-11-01 --to 2026-11-30 --dry-run",
-                "python sync.py harvest-kimai --quiet")
+    examples = (
+        "python sync.py harvest-kimai --from 2026-11-01 --to 2026-11-30 --dry-run",
+        "python sync.py harvest-kimai --quiet",
+    )
     SOURCE = "harvest"
 
-    def __init__(self, settings: Settings, options: ImportOptions, store: Store, counter: RequestCounter,
-                 result: Result, run_id: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        options: ImportOptions,
+        store: Store,
+        counter: RequestCounter,
+        result: Result,
+        run_id: int | None = None,
+    ) -> None:
         super().__init__(settings, options, store, counter, result, run_id)
         self.harvest = HarvestClient(self.settings, self.counter, self.opts.dry_run)
         start = clock_time(self.settings.import_day_start)
@@ -57,7 +67,7 @@ class HarvestKimaiJob(ImportJob):
         self.day_start = start
 
     def read(self) -> SourceRead:
-        started = datetime.now(timezone.utc)
+        started = datetime.now(UTC)
         new_cursor: str | None = (started - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
         window = self.window_or_cursor()
         if window[0] is not None:
@@ -78,7 +88,13 @@ class HarvestKimaiJob(ImportJob):
 
     def with_whole_days(self, raw: list[Record]) -> list[Record]:
         """Untimed entries are laid out per person and day: read their whole days again."""
-        days = sorted({e["spent_date"] for e in raw if not (clock_time(e.get("started_time")) and clock_time(e.get("ended_time")))})
+        days = sorted(
+            {
+                e["spent_date"]
+                for e in raw
+                if not (clock_time(e.get("started_time")) and clock_time(e.get("ended_time")))
+            }
+        )
         if not days:
             return raw
         extra, _ = self.harvest.time_entries(days[0], days[-1])
@@ -116,12 +132,30 @@ class HarvestKimaiJob(ImportJob):
                 continue
             user = e.get("user") or {}
             mapped_user = next((str(v) for v in (user.get("id"), user.get("name")) if str(v) in self.map["user"]), None)
-            version, earlier = source_version(begin, end, e.get("notes"), e.get("project"), e.get("task"),
-                                              e.get("client"), e.get("billable"), mapped_user)
-            read.entries.append(ImportEntry(
-                key=f"harvest:{e['id']}", label=label, begin=begin, end=end,
-                project=(e.get("project") or {}).get("name") or "(no project)",
-                activity=(e.get("task") or {}).get("name") or self.settings.import_default_activity,
-                customer=(e.get("client") or {}).get("name"), description=e.get("notes") or "",
-                billable=bool(e.get("billable")), user=mapped_user, version=version, earlier_version=earlier))
+            version, earlier = source_version(
+                begin,
+                end,
+                e.get("notes"),
+                e.get("project"),
+                e.get("task"),
+                e.get("client"),
+                e.get("billable"),
+                mapped_user,
+            )
+            read.entries.append(
+                ImportEntry(
+                    key=f"harvest:{e['id']}",
+                    label=label,
+                    begin=begin,
+                    end=end,
+                    project=(e.get("project") or {}).get("name") or "(no project)",
+                    activity=(e.get("task") or {}).get("name") or self.settings.import_default_activity,
+                    customer=(e.get("client") or {}).get("name"),
+                    description=e.get("notes") or "",
+                    billable=bool(e.get("billable")),
+                    user=mapped_user,
+                    version=version,
+                    earlier_version=earlier,
+                )
+            )
         return read

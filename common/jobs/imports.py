@@ -6,15 +6,16 @@ Never twice: the description's first line is the marker (`toggl:{id}`, `harvest:
 `csv:{hash}`) and the timesheet carries the tag `import`. A row whose source version was
 imported before costs no Kimai request; a changed one updates its timesheet.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
-from abc import abstractmethod
 import logging
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from abc import abstractmethod
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, ClassVar
 from zoneinfo import ZoneInfo
 
@@ -24,9 +25,19 @@ from ..errors import PARTIAL, ConfigError, DataError, UsageError
 from ..store_queries import Row
 from ..timeutil import parse_instant, to_kimai_local, zone
 from .base import Action, ActionKind, Applier, Result, Target, content_hash
+from .kimai_targets import (
+    ContainerRef,
+    Containers,
+    ContainerWriter,
+    KimaiState,
+    describe_changes,
+    kimai_safe_name,
+    needs_of,
+    ref_id,
+    time_span,
+    timesheets_by_marker,
+)
 from .options import CREATE_MISSING, DATE_FROM, DATE_TO, Job, JobOptions
-from .kimai_targets import (ContainerRef, Containers, ContainerWriter, KimaiState, describe_changes, kimai_safe_name,
-                            needs_of, ref_id, time_span, timesheets_by_marker)
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -40,7 +51,7 @@ Problem = tuple[int | None, str, str]  # (line or None, item, reason): a row ski
 TAG = "import"
 MAP_KINDS = ("customer", "project", "activity", "user")
 WINDOW_MARGIN = timedelta(days=7)
-LISTED_INVALID = 100          # invalid rows named in the error message; the history keeps them all
+LISTED_INVALID = 100  # invalid rows named in the error message; the history keeps them all
 
 
 def source_version(*parts: Any) -> tuple[str, str | None]:
@@ -56,12 +67,12 @@ def source_version(*parts: Any) -> tuple[str, str | None]:
 
 @dataclass(frozen=True)
 class Options(JobOptions):
-    date_from: str | None = None      # YYYY-MM-DD
-    date_to: str | None = None        # YYYY-MM-DD, included
+    date_from: str | None = None  # YYYY-MM-DD
+    date_to: str | None = None  # YYYY-MM-DD, included
     create_missing: bool = False
-    file: str | None = None           # csv-kimai
-    date_format: str | None = None    # csv-kimai: strftime codes of the date column
-    skip_invalid: bool = False        # csv-kimai: import the valid rows, list the others
+    file: str | None = None  # csv-kimai
+    date_format: str | None = None  # csv-kimai: strftime codes of the date column
+    skip_invalid: bool = False  # csv-kimai: import the valid rows, list the others
 
 
 ImportOptions = Options  # its name inside ImportJob, where the class attribute `Options` hides it
@@ -72,8 +83,8 @@ class ImportEntry:
     """One source row, in source terms, as every source hands it over (a Toggl or Harvest entry, a
     checked CSV row). begin/end are aware instants."""
 
-    key: str                  # origin marker: toggl:123, harvest:456, csv:<hash>
-    label: str                # how people name it: "toggl 123", "line 14"
+    key: str  # origin marker: toggl:123, harvest:456, csv:<hash>
+    label: str  # how people name it: "toggl 123", "line 14"
     begin: datetime
     end: datetime
     project: str
@@ -82,9 +93,9 @@ class ImportEntry:
     description: str = ""
     tags: tuple[str, ...] = ()
     billable: bool = True
-    user: str | None = None   # a source user (e-mail, name or id), mapped through IMPORT_MAP user: lines
-    version: str = ""         # hash of the source row as read (source_version)
-    line: int | None = None   # CSV line number (header = line 1)
+    user: str | None = None  # a source user (e-mail, name or id), mapped through IMPORT_MAP user: lines
+    version: str = ""  # hash of the source row as read (source_version)
+    line: int | None = None  # CSV line number (header = line 1)
     earlier_version: str | None = None  # the hash stores written before source_version hold, where it differs
 
     def is_version(self, stored: str | None) -> bool:
@@ -95,14 +106,14 @@ class ImportEntry:
 @dataclass
 class SourceRead:
     entries: list[ImportEntry] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)       # markers the source reports deleted
-    skipped: list[Problem] = field(default_factory=list)   # (line, item, reason): running, invalid, ...
-    invalid: list[Problem] = field(default_factory=list)   # (line, item, reason): rows the source refuses; none
-                                                           # is imported unless Options.skip_invalid
+    deleted: list[str] = field(default_factory=list)  # markers the source reports deleted
+    skipped: list[Problem] = field(default_factory=list)  # (line, item, reason): running, invalid, ...
+    invalid: list[Problem] = field(default_factory=list)  # (line, item, reason): rows the source refuses; none
+    # is imported unless Options.skip_invalid
     complete: bool = True
     parameters: dict[str, Any] = field(default_factory=dict)
     file_sha256: str | None = None
-    cursor: str | None = None                              # new cursor value once the run succeeds
+    cursor: str | None = None  # new cursor value once the run succeeds
 
 
 def parse_day(value: str | None, flag: str) -> date:
@@ -118,27 +129,41 @@ def read_import_map(settings: Settings) -> ImportMap:
     for left, right in read_map(settings, "IMPORT_MAP").items():
         kind, sep, name = left.partition(":")
         if not sep or kind.strip() not in MAP_KINDS:
-            raise ConfigError("IMPORT_MAP", f"{left!r}: expected customer:, project:, activity: or user: before the name")
+            raise ConfigError(
+                "IMPORT_MAP", f"{left!r}: expected customer:, project:, activity: or user: before the name"
+            )
         mapping[kind.strip()][name.strip()] = right
     return mapping
 
 
-def timesheet_fields(entry: ImportEntry, tz: tzinfo, project_id: int | None, activity_id: int | None,
-                     user_id: int | None) -> dict[str, Any]:
+def timesheet_fields(
+    entry: ImportEntry, tz: tzinfo, project_id: int | None, activity_id: int | None, user_id: int | None
+) -> dict[str, Any]:
     description = "\n".join(part for part in (entry.key, entry.description) if part)
-    fields = {"begin": to_kimai_local(entry.begin, tz), "end": to_kimai_local(entry.end, tz), "project": project_id,
-              "activity": activity_id, "description": description, "tags": ",".join([TAG, *entry.tags]),
-              "billable": bool(entry.billable)}
+    fields = {
+        "begin": to_kimai_local(entry.begin, tz),
+        "end": to_kimai_local(entry.end, tz),
+        "project": project_id,
+        "activity": activity_id,
+        "description": description,
+        "tags": ",".join([TAG, *entry.tags]),
+        "billable": bool(entry.billable),
+    }
     if user_id is not None:
         fields["user"] = user_id
     return fields
 
 
 def current_fields(sheet: Target, tz: tzinfo, with_user: bool) -> dict[str, Any]:
-    fields = {"begin": to_kimai_local(parse_instant(sheet["begin"]), tz),
-              "end": to_kimai_local(parse_instant(sheet["end"]), tz) if sheet.get("end") else None,
-              "project": sheet["project"], "activity": sheet["activity"], "description": sheet.get("description") or "",
-              "tags": ",".join(sheet.get("tags") or []), "billable": bool(sheet.get("billable"))}
+    fields = {
+        "begin": to_kimai_local(parse_instant(sheet["begin"]), tz),
+        "end": to_kimai_local(parse_instant(sheet["end"]), tz) if sheet.get("end") else None,
+        "project": sheet["project"],
+        "activity": sheet["activity"],
+        "description": sheet.get("description") or "",
+        "tags": ",".join(sheet.get("tags") or []),
+        "billable": bool(sheet.get("billable")),
+    }
     if with_user:
         fields["user"] = sheet["user"]
     return fields
@@ -148,33 +173,76 @@ def same_tags(a: str, b: str) -> bool:
     return sorted(filter(None, a.split(","))) == sorted(filter(None, b.split(",")))
 
 
-def plan_timesheet(entry: ImportEntry, desired: dict[str, Any], link: Row | None, target: Target | None,
-                   current: dict[str, Any] | None, zone_name: str, needs: dict[str, Action] | None = None) -> Action:
+def plan_timesheet(
+    entry: ImportEntry,
+    desired: dict[str, Any],
+    link: Row | None,
+    target: Target | None,
+    current: dict[str, Any] | None,
+    zone_name: str,
+    needs: dict[str, Action] | None = None,
+) -> Action:
     """create / update / unchanged / link for one row; the source wins on a change. `needs`: the
     planned containers (project, activity) whose ids `desired` takes once they are created.
     `current`: `target` as fields (current_fields), given with it."""
     scope = entry.project
     if target is None:
-        return Action(ActionKind.CREATE, entry.key, "timesheet", entry.label, scope, desired, source_hash=entry.version,
-                      needs=needs,
-                      detail=f"{time_span(desired['begin'], desired['end'], zone_name)}, {entry.project} / {entry.activity}")
+        return Action(
+            ActionKind.CREATE,
+            entry.key,
+            "timesheet",
+            entry.label,
+            scope,
+            desired,
+            source_hash=entry.version,
+            needs=needs,
+            detail=f"{time_span(desired['begin'], desired['end'], zone_name)}, {entry.project} / {entry.activity}",
+        )
     assert current is not None, "a target comes with its current fields"
     if not needs and {**current, "tags": ""} == {**desired, "tags": ""} and same_tags(current["tags"], desired["tags"]):
-        linked = link and link["state"] == "synced" and link["target_id"] == target["id"] and entry.is_version(link["source_hash"])
-        return Action(ActionKind.UNCHANGED if linked else ActionKind.LINK, entry.key, "timesheet", entry.label, scope,
-                      desired, target_id=target["id"], source_hash=entry.version)
-    changed = [k for k in desired if k not in ("description", "tags") and (current.get(k) != desired[k] or k in (needs or {}))]
-    return Action(ActionKind.UPDATE, entry.key, "timesheet", entry.label, scope, desired, target_id=target["id"],
-                  before=current,
-                  source_hash=entry.version, keep={"exported": bool(target.get("exported"))}, needs=needs,
-                  detail=describe_changes(current, desired, changed, zone_name, needs) or "description or tags changed")
+        linked = (
+            link
+            and link["state"] == "synced"
+            and link["target_id"] == target["id"]
+            and entry.is_version(link["source_hash"])
+        )
+        return Action(
+            ActionKind.UNCHANGED if linked else ActionKind.LINK,
+            entry.key,
+            "timesheet",
+            entry.label,
+            scope,
+            desired,
+            target_id=target["id"],
+            source_hash=entry.version,
+        )
+    changed = [
+        k for k in desired if k not in ("description", "tags") and (current.get(k) != desired[k] or k in (needs or {}))
+    ]
+    return Action(
+        ActionKind.UPDATE,
+        entry.key,
+        "timesheet",
+        entry.label,
+        scope,
+        desired,
+        target_id=target["id"],
+        before=current,
+        source_hash=entry.version,
+        keep={"exported": bool(target.get("exported"))},
+        needs=needs,
+        detail=describe_changes(current, desired, changed, zone_name, needs) or "description or tags changed",
+    )
 
 
 def kimai_names(entry: ImportEntry, mapping: ImportMap, default_customer: str) -> tuple[str, str, str]:
     """(customer, project, activity): the Kimai names an entry maps to (IMPORT_MAP, safe names)."""
     customer = mapping["customer"].get(entry.customer, entry.customer) if entry.customer else default_customer
-    return (kimai_safe_name(customer), kimai_safe_name(mapping["project"].get(entry.project, entry.project)),
-            kimai_safe_name(mapping["activity"].get(entry.activity, entry.activity)))
+    return (
+        kimai_safe_name(customer),
+        kimai_safe_name(mapping["project"].get(entry.project, entry.project)),
+        kimai_safe_name(mapping["activity"].get(entry.activity, entry.activity)),
+    )
 
 
 def kimai_user(entry: ImportEntry, mapping: ImportMap) -> tuple[int | None, str | None]:
@@ -188,7 +256,10 @@ def kimai_user(entry: ImportEntry, mapping: ImportMap) -> tuple[int | None, str 
 
 
 def plan_references(
-    entries: Iterable[ImportEntry], mapping: ImportMap, default_customer: str, containers: Containers,
+    entries: Iterable[ImportEntry],
+    mapping: ImportMap,
+    default_customer: str,
+    containers: Containers,
     create_missing: bool,
 ) -> tuple[dict[str, tuple[ContainerRef, ContainerRef, int | None]], dict[str, str]]:
     """{entry key: (project, activity, user id)} for the entries that can be imported (project
@@ -204,13 +275,17 @@ def plan_references(
         customer, project_name, activity_name = kimai_names(entry, mapping, default_customer)
         project = containers.project(project_name, customer, any_customer=not entry.customer, create=create_missing)
         if project is None:
-            reasons[entry.key] = (f"Kimai has no project {project_name!r} (customer {customer!r}); map it in IMPORT_MAP "
-                                  "or use --create-missing")
+            reasons[entry.key] = (
+                f"Kimai has no project {project_name!r} (customer {customer!r}); map it in IMPORT_MAP "
+                "or use --create-missing"
+            )
             continue
         activity = containers.activity(activity_name, project, create=create_missing)
         if activity is None:
-            reasons[entry.key] = (f"Kimai has no activity {activity_name!r} (global or of project {project_name!r}); "
-                                  "map it in IMPORT_MAP or use --create-missing")
+            reasons[entry.key] = (
+                f"Kimai has no activity {activity_name!r} (global or of project {project_name!r}); "
+                "map it in IMPORT_MAP or use --create-missing"
+            )
             continue
         refs[entry.key] = (project, activity, user)
     return refs, reasons
@@ -219,13 +294,20 @@ def plan_references(
 class ImportJob(Job):
     """Subclasses set name (= JOB), summary, examples and SOURCE, and implement read() -> SourceRead."""
 
-    JOB: ClassVar[str]        # the job's name
-    SOURCE: ClassVar[str]     # the source an import records: toggl, harvest, csv
+    JOB: ClassVar[str]  # the job's name
+    SOURCE: ClassVar[str]  # the source an import records: toggl, harvest, csv
     options: ClassVar[tuple[Callable, ...]] = (DATE_FROM, DATE_TO, CREATE_MISSING)
     Options = Options
 
-    def __init__(self, settings: Settings, options: ImportOptions, store: Store, counter: RequestCounter,
-                 result: Result, run_id: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        options: ImportOptions,
+        store: Store,
+        counter: RequestCounter,
+        result: Result,
+        run_id: int | None = None,
+    ) -> None:
         self.settings, self.opts, self.store, self.result, self.run_id = settings, options, store, result, run_id
         self.counter = counter
         self.kimai = KimaiClient(settings, counter, options.dry_run)
@@ -243,10 +325,12 @@ class ImportJob(Job):
         cursor = self.store.cursor(self.JOB, "entries")
         if not (self.opts.date_from or self.opts.date_to):
             if not cursor:
-                raise UsageError(f"the first {self.JOB} import needs --from DATE (and --to DATE); later runs use the cursor")
+                raise UsageError(
+                    f"the first {self.JOB} import needs --from DATE (and --to DATE); later runs use the cursor"
+                )
             return None, None, cursor
         first = parse_day(self.opts.date_from, "--from")
-        last = parse_day(self.opts.date_to, "--to") if self.opts.date_to else datetime.now(timezone.utc).date()
+        last = parse_day(self.opts.date_to, "--to") if self.opts.date_to else datetime.now(UTC).date()
         if last < first:
             raise UsageError("--to is before --from")
         return first, last, cursor
@@ -259,7 +343,9 @@ class ImportJob(Job):
         try:
             read = self.read()
             if not self.opts.dry_run:
-                import_id = self.store.start_import(self.run_id, self.JOB, self.SOURCE, read.parameters, read.file_sha256)
+                import_id = self.store.start_import(
+                    self.run_id, self.JOB, self.SOURCE, read.parameters, read.file_sha256
+                )
             if read.invalid and not self.opts.skip_invalid:
                 status = "invalid"
                 raise DataError(self.invalid_message(read))
@@ -276,30 +362,41 @@ class ImportJob(Job):
         refused = len(read.invalid) if status == "invalid" else 0
         errors = [(line, item, reason) for line, item, reason in read.invalid + read.skipped]
         errors += [(None, label, reason) for label, reason in self.result.failures]
-        self.store.finish_import(import_id, status, {
-            "read": len(read.entries) + len(read.skipped) + len(read.invalid), "created": counts.get("created", 0),
-            "updated": counts.get("updated", 0) + counts.get("deleted", 0),
-            "skipped": len(read.skipped) + len(read.invalid) - refused,
-            "failed": len(self.result.failures) + refused}, errors)
+        self.store.finish_import(
+            import_id,
+            status,
+            {
+                "read": len(read.entries) + len(read.skipped) + len(read.invalid),
+                "created": counts.get("created", 0),
+                "updated": counts.get("updated", 0) + counts.get("deleted", 0),
+                "skipped": len(read.skipped) + len(read.invalid) - refused,
+                "failed": len(self.result.failures) + refused,
+            },
+            errors,
+        )
 
     def invalid_message(self, read: SourceRead) -> str:
         """Every invalid row on its own line (the first LISTED_INVALID of them)."""
         rows = read.invalid
-        listed = [f"line {line}: {reason}" if line else f"{item}: {reason}" for line, item, reason in rows[:LISTED_INVALID]]
+        listed = [
+            f"line {line}: {reason}" if line else f"{item}: {reason}" for line, item, reason in rows[:LISTED_INVALID]
+        ]
         if len(rows) > LISTED_INVALID:
             where = "" if self.opts.dry_run else " (python report.py imports --errors lists them all)"
             listed.append(f"... and {len(rows) - LISTED_INVALID} more{where}")
         name = read.parameters.get("file") or self.SOURCE
-        return (f"{name}: {len(rows)} invalid row{'s' if len(rows) != 1 else ''}; nothing imported "
-                f"(fix {'them' if len(rows) != 1 else 'it'}, or --skip-invalid imports the valid rows):\n  "
-                + "\n  ".join(listed))
+        return (
+            f"{name}: {len(rows)} invalid row{'s' if len(rows) != 1 else ''}; nothing imported "
+            f"(fix {'them' if len(rows) != 1 else 'it'}, or --skip-invalid imports the valid rows):\n  "
+            + "\n  ".join(listed)
+        )
 
     def sync(self, read: SourceRead) -> None:
         assert self.tz is not None, "run() reads Kimai's time zone first"
-        for line, item, reason in read.skipped:
+        for _line, item, reason in read.skipped:
             self.result.counts["skipped"] += 1
             log.info("skipped %s: %s", item, reason)
-        for line, item, reason in read.invalid:  # reached under skip_invalid only: listed, and the run exits 3
+        for _line, item, reason in read.invalid:  # reached under skip_invalid only: listed, and the run exits 3
             self.result.counts["skipped"] += 1
             self.result.warnings.append(f"{item}: skipped, {reason}")
             self.result.exit_code = PARTIAL
@@ -315,7 +412,9 @@ class ImportJob(Job):
         if not (work or deleted):
             return
         containers = self.read_containers(work, links)
-        refs, reasons = plan_references(work, self.map, self.settings.import_customer, containers, self.opts.create_missing)
+        refs, reasons = plan_references(
+            work, self.map, self.settings.import_customer, containers, self.opts.create_missing
+        )
         desired: dict[str, tuple[ImportEntry, dict[str, Any], dict[str, Action] | None]] = {}
         unmapped: list[Action] = []
         for entry in work:
@@ -326,8 +425,12 @@ class ImportJob(Job):
             fields = timesheet_fields(entry, self.tz, ref_id(project), ref_id(activity), user)
             desired[entry.key] = (entry, fields, needs_of(project=project, activity=activity))
         with_user = any("user" in fields for _, fields, _ in desired.values())
-        begins = [f["begin"] for _, f, _ in desired.values()] + [l["data"]["begin"] for l in deleted if l.get("data")]
-        existing = timesheets_by_marker(self.kimai, begins, WINDOW_MARGIN, with_user, links, desired, self.result.warnings.append)
+        begins = [f["begin"] for _, f, _ in desired.values()] + [
+            link["data"]["begin"] for link in deleted if link.get("data")
+        ]
+        existing = timesheets_by_marker(
+            self.kimai, begins, WINDOW_MARGIN, with_user, links, desired, self.result.warnings.append
+        )
         actions: list[Action] = []
         for key, (entry, fields, needs) in desired.items():
             target = existing.get(key)
@@ -337,8 +440,13 @@ class ImportJob(Job):
         for action in unmapped:  # rows the plan cannot import: the applier records why
             self.applier.fail(action, reasons[action.key])
         ContainerWriter(self.kimai, self.settings, self.applier).apply(
-            containers.actions, actions, self.write, lambda unknown: timesheets_by_marker(
-                self.kimai, [a.fields["begin"] for a in unknown], timedelta(days=1), with_user))
+            containers.actions,
+            actions,
+            self.write,
+            lambda unknown: timesheets_by_marker(
+                self.kimai, [a.fields["begin"] for a in unknown], timedelta(days=1), with_user
+            ),
+        )
 
     def plan_deleted(self, deleted: list[Row], existing: Mapping[str, Target]) -> list[Action]:
         """The rows deleted at the source whose timesheet still exists: delete it
@@ -351,13 +459,33 @@ class ImportJob(Job):
             if target is None:
                 continue
             if self.settings.import_delete_policy == "delete":
-                actions.append(Action(ActionKind.DELETE, key, "timesheet", key, "", link["data"] or {},
-                                      target_id=target["id"], before=link["data"], detail=f"deleted in {self.SOURCE}"))
+                actions.append(
+                    Action(
+                        ActionKind.DELETE,
+                        key,
+                        "timesheet",
+                        key,
+                        "",
+                        link["data"] or {},
+                        target_id=target["id"],
+                        before=link["data"],
+                        detail=f"deleted in {self.SOURCE}",
+                    )
+                )
             else:
-                actions.append(Action(ActionKind.REPORT, key, "timesheet", key, "", link["data"] or {},
-                                      target_id=target["id"],
-                                      source_hash=link["source_hash"],
-                                      detail=f"deleted in {self.SOURCE}; its timesheet is kept (IMPORT_DELETE_POLICY=report)"))
+                actions.append(
+                    Action(
+                        ActionKind.REPORT,
+                        key,
+                        "timesheet",
+                        key,
+                        "",
+                        link["data"] or {},
+                        target_id=target["id"],
+                        source_hash=link["source_hash"],
+                        detail=f"deleted in {self.SOURCE}; its timesheet is kept (IMPORT_DELETE_POLICY=report)",
+                    )
+                )
         return actions
 
     def write(self, action: Action) -> Target:

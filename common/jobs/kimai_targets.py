@@ -1,6 +1,7 @@
 """Kimai customers, projects and activities as targets every job shares: read in bulk once per
 run, found by origin marker or by name, and when missing planned as `create` actions that the
 shared applier sends before the items that need them."""
+
 from __future__ import annotations
 
 import logging
@@ -31,7 +32,7 @@ def kimai_safe_name(text: str, limit: int = NAME_LIMIT) -> str:
     name = " ".join(text.translate(_UNSAFE).split())
     if len(name) < 2:
         name = f"{name} ·" if name else "(untitled)"
-    return name if len(name) <= limit else name[:limit - 1].rstrip() + "…"
+    return name if len(name) <= limit else name[: limit - 1].rstrip() + "…"
 
 
 def marker_of(text: str | None) -> str:
@@ -60,8 +61,16 @@ def activity_label(name: str, project: str) -> str:
     return f"activity {name!r} in {project}"
 
 
-def plan_project(key: str, name: str, comment: str, customer_id: int | None, projects: list[Target],
-                 link: Row | None, scope: str, label: str | None = None) -> Action:
+def plan_project(
+    key: str,
+    name: str,
+    comment: str,
+    customer_id: int | None,
+    projects: list[Target],
+    link: Row | None,
+    scope: str,
+    label: str | None = None,
+) -> Action:
     """Action for one project: `unchanged`/`link` to an existing one (by stored link, marker, or
     name under the customer), else `create`."""
     label = label or f"project {scope}"
@@ -71,12 +80,14 @@ def plan_project(key: str, name: str, comment: str, customer_id: int | None, pro
     if found is None and customer_id is not None:
         found = next((p for p in projects if p["customer"] == customer_id and p["name"] == name), None)
     if found is None:
-        return Action(ActionKind.CREATE, key, "project", label, scope, {"name": name, "comment": comment},
-                      parent=customer_id)
+        return Action(
+            ActionKind.CREATE, key, "project", label, scope, {"name": name, "comment": comment}, parent=customer_id
+        )
     fields = {"name": found["name"], "comment": found.get("comment") or ""}
     linked = link is not None and link["state"] == "synced" and link["target_id"] == found["id"]
-    return Action(ActionKind.UNCHANGED if linked else ActionKind.LINK, key, "project", label, scope, fields,
-                  target_id=found["id"])
+    return Action(
+        ActionKind.UNCHANGED if linked else ActionKind.LINK, key, "project", label, scope, fields, target_id=found["id"]
+    )
 
 
 def ref_id(ref: ContainerRef | None) -> int | None:
@@ -100,14 +111,16 @@ class KimaiState:
 
     customers: list[Target] | None = None
     projects: list[Target] = field(default_factory=list)
-    activities: list[Target] = field(default_factory=list)   # global ones and those of the projects read
+    activities: list[Target] = field(default_factory=list)  # global ones and those of the projects read
 
 
 def needs_customers(wanted: Iterable[tuple[str, str]], projects: list[Target], links: Mapping[str, Row]) -> bool:
     """Whether one of the marked projects wanted [(marker, name)] is found neither by its link
     nor by its marker, so the customers must be read (to find it by name or create it)."""
-    return any(plan_project(key, kimai_safe_name(name), "", None, projects, links.get(key), "").kind == ActionKind.CREATE
-               for key, name in wanted)
+    return any(
+        plan_project(key, kimai_safe_name(name), "", None, projects, links.get(key), "").kind == ActionKind.CREATE
+        for key, name in wanted
+    )
 
 
 class Containers:
@@ -127,7 +140,7 @@ class Containers:
         self.project_by_id = {p["id"]: p for p in state.projects}
         self.global_activities = {a["name"]: a["id"] for a in state.activities if a.get("project") is None}
         self.project_activities = {(a["project"], a["name"]): a["id"] for a in state.activities if a.get("project")}
-        self.planned: dict[str, Action] = {}    # key -> Action, in the order planned
+        self.planned: dict[str, Action] = {}  # key -> Action, in the order planned
 
     @property
     def actions(self) -> list[Action]:
@@ -152,8 +165,11 @@ class Containers:
             return self._found(key, "customer", customer_label(name), self.customers[name], name)
         if not create:
             return None
-        return self._plan(Action(ActionKind.CREATE, key, "customer", customer_label(name), name,
-                                 {"name": name, "comment": self.comment}))
+        return self._plan(
+            Action(
+                ActionKind.CREATE, key, "customer", customer_label(name), name, {"name": name, "comment": self.comment}
+            )
+        )
 
     def project(self, name: str, customer: str, any_customer: bool = False, create: bool = True) -> ContainerRef | None:
         """The project `name` of the customer named `customer` (with `any_customer`, also the one
@@ -171,8 +187,18 @@ class Containers:
             return None
         if key not in self.planned:
             parent = self.customer(customer)
-            self._plan(Action(ActionKind.CREATE, key, "project", label, customer, {"name": name, "comment": self.comment},
-                              parent=ref_id(parent), needs=needs_of(parent=parent)))
+            self._plan(
+                Action(
+                    ActionKind.CREATE,
+                    key,
+                    "project",
+                    label,
+                    customer,
+                    {"name": name, "comment": self.comment},
+                    parent=ref_id(parent),
+                    needs=needs_of(parent=parent),
+                )
+            )
         return self.planned[key]
 
     def marked_project(self, key: str, name: str, comment: str, customer: str, scope: str) -> ContainerRef:
@@ -208,9 +234,18 @@ class Containers:
             p = self.project_by_id[project]
             customer = self.customer_names.get(p["customer"], str(p["customer"]))
             where, path = project_label(p["name"], customer), f"{customer} > {p['name']}"
-        return self._plan(Action(ActionKind.CREATE, f"kimai:activity/{path} > {name}", "activity", activity_label(name, where),
-                                 path, {"name": name, "comment": self.comment}, parent=ref_id(project),
-                                 needs=needs_of(parent=project)))
+        return self._plan(
+            Action(
+                ActionKind.CREATE,
+                f"kimai:activity/{path} > {name}",
+                "activity",
+                activity_label(name, where),
+                path,
+                {"name": name, "comment": self.comment},
+                parent=ref_id(project),
+                needs=needs_of(parent=project),
+            )
+        )
 
 
 class ContainerWriter:
@@ -247,8 +282,13 @@ class ContainerWriter:
     def write(self, action: Action) -> Target:
         f, s = action.fields, self.settings
         if action.target_type == "customer":
-            return self.kimai.create_customer(f["name"], s.kimai_customer_country, s.kimai_customer_currency,
-                                              s.kimai_customer_timezone, comment=f.get("comment"))
+            return self.kimai.create_customer(
+                f["name"],
+                s.kimai_customer_country,
+                s.kimai_customer_currency,
+                s.kimai_customer_timezone,
+                comment=f.get("comment"),
+            )
         if action.target_type == "project":
             assert action.parent is not None, "take_ids set the customer's id"
             return self.kimai.create_project(f["name"], action.parent, f.get("comment"))
@@ -270,7 +310,8 @@ class ContainerWriter:
         found: dict[str, Target] = {}
         for action in unknown:
             match = marked.get(action.key) or next(
-                (o for o in objects if o["name"] == action.fields["name"] and under(o, action)), None)
+                (o for o in objects if o["name"] == action.fields["name"] and under(o, action)), None
+            )
             if match is not None:
                 found[action.key] = match
         return found
@@ -278,13 +319,17 @@ class ContainerWriter:
 
 def same_reason_for_all(write: Write) -> Write:
     """A write(action) whose refusals read alike for every item (see without_path)."""
+
     def wrapped(action: Action) -> Target:
         try:
             return write(action)
         except NotFound as exc:
             raise NotFound(f"the {action.target_type} is gone", service=exc.service) from None
         except ApiError as exc:
-            raise ApiError(without_path(exc, action.kind), service=exc.service, status=exc.status, body=exc.body) from None
+            raise ApiError(
+                without_path(exc, action.kind), service=exc.service, status=exc.status, body=exc.body
+            ) from None
+
     return wrapped
 
 
@@ -315,8 +360,13 @@ def time_span(begin: str, end: str | None, zone_name: str) -> str:
     return f"{first} to {last} {zone_name}"
 
 
-def describe_changes(current: Mapping[str, Any], desired: Mapping[str, Any], keys: Iterable[str], zone_name: str,
-                     needs: Mapping[str, Action] | None = None) -> str:
+def describe_changes(
+    current: Mapping[str, Any],
+    desired: Mapping[str, Any],
+    keys: Iterable[str],
+    zone_name: str,
+    needs: Mapping[str, Action] | None = None,
+) -> str:
     """'begin 2026-11-02 09:00 -> 2026-11-02 10:00 Europe/Berlin, project 3 -> 4'; a field taking
     the id of a container still to be created names that container."""
     parts: list[str] = []
@@ -330,9 +380,15 @@ def describe_changes(current: Mapping[str, Any], desired: Mapping[str, Any], key
     return ", ".join(parts)
 
 
-def timesheets_by_marker(kimai: KimaiClient, begins: Sequence[str], margin: timedelta, all_users: bool,
-                         links: Mapping[str, Row] | None = None, keys: Iterable[str] = (),
-                         warn: Callable[[str], None] | None = None) -> dict[str, Target]:
+def timesheets_by_marker(
+    kimai: KimaiClient,
+    begins: Sequence[str],
+    margin: timedelta,
+    all_users: bool,
+    links: Mapping[str, Row] | None = None,
+    keys: Iterable[str] = (),
+    warn: Callable[[str], None] | None = None,
+) -> dict[str, Target]:
     """Kimai timesheets that began within `margin` of the given local begin times (pages of 500),
     by the marker on their description's first line. A linked timesheet (by `links`, for `keys`)
     moved out of that window is fetched by id rather than taken as missing. `warn(text)` hears
@@ -341,7 +397,9 @@ def timesheets_by_marker(kimai: KimaiClient, begins: Sequence[str], margin: time
         return {}
     low = datetime.fromisoformat(min(begins)) - margin
     high = datetime.fromisoformat(max(begins)) + margin
-    sheets = kimai.list_timesheets(low.strftime(KIMAI_LOCAL), high.strftime(KIMAI_LOCAL), user="all" if all_users else None)
+    sheets = kimai.list_timesheets(
+        low.strftime(KIMAI_LOCAL), high.strftime(KIMAI_LOCAL), user="all" if all_users else None
+    )
     if warn:
         counts = Counter(marker_of(s.get("description")) for s in sheets)
         for key, count in counts.items():

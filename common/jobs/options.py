@@ -5,6 +5,7 @@ options of the job it runs (`Job.options_for`). A job class declares its name, i
 examples and its own click options (`Job`); the options several jobs share (--from, --to,
 --create-missing) are defined here once.
 """
+
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
@@ -21,7 +22,7 @@ class JobOptions:
 
     dry_run: bool = False
     full: bool = False
-    workers: int = 4          # SYNC_WORKERS
+    workers: int = 4  # SYNC_WORKERS
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class RunOptions:
     job was named, that job's own options (its `from_cli`; None: each job's defaults). Flags that
     override settings (--cache, --page-size, -v, ...) live in the settings instead."""
 
-    dry_run: bool = False     # --dry-run or READ_ONLY_MODE
+    dry_run: bool = False  # --dry-run or READ_ONLY_MODE
     full: bool = False
     quiet: bool = False
     fail_on_conflicts: bool = False
@@ -44,30 +45,32 @@ class RunOptions:
         values: dict[str, Any] = {"full": self.full}
         if self.job_options is not None:
             shared = {f.name for f in fields(JobOptions)}
-            values.update({f.name: getattr(self.job_options, f.name) for f in fields(self.job_options)
-                           if f.name not in shared})
+            values.update(
+                {f.name: getattr(self.job_options, f.name) for f in fields(self.job_options) if f.name not in shared}
+            )
         return {k: v for k, v in values.items() if v not in (None, False, ())}
 
 
 # Options several jobs take: each job lists the ones it has in its `options`.
 DATE_FROM = click.option("--from", "date_from", default=None, metavar="DATE", help="entries from this day (YYYY-MM-DD)")
 DATE_TO = click.option("--to", "date_to", default=None, metavar="DATE", help="entries up to this day, included")
-CREATE_MISSING = click.option("--create-missing", is_flag=True,
-                              help="create missing projects and activities (else such entries fail)")
+CREATE_MISSING = click.option(
+    "--create-missing", is_flag=True, help="create missing projects and activities (else such entries fail)"
+)
 
 
 class Job(ABC):
     """A job: its read / plan / apply steps (`run`), and what `sync.py` builds its subcommand
     from. A new job declares the class attributes below and gets one line in registry.py."""
 
-    name: ClassVar[str]                                 # `python sync.py NAME`, SYNC_JOBS
-    summary: ClassVar[str]                              # its --help line
-    examples: ClassVar[tuple[str, ...]]                 # 2-3 command lines closing its --help
-    options: ClassVar[tuple[Callable, ...]] = ()        # its own click options and arguments
-    Options: ClassVar[type[JobOptions]] = JobOptions    # its typed options
-    services: ClassVar[tuple[str, ...]]                 # the services it talks to (config.SERVICE_KEYS)
-    keys: ClassVar[tuple[str, ...]] = ()                # keys it needs besides its services' own
-    scheduled: ClassVar[bool] = True                    # may stand in SYNC_JOBS (False: needs a file argument)
+    name: ClassVar[str]  # `python sync.py NAME`, SYNC_JOBS
+    summary: ClassVar[str]  # its --help line
+    examples: ClassVar[tuple[str, ...]]  # 2-3 command lines closing its --help
+    options: ClassVar[tuple[Callable, ...]] = ()  # its own click options and arguments
+    Options: ClassVar[type[JobOptions]] = JobOptions  # its typed options
+    services: ClassVar[tuple[str, ...]]  # the services it talks to (config.SERVICE_KEYS)
+    keys: ClassVar[tuple[str, ...]] = ()  # keys it needs besides its services' own
+    scheduled: ClassVar[bool] = True  # may stand in SYNC_JOBS (False: needs a file argument)
 
     @classmethod
     def required_keys(cls) -> tuple[str, ...]:
@@ -88,8 +91,9 @@ class Job(ABC):
         return replace(own, dry_run=run.dry_run, full=run.full, workers=settings.sync_workers)
 
     @abstractmethod
-    def __init__(self, settings: Any, options: Any, store: Any, counter: Any, result: Any,
-                 run_id: int | None = None) -> None:
+    def __init__(
+        self, settings: Any, options: Any, store: Any, counter: Any, result: Any, run_id: int | None = None
+    ) -> None:
         """How run_job makes every job: `options` is its `Options`, from `options_for`; under
         --dry-run the store is read-only and `run_id` None."""
 

@@ -5,10 +5,11 @@ Projects, clients and tasks of the workspace are read once per run. Running entr
 A 402 (quota) or 429 stops the run with exit 75; the next run resumes: what was imported is
 linked, the rest is created.
 """
+
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..clients import Record
@@ -29,12 +30,21 @@ class TogglKimaiJob(ImportJob):
     name = JOB = "toggl-kimai"
     services = ("toggl", "kimai")
     summary = "Import Toggl Track time entries as Kimai timesheets (the first import needs --from)."
-    examples = ("python sync.py toggl-kimai --from 2026-11-01 --to 2026-11-30 --create-missing --dry-run",
-                "python sync.py toggl-kimai --quiet")
+    examples = (
+        "python sync.py toggl-kimai --from 2026-11-01 --to 2026-11-30 --create-missing --dry-run",
+        "python sync.py toggl-kimai --quiet",
+    )
     SOURCE = "toggl"
 
-    def __init__(self, settings: Settings, options: ImportOptions, store: Store, counter: RequestCounter,
-                 result: Result, run_id: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        options: ImportOptions,
+        store: Store,
+        counter: RequestCounter,
+        result: Result,
+        run_id: int | None = None,
+    ) -> None:
         super().__init__(settings, options, store, counter, result, run_id)
         self.toggl = TogglClient(self.settings, self.counter, self.opts.dry_run)
 
@@ -49,7 +59,7 @@ class TogglKimaiJob(ImportJob):
         else:
             cursor = window[2]
             raw = self.toggl.time_entries(since=int(cursor))
-            parameters = {"since": datetime.fromtimestamp(int(cursor), timezone.utc).isoformat()}
+            parameters = {"since": datetime.fromtimestamp(int(cursor), UTC).isoformat()}
             new_cursor = str(started - OVERLAP_SECONDS)
         return self.convert(raw, parameters, new_cursor)
 
@@ -66,13 +76,30 @@ class TogglKimaiJob(ImportJob):
                 read.skipped.append((None, label, "running entry (imported once it is stopped)"))
                 continue
             project = projects.get(e.get("project_id")) or {}
-            version, earlier = source_version(e["start"], e["stop"], e.get("description"), e.get("project_id"),
-                                              e.get("task_id"), e.get("tags"), e.get("billable"), project.get("name"))
-            read.entries.append(ImportEntry(
-                key=f"toggl:{e['id']}", label=label, begin=parse_instant(e["start"]), end=parse_instant(e["stop"]),
-                project=project.get("name") or "(no project)",
-                activity=tasks.get(e.get("task_id")) or self.settings.import_default_activity,
-                customer=clients.get(project.get("client_id") or project.get("cid")),
-                description=e.get("description") or "", tags=tuple(e.get("tags") or ()), billable=bool(e.get("billable")),
-                version=version, earlier_version=earlier))
+            version, earlier = source_version(
+                e["start"],
+                e["stop"],
+                e.get("description"),
+                e.get("project_id"),
+                e.get("task_id"),
+                e.get("tags"),
+                e.get("billable"),
+                project.get("name"),
+            )
+            read.entries.append(
+                ImportEntry(
+                    key=f"toggl:{e['id']}",
+                    label=label,
+                    begin=parse_instant(e["start"]),
+                    end=parse_instant(e["stop"]),
+                    project=project.get("name") or "(no project)",
+                    activity=tasks.get(e.get("task_id")) or self.settings.import_default_activity,
+                    customer=clients.get(project.get("client_id") or project.get("cid")),
+                    description=e.get("description") or "",
+                    tags=tuple(e.get("tags") or ()),
+                    billable=bool(e.get("billable")),
+                    version=version,
+                    earlier_version=earlier,
+                )
+            )
         return read

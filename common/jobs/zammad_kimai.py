@@ -7,6 +7,7 @@ apply: in parallel; a create with no answer is resolved by its marker.
 A timesheet edited in Kimai since the last sync is never overwritten silently
 (ZAMMAD_CONFLICT_POLICY).
 """
+
 from __future__ import annotations
 
 import logging
@@ -14,7 +15,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -26,9 +27,20 @@ from ..errors import STOPS_RUN, ConfigError, NotFound, SyncError, UsageError
 from ..store_queries import Row
 from ..timeutil import parse_instant, to_kimai_local, zone
 from .base import Action, ActionKind, Applier, Result, Target, content_hash
+from .kimai_targets import (
+    ContainerRef,
+    Containers,
+    ContainerWriter,
+    KimaiState,
+    describe_changes,
+    needs_customers,
+    needs_of,
+    ref_id,
+    time_span,
+    timesheets_by_marker,
+    without_path,
+)
 from .options import DATE_FROM, DATE_TO, Job, JobOptions
-from .kimai_targets import (ContainerRef, Containers, ContainerWriter, KimaiState, describe_changes, needs_customers,
-                            needs_of, ref_id, time_span, timesheets_by_marker, without_path)
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -73,8 +85,16 @@ def minutes_per_unit(setting: str | None) -> float:
     return minutes
 
 
-def timesheet_fields(ticket: Record, entry: Record, tz: tzinfo, per_unit: float, project_id: int | None,
-                     activity_id: int | None, user_id: int | None, type_name: str | None = None) -> dict[str, Any]:
+def timesheet_fields(
+    ticket: Record,
+    entry: Record,
+    tz: tzinfo,
+    per_unit: float,
+    project_id: int | None,
+    activity_id: int | None,
+    user_id: int | None,
+    type_name: str | None = None,
+) -> dict[str, Any]:
     """The Kimai timesheet an entry maps to: begin = its creation time in Kimai's zone, end =
     begin + duration (both computed as instants, so DST days come out right)."""
     begin = parse_instant(entry["created_at"])
@@ -82,8 +102,13 @@ def timesheet_fields(ticket: Record, entry: Record, tz: tzinfo, per_unit: float,
     lines = [entry_marker(ticket["id"], entry["id"]), f"#{ticket['number']} {ticket['title']}"]
     if type_name:
         lines.append(type_name)
-    fields = {"begin": to_kimai_local(begin, tz), "end": to_kimai_local(end, tz), "project": project_id,
-              "activity": activity_id, "description": "\n".join(lines)}
+    fields = {
+        "begin": to_kimai_local(begin, tz),
+        "end": to_kimai_local(end, tz),
+        "project": project_id,
+        "activity": activity_id,
+        "description": "\n".join(lines),
+    }
     if user_id is not None:
         fields["user"] = user_id
     return fields
@@ -91,10 +116,13 @@ def timesheet_fields(ticket: Record, entry: Record, tz: tzinfo, per_unit: float,
 
 def current_fields(timesheet: Target, tz: tzinfo, with_user: bool) -> dict[str, Any]:
     """A Kimai timesheet in the same shape as timesheet_fields, for comparison."""
-    fields = {"begin": to_kimai_local(parse_instant(timesheet["begin"]), tz),
-              "end": to_kimai_local(parse_instant(timesheet["end"]), tz) if timesheet.get("end") else None,
-              "project": timesheet["project"], "activity": timesheet["activity"],
-              "description": timesheet.get("description") or ""}
+    fields = {
+        "begin": to_kimai_local(parse_instant(timesheet["begin"]), tz),
+        "end": to_kimai_local(parse_instant(timesheet["end"]), tz) if timesheet.get("end") else None,
+        "project": timesheet["project"],
+        "activity": timesheet["activity"],
+        "description": timesheet.get("description") or "",
+    }
     if with_user:
         fields["user"] = timesheet["user"]
     return fields
@@ -104,9 +132,19 @@ def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[
     return [k for k in COMPARED if k in after and before.get(k) != after.get(k)]
 
 
-def plan_entry(key: str, label: str, desired: dict[str, Any], version: str, link: Row | None, target: Target | None,
-               current: dict[str, Any] | None, policy: str, scope: str, zone_name: str,
-               needs: dict[str, Action] | None = None) -> Action:
+def plan_entry(
+    key: str,
+    label: str,
+    desired: dict[str, Any],
+    version: str,
+    link: Row | None,
+    target: Target | None,
+    current: dict[str, Any] | None,
+    policy: str,
+    scope: str,
+    zone_name: str,
+    needs: dict[str, Action] | None = None,
+) -> Action:
     """One entry's action. `target` is its Kimai timesheet (found by link or marker), `current`
     that timesheet as fields; `link` what the store remembers (the fields last written);
     `version` the hash of the entry as Zammad has it now; `needs` the planned project whose id
@@ -116,40 +154,103 @@ def plan_entry(key: str, label: str, desired: dict[str, Any], version: str, link
     return action
 
 
-def _plan_entry(key: str, label: str, desired: dict[str, Any], version: str, link: Row | None, target: Target | None,
-                current: dict[str, Any] | None, policy: str, scope: str, zone_name: str,
-                needs: dict[str, Action] | None) -> Action:
+def _plan_entry(
+    key: str,
+    label: str,
+    desired: dict[str, Any],
+    version: str,
+    link: Row | None,
+    target: Target | None,
+    current: dict[str, Any] | None,
+    policy: str,
+    scope: str,
+    zone_name: str,
+    needs: dict[str, Action] | None,
+) -> Action:
     if target is None:
-        return Action(ActionKind.CREATE, key, "timesheet", label, scope, desired, needs=needs,
-                      detail=time_span(desired["begin"], desired["end"], zone_name))
+        return Action(
+            ActionKind.CREATE,
+            key,
+            "timesheet",
+            label,
+            scope,
+            desired,
+            needs=needs,
+            detail=time_span(desired["begin"], desired["end"], zone_name),
+        )
     assert current is not None, "a target comes with its current fields"
     if current == desired and not needs:
-        linked = link and link["state"] == "synced" and link["target_id"] == target["id"] and link["source_hash"] == version
-        return Action(ActionKind.UNCHANGED if linked else ActionKind.LINK, key, "timesheet", label, scope, desired,
-                      target_id=target["id"])
+        linked = (
+            link and link["state"] == "synced" and link["target_id"] == target["id"] and link["source_hash"] == version
+        )
+        return Action(
+            ActionKind.UNCHANGED if linked else ActionKind.LINK,
+            key,
+            "timesheet",
+            label,
+            scope,
+            desired,
+            target_id=target["id"],
+        )
     last = link["data"] if link and link.get("data") else None
     edited_in_kimai = last is not None and current != last
     keep = {"billable": target.get("billable", True), "exported": target.get("exported", False)}
     if edited_in_kimai:
         if last == desired:  # only Kimai changed: a person's edit stands
-            return Action(ActionKind.KEEP, key, "timesheet", label, scope, current, target_id=target["id"],
-                          detail="edited in Kimai")
+            return Action(
+                ActionKind.KEEP,
+                key,
+                "timesheet",
+                label,
+                scope,
+                current,
+                target_id=target["id"],
+                detail="edited in Kimai",
+            )
         if policy == "kimai-wins":
-            return Action(ActionKind.KEEP, key, "timesheet", label, scope, current, target_id=target["id"],
-                          detail="changed on both sides; Kimai wins")
+            return Action(
+                ActionKind.KEEP,
+                key,
+                "timesheet",
+                label,
+                scope,
+                current,
+                target_id=target["id"],
+                detail="changed on both sides; Kimai wins",
+            )
         if policy == "manual":
-            return Action(ActionKind.CONFLICT, key, "timesheet", label, scope, desired, target_id=target["id"],
-                          before=current, last=last,
-                          detail=f"changed in Zammad and in Kimai ({', '.join(changed_fields(current, desired))})")
+            return Action(
+                ActionKind.CONFLICT,
+                key,
+                "timesheet",
+                label,
+                scope,
+                desired,
+                target_id=target["id"],
+                before=current,
+                last=last,
+                detail=f"changed in Zammad and in Kimai ({', '.join(changed_fields(current, desired))})",
+            )
     changed = [k for k in changed_fields(current, desired) if k != "description"]
-    return Action(ActionKind.UPDATE, key, "timesheet", label, scope, desired, target_id=target["id"], before=current,
-                  keep=keep, needs=needs, detail=describe_changes(current, desired, changed, zone_name, needs) or "description changed")
+    return Action(
+        ActionKind.UPDATE,
+        key,
+        "timesheet",
+        label,
+        scope,
+        desired,
+        target_id=target["id"],
+        before=current,
+        keep=keep,
+        needs=needs,
+        detail=describe_changes(current, desired, changed, zone_name, needs) or "description changed",
+    )
 
 
 @dataclass(frozen=True)
 class Options(JobOptions):
-    date_from: str | None = None   # YYYY-MM-DD: only entries created from this day (Kimai's zone)
-    date_to: str | None = None     # YYYY-MM-DD: ... up to and including this day
+    date_from: str | None = None  # YYYY-MM-DD: only entries created from this day (Kimai's zone)
+    date_to: str | None = None  # YYYY-MM-DD: ... up to and including this day
     ticket_ids: tuple[int, ...] = ()  # sync only these tickets (webhook)
 
 
@@ -168,6 +269,7 @@ class WindowRead:
     """What ZammadKimaiJob.read_window returns: the window in Kimai's local time, the Zammad
     entries created in it, the ids of the tickets read, the Kimai timesheets around it, and
     desired(ticket, entry) -> (the timesheet fields the mapping gives, minutes, why it cannot map or None)."""
+
     tz: ZoneInfo
     low: str
     high: str
@@ -181,13 +283,23 @@ class ZammadKimaiJob(Job):
     name = JOB
     services = ("zammad", "kimai")
     summary = "Zammad ticket time accounting -> Kimai timesheets."
-    examples = ("python sync.py zammad-kimai --dry-run", "python sync.py zammad-kimai --from 2026-11-01 --to 2026-11-30",
-                "python sync.py zammad-kimai --quiet --fail-on-conflicts")
+    examples = (
+        "python sync.py zammad-kimai --dry-run",
+        "python sync.py zammad-kimai --from 2026-11-01 --to 2026-11-30",
+        "python sync.py zammad-kimai --quiet --fail-on-conflicts",
+    )
     options = (DATE_FROM, DATE_TO)
     Options = Options
 
-    def __init__(self, settings: Settings, options: ZammadOptions, store: Store, counter: RequestCounter,
-                 result: Result, run_id: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        options: ZammadOptions,
+        store: Store,
+        counter: RequestCounter,
+        result: Result,
+        run_id: int | None = None,
+    ) -> None:
         self.settings, self.opts, self.store, self.result, self.run_id = settings, options, store, result, run_id
         self.zammad = ZammadClient(settings, counter, options.dry_run)
         self.kimai = KimaiClient(settings, counter, options.dry_run)
@@ -213,8 +325,12 @@ class ZammadKimaiJob(Job):
         unchanged = {t["id"] for t in tickets if self.ticket_unchanged(t)}
         if unchanged:  # their entries are synced as they are: count them
             self.result.counts["unchanged"] += sum(
-                1 for key, link in links.items() if link["target_type"] == "timesheet" and link["state"] in ("synced", "kept")
-                and int(key.split("/")[1]) in unchanged)
+                1
+                for key, link in links.items()
+                if link["target_type"] == "timesheet"
+                and link["state"] in ("synced", "kept")
+                and int(key.split("/")[1]) in unchanged
+            )
         reads = self.read_entries([t for t in tickets if t["id"] not in unchanged])
         work, orphans = self.select(reads, links, window)
         if work or orphans:
@@ -230,14 +346,22 @@ class ZammadKimaiJob(Job):
         if not (self.opts.date_from or self.opts.date_to):
             return None
         try:
-            start = datetime.fromisoformat(self.opts.date_from).date() if self.opts.date_from else datetime(1970, 1, 1).date()
-            stop = datetime.fromisoformat(self.opts.date_to).date() if self.opts.date_to else datetime.now(self.tz).date()
+            start = (
+                datetime.fromisoformat(self.opts.date_from).date()
+                if self.opts.date_from
+                else datetime(1970, 1, 1).date()
+            )
+            stop = (
+                datetime.fromisoformat(self.opts.date_to).date() if self.opts.date_to else datetime.now(self.tz).date()
+            )
         except ValueError as exc:
             raise UsageError(f"--from/--to take dates like 2026-03-31: {exc}") from None
         if stop < start:
             raise UsageError("--to is before --from")
-        return (datetime.combine(start, time(0), self.tz).astimezone(timezone.utc),
-                datetime.combine(stop + timedelta(days=1), time(0), self.tz).astimezone(timezone.utc))
+        return (
+            datetime.combine(start, time(0), self.tz).astimezone(UTC),
+            datetime.combine(stop + timedelta(days=1), time(0), self.tz).astimezone(UTC),
+        )
 
     def read_tickets(self, window: Window | None) -> tuple[list[Record], bool]:
         if self.opts.ticket_ids:
@@ -277,11 +401,13 @@ class ZammadKimaiJob(Job):
                 if isinstance(exc, STOPS_RUN):
                     raise
                 return TicketRead(ticket, error=f"zammad: {without_path(exc, 'reading its time accounting')}")
+
         with ThreadPoolExecutor(max_workers=self.opts.workers) as pool:
             return list(pool.map(read, tickets))
 
-    def select(self, reads: list[TicketRead], links: Mapping[str, Row],
-               window: Window | None) -> tuple[list[tuple[Record, Record, str]], list[Row]]:
+    def select(
+        self, reads: list[TicketRead], links: Mapping[str, Row], window: Window | None
+    ) -> tuple[list[tuple[Record, Record, str]], list[Row]]:
         """Entries that need a look at Kimai (new, changed, pending or failed), and links whose
         entry is gone from Zammad."""
         work: list[tuple[Record, Record, str]] = []  # (ticket, entry, its version)
@@ -299,13 +425,21 @@ class ZammadKimaiJob(Job):
                     continue
                 link = links.get(key)
                 version = content_hash({"entry": entry, "ticket": [ticket["number"], ticket["title"]]})
-                if link and link["state"] in ("synced", "kept") and link["source_hash"] == version and not self.opts.full:
+                if (
+                    link
+                    and link["state"] in ("synced", "kept")
+                    and link["source_hash"] == version
+                    and not self.opts.full
+                ):
                     self.result.counts["unchanged"] += 1
                     continue
                 work.append((ticket, entry, version))
             prefix = ticket_marker(ticket["id"]) + "/time/"
-            orphans += [link for key, link in links.items()
-                        if key.startswith(prefix) and key not in present and link["state"] == "synced"]
+            orphans += [
+                link
+                for key, link in links.items()
+                if key.startswith(prefix) and key not in present and link["state"] == "synced"
+            ]
         return work, orphans
 
     # -- plan and apply ------------------------------------------------------------------
@@ -313,7 +447,9 @@ class ZammadKimaiJob(Job):
         assert self.tz is not None, "run() reads Kimai's time zone first"
         resolve = self.references(work)
         resolved = [(ticket, entry, version, *resolve(entry)) for ticket, entry, version in work]
-        containers, project_of = self.plan_projects([(t, e, v) for t, e, v, _, _, reason in resolved if not reason], links)
+        containers, project_of = self.plan_projects(
+            [(t, e, v) for t, e, v, _, _, reason in resolved if not reason], links
+        )
         desired: dict[str, tuple[str, str, dict[str, Any], str, dict[str, Action] | None]] = {}
         for ticket, entry, version, activity_id, user_id, reason in resolved:
             key = entry_marker(ticket["id"], entry["id"])
@@ -322,16 +458,27 @@ class ZammadKimaiJob(Job):
                 self.applier.fail(Action(ActionKind.CREATE, key, "timesheet", label, str(ticket["id"]), {}), reason)
                 continue
             project = project_of(ticket)
-            fields = timesheet_fields(ticket, entry, self.tz, self.per_unit, ref_id(project), activity_id, user_id,
-                                      self.type_names.get(entry.get("type_id")))
+            fields = timesheet_fields(
+                ticket,
+                entry,
+                self.tz,
+                self.per_unit,
+                ref_id(project),
+                activity_id,
+                user_id,
+                self.type_names.get(entry.get("type_id")),
+            )
             desired[key] = (label, str(ticket["id"]), fields, version, needs_of(project=project))
         existing = self.read_target(desired, orphans, links)
         actions: list[Action] = []
         for key, (label, scope, fields, version, needs) in desired.items():
             target = existing.get(key)
             current = current_fields(target, self.tz, bool(self.user_map)) if target else None
-            actions.append(plan_entry(key, label, fields, version, links.get(key), target, current, self.policy, scope,
-                                      self.tz.key, needs))
+            actions.append(
+                plan_entry(
+                    key, label, fields, version, links.get(key), target, current, self.policy, scope, self.tz.key, needs
+                )
+            )
         actions += self.plan_orphans(orphans, existing)
         self.apply(actions, containers)
 
@@ -355,8 +502,11 @@ class ZammadKimaiJob(Job):
                 wanted = self.activity_map.get(str(type_id)) or self.activity_map.get(self.type_names.get(type_id, ""))
             wanted = wanted or self.settings.zammad_default_activity
             if not wanted:
-                what = f"activity type {self.type_names.get(type_id, type_id)!r} is not in ZAMMAD_ACTIVITY_MAP" if type_id \
+                what = (
+                    f"activity type {self.type_names.get(type_id, type_id)!r} is not in ZAMMAD_ACTIVITY_MAP"
+                    if type_id
                     else "the entry has no activity type"
+                )
                 return None, None, f"{what} and ZAMMAD_DEFAULT_ACTIVITY is not set"
             activity_id = activities.get(wanted)
             if activity_id is None:
@@ -368,10 +518,12 @@ class ZammadKimaiJob(Job):
                     return None, None, f"agent {email or entry['created_by_id']} is not in ZAMMAD_USER_MAP"
                 user_id = int(self.user_map[email])
             return activity_id, user_id, None
+
         return resolve
 
-    def plan_projects(self, work: Sequence[Entry],
-                      links: Mapping[str, Row]) -> tuple[Containers, Callable[[Record], ContainerRef]]:
+    def plan_projects(
+        self, work: Sequence[Entry], links: Mapping[str, Row]
+    ) -> tuple[Containers, Callable[[Record], ContainerRef]]:
         """(Containers, ticket -> project): the Kimai project of each ticket's entries, an id or
         the planned create (and its customer's), after reading the projects once if needed."""
         strategy = self.settings.zammad_project_strategy
@@ -394,7 +546,12 @@ class ZammadKimaiJob(Job):
                     refs[key] = link["target_id"]  # linked before: no need to list the projects
                 elif key not in wanted:
                     customer = (ticket.get("organization") if strategy == "organization" else None) or default_customer
-                    wanted[key] = (f"#{ticket['number']} {ticket['title']}", key, customer, f"ticket #{ticket['number']}")
+                    wanted[key] = (
+                        f"#{ticket['number']} {ticket['title']}",
+                        key,
+                        customer,
+                        f"ticket #{ticket['number']}",
+                    )
         state = KimaiState()
         if wanted:
             state.projects = self.kimai.list_projects()
@@ -419,27 +576,38 @@ class ZammadKimaiJob(Job):
         assert window is not None, "reconciliation gives --from and --to"
         tickets, _ = self.read_tickets(window)
         reads = self.read_entries(tickets)
-        entries = [(r.ticket, e) for r in reads for e in r.entries if window[0] <= parse_instant(e["created_at"]) < window[1]]
+        entries = [
+            (r.ticket, e) for r in reads for e in r.entries if window[0] <= parse_instant(e["created_at"]) < window[1]
+        ]
         work: list[Entry] = [(ticket, entry, None) for ticket, entry in entries]
         resolve = self.references(work)
         project_of = self.projects(work, self.store.links(JOB))
         low, high = to_kimai_local(window[0], self.tz), to_kimai_local(window[1], self.tz)
         shift = lambda text, delta: (datetime.fromisoformat(text) + delta).strftime("%Y-%m-%dT%H:%M:%S")  # noqa: E731
-        sheets = self.kimai.list_timesheets(shift(low, -WINDOW_MARGIN), shift(high, WINDOW_MARGIN),
-                                            user="all" if self.user_map else None)
+        sheets = self.kimai.list_timesheets(
+            shift(low, -WINDOW_MARGIN), shift(high, WINDOW_MARGIN), user="all" if self.user_map else None
+        )
 
         def desired(ticket: Record, entry: Record) -> tuple[dict[str, Any], int, str | None]:
             activity_id, user_id, reason = resolve(entry)
             fields = timesheet_fields(ticket, entry, tz, self.per_unit, project_of(ticket), activity_id, user_id)
             return fields, round(float(entry["time_unit"]) * self.per_unit), reason
+
         return WindowRead(self.tz, low, high, entries, {r.ticket["id"] for r in reads}, sheets, desired)
 
-    def read_target(self, desired: Mapping[str, tuple[str, str, dict[str, Any], str, dict[str, Action] | None]],
-                    orphans: list[Row], links: Mapping[str, Row]) -> dict[str, Target]:
+    def read_target(
+        self,
+        desired: Mapping[str, tuple[str, str, dict[str, Any], str, dict[str, Action] | None]],
+        orphans: list[Row],
+        links: Mapping[str, Row],
+    ) -> dict[str, Target]:
         """Kimai timesheets of the affected days (and a week around them), by marker."""
-        begins = [d[2]["begin"] for d in desired.values()] + [l["data"]["begin"] for l in orphans if l.get("data")]
-        return timesheets_by_marker(self.kimai, begins, WINDOW_MARGIN, bool(self.user_map), links, desired,
-                                    self.result.warnings.append)
+        begins = [d[2]["begin"] for d in desired.values()] + [
+            link["data"]["begin"] for link in orphans if link.get("data")
+        ]
+        return timesheets_by_marker(
+            self.kimai, begins, WINDOW_MARGIN, bool(self.user_map), links, desired, self.result.warnings.append
+        )
 
     def plan_orphans(self, orphans: list[Row], existing: Mapping[str, Target]) -> list[Action]:
         actions: list[Action] = []
@@ -449,17 +617,40 @@ class ZammadKimaiJob(Job):
             if target is None:
                 continue
             if self.settings.zammad_delete_policy == "delete":
-                actions.append(Action(ActionKind.DELETE, link["source_key"], "timesheet", label, "", link["data"] or {},
-                                      target_id=target["id"], before=link["data"], detail="deleted in Zammad"))
+                actions.append(
+                    Action(
+                        ActionKind.DELETE,
+                        link["source_key"],
+                        "timesheet",
+                        label,
+                        "",
+                        link["data"] or {},
+                        target_id=target["id"],
+                        before=link["data"],
+                        detail="deleted in Zammad",
+                    )
+                )
             else:
-                actions.append(Action(ActionKind.REPORT, link["source_key"], "timesheet", label, "", link["data"] or {},
-                                      target_id=target["id"], detail="deleted in Zammad; timesheet kept (ZAMMAD_DELETE_POLICY=report)"))
+                actions.append(
+                    Action(
+                        ActionKind.REPORT,
+                        link["source_key"],
+                        "timesheet",
+                        label,
+                        "",
+                        link["data"] or {},
+                        target_id=target["id"],
+                        detail="deleted in Zammad; timesheet kept (ZAMMAD_DELETE_POLICY=report)",
+                    )
+                )
         return actions
 
     def apply(self, actions: list[Action], containers: Containers) -> None:
         """The plan goes to the applier whole: it writes the changes and records the rest (links,
         kept edits, conflicts, entries deleted in Zammad)."""
-        ContainerWriter(self.kimai, self.settings, self.applier).apply(containers.actions, actions, self.write, self.reread)
+        ContainerWriter(self.kimai, self.settings, self.applier).apply(
+            containers.actions, actions, self.write, self.reread
+        )
 
     def write(self, action: Action) -> Target:
         f = dict(action.fields)
@@ -474,18 +665,30 @@ class ZammadKimaiJob(Job):
         return self.kimai.update_timesheet(action.target_id, {**f, **action.keep})
 
     def reread(self, unknown: list[Action]) -> dict[str, Target]:
-        return timesheets_by_marker(self.kimai, [a.fields["begin"] for a in unknown], timedelta(days=1), bool(self.user_map))
+        return timesheets_by_marker(
+            self.kimai, [a.fields["begin"] for a in unknown], timedelta(days=1), bool(self.user_map)
+        )
 
     def save_ticket_versions(self, reads: list[TicketRead]) -> None:
         """Remember each ticket's updated_at once all its entries are synced."""
-        self.store.set_cursors(JOB, {f"ticket/{r.ticket['id']}": r.ticket["updated_at"] for r in reads
-                                     if not r.error and str(r.ticket["id"]) not in self.result.failed_scopes})
+        self.store.set_cursors(
+            JOB,
+            {
+                f"ticket/{r.ticket['id']}": r.ticket["updated_at"]
+                for r in reads
+                if not r.error and str(r.ticket["id"]) not in self.result.failed_scopes
+            },
+        )
 
     def save_cursor(self, reads: list[TicketRead], complete: bool) -> None:
         """The newest ticket updated_at seen, but never past a ticket with a failed entry."""
         if not complete or not reads:
             return
         failed = [r.ticket["updated_at"] for r in reads if str(r.ticket["id"]) in self.result.failed_scopes]
-        value = min(failed, key=parse_instant) if failed else max((r.ticket["updated_at"] for r in reads), key=parse_instant)
+        value = (
+            min(failed, key=parse_instant)
+            if failed
+            else max((r.ticket["updated_at"] for r in reads), key=parse_instant)
+        )
         if value != self.store.cursor(JOB, "tickets"):
             self.store.set_cursor(JOB, "tickets", value)

@@ -7,6 +7,7 @@ ZAMMAD_WEBHOOK_SECRET) must match, else 401; `sync.py webhook` refuses to start 
 unless given --insecure, and then warns on every start. A repeated X-Zammad-Delivery is acknowledged
 and not processed twice. SIGTERM (or SIGINT) stops accepting, drains the queue and exits 0.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -69,8 +70,10 @@ class WebhookServer:
             signal.signal(sig, lambda *_: threading.Thread(target=self.httpd.shutdown).start())
         self.worker.start()
         if not self.settings.zammad_webhook_secret:  # started with --insecure: say so on every start
-            log.warning("warning: ZAMMAD_WEBHOOK_SECRET is not set (--insecure): deliveries are not checked, "
-                        "anyone who reaches this port can trigger syncs")
+            log.warning(
+                "warning: ZAMMAD_WEBHOOK_SECRET is not set (--insecure): deliveries are not checked, "
+                "anyone who reaches this port can trigger syncs"
+            )
         log.warning("listening for Zammad webhooks on http://%s:%s/", *self.address[:2])
         self.httpd.serve_forever(poll_interval=0.2)
         self.httpd.server_close()
@@ -159,7 +162,7 @@ class WebhookServer:
         try:
             ticket_id = int(json.loads(body)["ticket"]["id"])
         except (ValueError, KeyError, TypeError):
-            return 400, {"error": "expected a Zammad ticket payload: {\"ticket\": {\"id\": ...}}"}
+            return 400, {"error": 'expected a Zammad ticket payload: {"ticket": {"id": ...}}'}
         if self.stopping.is_set() or self.queue.full():
             return 503, {"error": "busy; deliver again later"}
         delivery = headers.get("X-Zammad-Delivery")
