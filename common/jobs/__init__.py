@@ -4,16 +4,18 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
 from .. import shutdown
+from ..config import Settings
 from ..errors import UNEXPECTED, ConfigError, Interrupted, SyncError
 from ..http import RequestCounter
 from ..runlock import JobLock
 from ..store import Store
 from .base import Result
-from .options import Job, RunOptions
+from .options import Job, JobOptions, RunOptions
 from .registry import JOBS
 
 log = logging.getLogger("tracksync.job")
@@ -32,7 +34,7 @@ def check_scheduled_jobs(names: tuple[str, ...]) -> None:
             )
 
 
-def run_job(name: str, settings: Any, options: RunOptions) -> Result:
+def run_job(name: str, settings: Settings, options: RunOptions) -> Result:
     """Run one job under its lock and return its Result. A SyncError that stops the whole job is
     recorded on the run and in the result (exit code), not raised."""
     if name not in JOBS:
@@ -50,7 +52,7 @@ def run_job(name: str, settings: Any, options: RunOptions) -> Result:
             signal.signal(signum, handler)
 
 
-def _locked_run(job: type[Job], settings: Any, options: RunOptions) -> Result:
+def _locked_run(job: type[Job], settings: Settings, options: RunOptions) -> Result:
     result = Result(job=job.name, dry_run=options.dry_run)
     counter = RequestCounter()
     started = time.monotonic()
@@ -86,7 +88,7 @@ def run_status(result: Result, interrupted: bool = False) -> str:
     return "ok" if result.exit_code == 0 else "partial" if result.exit_code == 3 else "failed"
 
 
-def install_stop_handlers() -> dict[int, Any]:
+def install_stop_handlers() -> dict[int, Callable[[int, FrameType | None], Any] | int]:
     """SIGTERM (systemd stop, `kill`) and a first Ctrl-C ask the run to stop after the item in
     flight (exit 75); a second Ctrl-C interrupts at once. Main thread only: the webhook server,
     which runs jobs in a worker thread, keeps its own handlers. Returns the handlers replaced."""
@@ -106,8 +108,8 @@ def install_stop_handlers() -> dict[int, Any]:
 
 def _run(
     job: type[Job],
-    settings: Any,
-    options: Any,
+    settings: Settings,
+    options: JobOptions,
     store: Store,
     counter: RequestCounter,
     result: Result,

@@ -189,7 +189,7 @@ class GiteaKimaiJob(Job):
         return Options(repos=repos, include_pulls=values["include_prs"])
 
     @classmethod
-    def options_for(cls, run: RunOptions, settings: Any) -> JobOptions:
+    def options_for(cls, run: RunOptions, settings: Settings) -> JobOptions:
         options = super().options_for(run, settings)
         assert isinstance(options, Options)
         return replace(options, include_pulls=options.include_pulls or settings.sync_pull_requests)

@@ -6,14 +6,21 @@ examples and its own click options (`Job`); the options several jobs share (--fr
 --create-missing) are defined here once.
 """
 
+from __future__ import annotations
+
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import click
 
-from ..config import SERVICE_KEYS
+from ..config import SERVICE_KEYS, Settings
+
+if TYPE_CHECKING:
+    from ..http import RequestCounter
+    from ..store import Store
+    from .base import Result
 
 
 @dataclass(frozen=True)
@@ -84,7 +91,7 @@ class Job(ABC):
         return cls.Options(**values)
 
     @classmethod
-    def options_for(cls, run: RunOptions, settings: Any) -> JobOptions:
+    def options_for(cls, run: RunOptions, settings: Settings) -> JobOptions:
         """The options this job runs with: its own (or its defaults) and the run's --dry-run, --full
         and SYNC_WORKERS."""
         own = run.job_options if run.job_options is not None else cls.Options()
@@ -92,7 +99,13 @@ class Job(ABC):
 
     @abstractmethod
     def __init__(
-        self, settings: Any, options: Any, store: Any, counter: Any, result: Any, run_id: int | None = None
+        self,
+        settings: Settings,
+        options: JobOptions,
+        store: Store,
+        counter: RequestCounter,
+        result: Result,
+        run_id: int | None = None,
     ) -> None:
         """How run_job makes every job: `options` is its `Options`, from `options_for`; under
         --dry-run the store is read-only and `run_id` None."""
