@@ -1,30 +1,42 @@
 #!/usr/bin/env python3
 """Back up, verify and restore the tracksync store.
 
-  python backup.py create [--out DIR] [--include-config]   (also: python backup.py backup)
-  python backup.py list [--detail]
-  python backup.py verify FILE
-  python backup.py prune --keep N
-  python backup.py restore FILE
+python backup.py create [--out DIR] [--include-config]   (also: python backup.py backup)
+python backup.py list [--detail]
+python backup.py verify FILE
+python backup.py prune --keep N
+python backup.py restore FILE
 """
+
 import click
 
-from common.ops.backup import backup_dir, create_backup, list_backups, prune_backups, summary_line, verify_file
 from common.cli import command, emit_json, emit_table, group
 from common.jobs import JOBS
+from common.ops.backup import backup_dir, create_backup, list_backups, prune_backups, summary_line, verify_file
 from common.ops.restore import restore_backup
 
-@group(examples=["python backup.py create", "python backup.py list --detail",
-                 "python backup.py restore backups/tracksync-backup-20261127T140312Z.zip"])
+
+@group(
+    examples=[
+        "python backup.py create",
+        "python backup.py list --detail",
+        "python backup.py restore backups/tracksync-backup-20261127T140312Z.zip",
+    ]
+)
 def cli():
     """Back up, verify and restore the store (DATABASE_PATH); archives go to BACKUP_DIR."""
 
 
-CREATE_EXAMPLES = ["python backup.py create", "python backup.py create --out /mnt/backups --include-config",
-                   "python backup.py --json create"]
+CREATE_EXAMPLES = [
+    "python backup.py create",
+    "python backup.py create --out /mnt/backups --include-config",
+    "python backup.py --json create",
+]
 
 
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="folder for the archive (default BACKUP_DIR)")
+@click.option(
+    "--out", type=click.Path(file_okay=False), default=None, help="folder for the archive (default BACKUP_DIR)"
+)
 @click.option("--include-config", is_flag=True, help="add the env file, every secret value removed")
 def create(settings, as_json, out, include_config):
     """Take a consistent snapshot of the store into a zip archive (safe while a sync runs)."""
@@ -33,7 +45,8 @@ def create(settings, as_json, out, include_config):
         emit_json({"archive": str(path), **manifest})
         return
     config = " and the env file (secrets removed)" if include_config else ""
-    click.echo(f"backed up {settings.database_path}{config} ({summary_line({**manifest['store'], 'schema_version': manifest['schema_version']})})")
+    described = summary_line({**manifest["store"], "schema_version": manifest["schema_version"]})
+    click.echo(f"backed up {settings.database_path}{config} ({described})")
     click.echo(str(path))
 
 
@@ -63,8 +76,14 @@ def list_archives(settings, as_json, detail):
     emit_table(table, headers=columns, empty=f"no backups in {backup_dir(settings)}")
 
 
-@command(cli, "verify", examples=["python backup.py verify backups/tracksync-backup-20261127T140312Z.zip",
-                                  "python backup.py verify --json backups/tracksync-backup-20261127T140312Z.zip"])
+@command(
+    cli,
+    "verify",
+    examples=[
+        "python backup.py verify backups/tracksync-backup-20261127T140312Z.zip",
+        "python backup.py verify --json backups/tracksync-backup-20261127T140312Z.zip",
+    ],
+)
 @click.argument("file", type=click.Path(dir_okay=False))
 def verify(settings, as_json, file):
     """Check an archive: member names, manifest, SHA-256 of every member, integrity and schema."""
@@ -73,8 +92,10 @@ def verify(settings, as_json, file):
     if as_json:
         emit_json({"archive": file, "ok": True, "manifest": manifest, "store": info})
         return
-    click.echo(f"OK {file}: created {manifest.get('created')} by tracksync {manifest.get('tool_version')}, "
-               f"{summary_line(info)}; every checksum matches")
+    click.echo(
+        f"OK {file}: created {manifest.get('created')} by tracksync {manifest.get('tool_version')}, "
+        f"{summary_line(info)}; every checksum matches"
+    )
 
 
 @command(cli, "prune", examples=["python backup.py prune --keep 14", "python backup.py --json prune --keep 7"])
@@ -90,9 +111,14 @@ def prune(settings, as_json, keep):
     click.echo(f"{len(removed)} archive(s) removed, the newest {keep} kept", err=True)
 
 
-@command(cli, "restore", examples=[
-    "python backup.py restore backups/tracksync-backup-20261127T140312Z.zip",
-    "python backup.py --env-file /etc/tracksync/tracksync.env restore /var/backups/tracksync-backup-20261127T140312Z.zip"])
+@command(
+    cli,
+    "restore",
+    examples=[
+        "python backup.py restore backups/tracksync-backup-20261127T140312Z.zip",
+        "python backup.py --env-file /etc/tracksync/tracksync.env restore /var/backups/tracksync-backup-20261127T140312Z.zip",  # noqa: E501 (an example line)
+    ],
+)
 @click.argument("file", type=click.Path(dir_okay=False))
 def restore(settings, as_json, file):
     """Replace the store with an archive's snapshot, after verifying it. Refused while a sync

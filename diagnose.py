@@ -10,27 +10,44 @@ The network and API checks cover the services SYNC_JOBS (or --job) uses; another
 service is checked too but only warns; the others show `SKIP  skipped (not configured)`.
 Exit 0 when no check FAILs (WARNs included), otherwise the most serious code of the FAILs.
 """
+
 import click
 
-from common.ops.diagnose_checks import config_checks, database_checks, exit_code, redact
 from common.cli import command, emit_json, emit_table, paint
 from common.jobs import JOBS
 from common.logs import setup_logging
+from common.ops.diagnose_checks import config_checks, database_checks, exit_code, redact
 from common.ops.service_checks import api_checks, network_checks
 
 
-@command(examples=["python diagnose.py", "python diagnose.py --config --database",
-                   "python diagnose.py --network --api --job zammad-kimai --json"], verbose=True, settings=False)
-@click.option("--config", "config", is_flag=True, help="the env file: unknown or malformed keys, missing keys, file mode")
+@command(
+    examples=[
+        "python diagnose.py",
+        "python diagnose.py --config --database",
+        "python diagnose.py --network --api --job zammad-kimai --json",
+    ],
+    verbose=True,
+    settings=False,
+)
+@click.option(
+    "--config", "config", is_flag=True, help="the env file: unknown or malformed keys, missing keys, file mode"
+)
 @click.option("--network", is_flag=True, help="DNS, TCP, TLS and clock skew for each service address")
 @click.option("--api", is_flag=True, help="authentication, version and permissions for each service")
 @click.option("--database", is_flag=True, help="the store: integrity, schema, WAL, size, pending items, locks")
 @click.option("--all", "everything", is_flag=True, help="every group (the default)")
-@click.option("--job", "jobs", multiple=True, type=click.Choice(list(JOBS)),
-              help="check the services this job uses (repeatable; default: the jobs of SYNC_JOBS)")
+@click.option(
+    "--job",
+    "jobs",
+    multiple=True,
+    type=click.Choice(list(JOBS)),
+    help="check the services this job uses (repeatable; default: the jobs of SYNC_JOBS)",
+)
 def cli(env_file, as_json, verbose, config, network, api, database, everything, jobs):
     """Check the configuration, the network, the services and the store (read only)."""
-    chosen = {name for name, on in (("config", config), ("network", network), ("api", api), ("database", database)) if on}
+    chosen = {
+        name for name, on in (("config", config), ("network", network), ("api", api), ("database", database)) if on
+    }
     groups = chosen if chosen and not everything else {"config", "network", "api", "database"}
     setup_logging(None, verbose)  # diagnose never fails on the configuration: it reports it
     found, settings = config_checks(env_file)
@@ -48,11 +65,16 @@ def cli(env_file, as_json, verbose, config, network, api, database, everything, 
         counts = {s: sum(c.status == s for c in checks) for s in ("OK", "WARN", "FAIL", "SKIP")}
         emit_json({"checks": [c.as_dict() for c in checks], "summary": counts, "exit_code": code})
         return code
-    rows = [[paint(c.status), c.group, c.name, c.detail, c.hint if c.status in ("WARN", "FAIL") else ""] for c in checks]
+    rows = [
+        [paint(c.status), c.group, c.name, c.detail, c.hint if c.status in ("WARN", "FAIL") else ""] for c in checks
+    ]
     emit_table(rows, headers=["status", "group", "check", "detail", "hint"])
     fails, warns = sum(c.status == "FAIL" for c in checks), sum(c.status == "WARN" for c in checks)
-    click.echo(f"{len(checks)} checks: {paint(f'{fails} FAIL', 'FAIL' if fails else None, err=True)}, "
-               f"{paint(f'{warns} WARN', 'WARN' if warns else None, err=True)}", err=True)
+    click.echo(
+        f"{len(checks)} checks: {paint(f'{fails} FAIL', 'FAIL' if fails else None, err=True)}, "
+        f"{paint(f'{warns} WARN', 'WARN' if warns else None, err=True)}",
+        err=True,
+    )
     return code
 
 

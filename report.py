@@ -17,20 +17,30 @@ nothing, except `gdpr --purge --yes`, which removes one person's rows from the s
 Tables show times in this machine's zone and name it (2026-11-27 15:03:12 CET); --json keeps ISO
 8601 with the offset. The JSON shapes are documented in docs/json-report.md.
 """
+
 import click
 
-from common.reports import runs as reports
 from common.cli import command, emit_json, emit_table, group
-from common.reports.store_export import export_store
 from common.jobs import JOBS
+from common.reports import runs as reports
+from common.reports.store_export import export_store
 from common.timeutil import for_people
 
-SINCE_HELP = ("runs started at or after this time: ISO 8601 with its zone (2026-11-27T08:00+01:00, "
-              "2026-11-27T07:00Z), or a bare date / date-time read in this machine's local zone")
+SINCE_HELP = (
+    "runs started at or after this time: ISO 8601 with its zone (2026-11-27T08:00+01:00, "
+    "2026-11-27T07:00Z), or a bare date / date-time read in this machine's local zone"
+)
 DAY_HELP = "a day YYYY-MM-DD, read in Kimai's time zone (KIMAI_TIMEZONE, else the token user's)"
 
-@group(examples=["python report.py", "python report.py history --since 2026-11-01 --limit 5",
-                 "python report.py --json errors --run 42"], default="status")
+
+@group(
+    examples=[
+        "python report.py",
+        "python report.py history --since 2026-11-01 --limit 5",
+        "python report.py --json errors --run 42",
+    ],
+    default="status",
+)
 def cli():
     """Report on runs, items, failures and writes; bare `report.py` shows the status."""
 
@@ -60,12 +70,35 @@ def status(settings, as_json):
     if not as_json:
         for row in rows:
             row["items"] = ", ".join(f"{n} {state}" for state, n in row["links"].items())
-    _show(rows, ["job", "last_run", "started", "seconds", "outcome", "exit_code", "created", "updated",
-                 "hidden", "unchanged", "failed", "items"], as_json, "no jobs")
+    _show(
+        rows,
+        [
+            "job",
+            "last_run",
+            "started",
+            "seconds",
+            "outcome",
+            "exit_code",
+            "created",
+            "updated",
+            "hidden",
+            "unchanged",
+            "failed",
+            "items",
+        ],
+        as_json,
+        "no jobs",
+    )
 
 
-@command(cli, "history", examples=["python report.py history --job gitea-kimai --limit 10",
-                                   "python report.py history --since 2026-11-27T06:00Z --json"])
+@command(
+    cli,
+    "history",
+    examples=[
+        "python report.py history --job gitea-kimai --limit 10",
+        "python report.py history --since 2026-11-27T06:00Z --json",
+    ],
+)
 @click.option("--job", default=None, help="only this job")
 @click.option("--since", default=None, metavar="TIME", help=SINCE_HELP)
 @click.option("--limit", type=click.IntRange(0), default=20, show_default=True, help="at most N runs (0 = all)")
@@ -74,12 +107,34 @@ def history(settings, as_json, job, since, limit):
     since_utc = reports.parse_since(since) if since else None
     with reports.reading_store(settings) as store:
         rows = reports.history(store, job, since_utc, limit, settings)
-    _show(rows, ["run", "job", "started", "seconds", "outcome", "exit_code", "created", "updated", "hidden",
-                 "unchanged", "failed", "requests", "writes", "message"], as_json, "no runs")
+    _show(
+        rows,
+        [
+            "run",
+            "job",
+            "started",
+            "seconds",
+            "outcome",
+            "exit_code",
+            "created",
+            "updated",
+            "hidden",
+            "unchanged",
+            "failed",
+            "requests",
+            "writes",
+            "message",
+        ],
+        as_json,
+        "no runs",
+    )
 
 
-@command(cli, "items", examples=["python report.py items --state failed",
-                                 'python report.py items --job zammad-kimai --search "#42"'])
+@command(
+    cli,
+    "items",
+    examples=["python report.py items --state failed", 'python report.py items --job zammad-kimai --search "#42"'],
+)
 @click.option("--job", default=None, help="only this job")
 @click.option("--state", default=None, help="only items in this state: pending, synced, failed (and job-specific ones)")
 @click.option("--search", default=None, help="text in the item key, name or error, or a target id")
@@ -105,8 +160,14 @@ def errors(settings, as_json, run_id):
     _show(rows, ["job", "item", "reason", "run", "at"], False, "no failed items")
 
 
-@command(cli, "export", examples=["python report.py export --format csv",
-                                  "python report.py export --format json --out /tmp/tracksync-export"])
+@command(
+    cli,
+    "export",
+    examples=[
+        "python report.py export --format csv",
+        "python report.py export --format json --out /tmp/tracksync-export",
+    ],
+)
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="folder (default EXPORT_DIR)")
 def export(settings, as_json, fmt, out):
@@ -120,8 +181,14 @@ def export(settings, as_json, fmt, out):
         click.echo(str(path))
 
 
-@command(cli, "audit", examples=["python report.py audit --item acme/web#42",
-                                 "python report.py audit --job gitea-kimai --limit 20 --json"])
+@command(
+    cli,
+    "audit",
+    examples=[
+        "python report.py audit --item acme/web#42",
+        "python report.py audit --job gitea-kimai --limit 20 --json",
+    ],
+)
 @click.option("--job", default=None, help="only this job")
 @click.option("--item", default=None, help="only this item (origin marker, e.g. gitea:acme/web#42 or acme/web#42)")
 @click.option("--limit", type=click.IntRange(0), default=0, help="only the last N events (0 = all)")
@@ -149,25 +216,57 @@ def imports(settings, as_json, job, limit, with_errors):
     if as_json:
         emit_json(rows)
         return
-    table = [{**row, "parameters": ", ".join(f"{k}={v}" for k, v in row["parameters"].items()),
-              "sha256": (row["file_sha256"] or "")[:12], "errors": len(row["errors"])} for row in rows]
-    _show(table, ["id", "started_at", "job", "status", "parameters", "sha256", "read", "created", "updated",
-                  "skipped", "failed", "errors"], False, "no imports yet")
+    table = [
+        {
+            **row,
+            "parameters": ", ".join(f"{k}={v}" for k, v in row["parameters"].items()),
+            "sha256": (row["file_sha256"] or "")[:12],
+            "errors": len(row["errors"]),
+        }
+        for row in rows
+    ]
+    _show(
+        table,
+        [
+            "id",
+            "started_at",
+            "job",
+            "status",
+            "parameters",
+            "sha256",
+            "read",
+            "created",
+            "updated",
+            "skipped",
+            "failed",
+            "errors",
+        ],
+        False,
+        "no imports yet",
+    )
     if with_errors:
         errors = [{"import": row["id"], **error} for row in rows for error in row["errors"]]
         click.echo()
         _show(errors, ["import", "line", "item", "message"], False, "no row errors")
 
 
-@command(cli, "reconcile", examples=["python report.py reconcile --from 2026-11-01 --to 2026-11-30",
-                                     "python report.py reconcile --from 2026-11-01 --to 2026-11-30 --json"])
+@command(
+    cli,
+    "reconcile",
+    examples=[
+        "python report.py reconcile --from 2026-11-01 --to 2026-11-30",
+        "python report.py reconcile --from 2026-11-01 --to 2026-11-30 --json",
+    ],
+)
 @click.option("--job", type=click.Choice(["zammad-kimai"]), default="zammad-kimai", show_default=True)
 @click.option("--from", "date_from", required=True, metavar="DATE", help=f"first day: {DAY_HELP}")
 @click.option("--to", "date_to", required=True, metavar="DATE", help="last day, included")
 @click.option("--csv", "as_csv", is_flag=True, help="one CSV row per item on stdout")
 def reconcile(settings, as_json, job, date_from, date_to, as_csv):
     """Classify every entry and timesheet of a window: matched, mismatched, missing, duplicated."""
-    from common.reports.reconcile import CLASSES, reconcile as classify_window
+    from common.reports.reconcile import CLASSES
+    from common.reports.reconcile import reconcile as classify_window
+
     report = classify_window(settings, date_from, date_to)
     if as_json:
         emit_json(report)
@@ -176,7 +275,9 @@ def reconcile(settings, as_json, job, date_from, date_to, as_csv):
     if as_csv:
         import csv
         import sys
+
         from common.reports.store_export import safe_cell
+
         writer = csv.writer(sys.stdout)
         writer.writerow(columns)
         writer.writerows([safe_cell(row.get(c)) for c in columns] for row in report["items"])
@@ -187,13 +288,21 @@ def reconcile(settings, as_json, job, date_from, date_to, as_csv):
     click.echo()
     emit_table([[c, report["totals"][c]] for c in CLASSES], headers=["class", "items"])
     click.echo()
-    emit_table([[t, *[counts.get(c, 0) for c in CLASSES]] for t, counts in report["per_ticket"].items()],
-               headers=["ticket", *CLASSES], empty="no items in the window")
+    emit_table(
+        [[t, *[counts.get(c, 0) for c in CLASSES]] for t, counts in report["per_ticket"].items()],
+        headers=["ticket", *CLASSES],
+        empty="no items in the window",
+    )
 
 
-@command(cli, "export-timesheets", examples=[
-    "python report.py export-timesheets --from 2026-11-01 --to 2026-11-30 --out november.csv --bom",
-    "python report.py export-timesheets --from 2026-11-01 --to 2026-11-07 --project Website --format json"])
+@command(
+    cli,
+    "export-timesheets",
+    examples=[
+        "python report.py export-timesheets --from 2026-11-01 --to 2026-11-30 --out november.csv --bom",
+        "python report.py export-timesheets --from 2026-11-01 --to 2026-11-07 --project Website --format json",
+    ],
+)
 @click.option("--from", "date_from", required=True, metavar="DATE", help=f"first day: {DAY_HELP}")
 @click.option("--to", "date_to", required=True, metavar="DATE", help="last day, included")
 @click.option("--customer", default=None, help="only this customer (name or id)")
@@ -204,38 +313,67 @@ def reconcile(settings, as_json, job, date_from, date_to, as_csv):
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="file to write (default: stdout)")
 @click.option("--bom", is_flag=True, help="start the CSV with a UTF-8 byte order mark (for Excel)")
-def export_timesheets(settings, as_json, date_from, date_to, customer, project, activity, user, billable_only, fmt, out,
-                      bom):
+def export_timesheets(
+    settings, as_json, date_from, date_to, customer, project, activity, user, billable_only, fmt, out, bom
+):
     """Kimai timesheets of a window of days as CSV or JSON, with names and totals (reads only)."""
-    from common.reports import timesheets as timesheet_export
     from common.errors import UsageError
+    from common.reports import timesheets as timesheet_export
+
     if as_json and not out and fmt != "json":
-        raise UsageError("--json describes the file written with --out; for the data itself on stdout use --format json")
+        raise UsageError(
+            "--json describes the file written with --out; for the data itself on stdout use --format json"
+        )
     filters = timesheet_export.Filters(customer, project, activity, user, billable_only)
     report, data = timesheet_export.export_timesheets(settings, date_from, date_to, filters, fmt, bom)
     path = timesheet_export.write(data, out)
     if path and as_json:
-        emit_json({"file": str(path), "format": fmt, "from": report["from"], "to": report["to"],
-                   "timezone": report["timezone"], "filters": report["filters"], "totals": report["totals"]})
+        emit_json(
+            {
+                "file": str(path),
+                "format": fmt,
+                "from": report["from"],
+                "to": report["to"],
+                "timezone": report["timezone"],
+                "filters": report["filters"],
+                "totals": report["totals"],
+            }
+        )
     elif path:
         click.echo(str(path))
     click.echo(timesheet_export.summary_line(report, path), err=True)
 
 
-@command(cli, "gdpr", examples=["python report.py gdpr --user ann@example.com",
-                                "python report.py gdpr --user ann@example.com --purge --yes"])
+@command(
+    cli,
+    "gdpr",
+    examples=[
+        "python report.py gdpr --user ann@example.com",
+        "python report.py gdpr --user ann@example.com --purge --yes",
+    ],
+)
 @click.option("--user", "email", required=True, metavar="EMAIL", help="the person's e-mail address")
-@click.option("--kimai-user", type=click.IntRange(1), default=None, metavar="ID",
-              help="their Kimai user id (default: the token's user if the e-mail matches, else the user maps)")
-@click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="the ZIP to write (default: EXPORT_DIR/gdpr-<hash>-<time>.zip)")
+@click.option(
+    "--kimai-user",
+    type=click.IntRange(1),
+    default=None,
+    metavar="ID",
+    help="their Kimai user id (default: the token's user if the e-mail matches, else the user maps)",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="the ZIP to write (default: EXPORT_DIR/gdpr-<hash>-<time>.zip)",
+)
 @click.option("--purge", is_flag=True, help="then remove this person's rows from the local store (never from Kimai)")
 @click.option("--yes", is_flag=True, help="confirm --purge")
 def gdpr(settings, as_json, email, kimai_user, out, purge, yes):
     """A ZIP with everything Kimai and the store hold about one person; --purge --yes then erases
     their rows from the store."""
-    from common.reports.gdpr import person_archive
     from common.errors import UsageError
+    from common.reports.gdpr import person_archive
+
     if purge and not yes:
         raise UsageError("--purge deletes this person's rows from the store: add --yes to confirm")
     path, manifest, purged = person_archive(settings, email, kimai_user, out, purge)

@@ -1,20 +1,32 @@
 #!/usr/bin/env python3
 """tracksync: keep Kimai in step with Gitea, Zammad, Toggl, Harvest and CSV files.
 
-  python sync.py                 run the jobs named in SYNC_JOBS (default gitea-kimai)
-  python sync.py gitea-kimai     run one job (each job has its own options: --help)
-  python sync.py csv-kimai FILE  import a timesheet CSV (--template prints one)
+python sync.py                 run the jobs named in SYNC_JOBS (default gitea-kimai)
+python sync.py gitea-kimai     run one job (each job has its own options: --help)
+python sync.py csv-kimai FILE  import a timesheet CSV (--template prints one)
 """
+
 import logging
 from pathlib import Path
 
 import click
 
 from common import shutdown
-from common.cli import CONTEXT, command, emit_json, emit_table, env_file_option, epilog, json_option, load, paint, \
-    script, verbose_option, version_option
+from common.cli import (
+    CONTEXT,
+    command,
+    emit_json,
+    emit_table,
+    env_file_option,
+    epilog,
+    json_option,
+    load,
+    paint,
+    script,
+    verbose_option,
+    version_option,
+)
 from common.errors import PARTIAL, ConfigError, LockHeld, UsageError, most_serious
-from common.reports.store_export import export_store
 from common.http import clear_http_cache
 from common.jobs import check_scheduled_jobs, run_job
 from common.jobs.base import Result
@@ -22,8 +34,16 @@ from common.jobs.options import RunOptions
 from common.jobs.registry import JOBS
 from common.jobs.zammad_kimai import ZammadKimaiJob
 from common.logs import run_summary
-from common.run_output import (human_time, json_document, message_lines, plan_lines, summary_line, table_headers,
-                               table_row)
+from common.reports.store_export import export_store
+from common.run_output import (
+    human_time,
+    json_document,
+    message_lines,
+    plan_lines,
+    summary_line,
+    table_headers,
+    table_row,
+)
 from common.store import Store
 
 log = logging.getLogger("tracksync.sync")
@@ -32,18 +52,30 @@ log = logging.getLogger("tracksync.sync")
 COMMON_OPTIONS = [
     click.option("--dry-run", is_flag=True, default=None, help="print the plan; write nothing anywhere"),
     click.option("--full", is_flag=True, default=None, help="ignore cursors and re-read everything"),
-    click.option("-q", "--quiet", is_flag=True, default=None,
-                 help="print nothing unless something changed, failed or conflicts (for cron); errors still on stderr"),
-    click.option("--fail-on-conflicts", is_flag=True, default=None, help="exit 3 when the jobs run have open conflicts"),
+    click.option(
+        "-q",
+        "--quiet",
+        is_flag=True,
+        default=None,
+        help="print nothing unless something changed, failed or conflicts (for cron); errors still on stderr",
+    ),
+    click.option(
+        "--fail-on-conflicts", is_flag=True, default=None, help="exit 3 when the jobs run have open conflicts"
+    ),
     click.option("--stats", is_flag=True, default=None, help="after the run, print the store's statistics"),
     click.option("--export", is_flag=True, default=None, help="after the run, write CSV exports to EXPORT_DIR"),
     click.option("--clear-cache", is_flag=True, default=None, help="empty the HTTP cache first"),
     click.option("--cache/--no-cache", default=None, help="use the reference-data cache (CACHE_ENABLED)"),
     click.option("--rate-limit/--no-rate-limit", default=None, help="client-side rate limit (RATE_LIMIT_ENABLED)"),
     click.option("--page-size", type=click.IntRange(1), default=None, help="items per page (PAGE_SIZE)"),
-    click.option("--max-pages", type=click.IntRange(0), default=None, help="pages per list at most, 0 = all (MAX_PAGES)"),
-    json_option, verbose_option, env_file_option,
+    click.option(
+        "--max-pages", type=click.IntRange(0), default=None, help="pages per list at most, 0 = all (MAX_PAGES)"
+    ),
+    json_option,
+    verbose_option,
+    env_file_option,
 ]
+
 
 def with_options(f, options):
     for option in reversed(options):
@@ -58,11 +90,17 @@ class NamesTheJob:
         try:
             return super().parse_args(ctx, args)
         except click.NoSuchOption as exc:
-            owners = [n for n in JOBS if n in cli.commands and any(exc.option_name in p.opts for p in cli.commands[n].params)]
+            owners = [
+                n for n in JOBS if n in cli.commands and any(exc.option_name in p.opts for p in cli.commands[n].params)
+            ]
             if not owners:
                 raise
-            raise click.NoSuchOption(exc.option_name, f"No such option {exc.option_name!r} here: it is an option of "
-                                     f"{', '.join(owners)} (python sync.py {owners[0]} {exc.option_name} ...)", ctx=ctx) from None
+            raise click.NoSuchOption(
+                exc.option_name,
+                f"No such option {exc.option_name!r} here: it is an option of "
+                f"{', '.join(owners)} (python sync.py {owners[0]} {exc.option_name} ...)",
+                ctx=ctx,
+            ) from None
 
 
 class JobGroup(NamesTheJob, click.Group):
@@ -88,10 +126,17 @@ def _group(ctx, **options):
         run(None, options)
 
 
-cli = click.group("sync.py", cls=JobGroup, invoke_without_command=True, context_settings=CONTEXT,
-                  epilog=epilog("python sync.py --dry-run", "python sync.py --quiet --fail-on-conflicts   # from cron",
-                                "python sync.py gitea-kimai --repos web --json"))(
-    version_option(with_options(_group, COMMON_OPTIONS)))
+cli = click.group(
+    "sync.py",
+    cls=JobGroup,
+    invoke_without_command=True,
+    context_settings=CONTEXT,
+    epilog=epilog(
+        "python sync.py --dry-run",
+        "python sync.py --quiet --fail-on-conflicts   # from cron",
+        "python sync.py gitea-kimai --repos web --json",
+    ),
+)(version_option(with_options(_group, COMMON_OPTIONS)))
 
 
 COMMON_NAMES = {p.name for p in cli.params}
@@ -100,30 +145,44 @@ COMMON_NAMES = {p.name for p in cli.params}
 def _job_command(job):
     """The subcommand of a job, from what its class declares: its own options first, then those
     every job takes (also accepted before the job name)."""
+
     @click.pass_context
     def command(ctx, **values):
         own = {k: values.pop(k) for k in list(values) if k not in COMMON_NAMES}
         run(job.name, _merge(ctx.obj, values), job.from_cli(own))
+
     return cli.command(job.name, cls=JobCommand, help=job.summary, epilog=epilog(*job.examples))(
-        with_options(command, [*job.options, *COMMON_OPTIONS]))
+        with_options(command, [*job.options, *COMMON_OPTIONS])
+    )
 
 
 for _job in JOBS.values():
     _job_command(_job)
 
 
-CONFLICT_FIELDS = ("id", "job", "source_key", "target_type", "target_id", "source_data", "target_data", "last_data",
-                   "run_id", "detected_at")
-
+CONFLICT_FIELDS = (
+    "id",
+    "job",
+    "source_key",
+    "target_type",
+    "target_id",
+    "source_data",
+    "target_data",
+    "last_data",
+    "run_id",
+    "detected_at",
+)
 
 
 WALL_CLOCK_FIELDS = ("begin", "end")  # timesheet times as Kimai holds them: local, without an offset
+
 
 @command(cli, "conflicts", examples=["python sync.py conflicts", "python sync.py conflicts --job zammad-kimai --json"])
 @click.option("--job", default=None, help="only this job's conflicts")
 def conflicts_command(settings, as_json, job):
     """List open conflicts: items changed at the source and, by a person, in Kimai."""
     from common.jobs.conflicts import list_conflicts
+
     rows = list_conflicts(settings, job)
     if as_json:
         emit_json([{k: c.get(k) for k in CONFLICT_FIELDS} for c in rows])
@@ -133,47 +192,80 @@ def conflicts_command(settings, as_json, job):
 
     def shown(key, value):
         return f"{value!r} ({zone})" if key in WALL_CLOCK_FIELDS and value else repr(value)
+
     for c in rows:
         fields = sorted(k for k in c["source_data"] if c["source_data"].get(k) != (c["target_data"] or {}).get(k))
-        diff = "; ".join(f"{k}: kimai {shown(k, c['target_data'].get(k))} / source {shown(k, c['source_data'].get(k))}"
-                         for k in fields if k != "description") or "description"
+        diff = (
+            "; ".join(
+                f"{k}: kimai {shown(k, c['target_data'].get(k))} / source {shown(k, c['source_data'].get(k))}"
+                for k in fields
+                if k != "description"
+            )
+            or "description"
+        )
         table.append([c["id"], c["job"], c["source_key"], c["target_id"], human_time(c["detected_at"]), diff])
     emit_table(table, headers=["id", "job", "item", "timesheet", "detected", "differences"], empty="no open conflicts")
     if rows:
         click.echo("settle one with: python sync.py resolve ID --keep zammad|kimai|skip", err=True)
 
 
-@command(cli, "resolve", examples=["python sync.py resolve 3 --keep kimai", "python sync.py resolve 4 --keep zammad"],
-         json=False)
+@command(
+    cli,
+    "resolve",
+    examples=["python sync.py resolve 3 --keep kimai", "python sync.py resolve 4 --keep zammad"],
+    json=False,
+)
 @click.argument("conflict_id", type=int)
-@click.option("--keep", type=click.Choice(["zammad", "kimai", "skip"]), required=True,
-              help="zammad: write the source's values to Kimai; kimai: keep the Kimai edit; skip: leave both")
+@click.option(
+    "--keep",
+    type=click.Choice(["zammad", "kimai", "skip"]),
+    required=True,
+    help="zammad: write the source's values to Kimai; kimai: keep the Kimai edit; skip: leave both",
+)
 def resolve_command(settings, conflict_id, keep):
     """Settle one conflict (see `python sync.py conflicts`)."""
     from common.jobs.conflicts import resolve
+
     click.echo(resolve(settings, conflict_id, keep))
 
 
-@command(cli, "webhook", examples=["python sync.py webhook --port 8765",
-                                   "python sync.py webhook --host 0.0.0.0 --env-file /etc/tracksync/tracksync.env"],
-         json=False, verbose=True, settings=False)
+@command(
+    cli,
+    "webhook",
+    examples=[
+        "python sync.py webhook --port 8765",
+        "python sync.py webhook --host 0.0.0.0 --env-file /etc/tracksync/tracksync.env",
+    ],
+    json=False,
+    verbose=True,
+    settings=False,
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="port to listen on")
-@click.option("--insecure", is_flag=True, help="serve without ZAMMAD_WEBHOOK_SECRET: anyone who reaches the port can trigger syncs")
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="serve without ZAMMAD_WEBHOOK_SECRET: anyone who reaches the port can trigger syncs",
+)
 def webhook_command(env_file, verbose, host, port, insecure):
     """Serve Zammad trigger webhooks: each delivery syncs its ticket within seconds."""
     from common.jobs.zammad_webhook import WebhookServer
+
     settings = load(env_file, verbose=max(verbose, 1))
     settings.require("ZAMMAD_URL", "ZAMMAD_TOKEN", "KIMAI_URL", "KIMAI_TOKEN")
     if not settings.zammad_webhook_secret and not insecure:
-        raise ConfigError("ZAMMAD_WEBHOOK_SECRET", "not set: deliveries could not be checked, so the webhook does not "
-                          "start; set it to the token of the Zammad trigger, or pass --insecure to serve unsigned")
+        raise ConfigError(
+            "ZAMMAD_WEBHOOK_SECRET",
+            "not set: deliveries could not be checked, so the webhook does not "
+            "start; set it to the token of the Zammad trigger, or pass --insecure to serve unsigned",
+        )
 
     def sync_tickets(ticket_ids):
         options = RunOptions(job_options=ZammadKimaiJob.Options(ticket_ids=tuple(ticket_ids)))
         result = run_job(ZammadKimaiJob.name, settings, options)
         run_summary(summary_line(result))
         return result
+
     try:
         server = WebhookServer(settings, host, port, sync_tickets)
     except OSError as exc:
@@ -181,7 +273,9 @@ def webhook_command(env_file, verbose, host, port, insecure):
     return server.serve()
 
 
-@command(cli, "cache", examples=["python sync.py cache", "python sync.py cache status --json", "python sync.py cache clear"])
+@command(
+    cli, "cache", examples=["python sync.py cache", "python sync.py cache status --json", "python sync.py cache clear"]
+)
 @click.argument("action", type=click.Choice(["status", "clear"]), default="status")
 def cache_command(settings, as_json, action):
     """Describe or empty the HTTP cache of reference data."""
@@ -194,8 +288,14 @@ def cache_command(settings, as_json, action):
         return
     files = sorted(Path(settings.cache_dir).glob("http_cache*"))
     if as_json:
-        emit_json({"enabled": settings.cache_enabled, "ttl_seconds": settings.cache_ttl, "folder": str(settings.cache_dir),
-                   "files": [{"file": f.name, "bytes": f.stat().st_size} for f in files]})
+        emit_json(
+            {
+                "enabled": settings.cache_enabled,
+                "ttl_seconds": settings.cache_ttl,
+                "folder": str(settings.cache_dir),
+                "files": [{"file": f.name, "bytes": f.stat().st_size} for f in files],
+            }
+        )
         return
     state = "enabled" if settings.cache_enabled else "disabled"
     click.echo(f"cache {state}, TTL {settings.cache_ttl}s, folder {settings.cache_dir}")
@@ -214,10 +314,16 @@ def run(job, options, job_options=None):
     }
     quiet = bool(options.get("quiet"))
     settings = load(options.get("env_file"), overrides, -1 if quiet else options.get("verbose") or 0)
-    run_options = RunOptions(dry_run=bool(options.get("dry_run") or settings.read_only_mode), full=bool(options.get("full")),
-                             quiet=quiet, fail_on_conflicts=bool(options.get("fail_on_conflicts")),
-                             stats=bool(options.get("stats")), export=bool(options.get("export")),
-                             as_json=bool(options.get("as_json")), job_options=job_options)
+    run_options = RunOptions(
+        dry_run=bool(options.get("dry_run") or settings.read_only_mode),
+        full=bool(options.get("full")),
+        quiet=quiet,
+        fail_on_conflicts=bool(options.get("fail_on_conflicts")),
+        stats=bool(options.get("stats")),
+        export=bool(options.get("export")),
+        as_json=bool(options.get("as_json")),
+        job_options=job_options,
+    )
     if options.get("clear_cache"):
         removed = clear_http_cache(settings)
         if not quiet:
@@ -225,7 +331,7 @@ def run(job, options, job_options=None):
     if job is None:
         check_scheduled_jobs(settings.sync_jobs)
     results = []
-    for name in ([job] if job else settings.sync_jobs):
+    for name in [job] if job else settings.sync_jobs:
         if shutdown.requested():
             break  # stopped by a signal: no other job starts
         try:
@@ -241,8 +347,10 @@ def run(job, options, job_options=None):
     if run_options.fail_on_conflicts:
         if open_conflicts:
             code = most_serious([code, PARTIAL])
-            notes.append(f"{open_conflicts} open conflict{'s' if open_conflicts != 1 else ''} "
-                         "(--fail-on-conflicts; python sync.py conflicts lists them)")
+            notes.append(
+                f"{open_conflicts} open conflict{'s' if open_conflicts != 1 else ''} "
+                "(--fail-on-conflicts; python sync.py conflicts lists them)"
+            )
     report(results, run_options, settings, code, notes)
     return code
 
@@ -267,7 +375,10 @@ def report(results, options: RunOptions, settings, code, notes):
                 continue  # one error for several jobs (a missing Kimai key, Kimai down): said once
             said.add((word, line))
             if loud or word != "warning":
-                click.echo(f"{paint(word + ':', {'error': 'ERROR', 'warning': 'WARN'}.get(word, word), err=True)} {line}", err=True)
+                click.echo(
+                    f"{paint(word + ':', {'error': 'ERROR', 'warning': 'WARN'}.get(word, word), err=True)} {line}",
+                    err=True,
+                )
             else:  # --quiet on a run where nothing happened: the warning goes to the log file only
                 log.warning("%s: warning: %s", result.job, line)
     for note in notes:

@@ -9,18 +9,35 @@ checked too, but its failures only warn; the rest show `SKIP  skipped (not confi
 Exit 0 when every checked service passes (a WARN passes), otherwise the most serious code:
 77 authentication or permission, 78 configuration, 69 unreachable.
 """
+
 import click
 
 from common.cli import command, emit_json, emit_table, paint
 from common.ops.connection import JOB_SERVICES, SERVICES, exit_code, probe_all
 
 
-@command(examples=["python test_connection.py", "python test_connection.py --job zammad-kimai --json",
-                   "python test_connection.py --service kimai --env-file /etc/tracksync/tracksync.env"], verbose=True)
-@click.option("--job", "jobs", multiple=True, type=click.Choice(list(JOB_SERVICES)),
-              help="check the services this job uses (repeatable; default: the jobs of SYNC_JOBS)")
-@click.option("--service", "services", multiple=True, type=click.Choice([s.name for s in SERVICES]),
-              help="only this service (repeatable)")
+@command(
+    examples=[
+        "python test_connection.py",
+        "python test_connection.py --job zammad-kimai --json",
+        "python test_connection.py --service kimai --env-file /etc/tracksync/tracksync.env",
+    ],
+    verbose=True,
+)
+@click.option(
+    "--job",
+    "jobs",
+    multiple=True,
+    type=click.Choice(list(JOB_SERVICES)),
+    help="check the services this job uses (repeatable; default: the jobs of SYNC_JOBS)",
+)
+@click.option(
+    "--service",
+    "services",
+    multiple=True,
+    type=click.Choice([s.name for s in SERVICES]),
+    help="only this service (repeatable)",
+)
 def cli(settings, as_json, jobs, services):
     """Test the connection to the services the jobs use (never writes anything)."""
     probes = probe_all(settings, jobs, services)
@@ -28,8 +45,19 @@ def cli(settings, as_json, jobs, services):
     if as_json:
         emit_json({"services": [p.as_dict() for p in probes], "exit_code": code})
         return code
-    rows = [[p.service, p.url, paint(p.status), p.version or "", p.user or "", p.tls or "",
-             "" if p.latency_ms is None else p.latency_ms, p.detail] for p in probes]
+    rows = [
+        [
+            p.service,
+            p.url,
+            paint(p.status),
+            p.version or "",
+            p.user or "",
+            p.tls or "",
+            "" if p.latency_ms is None else p.latency_ms,
+            p.detail,
+        ]
+        for p in probes
+    ]
     emit_table(rows, headers=["service", "url", "status", "version", "user", "tls", "ms", "detail"])
     for probe in probes:
         if probe.status == "FAIL":

@@ -14,6 +14,7 @@ one page of (existing) timesheets, and writes one customer, project and timeshee
 re-import of the same file needs the Kimai user only (every row is linked, unchanged), and not
 even that while the HTTP cache holds it.
 """
+
 import argparse
 import csv
 import io
@@ -52,10 +53,22 @@ def generate(rows, first_day=date(2026, 1, 5)):
                         break
                     customer, project = PROJECTS[(n // 3) % len(PROJECTS)]
                     hour = int(begin[:2])
-                    end, duration = ((f"{hour + 1:02d}:00", "") if n % 2 else ("", "1:00" if n % 4 else "1.0"))
-                    writer.writerow([day.isoformat(), begin, end, duration, project, ACTIVITIES[slot % len(ACTIVITIES)],
-                                     customer, f"Work item {n}", "bench;csv" if n % 5 == 0 else "",
-                                     "no" if n % 7 == 0 else "yes", f"person{person}@example.com"])
+                    end, duration = (f"{hour + 1:02d}:00", "") if n % 2 else ("", "1:00" if n % 4 else "1.0")
+                    writer.writerow(
+                        [
+                            day.isoformat(),
+                            begin,
+                            end,
+                            duration,
+                            project,
+                            ACTIVITIES[slot % len(ACTIVITIES)],
+                            customer,
+                            f"Work item {n}",
+                            "bench;csv" if n % 5 == 0 else "",
+                            "no" if n % 7 == 0 else "yes",
+                            f"person{person}@example.com",
+                        ]
+                    )
                     n += 1
         day += timedelta(days=1)
     return out.getvalue()
@@ -73,7 +86,7 @@ def validate(data, tz):
     del parsed
     tracemalloc.start()
     parse_file(decode(data, "bench.csv"), tz, None, "bench.csv")
-    peak = tracemalloc.get_traced_memory()[1] / 2 ** 20
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
     return valid, seconds, peak
 
@@ -82,28 +95,36 @@ def run(rows=50000, latency_ms=10.0, workers=4):
     text = generate(rows)
     data = text.encode()
     valid, seconds, peak = validate(data, ZoneInfo("Europe/Berlin"))
-    print(f"csv-kimai: {rows} rows ({len(data) / 2 ** 20:.1f} MiB), {latency_ms:g} ms latency, SYNC_WORKERS={workers}")
-    print(f"validation alone: {valid} rows in {seconds:.2f} s = {valid / seconds:,.0f} rows/s, "
-          f"peak {peak:.1f} MiB allocated")
+    print(f"csv-kimai: {rows} rows ({len(data) / 2**20:.1f} MiB), {latency_ms:g} ms latency, SYNC_WORKERS={workers}")
+    print(
+        f"validation alone: {valid} rows in {seconds:.2f} s = {valid / seconds:,.0f} rows/s, "
+        f"peak {peak:.1f} MiB allocated"
+    )
     results = []
     with Sandbox(strict=False) as sb, tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         for activity in ACTIVITIES:
             sb.kimai.add_activity(activity, None)
         users = [sb.kimai.add_user(f"person{p}")["id"] for p in range(PEOPLE)]
-        (workdir / "import.map").write_text("".join(f"user:person{p}@example.com={uid}\n" for p, uid in enumerate(users)))
+        (workdir / "import.map").write_text(
+            "".join(f"user:person{p}@example.com={uid}\n" for p, uid in enumerate(users))
+        )
         (workdir / "hours.csv").write_bytes(data)
         env_file = write_env(sb, workdir, IMPORT_MAP=str(workdir / "import.map"))
         sb.faults.configure(latency_ms=latency_ms)
-        projects = len({p for _, p in PROJECTS[:max(1, min(len(PROJECTS), rows // 3 + 1))]})
+        projects = len({p for _, p in PROJECTS[: max(1, min(len(PROJECTS), rows // 3 + 1))]})
         customers = len({c for c, _ in PROJECTS[:projects]})
         first = STATIC_READS + customers + projects + rows
         for label, bound in (("first import", first), ("re-import", 1)):
-            results.append(measure(sb, workdir, env_file, label, bound, "csv-kimai", "hours.csv", "--create-missing",
-                                   workers=workers))
+            results.append(
+                measure(
+                    sb, workdir, env_file, label, bound, "csv-kimai", "hours.csv", "--create-missing", workers=workers
+                )
+            )
         if len(sb.kimai.timesheets) != rows:
             sys.exit(f"expected {rows} timesheets in Kimai, found {len(sb.kimai.timesheets)}")
     from tabulate import tabulate
+
     for row in results:
         row["rows/s"] = round(rows / row["seconds"]) if row["created"] else None
         row.pop("hidden", None)

@@ -10,6 +10,7 @@ Lower bound = repository list pages + one issues page per 50 changed-or-new issu
 per repository) + one activities list per 50 projects touched + one write per change; for a first
 run also one customers list, one projects list, the customer and project creates.
 """
+
 import argparse
 import math
 import random
@@ -29,15 +30,17 @@ def scenario(args, workers, reruns, tmp):
     rows = []
     with Sandbox(strict=False) as sb:
         bulk(sb, owner="acme", repos=args.repos, issues=args.issues, pr_ratio=0.1, closed_ratio=0.3, seed=1)
-        issues = [(repo["name"], i) for repo in sb.gitea.state()["repos"] for i in repo["issues"]
-                  if i["pull_request"] is None]
+        issues = [
+            (repo["name"], i) for repo in sb.gitea.state()["repos"] for i in repo["issues"] if i["pull_request"] is None
+        ]
         sb.faults.configure(latency_ms=args.latency_ms)
         workdir = Path(tmp) / f"workers{workers}"
         workdir.mkdir()
         env_file = write_env(sb, workdir)
         repo_pages = math.ceil(args.repos / PAGE)
-        per_repo_pages = sum(max(1, math.ceil(sum(1 for r, _ in issues if r == name) / PAGE))
-                             for name in {r for r, _ in issues})
+        per_repo_pages = sum(
+            max(1, math.ceil(sum(1 for r, _ in issues if r == name) / PAGE)) for name in {r for r, _ in issues}
+        )
         first_bound = repo_pages + per_repo_pages + 2 + repo_pages + 1 + args.repos + len(issues)
         rows.append(measure(sb, workdir, env_file, "first run", first_bound, workers=workers))
         if reruns:
@@ -64,12 +67,17 @@ def main():
         if not args.skip_serial:
             rows += scenario(args, 1, False, tmp)
     from tabulate import tabulate
-    print(f"gitea-kimai: {args.repos} repositories x {args.issues} issues (10% pull requests, 30% closed), "
-          f"{args.latency_ms:g} ms latency per request")
+
+    print(
+        f"gitea-kimai: {args.repos} repositories x {args.issues} issues (10% pull requests, 30% closed), "
+        f"{args.latency_ms:g} ms latency per request"
+    )
     print(tabulate(rows, headers="keys"))
     if not args.skip_serial:
-        print(f"\nfirst run with SYNC_WORKERS={args.workers} took {rows[0]['seconds'] / rows[-1]['seconds']:.0%} "
-              f"of the seconds of SYNC_WORKERS=1")
+        print(
+            f"\nfirst run with SYNC_WORKERS={args.workers} took {rows[0]['seconds'] / rows[-1]['seconds']:.0%} "
+            f"of the seconds of SYNC_WORKERS=1"
+        )
 
 
 if __name__ == "__main__":

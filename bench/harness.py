@@ -1,5 +1,6 @@
 """What the benchmark scripts share: running sync.py as a real subprocess against a sandbox and
 measuring requests, writes, seconds and peak memory of each run."""
+
 import json
 import os
 import subprocess
@@ -11,16 +12,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 # runs sync.py and reports its own peak resident memory on stderr when it exits
-PEAK_WRAPPER = ("import atexit, resource, runpy, sys\n"
-                "atexit.register(lambda: sys.stderr.write("
-                "'\\nPEAK_RSS_KB=%d\\n' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n"
-                "sys.argv = sys.argv[1:]\n"
-                "runpy.run_path(sys.argv[0], run_name='__main__')\n")
+PEAK_WRAPPER = (
+    "import atexit, resource, runpy, sys\n"
+    "atexit.register(lambda: sys.stderr.write("
+    "'\\nPEAK_RSS_KB=%d\\n' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n"
+    "sys.argv = sys.argv[1:]\n"
+    "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+)
 
 
 def write_env(sb, workdir, **extra):
     """An env file pointing at the sandbox, with a store and cache in `workdir`."""
     from common.config import KEYS
+
     env = {k: v for k, v in sb.env(owner="acme").items() if k in KEYS}
     env.update(DATABASE_PATH=str(workdir / "sync.db"), LOG_FILE="", CACHE_DIR=str(workdir / "cache"), **extra)
     path = workdir / "bench.env"
@@ -31,9 +35,13 @@ def write_env(sb, workdir, **extra):
 def run_sync(workdir, env_file, *args, workers=4):
     """Run one sync of one job as a subprocess; returns (its counts, seconds, peak RSS in MiB)."""
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-c", PEAK_WRAPPER, str(ROOT / "sync.py"), *args, "--json",
-                           "--env-file", str(env_file)], cwd=workdir, capture_output=True, text=True,
-                          env={**os.environ, "SYNC_WORKERS": str(workers), "PYTHONPATH": str(ROOT)})
+    proc = subprocess.run(
+        [sys.executable, "-c", PEAK_WRAPPER, str(ROOT / "sync.py"), *args, "--json", "--env-file", str(env_file)],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SYNC_WORKERS": str(workers), "PYTHONPATH": str(ROOT)},
+    )
     seconds = time.monotonic() - started
     if proc.returncode != 0:
         sys.exit(f"sync exited {proc.returncode}:\n{proc.stderr[-2000:]}")
@@ -47,7 +55,17 @@ def measure(sb, workdir, env_file, label, bound, *args, workers=4):
     sb.clear_requests()
     counts, seconds, peak = run_sync(workdir, env_file, *args, workers=workers)
     requests = sb.count()
-    return {"run": label, "workers": workers, "requests": requests, "lower bound": bound,
-            "ratio": round(requests / bound, 3) if bound else None, "writes": sb.count(writes=True),
-            "seconds": round(seconds, 2), "peak MiB": round(peak, 1), "created": counts["created"],
-            "updated": counts["updated"], "unchanged": counts["unchanged"], "failed": counts["failed"]}
+    return {
+        "run": label,
+        "workers": workers,
+        "requests": requests,
+        "lower bound": bound,
+        "ratio": round(requests / bound, 3) if bound else None,
+        "writes": sb.count(writes=True),
+        "seconds": round(seconds, 2),
+        "peak MiB": round(peak, 1),
+        "created": counts["created"],
+        "updated": counts["updated"],
+        "unchanged": counts["unchanged"],
+        "failed": counts["failed"],
+    }

@@ -9,6 +9,7 @@ second, peak memory, for a first import and a re-import of the same range / file
 Lower bound of Harvest reads: one page per 2,000 entries (the issue's target allows 5 more).
 A re-import must make zero writes.
 """
+
 import argparse
 import math
 import tempfile
@@ -51,6 +52,7 @@ def main():
     parser.add_argument("--workers", type=int, default=4)
     args = parser.parse_args()
     from tabulate import tabulate
+
     with tempfile.TemporaryDirectory() as tmp:
         rows = harvest_rows(args, tmp)
     for row in rows:

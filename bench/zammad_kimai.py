@@ -13,6 +13,7 @@ timesheet per entry. The issue's lower bound for re-runs is the search pages plu
 pages of the window; a re-run after changes also needs one entry list per changed ticket and
 one write per changed entry.
 """
+
 import argparse
 import math
 import random
@@ -45,21 +46,26 @@ def main():
         entries = args.tickets * args.entries
         organizations = len(sb.zammad.organizations)
         search_pages = args.tickets // SEARCH_PAGE + 1
-        first = (search_pages + args.tickets + 5 + 1 + organizations + args.tickets + entries)
+        first = search_pages + args.tickets + 5 + 1 + organizations + args.tickets + entries
         rows.append(measure(sb, workdir, env_file, "first run", first, "zammad-kimai", workers=args.workers))
         rows.append(measure(sb, workdir, env_file, "unchanged re-run", 1, "zammad-kimai", workers=args.workers))
 
         changed = random.Random(5).sample(sb.zammad.time_accountings, max(1, entries // 100))
         for entry in changed:
-            sb.zammad.edit_time_accounting(entry["ticket_id"], entry["id"], time_unit=str(float(entry["time_unit"]) + 5))
+            sb.zammad.edit_time_accounting(
+                entry["ticket_id"], entry["id"], time_unit=str(float(entry["time_unit"]) + 5)
+            )
         tickets = len({e["ticket_id"] for e in changed})
         window = [e["created_at"] for e in changed]
         in_window = sum(1 for e in sb.zammad.time_accountings if min(window) <= e["created_at"] <= max(window))
         bound = 1 + tickets + math.ceil(in_window / TIMESHEET_PAGE) + len(changed)
         rows.append(measure(sb, workdir, env_file, "1% changed re-run", bound, "zammad-kimai", workers=args.workers))
     from tabulate import tabulate
-    print(f"zammad-kimai: {args.tickets} tickets x {args.entries} entries, {args.latency_ms:g} ms latency per request, "
-          f"SYNC_WORKERS={args.workers}")
+
+    print(
+        f"zammad-kimai: {args.tickets} tickets x {args.entries} entries, {args.latency_ms:g} ms latency per request, "
+        f"SYNC_WORKERS={args.workers}"
+    )
     print(tabulate(rows, headers="keys"))
 
 

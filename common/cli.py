@@ -1,5 +1,6 @@
 """What every script shares: loading settings and logging, one-line errors with exit codes,
 tables for people and JSON for machines."""
+
 import atexit
 import functools
 import inspect
@@ -24,8 +25,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def env_file_option(f: F) -> F:
-    return click.option("--env-file", type=click.Path(dir_okay=False), default=None,
-                        help="env file to read (default: $SYNC_ENV_FILE or ./.env)")(f)
+    return click.option(
+        "--env-file",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="env file to read (default: $SYNC_ENV_FILE or ./.env)",
+    )(f)
 
 
 def json_option(f: F) -> F:
@@ -52,6 +57,7 @@ def script(f: Callable[..., int | None]) -> Callable[..., NoReturn]:
     def wrapper(*args: Any, **kwargs: Any) -> NoReturn:
         as_json, quiet = _flags(signature, args, kwargs)
         run_body(lambda: f(*args, **kwargs), as_json, quiet)
+
     return wrapper
 
 
@@ -132,15 +138,17 @@ def _quiet_closed_stdout() -> None:
 def _json_usage_errors(show: Callable[..., None]) -> Callable[..., None]:
     """click's usual message for a usage error (exit 2), plus the JSON error object on stdout
     when --json was given on the command line."""
+
     @functools.wraps(show)
     def wrapper(self: click.exceptions.UsageError, file: IO[Any] | None = None) -> None:
         show(self, file)
         args = sys.argv[1:]
-        if "--json" in (args[:args.index("--")] if "--" in args else args):
+        if "--json" in (args[: args.index("--")] if "--" in args else args):
             try:
                 emit_json({"error": " ".join(self.format_message().split()), "exit_code": self.exit_code})
             except BrokenPipeError:
                 _stdout_to_devnull()
+
     return wrapper
 
 
@@ -182,8 +190,18 @@ def version_option(f: F) -> F:
 
 
 # Words that get a colour in tables on a terminal: failures red, warnings yellow, successes green.
-COLOURS = {"FAIL": "red", "failed": "red", "ERROR": "red", "WARN": "yellow", "partial": "yellow",
-           "conflicts": "yellow", "conflict": "yellow", "interrupted": "yellow", "OK": "green", "ok": "green"}
+COLOURS = {
+    "FAIL": "red",
+    "failed": "red",
+    "ERROR": "red",
+    "WARN": "yellow",
+    "partial": "yellow",
+    "conflicts": "yellow",
+    "conflict": "yellow",
+    "interrupted": "yellow",
+    "OK": "green",
+    "ok": "green",
+}
 
 
 def colour_wanted(err: bool = False) -> bool:
@@ -207,8 +225,10 @@ def group_options(ctx: click.Context, env_file: str | None, as_json: bool) -> tu
 
 def _params(decorators: list[Callable]) -> list[click.Parameter]:
     """The click parameters that option decorators (env_file_option, ...) add, in their order."""
+
     def holder() -> None:
         pass
+
     params: Any = holder
     for decorate in reversed(decorators):
         params = decorate(params)
@@ -219,21 +239,38 @@ def group(examples: Sequence[str] = (), default: str | None = None, **attrs: Any
     """A script's command group with --env-file, --json and --version; options given before the
     subcommand apply to it (`report.py --json history`, read by `command`). With `default`, the bare
     script runs that subcommand. The decorated function only gives the help text."""
+
     def decorate(f: Callable) -> click.Group:
         @click.pass_context
         def callback(ctx: click.Context, env_file: str | None, as_json: bool) -> None:
             ctx.obj = {"env_file": env_file, "as_json": as_json}
             if default and ctx.invoked_subcommand is None and isinstance(ctx.command, click.Group):
                 ctx.invoke(ctx.command.commands[default])
-        return click.Group(f.__name__, callback=callback, params=_params([env_file_option, json_option, version_option]),
-                           help=f.__doc__, epilog=epilog(*examples), invoke_without_command=bool(default),
-                           context_settings=CONTEXT, **attrs)
+
+        return click.Group(
+            f.__name__,
+            callback=callback,
+            params=_params([env_file_option, json_option, version_option]),
+            help=f.__doc__,
+            epilog=epilog(*examples),
+            invoke_without_command=bool(default),
+            context_settings=CONTEXT,
+            **attrs,
+        )
+
     return decorate
 
 
-def command(parent: click.Group | None = None, name: str | None = None, examples: Sequence[str] = (), json: bool = True,
-            env_file: bool = True, verbose: bool = False, settings: bool = True,
-            **attrs: Any) -> Callable[[Callable], click.Command]:
+def command(
+    parent: click.Group | None = None,
+    name: str | None = None,
+    examples: Sequence[str] = (),
+    json: bool = True,
+    env_file: bool = True,
+    verbose: bool = False,
+    settings: bool = True,
+    **attrs: Any,
+) -> Callable[[Callable], click.Command]:
     """A click command from one function: `parent` is the group to add it to (None: a script's
     top-level command, with --version). The body's own click options come first, then --env-file,
     --json (`json`) and -v (`verbose`); the help ends with `examples` and the exit codes.
@@ -243,12 +280,14 @@ def command(parent: click.Group | None = None, name: str | None = None, examples
     loads nothing, or loads in its own way) `env_file` and, with `verbose`, `verbose`. It runs as
     `script` describes: each error one line and its exit code (and a JSON object under --json),
     a closed stdout 141, the body's return value the exit code."""
+
     def decorate(body: Callable[..., int | None]) -> click.Command:
         own = list(reversed(getattr(body, "__click_params__", [])))  # as click.command orders them
 
         def callback(**params: Any) -> NoReturn:
-            given_env, given_json = group_options(click.get_current_context(), params.pop("env_file", None),
-                                                  params.pop("as_json", False))
+            given_env, given_json = group_options(
+                click.get_current_context(), params.pop("env_file", None), params.pop("as_json", False)
+            )
             level = params.pop("verbose", 0)
             given_json = given_json and json  # a command without --json answers errors in plain text
             if json:
@@ -262,13 +301,30 @@ def command(parent: click.Group | None = None, name: str | None = None, examples
                     if verbose:
                         params["verbose"] = level
                 return body(**params)
+
             run_body(call, given_json)
 
-        shared = [option for option, wanted in ((env_file_option, env_file), (json_option, json),
-                                                (verbose_option, verbose), (version_option, parent is None)) if wanted]
-        made = click.Command(name or body.__name__, callback=callback, params=own + _params(shared),
-                             help=body.__doc__, epilog=epilog(*examples), context_settings=CONTEXT, **attrs)
+        shared = [
+            option
+            for option, wanted in (
+                (env_file_option, env_file),
+                (json_option, json),
+                (verbose_option, verbose),
+                (version_option, parent is None),
+            )
+            if wanted
+        ]
+        made = click.Command(
+            name or body.__name__,
+            callback=callback,
+            params=own + _params(shared),
+            help=body.__doc__,
+            epilog=epilog(*examples),
+            context_settings=CONTEXT,
+            **attrs,
+        )
         if parent is not None:
             parent.add_command(made)
         return made
+
     return decorate

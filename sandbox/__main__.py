@@ -34,14 +34,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--error-rate", type=float, default=0.0, help="fraction answered 500/502/503")
     parser.add_argument("--rate-429", type=float, default=0.0, help="fraction answered 429 + Retry-After")
     parser.add_argument("--drop-rate", type=float, default=0.0, help="fraction of connections dropped unanswered")
-    parser.add_argument("--commit-drop-rate", type=float, default=0.0,
-                        help="fraction of writes performed, then dropped unanswered")
+    parser.add_argument(
+        "--commit-drop-rate", type=float, default=0.0, help="fraction of writes performed, then dropped unanswered"
+    )
     parser.add_argument("--gitea-port", type=int, default=0, help="fixed Gitea port (default: a free one)")
     parser.add_argument("--kimai-port", type=int, default=0, help="fixed Kimai port (default: a free one)")
     parser.add_argument("--toggl-port", type=int, default=0, help="fixed Toggl Track port (default: a free one)")
     parser.add_argument("--harvest-port", type=int, default=0, help="fixed Harvest port (default: a free one)")
-    parser.add_argument("--import-entries", type=int, default=5000,
-                        help="bulk: Toggl and Harvest time entries each (default 5000)")
+    parser.add_argument(
+        "--import-entries", type=int, default=5000, help="bulk: Toggl and Harvest time entries each (default 5000)"
+    )
     parser.add_argument("--zammad-port", type=int, default=0, help="fixed Zammad port (default: a free one)")
     parser.add_argument("--zammad-tickets", type=int, default=2000, help="bulk: Zammad tickets (default 2000)")
     parser.add_argument("--zammad-entries", type=int, default=5, help="bulk: entries per Zammad ticket (default 5)")
@@ -68,7 +70,7 @@ class ProblemPrinter:
 
     def __call__(self, kind: str, service: str, message: str, detail: str) -> None:
         if service and message.startswith(service + " "):
-            message = message[len(service) + 1:]
+            message = message[len(service) + 1 :]
         text = f"sandbox: {'FAILED' if kind == 'failure' else 'VIOLATION'} {service or '?'}: {message}\n"
         text += "".join(f"    {line}\n" for line in detail.rstrip().splitlines())
         with self._lock:
@@ -81,9 +83,18 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    sandbox = Sandbox(latency_ms=args.latency_ms, strict=not args.no_strict, kimai_timezone=args.kimai_timezone,
-                      ports={"gitea": args.gitea_port, "kimai": args.kimai_port, "toggl": args.toggl_port,
-                             "harvest": args.harvest_port, "zammad": args.zammad_port})
+    sandbox = Sandbox(
+        latency_ms=args.latency_ms,
+        strict=not args.no_strict,
+        kimai_timezone=args.kimai_timezone,
+        ports={
+            "gitea": args.gitea_port,
+            "kimai": args.kimai_port,
+            "toggl": args.toggl_port,
+            "harvest": args.harvest_port,
+            "zammad": args.zammad_port,
+        },
+    )
     if args.seed == "demo":
         seed.demo(sandbox)
         seed_imports.toggl_demo(sandbox)
@@ -95,8 +106,12 @@ def main(argv: list[str] | None = None) -> int:
         seed_imports.toggl_bulk(sandbox, entries=args.import_entries)
         seed_imports.harvest_bulk(sandbox, entries=args.import_entries)
         seed_zammad.bulk(sandbox, tickets=args.zammad_tickets, entries=args.zammad_entries)
-    sandbox.faults.configure(error_rate=args.error_rate, rate_429=args.rate_429, drop_rate=args.drop_rate,
-                             commit_drop_rate=args.commit_drop_rate)
+    sandbox.faults.configure(
+        error_rate=args.error_rate,
+        rate_429=args.rate_429,
+        drop_rate=args.drop_rate,
+        commit_drop_rate=args.commit_drop_rate,
+    )
     sandbox.log.listener = ProblemPrinter()
     try:
         sandbox.start()

@@ -48,8 +48,13 @@ SPEC_FILES = {
     "harvest": "harvest/harvest-v2.subset.openapi3.json",
     "zammad": "zammad/openapi.handmade.json",
 }
-GO_POINTER_TIMES = {("Issue", "closed_at"), ("Issue", "due_date"), ("PullRequestMeta", "merged_at"),
-                    ("Milestone", "closed_at"), ("Milestone", "due_on")}
+GO_POINTER_TIMES = {
+    ("Issue", "closed_at"),
+    ("Issue", "due_date"),
+    ("PullRequestMeta", "merged_at"),
+    ("Milestone", "closed_at"),
+    ("Milestone", "due_on"),
+}
 MAX_ERRORS_PER_MESSAGE = 5
 MAX_MESSAGE_CHARS = 300
 
@@ -88,8 +93,10 @@ class Contract:
         servers = self.document.get("servers") or [{"url": ""}]
         self._base = urlsplit(servers[0]["url"]).path.rstrip("/")
         # literal segments win over templated ones: /api/timesheets/recent before /api/timesheets/{id}
-        self._paths = sorted(((_template_regex(template), template) for template in self.document["paths"]),
-                             key=lambda entry: -sum(1 for part in entry[1].split("/") if part and "{" not in part))
+        self._paths = sorted(
+            ((_template_regex(template), template) for template in self.document["paths"]),
+            key=lambda entry: -sum(1 for part in entry[1].split("/") if part and "{" not in part),
+        )
         schemes = self.document.get("components", {}).get("securitySchemes", {})
         self._auth_query = {s["name"] for s in schemes.values() if s.get("type") == "apiKey" and s.get("in") == "query"}
         self._validators: dict[int, OAS30Validator] = {}
@@ -121,8 +128,9 @@ class Contract:
         problems += self._check_body(method, operation, body)
         return [f"{where}: {problem}" for problem in problems]
 
-    def check_response(self, method: str, path: str, status: int, body: Any,
-                       headers: dict[str, str] | None = None) -> list[str]:
+    def check_response(
+        self, method: str, path: str, status: int, body: Any, headers: dict[str, str] | None = None
+    ) -> list[str]:
         where = f"{self.service} {method} {path} -> {status}"
         found = self._operation(method, path)
         if isinstance(found, str):
@@ -135,8 +143,11 @@ class Contract:
         problems: list[str] = []
         if 200 <= status < 300 and headers is not None:
             present = {name.lower() for name in headers}
-            problems += [f"missing response header {name!r}" for name in declared.get("headers", {})
-                         if name.lower() not in present]
+            problems += [
+                f"missing response header {name!r}"
+                for name in declared.get("headers", {})
+                if name.lower() not in present
+            ]
         media = declared.get("content", {}).get("application/json")
         if media is not None and "schema" in media:
             if body is None:
@@ -153,7 +164,7 @@ class Contract:
         """(operation, {(in, name): parameter}, path values) or a message why none fits."""
         if not path.startswith(self._base + "/"):
             return f"path is outside the API base {self._base!r}"
-        sub_path = path[len(self._base):]
+        sub_path = path[len(self._base) :]
         for (regex, names), template in self._paths:
             match = regex.fullmatch(sub_path)
             if match is None:
@@ -166,7 +177,7 @@ class Contract:
             for param in path_item.get("parameters", []) + operation.get("parameters", []):
                 param = self._resolve(param)
                 parameters[(param["in"], param["name"])] = param
-            return operation, parameters, dict(zip(names, match.groups()))
+            return operation, parameters, dict(zip(names, match.groups(), strict=True))
         return "path not in the spec"
 
     def _check_param(self, param: dict, values: list[str]) -> list[str]:
@@ -223,8 +234,9 @@ class Contract:
         messages = []
         for error in errors[:MAX_ERRORS_PER_MESSAGE]:
             detail = _deepest(error)
-            location = "$" + "".join(f"[{step!r}]" if isinstance(step, int) else f".{step}"
-                                     for step in detail.absolute_path)
+            location = "$" + "".join(
+                f"[{step!r}]" if isinstance(step, int) else f".{step}" for step in detail.absolute_path
+            )
             messages.append(f"{location}: {detail.message[:MAX_MESSAGE_CHARS]}")
         if len(errors) > MAX_ERRORS_PER_MESSAGE:
             messages.append(f"... and {len(errors) - MAX_ERRORS_PER_MESSAGE} more schema errors")
@@ -303,22 +315,46 @@ def _fix_toggl(doc: dict) -> None:
     for header in ("X-Next-ID", "X-Next-Row-Number"):
         search.get("headers", {}).pop(header, None)
     nullable_int = {"type": "integer", "nullable": True}
-    item = {"type": "object", "required": ["id", "seconds", "start", "stop", "at"],
-            "properties": {"id": {"type": "integer"}, "seconds": {"type": "integer"},
-                           "start": {"type": "string", "format": "date-time"},
-                           "stop": {"type": "string", "format": "date-time", "nullable": True},
-                           "at": {"type": "string", "format": "date-time"},
-                           "at_tz": {"type": "string", "format": "date-time"}}}
-    row = {"type": "object",
-           "required": ["user_id", "username", "project_id", "task_id", "billable", "description", "tag_ids",
-                        "time_entries", "row_number"],
-           "properties": {"user_id": {"type": "integer"}, "username": {"type": "string"},
-                          "project_id": nullable_int, "task_id": nullable_int, "billable": {"type": "boolean"},
-                          "description": {"type": "string", "nullable": True},
-                          "tag_ids": {"type": "array", "items": {"type": "integer"}},
-                          "billable_amount_in_cents": nullable_int, "hourly_rate_in_cents": nullable_int,
-                          "currency": {"type": "string"}, "row_number": {"type": "integer"},
-                          "time_entries": {"type": "array", "items": item}}}
+    item = {
+        "type": "object",
+        "required": ["id", "seconds", "start", "stop", "at"],
+        "properties": {
+            "id": {"type": "integer"},
+            "seconds": {"type": "integer"},
+            "start": {"type": "string", "format": "date-time"},
+            "stop": {"type": "string", "format": "date-time", "nullable": True},
+            "at": {"type": "string", "format": "date-time"},
+            "at_tz": {"type": "string", "format": "date-time"},
+        },
+    }
+    row = {
+        "type": "object",
+        "required": [
+            "user_id",
+            "username",
+            "project_id",
+            "task_id",
+            "billable",
+            "description",
+            "tag_ids",
+            "time_entries",
+            "row_number",
+        ],
+        "properties": {
+            "user_id": {"type": "integer"},
+            "username": {"type": "string"},
+            "project_id": nullable_int,
+            "task_id": nullable_int,
+            "billable": {"type": "boolean"},
+            "description": {"type": "string", "nullable": True},
+            "tag_ids": {"type": "array", "items": {"type": "integer"}},
+            "billable_amount_in_cents": nullable_int,
+            "hourly_rate_in_cents": nullable_int,
+            "currency": {"type": "string"},
+            "row_number": {"type": "integer"},
+            "time_entries": {"type": "array", "items": item},
+        },
+    }
     search["content"]["application/json"]["schema"] = {"type": "array", "items": row}
 
 
@@ -368,8 +404,9 @@ def _build(service: str, path: Path) -> Contract:
     try:
         return Contract(service, document)
     except Exception as error:  # a document that parses but is not a usable OpenAPI 3.0 file
-        raise ContractError(service, f"the contract file {path} cannot be used: "
-                                     f"{type(error).__name__}: {error}") from None
+        raise ContractError(
+            service, f"the contract file {path} cannot be used: {type(error).__name__}: {error}"
+        ) from None
 
 
 def load(services: list[str]) -> None:
@@ -386,7 +423,9 @@ def _read(service: str, path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ContractError(service, f"{where} does not exist{hint}") from None
     except (OSError, UnicodeDecodeError) as error:
-        raise ContractError(service, f"{where} cannot be read: {getattr(error, 'strerror', None) or error}{hint}") from None
+        raise ContractError(
+            service, f"{where} cannot be read: {getattr(error, 'strerror', None) or error}{hint}"
+        ) from None
     except ValueError as error:
         raise ContractError(service, f"{where} is not valid JSON: {error}") from None
     if not isinstance(document, dict) or not isinstance(document.get("paths"), dict):
@@ -400,8 +439,9 @@ def validate_request(service: str, method: str, path: str, query: dict[str, list
     return contract.check_request(method, path, query or {}, body) if contract else []
 
 
-def validate_response(service: str, method: str, path: str, status: int, body: Any,
-                      headers: dict[str, str] | None = None) -> list[str]:
+def validate_response(
+    service: str, method: str, path: str, status: int, body: Any, headers: dict[str, str] | None = None
+) -> list[str]:
     """Violations of one response: declared status, JSON body schema, declared 2xx headers."""
     contract = get_contract(service)
     return contract.check_response(method, path, status, body, headers) if contract else []

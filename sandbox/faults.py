@@ -36,9 +36,9 @@ class FaultPlan:
     """What to do with one request: sleep first, then maybe answer with a fault."""
 
     latency_s: float = 0.0
-    action: str | None = None      # None | "drop" | "429" | "error"
-    status: int | None = None      # the 5xx status for "error"
-    commit_drop: bool = False      # perform the write, then drop the connection
+    action: str | None = None  # None | "drop" | "429" | "error"
+    status: int | None = None  # the 5xx status for "error"
+    commit_drop: bool = False  # perform the write, then drop the connection
     retry_after: int = 1
 
 
@@ -51,9 +51,17 @@ class Faults:
         self._settings = FaultSettings(latency_ms=latency_ms)
         self._rng = random.Random()
 
-    def configure(self, latency_ms: float | None = None, error_rate: float = 0.0, rate_429: float = 0.0,
-                  drop_rate: float = 0.0, commit_drop_rate: float = 0.0, retry_after: int = 1,
-                  seed: int | None = None, services: list[str] | tuple[str, ...] | None = None) -> FaultSettings:
+    def configure(
+        self,
+        latency_ms: float | None = None,
+        error_rate: float = 0.0,
+        rate_429: float = 0.0,
+        drop_rate: float = 0.0,
+        commit_drop_rate: float = 0.0,
+        retry_after: int = 1,
+        seed: int | None = None,
+        services: list[str] | tuple[str, ...] | None = None,
+    ) -> FaultSettings:
         """Replace the whole fault configuration.
 
         Anything not passed returns to its default; ``latency_ms`` defaults to the latency the
@@ -62,8 +70,12 @@ class Faults:
         """
         settings = FaultSettings(
             latency_ms=self._baseline_latency_ms if latency_ms is None else float(latency_ms),
-            error_rate=float(error_rate), rate_429=float(rate_429), drop_rate=float(drop_rate),
-            commit_drop_rate=float(commit_drop_rate), retry_after=int(retry_after), seed=seed,
+            error_rate=float(error_rate),
+            rate_429=float(rate_429),
+            drop_rate=float(drop_rate),
+            commit_drop_rate=float(commit_drop_rate),
+            retry_after=int(retry_after),
+            seed=seed,
             services=tuple(services) if services is not None else None,
         )
         for name in RATE_SETTINGS:

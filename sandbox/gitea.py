@@ -30,8 +30,8 @@ class GiteaService(Service):
     def __init__(self) -> None:
         super().__init__()
         self.clock = SandboxClock()
-        self._accounts: dict[str, dict[str, Any]] = {}            # lower login -> account
-        self._repos: dict[tuple[str, str], dict[str, Any]] = {}   # (lower owner, lower name) -> repo
+        self._accounts: dict[str, dict[str, Any]] = {}  # lower login -> account
+        self._repos: dict[tuple[str, str], dict[str, Any]] = {}  # (lower owner, lower name) -> repo
         self._next_id = {"account": 1, "repo": 1, "issue": 1}
         self._add_account(BOT_LOGIN, is_org=False, full_name="Tracksync Bot", is_admin=True)
         self.route("GET", "/version", lambda request: Response(200, {"version": VERSION}))
@@ -65,8 +65,15 @@ class GiteaService(Service):
             if key in self._repos:
                 raise ValueError(f"repository {owner}/{name} exists")
             now = self.clock.now()
-            repo = {"id": self._take_id("repo"), "owner": account, "name": name, "description": description,
-                    "created": now, "updated": now, "issues": []}
+            repo = {
+                "id": self._take_id("repo"),
+                "owner": account,
+                "name": name,
+                "description": description,
+                "created": now,
+                "updated": now,
+                "issues": [],
+            }
             self._repos[key] = repo
             return repo_json(repo, self.root_url)
 
@@ -75,8 +82,16 @@ class GiteaService(Service):
             if self._repos.pop((owner.lower(), name.lower()), None) is None:
                 raise KeyError(f"unknown repository {owner}/{name}")
 
-    def add_issue(self, owner: str, repo: str, title: str, body: str = "", state: str = "open",
-                  pull: bool = False, poster: str | None = None) -> dict[str, Any]:
+    def add_issue(
+        self,
+        owner: str,
+        repo: str,
+        title: str,
+        body: str = "",
+        state: str = "open",
+        pull: bool = False,
+        poster: str | None = None,
+    ) -> dict[str, Any]:
         """Create an issue (or a pull request, ``pull=True``) numbered after the last one.
 
         A closed pull request counts as merged. ``poster`` defaults to the token's user.
@@ -86,8 +101,18 @@ class GiteaService(Service):
             issue = self.insert_issue(owner, repo, title, body, state, pull, poster, now, now)
             return issue_json(issue, self._repo(owner, repo), self.root_url)
 
-    def insert_issue(self, owner: str, repo: str, title: str, body: str, state: str, pull: bool,
-                     poster: str | None, created: datetime, updated: datetime) -> dict[str, Any]:
+    def insert_issue(
+        self,
+        owner: str,
+        repo: str,
+        title: str,
+        body: str,
+        state: str,
+        pull: bool,
+        poster: str | None,
+        created: datetime,
+        updated: datetime,
+    ) -> dict[str, Any]:
         """Insert an issue with given times (seed helpers; call with ascending ``created``).
 
         Returns the internal record.
@@ -97,16 +122,32 @@ class GiteaService(Service):
         with self.lock:
             target = self._repo(owner, repo)
             author = self._accounts[(poster or BOT_LOGIN).lower()]
-            issue = {"id": self._take_id("issue"), "number": len(target["issues"]) + 1, "title": title,
-                     "body": body, "is_pull": pull, "poster": author, "created": created, "updated": updated,
-                     "closed": updated if state == "closed" else None, "merged": pull and state == "closed",
-                     "content_version": 0}
+            issue = {
+                "id": self._take_id("issue"),
+                "number": len(target["issues"]) + 1,
+                "title": title,
+                "body": body,
+                "is_pull": pull,
+                "poster": author,
+                "created": created,
+                "updated": updated,
+                "closed": updated if state == "closed" else None,
+                "merged": pull and state == "closed",
+                "content_version": 0,
+            }
             target["issues"].append(issue)
             target["updated"] = max(target["updated"], updated)
             return issue
 
-    def edit_issue(self, owner: str, repo: str, number: int, title: str | None = None,
-                   body: str | None = None, state: str | None = None) -> dict[str, Any]:
+    def edit_issue(
+        self,
+        owner: str,
+        repo: str,
+        number: int,
+        title: str | None = None,
+        body: str | None = None,
+        state: str | None = None,
+    ) -> dict[str, Any]:
         """Change an issue; bumps ``updated_at`` (and ``closed_at`` when closing) to now."""
         with self.lock:
             target = self._repo(owner, repo)
@@ -125,10 +166,13 @@ class GiteaService(Service):
     def state(self) -> dict[str, Any]:
         root = self.root_url
         return {
-            "accounts": [dict(user_json(account, root), is_org=account["is_org"])
-                         for account in self._accounts.values()],
-            "repos": [dict(repo_json(repo, root), issues=[issue_json(issue, repo, root) for issue in repo["issues"]])
-                      for repo in self._repos.values()],
+            "accounts": [
+                dict(user_json(account, root), is_org=account["is_org"]) for account in self._accounts.values()
+            ],
+            "repos": [
+                dict(repo_json(repo, root), issues=[issue_json(issue, repo, root) for issue in repo["issues"]])
+                for repo in self._repos.values()
+            ],
         }
 
     def env(self, url: str, owner: str = "acme", **options: Any) -> dict[str, str]:
@@ -155,8 +199,9 @@ class GiteaService(Service):
         return None
 
     def not_found(self, request: Request, detail: str | None = None) -> Response:
-        return Response(404, {"errors": [detail] if detail else [], "message": "not found",
-                              "url": self.root_url + "api/swagger"})
+        return Response(
+            404, {"errors": [detail] if detail else [], "message": "not found", "url": self.root_url + "api/swagger"}
+        )
 
     def method_not_allowed(self, request: Request) -> Response:
         return self._error(405, "method not allowed")
@@ -189,15 +234,23 @@ class GiteaService(Service):
         keyword = (_form_value(request, "q") or "").lower()
         with_description = _form_value(request, "includeDesc") == "true"
         owner_id = _form_value(request, "uid")
-        repos = [repo for repo in self._repos.values()
-                 if (keyword in repo["name"].lower() or (with_description and keyword in repo["description"].lower()))
-                 and (not owner_id or str(repo["owner"]["id"]) == owner_id)]
-        sort_keys = {"created": lambda r: (r["created"], r["id"]), "updated": lambda r: (r["updated"], r["id"]),
-                     "id": lambda r: r["id"]}
-        repos.sort(key=sort_keys.get(_form_value(request, "sort") or "", _alphabetical),
-                   reverse=_form_value(request, "order") == "desc")
+        repos = [
+            repo
+            for repo in self._repos.values()
+            if (keyword in repo["name"].lower() or (with_description and keyword in repo["description"].lower()))
+            and (not owner_id or str(repo["owner"]["id"]) == owner_id)
+        ]
+        sort_keys = {
+            "created": lambda r: (r["created"], r["id"]),
+            "updated": lambda r: (r["updated"], r["id"]),
+            "id": lambda r: r["id"],
+        }
+        repos.sort(
+            key=sort_keys.get(_form_value(request, "sort") or "", _alphabetical),
+            reverse=_form_value(request, "order") == "desc",
+        )
         page, size = paging(request.query)
-        chunk = repos[(page - 1) * size: page * size]
+        chunk = repos[(page - 1) * size : page * size]
         headers = paging_headers(self.root_url, request.path, request.query, len(repos), size)
         return Response(200, {"ok": True, "data": [repo_json(repo, self.root_url) for repo in chunk]}, headers)
 
@@ -222,7 +275,8 @@ class GiteaService(Service):
         poster = (_form_value(request, "created_by") or "").lower()
         assignment = _form_value(request, "assigned_by") or _form_value(request, "mentioned_by")
         matches = [
-            issue for issue in reversed(repo["issues"])  # numbers follow creation: newest first
+            issue
+            for issue in reversed(repo["issues"])  # numbers follow creation: newest first
             if (wanted_closed is None or (issue["closed"] is not None) == wanted_closed)
             and (wanted_pull is None or issue["is_pull"] == wanted_pull)
             and (since is None or int(issue["updated"].timestamp()) >= since)
@@ -232,7 +286,7 @@ class GiteaService(Service):
             and not assignment  # nobody is assigned or mentioned in the sandbox
         ]
         page, size = paging(request.query)
-        chunk = matches[(page - 1) * size: page * size]
+        chunk = matches[(page - 1) * size : page * size]
         headers = paging_headers(self.root_url, request.path, request.query, len(matches), size)
         return Response(200, [issue_json(issue, repo, self.root_url) for issue in chunk], headers)
 
@@ -246,8 +300,9 @@ class GiteaService(Service):
             return self._error(422, "[Title]: Required")
         state = "closed" if body.get("closed") is True else "open"
         now = self.clock.now()
-        issue = self.insert_issue(repo["owner"]["login"], repo["name"], title, str(body.get("body") or ""),
-                                  state, False, None, now, now)
+        issue = self.insert_issue(
+            repo["owner"]["login"], repo["name"], title, str(body.get("body") or ""), state, False, None, now, now
+        )
         return Response(201, issue_json(issue, repo, self.root_url))
 
     def _find_issue(self, request: Request) -> tuple[dict[str, Any] | None, dict[str, Any] | None, Response | None]:
@@ -281,8 +336,15 @@ class GiteaService(Service):
     def _add_account(self, login: str, is_org: bool, full_name: str = "", is_admin: bool = False) -> dict[str, Any]:
         if login.lower() in self._accounts:
             raise ValueError(f"account {login!r} exists")
-        account = {"id": self._take_id("account"), "login": login, "full_name": full_name, "is_org": is_org,
-                   "is_admin": is_admin, "email": f"{login.lower()}@noreply.localhost", "created": self.clock.now()}
+        account = {
+            "id": self._take_id("account"),
+            "login": login,
+            "full_name": full_name,
+            "is_org": is_org,
+            "is_admin": is_admin,
+            "email": f"{login.lower()}@noreply.localhost",
+            "created": self.clock.now(),
+        }
         self._accounts[login.lower()] = account
         return account
 
@@ -325,7 +387,7 @@ class GiteaService(Service):
 
     def _repo_page(self, request: Request, repos: list[dict[str, Any]]) -> Response:
         page, size = paging(request.query)
-        chunk = repos[(page - 1) * size: page * size]
+        chunk = repos[(page - 1) * size : page * size]
         headers = paging_headers(self.root_url, request.path, request.query, len(repos), size)
         return Response(200, [repo_json(repo, self.root_url) for repo in chunk], headers)
 
@@ -334,8 +396,10 @@ class GiteaService(Service):
         return self.not_found(request, f"repository does not exist [id: 0, uid: 0, owner_name: {owner}, name: {name}]")
 
     def _issue_not_found(self, request: Request, repo: dict[str, Any]) -> Response:
-        return self.not_found(request, f"issue does not exist [id: 0, repo_id: {repo['id']}, "
-                                       f"index: {_int_or_zero(request.params['index'])}]")
+        return self.not_found(
+            request,
+            f"issue does not exist [id: 0, repo_id: {repo['id']}, index: {_int_or_zero(request.params['index'])}]",
+        )
 
     def _error(self, status: int, message: str) -> Response:
         return Response(status, {"message": message, "url": self.root_url + "api/swagger"})

@@ -10,23 +10,38 @@ from urllib.parse import urlencode, urlsplit
 
 from sandbox.time_formats import go_time as format_time  # a time.Time as Gitea's JSON renders it
 
-ZERO_TIME = "0001-01-01T00:00:00Z"   # a Go zero time.Time
+ZERO_TIME = "0001-01-01T00:00:00Z"  # a Go zero time.Time
 UNIX_ZERO_TIME = "1970-01-01T00:00:00Z"  # a zero timeutil.TimeStamp
-DEFAULT_PAGING_NUM = 30              # [api] DEFAULT_PAGING_NUM
-MAX_RESPONSE_ITEMS = 50              # [api] MAX_RESPONSE_ITEMS
+DEFAULT_PAGING_NUM = 30  # [api] DEFAULT_PAGING_NUM
+MAX_RESPONSE_ITEMS = 50  # [api] MAX_RESPONSE_ITEMS
 
 
 def user_json(account: dict[str, Any], root: str) -> dict[str, Any]:
     """structs.User for a user or an organisation account."""
     login = account["login"]
     return {
-        "id": account["id"], "login": login, "login_name": "", "source_id": 0,
-        "full_name": account["full_name"], "email": account["email"],
-        "avatar_url": f"{root}avatars/{account['id']:032x}", "html_url": f"{root}{login}",
-        "language": "", "is_admin": account["is_admin"], "last_login": ZERO_TIME,
-        "created": format_time(account["created"]), "restricted": False, "active": not account["is_org"],
-        "prohibit_login": False, "location": "", "website": "", "description": "", "visibility": "public",
-        "followers_count": 0, "following_count": 0, "starred_repos_count": 0,
+        "id": account["id"],
+        "login": login,
+        "login_name": "",
+        "source_id": 0,
+        "full_name": account["full_name"],
+        "email": account["email"],
+        "avatar_url": f"{root}avatars/{account['id']:032x}",
+        "html_url": f"{root}{login}",
+        "language": "",
+        "is_admin": account["is_admin"],
+        "last_login": ZERO_TIME,
+        "created": format_time(account["created"]),
+        "restricted": False,
+        "active": not account["is_org"],
+        "prohibit_login": False,
+        "location": "",
+        "website": "",
+        "description": "",
+        "visibility": "public",
+        "followers_count": 0,
+        "following_count": 0,
+        "starred_repos_count": 0,
     }
 
 
@@ -38,29 +53,75 @@ def repo_json(repo: dict[str, Any], root: str) -> dict[str, Any]:
     open_issues = sum(1 for issue in repo["issues"] if not issue["is_pull"] and issue["closed"] is None)
     open_pulls = sum(1 for issue in repo["issues"] if issue["is_pull"] and issue["closed"] is None)
     return {
-        "id": repo["id"], "owner": user_json(owner, root), "name": repo["name"], "full_name": full_name,
-        "description": repo["description"], "empty": False, "private": False, "fork": False, "template": False,
-        "parent": None, "mirror": False, "size": 0, "language": "",
+        "id": repo["id"],
+        "owner": user_json(owner, root),
+        "name": repo["name"],
+        "full_name": full_name,
+        "description": repo["description"],
+        "empty": False,
+        "private": False,
+        "fork": False,
+        "template": False,
+        "parent": None,
+        "mirror": False,
+        "size": 0,
+        "language": "",
         "languages_url": f"{root}api/v1/repos/{full_name}/languages",
-        "html_url": f"{root}{full_name}", "url": f"{root}api/v1/repos/{full_name}", "link": "",
-        "ssh_url": f"git@{host}:{full_name}.git", "clone_url": f"{root}{full_name}.git", "original_url": "",
-        "website": "", "stars_count": 0, "forks_count": 0, "watchers_count": 1, "branch_count": 1,
-        "open_issues_count": open_issues, "open_pr_counter": open_pulls, "release_counter": 0,
-        "default_branch": "main", "archived": False, "created_at": format_time(repo["created"]),
-        "updated_at": format_time(repo["updated"]), "archived_at": UNIX_ZERO_TIME,
+        "html_url": f"{root}{full_name}",
+        "url": f"{root}api/v1/repos/{full_name}",
+        "link": "",
+        "ssh_url": f"git@{host}:{full_name}.git",
+        "clone_url": f"{root}{full_name}.git",
+        "original_url": "",
+        "website": "",
+        "stars_count": 0,
+        "forks_count": 0,
+        "watchers_count": 1,
+        "branch_count": 1,
+        "open_issues_count": open_issues,
+        "open_pr_counter": open_pulls,
+        "release_counter": 0,
+        "default_branch": "main",
+        "archived": False,
+        "created_at": format_time(repo["created"]),
+        "updated_at": format_time(repo["updated"]),
+        "archived_at": UNIX_ZERO_TIME,
         "permissions": {"admin": True, "push": True, "pull": True},
-        "has_code": True, "has_issues": True, "internal_tracker": {
-            "enable_time_tracker": True, "allow_only_contributors_to_track_time": True,
-            "enable_issue_dependencies": True},
-        "has_wiki": True, "has_pull_requests": True, "has_projects": True, "projects_mode": "all",
-        "has_releases": True, "has_packages": True, "has_actions": True,
-        "ignore_whitespace_conflicts": False, "allow_merge_commits": True, "allow_rebase": True,
-        "allow_rebase_explicit": True, "allow_squash_merge": True, "allow_fast_forward_only_merge": True,
-        "allow_rebase_update": True, "allow_manual_merge": False, "autodetect_manual_merge": False,
-        "default_delete_branch_after_merge": False, "default_merge_style": "merge",
-        "default_allow_maintainer_edit": False, "default_target_branch": "main", "avatar_url": "",
-        "internal": False, "mirror_interval": "", "object_format_name": "sha1", "mirror_updated": ZERO_TIME,
-        "repo_transfer": None, "topics": [], "licenses": [],
+        "has_code": True,
+        "has_issues": True,
+        "internal_tracker": {
+            "enable_time_tracker": True,
+            "allow_only_contributors_to_track_time": True,
+            "enable_issue_dependencies": True,
+        },
+        "has_wiki": True,
+        "has_pull_requests": True,
+        "has_projects": True,
+        "projects_mode": "all",
+        "has_releases": True,
+        "has_packages": True,
+        "has_actions": True,
+        "ignore_whitespace_conflicts": False,
+        "allow_merge_commits": True,
+        "allow_rebase": True,
+        "allow_rebase_explicit": True,
+        "allow_squash_merge": True,
+        "allow_fast_forward_only_merge": True,
+        "allow_rebase_update": True,
+        "allow_manual_merge": False,
+        "autodetect_manual_merge": False,
+        "default_delete_branch_after_merge": False,
+        "default_merge_style": "merge",
+        "default_allow_maintainer_edit": False,
+        "default_target_branch": "main",
+        "avatar_url": "",
+        "internal": False,
+        "mirror_interval": "",
+        "object_format_name": "sha1",
+        "mirror_updated": ZERO_TIME,
+        "repo_transfer": None,
+        "topics": [],
+        "licenses": [],
     }
 
 
@@ -73,20 +134,40 @@ def issue_json(issue: dict[str, Any], repo: dict[str, Any], root: str) -> dict[s
     closed = issue["closed"]
     pull_request = None
     if issue["is_pull"]:
-        pull_request = {"merged": issue["merged"], "merged_at": format_time(closed) if issue["merged"] else None,
-                        "draft": False, "html_url": f"{root}{full_name}/pulls/{number}"}
+        pull_request = {
+            "merged": issue["merged"],
+            "merged_at": format_time(closed) if issue["merged"] else None,
+            "draft": False,
+            "html_url": f"{root}{full_name}/pulls/{number}",
+        }
     return {
-        "id": issue["id"], "url": f"{root}api/v1/repos/{full_name}/issues/{number}",
-        "html_url": f"{root}{full_name}/{kind}/{number}", "number": number,
-        "user": user_json(issue["poster"], root), "original_author": "", "original_author_id": 0,
-        "title": issue["title"], "body": issue["body"], "ref": "", "assets": [], "labels": [],
-        "milestone": None, "assignee": None, "assignees": None,
-        "state": "closed" if closed is not None else "open", "is_locked": False, "comments": 0,
-        "created_at": format_time(issue["created"]), "updated_at": format_time(issue["updated"]),
-        "closed_at": format_time(closed) if closed is not None else None, "due_date": None,
-        "time_estimate": 0, "pull_request": pull_request,
+        "id": issue["id"],
+        "url": f"{root}api/v1/repos/{full_name}/issues/{number}",
+        "html_url": f"{root}{full_name}/{kind}/{number}",
+        "number": number,
+        "user": user_json(issue["poster"], root),
+        "original_author": "",
+        "original_author_id": 0,
+        "title": issue["title"],
+        "body": issue["body"],
+        "ref": "",
+        "assets": [],
+        "labels": [],
+        "milestone": None,
+        "assignee": None,
+        "assignees": None,
+        "state": "closed" if closed is not None else "open",
+        "is_locked": False,
+        "comments": 0,
+        "created_at": format_time(issue["created"]),
+        "updated_at": format_time(issue["updated"]),
+        "closed_at": format_time(closed) if closed is not None else None,
+        "due_date": None,
+        "time_estimate": 0,
+        "pull_request": pull_request,
         "repository": {"id": repo["id"], "name": repo["name"], "owner": owner_login, "full_name": full_name},
-        "pin_order": 0, "content_version": issue["content_version"],
+        "pin_order": 0,
+        "content_version": issue["content_version"],
     }
 
 

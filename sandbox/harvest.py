@@ -28,15 +28,38 @@ from sandbox.server import Request, Response, Service
 from sandbox.time_formats import is_date
 
 ACCOUNT_ID = "1234567"
-FIRST_IDS = {"user": 1782884, "client": 5735774, "project": 14307913, "task": 8083365, "entry": 2300000001,
-             "user_assignment": 125066109, "task_assignment": 155502709}
-RAILS_TIMEZONES = {"Europe/Berlin": "Berlin", "Europe/London": "London", "America/New_York": "Eastern Time (US & Canada)",
-                   "UTC": "UTC"}
-ENTRY_FIELDS = {"spent_date", "hours", "project_id", "task_id", "user_id", "notes", "started_time", "ended_time",
-                "is_running", "is_billed", "is_locked"}
-INVALID_TOKEN = {"error": "invalid_token",
-                 "error_description": "The access token provided is expired, revoked, malformed or invalid for "
-                                      "other reasons."}
+FIRST_IDS = {
+    "user": 1782884,
+    "client": 5735774,
+    "project": 14307913,
+    "task": 8083365,
+    "entry": 2300000001,
+    "user_assignment": 125066109,
+    "task_assignment": 155502709,
+}
+RAILS_TIMEZONES = {
+    "Europe/Berlin": "Berlin",
+    "Europe/London": "London",
+    "America/New_York": "Eastern Time (US & Canada)",
+    "UTC": "UTC",
+}
+ENTRY_FIELDS = {
+    "spent_date",
+    "hours",
+    "project_id",
+    "task_id",
+    "user_id",
+    "notes",
+    "started_time",
+    "ended_time",
+    "is_running",
+    "is_billed",
+    "is_locked",
+}
+INVALID_TOKEN = {
+    "error": "invalid_token",
+    "error_description": "The access token provided is expired, revoked, malformed or invalid for other reasons.",
+}
 TIME_RE = re.compile(r"(\d{1,2}):(\d{2})\s*([ap]m)?", re.IGNORECASE)
 
 
@@ -67,8 +90,11 @@ class HarvestService(ApiV2Endpoints, Service):
         self.route("GET", "/time_entries", self._list_entries)
         self.route("GET", "/time_entries/{id}", self._get_entry)
         self.route("GET", "/clients", self._lister("clients", self._clients, lambda c: client_json(c)))
-        self.route("GET", "/projects", self._lister(
-            "projects", self._projects, lambda p: project_json(p, self._clients[p["client_id"]])))
+        self.route(
+            "GET",
+            "/projects",
+            self._lister("projects", self._projects, lambda p: project_json(p, self._clients[p["client_id"]])),
+        )
         self.route("GET", "/tasks", self._lister("tasks", self._tasks, task_json))
         self.route("GET", "/users/me", lambda request: Response(200, user_json(self._users[self.me], self.timezone)))
         self.route("GET", "/users/me/project_assignments", self._my_assignments)
@@ -82,68 +108,139 @@ class HarvestService(ApiV2Endpoints, Service):
             now = self.clock.now()
             return [entry_json(e, self, now) for e in self._entries.values()]
 
-    def add_user(self, email: str, first_name: str, last_name: str,
-                 access_roles: tuple[str, ...] = ("member",)) -> dict[str, Any]:
+    def add_user(
+        self, email: str, first_name: str, last_name: str, access_roles: tuple[str, ...] = ("member",)
+    ) -> dict[str, Any]:
         with self.lock:
-            user = {"id": self._take_id("user"), "email": email, "first_name": first_name, "last_name": last_name,
-                    "created": self.clock.now(), "cost_rate": 50.0, "access_roles": tuple(access_roles)}
+            user = {
+                "id": self._take_id("user"),
+                "email": email,
+                "first_name": first_name,
+                "last_name": last_name,
+                "created": self.clock.now(),
+                "cost_rate": 50.0,
+                "access_roles": tuple(access_roles),
+            }
             self._users[user["id"]] = user
             return user_json(user, self.timezone)
 
     def add_client(self, name: str, currency: str = "EUR") -> dict[str, Any]:
         with self.lock:
             now = self.clock.now()
-            client = {"id": self._take_id("client"), "name": name, "is_active": True, "currency": currency,
-                      "created": now, "updated": now}
+            client = {
+                "id": self._take_id("client"),
+                "name": name,
+                "is_active": True,
+                "currency": currency,
+                "created": now,
+                "updated": now,
+            }
             self._clients[client["id"]] = client
             return client_json(client)
 
-    def add_project(self, name: str, client_id: int, code: str = "", is_billable: bool = True,
-                    hourly_rate: float | None = 100.0) -> dict[str, Any]:
+    def add_project(
+        self, name: str, client_id: int, code: str = "", is_billable: bool = True, hourly_rate: float | None = 100.0
+    ) -> dict[str, Any]:
         with self.lock:
             if client_id not in self._clients:
                 raise KeyError(f"unknown client {client_id}")
             now = self.clock.now()
-            project = {"id": self._take_id("project"), "name": name, "client_id": client_id, "code": code,
-                       "is_active": True, "is_billable": is_billable, "hourly_rate": hourly_rate,
-                       "created": now, "updated": now}
+            project = {
+                "id": self._take_id("project"),
+                "name": name,
+                "client_id": client_id,
+                "code": code,
+                "is_active": True,
+                "is_billable": is_billable,
+                "hourly_rate": hourly_rate,
+                "created": now,
+                "updated": now,
+            }
             self._projects[project["id"]] = project
             return project_json(project, self._clients[client_id])
 
     def add_task(self, name: str, billable_by_default: bool = True) -> dict[str, Any]:
         with self.lock:
             now = self.clock.now()
-            task = {"id": self._take_id("task"), "name": name, "billable_by_default": billable_by_default,
-                    "default_hourly_rate": 100.0, "is_active": True, "created": now, "updated": now}
+            task = {
+                "id": self._take_id("task"),
+                "name": name,
+                "billable_by_default": billable_by_default,
+                "default_hourly_rate": 100.0,
+                "is_active": True,
+                "created": now,
+                "updated": now,
+            }
             self._tasks[task["id"]] = task
             return task_json(task)
 
-    def add_entry(self, spent_date: date | str, hours: float, project_id: int, task_id: int,
-                  user_id: int | None = None, notes: str | None = "", started_time: str | None = None,
-                  ended_time: str | None = None, is_running: bool = False) -> dict[str, Any]:
+    def add_entry(
+        self,
+        spent_date: date | str,
+        hours: float,
+        project_id: int,
+        task_id: int,
+        user_id: int | None = None,
+        notes: str | None = "",
+        started_time: str | None = None,
+        ended_time: str | None = None,
+        is_running: bool = False,
+    ) -> dict[str, Any]:
         """Create a time entry; ``is_running=True`` starts its timer now (``hours`` keep growing).
 
         ``started_time``/``ended_time`` take ``"9:00am"`` or ``"09:00"``; empty notes become null.
         """
         with self.lock:
             now = self.clock.now()
-            entry = self.insert_entry(_day(spent_date), hours, project_id, task_id, user_id, notes,
-                                      _minutes(started_time), _minutes(ended_time), now if is_running else None,
-                                      now, now)
+            entry = self.insert_entry(
+                _day(spent_date),
+                hours,
+                project_id,
+                task_id,
+                user_id,
+                notes,
+                _minutes(started_time),
+                _minutes(ended_time),
+                now if is_running else None,
+                now,
+                now,
+            )
             return entry_json(entry, self, now)
 
-    def insert_entry(self, spent_date: str, hours: float, project_id: int, task_id: int, user_id: int | None,
-                     notes: str | None, started: int | None, ended: int | None, timer_started_at: datetime | None,
-                     created: datetime, updated: datetime) -> dict[str, Any]:
+    def insert_entry(
+        self,
+        spent_date: str,
+        hours: float,
+        project_id: int,
+        task_id: int,
+        user_id: int | None,
+        notes: str | None,
+        started: int | None,
+        ended: int | None,
+        timer_started_at: datetime | None,
+        created: datetime,
+        updated: datetime,
+    ) -> dict[str, Any]:
         """Insert an entry with given times (seed helpers); returns the internal record."""
         with self.lock:
             user_id = self.me if user_id is None else user_id
             self._check_refs(project_id, task_id, user_id)
-            entry = {"id": self._take_id("entry"), "spent_date": spent_date, "user_id": user_id,
-                     "project_id": project_id, "task_id": task_id, "hours_without_timer": float(hours),
-                     "notes": notes or None, "started_time": started, "ended_time": ended,
-                     "timer_started_at": timer_started_at, "is_billed": False, "is_locked": False,
-                     "created": created, "updated": updated}
+            entry = {
+                "id": self._take_id("entry"),
+                "spent_date": spent_date,
+                "user_id": user_id,
+                "project_id": project_id,
+                "task_id": task_id,
+                "hours_without_timer": float(hours),
+                "notes": notes or None,
+                "started_time": started,
+                "ended_time": ended,
+                "timer_started_at": timer_started_at,
+                "is_billed": False,
+                "is_locked": False,
+                "created": created,
+                "updated": updated,
+            }
             self._entries[entry["id"]] = entry
             return entry
 
@@ -155,8 +252,11 @@ class HarvestService(ApiV2Endpoints, Service):
         with self.lock:
             entry = self._entry(entry_id)
             now = self.clock.now()
-            self._check_refs(fields.get("project_id", entry["project_id"]), fields.get("task_id", entry["task_id"]),
-                             fields.get("user_id", entry["user_id"]))
+            self._check_refs(
+                fields.get("project_id", entry["project_id"]),
+                fields.get("task_id", entry["task_id"]),
+                fields.get("user_id", entry["user_id"]),
+            )
             for name in ("project_id", "task_id", "user_id", "is_billed", "is_locked"):
                 if name in fields:
                     entry[name] = fields[name]
@@ -188,21 +288,38 @@ class HarvestService(ApiV2Endpoints, Service):
 
     def user_assignment(self, project: dict[str, Any], user_id: int) -> dict[str, Any]:
         record = self._assignment("user_assignment", project["id"], user_id, project["created"])
-        return {"id": record["id"], "is_project_manager": user_id == self.me, "is_active": True, "budget": None,
-                "created_at": iso_z(record["created"]), "updated_at": iso_z(record["created"]),
-                "hourly_rate": project["hourly_rate"]}
+        return {
+            "id": record["id"],
+            "is_project_manager": user_id == self.me,
+            "is_active": True,
+            "budget": None,
+            "created_at": iso_z(record["created"]),
+            "updated_at": iso_z(record["created"]),
+            "hourly_rate": project["hourly_rate"],
+        }
 
     def task_assignment(self, project: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
-        record = self._assignment("task_assignment", project["id"], task["id"], max(project["created"], task["created"]))
-        return {"id": record["id"], "billable": task["billable_by_default"], "is_active": True,
-                "created_at": iso_z(record["created"]), "updated_at": iso_z(record["created"]),
-                "hourly_rate": project["hourly_rate"], "budget": None}
+        record = self._assignment(
+            "task_assignment", project["id"], task["id"], max(project["created"], task["created"])
+        )
+        return {
+            "id": record["id"],
+            "billable": task["billable_by_default"],
+            "is_active": True,
+            "created_at": iso_z(record["created"]),
+            "updated_at": iso_z(record["created"]),
+            "hourly_rate": project["hourly_rate"],
+            "budget": None,
+        }
 
     def state(self) -> dict[str, Any]:
-        return {"users": [user_json(u, self.timezone) for u in self._users.values()],
-                "clients": [client_json(c) for c in self._clients.values()],
-                "projects": [project_json(p, self._clients[p["client_id"]]) for p in self._projects.values()],
-                "tasks": [task_json(t) for t in self._tasks.values()], "time_entries": self.entries}
+        return {
+            "users": [user_json(u, self.timezone) for u in self._users.values()],
+            "clients": [client_json(c) for c in self._clients.values()],
+            "projects": [project_json(p, self._clients[p["client_id"]]) for p in self._projects.values()],
+            "tasks": [task_json(t) for t in self._tasks.values()],
+            "time_entries": self.entries,
+        }
 
     def env(self, url: str, **options: Any) -> dict[str, str]:
         return {"HARVEST_URL": url, "HARVEST_TOKEN": self.token, "HARVEST_ACCOUNT_ID": self.account_id}
@@ -211,11 +328,15 @@ class HarvestService(ApiV2Endpoints, Service):
     def authenticate(self, request: Request) -> Response | None:
         """User-Agent (400 without), then Bearer token + Harvest-Account-Id (401), then the rate limit."""
         if not (request.header("User-Agent") or "").strip():
-            return Response(400, {"code": 400, "message": "A User-Agent header is required, e.g. "
-                                                          "'MyApp (name@example.com)'"})
+            return Response(
+                400, {"code": 400, "message": "A User-Agent header is required, e.g. 'MyApp (name@example.com)'"}
+            )
         scheme, _, value = (request.header("Authorization") or "").partition(" ")
-        if scheme.lower() != "bearer" or value.strip() != self.token \
-                or (request.header("Harvest-Account-Id") or "").strip() != self.account_id:
+        if (
+            scheme.lower() != "bearer"
+            or value.strip() != self.token
+            or (request.header("Harvest-Account-Id") or "").strip() != self.account_id
+        ):
             return Response(401, dict(INVALID_TOKEN))
         return self._throttle()
 
@@ -245,14 +366,18 @@ class HarvestService(ApiV2Endpoints, Service):
                 self._hits.popleft()
             if len(self._hits) >= limit:
                 retry_after = max(math.ceil(self._hits[0] + window - now), 1)
-                return Response(429, {"status": 429, "error": "Too Many Requests"},
-                                headers={"Retry-After": str(retry_after)})
+                return Response(
+                    429, {"status": 429, "error": "Too Many Requests"}, headers={"Retry-After": str(retry_after)}
+                )
             self._hits.append(now)
         return None
 
     def _check_refs(self, project_id: int, task_id: int, user_id: int) -> None:
-        for table, value, kind in ((self._projects, project_id, "project"), (self._tasks, task_id, "task"),
-                                   (self._users, user_id, "user")):
+        for table, value, kind in (
+            (self._projects, project_id, "project"),
+            (self._tasks, task_id, "task"),
+            (self._users, user_id, "user"),
+        ):
             if value not in table:
                 raise KeyError(f"unknown {kind} {value}")
 
@@ -294,4 +419,3 @@ def _minutes(text: str | None) -> int | None:
     if half:
         hours = hours % 12 + (12 if half == "pm" else 0)
     return hours * 60 + minutes
-

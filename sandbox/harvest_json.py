@@ -9,7 +9,7 @@ absolute ``links`` whose query is sorted by name, as Rails builds it.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,7 +17,7 @@ MAX_PER_PAGE = 2000
 
 
 def iso_z(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def clock_time(minutes: int | None, clock: str = "12h") -> str | None:
@@ -54,56 +54,112 @@ def entry_json(entry: dict[str, Any], service: Any, now: datetime) -> dict[str, 
     billable = project["is_billable"] and task["billable_by_default"]
     clock = service.company["clock"]
     return {
-        "id": entry["id"], "spent_date": entry["spent_date"],
-        "user": user_ref(service._users[entry["user_id"]]), "client": ref(client, "name"),
-        "project": ref(project, "name"), "task": ref(task, "name"),
+        "id": entry["id"],
+        "spent_date": entry["spent_date"],
+        "user": user_ref(service._users[entry["user_id"]]),
+        "client": ref(client, "name"),
+        "project": ref(project, "name"),
+        "task": ref(task, "name"),
         "user_assignment": service.user_assignment(project, entry["user_id"]),
         "task_assignment": service.task_assignment(project, task),
-        "hours": hours, "hours_without_timer": round(entry["hours_without_timer"], 2), "rounded_hours": rounded(hours),
-        "notes": entry["notes"], "created_at": iso_z(entry["created"]), "updated_at": iso_z(entry["updated"]),
-        "is_locked": entry["is_locked"], "locked_reason": "Item Approved and Locked for this Time Period"
-        if entry["is_locked"] else None, "is_closed": entry["is_locked"], "is_billed": entry["is_billed"],
+        "hours": hours,
+        "hours_without_timer": round(entry["hours_without_timer"], 2),
+        "rounded_hours": rounded(hours),
+        "notes": entry["notes"],
+        "created_at": iso_z(entry["created"]),
+        "updated_at": iso_z(entry["updated"]),
+        "is_locked": entry["is_locked"],
+        "locked_reason": "Item Approved and Locked for this Time Period" if entry["is_locked"] else None,
+        "is_closed": entry["is_locked"],
+        "is_billed": entry["is_billed"],
         "timer_started_at": iso_z(entry["timer_started_at"]) if entry["timer_started_at"] is not None else None,
         "started_time": clock_time(entry["started_time"], clock),
         "ended_time": clock_time(entry["ended_time"], clock) if entry["timer_started_at"] is None else None,
-        "is_running": entry["timer_started_at"] is not None, "invoice": None, "external_reference": None,
-        "billable": billable, "budgeted": True, "billable_rate": project["hourly_rate"] if billable else None,
+        "is_running": entry["timer_started_at"] is not None,
+        "invoice": None,
+        "external_reference": None,
+        "billable": billable,
+        "budgeted": True,
+        "billable_rate": project["hourly_rate"] if billable else None,
         "cost_rate": service._users[entry["user_id"]]["cost_rate"],
     }
 
 
 def client_json(client: dict[str, Any]) -> dict[str, Any]:
-    return {"id": client["id"], "name": client["name"], "is_active": client["is_active"], "address": None,
-            "statement_key": f"{client['id']:032x}", "created_at": iso_z(client["created"]),
-            "updated_at": iso_z(client["updated"]), "currency": client["currency"]}
+    return {
+        "id": client["id"],
+        "name": client["name"],
+        "is_active": client["is_active"],
+        "address": None,
+        "statement_key": f"{client['id']:032x}",
+        "created_at": iso_z(client["created"]),
+        "updated_at": iso_z(client["updated"]),
+        "currency": client["currency"],
+    }
 
 
 def project_json(project: dict[str, Any], client: dict[str, Any]) -> dict[str, Any]:
-    return {"id": project["id"], "name": project["name"], "code": project["code"], "is_active": project["is_active"],
-            "bill_by": "Project", "budget": None, "budget_by": "none", "budget_is_monthly": False,
-            "notify_when_over_budget": False, "over_budget_notification_percentage": 80.0,
-            "over_budget_notification_date": None, "show_budget_to_all": False,
-            "created_at": iso_z(project["created"]), "updated_at": iso_z(project["updated"]),
-            "starts_on": None, "ends_on": None, "is_billable": project["is_billable"], "is_fixed_fee": False,
-            "notes": "", "client": {"id": client["id"], "name": client["name"], "currency": client["currency"]},
-            "cost_budget": None, "cost_budget_include_expenses": False, "hourly_rate": project["hourly_rate"],
-            "fee": None}
+    return {
+        "id": project["id"],
+        "name": project["name"],
+        "code": project["code"],
+        "is_active": project["is_active"],
+        "bill_by": "Project",
+        "budget": None,
+        "budget_by": "none",
+        "budget_is_monthly": False,
+        "notify_when_over_budget": False,
+        "over_budget_notification_percentage": 80.0,
+        "over_budget_notification_date": None,
+        "show_budget_to_all": False,
+        "created_at": iso_z(project["created"]),
+        "updated_at": iso_z(project["updated"]),
+        "starts_on": None,
+        "ends_on": None,
+        "is_billable": project["is_billable"],
+        "is_fixed_fee": False,
+        "notes": "",
+        "client": {"id": client["id"], "name": client["name"], "currency": client["currency"]},
+        "cost_budget": None,
+        "cost_budget_include_expenses": False,
+        "hourly_rate": project["hourly_rate"],
+        "fee": None,
+    }
 
 
 def task_json(task: dict[str, Any]) -> dict[str, Any]:
-    return {"id": task["id"], "name": task["name"], "billable_by_default": task["billable_by_default"],
-            "default_hourly_rate": task["default_hourly_rate"], "is_default": True, "is_active": task["is_active"],
-            "created_at": iso_z(task["created"]), "updated_at": iso_z(task["updated"])}
+    return {
+        "id": task["id"],
+        "name": task["name"],
+        "billable_by_default": task["billable_by_default"],
+        "default_hourly_rate": task["default_hourly_rate"],
+        "is_default": True,
+        "is_active": task["is_active"],
+        "created_at": iso_z(task["created"]),
+        "updated_at": iso_z(task["updated"]),
+    }
 
 
 def user_json(user: dict[str, Any], timezone_name: str) -> dict[str, Any]:
-    return {"id": user["id"], "first_name": user["first_name"], "last_name": user["last_name"],
-            "email": user["email"], "telephone": "", "timezone": timezone_name,
-            "has_access_to_all_future_projects": False, "is_contractor": False, "is_active": True,
-            "created_at": iso_z(user["created"]), "updated_at": iso_z(user["created"]), "weekly_capacity": 126000,
-            "default_hourly_rate": 100.0, "cost_rate": user["cost_rate"], "roles": [],
-            "access_roles": list(user["access_roles"]),
-            "avatar_url": "https://d3s3969qhosaug.cloudfront.net/v2/user.png"}
+    return {
+        "id": user["id"],
+        "first_name": user["first_name"],
+        "last_name": user["last_name"],
+        "email": user["email"],
+        "telephone": "",
+        "timezone": timezone_name,
+        "has_access_to_all_future_projects": False,
+        "is_contractor": False,
+        "is_active": True,
+        "created_at": iso_z(user["created"]),
+        "updated_at": iso_z(user["created"]),
+        "weekly_capacity": 126000,
+        "default_hourly_rate": 100.0,
+        "cost_rate": user["cost_rate"],
+        "roles": [],
+        "access_roles": list(user["access_roles"]),
+        "avatar_url": "https://d3s3969qhosaug.cloudfront.net/v2/user.png",
+    }
 
 
 def page_of(items: list[Any], key: str, query: dict[str, list[str]], link_base: str) -> dict[str, Any]:
@@ -121,11 +177,21 @@ def page_of(items: list[Any], key: str, query: dict[str, list[str]], link_base: 
         params.update(page=str(number), per_page=str(per_page))
         return f"{link_base}?{urlencode(sorted(params.items()))}"
 
-    return {key: items[(page - 1) * per_page: page * per_page], "per_page": per_page, "total_pages": total_pages,
-            "total_entries": len(items), "next_page": page + 1 if page < total_pages else None,
-            "previous_page": page - 1 if page > 1 else None, "page": page,
-            "links": {"first": link(1), "next": link(page + 1) if page < total_pages else None,
-                      "previous": link(page - 1) if page > 1 else None, "last": link(total_pages)}}
+    return {
+        key: items[(page - 1) * per_page : page * per_page],
+        "per_page": per_page,
+        "total_pages": total_pages,
+        "total_entries": len(items),
+        "next_page": page + 1 if page < total_pages else None,
+        "previous_page": page - 1 if page > 1 else None,
+        "page": page,
+        "links": {
+            "first": link(1),
+            "next": link(page + 1) if page < total_pages else None,
+            "previous": link(page - 1) if page > 1 else None,
+            "last": link(total_pages),
+        },
+    }
 
 
 def _int(query: dict[str, list[str]], name: str, default: int) -> int:

@@ -8,7 +8,8 @@ a ``Service`` subclass in its own module and listing it here.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from sandbox import contract
 from sandbox.faults import Faults
@@ -39,8 +40,14 @@ class Sandbox:
     attribute named after it (``sb.gitea``, ``sb.kimai``).
     """
 
-    def __init__(self, latency_ms: float = 0, strict: bool = True, ports: dict[str, int] | None = None,
-                 kimai_timezone: str = "Europe/Berlin", services: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        latency_ms: float = 0,
+        strict: bool = True,
+        ports: dict[str, int] | None = None,
+        kimai_timezone: str = "Europe/Berlin",
+        services: list[str] | None = None,
+    ) -> None:
         self.strict = strict
         self.faults = Faults(latency_ms)
         self.log = RequestLog()
@@ -53,7 +60,7 @@ class Sandbox:
             setattr(self, name, service)
 
     # -- lifecycle -------------------------------------------------------------------------
-    def start(self) -> "Sandbox":
+    def start(self) -> Sandbox:
         """Bind every service (free ports unless fixed in ``ports``) and serve from daemon threads.
 
         Starting a started sandbox does nothing; if a port cannot be bound, nothing stays running.
@@ -82,7 +89,7 @@ class Sandbox:
             stopper.join()
         self._servers.clear()
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Sandbox:
         return self.start()
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -114,10 +121,13 @@ class Sandbox:
 
     def count(self, service: str | None = None, method: str | None = None, writes: bool | None = None) -> int:
         """Number of logged API requests, optionally of one service, one method, writes or reads."""
-        return sum(1 for record in self.log.records()
-                   if (service is None or record.service == service)
-                   and (method is None or record.method == method.upper())
-                   and (writes is None or record.is_write == writes))
+        return sum(
+            1
+            for record in self.log.records()
+            if (service is None or record.service == service)
+            and (method is None or record.method == method.upper())
+            and (writes is None or record.is_write == writes)
+        )
 
     @property
     def violations(self) -> list[str]:

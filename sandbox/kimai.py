@@ -20,14 +20,24 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sandbox import kimai_json as views
 from sandbox.clock import SandboxClock
-from sandbox.kimai_forms import (ACTIVITY_FORM, CUSTOMER_FORM, NOT_BLANK, NOT_VALID, PROJECT_FORM,
-                                 check_name, query_ok, query_values, submit)
+from sandbox.kimai_forms import (
+    ACTIVITY_FORM,
+    CUSTOMER_FORM,
+    NOT_BLANK,
+    NOT_VALID,
+    PROJECT_FORM,
+    check_name,
+    query_ok,
+    query_values,
+    submit,
+)
 from sandbox.kimai_timesheets import TimesheetEndpoints
 from sandbox.server import Request, Response, Service
 from sandbox.time_formats import is_date
@@ -35,8 +45,14 @@ from sandbox.time_formats import is_date
 VERSION, VERSION_ID = "2.66.0", 26600
 ORDER = r"ASC|DESC"
 LIST_RULES = {"visible": r"[123]", "order": ORDER, "full": r"0|1|true|false"}
-PROJECT_RULES = {**LIST_RULES, "orderBy": r"id|name|customer", "customer": r"\d+", "customers": r"\d+",
-                 "ignoreDates": r"1", "globalActivities": r"0|1"}
+PROJECT_RULES = {
+    **LIST_RULES,
+    "orderBy": r"id|name|customer",
+    "customer": r"\d+",
+    "customers": r"\d+",
+    "ignoreDates": r"1",
+    "globalActivities": r"0|1",
+}
 USER_RULES = {**LIST_RULES, "orderBy": r"id|username|alias|email"}
 USER_TERM_FIELDS = ("alias", "title", "accountNumber", "email", "username")
 # Kimai's default role -> permission matrix, for the permissions the stand-in checks
@@ -47,8 +63,13 @@ DEFAULT_PERMISSIONS = {
     "view_other_timesheet": ("ROLE_TEAMLEAD", "ROLE_ADMIN", "ROLE_SUPER_ADMIN"),
 }
 ACCESS_DENIED = "Access denied."
-ACTIVITY_RULES = {**LIST_RULES, "orderBy": r"id|name|project", "project": r"\d+", "projects": r"\d+",
-                  "globals": r"0|1|true|false"}
+ACTIVITY_RULES = {
+    **LIST_RULES,
+    "orderBy": r"id|name|project",
+    "project": r"\d+",
+    "projects": r"\d+",
+    "globals": r"0|1|true|false",
+}
 
 
 class KimaiService(TimesheetEndpoints, Service):
@@ -71,15 +92,21 @@ class KimaiService(TimesheetEndpoints, Service):
         self.permissions: dict[str, set[str]] = {name: set(roles) for name, roles in DEFAULT_PERMISSIONS.items()}
         self.me = self.add_user("admin", alias="Sandbox Admin", initials="SA", roles=["ROLE_SUPER_ADMIN"])["id"]
         self.route("GET", "/ping", lambda request: Response(200, {"message": "pong"}))
-        self.route("GET", "/version", lambda request: Response(200, {
-            "version": VERSION, "versionId": VERSION_ID, "copyright": f"Kimai {VERSION} by Kevin Papst."}))
+        self.route(
+            "GET",
+            "/version",
+            lambda request: Response(
+                200, {"version": VERSION, "versionId": VERSION_ID, "copyright": f"Kimai {VERSION} by Kevin Papst."}
+            ),
+        )
         self.route("GET", "/users/me", lambda request: Response(200, views.user_entity(self._users[self.me])))
         self.route("GET", "/users", self._list_users)
         self.route("GET", "/users/{id:int}", self._get_user)
         for kind, lister, creator, patcher in (
-                ("customers", self._list_customers, self._post_customer, self._patch_customer),
-                ("projects", self._list_projects, self._post_project, self._patch_project),
-                ("activities", self._list_activities, self._post_activity, self._patch_activity)):
+            ("customers", self._list_customers, self._post_customer, self._patch_customer),
+            ("projects", self._list_projects, self._post_project, self._patch_project),
+            ("activities", self._list_activities, self._post_activity, self._patch_activity),
+        ):
             self.route("GET", f"/{kind}", lister)
             self.route("POST", f"/{kind}", creator)
             self.route("GET", f"/{kind}/{{id:int}}", self._getter(kind))
@@ -104,10 +131,24 @@ class KimaiService(TimesheetEndpoints, Service):
 
     def add_user(self, username: str, **fields: Any) -> dict[str, Any]:
         with self.lock:
-            user = {"id": self._take_id("user"), "username": username, "email": f"{username}@example.com",
-                    "enabled": True, "apiToken": True, "systemAccount": False, "color": None, "avatar": None,
-                    "alias": None, "accountNumber": None, "initials": username[:2].upper(), "title": None,
-                    "language": "en", "locale": "en", "timezone": self.zone.key, "roles": ["ROLE_USER"]}
+            user = {
+                "id": self._take_id("user"),
+                "username": username,
+                "email": f"{username}@example.com",
+                "enabled": True,
+                "apiToken": True,
+                "systemAccount": False,
+                "color": None,
+                "avatar": None,
+                "alias": None,
+                "accountNumber": None,
+                "initials": username[:2].upper(),
+                "title": None,
+                "language": "en",
+                "locale": "en",
+                "timezone": self.zone.key,
+                "roles": ["ROLE_USER"],
+            }
             self._users[user["id"]] = _merge(user, fields)
             return views.user_entity(user)
 
@@ -135,11 +176,31 @@ class KimaiService(TimesheetEndpoints, Service):
 
     def add_customer(self, name: str, **fields: Any) -> dict[str, Any]:
         with self.lock:
-            customer = dict(_entity_defaults(name), company=None, vatId=None, contact=None, address=None,
-                            addressLine1=None, addressLine2=None, addressLine3=None, postCode=None, city=None,
-                            country="DE", language="en", currency="EUR", phone=None, fax=None, mobile=None,
-                            email=None, homepage=None, timezone=self.zone.key, invoiceTemplate=None,
-                            invoiceEmail=None, buyerReference=None, id=self._take_id("customer"))
+            customer = dict(
+                _entity_defaults(name),
+                company=None,
+                vatId=None,
+                contact=None,
+                address=None,
+                addressLine1=None,
+                addressLine2=None,
+                addressLine3=None,
+                postCode=None,
+                city=None,
+                country="DE",
+                language="en",
+                currency="EUR",
+                phone=None,
+                fax=None,
+                mobile=None,
+                email=None,
+                homepage=None,
+                timezone=self.zone.key,
+                invoiceTemplate=None,
+                invoiceEmail=None,
+                buyerReference=None,
+                id=self._take_id("customer"),
+            )
             self._customers[customer["id"]] = _merge(customer, fields)
             return views.customer_entity(customer)
 
@@ -147,8 +208,16 @@ class KimaiService(TimesheetEndpoints, Service):
         with self.lock:
             if customer_id not in self._customers:
                 raise KeyError(f"unknown customer {customer_id}")
-            project = dict(_entity_defaults(name), customer=customer_id, orderNumber=None, orderDate=None,
-                           start=None, end=None, globalActivities=True, id=self._take_id("project"))
+            project = dict(
+                _entity_defaults(name),
+                customer=customer_id,
+                orderNumber=None,
+                orderDate=None,
+                start=None,
+                end=None,
+                globalActivities=True,
+                id=self._take_id("project"),
+            )
             self._projects[project["id"]] = _merge(project, fields)
             return self._project_view(project)
 
@@ -172,11 +241,13 @@ class KimaiService(TimesheetEndpoints, Service):
             del self._activities[activity_id]
 
     def state(self) -> dict[str, Any]:
-        return {"users": [views.user_entity(u) for u in self._users.values()],
-                "customers": [views.customer_entity(c) for c in self._customers.values()],
-                "projects": [self._project_view(p) for p in self._projects.values()],
-                "activities": [self._activity_view(a) for a in self._activities.values()],
-                "timesheets": [self.timesheet_view(t) for t in self._timesheets.values()]}
+        return {
+            "users": [views.user_entity(u) for u in self._users.values()],
+            "customers": [views.customer_entity(c) for c in self._customers.values()],
+            "projects": [self._project_view(p) for p in self._projects.values()],
+            "activities": [self._activity_view(a) for a in self._activities.values()],
+            "timesheets": [self.timesheet_view(t) for t in self._timesheets.values()],
+        }
 
     def env(self, url: str, **options: Any) -> dict[str, str]:
         return {"KIMAI_URL": url, "KIMAI_TOKEN": self.token}
@@ -218,13 +289,24 @@ class KimaiService(TimesheetEndpoints, Service):
         if not query_ok(request, USER_RULES):
             return self.error(400, "Bad Request")
         visible = request.arg("visible") or "1"
-        found = [u for u in self._users.values()
-                 if (visible == "3" or u["enabled"] == (visible == "1"))
-                 and (self.may("view_all_data") or u["id"] == self.me)
-                 and _user_term_matches(request.arg("term") or "", u)]
-        found = _ordered(request, found, {"id": lambda u: u["id"], "name": _by_field("username"),
-                                          "username": _by_field("username"),
-                                          "alias": _by_field("alias"), "email": _by_field("email")})
+        found = [
+            u
+            for u in self._users.values()
+            if (visible == "3" or u["enabled"] == (visible == "1"))
+            and (self.may("view_all_data") or u["id"] == self.me)
+            and _user_term_matches(request.arg("term") or "", u)
+        ]
+        found = _ordered(
+            request,
+            found,
+            {
+                "id": lambda u: u["id"],
+                "name": _by_field("username"),
+                "username": _by_field("username"),
+                "alias": _by_field("alias"),
+                "email": _by_field("email"),
+            },
+        )
         full = request.arg("full") in ("1", "true")
         return Response(200, [(views.user_entity if full else views.user_embedded)(u) for u in found])
 
@@ -241,9 +323,12 @@ class KimaiService(TimesheetEndpoints, Service):
         if not query_ok(request, LIST_RULES | {"orderBy": r"id|name"}):
             return self.error(400, "Bad Request")
         visible = request.arg("visible") or "1"
-        found = [c for c in self._customers.values()
-                 if _visibility_matches(visible, c["visible"], True)
-                 and _term_matches(request, c, ("name", "comment", "number", "company"))]
+        found = [
+            c
+            for c in self._customers.values()
+            if _visibility_matches(visible, c["visible"], True)
+            and _term_matches(request, c, ("name", "comment", "number", "company"))
+        ]
         found = _ordered(request, found, {"id": lambda c: c["id"], "name": _by_name})
         full = request.arg("full") in ("1", "true")
         return Response(200, [views.customer_collection(c, full) for c in found])
@@ -282,15 +367,21 @@ class KimaiService(TimesheetEndpoints, Service):
         started_before = None if request.arg("ignoreDates") else (request.arg("start") or today)[:10]
         ended_after = None if request.arg("ignoreDates") else (request.arg("end") or today)[:10]
         global_activities = request.arg("globalActivities")
-        found = [p for p in self._projects.values()
-                 if _visibility_matches(visible, p["visible"], self._customers[p["customer"]]["visible"])
-                 and (not customers or p["customer"] in customers)
-                 and (started_before is None or p["start"] is None or p["start"] <= started_before)
-                 and (ended_after is None or p["end"] is None or p["end"] >= ended_after)
-                 and (global_activities is None or p["globalActivities"] == (global_activities == "1"))
-                 and _term_matches(request, p, ("name", "comment", "number", "orderNumber"))]
-        found = _ordered(request, found, {"id": lambda p: p["id"], "name": _by_name,
-                                          "customer": lambda p: _by_name(self._customers[p["customer"]])})
+        found = [
+            p
+            for p in self._projects.values()
+            if _visibility_matches(visible, p["visible"], self._customers[p["customer"]]["visible"])
+            and (not customers or p["customer"] in customers)
+            and (started_before is None or p["start"] is None or p["start"] <= started_before)
+            and (ended_after is None or p["end"] is None or p["end"] >= ended_after)
+            and (global_activities is None or p["globalActivities"] == (global_activities == "1"))
+            and _term_matches(request, p, ("name", "comment", "number", "orderNumber"))
+        ]
+        found = _ordered(
+            request,
+            found,
+            {"id": lambda p: p["id"], "name": _by_name, "customer": lambda p: _by_name(self._customers[p["customer"]])},
+        )
         return Response(200, [self._project_view(p) for p in found])
 
     def _post_project(self, request: Request) -> Response:
@@ -339,17 +430,26 @@ class KimaiService(TimesheetEndpoints, Service):
         found = []
         for activity in self._activities.values():
             project = self._projects.get(activity["project"]) if activity["project"] is not None else None
-            parents_visible = project is None or (project["visible"]
-                                                  and self._customers[project["customer"]]["visible"])
+            parents_visible = project is None or (
+                project["visible"] and self._customers[project["customer"]]["visible"]
+            )
             in_projects = include_globals if project is None else project["id"] in projects
-            if (_visibility_matches(visible, activity["visible"], parents_visible)
-                    and not (globals_only and project is not None)
-                    and (not projects or in_projects)
-                    and _term_matches(request, activity, ("name", "comment", "number"))):
+            if (
+                _visibility_matches(visible, activity["visible"], parents_visible)
+                and not (globals_only and project is not None)
+                and (not projects or in_projects)
+                and _term_matches(request, activity, ("name", "comment", "number"))
+            ):
                 found.append(activity)
-        found = _ordered(request, found, {
-            "id": lambda a: a["id"], "name": _by_name,
-            "project": lambda a: _by_name(self._projects[a["project"]]) if a["project"] is not None else ("", 0)})
+        found = _ordered(
+            request,
+            found,
+            {
+                "id": lambda a: a["id"],
+                "name": _by_name,
+                "project": lambda a: _by_name(self._projects[a["project"]]) if a["project"] is not None else ("", 0),
+            },
+        )
         return Response(200, [self._activity_view(a) for a in found])
 
     def _post_activity(self, request: Request) -> Response:
@@ -375,35 +475,52 @@ class KimaiService(TimesheetEndpoints, Service):
 
     # -- helpers ---------------------------------------------------------------------------
     def _getter(self, kind: str) -> Callable[[Request], Response]:
-        table, view = {"customers": (self._customers, views.customer_entity),
-                       "projects": (self._projects, self._project_view),
-                       "activities": (self._activities, self._activity_view)}[kind]
+        table, view = {
+            "customers": (self._customers, views.customer_entity),
+            "projects": (self._projects, self._project_view),
+            "activities": (self._activities, self._activity_view),
+        }[kind]
 
         def get(request: Request) -> Response:
             record = table.get(int(request.params["id"]))
             return Response(200, view(record)) if record else self.not_found(request)
+
         return get
 
     def _take_id(self, kind: str) -> int:
         self._last_id[kind] = self._last_id.get(kind, 0) + 1
         return self._last_id[kind]
 
-    def _store(self, kind: str, table: dict[int, dict[str, Any]], record: dict[str, Any] | None,
-               values: dict[str, Any]) -> dict[str, Any]:
+    def _store(
+        self, kind: str, table: dict[int, dict[str, Any]], record: dict[str, Any] | None, values: dict[str, Any]
+    ) -> dict[str, Any]:
         """Apply submitted form values to a record, creating it (with defaults) on POST."""
         if record is None:
-            creators = {"customer": lambda: self.add_customer(values["name"]),
-                        "project": lambda: self.add_project(values["name"], values["customer"]),
-                        "activity": lambda: self.add_activity(values["name"], values["project"])}
+            creators = {
+                "customer": lambda: self.add_customer(values["name"]),
+                "project": lambda: self.add_project(values["name"], values["customer"]),
+                "activity": lambda: self.add_activity(values["name"], values["project"]),
+            }
             record = table[creators[kind]()["id"]]
         record.update({key: value for key, value in values.items() if key in record})
         return record
 
 
 def _entity_defaults(name: str) -> dict[str, Any]:
-    return {"name": name, "number": None, "comment": None, "invoiceText": None, "visible": True,
-            "billable": True, "color": None, "budget": 0.0, "timeBudget": 0, "budgetType": None,
-            "teams": [], "metaFields": []}
+    return {
+        "name": name,
+        "number": None,
+        "comment": None,
+        "invoiceText": None,
+        "visible": True,
+        "billable": True,
+        "color": None,
+        "budget": 0.0,
+        "timeBudget": 0,
+        "budgetType": None,
+        "teams": [],
+        "metaFields": [],
+    }
 
 
 def _merge(record: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:

@@ -33,28 +33,80 @@ FORBIDDEN_NAME_CHARACTERS = '<>"='
 
 NON_NULL_DEFAULTS = {"budget": 0.0, "timeBudget": 0, "language": "en", "break": 0}
 
-_BUDGET_FIELDS = {"color": TEXT, "budget": NUMBER, "timeBudget": DURATION, "budgetType": TEXT,
-                  "metaFields": META, "visible": BOOL, "billable": BOOL}
+_BUDGET_FIELDS = {
+    "color": TEXT,
+    "budget": NUMBER,
+    "timeBudget": DURATION,
+    "budgetType": TEXT,
+    "metaFields": META,
+    "visible": BOOL,
+    "billable": BOOL,
+}
 
 CUSTOMER_FORM = {
-    "name": TEXT, "number": TEXT, "comment": TEXT, "company": TEXT, "vatId": TEXT, "contact": TEXT,
-    "address": TEXT, "addressLine1": TEXT, "addressLine2": TEXT, "addressLine3": TEXT, "postCode": TEXT,
-    "city": TEXT, "country": TEXT, "language": TEXT, "currency": TEXT, "phone": TEXT, "fax": TEXT,
-    "mobile": TEXT, "email": TEXT, "homepage": TEXT, "timezone": TEXT, "invoiceText": TEXT,
-    "invoiceTemplate": INT, "invoiceEmail": TEXT, "buyerReference": TEXT, "teams": ID_LIST, **_BUDGET_FIELDS,
+    "name": TEXT,
+    "number": TEXT,
+    "comment": TEXT,
+    "company": TEXT,
+    "vatId": TEXT,
+    "contact": TEXT,
+    "address": TEXT,
+    "addressLine1": TEXT,
+    "addressLine2": TEXT,
+    "addressLine3": TEXT,
+    "postCode": TEXT,
+    "city": TEXT,
+    "country": TEXT,
+    "language": TEXT,
+    "currency": TEXT,
+    "phone": TEXT,
+    "fax": TEXT,
+    "mobile": TEXT,
+    "email": TEXT,
+    "homepage": TEXT,
+    "timezone": TEXT,
+    "invoiceText": TEXT,
+    "invoiceTemplate": INT,
+    "invoiceEmail": TEXT,
+    "buyerReference": TEXT,
+    "teams": ID_LIST,
+    **_BUDGET_FIELDS,
 }
 PROJECT_FORM = {
-    "name": TEXT, "number": TEXT, "comment": TEXT, "invoiceText": TEXT, "orderNumber": TEXT,
-    "orderDate": TEXT, "start": TEXT, "end": TEXT, "customer": INT, "globalActivities": BOOL,
-    "teams": ID_LIST, **_BUDGET_FIELDS,
+    "name": TEXT,
+    "number": TEXT,
+    "comment": TEXT,
+    "invoiceText": TEXT,
+    "orderNumber": TEXT,
+    "orderDate": TEXT,
+    "start": TEXT,
+    "end": TEXT,
+    "customer": INT,
+    "globalActivities": BOOL,
+    "teams": ID_LIST,
+    **_BUDGET_FIELDS,
 }
 ACTIVITY_FORM = {
-    "name": TEXT, "number": TEXT, "comment": TEXT, "invoiceText": TEXT, "project": INT, "teams": ID_LIST,
+    "name": TEXT,
+    "number": TEXT,
+    "comment": TEXT,
+    "invoiceText": TEXT,
+    "project": INT,
+    "teams": ID_LIST,
     **_BUDGET_FIELDS,
 }
 TIMESHEET_FORM = {
-    "begin": TEXT, "end": TEXT, "project": INT, "activity": INT, "description": TEXT, "tags": TEXT,
-    "fixedRate": NUMBER, "hourlyRate": NUMBER, "user": INT, "exported": BOOL, "billable": BOOL,
+    "begin": TEXT,
+    "end": TEXT,
+    "project": INT,
+    "activity": INT,
+    "description": TEXT,
+    "tags": TEXT,
+    "fixedRate": NUMBER,
+    "hourlyRate": NUMBER,
+    "user": INT,
+    "exported": BOOL,
+    "billable": BOOL,
     "break": DURATION,
 }
 
@@ -84,8 +136,9 @@ class FormErrors:
         errors: dict[str, Any] = {}
         if self.global_errors:
             errors["errors"] = list(self.global_errors)
-        errors["children"] = {field: ({"errors": self.field_errors[field]} if field in self.field_errors else {})
-                              for field in self._form}
+        errors["children"] = {
+            field: ({"errors": self.field_errors[field]} if field in self.field_errors else {}) for field in self._form
+        }
         return Response(400, {"code": 400, "message": "Validation Failed", "errors": errors})
 
 
@@ -183,5 +236,4 @@ def query_values(request: Request, name: str) -> list[str]:
 
 def query_ok(request: Request, rules: dict[str, str]) -> bool:
     """FOSRest's strict parameter requirements: any value that does not fit means 400."""
-    return all(re.fullmatch(pattern, value) for name, pattern in rules.items()
-               for value in query_values(request, name))
+    return all(re.fullmatch(pattern, value) for name, pattern in rules.items() for value in query_values(request, name))

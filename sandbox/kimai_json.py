@@ -20,22 +20,37 @@ def local_time(moment: datetime | None, zone: ZoneInfo) -> str | None:
 
 
 def _common(record: dict[str, Any]) -> dict[str, Any]:
-    return {"id": record["id"], "name": record["name"], "visible": record["visible"],
-            "billable": record["billable"], "color": record["color"],
-            "color-safe": record["color"] or DEFAULT_COLOR, "number": record["number"],
-            "comment": record["comment"], "metaFields": [dict(meta) for meta in record["metaFields"]]}
+    return {
+        "id": record["id"],
+        "name": record["name"],
+        "visible": record["visible"],
+        "billable": record["billable"],
+        "color": record["color"],
+        "color-safe": record["color"] or DEFAULT_COLOR,
+        "number": record["number"],
+        "comment": record["comment"],
+        "metaFields": [dict(meta) for meta in record["metaFields"]],
+    }
 
 
 def _budget(record: dict[str, Any]) -> dict[str, Any]:
-    return {"teams": [], "budget": record["budget"], "timeBudget": record["timeBudget"],
-            "budgetType": record["budgetType"]}
+    return {
+        "teams": [],
+        "budget": record["budget"],
+        "timeBudget": record["timeBudget"],
+        "budgetType": record["budgetType"],
+    }
 
 
 # -- customers --------------------------------------------------------------------------------
 def customer_embedded(customer: dict[str, Any]) -> dict[str, Any]:
     data = _common(customer)
-    data.update({key: customer[key] for key in ("language", "currency", "country", "company", "homepage",
-                                                 "timezone", "fax", "mobile", "phone")})
+    data.update(
+        {
+            key: customer[key]
+            for key in ("language", "currency", "country", "company", "homepage", "timezone", "fax", "mobile", "phone")
+        }
+    )
     return data
 
 
@@ -43,8 +58,12 @@ def customer_collection(customer: dict[str, Any], full: bool = False) -> dict[st
     data = customer_embedded(customer)
     data.update(_budget(customer))
     if full:
-        data.update({key: customer[key] for key in ("vatId", "addressLine1", "addressLine2", "addressLine3",
-                                                     "city", "postCode")})
+        data.update(
+            {
+                key: customer[key]
+                for key in ("vatId", "addressLine1", "addressLine2", "addressLine3", "city", "postCode")
+            }
+        )
     return data
 
 
@@ -57,8 +76,9 @@ def customer_entity(customer: dict[str, Any]) -> dict[str, Any]:
 # -- projects ---------------------------------------------------------------------------------
 def project_embedded(project: dict[str, Any]) -> dict[str, Any]:
     data = _common(project)
-    data.update({key: project[key] for key in ("customer", "orderNumber", "orderDate", "globalActivities",
-                                                "start", "end")})
+    data.update(
+        {key: project[key] for key in ("customer", "orderNumber", "orderDate", "globalActivities", "start", "end")}
+    )
     return data
 
 
@@ -83,8 +103,9 @@ def activity_embedded(activity: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def activity_expanded(activity: dict[str, Any], project: dict[str, Any] | None,
-                      customer: dict[str, Any] | None) -> dict[str, Any]:
+def activity_expanded(
+    activity: dict[str, Any], project: dict[str, Any] | None, customer: dict[str, Any] | None
+) -> dict[str, Any]:
     data = activity_embedded(activity)
     data["project"] = project_expanded(project, customer) if project is not None else None
     return data
@@ -100,8 +121,23 @@ def activity_entity(activity: dict[str, Any], project: dict[str, Any] | None) ->
 
 # -- users ------------------------------------------------------------------------------------
 def user_embedded(user: dict[str, Any]) -> dict[str, Any]:
-    keys = ("id", "username", "email", "enabled", "apiToken", "systemAccount", "color", "avatar", "alias",
-            "accountNumber", "initials", "title", "language", "locale", "timezone")
+    keys = (
+        "id",
+        "username",
+        "email",
+        "enabled",
+        "apiToken",
+        "systemAccount",
+        "color",
+        "avatar",
+        "alias",
+        "accountNumber",
+        "initials",
+        "title",
+        "language",
+        "locale",
+        "timezone",
+    )
     data = {key: user[key] for key in keys}
     data["color-safe"] = user["color"] or DEFAULT_COLOR
     return data
@@ -109,9 +145,18 @@ def user_embedded(user: dict[str, Any]) -> dict[str, Any]:
 
 def user_entity(user: dict[str, Any]) -> dict[str, Any]:
     data = user_embedded(user)
-    data.update({"supervisor": None, "teams": [], "roles": list(user["roles"]), "memberships": [],
-                 "preferences": [{"name": "timezone", "value": user["timezone"]},
-                                 {"name": "language", "value": user["language"]}]})
+    data.update(
+        {
+            "supervisor": None,
+            "teams": [],
+            "roles": list(user["roles"]),
+            "memberships": [],
+            "preferences": [
+                {"name": "timezone", "value": user["timezone"]},
+                {"name": "language", "value": user["language"]},
+            ],
+        }
+    )
     return data
 
 
@@ -131,12 +176,23 @@ def duration_seconds(timesheet: dict[str, Any]) -> int:
 
 def timesheet_collection(timesheet: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
     rate = timesheet_rate(timesheet)
-    return {"id": timesheet["id"], "begin": local_time(timesheet["begin"], zone),
-            "end": local_time(timesheet["end"], zone), "duration": duration_seconds(timesheet),
-            "description": timesheet["description"], "rate": rate, "internalRate": rate,
-            "activity": timesheet["activity"], "project": timesheet["project"], "tags": list(timesheet["tags"]),
-            "user": timesheet["user"], "metaFields": [], "exported": timesheet["exported"],
-            "billable": timesheet["billable"], "break": timesheet["break"]}
+    return {
+        "id": timesheet["id"],
+        "begin": local_time(timesheet["begin"], zone),
+        "end": local_time(timesheet["end"], zone),
+        "duration": duration_seconds(timesheet),
+        "description": timesheet["description"],
+        "rate": rate,
+        "internalRate": rate,
+        "activity": timesheet["activity"],
+        "project": timesheet["project"],
+        "tags": list(timesheet["tags"]),
+        "user": timesheet["user"],
+        "metaFields": [],
+        "exported": timesheet["exported"],
+        "billable": timesheet["billable"],
+        "break": timesheet["break"],
+    }
 
 
 def timesheet_entity(timesheet: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:

@@ -9,8 +9,9 @@ response goes out (``kind`` is ``"violation"`` or ``"failure"``; ``detail`` the 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 

@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from sandbox.hub import Sandbox
 
-LONG_TITLE = ("Refactor the report exporter so that very large CSV and JSON exports are streamed to disk in "
-              "chunks instead of being built in memory, and add progress output plus a resumable mode for "
-              "interrupted runs")  # exactly 200 characters: longer than Kimai's 150-character names
+LONG_TITLE = (
+    "Refactor the report exporter so that very large CSV and JSON exports are streamed to disk in "
+    "chunks instead of being built in memory, and add progress output plus a resumable mode for "
+    "interrupted runs"
+)  # exactly 200 characters: longer than Kimai's 150-character names
 
 DEMO_ISSUES = {
     "web": [
@@ -36,24 +38,52 @@ DEMO_ISSUES = {
         ("Update the screenshots for 2.0", "open", False, "alice"),
     ],
 }
-WORDS = ("login", "export", "sync", "report", "timeout", "cache", "search", "invoice", "upload", "token",
-         "layout", "filter", "backup", "import", "webhook", "calendar", "mobile", "button", "crash", "slow")
+WORDS = (
+    "login",
+    "export",
+    "sync",
+    "report",
+    "timeout",
+    "cache",
+    "search",
+    "invoice",
+    "upload",
+    "token",
+    "layout",
+    "filter",
+    "backup",
+    "import",
+    "webhook",
+    "calendar",
+    "mobile",
+    "button",
+    "crash",
+    "slow",
+)
 
 
-def demo(sb: "Sandbox") -> None:
+def demo(sb: Sandbox) -> None:
     """Org ``acme`` with repos web/api/docs and 15 issues (2 pull requests, some closed, awkward
     titles); Kimai holds only one unrelated customer."""
     _ensure_people(sb, "acme")
     for repo, issues in DEMO_ISSUES.items():
         sb.gitea.add_repo("acme", repo, description=f"The {repo} project")
         for title, state, pull, poster in issues:
-            sb.gitea.add_issue("acme", repo, title, body=f"Reported in the {repo} tracker.", state=state,
-                               pull=pull, poster=poster)
+            sb.gitea.add_issue(
+                "acme", repo, title, body=f"Reported in the {repo} tracker.", state=state, pull=pull, poster=poster
+            )
     sb.kimai.add_customer("Internal", comment="Unrelated to Gitea", visible=True, billable=False)
 
 
-def bulk(sb: "Sandbox", owner: str = "acme", repos: int = 20, issues: int = 500, pr_ratio: float = 0.1,
-         closed_ratio: float = 0.3, seed: int = 1) -> None:
+def bulk(
+    sb: Sandbox,
+    owner: str = "acme",
+    repos: int = 20,
+    issues: int = 500,
+    pr_ratio: float = 0.1,
+    closed_ratio: float = 0.3,
+    seed: int = 1,
+) -> None:
     """``repos`` repositories with ``issues`` issues each, inserted directly into the state.
 
     Creation times spread over the past year in number order; updates follow creation.
@@ -71,11 +101,20 @@ def bulk(sb: "Sandbox", owner: str = "acme", repos: int = 20, issues: int = 500,
             created = start + step * index + timedelta(seconds=rng.randrange(60))
             updated = min(created + timedelta(seconds=rng.randrange(60 * 86400)), now - timedelta(seconds=1))
             title = f"{rng.choice(WORDS).capitalize()} {rng.choice(WORDS)} problem #{index + 1}"
-            sb.gitea.insert_issue(owner, name, title, "", "closed" if rng.random() < closed_ratio else "open",
-                                  rng.random() < pr_ratio, rng.choice(posters), created, updated)
+            sb.gitea.insert_issue(
+                owner,
+                name,
+                title,
+                "",
+                "closed" if rng.random() < closed_ratio else "open",
+                rng.random() < pr_ratio,
+                rng.choice(posters),
+                created,
+                updated,
+            )
 
 
-def _ensure_people(sb: "Sandbox", owner: str) -> None:
+def _ensure_people(sb: Sandbox, owner: str) -> None:
     """The organisation plus the demo users alice and bob (skipping ones that exist)."""
     for add, name in ((sb.gitea.add_org, owner), (sb.gitea.add_user, "alice"), (sb.gitea.add_user, "bob")):
         try:

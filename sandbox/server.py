@@ -9,16 +9,17 @@ endpoints (which are outside authentication, faults and the log).
 from __future__ import annotations
 
 import json
-from abc import ABC, abstractmethod
 import re
 import socket
 import sys
 import threading
 import time
 import traceback
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from sandbox import contract
@@ -110,7 +111,7 @@ class Service(ABC):
         denied = self.authenticate(request)
         if denied is not None:
             return denied
-        sub_path = request.path[len(self.api_prefix):]
+        sub_path = request.path[len(self.api_prefix) :]
         path_matched = False
         for method, pattern, names, handler in self._routes:
             match = pattern.fullmatch(sub_path)
@@ -119,7 +120,7 @@ class Service(ABC):
             if method != request.method:
                 path_matched = True
                 continue
-            request.params = {name: unquote(value) for name, value in zip(names, match.groups())}
+            request.params = {name: unquote(value) for name, value in zip(names, match.groups(), strict=True)}
             with self.lock:
                 return handler(request)
         return self.method_not_allowed(request) if path_matched else self.not_found(request)
@@ -131,8 +132,7 @@ class Service(ABC):
         ...
 
     @abstractmethod
-    def not_found(self, request: Request) -> Response:
-        ...
+    def not_found(self, request: Request) -> Response: ...
 
     def method_not_allowed(self, request: Request) -> Response:
         return Response(405, text="Method Not Allowed")
@@ -145,8 +145,11 @@ class Service(ABC):
     def fault_response(self, status: int) -> Response:
         """The body of an injected 5xx: the service's own for 500, a proxy page for 502/503."""
         reason = {502: "Bad Gateway", 503: "Service Unavailable"}.get(status, "Internal Server Error")
-        return Response(status, text=f"<html><head><title>{status} {reason}</title></head>"
-                                     f"<body><center><h1>{status} {reason}</h1></center></body></html>")
+        return Response(
+            status,
+            text=f"<html><head><title>{status} {reason}</title></head>"
+            f"<body><center><h1>{status} {reason}</h1></center></body></html>",
+        )
 
     @abstractmethod
     def state(self) -> dict[str, Any]:
@@ -166,7 +169,7 @@ class ServiceServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, service: Service, sandbox: "Sandbox", port: int = 0) -> None:
+    def __init__(self, service: Service, sandbox: Sandbox, port: int = 0) -> None:
         self.service = service
         self.sandbox = sandbox
         self._connections: set[socket.socket] = set()
@@ -179,8 +182,9 @@ class ServiceServer(ThreadingHTTPServer):
         return self.server_address[1]
 
     def start(self) -> None:
-        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
-                         name=f"sandbox-{self.service.name}", daemon=True).start()
+        threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.05}, name=f"sandbox-{self.service.name}", daemon=True
+        ).start()
 
     def stop(self) -> None:
         """Stop accepting, close the listening socket and every open keep-alive connection."""
@@ -256,8 +260,9 @@ class RequestHandler(BaseHTTPRequestHandler):
         try:
             response = service.handle(request) if body_is_json else service.bad_json(request)
             if sandbox.strict:
-                violations += contract.validate_response(service.name, request.method, request.path,
-                                                         response.status, response.body, response.headers)
+                violations += contract.validate_response(
+                    service.name, request.method, request.path, response.status, response.body, response.headers
+                )
         except Exception:  # noqa: BLE001 - a sandbox bug must be loud, but must not kill the server
             sandbox.log.add_violations(violations, service.name)
             self._answer_with_failure(request)
@@ -276,10 +281,14 @@ class RequestHandler(BaseHTTPRequestHandler):
         error = sys.exc_info()[1]
         reason = f"{type(error).__name__}: {error}".splitlines()[0][:MAX_REASON_CHARS]
         self.server.sandbox.log.add_failure(
-            name, f"{name} {request.method} {request.path}: sandbox error: {reason}", traceback.format_exc())
+            name, f"{name} {request.method} {request.path}: sandbox error: {reason}", traceback.format_exc()
+        )
         self._record(request, 500, "sandbox_failure")
-        self._send(Response(500, text=f"sandbox failure in the {name} stand-in: {reason}\n",
-                            text_type="text/plain; charset=utf-8"))
+        self._send(
+            Response(
+                500, text=f"sandbox failure in the {name} stand-in: {reason}\n", text_type="text/plain; charset=utf-8"
+            )
+        )
 
     def _answer_with_fault(self, request: Request, plan: FaultPlan) -> None:
         """Drop the connection, or answer 429 / 5xx, without the service seeing the request."""
@@ -317,10 +326,19 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _record(self, request: Request, status: int | None, fault: str | None) -> None:
         """Log before answering, so a client that got its response always finds the record."""
-        self.server.sandbox.log.add(RequestRecord(
-            service=self.server.service.name, method=request.method, path=request.path,
-            query=request.query, body=request.body, status=status, fault=fault,
-            headers=dict(self.headers.items()), time=time.time()))
+        self.server.sandbox.log.add(
+            RequestRecord(
+                service=self.server.service.name,
+                method=request.method,
+                path=request.path,
+                query=request.query,
+                body=request.body,
+                status=status,
+                fault=fault,
+                headers=dict(self.headers.items()),
+                time=time.time(),
+            )
+        )
 
     def _drop(self) -> None:
         """Close the connection without sending a single byte."""
@@ -356,14 +374,15 @@ def _parse_json(raw: bytes) -> tuple[Any, bool]:
 def control_response(server: ServiceServer, method: str, path: str, query: str, raw_body: bytes) -> Response:
     """The /_sandbox control endpoints of one service port."""
     sandbox, service = server.sandbox, server.service
-    action = path[len(CONTROL_PREFIX):].strip("/")
+    action = path[len(CONTROL_PREFIX) :].strip("/")
     if method == "GET" and action == "state":
         with service.lock:
             return Response(200, service.state())
     if method == "GET" and action == "requests":
         everything = parse_qs(query).get("all", ["0"])[-1] in ("1", "true")
-        return Response(200, [record.to_json() for record in sandbox.requests
-                              if everything or record.service == service.name])
+        return Response(
+            200, [record.to_json() for record in sandbox.requests if everything or record.service == service.name]
+        )
     if method == "GET" and action == "violations":
         return Response(200, sandbox.violations)
     if method == "GET" and action == "failures":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -11,7 +11,7 @@ ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 def go_time(moment: datetime) -> str:
     """RFC 3339 as Go renders a time.Time (RFC3339Nano): UTC as ``Z``, the fraction only when
     non-zero and without trailing zeros (``2024-12-16T02:24:56.5667Z``)."""
-    moment = moment.astimezone(timezone.utc)
+    moment = moment.astimezone(UTC)
     text = moment.strftime("%Y-%m-%dT%H:%M:%S")
     if moment.microsecond:
         text += f".{moment.microsecond:06d}".rstrip("0")

@@ -20,15 +20,25 @@ from __future__ import annotations
 import base64
 import binascii
 import time
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sandbox.clock import SandboxClock
 from sandbox.server import Request, Response, Service
 from sandbox.toggl_api_v9 import ApiV9Endpoints
-from sandbox.toggl_json import (COLORS, client_json, entry_json, parse_rfc3339, project_json, tag_json, task_json,
-                                user_json, workspace_json)
+from sandbox.toggl_json import (
+    COLORS,
+    client_json,
+    entry_json,
+    parse_rfc3339,
+    project_json,
+    tag_json,
+    task_json,
+    user_json,
+    workspace_json,
+)
 from sandbox.toggl_reports import ReportsEndpoints
 
 V9 = "/api/v9"
@@ -47,7 +57,7 @@ class TogglService(ApiV9Endpoints, ReportsEndpoints, Service):
     """Toggl Track state (one user, one workspace) and its API v9 / Reports v3 handlers."""
 
     name = "toggl"
-    api_prefix = ""   # two APIs under one host: /api/v9 and /reports/api/v3
+    api_prefix = ""  # two APIs under one host: /api/v9 and /reports/api/v3
     token = "toggl-sandbox-token-0123"
     email = "sandbox@example.com"
     password = "sandbox-password"
@@ -57,10 +67,20 @@ class TogglService(ApiV9Endpoints, ReportsEndpoints, Service):
         self.zone = ZoneInfo(timezone)
         self.clock = SandboxClock()
         created = self.clock.now()
-        self.user = {"id": USER_ID, "api_token": self.token, "email": self.email, "fullname": "Sandbox User",
-                     "timezone": timezone, "created": created}
-        self.workspace = {"id": WORKSPACE_ID, "organization_id": ORGANIZATION_ID, "name": "Sandbox's workspace",
-                          "at": created}
+        self.user = {
+            "id": USER_ID,
+            "api_token": self.token,
+            "email": self.email,
+            "fullname": "Sandbox User",
+            "timezone": timezone,
+            "created": created,
+        }
+        self.workspace = {
+            "id": WORKSPACE_ID,
+            "organization_id": ORGANIZATION_ID,
+            "name": "Sandbox's workspace",
+            "at": created,
+        }
         self._projects: dict[int, dict[str, Any]] = {}
         self._clients: dict[int, dict[str, Any]] = {}
         self._tags: dict[int, dict[str, Any]] = {}
@@ -72,13 +92,19 @@ class TogglService(ApiV9Endpoints, ReportsEndpoints, Service):
         self._bucket_level, self._bucket_time = 0.0, time.monotonic()
         self._quota: int | None = None
         self._quota_resets_in = 3600
-        for path, handler in (("/me", self._get_me), ("/me/workspaces", self._get_my_workspaces),
-                              ("/me/time_entries", self._list_entries), ("/me/time_entries/current", self._current),
-                              ("/me/projects", self._my_projects), ("/me/clients", self._my_clients),
-                              ("/me/tags", self._my_tags), ("/workspaces/{workspace_id:int}", self._get_workspace),
-                              ("/workspaces/{workspace_id:int}/projects", self._workspace_projects),
-                              ("/workspaces/{workspace_id:int}/clients", self._workspace_clients),
-                              ("/workspaces/{workspace_id:int}/tags", self._workspace_tags)):
+        for path, handler in (
+            ("/me", self._get_me),
+            ("/me/workspaces", self._get_my_workspaces),
+            ("/me/time_entries", self._list_entries),
+            ("/me/time_entries/current", self._current),
+            ("/me/projects", self._my_projects),
+            ("/me/clients", self._my_clients),
+            ("/me/tags", self._my_tags),
+            ("/workspaces/{workspace_id:int}", self._get_workspace),
+            ("/workspaces/{workspace_id:int}/projects", self._workspace_projects),
+            ("/workspaces/{workspace_id:int}/clients", self._workspace_clients),
+            ("/workspaces/{workspace_id:int}/tags", self._workspace_tags),
+        ):
             self.route("GET", V9 + path, handler)
         self.route("POST", REPORTS + "/workspace/{workspace_id:int}/search/time_entries", self._report_search)
 
@@ -119,18 +145,28 @@ class TogglService(ApiV9Endpoints, ReportsEndpoints, Service):
                 raise ValueError(f"client {name!r} exists")
             return client_json(self._insert_client(name), USER_ID)
 
-    def add_project(self, name: str, client_name: str | None = None, billable: bool = False,
-                    active: bool = True) -> dict[str, Any]:
+    def add_project(
+        self, name: str, client_name: str | None = None, billable: bool = False, active: bool = True
+    ) -> dict[str, Any]:
         """Create a project; ``client_name`` names an existing client or creates it."""
         with self.lock:
             client = None
             if client_name is not None:
                 client = self._client_named(client_name) or self._insert_client(client_name)
             now = self.clock.now()
-            project = {"id": self._take_id("project"), "workspace_id": self.workspace_id, "name": name,
-                       "client_id": client["id"] if client else None, "active": active, "billable": billable,
-                       "color": COLORS[len(self._projects) % len(COLORS)], "created": now, "at": now,
-                       "start_date": now.astimezone(self.zone).date().isoformat(), "actual_seconds": 0}
+            project = {
+                "id": self._take_id("project"),
+                "workspace_id": self.workspace_id,
+                "name": name,
+                "client_id": client["id"] if client else None,
+                "active": active,
+                "billable": billable,
+                "color": COLORS[len(self._projects) % len(COLORS)],
+                "created": now,
+                "at": now,
+                "start_date": now.astimezone(self.zone).date().isoformat(),
+                "actual_seconds": 0,
+            }
             self._projects[project["id"]] = project
             return project_json(project)
 
@@ -145,26 +181,55 @@ class TogglService(ApiV9Endpoints, ReportsEndpoints, Service):
             project = self._projects.get(project_id)
             if project is None:
                 raise KeyError(f"unknown project {project_id}")
-            task = {"id": self._take_id("task"), "project_id": project_id, "name": name, "active": True,
-                    "at": self.clock.now()}
+            task = {
+                "id": self._take_id("task"),
+                "project_id": project_id,
+                "name": name,
+                "active": True,
+                "at": self.clock.now(),
+            }
             self._tasks[task["id"]] = task
             return task_json(task, project)
 
-    def add_entry(self, start: datetime | str, stop: datetime | str | None = None, description: str | None = "",
-                  project_id: int | None = None, tags: Iterable[str] = (), billable: bool = False,
-                  task_id: int | None = None) -> dict[str, Any]:
+    def add_entry(
+        self,
+        start: datetime | str,
+        stop: datetime | str | None = None,
+        description: str | None = "",
+        project_id: int | None = None,
+        tags: Iterable[str] = (),
+        billable: bool = False,
+        task_id: int | None = None,
+    ) -> dict[str, Any]:
         """Create a time entry; ``stop=None`` makes it a running one (``duration: -1``).
 
         Times are aware datetimes or RFC 3339 strings (cut to whole seconds, as Toggl stores them);
         unknown tag names are created, ``description=None`` gives ``"description": null``.
         """
         with self.lock:
-            entry = self.insert_entry(_moment(start), _moment(stop) if stop is not None else None, description,
-                                      project_id, tags, billable, task_id, self.clock.now())
+            entry = self.insert_entry(
+                _moment(start),
+                _moment(stop) if stop is not None else None,
+                description,
+                project_id,
+                tags,
+                billable,
+                task_id,
+                self.clock.now(),
+            )
             return entry_json(entry, self)
 
-    def insert_entry(self, start: datetime, stop: datetime | None, description: str | None, project_id: int | None,
-                     tags: Iterable[str], billable: bool, task_id: int | None, at: datetime) -> dict[str, Any]:
+    def insert_entry(
+        self,
+        start: datetime,
+        stop: datetime | None,
+        description: str | None,
+        project_id: int | None,
+        tags: Iterable[str],
+        billable: bool,
+        task_id: int | None,
+        at: datetime,
+    ) -> dict[str, Any]:
         """Insert an entry with a given ``at`` (seed helpers); returns the internal record."""
         with self.lock:
             if task_id is not None:
@@ -174,10 +239,21 @@ class TogglService(ApiV9Endpoints, ReportsEndpoints, Service):
             if project_id is not None and project_id not in self._projects:
                 raise KeyError(f"unknown project {project_id}")
             start = start.replace(microsecond=0)
-            entry = {"id": self._take_id("entry"), "workspace_id": self.workspace_id, "user_id": USER_ID,
-                     "project_id": project_id, "task_id": task_id, "billable": bool(billable),
-                     "description": description, "tag_ids": self._tag_ids(tags), "start": start, "stop": None,
-                     "duration": -1, "at": at, "server_deleted_at": None}
+            entry = {
+                "id": self._take_id("entry"),
+                "workspace_id": self.workspace_id,
+                "user_id": USER_ID,
+                "project_id": project_id,
+                "task_id": task_id,
+                "billable": bool(billable),
+                "description": description,
+                "tag_ids": self._tag_ids(tags),
+                "start": start,
+                "stop": None,
+                "duration": -1,
+                "at": at,
+                "server_deleted_at": None,
+            }
             self._set_stop(entry, stop)
             self._entries[entry["id"]] = entry
             return entry
@@ -193,7 +269,11 @@ class TogglService(ApiV9Endpoints, ReportsEndpoints, Service):
             raise TypeError(f"unknown time entry fields: {sorted(unknown)}")
         with self.lock:
             entry = self._entry(entry_id)
-            if "project_id" in fields and fields["project_id"] is not None and fields["project_id"] not in self._projects:
+            if (
+                "project_id" in fields
+                and fields["project_id"] is not None
+                and fields["project_id"] not in self._projects
+            ):
                 raise KeyError(f"unknown project {fields['project_id']}")
             if "task_id" in fields and fields["task_id"] is not None and fields["task_id"] not in self._tasks:
                 raise KeyError(f"unknown task {fields['task_id']}")
@@ -229,11 +309,15 @@ class TogglService(ApiV9Endpoints, ReportsEndpoints, Service):
             self._quota_resets_in = int(resets_in)
 
     def state(self) -> dict[str, Any]:
-        return {"user": user_json(self.user, self.workspace_id),
-                "workspace": workspace_json(self.workspace, self.token),
-                "clients": self.clients, "projects": self.projects, "tags": self.tags,
-                "tasks": [task_json(t, self._projects[t["project_id"]]) for t in self._tasks.values()],
-                "time_entries": [entry_json(e, self) for e in self._entries.values()]}
+        return {
+            "user": user_json(self.user, self.workspace_id),
+            "workspace": workspace_json(self.workspace, self.token),
+            "clients": self.clients,
+            "projects": self.projects,
+            "tags": self.tags,
+            "tasks": [task_json(t, self._projects[t["project_id"]]) for t in self._tasks.values()],
+            "time_entries": [entry_json(e, self) for e in self._entries.values()],
+        }
 
     def env(self, url: str, **options: Any) -> dict[str, str]:
         return {"TOGGL_URL": url, "TOGGL_TOKEN": self.token, "TOGGL_WORKSPACE": str(self.workspace_id)}
@@ -257,7 +341,8 @@ class TogglService(ApiV9Endpoints, ReportsEndpoints, Service):
             except (binascii.Error, UnicodeDecodeError):
                 user, secret = "", ""
             valid = (user == self.token and secret == "api_token") or (
-                user.lower() == self.email and secret == self.password)
+                user.lower() == self.email and secret == self.password
+            )
         if not valid:
             return Response(403, BAD_CREDENTIALS)
         return self._throttle()
@@ -326,8 +411,13 @@ class TogglService(ApiV9Endpoints, ReportsEndpoints, Service):
         return tag
 
     def _insert_client(self, name: str) -> dict[str, Any]:
-        client = {"id": self._take_id("client"), "workspace_id": self.workspace_id, "name": name,
-                  "archived": False, "at": self.clock.now()}
+        client = {
+            "id": self._take_id("client"),
+            "workspace_id": self.workspace_id,
+            "name": name,
+            "archived": False,
+            "at": self.clock.now(),
+        }
         self._clients[client["id"]] = client
         return client
 
@@ -349,4 +439,4 @@ def _moment(value: datetime | str) -> datetime:
         return parse_rfc3339(value)
     if value.tzinfo is None:
         raise ValueError("naive datetimes are ambiguous; pass an aware datetime")
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)

@@ -76,8 +76,16 @@ class ZammadService(TicketEndpoints, TimeAccountingEndpoints, SearchEndpoints, S
         self._ticket_counter = 0
         created = shapes.EPOCH_2020
         self._insert_user("-", "-", "", "", [], None, created, active=False)
-        self._token_user_id = self._insert_user(TOKEN_USER_EMAIL, "Tracksync", "Bot", TOKEN_USER_EMAIL, [1, 2],
-                                                None, created, preferences={"locale": "en-us"})["id"]
+        self._token_user_id = self._insert_user(
+            TOKEN_USER_EMAIL,
+            "Tracksync",
+            "Bot",
+            TOKEN_USER_EMAIL,
+            [1, 2],
+            None,
+            created,
+            preferences={"locale": "en-us"},
+        )["id"]
         self._init_search()
         self.route("GET", "/tickets/search", self._search_tickets)
         self.route("GET", "/tickets", self._list_tickets)
@@ -93,8 +101,14 @@ class ZammadService(TicketEndpoints, TimeAccountingEndpoints, SearchEndpoints, S
         self.route("GET", "/users/{id}", self._get_user)
 
     # -- state API (for tests and seeds) ---------------------------------------------------
-    def add_user(self, email: str, firstname: str = "", lastname: str = "", role: str = "Agent",
-                 organization_id: int | None = None) -> dict[str, Any]:
+    def add_user(
+        self,
+        email: str,
+        firstname: str = "",
+        lastname: str = "",
+        role: str = "Agent",
+        organization_id: int | None = None,
+    ) -> dict[str, Any]:
         """A user; ``role`` is Agent, Admin (admin + agent), Customer or a comma list."""
         names = [part.strip().lower() for part in role.split(",") if part.strip()]
         if any(name not in shapes.ROLE_IDS for name in names):
@@ -103,8 +117,9 @@ class ZammadService(TicketEndpoints, TimeAccountingEndpoints, SearchEndpoints, S
         with self.lock:
             if organization_id is not None and organization_id not in self._organizations:
                 raise KeyError(f"unknown organization {organization_id}")
-            user = self._insert_user(email.lower(), firstname, lastname, email, role_ids, organization_id,
-                                     self.clock.now())
+            user = self._insert_user(
+                email.lower(), firstname, lastname, email, role_ids, organization_id, self.clock.now()
+            )
             return shapes.user_ids(user)
 
     def add_organization(self, name: str, note: str = "") -> dict[str, Any]:
@@ -112,9 +127,15 @@ class ZammadService(TicketEndpoints, TimeAccountingEndpoints, SearchEndpoints, S
             if any(organization["name"] == name for organization in self._organizations.values()):
                 raise ValueError(f"organization {name!r} exists")
             now = self.clock.now()
-            organization = {"id": self._take_id("organization"), "name": name, "note": note, "created_at": now,
-                            "updated_at": now, "created_by_id": self._token_user_id,
-                            "updated_by_id": self._token_user_id}
+            organization = {
+                "id": self._take_id("organization"),
+                "name": name,
+                "note": note,
+                "created_at": now,
+                "updated_at": now,
+                "created_by_id": self._token_user_id,
+                "updated_by_id": self._token_user_id,
+            }
             self._organizations[organization["id"]] = organization
             return shapes.organization_ids(organization, self)
 
@@ -128,8 +149,9 @@ class ZammadService(TicketEndpoints, TimeAccountingEndpoints, SearchEndpoints, S
         with self.lock:
             return [shapes.organization_ids(organization, self) for organization in self._organizations.values()]
 
-    def webhook_request(self, ticket_id: int, secret: str | None = None, trigger: str = WEBHOOK_TRIGGER,
-                        article_id: int | None = None) -> tuple[bytes, dict[str, str]]:
+    def webhook_request(
+        self, ticket_id: int, secret: str | None = None, trigger: str = WEBHOOK_TRIGGER, article_id: int | None = None
+    ) -> tuple[bytes, dict[str, str]]:
         """See the module-level ``webhook_request``."""
         with self.lock:
             ticket = self._ticket(ticket_id)
@@ -138,8 +160,13 @@ class ZammadService(TicketEndpoints, TimeAccountingEndpoints, SearchEndpoints, S
         return body, webhook_headers(body, secret, trigger)
 
     def state(self) -> dict[str, Any]:
-        return {"users": self.users, "organizations": self.organizations, "tickets": self.tickets,
-                "time_accountings": self.time_accountings, "types": self.types}
+        return {
+            "users": self.users,
+            "organizations": self.organizations,
+            "tickets": self.tickets,
+            "time_accountings": self.time_accountings,
+            "types": self.types,
+        }
 
     def env(self, url: str, **options: Any) -> dict[str, str]:
         return {"ZAMMAD_URL": url, "ZAMMAD_TOKEN": self.token}
@@ -165,8 +192,9 @@ class ZammadService(TicketEndpoints, TimeAccountingEndpoints, SearchEndpoints, S
     def handle(self, request: Request) -> Response:
         """Rails routes first: an unknown route is 404 before any authentication."""
         if not request.path.startswith(self.api_prefix + "/") or not any(
-                method == request.method and pattern.fullmatch(request.path[len(self.api_prefix):])
-                for method, pattern, _, _ in self._routes):
+            method == request.method and pattern.fullmatch(request.path[len(self.api_prefix) :])
+            for method, pattern, _, _ in self._routes
+        ):
             return self.not_found(request)
         return super().handle(request)
 
@@ -216,18 +244,37 @@ class ZammadService(TicketEndpoints, TimeAccountingEndpoints, SearchEndpoints, S
         return Response(200, shapes.user_names(user, self) if flag(request, "expand") else shapes.user_ids(user))
 
     # -- helpers ---------------------------------------------------------------------------
-    def _insert_user(self, login: str, firstname: str, lastname: str, email: str, role_ids: list[int],
-                     organization_id: int | None, created_at: datetime, active: bool = True,
-                     preferences: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _insert_user(
+        self,
+        login: str,
+        firstname: str,
+        lastname: str,
+        email: str,
+        role_ids: list[int],
+        organization_id: int | None,
+        created_at: datetime,
+        active: bool = True,
+        preferences: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         if login in self._logins:
             raise ValueError(f"user {login!r} exists")
-        user = {"id": self._take_id("user"), "login": login, "firstname": firstname, "lastname": lastname,
-                "email": email, "image": shapes.image_hash(email or login), "role_ids": role_ids,
-                "organization_id": organization_id, "active": active, "last_login": None,
-                "preferences": preferences if preferences is not None else ({"locale": "en-us"} if 2 in role_ids
-                                                                            else {}),
-                "created_at": created_at, "updated_at": created_at, "created_by_id": shapes.SYSTEM_USER_ID,
-                "updated_by_id": shapes.SYSTEM_USER_ID}
+        user = {
+            "id": self._take_id("user"),
+            "login": login,
+            "firstname": firstname,
+            "lastname": lastname,
+            "email": email,
+            "image": shapes.image_hash(email or login),
+            "role_ids": role_ids,
+            "organization_id": organization_id,
+            "active": active,
+            "last_login": None,
+            "preferences": preferences if preferences is not None else ({"locale": "en-us"} if 2 in role_ids else {}),
+            "created_at": created_at,
+            "updated_at": created_at,
+            "created_by_id": shapes.SYSTEM_USER_ID,
+            "updated_by_id": shapes.SYSTEM_USER_ID,
+        }
         self._users[user["id"]] = user
         self._logins[login] = user["id"]
         return user
@@ -254,8 +301,13 @@ class ZammadService(TicketEndpoints, TimeAccountingEndpoints, SearchEndpoints, S
         return Response(status, {"error": text, "error_human": text}, headers)
 
 
-def webhook_request(sb: "Sandbox", ticket_id: int, secret: str | None = None, trigger: str = WEBHOOK_TRIGGER,
-                    article_id: int | None = None) -> tuple[bytes, dict[str, str]]:
+def webhook_request(
+    sb: Sandbox,
+    ticket_id: int,
+    secret: str | None = None,
+    trigger: str = WEBHOOK_TRIGGER,
+    article_id: int | None = None,
+) -> tuple[bytes, dict[str, str]]:
     """A Zammad trigger webhook delivery for ``ticket_id``: (body bytes, headers).
 
     The body is the default payload ``{"ticket": {...}, "article": {...}}`` (ticket and

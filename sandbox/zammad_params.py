@@ -6,7 +6,7 @@ the state API (tests, seeds) accepts.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sandbox.server import Request
@@ -68,6 +68,6 @@ def to_moment(value: Any) -> datetime:
     if not isinstance(value, datetime):
         raise TypeError(f"expected a datetime or ISO 8601 text, got {value!r}")
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    value = value.astimezone(timezone.utc)
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
     return value.replace(microsecond=value.microsecond // 1000 * 1000)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 RESERVED = {"AND", "&&", "OR", "||", "NOT", "!"}
 
@@ -31,9 +31,9 @@ class QueryError(ValueError):
 @dataclass(frozen=True)
 class Term:
     field: str | None
-    kind: str                      # "value" | "phrase" | "range"
+    kind: str  # "value" | "phrase" | "range"
     value: str = ""
-    lower: str | None = None       # range bounds; None = open
+    lower: str | None = None  # range bounds; None = open
     upper: str | None = None
     include_lower: bool = True
     include_upper: bool = True
@@ -41,11 +41,11 @@ class Term:
 
 @dataclass(frozen=True)
 class Bool:
-    op: str                        # "and" | "or" | "not"
-    children: tuple["Node", ...]
+    op: str  # "and" | "or" | "not"
+    children: tuple[Node, ...]
 
 
-Node = Union[Term, Bool]
+Node = Term | Bool
 
 
 # -- parsing -----------------------------------------------------------------------------------
@@ -73,7 +73,7 @@ def _tokenize(query: str) -> list[Any]:
             index += 1
         elif character == '"':
             end = _closing_quote(query, index)
-            tokens.append(Term(None, "phrase", _unescape(query[index + 1:end])))
+            tokens.append(Term(None, "phrase", _unescape(query[index + 1 : end])))
             index = end + 1
         else:
             start = index
@@ -85,15 +85,15 @@ def _tokenize(query: str) -> list[Any]:
             field, value_start = _field_prefix(query, start)
             if field is not None and value_start < length and query[value_start] in "[{":
                 end = _closing_bracket(query, value_start)
-                token = _range_term(field, query[value_start:end + 1])
+                token = _range_term(field, query[value_start : end + 1])
                 index = end + 1
             elif field is not None and value_start < length and query[value_start] == '"':
                 end = _closing_quote(query, value_start)
-                token = Term(field, "phrase", _unescape(query[value_start + 1:end]))
+                token = Term(field, "phrase", _unescape(query[value_start + 1 : end]))
                 index = end + 1
             elif field is not None and value_start < length and query[value_start] == "(":
                 end = _closing_parenthesis(query, value_start)
-                inner = parse(query[value_start + 1:end])
+                inner = parse(query[value_start + 1 : end])
                 if inner is None:
                     raise QueryError(f"empty group for {field}")
                 token = _with_field(inner, field)
@@ -111,8 +111,11 @@ def _tokenize(query: str) -> list[Any]:
                     # Lucene ends a term at an unescaped colon: "updated_at:>2024-01-01T10:00:00Z" is a
                     # syntax error (escape it: 10\\:00\\:00, or use a [.. TO ..] range)
                     raise QueryError(f"Cannot parse '{query}': Encountered \" : \"")
-                token = _word_term(field, query[value_start:end]) if field is not None else \
-                    Term(None, "value", _unescape(word))
+                token = (
+                    _word_term(field, query[value_start:end])
+                    if field is not None
+                    else Term(None, "value", _unescape(word))
+                )
             if prefix == "!":
                 tokens.append("!")
             tokens.append(token)
@@ -163,12 +166,15 @@ def _closing_parenthesis(query: str, start: int) -> int:
     raise QueryError("missing )")
 
 
-def _with_field(node: "Node", field: str) -> "Node":
+def _with_field(node: Node, field: str) -> Node:
     """``field:(a OR b)``: the group's field-less terms search ``field``."""
     if isinstance(node, Bool):
         return Bool(node.op, tuple(_with_field(child, field) for child in node.children))
-    return node if node.field is not None else Term(field, node.kind, node.value, node.lower, node.upper,
-                                                    node.include_lower, node.include_upper)
+    return (
+        node
+        if node.field is not None
+        else Term(field, node.kind, node.value, node.lower, node.upper, node.include_lower, node.include_upper)
+    )
 
 
 def _closing_bracket(query: str, start: int) -> int:
@@ -183,14 +189,20 @@ def _range_term(field: str, text: str) -> Term:
     if match is None:
         raise QueryError(f"bad range {text!r}")
     lower, upper = _unescape(match.group(2).strip('"')), _unescape(match.group(3).strip('"'))
-    return Term(field, "range", lower=None if lower == "*" else lower, upper=None if upper == "*" else upper,
-                include_lower=match.group(1) == "[", include_upper=match.group(4) == "]")
+    return Term(
+        field,
+        "range",
+        lower=None if lower == "*" else lower,
+        upper=None if upper == "*" else upper,
+        include_lower=match.group(1) == "[",
+        include_upper=match.group(4) == "]",
+    )
 
 
 def _word_term(field: str, raw: str) -> Term:
     for operator in (">=", "<=", ">", "<"):
         if raw.startswith(operator):
-            bound = _unescape(raw[len(operator):]).strip('"')
+            bound = _unescape(raw[len(operator) :]).strip('"')
             if not bound:
                 raise QueryError(f"missing value after {operator}")
             if operator[0] == ">":

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable
+from typing import Any
 
 from sandbox.zammad_query import Bool, Node, QueryError, Term, parse
 
@@ -33,8 +34,8 @@ WORD = re.compile(r"\w+", re.UNICODE)
 class Field:
     """How one searchable field of a record is read: its kind and a getter."""
 
-    kind: str                                   # "int" | "number" | "date" | "text" | "bool"
-    get: Callable[[Any], Any]                   # record -> value or list of values
+    kind: str  # "int" | "number" | "date" | "text" | "bool"
+    get: Callable[[Any], Any]  # record -> value or list of values
 
 
 class Matcher:
@@ -44,8 +45,9 @@ class Matcher:
     ``default_text(record)`` returns the text searched by field-less terms.
     """
 
-    def __init__(self, fields: dict[str, Field], default_text: Callable[[Any], str],
-                 now: Callable[[], datetime]) -> None:
+    def __init__(
+        self, fields: dict[str, Field], default_text: Callable[[Any], str], now: Callable[[], datetime]
+    ) -> None:
         self.fields = fields
         self.default_text = default_text
         self.now = now
@@ -85,8 +87,9 @@ class Matcher:
                 negatives = [child.children[0] for child in node.children if _is_not(child)]  # type: ignore[union-attr]
                 if not positives:  # a purely negative query matches everything else (Lucene adds *:*)
                     return not any(self._matches(child, record) for child in negatives)
-                return (all(self._matches(child, record) for child in positives)
-                        and not any(self._matches(child, record) for child in negatives))
+                return all(self._matches(child, record) for child in positives) and not any(
+                    self._matches(child, record) for child in negatives
+                )
             if node.op == "or":
                 return any(self._matches(child, record) for child in node.children)
             return not self._matches(node.children[0], record)
@@ -146,13 +149,16 @@ def _text_matches(term: Term, text: str) -> bool:
     text (wildcards per word), a phrase must appear as consecutive words."""
     words = WORD.findall(text.lower())
     if term.kind == "range":
-        return any((term.lower is None or word >= term.lower.lower()) and
-                   (term.upper is None or word <= term.upper.lower()) for word in words)
+        return any(
+            (term.lower is None or word >= term.lower.lower()) and (term.upper is None or word <= term.upper.lower())
+            for word in words
+        )
     wanted = term.value.lower()
     if term.kind == "phrase":
         phrase = WORD.findall(wanted)
-        return bool(phrase) and any(words[index:index + len(phrase)] == phrase
-                                    for index in range(len(words) - len(phrase) + 1))
+        return bool(phrase) and any(
+            words[index : index + len(phrase)] == phrase for index in range(len(words) - len(phrase) + 1)
+        )
     if _has_wildcard(wanted):
         pattern = re.sub(r"[^\w*?]+", " ", wanted).split()
         return all(any(fnmatch.fnmatchcase(word, part) for word in words) for part in pattern) if pattern else True
@@ -163,7 +169,8 @@ def _text_matches(term: Term, text: str) -> bool:
 # -- dates -------------------------------------------------------------------------------------
 _DATE = re.compile(
     r"(?P<year>\d{4})(?:-(?P<month>\d{2})(?:-(?P<day>\d{2})(?:T(?P<hour>\d{2})(?::(?P<minute>\d{2})"
-    r"(?::(?P<second>\d{2})(?:[.,](?P<fraction>\d{1,9}))?)?)?(?P<zone>Z|[+-]\d{2}(?::?\d{2})?)?)?)?)?")
+    r"(?::(?P<second>\d{2})(?:[.,](?P<fraction>\d{1,9}))?)?)?(?P<zone>Z|[+-]\d{2}(?::?\d{2})?)?)?)?)?"
+)
 _MATH = re.compile(r"([+-]\d+[yMwdhHms])|(/[yMwdhHms])")
 _UNITS = {"y": "year", "M": "month", "w": "week", "d": "day", "h": "hour", "H": "hour", "m": "minute", "s": "second"}
 
@@ -172,10 +179,10 @@ def parse_date(text: str, round_up: bool, now: datetime) -> datetime:
     """An Elasticsearch date bound as an aware UTC datetime with millisecond precision."""
     text = text.strip()
     if text.startswith("now"):
-        return _date_math(now.astimezone(timezone.utc), text[3:], round_up)
+        return _date_math(now.astimezone(UTC), text[3:], round_up)
     anchor, _, math = text.partition("||")
     if re.fullmatch(r"\d{5,}", anchor):  # epoch_millis
-        moment = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=int(anchor))
+        moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(anchor))
         return _date_math(moment, math, round_up)
     match = _DATE.fullmatch(anchor)
     if match is None:
@@ -200,13 +207,13 @@ def _fill(parts: dict[str, str | None], round_up: bool) -> datetime:
     else:
         hour, minute, second = (int(parts[key]) if parts[key] else 0 for key in ("hour", "minute", "second"))
         fraction = (parts["fraction"] or "0").ljust(3, "0")[:3]
-    zone = timezone.utc
+    zone = UTC
     if parts["zone"] and parts["zone"] != "Z":
         sign = 1 if parts["zone"][0] == "+" else -1
         digits = parts["zone"][1:].replace(":", "")
         zone = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0)))
     moment = datetime(year, month, day, hour, minute, second, int(fraction) * 1000, tzinfo=zone)
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 def _date_math(moment: datetime, math: str, round_up: bool) -> datetime:
@@ -228,8 +235,23 @@ def _shift(moment: datetime, amount: int, unit: str) -> datetime:
     if unit in "yM":
         months = moment.month - 1 + amount * (12 if unit == "y" else 1)
         year, month = moment.year + months // 12, months % 12 + 1
-        day = min(moment.day, [31, 29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28,
-                               31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1])
+        day = min(
+            moment.day,
+            [
+                31,
+                29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28,
+                31,
+                30,
+                31,
+                30,
+                31,
+                31,
+                30,
+                31,
+                30,
+                31,
+            ][month - 1],
+        )
         return moment.replace(year=year, month=month, day=day)
     seconds = {"w": 604800, "d": 86400, "h": 3600, "H": 3600, "m": 60, "s": 1}[unit]
     return moment + timedelta(seconds=amount * seconds)

@@ -11,7 +11,8 @@ errors mean no hits, as does a page beyond its 10,000-hit window. ``page``/``per
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from sandbox import zammad_json as shapes
 from sandbox.server import Request, Response
@@ -28,25 +29,38 @@ ES_MAX_RESULT_WINDOW = 10_000
 class SearchEndpoints:
     """Ticket and user search of ZammadService."""
 
-    def _init_search(self: "ZammadService") -> None:
+    def _init_search(self: ZammadService) -> None:
         self._ticket_matcher = Matcher(_ticket_fields(self), self._ticket_text, self.clock.now)
         self._user_matcher = Matcher(_user_fields(self), self._user_text, self.clock.now)
 
-    def _search_tickets(self: "ZammadService", request: Request) -> Response:
+    def _search_tickets(self: ZammadService, request: Request) -> Response:
         limit, offset = paging(request, SEARCH_DEFAULT, SEARCH_MAX)
         found, total = self._search(request, self._tickets.values(), self._ticket_matcher, limit, offset)
-        return _search_response(request, found, total, lambda tickets: shapes.ticket_assets(tickets, self),
-                                shapes.ticket_ids, lambda ticket: shapes.ticket_names(ticket, self))
+        return _search_response(
+            request,
+            found,
+            total,
+            lambda tickets: shapes.ticket_assets(tickets, self),
+            shapes.ticket_ids,
+            lambda ticket: shapes.ticket_names(ticket, self),
+        )
 
-    def _search_users(self: "ZammadService", request: Request) -> Response:
+    def _search_users(self: ZammadService, request: Request) -> Response:
         limit, offset = paging(request, SEARCH_DEFAULT, SEARCH_MAX)
         candidates = [user for user in self._users.values() if user["id"] != shapes.SYSTEM_USER_ID]
         found, total = self._search(request, candidates, self._user_matcher, limit, offset)
-        return _search_response(request, found, total, lambda users: shapes.user_assets(users, self),
-                                shapes.user_ids, lambda user: shapes.user_names(user, self))
+        return _search_response(
+            request,
+            found,
+            total,
+            lambda users: shapes.user_assets(users, self),
+            shapes.user_ids,
+            lambda user: shapes.user_names(user, self),
+        )
 
-    def _search(self: "ZammadService", request: Request, records: Any, matcher: Matcher, limit: int,
-                offset: int) -> tuple[list[dict[str, Any]], int]:
+    def _search(
+        self: ZammadService, request: Request, records: Any, matcher: Matcher, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
         """(page of records, total) the way CanSearch does it: an empty (or ``*``) query is a
         database listing, anything else goes to "Elasticsearch", whose errors mean no hits."""
         query = request.arg("query") or ""
@@ -64,12 +78,18 @@ class SearchEndpoints:
         _sort(matches, matcher, request.arg("sort_by"), request.arg("order_by"))
         if limit <= 0 or offset < 0 or (uses_index and offset + limit > ES_MAX_RESULT_WINDOW):
             return ([], 0) if uses_index else ([], len(matches))
-        return matches[offset:offset + limit], len(matches)
+        return matches[offset : offset + limit], len(matches)
 
-    def _ticket_text(self: "ZammadService", ticket: dict[str, Any]) -> str:
+    def _ticket_text(self: ZammadService, ticket: dict[str, Any]) -> str:
         """What a field-less query term searches (Elasticsearch's all-fields mode)."""
-        parts = [ticket["title"], ticket["number"], ticket["note"] or "", shapes.STATES[ticket["state_id"]],
-                 shapes.PRIORITIES[ticket["priority_id"]], shapes.GROUP["name"]]
+        parts = [
+            ticket["title"],
+            ticket["number"],
+            ticket["note"] or "",
+            shapes.STATES[ticket["state_id"]],
+            shapes.PRIORITIES[ticket["priority_id"]],
+            shapes.GROUP["name"],
+        ]
         organization = self.organization(ticket["organization_id"])
         if organization is not None:
             parts.append(organization["name"])
@@ -81,24 +101,36 @@ class SearchEndpoints:
             parts += [article["subject"] or "", article["body"], article["from"], article["to"]]
         return "\n".join(parts)
 
-    def _user_text(self: "ZammadService", user: dict[str, Any]) -> str:
+    def _user_text(self: ZammadService, user: dict[str, Any]) -> str:
         organization = self.organization(user["organization_id"])
-        return "\n".join([user["login"], user["email"], user["firstname"], user["lastname"],
-                          organization["name"] if organization else ""])
+        return "\n".join(
+            [
+                user["login"],
+                user["email"],
+                user["firstname"],
+                user["lastname"],
+                organization["name"] if organization else "",
+            ]
+        )
 
 
-def _search_response(request: Request, found: list[dict[str, Any]], total: int,
-                     assets: Callable[[list[dict[str, Any]]], dict[str, Any]],
-                     with_ids: Callable[[dict[str, Any]], dict[str, Any]],
-                     with_names: Callable[[dict[str, Any]], dict[str, Any]]) -> Response:
+def _search_response(
+    request: Request,
+    found: list[dict[str, Any]],
+    total: int,
+    assets: Callable[[list[dict[str, Any]]], dict[str, Any]],
+    with_ids: Callable[[dict[str, Any]], dict[str, Any]],
+    with_names: Callable[[dict[str, Any]], dict[str, Any]],
+) -> Response:
     """The answer's shape: ``only_total_count`` -> ``{total_count}``, ``full`` -> ``{record_ids,
     assets, total_count}``, else the records (``expand``: with names), wrapped as ``{records,
     total_count}`` with ``with_total_count``."""
     if flag(request, "only_total_count"):
         return Response(200, {"total_count": total})
     if flag(request, "full"):
-        return Response(200, {"record_ids": [record["id"] for record in found], "assets": assets(found),
-                              "total_count": total})
+        return Response(
+            200, {"record_ids": [record["id"] for record in found], "assets": assets(found), "total_count": total}
+        )
     records = [with_names(record) if flag(request, "expand") else with_ids(record) for record in found]
     if flag(request, "with_total_count"):
         return Response(200, {"records": records, "total_count": total})
@@ -123,19 +155,37 @@ def _sort(records: list[dict[str, Any]], matcher: Matcher, sort_by: str | None, 
             if value is None:
                 return (0, 0) if descending else (1, 0)
             return (1, value) if descending else (0, value)
+
         records.sort(key=key, reverse=descending)
 
 
-def _ticket_fields(service: "ZammadService") -> dict[str, Field]:
+def _ticket_fields(service: ZammadService) -> dict[str, Field]:
     """Searchable/sortable ticket fields (the Elasticsearch document of a ticket)."""
     fields: dict[str, Field] = {}
-    for name in ("id", "state_id", "priority_id", "group_id", "organization_id", "owner_id", "customer_id",
-                 "created_by_id", "updated_by_id"):
+    for name in (
+        "id",
+        "state_id",
+        "priority_id",
+        "group_id",
+        "organization_id",
+        "owner_id",
+        "customer_id",
+        "created_by_id",
+        "updated_by_id",
+    ):
         fields[name] = Field("int", (lambda key: lambda ticket: ticket.get(key, shapes.GROUP["id"]))(name))
     fields["article_count"] = Field("int", lambda ticket: len(ticket["article_ids"]))
     fields["time_unit"] = Field("number", lambda ticket: ticket["time_unit"])
-    for name in ("created_at", "updated_at", "close_at", "last_close_at", "last_contact_at", "last_contact_agent_at",
-                 "last_contact_customer_at", "pending_time"):
+    for name in (
+        "created_at",
+        "updated_at",
+        "close_at",
+        "last_close_at",
+        "last_contact_at",
+        "last_contact_agent_at",
+        "last_contact_customer_at",
+        "pending_time",
+    ):
         fields[name] = Field("date", (lambda key: lambda ticket: ticket[key])(name))
     for name in ("number", "title", "note"):
         fields[name] = Field("text", (lambda key: lambda ticket: ticket[key])(name))
@@ -143,21 +193,35 @@ def _ticket_fields(service: "ZammadService") -> dict[str, Field]:
     priority = Field("text", lambda ticket: shapes.PRIORITIES[ticket["priority_id"]])
     group = Field("text", lambda ticket: shapes.GROUP["name"])
     organization = Field("text", lambda ticket: (service.organization(ticket["organization_id"]) or {}).get("name"))
-    fields.update({"state": state, "state.name": state, "priority": priority, "priority.name": priority,
-                   "group": group, "group.name": group, "organization": organization,
-                   "organization.name": organization})
+    fields.update(
+        {
+            "state": state,
+            "state.name": state,
+            "priority": priority,
+            "priority.name": priority,
+            "group": group,
+            "group.name": group,
+            "organization": organization,
+            "organization.name": organization,
+        }
+    )
     for role in ("customer", "owner", "created_by", "updated_by"):
         for attribute in ("login", "email", "firstname", "lastname"):
-            fields[f"{role}.{attribute}"] = Field("text", (lambda key, attr: lambda ticket: service.user(
-                ticket[f"{key}_id"])[attr])(role, attribute))
+            fields[f"{role}.{attribute}"] = Field(
+                "text", (lambda key, attr: lambda ticket: service.user(ticket[f"{key}_id"])[attr])(role, attribute)
+            )
         fields[role] = fields[f"{role}.login"]
     for attribute in ("subject", "body", "from", "to"):
-        fields[f"article.{attribute}"] = Field("text", (lambda attr: lambda ticket: [
-            service._articles[article_id][attr] for article_id in ticket["article_ids"]])(attribute))
+        fields[f"article.{attribute}"] = Field(
+            "text",
+            (lambda attr: lambda ticket: [service._articles[article_id][attr] for article_id in ticket["article_ids"]])(
+                attribute
+            ),
+        )
     return fields
 
 
-def _user_fields(service: "ZammadService") -> dict[str, Field]:
+def _user_fields(service: ZammadService) -> dict[str, Field]:
     fields: dict[str, Field] = {
         "id": Field("int", lambda user: user["id"]),
         "organization_id": Field("int", lambda user: user["organization_id"]),
@@ -165,8 +229,9 @@ def _user_fields(service: "ZammadService") -> dict[str, Field]:
         "active": Field("bool", lambda user: user["active"]),
         "created_at": Field("date", lambda user: user["created_at"]),
         "updated_at": Field("date", lambda user: user["updated_at"]),
-        "organization.name": Field("text", lambda user: (service.organization(user["organization_id"])
-                                                         or {}).get("name")),
+        "organization.name": Field(
+            "text", lambda user: (service.organization(user["organization_id"]) or {}).get("name")
+        ),
     }
     for name in ("login", "email", "firstname", "lastname"):
         fields[name] = Field("text", (lambda key: lambda user: user[key])(name))

@@ -19,30 +19,48 @@ if TYPE_CHECKING:
     from sandbox.zammad import ZammadService
 
 DEFAULT_CUSTOMER_EMAIL = "nicole.braun@zammad.org"
-NUMBER_PREFIX = "31"               # Setting system_id; numbers look like "31001"
-INDEX_MAX = 100                    # GET /tickets
+NUMBER_PREFIX = "31"  # Setting system_id; numbers look like "31001"
+INDEX_MAX = 100  # GET /tickets
 
 
 class TicketEndpoints:
     """Tickets and articles of ZammadService: state API and handlers."""
 
     # -- state API (for tests and seeds) ---------------------------------------------------
-    def add_ticket(self: "ZammadService", title: str, organization_id: int | None = None,
-                   customer_email: str | None = None, state: str = "open", number: str | None = None,
-                   owner_email: str | None = None, priority: str = "2 normal") -> dict[str, Any]:
+    def add_ticket(
+        self: ZammadService,
+        title: str,
+        organization_id: int | None = None,
+        customer_email: str | None = None,
+        state: str = "open",
+        number: str | None = None,
+        owner_email: str | None = None,
+        priority: str = "2 normal",
+    ) -> dict[str, Any]:
         """A ticket with its first article (a phone call logged by the token's agent for the
         customer). ``number`` is automatic ("31001", ...); ``updated_at`` is now. An unknown
         ``customer_email`` becomes a new customer (of the given organisation); without an
         organisation the ticket takes the customer's."""
         with self.lock:
             now = self.clock.now()
-            return shapes.ticket_ids(self.insert_ticket(title, organization_id, customer_email, state, number,
-                                                        owner_email, priority, now, now))
+            return shapes.ticket_ids(
+                self.insert_ticket(
+                    title, organization_id, customer_email, state, number, owner_email, priority, now, now
+                )
+            )
 
-    def insert_ticket(self: "ZammadService", title: str, organization_id: int | None = None,
-                      customer_email: str | None = None, state: str = "open", number: str | None = None,
-                      owner_email: str | None = None, priority: str = "2 normal", created_at: datetime | None = None,
-                      updated_at: datetime | None = None) -> dict[str, Any]:
+    def insert_ticket(
+        self: ZammadService,
+        title: str,
+        organization_id: int | None = None,
+        customer_email: str | None = None,
+        state: str = "open",
+        number: str | None = None,
+        owner_email: str | None = None,
+        priority: str = "2 normal",
+        created_at: datetime | None = None,
+        updated_at: datetime | None = None,
+    ) -> dict[str, Any]:
         """Insert a ticket with given times (seed helpers); returns the internal record."""
         with self.lock:
             state_id = _state_id(state)
@@ -55,31 +73,64 @@ class TicketEndpoints:
             owner_id = self._user_id(owner_email) if owner_email else shapes.SYSTEM_USER_ID
             self._ticket_counter += 1
             ticket = {
-                "id": self._take_id("ticket"), "number": str(number) if number is not None
-                else f"{NUMBER_PREFIX}{self._ticket_counter:03d}", "title": title, "state_id": state_id,
-                "priority_id": priority_id, "organization_id": organization_id if organization_id is not None
-                else customer["organization_id"], "owner_id": owner_id, "customer_id": customer["id"],
-                "created_by_id": self._token_user_id, "updated_by_id": self._token_user_id,
-                "created_at": created_at, "updated_at": updated_at, "close_at": None, "last_close_at": None,
-                "last_contact_at": created_at, "last_contact_agent_at": None, "last_contact_customer_at": created_at,
-                "pending_time": None, "note": None, "preferences": {}, "create_article_type_id": 5,
-                "create_article_sender_id": 2, "article_ids": [], "entry_ids": [], "time_unit": None,
+                "id": self._take_id("ticket"),
+                "number": str(number) if number is not None else f"{NUMBER_PREFIX}{self._ticket_counter:03d}",
+                "title": title,
+                "state_id": state_id,
+                "priority_id": priority_id,
+                "organization_id": organization_id if organization_id is not None else customer["organization_id"],
+                "owner_id": owner_id,
+                "customer_id": customer["id"],
+                "created_by_id": self._token_user_id,
+                "updated_by_id": self._token_user_id,
+                "created_at": created_at,
+                "updated_at": updated_at,
+                "close_at": None,
+                "last_close_at": None,
+                "last_contact_at": created_at,
+                "last_contact_agent_at": None,
+                "last_contact_customer_at": created_at,
+                "pending_time": None,
+                "note": None,
+                "preferences": {},
+                "create_article_type_id": 5,
+                "create_article_sender_id": 2,
+                "article_ids": [],
+                "entry_ids": [],
+                "time_unit": None,
             }
             if state_id in (4,):
                 ticket["close_at"] = ticket["last_close_at"] = updated_at
             self._tickets[ticket["id"]] = ticket
             caller = customer["firstname"] or customer["email"]
-            self._insert_article(ticket, type_id=5, sender_id=2, internal=False, author_id=self._token_user_id,
-                                 origin_by_id=customer["id"], subject=title, body=f"{caller} called about: {title}",
-                                 created_at=created_at)
+            self._insert_article(
+                ticket,
+                type_id=5,
+                sender_id=2,
+                internal=False,
+                author_id=self._token_user_id,
+                origin_by_id=customer["id"],
+                subject=title,
+                body=f"{caller} called about: {title}",
+                created_at=created_at,
+            )
             return ticket
 
-    def edit_ticket(self: "ZammadService", ticket_id: int, **fields: Any) -> dict[str, Any]:
+    def edit_ticket(self: ZammadService, ticket_id: int, **fields: Any) -> dict[str, Any]:
         """Change a ticket: ``title``, ``state``, ``priority``, ``organization_id``,
         ``customer_email``, ``owner_email``, ``note``, ``pending_time``; bumps ``updated_at``
         (or sets it, with ``updated_at=``)."""
-        allowed = {"title", "state", "priority", "organization_id", "customer_email", "owner_email", "note",
-                   "pending_time", "updated_at"}
+        allowed = {
+            "title",
+            "state",
+            "priority",
+            "organization_id",
+            "customer_email",
+            "owner_email",
+            "note",
+            "pending_time",
+            "updated_at",
+        }
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"unknown ticket fields {sorted(unknown)} (allowed: {sorted(allowed)})")
@@ -102,8 +153,9 @@ class TicketEndpoints:
             if "customer_email" in fields:
                 ticket["customer_id"] = self._customer(fields["customer_email"], ticket["organization_id"], now)["id"]
             if "owner_email" in fields:
-                ticket["owner_id"] = self._user_id(fields["owner_email"]) if fields["owner_email"] \
-                    else shapes.SYSTEM_USER_ID
+                ticket["owner_id"] = (
+                    self._user_id(fields["owner_email"]) if fields["owner_email"] else shapes.SYSTEM_USER_ID
+                )
             if "note" in fields:
                 ticket["note"] = fields["note"]
             if "pending_time" in fields:
@@ -112,29 +164,32 @@ class TicketEndpoints:
             ticket["updated_by_id"] = self._token_user_id
             return shapes.ticket_ids(ticket)
 
-    def ticket(self: "ZammadService", ticket_id: int) -> dict[str, Any]:
+    def ticket(self: ZammadService, ticket_id: int) -> dict[str, Any]:
         with self.lock:
             return shapes.ticket_ids(self._ticket(ticket_id))
 
     @property
-    def tickets(self: "ZammadService") -> list[dict[str, Any]]:
+    def tickets(self: ZammadService) -> list[dict[str, Any]]:
         with self.lock:
             return [shapes.ticket_ids(ticket) for ticket in self._tickets.values()]
 
-
     # -- handlers --------------------------------------------------------------------------
-    def _list_tickets(self: "ZammadService", request: Request) -> Response:
+    def _list_tickets(self: ZammadService, request: Request) -> Response:
         limit, offset = paging(request, INDEX_MAX, INDEX_MAX)
-        chunk = sorted(self._tickets.values(), key=lambda ticket: ticket["id"])[offset:offset + limit] \
-            if limit > 0 and offset >= 0 else []
+        chunk = (
+            sorted(self._tickets.values(), key=lambda ticket: ticket["id"])[offset : offset + limit]
+            if limit > 0 and offset >= 0
+            else []
+        )
         if flag(request, "expand"):
             return Response(200, [shapes.ticket_names(ticket, self) for ticket in chunk])
         if flag(request, "full"):
-            return Response(200, {"record_ids": [ticket["id"] for ticket in chunk],
-                                  "assets": shapes.ticket_assets(chunk, self)})
+            return Response(
+                200, {"record_ids": [ticket["id"] for ticket in chunk], "assets": shapes.ticket_assets(chunk, self)}
+            )
         return Response(200, [shapes.ticket_plain(ticket) for ticket in chunk])
 
-    def _get_ticket(self: "ZammadService", request: Request) -> Response:
+    def _get_ticket(self: ZammadService, request: Request) -> Response:
         ticket = self._tickets.get(record_id(request.params["id"]))
         if ticket is None:
             return self._record_not_found("Ticket", request.params["id"])
@@ -143,22 +198,43 @@ class TicketEndpoints:
         return Response(200, shapes.ticket_plain(ticket))
 
     # -- helpers ---------------------------------------------------------------------------
-    def _insert_article(self: "ZammadService", ticket: dict[str, Any], type_id: int, sender_id: int, internal: bool,
-                        author_id: int, origin_by_id: int | None, subject: str | None, body: str,
-                        created_at: datetime) -> dict[str, Any]:
+    def _insert_article(
+        self: ZammadService,
+        ticket: dict[str, Any],
+        type_id: int,
+        sender_id: int,
+        internal: bool,
+        author_id: int,
+        origin_by_id: int | None,
+        subject: str | None,
+        body: str,
+        created_at: datetime,
+    ) -> dict[str, Any]:
         author = self._users[author_id]
         origin = self._users[origin_by_id] if origin_by_id is not None else author
-        article = {"id": self._take_id("article"), "ticket_id": ticket["id"], "type_id": type_id,
-                   "sender_id": sender_id, "from": _display_name(origin), "to": shapes.GROUP["name"] if sender_id == 2
-                   else "", "subject": subject, "body": body, "internal": internal, "created_by_id": author_id,
-                   "updated_by_id": author_id, "origin_by_id": origin_by_id, "created_at": created_at,
-                   "updated_at": created_at}
+        article = {
+            "id": self._take_id("article"),
+            "ticket_id": ticket["id"],
+            "type_id": type_id,
+            "sender_id": sender_id,
+            "from": _display_name(origin),
+            "to": shapes.GROUP["name"] if sender_id == 2 else "",
+            "subject": subject,
+            "body": body,
+            "internal": internal,
+            "created_by_id": author_id,
+            "updated_by_id": author_id,
+            "origin_by_id": origin_by_id,
+            "created_at": created_at,
+            "updated_at": created_at,
+        }
         self._articles[article["id"]] = article
         ticket["article_ids"].append(article["id"])
         return article
 
-    def _customer(self: "ZammadService", email: str | None, organization_id: int | None,
-                  created_at: datetime) -> dict[str, Any]:
+    def _customer(
+        self: ZammadService, email: str | None, organization_id: int | None, created_at: datetime
+    ) -> dict[str, Any]:
         if not email:
             email, organization_id = DEFAULT_CUSTOMER_EMAIL, None
         user_id = self._logins.get(email.lower())
@@ -166,10 +242,11 @@ class TicketEndpoints:
             return self._users[user_id]
         local = email.split("@")[0]
         first, _, last = local.partition(".")
-        return self._insert_user(email.lower(), first.capitalize(), last.capitalize(), email, [3],
-                                 organization_id, created_at)
+        return self._insert_user(
+            email.lower(), first.capitalize(), last.capitalize(), email, [3], organization_id, created_at
+        )
 
-    def _ticket(self: "ZammadService", ticket_id: int) -> dict[str, Any]:
+    def _ticket(self: ZammadService, ticket_id: int) -> dict[str, Any]:
         ticket = self._tickets.get(ticket_id)
         if ticket is None:
             raise KeyError(f"unknown ticket {ticket_id}")

@@ -27,9 +27,15 @@ class TimeAccountingEndpoints:
     """Time accounting entries and types of ZammadService: state API and handlers."""
 
     # -- state API (for tests and seeds) ---------------------------------------------------
-    def add_time_accounting(self: "ZammadService", ticket_id: int, time_unit: Any, type_id: int | None = None,
-                            created_by_email: str | None = None, created_at: Any = None,
-                            with_article: bool = False) -> dict[str, Any]:
+    def add_time_accounting(
+        self: ZammadService,
+        ticket_id: int,
+        time_unit: Any,
+        type_id: int | None = None,
+        created_by_email: str | None = None,
+        created_at: Any = None,
+        with_article: bool = False,
+    ) -> dict[str, Any]:
         """Log time on a ticket (as the agent ``created_by_email``, default the token's user).
 
         ``time_unit`` is stored as a two-place decimal and returned as a string ("15.0");
@@ -44,25 +50,46 @@ class TimeAccountingEndpoints:
             moment = to_moment(created_at) if created_at is not None else self.clock.now()
             article_id = None
             if with_article:
-                article_id = self._insert_article(ticket, type_id=10, sender_id=1, internal=True,
-                                                  author_id=author_id, origin_by_id=None, subject=None,
-                                                  body="Time logged.", created_at=moment)["id"]
+                article_id = self._insert_article(
+                    ticket,
+                    type_id=10,
+                    sender_id=1,
+                    internal=True,
+                    author_id=author_id,
+                    origin_by_id=None,
+                    subject=None,
+                    body="Time logged.",
+                    created_at=moment,
+                )["id"]
             entry = self.insert_time_accounting(ticket_id, time_unit, type_id, author_id, moment, article_id)
             self._touch(ticket, author_id, self.clock.now())
             return shapes.time_accounting_json(entry)
 
-    def insert_time_accounting(self: "ZammadService", ticket_id: int, time_unit: Any, type_id: int | None,
-                               created_by_id: int, created_at: datetime,
-                               ticket_article_id: int | None = None) -> dict[str, Any]:
+    def insert_time_accounting(
+        self: ZammadService,
+        ticket_id: int,
+        time_unit: Any,
+        type_id: int | None,
+        created_by_id: int,
+        created_at: datetime,
+        ticket_article_id: int | None = None,
+    ) -> dict[str, Any]:
         """Insert an entry without touching the ticket's ``updated_at`` (seed helpers)."""
         with self.lock:
             ticket = self._ticket(ticket_id)
             amount = shapes.to_decimal(time_unit)
             if amount is None:
                 raise ValueError("time_unit is required")
-            entry = {"id": self._take_id("entry"), "ticket_id": ticket_id, "ticket_article_id": ticket_article_id,
-                     "time_unit": amount, "type_id": type_id, "created_by_id": created_by_id,
-                     "created_at": created_at, "updated_at": created_at}
+            entry = {
+                "id": self._take_id("entry"),
+                "ticket_id": ticket_id,
+                "ticket_article_id": ticket_article_id,
+                "time_unit": amount,
+                "type_id": type_id,
+                "created_by_id": created_by_id,
+                "created_at": created_at,
+                "updated_at": created_at,
+            }
             self._entries[entry["id"]] = entry
             ticket["entry_ids"].append(entry["id"])
             ticket["time_unit"] = (ticket["time_unit"] or Decimal(0)) + amount
@@ -70,8 +97,12 @@ class TimeAccountingEndpoints:
                 self._entry_by_article[ticket_article_id] = entry["id"]
             return entry
 
-    def edit_time_accounting(self: "ZammadService", ticket_id: int, id: int,  # noqa: A002
-                             **fields: Any) -> dict[str, Any]:
+    def edit_time_accounting(
+        self: ZammadService,
+        ticket_id: int,
+        id: int,  # noqa: A002
+        **fields: Any,
+    ) -> dict[str, Any]:
         """Change ``time_unit``, ``type_id``, ``created_by_email`` or ``created_at`` of an entry;
         bumps the entry's and the ticket's ``updated_at``."""
         allowed = {"time_unit", "type_id", "created_by_email", "created_at"}
@@ -97,52 +128,59 @@ class TimeAccountingEndpoints:
             self._touch(ticket, self._token_user_id, self.clock.now())
             return shapes.time_accounting_json(entry)
 
-    def delete_time_accounting(self: "ZammadService", ticket_id: int, id: int) -> None:  # noqa: A002
+    def delete_time_accounting(self: ZammadService, ticket_id: int, id: int) -> None:  # noqa: A002
         """Delete an entry; bumps the ticket's ``updated_at``."""
         with self.lock:
             ticket = self._ticket(ticket_id)
             self._remove_entry(ticket, self._entry(ticket_id, id))
             self._touch(ticket, self._token_user_id, self.clock.now())
 
-    def add_type(self: "ZammadService", name: str, note: str = "", active: bool = True) -> dict[str, Any]:
+    def add_type(self: ZammadService, name: str, note: str = "", active: bool = True) -> dict[str, Any]:
         """An activity type (``/time_accounting/types``)."""
         with self.lock:
             if any(kind["name"] == name for kind in self._types.values()):
                 raise ValueError(f"time accounting type {name!r} exists")
             now = self.clock.now()
-            kind = {"id": self._take_id("type"), "name": name, "note": note, "active": active,
-                    "created_by_id": self._token_user_id, "updated_by_id": self._token_user_id,
-                    "created_at": now, "updated_at": now}
+            kind = {
+                "id": self._take_id("type"),
+                "name": name,
+                "note": note,
+                "active": active,
+                "created_by_id": self._token_user_id,
+                "updated_by_id": self._token_user_id,
+                "created_at": now,
+                "updated_at": now,
+            }
             self._types[kind["id"]] = kind
             return shapes.type_json(kind)
 
     @property
-    def time_accountings(self: "ZammadService") -> list[dict[str, Any]]:
+    def time_accountings(self: ZammadService) -> list[dict[str, Any]]:
         with self.lock:
             return [shapes.time_accounting_json(entry) for entry in self._entries.values()]
 
     @property
-    def types(self: "ZammadService") -> list[dict[str, Any]]:
+    def types(self: ZammadService) -> list[dict[str, Any]]:
         with self.lock:
             return [shapes.type_json(kind) for kind in self._types.values()]
 
     # -- handlers --------------------------------------------------------------------------
-    def _list_entries(self: "ZammadService", request: Request) -> Response:
+    def _list_entries(self: ZammadService, request: Request) -> Response:
         ticket = self._tickets.get(record_id(request.params["ticket_id"]))
         if ticket is None:
             return self._record_not_found("Ticket", request.params["ticket_id"])
         limit, offset = paging(request, MODEL_INDEX_DEFAULT, MODEL_INDEX_MAX)
         entries = [self._entries[entry_id] for entry_id in sorted(ticket["entry_ids"])]
-        chunk = entries[offset:offset + limit] if limit > 0 and offset >= 0 else []
+        chunk = entries[offset : offset + limit] if limit > 0 and offset >= 0 else []
         return Response(200, [shapes.time_accounting_json(entry) for entry in chunk])
 
-    def _get_entry(self: "ZammadService", request: Request) -> Response:
+    def _get_entry(self: ZammadService, request: Request) -> Response:
         found = self._find_entry(request)
         if isinstance(found, Response):
             return found
         return Response(200, shapes.time_accounting_json(found[1]))
 
-    def _create_entry(self: "ZammadService", request: Request) -> Response:
+    def _create_entry(self: ZammadService, request: Request) -> Response:
         ticket = self._tickets.get(record_id(request.params["ticket_id"]))
         if ticket is None:
             return self._record_not_found("Ticket", request.params["ticket_id"])
@@ -154,12 +192,13 @@ class TimeAccountingEndpoints:
         if amount is None:
             return self._error(422, "Attribute 'time_unit' required!")
         now = self.clock.now()
-        entry = self.insert_time_accounting(ticket["id"], amount, body.get("type_id"), self._token_user_id, now,
-                                            body.get("ticket_article_id"))
+        entry = self.insert_time_accounting(
+            ticket["id"], amount, body.get("type_id"), self._token_user_id, now, body.get("ticket_article_id")
+        )
         self._touch(ticket, self._token_user_id, self.clock.now())  # the ticket is saved right after
         return Response(201, shapes.time_accounting_json(entry))
 
-    def _update_entry(self: "ZammadService", request: Request) -> Response:
+    def _update_entry(self: ZammadService, request: Request) -> Response:
         found = self._find_entry(request)
         if isinstance(found, Response):
             return found
@@ -185,7 +224,7 @@ class TimeAccountingEndpoints:
         self._touch(ticket, self._token_user_id, self.clock.now())
         return Response(200, shapes.time_accounting_json(entry))
 
-    def _delete_entry(self: "ZammadService", request: Request) -> Response:
+    def _delete_entry(self: ZammadService, request: Request) -> Response:
         found = self._find_entry(request)
         if isinstance(found, Response):
             return found
@@ -194,43 +233,51 @@ class TimeAccountingEndpoints:
         self._touch(ticket, self._token_user_id, self.clock.now())
         return Response(200, {})
 
-    def _list_types(self: "ZammadService", request: Request) -> Response:
+    def _list_types(self: ZammadService, request: Request) -> Response:
         limit, offset = paging(request, MODEL_INDEX_DEFAULT, MODEL_INDEX_MAX)
         kinds = sorted(self._types.values(), key=lambda kind: kind["id"])
-        chunk = kinds[offset:offset + limit] if limit > 0 and offset >= 0 else []
+        chunk = kinds[offset : offset + limit] if limit > 0 and offset >= 0 else []
         return Response(200, [shapes.type_json(kind) for kind in chunk])
 
     # -- helpers ---------------------------------------------------------------------------
-    def _entry(self: "ZammadService", ticket_id: int, entry_id: int) -> dict[str, Any]:
+    def _entry(self: ZammadService, ticket_id: int, entry_id: int) -> dict[str, Any]:
         entry = self._entries.get(entry_id)
         if entry is None or entry["ticket_id"] != ticket_id:
             raise KeyError(f"unknown time accounting {entry_id} of ticket {ticket_id}")
         return entry
 
-    def _check_type(self: "ZammadService", type_id: int | None) -> None:
+    def _check_type(self: ZammadService, type_id: int | None) -> None:
         if type_id is not None and type_id not in self._types:
             raise KeyError(f"unknown time accounting type {type_id}")
 
-    def _find_entry(self: "ZammadService",
-                    request: Request) -> tuple[dict[str, Any], dict[str, Any]] | Response:
+    def _find_entry(self: ZammadService, request: Request) -> tuple[dict[str, Any], dict[str, Any]] | Response:
         ticket = self._tickets.get(record_id(request.params["ticket_id"]))
         if ticket is None:
             return self._record_not_found("Ticket", request.params["ticket_id"])
         entry = self._entries.get(record_id(request.params["id"]))
         if entry is None or entry["ticket_id"] != ticket["id"]:
-            return self._error(404, f"Couldn't find Ticket::TimeAccounting with 'id'={request.params['id']} "
-                                    f"[WHERE \"ticket_time_accountings\".\"ticket_id\" = $1]")
+            return self._error(
+                404,
+                f"Couldn't find Ticket::TimeAccounting with 'id'={request.params['id']} "
+                f'[WHERE "ticket_time_accountings"."ticket_id" = $1]',
+            )
         return ticket, entry
 
-    def _entry_problem(self: "ZammadService", ticket: dict[str, Any], body: dict[str, Any],
-                       entry: dict[str, Any] | None) -> Response | None:
+    def _entry_problem(
+        self: ZammadService, ticket: dict[str, Any], body: dict[str, Any], entry: dict[str, Any] | None
+    ) -> Response | None:
         """422s of Ticket::TimeAccounting: a missing type or article, an article of another
         ticket, an article that already carries an entry."""
         type_id = body.get("type_id")
         if type_id is not None and type_id not in self._types:
-            return Response(422, {"error": "PG::ForeignKeyViolation: ERROR:  insert or update on table "
-                                           "\"ticket_time_accountings\" violates foreign key constraint "
-                                           "\"fk_rails_ticket_time_accountings_type_id\""})
+            return Response(
+                422,
+                {
+                    "error": "PG::ForeignKeyViolation: ERROR:  insert or update on table "
+                    '"ticket_time_accountings" violates foreign key constraint '
+                    '"fk_rails_ticket_time_accountings_type_id"'
+                },
+            )
         article_id = body.get("ticket_article_id")
         if article_id is not None:
             article = self._articles.get(article_id)
@@ -241,17 +288,20 @@ class TimeAccountingEndpoints:
                 return self._error(422, "Validation failed: Ticket article has already been taken")
         return None
 
-    def _remove_entry(self: "ZammadService", ticket: dict[str, Any], entry: dict[str, Any]) -> None:
+    def _remove_entry(self: ZammadService, ticket: dict[str, Any], entry: dict[str, Any]) -> None:
         del self._entries[entry["id"]]
         ticket["entry_ids"].remove(entry["id"])
         if entry["ticket_article_id"] is not None:
             self._entry_by_article.pop(entry["ticket_article_id"], None)
         self._recount(ticket)
 
-    def _recount(self: "ZammadService", ticket: dict[str, Any]) -> None:
-        ticket["time_unit"] = sum((self._entries[entry_id]["time_unit"] for entry_id in ticket["entry_ids"]),
-                                  Decimal(0)) if ticket["entry_ids"] or ticket["time_unit"] is not None else None
+    def _recount(self: ZammadService, ticket: dict[str, Any]) -> None:
+        ticket["time_unit"] = (
+            sum((self._entries[entry_id]["time_unit"] for entry_id in ticket["entry_ids"]), Decimal(0))
+            if ticket["entry_ids"] or ticket["time_unit"] is not None
+            else None
+        )
 
-    def _touch(self: "ZammadService", ticket: dict[str, Any], user_id: int, now: datetime) -> None:
+    def _touch(self: ZammadService, ticket: dict[str, Any], user_id: int, now: datetime) -> None:
         ticket["updated_at"] = max(now, ticket["updated_at"])
         ticket["updated_by_id"] = user_id

@@ -15,12 +15,30 @@ import json
 import uuid
 from typing import Any
 
-from sandbox.zammad_json import (ARTICLE_SENDERS, ARTICLE_TYPES, Lookup, format_time, group_names,
-                                 organization_names, priority_names, ticket_names, user_names, with_author_names)
+from sandbox.zammad_json import (
+    ARTICLE_SENDERS,
+    ARTICLE_TYPES,
+    Lookup,
+    format_time,
+    group_names,
+    organization_names,
+    priority_names,
+    ticket_names,
+    user_names,
+    with_author_names,
+)
 
 WEBHOOK_TRIGGER = "tracksync time accounting"
-USER_ATTRIBUTE_BLACKLIST = ("last_login", "login_failed", "password", "preferences", "group_ids", "groups",
-                            "authorization_ids", "authorizations")
+USER_ATTRIBUTE_BLACKLIST = (
+    "last_login",
+    "login_failed",
+    "password",
+    "preferences",
+    "group_ids",
+    "groups",
+    "authorization_ids",
+    "authorizations",
+)
 
 
 def webhook_body(ticket: dict[str, Any], article: dict[str, Any], lookup: Lookup) -> bytes:
@@ -30,8 +48,12 @@ def webhook_body(ticket: dict[str, Any], article: dict[str, Any], lookup: Lookup
 
 def webhook_headers(body: bytes, secret: str | None = None, trigger: str = WEBHOOK_TRIGGER) -> dict[str, str]:
     """The delivery's headers; ``X-Hub-Signature: sha1=<hex HMAC-SHA1 of the body>`` with a ``secret``."""
-    headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "Zammad User Agent",
-               "X-Zammad-Trigger": trigger, "X-Zammad-Delivery": str(uuid.uuid4())}
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": "Zammad User Agent",
+        "X-Zammad-Trigger": trigger,
+        "X-Zammad-Delivery": str(uuid.uuid4()),
+    }
     if secret:
         headers["X-Hub-Signature"] = "sha1=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha1).hexdigest()
     return headers
@@ -44,12 +66,17 @@ def webhook_payload(ticket: dict[str, Any], article: dict[str, Any], lookup: Loo
     (``{}`` when there is none)."""
     ticket_part = dict(sorted(ticket_names(ticket, lookup).items()))
     associations = {
-        "owner": _webhook_user(lookup, ticket["owner_id"]), "customer": _webhook_user(lookup, ticket["customer_id"]),
+        "owner": _webhook_user(lookup, ticket["owner_id"]),
+        "customer": _webhook_user(lookup, ticket["customer_id"]),
         "created_by": _webhook_user(lookup, ticket["created_by_id"]),
         "updated_by": _webhook_user(lookup, ticket["updated_by_id"]),
-        "organization": (organization_names(lookup.organization(ticket["organization_id"]), lookup)
-                         if lookup.organization(ticket["organization_id"]) is not None else {}),
-        "priority": priority_names(ticket["priority_id"]), "group": group_names(lookup),
+        "organization": (
+            organization_names(lookup.organization(ticket["organization_id"]), lookup)
+            if lookup.organization(ticket["organization_id"]) is not None
+            else {}
+        ),
+        "priority": priority_names(ticket["priority_id"]),
+        "group": group_names(lookup),
     }
     for key, value in associations.items():
         ticket_part[key] = dict(sorted(value.items()))
@@ -63,15 +90,32 @@ def webhook_payload(ticket: dict[str, Any], article: dict[str, Any], lookup: Loo
 
 def article_names(article: dict[str, Any], lookup: Lookup) -> dict[str, Any]:
     result = {
-        "id": article["id"], "ticket_id": article["ticket_id"], "type_id": article["type_id"],
-        "sender_id": article["sender_id"], "from": article["from"], "to": article["to"], "cc": None,
-        "subject": article["subject"], "reply_to": None, "message_id": None, "message_id_md5": None,
-        "in_reply_to": None, "content_type": "text/html", "references": None, "body": article["body"],
-        "internal": article["internal"], "preferences": {}, "updated_by_id": article["updated_by_id"],
-        "created_by_id": article["created_by_id"], "origin_by_id": article["origin_by_id"],
-        "created_at": format_time(article["created_at"]), "updated_at": format_time(article["updated_at"]),
-        "detected_language": None, "attachments": [],
-        "type": ARTICLE_TYPES[article["type_id"]], "sender": ARTICLE_SENDERS[article["sender_id"]],
+        "id": article["id"],
+        "ticket_id": article["ticket_id"],
+        "type_id": article["type_id"],
+        "sender_id": article["sender_id"],
+        "from": article["from"],
+        "to": article["to"],
+        "cc": None,
+        "subject": article["subject"],
+        "reply_to": None,
+        "message_id": None,
+        "message_id_md5": None,
+        "in_reply_to": None,
+        "content_type": "text/html",
+        "references": None,
+        "body": article["body"],
+        "internal": article["internal"],
+        "preferences": {},
+        "updated_by_id": article["updated_by_id"],
+        "created_by_id": article["created_by_id"],
+        "origin_by_id": article["origin_by_id"],
+        "created_at": format_time(article["created_at"]),
+        "updated_at": format_time(article["updated_at"]),
+        "detected_language": None,
+        "attachments": [],
+        "type": ARTICLE_TYPES[article["type_id"]],
+        "sender": ARTICLE_SENDERS[article["sender_id"]],
     }
     if article["origin_by_id"] is not None:
         result["origin_by"] = lookup.user(article["origin_by_id"])["login"]
@@ -89,7 +133,12 @@ def ruby_json(payload: Any) -> bytes:
     """``payload.to_json`` as Rails emits it: compact, UTF-8, HTML-safe escapes for ``< > &``
     and U+2028/U+2029 (ActiveSupport.escape_html_entities_in_json)."""
     text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    for character, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
-                               ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+    for character, escaped in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
         text = text.replace(character, escaped)
     return text.encode("utf-8")

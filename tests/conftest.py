@@ -1,5 +1,6 @@
 """Shared fixtures: a running sandbox and a work folder with an env file pointing at it, from
 which the real scripts run as subprocesses."""
+
 import os
 import signal
 import subprocess
@@ -20,8 +21,10 @@ def fresh_process_state():
     worker: commands run in-process (CliRunner) set the umask to 077, install a SIGTERM handler,
     turn the progress line off under --json and attach log handlers. Without this a test that
     relies on umask 022 (the owner-only file modes) could pass only because of an earlier test."""
-    from common import progress
     from ops_helpers import close_log_handlers
+
+    from common import progress
+
     umask = os.umask(0o022)
     os.umask(umask)
     main = threading.current_thread() is threading.main_thread()
@@ -42,7 +45,7 @@ class Workdir:
 
     def set(self, **values):
         """Add or replace keys in the env file."""
-        lines = [l for l in self.env_file.read_text().splitlines() if l.split("=", 1)[0] not in values]
+        lines = [ln for ln in self.env_file.read_text().splitlines() if ln.split("=", 1)[0] not in values]
         lines += [f"{k}={v}" for k, v in values.items()]
         self.env_file.write_text("\n".join(lines) + "\n")
 
@@ -53,10 +56,18 @@ class Workdir:
         else:
             extra = [] if "--env-file" in args else ["--env-file", str(self.env_file)]
             command = [sys.executable, str(ROOT / script), *args, *extra]
-        proc = subprocess.run(command, cwd=self.path, capture_output=True, text=True, timeout=timeout,
-                              env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+        proc = subprocess.run(
+            command,
+            cwd=self.path,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        )
         if check_code is not None:
-            assert proc.returncode == check_code, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+            assert proc.returncode == check_code, (
+                f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+            )
         return proc
 
     def sync(self, *args, **kw):
@@ -70,6 +81,7 @@ class Workdir:
 @pytest.fixture
 def sandbox():
     from sandbox import Sandbox
+
     sb = Sandbox().start()
     yield sb
     # Stopping waits up to a poll interval (0.05 s) per server; no later test needs these ports or
@@ -81,10 +93,16 @@ def sandbox():
 @pytest.fixture
 def workdir(tmp_path, sandbox):
     from common.config import KEYS
+
     env = {k: v for k, v in sandbox.env(owner="acme").items() if k in KEYS}  # services whose jobs exist
-    env.update(DATABASE_PATH=str(tmp_path / "sync.db"), LOG_FILE=str(tmp_path / "tracksync.log"),
-               CACHE_DIR=str(tmp_path / ".cache"), EXPORT_DIR=str(tmp_path / "exports"),
-               BACKUP_DIR=str(tmp_path / "backups"), HTTP_TIMEOUT="5")
+    env.update(
+        DATABASE_PATH=str(tmp_path / "sync.db"),
+        LOG_FILE=str(tmp_path / "tracksync.log"),
+        CACHE_DIR=str(tmp_path / ".cache"),
+        EXPORT_DIR=str(tmp_path / "exports"),
+        BACKUP_DIR=str(tmp_path / "backups"),
+        HTTP_TIMEOUT="5",
+    )
     env_file = tmp_path / "test.env"
     env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
     env_file.chmod(0o600)

@@ -1,4 +1,5 @@
 """Seeding and checks shared by the gitea-kimai end-to-end tests."""
+
 from collections import Counter
 
 from common.jobs.gitea_kimai import kimai_safe_name
@@ -29,7 +30,9 @@ def expected_issues(sb, include_pulls=False):
             if issue["pull_request"] is not None and not include_pulls:
                 continue
             expected[f"gitea:{repo['full_name']}#{issue['number']}"] = (
-                kimai_safe_name(f"#{issue['number']} {issue['title']}"), issue["state"] == "open")
+                kimai_safe_name(f"#{issue['number']} {issue['title']}"),
+                issue["state"] == "open",
+            )
     return expected
 
 

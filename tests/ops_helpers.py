@@ -1,5 +1,6 @@
 """Helpers of the operations tests (test_ops_*.py): env files, running the real scripts as
 subprocesses, and stores filled through the Store API."""
+
 import hashlib
 import importlib
 import logging
@@ -38,11 +39,19 @@ def write_env(path, mode=0o600, **values):
 def offline_env(folder, **values):
     """An env file in `folder` with every path inside it and services on a closed port."""
     folder = Path(folder)
-    base = dict(GITEA_URL="http://127.0.0.1:9", GITEA_TOKEN="gitea-offline-token-777", GITEA_ORGANIZATION="acme",
-                KIMAI_URL="http://127.0.0.1:9", KIMAI_TOKEN="kimai-offline-token-888",
-                DATABASE_PATH=str(folder / "sync.db"), BACKUP_DIR=str(folder / "backups"),
-                LOG_FILE=str(folder / "tracksync.log"), CACHE_DIR=str(folder / ".cache"),
-                EXPORT_DIR=str(folder / "exports"), HTTP_TIMEOUT="3")
+    base = dict(
+        GITEA_URL="http://127.0.0.1:9",
+        GITEA_TOKEN="gitea-offline-token-777",
+        GITEA_ORGANIZATION="acme",
+        KIMAI_URL="http://127.0.0.1:9",
+        KIMAI_TOKEN="kimai-offline-token-888",
+        DATABASE_PATH=str(folder / "sync.db"),
+        BACKUP_DIR=str(folder / "backups"),
+        LOG_FILE=str(folder / "tracksync.log"),
+        CACHE_DIR=str(folder / ".cache"),
+        EXPORT_DIR=str(folder / "exports"),
+        HTTP_TIMEOUT="3",
+    )
     base.update(values)
     return write_env(folder / "test.env", **{k: v for k, v in base.items() if v is not None})
 
@@ -55,8 +64,9 @@ def run(script, *args, cwd, env_file=None, env=None, timeout=60):
         command = [sys.executable, str(ROOT / script), *args]
     if env_file is not None:
         command += ["--env-file", str(env_file)]
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env=clean_environ(**(env or {})))
+    return subprocess.run(
+        command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=clean_environ(**(env or {}))
+    )
 
 
 def invoke(script, *args, cwd, env_file=None, env=None):
@@ -66,6 +76,7 @@ def invoke(script, *args, cwd, env_file=None, env=None):
     saves the interpreter's start (~0.2 s) of a subprocess. Returns (returncode, stdout, stderr)
     like subprocess.run. The click object is looked up at call time: `cli` of module `script`."""
     from click.testing import CliRunner
+
     cli = importlib.import_module(Path(script).stem).cli
     args = [*args, *(["--env-file", str(env_file)] if env_file is not None else [])]
     unset = {k: None for k in os.environ if k in KEYS or k == "SYNC_ENV_FILE"}
@@ -73,8 +84,9 @@ def invoke(script, *args, cwd, env_file=None, env=None):
     os.chdir(cwd)
     try:
         with _zone((env or {}).get("TZ")):
-            result = CliRunner().invoke(cli, args, prog_name=script, env={**unset, **(env or {})},
-                                        catch_exceptions=False)
+            result = CliRunner().invoke(
+                cli, args, prog_name=script, env={**unset, **(env or {})}, catch_exceptions=False
+            )
     finally:
         os.chdir(here)
         close_log_handlers()  # they write to CliRunner's streams, closed now
@@ -120,11 +132,23 @@ def seed_store(db_path, runs=2):
             run_id = store.start_run(JOB, {"full": n == 1})
             key = f"gitea:acme/web#{n}"
             store.mark_pending(JOB, [key], "activity", run_id)
-            store.mark_synced(JOB, key, "activity", 100 + n, "hash", {"name": f"#{n} Issue {n}", "visible": True}, run_id)
-            store.record_audit(run_id, JOB, key, "create", "activity", 100 + n, None, {"name": f"#{n} Issue {n}", "visible": True})
+            store.mark_synced(
+                JOB, key, "activity", 100 + n, "hash", {"name": f"#{n} Issue {n}", "visible": True}, run_id
+            )
+            store.record_audit(
+                run_id, JOB, key, "create", "activity", 100 + n, None, {"name": f"#{n} Issue {n}", "visible": True}
+            )
             if n > 1:
-                store.record_audit(run_id, JOB, "gitea:acme/web#1", "update", "activity", 101,
-                                   {"name": "#1 Issue 1", "visible": True}, {"name": "#1 Renamed", "visible": False})
+                store.record_audit(
+                    run_id,
+                    JOB,
+                    "gitea:acme/web#1",
+                    "update",
+                    "activity",
+                    101,
+                    {"name": "#1 Issue 1", "visible": True},
+                    {"name": "#1 Renamed", "visible": False},
+                )
             store.mark_failed(JOB, f"gitea:acme/api#{n}", "activity", run_id, f"kimai: refused (400) for item {n}")
             store.finish_run(run_id, "partial", 3, {"created": 1, "failed": 1, "requests": 5, "writes": 1})
         store.mark_pending(JOB, ["gitea:acme/web#99"], "activity", run_id)

@@ -1,5 +1,6 @@
 """A copy of the repository with nothing beside it (the files git knows, as in the working tree),
 reusing the test run's virtual environment, for tests of run_sync.sh that must not touch ROOT."""
+
 import os
 import shutil
 import subprocess
@@ -14,8 +15,12 @@ ROOT = Path(__file__).resolve().parents[1]
 def copy_repo(dest):
     """Copy tracked and untracked-but-not-ignored files of ROOT to dest/repo; link .venv to the
     interpreter running the tests. Returns the copy's folder."""
-    listing = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                             cwd=ROOT, capture_output=True, text=True)
+    listing = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     if listing.returncode != 0:
         pytest.skip("not a git checkout")
     if sys.prefix == sys.base_prefix:
@@ -33,10 +38,17 @@ def copy_repo(dest):
 def run_in(repo, *args, cwd=None, env=None, timeout=180):
     """bash repo/run_sync.sh ARGS with a clean tracksync environment."""
     from ops_helpers import clean_environ
+
     environ = clean_environ(**(env or {}))
     environ.pop("PYTHONPATH", None)  # the copy must work on its own
-    return subprocess.run(["bash", str(repo / "run_sync.sh"), *args], cwd=cwd or repo, capture_output=True,
-                          text=True, timeout=timeout, env=environ)
+    return subprocess.run(
+        ["bash", str(repo / "run_sync.sh"), *args],
+        cwd=cwd or repo,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=environ,
+    )
 
 
 def explain(proc):

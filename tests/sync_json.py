@@ -1,4 +1,5 @@
 """Reading `sync.py --json` (docs/json.md): {"version": 1, "exit_code", "error", "jobs": [...]}."""
+
 import json
 
 

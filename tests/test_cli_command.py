@@ -1,6 +1,7 @@
 """common.cli.command and common.cli.group, in-process with click's CliRunner: one function per
 command gets --env-file/--json, the settings, the examples and exit codes in its help, and the
 error handling every script shares (one line, its exit code, the JSON error object under --json)."""
+
 import json
 import logging
 
@@ -22,8 +23,10 @@ def env_file(tmp_path, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)  # no ./.env of the checkout is read
     path = tmp_path / "test.env"
-    path.write_text(f"KIMAI_URL=http://127.0.0.1:9\nKIMAI_TOKEN={TOKEN}\nDATABASE_PATH={tmp_path / 'sync.db'}\n"
-                    f"LOG_FILE={tmp_path / 'tracksync.log'}\n")
+    path.write_text(
+        f"KIMAI_URL=http://127.0.0.1:9\nKIMAI_TOKEN={TOKEN}\nDATABASE_PATH={tmp_path / 'sync.db'}\n"
+        f"LOG_FILE={tmp_path / 'tracksync.log'}\n"
+    )
     path.chmod(0o600)
     yield path
     logger = logging.getLogger("tracksync")
@@ -53,8 +56,11 @@ def make_script():
         """Fail as told."""
         if code == "141":
             raise BrokenPipeError
-        raise {"65": DataError(f"row 3 unreadable (token {TOKEN})"), "75": TemporaryError("lock held"),
-               "1": RuntimeError("bug")}[code]
+        raise {
+            "65": DataError(f"row 3 unreadable (token {TOKEN})"),
+            "75": TemporaryError("lock held"),
+            "1": RuntimeError("bug"),
+        }[code]
 
     @command(cli, "count", json=False)
     @click.argument("n", type=int)
@@ -82,8 +88,14 @@ def test_the_body_gets_its_options_and_the_settings_of_the_env_file(env_file):
     assert result.stdout.strip() == str(env_file.parent / "sync.db")
 
 
-@pytest.mark.parametrize("args", [("--json", "--env-file", "{env}", "show"), ("--env-file", "{env}", "show", "--json"),
-                                  ("--json", "show", "--env-file", "{env}")])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--json", "--env-file", "{env}", "show"),
+        ("--env-file", "{env}", "show", "--json"),
+        ("--json", "show", "--env-file", "{env}"),
+    ],
+)
 def test_env_file_and_json_work_before_or_after_the_subcommand(env_file, args):
     cli, seen = make_script()
     result = invoke(cli, *[a.format(env=env_file) for a in args])
@@ -162,6 +174,7 @@ def test_a_top_level_command_has_version_and_verbose(env_file, monkeypatch):
     @command(examples=["python one.py -v"], verbose=True)
     def one(settings, as_json):
         """One command."""
+
     assert invoke(one, "-vv", "--env-file", "x.env").exit_code == 0
     assert levels == [("x.env", 2)]
     result = invoke(one, "--version")

@@ -1,5 +1,6 @@
 """How every script ends: an error under --json is also a JSON object on stdout, a usage error
 keeps click's message, and a closed stdout (`| head`) ends the command quietly (exit 141)."""
+
 import json
 import os
 import subprocess
@@ -20,8 +21,15 @@ def json_error(proc, code):
     return data["error"]
 
 
-@pytest.mark.parametrize("command", [["sync.py", "--json"], ["report.py", "--json", "history"],
-                                     ["backup.py", "--json", "list"], ["test_connection.py", "--json"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["sync.py", "--json"],
+        ["report.py", "--json", "history"],
+        ["backup.py", "--json", "list"],
+        ["test_connection.py", "--json"],
+    ],
+)
 def test_a_configuration_error_under_json_is_a_json_object_on_stdout_and_one_line_on_stderr(tmp_path, command):
     env_file = offline_env(tmp_path, HTTP_TIMEOUT="soon")
     proc = run(command[0], *command[1:], cwd=tmp_path, env_file=env_file)
@@ -36,16 +44,27 @@ def test_without_json_an_error_leaves_stdout_empty(tmp_path):
 
 
 def test_an_unreachable_service_under_json_is_69_as_json(tmp_path):
-    env_file = offline_env(tmp_path, ZAMMAD_URL="http://127.0.0.1:9", ZAMMAD_TOKEN="zammad-offline-token-999",
-                           HTTP_TIMEOUT="2")
-    proc = run("report.py", "--json", "reconcile", "--from", "2026-01-01", "--to", "2026-01-31",
-               cwd=tmp_path, env_file=env_file)
+    env_file = offline_env(
+        tmp_path, ZAMMAD_URL="http://127.0.0.1:9", ZAMMAD_TOKEN="zammad-offline-token-999", HTTP_TIMEOUT="2"
+    )
+    proc = run(
+        "report.py",
+        "--json",
+        "reconcile",
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-01-31",
+        cwd=tmp_path,
+        env_file=env_file,
+    )
     error = json_error(proc, 69)
     assert "cannot reach" in error and "offline-token" not in proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("command", [["diagnose.py", "--json", "--job", "nosuch"],
-                                     ["report.py", "--json", "history", "--limit", "many"]])
+@pytest.mark.parametrize(
+    "command", [["diagnose.py", "--json", "--job", "nosuch"], ["report.py", "--json", "history", "--limit", "many"]]
+)
 def test_a_usage_error_keeps_clicks_message_and_under_json_adds_the_object(tmp_path, command):
     proc = run(command[0], *command[1:], cwd=tmp_path, env_file=offline_env(tmp_path))
     error = json_error(proc, 2)
@@ -58,17 +77,23 @@ def closed_pipe_run(command, cwd, env_file, env=None):
     """Run with stdout a pipe whose reading end is closed before the command writes a byte,
     as `command | head -0` would; returns (exit code, stderr)."""
     read_end, write_end = os.pipe()
-    proc = subprocess.Popen([sys.executable, str(ROOT / command[0]), *command[1:], "--env-file", str(env_file)],
-                            cwd=cwd, stdout=write_end, stderr=subprocess.PIPE, text=True,
-                            env=clean_environ(**(env or {})))
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / command[0]), *command[1:], "--env-file", str(env_file)],
+        cwd=cwd,
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_environ(**(env or {})),
+    )
     os.close(write_end)
     os.close(read_end)
     _, err = proc.communicate(timeout=120)
     return proc.returncode, err
 
 
-@pytest.mark.parametrize("command", [["report.py", "history"], ["report.py", "--json", "items"],
-                                     ["report.py", "--help"]])
+@pytest.mark.parametrize(
+    "command", [["report.py", "history"], ["report.py", "--json", "items"], ["report.py", "--help"]]
+)
 def test_report_into_a_closed_pipe_ends_quietly(tmp_path, command):
     env_file = offline_env(tmp_path)
     seed_store(tmp_path / "sync.db", runs=3)

@@ -1,4 +1,5 @@
 """Settings: precedence, parsing, refusals naming the key, and the template kept complete."""
+
 import re
 from pathlib import Path
 
@@ -26,15 +27,18 @@ def test_precedence_flags_environment_file_default(tmp_path):
     assert settings.sources["PAGE_SIZE"] == "flag" and settings.sources["MAX_PAGES"] == "default"
 
 
-@pytest.mark.parametrize("line, key", [
-    ("SYNC_WORKERS=many", "SYNC_WORKERS"),
-    ("SYNC_WORKERS=0", "SYNC_WORKERS"),
-    ("CACHE_ENABLED=perhaps", "CACHE_ENABLED"),
-    ("GITEA_URL=git.example.com", "GITEA_URL"),
-    ("CLOSED_ISSUES=delete", "CLOSED_ISSUES"),
-    ("KIMAI_CUSTOMER_TIMEZONE=Mars/Olympus", "KIMAI_CUSTOMER_TIMEZONE"),
-    ("GITEA_TOKN=abc", "GITEA_TOKN"),
-])
+@pytest.mark.parametrize(
+    "line, key",
+    [
+        ("SYNC_WORKERS=many", "SYNC_WORKERS"),
+        ("SYNC_WORKERS=0", "SYNC_WORKERS"),
+        ("CACHE_ENABLED=perhaps", "CACHE_ENABLED"),
+        ("GITEA_URL=git.example.com", "GITEA_URL"),
+        ("CLOSED_ISSUES=delete", "CLOSED_ISSUES"),
+        ("KIMAI_CUSTOMER_TIMEZONE=Mars/Olympus", "KIMAI_CUSTOMER_TIMEZONE"),
+        ("GITEA_TOKN=abc", "GITEA_TOKN"),
+    ],
+)
 def test_malformed_or_unknown_key_is_refused_by_name(tmp_path, line, key):
     with pytest.raises(ConfigError) as err:
         load_settings(write(tmp_path, line + "\n"), environ={})
@@ -53,7 +57,9 @@ def test_missing_explicit_env_file(tmp_path):
 
 
 def test_urls_tolerate_api_suffix_and_trailing_slash(tmp_path):
-    settings = load_settings(write(tmp_path, "GITEA_URL=https://git.example.com/api/v1/\nKIMAI_URL=https://k.example.com/api\n"), environ={})
+    settings = load_settings(
+        write(tmp_path, "GITEA_URL=https://git.example.com/api/v1/\nKIMAI_URL=https://k.example.com/api\n"), environ={}
+    )
     assert settings.gitea_url == "https://git.example.com"
     assert settings.kimai_url == "https://k.example.com"
 
@@ -73,13 +79,16 @@ def test_env_template_lists_every_key_once():
 
 
 def test_a_blank_value_means_the_default_except_where_blank_means_off(tmp_path):
-    settings = load_settings(write(tmp_path, "SYNC_WORKERS=\nKIMAI_CUSTOMER_COUNTRY=\nTOGGL_WORKSPACE=\nLOG_FILE=\n"), environ={})
+    settings = load_settings(
+        write(tmp_path, "SYNC_WORKERS=\nKIMAI_CUSTOMER_COUNTRY=\nTOGGL_WORKSPACE=\nLOG_FILE=\n"), environ={}
+    )
     assert settings.sync_workers == 4 and settings.kimai_customer_country == "DE"
     assert settings.toggl_workspace is None and settings.log_file is None
 
 
 def test_env_template_comments_every_key_and_configures_no_service():
     from common.ops.connection import configured_services
+
     lines = (ROOT / ".env.template").read_text().splitlines()
     for number, line in enumerate(lines):
         if re.match(r"^[A-Z][A-Z0-9_]+=", line):

@@ -1,23 +1,23 @@
 """csv-kimai: the row parser (fast, no I/O) and the job end to end (sync.py as a subprocess
 against the sandbox's Kimai, whose user works in Europe/Berlin)."""
+
 import hashlib
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-
-from common.jobs.csv_rows import TEMPLATE, check_date_format, decode, parse_file
-from common.errors import DataError, UsageError
-
 from sync_json import flat_summary
+
+from common.errors import DataError, UsageError
+from common.jobs.csv_rows import TEMPLATE, check_date_format, decode, parse_file
 
 BERLIN = ZoneInfo("Europe/Berlin")
 HEADER = "date,begin,end,duration,project,activity,customer,description,tags,billable,user"
 
 
 def utc(*args):
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 def parse(*rows, header=HEADER, date_format=None):
@@ -30,16 +30,25 @@ def errors(*rows, **kw):
 
 # -- the row parser ----------------------------------------------------------------------------
 def test_durations_h_mm_and_decimal_hours_give_the_same_entry():
-    a, b, c = parse("2026-03-31,09:00,,1:30,Web,Dev,,,,,", "2026-03-31,09:00,,1.5,Web,Dev,,x,,,",
-                    "2026-03-31,09:00,10:30,,Web,Dev,,y,,,").rows
+    a, b, c = parse(
+        "2026-03-31,09:00,,1:30,Web,Dev,,,,,",
+        "2026-03-31,09:00,,1.5,Web,Dev,,x,,,",
+        "2026-03-31,09:00,10:30,,Web,Dev,,y,,,",
+    ).rows
     assert a.begin == utc(2026, 3, 31, 7) and a.end == b.end == c.end == utc(2026, 3, 31, 8, 30)
-    assert parse("2026-03-31,09:00,,\"0,25\",Web,Dev,,,,,").rows[0].end == utc(2026, 3, 31, 7, 15)
+    assert parse('2026-03-31,09:00,,"0,25",Web,Dev,,,,,').rows[0].end == utc(2026, 3, 31, 7, 15)
     assert parse("2026-03-31,09:00,,1:30:30,Web,Dev,,,,,").rows[0].end == utc(2026, 3, 31, 8, 30, 30)
 
 
-@pytest.mark.parametrize("duration, message", [
-    ("1:75", "duration '1:75' is not H:MM or decimal hours"), ("1h", "duration '1h' is not H:MM or decimal hours"),
-    ("0:00", "duration '0:00' is zero"), ("25", "duration '25' is longer than 24 hours")])
+@pytest.mark.parametrize(
+    "duration, message",
+    [
+        ("1:75", "duration '1:75' is not H:MM or decimal hours"),
+        ("1h", "duration '1h' is not H:MM or decimal hours"),
+        ("0:00", "duration '0:00' is zero"),
+        ("25", "duration '25' is longer than 24 hours"),
+    ],
+)
 def test_bad_durations_are_named(duration, message):
     assert errors(f"2026-03-31,09:00,,{duration},Web,Dev,,,,,") == {2: message}
 
@@ -71,7 +80,9 @@ def test_dates_iso_by_default_ambiguous_refused_format_explicit():
     assert "not a day of the calendar" in errors("2026-02-30,09:00,,1,Web,Dev,,,,,")[2]
     [row] = parse("03/04/2026,09:00,,1,Web,Dev,,,,,", date_format="%d/%m/%Y").rows
     assert row.begin == utc(2026, 4, 3, 7)
-    assert "does not match --date-format %m/%d/%Y" in errors("31/03/2026,09:00,,1,Web,Dev,,,,,", date_format="%m/%d/%Y")[2]
+    assert (
+        "does not match --date-format %m/%d/%Y" in errors("31/03/2026,09:00,,1,Web,Dev,,,,,", date_format="%m/%d/%Y")[2]
+    )
     check_date_format("%d.%m.%Y")
     with pytest.raises(UsageError, match="day, month and year"):
         check_date_format("%d/%m")
@@ -79,31 +90,49 @@ def test_dates_iso_by_default_ambiguous_refused_format_explicit():
 
 def test_marker_ignores_line_order_format_and_spacing_and_duplicates_are_refused():
     first = parse("2026-03-31,09:00,10:30,,Web,Dev,Acme,Call,b;a,yes,", "2026-04-01,09:00,,2,Web,Dev,,,,,").rows
-    again = parse("01.04.2026 ; 09:00 ; 11:00 ; ; Web ; Dev ; ; ; ; ;",
-                  '31.03.2026; 09:00:00; ; 1:30; Web;  Dev; Acme; Call ; "a ; b";true;',
-                  header=HEADER.replace(",", " ; ").upper(), date_format="%d.%m.%Y").rows
+    again = parse(
+        "01.04.2026 ; 09:00 ; 11:00 ; ; Web ; Dev ; ; ; ; ;",
+        '31.03.2026; 09:00:00; ; 1:30; Web;  Dev; Acme; Call ; "a ; b";true;',
+        header=HEADER.replace(",", " ; ").upper(),
+        date_format="%d.%m.%Y",
+    ).rows
     assert {r.key for r in first} == {r.key for r in again} and len({r.key for r in first}) == 2
     assert all(r.key.startswith("csv:") and len(r.key) == 20 for r in first)
     assert errors("2026-03-31,09:00,10:30,,Web,Dev,,,,,", "2026-03-31,09:00,,1.5,Web,Dev,,,,,") == {
-        3: "duplicate of line 2 (same date, times, project, activity, customer, description, tags, billable and user)"}
+        3: "duplicate of line 2 (same date, times, project, activity, customer, description, tags, billable and user)"
+    }
     changed = parse("2026-03-31,09:00,10:30,,Web,Dev,Acme,Call,b;a,no,").rows[0]
     assert changed.key != first[0].key
 
 
 def test_values_tags_billable_user_and_every_problem_of_a_row():
     [row] = parse('2026-03-31,09:00,10:00,,Web,Dev,Acme, " two\r\nlines ",dev; dev ;;ops,NO,kim@example.com').rows
-    assert (row.description, row.tags, row.billable, row.user, row.customer) == ("two\nlines", ("dev", "ops"), False,
-                                                                                 "kim@example.com", "Acme")
+    assert (row.description, row.tags, row.billable, row.user, row.customer) == (
+        "two\nlines",
+        ("dev", "ops"),
+        False,
+        "kim@example.com",
+        "Acme",
+    )
     assert parse("2026-03-31,09:00,10:00,,Web,Dev,,,,,").rows[0].billable is True
-    found = errors("2026-03-31,9.00,,,,Dev,,,\"a,b\",maybe,")[2]
-    assert found == ("begin '9.00' is not HH:MM or HH:MM:SS; needs an end or a duration; project is empty; "
-                     "tag 'a,b' contains ','; separate tags with ';'; billable 'maybe' is not true/false, yes/no or 1/0")
+    found = errors('2026-03-31,9.00,,,,Dev,,,"a,b",maybe,')[2]
+    assert found == (
+        "begin '9.00' is not HH:MM or HH:MM:SS; needs an end or a duration; project is empty; "
+        "tag 'a,b' contains ','; separate tags with ';'; billable 'maybe' is not true/false, yes/no or 1/0"
+    )
 
 
 def test_line_numbers_count_blank_lines_and_quoted_newlines():
-    found = errors('2026-03-31,09:00,10:00,,Web,Dev,,"a\nb",,,', "", "2026-03-31,09:00,10:00,,,Dev,,,,,",
-                   "2026-03-31,09:00,10:00,,Web,Dev,,,,,,extra")
-    assert found == {5: "project is empty", 6: "12 fields but the header has 11 (a separator inside a value needs \"quotes\")"}
+    found = errors(
+        '2026-03-31,09:00,10:00,,Web,Dev,,"a\nb",,,',
+        "",
+        "2026-03-31,09:00,10:00,,,Dev,,,,,",
+        "2026-03-31,09:00,10:00,,Web,Dev,,,,,,extra",
+    )
+    assert found == {
+        5: "project is empty",
+        6: '12 fields but the header has 11 (a separator inside a value needs "quotes")',
+    }
 
 
 def test_header_checks_and_separator_detection():
@@ -117,7 +146,11 @@ def test_header_checks_and_separator_detection():
     with pytest.raises(DataError, match="'date' appears twice"):
         parse(header="date,begin,end,project,activity,Date")
     with pytest.raises(DataError, match="line 3: not readable as CSV"):
-        parse("2026-03-31,09:00,10:00,Web,Dev", '2026-03-31,09:00,10:00,Web,"Dev', header="date,begin,end,project,activity")
+        parse(
+            "2026-03-31,09:00,10:00,Web,Dev",
+            '2026-03-31,09:00,10:00,Web,"Dev',
+            header="date,begin,end,project,activity",
+        )
 
 
 def test_decode_bom_and_refusals():
@@ -130,14 +163,21 @@ def test_decode_bom_and_refusals():
 
 def test_template_is_a_valid_file():
     [row] = parse_file(TEMPLATE, BERLIN).rows
-    assert (row.project, row.activity, row.customer, row.tags) == ("Website", "Development", "Acme Corp", ("dev", "meeting"))
+    assert (row.project, row.activity, row.customer, row.tags) == (
+        "Website",
+        "Development",
+        "Acme Corp",
+        ("dev", "meeting"),
+    )
 
 
 # -- end to end ----------------------------------------------------------------------------------
-ROWS = ["2026-03-31,09:00,10:30,,Website,Development,Acme Corp,Kick-off,meeting;dev,yes,",
-        "2026-03-31,11:00,,1:30,Website,Development,Acme Corp,Review,,no,",
-        "2026-04-01,09:00,,1.5,Website,Development,Acme Corp,Pairing,,,kim@example.com",
-        "2026-04-01,22:30,01:00,,Website,Development,Acme Corp,Night deploy,ops,1,"]
+ROWS = [
+    "2026-03-31,09:00,10:30,,Website,Development,Acme Corp,Kick-off,meeting;dev,yes,",
+    "2026-03-31,11:00,,1:30,Website,Development,Acme Corp,Review,,no,",
+    "2026-04-01,09:00,,1.5,Website,Development,Acme Corp,Pairing,,,kim@example.com",
+    "2026-04-01,22:30,01:00,,Website,Development,Acme Corp,Night deploy,ops,1,",
+]
 
 
 @pytest.fixture
@@ -164,7 +204,9 @@ def kimai_writes(sb):
 
 
 def csv_sheets(sb):
-    return sorted((s for s in sb.kimai.timesheets if (s.get("description") or "").startswith("csv:")), key=lambda s: s["begin"])
+    return sorted(
+        (s for s in sb.kimai.timesheets if (s.get("description") or "").startswith("csv:")), key=lambda s: s["begin"]
+    )
 
 
 def history(workdir):
@@ -178,8 +220,11 @@ def test_valid_file_imports_once_reimport_and_reexport_make_no_write(cwork):
     assert summary["created"] == 4 and summary["failed"] == 0
     sheets = csv_sheets(sb)
     assert [(s["begin"], s["end"]) for s in sheets] == [
-        ("2026-03-31T09:00:00+0200", "2026-03-31T10:30:00+0200"), ("2026-03-31T11:00:00+0200", "2026-03-31T12:30:00+0200"),
-        ("2026-04-01T09:00:00+0200", "2026-04-01T10:30:00+0200"), ("2026-04-01T22:30:00+0200", "2026-04-02T01:00:00+0200")]
+        ("2026-03-31T09:00:00+0200", "2026-03-31T10:30:00+0200"),
+        ("2026-03-31T11:00:00+0200", "2026-03-31T12:30:00+0200"),
+        ("2026-04-01T09:00:00+0200", "2026-04-01T10:30:00+0200"),
+        ("2026-04-01T22:30:00+0200", "2026-04-02T01:00:00+0200"),
+    ]
     assert [s["billable"] for s in sheets] == [True, False, True, True]
     assert set(sheets[0]["tags"]) == {"import", "meeting", "dev"} and sheets[0]["description"].endswith("\nKick-off")
     assert sheets[2]["user"] == cwork.kim and {s["user"] for s in sheets[:2]} == {sb.kimai.me}
@@ -192,14 +237,21 @@ def test_valid_file_imports_once_reimport_and_reexport_make_no_write(cwork):
     # the same sheet re-exported: rows reordered, BOM, ';', day/month/year, end written as a duration
     again = [r.replace("2026-03-31", "31/03/2026").replace("2026-04-01", "01/04/2026") for r in reversed(ROWS)]
     again[-1] = again[-1].replace("09:00,10:30,", "09:00,,1:30")
-    reexport = write(cwork, "export.csv", [r.replace(",", ";").replace("meeting;dev", '"meeting;dev"') for r in again],
-                     bom=True, sep=";")
+    reexport = write(
+        cwork,
+        "export.csv",
+        [r.replace(",", ";").replace("meeting;dev", '"meeting;dev"') for r in again],
+        bom=True,
+        sep=";",
+    )
     sb.clear_requests()
     summary = flat_summary(cwork.sync("csv-kimai", "export.csv", "--date-format", "%d/%m/%Y", "--json", check_code=0))
     assert kimai_writes(sb) == [] and summary["unchanged"] == 4 and len(csv_sheets(sb)) == 4
 
     imports = history(cwork)
-    assert [(h["job"], h["status"], h["created"]) for h in imports] == [("csv-kimai", "ok", 0)] * 2 + [("csv-kimai", "ok", 4)]
+    assert [(h["job"], h["status"], h["created"]) for h in imports] == [("csv-kimai", "ok", 0)] * 2 + [
+        ("csv-kimai", "ok", 4)
+    ]
     assert imports[2]["file_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert imports[0]["file_sha256"] == hashlib.sha256(reexport.read_bytes()).hexdigest()
     assert imports[0]["parameters"] == {"file": "export.csv", "date_format": "%d/%m/%Y", "separator": "semicolon"}
@@ -209,8 +261,13 @@ def test_valid_file_imports_once_reimport_and_reexport_make_no_write(cwork):
 
 def test_invalid_rows_exit_65_write_nothing_then_skip_invalid_imports_the_rest(cwork):
     sb = cwork.sandbox
-    rows = [ROWS[0], "2026-03-31,13:00,,1:75,Website,Development,Acme Corp,,,,", ROWS[1],
-            "2026-03-29,02:30,,1,Website,Development,Acme Corp,,,,", ROWS[2]]
+    rows = [
+        ROWS[0],
+        "2026-03-31,13:00,,1:75,Website,Development,Acme Corp,,,,",
+        ROWS[1],
+        "2026-03-29,02:30,,1,Website,Development,Acme Corp,,,,",
+        ROWS[2],
+    ]
     write(cwork, "hours.csv", rows)
     proc = cwork.sync("csv-kimai", "hours.csv", check_code=65)
     assert "hours.csv: 2 invalid rows; nothing imported" in proc.stderr
@@ -224,7 +281,9 @@ def test_invalid_rows_exit_65_write_nothing_then_skip_invalid_imports_the_rest(c
     proc = cwork.sync("csv-kimai", "hours.csv", "--skip-invalid", "--json", check_code=3)
     summary = flat_summary(proc)
     assert summary["created"] == 3 and summary["skipped"] == 2 and len(csv_sheets(sb)) == 3
-    assert "warning: line 3: skipped, duration '1:75'" in proc.stderr and "warning: line 5: skipped, begin" in proc.stderr
+    assert (
+        "warning: line 3: skipped, duration '1:75'" in proc.stderr and "warning: line 5: skipped, begin" in proc.stderr
+    )
     partial = history(cwork)[0]
     assert (partial["status"], partial["created"], partial["skipped"]) == ("partial", 3, 2)
 
@@ -249,12 +308,15 @@ def test_template_output_imports_as_a_valid_file(cwork):
 def test_dry_run_shows_the_plan_and_writes_nothing(cwork):
     write(cwork, "hours.csv", ROWS[:2] + ["2026-04-02,09:00,,1,Intranet,Support,,,,,"])
     proc = cwork.sync("csv-kimai", "hours.csv", "--dry-run", "--create-missing", check_code=0)
-    plan = [l.strip() for l in proc.stdout.splitlines() if l.startswith("  ")]
+    plan = [ln.strip() for ln in proc.stdout.splitlines() if ln.startswith("  ")]
     assert "create line 2: 2026-03-31 09:00 to 10:30 Europe/Berlin, Website / Development" in plan  # the zone named
-    assert any(l.startswith("create line 4") for l in plan)
-    containers = [l for l in plan if l.startswith(("create customer", "create project", "create activity"))]
-    assert containers == ["create customer 'Imported'", "create project 'Intranet' (customer 'Imported')",
-                          "create activity 'Support' in project 'Intranet' (customer 'Imported')"]
+    assert any(ln.startswith("create line 4") for ln in plan)
+    containers = [ln for ln in plan if ln.startswith(("create customer", "create project", "create activity"))]
+    assert containers == [
+        "create customer 'Imported'",
+        "create project 'Intranet' (customer 'Imported')",
+        "create activity 'Support' in project 'Intranet' (customer 'Imported')",
+    ]
     assert kimai_writes(cwork.sandbox) == [] and not cwork.db.exists()
 
 
@@ -263,7 +325,10 @@ def test_file_problems_are_one_line_each(cwork):
     proc = cwork.sync("csv-kimai", "odd.csv", check_code=65)
     assert proc.stderr.strip().splitlines() == [
         "error: odd.csv: line 1 (header): unknown column 'hours' (known: date, begin, end, duration, project, activity, "
-        "customer, description, tags, billable, user); needs an end or a duration column"]
-    (cwork.path / "latin.csv").write_bytes("date;begin;end;project;activity\n2026-03-31;09:00;10:00;Büro;Dev\n".encode("latin-1"))
+        "customer, description, tags, billable, user); needs an end or a duration column"
+    ]
+    (cwork.path / "latin.csv").write_bytes(
+        "date;begin;end;project;activity\n2026-03-31;09:00;10:00;Büro;Dev\n".encode("latin-1")
+    )
     assert cwork.sync("csv-kimai", "latin.csv", check_code=65).stderr.startswith("error: latin.csv: not UTF-8")
     assert "does not exist" in cwork.sync("csv-kimai", "missing.csv", check_code=2).stderr

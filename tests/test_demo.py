@@ -1,11 +1,11 @@
 """./run_sync.sh demo in a copy of the repository with nothing beside it: the happy path shows the
 plan, the first sync and a second sync that writes nothing; a broken stand-in is named in one
 line with the sandbox log's path, never as the sync's "cannot reach"."""
+
 import re
 import shutil
 
 import pytest
-
 from repo_copy import copy_repo, explain, run_in
 
 FAILURE_LINE = re.compile(r"^demo: the (\w+) stand-in (cannot start|failed): (.+) \(log: (/\S+/sandbox\.log)\)$")
@@ -23,10 +23,10 @@ def table_rows(text):
     for index, line in enumerate(lines):
         if line.startswith("job ") and index + 1 < len(lines) and lines[index + 1].startswith("---"):
             columns = re.split(r"\s{2,}", line.strip())
-            for row in lines[index + 2:]:
+            for row in lines[index + 2 :]:
                 if not row.startswith(("gitea-kimai", "zammad-kimai")):
                     break
-                rows[row.split()[0]] = dict(zip(columns, re.split(r"\s{2,}", row.strip())))
+                rows[row.split()[0]] = dict(zip(columns, re.split(r"\s{2,}", row.strip()), strict=False))
     return rows
 
 

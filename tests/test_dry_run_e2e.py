@@ -1,8 +1,9 @@
 """--dry-run tells the truth about containers: every customer, project and activity a run would
 create is listed once with its parent, nothing is written, and the real run afterwards creates
 exactly what the plan listed (sync.py as a subprocess against the sandbox)."""
+
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from gitea_helpers import seed as seed_gitea
 
@@ -11,7 +12,9 @@ CONTAINERS = ("create customer ", "create project ", "create activity ")
 
 def plan_lines(proc):
     """The plan's action lines (under whatever headings), stripped."""
-    return [line.strip() for line in proc.stdout.splitlines() if line.startswith("  ") and not line.rstrip().endswith(":")]
+    return [
+        line.strip() for line in proc.stdout.splitlines() if line.startswith("  ") and not line.rstrip().endswith(":")
+    ]
 
 
 def container_lines(proc):
@@ -21,8 +24,12 @@ def container_lines(proc):
 def kimai_state(sb):
     customers = {c["id"]: c["name"] for c in sb.kimai.customers}
     projects = {p["id"]: (p["name"], customers[p["customer"]]) for p in sb.kimai.projects}
-    return (set(customers.items()), set(projects.items()),
-            {(a["id"], a["name"], a["project"]) for a in sb.kimai.activities}, projects)
+    return (
+        set(customers.items()),
+        set(projects.items()),
+        {(a["id"], a["name"], a["project"]) for a in sb.kimai.activities},
+        projects,
+    )
 
 
 def created_lines(before, after, count_activities=True):
@@ -38,7 +45,11 @@ def created_lines(before, after, count_activities=True):
 
 
 def kimai_writes(sb):
-    return [(r.method, r.path) for r in sb.requests if r.service == "kimai" and r.method in ("POST", "PATCH", "PUT", "DELETE")]
+    return [
+        (r.method, r.path)
+        for r in sb.requests
+        if r.service == "kimai" and r.method in ("POST", "PATCH", "PUT", "DELETE")
+    ]
 
 
 def dry_run_then_real(workdir, *args, count_activities=True):
@@ -67,23 +78,30 @@ def test_csv_create_missing_lists_each_container_once_and_the_real_run_creates_e
     acme = sb.kimai.add_customer("Acme Corp")
     sb.kimai.add_project("Website", acme["id"])
     sb.kimai.add_activity("Development", None)
-    rows = ["2026-03-31,09:00,10:00,,Website,Development,Acme Corp,known,,,",   # all exists
-            "2026-03-31,10:00,11:00,,Website,Work,Globex,a,,,",                 # new customer, project, activity
-            "2026-03-31,11:00,12:00,,Website,Work,Globex,b,,,",
-            "2026-03-31,13:00,14:00,,Website,Work,Globex,c,,,",
-            "2026-03-31,14:00,15:00,,Website,Design,Acme Corp,d,,,",           # new activity in an existing project
-            "2026-03-31,15:00,16:00,,Website,Design,Acme Corp,e,,,",
-            "2026-04-01,09:00,10:00,,Intranet,Development,,f,,,"]               # new project under IMPORT_CUSTOMER
+    rows = [
+        "2026-03-31,09:00,10:00,,Website,Development,Acme Corp,known,,,",  # all exists
+        "2026-03-31,10:00,11:00,,Website,Work,Globex,a,,,",  # new customer, project, activity
+        "2026-03-31,11:00,12:00,,Website,Work,Globex,b,,,",
+        "2026-03-31,13:00,14:00,,Website,Work,Globex,c,,,",
+        "2026-03-31,14:00,15:00,,Website,Design,Acme Corp,d,,,",  # new activity in an existing project
+        "2026-03-31,15:00,16:00,,Website,Design,Acme Corp,e,,,",
+        "2026-04-01,09:00,10:00,,Intranet,Development,,f,,,",
+    ]  # new project under IMPORT_CUSTOMER
     (workdir.path / "hours.csv").write_text("\n".join([HEADER, *rows]) + "\n")
     planned, created, dry, real = dry_run_then_real(workdir, "csv-kimai", "hours.csv", "--create-missing")
-    assert planned == Counter({
-        "create customer 'Globex'": 1, "create project 'Website' (customer 'Globex')": 1,
-        "create activity 'Work' in project 'Website' (customer 'Globex')": 1,
-        "create activity 'Design' in project 'Website' (customer 'Acme Corp')": 1,
-        "create customer 'Imported'": 1, "create project 'Intranet' (customer 'Imported')": 1}), dry.stdout
+    assert planned == Counter(
+        {
+            "create customer 'Globex'": 1,
+            "create project 'Website' (customer 'Globex')": 1,
+            "create activity 'Work' in project 'Website' (customer 'Globex')": 1,
+            "create activity 'Design' in project 'Website' (customer 'Acme Corp')": 1,
+            "create customer 'Imported'": 1,
+            "create project 'Intranet' (customer 'Imported')": 1,
+        }
+    ), dry.stdout
     assert created == planned
     assert item_creates(dry, "line ") == 7 and len(sb.kimai.timesheets) == 7
-    assert "Europe/Berlin" in next(l for l in plan_lines(dry) if l.startswith("create line 2"))
+    assert "Europe/Berlin" in next(ln for ln in plan_lines(dry) if ln.startswith("create line 2"))
 
 
 # -- toggl-kimai ----------------------------------------------------------------------------------
@@ -94,15 +112,21 @@ def test_toggl_clients_projects_and_tasks_are_planned_once_and_created_as_planne
     sb.kimai.add_activity("Work", None)
     website = sb.toggl.add_project("Website", client_name="Globex")
     intranet = sb.toggl.add_project("Intranet", client_name="Globex")
-    day = datetime(2026, 11, 2, 8, 0, tzinfo=timezone.utc)
+    day = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
     for n in range(6):
         start = day + timedelta(hours=n)
         project = website if n % 2 else intranet
         sb.toggl.add_entry(start, start + timedelta(minutes=30), description=f"Task {n}", project_id=project["id"])
-    planned, created, dry, _ = dry_run_then_real(workdir, "toggl-kimai", "--from", "2026-11-01", "--to", "2026-11-03",
-                                                 "--create-missing")
-    assert planned == Counter({"create customer 'Globex'": 1, "create project 'Website' (customer 'Globex')": 1,
-                               "create project 'Intranet' (customer 'Globex')": 1}), dry.stdout
+    planned, created, dry, _ = dry_run_then_real(
+        workdir, "toggl-kimai", "--from", "2026-11-01", "--to", "2026-11-03", "--create-missing"
+    )
+    assert planned == Counter(
+        {
+            "create customer 'Globex'": 1,
+            "create project 'Website' (customer 'Globex')": 1,
+            "create project 'Intranet' (customer 'Globex')": 1,
+        }
+    ), dry.stdout
     assert created == planned
     assert item_creates(dry, "toggl ") == 6 and len(sb.kimai.timesheets) == 6
 
@@ -114,8 +138,13 @@ def test_gitea_new_customer_is_planned_once_for_all_repositories(workdir):
     sb.kimai.add_customer("acme")  # the owner's name exists; the configured customer does not
     workdir.set(KIMAI_CUSTOMER="Globex Corp")
     planned, created, dry, _ = dry_run_then_real(workdir, "gitea-kimai", count_activities=False)
-    assert planned == Counter({"create customer 'Globex Corp'": 1, "create project 'web' (customer 'Globex Corp')": 1,
-                               "create project 'api' (customer 'Globex Corp')": 1}), dry.stdout
+    assert planned == Counter(
+        {
+            "create customer 'Globex Corp'": 1,
+            "create project 'web' (customer 'Globex Corp')": 1,
+            "create project 'api' (customer 'Globex Corp')": 1,
+        }
+    ), dry.stdout
     assert created == planned
     assert item_creates(dry, "#") == len(sb.kimai.activities) == 5
 
@@ -123,8 +152,12 @@ def test_gitea_new_customer_is_planned_once_for_all_repositories(workdir):
 # -- zammad-kimai with new organisations -----------------------------------------------------------
 def test_zammad_new_organisations_are_planned_once_each_with_their_ticket_projects(workdir):
     sb = workdir.sandbox
-    workdir.set(ZAMMAD_URL=sb.url("zammad"), ZAMMAD_TOKEN=sb.tokens["zammad"], ZAMMAD_DEFAULT_ACTIVITY="Support",
-                SYNC_JOBS="zammad-kimai")
+    workdir.set(
+        ZAMMAD_URL=sb.url("zammad"),
+        ZAMMAD_TOKEN=sb.tokens["zammad"],
+        ZAMMAD_DEFAULT_ACTIVITY="Support",
+        SYNC_JOBS="zammad-kimai",
+    )
     sb.kimai.add_activity("Support", None)
     numbers = {}
     for organisation in ("Globex", "Initech"):
@@ -145,17 +178,24 @@ def test_zammad_new_organisations_are_planned_once_each_with_their_ticket_projec
 
 def test_zammad_fixed_project_is_planned_once_for_every_ticket(workdir):
     sb = workdir.sandbox
-    workdir.set(ZAMMAD_URL=sb.url("zammad"), ZAMMAD_TOKEN=sb.tokens["zammad"], ZAMMAD_DEFAULT_ACTIVITY="Support",
-                SYNC_JOBS="zammad-kimai", ZAMMAD_PROJECT_STRATEGY="fixed", ZAMMAD_PROJECT="Support desk",
-                KIMAI_CUSTOMER="Helpdesk")
+    workdir.set(
+        ZAMMAD_URL=sb.url("zammad"),
+        ZAMMAD_TOKEN=sb.tokens["zammad"],
+        ZAMMAD_DEFAULT_ACTIVITY="Support",
+        SYNC_JOBS="zammad-kimai",
+        ZAMMAD_PROJECT_STRATEGY="fixed",
+        ZAMMAD_PROJECT="Support desk",
+        KIMAI_CUSTOMER="Helpdesk",
+    )
     sb.kimai.add_activity("Support", None)
     org = sb.zammad.add_organization("Globex")
     for n in range(3):
         ticket = sb.zammad.add_ticket(f"Printer {n}", organization_id=org["id"])
         sb.zammad.add_time_accounting(ticket["id"], 15)
     planned, created, dry, _ = dry_run_then_real(workdir, "zammad-kimai")
-    assert planned == Counter({"create customer 'Helpdesk'": 1,
-                               "create project 'Support desk' (customer 'Helpdesk')": 1}), dry.stdout
+    assert planned == Counter(
+        {"create customer 'Helpdesk'": 1, "create project 'Support desk' (customer 'Helpdesk')": 1}
+    ), dry.stdout
     assert created == planned and len(sb.kimai.timesheets) == 3
     assert {s["project"] for s in sb.kimai.timesheets} == {sb.kimai.projects[0]["id"]}
 

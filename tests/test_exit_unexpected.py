@@ -3,6 +3,7 @@ line on stderr naming the exception and pointing to the log file, no traceback o
 traceback in LOG_FILE, and no configured secret in either. Run in-process with click's CliRunner;
 the failure is injected by replacing the one method every request of every service goes through
 (`ServiceSession.request`), or the report's store query."""
+
 import json
 
 import pytest
@@ -10,9 +11,9 @@ from click.testing import CliRunner
 
 import report
 import sync
-from common.reports import runs as reports
 from common.config import KEYS
 from common.http import ServiceSession
+from common.reports import runs as reports
 from common.store import Store
 
 GITEA, KIMAI = "gitea-SECRET-5e6f7a", "kimai-SECRET-1a2b3c"
@@ -24,13 +25,16 @@ def env_file(tmp_path, monkeypatch):
     for name in [*KEYS, "SYNC_ENV_FILE"]:
         monkeypatch.delenv(name, raising=False)
     path = tmp_path / "test.env"
-    path.write_text(f"GITEA_URL=http://127.0.0.1:9\nGITEA_TOKEN={GITEA}\nGITEA_ORGANIZATION=acme\n"
-                    f"KIMAI_URL=http://127.0.0.1:9\nKIMAI_TOKEN={KIMAI}\nSYNC_JOBS=gitea-kimai\n"
-                    f"DATABASE_PATH={tmp_path / 'sync.db'}\nLOG_FILE={tmp_path / 'tracksync.log'}\nLOG_LEVEL=INFO\n"
-                    f"CACHE_ENABLED=false\nHTTP_TIMEOUT=2\n")
+    path.write_text(
+        f"GITEA_URL=http://127.0.0.1:9\nGITEA_TOKEN={GITEA}\nGITEA_ORGANIZATION=acme\n"
+        f"KIMAI_URL=http://127.0.0.1:9\nKIMAI_TOKEN={KIMAI}\nSYNC_JOBS=gitea-kimai\n"
+        f"DATABASE_PATH={tmp_path / 'sync.db'}\nLOG_FILE={tmp_path / 'tracksync.log'}\nLOG_LEVEL=INFO\n"
+        f"CACHE_ENABLED=false\nHTTP_TIMEOUT=2\n"
+    )
     path.chmod(0o600)
     yield path
     import logging
+
     logger = logging.getLogger("tracksync")
     for handler in list(logger.handlers):  # close the log file, leave no handler on CliRunner's streams
         logger.removeHandler(handler)
@@ -40,6 +44,7 @@ def env_file(tmp_path, monkeypatch):
 def fail_with(monkeypatch, message):
     def broken(self, *args, **kwargs):
         raise RuntimeError(message)
+
     monkeypatch.setattr(ServiceSession, "request", broken)
 
 
@@ -93,6 +98,7 @@ def test_a_bug_inside_a_report_is_exit_1_with_one_line_and_the_traceback_in_the_
 
     def broken(*args, **kwargs):
         raise RuntimeError("no such column")
+
     monkeypatch.setattr(reports, "status", broken)
     result = invoke(report.cli, "--env-file", str(env_file))
     assert_exit_1(result, env_file, "no such column")

@@ -1,5 +1,6 @@
 """Every file a run leaves on disk is owner-only, whatever the caller's umask: the store and its
 write-ahead log, the log file, the HTTP cache and the exports hold people's hours and names."""
+
 import stat
 
 from gitea_helpers import seed
@@ -12,6 +13,9 @@ def test_store_log_cache_and_exports_are_owner_only(workdir):
     made = [p for p in workdir.path.rglob("*") if p.name != workdir.env_file.name]
     assert any(p.name == "sync.db" for p in made) and any(p.suffix == ".log" for p in made)
     assert any(p.parent.name == "exports" for p in made)
-    loose = {str(p.relative_to(workdir.path)): oct(stat.S_IMODE(p.stat().st_mode)) for p in made
-             if stat.S_IMODE(p.stat().st_mode) & 0o077}
+    loose = {
+        str(p.relative_to(workdir.path)): oct(stat.S_IMODE(p.stat().st_mode))
+        for p in made
+        if stat.S_IMODE(p.stat().st_mode) & 0o077
+    }
     assert loose == {}

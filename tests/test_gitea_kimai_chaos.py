@@ -1,4 +1,5 @@
 """Crash and fault tolerance: never a duplicate, nothing missing once runs converge."""
+
 import os
 import random
 import signal
@@ -6,9 +7,8 @@ import subprocess
 import sys
 import time
 
-from gitea_helpers import assert_converged, seed
-
 from conftest import ROOT
+from gitea_helpers import assert_converged, seed
 
 
 def converge(workdir, runs=6):
@@ -22,9 +22,14 @@ def converge(workdir, runs=6):
 
 
 def start_sync(workdir, *args):
-    return subprocess.Popen([sys.executable, str(ROOT / "sync.py"), *args, "--env-file", str(workdir.env_file)],
-                            cwd=workdir.path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "sync.py"), *args, "--env-file", str(workdir.env_file)],
+        cwd=workdir.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
 
 
 def test_store_deleted_between_runs_links_instead_of_duplicating(workdir):

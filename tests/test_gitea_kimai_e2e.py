@@ -1,5 +1,6 @@
 """End to end: sync.py runs as a subprocess against the sandbox; assertions read the sandbox's state
 and request log."""
+
 from collections import Counter
 
 from gitea_helpers import NON_LATIN, assert_converged, kimai_writes, seed
@@ -72,9 +73,12 @@ def test_dry_run_prints_plan_and_writes_nothing(workdir):
     assert kimai_writes(sb) == []
     assert workdir.db.read_bytes() == before
     lines = proc.stdout.splitlines()
-    assert any(l.strip().startswith("create #4 acme/web: activity '#4 Brand new' in project 'web' (customer 'acme')") for l in lines), proc.stdout
-    assert any(l.strip().startswith("update #2 acme/web: name") for l in lines), proc.stdout
-    assert any(l.strip().startswith("hide #3 acme/web") for l in lines), proc.stdout
+    assert any(
+        ln.strip().startswith("create #4 acme/web: activity '#4 Brand new' in project 'web' (customer 'acme')")
+        for ln in lines
+    ), proc.stdout
+    assert any(ln.strip().startswith("update #2 acme/web: name") for ln in lines), proc.stdout
+    assert any(ln.strip().startswith("hide #3 acme/web") for ln in lines), proc.stdout
     # and the real run then does exactly what was planned
     summary = flat_summary(workdir.sync("--json", check_code=0))
     assert (summary["created"], summary["updated"], summary["hidden"]) == (1, 1, 1)
@@ -134,6 +138,7 @@ def test_missing_repository_fails_alone_exit_3(workdir):
 
 def test_second_concurrent_run_exits_75(workdir):
     from common.runlock import JobLock
+
     seed(workdir.sandbox, issues=1)
     with JobLock(str(workdir.db), "gitea-kimai"):
         proc = workdir.sync(check_code=75)

@@ -1,4 +1,5 @@
 """sync.py flags and keys that shape a run: paging, cache, rate limit, read-only, logging."""
+
 import time
 
 from gitea_helpers import assert_converged, kimai_writes, seed

@@ -1,16 +1,30 @@
 """The pure parts of the gitea-kimai job: mapping, names, planning and cursors (no HTTP)."""
+
 from common.jobs.base import content_hash
 from common.jobs.gitea_kimai import RepoRead, activity_fields, next_cursor, plan_activities
 from common.jobs.kimai_targets import index_by_marker, kimai_safe_name, plan_project
 
 
 def issue(number, title="Title", state="open", body="", updated="2026-01-01T10:00:00Z"):
-    return {"number": number, "title": title, "state": state, "body": body, "updated_at": updated,
-            "html_url": f"https://git.example.com/acme/web/issues/{number}", "pull_request": None}
+    return {
+        "number": number,
+        "title": title,
+        "state": state,
+        "body": body,
+        "updated_at": updated,
+        "html_url": f"https://git.example.com/acme/web/issues/{number}",
+        "pull_request": None,
+    }
 
 
 def activity(id_, fields, billable=True):
-    return {"id": id_, "name": fields["name"], "comment": fields["comment"], "visible": fields["visible"], "billable": billable}
+    return {
+        "id": id_,
+        "name": fields["name"],
+        "comment": fields["comment"],
+        "visible": fields["visible"],
+        "billable": billable,
+    }
 
 
 def test_safe_name_replaces_forbidden_characters_and_collapses_space():
@@ -25,7 +39,12 @@ def test_safe_name_is_at_most_150_characters():
 
 def test_activity_comment_starts_with_marker_then_url_then_body():
     fields = activity_fields("acme", "web", issue(42, body="Steps:\n1. open"), "hide")
-    assert fields["comment"].split("\n") == ["gitea:acme/web#42", "https://git.example.com/acme/web/issues/42", "Steps:", "1. open"]
+    assert fields["comment"].split("\n") == [
+        "gitea:acme/web#42",
+        "https://git.example.com/acme/web/issues/42",
+        "Steps:",
+        "1. open",
+    ]
     assert fields["name"] == "#42 Title" and fields["visible"] is True
 
 
@@ -37,8 +56,9 @@ def test_closed_issue_hidden_or_kept():
 def test_plan_creates_updates_hides_shows_and_links():
     issues = [issue(1), issue(2, title="Renamed"), issue(3, state="closed"), issue(4), issue(5)]
     f = {n: activity_fields("acme", "web", issue(n), "hide") for n in range(1, 6)}
-    target = index_by_marker([activity(12, f[2]), activity(13, f[3]),
-                              activity(14, {**f[4], "visible": False}), activity(15, f[5])])
+    target = index_by_marker(
+        [activity(12, f[2]), activity(13, f[3]), activity(14, {**f[4], "visible": False}), activity(15, f[5])]
+    )
     links = {"gitea:acme/web#5": {"state": "synced", "target_id": 15, "source_hash": content_hash(f[5])}}
     plan = {a.key.split("#")[1]: a for a in plan_activities("acme", "web", issues, target, links, "hide")}
     assert plan["1"].kind == "create"
@@ -69,8 +89,10 @@ def test_duplicate_markers_resolve_to_the_lowest_id():
 
 
 def test_project_reused_by_marker_or_by_name_under_customer():
-    projects = [{"id": 5, "name": "web", "customer": 2, "comment": None},
-                {"id": 6, "name": "moved", "customer": 9, "comment": "gitea:acme/api\nhttps://x"}]
+    projects = [
+        {"id": 5, "name": "web", "customer": 2, "comment": None},
+        {"id": 6, "name": "moved", "customer": 9, "comment": "gitea:acme/api\nhttps://x"},
+    ]
     assert plan_project("gitea:acme/web", "web", "c", 2, projects, None, "acme/web").target_id == 5
     assert plan_project("gitea:acme/web", "web", "c", 3, projects, None, "acme/web").kind == "create"
     assert plan_project("gitea:acme/api", "api", "c", 2, projects, None, "acme/api").target_id == 6

@@ -1,5 +1,6 @@
 """The HTTP layer: error mapping, dry-run guard, POST never resent blindly, counting.
 (Retries on the wire are exercised against the sandbox in the chaos tests.)"""
+
 import socket
 
 import pytest
@@ -16,8 +17,9 @@ BASE = "https://kimai.example.com/api"
 def session(dry_run=False, **env):
     settings = load_settings(None, environ={"KIMAI_TOKEN": "secret-token-1234", "CACHE_ENABLED": "false", **env})
     counter = RequestCounter()
-    return ServiceSession("kimai", BASE, {"Authorization": "Bearer secret-token-1234"}, settings,
-                          counter=counter, dry_run=dry_run), counter
+    return ServiceSession(
+        "kimai", BASE, {"Authorization": "Bearer secret-token-1234"}, settings, counter=counter, dry_run=dry_run
+    ), counter
 
 
 @responses.activate
@@ -34,8 +36,15 @@ def test_401_is_an_auth_error_naming_the_token_key_but_not_the_token():
 def test_403_and_404_and_validation_errors():
     responses.get(f"{BASE}/customers", status=403, json={"code": 403, "message": "Forbidden"})
     responses.get(f"{BASE}/projects/9", status=404, json={"code": 404, "message": "Not Found"})
-    responses.post(f"{BASE}/activities", status=400, json={"code": 400, "message": "Validation Failed", "errors": {
-        "children": {"name": {"errors": ["This value is not valid."]}}}})
+    responses.post(
+        f"{BASE}/activities",
+        status=400,
+        json={
+            "code": 400,
+            "message": "Validation Failed",
+            "errors": {"children": {"name": {"errors": ["This value is not valid."]}}},
+        },
+    )
     http, _ = session()
     with pytest.raises(AuthError, match="permission refused"):
         http.get_json("customers")
@@ -83,10 +92,13 @@ def test_dry_run_refuses_every_write_before_it_leaves():
 
 def test_unreachable_server_is_service_unavailable(monkeypatch):
     import urllib3.util.retry
+
     waits = []  # urllib3's back-off between connection attempts, recorded instead of slept
     monkeypatch.setattr(urllib3.util.retry.time, "sleep", waits.append)
-    backoff = [min(http_module.RETRY_BACKOFF_FACTOR * 2 ** n, http_module.RETRY_BACKOFF_MAX)
-               for n in range(1, http_module.RETRY_CONNECT)]
+    backoff = [
+        min(http_module.RETRY_BACKOFF_FACTOR * 2**n, http_module.RETRY_BACKOFF_MAX)
+        for n in range(1, http_module.RETRY_CONNECT)
+    ]
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -112,9 +124,11 @@ def test_error_detail_reads_each_services_error_shape():
 
 def test_cache_holds_exactly_the_reference_urls(tmp_path):
     from requests_cache.policy.expiration import DO_NOT_CACHE, get_url_expiration
+
     settings = load_settings(None, environ={"CACHE_DIR": str(tmp_path), "CACHE_TTL": "60"})
-    http = ServiceSession("gitea", "https://git.example.com/api/v1", {}, settings, counter=RequestCounter(),
-                          cacheable=("version", "user"))
+    http = ServiceSession(
+        "gitea", "https://git.example.com/api/v1", {}, settings, counter=RequestCounter(), cacheable=("version", "user")
+    )
     patterns = http.session.settings.urls_expire_after
     base = "https://git.example.com/api/v1"
     assert get_url_expiration(f"{base}/user", patterns) == 60
@@ -126,10 +140,16 @@ def test_cache_holds_exactly_the_reference_urls(tmp_path):
 def test_long_retry_after_on_a_real_get_stops_at_once(sandbox):
     """urllib3's retries run below `responses`; here against the sandbox's real 429."""
     import time
+
     sandbox.faults.configure(rate_429=1.0, retry_after=3600, services=["kimai"])
     settings = load_settings(None, environ={"CACHE_ENABLED": "false"})
-    http = ServiceSession("kimai", f"{sandbox.url('kimai')}/api", {"Authorization": f"Bearer {sandbox.tokens['kimai']}"},
-                          settings, counter=RequestCounter())
+    http = ServiceSession(
+        "kimai",
+        f"{sandbox.url('kimai')}/api",
+        {"Authorization": f"Bearer {sandbox.tokens['kimai']}"},
+        settings,
+        counter=RequestCounter(),
+    )
     started = time.monotonic()
     with pytest.raises(RateLimited):
         http.get_json("users/me")
@@ -140,8 +160,13 @@ def test_short_retry_after_is_waited_out_and_retried(sandbox):
     sandbox.faults.configure(rate_429=0.5, retry_after=0, seed=2, services=["kimai"])
     settings = load_settings(None, environ={"CACHE_ENABLED": "false"})
     counter = RequestCounter()
-    http = ServiceSession("kimai", f"{sandbox.url('kimai')}/api", {"Authorization": f"Bearer {sandbox.tokens['kimai']}"},
-                          settings, counter=counter)
+    http = ServiceSession(
+        "kimai",
+        f"{sandbox.url('kimai')}/api",
+        {"Authorization": f"Bearer {sandbox.tokens['kimai']}"},
+        settings,
+        counter=counter,
+    )
     for _ in range(5):
         assert http.get_json("users/me")["username"]
     assert counter.totals()["requests"] == sandbox.count(service="kimai") > 5

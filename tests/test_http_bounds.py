@@ -1,6 +1,7 @@
 """A server's answer is bounded in size and in time (common/http.py): a huge body, a gzip bomb or
 a body trickled byte by byte stops the read with one error (69) instead of eating memory or
 hanging, and a stop request (SIGTERM) ends a trickled read at once."""
+
 import gzip
 import http.server
 import subprocess
@@ -101,9 +102,16 @@ def test_a_stop_request_ends_a_trickled_read_at_once(server):
 
 def test_the_sync_exits_69_in_one_line_against_a_huge_answer(server, tmp_path):
     env_file = tmp_path / "t.env"
-    env_file.write_text(f"KIMAI_URL={server}/huge\nKIMAI_TOKEN=kimai-token-1\nGITEA_URL={server}/huge\n"
-                        "GITEA_TOKEN=gitea-token-1\nGITEA_ORGANIZATION=acme\nHTTP_TIMEOUT=5\n")
-    proc = subprocess.run([sys.executable, str(ROOT / "sync.py"), "--env-file", str(env_file)], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+    env_file.write_text(
+        f"KIMAI_URL={server}/huge\nKIMAI_TOKEN=kimai-token-1\nGITEA_URL={server}/huge\n"
+        "GITEA_TOKEN=gitea-token-1\nGITEA_ORGANIZATION=acme\nHTTP_TIMEOUT=5\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "sync.py"), "--env-file", str(env_file)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 69, proc.stderr
     assert "larger than 64 MiB" in proc.stderr and "Traceback" not in proc.stderr

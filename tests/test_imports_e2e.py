@@ -1,20 +1,32 @@
 """toggl-kimai and harvest-kimai end to end against the sandbox's Toggl, Harvest and Kimai."""
+
 import json
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from sync_json import flat_summary
 
 from common.store import Store
-from sync_json import flat_summary
 
 
 @pytest.fixture
 def iwork(workdir):
     sb = workdir.sandbox
     env = sb.env(owner="acme")
-    workdir.set(**{k: env[k] for k in ("TOGGL_URL", "TOGGL_TOKEN", "TOGGL_WORKSPACE", "HARVEST_URL", "HARVEST_TOKEN",
-                                       "HARVEST_ACCOUNT_ID")})
+    workdir.set(
+        **{
+            k: env[k]
+            for k in (
+                "TOGGL_URL",
+                "TOGGL_TOKEN",
+                "TOGGL_WORKSPACE",
+                "HARVEST_URL",
+                "HARVEST_TOKEN",
+                "HARVEST_ACCOUNT_ID",
+            )
+        }
+    )
     return workdir
 
 
@@ -28,16 +40,27 @@ def kimai_writes(sb):
 
 
 def utc(*args):
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
-def seed_toggl(sb, count=5, day=utc(2026, 11, 2, 8, 0)):
+DAY = utc(2026, 11, 2, 8, 0)
+
+
+def seed_toggl(sb, count=5, day=DAY):
     project = sb.toggl.add_project("Website", client_name="Acme Corp")
     entries = []
     for n in range(count):
         start = day + timedelta(hours=n)
-        entries.append(sb.toggl.add_entry(start, start + timedelta(minutes=45), description=f"Task {n}",
-                                          project_id=project["id"], tags=("dev",), billable=True))
+        entries.append(
+            sb.toggl.add_entry(
+                start,
+                start + timedelta(minutes=45),
+                description=f"Task {n}",
+                project_id=project["id"],
+                tags=("dev",),
+                billable=True,
+            )
+        )
     return project, entries
 
 
@@ -45,15 +68,21 @@ def test_toggl_window_import_then_reimport_makes_no_write(iwork):
     sb = iwork.sandbox
     _, entries = seed_toggl(sb)
     sb.toggl.add_entry(utc(2026, 11, 2, 16, 0), None, description="still running")
-    proc = iwork.sync("toggl-kimai", "--from", "2026-11-01", "--to", "2026-11-03", "--create-missing", "--json", check_code=0)
+    proc = iwork.sync(
+        "toggl-kimai", "--from", "2026-11-01", "--to", "2026-11-03", "--create-missing", "--json", check_code=0
+    )
     summary = flat_summary(proc)
     assert summary["created"] == 5 and summary["skipped"] == 1
     assert by_marker(sb, "toggl:") == {f"toggl:{e['id']}": 1 for e in entries}
     sheet = sb.kimai.timesheets[0]
     assert "import" in sheet["tags"] and "dev" in sheet["tags"] and sheet["duration"] == 45 * 60
-    assert [c["name"] for c in sb.kimai.customers] == ["Acme Corp"] and [p["name"] for p in sb.kimai.projects] == ["Website"]
+    assert [c["name"] for c in sb.kimai.customers] == ["Acme Corp"] and [p["name"] for p in sb.kimai.projects] == [
+        "Website"
+    ]
     sb.clear_requests()
-    summary = flat_summary(iwork.sync("toggl-kimai", "--from", "2026-11-01", "--to", "2026-11-03", "--json", check_code=0))
+    summary = flat_summary(
+        iwork.sync("toggl-kimai", "--from", "2026-11-01", "--to", "2026-11-03", "--json", check_code=0)
+    )
     assert kimai_writes(sb) == [] and summary["unchanged"] == 5
     history = json.loads(iwork.run("report.py", "imports", "--json", check_code=0).stdout)
     assert [h["status"] for h in history] == ["ok", "ok"] and history[1]["created"] == 5 and history[1]["skipped"] == 1
@@ -123,8 +152,10 @@ def test_unmapped_project_is_reported_and_skipped_exit_3(iwork):
 def test_toggl_dry_run_writes_nothing(iwork):
     sb = iwork.sandbox
     seed_toggl(sb, count=2)
-    proc = iwork.sync("toggl-kimai", "--from", "2026-11-01", "--to", "2026-11-03", "--create-missing", "--dry-run", check_code=0)
-    assert sum(l.strip().startswith("create toggl") for l in proc.stdout.splitlines()) == 2
+    proc = iwork.sync(
+        "toggl-kimai", "--from", "2026-11-01", "--to", "2026-11-03", "--create-missing", "--dry-run", check_code=0
+    )
+    assert sum(ln.strip().startswith("create toggl") for ln in proc.stdout.splitlines()) == 2
     assert kimai_writes(sb) == [] and not iwork.db.exists()
 
 
@@ -135,9 +166,13 @@ def test_harvest_2500_entries_two_pages_exactly_once(iwork):
     task = sb.harvest.add_task("Support")
     first_day = datetime(2026, 9, 1).date()
     for n in range(2500):  # 28 quarter hours a day over 90 days
-        sb.harvest.add_entry((first_day + timedelta(days=n % 90)).isoformat(), 0.25, project["id"], task["id"], notes=f"call {n}")
+        sb.harvest.add_entry(
+            (first_day + timedelta(days=n % 90)).isoformat(), 0.25, project["id"], task["id"], notes=f"call {n}"
+        )
     iwork.set(SYNC_WORKERS="8")
-    proc = iwork.sync("harvest-kimai", "--from", "2026-09-01", "--to", "2026-11-30", "--create-missing", "--json", check_code=0)
+    proc = iwork.sync(
+        "harvest-kimai", "--from", "2026-09-01", "--to", "2026-11-30", "--create-missing", "--json", check_code=0
+    )
     assert flat_summary(proc)["created"] == 2500
     reads = [r for r in sb.requests if r.service == "harvest" and r.path.endswith("/time_entries")]
     assert len(reads) == 2

@@ -7,8 +7,9 @@ rows deleted at the source under both delete policies.
 The jobs are built with no store; their constructors make HTTP sessions but send nothing, and the
 Toggl workspace lists (projects, clients, tasks) come from a stand-in holding the names the
 recorded entries carry."""
+
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -31,16 +32,22 @@ def example(service, name):
     return json.loads((CONTRACTS / service / "examples" / name).read_text("utf-8"))
 
 
-TOGGL_ENTRIES = example("toggl", "me_time_entries.meta.response.json")      # 3 stopped entries, with names
-TOGGL_SINCE = example("toggl", "me_time_entries.since.response.json")       # 4 deleted, 1 live
+TOGGL_ENTRIES = example("toggl", "me_time_entries.meta.response.json")  # 3 stopped entries, with names
+TOGGL_SINCE = example("toggl", "me_time_entries.since.response.json")  # 4 deleted, 1 live
 TOGGL_RUNNING = example("toggl", "me_time_entries_current.running.response.json")
 HARVEST_ENTRIES = example("harvest", "get_time_entries.response200.json")["time_entries"]
 
 
 def settings(**values):
     base = {name: key.default for name, key in KEYS.items()}
-    base.update(KIMAI_URL="http://kimai.invalid", KIMAI_TOKEN="kimai-token-0001", TOGGL_TOKEN="toggl-token-0001",
-                TOGGL_WORKSPACE=2230580, HARVEST_TOKEN="harvest-token-0001", HARVEST_ACCOUNT_ID="1")
+    base.update(
+        KIMAI_URL="http://kimai.invalid",
+        KIMAI_TOKEN="kimai-token-0001",
+        TOGGL_TOKEN="toggl-token-0001",
+        TOGGL_WORKSPACE=2230580,
+        HARVEST_TOKEN="harvest-token-0001",
+        HARVEST_ACCOUNT_ID="1",
+    )
     base.update(values)
     return Settings(base)
 
@@ -50,8 +57,13 @@ class TogglLists:
 
     def __init__(self, entries):
         self.clients_ = [{"id": 1, "name": "AGL"}]
-        self.projects_ = list({e["project_id"]: {"id": e["project_id"], "name": e["project_name"], "client_id": 1}
-                               for e in entries if e.get("project_name")}.values())
+        self.projects_ = list(
+            {
+                e["project_id"]: {"id": e["project_id"], "name": e["project_name"], "client_id": 1}
+                for e in entries
+                if e.get("project_name")
+            }.values()
+        )
 
     def projects(self):
         return self.projects_
@@ -70,7 +82,9 @@ def toggl_job(**values):
 
 
 def harvest_job(**values):
-    job = HarvestKimaiJob(settings(**values), Options(dry_run=True), None, RequestCounter(), Result(job="harvest-kimai"))
+    job = HarvestKimaiJob(
+        settings(**values), Options(dry_run=True), None, RequestCounter(), Result(job="harvest-kimai")
+    )
     job.tz = TZ
     return job
 
@@ -84,19 +98,34 @@ def harvest_read(raw=HARVEST_ENTRIES, **values):
 
 
 def utc(*args):
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 def timesheet(fields, id_=700, exported=False, tags=None):
     """The Kimai timesheet of these fields, as Kimai answers it (offset without a colon, tags a list)."""
-    return {"id": id_, "begin": fields["begin"] + "+0100", "end": fields["end"] + "+0100", "project": fields["project"],
-            "activity": fields["activity"], "description": fields["description"], "billable": fields["billable"],
-            "exported": exported, "tags": tags if tags is not None else fields["tags"].split(","), "user": 1}
+    return {
+        "id": id_,
+        "begin": fields["begin"] + "+0100",
+        "end": fields["end"] + "+0100",
+        "project": fields["project"],
+        "activity": fields["activity"],
+        "description": fields["description"],
+        "billable": fields["billable"],
+        "exported": exported,
+        "tags": tags if tags is not None else fields["tags"].split(","),
+        "user": 1,
+    }
 
 
 def link(entry, target_id=700, state="synced", source_hash=None):
-    return {"source_key": entry.key, "target_type": "timesheet", "target_id": target_id, "state": state,
-            "source_hash": source_hash or entry.version, "data": None}
+    return {
+        "source_key": entry.key,
+        "target_type": "timesheet",
+        "target_id": target_id,
+        "state": state,
+        "source_hash": source_hash or entry.version,
+        "data": None,
+    }
 
 
 def plan(entry, fields, target, stored=None, needs=None):
@@ -105,6 +134,7 @@ def plan(entry, fields, target, stored=None, needs=None):
 
 
 # --- the source rows as the jobs read them ------------------------------------------------------
+
 
 def test_toggl_entries_become_rows_with_project_client_and_default_activity():
     read = toggl_read()
@@ -142,28 +172,40 @@ def test_harvest_entries_are_read_in_harvests_zone_with_client_project_and_task(
 
 
 def test_harvest_entries_without_times_are_laid_end_to_end_from_the_day_start():
-    untimed = [{**e, "started_time": None, "ended_time": None} for e in HARVEST_ENTRIES if e["spent_date"] == "2017-03-01"]
+    untimed = [
+        {**e, "started_time": None, "ended_time": None} for e in HARVEST_ENTRIES if e["spent_date"] == "2017-03-01"
+    ]
     read = harvest_read(untimed, IMPORT_DAY_START="08:30")
     spans = [(e.key, e.begin, e.end) for e in read.entries]
     # in Harvest id order: 636707831 (2.0 h), 636708574 (1.0 h), 636708723 (1.35 h = 81 min); Berlin is UTC+1
-    assert spans == [("harvest:636707831", utc(2017, 3, 1, 7, 30), utc(2017, 3, 1, 9, 30)),
-                     ("harvest:636708574", utc(2017, 3, 1, 9, 30), utc(2017, 3, 1, 10, 30)),
-                     ("harvest:636708723", utc(2017, 3, 1, 10, 30), utc(2017, 3, 1, 11, 51))]
+    assert spans == [
+        ("harvest:636707831", utc(2017, 3, 1, 7, 30), utc(2017, 3, 1, 9, 30)),
+        ("harvest:636708574", utc(2017, 3, 1, 9, 30), utc(2017, 3, 1, 10, 30)),
+        ("harvest:636708723", utc(2017, 3, 1, 10, 30), utc(2017, 3, 1, 11, 51)),
+    ]
 
 
 # --- the Kimai fields of a row ------------------------------------------------------------------
 
+
 def test_a_row_maps_to_a_timesheet_with_its_marker_tags_and_billable_flag():
     entry = toggl_read().entries[0]
     assert timesheet_fields(entry, TZ, 5, 9, None) == {
-        "begin": "2024-12-16T18:05:25", "end": "2024-12-16T19:07:05", "project": 5, "activity": 9,
-        "description": "toggl:3731531776\nInbox Zero", "tags": "import", "billable": False}
+        "begin": "2024-12-16T18:05:25",
+        "end": "2024-12-16T19:07:05",
+        "project": 5,
+        "activity": 9,
+        "description": "toggl:3731531776\nInbox Zero",
+        "tags": "import",
+        "billable": False,
+    }
     harvest = harvest_read().entries[0]
     fields = timesheet_fields(harvest, TZ, 5, 9, 4)
     assert fields["description"] == f"{harvest.key}\n{harvest.description}" and fields["user"] == 4
 
 
 # --- each row's action --------------------------------------------------------------------------
+
 
 @pytest.fixture(params=["toggl", "harvest"])
 def row(request):
@@ -189,8 +231,12 @@ def test_a_timesheet_as_wanted_and_linked_is_unchanged(row):
 @pytest.mark.parametrize("stored", ["none", "other target", "older version", "orphaned"])
 def test_a_timesheet_as_wanted_found_by_marker_is_linked(row, stored):
     entry, fields = row
-    links = {"none": None, "other target": link(entry, 999), "older version": link(entry, source_hash="old"),
-             "orphaned": link(entry, state="orphaned")}
+    links = {
+        "none": None,
+        "other target": link(entry, 999),
+        "older version": link(entry, source_hash="old"),
+        "orphaned": link(entry, state="orphaned"),
+    }
     action = plan(entry, fields, timesheet(fields), links[stored])
     assert action.kind == "link" and action.target_id == 700 and not action.writes
 
@@ -229,7 +275,9 @@ def test_only_the_description_or_tags_changed_says_so(row):
 
 def test_a_row_waiting_for_a_planned_project_names_it():
     entry = toggl_read().entries[0]
-    project = Action("create", "kimai:project/AGL > AGL Social Media", "project", "project 'AGL Social Media'", "AGL", {})
+    project = Action(
+        "create", "kimai:project/AGL > AGL Social Media", "project", "project 'AGL Social Media'", "AGL", {}
+    )
     fields = timesheet_fields(entry, TZ, None, 9, None)
     created = plan(entry, fields, None, needs={"project": project})
     assert created.kind == "create" and created.needs == {"project": project}
@@ -240,46 +288,68 @@ def test_a_row_waiting_for_a_planned_project_names_it():
 
 # --- the Kimai references of the rows ----------------------------------------------------------
 
+
 def test_rows_map_to_existing_projects_and_activities_or_fail_naming_what_is_missing():
     entries = harvest_read().entries
-    state = KimaiState(customers=[{"id": 1, "name": "123 Industries"}],
-                       projects=[{"id": 5, "name": "Online Store - Phase 1", "customer": 1}],
-                       activities=[{"id": 9, "name": "Programming", "project": None},
-                                   {"id": 10, "name": "Research", "project": 5}])
+    state = KimaiState(
+        customers=[{"id": 1, "name": "123 Industries"}],
+        projects=[{"id": 5, "name": "Online Store - Phase 1", "customer": 1}],
+        activities=[{"id": 9, "name": "Programming", "project": None}, {"id": 10, "name": "Research", "project": 5}],
+    )
     mapping = {"customer": {}, "project": {}, "activity": {"Project Management": "Programming"}, "user": {}}
     refs, reasons = plan_references(entries, mapping, "Imported", Containers(state), create_missing=False)
-    assert refs == {"harvest:636707831": (5, 9, None), "harvest:636708574": (5, 10, None),
-                    "harvest:636708723": (5, 9, None)}
-    assert reasons == {"harvest:636709355": "Kimai has no project 'Marketing Website' (customer 'ABC Corp'); map it "
-                                            "in IMPORT_MAP or use --create-missing"}
+    assert refs == {
+        "harvest:636707831": (5, 9, None),
+        "harvest:636708574": (5, 10, None),
+        "harvest:636708723": (5, 9, None),
+    }
+    assert reasons == {
+        "harvest:636709355": "Kimai has no project 'Marketing Website' (customer 'ABC Corp'); map it "
+        "in IMPORT_MAP or use --create-missing"
+    }
 
 
 def test_with_create_missing_the_missing_containers_are_planned_once():
     entries = toggl_read().entries
     containers = Containers(KimaiState(customers=[], projects=[], activities=[]))
-    refs, reasons = plan_references(entries, {k: {} for k in ("customer", "project", "activity", "user")}, "Imported",
-                                    containers, create_missing=True)
+    refs, reasons = plan_references(
+        entries,
+        {k: {} for k in ("customer", "project", "activity", "user")},
+        "Imported",
+        containers,
+        create_missing=True,
+    )
     assert reasons == {}
     assert [(a.kind, a.target_type, a.key) for a in containers.actions] == [
         ("create", "customer", "kimai:customer/AGL"),
         ("create", "project", "kimai:project/AGL > AGL Social Media"),
         ("create", "activity", "kimai:activity/AGL > AGL Social Media > Work"),
         ("create", "project", "kimai:project/AGL > AGL Coaching"),
-        ("create", "activity", "kimai:activity/AGL > AGL Coaching > Work")]
+        ("create", "activity", "kimai:activity/AGL > AGL Coaching > Work"),
+    ]
     project, activity, user = refs["toggl:3731416928"]
     assert refs["toggl:3731292842"] == (project, activity, user)  # the same planned project, not a second one
-    assert ref_id(project) is None and needs_of(project=project, activity=activity) == {"project": project,
-                                                                                        "activity": activity}
+    assert ref_id(project) is None and needs_of(project=project, activity=activity) == {
+        "project": project,
+        "activity": activity,
+    }
 
 
 # --- rows deleted at the source: the delete policy --------------------------------------------
+
 
 def deleted_plan(policy):
     job = toggl_job(IMPORT_DELETE_POLICY=policy)
     key = "toggl:3730276799"  # deleted in the recording
     data = {"begin": "2024-12-16T03:18:20", "description": key}
-    stored = {"source_key": key, "target_type": "timesheet", "target_id": 700, "state": "synced", "source_hash": "v",
-              "data": data}
+    stored = {
+        "source_key": key,
+        "target_type": "timesheet",
+        "target_id": 700,
+        "state": "synced",
+        "source_hash": "v",
+        "data": data,
+    }
     return job, data, job.plan_deleted([stored], {key: {"id": 700}})
 
 
@@ -292,9 +362,15 @@ def test_delete_policy_delete_deletes_the_timesheet():
 def test_delete_policy_report_plans_a_report_keeping_the_timesheet_and_writes_nothing():
     job, data, [action] = deleted_plan("report")
     assert (action.kind, action.key, action.target_id, action.fields, action.source_hash) == (
-        "report", "toggl:3730276799", 700, data, "v")
+        "report",
+        "toggl:3730276799",
+        700,
+        data,
+        "v",
+    )
     assert not action.writes and f"{action.label}: {action.detail}" == (
-        "toggl:3730276799: deleted in toggl; its timesheet is kept (IMPORT_DELETE_POLICY=report)")
+        "toggl:3730276799: deleted in toggl; its timesheet is kept (IMPORT_DELETE_POLICY=report)"
+    )
     assert job.result.counts == {} and job.result.warnings == []  # planning only plans: the applier reports
 
 
@@ -309,4 +385,5 @@ def test_the_applier_reports_a_deletion_once_and_marks_the_link_orphaned(tmp_pat
         link = store.links("toggl-kimai")[action.key]
     assert (link["state"], link["target_id"], link["source_hash"], link["data"]) == ("orphaned", 700, "v", data)
     assert result.counts["deleted_in_source"] == 1 and result.warnings == [
-        "toggl:3730276799: deleted in toggl; its timesheet is kept (IMPORT_DELETE_POLICY=report)"]
+        "toggl:3730276799: deleted in toggl; its timesheet is kept (IMPORT_DELETE_POLICY=report)"
+    ]

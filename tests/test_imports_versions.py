@@ -5,20 +5,28 @@ costs no Kimai request and no store write.
 The hashes below were computed by the code before the move (imports.version_of) from the
 recorded examples the planner tests use, and from the same entries with text beyond ASCII, which
 that code hashed \\u-escaped."""
-import pytest
 
+import pytest
+from test_imports_plan import HARVEST_ENTRIES, TOGGL_ENTRIES, TZ, TogglLists, harvest_job, settings, toggl_job
+
+from common.http import RequestCounter
 from common.jobs.base import Result
 from common.jobs.imports import Options, source_version
 from common.jobs.toggl_kimai import TogglKimaiJob
-from common.http import RequestCounter
 from common.store import Store
-from test_imports_plan import HARVEST_ENTRIES, TOGGL_ENTRIES, TZ, TogglLists, harvest_job, settings, toggl_job
 
 NON_ASCII = "Café – Überprüfung"
-STORED_TOGGL = {"toggl:3731531776": "43805dce7b7c2c87", "toggl:3731416928": "b69c3c54dbc6a778",
-                "toggl:3731292842": "bcf2a2441af19757"}
-STORED_HARVEST = {"harvest:636707831": "56202f8a048242b9", "harvest:636708574": "1ca51dc59b2bf266",
-                  "harvest:636708723": "a35333c030031d22", "harvest:636709355": "48c8d3ca05adb223"}
+STORED_TOGGL = {
+    "toggl:3731531776": "43805dce7b7c2c87",
+    "toggl:3731416928": "b69c3c54dbc6a778",
+    "toggl:3731292842": "bcf2a2441af19757",
+}
+STORED_HARVEST = {
+    "harvest:636707831": "56202f8a048242b9",
+    "harvest:636708574": "1ca51dc59b2bf266",
+    "harvest:636708723": "a35333c030031d22",
+    "harvest:636709355": "48c8d3ca05adb223",
+}
 STORED_NON_ASCII = {"toggl:3731531776": "9c5b33d8baa8eea2", "harvest:636709355": "1cb78831ed848ef0"}
 
 
@@ -50,6 +58,7 @@ def test_rows_with_text_beyond_ascii_accept_the_stored_escaped_version():
 
 def test_the_version_is_base_content_hash_of_the_parts():
     from common.jobs.base import content_hash
+
     assert source_version("a", 1, None) == (content_hash(["a", 1, None]), None)
 
 
@@ -62,7 +71,9 @@ class NoKimai:
 
 @pytest.mark.parametrize("non_ascii", [False, True])
 def test_an_unchanged_reimport_on_a_store_written_before_makes_no_request_and_no_write(tmp_path, non_ascii):
-    raw = [{**e, "description": f"{NON_ASCII} {n}"} for n, e in enumerate(TOGGL_ENTRIES)] if non_ascii else TOGGL_ENTRIES
+    raw = (
+        [{**e, "description": f"{NON_ASCII} {n}"} for n, e in enumerate(TOGGL_ENTRIES)] if non_ascii else TOGGL_ENTRIES
+    )
     entries = toggl_entries(raw)
     with Store(tmp_path / "sync.db") as store:
         for n, entry in enumerate(entries):  # the links as the code before wrote them

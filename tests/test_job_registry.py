@@ -1,6 +1,7 @@
 """The job registry and the subcommands sync.py builds from it, in-process with click's CliRunner:
 each job class declares its name, --help line, examples and own options; each subcommand shows
 and accepts only its own options; the parsed values reach the job as its typed options."""
+
 import re
 from types import SimpleNamespace
 
@@ -17,14 +18,30 @@ from common.jobs.registry import JOBS
 from common.jobs.zammad_kimai import ZammadKimaiJob
 
 NAMES = ["gitea-kimai", "zammad-kimai", "toggl-kimai", "harvest-kimai", "csv-kimai"]
-COMMON = {"--dry-run", "--full", "--quiet", "--fail-on-conflicts", "--stats", "--export", "--clear-cache", "--cache",
-          "--rate-limit", "--page-size", "--max-pages", "--json", "--verbose", "--env-file"}
+COMMON = {
+    "--dry-run",
+    "--full",
+    "--quiet",
+    "--fail-on-conflicts",
+    "--stats",
+    "--export",
+    "--clear-cache",
+    "--cache",
+    "--rate-limit",
+    "--page-size",
+    "--max-pages",
+    "--json",
+    "--verbose",
+    "--env-file",
+}
 
 
 def own_flags(job):
     """The flags a job's declared options make (its FILE argument has none)."""
+
     def holder():
         pass
+
     for option in job.options:
         holder = option(holder)
     return {o for p in holder.__click_params__ for o in p.opts if o.startswith("--")}
@@ -64,12 +81,19 @@ def test_each_subcommand_shows_only_its_own_options(name):
     assert not shown & others, result.output
 
 
-@pytest.mark.parametrize("args, flag, owners", [
-    (("toggl-kimai", "--repos", "web"), "--repos", "gitea-kimai"),
-    (("gitea-kimai", "--skip-invalid"), "--skip-invalid", "csv-kimai"),
-    (("zammad-kimai", "--create-missing"), "--create-missing", "toggl-kimai, harvest-kimai, csv-kimai"),
-    (("--include-prs", "gitea-kimai"), "--include-prs", "gitea-kimai"),  # before the name: the group has no job's own
-])
+@pytest.mark.parametrize(
+    "args, flag, owners",
+    [
+        (("toggl-kimai", "--repos", "web"), "--repos", "gitea-kimai"),
+        (("gitea-kimai", "--skip-invalid"), "--skip-invalid", "csv-kimai"),
+        (("zammad-kimai", "--create-missing"), "--create-missing", "toggl-kimai, harvest-kimai, csv-kimai"),
+        (
+            ("--include-prs", "gitea-kimai"),
+            "--include-prs",
+            "gitea-kimai",
+        ),  # before the name: the group has no job's own
+    ],
+)
 def test_a_flag_of_another_job_exits_2_naming_the_jobs_that_have_it(runs, args, flag, owners):
     result = invoke(*args)
     assert result.exit_code == 2 and not runs
@@ -99,9 +123,12 @@ def test_csv_kimai_template_and_missing_file(runs):
 def test_a_job_runs_with_its_own_options_and_the_runs_flags():
     settings = SimpleNamespace(sync_workers=7, sync_pull_requests=False)
     run = RunOptions(dry_run=True, full=True, job_options=GiteaKimaiJob.Options(repos=("web",)))
-    assert GiteaKimaiJob.options_for(run, settings) == GiteaKimaiJob.Options(dry_run=True, full=True, workers=7,
-                                                                              repos=("web",))
-    assert GiteaKimaiJob.options_for(RunOptions(), SimpleNamespace(sync_workers=2, sync_pull_requests=True)).include_pulls
+    assert GiteaKimaiJob.options_for(run, settings) == GiteaKimaiJob.Options(
+        dry_run=True, full=True, workers=7, repos=("web",)
+    )
+    assert GiteaKimaiJob.options_for(
+        RunOptions(), SimpleNamespace(sync_workers=2, sync_pull_requests=True)
+    ).include_pulls
     assert JOBS["toggl-kimai"].options_for(RunOptions(full=True), settings) == ImportOptions(full=True, workers=7)
     assert run.params() == {"full": True, "repos": ("web",)}  # what the run's row records
     assert RunOptions(job_options=ZammadKimaiJob.Options(ticket_ids=(4,))).params() == {"ticket_ids": (4,)}
@@ -109,8 +136,13 @@ def test_a_job_runs_with_its_own_options_and_the_runs_flags():
 
 def test_a_new_job_needs_only_its_class(monkeypatch):
     """A job declared like the others gets a subcommand with its help, examples and options."""
+
     class EchoJob(Job):
-        name, summary, examples = "echo-kimai", "Echo -> Kimai.", ("python sync.py echo-kimai --loud", "python sync.py echo-kimai")
+        name, summary, examples = (
+            "echo-kimai",
+            "Echo -> Kimai.",
+            ("python sync.py echo-kimai --loud", "python sync.py echo-kimai"),
+        )
         options = (click.option("--loud", is_flag=True, help="louder"),)
 
         @classmethod
@@ -122,12 +154,17 @@ def test_a_new_job_needs_only_its_class(monkeypatch):
 
         def run(self):
             pass
+
     group = click.Group("sync.py", params=list(sync.cli.params))
     monkeypatch.setattr(sync, "cli", group)
     calls = []
     monkeypatch.setattr(sync, "run", lambda job, options, job_options=None: calls.append((job, job_options)))
     sync._job_command(EchoJob)
     result = CliRunner().invoke(group, ["echo-kimai", "--help"])
-    assert "Echo -> Kimai." in result.output and "--loud" in result.output and "python sync.py echo-kimai --loud" in result.output
+    assert (
+        "Echo -> Kimai." in result.output
+        and "--loud" in result.output
+        and "python sync.py echo-kimai --loud" in result.output
+    )
     assert CliRunner().invoke(group, ["echo-kimai", "--loud"]).exit_code == 0
     assert calls == [("echo-kimai", JobOptions(full=True))]

@@ -1,4 +1,5 @@
 """backup.py: snapshots, verification, tampered archives, restore rules, prune."""
+
 import hashlib
 import json
 import sqlite3
@@ -10,7 +11,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from ops_helpers import ROOT, clean_environ, explain, offline_env, run, seed_store, store_state
 
 from common import __version__
@@ -91,8 +91,10 @@ def test_backup_taken_while_a_sync_writes_restores_to_a_consistent_store(tmp_pat
         while not Path(f"{stop}.ready").exists():
             assert writer.poll() is None and time.monotonic() < deadline, "the writer did not start"
             time.sleep(0.02)
-        archives = [Path(json.loads(run("backup.py", "create", "--json", cwd=tmp_path, env_file=env_file).stdout)["archive"])
-                    for _ in range(3)]
+        archives = [
+            Path(json.loads(run("backup.py", "create", "--json", cwd=tmp_path, env_file=env_file).stdout)["archive"])
+            for _ in range(3)
+        ]
     finally:
         stop.write_text("stop")
         writer.wait(timeout=20)
@@ -100,8 +102,9 @@ def test_backup_taken_while_a_sync_writes_restores_to_a_consistent_store(tmp_pat
     seen = []
     for archive in archives:
         target = tmp_path / f"restored-{archive.stem}.db"
-        proc = run("backup.py", "restore", str(archive), cwd=tmp_path, env_file=env_file,
-                   env={"DATABASE_PATH": str(target)})
+        proc = run(
+            "backup.py", "restore", str(archive), cwd=tmp_path, env_file=env_file, env={"DATABASE_PATH": str(target)}
+        )
         assert proc.returncode == 0, explain(proc)
         restored = counts(target)
         # every writer transaction added one row to each table: a torn snapshot would differ
@@ -131,8 +134,17 @@ def test_redact_env_masks_secret_keys_url_passwords_and_unparsable_lines():
     assert "git.example.com" in out and "KIMAI_TOKEN=" in out
 
 
-@pytest.mark.parametrize("name,refused", [("store.db", False), ("../store.db", True), ("/etc/passwd", True),
-                                          ("a/../../b", True), ("C:/x", True), ("a\\b", True)])
+@pytest.mark.parametrize(
+    "name,refused",
+    [
+        ("store.db", False),
+        ("../store.db", True),
+        ("/etc/passwd", True),
+        ("a/../../b", True),
+        ("C:/x", True),
+        ("a\\b", True),
+    ],
+)
 def test_member_names(name, refused):
     assert (unsafe_member(name) is not None) == refused
 
@@ -272,8 +284,14 @@ def test_backups_during_a_real_sync_restore_to_working_stores(workdir):
         sb.gitea.add_issue("acme", "web", f"Issue {n}")
     sb.faults.configure(latency_ms=15)
     workdir.set(SYNC_WORKERS="2")
-    sync = subprocess.Popen([sys.executable, str(ROOT / "sync.py"), "--env-file", str(workdir.env_file)],
-                            cwd=workdir.path, env=clean_environ(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    sync = subprocess.Popen(
+        [sys.executable, str(ROOT / "sync.py"), "--env-file", str(workdir.env_file)],
+        cwd=workdir.path,
+        env=clean_environ(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     archives = []
     while sync.poll() is None:
         if workdir.db.exists():
@@ -291,4 +309,6 @@ def test_backups_during_a_real_sync_restore_to_working_stores(workdir):
         restored = counts(target)  # integrity_check ok
         assert restored["links"] <= final["links"] and restored["runs"] == 1
         synced = sqlite3.connect(target).execute("SELECT COUNT(*) FROM links WHERE state = 'synced'").fetchone()[0]
-        assert synced == restored["audit"], "each synced item commits with its audit event: a snapshot sees both or neither"
+        assert synced == restored["audit"], (
+            "each synced item commits with its audit event: a snapshot sees both or neither"
+        )

@@ -1,4 +1,5 @@
 """test_connection.py against the sandbox: one row per service, read-only, exit codes."""
+
 import json
 
 from ops_helpers import explain, offline_env, run, write_env

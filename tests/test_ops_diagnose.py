@@ -1,11 +1,11 @@
 """diagnose.py: configuration, database and lock checks offline; network and API against the
 sandbox."""
+
 import json
 import os
 import sqlite3
 
 import pytest
-
 from ops_helpers import explain, offline_env, run, seed_store, store_state
 
 from common.runlock import JobLock
@@ -73,7 +73,7 @@ def corrupt_pages(db):
         store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     data = bytearray(db.read_bytes())
     for offset in range(4096 * 3, len(data) - 4096, 4096 * 2):
-        data[offset + 8:offset + 200] = b"\xa5" * 192
+        data[offset + 8 : offset + 200] = b"\xa5" * 192
     db.write_bytes(bytes(data))
 
 
@@ -133,8 +133,18 @@ def test_everything_passes_against_the_sandbox(workdir):
     sb.clear_requests()
     code, checks = diagnose(workdir.path, workdir.env_file)  # --all is the default
     assert code == 0, checks
-    for name in ("gitea dns", "gitea tcp", "gitea tls", "gitea clock", "kimai clock", "gitea authentication",
-                 "kimai version", "kimai permissions", "integrity", "journal"):
+    for name in (
+        "gitea dns",
+        "gitea tcp",
+        "gitea tls",
+        "gitea clock",
+        "kimai clock",
+        "gitea authentication",
+        "kimai version",
+        "kimai permissions",
+        "integrity",
+        "journal",
+    ):
         assert checks[name]["status"] == "OK", checks[name]
     assert checks["kimai dns"]["latency_ms"] is not None
     assert sb.count() > 0 and sb.count(writes=True) == 0
@@ -155,12 +165,32 @@ def https_server(tmp_path):
     import ssl
     import subprocess
     import threading
+
     if not shutil.which("openssl"):
         pytest.skip("openssl is not installed")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-                    "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
@@ -188,7 +218,9 @@ def test_tls_untrusted_certificate_fails_and_a_trusted_one_near_expiry_warns(tmp
     assert code == 69 and checks["gitea tls"]["status"] == "FAIL" and "certificate" in checks["gitea tls"]["detail"]
     proc = run("test_connection.py", "--service", "gitea", cwd=tmp_path, env_file=env_file)  # Kimai is not set up
     assert proc.returncode == 69 and "gitea: tls: certificate refused" in proc.stderr, explain(proc)
-    proc = run("diagnose.py", "--network", "--json", cwd=tmp_path, env_file=env_file, env={"REQUESTS_CA_BUNDLE": str(cert)})
+    proc = run(
+        "diagnose.py", "--network", "--json", cwd=tmp_path, env_file=env_file, env={"REQUESTS_CA_BUNDLE": str(cert)}
+    )
     checks = {c["name"]: c for c in json.loads(proc.stdout)["checks"]}
     assert checks["gitea tls"]["status"] == "WARN" and "expires in" in checks["gitea tls"]["detail"], checks
     assert checks["gitea clock"]["status"] == "OK"
@@ -215,7 +247,9 @@ def test_clock_skew_against_the_servers_date_header(tmp_path, skew, status, code
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        env_file = offline_env(tmp_path, GITEA_URL=f"http://127.0.0.1:{server.server_address[1]}", KIMAI_URL=None, KIMAI_TOKEN=None)
+        env_file = offline_env(
+            tmp_path, GITEA_URL=f"http://127.0.0.1:{server.server_address[1]}", KIMAI_URL=None, KIMAI_TOKEN=None
+        )
         got, checks = diagnose(tmp_path, env_file, "--network")
     finally:
         server.shutdown()

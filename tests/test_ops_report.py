@@ -1,10 +1,10 @@
 """report.py: status, history, items, errors, export and audit, read from a seeded store."""
+
 import csv
 import json
 import sqlite3
 
 import pytest
-
 from ops_helpers import explain, invoke, offline_env, seed_store, store_state
 
 from common.runlock import JobLock
@@ -47,8 +47,10 @@ def test_status_tells_a_running_run_from_an_interrupted_one(work):
     folder, _ = work
     with Store(folder / "sync.db") as store:
         store.start_run("gitea-kimai", {})
+
     def outcome():
         return {r["job"]: r["outcome"] for r in as_json(work)}["gitea-kimai"]
+
     assert outcome() == "interrupted"
     with JobLock(str(folder / "sync.db"), "gitea-kimai"):
         assert outcome() == "running"
@@ -83,7 +85,9 @@ def test_errors_now_and_per_run(work):
     now = as_json(work, "errors")  # one shape with or without --run
     assert now["run"] is None and {e["item"] for e in now["errors"]} == {"gitea:acme/api#1", "gitea:acme/api#2"}
     per_run = as_json(work, "errors", "--run", "1")
-    assert per_run["run"]["run"] == 1 and [e["reason"] for e in per_run["errors"]] == ["kimai: refused (400) for item 1"]
+    assert per_run["run"]["run"] == 1 and [e["reason"] for e in per_run["errors"]] == [
+        "kimai: refused (400) for item 1"
+    ]
     assert "refused (400) for item 2" in report(work, "errors", "--run", "2").stdout
     proc = report(work, "errors", "--run", "42", code=2)
     assert "no run 42" in proc.stderr

@@ -1,13 +1,13 @@
 """run_sync.sh: `auto` keeps exactly one crontab line (a stub crontab on PATH) whose run exits 75
 while the previous one holds the lock, commands work from any folder and pass exit codes through.
 The demo's tests are in test_demo.py, set-up and systemd units in test_run_sync_setup.py."""
+
 import fcntl
 import os
 import subprocess
 import zipfile
 
 import pytest
-
 from ops_helpers import ROOT, explain, offline_env, run, seed_store
 from repo_copy import copy_repo, fake_program, path_with, run_in
 
@@ -33,6 +33,7 @@ def cron(tmp_path):
 
     def auto(*args):
         return run("run_sync.sh", "auto", *args, cwd=tmp_path, env=env)
+
     return auto, table
 
 
@@ -109,6 +110,7 @@ def test_the_cron_line_exits_75_while_a_run_holds_the_lock(tmp_path):
         fcntl.flock(lock, fcntl.LOCK_EX)  # a run still going
         held = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=60)
     assert held.returncode == 75, explain(held)
-    free = subprocess.run(["sh", "-c", command.replace(" >> ", " --help >> ")], capture_output=True, text=True,
-                          timeout=60)
+    free = subprocess.run(
+        ["sh", "-c", command.replace(" >> ", " --help >> ")], capture_output=True, text=True, timeout=60
+    )
     assert free.returncode == 0 and "Usage: sync.py" in (repo / "cron.log").read_text()

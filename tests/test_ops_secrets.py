@@ -1,6 +1,7 @@
 """No output of any script contains a configured token: every script and subcommand runs against
 the sandbox (right tokens, then wrong ones) and everything it printed, logged, exported or
 archived is searched for the token values."""
+
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
@@ -8,18 +9,37 @@ from ops_helpers import offline_env, run, seed_store
 
 ARCHIVE = "{archive}"
 COMMANDS = [
-    ("sync.py",), ("sync.py", "-vv"), ("sync.py", "--dry-run", "--json", "--stats"),
-    ("test_connection.py",), ("test_connection.py", "--json", "-vv"),
-    ("diagnose.py",), ("diagnose.py", "--json"),
-    ("report.py",), ("report.py", "history", "--json"), ("report.py", "items"), ("report.py", "errors"),
-    ("report.py", "audit"), ("report.py", "audit", "--json"), ("report.py", "export", "--format", "json"),
+    ("sync.py",),
+    ("sync.py", "-vv"),
+    ("sync.py", "--dry-run", "--json", "--stats"),
+    ("test_connection.py",),
+    ("test_connection.py", "--json", "-vv"),
+    ("diagnose.py",),
+    ("diagnose.py", "--json"),
+    ("report.py",),
+    ("report.py", "history", "--json"),
+    ("report.py", "items"),
+    ("report.py", "errors"),
+    ("report.py", "audit"),
+    ("report.py", "audit", "--json"),
+    ("report.py", "export", "--format", "json"),
     ("report.py", "export", "--format", "csv"),
-    ("backup.py", "create", "--include-config"), ("backup.py", "list", "--detail"), ("backup.py", "verify", ARCHIVE),
-    ("backup.py", "restore", ARCHIVE), ("backup.py", "prune", "--keep", "5"),
-    ("run_sync.sh", "report", "--env-file", "{env_file}"), ("run_sync.sh", "diagnose", "--config", "--env-file", "{env_file}"),
+    ("backup.py", "create", "--include-config"),
+    ("backup.py", "list", "--detail"),
+    ("backup.py", "verify", ARCHIVE),
+    ("backup.py", "restore", ARCHIVE),
+    ("backup.py", "prune", "--keep", "5"),
+    ("run_sync.sh", "report", "--env-file", "{env_file}"),
+    ("run_sync.sh", "diagnose", "--config", "--env-file", "{env_file}"),
 ]
-FAILING = [("sync.py",), ("sync.py", "-vv"), ("test_connection.py", "-vv"), ("diagnose.py", "--json"), ("report.py",),
-           ("backup.py", "create", "--include-config")]
+FAILING = [
+    ("sync.py",),
+    ("sync.py", "-vv"),
+    ("test_connection.py", "-vv"),
+    ("diagnose.py", "--json"),
+    ("report.py",),
+    ("backup.py", "create", "--include-config"),
+]
 
 
 def archived_text(folder):
@@ -37,6 +57,7 @@ def archived_text(folder):
 
 def run_all(workdir, commands, archive=None):
     """Run each command; those that only read run four at a time, the rest one after another."""
+
     def one(command):
         args = [a.format(archive=archive, env_file=workdir.env_file) for a in command]
         proc = run(*args, cwd=workdir.path) if command[0] == "run_sync.sh" else workdir.run(*args)
@@ -84,8 +105,13 @@ def test_no_script_output_contains_the_tokens(workdir):
 def test_a_password_in_an_address_is_never_shown(tmp_path):
     env_file = offline_env(tmp_path, GITEA_URL="http://bob:url-password-555@127.0.0.1:9")
     seed_store(tmp_path / "sync.db")
-    for command in (("test_connection.py",), ("diagnose.py",), ("diagnose.py", "--json"),
-                    ("backup.py", "create", "--include-config"), ("sync.py",)):
+    for command in (
+        ("test_connection.py",),
+        ("diagnose.py",),
+        ("diagnose.py", "--json"),
+        ("backup.py", "create", "--include-config"),
+        ("sync.py",),
+    ):
         proc = run(*command, cwd=tmp_path, env_file=env_file)
         assert "url-password-555" not in proc.stdout + proc.stderr, command
         assert "GITEA_URL" in proc.stdout + proc.stderr, command  # refused: credentials go in the token keys

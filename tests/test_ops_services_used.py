@@ -1,5 +1,6 @@
 """test_connection.py and diagnose.py check the services the jobs use: the others are skipped
 (not configured) or, when configured, only warn; FAIL and WARN are coloured on a terminal only."""
+
 import json
 import os
 import pty
@@ -26,8 +27,15 @@ def template_env(tmp_path, sandbox, **values):
 def zammad_only(tmp_path, sandbox):
     env = {k: v for k, v in sandbox.env(owner="acme").items() if k in KEYS}
     keep = ("KIMAI_URL", "KIMAI_TOKEN", "ZAMMAD_URL", "ZAMMAD_TOKEN")
-    return template_env(tmp_path, sandbox, SYNC_JOBS="zammad-kimai", DATABASE_PATH=str(tmp_path / "sync.db"),
-                        LOG_FILE="", HTTP_TIMEOUT="5", **{k: env[k] for k in keep})
+    return template_env(
+        tmp_path,
+        sandbox,
+        SYNC_JOBS="zammad-kimai",
+        DATABASE_PATH=str(tmp_path / "sync.db"),
+        LOG_FILE="",
+        HTTP_TIMEOUT="5",
+        **{k: env[k] for k in keep},
+    )
 
 
 def test_a_filled_in_template_checks_only_the_services_its_jobs_use(tmp_path, sandbox):
@@ -35,8 +43,13 @@ def test_a_filled_in_template_checks_only_the_services_its_jobs_use(tmp_path, sa
     proc = run("test_connection.py", "--json", cwd=tmp_path, env_file=env_file)
     assert proc.returncode == 0, explain(proc)
     rows = {r["service"]: r for r in json.loads(proc.stdout)["services"]}
-    assert {n: r["status"] for n, r in rows.items()} == {"gitea": "SKIP", "kimai": "OK", "zammad": "OK",
-                                                        "toggl": "SKIP", "harvest": "SKIP"}
+    assert {n: r["status"] for n, r in rows.items()} == {
+        "gitea": "SKIP",
+        "kimai": "OK",
+        "zammad": "OK",
+        "toggl": "SKIP",
+        "harvest": "SKIP",
+    }
     assert rows["gitea"]["detail"] == "skipped (not configured)" and rows["zammad"]["used_by"] == ["zammad-kimai"]
     assert rows["toggl"]["url"] == "" and rows["toggl"]["steps"] == []  # its default address is not probed
     table = run("test_connection.py", cwd=tmp_path, env_file=env_file).stdout
@@ -49,7 +62,9 @@ def test_a_filled_in_template_checks_only_the_services_its_jobs_use(tmp_path, sa
     assert not [c for c in checks if c["status"] == "FAIL"] and any(c["name"] == "zammad permissions" for c in checks)
     # --job names the command to check for: gitea-kimai needs Gitea, which is not configured
     proc = run("test_connection.py", "--job", "gitea-kimai", cwd=tmp_path, env_file=env_file)
-    assert proc.returncode == 78 and "error: gitea: configuration: configuration key GITEA_URL: missing" in proc.stderr, explain(proc)
+    assert (
+        proc.returncode == 78 and "error: gitea: configuration: configuration key GITEA_URL: missing" in proc.stderr
+    ), explain(proc)
 
 
 def test_a_configured_service_no_job_uses_only_warns(workdir):
@@ -70,8 +85,13 @@ def test_a_configured_service_no_job_uses_only_warns(workdir):
 def on_a_terminal(args, env_file, **env):
     """Run a script with stdout on a pseudo-terminal; returns (exit code, what it printed)."""
     master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, str(ROOT / args[0]), *args[1:], "--env-file", str(env_file)],
-                            stdout=slave, stderr=subprocess.DEVNULL, env=clean_environ(**env), cwd=env_file.parent)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / args[0]), *args[1:], "--env-file", str(env_file)],
+        stdout=slave,
+        stderr=subprocess.DEVNULL,
+        env=clean_environ(**env),
+        cwd=env_file.parent,
+    )
     os.close(slave)
     output = b""
     while True:
@@ -88,6 +108,7 @@ def on_a_terminal(args, env_file, **env):
 
 def test_fail_and_warn_are_coloured_on_a_terminal_only(tmp_path):
     from ops_helpers import offline_env
+
     env_file = offline_env(tmp_path)
     code, text = on_a_terminal(["test_connection.py"], env_file)
     assert code == 69 and "\x1b[31mFAIL\x1b[0m" in text, text

@@ -1,5 +1,6 @@
 """The one pager (common.paging via ServiceSession.pages): it reads every page of an honest server and always
 ends, without sending credentials elsewhere, when the server's paging lies."""
+
 import pytest
 import responses
 from responses import matchers
@@ -16,8 +17,9 @@ LIST = f"{BASE}/repos/acme/web/issues"
 
 def session():
     settings = load_settings(None, environ={"GITEA_TOKEN": "secret-token-1234", "CACHE_ENABLED": "false"})
-    return ServiceSession("gitea", BASE, {"Authorization": "token secret-token-1234"}, settings,
-                          counter=RequestCounter())
+    return ServiceSession(
+        "gitea", BASE, {"Authorization": "token secret-token-1234"}, settings, counter=RequestCounter()
+    )
 
 
 def items(first, count):
@@ -25,8 +27,12 @@ def items(first, count):
 
 
 def page(number, body, headers=None, url=LIST):
-    responses.get(url, json=body, headers=headers or {},
-                  match=[matchers.query_param_matcher({"state": "all", "page": str(number)}, strict_match=False)])
+    responses.get(
+        url,
+        json=body,
+        headers=headers or {},
+        match=[matchers.query_param_matcher({"state": "all", "page": str(number)}, strict_match=False)],
+    )
 
 
 @responses.activate
@@ -68,8 +74,12 @@ def test_total_pages_header_ends_the_list():
 @responses.activate
 def test_a_404_past_the_first_page_ends_the_list():
     page(1, items(0, 3))
-    responses.get(LIST, status=404, json={"message": "Not Found"},
-                  match=[matchers.query_param_matcher({"page": "2"}, strict_match=False)])
+    responses.get(
+        LIST,
+        status=404,
+        json={"message": "Not Found"},
+        match=[matchers.query_param_matcher({"page": "2"}, strict_match=False)],
+    )
     found, complete = session().pages("repos/acme/web/issues", {"state": "all"}, page_size=3)
     assert len(found) == 3 and complete
 
@@ -91,9 +101,14 @@ def test_a_next_link_that_leads_back_is_not_followed_round_and_round():
     assert len(responses.calls) == 2
 
 
-@pytest.mark.parametrize("elsewhere", ["https://evil.example.com/api/v1/repos/acme/web/issues?page=2",
-                                       "http://git.example.com/api/v1/repos/acme/web/issues?page=2",
-                                       "https://git.example.com:8443/api/v1/repos/acme/web/issues?page=2"])
+@pytest.mark.parametrize(
+    "elsewhere",
+    [
+        "https://evil.example.com/api/v1/repos/acme/web/issues?page=2",
+        "http://git.example.com/api/v1/repos/acme/web/issues?page=2",
+        "https://git.example.com:8443/api/v1/repos/acme/web/issues?page=2",
+    ],
+)
 @responses.activate
 def test_a_next_link_to_another_scheme_host_or_port_is_refused_and_nothing_is_sent_there(elsewhere):
     page(1, items(0, 5), {"Link": f'<{elsewhere}>; rel="next"'})
@@ -146,12 +161,22 @@ def test_a_list_that_never_ends_is_stopped(monkeypatch):
 @responses.activate
 def test_items_are_picked_from_the_body_and_checked():
     url = f"{BASE}/time_entries"
-    responses.get(url, json={"time_entries": items(0, 2), "links": {"next": f"{url}?page=2"}},
-                  match=[matchers.query_param_matcher({"page": "1"}, strict_match=False)])
-    responses.get(url, json={"time_entries": items(2, 1), "links": {"next": None}},
-                  match=[matchers.query_param_matcher({"page": "2"})])
-    found, _ = session().pages("time_entries", page_size=2, items=lambda body: body["time_entries"],
-                               next_url=lambda response, body: (body.get("links") or {}).get("next"))
+    responses.get(
+        url,
+        json={"time_entries": items(0, 2), "links": {"next": f"{url}?page=2"}},
+        match=[matchers.query_param_matcher({"page": "1"}, strict_match=False)],
+    )
+    responses.get(
+        url,
+        json={"time_entries": items(2, 1), "links": {"next": None}},
+        match=[matchers.query_param_matcher({"page": "2"})],
+    )
+    found, _ = session().pages(
+        "time_entries",
+        page_size=2,
+        items=lambda body: body["time_entries"],
+        next_url=lambda response, body: (body.get("links") or {}).get("next"),
+    )
     assert [i["id"] for i in found] == [0, 1, 2]
     responses.get(f"{BASE}/odd", json={"not": "a list"})
     with pytest.raises(ServiceUnavailable, match="expected a list"):
@@ -161,7 +186,9 @@ def test_items_are_picked_from_the_body_and_checked():
         session().pages("entries", items=lambda body: body["time_entries"])
     responses.get(f"{BASE}/linked", json={"time_entries": items(0, 1), "links": {"next": 42}})
     with pytest.raises(ServiceUnavailable, match="not a URL"):
-        session().pages("linked", items=lambda body: body["time_entries"], next_url=lambda r, body: body["links"]["next"])
+        session().pages(
+            "linked", items=lambda body: body["time_entries"], next_url=lambda r, body: body["links"]["next"]
+        )
     responses.get(f"{BASE}/html", body="<html>hi</html>", content_type="text/html")
     with pytest.raises(ServiceUnavailable, match="not JSON"):
         session().pages("html")
@@ -178,6 +205,7 @@ def test_a_stop_request_is_honoured_between_pages():
         response = original(*args, **kw)
         shutdown.request()  # SIGTERM arrives while page 1 is read
         return response
+
     http.request = request_then_sigterm
     try:
         with pytest.raises(Interrupted):
@@ -189,24 +217,36 @@ def test_a_stop_request_is_honoured_between_pages():
 
 # -- every client's list goes through the pager -------------------------------------------------
 def client_settings(**extra):
-    return load_settings(None, environ={"KIMAI_URL": "https://kimai.example.com", "KIMAI_TOKEN": "kimai-secret-1",
-                                        "ZAMMAD_URL": "https://zammad.example.com", "ZAMMAD_TOKEN": "zammad-secret-1",
-                                        "CACHE_ENABLED": "false", **extra})
+    return load_settings(
+        None,
+        environ={
+            "KIMAI_URL": "https://kimai.example.com",
+            "KIMAI_TOKEN": "kimai-secret-1",
+            "ZAMMAD_URL": "https://zammad.example.com",
+            "ZAMMAD_TOKEN": "zammad-secret-1",
+            "CACHE_ENABLED": "false",
+            **extra,
+        },
+    )
 
 
 @responses.activate
 def test_kimai_timesheets_without_total_pages_are_read_to_the_short_page():
     from common.clients.kimai import KimaiClient
+
     url = "https://kimai.example.com/api/timesheets"
     for number, body in ((1, items(0, 500)), (2, items(500, 500)), (3, items(1000, 3))):
         responses.get(url, json=body, match=[matchers.query_param_matcher({"page": str(number)}, strict_match=False)])
-    sheets = KimaiClient(client_settings(), RequestCounter()).list_timesheets("2026-01-01T00:00:00", "2026-12-31T23:59:59")
+    sheets = KimaiClient(client_settings(), RequestCounter()).list_timesheets(
+        "2026-01-01T00:00:00", "2026-12-31T23:59:59"
+    )
     assert len(sheets) == 1003 and len(responses.calls) == 3
 
 
 @responses.activate
 def test_zammad_search_that_repeats_its_page_is_stopped():
     from common.clients.zammad import ZammadClient
+
     responses.get("https://zammad.example.com/api/v1/tickets/search", json=items(0, 200))  # page ignored
     with pytest.raises(ServiceUnavailable, match="repeats an earlier page"):
         ZammadClient(client_settings(), RequestCounter()).search_tickets("updated_at:>2026-01-01")

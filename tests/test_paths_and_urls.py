@@ -1,5 +1,6 @@
 """Relative paths of the configuration are read against the env file's folder, and a service
 address that answers but is not that service's API stops with exit 78 naming the key."""
+
 import json
 import sqlite3
 import threading
@@ -7,21 +8,27 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from gitea_helpers import assert_converged, seed
+from ops_helpers import explain, run, write_env
 
 from common.config import KEYS, load_settings
 from common.runlock import JobLock
-from gitea_helpers import assert_converged, seed
-from ops_helpers import clean_environ, explain, run, write_env
-
 
 # --- relative paths -------------------------------------------------------------------------
+
 
 def test_relative_paths_are_read_against_the_env_files_folder(tmp_path, monkeypatch):
     conf = tmp_path / "conf"
     conf.mkdir()
     (conf / "users.map").write_text("a@example.com=3\n")
-    env_file = write_env(conf / "tracksync.env", DATABASE_PATH="data/sync.db", LOG_FILE="logs/ts.log",
-                         BACKUP_DIR="../backups", ZAMMAD_USER_MAP="users.map", ZAMMAD_ACTIVITY_MAP="Billable=Support")
+    env_file = write_env(
+        conf / "tracksync.env",
+        DATABASE_PATH="data/sync.db",
+        LOG_FILE="logs/ts.log",
+        BACKUP_DIR="../backups",
+        ZAMMAD_USER_MAP="users.map",
+        ZAMMAD_ACTIVITY_MAP="Billable=Support",
+    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
@@ -29,7 +36,7 @@ def test_relative_paths_are_read_against_the_env_files_folder(tmp_path, monkeypa
     assert settings.database_path == str(conf / "data" / "sync.db")
     assert settings.log_file == str(conf / "logs" / "ts.log")
     assert settings.backup_dir == str(tmp_path / "backups")
-    assert settings.cache_dir == str(conf / ".cache")       # a default, beside the env file too
+    assert settings.cache_dir == str(conf / ".cache")  # a default, beside the env file too
     assert settings.zammad_user_map == str(conf / "users.map")
     assert settings.zammad_activity_map == "Billable=Support"  # inline: not a path
     # the environment and flags are read as a shell would: against the current folder
@@ -43,6 +50,7 @@ def test_relative_paths_are_read_against_the_env_files_folder(tmp_path, monkeypa
 def test_a_map_file_that_does_not_exist_is_a_configuration_error(tmp_path):
     from common.config import read_map
     from common.errors import ConfigError
+
     env_file = write_env(tmp_path / "t.env", ZAMMAD_USER_MAP="missing.map")
     with pytest.raises(ConfigError, match="ZAMMAD_USER_MAP: no map file at .*missing.map"):
         read_map(load_settings(str(env_file), environ={}), "ZAMMAD_USER_MAP")
@@ -77,8 +85,10 @@ def test_sync_from_two_folders_with_one_env_file_shares_store_lock_and_log(workd
 
 # --- a service address that is not the service's API ----------------------------------------
 
+
 class NotAnApi(BaseHTTPRequestHandler):
     """Answers every GET as a web site or another service would: 404, an HTML page, other JSON."""
+
     mode = "404"
 
     def do_GET(self):  # noqa: N802
@@ -109,6 +119,7 @@ def not_an_api():
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         return f"http://127.0.0.1:{server.server_address[1]}"
+
     yield start
     for server in servers:
         server.shutdown()
@@ -117,11 +128,13 @@ def not_an_api():
 
 WHAT = {"404": "answered 404", "html": "answered 200 with an HTML page", "json": "answered JSON of another shape"}
 # (job, key, product, the first request the job makes of that service, how the fake answers)
-JOB_CASES = [("gitea-kimai", "GITEA_URL", "Gitea", "/api/v1/user", "404"),
-             ("gitea-kimai", "KIMAI_URL", "Kimai", "/api/users/me", "html"),
-             ("zammad-kimai", "ZAMMAD_URL", "Zammad", "/api/v1/users/me", "json"),
-             ("toggl-kimai", "TOGGL_URL", "Toggl Track", "/api/v9/me/time_entries", "html"),
-             ("harvest-kimai", "HARVEST_URL", "Harvest", "/v2/users/me", "404")]
+JOB_CASES = [
+    ("gitea-kimai", "GITEA_URL", "Gitea", "/api/v1/user", "404"),
+    ("gitea-kimai", "KIMAI_URL", "Kimai", "/api/users/me", "html"),
+    ("zammad-kimai", "ZAMMAD_URL", "Zammad", "/api/v1/users/me", "json"),
+    ("toggl-kimai", "TOGGL_URL", "Toggl Track", "/api/v9/me/time_entries", "html"),
+    ("harvest-kimai", "HARVEST_URL", "Harvest", "/v2/users/me", "404"),
+]
 
 
 @pytest.mark.parametrize("job, key, product, path, mode", JOB_CASES)
@@ -135,9 +148,13 @@ def test_a_job_stops_with_78_when_an_address_is_not_the_api(workdir, not_an_api,
     assert "Traceback" not in proc.stderr and workdir.sandbox.count(writes=True) == 0
 
 
-CONNECTION_CASES = [("gitea", "GITEA_URL", "Gitea", "/api/v1/version"), ("kimai", "KIMAI_URL", "Kimai", "/api/version"),
-                    ("zammad", "ZAMMAD_URL", "Zammad", "/api/v1/users/me"), ("toggl", "TOGGL_URL", "Toggl Track", "/api/v9/me"),
-                    ("harvest", "HARVEST_URL", "Harvest", "/v2/users/me")]
+CONNECTION_CASES = [
+    ("gitea", "GITEA_URL", "Gitea", "/api/v1/version"),
+    ("kimai", "KIMAI_URL", "Kimai", "/api/version"),
+    ("zammad", "ZAMMAD_URL", "Zammad", "/api/v1/users/me"),
+    ("toggl", "TOGGL_URL", "Toggl Track", "/api/v9/me"),
+    ("harvest", "HARVEST_URL", "Harvest", "/v2/users/me"),
+]
 
 
 @pytest.mark.parametrize("service, key, product, path", CONNECTION_CASES)

@@ -1,5 +1,6 @@
 """The progress line: on a terminal's stderr for work longer than a second (done/total, rate,
 ETA), erased at the end, never on stdout, never when stderr is not a terminal or under --json."""
+
 import os
 import pty
 import re
@@ -8,10 +9,10 @@ import sys
 import time
 
 import pytest
+from conftest import ROOT
 from gitea_helpers import expected_issues, seed
 
 from common import progress
-from conftest import ROOT
 
 BAR = "writing gitea-kimai"
 
@@ -20,9 +21,14 @@ def run_on_terminal(workdir, *args):
     """Run sync.py with stderr on a pseudo-terminal and stdout on a pipe: (code, stdout, terminal, seconds)."""
     master, slave = pty.openpty()
     started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "sync.py"), *args, "--env-file", str(workdir.env_file)],
-                            cwd=workdir.path, stdout=subprocess.PIPE, stderr=slave, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "100"})
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "sync.py"), *args, "--env-file", str(workdir.env_file)],
+        cwd=workdir.path,
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "100"},
+    )
     os.close(slave)
     terminal = b""
     while True:

@@ -2,18 +2,19 @@
 file), the diagnose checks (`checks.redact`), addresses with a password (`mask_url_credentials`),
 the env file in a backup (`backup.redact_env`) and the GDPR archive's members
 (`gdpr.build_members`). Making any of them a no-op fails a test here."""
+
 import json
 import logging
 from pathlib import Path
 
 import pytest
 
-from common.ops.backup import redact_env
-from common.ops.diagnose_checks import Check, redact
 from common.config import KEYS, SECRET_KEYS, Settings
-from common.ops.connection import mask_url_credentials
-from common.reports.gdpr import build_members
 from common.logs import LOGGER, RedactSecrets, setup_logging
+from common.ops.backup import redact_env
+from common.ops.connection import mask_url_credentials
+from common.ops.diagnose_checks import Check, redact
+from common.reports.gdpr import build_members
 
 KIMAI = "kimai-SECRET-7f3a9c"
 ZAMMAD = "zammad-SECRET-0b1d2e"
@@ -22,8 +23,13 @@ SHORT = "abc"  # too short to be masked without mangling ordinary words
 
 def settings(tmp_path, **values):
     base = {name: key.default for name, key in KEYS.items()}
-    base.update(KIMAI_URL="https://kimai.example.com", KIMAI_TOKEN=KIMAI, ZAMMAD_TOKEN=ZAMMAD,
-                LOG_FILE=str(tmp_path / "tracksync.log"), LOG_LEVEL="DEBUG")
+    base.update(
+        KIMAI_URL="https://kimai.example.com",
+        KIMAI_TOKEN=KIMAI,
+        ZAMMAD_TOKEN=ZAMMAD,
+        LOG_FILE=str(tmp_path / "tracksync.log"),
+        LOG_LEVEL="DEBUG",
+    )
     base.update(values)
     return Settings(base)
 
@@ -33,6 +39,7 @@ def record(msg, *args, exc_info=None):
 
 
 # --- the log filter ---------------------------------------------------------------------------
+
 
 def test_the_filter_masks_every_secret_in_the_message_and_its_arguments():
     entry = record("token %s refused, also %s; again " + KIMAI, KIMAI, ZAMMAD)
@@ -65,7 +72,9 @@ def logged(tmp_path, capsys):
             for handler in logger.handlers:
                 handler.flush()
             return capsys.readouterr().err, (tmp_path / "tracksync.log").read_text("utf-8")
+
         return logging.getLogger(f"{LOGGER}.test"), read
+
     yield start
     for handler in list(logger.handlers):  # close the file handler, leave no handler on a captured stream
         logger.removeHandler(handler)
@@ -104,10 +113,18 @@ def test_a_traceback_in_the_log_file_shows_no_secret(logged):
 
 # --- diagnose: the checks -------------------------------------------------------------------
 
+
 def test_diagnose_checks_lose_every_secret_and_address_password():
-    checks = [Check("api", "kimai", "FAIL", f"token {KIMAI} refused by https://bob:pa55word@kimai.example.com/api",
-                    f"check KIMAI_TOKEN ({KIMAI}) and ZAMMAD_TOKEN ({ZAMMAD})"),
-              Check("config", "short", "OK", "value abc kept", "")]
+    checks = [
+        Check(
+            "api",
+            "kimai",
+            "FAIL",
+            f"token {KIMAI} refused by https://bob:pa55word@kimai.example.com/api",
+            f"check KIMAI_TOKEN ({KIMAI}) and ZAMMAD_TOKEN ({ZAMMAD})",
+        ),
+        Check("config", "short", "OK", "value abc kept", ""),
+    ]
     assert redact(checks, [KIMAI, ZAMMAD, SHORT]) is checks
     assert checks[0].detail == "token *** refused by https://***@kimai.example.com/api"
     assert checks[0].hint == "check KIMAI_TOKEN (***) and ZAMMAD_TOKEN (***)"
@@ -116,9 +133,14 @@ def test_diagnose_checks_lose_every_secret_and_address_password():
 
 
 def test_an_address_with_user_and_password_is_masked_wherever_it_appears():
-    assert mask_url_credentials("see https://bob:pa55word@git.example.com/api and http://tok@h") == \
-        "see https://***@git.example.com/api and http://***@h"
-    assert mask_url_credentials("https://git.example.com/user@host is a path") == "https://git.example.com/user@host is a path"
+    assert (
+        mask_url_credentials("see https://bob:pa55word@git.example.com/api and http://tok@h")
+        == "see https://***@git.example.com/api and http://***@h"
+    )
+    assert (
+        mask_url_credentials("https://git.example.com/user@host is a path")
+        == "https://git.example.com/user@host is a path"
+    )
 
 
 # --- backup --include-config: the env file -----------------------------------------------------
@@ -151,13 +173,18 @@ def test_the_env_file_in_a_backup_keeps_its_keys_and_loses_every_secret():
 
 # --- report gdpr: the archive's members --------------------------------------------------------
 
+
 def test_the_gdpr_archive_members_lose_every_secret():
-    kinds = {"timesheets": [{"id": 1, "description": f"pasted {KIMAI} here", "user": 4}],
-             "store_links": [{"source_key": "zammad:ticket/1/time/2", "data": f"token={ZAMMAD}"}]}
+    kinds = {
+        "timesheets": [{"id": 1, "description": f"pasted {KIMAI} here", "user": 4}],
+        "store_links": [{"source_key": "zammad:ticket/1/time/2", "data": f"token={ZAMMAD}"}],
+    }
     members, manifest = build_members(kinds, {}, "person@example.com", True, [KIMAI, ZAMMAD])
     everything = b"\n".join(members.values()).decode("utf-8")
     assert KIMAI not in everything and ZAMMAD not in everything
-    assert "pasted *** here" in members["timesheets.json"].decode() and "token=***" in members["store_links.csv"].decode()
+    assert (
+        "pasted *** here" in members["timesheets.json"].decode() and "token=***" in members["store_links.csv"].decode()
+    )
     assert set(members) >= {"timesheets.json", "timesheets.csv", "store_links.json", "store_links.csv"}
 
 
@@ -167,11 +194,16 @@ def test_whatever_a_script_prints_carries_no_secret(tmp_path, args):
     happens to hold a token (here a folder named after it) shows *** instead."""
     import subprocess
     import sys
+
     root = Path(__file__).resolve().parents[1]
     env_file = tmp_path / "t.env"
     env_file.write_text(f"KIMAI_URL=http://127.0.0.1:9\nKIMAI_TOKEN={KIMAI}\nCACHE_DIR={tmp_path / KIMAI}\n")
-    proc = subprocess.run([sys.executable, str(root / "sync.py"), *args, "--env-file", str(env_file)],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, str(root / "sync.py"), *args, "--env-file", str(env_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert KIMAI not in proc.stdout + proc.stderr
     assert "***" in proc.stdout

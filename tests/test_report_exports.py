@@ -1,4 +1,5 @@
 """report.py export-timesheets end to end: the real script against the sandbox's Kimai."""
+
 import csv
 import io
 import json
@@ -15,12 +16,24 @@ def kimai(workdir):
     two users, and some just outside March (Europe/Berlin, the sandbox user's zone)."""
     sb = workdir.sandbox.kimai
     acme, beta = sb.add_customer("Acme")["id"], sb.add_customer("Beta GmbH")["id"]
-    web, app, beta_web = (sb.add_project("Web", acme)["id"], sb.add_project("App", acme)["id"],
-                          sb.add_project("Web", beta)["id"])
+    web, app, beta_web = (
+        sb.add_project("Web", acme)["id"],
+        sb.add_project("App", acme)["id"],
+        sb.add_project("Web", beta)["id"],
+    )
     dev, review = sb.add_activity("Dev", None)["id"], sb.add_activity("Review", app)["id"]
     bob = sb.add_user("bob")["id"]
-    ids = {"acme": acme, "beta": beta, "web": web, "app": app, "beta_web": beta_web, "dev": dev, "review": review,
-           "bob": bob, "sheets": {}}
+    ids = {
+        "acme": acme,
+        "beta": beta,
+        "web": web,
+        "app": app,
+        "beta_web": beta_web,
+        "dev": dev,
+        "review": review,
+        "bob": bob,
+        "sheets": {},
+    }
     add = lambda name, *a, **kw: ids["sheets"].__setitem__(name, sb.add_timesheet(*a, **kw)["id"])  # noqa: E731
     add("acme_web", web, dev, "2026-03-02T09:00:00", "2026-03-02T10:00:00", description="plain work")
     add("review", app, review, "2026-03-03T09:00:00", "2026-03-03T11:00:00", billable=False, description="review")
@@ -52,8 +65,12 @@ def kimai_requests(sb, path=""):
 def test_pages_of_500_names_and_totals_without_writing(workdir, kimai):
     sb = workdir.sandbox
     for n in range(520):  # 15 minutes each, all in March
-        sb.kimai.add_timesheet(kimai["app"], kimai["dev"], f"2026-03-{1 + n % 28:02d}T{4 + n // 28:02d}:00:00",
-                               f"2026-03-{1 + n % 28:02d}T{4 + n // 28:02d}:15:00")
+        sb.kimai.add_timesheet(
+            kimai["app"],
+            kimai["dev"],
+            f"2026-03-{1 + n % 28:02d}T{4 + n // 28:02d}:00:00",
+            f"2026-03-{1 + n % 28:02d}T{4 + n // 28:02d}:15:00",
+        )
     sb.clear_requests()
     report = as_json(workdir)
     pages = kimai_requests(sb, "/timesheets")
@@ -89,8 +106,18 @@ def test_filters_are_resolved_once_and_applied_by_kimai(workdir, kimai):
     both_webs = in_march - {sheets["review"]}
     assert ids("--project", "Web") == both_webs  # the name is used under two customers: both
     sb.clear_requests()
-    report = as_json(workdir, "--customer", str(kimai["acme"]), "--project", "Web", "--activity", "Dev",
-                     "--billable-only", "--user", "me")
+    report = as_json(
+        workdir,
+        "--customer",
+        str(kimai["acme"]),
+        "--project",
+        "Web",
+        "--activity",
+        "Dev",
+        "--billable-only",
+        "--user",
+        "me",
+    )
     assert {r["id"] for r in report["timesheets"]} == {sheets[k] for k in ("acme_web", "dst", "last")}
     query = kimai_requests(sb, "/timesheets")[0].query
     assert query["customers[]"] == [str(kimai["acme"])] and query["projects[]"] == [str(kimai["web"])]
@@ -117,12 +144,18 @@ def test_csv_is_spreadsheet_safe_with_an_optional_bom(workdir, kimai):
     assert not [r for r in workdir.sandbox.requests if r.is_write]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--customer", "Nobody Inc"], "--customer: Kimai has no customer 'Nobody Inc'"),
-    (["--customer", "Beta GmbH", "--project", "App"], "--project: Kimai has no project 'App' of customer 'Beta GmbH'"),
-    (["--activity", "Sleeping"], "--activity: Kimai has no activity 'Sleeping'"),
-    (["--format", "json", "--bom"], "--bom is for --format csv"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--customer", "Nobody Inc"], "--customer: Kimai has no customer 'Nobody Inc'"),
+        (
+            ["--customer", "Beta GmbH", "--project", "App"],
+            "--project: Kimai has no project 'App' of customer 'Beta GmbH'",
+        ),
+        (["--activity", "Sleeping"], "--activity: Kimai has no activity 'Sleeping'"),
+        (["--format", "json", "--bom"], "--bom is for --format csv"),
+    ],
+)
 def test_unknown_names_are_one_line_and_exit_2(workdir, kimai, args, message):
     out = workdir.path / "never.csv"
     proc = export(workdir, *args, "--out", str(out), code=2)

@@ -1,5 +1,6 @@
 """report.py gdpr end to end: one person's ZIP from the sandbox's Kimai and a seeded store, and
 the purge; plus the e-mail -> Kimai user resolution and row matching as units."""
+
 import hashlib
 import json
 import sqlite3
@@ -28,20 +29,47 @@ def people(workdir):
     sheets = {1: [], bob: []}
     for user, label in ((1, "admin-private-AAA"), (bob, "bob-private-BBB")):
         for n in range(3):
-            sheet = sb.add_timesheet(project, activity, f"2026-03-0{n + 2}T09:00:00", f"2026-03-0{n + 2}T10:00:00",
-                                     user=user, description=f"zammad:ticket/{user}/time/{n}\n{label}-{n}")
+            sheet = sb.add_timesheet(
+                project,
+                activity,
+                f"2026-03-0{n + 2}T09:00:00",
+                f"2026-03-0{n + 2}T10:00:00",
+                user=user,
+                description=f"zammad:ticket/{user}/time/{n}\n{label}-{n}",
+            )
             sheets[user].append(sheet["id"])
     workdir.set(ZAMMAD_USER_MAP=f"{ADMIN}=1;{BOB}={bob}")
     with Store(workdir.db) as store:
         run = store.start_run(JOB, {})
         for user, ids in sheets.items():
             for n, sheet_id in enumerate(ids):
-                fields = {"begin": f"2026-03-0{n + 2}T09:00:00", "project": project, "user": user,
-                          "description": f"zammad:ticket/{user}/time/{n}"}
-                store.mark_synced(JOB, f"zammad:ticket/{user}/time/{n}", "timesheet", sheet_id, "h", fields, run,
-                                  audit=("create", None, fields))
-        store.add_conflict(JOB, f"zammad:ticket/{bob}/time/0", "timesheet", sheets[bob][0], {"user": bob},
-                           {"user": bob, "end": "x"}, None, "h", run)
+                fields = {
+                    "begin": f"2026-03-0{n + 2}T09:00:00",
+                    "project": project,
+                    "user": user,
+                    "description": f"zammad:ticket/{user}/time/{n}",
+                }
+                store.mark_synced(
+                    JOB,
+                    f"zammad:ticket/{user}/time/{n}",
+                    "timesheet",
+                    sheet_id,
+                    "h",
+                    fields,
+                    run,
+                    audit=("create", None, fields),
+                )
+        store.add_conflict(
+            JOB,
+            f"zammad:ticket/{bob}/time/0",
+            "timesheet",
+            sheets[bob][0],
+            {"user": bob},
+            {"user": bob, "end": "x"},
+            None,
+            "h",
+            run,
+        )
         store.mark_failed(JOB, "zammad:ticket/7/time/70", "timesheet", run, f"agent {BOB} is not in ZAMMAD_USER_MAP")
         store.mark_failed(JOB, "zammad:ticket/7/time/71", "timesheet", run, f"agent {ADMIN} is not in ZAMMAD_USER_MAP")
         store.mark_failed(JOB, "zammad:ticket/7/time/72", "timesheet", run, "agent notbob@example.com is unknown")
@@ -93,13 +121,18 @@ def test_the_archive_holds_that_person_and_no_one_else(workdir, people):
     proc = gdpr(workdir, "--user", "Bob@Example.com", "--out", str(out))
     assert proc.stdout.strip() == str(out)
     manifest, files = check_archive(workdir, out)
-    assert manifest["subject"]["kimai_user_id"] == people["bob"] and manifest["subject"]["kimai_user_from"] == "ZAMMAD_USER_MAP"
+    assert (
+        manifest["subject"]["kimai_user_id"] == people["bob"]
+        and manifest["subject"]["kimai_user_from"] == "ZAMMAD_USER_MAP"
+    )
     assert "kimai_user.json" not in files  # Kimai only shows the token's own user
     sheets = json.loads(files["kimai_timesheets.json"])
-    assert sorted(s["id"] for s in sheets) == people["sheets"][people["bob"]] and {s["user"] for s in sheets} == {people["bob"]}
+    assert sorted(s["id"] for s in sheets) == people["sheets"][people["bob"]] and {s["user"] for s in sheets} == {
+        people["bob"]
+    }
     links = json.loads(files["store_links.json"])  # the synced timesheets and the failure naming the e-mail
-    assert sorted(l["target_id"] for l in links if l["target_id"]) == people["sheets"][people["bob"]]
-    assert [l["source_key"] for l in links if not l["target_id"]] == ["zammad:ticket/7/time/70"]
+    assert sorted(ln["target_id"] for ln in links if ln["target_id"]) == people["sheets"][people["bob"]]
+    assert [ln["source_key"] for ln in links if not ln["target_id"]] == ["zammad:ticket/7/time/70"]
     assert len(json.loads(files["store_audit.json"])) == 3 and len(json.loads(files["store_conflicts.json"])) == 1
     errors = json.loads(files["store_item_errors.json"])
     assert [e["source_key"] for e in errors] == ["zammad:ticket/7/time/70"]
@@ -108,7 +141,9 @@ def test_the_archive_holds_that_person_and_no_one_else(workdir, people):
     assert [e["import_id"] for e in json.loads(files["store_import_errors.json"])] == [imports[0]["id"]]
     admin_ids = {str(i) for i in people["sheets"][1]}
     for name, text in files.items():
-        assert "admin-private" not in text and ADMIN not in text and "notbob" not in text and "Fix login" not in text, name
+        assert "admin-private" not in text and ADMIN not in text and "notbob" not in text and "Fix login" not in text, (
+            name
+        )
     for row in links + json.loads(files["store_audit.json"]):
         assert row["target_id"] is None or str(row["target_id"]) not in admin_ids
     assert "bob-private-BBB-0" in files["kimai_timesheets.csv"] and "zammad:ticket/2/time/1" in files["store_links.csv"]
@@ -146,16 +181,24 @@ def test_purge_needs_yes_then_removes_the_rows_and_records_one_audit_event(workd
     assert store_dump(workdir.db) == before and not (workdir.path / "exports").exists()
 
     result = json.loads(gdpr(workdir, "--user", BOB, "--purge", "--yes", "--json").stdout)
-    assert result["purged"] == {"links": 3 + 1, "audit": 3, "conflicts": 1, "item_errors": 1, "imports": 1,
-                                "import_errors": 1}
+    assert result["purged"] == {
+        "links": 3 + 1,
+        "audit": 3,
+        "conflicts": 1,
+        "item_errors": 1,
+        "imports": 1,
+        "import_errors": 1,
+    }
     check_archive(workdir, workdir.path / result["file"])  # the archive first, then the purge
     dump = store_dump(workdir.db)
     assert " bob@" not in dump and '"bob@' not in dump and "notbob@example.com" in dump and ADMIN in dump
     with Store(workdir.db, readonly=True) as store:
         remaining = store.links(JOB).values()
-        assert sorted(l["target_id"] for l in remaining if l["target_id"]) == people["sheets"][1]
-        assert sorted(l["source_key"] for l in remaining if not l["target_id"]) == [
-            "zammad:ticket/7/time/71", "zammad:ticket/7/time/72"]
+        assert sorted(ln["target_id"] for ln in remaining if ln["target_id"]) == people["sheets"][1]
+        assert sorted(ln["source_key"] for ln in remaining if not ln["target_id"]) == [
+            "zammad:ticket/7/time/71",
+            "zammad:ticket/7/time/72",
+        ]
         purges = [dict(r) for r in store.db.execute("SELECT * FROM audit WHERE action = 'purge'")]
         assert len(purges) == 1 and store.db.execute("SELECT COUNT(*) FROM audit").fetchone()[0] == 3 + 1
         assert purges[0]["source_key"] == "gdpr:" + hashlib.sha256(BOB.encode()).hexdigest()
@@ -165,7 +208,9 @@ def test_purge_needs_yes_then_removes_the_rows_and_records_one_audit_event(workd
     assert not [r for r in sb.requests if r.is_write]
     again = json.loads(gdpr(workdir, "--user", BOB, "--json").stdout)["counts"]
     assert {k: v for k, v in again.items() if k.startswith("store_")} == dict.fromkeys(
-        ("store_links", "store_audit", "store_conflicts", "store_item_errors", "store_imports", "store_import_errors"), 0)
+        ("store_links", "store_audit", "store_conflicts", "store_item_errors", "store_imports", "store_import_errors"),
+        0,
+    )
 
 
 def test_e_mail_to_kimai_user_from_the_maps(tmp_path):
@@ -190,8 +235,12 @@ def test_rows_name_a_person_by_e_mail_user_key_or_timesheet():
     assert person.owns({"message": "agent Bob@Example.com is not mapped."})
     assert person.owns({"data": {"fields": {"user": 2}}}) and person.owns({"data": {"user": "2"}})
     assert person.owns({"target_type": "timesheet", "target_id": 10, "data": None})
-    assert not person.owns({"message": "agent notbob@example.com"}) and not person.owns({"message": "bob@example.com.au"})
-    assert not person.owns({"data": {"project": 2, "activity": 2}}) and not person.owns({"target_type": "activity", "target_id": 10})
+    assert not person.owns({"message": "agent notbob@example.com"}) and not person.owns(
+        {"message": "bob@example.com.au"}
+    )
+    assert not person.owns({"data": {"project": 2, "activity": 2}}) and not person.owns(
+        {"target_type": "activity", "target_id": 10}
+    )
 
 
 def kimai_lookups(sb):
@@ -207,14 +256,25 @@ def test_an_e_mail_no_map_knows_is_found_in_kimais_user_list_by_a_super_admin_to
     carol = sb.kimai.add_user("cjones", email="Carol@Example.com", alias="Carol Jones", enabled=enabled)["id"]
     sb.kimai.add_user("notcarol", email="notcarol@example.com")  # the term matches it too: not the same e-mail
     project, activity = sb.kimai.projects[0]["id"], sb.kimai.activities[0]["id"]
-    sheets = [sb.kimai.add_timesheet(project, activity, f"2026-04-0{n + 1}T09:00:00", f"2026-04-0{n + 1}T11:00:00",
-                                     user=carol, description=f"carol-private-{n}")["id"] for n in range(2)]
+    sheets = [
+        sb.kimai.add_timesheet(
+            project,
+            activity,
+            f"2026-04-0{n + 1}T09:00:00",
+            f"2026-04-0{n + 1}T11:00:00",
+            user=carol,
+            description=f"carol-private-{n}",
+        )["id"]
+        for n in range(2)
+    ]
     sb.clear_requests()
     out = workdir.path / "carol.zip"
     proc = gdpr(workdir, "--user", "carol@example.COM", "--out", str(out))
     assert proc.stdout.strip() == str(out) and proc.stderr.strip() == f"Kimai user {carol}: 2 kimai_timesheets"
     manifest, files = check_archive(workdir, out)
-    assert manifest["subject"]["kimai_user_id"] == carol and manifest["subject"]["kimai_user_from"] == "Kimai's user list"
+    assert (
+        manifest["subject"]["kimai_user_id"] == carol and manifest["subject"]["kimai_user_from"] == "Kimai's user list"
+    )
     assert manifest["subject"]["email"] == "carol@example.COM"
     timesheets = json.loads(files["kimai_timesheets.json"])
     assert sorted(t["id"] for t in timesheets) == sheets and {t["user"] for t in timesheets} == {carol}
@@ -236,9 +296,11 @@ def test_without_view_user_the_e_mail_is_refused_naming_the_flag_and_the_maps(wo
     out = workdir.path / "carol.zip"
     proc = gdpr(workdir, "--user", "carol@example.com", "--out", str(out), code=2)
     [line] = proc.stderr.strip().splitlines()
-    assert line == ("error: no Kimai user id known for carol@example.com: this token may not list Kimai users "
-                    "(it needs the view_user permission), and it is not the token's user nor in ZAMMAD_USER_MAP "
-                    "or IMPORT_MAP; pass --kimai-user ID (or map the e-mail there)")
+    assert line == (
+        "error: no Kimai user id known for carol@example.com: this token may not list Kimai users "
+        "(it needs the view_user permission), and it is not the token's user nor in ZAMMAD_USER_MAP "
+        "or IMPORT_MAP; pass --kimai-user ID (or map the e-mail there)"
+    )
     assert proc.stdout == "" and not out.exists() and not (workdir.path / "exports").exists()
     assert kimai_lookups(sb) == [({"visible": ["3"], "term": ["carol@example.com"]}, 403)]
     result = json.loads(gdpr(workdir, "--user", "carol@example.com", "--kimai-user", str(carol), "--json").stdout)
@@ -257,7 +319,6 @@ def test_two_kimai_users_with_the_e_mail_are_refused(workdir, people):
     proc = gdpr(workdir, "--user", "carol@example.com", code=2)
     [line] = proc.stderr.strip().splitlines()
     assert "2 Kimai users have this e-mail" in line and "--kimai-user ID" in line
-
 
 
 def test_a_token_that_may_not_see_other_timesheets_does_not_put_its_own_in_the_archive(workdir, people):

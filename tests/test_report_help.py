@@ -2,6 +2,7 @@
 (group and each subcommand) ends its text with two or three examples that the command line really
 accepts, each naming the command whose help shows it. The helps are read in-process (CliRunner);
 --version runs the real scripts."""
+
 import importlib
 import re
 import shlex
@@ -11,7 +12,6 @@ import sys
 import click
 import pytest
 from click.testing import CliRunner
-
 from ops_helpers import ROOT, clean_environ
 
 from common import __version__
@@ -75,6 +75,12 @@ def test_every_help_ends_with_real_examples(args):
 
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_version(script):
-    proc = subprocess.run([sys.executable, str(ROOT / script), "--version"], capture_output=True, text=True,
-                          env=clean_environ(), cwd=ROOT, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / script), "--version"],
+        capture_output=True,
+        text=True,
+        env=clean_environ(),
+        cwd=ROOT,
+        timeout=60,
+    )
     assert proc.returncode == 0 and proc.stdout.strip() == f"{script}, version {__version__}", proc.stdout + proc.stderr

@@ -1,10 +1,10 @@
 """report.py --json: each command prints the shape docs/json-report.md documents (the examples
 there have exactly the keys the commands print), whatever the options and the data."""
+
 import json
 import re
 
 import pytest
-
 from ops_helpers import ROOT, explain, invoke, offline_env, seed_store
 
 from common.store import Store
@@ -49,15 +49,28 @@ def seeded(tmp_path):
     with Store(tmp_path / "sync.db") as store:
         run_id = store.start_run("csv-kimai", {})
         imported = store.start_import(run_id, "csv-kimai", "csv", {"file": "hours.csv"}, "ab" * 32)
-        store.finish_import(imported, "partial", {"read": 2, "created": 1, "failed": 1}, [(3, "csv:hours.csv#3", "no project")])
+        store.finish_import(
+            imported, "partial", {"read": 2, "created": 1, "failed": 1}, [(3, "csv:hours.csv#3", "no project")]
+        )
         store.finish_run(run_id, "interrupted", 75, {"created": 1})
     return tmp_path, env_file
 
 
-@pytest.mark.parametrize("command, args", [
-    ("status", ()), ("history", ()), ("history", ("--job", "csv-kimai")), ("items", ()), ("items", ("--state", "pending")),
-    ("errors", ()), ("errors", ("--run", "2")), ("audit", ()), ("imports", ()), ("export", ("--format", "json")),
-])
+@pytest.mark.parametrize(
+    "command, args",
+    [
+        ("status", ()),
+        ("history", ()),
+        ("history", ("--job", "csv-kimai")),
+        ("items", ()),
+        ("items", ("--state", "pending")),
+        ("errors", ()),
+        ("errors", ("--run", "2")),
+        ("audit", ()),
+        ("imports", ()),
+        ("export", ("--format", "json")),
+    ],
+)
 def test_store_reports_print_the_documented_shape(seeded, command, args):
     folder, env_file = seeded
     actual = report_json(folder, env_file, command, *args)
@@ -78,16 +91,32 @@ def test_kimai_reports_print_the_documented_shape(workdir):
     workdir.set(ZAMMAD_URL=sb.url("zammad"), ZAMMAD_TOKEN=sb.tokens["zammad"])
     project = sb.kimai.add_project("Website", sb.kimai.add_customer("Acme")["id"])["id"]
     activity = sb.kimai.add_activity("Support", None)["id"]
-    sb.kimai.add_timesheet(project, activity, "2026-11-02T09:00:00", "2026-11-02T10:30:00",
-                           description="zammad:ticket/99/time/1\nprinter")
-    reconcile = json.loads(workdir.run("report.py", "reconcile", "--from", "2026-11-01", "--to", "2026-11-30",
-                                       "--json", check_code=0).stdout)
+    sb.kimai.add_timesheet(
+        project, activity, "2026-11-02T09:00:00", "2026-11-02T10:30:00", description="zammad:ticket/99/time/1\nprinter"
+    )
+    reconcile = json.loads(
+        workdir.run(
+            "report.py", "reconcile", "--from", "2026-11-01", "--to", "2026-11-30", "--json", check_code=0
+        ).stdout
+    )
     assert reconcile["items"] and reconcile["per_ticket"]
     same_shape(documented("reconcile"), reconcile)
     assert all(set(counts) == set(reconcile["totals"]) for counts in reconcile["per_ticket"].values())
     out = workdir.path / "november.csv"
-    summary = json.loads(workdir.run("report.py", "export-timesheets", "--from", "2026-11-01", "--to", "2026-11-30",
-                                     "--out", str(out), "--json", check_code=0).stdout)
+    summary = json.loads(
+        workdir.run(
+            "report.py",
+            "export-timesheets",
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-11-30",
+            "--out",
+            str(out),
+            "--json",
+            check_code=0,
+        ).stdout
+    )
     same_shape(documented("export-timesheets"), summary)
     proc = workdir.run("report.py", "export-timesheets", "--from", "2026-11-01", "--to", "2026-11-30", "--json")
     assert proc.returncode == 2 and "--format json" in proc.stderr, explain(proc)

@@ -1,11 +1,10 @@
 """report.py and time: every wall-clock time in a table names its zone, JSON keeps ISO 8601 with
 the offset, --since is read in the zone it states, run durations are kept to the millisecond,
 and an interrupted run shows as such."""
+
 import json
 import sqlite3
 import time
-
-import pytest
 
 from ops_helpers import explain, invoke, offline_env
 
@@ -27,12 +26,19 @@ def store_with_runs(db, *starts):
         for start in starts:
             run_id = store.start_run(JOB, {})
             store.finish_run(run_id, "ok", 0, {"created": 1})
-            store.db.execute("UPDATE runs SET started_at = ?, finished_at = ? WHERE id = ?",
-                             (start, start.replace(":00+", ":01+"), run_id))
+            store.db.execute(
+                "UPDATE runs SET started_at = ?, finished_at = ? WHERE id = ?",
+                (start, start.replace(":00+", ":01+"), run_id),
+            )
             store.mark_failed(JOB, f"gitea:acme/web#{run_id}", "activity", run_id, "refused")
             store.record_audit(run_id, JOB, f"gitea:acme/web#{run_id}", "create", "activity", 1, None, {"name": "x"})
             store.finish_import(store.start_import(run_id, "csv-kimai", "csv", {}), "ok", {"read": 1})
-            for table, column in (("links", "updated_at"), ("item_errors", "at"), ("audit", "at"), ("imports", "started_at")):
+            for table, column in (
+                ("links", "updated_at"),
+                ("item_errors", "at"),
+                ("audit", "at"),
+                ("imports", "started_at"),
+            ):
                 store.db.execute(f"UPDATE {table} SET {column} = ?", (start,))
             store.db.commit()
 
@@ -53,12 +59,16 @@ def test_since_is_read_in_the_zone_it_states(tmp_path):
     store_with_runs(tmp_path / "sync.db", "2026-11-27T07:00:00+00:00", "2026-11-27T09:00:00+00:00")
 
     def since(value, tz="UTC"):
-        return [r["run"] for r in json.loads(report(tmp_path, env_file, "history", "--since", value, "--json", tz=tz).stdout)]
+        return [
+            r["run"]
+            for r in json.loads(report(tmp_path, env_file, "history", "--since", value, "--json", tz=tz).stdout)
+        ]
+
     assert since("2026-11-27T08:00Z") == [2]
     assert since("2026-11-27T08:00:00+00:00") == [2]
-    assert since("2026-11-27T08:00+01:00") == [2, 1]       # 07:00 UTC: both
-    assert since("2026-11-27T10:01+01:00") == []           # 09:01 UTC: after both
-    assert since("2026-11-27T09:00+00:00") == [2]          # at or after
+    assert since("2026-11-27T08:00+01:00") == [2, 1]  # 07:00 UTC: both
+    assert since("2026-11-27T10:01+01:00") == []  # 09:01 UTC: after both
+    assert since("2026-11-27T09:00+00:00") == [2]  # at or after
     # a bare date or time is the machine's local time: 07:30 in Berlin is 06:30 UTC
     assert since("2026-11-27T07:30", tz="Europe/Berlin") == [2, 1] == since("2026-11-27", tz="Europe/Berlin")
     assert since("2026-11-27T07:30", tz="UTC") == [2] and since("2026-11-27T08:30", tz="Asia/Tokyo") == [2, 1]
@@ -82,8 +92,11 @@ def test_a_store_of_schema_3_is_migrated_and_its_runs_keep_their_seconds(tmp_pat
     db = sqlite3.connect(tmp_path / "sync.db")
     for number, script in enumerate(MIGRATIONS[:3], start=1):
         db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
-    db.execute("INSERT INTO runs (job, started_at, finished_at, status, exit_code) VALUES "
-               "(?, '2026-11-27T10:00:00+00:00', '2026-11-27T10:00:07+00:00', 'ok', 0)", (JOB,))
+    db.execute(
+        "INSERT INTO runs (job, started_at, finished_at, status, exit_code) VALUES "
+        "(?, '2026-11-27T10:00:00+00:00', '2026-11-27T10:00:07+00:00', 'ok', 0)",
+        (JOB,),
+    )
     db.commit()
     db.close()
     env_file = offline_env(tmp_path)
@@ -113,9 +126,9 @@ def test_interrupted_runs_show_in_history_and_status(tmp_path):
     assert "interrupted" in report(tmp_path, env_file, "history").stdout
 
 
-
 def test_backup_summaries_name_the_zone_of_the_last_run(monkeypatch):
     from common.ops.backup import summary_line
+
     monkeypatch.setenv("TZ", "Asia/Tokyo")
     time.tzset()
     try:

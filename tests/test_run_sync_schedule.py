@@ -1,11 +1,10 @@
 """run_sync.sh's schedules: cron and systemd take the same evenly spaced intervals, the crontab
 line runs the quiet sync and survives a % in a path, and the script tells its version and ends
 its help with examples."""
-import os
+
 import shlex
 
 import pytest
-
 from ops_helpers import ROOT, explain, run
 from test_ops_run_sync import cron, tracksync_lines  # noqa: F401 (fixture)
 
@@ -23,8 +22,9 @@ def test_a_percent_sign_in_a_path_is_escaped_for_cron(cron, tmp_path):
     assert " --quiet" in command
 
 
-@pytest.mark.parametrize("every, fields", [("15", "*/15 * * * *"), ("60", "0 */1 * * *"), ("360", "0 */6 * * *"),
-                                           ("1440", "0 0 * * *")])
+@pytest.mark.parametrize(
+    "every, fields", [("15", "*/15 * * * *"), ("60", "0 */1 * * *"), ("360", "0 */6 * * *"), ("1440", "0 0 * * *")]
+)
 def test_cron_intervals_are_evenly_spaced(cron, every, fields):
     auto, table = cron
     assert auto("--every", every).returncode == 0
@@ -47,5 +47,5 @@ def test_version_and_help_examples():
     proc = run("run_sync.sh", "--version", cwd=ROOT)
     assert proc.returncode == 0 and proc.stdout.startswith("run_sync.sh (tracksync), version ")
     lines = run("run_sync.sh", "help", cwd=ROOT).stdout.strip().splitlines()
-    examples = lines[lines.index("Examples:") + 1:]
+    examples = lines[lines.index("Examples:") + 1 :]
     assert 2 <= len(examples) <= 3 and all(shlex.split(e)[0] == "./run_sync.sh" for e in examples)

@@ -1,6 +1,7 @@
 """run_sync.sh sets up its own virtual environment (too old a Python, no venv module, installs only
 when the requirement files change, a failed install) and writes systemd units without running
 systemctl. Fakes stand in for python3 and pip so these tests need no network."""
+
 import os
 import shlex
 import shutil
@@ -8,8 +9,8 @@ import subprocess
 import sys
 
 import pytest
-
-from repo_copy import ROOT as ROOT_REPO, copy_repo, explain, fake_program, path_with, run_in
+from repo_copy import ROOT as ROOT_REPO
+from repo_copy import copy_repo, explain, fake_program, path_with, run_in
 
 PIP_WRAPPER = """if [ "$1" = "-m" ] && [ "$2" = "pip" ]; then
   echo "$*" >> "$PIP_CALLS"; echo "pip output that belongs in the log"; exit "${{PIP_EXIT:-0}}"
@@ -26,21 +27,26 @@ def repo(tmp_path):
 
 
 def test_too_old_a_python_is_refused_in_one_line_naming_the_minimum(repo, tmp_path):
-    old = fake_program(tmp_path / "bin", "python3", 'echo 3.9; exit 1\n')
+    old = fake_program(tmp_path / "bin", "python3", "echo 3.9; exit 1\n")
     proc = run_in(repo, "report", "--help", env={"PATH": path_with(old.parent)})
     assert proc.returncode == 69, explain(proc)
-    assert proc.stderr.splitlines() == [f"run_sync.sh: Python 3.11 or newer is needed; python3 is 3.9 "
-                                        f"(set PYTHON=/path/to/python3.11 or newer)"]
+    assert proc.stderr.splitlines() == [
+        "run_sync.sh: Python 3.11 or newer is needed; python3 is 3.9 (set PYTHON=/path/to/python3.11 or newer)"
+    ]
     assert not (repo / ".venv").exists()
 
 
 def test_without_the_venv_module_it_says_to_install_python3_venv_and_leaves_no_half_venv(repo, tmp_path):
-    debian = fake_program(tmp_path / "bin", "python3", f"""case "$*" in
+    debian = fake_program(
+        tmp_path / "bin",
+        "python3",
+        f"""case "$*" in
   *"-m venv"*) mkdir -p "$3/bin"; touch "$3/bin/python"; chmod +x "$3/bin/python"
      echo "The virtual environment was not created successfully because ensurepip is not available."; exit 1 ;;
   *) exec {sys.executable} "$@" ;;
 esac
-""")
+""",
+    )
     proc = run_in(repo, "sync", "--help", env={"PYTHON": str(debian)})
     assert proc.returncode == 69, explain(proc)
     last = proc.stderr.splitlines()[-1]
@@ -104,6 +110,7 @@ def units(tmp_path):
 
     def systemd(*args, **extra):
         return run_in(ROOT_REPO, "systemd", *args, cwd=tmp_path, env={**env, **extra})
+
     yield systemd, home
     assert not calls.exists(), "run_sync.sh called systemctl"
 
@@ -127,8 +134,13 @@ def test_user_units_go_to_xdg_config_home_and_run_the_quiet_sync(units, tmp_path
     folder = config / "systemd" / "user"
     service, timer = read_units(folder)
     *lines, linger = proc.stdout.splitlines()
-    assert lines == [f"wrote {folder}/tracksync.service", f"wrote {folder}/tracksync.timer", "enable the timer with:",
-                     "  systemctl --user daemon-reload", "  systemctl --user enable --now tracksync.timer"]
+    assert lines == [
+        f"wrote {folder}/tracksync.service",
+        f"wrote {folder}/tracksync.timer",
+        "enable the timer with:",
+        "  systemctl --user daemon-reload",
+        "  systemctl --user enable --now tracksync.timer",
+    ]
     assert linger.startswith("to keep it running while you are logged out: loginctl enable-linger ")
     assert setting(service, "Type") == "oneshot" and setting(service, "WorkingDirectory") == str(ROOT_REPO)
     argv = shlex.split(setting(service, "ExecStart").replace("%%", "%").replace("$$", "$"))
@@ -138,8 +150,18 @@ def test_user_units_go_to_xdg_config_home_and_run_the_quiet_sync(units, tmp_path
     assert setting(timer, "OnCalendar") == "*:0/10" and setting(timer, "Persistent") == "true"
     assert setting(timer, "WantedBy") == "timers.target"
     if shutil.which("systemd-analyze"):
-        check = subprocess.run(["systemd-analyze", "verify", "--man=no", str(folder / "tracksync.service"),
-                                str(folder / "tracksync.timer")], capture_output=True, text=True, timeout=60)
+        check = subprocess.run(
+            [
+                "systemd-analyze",
+                "verify",
+                "--man=no",
+                str(folder / "tracksync.service"),
+                str(folder / "tracksync.timer"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert check.returncode == 0, check.stderr
 
 

@@ -1,5 +1,6 @@
 """A clone is enough: no tracked file of the product, sandbox, tests or benches builds a path to
 ../shared, and the sandbox reads the contracts shipped inside the repository."""
+
 import re
 import subprocess
 from pathlib import Path
@@ -17,14 +18,20 @@ def tracked_files():
     listing = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True)
     if listing.returncode != 0:
         pytest.skip("not a git checkout")
-    return [ROOT / name for name in listing.stdout.split("\0")
-            if name and not name.startswith(DOCUMENTATION) and (ROOT / name).is_file()]
+    return [
+        ROOT / name
+        for name in listing.stdout.split("\0")
+        if name and not name.startswith(DOCUMENTATION) and (ROOT / name).is_file()
+    ]
 
 
 def test_the_pattern_catches_the_ways_a_path_to_shared_is_built():
-    for line in ('Path(__file__).resolve().parents[1].parent / "shared" / "specs"',
-                 "os.path.join(root, '..', 'shared', 'specs')", 'SPECS="$HERE/../shared/specs"',
-                 'ROOT.parent / "shared"'):
+    for line in (
+        'Path(__file__).resolve().parents[1].parent / "shared" / "specs"',
+        "os.path.join(root, '..', 'shared', 'specs')",
+        'SPECS="$HERE/../shared/specs"',
+        'ROOT.parent / "shared"',
+    ):
         assert SHARED_PATH.search(line), line
     assert not SHARED_PATH.search('"shared": True, "domain": ""')  # a Zammad field, not a path
 
@@ -39,8 +46,11 @@ def test_no_tracked_file_builds_a_path_to_shared():
             text = path.read_text("utf-8")
         except UnicodeDecodeError:
             continue
-        offenders += [f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
-                      for number, line in enumerate(text.splitlines(), 1) if SHARED_PATH.search(line)]
+        offenders += [
+            f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+            for number, line in enumerate(text.splitlines(), 1)
+            if SHARED_PATH.search(line)
+        ]
     assert offenders == []
 
 

@@ -1,6 +1,7 @@
 """A polite stop: SIGTERM (systemd stop, `kill`) or Ctrl-C during a sync finishes the writes in
 flight, records them and the run as `interrupted`, frees the lock and exits 75; the next run
 carries on with exactly the rest, never a duplicate."""
+
 import os
 import signal
 import sqlite3
@@ -9,17 +10,21 @@ import sys
 import time
 
 import pytest
-from gitea_helpers import assert_converged, expected_issues, seed
-
 from conftest import ROOT
+from gitea_helpers import assert_converged, expected_issues, seed
 
 WORKERS = 2
 
 
 def start(workdir, *args):
-    return subprocess.Popen([sys.executable, str(ROOT / "sync.py"), *args, "--env-file", str(workdir.env_file)],
-                            cwd=workdir.path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "sync.py"), *args, "--env-file", str(workdir.env_file)],
+        cwd=workdir.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
 
 
 def wait_for(condition, timeout=30):
@@ -56,8 +61,10 @@ def test_a_stop_signal_mid_run_finishes_the_writes_in_flight_and_the_next_run_do
 
     with sqlite3.connect(workdir.db) as db:
         status, code = db.execute("SELECT status, exit_code FROM runs ORDER BY id DESC").fetchone()
-        synced = {row[0] for row in db.execute(
-            "SELECT target_id FROM links WHERE target_type = 'activity' AND state = 'synced'")}
+        synced = {
+            row[0]
+            for row in db.execute("SELECT target_id FROM links WHERE target_type = 'activity' AND state = 'synced'")
+        }
     assert (status, code) == ("interrupted", 75)
     assert synced == {a["id"] for a in sb.kimai.activities}, "a write that was answered was not recorded"
 

@@ -1,5 +1,7 @@
 """The SQLite store: migrations, links, cursors, runs, and a read-only open that changes nothing."""
+
 import hashlib
+import sqlite3
 
 import pytest
 
@@ -15,8 +17,9 @@ def test_links_move_from_pending_to_synced_or_failed(tmp_path):
         run = store.start_run("gitea-kimai", {"full": True})
         store.mark_pending("gitea-kimai", ["gitea:a/b#1"], "activity", run)
         assert store.links("gitea-kimai")["gitea:a/b#1"]["state"] == "pending"
-        store.mark_synced("gitea-kimai", "gitea:a/b#1", "activity", 7, "h1", {"name": "x"}, run,
-                          audit=("create", None, {"name": "x"}))
+        store.mark_synced(
+            "gitea-kimai", "gitea:a/b#1", "activity", 7, "h1", {"name": "x"}, run, audit=("create", None, {"name": "x"})
+        )
         [event] = store.db.execute("SELECT action, after FROM audit").fetchall()
         assert tuple(event) == ("create", '{"name": "x"}')
         store.mark_failed("gitea-kimai", "gitea:a/b#2", "activity", run, "kimai: refused")
@@ -44,7 +47,7 @@ def test_read_only_open_leaves_the_file_untouched_and_refuses_writes(tmp_path):
     before = digest(path)
     with Store(path, readonly=True) as store:
         assert store.cursor("j", "s") == "v"
-        with pytest.raises(Exception):
+        with pytest.raises(sqlite3.OperationalError):  # attempt to write a readonly database
             store.set_cursor("j", "s", "w")
     assert digest(path) == before
     assert not (tmp_path / "s.db-wal").exists() or (tmp_path / "s.db-wal").stat().st_size == 0
@@ -68,6 +71,7 @@ def test_read_only_open_of_an_older_store_migrates_a_copy_in_memory(tmp_path):
     import sqlite3
 
     from common.store import MIGRATIONS
+
     path = tmp_path / "old.db"
     db = sqlite3.connect(path)
     db.executescript(MIGRATIONS[0] + "; PRAGMA user_version = 1;")
@@ -82,10 +86,26 @@ def filled(path):
     """A store with two jobs' runs, links in three states, an item error and audit events."""
     store = Store(path)
     first = store.start_run("gitea-kimai", {})
-    store.mark_synced("gitea-kimai", "gitea:acme/web#1", "activity", 11, "h", {"name": "50%_off"}, first,
-                      audit=("create", None, {"name": "50%_off"}))
-    store.mark_synced("gitea-kimai", "gitea:acme/web#2", "activity", 12, "h", {"name": "plain"}, first,
-                      audit=("update", {"name": "old"}, {"name": "plain"}))
+    store.mark_synced(
+        "gitea-kimai",
+        "gitea:acme/web#1",
+        "activity",
+        11,
+        "h",
+        {"name": "50%_off"},
+        first,
+        audit=("create", None, {"name": "50%_off"}),
+    )
+    store.mark_synced(
+        "gitea-kimai",
+        "gitea:acme/web#2",
+        "activity",
+        12,
+        "h",
+        {"name": "plain"},
+        first,
+        audit=("update", {"name": "old"}, {"name": "plain"}),
+    )
     store.finish_run(first, "ok", 0, {"created": 1, "updated": 1})
     second = store.start_run("gitea-kimai", {})
     store.mark_failed("gitea-kimai", "gitea:acme/web#3", "activity", second, "kimai: refused")
@@ -107,10 +127,17 @@ def test_report_queries_read_runs_links_failures_and_audit(tmp_path):
         assert store.link_states("gitea-kimai") == {"synced": 2, "failed": 1}
         assert store.link_states("zammad-kimai") == {"pending": 1}
         [failed] = store.failed_links()
-        assert (failed["source_key"], failed["error"], failed["run_id"]) == ("gitea:acme/web#3", "kimai: refused", second)
+        assert (failed["source_key"], failed["error"], failed["run_id"]) == (
+            "gitea:acme/web#3",
+            "kimai: refused",
+            second,
+        )
         [failure] = store.run_failures(second)
-        assert (failure["source_key"], failure["target_type"], failure["message"]) == ("gitea:acme/web#3", "activity",
-                                                                                        "kimai: refused")
+        assert (failure["source_key"], failure["target_type"], failure["message"]) == (
+            "gitea:acme/web#3",
+            "activity",
+            "kimai: refused",
+        )
         assert store.run_failures(first) == []
 
 
@@ -130,7 +157,9 @@ def test_audit_events_decoded_by_item_suffix_and_the_last_ones_oldest_first(tmp_
     with store:
         events = store.audit_events()
         assert [(e["action"], e["before"], e["after"]) for e in events] == [
-            ("create", None, {"name": "50%_off"}), ("update", {"name": "old"}, {"name": "plain"})]
+            ("create", None, {"name": "50%_off"}),
+            ("update", {"name": "old"}, {"name": "plain"}),
+        ]
         assert [e["source_key"] for e in store.audit_events(item="acme/web#2")] == ["gitea:acme/web#2"]
         assert store.audit_events(item="web#") == [] and store.audit_events(job="zammad-kimai") == []
         assert [e["action"] for e in store.audit_events(limit=1)] == ["update"]
@@ -140,9 +169,19 @@ def test_export_rows_columns_and_table_rows(tmp_path):
     store, _, _ = filled(tmp_path / "s.db")
     with store:
         links = store.export_rows("links")
-        assert list(links[0]) == ["job", "source_key", "target_type", "target_id", "state", "source_hash", "error",
-                                  "run_id", "created_at", "updated_at"]
-        assert [l["source_key"] for l in links][:2] == ["gitea:acme/web#1", "gitea:acme/web#2"]
+        assert list(links[0]) == [
+            "job",
+            "source_key",
+            "target_type",
+            "target_id",
+            "state",
+            "source_hash",
+            "error",
+            "run_id",
+            "created_at",
+            "updated_at",
+        ]
+        assert [ln["source_key"] for ln in links][:2] == ["gitea:acme/web#1", "gitea:acme/web#2"]
         assert [r["id"] for r in store.export_rows("runs")] == [1, 2] and len(store.export_rows("audit")) == 2
         assert store.table_columns("cursors") == ["job", "scope", "value", "updated_at"]
         rows = store.table_rows("links")
@@ -162,7 +201,12 @@ def test_purge_person_deletes_the_rows_and_records_one_audit_event_in_one_transa
         assert sorted(store.links("gitea-kimai")) == ["gitea:acme/web#2"]
         [event] = store.audit_events(job="gdpr")
         assert (event["source_key"], event["action"], event["target_type"], event["before"], event["after"]) == (
-            "gdpr:abc", "purge", "person", None, counts)
+            "gdpr:abc",
+            "purge",
+            "person",
+            None,
+            counts,
+        )
         with pytest.raises(ValueError):  # a bad table after a good one: nothing is deleted, nothing audited
             store.purge_person("gdpr", "gdpr:def", {"links": [2], "nonsense": [1]})
         assert sorted(store.links("gitea-kimai")) == ["gitea:acme/web#2"] and len(store.audit_events(job="gdpr")) == 1
@@ -170,6 +214,7 @@ def test_purge_person_deletes_the_rows_and_records_one_audit_event_in_one_transa
 
 def test_exclusive_holds_off_other_writers_and_rolls_back_on_an_error(tmp_path):
     import sqlite3
+
     path = tmp_path / "s.db"
     store, _, _ = filled(path)
     with store:
@@ -197,6 +242,7 @@ def test_exclusive_holds_off_other_writers_and_rolls_back_on_an_error(tmp_path):
 
 def test_store_files_copy_describe_and_the_write_ahead_log(tmp_path):
     from common.store_files import checkpoint_wal, copy_store_file, describe_store_file, set_wal_mode
+
     path, copy = tmp_path / "s.db", tmp_path / "copy.db"
     store, _, second = filled(path)
     with store:
@@ -204,8 +250,12 @@ def test_store_files_copy_describe_and_the_write_ahead_log(tmp_path):
     info = describe_store_file(copy, ("runs", "links", "audit", "webhook"))
     with Store(copy, readonly=True) as snapshot:
         started = snapshot.run(second)["started_at"]
-    assert info == {"schema_version": SCHEMA_VERSION, "integrity": "ok", "counts": {"runs": 2, "links": 4, "audit": 2},
-                    "last_run": started}
+    assert info == {
+        "schema_version": SCHEMA_VERSION,
+        "integrity": "ok",
+        "counts": {"runs": 2, "links": 4, "audit": 2},
+        "last_run": started,
+    }
     assert not (tmp_path / "copy.db-wal").exists()
     set_wal_mode(copy)
     with Store(copy) as again:
@@ -221,6 +271,7 @@ def test_store_file_answers_the_database_checks_questions(tmp_path):
     import sqlite3
 
     from common.store_files import StoreFile
+
     path = tmp_path / "s.db"
     store, _, second = filled(path)
     with store:

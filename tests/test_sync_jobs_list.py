@@ -1,6 +1,7 @@
 """SYNC_JOBS as a cron administrator writes it: one job's held lock does not stop the others (and
 the run still leaves its summary line), a job that needs a file argument is refused up front, and
 a missing key stops a job before any lock file or store is made."""
+
 from gitea_helpers import seed
 from test_zammad_kimai_e2e import seed_tickets, zwork  # noqa: F401 (fixture)
 

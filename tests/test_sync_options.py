@@ -1,6 +1,7 @@
 """sync.py and backup.py on the command line (issue 8, "cron, systemd and the terminal"): each job
 takes only its own options, --version, examples in every --help, the webhook's secret, and the
 JSON of `cache status` and of an error."""
+
 import json
 import os
 import re
@@ -15,18 +16,22 @@ from sync_json import job_summary
 from test_zammad_kimai_e2e import seed_tickets, zwork  # noqa: F401 (zwork: fixture)
 from test_zammad_kimai_webhook import free_port, start_webhook, wait_for
 
+
 # a job-specific flag given where it does not belong -> usage error naming it
-@pytest.mark.parametrize("args, flag, owner", [
-    (("toggl-kimai", "--repos", "web"), "--repos", "gitea-kimai"),
-    (("zammad-kimai", "--include-prs"), "--include-prs", "gitea-kimai"),
-    (("gitea-kimai", "--from", "2026-11-01"), "--from", "zammad-kimai, toggl-kimai, harvest-kimai"),
-    (("gitea-kimai", "--create-missing"), "--create-missing", "toggl-kimai, harvest-kimai, csv-kimai"),
-    (("zammad-kimai", "--create-missing"), "--create-missing", "toggl-kimai"),
-    (("csv-kimai", "--repos", "web"), "--repos", "gitea-kimai"),
-    (("harvest-kimai", "--template"), "--template", "csv-kimai"),
-    (("--repos", "web"), "--repos", "gitea-kimai"),  # on the bare group: it runs SYNC_JOBS, no job's own options
-    (("--from", "2026-11-01", "zammad-kimai"), "--from", "zammad-kimai"),
-])
+@pytest.mark.parametrize(
+    "args, flag, owner",
+    [
+        (("toggl-kimai", "--repos", "web"), "--repos", "gitea-kimai"),
+        (("zammad-kimai", "--include-prs"), "--include-prs", "gitea-kimai"),
+        (("gitea-kimai", "--from", "2026-11-01"), "--from", "zammad-kimai, toggl-kimai, harvest-kimai"),
+        (("gitea-kimai", "--create-missing"), "--create-missing", "toggl-kimai, harvest-kimai, csv-kimai"),
+        (("zammad-kimai", "--create-missing"), "--create-missing", "toggl-kimai"),
+        (("csv-kimai", "--repos", "web"), "--repos", "gitea-kimai"),
+        (("harvest-kimai", "--template"), "--template", "csv-kimai"),
+        (("--repos", "web"), "--repos", "gitea-kimai"),  # on the bare group: it runs SYNC_JOBS, no job's own options
+        (("--from", "2026-11-01", "zammad-kimai"), "--from", "zammad-kimai"),
+    ],
+)
 def test_a_flag_of_another_job_is_a_usage_error_naming_it(tmp_path, args, flag, owner):
     proc = run("sync.py", *args, cwd=tmp_path, env_file=offline_env(tmp_path))
     assert proc.returncode == 2, explain(proc)
@@ -34,18 +39,35 @@ def test_a_flag_of_another_job_is_a_usage_error_naming_it(tmp_path, args, flag, 
     assert f"it is an option of {owner}" in proc.stderr, proc.stderr
 
 
-@pytest.mark.parametrize("job, own, foreign", [
-    ("gitea-kimai", ["--repos", "--include-prs"], ["--from", "--to", "--create-missing", "--template"]),
-    ("zammad-kimai", ["--from", "--to"], ["--repos", "--include-prs", "--create-missing"]),
-    ("toggl-kimai", ["--from", "--to", "--create-missing"], ["--repos", "--include-prs", "--skip-invalid"]),
-    ("harvest-kimai", ["--from", "--to", "--create-missing"], ["--repos", "--template"]),
-    ("csv-kimai", ["--template", "--date-format", "--skip-invalid", "--create-missing"], ["--repos", "--from"]),
-])
+@pytest.mark.parametrize(
+    "job, own, foreign",
+    [
+        ("gitea-kimai", ["--repos", "--include-prs"], ["--from", "--to", "--create-missing", "--template"]),
+        ("zammad-kimai", ["--from", "--to"], ["--repos", "--include-prs", "--create-missing"]),
+        ("toggl-kimai", ["--from", "--to", "--create-missing"], ["--repos", "--include-prs", "--skip-invalid"]),
+        ("harvest-kimai", ["--from", "--to", "--create-missing"], ["--repos", "--template"]),
+        ("csv-kimai", ["--template", "--date-format", "--skip-invalid", "--create-missing"], ["--repos", "--from"]),
+    ],
+)
 def test_each_job_help_shows_its_own_options_and_the_common_ones(tmp_path, job, own, foreign):
     text = run("sync.py", job, "--help", cwd=tmp_path).stdout
     options = set(re.findall(r"^\s+(?:-\w, )?(--[\w-]+)", text, re.M))
-    common = {"--dry-run", "--full", "--json", "--quiet", "--verbose", "--env-file", "--cache", "--rate-limit",
-              "--page-size", "--max-pages", "--stats", "--export", "--clear-cache", "--fail-on-conflicts"}
+    common = {
+        "--dry-run",
+        "--full",
+        "--json",
+        "--quiet",
+        "--verbose",
+        "--env-file",
+        "--cache",
+        "--rate-limit",
+        "--page-size",
+        "--max-pages",
+        "--stats",
+        "--export",
+        "--clear-cache",
+        "--fail-on-conflicts",
+    }
     assert set(own) | common <= options, text
     assert not options & set(foreign), text
 
@@ -61,16 +83,29 @@ def test_options_before_and_after_the_job_name_are_merged(workdir):
 @pytest.mark.parametrize("script", ["sync.py", "backup.py"])
 def test_version(tmp_path, script):
     from common import __version__
+
     proc = run(script, "--version", cwd=tmp_path)
     assert proc.returncode == 0 and proc.stdout.strip() == f"{script}, version {__version__}"
 
 
-SYNC_COMMANDS = [(), ("gitea-kimai",), ("zammad-kimai",), ("toggl-kimai",), ("harvest-kimai",), ("csv-kimai",),
-                 ("conflicts",), ("resolve",), ("webhook",), ("cache",)]
+SYNC_COMMANDS = [
+    (),
+    ("gitea-kimai",),
+    ("zammad-kimai",),
+    ("toggl-kimai",),
+    ("harvest-kimai",),
+    ("csv-kimai",),
+    ("conflicts",),
+    ("resolve",),
+    ("webhook",),
+    ("cache",),
+]
 BACKUP_COMMANDS = [(), ("create",), ("list",), ("verify",), ("prune",), ("restore",)]
 
 
-@pytest.mark.parametrize("script, command", [("sync.py", c) for c in SYNC_COMMANDS] + [("backup.py", c) for c in BACKUP_COMMANDS])
+@pytest.mark.parametrize(
+    "script, command", [("sync.py", c) for c in SYNC_COMMANDS] + [("backup.py", c) for c in BACKUP_COMMANDS]
+)
 def test_every_help_ends_with_real_examples(tmp_path, script, command):
     text = run(script, *command, "--help", cwd=tmp_path).stdout
     examples = text.split("Examples:\n", 1)[1].split("\n\n", 1)[0].splitlines()
@@ -81,11 +116,14 @@ def test_every_help_ends_with_real_examples(tmp_path, script, command):
         assert words[:2] == ["python", script], line
         sub = next((w for w in words if w in names), None)
         assert sub == (command[0] if command else sub), line  # an example of this very command
-        known = run(script, "--help", cwd=tmp_path).stdout + (run(script, sub, "--help", cwd=tmp_path).stdout if sub else "")
+        known = run(script, "--help", cwd=tmp_path).stdout + (
+            run(script, sub, "--help", cwd=tmp_path).stdout if sub else ""
+        )
         assert all(w.split("=")[0] in known for w in words if w.startswith("-")), line  # every flag exists
 
 
 # -- the webhook's secret ---------------------------------------------------------------------------
+
 
 def test_webhook_refuses_to_start_without_a_secret(zwork):
     proc = zwork.sync("webhook", "--port", "0", check_code=78)
@@ -96,13 +134,29 @@ def test_webhook_refuses_to_start_without_a_secret(zwork):
 
 def test_webhook_insecure_starts_warns_and_serves_unsigned_deliveries(zwork):
     import requests
+
     from sandbox.zammad import webhook_request
+
     sb = zwork.sandbox
     [ticket] = seed_tickets(sb, tickets=1, entries=1)
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "sync.py"), "webhook", "--insecure", "--port", str(port),
-                             "--env-file", str(zwork.env_file)], cwd=zwork.path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "sync.py"),
+            "webhook",
+            "--insecure",
+            "--port",
+            str(port),
+            "--env-file",
+            str(zwork.env_file),
+        ],
+        cwd=zwork.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     try:
         assert wait_for(lambda: port_open(port))
         body, headers = webhook_request(sb, ticket["id"])  # unsigned
@@ -123,11 +177,13 @@ def test_webhook_insecure_starts_warns_and_serves_unsigned_deliveries(zwork):
 
 def port_open(port):
     import socket
+
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 # -- JSON of the other commands ---------------------------------------------------------------------
+
 
 def test_cache_status_json(workdir):
     seed(workdir.sandbox, repos=("web",), issues=1)

@@ -1,11 +1,11 @@
 """zammad-kimai end to end: sync.py as a subprocess against the sandbox's Zammad and Kimai."""
+
 import json
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import requests
-
 from sync_json import flat_summary
 
 JOB = ["zammad-kimai"]
@@ -15,8 +15,12 @@ JOB = ["zammad-kimai"]
 def zwork(workdir):
     """A work folder configured for zammad-kimai, with a global Kimai activity 'Support'."""
     sb = workdir.sandbox
-    workdir.set(ZAMMAD_URL=sb.url("zammad"), ZAMMAD_TOKEN=sb.tokens["zammad"], ZAMMAD_DEFAULT_ACTIVITY="Support",
-                SYNC_JOBS="zammad-kimai")
+    workdir.set(
+        ZAMMAD_URL=sb.url("zammad"),
+        ZAMMAD_TOKEN=sb.tokens["zammad"],
+        ZAMMAD_DEFAULT_ACTIVITY="Support",
+        SYNC_JOBS="zammad-kimai",
+    )
     sb.kimai.add_activity("Support", None)
     return workdir
 
@@ -78,7 +82,7 @@ def test_dst_entry_lands_at_the_right_local_time(zwork):
     sb = zwork.sandbox
     ticket = seed_tickets(sb, tickets=1, entries=0)[0]
     # 00:30 UTC on 2026-03-29, the day Europe/Berlin springs forward at 01:00 UTC
-    sb.zammad.add_time_accounting(ticket["id"], 90, created_at=datetime(2026, 3, 29, 0, 30, tzinfo=timezone.utc))
+    sb.zammad.add_time_accounting(ticket["id"], 90, created_at=datetime(2026, 3, 29, 0, 30, tzinfo=UTC))
     zwork.sync(*JOB, "--full", check_code=0)
     [sheet] = sb.kimai.timesheets
     assert sheet["begin"] == "2026-03-29T01:30:00+0100"
@@ -93,7 +97,9 @@ def test_time_unit_hours_and_project_per_organisation(zwork):
     zwork.sync(*JOB, check_code=0)
     assert {s["duration"] for s in sb.kimai.timesheets} == {90 * 60}
     assert [c["name"] for c in sb.kimai.customers] == ["Globex"]
-    assert sorted(p["name"] for p in sb.kimai.projects) == sorted(f"#{t['number']} {t['title']}" for t in sb.zammad.tickets)
+    assert sorted(p["name"] for p in sb.kimai.projects) == sorted(
+        f"#{t['number']} {t['title']}" for t in sb.zammad.tickets
+    )
 
 
 def test_changed_entry_updates_its_timesheet_once(zwork):
@@ -116,8 +122,10 @@ def test_edit_on_both_sides_is_a_conflict_then_resolved_with_one_write(zwork):
     [entry] = sb.zammad.time_accountings
     [sheet] = sb.kimai.timesheets
     session, base = kimai_api(sb)  # a person changes the description in Kimai
-    session.patch(f"{base}/timesheets/{sheet['id']}", json={
-        "description": sheet["description"] + "\nbilled to Globex", "billable": True, "exported": False}).raise_for_status()
+    session.patch(
+        f"{base}/timesheets/{sheet['id']}",
+        json={"description": sheet["description"] + "\nbilled to Globex", "billable": True, "exported": False},
+    ).raise_for_status()
     sb.zammad.edit_time_accounting(ticket["id"], entry["id"], time_unit="30.0")  # and Zammad changes the duration
     sb.clear_requests()
     proc = zwork.sync(*JOB, check_code=0)
@@ -138,7 +146,6 @@ def test_edit_on_both_sides_is_a_conflict_then_resolved_with_one_write(zwork):
     assert kimai_writes(sb) == []
 
 
-
 def test_an_edit_in_kimai_only_is_kept_and_accepted_so_a_later_zammad_change_overwrites_it(zwork):
     """keep is recorded (link kept, holding Kimai's values): the next change in Zammad is an
     update, not a conflict with the person's edit that was already accepted."""
@@ -148,8 +155,10 @@ def test_an_edit_in_kimai_only_is_kept_and_accepted_so_a_later_zammad_change_ove
     [entry] = sb.zammad.time_accountings
     [sheet] = sb.kimai.timesheets
     session, base = kimai_api(sb)
-    session.patch(f"{base}/timesheets/{sheet['id']}", json={
-        "description": sheet["description"] + "\nbilled to Globex", "billable": True, "exported": False}).raise_for_status()
+    session.patch(
+        f"{base}/timesheets/{sheet['id']}",
+        json={"description": sheet["description"] + "\nbilled to Globex", "billable": True, "exported": False},
+    ).raise_for_status()
     sb.clear_requests()
     proc = zwork.sync(*JOB, "--full", check_code=0)
     assert kimai_writes(sb) == [] and "edited in Kimai" in proc.stderr
@@ -158,6 +167,7 @@ def test_an_edit_in_kimai_only_is_kept_and_accepted_so_a_later_zammad_change_ove
     assert summary["updated"] == 1 and summary["conflicts"] == 0
     assert kimai_writes(sb) == [("PATCH", f"/api/timesheets/{sheet['id']}")]
     assert json.loads(zwork.sync("conflicts", "--json").stdout) == []
+
 
 def test_unmapped_activity_or_agent_fails_alone_exit_3(zwork):
     sb = zwork.sandbox
@@ -225,6 +235,7 @@ def test_sigkill_mid_run_then_converges_without_duplicates(zwork):
     import time
 
     from conftest import ROOT
+
     sb = zwork.sandbox
     seed_tickets(sb, tickets=40, entries=5)
     zwork.set(SYNC_WORKERS="2")
@@ -232,8 +243,12 @@ def test_sigkill_mid_run_then_converges_without_duplicates(zwork):
     rng = random.Random(3)
     killed = 0
     for _ in range(3):
-        proc = subprocess.Popen([sys.executable, str(ROOT / "sync.py"), *JOB, "--env-file", str(zwork.env_file)],
-                                cwd=zwork.path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "sync.py"), *JOB, "--env-file", str(zwork.env_file)],
+            cwd=zwork.path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(rng.uniform(0.5, 1.0))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)

@@ -1,4 +1,5 @@
 """The Zammad webhook receiver (python sync.py webhook) and the reconciliation report."""
+
 import json
 import os
 import signal
@@ -8,9 +9,8 @@ import sys
 import time
 
 import requests
-from test_zammad_kimai_e2e import kimai_api, marked, seed_tickets, zwork  # noqa: F401 (zwork: fixture)
-
 from conftest import ROOT
+from test_zammad_kimai_e2e import kimai_api, marked, seed_tickets, zwork  # noqa: F401 (zwork: fixture)
 
 
 def free_port():
@@ -20,9 +20,14 @@ def free_port():
 
 
 def start_webhook(workdir, port):
-    proc = subprocess.Popen([sys.executable, str(ROOT / "sync.py"), "webhook", "--port", str(port),
-                             "--env-file", str(workdir.env_file)], cwd=workdir.path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "sync.py"), "webhook", "--port", str(port), "--env-file", str(workdir.env_file)],
+        cwd=workdir.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     for _ in range(100):
         try:
             requests.get(f"http://127.0.0.1:{port}/", timeout=1)
@@ -44,6 +49,7 @@ def wait_for(condition, seconds=15):
 
 def test_webhook_signature_delivery_ids_and_drain(zwork):
     from sandbox.zammad import webhook_request
+
     sb = zwork.sandbox
     zwork.set(ZAMMAD_WEBHOOK_SECRET="s3cret-webhook-key")
     [first, second] = seed_tickets(sb, tickets=2, entries=2)
@@ -55,7 +61,9 @@ def test_webhook_signature_delivery_ids_and_drain(zwork):
         assert requests.post(url, data=body, headers=headers, timeout=5).status_code == 401
         body, headers = webhook_request(sb, first["id"])  # unsigned
         assert requests.post(url, data=body, headers=headers, timeout=5).status_code == 401
-        assert requests.post(url, data=b"{not json", headers={"X-Hub-Signature": "sha1=00"}, timeout=5).status_code == 401
+        assert (
+            requests.post(url, data=b"{not json", headers={"X-Hub-Signature": "sha1=00"}, timeout=5).status_code == 401
+        )
         time.sleep(0.5)
         assert sb.kimai.timesheets == []
 
@@ -90,20 +98,38 @@ def test_reconcile_finds_hand_made_duplicate_and_deleted_entry(zwork):
     session, base = kimai_api(sb)
     # a person types the first entry in again by hand (same project, day and duration, no marker)
     first = by_entry[str(entries[0]["id"])]
-    session.post(f"{base}/timesheets", json={
-        "begin": first["begin"][:19], "end": first["end"][:19], "project": first["project"],
-        "activity": first["activity"], "description": "printer again", "billable": True, "exported": False,
-    }).raise_for_status()
+    session.post(
+        f"{base}/timesheets",
+        json={
+            "begin": first["begin"][:19],
+            "end": first["end"][:19],
+            "project": first["project"],
+            "activity": first["activity"],
+            "description": "printer again",
+            "billable": True,
+            "exported": False,
+        },
+    ).raise_for_status()
     # an entry is deleted in Zammad (its timesheet stays)
     sb.zammad.delete_time_accounting(ticket["id"], entries[1]["id"])
     # and one timesheet's duration is changed in Kimai
     third = by_entry[str(entries[2]["id"])]
     end = third["end"][:11] + "23:59:00"
-    session.patch(f"{base}/timesheets/{third['id']}", json={"end": end, "billable": True, "exported": False}).raise_for_status()
+    session.patch(
+        f"{base}/timesheets/{third['id']}", json={"end": end, "billable": True, "exported": False}
+    ).raise_for_status()
     day = first["begin"][:10]
-    proc = zwork.run("report.py", "reconcile", "--job", "zammad-kimai", "--from", day, "--to", day, "--json", check_code=0)
+    proc = zwork.run(
+        "report.py", "reconcile", "--job", "zammad-kimai", "--from", day, "--to", day, "--json", check_code=0
+    )
     report = json.loads(proc.stdout)
-    assert report["totals"] == {"matched": 1, "mismatched": 1, "missing_in_kimai": 0, "missing_in_zammad": 1, "duplicated": 1}
+    assert report["totals"] == {
+        "matched": 1,
+        "mismatched": 1,
+        "missing_in_kimai": 0,
+        "missing_in_zammad": 1,
+        "duplicated": 1,
+    }
     classes = {row["class"]: row for row in report["items"]}
     assert classes["missing_in_zammad"]["detail"] == "entry deleted in Zammad"
     assert classes["mismatched"]["detail"].startswith("duration")

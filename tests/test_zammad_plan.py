@@ -6,6 +6,7 @@ delete), changed on one side or on both.
 The pure parts are module functions (`timesheet_fields`, `current_fields`, `plan_entry`); the
 link selection (`select`) and the orphans' plan (`plan_orphans`) are methods, so a job is built
 with no store: its constructor makes HTTP sessions but sends nothing."""
+
 import copy
 import json
 from pathlib import Path
@@ -16,8 +17,17 @@ import pytest
 from common.config import KEYS, Settings
 from common.http import RequestCounter
 from common.jobs.base import Action, Result
-from common.jobs.zammad_kimai import (JOB, Options, TicketRead, ZammadKimaiJob, current_fields, entry_marker,
-                                      minutes_per_unit, plan_entry, timesheet_fields)
+from common.jobs.zammad_kimai import (
+    JOB,
+    Options,
+    TicketRead,
+    ZammadKimaiJob,
+    current_fields,
+    entry_marker,
+    minutes_per_unit,
+    plan_entry,
+    timesheet_fields,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "sandbox" / "contracts" / "zammad" / "examples"
 TZ = ZoneInfo("Europe/Berlin")
@@ -37,8 +47,13 @@ TICKET = {**example("ticket.expand_true.json"), "id": ENTRIES[0]["ticket_id"]}
 
 def settings(**values):
     base = {name: key.default for name, key in KEYS.items()}
-    base.update(ZAMMAD_URL="http://zammad.invalid", ZAMMAD_TOKEN="zammad-token-0001", KIMAI_URL="http://kimai.invalid",
-                KIMAI_TOKEN="kimai-token-0001", ZAMMAD_DEFAULT_ACTIVITY="Support")
+    base.update(
+        ZAMMAD_URL="http://zammad.invalid",
+        ZAMMAD_TOKEN="zammad-token-0001",
+        KIMAI_URL="http://kimai.invalid",
+        KIMAI_TOKEN="kimai-token-0001",
+        ZAMMAD_DEFAULT_ACTIVITY="Support",
+    )
     base.update(values)
     return Settings(base)
 
@@ -58,13 +73,30 @@ def timesheet(fields, id_=501, billable=True, exported=False):
     """The Kimai timesheet of these fields, as Kimai answers (offset without a colon)."""
     begin = f"{fields['begin']}+0200"
     end = f"{fields['end']}+0200"
-    return {"id": id_, "begin": begin, "end": end, "project": fields["project"], "activity": fields["activity"],
-            "description": fields["description"], "user": 1, "billable": billable, "exported": exported, "tags": ["zammad"]}
+    return {
+        "id": id_,
+        "begin": begin,
+        "end": end,
+        "project": fields["project"],
+        "activity": fields["activity"],
+        "description": fields["description"],
+        "user": 1,
+        "billable": billable,
+        "exported": exported,
+        "tags": ["zammad"],
+    }
 
 
 def link(key, target_id=501, state="synced", source_hash="h", data=None):
-    return {"source_key": key, "target_type": "timesheet", "target_id": target_id, "state": state,
-            "source_hash": source_hash, "data": data, "job": JOB}
+    return {
+        "source_key": key,
+        "target_type": "timesheet",
+        "target_id": target_id,
+        "state": state,
+        "source_hash": source_hash,
+        "data": data,
+        "job": JOB,
+    }
 
 
 def version_of(entry, ticket=TICKET):
@@ -81,17 +113,33 @@ def plan(entry, fields, target, last, policy, version=None, state="synced"):
     version = version or version_of(entry)
     stored = link(key, target["id"] if target else 501, state, "older", last) if last is not None else None
     current = current_fields(target, TZ, False) if target else None
-    return plan_entry(key, f"#{TICKET['number']} time/{entry['id']}", fields, version, stored, target, current, policy,
-                      str(TICKET["id"]), TZ.key)
+    return plan_entry(
+        key,
+        f"#{TICKET['number']} time/{entry['id']}",
+        fields,
+        version,
+        stored,
+        target,
+        current,
+        policy,
+        str(TICKET["id"]),
+        TZ.key,
+    )
 
 
 # --- mapping the real payloads ---------------------------------------------------------------
 
+
 def test_an_entry_maps_to_a_timesheet_in_kimais_zone_with_marker_ticket_and_type():
     entry = ENTRIES[0]  # 15.0 units created 2023-08-16T08:11:49.315Z, ticket #53003 "Order 787556"
     fields = desired(entry)
-    assert fields == {"begin": "2023-08-16T10:11:49", "end": "2023-08-16T10:26:49", "project": PROJECT,
-                      "activity": ACTIVITY, "description": "zammad:ticket/50/time/6\n#53003 Order 787556\nBillable"}
+    assert fields == {
+        "begin": "2023-08-16T10:11:49",
+        "end": "2023-08-16T10:26:49",
+        "project": PROJECT,
+        "activity": ACTIVITY,
+        "description": "zammad:ticket/50/time/6\n#53003 Order 787556\nBillable",
+    }
     assert "user" not in fields
     assert timesheet_fields(TICKET, entry, TZ, 1.0, PROJECT, ACTIVITY, 7)["user"] == 7
 
@@ -111,13 +159,16 @@ def test_a_kimai_timesheet_reads_back_as_the_fields_that_made_it():
 
 # --- which entries need a look: link states --------------------------------------------------
 
+
 def test_synced_and_kept_entries_of_the_same_version_are_skipped_and_counted():
     made = job()
     versions = {e["id"]: version_of(e) for e in ENTRIES}
     key = {e["id"]: entry_marker(TICKET["id"], e["id"]) for e in ENTRIES}
-    links = {key[6]: link(key[6], state="synced", source_hash=versions[6]),
-             key[7]: link(key[7], state="kept", source_hash=versions[7]),
-             key[8]: link(key[8], state="synced", source_hash=versions[8])}
+    links = {
+        key[6]: link(key[6], state="synced", source_hash=versions[6]),
+        key[7]: link(key[7], state="kept", source_hash=versions[7]),
+        key[8]: link(key[8], state="synced", source_hash=versions[8]),
+    }
     work, orphans = made.select([TicketRead(TICKET, ENTRIES)], links, None)
     assert work == [] and orphans == []
     assert made.result.counts["unchanged"] == 3
@@ -128,7 +179,9 @@ def test_an_entry_in_any_other_state_is_planned_again(state):
     made = job()
     entry = ENTRIES[0]
     key = entry_marker(TICKET["id"], entry["id"])
-    work, _ = made.select([TicketRead(TICKET, [entry])], {key: link(key, state=state, source_hash=version_of(entry))}, None)
+    work, _ = made.select(
+        [TicketRead(TICKET, [entry])], {key: link(key, state=state, source_hash=version_of(entry))}, None
+    )
     assert [e["id"] for _, e, _ in work] == [6]
     assert made.result.counts["unchanged"] == 0
 
@@ -145,8 +198,10 @@ def test_an_entry_changed_in_zammad_or_a_renamed_ticket_is_planned_again():
 
 def test_full_plans_every_entry_whatever_its_link_says():
     made = job(full=True)
-    links = {entry_marker(TICKET["id"], e["id"]): link(entry_marker(TICKET["id"], e["id"]), source_hash=version_of(e))
-             for e in ENTRIES}
+    links = {
+        entry_marker(TICKET["id"], e["id"]): link(entry_marker(TICKET["id"], e["id"]), source_hash=version_of(e))
+        for e in ENTRIES
+    }
     work, _ = made.select([TicketRead(TICKET, ENTRIES)], links, None)
     assert [e["id"] for _, e, _ in work] == [6, 7, 8]
 
@@ -155,8 +210,7 @@ def test_a_synced_entry_gone_from_zammad_is_an_orphan_once():
     entry_gone = entry_marker(TICKET["id"], 99)
     other_ticket = entry_marker(4, 99)
     already = entry_marker(TICKET["id"], 98)
-    links = {entry_gone: link(entry_gone), other_ticket: link(other_ticket),
-             already: link(already, state="orphaned")}
+    links = {entry_gone: link(entry_gone), other_ticket: link(other_ticket), already: link(already, state="orphaned")}
     work, orphans = job().select([TicketRead(TICKET, ENTRIES)], links, None)
     assert len(work) == 3
     assert [o["source_key"] for o in orphans] == [entry_gone]  # not another ticket's, not one reported before
@@ -172,6 +226,7 @@ def test_a_ticket_whose_entries_could_not_be_read_fails_without_orphaning_them()
 
 
 # --- one entry's action ------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("policy", POLICIES)
 def test_an_entry_without_timesheet_is_created(policy):
@@ -190,8 +245,18 @@ def test_a_timesheet_as_wanted_and_linked_is_unchanged(policy):
     key = entry_marker(TICKET["id"], entry["id"])
     version = version_of(entry)
     target = timesheet(fields)
-    action = plan_entry(key, "l", fields, version, link(key, 501, "synced", version, fields), target,
-                        current_fields(target, TZ, False), policy, "50", TZ.key)
+    action = plan_entry(
+        key,
+        "l",
+        fields,
+        version,
+        link(key, 501, "synced", version, fields),
+        target,
+        current_fields(target, TZ, False),
+        policy,
+        "50",
+        TZ.key,
+    )
     assert action.kind == "unchanged" and action.target_id == 501 and not action.writes
 
 
@@ -201,19 +266,24 @@ def test_a_timesheet_as_wanted_found_by_marker_is_linked(stored):
     fields = desired(entry)
     key = entry_marker(TICKET["id"], entry["id"])
     version = version_of(entry)
-    links = {"none": None, "other target": link(key, 999, "synced", version, fields),
-             "older version": link(key, 501, "synced", "older", fields), "kept": link(key, 501, "kept", version, fields)}
+    links = {
+        "none": None,
+        "other target": link(key, 999, "synced", version, fields),
+        "older version": link(key, 501, "synced", "older", fields),
+        "kept": link(key, 501, "kept", version, fields),
+    }
     target = timesheet(fields)
-    action = plan_entry(key, "l", fields, version, links[stored], target, current_fields(target, TZ, False), "manual",
-                        "50", TZ.key)
+    action = plan_entry(
+        key, "l", fields, version, links[stored], target, current_fields(target, TZ, False), "manual", "50", TZ.key
+    )
     assert action.kind == "link" and action.target_id == 501 and not action.writes
 
 
 @pytest.mark.parametrize("policy", POLICIES)
 def test_changed_in_zammad_only_updates_whatever_the_policy(policy):
     entry = ENTRIES[0]
-    last = desired(entry)                                   # what was written, and Kimai still has
-    now = desired({**entry, "time_unit": "20.0"})           # 15 -> 20 minutes in Zammad
+    last = desired(entry)  # what was written, and Kimai still has
+    now = desired({**entry, "time_unit": "20.0"})  # 15 -> 20 minutes in Zammad
     action = plan(entry, now, timesheet(last, billable=False, exported=True), last, policy)
     assert action.kind == "update" and action.target_id == 501
     assert action.fields == now and action.before == last
@@ -250,8 +320,10 @@ def test_changed_on_both_sides_zammad_wins_overwrites_kimai_keeping_its_flags():
     last, edited, now, action = both_sides("zammad-wins")
     assert action.kind == "update" and action.target_id == 501
     assert action.fields == now and action.before == edited and action.keep == {"billable": False, "exported": False}
-    assert action.detail == ("begin 2023-08-16 09:00 -> 2023-08-16 10:12:29 Europe/Berlin, "
-                             "end 2023-08-16 10:47:29 -> 2023-08-16 10:57:29 Europe/Berlin")
+    assert action.detail == (
+        "begin 2023-08-16 09:00 -> 2023-08-16 10:12:29 Europe/Berlin, "
+        "end 2023-08-16 10:47:29 -> 2023-08-16 10:57:29 Europe/Berlin"
+    )
 
 
 def test_changed_on_both_sides_kimai_wins_keeps_kimais_timesheet():
@@ -286,13 +358,16 @@ def test_an_entry_waiting_for_a_planned_project_is_created_after_it():
     entry = ENTRIES[0]
     project = Action("create", "zammad:ticket/50", "project", "project '#53003 Order 787556'", "ticket #53003", {})
     fields = timesheet_fields(TICKET, entry, TZ, 1.0, None, ACTIVITY, None)
-    action = plan_entry(entry_marker(50, 6), "l", fields, "v", None, None, None, "manual", "50", TZ.key, {"project": project})
+    action = plan_entry(
+        entry_marker(50, 6), "l", fields, "v", None, None, None, "manual", "50", TZ.key, {"project": project}
+    )
     assert action.kind == "create" and action.needs == {"project": project}
     project.target_id = 77
     assert action.take_ids() is None and action.fields["project"] == 77
 
 
 # --- entries deleted in Zammad: the delete policy --------------------------------------------
+
 
 def orphan_plan(policy, in_kimai=True):
     made = job(ZAMMAD_DELETE_POLICY=policy)

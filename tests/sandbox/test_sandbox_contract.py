@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import requests
-
-from sandbox import contract, seed
 from sandbox_testkit import allow_violations, gitea, kimai, kimai_project, sb  # noqa: F401 (pytest fixtures)
 
+from sandbox import contract, seed
 
-def test_strict_mode_records_bad_requests_but_still_serves_them(sb, gitea, kimai, kimai_project,
-                                                                allow_violations):
+
+def test_strict_mode_records_bad_requests_but_still_serves_them(sb, gitea, kimai, kimai_project, allow_violations):
     sb.gitea.add_org("acme")
     sb.gitea.add_repo("acme", "web")
     assert gitea.get("/repos/acme/web/issues", params={"per_page": 100}).status_code == 200
@@ -25,22 +24,47 @@ def test_strict_mode_records_bad_requests_but_still_serves_them(sb, gitea, kimai
 
 
 def test_validate_response_catches_drift():
-    good = {"id": 1, "name": "A", "visible": True, "billable": True, "project": None, "number": None,
-            "color": None, "color-safe": "#d2d6de", "metaFields": [], "comment": None, "parentTitle": None,
-            "teams": []}
+    good = {
+        "id": 1,
+        "name": "A",
+        "visible": True,
+        "billable": True,
+        "project": None,
+        "number": None,
+        "color": None,
+        "color-safe": "#d2d6de",
+        "metaFields": [],
+        "comment": None,
+        "parentTitle": None,
+        "teams": [],
+    }
     assert contract.validate_response("kimai", "GET", "/api/activities/1", 200, good) == []
     extra = dict(good, modifiedAt="2024-05-02T08:00:00+0200")
     missing = {key: value for key, value in good.items() if key != "comment"}
     check = lambda body: contract.validate_response("kimai", "GET", "/api/activities/1", 200, body)  # noqa: E731
     assert "Additional properties are not allowed" in check(extra)[0]
     assert "'comment' is a required property" in check(missing)[0]
-    timesheet = {"id": 1, "begin": "2024-05-02T08:00:00+0200", "end": None, "duration": 0, "description": None,
-                 "activity": 1, "project": 1, "tags": [], "user": 1, "metaFields": [], "exported": False,
-                 "billable": True, "break": 0}
+    timesheet = {
+        "id": 1,
+        "begin": "2024-05-02T08:00:00+0200",
+        "end": None,
+        "duration": 0,
+        "description": None,
+        "activity": 1,
+        "project": 1,
+        "tags": [],
+        "user": 1,
+        "metaFields": [],
+        "exported": False,
+        "billable": True,
+        "break": 0,
+    }
     assert contract.validate_response("kimai", "GET", "/api/timesheets/1", 200, timesheet) == []
     rfc3339 = dict(timesheet, begin="2024-05-02T08:00:00+02:00")  # RFC 3339 is not Kimai's format
-    assert "$.begin: '2024-05-02T08:00:00+02:00' does not match" in contract.validate_response(
-        "kimai", "GET", "/api/timesheets/1", 200, rfc3339)[0]
+    assert (
+        "$.begin: '2024-05-02T08:00:00+02:00' does not match"
+        in contract.validate_response("kimai", "GET", "/api/timesheets/1", 200, rfc3339)[0]
+    )
     assert contract.validate_response("gitea", "GET", "/api/v1/repos/a/b/issues/1", 200, {"pull_request": None}) == []
     assert contract.validate_response("gitea", "GET", "/api/v1/repos/a/b/issues/1", 200, {"number": "1"}) != []
 
@@ -54,8 +78,11 @@ def test_scripted_session_matches_the_spec_response_by_response(sb, gitea, kimai
         request = response.request
         path = requests.utils.urlparse(request.url).path
         body = response.json() if response.content else None
-        problems.extend(contract.validate_response(service, request.method, path, response.status_code, body,
-                                                   dict(response.headers)))
+        problems.extend(
+            contract.validate_response(
+                service, request.method, path, response.status_code, body, dict(response.headers)
+            )
+        )
         checked.append((request.method, path, response.status_code))
 
     seed.demo(sb)
@@ -81,28 +108,66 @@ def test_scripted_session_matches_the_spec_response_by_response(sb, gitea, kimai
     kimai.get("/ping")
     kimai.get("/version")
     kimai.get("/users/me")
-    customer = kimai.post("/customers", json={"name": "ACME", "country": "DE", "currency": "EUR",
-                                              "timezone": "Europe/Berlin", "visible": True, "billable": True}).json()
+    customer = kimai.post(
+        "/customers",
+        json={
+            "name": "ACME",
+            "country": "DE",
+            "currency": "EUR",
+            "timezone": "Europe/Berlin",
+            "visible": True,
+            "billable": True,
+        },
+    ).json()
     kimai.get("/customers", params={"visible": 3, "full": 1})
     kimai.patch(f"/customers/{customer['id']}", json={"name": "ACME Corp", "visible": True, "billable": True})
-    project = kimai.post("/projects", json={"name": "web", "customer": customer["id"], "visible": True,
-                                            "billable": True, "globalActivities": True}).json()
+    project = kimai.post(
+        "/projects",
+        json={"name": "web", "customer": customer["id"], "visible": True, "billable": True, "globalActivities": True},
+    ).json()
     kimai.get("/projects", params={"customer": customer["id"], "ignoreDates": 1})
     kimai.get(f"/projects/{project['id']}")
-    activity = kimai.post("/activities", json={"name": "Login page is blank", "project": project["id"],
-                                               "comment": "gitea:acme/web#1", "visible": True, "billable": True}).json()
+    activity = kimai.post(
+        "/activities",
+        json={
+            "name": "Login page is blank",
+            "project": project["id"],
+            "comment": "gitea:acme/web#1",
+            "visible": True,
+            "billable": True,
+        },
+    ).json()
     kimai.post("/activities", json={"name": "Global work", "visible": True, "billable": False})
     kimai.post("/activities", json={"name": "<b>", "project": project["id"], "visible": True, "billable": True})
-    kimai.patch(f"/activities/{activity['id']}", json={"name": "Login page is blank (closed)",
-                                                       "visible": False, "billable": True})
+    kimai.patch(
+        f"/activities/{activity['id']}",
+        json={"name": "Login page is blank (closed)", "visible": False, "billable": True},
+    )
     kimai.get("/activities", params={"project": project["id"], "visible": 3})
     kimai.get(f"/activities/{activity['id']}")
     kimai.get("/activities/999")
-    running = kimai.post("/timesheets", json={"project": project["id"], "activity": activity["id"] + 1,
-                                              "begin": "2024-05-02T08:00:00", "description": "running"}).json()
-    kimai.post("/timesheets", params={"full": "true"}, json={
-        "project": project["id"], "activity": activity["id"] + 1, "begin": "2024-05-02T10:00:00",
-        "end": "2024-05-02T11:00:00", "tags": "gitea", "exported": False, "billable": True})
+    running = kimai.post(
+        "/timesheets",
+        json={
+            "project": project["id"],
+            "activity": activity["id"] + 1,
+            "begin": "2024-05-02T08:00:00",
+            "description": "running",
+        },
+    ).json()
+    kimai.post(
+        "/timesheets",
+        params={"full": "true"},
+        json={
+            "project": project["id"],
+            "activity": activity["id"] + 1,
+            "begin": "2024-05-02T10:00:00",
+            "end": "2024-05-02T11:00:00",
+            "tags": "gitea",
+            "exported": False,
+            "billable": True,
+        },
+    )
     kimai.get("/timesheets", params={"user": "all", "size": 1, "page": 2, "orderBy": "begin", "order": "ASC"})
     kimai.get("/timesheets", params={"full": "true", "tags[]": "gitea", "projects[]": [project["id"]]})
     kimai.get("/timesheets/recent")

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import requests
+from sandbox_testkit import gitea, sb  # noqa: F401 (pytest fixtures)
 
 from sandbox import Sandbox
-from sandbox_testkit import gitea, sb  # noqa: F401 (pytest fixtures)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,8 +55,12 @@ def test_sandbox_can_use_fixed_ports_and_env():
 
 def test_command_line_prints_env_writes_file_and_stops_on_sigterm(tmp_path):
     env_file = tmp_path / "sandbox.env"
-    process = subprocess.Popen([sys.executable, "-m", "sandbox", "--seed", "demo", "--env-out", str(env_file)],
-                               cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "--seed", "demo", "--env-out", str(env_file)],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 10
         while not env_file.exists() and time.monotonic() < deadline:
@@ -65,8 +69,11 @@ def test_command_line_prints_env_writes_file_and_stops_on_sigterm(tmp_path):
         lines = [process.stdout.readline().strip() for _ in written]  # one line per variable, printed first
         printed = dict(line.split("=", 1) for line in lines)
         assert written == printed
-        issues = requests.get(printed["GITEA_URL"] + "/api/v1/repos/acme/web/issues",
-                              headers={"Authorization": f"token {printed['GITEA_TOKEN']}"}, timeout=5).json()
+        issues = requests.get(
+            printed["GITEA_URL"] + "/api/v1/repos/acme/web/issues",
+            headers={"Authorization": f"token {printed['GITEA_TOKEN']}"},
+            timeout=5,
+        ).json()
         assert len(issues) == 3  # the open ones of the demo's web repo
         assert not [name for name in os.listdir(tmp_path) if name.endswith(".tmp")]
     finally:

@@ -55,6 +55,7 @@ def test_seeded_faults_are_deterministic(sb, gitea):
     def run() -> list[int]:
         sb.faults.configure(error_rate=0.5, seed=42)
         return [gitea.get("/version").status_code for _ in range(30)]
+
     assert run() == run()
 
 
@@ -76,10 +77,13 @@ def test_a_client_killed_mid_body_is_dropped_not_served(sb):
     import socket
     import time
     from urllib.parse import urlsplit
+
     before = len(sb.kimai.projects)
     host, port = urlsplit(sb.url("kimai")).hostname, urlsplit(sb.url("kimai")).port
     with socket.create_connection((host, port)) as conn:
-        conn.sendall(b"POST /api/projects HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     b"Authorization: Bearer " + sb.tokens["kimai"].encode() + b"\r\nContent-Length: 100\r\n\r\n{\"name\"")
+        conn.sendall(
+            b"POST /api/projects HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Authorization: Bearer " + sb.tokens["kimai"].encode() + b'\r\nContent-Length: 100\r\n\r\n{"name"'
+        )
     time.sleep(0.3)
     assert len(sb.kimai.projects) == before and sb.violations == [] and sb.count(service="kimai") == 0

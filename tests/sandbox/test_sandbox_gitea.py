@@ -6,9 +6,9 @@ import time
 
 import pytest
 import requests
+from sandbox_testkit import allow_violations, gitea, sb  # noqa: F401 (pytest fixtures)
 
 from sandbox.gitea_json import format_time
-from sandbox_testkit import allow_violations, gitea, sb  # noqa: F401 (pytest fixtures)
 
 
 @pytest.fixture
@@ -86,7 +86,8 @@ def test_state_defaults_to_open_and_type_filters(web, gitea, sb):
     sb.gitea.add_issue("acme", "web", "closed issue", state="closed")
     sb.gitea.add_issue("acme", "web", "open pr", pull=True)
     titles = lambda **params: [  # noqa: E731
-        issue["title"] for issue in gitea.get("/repos/acme/web/issues", params=params).json()]
+        issue["title"] for issue in gitea.get("/repos/acme/web/issues", params=params).json()
+    ]
     assert titles() == ["open pr", "open issue"]  # newest first, closed ones missing
     assert titles(state="all") == ["open pr", "closed issue", "open issue"]
     assert titles(state="closed") == ["closed issue"]

@@ -8,17 +8,23 @@ from datetime import date, timedelta
 
 import pytest
 import requests
+from sandbox_testkit import Api, sb  # noqa: F401 (pytest fixtures)
 
 from sandbox import contract, seed_imports
-from sandbox_testkit import Api, sb  # noqa: F401 (pytest fixtures)
 
 USER_AGENT = "tracksync tests (tests@example.com)"
 
 
 @pytest.fixture
 def harvest(sb) -> Api:
-    return Api(sb.url("harvest") + "/v2", {"Authorization": f"Bearer {sb.tokens['harvest']}",
-                                           "Harvest-Account-Id": sb.harvest.account_id, "User-Agent": USER_AGENT})
+    return Api(
+        sb.url("harvest") + "/v2",
+        {
+            "Authorization": f"Bearer {sb.tokens['harvest']}",
+            "Harvest-Account-Id": sb.harvest.account_id,
+            "User-Agent": USER_AGENT,
+        },
+    )
 
 
 @pytest.fixture
@@ -37,8 +43,11 @@ def test_env_names_the_root_url_token_and_account(sb):
 
 @pytest.mark.parametrize("missing", ["Authorization", "Harvest-Account-Id"])
 def test_missing_token_or_account_id_is_401_invalid_token(sb, missing):
-    headers = {"Authorization": f"Bearer {sb.tokens['harvest']}", "Harvest-Account-Id": sb.harvest.account_id,
-               "User-Agent": USER_AGENT}
+    headers = {
+        "Authorization": f"Bearer {sb.tokens['harvest']}",
+        "Harvest-Account-Id": sb.harvest.account_id,
+        "User-Agent": USER_AGENT,
+    }
     del headers[missing]
     response = requests.get(sb.url("harvest") + "/v2/users/me", headers=headers, timeout=5)
     assert response.status_code == 401
@@ -48,8 +57,11 @@ def test_missing_token_or_account_id_is_401_invalid_token(sb, missing):
 
 def test_wrong_token_or_account_is_401_and_missing_user_agent_is_400(sb):
     base = sb.url("harvest") + "/v2/users/me"
-    good = {"Authorization": f"Bearer {sb.tokens['harvest']}", "Harvest-Account-Id": sb.harvest.account_id,
-            "User-Agent": USER_AGENT}
+    good = {
+        "Authorization": f"Bearer {sb.tokens['harvest']}",
+        "Harvest-Account-Id": sb.harvest.account_id,
+        "User-Agent": USER_AGENT,
+    }
     assert requests.get(base, headers=dict(good, Authorization="Bearer nope"), timeout=5).status_code == 401
     assert requests.get(base, headers=dict(good, **{"Harvest-Account-Id": "1"}), timeout=5).status_code == 401
     connection = http.client.HTTPConnection("127.0.0.1", int(sb.url("harvest").rsplit(":", 1)[1]), timeout=5)
@@ -62,8 +74,9 @@ def test_wrong_token_or_account_is_401_and_missing_user_agent_is_400(sb):
 
 def test_entry_shape_matches_the_documented_example(sb, harvest, work):
     project_id, task_id, _ = work
-    entry = sb.harvest.add_entry("2017-03-02", 2.11, project_id, task_id, notes="Adding CSS styling",
-                                 started_time="3:00pm", ended_time="17:00")
+    entry = sb.harvest.add_entry(
+        "2017-03-02", 2.11, project_id, task_id, notes="Adding CSS styling", started_time="3:00pm", ended_time="17:00"
+    )
     listed = harvest.get("/time_entries").json()["time_entries"][0]
     single = harvest.get(f"/time_entries/{entry['id']}").json()
     assert listed == single == entry
@@ -112,6 +125,7 @@ def test_filters_and_running_entries(sb, harvest, work):
 
     def ids(**params):
         return [entry["id"] for entry in harvest.get("/time_entries", params=params).json()["time_entries"]]
+
     assert ids(**{"from": "2024-05-01", "to": "2024-05-31"}) == [may["id"]]
     assert ids(user_id=alice["id"]) == [may["id"]] and ids(task_id=meeting_id) == [may["id"]]
     assert ids(is_running="true") == [running["id"]]
@@ -163,17 +177,24 @@ def test_strict_session_over_every_endpoint_has_no_violations(sb, harvest):
     """Drift test: a realistic import session, every response also checked client-side."""
     seed_imports.harvest_demo(sb)
     today = date.today()
-    calls = [("/users/me", {}), ("/company", {}), ("/users/me/project_assignments", {}),
-             ("/clients", {"is_active": "true"}), ("/projects", {"is_active": "true"}), ("/tasks", {}),
-             ("/time_entries", {"from": str(today - timedelta(days=7)), "to": str(today), "per_page": 100}),
-             ("/time_entries", {"updated_since": "2000-01-01T00:00:00Z", "is_running": "true"}),
-             ("/time_entries", {"page": 3})]
+    calls = [
+        ("/users/me", {}),
+        ("/company", {}),
+        ("/users/me/project_assignments", {}),
+        ("/clients", {"is_active": "true"}),
+        ("/projects", {"is_active": "true"}),
+        ("/tasks", {}),
+        ("/time_entries", {"from": str(today - timedelta(days=7)), "to": str(today), "per_page": 100}),
+        ("/time_entries", {"updated_since": "2000-01-01T00:00:00Z", "is_running": "true"}),
+        ("/time_entries", {"page": 3}),
+    ]
     problems = []
     for path, params in calls:
         response = harvest.get(path, params=params)
         assert response.status_code == 200, (path, response.text)
-        problems += contract.validate_response("harvest", "GET", "/v2" + path, 200, response.json(),
-                                               dict(response.headers))
+        problems += contract.validate_response(
+            "harvest", "GET", "/v2" + path, 200, response.json(), dict(response.headers)
+        )
     entry_id = sb.harvest.entries[0]["id"]
     response = harvest.get(f"/time_entries/{entry_id}")
     problems += contract.validate_response("harvest", "GET", f"/v2/time_entries/{entry_id}", 200, response.json())

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import requests
+from sandbox_testkit import allow_violations, kimai, kimai_project, sb  # noqa: F401 (pytest fixtures)
 
 from sandbox import Sandbox
-from sandbox_testkit import allow_violations, kimai, kimai_project, sb  # noqa: F401 (pytest fixtures)
 
 
 def test_missing_credentials_and_wrong_token_bodies(sb):
@@ -19,8 +19,9 @@ def test_missing_credentials_and_wrong_token_bodies(sb):
 
 def test_bearer_and_legacy_headers_authenticate(sb, kimai):
     assert kimai.get("/ping").json() == {"message": "pong"}
-    legacy = requests.get(sb.url("kimai") + "/api/users/me",
-                          headers={"X-AUTH-USER": "admin", "X-AUTH-TOKEN": sb.tokens["kimai"]})
+    legacy = requests.get(
+        sb.url("kimai") + "/api/users/me", headers={"X-AUTH-USER": "admin", "X-AUTH-TOKEN": sb.tokens["kimai"]}
+    )
     assert legacy.status_code == 200
     assert legacy.json()["username"] == "admin" and legacy.json()["timezone"] == "Europe/Berlin"
 
@@ -55,20 +56,24 @@ def test_project_filter_includes_global_activities(sb, kimai, kimai_project):
 def test_omitted_booleans_become_false_on_post_and_patch(kimai, kimai_project):
     created = kimai.post("/activities", json={"name": "Issue 1", "project": kimai_project["id"]}).json()
     assert (created["visible"], created["billable"]) == (False, False)
-    activity = kimai.post("/activities", json={"name": "Issue 2", "project": kimai_project["id"],
-                                               "visible": True, "billable": True}).json()
+    activity = kimai.post(
+        "/activities", json={"name": "Issue 2", "project": kimai_project["id"], "visible": True, "billable": True}
+    ).json()
     patched = kimai.patch(f"/activities/{activity['id']}", json={"name": "Issue 2 renamed"}).json()
     assert (patched["name"], patched["visible"], patched["billable"]) == ("Issue 2 renamed", False, False)
     assert patched["project"] == kimai_project["id"]  # non-boolean fields keep their value on PATCH
 
 
-@pytest.mark.parametrize("name, message", [
-    ('Fix <b>bold</b> "quotes"', "Found disallowed HTML characters."),
-    ("key=value", "Found disallowed HTML characters."),
-    ("x" * 151, "This value is too long. It should have 150 characters or less."),
-    ("x", "This value is too short. It should have 2 characters or more."),
-    ("", "This value should not be blank."),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ('Fix <b>bold</b> "quotes"', "Found disallowed HTML characters."),
+        ("key=value", "Found disallowed HTML characters."),
+        ("x" * 151, "This value is too long. It should have 150 characters or less."),
+        ("x", "This value is too short. It should have 2 characters or more."),
+        ("", "This value should not be blank."),
+    ],
+)
 def test_names_are_validated(kimai, kimai_project, name, message, allow_violations):
     response = kimai.post("/activities", json={"name": name, "project": kimai_project["id"], "visible": True})
     assert response.status_code == 400
@@ -91,8 +96,15 @@ def test_projects_need_a_customer(kimai, allow_violations):
 
 def test_unknown_fields_are_refused(kimai, kimai_project, allow_violations):
     activity = kimai.post("/activities", json={"name": "Work", "project": kimai_project["id"], "visible": True}).json()
-    response = kimai.post("/timesheets", json={"project": kimai_project["id"], "activity": activity["id"],
-                                               "begin": "2024-05-02T08:00:00", "duration": 3600})
+    response = kimai.post(
+        "/timesheets",
+        json={
+            "project": kimai_project["id"],
+            "activity": activity["id"],
+            "begin": "2024-05-02T08:00:00",
+            "duration": 3600,
+        },
+    )
     assert response.status_code == 400
     assert response.json()["errors"]["errors"] == ["This form should not contain extra fields."]
 
@@ -107,8 +119,10 @@ def test_projects_list_only_active_ones_unless_ignore_dates(sb, kimai, kimai_pro
 
 
 def test_project_dates_are_date_only_on_post_and_datetime_on_patch(kimai, kimai_project):
-    created = kimai.post("/projects", json={"name": "Dated", "customer": kimai_project["customer"],
-                                            "visible": True, "start": "2024-01-01"})
+    created = kimai.post(
+        "/projects",
+        json={"name": "Dated", "customer": kimai_project["customer"], "visible": True, "start": "2024-01-01"},
+    )
     assert created.status_code == 200 and created.json()["start"] == "2024-01-01"
     project_id = created.json()["id"]
     refused = kimai.patch(f"/projects/{project_id}", json={"name": "Dated", "end": "2030-12-31"})
@@ -123,8 +137,10 @@ def test_customer_post_needs_country_currency_timezone(kimai, allow_violations):
     children = refused.json()["errors"]["children"]
     for field in ("country", "currency", "timezone"):
         assert children[field] == {"errors": ["This value should not be blank."]}
-    created = kimai.post("/customers", json={"name": "Someone", "country": "AT", "currency": "EUR",
-                                             "timezone": "Europe/Vienna", "visible": True})
+    created = kimai.post(
+        "/customers",
+        json={"name": "Someone", "country": "AT", "currency": "EUR", "timezone": "Europe/Vienna", "visible": True},
+    )
     assert created.status_code == 200 and created.json()["billable"] is False
 
 
@@ -138,8 +154,12 @@ def _timesheet_fixture(sb, kimai_project, count):
     for index in range(count):
         day, minute = divmod(index, 600)
         hour, minute = divmod(minute, 60)
-        sb.kimai.add_timesheet(kimai_project["id"], activity["id"], f"2024-05-{day + 1:02d}T{hour:02d}:{minute:02d}:00",
-                               f"2024-05-{day + 1:02d}T{hour + 1:02d}:{minute:02d}:00")
+        sb.kimai.add_timesheet(
+            kimai_project["id"],
+            activity["id"],
+            f"2024-05-{day + 1:02d}T{hour:02d}:{minute:02d}:00",
+            f"2024-05-{day + 1:02d}T{hour + 1:02d}:{minute:02d}:00",
+        )
     return activity
 
 
@@ -148,7 +168,11 @@ def test_timesheet_paging_headers_default_and_500_cap(sb, kimai, kimai_project):
     first = kimai.get("/timesheets")
     assert len(first.json()) == 50
     assert {h: first.headers[h] for h in ("X-Page", "X-Total-Count", "X-Total-Pages", "X-Per-Page")} == {
-        "X-Page": "1", "X-Total-Count": "1201", "X-Total-Pages": "25", "X-Per-Page": "50"}
+        "X-Page": "1",
+        "X-Total-Count": "1201",
+        "X-Total-Pages": "25",
+        "X-Per-Page": "50",
+    }
     big = kimai.get("/timesheets", params={"size": 1000, "page": 3})
     assert (big.headers["X-Per-Page"], big.headers["X-Total-Pages"], len(big.json())) == ("500", "3", 201)
     assert kimai.get("/timesheets", params={"size": 500, "page": 4}).json() == {"code": 404, "message": "Not Found"}
@@ -160,17 +184,26 @@ def test_timesheets_default_to_the_token_user(sb, kimai, kimai_project):
     activity = sb.kimai.add_activity("Work", kimai_project["id"])
     other = sb.kimai.add_user("colleague")
     sb.kimai.add_timesheet(kimai_project["id"], activity["id"], "2024-05-02T08:00:00", "2024-05-02T09:00:00")
-    sb.kimai.add_timesheet(kimai_project["id"], activity["id"], "2024-05-02T10:00:00", "2024-05-02T11:00:00",
-                           user=other["id"])
+    sb.kimai.add_timesheet(
+        kimai_project["id"], activity["id"], "2024-05-02T10:00:00", "2024-05-02T11:00:00", user=other["id"]
+    )
     assert len(kimai.get("/timesheets").json()) == 1
     assert len(kimai.get("/timesheets", params={"user": "all"}).json()) == 2
 
 
 def test_timesheet_times_are_local_with_dst_correct_offsets(sb, kimai, kimai_project):
     activity = sb.kimai.add_activity("Work", kimai_project["id"])
-    post = lambda begin, end: kimai.post("/timesheets", json={  # noqa: E731
-        "project": kimai_project["id"], "activity": activity["id"], "begin": begin, "end": end,
-        "description": "gitea:acme/web#1", "tags": "sync, gitea"}).json()
+    post = lambda begin, end: kimai.post(  # noqa: E731
+        "/timesheets",
+        json={  # noqa: E731
+            "project": kimai_project["id"],
+            "activity": activity["id"],
+            "begin": begin,
+            "end": end,
+            "description": "gitea:acme/web#1",
+            "tags": "sync, gitea",
+        },
+    ).json()
     winter = post("2024-01-15T08:00:00", "2024-01-15T09:30:00")
     times = lambda timesheet: (timesheet["begin"], timesheet["end"], timesheet["duration"])  # noqa: E731
     assert times(winter) == ("2024-01-15T08:00:00+0100", "2024-01-15T09:30:00+0100", 5400)
@@ -188,8 +221,9 @@ def test_other_user_timezone():
         customer = sandbox.kimai.add_customer("C1")
         project = sandbox.kimai.add_project("P1", customer["id"])
         activity = sandbox.kimai.add_activity("A1", project["id"])
-        summer = sandbox.kimai.add_timesheet(project["id"], activity["id"], "2024-07-01T09:00:00",
-                                             "2024-07-01T10:00:00")
+        summer = sandbox.kimai.add_timesheet(
+            project["id"], activity["id"], "2024-07-01T09:00:00", "2024-07-01T10:00:00"
+        )
         assert summer["begin"] == "2024-07-01T09:00:00-0400"
         assert sandbox.violations == []
 
@@ -199,21 +233,32 @@ def test_timesheet_rules(sb, kimai, kimai_project, allow_violations):
     foreign = sb.kimai.add_activity("Foreign", sb.kimai.add_project("Other", kimai_project["customer"])["id"])
     post = lambda **body: kimai.post("/timesheets", json={"project": kimai_project["id"], **body}).json()  # noqa: E731
     assert post(activity=hidden["id"], begin="2024-05-02T08:00:00")["errors"]["children"]["activity"] == {
-        "errors": ["Cannot start a disabled activity."]}
+        "errors": ["Cannot start a disabled activity."]
+    }
     assert post(activity=foreign["id"], begin="2024-05-02T08:00:00")["errors"]["children"]["project"] == {
-        "errors": ["Project mismatch, project specific activity and timesheet project are different."]}
+        "errors": ["Project mismatch, project specific activity and timesheet project are different."]
+    }
     visible = sb.kimai.add_activity("Visible", kimai_project["id"])
-    assert post(activity=visible["id"], begin="2024-05-02T08:00:00", end="2024-05-02T07:00:00")["errors"][
-        "children"]["end"] == {"errors": ["End date must not be earlier then start date."]}
+    assert post(activity=visible["id"], begin="2024-05-02T08:00:00", end="2024-05-02T07:00:00")["errors"]["children"][
+        "end"
+    ] == {"errors": ["End date must not be earlier then start date."]}
     assert post(activity=visible["id"], begin="2024-05-02 08:00")["errors"]["children"]["begin"] == {
-        "errors": ["Please enter a valid date and time."]}
+        "errors": ["Please enter a valid date and time."]
+    }
 
 
 def test_timesheet_patch_delete_and_modified_after(sb, kimai, kimai_project):
     activity = sb.kimai.add_activity("Work", kimai_project["id"])
-    created = kimai.post("/timesheets", json={"project": kimai_project["id"], "activity": activity["id"],
-                                              "begin": "2024-05-02T08:00:00", "end": "2024-05-02T09:00:00",
-                                              "billable": True}).json()
+    created = kimai.post(
+        "/timesheets",
+        json={
+            "project": kimai_project["id"],
+            "activity": activity["id"],
+            "begin": "2024-05-02T08:00:00",
+            "end": "2024-05-02T09:00:00",
+            "billable": True,
+        },
+    ).json()
     patched = kimai.patch(f"/timesheets/{created['id']}", json={"description": "changed"}).json()
     assert (patched["description"], patched["billable"], patched["begin"]) == ("changed", False, created["begin"])
     assert len(kimai.get("/timesheets", params={"modified_after": "2000-01-01T00:00:00"}).json()) == 1
@@ -226,8 +271,9 @@ def test_timesheet_patch_delete_and_modified_after(sb, kimai, kimai_project):
 def people(sb):
     """Besides admin (id 1): carol (alias, title, account number), dave (hidden) and erin."""
     kimai = sb.kimai
-    carol = kimai.add_user("carol", email="Carol.Jones@Example.com", alias="Carol Jones", title="Support Lead",
-                           accountNumber="A-0042")
+    carol = kimai.add_user(
+        "carol", email="Carol.Jones@Example.com", alias="Carol Jones", title="Support Lead", accountNumber="A-0042"
+    )
     dave = kimai.add_user("dave", email="dave@example.org", alias="Dave", enabled=False)
     erin = kimai.add_user("erin", email="erin@example.com", alias=None, title="Support")
     return {"carol": carol["id"], "dave": dave["id"], "erin": erin["id"]}
@@ -251,11 +297,26 @@ def test_users_list_filters_by_visibility_and_every_word_of_the_term(sb, kimai, 
 
 def test_users_list_shapes_and_user_by_id(sb, kimai, people):
     collection = kimai.get("/users", params={"term": "carol"}).json()
-    assert collection == [{"id": people["carol"], "username": "carol", "email": "Carol.Jones@Example.com",
-                           "enabled": True, "apiToken": True, "systemAccount": False, "color": None,
-                           "color-safe": "#d2d6de", "avatar": None, "alias": "Carol Jones",
-                           "accountNumber": "A-0042", "initials": "CA", "title": "Support Lead", "language": "en",
-                           "locale": "en", "timezone": "Europe/Berlin"}]
+    assert collection == [
+        {
+            "id": people["carol"],
+            "username": "carol",
+            "email": "Carol.Jones@Example.com",
+            "enabled": True,
+            "apiToken": True,
+            "systemAccount": False,
+            "color": None,
+            "color-safe": "#d2d6de",
+            "avatar": None,
+            "alias": "Carol Jones",
+            "accountNumber": "A-0042",
+            "initials": "CA",
+            "title": "Support Lead",
+            "language": "en",
+            "locale": "en",
+            "timezone": "Europe/Berlin",
+        }
+    ]
     [full] = kimai.get("/users", params={"term": "carol", "full": "true"}).json()
     assert {k: v for k, v in full.items() if k in collection[0]} == collection[0]
     assert full["roles"] == ["ROLE_USER"] and full["teams"] == [] and full["supervisor"] is None
@@ -274,13 +335,17 @@ def test_users_list_bad_values_are_400_and_unknown_user_404(kimai, people, allow
 def test_users_need_view_user_which_only_super_admins_have(sb, kimai, kimai_project, people):
     activity = sb.kimai.add_activity("Work", kimai_project["id"])
     sb.kimai.add_timesheet(kimai_project["id"], activity["id"], "2024-05-02T08:00:00", "2024-05-02T09:00:00")
-    sb.kimai.add_timesheet(kimai_project["id"], activity["id"], "2024-05-02T10:00:00", "2024-05-02T11:00:00",
-                           user=people["carol"])
+    sb.kimai.add_timesheet(
+        kimai_project["id"], activity["id"], "2024-05-02T10:00:00", "2024-05-02T11:00:00", user=people["carol"]
+    )
     assert sb.kimai.may("view_user")
     sb.kimai.update_user(sb.kimai.me, roles=["ROLE_ADMIN"])
     denied = {"code": 403, "message": "Access denied."}
-    for path, params in (("/users", {}), ("/users", {"visible": 3, "term": "carol"}),
-                         (f"/users/{people['carol']}", {})):
+    for path, params in (
+        ("/users", {}),
+        ("/users", {"visible": 3, "term": "carol"}),
+        (f"/users/{people['carol']}", {}),
+    ):
         response = kimai.get(path, params=params)
         assert (response.status_code, response.json()) == (403, denied), path
     assert kimai.get("/users/me").json()["roles"] == ["ROLE_ADMIN"] and kimai.get("/users/1").status_code == 200

@@ -39,17 +39,21 @@ def test_a_missing_contract_stops_a_strict_start_and_names_the_service(specs):
     (specs / contract.SPEC_FILES["kimai"]).unlink()
     error = refusal()
     assert error.service == "kimai"
-    assert str(error) == (f"the contract file {specs / contract.SPEC_FILES['kimai']} does not exist "
-                          "(TRACKSYNC_SPECS is set)")
+    assert str(error) == (
+        f"the contract file {specs / contract.SPEC_FILES['kimai']} does not exist (TRACKSYNC_SPECS is set)"
+    )
     with Sandbox(strict=False) as sandbox:  # without contract checks it does not need them
         assert requests.get(sandbox.url("kimai") + "/api/version", timeout=5).status_code == 401
 
 
-@pytest.mark.parametrize("damage, words", [
-    (lambda path: (path.unlink(), path.mkdir()), "cannot be read: Is a directory"),
-    (lambda path: path.write_text("{not json"), "is not valid JSON"),
-    (lambda path: path.write_text('{"openapi": "3.0.3"}'), "is not an OpenAPI document (no 'paths')"),
-])
+@pytest.mark.parametrize(
+    "damage, words",
+    [
+        (lambda path: (path.unlink(), path.mkdir()), "cannot be read: Is a directory"),
+        (lambda path: path.write_text("{not json"), "is not valid JSON"),
+        (lambda path: path.write_text('{"openapi": "3.0.3"}'), "is not an OpenAPI document (no 'paths')"),
+    ],
+)
 def test_an_unusable_contract_stops_a_strict_start(specs, damage, words):
     damage(specs / contract.SPEC_FILES["zammad"])
     error = refusal(services=["zammad"])
@@ -57,12 +61,19 @@ def test_an_unusable_contract_stops_a_strict_start(specs, damage, words):
 
 
 def test_python_m_sandbox_says_which_stand_in_cannot_start_in_one_line(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "sandbox", "--seed", "none", "--env-out", str(tmp_path / "env")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60,
-                          env={"PATH": "/usr/bin:/bin", "TRACKSYNC_SPECS": str(tmp_path)})
+    proc = subprocess.run(
+        [sys.executable, "-m", "sandbox", "--seed", "none", "--env-out", str(tmp_path / "env")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "TRACKSYNC_SPECS": str(tmp_path)},
+    )
     assert proc.returncode == 78 and proc.stdout == ""
-    assert proc.stderr.splitlines() == [f"sandbox: the gitea stand-in cannot start: the contract file "
-                                        f"{tmp_path}/gitea/openapi3.subset.json does not exist (TRACKSYNC_SPECS is set)"]
+    assert proc.stderr.splitlines() == [
+        f"sandbox: the gitea stand-in cannot start: the contract file "
+        f"{tmp_path}/gitea/openapi3.subset.json does not exist (TRACKSYNC_SPECS is set)"
+    ]
     assert not (tmp_path / "env").exists()
 
 
@@ -71,8 +82,11 @@ def test_a_broken_stand_in_answers_500_naming_itself_and_is_recorded():
     with Sandbox(strict=False) as sandbox:  # /boom is in no spec; failures are recorded in any mode
         sandbox.log.listener = ProblemPrinter(heard)
         sandbox.gitea.route("GET", "/boom", lambda request: {}["missing"])
-        answer = requests.get(sandbox.url("gitea") + "/api/v1/boom", timeout=5,
-                              headers={"Authorization": f"token {sandbox.tokens['gitea']}"})
+        answer = requests.get(
+            sandbox.url("gitea") + "/api/v1/boom",
+            timeout=5,
+            headers={"Authorization": f"token {sandbox.tokens['gitea']}"},
+        )
         assert answer.status_code == 500
         assert answer.text == "sandbox failure in the gitea stand-in: KeyError: 'missing'\n"
         assert sandbox.failures == ["gitea GET /api/v1/boom: sandbox error: KeyError: 'missing'"]

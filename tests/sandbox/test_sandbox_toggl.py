@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
-
-from sandbox import contract, seed_imports
 from sandbox_testkit import Api, sb  # noqa: F401 (pytest fixtures)
 
-UTC = timezone.utc
+from sandbox import contract, seed_imports
+
+UTC = UTC
 
 
 @pytest.fixture
@@ -38,15 +38,26 @@ def test_env_names_the_root_url_token_and_workspace(sb):
     assert env["TOGGL_WORKSPACE"] == str(sb.toggl.workspace_id)
 
 
-@pytest.mark.parametrize("auth", [None, ("wrong-token", "api_token"), ("toggl-sandbox-token-0123", "wrong"),
-                                  ("sandbox@example.com", "wrong-password")])
+@pytest.mark.parametrize(
+    "auth",
+    [
+        None,
+        ("wrong-token", "api_token"),
+        ("toggl-sandbox-token-0123", "wrong"),
+        ("sandbox@example.com", "wrong-password"),
+    ],
+)
 def test_bad_or_missing_credentials_answer_403_with_a_bare_string(sb, auth):
     response = requests.get(sb.url("toggl") + "/api/v9/me", auth=auth, timeout=5)
     assert response.status_code == 403
     assert response.headers["Content-Type"].startswith("application/json")
     assert isinstance(response.json(), str)
-    reports = requests.post(sb.url("toggl") + f"/reports/api/v3/workspace/{sb.toggl.workspace_id}/search/time_entries",
-                            json={"start_date": "2024-01-01"}, auth=auth, timeout=5)
+    reports = requests.post(
+        sb.url("toggl") + f"/reports/api/v3/workspace/{sb.toggl.workspace_id}/search/time_entries",
+        json={"start_date": "2024-01-01"},
+        auth=auth,
+        timeout=5,
+    )
     assert reports.status_code == 403
 
 
@@ -68,8 +79,9 @@ def test_entries_use_the_recorded_formats(sb, toggl):
     assert first["at"].endswith("Z") and first["server_deleted_at"] is None and first["duronly"] is True
     assert second["start"] == "2024-12-16T14:00:00+00:00" and second["description"] is None
     assert "pid" not in second and second["project_id"] is None and second["tags"] == []
-    meta = toggl.get("/me/time_entries", params={"start_date": "2024-12-16", "end_date": "2024-12-17",
-                                                 "meta": "true"}).json()[0]
+    meta = toggl.get(
+        "/me/time_entries", params={"start_date": "2024-12-16", "end_date": "2024-12-17", "meta": "true"}
+    ).json()[0]
     assert meta["project_name"] == "Website" and meta["client_name"] == "ACME"
 
 
@@ -79,8 +91,9 @@ def test_start_and_end_date_go_together_and_dates_are_local_with_exclusive_end(s
     sb.toggl.add_entry("2024-05-01T22:30:00Z", "2024-05-01T23:00:00Z", "Local May 2nd")
     day = toggl.get("/me/time_entries", params={"start_date": "2024-05-01", "end_date": "2024-05-02"}).json()
     assert [entry["id"] for entry in day] == [late["id"]]
-    rfc = toggl.get("/me/time_entries", params={"start_date": "2024-04-30T22:00:00Z",
-                                                "end_date": "2024-05-03T00:00:00+02:00"}).json()
+    rfc = toggl.get(
+        "/me/time_entries", params={"start_date": "2024-04-30T22:00:00Z", "end_date": "2024-05-03T00:00:00+02:00"}
+    ).json()
     assert len(rfc) == 2
     alone = toggl.get("/me/time_entries", params={"start_date": "2024-05-01"})
     assert alone.status_code == 400 and isinstance(alone.json(), str)
@@ -107,7 +120,7 @@ def test_since_and_before_together_is_400_with_the_real_bare_string(sb, toggl):
     response = toggl.get("/me/time_entries", params={"since": 1734305120, "before": "2024-12-16T03:25:20+01:00"})
     assert response.status_code == 400
     assert response.headers["Content-Type"].startswith("application/json")
-    assert response.text == '"\'since\' and \'before\' can not be present simultaneously"'
+    assert response.text == "\"'since' and 'before' can not be present simultaneously\""
 
 
 def test_running_entry_has_null_stop_and_negative_duration_and_current_is_null_when_idle(sb, toggl):
@@ -212,24 +225,44 @@ def test_strict_session_over_every_endpoint_has_no_violations(sb, toggl, reports
     seed_imports.toggl_demo(sb)
     wid = sb.toggl.workspace_id
     today = datetime.now(UTC).date()
-    calls = [("/me", {}), ("/me", {"with_related_data": "true"}), ("/me/workspaces", {}),
-             ("/me/time_entries", {}), ("/me/time_entries", {"meta": "true"}),
-             ("/me/time_entries", {"start_date": str(today - timedelta(days=7)), "end_date": str(today)}),
-             ("/me/time_entries", {"since": int(time.time()) - 3600}), ("/me/time_entries", {"before": str(today)}),
-             ("/me/time_entries/current", {}), ("/me/projects", {"include_archived": "true"}), ("/me/clients", {}),
-             ("/me/tags", {}), (f"/workspaces/{wid}", {}), (f"/workspaces/{wid}/projects", {"active": "true"}),
-             (f"/workspaces/{wid}/clients", {"status": "active"}), (f"/workspaces/{wid}/tags", {})]
+    calls = [
+        ("/me", {}),
+        ("/me", {"with_related_data": "true"}),
+        ("/me/workspaces", {}),
+        ("/me/time_entries", {}),
+        ("/me/time_entries", {"meta": "true"}),
+        ("/me/time_entries", {"start_date": str(today - timedelta(days=7)), "end_date": str(today)}),
+        ("/me/time_entries", {"since": int(time.time()) - 3600}),
+        ("/me/time_entries", {"before": str(today)}),
+        ("/me/time_entries/current", {}),
+        ("/me/projects", {"include_archived": "true"}),
+        ("/me/clients", {}),
+        ("/me/tags", {}),
+        (f"/workspaces/{wid}", {}),
+        (f"/workspaces/{wid}/projects", {"active": "true"}),
+        (f"/workspaces/{wid}/clients", {"status": "active"}),
+        (f"/workspaces/{wid}/tags", {}),
+    ]
     problems = []
     for path, params in calls:
         response = toggl.get(path, params=params)
         assert response.status_code == 200, (path, response.text)
-        problems += contract.validate_response("toggl", "GET", "/api/v9" + path, 200, response.json(),
-                                               dict(response.headers))
-    response = reports.post("/search/time_entries", json={"start_date": str(today - timedelta(days=7)),
-                                                          "end_date": str(today), "grouped": True})
+        problems += contract.validate_response(
+            "toggl", "GET", "/api/v9" + path, 200, response.json(), dict(response.headers)
+        )
+    response = reports.post(
+        "/search/time_entries",
+        json={"start_date": str(today - timedelta(days=7)), "end_date": str(today), "grouped": True},
+    )
     assert response.status_code == 200 and response.json()
-    problems += contract.validate_response("toggl", "POST", f"/reports/api/v3/workspace/{wid}/search/time_entries",
-                                           200, response.json(), dict(response.headers))
+    problems += contract.validate_response(
+        "toggl",
+        "POST",
+        f"/reports/api/v3/workspace/{wid}/search/time_entries",
+        200,
+        response.json(),
+        dict(response.headers),
+    )
     assert problems == [] and sb.violations == []
 
 

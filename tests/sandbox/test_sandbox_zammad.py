@@ -6,14 +6,14 @@ import hashlib
 import hmac
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import requests
+from sandbox_testkit import Api, allow_violations, sb  # noqa: F401 (pytest fixtures)
 
 from sandbox import Sandbox, contract, seed_zammad
 from sandbox.zammad import webhook_request
-from sandbox_testkit import Api, allow_violations, sb  # noqa: F401 (pytest fixtures)
 
 
 @pytest.fixture
@@ -28,8 +28,9 @@ def acme(sb) -> dict:
     sb.zammad.add_user("alice@example.com", "Alice", "Archer")
     support = sb.zammad.add_type("Support")
     sb.zammad.add_type("Development", note="code")
-    ticket = sb.zammad.add_ticket("Login page is blank", organization_id=organization["id"],
-                                  customer_email="dana.dunn@acme.example")
+    ticket = sb.zammad.add_ticket(
+        "Login page is blank", organization_id=organization["id"], customer_email="dana.dunn@acme.example"
+    )
     entry = sb.zammad.add_time_accounting(ticket["id"], 15, type_id=support["id"], created_by_email="alice@example.com")
     return {"organization": organization, "ticket": ticket, "entry": entry, "type": support}
 
@@ -66,8 +67,11 @@ def test_missing_credentials_are_403_and_wrong_tokens_401_with_zammad_error_bodi
 
 @pytest.mark.parametrize("header", ["Token token={t}", 'Token token="{t}"', "Token {t}", "Bearer {t}"])
 def test_accepted_token_forms(sb, header):
-    response = requests.get(sb.url("zammad") + "/api/v1/users/me",
-                            headers={"Authorization": header.format(t=sb.tokens["zammad"])}, timeout=5)
+    response = requests.get(
+        sb.url("zammad") + "/api/v1/users/me",
+        headers={"Authorization": header.format(t=sb.tokens["zammad"])},
+        timeout=5,
+    )
     assert response.status_code == 200
     assert response.json()["login"] == "tracksync@example.com" and response.json()["role_ids"] == [1, 2]
 
@@ -108,13 +112,16 @@ def test_per_page_above_200_is_clamped_and_limit_is_an_alias_outside_the_spec(sb
 def test_with_total_count_full_and_only_total_count(sb, zammad):
     many(sb, 30, "Printer")
     many(sb, 5, "Scanner")
-    full = zammad.get("/tickets/search", params={"query": "printer", "full": "true", "with_total_count": "true",
-                                                 "per_page": 10}).json()
+    full = zammad.get(
+        "/tickets/search", params={"query": "printer", "full": "true", "with_total_count": "true", "per_page": 10}
+    ).json()
     assert set(full) == {"record_ids", "assets", "total_count"}
     assert full["total_count"] == 30 and len(full["record_ids"]) == 10
     only = zammad.get("/tickets/search", params={"query": "printer", "only_total_count": "true"}).json()
     assert only == {"total_count": 30}
-    assert zammad.get("/tickets/search", params={"query": "*", "only_total_count": "true"}).json() == {"total_count": 35}
+    assert zammad.get("/tickets/search", params={"query": "*", "only_total_count": "true"}).json() == {
+        "total_count": 35
+    }
 
 
 def test_with_total_count_without_full_wraps_records_which_the_spec_does_not_describe(sb, zammad, allow_violations):
@@ -132,8 +139,13 @@ def test_elasticsearch_result_window_ends_at_10000(sb, zammad):
 
 # -- search: queries ---------------------------------------------------------------------------
 def test_updated_at_ranges_follow_elasticsearch(sb, zammad):
-    times = ["2024-05-01T10:00:00.250Z", "2024-05-01T10:00:00.750Z", "2024-05-02T08:00:00.000Z",
-             "2024-05-03T23:59:59.999Z", "2024-05-04T00:00:00.000Z"]
+    times = [
+        "2024-05-01T10:00:00.250Z",
+        "2024-05-01T10:00:00.750Z",
+        "2024-05-02T08:00:00.000Z",
+        "2024-05-03T23:59:59.999Z",
+        "2024-05-04T00:00:00.000Z",
+    ]
     for number, moment in enumerate(times, start=1):
         sb.zammad.insert_ticket(f"Ticket {number}", created_at=at(moment), updated_at=at(moment))
 
@@ -145,8 +157,8 @@ def test_updated_at_ranges_follow_elasticsearch(sb, zammad):
     # a whole-second bound with ">" rounds up to .999: the rest of that second is skipped
     assert found(r"updated_at:>2024-05-01T10\:00\:00Z") == [3, 4, 5]
     assert found("updated_at:[2024-05-02T08:00:00Z TO *]") == [3, 4, 5]
-    assert found("updated_at:[2024-05-01 TO 2024-05-03]") == [1, 2, 3, 4]   # inclusive date-only: whole days
-    assert found("updated_at:{2024-05-01 TO 2024-05-04]") == [3, 4, 5]     # exclusive lower skips May 1st
+    assert found("updated_at:[2024-05-01 TO 2024-05-03]") == [1, 2, 3, 4]  # inclusive date-only: whole days
+    assert found("updated_at:{2024-05-01 TO 2024-05-04]") == [3, 4, 5]  # exclusive lower skips May 1st
     assert found("updated_at:>2024-05-01") == [3, 4, 5]
     assert found("updated_at:2024-05-01") == [1, 2]
     assert found("updated_at:<2024-05-02") == [1, 2]
@@ -165,7 +177,7 @@ def test_id_number_free_text_star_and_boolean_queries(sb, zammad, acme):
     assert found("*") == [1, 2, 3]
     assert found(f"id:{second['id']}") == [second["id"]]
     assert found(f"number:{acme['ticket']['number']}") == [first]
-    assert found("logi") == [first]                     # Zammad appends "*" to queries without ":"
+    assert found("logi") == [first]  # Zammad appends "*" to queries without ":"
     assert found("csv fails") == [second["id"]]
     assert found("title:export OR title:dark") == [2, 3]
     assert found("state.name:closed") == [3]
@@ -176,10 +188,13 @@ def test_id_number_free_text_star_and_boolean_queries(sb, zammad, acme):
 def test_sort_by_and_order_by(sb, zammad):
     for number in range(3):
         sb.zammad.insert_ticket(f"T{number}", created_at=at(f"2024-01-0{3 - number}T00:00:00Z"))
-    assert ids(zammad.get("/tickets/search", params={"query": "*"})) == [1, 2, 3]           # updated_at desc
+    assert ids(zammad.get("/tickets/search", params={"query": "*"})) == [1, 2, 3]  # updated_at desc
     assert ids(zammad.get("/tickets/search", params={"query": "*", "sort_by": "id"})) == [3, 2, 1]  # desc default
-    assert ids(zammad.get("/tickets/search", params={"query": "*", "sort_by": "updated_at",
-                                                     "order_by": "asc"})) == [3, 2, 1]
+    assert ids(zammad.get("/tickets/search", params={"query": "*", "sort_by": "updated_at", "order_by": "asc"})) == [
+        3,
+        2,
+        1,
+    ]
     sb.zammad.edit_ticket(3, title="T2 again")
     assert ids(zammad.get("/tickets/search", params={"query": "t*"}))[0] == 3
 
@@ -191,8 +206,12 @@ def test_expand_and_full_shapes(sb, zammad, acme):
     assert plain["article_ids"] and plain["ticket_time_accounting_ids"] == [acme["entry"]["id"]]
     assert "state" not in plain and plain["time_unit"] == "15.0"
     expanded = zammad.get("/tickets/search", params={"query": "*", "expand": "true"}).json()[0]
-    assert (expanded["state"], expanded["organization"], expanded["customer"], expanded["owner"]) == \
-        ("open", "ACME Corp", "dana.dunn@acme.example", "-")
+    assert (expanded["state"], expanded["organization"], expanded["customer"], expanded["owner"]) == (
+        "open",
+        "ACME Corp",
+        "dana.dunn@acme.example",
+        "-",
+    )
     assert expanded["group"] == "Users" and expanded["priority"] == "2 normal"
     full = zammad.get("/tickets/search", params={"query": "*", "full": "true"}).json()
     assert full["record_ids"] == [ticket_id] and full["total_count"] == 1
@@ -212,8 +231,9 @@ def test_ticket_index_pages_by_id_at_most_100(sb, zammad, allow_violations):
     first = ids(zammad.get("/tickets", params={"per_page": 500}))
     assert first == list(range(1, 101))
     assert ids(zammad.get("/tickets", params={"per_page": 100, "page": 2})) == list(range(101, 121))
-    assert [violation.split(": ", 1)[1] for violation in sb.violations] == \
-        ["query parameter 'per_page': $: 500 is greater than the maximum of 100"]
+    assert [violation.split(": ", 1)[1] for violation in sb.violations] == [
+        "query parameter 'per_page': $: 500 is greater than the maximum of 100"
+    ]
 
 
 def test_users_and_types(sb, zammad, acme):
@@ -224,8 +244,10 @@ def test_users_and_types(sb, zammad, acme):
     assert zammad.get(f"/users/{alice[0]['id']}", params={"expand": "true"}).json()["roles"] == ["Agent"]
     assert zammad.get("/users/999").status_code == 404
     types = zammad.get("/time_accounting/types").json()
-    assert [(kind["name"], kind["note"], kind["active"]) for kind in types] == \
-        [("Support", "", True), ("Development", "code", True)]
+    assert [(kind["name"], kind["note"], kind["active"]) for kind in types] == [
+        ("Support", "", True),
+        ("Development", "code", True),
+    ]
 
 
 # -- time accounting ---------------------------------------------------------------------------
@@ -247,10 +269,13 @@ def test_time_accounting_errors(sb, zammad, acme, allow_violations):
     ticket_id = acme["ticket"]["id"]
     missing = zammad.post(f"/tickets/{ticket_id}/time_accountings", json={"time_unit": ""})
     assert missing.status_code == 422 and missing.json()["error"] == "Attribute 'time_unit' required!"
-    assert zammad.post(f"/tickets/{ticket_id}/time_accountings", json={"time_unit": 5, "type_id": 99}).status_code \
-        == 422
-    assert zammad.post("/tickets/999/time_accountings", json={"time_unit": 5}).json()["error"] == \
-        "Couldn't find Ticket with 'id'=999"
+    assert (
+        zammad.post(f"/tickets/{ticket_id}/time_accountings", json={"time_unit": 5, "type_id": 99}).status_code == 422
+    )
+    assert (
+        zammad.post("/tickets/999/time_accountings", json={"time_unit": 5}).json()["error"]
+        == "Couldn't find Ticket with 'id'=999"
+    )
     other = sb.zammad.add_ticket("Other")
     wrong_ticket = zammad.get(f"/tickets/{other['id']}/time_accountings/{acme['entry']['id']}")
     assert wrong_ticket.status_code == 404 and "Ticket::TimeAccounting" in wrong_ticket.json()["error"]
@@ -287,8 +312,15 @@ def test_scripted_session_matches_the_spec_response_by_response(sb, zammad):
 
     def check(response: requests.Response, *args, **kwargs) -> None:
         path = requests.utils.urlparse(response.request.url).path
-        problems.extend(contract.validate_response("zammad", response.request.method, path, response.status_code,
-                                                   response.json() if response.content else None))
+        problems.extend(
+            contract.validate_response(
+                "zammad",
+                response.request.method,
+                path,
+                response.status_code,
+                response.json() if response.content else None,
+            )
+        )
         checked.append(response.status_code)
 
     seed_zammad.demo(sb)
@@ -297,8 +329,16 @@ def test_scripted_session_matches_the_spec_response_by_response(sb, zammad):
     zammad.get("/users/me", params={"expand": "true"})
     zammad.get("/time_accounting/types")
     for page in (1, 2):
-        zammad.get("/tickets/search", params={"query": "updated_at:[2020-01-01T00:00:00Z TO *]", "page": page,
-                                              "per_page": 5, "sort_by": "updated_at", "order_by": "asc"})
+        zammad.get(
+            "/tickets/search",
+            params={
+                "query": "updated_at:[2020-01-01T00:00:00Z TO *]",
+                "page": page,
+                "per_page": 5,
+                "sort_by": "updated_at",
+                "order_by": "asc",
+            },
+        )
     zammad.get("/tickets/search", params={"query": "*", "expand": "true"})
     zammad.get("/tickets/search", params={"query": "*", "full": "true", "with_total_count": "true"})
     zammad.get("/tickets/search", params={"query": "*", "only_total_count": "true"})
@@ -357,7 +397,7 @@ def test_seeds_demo_and_bulk():
     first = bulk.zammad.ticket(1)
     entries = [entry for entry in bulk.zammad.time_accountings if entry["ticket_id"] == 1]
     assert first["updated_at"] == max(entry["created_at"] for entry in entries) > first["created_at"]
-    assert first["updated_at"] < datetime.now(timezone.utc).isoformat()
+    assert first["updated_at"] < datetime.now(UTC).isoformat()
 
 
 def test_faults_apply_to_zammad(sb, zammad):
