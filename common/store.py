@@ -42,23 +42,23 @@ class Store(StoreQueries):
         self.readonly = readonly
         self._clocks: dict[int, float] = {}  # run id -> monotonic start, for the run's duration
         if readonly:
-            self.db = sqlite3.connect(":memory:")
+            self.conn = sqlite3.connect(":memory:")
             if self.path.exists():
                 source = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
                 if source.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
-                    source.backup(self.db)  # an older store: migrate a copy in memory, never the file
+                    source.backup(self.conn)  # an older store: migrate a copy in memory, never the file
                     source.close()
                 else:
-                    self.db.close()
-                    self.db = source
+                    self.conn.close()
+                    self.conn = source
             self._migrate()
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, timeout=30)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.conn = sqlite3.connect(self.path, timeout=30)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
-        self.db.row_factory = sqlite3.Row
+        self.conn.row_factory = sqlite3.Row
         version = self.schema_version
         if version > SCHEMA_VERSION:
             raise StoreError(
@@ -68,16 +68,16 @@ class Store(StoreQueries):
 
     @property
     def schema_version(self) -> int:
-        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
 
     def _migrate(self) -> None:
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            with self.db:
-                self.db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+            with self.conn:
+                self.conn.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
 
     def close(self) -> None:
-        self.db.close()
+        self.conn.close()
 
     def __enter__(self) -> Store:
         return self
@@ -87,8 +87,8 @@ class Store(StoreQueries):
 
     # runs
     def start_run(self, job: str, params: Mapping[str, Any]) -> int:
-        with self.db:
-            cur = self.db.execute(
+        with self.conn:
+            cur = self.conn.execute(
                 "INSERT INTO runs (job, started_at, status, params) VALUES (?, ?, 'running', ?)",
                 (job, now_iso(), json.dumps(params, sort_keys=True)),
             )
@@ -109,10 +109,10 @@ class Store(StoreQueries):
         if started is not None:
             duration_ms: int | None = round((time.monotonic() - started) * 1000)
         else:
-            row = self.db.execute("SELECT started_at FROM runs WHERE id = ?", (run_id,)).fetchone()
+            row = self.conn.execute("SELECT started_at FROM runs WHERE id = ?", (run_id,)).fetchone()
             duration_ms = round((finished - datetime.fromisoformat(row[0])).total_seconds() * 1000) if row else None
-        with self.db:
-            self.db.execute(
+        with self.conn:
+            self.conn.execute(
                 f"UPDATE runs SET finished_at = ?, status = ?, exit_code = ?, message = ?, duration_ms = ?, {sets} "
                 "WHERE id = ?",
                 (finished.isoformat(timespec="seconds"), status, exit_code, message, duration_ms, *values, run_id),
@@ -130,12 +130,12 @@ class Store(StoreQueries):
         sql += " ORDER BY id DESC"
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return [dict(row) for row in self.db.execute(sql, args)]
+        return [dict(row) for row in self.conn.execute(sql, args)]
 
     # links
     def links(self, job: str, target_type: str | None = None) -> dict[str, Row]:
         sql = "SELECT * FROM links WHERE job = ?" + (" AND target_type = ?" if target_type else "")
-        rows = self.db.execute(sql, (job, target_type) if target_type else (job,))
+        rows = self.conn.execute(sql, (job, target_type) if target_type else (job,))
         return {row["source_key"]: _link(row) for row in rows}
 
     def _upsert_link(
@@ -145,7 +145,7 @@ class Store(StoreQueries):
         columns = ["job", "source_key", "target_type", "state", "run_id", "created_at", "updated_at", *fields]
         values = [job, key, target_type, state, run_id, now, now, *fields.values()]
         updates = ", ".join(f"{c} = excluded.{c}" for c in ["target_type", "state", "run_id", "updated_at", *fields])
-        self.db.execute(
+        self.conn.execute(
             f"INSERT INTO links ({', '.join(columns)}) VALUES ({', '.join('?' * len(values))}) "
             f"ON CONFLICT (job, source_key) DO UPDATE SET {updates}",
             values,
@@ -153,7 +153,7 @@ class Store(StoreQueries):
 
     def mark_pending(self, job: str, keys: Iterable[str], target_type: str | None, run_id: int | None) -> None:
         """Record the intent to write, before the remote requests (one transaction for all keys)."""
-        with self.db:
+        with self.conn:
             for key in keys:
                 self._upsert_link(job, key, target_type, "pending", run_id)
 
@@ -171,7 +171,7 @@ class Store(StoreQueries):
     ) -> None:
         """Record a write's result, and its audit event (action, before, after) in the same commit.
         `state` may also be kept (a person's edit in the target stands), deleted or orphaned."""
-        with self.db:
+        with self.conn:
             self._upsert_link(
                 job,
                 key,
@@ -187,16 +187,16 @@ class Store(StoreQueries):
                 self._audit(run_id, job, key, audit[0], target_type, target_id, audit[1], audit[2])
 
     def mark_failed(self, job: str, key: str, target_type: str | None, run_id: int | None, error: str) -> None:
-        with self.db:
+        with self.conn:
             self._upsert_link(job, key, target_type, "failed", run_id, error=error)
-            self.db.execute(
+            self.conn.execute(
                 "INSERT INTO item_errors (run_id, job, source_key, message, at) VALUES (?, ?, ?, ?, ?)",
                 (run_id, job, key, error, now_iso()),
             )
 
     # cursors
     def cursor(self, job: str, scope: str) -> str | None:
-        row = self.db.execute("SELECT value FROM cursors WHERE job = ? AND scope = ?", (job, scope)).fetchone()
+        row = self.conn.execute("SELECT value FROM cursors WHERE job = ? AND scope = ?", (job, scope)).fetchone()
         return str(row[0]) if row and row[0] is not None else None
 
     def set_cursor(self, job: str, scope: str, value: str) -> None:
@@ -205,8 +205,8 @@ class Store(StoreQueries):
     def set_cursors(self, job: str, values: Mapping[str, str]) -> None:
         """Several cursors (scope -> value) in one transaction."""
         now = now_iso()
-        with self.db:
-            self.db.executemany(
+        with self.conn:
+            self.conn.executemany(
                 "INSERT INTO cursors (job, scope, value, updated_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (job, scope) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
                 [(job, scope, value, now) for scope, value in values.items()],
@@ -224,7 +224,7 @@ class Store(StoreQueries):
         before: Any,
         after: Any,
     ) -> None:
-        with self.db:
+        with self.conn:
             self._audit(run_id, job, key, action, target_type, target_id, before, after)
 
     def _audit(
@@ -238,7 +238,7 @@ class Store(StoreQueries):
         before: Any,
         after: Any,
     ) -> None:
-        self.db.execute(
+        self.conn.execute(
             "INSERT INTO audit (run_id, job, source_key, action, target_type, target_id, before, after, at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -260,25 +260,25 @@ class Store(StoreQueries):
         """One write transaction taken before anything is read (BEGIN IMMEDIATE), so no writer
         slips in between what is read and what is then written: committed at the end, rolled
         back when the block raises."""
-        self.db.execute("BEGIN IMMEDIATE")
+        self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
-            self.db.rollback()
+            self.conn.rollback()
             raise
-        self.db.commit()
+        self.conn.commit()
 
     def purge_person(self, job: str, person_key: str, rowids: Mapping[str, Sequence[int]]) -> dict[str, int]:
         """Delete one person's rows (table -> rowids from table_rows) and record the purge as one
         audit event of `job` (action purge, the counts only, the person named by `person_key`), in
         one transaction: the one open (exclusive, which commits it) or its own. Returns the counts per table."""
         counts: dict[str, int] = {}
-        with nullcontext() if self.db.in_transaction else self.db:
+        with nullcontext() if self.conn.in_transaction else self.conn:
             for table, ids in rowids.items():
                 table = known_table(table)
                 for start in range(0, len(ids), 500):
                     chunk = list(ids[start : start + 500])
-                    self.db.execute(f"DELETE FROM {table} WHERE rowid IN ({', '.join('?' * len(chunk))})", chunk)
+                    self.conn.execute(f"DELETE FROM {table} WHERE rowid IN ({', '.join('?' * len(chunk))})", chunk)
                 counts[table] = len(ids)
             self._audit(None, job, person_key, "purge", "person", None, None, counts)
         return counts
@@ -297,11 +297,11 @@ class Store(StoreQueries):
         run_id: int | None,
     ) -> None:
         """Record an open conflict (replacing an open one for the same item)."""
-        with self.db:
-            self.db.execute(
+        with self.conn:
+            self.conn.execute(
                 "DELETE FROM conflicts WHERE job = ? AND source_key = ? AND resolved_at IS NULL", (job, key)
             )
-            self.db.execute(
+            self.conn.execute(
                 "INSERT INTO conflicts (job, source_key, target_type, target_id, source_data, target_data, last_data, "
                 "source_hash, run_id, detected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -328,7 +328,7 @@ class Store(StoreQueries):
         if open_only:
             sql += " AND resolved_at IS NULL"
         rows = []
-        for found in self.db.execute(sql + " ORDER BY id", args):
+        for found in self.conn.execute(sql + " ORDER BY id", args):
             row = dict(found)
             for column in ("source_data", "target_data", "last_data"):
                 row[column] = json.loads(row[column]) if row[column] else None
@@ -336,8 +336,8 @@ class Store(StoreQueries):
         return rows
 
     def resolve_conflict(self, conflict_id: int, resolution: str) -> None:
-        with self.db:
-            self.db.execute(
+        with self.conn:
+            self.conn.execute(
                 "UPDATE conflicts SET resolved_at = ?, resolution = ? WHERE id = ?",
                 (now_iso(), resolution, conflict_id),
             )
@@ -346,8 +346,8 @@ class Store(StoreQueries):
     def start_import(
         self, run_id: int | None, job: str, source: str, parameters: Mapping[str, Any], file_sha256: str | None = None
     ) -> int:
-        with self.db:
-            cur = self.db.execute(
+        with self.conn:
+            cur = self.conn.execute(
                 "INSERT INTO imports (run_id, job, source, parameters, file_sha256, started_at, status) "
                 "VALUES (?, ?, ?, ?, ?, ?, 'running')",
                 (run_id, job, source, json.dumps(parameters, sort_keys=True), file_sha256, now_iso()),
@@ -362,8 +362,8 @@ class Store(StoreQueries):
         errors: Iterable[tuple[int | None, str | None, str]] = (),
     ) -> None:
         """counts: read, created, updated, skipped, failed; errors: (line, item, message)."""
-        with self.db:
-            self.db.execute(
+        with self.conn:
+            self.conn.execute(
                 "UPDATE imports SET finished_at = ?, status = ?, read = ?, created = ?, updated = ?, skipped = ?, "
                 "failed = ? WHERE id = ?",
                 (
@@ -373,7 +373,7 @@ class Store(StoreQueries):
                     import_id,
                 ),
             )
-            self.db.executemany(
+            self.conn.executemany(
                 "INSERT INTO import_errors (import_id, line, item, message) VALUES (?, ?, ?, ?)",
                 [(import_id, line, item, message) for line, item, message in errors],
             )
@@ -382,12 +382,12 @@ class Store(StoreQueries):
         sql = "SELECT * FROM imports" + (" WHERE job = ?" if job else "") + " ORDER BY id DESC"
         if limit:
             sql += f" LIMIT {int(limit)}"
-        rows = [dict(r) for r in self.db.execute(sql, (job,) if job else ())]
+        rows = [dict(r) for r in self.conn.execute(sql, (job,) if job else ())]
         for row in rows:
             row["parameters"] = json.loads(row["parameters"]) if row["parameters"] else {}
             row["errors"] = [
                 dict(e)
-                for e in self.db.execute(
+                for e in self.conn.execute(
                     "SELECT line, item, message FROM import_errors WHERE import_id = ? ORDER BY id", (row["id"],)
                 )
             ]
@@ -397,8 +397,8 @@ class Store(StoreQueries):
     def first_delivery(self, delivery_id: str, job: str, item: str) -> bool:
         """True the first time a delivery id is seen (and remember it), False for a repeat."""
         try:
-            with self.db:
-                self.db.execute(
+            with self.conn:
+                self.conn.execute(
                     "INSERT INTO webhook_deliveries (delivery_id, job, item, received_at) VALUES (?, ?, ?, ?)",
                     (delivery_id, job, item, now_iso()),
                 )
@@ -410,14 +410,14 @@ class Store(StoreQueries):
         """Counts per job and state, plus run totals, for --stats and reports."""
         links = [
             dict(r)
-            for r in self.db.execute(
+            for r in self.conn.execute(
                 "SELECT job, target_type, state, COUNT(*) AS count FROM links "
                 "GROUP BY job, target_type, state ORDER BY 1, 2, 3"
             )
         ]
         runs = [
             dict(r)
-            for r in self.db.execute(
+            for r in self.conn.execute(
                 "SELECT job, COUNT(*) AS runs, MAX(started_at) AS last_run, SUM(created) AS created, "
                 "SUM(updated) AS updated, SUM(hidden) AS hidden, SUM(failed) AS failed "
                 "FROM runs GROUP BY job ORDER BY job"

@@ -32,10 +32,10 @@ class StoreFile:
     sqlite3.DatabaseError when it is not a readable SQLite database."""
 
     def __init__(self, path: StrPath, timeout: float = 5.0) -> None:
-        self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout)
+        self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout)
 
     def close(self) -> None:
-        self.db.close()
+        self.conn.close()
 
     def __enter__(self) -> "StoreFile":
         return self
@@ -46,33 +46,33 @@ class StoreFile:
     def integrity_problems(self, limit: int | None = None) -> list[str]:
         """integrity_check's lines (["ok"] for a sound file), at most `limit` of them."""
         pragma = "PRAGMA integrity_check" + (f"({int(limit)})" if limit else "")
-        return [row[0] for row in self.db.execute(pragma)]
+        return [row[0] for row in self.conn.execute(pragma)]
 
     def schema_version(self) -> int:
-        return self.db.execute("PRAGMA user_version").fetchone()[0]
+        return self.conn.execute("PRAGMA user_version").fetchone()[0]
 
     def journal_mode(self) -> str:
-        return self.db.execute("PRAGMA journal_mode").fetchone()[0]
+        return self.conn.execute("PRAGMA journal_mode").fetchone()[0]
 
     def tables(self) -> set[str]:
-        return {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        return {row[0] for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
     def count(self, table: str) -> int:
-        return self.db.execute(f"SELECT COUNT(*) FROM {known_table(table)}").fetchone()[0]
+        return self.conn.execute(f"SELECT COUNT(*) FROM {known_table(table)}").fetchone()[0]
 
     def last_run_start(self) -> str | None:
-        return self.db.execute("SELECT MAX(started_at) FROM runs").fetchone()[0]
+        return self.conn.execute("SELECT MAX(started_at) FROM runs").fetchone()[0]
 
     def pending_links(self) -> dict[str, int]:
         """job -> the number of its links left pending."""
-        return dict(self.db.execute("SELECT job, COUNT(*) FROM links WHERE state = 'pending' GROUP BY job").fetchall())
+        return dict(self.conn.execute("SELECT job, COUNT(*) FROM links WHERE state = 'pending' GROUP BY job").fetchall())
 
     def failed_links(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM links WHERE state = 'failed'").fetchone()[0]
+        return self.conn.execute("SELECT COUNT(*) FROM links WHERE state = 'failed'").fetchone()[0]
 
     def unfinished_runs(self) -> list[tuple[int, str]]:
         """(run id, job) of the runs still marked running, oldest first."""
-        return [tuple(row) for row in self.db.execute("SELECT id, job FROM runs WHERE status = 'running' ORDER BY id")]
+        return [tuple(row) for row in self.conn.execute("SELECT id, job FROM runs WHERE status = 'running' ORDER BY id")]
 
 
 def describe_store_file(path: StrPath, counted: tuple[str, ...]) -> dict[str, Any]:

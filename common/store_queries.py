@@ -44,19 +44,19 @@ def like_pattern(text: str) -> str:
 
 
 class StoreQueries:
-    db: sqlite3.Connection
+    conn: sqlite3.Connection
 
     # runs
     def jobs_with_runs(self) -> list[str]:
         """The jobs that have at least one run, by name."""
-        return [row[0] for row in self.db.execute("SELECT DISTINCT job FROM runs ORDER BY job")]
+        return [row[0] for row in self.conn.execute("SELECT DISTINCT job FROM runs ORDER BY job")]
 
     def last_run(self, job: str) -> Row | None:
-        row = self.db.execute("SELECT * FROM runs WHERE job = ? ORDER BY id DESC LIMIT 1", (job,)).fetchone()
+        row = self.conn.execute("SELECT * FROM runs WHERE job = ? ORDER BY id DESC LIMIT 1", (job,)).fetchone()
         return dict(row) if row else None
 
     def run(self, run_id: int) -> Row | None:
-        row = self.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        row = self.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         return dict(row) if row else None
 
     def run_failures(self, run_id: int) -> list[Row]:
@@ -64,7 +64,7 @@ class StoreQueries:
         source_key, target_type, message, run_id, at)."""
         return [
             dict(row)
-            for row in self.db.execute(
+            for row in self.conn.execute(
                 "SELECT e.job, e.source_key, l.target_type, e.message, e.run_id, e.at FROM item_errors e "
                 "LEFT JOIN links l ON l.job = e.job AND l.source_key = e.source_key "
                 "WHERE e.run_id = ? ORDER BY e.id",
@@ -76,7 +76,7 @@ class StoreQueries:
     def link_states(self, job: str) -> dict[str, int]:
         """The number of one job's links in each state."""
         return dict(
-            self.db.execute("SELECT state, COUNT(*) FROM links WHERE job = ? GROUP BY state", (job,)).fetchall()
+            self.conn.execute("SELECT state, COUNT(*) FROM links WHERE job = ? GROUP BY state", (job,)).fetchall()
         )
 
     def search_links(
@@ -101,13 +101,13 @@ class StoreQueries:
         sql += " ORDER BY job, source_key"
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return [{**dict(row), "data": _loads(row["data"])} for row in self.db.execute(sql, args)]
+        return [{**dict(row), "data": _loads(row["data"])} for row in self.conn.execute(sql, args)]
 
     def failed_links(self) -> list[Row]:
         """The items failed now (state failed), by job and source key."""
         return [
             dict(row)
-            for row in self.db.execute(
+            for row in self.conn.execute(
                 "SELECT job, source_key, target_type, error, run_id, updated_at FROM links "
                 "WHERE state = 'failed' ORDER BY job, source_key"
             )
@@ -129,7 +129,7 @@ class StoreQueries:
             sql = f"SELECT * FROM ({sql.replace('ORDER BY id', 'ORDER BY id DESC')} LIMIT {int(limit)}) ORDER BY id"
         return [
             {**dict(row), "before": _loads(row["before"]), "after": _loads(row["after"])}
-            for row in self.db.execute(sql, args)
+            for row in self.conn.execute(sql, args)
         ]
 
     # whole tables: exports and GDPR access requests
@@ -139,16 +139,16 @@ class StoreQueries:
             raise ValueError(f"the store does not export {table!r}")
         return [
             dict(row)
-            for row in self.db.execute(
+            for row in self.conn.execute(
                 f"SELECT {', '.join(EXPORTED[table])} FROM {table} ORDER BY {EXPORT_ORDER[table]}"
             )
         ]
 
     def table_columns(self, table: str) -> list[str]:
-        return [column[1] for column in self.db.execute(f"PRAGMA table_info({known_table(table)})")]
+        return [column[1] for column in self.conn.execute(f"PRAGMA table_info({known_table(table)})")]
 
     def table_rows(self, table: str) -> list[Row]:
         """Every row of a table in rowid order, with its rowid as `_rowid` (for purge_person)."""
         return [
-            dict(row) for row in self.db.execute(f"SELECT rowid AS _rowid, * FROM {known_table(table)} ORDER BY rowid")
+            dict(row) for row in self.conn.execute(f"SELECT rowid AS _rowid, * FROM {known_table(table)} ORDER BY rowid")
         ]

@@ -70,7 +70,7 @@ def corrupt_pages(db):
     with Store(db) as store:
         for n in range(400):
             store.mark_synced("gitea-kimai", f"gitea:acme/web#{n}", "activity", n, "h", {"name": "x" * 200}, None)
-        store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     data = bytearray(db.read_bytes())
     for offset in range(4096 * 3, len(data) - 4096, 4096 * 2):
         data[offset + 8 : offset + 200] = b"\xa5" * 192

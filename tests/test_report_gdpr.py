@@ -199,8 +199,8 @@ def test_purge_needs_yes_then_removes_the_rows_and_records_one_audit_event(workd
             "zammad:ticket/7/time/71",
             "zammad:ticket/7/time/72",
         ]
-        purges = [dict(r) for r in store.db.execute("SELECT * FROM audit WHERE action = 'purge'")]
-        assert len(purges) == 1 and store.db.execute("SELECT COUNT(*) FROM audit").fetchone()[0] == 3 + 1
+        purges = [dict(r) for r in store.conn.execute("SELECT * FROM audit WHERE action = 'purge'")]
+        assert len(purges) == 1 and store.conn.execute("SELECT COUNT(*) FROM audit").fetchone()[0] == 3 + 1
         assert purges[0]["source_key"] == "gdpr:" + hashlib.sha256(BOB.encode()).hexdigest()
         assert json.loads(purges[0]["after"]) == result["purged"]
         assert len(store.imports()) == 1 and len(store.links("gitea-kimai")) == 1

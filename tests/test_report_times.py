@@ -26,7 +26,7 @@ def store_with_runs(db, *starts):
         for start in starts:
             run_id = store.start_run(JOB, {})
             store.finish_run(run_id, "ok", 0, {"created": 1})
-            store.db.execute(
+            store.conn.execute(
                 "UPDATE runs SET started_at = ?, finished_at = ? WHERE id = ?",
                 (start, start.replace(":00+", ":01+"), run_id),
             )
@@ -39,8 +39,8 @@ def store_with_runs(db, *starts):
                 ("audit", "at"),
                 ("imports", "started_at"),
             ):
-                store.db.execute(f"UPDATE {table} SET {column} = ?", (start,))
-            store.db.commit()
+                store.conn.execute(f"UPDATE {table} SET {column} = ?", (start,))
+            store.conn.commit()
 
 
 def test_tables_name_the_zone_and_json_keeps_the_offset(tmp_path):
@@ -119,8 +119,8 @@ def test_interrupted_runs_show_in_history_and_status(tmp_path):
         history = {r["run"]: r for r in json.loads(report(tmp_path, env_file, "history", "--json").stdout)}
         assert history[killed]["outcome"] == "running"
     with Store(tmp_path / "sync.db") as store:
-        store.db.execute("DELETE FROM runs WHERE id = ?", (killed,))
-        store.db.commit()
+        store.conn.execute("DELETE FROM runs WHERE id = ?", (killed,))
+        store.conn.commit()
     [status] = [r for r in json.loads(report(tmp_path, env_file, "--json").stdout) if r["job"] == JOB]
     assert status["outcome"] == "interrupted" and status["exit_code"] == 75
     assert "interrupted" in report(tmp_path, env_file, "history").stdout

@@ -20,7 +20,7 @@ def test_links_move_from_pending_to_synced_or_failed(tmp_path):
         store.mark_synced(
             "gitea-kimai", "gitea:a/b#1", "activity", 7, "h1", {"name": "x"}, run, audit=("create", None, {"name": "x"})
         )
-        [event] = store.db.execute("SELECT action, after FROM audit").fetchall()
+        [event] = store.conn.execute("SELECT action, after FROM audit").fetchall()
         assert tuple(event) == ("create", '{"name": "x"}')
         store.mark_failed("gitea-kimai", "gitea:a/b#2", "activity", run, "kimai: refused")
         links = store.links("gitea-kimai")
@@ -62,7 +62,7 @@ def test_read_only_open_of_a_missing_store_creates_nothing(tmp_path):
 def test_newer_schema_is_refused(tmp_path):
     path = tmp_path / "s.db"
     with Store(path) as store:
-        store.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+        store.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(StoreError, match="newer than this tracksync"):
         Store(path)
 
