@@ -139,6 +139,10 @@ class KimaiClient:
         sheets, _ = self.http.pages("timesheets", params, page_size=page_size)
         return sheets
 
+    def get_timesheet(self, timesheet_id: int) -> dict[str, Any]:
+        """One timesheet by id (NotFound when it is gone)."""
+        return self.http.get_json(f"timesheets/{timesheet_id}")
+
     def create_timesheet(self, fields: Mapping[str, Any]) -> Record:
         return self.http.request("POST", "timesheets", json=fields, ok=(200, 201)).json()
 

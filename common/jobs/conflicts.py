@@ -15,6 +15,7 @@ from ..http import RequestCounter
 from ..runlock import JobLock
 from ..store import Store
 from ..store_queries import Row
+from .base import Action, ActionKind, Applier, Result, Target
 
 RESOLUTIONS = {"zammad": "source", "source": "source", "kimai": "target", "target": "target", "skip": "skip"}
 
@@ -22,6 +23,39 @@ RESOLUTIONS = {"zammad": "source", "source": "source", "kimai": "target", "targe
 def list_conflicts(settings: Settings, job: str | None = None) -> list[Row]:
     with Store(settings.database_path, readonly=True) as store:
         return store.conflicts(job=job)
+
+
+def write_source_values(settings: Settings, store: Store, conflict: Row) -> None:
+    """--keep zammad: one update of the timesheet, through the Applier like any write of a run
+    (audited, its link synced with the source's hash); the flags a person set are kept."""
+    kimai = KimaiClient(settings, RequestCounter())
+    target_id = conflict["target_id"]
+    try:
+        current = kimai.get_timesheet(target_id)
+    except NotFound:
+        raise UsageError(f"timesheet {target_id} no longer exists in Kimai; the next sync creates it again") from None
+    action = Action(
+        ActionKind.UPDATE,
+        conflict["source_key"],
+        conflict["target_type"],
+        conflict["source_key"],
+        "",
+        conflict["source_data"],
+        target_id=target_id,
+        before=conflict["target_data"],
+        keep={"billable": current.get("billable", True), "exported": current.get("exported", False)},
+        source_hash=conflict["source_hash"],
+        detail="conflict resolved: the source's values",
+    )
+    result = Result(job=conflict["job"])
+
+    def write(action: Action) -> Target:
+        assert action.target_id is not None and action.keep is not None
+        return kimai.update_timesheet(action.target_id, {**action.fields, **action.keep})
+
+    Applier(conflict["job"], store, None, 1, result).execute([action], write, lambda _: {})
+    if result.failures:
+        raise UsageError(f"timesheet {target_id} was not updated: {result.failures[0][1]}")
 
 
 def resolve(settings: Settings, conflict_id: int, keep: str) -> str:
@@ -39,25 +73,7 @@ def resolve(settings: Settings, conflict_id: int, keep: str) -> str:
     job, key, target_id = conflict["job"], conflict["source_key"], conflict["target_id"]
     with JobLock(settings.database_path, job), Store(settings.database_path) as store:
         if resolution == "source":
-            kimai = KimaiClient(settings, RequestCounter())
-            try:
-                current = kimai.http.get_json(f"timesheets/{target_id}")
-            except NotFound:
-                raise UsageError(
-                    f"timesheet {target_id} no longer exists in Kimai; the next sync creates it again"
-                ) from None
-            keep_flags = {"billable": current.get("billable", True), "exported": current.get("exported", False)}
-            kimai.update_timesheet(target_id, {**conflict["source_data"], **keep_flags})
-            store.mark_synced(
-                job,
-                key,
-                conflict["target_type"],
-                target_id,
-                conflict["source_hash"],
-                conflict["source_data"],
-                None,
-                audit=("resolve", conflict["target_data"], conflict["source_data"]),
-            )
+            write_source_values(settings, store, conflict)
             done = f"timesheet {target_id} now holds the source's values"
         else:
             store.mark_synced(

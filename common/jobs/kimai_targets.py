@@ -410,7 +410,7 @@ def timesheets_by_marker(
         link = links.get(key) if links else None
         if key not in existing and link and link.get("target_id"):
             try:
-                existing[key] = kimai.http.get_json(f"timesheets/{link['target_id']}")
+                existing[key] = kimai.get_timesheet(link["target_id"])
             except NotFound:
                 pass  # deleted in Kimai: it is created again
     return existing
