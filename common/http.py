@@ -39,6 +39,7 @@ log = logging.getLogger("tracksync.http")
 Params = Mapping[str, Any]  # query parameters: a value may be a list (key[]=a&key[]=b)
 ItemsOf = Callable[[Any], Any]  # a page's JSON body -> its list of items
 NextUrlOf = Callable[[requests.Response, Any], Any]  # (page, its JSON body) -> the next page's URL or None
+NextParamsOf = Callable[[requests.Response, Any], Any]  # (page, its JSON body) -> the next page's parameters or None
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
@@ -393,11 +394,23 @@ class ServiceSession:
         max_pages: int = 0,
         items: ItemsOf | None = None,
         next_url: NextUrlOf | None = None,
+        next_params: NextParamsOf | None = None,
+        page_param: str | None = "page",
     ) -> tuple[list[Any], bool]:
         """Every item of a paged list: (items, complete). See common.paging.read_pages."""
         from .paging import read_pages
 
-        return read_pages(self, path, params, page_size=page_size, max_pages=max_pages, items=items, next_url=next_url)
+        return read_pages(
+            self,
+            path,
+            params,
+            page_size=page_size,
+            max_pages=max_pages,
+            items=items,
+            next_url=next_url,
+            next_params=next_params,
+            page_param=page_param,
+        )
 
     def clear_cache(self) -> None:
         cache = getattr(self.session, "cache", None)

@@ -1,5 +1,11 @@
 """The one pager every client's list reads go through (`ServiceSession.pages`).
 
+The strategies services use: a page number until the end (Zammad, Kimai), a next link in the
+`Link` header (Gitea, Confluence v2) or in the body (`links.next` of Harvest, `@odata.nextLink` of
+Microsoft Graph, `_links.next` of Confluence v1 start/limit: `next_url`), or a token sent back as
+a parameter (`nextPageToken` of Jira Cloud: `next_params`). Cursor-only services set
+`page_param=None` so no page number is ever sent.
+
 The server is not trusted to end the loop: a list is read until the server's own end (no next
 link and X-Total-Pages reached, X-Total-Count items read, a page shorter than asked for) or an
 empty page, even when the paging headers are missing. A repeated page, a next link back to a
@@ -23,7 +29,7 @@ from .errors import ServiceUnavailable
 from .http import ItemsOf, Params, _path, next_link
 
 if TYPE_CHECKING:
-    from .http import NextUrlOf, ServiceSession
+    from .http import NextParamsOf, NextUrlOf, ServiceSession
 
 HARD_MAX_PAGES = 10_000  # a page loop always ends, whatever MAX_PAGES says
 
@@ -37,6 +43,8 @@ def read_pages(
     max_pages: int = 0,
     items: ItemsOf | None = None,
     next_url: NextUrlOf | None = None,
+    next_params: NextParamsOf | None = None,
+    page_param: str | None = "page",
 ) -> tuple[list[Any], bool]:
     """Every item of the list at `path` of ServiceSession `http`: returns (items, complete);
     complete is False when `max_pages` (MAX_PAGES, 0 = no limit) cut it.
@@ -45,14 +53,17 @@ def read_pages(
     body)`, default the Link header's rel="next"), resolved against the page's URL, is followed
     when there is one; otherwise the list ends where `_last_page` says, or page+1 is asked for (a
     404 past page 1 counts as an empty page). `items(body)` picks the page's list (default: the
-    body is the list)."""
+    body is the list). `next_params(response, body)` gives the parameters of the next page (a
+    token) or None at the end; a token seen before stops the read like a repeated page."""
     params = dict(params or {})
+    numbered = page_param is not None and next_params is None
     found: list[Any] = []
     seen_pages: set[bytes] = set()
     visited: set[str] = set()
     page = 1
     url = http.url(path)
-    query: dict[str, Any] | None = dict(params, page=1)
+    query: dict[str, Any] | None = dict(params, **{page_param: 1}) if numbered and page_param else dict(params)
+    tokens: set[str] = set()
     with progress.task(f"reading {http.service}") as bar:
         while True:
             shutdown.check()
@@ -76,6 +87,22 @@ def read_pages(
             seen_pages.add(fingerprint)
             found.extend(batch)
             bar.advance(len(batch), total=_header_int(response, "X-Total-Count"))
+            if next_params is not None:
+                more = _pick(partial(next_params, response), body, where, http.service)
+                if not more:
+                    return found, True
+                if not isinstance(more, dict):
+                    raise ServiceUnavailable(f"{where}: the next-page token is not readable", service=http.service)
+                token = json.dumps(more, sort_keys=True, default=str)
+                if token in tokens:
+                    raise ServiceUnavailable(
+                        f"{where}: the next-page token repeats; reading stopped", service=http.service
+                    )
+                tokens.add(token)
+                url, query, page = http.url(path), dict(params, **more), page + 1
+                if max_pages and page > max_pages:
+                    return found, False
+                continue
             link = _pick(partial(next_url, response), body, where, http.service) if next_url else next_link(response)
             if link is not None and not isinstance(link, str):
                 raise ServiceUnavailable(f"{where}: the next-page link is not a URL", service=http.service)
@@ -87,10 +114,10 @@ def read_pages(
                         service=http.service,
                     )
                 url, query = http.url(link), None  # another origin is refused here; the link carries every parameter
-            elif _last_page(response, page, len(found), len(batch), page_size):
+            elif not numbered or _last_page(response, page, len(found), len(batch), page_size):
                 return found, True
             else:
-                url, query = http.url(path), dict(params, page=page + 1)
+                url, query = http.url(path), dict(params, **{str(page_param): page + 1})
             page += 1
             if max_pages and page > max_pages:
                 return found, False

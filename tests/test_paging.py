@@ -251,3 +251,86 @@ def test_zammad_search_that_repeats_its_page_is_stopped():
     with pytest.raises(ServiceUnavailable, match="repeats an earlier page"):
         ZammadClient(client_settings(), RequestCounter()).search_tickets("updated_at:>2026-01-01")
     assert len(responses.calls) == 2
+
+
+# -- the strategies of the services still to come: Graph, Jira Cloud, Confluence v1 --------------
+@responses.activate
+def test_odata_next_links_are_followed_and_no_page_number_is_sent():
+    url = "https://git.example.com/api/v1/users/a/calendarView"
+    responses.get(
+        url,
+        json={"value": items(0, 2), "@odata.nextLink": f"{url}?$skiptoken=X1"},
+        match=[matchers.query_param_matcher({"startDateTime": "s"})],
+    )
+    responses.get(url, json={"value": items(2, 1)}, match=[matchers.query_param_matcher({"$skiptoken": "X1"})])
+    found, complete = session().pages(
+        "users/a/calendarView",
+        {"startDateTime": "s"},
+        page_param=None,
+        items=lambda b: b["value"],
+        next_url=lambda r, b: b.get("@odata.nextLink"),
+    )
+    assert [i["id"] for i in found] == [0, 1, 2] and complete and len(responses.calls) == 2
+
+
+def jira_token(response, body):
+    return None if body.get("isLast") else {"nextPageToken": body["nextPageToken"]}
+
+
+@responses.activate
+def test_next_page_tokens_are_sent_back_until_the_last_page():
+    url = "https://git.example.com/api/v1/search/jql"
+    responses.get(
+        url,
+        json={"issues": items(0, 2), "nextPageToken": "t1", "isLast": False},
+        match=[matchers.query_param_matcher({"jql": "project=A"})],
+    )
+    responses.get(
+        url,
+        json={"issues": items(2, 2), "isLast": True},
+        match=[matchers.query_param_matcher({"jql": "project=A", "nextPageToken": "t1"})],
+    )
+    found, complete = session().pages(
+        "search/jql", {"jql": "project=A"}, items=lambda b: b["issues"], next_params=jira_token
+    )
+    assert [i["id"] for i in found] == [0, 1, 2, 3] and complete and len(responses.calls) == 2
+
+
+@responses.activate
+def test_a_token_that_repeats_is_stopped():
+    url = "https://git.example.com/api/v1/search/jql"
+    responses.get(
+        url,
+        json={"issues": items(0, 1), "nextPageToken": "same", "isLast": False},
+        match=[matchers.query_param_matcher({"jql": "x"})],
+    )
+    responses.get(
+        url,
+        json={"issues": items(1, 1), "nextPageToken": "same", "isLast": False},
+        match=[matchers.query_param_matcher({"jql": "x", "nextPageToken": "same"})],
+    )
+    with pytest.raises(ServiceUnavailable, match="token repeats"):
+        session().pages("search/jql", {"jql": "x"}, items=lambda b: b["issues"], next_params=jira_token)
+
+
+@responses.activate
+def test_start_limit_pages_follow_their_links_next():
+    url = "https://git.example.com/api/v1/content/7/child/page"
+    responses.get(
+        url,
+        json={"results": items(0, 2), "_links": {"next": "/api/v1/content/7/child/page?start=2&limit=2"}},
+        match=[matchers.query_param_matcher({"limit": "2"})],
+    )
+    responses.get(
+        url,
+        json={"results": items(2, 1), "_links": {}},
+        match=[matchers.query_param_matcher({"start": "2", "limit": "2"})],
+    )
+    found, complete = session().pages(
+        "content/7/child/page",
+        {"limit": 2},
+        page_param=None,
+        items=lambda b: b["results"],
+        next_url=lambda r, b: b["_links"].get("next"),
+    )
+    assert len(found) == 3 and complete and len(responses.calls) == 2
