@@ -65,14 +65,18 @@ class StoreFile:
 
     def pending_links(self) -> dict[str, int]:
         """job -> the number of its links left pending."""
-        return dict(self.conn.execute("SELECT job, COUNT(*) FROM links WHERE state = 'pending' GROUP BY job").fetchall())
+        return dict(
+            self.conn.execute("SELECT job, COUNT(*) FROM links WHERE state = 'pending' GROUP BY job").fetchall()
+        )
 
     def failed_links(self) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM links WHERE state = 'failed'").fetchone()[0]
 
     def unfinished_runs(self) -> list[tuple[int, str]]:
         """(run id, job) of the runs still marked running, oldest first."""
-        return [tuple(row) for row in self.conn.execute("SELECT id, job FROM runs WHERE status = 'running' ORDER BY id")]
+        return [
+            tuple(row) for row in self.conn.execute("SELECT id, job FROM runs WHERE status = 'running' ORDER BY id")
+        ]
 
 
 def describe_store_file(path: StrPath, counted: tuple[str, ...]) -> dict[str, Any]:

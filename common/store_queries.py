@@ -150,5 +150,6 @@ class StoreQueries:
     def table_rows(self, table: str) -> list[Row]:
         """Every row of a table in rowid order, with its rowid as `_rowid` (for purge_person)."""
         return [
-            dict(row) for row in self.conn.execute(f"SELECT rowid AS _rowid, * FROM {known_table(table)} ORDER BY rowid")
+            dict(row)
+            for row in self.conn.execute(f"SELECT rowid AS _rowid, * FROM {known_table(table)} ORDER BY rowid")
         ]
