@@ -36,8 +36,9 @@ def test_unchanged_rerun_makes_no_write_and_few_requests(workdir):
     assert summary["created"] == summary["updated"] == summary["hidden"] == summary["failed"] == 0
     assert summary["unchanged"] == 58  # read again within the cursor's overlap, skipped by their hash
     assert not [r for r in sb.requests if r.path.startswith("/api/activities")]  # so Kimai is not asked
-    # lower bound: one issues page per repository + one activity list per project + a constant
-    assert sb.count() <= 2 + 2 + 3, [(r.method, r.path) for r in sb.requests]
+    # exactly: the repository list and each repository's issues since its cursor (web: two pages of 50);
+    # identities come from the cache, and no Kimai request at all
+    assert sb.count() == 4, [(r.method, r.path) for r in sb.requests]
     assert summary["requests"] == sb.count()
 
 
