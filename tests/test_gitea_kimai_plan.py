@@ -1,8 +1,19 @@
 """The pure parts of the gitea-kimai job: mapping, names, planning and cursors (no HTTP)."""
 
-from common.jobs.base import content_hash
-from common.jobs.gitea_kimai import RepoRead, activity_fields, next_cursor, plan_activities
-from common.jobs.kimai_targets import index_by_marker, kimai_safe_name, plan_project
+from common.config import KEYS, Settings
+from common.http import RequestCounter
+from common.jobs.base import Result, content_hash
+from common.jobs.gitea_kimai import (
+    JOB,
+    GiteaKimaiJob,
+    GiteaRead,
+    Options,
+    RepoRead,
+    activity_fields,
+    next_cursor,
+    plan_activities,
+)
+from common.jobs.kimai_targets import KimaiState, index_by_marker, kimai_safe_name, plan_project
 
 
 def issue(number, title="Title", state="open", body="", updated="2026-01-01T10:00:00Z"):
@@ -108,3 +119,66 @@ def test_cursor_moves_to_newest_but_not_past_failures_or_cut_lists():
     assert next_cursor(read, ["2026-01-01T10:00:00Z"], None) == "2026-01-01T10:00:00Z"
     assert next_cursor(RepoRead("web", read.issues, complete=False), [], "old") == "old"
     assert next_cursor(RepoRead("web", []), [], "old") == "old"
+
+
+def job(counter):
+    values = {name: key.default for name, key in KEYS.items()}
+    values.update(
+        GITEA_URL="http://gitea.invalid",
+        GITEA_TOKEN="gitea-token-0001",
+        GITEA_ORGANIZATION="acme",
+        KIMAI_URL="http://kimai.invalid",
+        KIMAI_TOKEN="kimai-token-0001",
+    )
+    return GiteaKimaiJob(Settings(values), Options(), None, counter, Result(job=JOB))
+
+
+def synced(target_id, fields=None):
+    return {"state": "synced", "target_id": target_id, "source_hash": content_hash(fields) if fields else None}
+
+
+def test_job_plan_from_a_hand_built_read_sends_nothing():
+    web = [issue(1), issue(2)]  # web: a new project (and customer), #1 created, #2 found unlinked
+    api = [issue(5, title="Renamed"), issue(6)]  # api's project is linked: #5 renamed, #6 as last written
+    fields = {n: activity_fields("acme", r, issue(n), "hide") for r, n in (("web", 2), ("api", 5), ("api", 6))}
+    links = {
+        "gitea:acme/api": synced(7),
+        "gitea:acme/api#6": synced(60, fields[6]),
+    }
+    read = GiteaRead(
+        {
+            "web": RepoRead("web", web),
+            "api": RepoRead("api", api, complete=False),
+            "docs": RepoRead("docs", error="gitea: reading its issues: not found"),
+        },
+        links,
+        KimaiState(customers=[], projects=[]),
+        index_by_marker([activity(50, fields[5]), activity(20, fields[2])]),
+    )
+    counter = RequestCounter()
+    plan = job(counter).plan(read)
+    assert plan.failures == [("acme/docs", "gitea: reading its issues: not found")]
+    assert plan.warnings == ["acme/api: MAX_PAGES reached; the rest is read next run"]
+    assert plan.unchanged == 1  # #6: no Kimai request at all
+    assert [(a.kind, a.target_type, a.fields["name"]) for a in plan.containers] == [
+        ("create", "customer", "acme"),
+        ("create", "project", "web"),
+    ]
+    project = plan.containers[1]
+    assert plan.projects == {"web": project, "api": 7}
+    assert [(a.kind, a.key, a.parent, a.target_id) for a in plan.activities] == [
+        ("create", "gitea:acme/web#1", None, None),
+        ("link", "gitea:acme/web#2", None, 20),
+        ("update", "gitea:acme/api#5", 7, 50),
+    ]
+    assert plan.activities[0].needs == {"parent": project} and plan.activities[2].needs is None
+    assert plan.activities[0].detail == "activity '#1 Title' in project 'web' (customer 'acme')"
+    assert plan.repos is read.repos  # the cursors move by them once applied
+    assert not counter.requests and not counter.writes
+
+
+def test_job_plan_is_empty_when_every_issue_hashes_as_last_written_and_projects_are_linked():
+    fields = activity_fields("acme", "web", issue(1), "hide")
+    links = {"gitea:acme/web": synced(7), "gitea:acme/web#1": synced(10, fields)}
+    plan = job(RequestCounter()).plan(GiteaRead({"web": RepoRead("web", [issue(1)])}, links))
+    assert (plan.containers, plan.activities, plan.projects, plan.failures, plan.unchanged) == ([], [], {}, [], 1)

@@ -1,8 +1,9 @@
 """Gitea -> Kimai: repository -> project (under a customer), issue / pull request -> activity.
 
-read:  per repository, issues updated since its cursor (minus an overlap), in parallel;
-plan:  pure functions from (issues, Kimai state, store links) to actions;
-apply: creates and updates in parallel; a create with no answer is resolved by its marker.
+read():  per repository, issues updated since its cursor (minus an overlap), in parallel; the
+         store's links; the Kimai projects (customers) and activities the changed issues need;
+plan():  no I/O: from that read (GiteaRead) to the actions (GiteaPlan), with the pure functions below;
+apply(): creates and updates in parallel, a create with no answer resolved by its marker; cursors.
 An issue whose mapped fields hash to what was last written costs no Kimai request at all.
 """
 
@@ -167,6 +168,31 @@ def next_cursor(read: RepoRead, failed_versions: list[str], old: str | None) -> 
 # --- the run --------------------------------------------------------------------------------
 
 
+@dataclass
+class GiteaRead:
+    """What a run read: each repository's issues, the store's links, and the Kimai state planning
+    needs (read only for the repositories whose issues or project need a look at Kimai)."""
+
+    repos: dict[str, RepoRead]  # repository -> its read, in the order listed
+    links: Mapping[str, Row]
+    kimai: KimaiState = field(default_factory=KimaiState)  # projects; customers when one must be found by name
+    activities: dict[str, Target] = field(default_factory=dict)  # the existing projects' activities, by marker
+
+
+@dataclass
+class GiteaPlan:
+    """Everything a run does, computed without I/O: the repositories that could not be read, the
+    containers and activities to write, and the reads the cursors move by once they were sent."""
+
+    repos: dict[str, RepoRead]
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (repository, reason): not read
+    warnings: list[str] = field(default_factory=list)
+    unchanged: int = 0  # issues hashing as last written: no Kimai request at all
+    containers: list[Action] = field(default_factory=list)  # customer and projects, in that order
+    activities: list[Action] = field(default_factory=list)
+    projects: dict[str, ContainerRef] = field(default_factory=dict)  # repository -> its project (id or create)
+
+
 class GiteaKimaiJob(Job):
     name = JOB
     services = ("gitea", "kimai")
@@ -209,44 +235,27 @@ class GiteaKimaiJob(Job):
         self.gitea = GiteaClient(settings, counter, options.dry_run)
         self.kimai = KimaiClient(settings, counter, options.dry_run)
         self.applier = Applier(JOB, store, run_id, options.workers, result, options.dry_run)
-        self.unmade_projects: set[str] = set()  # repositories whose project could not be created
 
     def run(self) -> None:
+        self.apply(self.plan(self.read()))
+
+    # --- read: Gitea, the store, then only the Kimai state the issues to look at need
+
+    def read(self) -> GiteaRead:
         self.gitea.me()  # fail fast (77 / 69) on either service, before reading anything
         self.kimai.me()
         repos = self.opts.repos or self.settings.repos_to_sync or [r["name"] for r in self.gitea.list_repos(self.owner)]
-        reads = self.read_source(repos)
-        links = self.store.links(JOB)
-        todo: dict[str, list[Record]] = {}  # repository -> its issues that need a look at Kimai
-        for repo in repos:
-            read = reads[repo]
-            if read.error:
-                self.result.fail(f"{self.owner}/{repo}", read.error)
-                continue
-            if not read.complete:
-                self.result.warnings.append(f"{self.owner}/{repo}: MAX_PAGES reached; the rest is read next run")
-            todo[repo] = [i for i in read.issues if not self._unchanged(repo, i, links)]
-            if not todo[repo] and self._project_linked(repo, links):
-                del todo[repo]
-        if todo:
-            self.sync_repos(todo, links)
-        if not self.opts.dry_run:
-            self.save_cursors(reads)
-
-    def _unchanged(self, repo: str, issue: Record, links: Mapping[str, Row]) -> bool:
-        """Linked, synced and hashing the same as last written: no need to look at Kimai."""
-        if self.opts.full:
-            return False
-        link = links.get(issue_marker(self.owner, repo, issue["number"]))
-        fields = activity_fields(self.owner, repo, issue, self.settings.closed_issues)
-        if link and link["state"] == "synced" and link["source_hash"] == content_hash(fields):
-            self.result.counts["unchanged"] += 1
-            return True
-        return False
-
-    def _project_linked(self, repo: str, links: Mapping[str, Row]) -> bool:
-        link = links.get(repo_marker(self.owner, repo))
-        return not self.opts.full and link is not None and link["state"] == "synced"
+        read = GiteaRead(self.read_source(repos), self.store.links(JOB))
+        todo = self.to_look_at(read)
+        wanted = [(repo_marker(self.owner, repo), repo) for repo in todo if not self._project_linked(repo, read.links)]
+        if wanted:
+            read.kimai.projects = self.kimai.list_projects()
+            if needs_customers(wanted, read.kimai.projects, read.links):
+                read.kimai.customers = self.kimai.list_customers()
+        existing = [ref for ref in self.plan_projects(todo, read)[1].values() if not isinstance(ref, Action)]
+        if existing:
+            read.activities = index_by_marker(self.kimai.list_activities(existing))
+        return read
 
     def read_source(self, repos: Iterable[str]) -> dict[str, RepoRead]:
         cursors: dict[str, str | None] = (
@@ -268,46 +277,92 @@ class GiteaKimaiJob(Job):
         with ThreadPoolExecutor(max_workers=self.opts.workers) as pool:
             return {r.name: r for r in pool.map(read, repos)}
 
-    def sync_repos(self, todo: dict[str, list[Record]], links: Mapping[str, Row]) -> None:
-        """Plan each repository's project (found, or created under KIMAI_CUSTOMER) and its
-        issues' activities, then apply: customer, projects, activities in that order."""
+    # --- plan (no I/O: what was read, self.settings and self.opts only)
+
+    def to_look_at(self, read: GiteaRead) -> dict[str, list[Record]]:
+        """Repository -> its issues that need a look at Kimai; a repository with none is left out
+        when its project is linked. Repositories not read are left out."""
+        todo: dict[str, list[Record]] = {}
+        for repo, repo_read in read.repos.items():
+            if repo_read.error:
+                continue
+            issues = [i for i in repo_read.issues if not self._unchanged(repo, i, read.links)]
+            if issues or not self._project_linked(repo, read.links):
+                todo[repo] = issues
+        return todo
+
+    def _unchanged(self, repo: str, issue: Record, links: Mapping[str, Row]) -> bool:
+        """Linked, synced and hashing the same as last written: no need to look at Kimai."""
+        if self.opts.full:
+            return False
+        link = links.get(issue_marker(self.owner, repo, issue["number"]))
+        fields = activity_fields(self.owner, repo, issue, self.settings.closed_issues)
+        return bool(link and link["state"] == "synced" and link["source_hash"] == content_hash(fields))
+
+    def _project_linked(self, repo: str, links: Mapping[str, Row]) -> bool:
+        link = links.get(repo_marker(self.owner, repo))
+        return not self.opts.full and link is not None and link["state"] == "synced"
+
+    def plan_projects(self, repos: Iterable[str], read: GiteaRead) -> tuple[Containers, dict[str, ContainerRef]]:
+        """Each repository's project: its linked id, one found in Kimai, or the planned create
+        (and its customer's, under KIMAI_CUSTOMER or the organization)."""
         customer = self.settings.kimai_customer or self.owner
-        project: dict[str, ContainerRef] = {
-            repo: links[repo_marker(self.owner, repo)]["target_id"]
-            for repo in todo
-            if self._project_linked(repo, links)
-        }
-        wanted = {repo: repo_marker(self.owner, repo) for repo in todo if repo not in project}
-        state = KimaiState()
-        if wanted:
-            state.projects = self.kimai.list_projects()
-            if needs_customers([(key, repo) for repo, key in wanted.items()], state.projects, links):
-                state.customers = self.kimai.list_customers()
-        containers = Containers(state, links)
-        for repo, key in wanted.items():
-            comment = f"{key}\n{self.settings.gitea_url}/{self.owner}/{repo}"
-            project[repo] = containers.marked_project(key, repo, comment, customer, f"{self.owner}/{repo}")
-        existing = [ref for ref in project.values() if not isinstance(ref, Action)]
-        target = index_by_marker(self.kimai.list_activities(existing)) if existing else {}
-        actions: list[Action] = []
+        containers = Containers(read.kimai, read.links)
+        project: dict[str, ContainerRef] = {}
+        for repo in repos:
+            key = repo_marker(self.owner, repo)
+            if self._project_linked(repo, read.links):
+                project[repo] = read.links[key]["target_id"]
+            else:
+                comment = f"{key}\n{self.settings.gitea_url}/{self.owner}/{repo}"
+                project[repo] = containers.marked_project(key, repo, comment, customer, f"{self.owner}/{repo}")
+        return containers, project
+
+    def plan(self, read: GiteaRead) -> GiteaPlan:
+        plan = GiteaPlan(read.repos)
+        for repo, repo_read in read.repos.items():
+            if repo_read.error:
+                plan.failures.append((f"{self.owner}/{repo}", repo_read.error))
+            elif not repo_read.complete:
+                plan.warnings.append(f"{self.owner}/{repo}: MAX_PAGES reached; the rest is read next run")
+        todo = self.to_look_at(read)
+        read_issues = sum(len(r.issues) for r in read.repos.values() if not r.error)
+        plan.unchanged = read_issues - sum(len(issues) for issues in todo.values())
+        containers, plan.projects = self.plan_projects(todo, read)
+        plan.containers = containers.actions
+        customer = kimai_safe_name(self.settings.kimai_customer or self.owner)
         for repo, issues in todo.items():
-            where = f"in project {kimai_safe_name(repo)!r} (customer {kimai_safe_name(customer)!r})"
-            planned = plan_activities(self.owner, repo, issues, target, links, self.settings.closed_issues, where)
+            where = f"in project {kimai_safe_name(repo)!r} (customer {customer!r})"
+            planned = plan_activities(
+                self.owner, repo, issues, read.activities, read.links, self.settings.closed_issues, where
+            )
+            project = plan.projects[repo]
             for action in planned:
-                action.needs = needs_of(parent=project[repo])
-                action.parent = ref_id(project[repo])  # None while the project is only planned: take_ids sets it
-            actions.extend(planned)
-        ContainerWriter(self.kimai, self.settings, self.applier).apply(
-            containers.actions,
-            actions,
-            self._write_activity,
-            lambda unknown: index_by_marker(
-                self.kimai.list_activities({a.parent for a in unknown if a.parent is not None})
-            ),
-        )
-        self.unmade_projects = {
-            repo for repo, ref in project.items() if isinstance(ref, Action) and ref.target_id is None
-        }
+                action.needs = needs_of(parent=project)
+                action.parent = ref_id(project)  # None while the project is only planned: take_ids sets it
+            plan.activities.extend(planned)
+        return plan
+
+    # --- apply: customer, projects, activities in that order; then the cursors
+
+    def apply(self, plan: GiteaPlan) -> None:
+        for label, reason in plan.failures:
+            self.result.fail(label, reason)
+        self.result.warnings.extend(plan.warnings)
+        if plan.unchanged:
+            self.result.counts["unchanged"] += plan.unchanged
+        if plan.containers or plan.activities:
+            ContainerWriter(self.kimai, self.settings, self.applier).apply(
+                plan.containers,
+                plan.activities,
+                self._write_activity,
+                lambda unknown: index_by_marker(
+                    self.kimai.list_activities({a.parent for a in unknown if a.parent is not None})
+                ),
+            )
+        if not self.opts.dry_run:
+            unmade = {repo for repo, ref in plan.projects.items() if isinstance(ref, Action) and ref.target_id is None}
+            self.save_cursors(plan.repos, unmade)
 
     def _write_activity(self, action: Action) -> Target:
         f = action.fields
@@ -316,15 +371,15 @@ class GiteaKimaiJob(Job):
         assert action.target_id is not None and action.keep is not None, "an update of an activity found"
         return self.kimai.update_activity(action.target_id, f["name"], f["comment"], f["visible"], **action.keep)
 
-    def save_cursors(self, reads: Mapping[str, RepoRead]) -> None:
+    def save_cursors(self, reads: Mapping[str, RepoRead], unmade_projects: set[str]) -> None:
+        """Move each repository's cursor past what was synced; not for a repository not read or
+        whose project could not be created (its issues were not synced)."""
         failed = {label for label, _ in self.result.failures}
         for repo, read in reads.items():
-            if read.error:
+            if read.error or repo in unmade_projects:
                 continue
             old = self.store.cursor(JOB, f"{self.owner}/{repo}")
             failed_versions = [i["updated_at"] for i in read.issues if f"#{i['number']} {self.owner}/{repo}" in failed]
-            if repo in self.unmade_projects:  # its issues were not synced
-                continue
             value = next_cursor(read, failed_versions, old)
             if value and value != old:
                 self.store.set_cursor(JOB, f"{self.owner}/{repo}", value)
