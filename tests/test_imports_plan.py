@@ -19,7 +19,14 @@ from common.config import KEYS, Settings
 from common.http import RequestCounter
 from common.jobs.base import Action, Applier, Result
 from common.jobs.harvest_kimai import HarvestKimaiJob
-from common.jobs.imports import Options, current_fields, plan_references, plan_timesheet, timesheet_fields
+from common.jobs.imports import (
+    ImportRead,
+    Options,
+    current_fields,
+    plan_references,
+    plan_timesheet,
+    timesheet_fields,
+)
 from common.jobs.kimai_targets import Containers, KimaiState, needs_of, ref_id
 from common.jobs.toggl_kimai import TogglKimaiJob
 from common.store import Store
@@ -387,3 +394,75 @@ def test_the_applier_reports_a_deletion_once_and_marks_the_link_orphaned(tmp_pat
     assert result.counts["deleted_in_source"] == 1 and result.warnings == [
         "toggl:3730276799: deleted in toggl; its timesheet is kept (IMPORT_DELETE_POLICY=report)"
     ]
+
+
+# --- a job's whole plan from a hand-built read --------------------------------------------------
+
+
+class NoKimai:
+    """A Kimai client that must not be called."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"Kimai was asked: {name}")
+
+
+HARVEST_STATE = KimaiState(
+    customers=[{"id": 1, "name": "123 Industries"}],
+    projects=[{"id": 5, "name": "Online Store - Phase 1", "customer": 1}],
+    activities=[{"id": 9, "name": "Programming", "project": None}, {"id": 10, "name": "Research", "project": 5}],
+)
+
+
+def harvest_plan(read):
+    """plan() of a harvest job with no store and a Kimai client that refuses every call."""
+    job = harvest_job(IMPORT_DELETE_POLICY="delete")
+    job.kimai, job.map["activity"]["Project Management"] = NoKimai(), "Programming"
+    return job, job.plan(read)
+
+
+def test_the_plan_of_a_read_counts_current_rows_and_plans_each_other_rows_action_without_io():
+    source = harvest_read()
+    source.deleted, source.cursor = ["harvest:1"], "2026-11-27T10:00:00Z"
+    source.skipped = [(None, "harvest 2", "running timer (imported once it is stopped)")]
+    current, changed, new, unmapped = source.entries
+    changed_fields = timesheet_fields(changed, TZ, 5, 10, None)
+    gone = {"begin": "2017-03-01T09:00:00", "description": "harvest:1"}
+    read = ImportRead(
+        source,
+        TZ,
+        links={
+            current.key: link(current),
+            changed.key: link(changed, target_id=701, source_hash="an older version"),
+            "harvest:1": {**link(current, target_id=702), "source_key": "harvest:1", "data": gone},
+        },
+        kimai=HARVEST_STATE,
+        timesheets={
+            changed.key: timesheet({**changed_fields, "end": "2017-03-01T11:30:00"}, id_=701),
+            "harvest:1": {"id": 702},
+        },
+        warnings=["2 Kimai timesheets carry harvest:9; see report.py reconcile"],
+    )
+    job, plan = harvest_plan(read)
+    assert plan.unchanged == 1 and plan.skipped == source.skipped and plan.invalid == []
+    assert [(a.kind, a.key, a.target_id) for a in plan.timesheets] == [
+        ("update", changed.key, 701),
+        ("create", new.key, None),
+        ("delete", "harvest:1", 702),
+    ]
+    update, create, delete = plan.timesheets
+    assert update.fields == changed_fields and update.detail == "end 2017-03-01 11:30 -> 2017-03-01 12:00 Europe/Berlin"
+    assert create.fields == timesheet_fields(new, TZ, 5, 9, None) and delete.before == gone
+    [(refused, reason)] = plan.refused
+    assert refused.key == unmapped.key and reason.startswith("Kimai has no project 'Marketing Website'")
+    assert plan.containers == [] and plan.all_users is False
+    assert plan.warnings == read.warnings and plan.cursor == "2026-11-27T10:00:00Z"
+    assert job.result.counts == {} and job.result.failures == [] and job.result.warnings == []  # only planned
+
+
+def test_a_read_with_every_row_current_plans_nothing_but_the_count_and_an_incomplete_one_keeps_the_cursor():
+    source = harvest_read()
+    source.cursor, source.complete = "2026-11-27T10:00:00Z", False
+    read = ImportRead(source, TZ, links={e.key: link(e) for e in source.entries})  # Kimai not read: nothing to do
+    _, plan = harvest_plan(read)
+    assert (plan.unchanged, plan.timesheets, plan.refused, plan.containers) == (4, [], [], [])
+    assert plan.cursor is None

@@ -73,7 +73,7 @@ class CsvKimaiJob(ImportJob):
 
     SOURCE = "csv"
 
-    def read(self) -> SourceRead:
+    def read_source(self) -> SourceRead:
         if not self.opts.file:
             raise UsageError("csv-kimai needs a file: python sync.py csv-kimai FILE (--template prints one)")
         if self.opts.date_from or self.opts.date_to:
@@ -85,7 +85,7 @@ class CsvKimaiJob(ImportJob):
             data = path.read_bytes()
         except OSError as exc:
             raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
-        assert self.tz is not None, "run() reads Kimai's time zone first"
+        assert self.tz is not None, "Kimai's time zone is read before the source (read_zone)"
         parsed = parse_file(decode(data, path.name), self.tz, self.opts.date_format, path.name)
         parameters: dict[str, Any] = {
             "file": path.name,

@@ -66,7 +66,7 @@ class HarvestKimaiJob(ImportJob):
             raise ConfigError("IMPORT_DAY_START", f"expected HH:MM, got {self.settings.import_day_start!r}")
         self.day_start = start
 
-    def read(self) -> SourceRead:
+    def read_source(self) -> SourceRead:
         started = datetime.now(UTC)
         new_cursor: str | None = (started - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
         window = self.window_or_cursor()
@@ -105,7 +105,7 @@ class HarvestKimaiJob(ImportJob):
 
     def convert(self, raw: list[Record]) -> SourceRead:
         tz = zone(self.settings.harvest_timezone) if self.settings.harvest_timezone else self.tz
-        assert tz is not None, "run() reads Kimai's time zone first"
+        assert tz is not None, "Kimai's time zone is read before the source (read_zone)"
         read = SourceRead()
         cursor_of_day: dict[tuple[Any, date], datetime] = {}  # (person id, day) -> where the next untimed entry begins
         for e in sorted(raw, key=lambda e: (e["spent_date"], e["id"])):

@@ -291,8 +291,54 @@ def plan_references(
     return refs, reasons
 
 
+@dataclass
+class ImportRead:
+    """What an import read: the source's rows and, of Kimai, what planning them needs."""
+
+    source: SourceRead
+    tz: ZoneInfo  # Kimai's time zone
+    links: Mapping[str, Row] = field(default_factory=dict)  # the job's store links, by marker
+    kimai: KimaiState | None = None  # None: no row to import or delete, Kimai not asked
+    timesheets: dict[str, Target] = field(default_factory=dict)  # the Kimai timesheets found, by marker
+    warnings: list[str] = field(default_factory=list)  # heard while reading: a marker on several timesheets
+
+
+@dataclass
+class ImportPlan:
+    """Everything an import does, computed without I/O: rows counted as skipped or unchanged,
+    rows refused, containers to create, then timesheets to create, update, link, delete or report."""
+
+    skipped: list[Problem] = field(default_factory=list)  # logged and counted
+    invalid: list[Problem] = field(default_factory=list)  # under --skip-invalid: counted, listed, exit 3
+    unchanged: int = 0  # rows whose imported version is current: no Kimai request
+    warnings: list[str] = field(default_factory=list)
+    refused: list[tuple[Action, str]] = field(default_factory=list)  # rows not imported, and why
+    containers: list[Action] = field(default_factory=list)
+    timesheets: list[Action] = field(default_factory=list)
+    all_users: bool = False  # the timesheets name their user: a re-read lists every user's
+    cursor: str | None = None  # saved once the plan is applied without failure
+
+
+def is_current(entry: ImportEntry, link: Row | None) -> bool:
+    """Whether the row's link says this version of it is imported."""
+    return link is not None and link["state"] == "synced" and entry.is_version(link["source_hash"])
+
+
+def pending(source: SourceRead, links: Mapping[str, Row], full: bool) -> tuple[list[ImportEntry], int, list[Row]]:
+    """(the rows to import, how many are current, the links of rows deleted at the source that
+    are still synced): a row is current when its link holds its version (unless --full)."""
+    work = [entry for entry in source.entries if full or not is_current(entry, links.get(entry.key))]
+    deleted = [links[k] for k in source.deleted if k in links and links[k]["state"] == "synced"]
+    return work, len(source.entries) - len(work), deleted
+
+
+Desired = dict[str, tuple[ImportEntry, dict[str, Any], dict[str, Action] | None]]  # key -> (row, fields, needs)
+
+
 class ImportJob(Job):
-    """Subclasses set name (= JOB), summary, examples and SOURCE, and implement read() -> SourceRead."""
+    """Subclasses set name (= JOB), summary, examples and SOURCE, and implement read_source() ->
+    SourceRead. run(): Kimai's time zone, the source, the import history opened, then sync():
+    read what planning needs of Kimai, plan every action without I/O, apply the plan."""
 
     JOB: ClassVar[str]  # the job's name
     SOURCE: ClassVar[str]  # the source an import records: toggl, harvest, csv
@@ -313,11 +359,16 @@ class ImportJob(Job):
         self.kimai = KimaiClient(settings, counter, options.dry_run)
         self.applier = Applier(self.JOB, store, run_id, options.workers, result, options.dry_run)
         self.map = read_import_map(settings)
-        self.tz: ZoneInfo | None = None  # Kimai's time zone, read first by run()
+        self.tz: ZoneInfo | None = None  # Kimai's time zone, read first (read_zone)
 
     @abstractmethod
-    def read(self) -> SourceRead:
-        """Read the source: a SourceRead."""
+    def read_source(self) -> SourceRead:
+        """Read the source (Kimai's time zone is read before): a SourceRead."""
+
+    def read_zone(self) -> ZoneInfo:
+        """Kimai's time zone (KIMAI_TIMEZONE, else the token's user's), which reading the source needs."""
+        self.tz = zone(self.settings.kimai_timezone or self.kimai.me().get("timezone") or "UTC")
+        return self.tz
 
     def window_or_cursor(self) -> tuple[date, date, str | None] | tuple[None, None, str]:
         """(first day, last day, None) for --from/--to, else (None, None, cursor) for an
@@ -336,117 +387,176 @@ class ImportJob(Job):
         return first, last, cursor
 
     def run(self) -> None:
-        self.tz = zone(self.settings.kimai_timezone or self.kimai.me().get("timezone") or "UTC")
+        """The import history is opened once the source is read (it records the source's
+        parameters), so that a failure reading or writing Kimai is recorded too."""
+        self.read_zone()
+        source = self.read_source()
         import_id: int | None = None
         status = "failed"
-        read = SourceRead()
         try:
-            read = self.read()
             if not self.opts.dry_run:
                 import_id = self.store.start_import(
-                    self.run_id, self.JOB, self.SOURCE, read.parameters, read.file_sha256
+                    self.run_id, self.JOB, self.SOURCE, source.parameters, source.file_sha256
                 )
-            if read.invalid and not self.opts.skip_invalid:
+            if source.invalid and not self.opts.skip_invalid:
                 status = "invalid"
-                raise DataError(self.invalid_message(read))
-            self.sync(read)
-            status = "partial" if self.result.failures or read.invalid else "ok"
-            if not self.opts.dry_run and read.complete and read.cursor and not self.result.failures:
-                self.store.set_cursor(self.JOB, "entries", read.cursor)
+                raise DataError(self.invalid_message(source))
+            self.sync(source)
+            status = "partial" if self.result.failures or source.invalid else "ok"
         finally:
             if import_id is not None:
-                self.finish_history(import_id, status, read)
+                self.finish_history(import_id, status, source)
 
-    def finish_history(self, import_id: int, status: str, read: SourceRead) -> None:
+    def sync(self, source: SourceRead) -> None:
+        """Import the rows of a source read: what planning needs of Kimai, the plan, its writes."""
+        self.apply(self.plan(self.read(source)))
+
+    def finish_history(self, import_id: int, status: str, source: SourceRead) -> None:
         counts = self.result.counts
-        refused = len(read.invalid) if status == "invalid" else 0
-        errors = [(line, item, reason) for line, item, reason in read.invalid + read.skipped]
+        refused = len(source.invalid) if status == "invalid" else 0
+        errors = [(line, item, reason) for line, item, reason in source.invalid + source.skipped]
         errors += [(None, label, reason) for label, reason in self.result.failures]
         self.store.finish_import(
             import_id,
             status,
             {
-                "read": len(read.entries) + len(read.skipped) + len(read.invalid),
+                "read": len(source.entries) + len(source.skipped) + len(source.invalid),
                 "created": counts.get("created", 0),
                 "updated": counts.get("updated", 0) + counts.get("deleted", 0),
-                "skipped": len(read.skipped) + len(read.invalid) - refused,
+                "skipped": len(source.skipped) + len(source.invalid) - refused,
                 "failed": len(self.result.failures) + refused,
             },
             errors,
         )
 
-    def invalid_message(self, read: SourceRead) -> str:
+    def invalid_message(self, source: SourceRead) -> str:
         """Every invalid row on its own line (the first LISTED_INVALID of them)."""
-        rows = read.invalid
+        rows = source.invalid
         listed = [
             f"line {line}: {reason}" if line else f"{item}: {reason}" for line, item, reason in rows[:LISTED_INVALID]
         ]
         if len(rows) > LISTED_INVALID:
             where = "" if self.opts.dry_run else " (python report.py imports --errors lists them all)"
             listed.append(f"... and {len(rows) - LISTED_INVALID} more{where}")
-        name = read.parameters.get("file") or self.SOURCE
+        name = source.parameters.get("file") or self.SOURCE
         return (
             f"{name}: {len(rows)} invalid row{'s' if len(rows) != 1 else ''}; nothing imported "
             f"(fix {'them' if len(rows) != 1 else 'it'}, or --skip-invalid imports the valid rows):\n  "
             + "\n  ".join(listed)
         )
 
-    def sync(self, read: SourceRead) -> None:
-        assert self.tz is not None, "run() reads Kimai's time zone first"
-        for _line, item, reason in read.skipped:
-            self.result.counts["skipped"] += 1
-            log.info("skipped %s: %s", item, reason)
-        for _line, item, reason in read.invalid:  # reached under skip_invalid only: listed, and the run exits 3
-            self.result.counts["skipped"] += 1
-            self.result.warnings.append(f"{item}: skipped, {reason}")
-            self.result.exit_code = PARTIAL
-        links = self.store.links(self.JOB)
-        work: list[ImportEntry] = []
-        for entry in read.entries:
-            link = links.get(entry.key)
-            if link and link["state"] == "synced" and entry.is_version(link["source_hash"]) and not self.opts.full:
-                self.result.counts["unchanged"] += 1
-            else:
-                work.append(entry)
-        deleted = [links[k] for k in read.deleted if k in links and links[k]["state"] == "synced"]
+    def read(self, source: SourceRead | None = None) -> ImportRead:
+        """The source (unless given: run() reads it first, Kimai's zone before it), the store's
+        links, then of Kimai only what the rows to import or delete need: customers, projects,
+        activities, and the timesheets around their begin times. Nothing when every row is current."""
+        if source is None:
+            self.read_zone()
+            source = self.read_source()
+        assert self.tz is not None, "Kimai's time zone is read before the source"
+        read = ImportRead(source, self.tz, self.store.links(self.JOB))
+        work, _, deleted = pending(source, read.links, self.opts.full)
         if not (work or deleted):
-            return
-        containers = self.read_containers(work, links)
-        refs, reasons = plan_references(
-            work, self.map, self.settings.import_customer, containers, self.opts.create_missing
-        )
-        desired: dict[str, tuple[ImportEntry, dict[str, Any], dict[str, Action] | None]] = {}
-        unmapped: list[Action] = []
-        for entry in work:
-            if entry.key in reasons:
-                unmapped.append(Action(ActionKind.CREATE, entry.key, "timesheet", entry.label, entry.project, {}))
-                continue
-            project, activity, user = refs[entry.key]
-            fields = timesheet_fields(entry, self.tz, ref_id(project), ref_id(activity), user)
-            desired[entry.key] = (entry, fields, needs_of(project=project, activity=activity))
+            return read
+        read.kimai = self.read_kimai_state(work)
+        _, desired, _ = self.desired(work, read)
         with_user = any("user" in fields for _, fields, _ in desired.values())
         begins = [f["begin"] for _, f, _ in desired.values()] + [
             link["data"]["begin"] for link in deleted if link.get("data")
         ]
-        existing = timesheets_by_marker(
-            self.kimai, begins, WINDOW_MARGIN, with_user, links, desired, self.result.warnings.append
+        read.timesheets = timesheets_by_marker(
+            self.kimai, begins, WINDOW_MARGIN, with_user, read.links, desired, read.warnings.append
         )
-        actions: list[Action] = []
+        return read
+
+    def read_kimai_state(self, work: list[ImportEntry]) -> KimaiState:
+        """The Kimai customers, projects and global activities, and the activities of the
+        existing projects the entries name (each list read once)."""
+        state = KimaiState(self.kimai.list_customers(), self.kimai.list_projects(), self.kimai.list_global_activities())
+        probe = Containers(state)
+        wanted: set[int] = set()  # ids of the existing projects whose own activities may be needed
+        for entry in work:
+            customer, project, activity = kimai_names(entry, self.map, self.settings.import_customer)
+            if probe.activity(activity, None, create=False) is None:  # not a global activity
+                found = probe.project(project, customer, any_customer=not entry.customer, create=False)
+                if isinstance(found, int):  # not creating, a project is found (its id) or missing (None)
+                    wanted.add(found)
+        if wanted:
+            state.activities += [a for a in self.kimai.list_activities(wanted) if a.get("project") in wanted]
+        return state
+
+    def desired(self, work: list[ImportEntry], read: ImportRead) -> tuple[Containers, Desired, dict[str, str]]:
+        """(the containers planned, {key: (row, timesheet fields, planned containers it needs)}
+        for the rows that map to Kimai, {key: reason} for the others). Pure: read() and plan()
+        both ask it, read() to know which timesheets to read."""
+        assert read.kimai is not None, "the Kimai state was read"
+        containers = Containers(read.kimai, read.links, comment=f"{self.SOURCE} import")
+        refs, reasons = plan_references(
+            work, self.map, self.settings.import_customer, containers, self.opts.create_missing
+        )
+        desired: Desired = {}
+        for entry in work:
+            if entry.key not in reasons:
+                project, activity, user = refs[entry.key]
+                fields = timesheet_fields(entry, read.tz, ref_id(project), ref_id(activity), user)
+                desired[entry.key] = (entry, fields, needs_of(project=project, activity=activity))
+        return containers, desired, reasons
+
+    def plan(self, read: ImportRead) -> ImportPlan:
+        """Every action of the run from what was read, without any request or store write."""
+        source = read.source
+        work, unchanged, deleted = pending(source, read.links, self.opts.full)
+        plan = ImportPlan(
+            source.skipped,
+            source.invalid,
+            unchanged,
+            list(read.warnings),
+            cursor=source.cursor if source.complete else None,
+        )
+        if read.kimai is None:  # every row is current: nothing to do
+            return plan
+        containers, desired, reasons = self.desired(work, read)
         for key, (entry, fields, needs) in desired.items():
-            target = existing.get(key)
-            current = current_fields(target, self.tz, "user" in fields) if target else None
-            actions.append(plan_timesheet(entry, fields, links.get(key), target, current, self.tz.key, needs))
-        actions += self.plan_deleted(deleted, existing)
-        for action in unmapped:  # rows the plan cannot import: the applier records why
-            self.applier.fail(action, reasons[action.key])
-        ContainerWriter(self.kimai, self.settings, self.applier).apply(
-            containers.actions,
-            actions,
-            self.write,
-            lambda unknown: timesheets_by_marker(
-                self.kimai, [a.fields["begin"] for a in unknown], timedelta(days=1), with_user
-            ),
-        )
+            target = read.timesheets.get(key)
+            current = current_fields(target, read.tz, "user" in fields) if target else None
+            plan.timesheets.append(
+                plan_timesheet(entry, fields, read.links.get(key), target, current, read.tz.key, needs)
+            )
+        plan.timesheets += self.plan_deleted(deleted, read.timesheets)
+        plan.refused = [
+            (Action(ActionKind.CREATE, entry.key, "timesheet", entry.label, entry.project, {}), reasons[entry.key])
+            for entry in work
+            if entry.key in reasons
+        ]
+        plan.containers = containers.actions
+        plan.all_users = any("user" in fields for _, fields, _ in desired.values())
+        return plan
+
+    def apply(self, plan: ImportPlan) -> None:
+        """Count the rows skipped and current, record the refused ones, send the containers then
+        the timesheets through the applier, and save the cursor once nothing failed."""
+        for _line, item, reason in plan.skipped:
+            self.result.counts["skipped"] += 1
+            log.info("skipped %s: %s", item, reason)
+        for _line, item, reason in plan.invalid:  # reached under skip_invalid only: listed, and the run exits 3
+            self.result.counts["skipped"] += 1
+            self.result.warnings.append(f"{item}: skipped, {reason}")
+            self.result.exit_code = PARTIAL
+        if plan.unchanged:
+            self.result.counts["unchanged"] += plan.unchanged
+        self.result.warnings += plan.warnings
+        for action, reason in plan.refused:  # rows the plan cannot import: the applier records why
+            self.applier.fail(action, reason)
+        if plan.containers or plan.timesheets:
+            ContainerWriter(self.kimai, self.settings, self.applier).apply(
+                plan.containers,
+                plan.timesheets,
+                self.write,
+                lambda unknown: timesheets_by_marker(
+                    self.kimai, [a.fields["begin"] for a in unknown], timedelta(days=1), plan.all_users
+                ),
+            )
+        if not self.opts.dry_run and plan.cursor and not self.result.failures:
+            self.store.set_cursor(self.JOB, "entries", plan.cursor)
 
     def plan_deleted(self, deleted: list[Row], existing: Mapping[str, Target]) -> list[Action]:
         """The rows deleted at the source whose timesheet still exists: delete it
@@ -497,19 +607,3 @@ class ImportJob(Job):
             return {"id": action.target_id}
         assert action.keep is not None, "an update repeats the values Kimai would reset"
         return self.kimai.update_timesheet(action.target_id, {**action.fields, **action.keep})
-
-    def read_containers(self, work: list[ImportEntry], links: Mapping[str, Row]) -> Containers:
-        """The Kimai customers, projects and global activities, and the activities of the
-        existing projects the entries name (each list read once), as a container planner."""
-        state = KimaiState(self.kimai.list_customers(), self.kimai.list_projects(), self.kimai.list_global_activities())
-        probe = Containers(state)
-        wanted: set[int] = set()  # ids of the existing projects whose own activities may be needed
-        for entry in work:
-            customer, project, activity = kimai_names(entry, self.map, self.settings.import_customer)
-            if probe.activity(activity, None, create=False) is None:  # not a global activity
-                found = probe.project(project, customer, any_customer=not entry.customer, create=False)
-                if isinstance(found, int):  # not creating, a project is found (its id) or missing (None)
-                    wanted.add(found)
-        if wanted:
-            state.activities += [a for a in self.kimai.list_activities(wanted) if a.get("project") in wanted]
-        return Containers(state, links, comment=f"{self.SOURCE} import")

@@ -48,7 +48,7 @@ class TogglKimaiJob(ImportJob):
         super().__init__(settings, options, store, counter, result, run_id)
         self.toggl = TogglClient(self.settings, self.counter, self.opts.dry_run)
 
-    def read(self) -> SourceRead:
+    def read_source(self) -> SourceRead:
         started = int(time.time())
         window = self.window_or_cursor()
         if window[0] is not None:
