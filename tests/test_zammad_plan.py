@@ -4,8 +4,8 @@ action under every conflict policy (manual, zammad-wins, kimai-wins) and delete 
 delete), changed on one side or on both.
 
 The pure parts are module functions (`timesheet_fields`, `current_fields`, `plan_entry`); the
-link selection (`select`) and the orphans' plan (`plan_orphans`) are methods, so a job is built
-with no store: its constructor makes HTTP sessions but sends nothing."""
+link selection (`select`), the orphans' plan (`plan_orphans`) and the whole `plan(read)` are
+methods, so a job is built with no store: its constructor makes HTTP sessions but sends nothing."""
 
 import copy
 import json
@@ -17,11 +17,14 @@ import pytest
 from common.config import KEYS, Settings
 from common.http import RequestCounter
 from common.jobs.base import Action, Result
+from common.jobs.kimai_targets import KimaiState
 from common.jobs.zammad_kimai import (
     JOB,
     Options,
+    References,
     TicketRead,
     ZammadKimaiJob,
+    ZammadRead,
     current_fields,
     entry_marker,
     minutes_per_unit,
@@ -102,7 +105,7 @@ def link(key, target_id=501, state="synced", source_hash="h", data=None):
 def version_of(entry, ticket=TICKET):
     """The entry's version as the job computes it (select hands it over with the work)."""
     made = job()
-    [(_, _, version)], _ = made.select([TicketRead(ticket, [entry])], {}, None)
+    [(_, _, version)] = made.select([TicketRead(ticket, [entry])], {}, None).work
     return version
 
 
@@ -169,9 +172,9 @@ def test_synced_and_kept_entries_of_the_same_version_are_skipped_and_counted():
         key[7]: link(key[7], state="kept", source_hash=versions[7]),
         key[8]: link(key[8], state="synced", source_hash=versions[8]),
     }
-    work, orphans = made.select([TicketRead(TICKET, ENTRIES)], links, None)
-    assert work == [] and orphans == []
-    assert made.result.counts["unchanged"] == 3
+    selection = made.select([TicketRead(TICKET, ENTRIES)], links, None)
+    assert selection.work == [] and selection.orphans == []
+    assert selection.unchanged == 3
 
 
 @pytest.mark.parametrize("state", ["pending", "failed", "orphaned", "conflict"])
@@ -179,11 +182,11 @@ def test_an_entry_in_any_other_state_is_planned_again(state):
     made = job()
     entry = ENTRIES[0]
     key = entry_marker(TICKET["id"], entry["id"])
-    work, _ = made.select(
+    selection = made.select(
         [TicketRead(TICKET, [entry])], {key: link(key, state=state, source_hash=version_of(entry))}, None
     )
-    assert [e["id"] for _, e, _ in work] == [6]
-    assert made.result.counts["unchanged"] == 0
+    assert [e["id"] for _, e, _ in selection.work] == [6]
+    assert selection.unchanged == 0
 
 
 def test_an_entry_changed_in_zammad_or_a_renamed_ticket_is_planned_again():
@@ -192,8 +195,8 @@ def test_an_entry_changed_in_zammad_or_a_renamed_ticket_is_planned_again():
     links = {key: link(key, source_hash=version_of(entry))}
     changed = {**entry, "time_unit": "20.0"}
     renamed = {**TICKET, "title": "Order 787556 (urgent)"}
-    assert [e for _, e, _ in job().select([TicketRead(TICKET, [changed])], links, None)[0]] == [changed]
-    assert [t for t, _, _ in job().select([TicketRead(renamed, [entry])], links, None)[0]] == [renamed]
+    assert [e for _, e, _ in job().select([TicketRead(TICKET, [changed])], links, None).work] == [changed]
+    assert [t for t, _, _ in job().select([TicketRead(renamed, [entry])], links, None).work] == [renamed]
 
 
 def test_full_plans_every_entry_whatever_its_link_says():
@@ -202,7 +205,7 @@ def test_full_plans_every_entry_whatever_its_link_says():
         entry_marker(TICKET["id"], e["id"]): link(entry_marker(TICKET["id"], e["id"]), source_hash=version_of(e))
         for e in ENTRIES
     }
-    work, _ = made.select([TicketRead(TICKET, ENTRIES)], links, None)
+    work = made.select([TicketRead(TICKET, ENTRIES)], links, None).work
     assert [e["id"] for _, e, _ in work] == [6, 7, 8]
 
 
@@ -211,18 +214,17 @@ def test_a_synced_entry_gone_from_zammad_is_an_orphan_once():
     other_ticket = entry_marker(4, 99)
     already = entry_marker(TICKET["id"], 98)
     links = {entry_gone: link(entry_gone), other_ticket: link(other_ticket), already: link(already, state="orphaned")}
-    work, orphans = job().select([TicketRead(TICKET, ENTRIES)], links, None)
-    assert len(work) == 3
-    assert [o["source_key"] for o in orphans] == [entry_gone]  # not another ticket's, not one reported before
+    selection = job().select([TicketRead(TICKET, ENTRIES)], links, None)
+    assert len(selection.work) == 3
+    assert [o["source_key"] for o in selection.orphans] == [entry_gone]  # not another ticket's, not one reported before
 
 
 def test_a_ticket_whose_entries_could_not_be_read_fails_without_orphaning_them():
     made = job()
     key = entry_marker(TICKET["id"], 6)
-    work, orphans = made.select([TicketRead(TICKET, error="zammad: server error 500")], {key: link(key)}, None)
-    assert work == [] and orphans == []
-    assert made.result.failures == [("ticket #53003", "zammad: server error 500")]
-    assert made.result.failed_scopes == {"50"}
+    selection = made.select([TicketRead(TICKET, error="zammad: server error 500")], {key: link(key)}, None)
+    assert selection.work == [] and selection.orphans == []
+    assert selection.failed == [("ticket #53003", "zammad: server error 500", "50")]
 
 
 # --- one entry's action ------------------------------------------------------------------------
@@ -393,3 +395,72 @@ def test_delete_policy_delete_deletes_the_timesheet():
 @pytest.mark.parametrize("policy", ["report", "delete"])
 def test_a_timesheet_already_gone_from_kimai_needs_nothing(policy):
     assert orphan_plan(policy, in_kimai=False)[1] == []
+
+
+# --- the job's plan() on a hand-built read: no HTTP, no store ----------------------------------
+
+
+def webhook_read():
+    """Ticket 50 sent by the webhook with its three entries (6 new, 7 synced as it is, 8 of an
+    activity type no map names), one of its synced entries gone from Zammad (99, its timesheet
+    still in Kimai), ticket 7 unchanged since its last sync, ticket 4 unknown to Zammad."""
+    made = job(ZAMMAD_DEFAULT_ACTIVITY="", ZAMMAD_ACTIVITY_MAP="3=Support;2=Support")
+    made.opts = Options(ticket_ids=(50, 7, 4))
+    key = {n: entry_marker(TICKET["id"], n) for n in (6, 7, 8, 99)}
+    gone = desired(ENTRIES[0])
+    links = {
+        "zammad:ticket/50": {**link("zammad:ticket/50", target_id=PROJECT), "target_type": "project"},
+        key[7]: link(key[7], target_id=502, source_hash=version_of(ENTRIES[1])),
+        key[99]: link(key[99], target_id=599, data=gone),
+        "zammad:ticket/7/time/1": link("zammad:ticket/7/time/1", target_id=503),
+    }
+    read = ZammadRead(
+        TZ,
+        None,
+        links,
+        tickets=[TicketRead(TICKET, ENTRIES)],
+        missing=[4],
+        unchanged={7},
+        references=References({2: "Billable", 3: "Not billable", 4: "Travel"}, {"Support": ACTIVITY}),
+        kimai=KimaiState(),
+        timesheets={key[99]: timesheet(gone, id_=599)},
+        warnings=["2 Kimai timesheets carry zammad:ticket/9/time/1; see report.py reconcile"],
+    )
+    return made, read
+
+
+def test_plan_of_a_read_lists_every_action_failure_count_and_cursor_without_io():
+    made, read = webhook_read()
+    plan = made.plan(read)  # the services' URLs are .invalid and the store is None: any I/O raises
+    assert [(a.kind, a.key, a.target_id) for a in plan.actions] == [
+        ("create", entry_marker(50, 6), None),
+        ("report", entry_marker(50, 99), 599),
+    ]
+    created = plan.actions[0].fields
+    assert (created["project"], created["activity"]) == (PROJECT, ACTIVITY)
+    assert created["description"].splitlines() == ["zammad:ticket/50/time/6", "#53003 Order 787556", "Not billable"]
+    assert plan.containers == []  # the ticket's project is linked
+    [(unmapped, reason)] = plan.unmapped
+    assert unmapped.key == entry_marker(50, 8)
+    assert reason == "activity type 'Travel' is not in ZAMMAD_ACTIVITY_MAP and ZAMMAD_DEFAULT_ACTIVITY is not set"
+    assert plan.failed == [("ticket 4", "not found in Zammad", None)]
+    assert plan.counts == {"tickets_unchanged": 1, "unchanged": 2}  # entry 7, and ticket 7's entry
+    assert plan.warnings == read.warnings
+    assert (plan.save_versions, plan.save_cursor) == (True, False)  # the webhook moves no cursor
+    assert made.result.failures == [] and not made.result.counts  # planning records nothing
+
+
+def test_apply_records_the_plan_in_order_and_dry_run_writes_nothing():
+    made, read = webhook_read()
+    made.opts = Options(ticket_ids=(50, 7, 4), dry_run=True)
+    made.applier.dry_run = True
+    plan = made.plan(read)
+    assert (plan.save_versions, plan.save_cursor) == (False, False)
+    made.apply(plan)  # the store is None: any store write would fail
+    assert made.result.failures == [
+        ("ticket 4", "not found in Zammad"),
+        ("#53003 time/8", plan.unmapped[0][1]),
+    ]
+    assert [a.key for a in made.result.actions] == [entry_marker(50, 6)]
+    assert made.result.counts["unchanged"] == 2 and made.result.counts["created"] == 1
+    assert made.result.warnings[0] == read.warnings[0]

@@ -1,9 +1,11 @@
 """Zammad -> Kimai: every time accounting entry becomes exactly one Kimai timesheet.
 
-read:  tickets updated since the cursor (search pages until a short one), their time
-       accountings, activity types and agents, each read once per run;
-plan:  per entry create / update / conflict / keep / delete, by origin marker and store link;
-apply: in parallel; a create with no answer is resolved by its marker.
+read():  tickets updated since the cursor (search pages until a short one), their time
+         accountings, then (only if an entry or orphan needs a look) activity types, agents,
+         Kimai's projects and the timesheets around the entries' days, each read once per run;
+plan():  per entry create / update / conflict / keep / delete, by origin marker and store link,
+         without I/O: a ZammadPlan also holds the failures, counts and cursors to record;
+apply(): in parallel; a create with no answer is resolved by its marker; then the cursors.
 A timesheet edited in Kimai since the last sync is never overwritten silently
 (ZAMMAD_CONFLICT_POLICY).
 """
@@ -265,6 +267,67 @@ class TicketRead:
 
 
 @dataclass
+class Selection:
+    """What select finds in the entries read: the work (ticket, entry, its version) that needs a
+    look at Kimai, the links whose entry is gone from Zammad, how many entries are synced as they
+    are, and the tickets whose entries could not be read (result.fail's label, reason, scope)."""
+
+    work: list[tuple[Record, Record, str]] = field(default_factory=list)
+    orphans: list[Row] = field(default_factory=list)
+    unchanged: int = 0
+    failed: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+@dataclass
+class References:
+    """Zammad's activity types by id, Kimai's global activities by name and by id (read when one
+    can be wanted), the agents' e-mails by Zammad user id (read when ZAMMAD_USER_MAP is set)."""
+
+    type_names: dict[int | None, str] = field(default_factory=dict)
+    activities: dict[str, int] = field(default_factory=dict)
+    agents: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass
+class ZammadRead:
+    """What ZammadKimaiJob.read returns. The source: the tickets updated since the cursor (or the
+    webhook's, or those of --from/--to) with their entries, the ticket ids Zammad does not know,
+    the tickets skipped as unchanged. The target, read only when an entry or orphan needs a look:
+    the references, Kimai's projects (and customers) when a project is found by marker, and the
+    timesheets around the entries' days by marker."""
+
+    tz: ZoneInfo
+    window: Window | None
+    links: Mapping[str, Row]
+    tickets: list[TicketRead] = field(default_factory=list)  # the tickets whose entries were read
+    complete: bool = True  # every page of the ticket search was read
+    missing: list[int] = field(default_factory=list)  # webhook ticket ids not found in Zammad
+    unchanged: set[int] = field(default_factory=set)  # tickets synced at their updated_at: entries not read
+    references: References = field(default_factory=References)
+    kimai: KimaiState = field(default_factory=KimaiState)
+    timesheets: dict[str, Target] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ZammadPlan:
+    """Everything run() does after reading: results to record (failures, counts, warnings), the
+    entries that cannot be mapped (each fails), the container and timesheet actions, and which
+    cursors to save afterwards."""
+
+    tickets: list[TicketRead] = field(default_factory=list)
+    complete: bool = True
+    failed: list[tuple[str, str, str | None]] = field(default_factory=list)  # result.fail(label, reason, scope)
+    counts: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    unmapped: list[tuple[Action, str]] = field(default_factory=list)  # (create that cannot be made, why)
+    containers: list[Action] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+    save_versions: bool = False  # each ticket's updated_at, once its entries are synced
+    save_cursor: bool = False  # the newest updated_at seen
+
+
+@dataclass
 class WindowRead:
     """What ZammadKimaiJob.read_window returns: the window in Kimai's local time, the Zammad
     entries created in it, the ids of the tickets read, the Kimai timesheets around it, and
@@ -311,35 +374,36 @@ class ZammadKimaiJob(Job):
             if not user.isdigit():
                 raise ConfigError("ZAMMAD_USER_MAP", f"{email}: expected a Kimai user id (a number), got {user!r}")
         self.policy = settings.zammad_conflict_policy
-        self.tz: ZoneInfo | None = None  # Kimai's time zone, read first by run() (or read_window)
-        self.type_names: dict[int | None, str] = {}  # activity types by id, looked up with an entry's (maybe None)
+        self.tz: ZoneInfo | None = None  # Kimai's time zone, read first by read() (or read_window)
+
+    def run(self) -> None:
+        self.apply(self.plan(self.read()))
 
     # -- read ---------------------------------------------------------------------------
-    def run(self) -> None:
+    def read(self) -> ZammadRead:
+        """Zammad first (the tickets, then the entries of those changed), then, only when an
+        entry or orphan needs a look, the references and the Kimai state planning compares with."""
         self.zammad.me()  # fail fast (77 / 69) before reading anything
         me = self.kimai.me()
         self.tz = zone(self.settings.kimai_timezone or me.get("timezone") or "UTC")
         window = self.window()
-        tickets, complete = self.read_tickets(window)
-        links = self.store.links(JOB)
-        unchanged = {t["id"] for t in tickets if self.ticket_unchanged(t)}
-        if unchanged:  # their entries are synced as they are: count them
-            self.result.counts["unchanged"] += sum(
-                1
-                for key, link in links.items()
-                if link["target_type"] == "timesheet"
-                and link["state"] in ("synced", "kept")
-                and int(key.split("/")[1]) in unchanged
-            )
-        reads = self.read_entries([t for t in tickets if t["id"] not in unchanged])
-        work, orphans = self.select(reads, links, window)
-        if work or orphans:
-            self.sync(work, orphans, links)
-        if not self.opts.dry_run:
-            if not window:
-                self.save_ticket_versions(reads)
-            if not (self.opts.ticket_ids or window):
-                self.save_cursor(reads, complete)
+        tickets, complete, missing = self.read_tickets(window)
+        read = ZammadRead(self.tz, window, self.store.links(JOB), complete=complete, missing=missing)
+        if not complete:
+            read.warnings.append("MAX_PAGES reached; the remaining tickets are read next run")
+        read.unchanged = {t["id"] for t in tickets if self.ticket_unchanged(t)}
+        read.tickets = self.read_entries([t for t in tickets if t["id"] not in read.unchanged])
+        selection = self.select(read.tickets, read.links, window)
+        if selection.work or selection.orphans:
+            read.references = refs = self.read_references(selection.work)
+            mapped = [(t, e, v) for t, e, v in selection.work if not self.resolve(e, refs)[2]]
+            read.kimai = self.read_projects(mapped, read.links)
+            begins = {
+                entry_marker(t["id"], e["id"]): to_kimai_local(parse_instant(e["created_at"]), self.tz)
+                for t, e, _ in mapped
+            }
+            read.timesheets = self.read_timesheets(begins, selection.orphans, read.links, read.warnings)
+        return read
 
     def window(self) -> Window | None:
         """(from, to) instants for --from/--to, else None."""
@@ -363,15 +427,17 @@ class ZammadKimaiJob(Job):
             datetime.combine(stop + timedelta(days=1), time(0), self.tz).astimezone(UTC),
         )
 
-    def read_tickets(self, window: Window | None) -> tuple[list[Record], bool]:
+    def read_tickets(self, window: Window | None) -> tuple[list[Record], bool, list[int]]:
+        """(tickets, every search page read, the webhook's ticket ids Zammad does not know)."""
         if self.opts.ticket_ids:
             tickets: list[Record] = []
+            missing: list[int] = []
             for ticket_id in self.opts.ticket_ids:
                 try:
                     tickets.append(self.zammad.get_ticket(ticket_id))
                 except NotFound:
-                    self.result.fail(f"ticket {ticket_id}", "not found in Zammad")
-            return tickets, True
+                    missing.append(ticket_id)
+            return tickets, True, missing
         since = window[0] if window else None
         cursor = None if (self.opts.full or window) else self.store.cursor(JOB, "tickets")
         if cursor:
@@ -379,19 +445,14 @@ class ZammadKimaiJob(Job):
         # Elasticsearch query syntax: the colons inside the value must be escaped
         query = f"updated_at:>={since.strftime('%Y-%m-%dT%H:%M:%SZ').replace(':', chr(92) + ':')}" if since else "*"
         tickets, complete = self.zammad.search_tickets(query)
-        if not complete:
-            self.result.warnings.append("MAX_PAGES reached; the remaining tickets are read next run")
-        return tickets, complete
+        return tickets, complete, []
 
     def ticket_unchanged(self, ticket: Record) -> bool:
         """The ticket's updated_at is the one all its entries were synced at (adding, changing or
         deleting time touches the ticket): no need to read its entries again."""
         if self.opts.full or self.opts.date_from or self.opts.date_to:
             return False
-        if self.store.cursor(JOB, f"ticket/{ticket['id']}") == ticket["updated_at"]:
-            self.result.counts["tickets_unchanged"] += 1
-            return True
-        return False
+        return bool(self.store.cursor(JOB, f"ticket/{ticket['id']}") == ticket["updated_at"])
 
     def read_entries(self, tickets: Iterable[Record]) -> list[TicketRead]:
         def read(ticket: Record) -> TicketRead:
@@ -405,17 +466,71 @@ class ZammadKimaiJob(Job):
         with ThreadPoolExecutor(max_workers=self.opts.workers) as pool:
             return list(pool.map(read, tickets))
 
-    def select(
-        self, reads: list[TicketRead], links: Mapping[str, Row], window: Window | None
-    ) -> tuple[list[tuple[Record, Record, str]], list[Row]]:
+    def read_references(self, work: Sequence[Entry]) -> References:
+        refs = References({t["id"]: t["name"] for t in self.zammad.activity_types()})
+        if self.activity_map or self.settings.zammad_default_activity:
+            globals_ = self.kimai.list_global_activities()
+            refs.activities = {a["name"]: a["id"] for a in globals_}
+            refs.activities.update({str(a["id"]): a["id"] for a in globals_})
+        if self.user_map:
+            for agent_id in {e["created_by_id"] for _, e, _ in work}:
+                refs.agents[agent_id] = self.zammad.get_user(agent_id).get("email", "")
+        return refs
+
+    def read_projects(self, work: Sequence[Entry], links: Mapping[str, Row]) -> KimaiState:
+        """Kimai's projects (and customers, when one must be found or made) if a ticket's project
+        is not known by id or link."""
+        state = KimaiState()
+        wanted = self.wanted_projects(work, links)[0]
+        if wanted:
+            state.projects = self.kimai.list_projects()
+            if needs_customers([(marker, w[0]) for marker, w in wanted.items()], state.projects, links):
+                state.customers = self.kimai.list_customers()
+        return state
+
+    def read_timesheets(
+        self, begins: Mapping[str, str], orphans: list[Row], links: Mapping[str, Row], warnings: list[str]
+    ) -> dict[str, Target]:
+        """Kimai timesheets of the affected days (and a week around them), by marker; `begins`
+        holds each mapped entry's begin by its marker."""
+        days = list(begins.values()) + [link["data"]["begin"] for link in orphans if link.get("data")]
+        return timesheets_by_marker(
+            self.kimai, days, WINDOW_MARGIN, bool(self.user_map), links, begins, warnings.append
+        )
+
+    # -- plan -----------------------------------------------------------------------------
+    def plan(self, read: ZammadRead) -> ZammadPlan:
+        """Every action, failure, count and cursor of the run, from `read` alone."""
+        selection = self.select(read.tickets, read.links, read.window)
+        plan = ZammadPlan(read.tickets, read.complete, warnings=list(read.warnings))
+        plan.failed = [(f"ticket {i}", "not found in Zammad", None) for i in read.missing] + list(selection.failed)
+        unchanged = selection.unchanged
+        if read.unchanged:  # their entries are synced as they are: count them
+            plan.counts["tickets_unchanged"] = len(read.unchanged)
+            unchanged += sum(
+                1
+                for key, link in read.links.items()
+                if link["target_type"] == "timesheet"
+                and link["state"] in ("synced", "kept")
+                and int(key.split("/")[1]) in read.unchanged
+            )
+        if unchanged or read.unchanged:
+            plan.counts["unchanged"] = unchanged
+        if selection.work or selection.orphans:
+            self.plan_entries(read, selection, plan)
+        if not self.opts.dry_run:
+            plan.save_versions = not read.window
+            plan.save_cursor = not (self.opts.ticket_ids or read.window)
+        return plan
+
+    def select(self, reads: list[TicketRead], links: Mapping[str, Row], window: Window | None) -> Selection:
         """Entries that need a look at Kimai (new, changed, pending or failed), and links whose
         entry is gone from Zammad."""
-        work: list[tuple[Record, Record, str]] = []  # (ticket, entry, its version)
-        orphans: list[Row] = []
+        selection = Selection()
         for read in reads:
             ticket = read.ticket
             if read.error:
-                self.result.fail(f"ticket #{ticket.get('number')}", read.error, scope=str(ticket["id"]))
+                selection.failed.append((f"ticket #{ticket.get('number')}", read.error, str(ticket["id"])))
                 continue
             present: set[str] = set()
             for entry in read.entries:
@@ -431,140 +546,129 @@ class ZammadKimaiJob(Job):
                     and link["source_hash"] == version
                     and not self.opts.full
                 ):
-                    self.result.counts["unchanged"] += 1
+                    selection.unchanged += 1
                     continue
-                work.append((ticket, entry, version))
+                selection.work.append((ticket, entry, version))
             prefix = ticket_marker(ticket["id"]) + "/time/"
-            orphans += [
+            selection.orphans += [
                 link
                 for key, link in links.items()
                 if key.startswith(prefix) and key not in present and link["state"] == "synced"
             ]
-        return work, orphans
+        return selection
 
-    # -- plan and apply ------------------------------------------------------------------
-    def sync(self, work: list[tuple[Record, Record, str]], orphans: list[Row], links: Mapping[str, Row]) -> None:
-        assert self.tz is not None, "run() reads Kimai's time zone first"
-        resolve = self.references(work)
-        resolved = [(ticket, entry, version, *resolve(entry)) for ticket, entry, version in work]
+    def plan_entries(self, read: ZammadRead, selection: Selection, plan: ZammadPlan) -> None:
+        """Each selected entry's action (or why it cannot map), the containers they need, and
+        the orphans' actions, into `plan`."""
+        tz, links = read.tz, read.links
+        resolved = [(t, e, v, *self.resolve(e, read.references)) for t, e, v in selection.work]
         containers, project_of = self.plan_projects(
-            [(t, e, v) for t, e, v, _, _, reason in resolved if not reason], links
+            [(t, e, v) for t, e, v, _, _, reason in resolved if not reason], links, read.kimai
         )
-        desired: dict[str, tuple[str, str, dict[str, Any], str, dict[str, Action] | None]] = {}
         for ticket, entry, version, activity_id, user_id, reason in resolved:
             key = entry_marker(ticket["id"], entry["id"])
             label = f"#{ticket['number']} time/{entry['id']}"
             if reason:
-                self.applier.fail(Action(ActionKind.CREATE, key, "timesheet", label, str(ticket["id"]), {}), reason)
+                plan.unmapped.append(
+                    (Action(ActionKind.CREATE, key, "timesheet", label, str(ticket["id"]), {}), reason)
+                )
                 continue
             project = project_of(ticket)
+            type_name = read.references.type_names.get(entry.get("type_id"))
             fields = timesheet_fields(
-                ticket,
-                entry,
-                self.tz,
-                self.per_unit,
-                ref_id(project),
-                activity_id,
-                user_id,
-                self.type_names.get(entry.get("type_id")),
+                ticket, entry, tz, self.per_unit, ref_id(project), activity_id, user_id, type_name
             )
-            desired[key] = (label, str(ticket["id"]), fields, version, needs_of(project=project))
-        existing = self.read_target(desired, orphans, links)
-        actions: list[Action] = []
-        for key, (label, scope, fields, version, needs) in desired.items():
-            target = existing.get(key)
-            current = current_fields(target, self.tz, bool(self.user_map)) if target else None
-            actions.append(
+            target = read.timesheets.get(key)
+            current = current_fields(target, tz, bool(self.user_map)) if target else None
+            plan.actions.append(
                 plan_entry(
-                    key, label, fields, version, links.get(key), target, current, self.policy, scope, self.tz.key, needs
+                    key,
+                    label,
+                    fields,
+                    version,
+                    links.get(key),
+                    target,
+                    current,
+                    self.policy,
+                    str(ticket["id"]),
+                    tz.key,
+                    needs_of(project=project),
                 )
             )
-        actions += self.plan_orphans(orphans, existing)
-        self.apply(actions, containers)
+        plan.actions += self.plan_orphans(selection.orphans, read.timesheets)
+        plan.containers = containers.actions
 
-    def references(self, work: Sequence[Entry]) -> Callable[[Record], Resolution]:
-        """A function entry -> (activity id, user id, failure reason)."""
-        self.type_names = {t["id"]: t["name"] for t in self.zammad.activity_types()}
-        activities: dict[str, int] = {}  # Kimai's global activities by name and by id, read when one can be wanted
-        if self.activity_map or self.settings.zammad_default_activity:
-            globals_ = self.kimai.list_global_activities()
-            activities = {a["name"]: a["id"] for a in globals_}
-            activities.update({str(a["id"]): a["id"] for a in globals_})
-        agents: dict[int, str] = {}  # Zammad user id -> e-mail
+    def resolve(self, entry: Record, refs: References) -> Resolution:
+        """An entry's (activity id, user id, failure reason)."""
+        type_id = entry.get("type_id")
+        wanted: str | None = None
+        if type_id is not None:
+            wanted = self.activity_map.get(str(type_id)) or self.activity_map.get(refs.type_names.get(type_id, ""))
+        wanted = wanted or self.settings.zammad_default_activity
+        if not wanted:
+            what = (
+                f"activity type {refs.type_names.get(type_id, type_id)!r} is not in ZAMMAD_ACTIVITY_MAP"
+                if type_id
+                else "the entry has no activity type"
+            )
+            return None, None, f"{what} and ZAMMAD_DEFAULT_ACTIVITY is not set"
+        activity_id = refs.activities.get(wanted)
+        if activity_id is None:
+            return None, None, f"Kimai has no global activity {wanted!r}"
+        user_id = None
         if self.user_map:
-            for agent_id in {e["created_by_id"] for _, e, _ in work}:
-                agents[agent_id] = self.zammad.get_user(agent_id).get("email", "")
+            email = refs.agents.get(entry["created_by_id"], "")
+            if email not in self.user_map:
+                return None, None, f"agent {email or entry['created_by_id']} is not in ZAMMAD_USER_MAP"
+            user_id = int(self.user_map[email])
+        return activity_id, user_id, None
 
-        def resolve(entry: Record) -> Resolution:
-            type_id = entry.get("type_id")
-            wanted: str | None = None
-            if type_id is not None:
-                wanted = self.activity_map.get(str(type_id)) or self.activity_map.get(self.type_names.get(type_id, ""))
-            wanted = wanted or self.settings.zammad_default_activity
-            if not wanted:
-                what = (
-                    f"activity type {self.type_names.get(type_id, type_id)!r} is not in ZAMMAD_ACTIVITY_MAP"
-                    if type_id
-                    else "the entry has no activity type"
-                )
-                return None, None, f"{what} and ZAMMAD_DEFAULT_ACTIVITY is not set"
-            activity_id = activities.get(wanted)
-            if activity_id is None:
-                return None, None, f"Kimai has no global activity {wanted!r}"
-            user_id = None
-            if self.user_map:
-                email = agents.get(entry["created_by_id"], "")
-                if email not in self.user_map:
-                    return None, None, f"agent {email or entry['created_by_id']} is not in ZAMMAD_USER_MAP"
-                user_id = int(self.user_map[email])
-            return activity_id, user_id, None
-
-        return resolve
-
-    def plan_projects(
+    def wanted_projects(
         self, work: Sequence[Entry], links: Mapping[str, Row]
-    ) -> tuple[Containers, Callable[[Record], ContainerRef]]:
-        """(Containers, ticket -> project): the Kimai project of each ticket's entries, an id or
-        the planned create (and its customer's), after reading the projects once if needed."""
+    ) -> tuple[dict[str, tuple[str, str, str, str]], dict[str, ContainerRef], Callable[[Record], str]]:
+        """(marker -> (name, comment, customer, scope) of each project to find or make, marker ->
+        project already known, ticket -> marker)."""
         strategy = self.settings.zammad_project_strategy
         default_customer = self.settings.kimai_customer or DEFAULT_CUSTOMER
-        wanted: dict[str, tuple[str, str, str, str]] = {}  # marker -> (name, comment, customer, scope)
-        refs: dict[str, ContainerRef] = {}  # marker -> project
-        key_of: Callable[[Record], str]
+        wanted: dict[str, tuple[str, str, str, str]] = {}
+        refs: dict[str, ContainerRef] = {}
         if strategy == "fixed":
             self.settings.require("ZAMMAD_PROJECT")
             name = self.settings.zammad_project
+            key = name if name.isdigit() else f"zammad:project/{name}"
             if name.isdigit():
-                return Containers(KimaiState()), lambda ticket: int(name)
-            key = f"zammad:project/{name}"
-            wanted[key], key_of = (name, key, default_customer, name), lambda ticket: key
-        else:
-            key_of = lambda ticket: ticket_marker(ticket["id"])  # noqa: E731
-            for ticket, _, _ in work:
-                key, link = key_of(ticket), links.get(key_of(ticket))
-                if link and link["state"] == "synced" and not self.opts.full:
-                    refs[key] = link["target_id"]  # linked before: no need to list the projects
-                elif key not in wanted:
-                    customer = (ticket.get("organization") if strategy == "organization" else None) or default_customer
-                    wanted[key] = (
-                        f"#{ticket['number']} {ticket['title']}",
-                        key,
-                        customer,
-                        f"ticket #{ticket['number']}",
-                    )
-        state = KimaiState()
-        if wanted:
-            state.projects = self.kimai.list_projects()
-            if needs_customers([(marker, w[0]) for marker, w in wanted.items()], state.projects, links):
-                state.customers = self.kimai.list_customers()
+                refs[key] = int(name)
+            else:
+                wanted[key] = (name, key, default_customer, name)
+            return wanted, refs, lambda ticket: key
+        for ticket, _, _ in work:
+            key, link = ticket_marker(ticket["id"]), links.get(ticket_marker(ticket["id"]))
+            if link and link["state"] == "synced" and not self.opts.full:
+                refs[key] = link["target_id"]  # linked before: no need to list the projects
+            elif key not in wanted:
+                customer = (ticket.get("organization") if strategy == "organization" else None) or default_customer
+                wanted[key] = (f"#{ticket['number']} {ticket['title']}", key, customer, f"ticket #{ticket['number']}")
+        return wanted, refs, lambda ticket: ticket_marker(ticket["id"])
+
+    def plan_projects(
+        self, work: Sequence[Entry], links: Mapping[str, Row], state: KimaiState
+    ) -> tuple[Containers, Callable[[Record], ContainerRef]]:
+        """(Containers, ticket -> project): the Kimai project of each ticket's entries, an id or
+        the planned create (and its customer's), from the projects read (`state`)."""
+        wanted, refs, key_of = self.wanted_projects(work, links)
         containers = Containers(state, links)
         for marker, (title, comment, customer, scope) in wanted.items():
             refs[marker] = containers.marked_project(marker, title, comment, customer, scope)
         return containers, lambda ticket: refs[key_of(ticket)]
 
+    def references(self, work: Sequence[Entry]) -> Callable[[Record], Resolution]:
+        """For reconciliation: a function entry -> (activity id, user id, failure reason)."""
+        refs = self.read_references(work)
+        return lambda entry: self.resolve(entry, refs)
+
     def projects(self, work: Sequence[Entry], links: Mapping[str, Row]) -> Callable[[Record], int | None]:
         """ticket -> Kimai project id (None for one only planned): for reconciliation, which reads only."""
-        _, project_of = self.plan_projects(work, links)
+        _, project_of = self.plan_projects(work, links, self.read_projects(work, links))
         return lambda ticket: ref_id(project_of(ticket))
 
     def read_window(self) -> WindowRead:
@@ -574,7 +678,9 @@ class ZammadKimaiJob(Job):
         self.tz = tz = zone(self.settings.kimai_timezone or me.get("timezone") or "UTC")
         window = self.window()
         assert window is not None, "reconciliation gives --from and --to"
-        tickets, _ = self.read_tickets(window)
+        tickets, complete, _ = self.read_tickets(window)
+        if not complete:
+            self.result.warnings.append("MAX_PAGES reached; the remaining tickets are read next run")
         reads = self.read_entries(tickets)
         entries = [
             (r.ticket, e) for r in reads for e in r.entries if window[0] <= parse_instant(e["created_at"]) < window[1]
@@ -594,20 +700,6 @@ class ZammadKimaiJob(Job):
             return fields, round(float(entry["time_unit"]) * self.per_unit), reason
 
         return WindowRead(self.tz, low, high, entries, {r.ticket["id"] for r in reads}, sheets, desired)
-
-    def read_target(
-        self,
-        desired: Mapping[str, tuple[str, str, dict[str, Any], str, dict[str, Action] | None]],
-        orphans: list[Row],
-        links: Mapping[str, Row],
-    ) -> dict[str, Target]:
-        """Kimai timesheets of the affected days (and a week around them), by marker."""
-        begins = [d[2]["begin"] for d in desired.values()] + [
-            link["data"]["begin"] for link in orphans if link.get("data")
-        ]
-        return timesheets_by_marker(
-            self.kimai, begins, WINDOW_MARGIN, bool(self.user_map), links, desired, self.result.warnings.append
-        )
 
     def plan_orphans(self, orphans: list[Row], existing: Mapping[str, Target]) -> list[Action]:
         actions: list[Action] = []
@@ -645,12 +737,26 @@ class ZammadKimaiJob(Job):
                 )
         return actions
 
-    def apply(self, actions: list[Action], containers: Containers) -> None:
-        """The plan goes to the applier whole: it writes the changes and records the rest (links,
-        kept edits, conflicts, entries deleted in Zammad)."""
-        ContainerWriter(self.kimai, self.settings, self.applier).apply(
-            containers.actions, actions, self.write, self.reread
-        )
+    # -- apply ----------------------------------------------------------------------------
+    def apply(self, plan: ZammadPlan) -> None:
+        """Records what the read found (failures, counts, warnings), fails the entries that cannot
+        be mapped, sends the plan to the applier whole (it writes the changes and records the rest:
+        links, kept edits, conflicts, entries deleted in Zammad), then saves the cursors."""
+        for label, reason, scope in plan.failed:
+            self.result.fail(label, reason, scope=scope)
+        for key, count in plan.counts.items():
+            self.result.counts[key] += count
+        self.result.warnings += plan.warnings
+        for action, reason in plan.unmapped:
+            self.applier.fail(action, reason)
+        if plan.containers or plan.actions:
+            ContainerWriter(self.kimai, self.settings, self.applier).apply(
+                plan.containers, plan.actions, self.write, self.reread
+            )
+        if plan.save_versions:
+            self.save_ticket_versions(plan.tickets)
+        if plan.save_cursor:
+            self.save_cursor(plan.tickets, plan.complete)
 
     def write(self, action: Action) -> Target:
         f = dict(action.fields)
