@@ -236,9 +236,6 @@ class GiteaKimaiJob(Job):
         self.kimai = KimaiClient(settings, counter, options.dry_run)
         self.applier = Applier(JOB, store, run_id, options.workers, result, options.dry_run)
 
-    def run(self) -> None:
-        self.apply(self.plan(self.read()))
-
     # --- read: Gitea, the store, then only the Kimai state the issues to look at need
 
     def read(self) -> GiteaRead:

@@ -67,8 +67,9 @@ CREATE_MISSING = click.option(
 
 
 class Job(ABC):
-    """A job: its read / plan / apply steps (`run`), and what `sync.py` builds its subcommand
-    from. A new job declares the class attributes below and gets one line in registry.py."""
+    """A job: its read / plan / apply steps (`run` chains them), and what `sync.py` builds its
+    subcommand from. A new job declares the class attributes below, implements the three steps,
+    and gets one line in registry.py."""
 
     name: ClassVar[str]  # `python sync.py NAME`, SYNC_JOBS
     summary: ClassVar[str]  # its --help line
@@ -110,6 +111,22 @@ class Job(ABC):
         """How run_job makes every job: `options` is its `Options`, from `options_for`; under
         --dry-run the store is read-only and `run_id` None."""
 
-    @abstractmethod
     def run(self) -> None:
-        """Read, plan and apply once; counts, failures and warnings go to the job's Result."""
+        """Read, plan and apply once; counts, failures and warnings go to the job's Result. A job
+        overrides this only to wrap the three steps (the import history of the import jobs)."""
+        self.apply(self.plan(self.read()))
+
+    @abstractmethod
+    def read(self) -> Any:
+        """Every request the run needs before it decides anything: the source (incrementally, from
+        its cursor) and the target state, in bulk. No write."""
+
+    @abstractmethod
+    def plan(self, read: Any) -> Any:
+        """What to do, from what was read: pure (no request, no store write), so --dry-run shows
+        exactly what apply() will do and planners are unit-tested on payloads."""
+
+    @abstractmethod
+    def apply(self, plan: Any) -> None:
+        """Do the plan through the Applier (pending record, audit, marker lookup, dry-run listing)
+        and move the cursors."""

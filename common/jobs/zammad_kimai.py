@@ -376,9 +376,6 @@ class ZammadKimaiJob(Job):
         self.policy = settings.zammad_conflict_policy
         self.tz: ZoneInfo | None = None  # Kimai's time zone, read first by read() (or read_window)
 
-    def run(self) -> None:
-        self.apply(self.plan(self.read()))
-
     # -- read ---------------------------------------------------------------------------
     def read(self) -> ZammadRead:
         """Zammad first (the tickets, then the entries of those changed), then, only when an
