@@ -18,12 +18,10 @@ from common.config import KEYS, Settings
 from common.http import RequestCounter
 from common.jobs.base import Action, Result
 from common.jobs.kimai_targets import KimaiState
-from common.jobs.zammad_kimai import (
-    JOB,
-    Options,
+from common.jobs.zammad_kimai import JOB, Options, ZammadKimaiJob
+from common.jobs.zammad_plan import (
     References,
     TicketRead,
-    ZammadKimaiJob,
     ZammadRead,
     current_fields,
     entry_marker,

@@ -13,11 +13,10 @@ A timesheet edited in Kimai since the last sync is never overwritten silently
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta, tzinfo
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -28,21 +27,39 @@ from ..config import read_map
 from ..errors import STOPS_RUN, ConfigError, NotFound, SyncError, UsageError
 from ..store_queries import Row
 from ..timeutil import parse_instant, to_kimai_local, zone
-from .base import Action, ActionKind, Applier, Result, Target, content_hash
+from .base import Action, ActionKind, Applier, Result, Target
 from .kimai_targets import (
     ContainerRef,
     Containers,
     ContainerWriter,
     KimaiState,
-    describe_changes,
     needs_customers,
     needs_of,
     ref_id,
-    time_span,
     timesheets_by_marker,
     without_path,
 )
 from .options import DATE_FROM, DATE_TO, Job, JobOptions
+from .zammad_plan import (
+    Entry,
+    References,
+    Resolution,
+    Selection,
+    TicketRead,
+    Window,
+    WindowRead,
+    ZammadPlan,
+    ZammadRead,
+    current_fields,
+    entry_marker,
+    minutes_per_unit,
+    plan_entry,
+    plan_orphans,
+    resolve_entry,
+    select_entries,
+    timesheet_fields,
+    wanted_projects,
+)
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -55,198 +72,6 @@ JOB = "zammad-kimai"
 TAG = "zammad"
 OVERLAP = timedelta(minutes=5)
 WINDOW_MARGIN = timedelta(days=7)  # timesheets moved by hand up to a week are still found by marker
-COMPARED = ("begin", "end", "project", "activity", "description", "user")
-DEFAULT_CUSTOMER = "Zammad"
-ENTRY_MARKER = re.compile(r"^zammad:ticket/(\d+)/time/(\d+)$")
-
-Window = tuple[datetime, datetime]  # --from/--to as instants: [from, to)
-Entry = tuple[Record, Record, str | None]  # (ticket, time accounting entry, the entry's version where it is needed)
-Resolution = tuple[int | None, int | None, str | None]  # (activity id, user id, why the entry cannot be mapped)
-
-
-def entry_marker(ticket_id: int, entry_id: int) -> str:
-    return f"zammad:ticket/{ticket_id}/time/{entry_id}"
-
-
-def ticket_marker(ticket_id: int) -> str:
-    return f"zammad:ticket/{ticket_id}"
-
-
-def minutes_per_unit(setting: str | None) -> float:
-    value = (setting or "minutes").strip().lower()
-    if value in ("minute", "minutes"):
-        return 1.0
-    if value in ("hour", "hours"):
-        return 60.0
-    try:
-        minutes = float(value)
-    except ValueError:
-        minutes = 0.0
-    if minutes <= 0:
-        raise ConfigError("ZAMMAD_TIME_UNIT", f"expected minutes, hours or a positive number, got {setting!r}")
-    return minutes
-
-
-def timesheet_fields(
-    ticket: Record,
-    entry: Record,
-    tz: tzinfo,
-    per_unit: float,
-    project_id: int | None,
-    activity_id: int | None,
-    user_id: int | None,
-    type_name: str | None = None,
-) -> dict[str, Any]:
-    """The Kimai timesheet an entry maps to: begin = its creation time in Kimai's zone, end =
-    begin + duration (both computed as instants, so DST days come out right)."""
-    begin = parse_instant(entry["created_at"])
-    end = begin + timedelta(minutes=float(entry["time_unit"]) * per_unit)
-    lines = [entry_marker(ticket["id"], entry["id"]), f"#{ticket['number']} {ticket['title']}"]
-    if type_name:
-        lines.append(type_name)
-    fields = {
-        "begin": to_kimai_local(begin, tz),
-        "end": to_kimai_local(end, tz),
-        "project": project_id,
-        "activity": activity_id,
-        "description": "\n".join(lines),
-    }
-    if user_id is not None:
-        fields["user"] = user_id
-    return fields
-
-
-def current_fields(timesheet: Target, tz: tzinfo, with_user: bool) -> dict[str, Any]:
-    """A Kimai timesheet in the same shape as timesheet_fields, for comparison."""
-    fields = {
-        "begin": to_kimai_local(parse_instant(timesheet["begin"]), tz),
-        "end": to_kimai_local(parse_instant(timesheet["end"]), tz) if timesheet.get("end") else None,
-        "project": timesheet["project"],
-        "activity": timesheet["activity"],
-        "description": timesheet.get("description") or "",
-    }
-    if with_user:
-        fields["user"] = timesheet["user"]
-    return fields
-
-
-def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
-    return [k for k in COMPARED if k in after and before.get(k) != after.get(k)]
-
-
-def plan_entry(
-    key: str,
-    label: str,
-    desired: dict[str, Any],
-    version: str,
-    link: Row | None,
-    target: Target | None,
-    current: dict[str, Any] | None,
-    policy: str,
-    scope: str,
-    zone_name: str,
-    needs: dict[str, Action] | None = None,
-) -> Action:
-    """One entry's action. `target` is its Kimai timesheet (found by link or marker), `current`
-    that timesheet as fields; `link` what the store remembers (the fields last written);
-    `version` the hash of the entry as Zammad has it now; `needs` the planned project whose id
-    `desired` takes once it is created."""
-    action = _plan_entry(key, label, desired, version, link, target, current, policy, scope, zone_name, needs)
-    action.source_hash = version
-    return action
-
-
-def _plan_entry(
-    key: str,
-    label: str,
-    desired: dict[str, Any],
-    version: str,
-    link: Row | None,
-    target: Target | None,
-    current: dict[str, Any] | None,
-    policy: str,
-    scope: str,
-    zone_name: str,
-    needs: dict[str, Action] | None,
-) -> Action:
-    if target is None:
-        return Action(
-            ActionKind.CREATE,
-            key,
-            "timesheet",
-            label,
-            scope,
-            desired,
-            needs=needs,
-            detail=time_span(desired["begin"], desired["end"], zone_name),
-        )
-    assert current is not None, "a target comes with its current fields"
-    if current == desired and not needs:
-        linked = (
-            link and link["state"] == "synced" and link["target_id"] == target["id"] and link["source_hash"] == version
-        )
-        return Action(
-            ActionKind.UNCHANGED if linked else ActionKind.LINK,
-            key,
-            "timesheet",
-            label,
-            scope,
-            desired,
-            target_id=target["id"],
-        )
-    last = link["data"] if link and link.get("data") else None
-    edited_in_kimai = last is not None and current != last
-    keep = {"billable": target.get("billable", True), "exported": target.get("exported", False)}
-    if edited_in_kimai:
-        if last == desired:  # only Kimai changed: a person's edit stands
-            return Action(
-                ActionKind.KEEP,
-                key,
-                "timesheet",
-                label,
-                scope,
-                current,
-                target_id=target["id"],
-                detail="edited in Kimai",
-            )
-        if policy == "kimai-wins":
-            return Action(
-                ActionKind.KEEP,
-                key,
-                "timesheet",
-                label,
-                scope,
-                current,
-                target_id=target["id"],
-                detail="changed on both sides; Kimai wins",
-            )
-        if policy == "manual":
-            return Action(
-                ActionKind.CONFLICT,
-                key,
-                "timesheet",
-                label,
-                scope,
-                desired,
-                target_id=target["id"],
-                before=current,
-                last=last,
-                detail=f"changed in Zammad and in Kimai ({', '.join(changed_fields(current, desired))})",
-            )
-    changed = [k for k in changed_fields(current, desired) if k != "description"]
-    return Action(
-        ActionKind.UPDATE,
-        key,
-        "timesheet",
-        label,
-        scope,
-        desired,
-        target_id=target["id"],
-        before=current,
-        keep=keep,
-        needs=needs,
-        detail=describe_changes(current, desired, changed, zone_name, needs) or "description changed",
-    )
 
 
 @dataclass(frozen=True)
@@ -257,89 +82,6 @@ class Options(JobOptions):
 
 
 ZammadOptions = Options  # its name inside ZammadKimaiJob, where the class attribute `Options` hides it
-
-
-@dataclass
-class TicketRead:
-    ticket: Record
-    entries: list[Record] = field(default_factory=list)
-    error: str | None = None
-
-
-@dataclass
-class Selection:
-    """What select finds in the entries read: the work (ticket, entry, its version) that needs a
-    look at Kimai, the links whose entry is gone from Zammad, how many entries are synced as they
-    are, and the tickets whose entries could not be read (result.fail's label, reason, scope)."""
-
-    work: list[tuple[Record, Record, str]] = field(default_factory=list)
-    orphans: list[Row] = field(default_factory=list)
-    unchanged: int = 0
-    failed: list[tuple[str, str, str]] = field(default_factory=list)
-
-
-@dataclass
-class References:
-    """Zammad's activity types by id, Kimai's global activities by name and by id (read when one
-    can be wanted), the agents' e-mails by Zammad user id (read when ZAMMAD_USER_MAP is set)."""
-
-    type_names: dict[int | None, str] = field(default_factory=dict)
-    activities: dict[str, int] = field(default_factory=dict)
-    agents: dict[int, str] = field(default_factory=dict)
-
-
-@dataclass
-class ZammadRead:
-    """What ZammadKimaiJob.read returns. The source: the tickets updated since the cursor (or the
-    webhook's, or those of --from/--to) with their entries, the ticket ids Zammad does not know,
-    the tickets skipped as unchanged. The target, read only when an entry or orphan needs a look:
-    the references, Kimai's projects (and customers) when a project is found by marker, and the
-    timesheets around the entries' days by marker."""
-
-    tz: ZoneInfo
-    window: Window | None
-    links: Mapping[str, Row]
-    tickets: list[TicketRead] = field(default_factory=list)  # the tickets whose entries were read
-    complete: bool = True  # every page of the ticket search was read
-    missing: list[int] = field(default_factory=list)  # webhook ticket ids not found in Zammad
-    unchanged: set[int] = field(default_factory=set)  # tickets synced at their updated_at: entries not read
-    references: References = field(default_factory=References)
-    kimai: KimaiState = field(default_factory=KimaiState)
-    timesheets: dict[str, Target] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-
-@dataclass
-class ZammadPlan:
-    """Everything run() does after reading: results to record (failures, counts, warnings), the
-    entries that cannot be mapped (each fails), the container and timesheet actions, and which
-    cursors to save afterwards."""
-
-    tickets: list[TicketRead] = field(default_factory=list)
-    complete: bool = True
-    failed: list[tuple[str, str, str | None]] = field(default_factory=list)  # result.fail(label, reason, scope)
-    counts: dict[str, int] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    unmapped: list[tuple[Action, str]] = field(default_factory=list)  # (create that cannot be made, why)
-    containers: list[Action] = field(default_factory=list)
-    actions: list[Action] = field(default_factory=list)
-    save_versions: bool = False  # each ticket's updated_at, once its entries are synced
-    save_cursor: bool = False  # the newest updated_at seen
-
-
-@dataclass
-class WindowRead:
-    """What ZammadKimaiJob.read_window returns: the window in Kimai's local time, the Zammad
-    entries created in it, the ids of the tickets read, the Kimai timesheets around it, and
-    desired(ticket, entry) -> (the timesheet fields the mapping gives, minutes, why it cannot map or None)."""
-
-    tz: ZoneInfo
-    low: str
-    high: str
-    entries: list[tuple[Record, Record]]
-    ticket_ids: set[int]
-    timesheets: list[Record]
-    desired: Callable[[Record, Record], tuple[dict[str, Any], int, str | None]]
 
 
 class ZammadKimaiJob(Job):
@@ -478,7 +220,7 @@ class ZammadKimaiJob(Job):
         """Kimai's projects (and customers, when one must be found or made) if a ticket's project
         is not known by id or link."""
         state = KimaiState()
-        wanted = self.wanted_projects(work, links)[0]
+        wanted = wanted_projects(work, links, self.settings, self.opts.full)[0]
         if wanted:
             state.projects = self.kimai.list_projects()
             if needs_customers([(marker, w[0]) for marker, w in wanted.items()], state.projects, links):
@@ -521,38 +263,7 @@ class ZammadKimaiJob(Job):
         return plan
 
     def select(self, reads: list[TicketRead], links: Mapping[str, Row], window: Window | None) -> Selection:
-        """Entries that need a look at Kimai (new, changed, pending or failed), and links whose
-        entry is gone from Zammad."""
-        selection = Selection()
-        for read in reads:
-            ticket = read.ticket
-            if read.error:
-                selection.failed.append((f"ticket #{ticket.get('number')}", read.error, str(ticket["id"])))
-                continue
-            present: set[str] = set()
-            for entry in read.entries:
-                key = entry_marker(ticket["id"], entry["id"])
-                present.add(key)
-                if window and not window[0] <= parse_instant(entry["created_at"]) < window[1]:
-                    continue
-                link = links.get(key)
-                version = content_hash({"entry": entry, "ticket": [ticket["number"], ticket["title"]]})
-                if (
-                    link
-                    and link["state"] in ("synced", "kept")
-                    and link["source_hash"] == version
-                    and not self.opts.full
-                ):
-                    selection.unchanged += 1
-                    continue
-                selection.work.append((ticket, entry, version))
-            prefix = ticket_marker(ticket["id"]) + "/time/"
-            selection.orphans += [
-                link
-                for key, link in links.items()
-                if key.startswith(prefix) and key not in present and link["state"] == "synced"
-            ]
-        return selection
+        return select_entries(reads, links, window, self.opts.full)
 
     def plan_entries(self, read: ZammadRead, selection: Selection, plan: ZammadPlan) -> None:
         """Each selected entry's action (or why it cannot map), the containers they need, and
@@ -596,63 +307,14 @@ class ZammadKimaiJob(Job):
         plan.containers = containers.actions
 
     def resolve(self, entry: Record, refs: References) -> Resolution:
-        """An entry's (activity id, user id, failure reason)."""
-        type_id = entry.get("type_id")
-        wanted: str | None = None
-        if type_id is not None:
-            wanted = self.activity_map.get(str(type_id)) or self.activity_map.get(refs.type_names.get(type_id, ""))
-        wanted = wanted or self.settings.zammad_default_activity
-        if not wanted:
-            what = (
-                f"activity type {refs.type_names.get(type_id, type_id)!r} is not in ZAMMAD_ACTIVITY_MAP"
-                if type_id
-                else "the entry has no activity type"
-            )
-            return None, None, f"{what} and ZAMMAD_DEFAULT_ACTIVITY is not set"
-        activity_id = refs.activities.get(wanted)
-        if activity_id is None:
-            return None, None, f"Kimai has no global activity {wanted!r}"
-        user_id = None
-        if self.user_map:
-            email = refs.agents.get(entry["created_by_id"], "")
-            if email not in self.user_map:
-                return None, None, f"agent {email or entry['created_by_id']} is not in ZAMMAD_USER_MAP"
-            user_id = int(self.user_map[email])
-        return activity_id, user_id, None
-
-    def wanted_projects(
-        self, work: Sequence[Entry], links: Mapping[str, Row]
-    ) -> tuple[dict[str, tuple[str, str, str, str]], dict[str, ContainerRef], Callable[[Record], str]]:
-        """(marker -> (name, comment, customer, scope) of each project to find or make, marker ->
-        project already known, ticket -> marker)."""
-        strategy = self.settings.zammad_project_strategy
-        default_customer = self.settings.kimai_customer or DEFAULT_CUSTOMER
-        wanted: dict[str, tuple[str, str, str, str]] = {}
-        refs: dict[str, ContainerRef] = {}
-        if strategy == "fixed":
-            self.settings.require("ZAMMAD_PROJECT")
-            name = self.settings.zammad_project
-            key = name if name.isdigit() else f"zammad:project/{name}"
-            if name.isdigit():
-                refs[key] = int(name)
-            else:
-                wanted[key] = (name, key, default_customer, name)
-            return wanted, refs, lambda ticket: key
-        for ticket, _, _ in work:
-            key, link = ticket_marker(ticket["id"]), links.get(ticket_marker(ticket["id"]))
-            if link and link["state"] == "synced" and not self.opts.full:
-                refs[key] = link["target_id"]  # linked before: no need to list the projects
-            elif key not in wanted:
-                customer = (ticket.get("organization") if strategy == "organization" else None) or default_customer
-                wanted[key] = (f"#{ticket['number']} {ticket['title']}", key, customer, f"ticket #{ticket['number']}")
-        return wanted, refs, lambda ticket: ticket_marker(ticket["id"])
+        return resolve_entry(entry, refs, self.activity_map, self.user_map, self.settings.zammad_default_activity)
 
     def plan_projects(
         self, work: Sequence[Entry], links: Mapping[str, Row], state: KimaiState
     ) -> tuple[Containers, Callable[[Record], ContainerRef]]:
         """(Containers, ticket -> project): the Kimai project of each ticket's entries, an id or
         the planned create (and its customer's), from the projects read (`state`)."""
-        wanted, refs, key_of = self.wanted_projects(work, links)
+        wanted, refs, key_of = wanted_projects(work, links, self.settings, self.opts.full)
         containers = Containers(state, links)
         for marker, (title, comment, customer, scope) in wanted.items():
             refs[marker] = containers.marked_project(marker, title, comment, customer, scope)
@@ -699,40 +361,7 @@ class ZammadKimaiJob(Job):
         return WindowRead(self.tz, low, high, entries, {r.ticket["id"] for r in reads}, sheets, desired)
 
     def plan_orphans(self, orphans: list[Row], existing: Mapping[str, Target]) -> list[Action]:
-        actions: list[Action] = []
-        for link in orphans:
-            target = existing.get(link["source_key"])
-            label = link["source_key"].replace("zammad:ticket/", "ticket ")
-            if target is None:
-                continue
-            if self.settings.zammad_delete_policy == "delete":
-                actions.append(
-                    Action(
-                        ActionKind.DELETE,
-                        link["source_key"],
-                        "timesheet",
-                        label,
-                        "",
-                        link["data"] or {},
-                        target_id=target["id"],
-                        before=link["data"],
-                        detail="deleted in Zammad",
-                    )
-                )
-            else:
-                actions.append(
-                    Action(
-                        ActionKind.REPORT,
-                        link["source_key"],
-                        "timesheet",
-                        label,
-                        "",
-                        link["data"] or {},
-                        target_id=target["id"],
-                        detail="deleted in Zammad; timesheet kept (ZAMMAD_DELETE_POLICY=report)",
-                    )
-                )
-        return actions
+        return plan_orphans(orphans, existing, self.settings.zammad_delete_policy)
 
     # -- apply ----------------------------------------------------------------------------
     def apply(self, plan: ZammadPlan) -> None:

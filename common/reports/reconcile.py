@@ -19,7 +19,8 @@ from ..config import Settings
 from ..http import RequestCounter
 from ..jobs.base import Result
 from ..jobs.kimai_targets import marker_of
-from ..jobs.zammad_kimai import ENTRY_MARKER, JOB, Options, WindowRead, ZammadKimaiJob, entry_marker
+from ..jobs.zammad_kimai import JOB, Options, ZammadKimaiJob
+from ..jobs.zammad_plan import ENTRY_MARKER, WindowRead, entry_marker
 from ..store import Store
 from ..timeutil import parse_instant, to_kimai_local
 
