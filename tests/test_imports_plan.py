@@ -19,14 +19,14 @@ from common.config import KEYS, Settings
 from common.http import RequestCounter
 from common.jobs.base import Action, Applier, Result
 from common.jobs.harvest_kimai import HarvestKimaiJob
-from common.jobs.imports import (
+from common.jobs.import_plan import (
     ImportRead,
-    Options,
     current_fields,
     plan_references,
     plan_timesheet,
     timesheet_fields,
 )
+from common.jobs.imports import Options
 from common.jobs.kimai_targets import Containers, KimaiState, needs_of, ref_id
 from common.jobs.toggl_kimai import TogglKimaiJob
 from common.store import Store

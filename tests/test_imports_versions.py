@@ -11,7 +11,8 @@ from test_imports_plan import HARVEST_ENTRIES, TOGGL_ENTRIES, TZ, TogglLists, ha
 
 from common.http import RequestCounter
 from common.jobs.base import Result
-from common.jobs.imports import Options, source_version
+from common.jobs.import_plan import source_version
+from common.jobs.imports import Options
 from common.jobs.toggl_kimai import TogglKimaiJob
 from common.store import Store
 

@@ -7,7 +7,7 @@ import pytest
 
 from common.errors import ApiError
 from common.jobs.base import Action, Applier, Result
-from common.jobs.imports import ImportEntry, plan_references, plan_timesheet, timesheet_fields
+from common.jobs.import_plan import ImportEntry, plan_references, plan_timesheet, timesheet_fields
 from common.jobs.kimai_targets import Containers, ContainerWriter, KimaiState, needs_customers, same_reason_for_all
 from common.timeutil import zone
 

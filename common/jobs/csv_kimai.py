@@ -18,7 +18,8 @@ import click
 
 from ..errors import DataError, UsageError
 from .csv_rows import TEMPLATE, check_date_format, decode, parse_file
-from .imports import TAG, ImportJob, Options, SourceRead
+from .import_plan import TAG, SourceRead
+from .imports import ImportJob, Options
 from .options import CREATE_MISSING, JobOptions
 
 SEPARATOR_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}

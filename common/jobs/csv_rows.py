@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from ..errors import DataError, UsageError
 from ..timeutil import from_local
-from .imports import ImportEntry
+from .import_plan import ImportEntry
 
 COLUMNS = (
     "date",

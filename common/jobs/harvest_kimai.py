@@ -16,7 +16,8 @@ from ..clients import Record
 from ..clients.harvest import HarvestClient
 from ..errors import ConfigError, DataError
 from ..timeutil import from_local, zone
-from .imports import ImportEntry, ImportJob, ImportOptions, SourceRead, source_version
+from .import_plan import ImportEntry, SourceRead, source_version
+from .imports import ImportJob, ImportOptions
 
 if TYPE_CHECKING:
     from ..config import Settings

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from ..clients import Record
 from ..clients.toggl import TogglClient
 from ..timeutil import parse_instant
-from .imports import ImportEntry, ImportJob, ImportOptions, SourceRead, source_version
+from .import_plan import ImportEntry, SourceRead, source_version
+from .imports import ImportJob, ImportOptions
 
 if TYPE_CHECKING:
     from ..config import Settings
