@@ -5,6 +5,7 @@ the verbosity say, so cron and systemd runs leave a trace even at LOG_LEVEL=ERRO
 
 from __future__ import annotations
 
+import base64
 import logging
 import logging.handlers
 import sys
@@ -12,6 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
+from urllib.parse import quote, quote_plus
 
 from . import progress
 from .errors import ConfigError
@@ -26,9 +28,20 @@ SUMMARY = f"{LOGGER}.summary"  # the run summary lines: log file only, never fil
 _secrets: list[str] = []  # the configured secret values, set by setup_logging
 
 
+def secret_forms(secret: str) -> set[str]:
+    """Every form a secret may take on its way out: as set, lower- and upper-cased, URL-encoded,
+    and base64-encoded alone or as the user:password pair of a Basic header (Toggl sends
+    `token:api_token`)."""
+    forms = {secret, secret.lower(), secret.upper(), quote(secret, safe=""), quote_plus(secret)}
+    for plain in (secret, f"{secret}:api_token"):
+        encoded = base64.b64encode(plain.encode()).decode()
+        forms.update({encoded, encoded.rstrip("=")})
+    return {form for form in forms if len(form) >= 4}
+
+
 def redact(text: str) -> str:
-    """`text` with every configured secret value replaced by ***: for anything the process
-    prints or writes outside the logger (error lines, JSON error objects)."""
+    """`text` with every configured secret, in any of its forms, replaced by ***: for anything the
+    process prints or writes outside the logger (error lines, JSON error objects)."""
     for secret in _secrets:
         text = text.replace(secret, "***")
     return text
@@ -104,7 +117,9 @@ def setup_logging(settings: Settings | None = None, verbose: int = 0) -> logging
         logger.removeHandler(handler)
         handler.close()
     _secrets[:] = sorted(
-        (s for s in (settings.secrets() if settings else []) if s and len(s) >= 4), key=len, reverse=True
+        {form for s in (settings.secrets() if settings else []) if s and len(s) >= 4 for form in secret_forms(s)},
+        key=len,
+        reverse=True,
     )
     redact_filter = RedactSecrets(_secrets)
     if _secrets:

@@ -207,3 +207,24 @@ def test_whatever_a_script_prints_carries_no_secret(tmp_path, args):
     assert proc.returncode == 0, proc.stderr
     assert KIMAI not in proc.stdout + proc.stderr
     assert "***" in proc.stdout
+
+
+def test_every_form_of_a_secret_is_redacted(tmp_path):
+    """A server may echo the token lower-cased, URL-encoded, or inside a Basic header."""
+    import base64
+    from urllib.parse import quote
+
+    from common.logs import redact
+
+    token = "Tok/en+Secret=42"
+    setup_logging(settings(tmp_path, TOGGL_TOKEN=token))
+    basic = base64.b64encode(f"{token}:api_token".encode()).decode()
+    for form in (
+        token,
+        token.lower(),
+        token.upper(),
+        quote(token, safe=""),
+        basic,
+        base64.b64encode(token.encode()).decode(),
+    ):
+        assert redact(f"server said: {form}!") == "server said: ***!", form
