@@ -16,6 +16,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
@@ -289,6 +291,28 @@ class ServiceSession:
         )
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
+        self._dates_lock = threading.Lock()
+        self._first_date: datetime | None = None  # the Date of the first live answer since watch_time()
+        self._last_date: datetime | None = None
+
+    def watch_time(self) -> None:
+        """Start a read: server_time(first=True) is then the Date of the next live answer."""
+        with self._dates_lock:
+            self._first_date = None
+
+    def server_time(self, first: bool = False) -> datetime | None:
+        """The server's clock (aware, UTC) from the Date header of its last live answer, or with
+        first=True of the first one since watch_time(); None when none carried a usable Date (an
+        answer from the HTTP cache does not count). Cursors come from here, never the local clock."""
+        with self._dates_lock:
+            return self._first_date if first else self._last_date
+
+    def _note_date(self, response: requests.Response) -> None:
+        date = response_date(response)
+        if date is not None:
+            with self._dates_lock:
+                self._last_date = date
+                self._first_date = self._first_date or date
 
     def fail_fast(self) -> ServiceSession:
         """Fewer retries (FAIL_FAST_RETRIES), for a probe that reports a dead service at once."""
@@ -357,6 +381,8 @@ class ServiceSession:
             raise ServiceUnavailable(f"cannot reach {_origin(url)}: {_describe(exc)}", service=self.service) from None
         if getattr(response, "from_cache", False):
             self.counter.add(self.service, method, cached=True)
+        else:
+            self._note_date(response)
         log.debug("%s %s %s -> %s", self.service, method, _path(url), response.status_code)
         return response
 
@@ -487,6 +513,17 @@ def origin_of(url: str) -> tuple[str, str, int | None]:
     except ValueError:  # a port out of range or not a number: never the configured server
         port = -1
     return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
+
+
+def response_date(response: requests.Response) -> datetime | None:
+    """The answer's Date header as an aware UTC datetime, or None when missing or unreadable."""
+    try:
+        date = parsedate_to_datetime(response.headers.get("Date") or "")
+    except (TypeError, ValueError, IndexError):
+        return None
+    if date.tzinfo is None or not (2000 <= date.year <= 9000):
+        return None
+    return date.astimezone(UTC)
 
 
 def _retry_after(response: requests.Response) -> float | None:

@@ -225,6 +225,13 @@ class RequestHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence stderr logging
         pass
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header comes from the service's own clock (sandbox/clock.py), skew included."""
+        clock = getattr(self.server.service, "clock", None)
+        if timestamp is None and clock is not None:
+            timestamp = clock.wall()
+        return super().date_time_string(timestamp)
+
     def do_GET(self) -> None:
         self._serve()
 

@@ -9,13 +9,13 @@ person and day, from IMPORT_DAY_START, in Harvest id order.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..clients import Record
 from ..clients.harvest import HarvestClient
 from ..errors import ConfigError, DataError
-from ..timeutil import from_local, zone
+from ..timeutil import from_local, parse_instant, zone
 from .import_plan import ImportEntry, SourceRead, source_version
 from .imports import ImportJob, ImportOptions
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ..store import Store
     from .base import Result
 
+OVERLAP = timedelta(minutes=5)  # a new cursor starts this long before the server's time
 CLOCK = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*([ap]m)?\s*$", re.I)
 
 
@@ -68,24 +69,36 @@ class HarvestKimaiJob(ImportJob):
         self.day_start = start
 
     def read_source(self) -> SourceRead:
-        started = datetime.now(UTC)
-        new_cursor: str | None = (started - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        window = self.window_or_cursor()
-        if window[0] is not None:
-            first, last, cursor = window
-            raw, complete = self.harvest.time_entries(first.isoformat(), last.isoformat())
-            parameters = {"from": first.isoformat(), "to": last.isoformat()}
-            new_cursor = None if cursor else new_cursor  # a backfill leaves a cursor alone
+        """The window, the changes since the cursor, or (no cursor yet) every entry from the
+        floor on. A new cursor comes from Harvest's clock (the Date of its first answer, else the
+        newest `updated_at` seen), less OVERLAP; a window never sets one."""
+        scope = self.read_scope()
+        self.harvest.http.watch_time()
+        if scope.first is not None:
+            last = scope.last.isoformat() if scope.last else None
+            raw, complete = self.harvest.time_entries(scope.first.isoformat(), last)
+            parameters = {"from": scope.first.isoformat(), "to": last}
         else:
-            cursor = window[2]
-            raw, complete = self.harvest.time_entries(updated_since=cursor)
+            raw, complete = self.harvest.time_entries(updated_since=scope.cursor)
             raw = self.with_whole_days(raw)
-            parameters = {"updated_since": cursor}
+            parameters = {"updated_since": scope.cursor}
         read = self.convert(raw)
-        read.parameters, read.cursor, read.complete = parameters, new_cursor, complete
+        read.parameters, read.complete, read.floor = parameters, complete, scope.floor
+        read.cursor = self.next_cursor(raw, scope.cursor) if scope.moves_cursor else None
         if not complete:
             self.result.warnings.append("MAX_PAGES reached; the rest is read next run")
         return read
+
+    def next_cursor(self, raw: list[Record], old: str | None) -> str | None:
+        """Harvest's time when the read began, less the overlap: its Date header, else the newest
+        change seen; never the local clock (with neither, the old cursor stays)."""
+        seen = self.harvest.http.server_time(first=True)
+        if seen is None:
+            changes = [parse_instant(e["updated_at"]) for e in raw if e.get("updated_at")]
+            seen = max(changes) if changes else None
+        if seen is None:
+            return old
+        return (seen - OVERLAP).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def with_whole_days(self, raw: list[Record]) -> list[Record]:
         """Untimed entries are laid out per person and day: read their whole days again."""

@@ -78,7 +78,8 @@ class SourceRead:
     complete: bool = True
     parameters: dict[str, Any] = field(default_factory=dict)
     file_sha256: str | None = None
-    cursor: str | None = None  # new cursor value once the run succeeds
+    cursor: str | None = None  # new change cursor once the run succeeds (from the server's clock)
+    floor: str | None = None  # a window read while no change cursor exists: its first day
 
 
 def read_import_map(settings: Settings) -> ImportMap:
@@ -275,6 +276,7 @@ class ImportPlan:
     timesheets: list[Action] = field(default_factory=list)
     all_users: bool = False  # the timesheets name their user: a re-read lists every user's
     cursor: str | None = None  # saved once the plan is applied without failure
+    floor: str | None = None  # saved by a window while no change cursor exists: where a plain run reads from
 
 
 def is_current(entry: ImportEntry, link: Row | None) -> bool:

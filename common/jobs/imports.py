@@ -14,7 +14,7 @@ import logging
 from abc import abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, ClassVar
 from zoneinfo import ZoneInfo
 
@@ -55,6 +55,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("tracksync.imports")
 
 WINDOW_MARGIN = timedelta(days=7)
+CURSOR = "entries"  # cursor scope: the source's change cursor, from the server's clock
+FLOOR = "from"  # cursor scope: the first day a window read while no change cursor existed
 LISTED_INVALID = 100  # invalid rows named in the error message; the history keeps them all
 
 
@@ -69,6 +71,18 @@ class Options(JobOptions):
 
 
 ImportOptions = Options  # its name inside ImportJob, where the class attribute `Options` hides it
+
+
+@dataclass(frozen=True)
+class ReadScope:
+    """What a run reads of the source: the days first..last (last None: open at the end), or
+    (first None) the changes since `cursor`."""
+
+    first: date | None = None
+    last: date | None = None
+    cursor: str | None = None  # the change cursor saved by an earlier run
+    moves_cursor: bool = False  # a plain run: it may save a new change cursor
+    floor: str | None = None  # a window while no change cursor exists: its first day, saved as the floor
 
 
 def parse_day(value: str | None, flag: str) -> date:
@@ -113,21 +127,28 @@ class ImportJob(Job):
         self.tz = zone(self.settings.kimai_timezone or self.kimai.me().get("timezone") or "UTC")
         return self.tz
 
-    def window_or_cursor(self) -> tuple[date, date, str | None] | tuple[None, None, str]:
-        """(first day, last day, None) for --from/--to, else (None, None, cursor) for an
-        incremental run; the first run of a source needs --from."""
-        cursor = self.store.cursor(self.JOB, "entries")
+    def read_scope(self) -> ReadScope:
+        """What this run reads. --from/--to: that window of days; it never creates or moves the
+        since-cursor (it did not read what changed outside it), but while no since-cursor exists
+        it leaves its first day as the floor. A plain run: the changes since the cursor; without
+        one, every entry from the floor on (open at the end), which then creates the cursor from
+        the server's clock. The first run of a source needs --from."""
+        cursor = self.store.cursor(self.JOB, CURSOR)
+        floor = self.store.cursor(self.JOB, FLOOR)
         if not (self.opts.date_from or self.opts.date_to):
-            if not cursor:
-                raise UsageError(
-                    f"the first {self.JOB} import needs --from DATE (and --to DATE); later runs use the cursor"
-                )
-            return None, None, cursor
+            if cursor:
+                return ReadScope(cursor=cursor, moves_cursor=True)
+            if floor:
+                return ReadScope(first=date.fromisoformat(floor), moves_cursor=True)
+            raise UsageError(
+                f"the first {self.JOB} import needs --from DATE (and --to DATE); later runs use the cursor"
+            )
         first = parse_day(self.opts.date_from, "--from")
-        last = parse_day(self.opts.date_to, "--to") if self.opts.date_to else datetime.now(UTC).date()
-        if last < first:
+        last = parse_day(self.opts.date_to, "--to") if self.opts.date_to else None  # None: open at the end
+        if last and last < first:
             raise UsageError("--to is before --from")
-        return first, last, cursor
+        new_floor = None if cursor or (floor and floor <= first.isoformat()) else first.isoformat()
+        return ReadScope(first=first, last=last, cursor=cursor, floor=new_floor)
 
     def run(self) -> None:
         """The import history is opened once the source is read (it records the source's
@@ -254,6 +275,7 @@ class ImportJob(Job):
             unchanged,
             list(read.warnings),
             cursor=source.cursor if source.complete else None,
+            floor=source.floor,
         )
         if read.kimai is None:  # every row is current: nothing to do
             return plan
@@ -298,8 +320,10 @@ class ImportJob(Job):
                     self.kimai, [a.fields["begin"] for a in unknown], timedelta(days=1), plan.all_users
                 ),
             )
+        if not self.opts.dry_run and plan.floor:
+            self.store.set_cursor(self.JOB, FLOOR, plan.floor)
         if not self.opts.dry_run and plan.cursor and not self.result.failures:
-            self.store.set_cursor(self.JOB, "entries", plan.cursor)
+            self.store.set_cursor(self.JOB, CURSOR, plan.cursor)
 
     def plan_deleted(self, deleted: list[Row], existing: Mapping[str, Target]) -> list[Action]:
         """The rows deleted at the source whose timesheet still exists: delete it

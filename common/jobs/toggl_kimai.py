@@ -8,7 +8,6 @@ linked, the rest is created.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,7 @@ if TYPE_CHECKING:
     from .base import Result
 
 OVERLAP_SECONDS = 300
+OPEN_END_DAYS = 3660  # a read open at the end (--from alone, the first plain run): Toggl needs an end_date
 
 
 class TogglKimaiJob(ImportJob):
@@ -50,19 +50,33 @@ class TogglKimaiJob(ImportJob):
         self.toggl = TogglClient(self.settings, self.counter, self.opts.dry_run)
 
     def read_source(self) -> SourceRead:
-        started = int(time.time())
-        window = self.window_or_cursor()
-        if window[0] is not None:
-            first, last, cursor = window
-            raw = self.toggl.time_entries(first.isoformat(), (last + timedelta(days=1)).isoformat())
-            parameters = {"from": first.isoformat(), "to": last.isoformat()}
-            new_cursor = None if cursor else str(started - OVERLAP_SECONDS)  # a backfill leaves a cursor alone
+        """The window, the changes since the cursor, or (no cursor yet) every entry from the
+        floor on. A new cursor comes from Toggl's clock (the Date of its first answer, else the
+        newest `at` seen), less OVERLAP_SECONDS; a window never sets one."""
+        scope = self.read_scope()
+        self.toggl.http.watch_time()
+        if scope.first is not None:
+            end = scope.last + timedelta(days=1) if scope.last else scope.first + timedelta(days=OPEN_END_DAYS)
+            raw = self.toggl.time_entries(scope.first.isoformat(), end.isoformat())
+            parameters = {"from": scope.first.isoformat(), "to": scope.last.isoformat() if scope.last else None}
         else:
-            cursor = window[2]
-            raw = self.toggl.time_entries(since=int(cursor))
-            parameters = {"since": datetime.fromtimestamp(int(cursor), UTC).isoformat()}
-            new_cursor = str(started - OVERLAP_SECONDS)
-        return self.convert(raw, parameters, new_cursor)
+            assert scope.cursor is not None, "a plain run reads from its cursor"
+            raw = self.toggl.time_entries(since=int(scope.cursor))
+            parameters = {"since": datetime.fromtimestamp(int(scope.cursor), UTC).isoformat()}
+        read = self.convert(raw, parameters, self.next_cursor(raw, scope.cursor) if scope.moves_cursor else None)
+        read.floor = scope.floor
+        return read
+
+    def next_cursor(self, raw: list[Record], old: str | None) -> str | None:
+        """Toggl's time when the read began, less the overlap: its Date header, else the newest
+        change seen; never the local clock (with neither, the old cursor stays)."""
+        seen = self.toggl.http.server_time(first=True)
+        if seen is None:
+            changes = [parse_instant(e["at"]) for e in raw if e.get("at")]
+            seen = max(changes) if changes else None
+        if seen is None:
+            return old
+        return str(int(seen.timestamp()) - OVERLAP_SECONDS)
 
     def convert(self, raw: list[Record], parameters: dict[str, Any], new_cursor: str | None) -> SourceRead:
         read = SourceRead(parameters=parameters, cursor=new_cursor)
