@@ -72,8 +72,9 @@ def test_flood_of_slow_and_half_open_connections_never_locks_a_delivery_out(hook
     [ticket] = seed_tickets(workdir.sandbox, tickets=1, entries=1)
     silent = [socket.create_connection(("127.0.0.1", port)) for _ in range(100)]  # past MAX_CONNECTIONS
     trickle = [socket.create_connection(("127.0.0.1", port)) for _ in range(20)]
-    for sock in trickle:
-        sock.sendall(f"POST {PATH} HTTP/1.1\r\nContent-Length: 40\r\n".encode())
+    for n, sock in enumerate(trickle):  # half of them never end their headers, half their body
+        headers_end = b"" if n % 2 else b"\r\n"
+        sock.sendall(f"POST {PATH} HTTP/1.1\r\nContent-Length: 400\r\n".encode() + headers_end)
     try:
         body, headers = workdir.sandbox.zammad.webhook_request(ticket["id"], secret=SECRET)
         started = time.monotonic()
