@@ -284,11 +284,17 @@ def is_current(entry: ImportEntry, link: Row | None) -> bool:
     return link is not None and link["state"] == "synced" and entry.is_version(link["source_hash"])
 
 
+def gone_from_source(link: Row) -> bool:
+    """Whether a link whose source row is reported deleted needs a look: every state (synced,
+    pending, failed) but deleted and orphaned (reported once)."""
+    return link["state"] not in ("deleted", "orphaned")
+
+
 def pending(source: SourceRead, links: Mapping[str, Row], full: bool) -> tuple[list[ImportEntry], int, list[Row]]:
     """(the rows to import, how many are current, the links of rows deleted at the source that
-    are still synced): a row is current when its link holds its version (unless --full)."""
+    need a look: gone_from_source): a row is current when its link holds its version (unless --full)."""
     work = [entry for entry in source.entries if full or not is_current(entry, links.get(entry.key))]
-    deleted = [links[k] for k in source.deleted if k in links and links[k]["state"] == "synced"]
+    deleted = [links[k] for k in source.deleted if k in links and gone_from_source(links[k])]
     return work, len(source.entries) - len(work), deleted
 
 

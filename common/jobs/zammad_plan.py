@@ -300,9 +300,15 @@ class WindowRead:
     desired: Callable[[Record, Record], tuple[dict[str, Any], int, str | None]]
 
 
+def gone_from_source(link: Row) -> bool:
+    """Whether a link whose source item is gone needs a look: every state (synced, kept after a
+    conflict settled for the target, pending, failed) but deleted and orphaned (reported once)."""
+    return link["state"] not in ("deleted", "orphaned")
+
+
 def select_entries(reads: list[TicketRead], links: Mapping[str, Row], window: Window | None, full: bool) -> Selection:
     """Entries that need a look at Kimai (new, changed, pending or failed), and links whose
-    entry is gone from Zammad."""
+    entry is gone from Zammad (gone_from_source)."""
     selection = Selection()
     for read in reads:
         ticket = read.ticket
@@ -325,7 +331,7 @@ def select_entries(reads: list[TicketRead], links: Mapping[str, Row], window: Wi
         selection.orphans += [
             link
             for key, link in links.items()
-            if key.startswith(prefix) and key not in present and link["state"] == "synced"
+            if key.startswith(prefix) and key not in present and gone_from_source(link)
         ]
     return selection
 
