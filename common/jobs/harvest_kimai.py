@@ -77,7 +77,7 @@ class HarvestKimaiJob(ImportJob):
         if scope.first is not None:
             last = scope.last.isoformat() if scope.last else None
             raw, complete = self.harvest.time_entries(scope.first.isoformat(), last)
-            parameters = {"from": scope.first.isoformat(), "to": last}
+            parameters: dict[str, Any] = {"from": scope.first.isoformat(), **({"to": last} if last else {})}
         else:
             raw, complete = self.harvest.time_entries(updated_since=scope.cursor)
             raw = self.with_whole_days(raw)

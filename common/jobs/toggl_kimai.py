@@ -58,7 +58,7 @@ class TogglKimaiJob(ImportJob):
         if scope.first is not None:
             end = scope.last + timedelta(days=1) if scope.last else scope.first + timedelta(days=OPEN_END_DAYS)
             raw = self.toggl.time_entries(scope.first.isoformat(), end.isoformat())
-            parameters = {"from": scope.first.isoformat(), "to": scope.last.isoformat() if scope.last else None}
+            parameters = {"from": scope.first.isoformat(), **({"to": scope.last.isoformat()} if scope.last else {})}
         else:
             assert scope.cursor is not None, "a plain run reads from its cursor"
             raw = self.toggl.time_entries(since=int(scope.cursor))
