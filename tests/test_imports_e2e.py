@@ -129,8 +129,8 @@ def test_toggl_incremental_updates_changes_and_reports_or_deletes_deleted(iwork)
     iwork.set(IMPORT_DELETE_POLICY="delete")
     sb.toggl.delete_entry(entries[2]["id"])
     sb.clear_requests()
-    iwork.sync("toggl-kimai", check_code=0)
-    assert [m for m, _ in kimai_writes(sb)] == ["DELETE"]
+    iwork.sync("toggl-kimai", check_code=0)  # the one reported before goes too, now the policy is delete
+    assert [m for m, _ in kimai_writes(sb)] == ["DELETE", "DELETE"] and len(sb.kimai.timesheets) == 1
 
 
 def test_unmapped_project_is_reported_and_skipped_exit_3(iwork):

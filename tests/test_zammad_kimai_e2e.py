@@ -194,9 +194,9 @@ def test_deleted_entry_is_reported_or_deleted(zwork):
     sb.zammad.delete_time_accounting(ticket["id"], second["id"])
     zwork.set(ZAMMAD_DELETE_POLICY="delete")
     sb.clear_requests()
-    zwork.sync(*JOB, check_code=0)
-    assert [m for m, _ in kimai_writes(sb)] == ["DELETE"]
-    assert len(sb.kimai.timesheets) == 1
+    zwork.sync(*JOB, check_code=0)  # the one reported before goes too, now the policy is delete
+    assert [m for m, _ in kimai_writes(sb)] == ["DELETE", "DELETE"]
+    assert len(sb.kimai.timesheets) == 0
 
 
 def test_dry_run_plans_and_writes_nothing(zwork):

@@ -391,8 +391,10 @@ def test_delete_policy_delete_deletes_the_timesheet():
 
 
 @pytest.mark.parametrize("policy", ["report", "delete"])
-def test_a_timesheet_already_gone_from_kimai_needs_nothing(policy):
-    assert orphan_plan(policy, in_kimai=False)[1] == []
+def test_a_timesheet_already_gone_from_kimai_is_only_settled(policy):
+    """Nothing to write or report: the link is marked deleted, so it is never looked up again."""
+    [action] = orphan_plan(policy, in_kimai=False)[1]
+    assert action.kind == "gone" and not action.writes and action.source_hash == "v"
 
 
 # --- the job's plan() on a hand-built read: no HTTP, no store ----------------------------------

@@ -39,6 +39,7 @@ class ActionKind(StrEnum):
     KEEP = "keep"  # edited in the target by a person: the edit stands (link state kept)
     CONFLICT = "conflict"  # changed on both sides: recorded for `sync.py conflicts`, left as it is
     REPORT = "report"  # deleted at the source, the target kept: reported once (link state orphaned)
+    GONE = "gone"  # deleted at the source and already gone from the target: nothing to do (link state deleted)
 
 
 WRITES = frozenset({ActionKind.CREATE, ActionKind.UPDATE, ActionKind.SHOW, ActionKind.HIDE, ActionKind.DELETE})
@@ -54,8 +55,10 @@ COUNTED_AS = {
     ActionKind.KEEP: "unchanged",
     ActionKind.CONFLICT: "conflicts",
     ActionKind.REPORT: "deleted_in_source",
+    ActionKind.GONE: "unchanged",
 }
-SETTLED_STATE = {ActionKind.KEEP: "kept", ActionKind.REPORT: "orphaned"}  # the link state these kinds record
+# the link state these kinds record
+SETTLED_STATE = {ActionKind.KEEP: "kept", ActionKind.REPORT: "orphaned", ActionKind.GONE: "deleted"}
 SUMMARY_KEYS = ("created", "updated", "hidden", "deleted", "unchanged", "conflicts", "failed")
 # Kimai objects that hold the items: counted under their own keys (customers_created, ...), listed
 # first in a plan. An activity is an item of gitea-kimai and a container of the timesheet jobs.
@@ -278,7 +281,7 @@ class Applier:
         if kind == ActionKind.CONFLICT:
             self.result.actions.append(action)
             self.result.warnings.append(f"{action.label}: conflict, {action.detail}; see python sync.py conflicts")
-        elif kind in SETTLED_STATE:
+        elif kind in (ActionKind.KEEP, ActionKind.REPORT):
             self.result.warnings.append(f"{action.label}: {action.detail}")
         if self.dry_run or kind == ActionKind.UNCHANGED:
             self.result.tally(action)

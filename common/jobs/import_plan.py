@@ -284,17 +284,27 @@ def is_current(entry: ImportEntry, link: Row | None) -> bool:
     return link is not None and link["state"] == "synced" and entry.is_version(link["source_hash"])
 
 
-def gone_from_source(link: Row) -> bool:
-    """Whether a link whose source row is reported deleted needs a look: every state (synced,
-    pending, failed) but deleted and orphaned (reported once)."""
-    return link["state"] not in ("deleted", "orphaned")
+def gone_from_source(link: Row, delete_policy: str) -> bool:
+    """Whether a link whose source row is reported deleted needs a look: every state but deleted
+    (synced, pending, failed), and orphaned (reported once) when the policy is now delete."""
+    return link["state"] != "deleted" and (link["state"] != "orphaned" or delete_policy == "delete")
 
 
-def pending(source: SourceRead, links: Mapping[str, Row], full: bool) -> tuple[list[ImportEntry], int, list[Row]]:
+def pending(
+    source: SourceRead, links: Mapping[str, Row], full: bool, delete_policy: str = "report"
+) -> tuple[list[ImportEntry], int, list[Row]]:
     """(the rows to import, how many are current, the links of rows deleted at the source that
-    need a look: gone_from_source): a row is current when its link holds its version (unless --full)."""
+    need a look: gone_from_source, and under the delete policy every orphaned one): a row is
+    current when its link holds its version (unless --full)."""
     work = [entry for entry in source.entries if full or not is_current(entry, links.get(entry.key))]
-    deleted = [links[k] for k in source.deleted if k in links and gone_from_source(links[k])]
+    deleted = [links[k] for k in source.deleted if k in links and gone_from_source(links[k], delete_policy)]
+    if delete_policy == "delete":  # reported earlier under report: known gone, listed again by the source or not
+        chosen = {link["source_key"] for link in deleted}
+        deleted += [
+            link
+            for key, link in links.items()
+            if link["state"] == "orphaned" and link["target_type"] == "timesheet" and key not in chosen
+        ]
     return work, len(source.entries) - len(work), deleted
 
 

@@ -218,7 +218,7 @@ class ImportJob(Job):
             source = self.read_source()
         assert self.tz is not None, "Kimai's time zone is read before the source"
         read = ImportRead(source, self.tz, self.store.links(self.JOB))
-        work, _, deleted = pending(source, read.links, self.opts.full)
+        work, _, deleted = pending(source, read.links, self.opts.full, self.settings.import_delete_policy)
         if not (work or deleted):
             return read
         read.kimai = self.read_kimai_state(work)
@@ -268,7 +268,7 @@ class ImportJob(Job):
     def plan(self, read: ImportRead) -> ImportPlan:
         """Every action of the run from what was read, without any request or store write."""
         source = read.source
-        work, unchanged, deleted = pending(source, read.links, self.opts.full)
+        work, unchanged, deleted = pending(source, read.links, self.opts.full, self.settings.import_delete_policy)
         plan = ImportPlan(
             source.skipped,
             source.invalid,
@@ -333,7 +333,19 @@ class ImportJob(Job):
         for link in deleted:
             key = link["source_key"]
             target = existing.get(key)
-            if target is None:
+            if target is None:  # gone from Kimai too: the link is settled, never looked up again
+                actions.append(
+                    Action(
+                        ActionKind.GONE,
+                        key,
+                        "timesheet",
+                        key,
+                        "",
+                        link["data"] or {},
+                        target_id=link["target_id"],
+                        source_hash=link["source_hash"],
+                    )
+                )
                 continue
             if self.settings.import_delete_policy == "delete":
                 actions.append(

@@ -263,7 +263,7 @@ class ZammadKimaiJob(Job):
         return plan
 
     def select(self, reads: list[TicketRead], links: Mapping[str, Row], window: Window | None) -> Selection:
-        return select_entries(reads, links, window, self.opts.full)
+        return select_entries(reads, links, window, self.opts.full, self.settings.zammad_delete_policy)
 
     def plan_entries(self, read: ZammadRead, selection: Selection, plan: ZammadPlan) -> None:
         """Each selected entry's action (or why it cannot map), the containers they need, and

@@ -300,13 +300,16 @@ class WindowRead:
     desired: Callable[[Record, Record], tuple[dict[str, Any], int, str | None]]
 
 
-def gone_from_source(link: Row) -> bool:
-    """Whether a link whose source item is gone needs a look: every state (synced, kept after a
-    conflict settled for the target, pending, failed) but deleted and orphaned (reported once)."""
-    return link["state"] not in ("deleted", "orphaned")
+def gone_from_source(link: Row, delete_policy: str) -> bool:
+    """Whether a link whose source item is gone needs a look: every state but deleted (synced,
+    kept after a conflict settled for the target, pending, failed), and orphaned (reported
+    once) when the policy is now delete."""
+    return link["state"] != "deleted" and (link["state"] != "orphaned" or delete_policy == "delete")
 
 
-def select_entries(reads: list[TicketRead], links: Mapping[str, Row], window: Window | None, full: bool) -> Selection:
+def select_entries(
+    reads: list[TicketRead], links: Mapping[str, Row], window: Window | None, full: bool, delete_policy: str = "report"
+) -> Selection:
     """Entries that need a look at Kimai (new, changed, pending or failed), and links whose
     entry is gone from Zammad (gone_from_source)."""
     selection = Selection()
@@ -331,7 +334,14 @@ def select_entries(reads: list[TicketRead], links: Mapping[str, Row], window: Wi
         selection.orphans += [
             link
             for key, link in links.items()
-            if key.startswith(prefix) and key not in present and gone_from_source(link)
+            if key.startswith(prefix) and key not in present and gone_from_source(link, delete_policy)
+        ]
+    if delete_policy == "delete":  # reported earlier under report: known gone, whether or not its ticket was read
+        chosen = {link["source_key"] for link in selection.orphans}
+        selection.orphans += [
+            link
+            for key, link in links.items()
+            if link["state"] == "orphaned" and link["target_type"] == "timesheet" and key not in chosen
         ]
     return selection
 
@@ -343,7 +353,19 @@ def plan_orphans(orphans: list[Row], existing: Mapping[str, Target], delete_poli
     for link in orphans:
         target = existing.get(link["source_key"])
         label = link["source_key"].replace("zammad:ticket/", "ticket ")
-        if target is None:
+        if target is None:  # gone from Kimai too: the link is settled, never looked up again
+            actions.append(
+                Action(
+                    ActionKind.GONE,
+                    link["source_key"],
+                    "timesheet",
+                    label,
+                    "",
+                    link["data"] or {},
+                    target_id=link["target_id"],
+                    source_hash=link["source_hash"],
+                )
+            )
             continue
         if delete_policy == "delete":
             actions.append(
