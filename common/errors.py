@@ -11,6 +11,7 @@ USAGE = 2
 PARTIAL = 3
 DATA_INVALID = 65
 UNAVAILABLE = 69
+IO_ERROR = 74  # EX_IOERR
 TEMPORARY = 75
 AUTH = 77
 CONFIG = 78
@@ -22,13 +23,14 @@ EXIT_CODES = {
     PARTIAL: "partial: the run finished, some items failed (listed)",
     DATA_INVALID: "input data invalid (a CSV row, a backup archive, a webhook body)",
     UNAVAILABLE: "a service is unreachable",
+    IO_ERROR: "input/output error: the disk is full or a file cannot be written (names the path)",
     TEMPORARY: "temporary: rate limited, lock held, retry later",
     AUTH: "authentication or permission refused",
     CONFIG: "configuration invalid or missing (names the key)",
 }
 
 # Most serious first: used when several checks fail and one code must be chosen.
-SEVERITY = [UNEXPECTED, AUTH, CONFIG, UNAVAILABLE, DATA_INVALID, TEMPORARY, PARTIAL, OK]
+SEVERITY = [UNEXPECTED, AUTH, CONFIG, IO_ERROR, UNAVAILABLE, DATA_INVALID, TEMPORARY, PARTIAL, OK]
 
 
 def exit_codes_help() -> str:
@@ -94,6 +96,48 @@ class Interrupted(TemporaryError):
     next run, which heals as after a crash."""
 
 
+class IOFailure(SyncError):
+    """A file cannot be written: the disk is full, or it fails (74, EX_IOERR); names the path."""
+
+    exit_code = IO_ERROR
+
+
+class StoreError(SyncError):
+    """The store at DATABASE_PATH cannot be used; the message names DATABASE_PATH and the path.
+    The subclasses say why, each with its exit code; this base (78) is a folder, a path that
+    cannot be opened, or a store from a newer tracksync."""
+
+    exit_code = CONFIG
+
+    def __init__(self, path: object, problem: str | None = None, hint: str | None = None) -> None:
+        """StoreError(path, problem, hint), or StoreError(message) for a message already whole."""
+        if problem is None:
+            super().__init__(str(path))
+            self.path: object = None
+        else:
+            problem = " ".join(problem.split())  # one line, whatever SQLite's text holds
+            super().__init__(f"DATABASE_PATH {path}: {problem}" + (f"; {hint}" if hint else ""))
+            self.path = path
+
+
+class StoreDamaged(StoreError):
+    """A SQLite store whose content is damaged (65): restore a backup."""
+
+    exit_code = DATA_INVALID
+
+
+class StoreLocked(StoreError, TemporaryError):
+    """Another process held the store's write lock beyond the wait (75): retry later."""
+
+    exit_code = TEMPORARY
+
+
+class StoreFull(StoreError, IOFailure):
+    """The disk holding the store is full or failing (74)."""
+
+    exit_code = IO_ERROR
+
+
 class AuthError(SyncError):
     exit_code = AUTH
 
@@ -130,5 +174,6 @@ class DryRunWrite(SyncError):
     exit_code = UNEXPECTED
 
 
-# Failures that stop the whole run (77, 69, 75, or a bug): every other SyncError fails one item only.
-STOPS_RUN = (AuthError, ServiceUnavailable, TemporaryError, DryRunWrite)
+# Failures that stop the whole run (77, 69, 75, 74, the store, or a bug): every other SyncError
+# fails one item only.
+STOPS_RUN = (AuthError, ServiceUnavailable, TemporaryError, IOFailure, StoreError, DryRunWrite)

@@ -2,11 +2,19 @@
 
 Each item commits on its own (WAL mode), so a crash loses at most the item in flight. Under
 --dry-run the store is opened read-only: the file is never changed.
+
+Every SQLite or file failure on the store becomes one StoreError naming DATABASE_PATH with its
+exit code (errors.py): a folder or a path that cannot be opened 78, damaged or not SQLite 65,
+locked beyond the wait 75, disk full or failing 74. A file that is not a store, or a damaged
+one, is refused before anything is written to it. Opening and migrating are safe when several
+processes open a new store at once.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -14,11 +22,20 @@ from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Literal, Self
 
-from .errors import CONFIG, SyncError
+from .errors import StoreDamaged, StoreError, StoreFull, StoreLocked
 from .store_queries import Row, StoreQueries, known_table
 from .store_schema import MIGRATIONS, RUN_COUNTS, SCHEMA_VERSION  # noqa: F401 (imported from here)
+
+__all__ = ["BUSY_TIMEOUT", "SCHEMA_VERSION", "Store", "StoreError", "now_iso", "store_problem"]
+
+BUSY_TIMEOUT = 30.0  # seconds a write waits for another process's write lock before giving up (75)
+SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
+RESTORE_HINT = (
+    "python diagnose.py --database; restore a backup: python backup.py list --detail, then backup.py restore FILE"
+)
 
 
 def now_iso() -> str:
@@ -28,8 +45,157 @@ def now_iso() -> str:
 TargetId = int | str | None  # the id of the object a link points to in the target service
 
 
-class StoreError(SyncError):
-    exit_code = CONFIG
+def store_problem(exc: BaseException, path: str | PathLike[str], writable: bool = True) -> StoreError | None:
+    """The StoreError (naming DATABASE_PATH and its exit code) for a failure of the store at
+    `path`, or None when `exc` is not a problem of the store itself (a constraint, a bug)."""
+    if isinstance(exc, OSError):
+        reason = exc.strerror or str(exc)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO):
+            return StoreFull(path, f"cannot be written ({reason})", "free space on the disk that holds it")
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR, errno.EEXIST):
+            return StoreError(path, f"cannot be opened ({reason})", "check the path and its folder's owner and mode")
+        return None
+    if not isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError) or isinstance(
+        exc, sqlite3.IntegrityError | sqlite3.ProgrammingError | sqlite3.InterfaceError
+    ):
+        return None
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    text = str(exc)
+    if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "database is locked" in text:
+        return StoreLocked(
+            path, f"another process held the store's write lock for over {BUSY_TIMEOUT:g} s ({text})", "retry later"
+        )
+    if primary == sqlite3.SQLITE_FULL or "disk is full" in text:
+        return StoreFull(path, f"the disk is full ({text})", "free space on the disk that holds it, then run again")
+    if primary == sqlite3.SQLITE_IOERR or "disk I/O error" in text:
+        if 0 <= _free_bytes(Path(path)) < 1 << 20:  # SQLite names a full disk so only on some writes
+            return StoreFull(path, f"the disk is full ({text})", "free space on the disk that holds it, then run again")
+        return StoreFull(path, f"the disk failed ({text})", "check the disk that holds it, then run again")
+    if primary == sqlite3.SQLITE_CORRUPT or "malformed" in text:
+        return StoreDamaged(path, f"the store is damaged ({text})", RESTORE_HINT)
+    if primary == sqlite3.SQLITE_NOTADB or "not a database" in text:
+        if _head(Path(path)).startswith(SQLITE_MAGIC):
+            return StoreDamaged(path, f"the store is damaged ({text})", RESTORE_HINT)
+        return _not_a_store(path)
+    if primary in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM, sqlite3.SQLITE_AUTH) or (
+        writable and primary == sqlite3.SQLITE_READONLY
+    ):
+        return StoreError(path, f"cannot be opened ({text})", "check the path and its folder's owner and mode")
+    return None
+
+
+def _not_a_store(path: str | PathLike[str]) -> StoreError:
+    """Content that is not SQLite's (65, as a damaged store): the file is left as it is."""
+    return StoreDamaged(
+        path,
+        "is not a SQLite store (the file was left unchanged)",
+        "point DATABASE_PATH at the store or at a new file name; python diagnose.py --database",
+    )
+
+
+def _free_bytes(path: Path) -> int:
+    """Free bytes on the disk holding `path` (or its nearest existing folder); -1 if unknown."""
+    for folder in (path, *path.parents):
+        try:
+            return shutil.disk_usage(folder).free
+        except OSError:
+            continue
+    return -1
+
+
+def _head(path: Path) -> bytes:
+    try:
+        with path.open("rb") as file:
+            return file.read(100)
+    except OSError:
+        return b""
+
+
+class _Cursor(sqlite3.Cursor):
+    """A cursor whose failures are the store's StoreErrors (lazy reads included)."""
+
+    def _problem(self, exc: BaseException) -> BaseException:
+        conn = self.connection
+        if isinstance(conn, _Connection):
+            return store_problem(exc, conn.store_path, conn.writable) or exc
+        return exc
+
+    def execute(self, *args: Any, **kwargs: Any) -> Self:
+        try:
+            return super().execute(*args, **kwargs)
+        except (sqlite3.Error, OSError) as exc:
+            raise self._problem(exc) from exc
+
+    def executemany(self, *args: Any, **kwargs: Any) -> Self:
+        try:
+            return super().executemany(*args, **kwargs)
+        except (sqlite3.Error, OSError) as exc:
+            raise self._problem(exc) from exc
+
+    def fetchone(self) -> Any:
+        try:
+            return super().fetchone()
+        except (sqlite3.Error, OSError) as exc:
+            raise self._problem(exc) from exc
+
+    def fetchmany(self, *args: Any, **kwargs: Any) -> list[Any]:
+        try:
+            return super().fetchmany(*args, **kwargs)
+        except (sqlite3.Error, OSError) as exc:
+            raise self._problem(exc) from exc
+
+    def fetchall(self) -> list[Any]:
+        try:
+            return super().fetchall()
+        except (sqlite3.Error, OSError) as exc:
+            raise self._problem(exc) from exc
+
+    def __next__(self) -> Any:
+        try:
+            return super().__next__()
+        except (sqlite3.Error, OSError) as exc:
+            raise self._problem(exc) from exc
+
+
+class _Connection(sqlite3.Connection):
+    """A connection to the store at `store_path` whose every failure is a StoreError."""
+
+    store_path: Path = Path()
+    writable: bool = True
+
+    def _problem(self, exc: BaseException) -> BaseException:
+        return store_problem(exc, self.store_path, self.writable) or exc
+
+    def cursor(self, factory: Any = None) -> Any:
+        return super().cursor(factory or _Cursor)
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        return self.cursor().execute(*args, **kwargs)
+
+    def executemany(self, *args: Any, **kwargs: Any) -> Any:
+        return self.cursor().executemany(*args, **kwargs)
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        except (sqlite3.Error, OSError) as exc:
+            raise self._problem(exc) from exc
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None, /
+    ) -> Literal[False]:
+        try:
+            return super().__exit__(kind, value, traceback)
+        except (sqlite3.Error, OSError) as exc:
+            raise self._problem(exc) from exc
+
+
+def _connect(target: str | Path, store_path: Path, writable: bool, **kwargs: Any) -> _Connection:
+    conn = sqlite3.connect(target, factory=_Connection, **kwargs)
+    assert isinstance(conn, _Connection)
+    conn.store_path, conn.writable = store_path, writable
+    return conn
 
 
 class Store(StoreQueries):
@@ -41,40 +207,96 @@ class Store(StoreQueries):
         self.path = Path(path)
         self.readonly = readonly
         self._clocks: dict[int, float] = {}  # run id -> monotonic start, for the run's duration
-        if readonly:
-            self.conn = sqlite3.connect(":memory:")
+        self.conn: sqlite3.Connection = _connect(":memory:", self.path, False)
+        try:
+            self._open()
+        except (sqlite3.Error, OSError) as exc:
+            self.conn.close()
+            problem = store_problem(exc, self.path, not readonly)
+            if problem is None:
+                raise
+            raise problem from exc
+        except BaseException:
+            self.conn.close()
+            raise
+        self.conn.row_factory = sqlite3.Row
+
+    def _open(self) -> None:
+        """Refuse what is not a usable store before SQLite touches it, then open (and migrate)."""
+        if self.path.is_dir():
+            raise StoreError(self.path, "is a folder, not a SQLite store", "point DATABASE_PATH at a file in it")
+        head = _head(self.path) if self.path.exists() else b""
+        if head and not head.startswith(SQLITE_MAGIC):
+            raise _not_a_store(self.path)
+        if head and len(head) < 100:
+            raise StoreDamaged(self.path, "the store is damaged (its header is cut short)", RESTORE_HINT)
+        if self.readonly:
             if self.path.exists():
-                source = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
-                if source.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
-                    source.backup(self.conn)  # an older store: migrate a copy in memory, never the file
+                source = _connect(f"file:{self.path}?mode=ro", self.path, False, uri=True, timeout=BUSY_TIMEOUT)
+                try:
+                    if head:
+                        _check(source, self.path)
+                    if source.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                        source.backup(self.conn)  # an older store: migrate a copy in memory, never the file
+                        source.close()
+                    else:
+                        self.conn.close()
+                        self.conn = source
+                except BaseException:
                     source.close()
-                else:
-                    self.conn.close()
-                    self.conn = source
+                    raise
             self._migrate()
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(self.path, timeout=30)
-            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.close()
+            self.conn = _connect(self.path, self.path, True, timeout=BUSY_TIMEOUT)
+            if head:
+                _check(self.conn, self.path)
+            self._use_wal()
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
-        self.conn.row_factory = sqlite3.Row
         version = self.schema_version
         if version > SCHEMA_VERSION:
             raise StoreError(
-                f"store {self.path} has schema {version}, newer than this tracksync ({SCHEMA_VERSION}); "
-                "upgrade tracksync"
+                self.path,
+                f"the store has schema {version}, newer than this tracksync ({SCHEMA_VERSION})",
+                "upgrade tracksync",
             )
 
     @property
     def schema_version(self) -> int:
         return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
 
+    def _use_wal(self) -> None:
+        """Switch a new store to WAL. SQLite answers `database is locked` at once, without the
+        busy wait, while another process opens the same new store: retry until BUSY_TIMEOUT."""
+        deadline = time.monotonic() + BUSY_TIMEOUT
+        while True:
+            try:
+                self.conn.execute("PRAGMA journal_mode=WAL").fetchone()
+                return
+            except StoreLocked:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.02)
+
     def _migrate(self) -> None:
-        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            with self.conn:
-                self.conn.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+        """Bring the schema up to date in one write transaction taken before the version is read
+        (BEGIN IMMEDIATE), so two processes opening a new store at once migrate it once: the
+        second waits, then finds it done."""
+        if self.schema_version >= SCHEMA_VERSION:
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = self.schema_version
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in _statements(script):
+                    self.conn.execute(statement)
+                self.conn.execute(f"PRAGMA user_version = {number}")
+        except BaseException:
+            self.conn.rollback()
+            raise
+        self.conn.commit()
 
     def close(self) -> None:
         self.conn.close()
@@ -424,6 +646,28 @@ class Store(StoreQueries):
             )
         ]
         return {"links": links, "runs": runs, "schema_version": self.schema_version}
+
+
+def _check(conn: sqlite3.Connection, path: Path) -> None:
+    """Damaged content is found before anything is read from it or written to it: SQLite's
+    quick check (0.1 s for 80 MB), not only the pages a command happens to read."""
+    found = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+    if found != "ok":
+        raise StoreDamaged(path, f"the store is damaged ({found})", RESTORE_HINT)
+
+
+def _statements(script: str) -> list[str]:
+    """The SQL statements of a migration script, one by one (comments and quotes respected)."""
+    statements, current = [], ""
+    for part in script.split(";"):
+        current += part + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \n\t;"):
+                statements.append(current.strip())
+            current = ""
+    if current.strip(" \n\t;"):
+        raise ValueError(f"incomplete SQL statement in a migration: {current.strip()[:80]}")
+    return statements
 
 
 def _inserted(cursor: sqlite3.Cursor) -> int:
