@@ -14,7 +14,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from .errors import LockHeld
+from .errors import IOFailure, LockHeld, StoreError
 
 
 def lock_path(database_path: str | PathLike[str], job: str) -> Path:
@@ -31,14 +31,24 @@ class JobLock:
         self._lock = FileLock(str(self.path), timeout=0)
 
     def __enter__(self) -> JobLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._lock.acquire()
         except Timeout:
             holder = read_holder(self.info_path)
             who = f" (pid {holder['pid']})" if holder else ""
             raise LockHeld(f"another {self.job} run is in progress{who}; try again later") from None
-        self.info_path.write_text(json.dumps({"pid": os.getpid(), "job": self.job}))
+        except OSError as exc:  # the store's folder is a file, or not ours
+            raise StoreError(
+                self.path.parent,
+                f"cannot hold the lock file there ({exc.strerror or exc})",
+                "point DATABASE_PATH into a folder this user may write",
+            ) from None
+        try:
+            self.info_path.write_text(json.dumps({"pid": os.getpid(), "job": self.job}))
+        except OSError as exc:  # a full or failing disk: 74 naming the path, never a traceback
+            self._lock.release()
+            raise IOFailure(f"cannot write {self.info_path}: {exc.strerror or exc}") from None
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -84,6 +84,15 @@ def test_a_folder_as_store_is_78_naming_database_path(tmp_path):
     assert list(db.iterdir()) == []
 
 
+def test_a_store_under_a_file_is_78_naming_database_path_not_a_traceback(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    env_file = offline_env(tmp_path, DATABASE_PATH=str(tmp_path / "notes.txt" / "sync.db"))
+    proc = run("sync.py", "gitea-kimai", cwd=tmp_path, env_file=env_file)
+    assert proc.returncode == 78, proc.stderr
+    assert proc.stderr.startswith("error: DATABASE_PATH ") and "Traceback" not in proc.stderr
+    assert (tmp_path / "notes.txt").read_text() == "x"
+
+
 def test_a_store_locked_by_another_process_beyond_the_wait_is_75(tmp_path):
     db = tmp_path / "sync.db"
     Store(db).close()
