@@ -145,6 +145,7 @@ def test_processes_opening_a_new_store_at_once_migrate_it_once(tmp_path):
 def test_two_jobs_starting_at_once_on_a_new_store_both_run(tmp_path):
     """gitea-kimai and zammad-kimai (two locks, one store) started together: each records its run
     and stops on the closed port (69), none exits 1 on `database is locked` or a second migration."""
+    started = []  # five new stores, each opened by two jobs at once; the rounds overlap too
     for round_ in range(5):
         folder = tmp_path / str(round_)
         folder.mkdir()
@@ -160,6 +161,8 @@ def test_two_jobs_starting_at_once_on_a_new_store_both_run(tmp_path):
             )
             for job in ("gitea-kimai", "zammad-kimai")
         ]
+        started.append((folder, procs))
+    for folder, procs in started:
         outcomes = [(proc.wait(60), proc.stderr.read()) for proc in procs]
         for proc in procs:
             proc.stdout.close()
