@@ -134,4 +134,4 @@ def test_text_and_json_show_the_kind_as_its_word():
     update = action(ActionKind.UPDATE, WANTED, detail="end 10:00 -> 10:30")
     assert update.line() == "update #53003 time/7: end 10:00 -> 10:30"
     assert json.loads(json.dumps(plan_entry(update)))["action"] == "update"
-    assert json.dumps(update.as_dict()).startswith('{"action": "update",')
+    assert json.dumps(plan_entry(update)).startswith('{"action": "update",')

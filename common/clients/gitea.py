@@ -57,9 +57,6 @@ class GiteaClient:
                 ) from None
         return repos
 
-    def get_repo(self, owner: str, repo: str) -> Record:
-        return self.http.get_json(f"repos/{owner}/{repo}")
-
     def list_issues(
         self, owner: str, repo: str, since: str | None = None, include_pulls: bool = False
     ) -> tuple[list[Record], bool]:

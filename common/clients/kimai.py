@@ -81,17 +81,6 @@ class KimaiClient:
         }
         return self.http.request("POST", "projects", json=body, ok=(200, 201)).json()
 
-    def update_project(self, project: Record, **changes: Any) -> Record:
-        """PATCH a project, repeating its current booleans so none silently turns false."""
-        body = {
-            "visible": project["visible"],
-            "billable": project["billable"],
-            "globalActivities": project.get("globalActivities", True),
-            **changes,
-        }
-        return self.http.request("PATCH", f"projects/{project['id']}", json=body).json()
-
-    # activities
     def list_activities(self, project_ids: Iterable[int]) -> list[Record]:
         """Every activity (visible or not) of the given projects, in as few requests as possible."""
         ids = sorted(set(project_ids))

@@ -123,15 +123,6 @@ class Action:
         text = f"{self.kind} {self.label}"
         return f"{text}: {self.detail}" if self.detail else text
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "action": self.kind,
-            "item": self.key,
-            "label": self.label,
-            "target_id": self.target_id,
-            "detail": self.detail,
-        }
-
 
 @dataclass
 class Result:
