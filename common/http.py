@@ -53,7 +53,7 @@ RETRY_CONNECT = 4  # connection refused, host name not found, connect timeout
 RETRY_READ = 6  # a dropped or timed-out answer
 RETRY_STATUS = 6  # an answer with one of RETRY_STATUSES
 RETRY_OTHER = 2  # any other error on the way
-RETRY_BACKOFF_FACTOR = 0.2  # seconds before the 2nd retry; doubles after each retry ...
+# the wait before the 2nd retry is HTTP_RETRY_BACKOFF (default 0.2 s); it doubles after each retry ...
 RETRY_BACKOFF_MAX = 5.0  # ... up to this many seconds (a Retry-After header overrides both)
 MAX_RETRY_AFTER = 60  # a longer Retry-After stops the run with exit 75 instead of sleeping
 POST_429_SENDS = 6  # a POST answered 429 is sent at most this many times in all
@@ -277,7 +277,7 @@ class ServiceSession:
             read=RETRY_READ,
             status=RETRY_STATUS,
             other=RETRY_OTHER,
-            backoff_factor=RETRY_BACKOFF_FACTOR,
+            backoff_factor=settings.http_retry_backoff,
             backoff_max=RETRY_BACKOFF_MAX,
             status_forcelist=RETRY_STATUSES,
             allowed_methods=IDEMPOTENT_METHODS,

@@ -102,6 +102,7 @@ def workdir(tmp_path, sandbox):
         EXPORT_DIR=str(tmp_path / "exports"),
         BACKUP_DIR=str(tmp_path / "backups"),
         HTTP_TIMEOUT="5",
+        HTTP_RETRY_BACKOFF="0",  # retries at once: the tests count them, they need not wait
     )
     env_file = tmp_path / "test.env"
     env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))

@@ -51,6 +51,7 @@ def offline_env(folder, **values):
         CACHE_DIR=str(folder / ".cache"),
         EXPORT_DIR=str(folder / "exports"),
         HTTP_TIMEOUT="3",
+        HTTP_RETRY_BACKOFF="0",  # retries at once: the tests count them, they need not wait
     )
     base.update(values)
     return write_env(folder / "test.env", **{k: v for k, v in base.items() if v is not None})

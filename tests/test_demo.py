@@ -76,7 +76,8 @@ def test_a_stand_in_that_breaks_while_serving_is_named_not_reported_as_unreachab
     shutil.copytree(repo / "sandbox" / "contracts", specs)
     gitea = specs / "gitea" / "openapi3.subset.json"
     gitea.write_text(gitea.read_text().replace('"#/components/schemas/Issue"', '"#/components/schemas/Nope"'))
-    proc = run_in(repo, "demo", env={"TRACKSYNC_SPECS": str(specs), "TMPDIR": str(tmp_path)}, timeout=120)
+    env = {"TRACKSYNC_SPECS": str(specs), "TMPDIR": str(tmp_path), "HTTP_RETRY_BACKOFF": "0"}
+    proc = run_in(repo, "demo", env=env, timeout=120)
     reason, log = assert_one_line_reason(proc, "gitea", "failed")
     assert reason.startswith("GET /api/v1/repos/acme/") and "sandbox error" in reason and "Nope" in reason
     text = open(log).read()

@@ -7,7 +7,7 @@ import pytest
 import responses
 
 from common import http as http_module
-from common.config import load_settings
+from common.config import KEYS, load_settings
 from common.errors import ApiError, AuthError, DryRunWrite, NotFound, RateLimited, ServiceUnavailable, UnknownOutcome
 from common.http import RequestCounter, ServiceSession, error_detail
 
@@ -96,7 +96,7 @@ def test_unreachable_server_is_service_unavailable(monkeypatch):
     waits = []  # urllib3's back-off between connection attempts, recorded instead of slept
     monkeypatch.setattr(urllib3.util.retry.time, "sleep", waits.append)
     backoff = [
-        min(http_module.RETRY_BACKOFF_FACTOR * 2**n, http_module.RETRY_BACKOFF_MAX)
+        min(KEYS["HTTP_RETRY_BACKOFF"].default * 2**n, http_module.RETRY_BACKOFF_MAX)
         for n in range(1, http_module.RETRY_CONNECT)
     ]
     sock = socket.socket()
