@@ -313,7 +313,9 @@ def run(job, options, job_options=None):
         "MAX_PAGES": options.get("max_pages"),
     }
     quiet = bool(options.get("quiet"))
-    settings = load(options.get("env_file"), overrides, -1 if quiet else options.get("verbose") or 0)
+    settings = load(
+        options.get("env_file"), overrides, -1 if quiet else options.get("verbose") or 0, bool(options.get("dry_run"))
+    )
     run_options = RunOptions(
         dry_run=bool(options.get("dry_run") or settings.read_only_mode),
         full=bool(options.get("full")),

@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import IO, Any, NoReturn, TypeVar
 
 import click
@@ -155,10 +156,19 @@ def _json_usage_errors(show: Callable[..., None]) -> Callable[..., None]:
 click.exceptions.UsageError.show = _json_usage_errors(click.exceptions.UsageError.show)  # type: ignore[method-assign]
 
 
-def load(env_file: str | None = None, overrides: dict[str, Any] | None = None, verbose: int = 0) -> Settings:
-    """Settings (flags > environment > env file > defaults) and logging set up from them."""
+def load(
+    env_file: str | None = None, overrides: dict[str, Any] | None = None, verbose: int = 0, dry_run: bool = False
+) -> Settings:
+    """Settings (flags > environment > env file > defaults) and logging set up from them. A dry
+    run (`dry_run`, or READ_ONLY_MODE) creates no file: a log file or a cache folder that does not
+    exist yet is left out (one that exists is used as usual)."""
     setup_logging(None, verbose)
     settings = load_settings(env_file, overrides)
+    if dry_run or settings.read_only_mode:
+        if settings.log_file and not Path(settings.log_file).exists():
+            settings = settings.with_overrides(LOG_FILE=None)
+        if settings.cache_enabled and not Path(settings.cache_dir).exists():
+            settings = settings.with_overrides(CACHE_ENABLED=False)
     setup_logging(settings, verbose)
     return settings
 
