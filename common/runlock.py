@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -76,3 +78,33 @@ def lock_state(database_path: str | PathLike[str], job: str) -> dict[str, Any]:
         return {"held": True, "pid": holder and holder.get("pid"), "stale": False}
     probe.release()
     return {"held": False, "pid": holder and holder.get("pid"), "stale": holder is not None}
+
+
+CONTAINERS_WAIT = 60.0  # seconds a run waits for another one creating Kimai containers
+
+
+@contextmanager
+def containers_lock(database_path: str | PathLike[str], timeout: float = CONTAINERS_WAIT) -> Iterator[Path]:
+    """Store-wide, whatever the job: held while a run creates Kimai customers, projects or
+    activities, so two jobs needing the same new one do not both create it (the holder creates,
+    the other one then finds it in its fresh read). Waits at most `timeout` seconds: LockHeld."""
+    path = lock_path(database_path, "containers")
+    lock = FileLock(str(path))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock.acquire(timeout=timeout)
+    except Timeout:
+        raise LockHeld(
+            f"{path} was held for over {timeout:g} s by another run creating Kimai customers, projects"
+            " or activities; try again later"
+        ) from None
+    except OSError as exc:
+        raise StoreError(
+            path.parent,
+            f"cannot hold the lock file there ({exc.strerror or exc})",
+            "point DATABASE_PATH into a folder this user may write",
+        ) from None
+    try:
+        yield path
+    finally:
+        lock.release()

@@ -7,12 +7,14 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import ApiError, NotFound, SyncError
 from ..http import error_detail
+from ..runlock import containers_lock
 from ..store_queries import Row
 from ..timeutil import KIMAI_LOCAL
 from .base import Action, ActionKind, Applier, Reread, Target, Write
@@ -260,11 +262,31 @@ class ContainerWriter:
         self.kimai, self.settings, self.applier = kimai, settings, applier
 
     def apply(self, containers: Sequence[Action], items: list[Action], write: Write, reread: Reread) -> None:
-        for level in self.LEVELS:
-            todo = self.ready([a for a in containers if a.target_type == level])
-            if todo:
-                self.applier.execute(todo, same_reason_for_all(self.write), self.reread)
+        """Creates run under the store-wide containers lock (never under --dry-run), each level's
+        creates first looked up in a fresh read: one made meanwhile by another job (or host) is
+        linked instead. Without creates: no lock, no read."""
+        database = getattr(self.settings, "database_path", None)  # None: a fake without a store
+        creating = any(a.kind == ActionKind.CREATE for a in containers) and not self.applier.dry_run
+        with containers_lock(database) if creating and database else nullcontext():
+            for level in self.LEVELS:
+                todo = self.ready([a for a in containers if a.target_type == level])
+                if creating:
+                    self.link_existing([a for a in todo if a.kind == ActionKind.CREATE])
+                if todo:
+                    self.applier.execute(todo, same_reason_for_all(self.write), self.reread)
         self.applier.execute(self.ready(items), same_reason_for_all(write), reread)
+
+    def link_existing(self, creates: list[Action]) -> None:
+        """Turn each planned create (all of one level) whose object now exists in Kimai (a fresh
+        read: one request) into a link to it, which the applier records."""
+        if not creates:
+            return
+        found = self.reread(creates)
+        for action in creates:
+            match = found.get(action.key)
+            if match is not None:
+                log.info("%s was created meanwhile (id %s): linked", action.label, match["id"])
+                action.kind, action.target_id = ActionKind.LINK, match["id"]
 
     def ready(self, actions: list[Action]) -> list[Action]:
         """The actions whose containers exist, their ids filled in; the others fail."""
