@@ -161,15 +161,15 @@ def load(
 ) -> Settings:
     """Settings (flags > environment > env file > defaults) and logging set up from them. A dry
     run (`dry_run`, or READ_ONLY_MODE) creates no file: a log file or a cache folder that does not
-    exist yet is left out (one that exists is used as usual)."""
+    exist yet is not made (one that exists is used as usual), unless a crash must leave its traceback."""
     setup_logging(None, verbose)
     settings = load_settings(env_file, overrides)
-    if dry_run or settings.read_only_mode:
-        if settings.log_file and not Path(settings.log_file).exists():
-            settings = settings.with_overrides(LOG_FILE=None)
-        if settings.cache_enabled and not Path(settings.cache_dir).exists():
-            settings = settings.with_overrides(CACHE_ENABLED=False)
-    setup_logging(settings, verbose)
+    dry = dry_run or bool(settings.read_only_mode)
+    if dry and settings.cache_enabled and not Path(settings.cache_dir).exists():
+        settings = settings.with_overrides(CACHE_ENABLED=False)
+    setup_logging(
+        settings, verbose, errors_only=dry and bool(settings.log_file) and not Path(settings.log_file).exists()
+    )
     return settings
 
 

@@ -110,7 +110,10 @@ def stderr_level(verbose: int) -> int:
     )
 
 
-def setup_logging(settings: Settings | None = None, verbose: int = 0) -> logging.Logger:
+def setup_logging(settings: Settings | None = None, verbose: int = 0, errors_only: bool = False) -> logging.Logger:
+    """stderr by verbosity, and the log file by LOG_LEVEL (with every run's summary line).
+    `errors_only` (a dry run whose log file does not exist yet): the file is made only if an
+    error must be written, a crash's traceback say, and it gets no summary line."""
     logger = logging.getLogger(LOGGER)
     logger.setLevel(logging.DEBUG)
     for handler in list(logger.handlers):
@@ -132,7 +135,16 @@ def setup_logging(settings: Settings | None = None, verbose: int = 0) -> logging
     stderr.addFilter(lambda record: record.name != SUMMARY)  # summaries go to the log file only
     stderr.addFilter(_clear_progress_line)
     logger.addHandler(stderr)
-    if settings is not None and settings.log_file:
+    if settings is not None and settings.log_file and errors_only:
+        handler = logging.handlers.RotatingFileHandler(
+            settings.log_file, maxBytes=1_000_000, backupCount=5, encoding="utf-8", delay=True
+        )
+        handler.setLevel(logging.ERROR)
+        handler.addFilter(lambda record: record.name != SUMMARY)
+        handler.setFormatter(ZonedFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        handler.addFilter(redact_filter)
+        logger.addHandler(handler)
+    elif settings is not None and settings.log_file:
         try:
             Path(settings.log_file).parent.mkdir(parents=True, exist_ok=True)
             handler = logging.handlers.RotatingFileHandler(

@@ -1,5 +1,6 @@
 """--dry-run creates no file at all: no store, no log file, no HTTP cache (issue 10). A log file
 or cache that already exists is used as usual."""
+
 from gitea_helpers import seed
 
 
