@@ -42,6 +42,7 @@ from .kimai_targets import (
     ContainerWriter,
     KimaiState,
     needs_of,
+    plan_source_deleted,
     ref_id,
     timesheets_by_marker,
 )
@@ -326,56 +327,19 @@ class ImportJob(Job):
             self.store.set_cursor(self.JOB, CURSOR, plan.cursor)
 
     def plan_deleted(self, deleted: list[Row], existing: Mapping[str, Target]) -> list[Action]:
-        """The rows deleted at the source whose timesheet still exists: delete it
-        (IMPORT_DELETE_POLICY=delete), or report it once (report: the applier marks the link
-        orphaned, keeping its hash and data)."""
-        actions: list[Action] = []
-        for link in deleted:
-            key = link["source_key"]
-            target = existing.get(key)
-            if target is None:  # gone from Kimai too: the link is settled, never looked up again
-                actions.append(
-                    Action(
-                        ActionKind.GONE,
-                        key,
-                        "timesheet",
-                        key,
-                        "",
-                        link["data"] or {},
-                        target_id=link["target_id"],
-                        source_hash=link["source_hash"],
-                    )
-                )
-                continue
-            if self.settings.import_delete_policy == "delete":
-                actions.append(
-                    Action(
-                        ActionKind.DELETE,
-                        key,
-                        "timesheet",
-                        key,
-                        "",
-                        link["data"] or {},
-                        target_id=target["id"],
-                        before=link["data"],
-                        detail=f"deleted in {self.SOURCE}",
-                    )
-                )
-            else:
-                actions.append(
-                    Action(
-                        ActionKind.REPORT,
-                        key,
-                        "timesheet",
-                        key,
-                        "",
-                        link["data"] or {},
-                        target_id=target["id"],
-                        source_hash=link["source_hash"],
-                        detail=f"deleted in {self.SOURCE}; its timesheet is kept (IMPORT_DELETE_POLICY=report)",
-                    )
-                )
-        return actions
+        """The rows deleted at the source: their timesheet deleted (IMPORT_DELETE_POLICY=delete) or
+        reported once, or the link settled when the timesheet is gone from Kimai too."""
+        return [
+            plan_source_deleted(
+                link,
+                existing.get(link["source_key"]),
+                self.settings.import_delete_policy,
+                link["source_key"],
+                f"deleted in {self.SOURCE}",
+                f"deleted in {self.SOURCE}; its timesheet is kept (IMPORT_DELETE_POLICY=report)",
+            )
+            for link in deleted
+        ]
 
     def write(self, action: Action) -> Target:
         if action.kind == ActionKind.CREATE:

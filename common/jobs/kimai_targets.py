@@ -402,6 +402,49 @@ def describe_changes(
     return ", ".join(parts)
 
 
+def plan_source_deleted(
+    link: Row, target: Target | None, delete_policy: str, label: str, deleted: str, reported: str
+) -> Action:
+    """A timesheet whose source item was deleted: settled once when it is gone from Kimai too (never
+    looked up again), else deleted under the delete policy (detail `deleted`) or reported once
+    (detail `reported`; the applier marks the link orphaned, keeping its hash and data)."""
+    key, data = link["source_key"], link["data"] or {}
+    if target is None:
+        return Action(
+            ActionKind.GONE,
+            key,
+            "timesheet",
+            label,
+            "",
+            data,
+            target_id=link["target_id"],
+            source_hash=link["source_hash"],
+        )
+    if delete_policy == "delete":
+        return Action(
+            ActionKind.DELETE,
+            key,
+            "timesheet",
+            label,
+            "",
+            data,
+            target_id=target["id"],
+            before=link["data"],
+            detail=deleted,
+        )
+    return Action(
+        ActionKind.REPORT,
+        key,
+        "timesheet",
+        label,
+        "",
+        data,
+        target_id=target["id"],
+        source_hash=link["source_hash"],
+        detail=reported,
+    )
+
+
 def timesheets_by_marker(
     kimai: KimaiClient,
     begins: Sequence[str],

@@ -18,7 +18,7 @@ from ..errors import ConfigError
 from ..store_queries import Row
 from ..timeutil import parse_instant, to_kimai_local
 from .base import Action, ActionKind, Target, content_hash
-from .kimai_targets import ContainerRef, KimaiState, describe_changes, time_span
+from .kimai_targets import ContainerRef, KimaiState, describe_changes, plan_source_deleted, time_span
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -347,54 +347,19 @@ def select_entries(
 
 
 def plan_orphans(orphans: list[Row], existing: Mapping[str, Target], delete_policy: str) -> list[Action]:
-    """The actions for links whose entry is gone from Zammad and whose timesheet is still in
-    Kimai: a delete (ZAMMAD_DELETE_POLICY=delete) or a report."""
-    actions: list[Action] = []
-    for link in orphans:
-        target = existing.get(link["source_key"])
-        label = link["source_key"].replace("zammad:ticket/", "ticket ")
-        if target is None:  # gone from Kimai too: the link is settled, never looked up again
-            actions.append(
-                Action(
-                    ActionKind.GONE,
-                    link["source_key"],
-                    "timesheet",
-                    label,
-                    "",
-                    link["data"] or {},
-                    target_id=link["target_id"],
-                    source_hash=link["source_hash"],
-                )
-            )
-            continue
-        if delete_policy == "delete":
-            actions.append(
-                Action(
-                    ActionKind.DELETE,
-                    link["source_key"],
-                    "timesheet",
-                    label,
-                    "",
-                    link["data"] or {},
-                    target_id=target["id"],
-                    before=link["data"],
-                    detail="deleted in Zammad",
-                )
-            )
-        else:
-            actions.append(
-                Action(
-                    ActionKind.REPORT,
-                    link["source_key"],
-                    "timesheet",
-                    label,
-                    "",
-                    link["data"] or {},
-                    target_id=target["id"],
-                    detail="deleted in Zammad; timesheet kept (ZAMMAD_DELETE_POLICY=report)",
-                )
-            )
-    return actions
+    """The actions for links whose entry is gone from Zammad: a delete (ZAMMAD_DELETE_POLICY=delete)
+    or a report of the timesheet still in Kimai, or the link settled when the timesheet is gone too."""
+    return [
+        plan_source_deleted(
+            link,
+            existing.get(link["source_key"]),
+            delete_policy,
+            link["source_key"].replace("zammad:ticket/", "ticket "),
+            "deleted in Zammad",
+            "deleted in Zammad; timesheet kept (ZAMMAD_DELETE_POLICY=report)",
+        )
+        for link in orphans
+    ]
 
 
 def resolve_entry(
