@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from .config import Settings
 
-from . import shutdown
+from . import http_deadline, shutdown
 from .errors import ApiError, AuthError, DryRunWrite, NotFound, RateLimited, ServiceUnavailable, UnknownOutcome
 
 log = logging.getLogger("tracksync.http")
@@ -60,10 +60,14 @@ POST_429_SENDS = 6  # a POST answered 429 is sent at most this many times in all
 # test_connection.py reports a dead service at once instead of retrying for seconds
 FAIL_FAST_RETRIES = {"total": 2, "connect": 1, "read": 1, "status": 1, "other": 1}
 POOL_SPARE = 2  # connections per service beyond one per sync worker
-# A server's answer is bounded: a larger body, or one still arriving this many HTTP_TIMEOUTs after
-# the request left (a trickle that never trips the per-read timeout), stops the run with 69.
+# A server's answer is bounded: a larger body stops the run with 69, and so does an attempt
+# (connect, send, status line, headers, body) still going this many HTTP_TIMEOUTs after it began
+# (a trickle that never trips the per-read timeout); such an attempt is not retried. A request,
+# all its attempts and the waits between them together, gives up after REQUEST_TIMEOUTS x
+# HTTP_TIMEOUT (a rate-limited server asking for a longer wait: 75). See common/http_deadline.py.
 MAX_BODY_BYTES = 64 * 1024 * 1024  # after decompression, so a gzip bomb is caught too
 DEADLINE_TIMEOUTS = 4
+REQUEST_TIMEOUTS = 8
 BODY_CHUNK = 64 * 1024
 USER_AGENT = "tracksync/1.0 (+https://github.com/tracksync/tracksync)"
 
@@ -128,6 +132,19 @@ class CountingRetry(Retry):
         retry.service, retry.counter = self.service, self.counter
         return retry
 
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        """Wait before the next attempt, unless the wait would outlast the request's budget: then
+        a 429 goes back to the caller as rate limited (75), anything else gives up (69)."""
+        exchange = http_deadline.current()
+        if exchange is not None:
+            wait = self.get_retry_after(response) if response is not None else None
+            wait = min(wait, MAX_RETRY_AFTER) if wait else self.get_backoff_time()
+            if wait >= exchange.remaining():
+                if response is not None and response.status == 429:
+                    raise _LongRetryAfter()
+                raise http_deadline.DeadlinePassed(exchange, budget_spent=True)
+        super().sleep(response)
+
     def sleep_for_retry(self, response: BaseHTTPResponse) -> bool:
         retry_after = self.get_retry_after(response)
         if retry_after:
@@ -161,7 +178,7 @@ class _LongRetryAfter(Exception):
 
 class GuardedAdapter(HTTPAdapter):
     """The single door every request passes: refuses writes under dry-run, applies the rate
-    limit and counts requests."""
+    limit, counts requests and bounds every exchange in time and size."""
 
     def __init__(
         self, service: str, counter: RequestCounter, dry_run: bool, limiter: RateLimiter | None, **kw: Any
@@ -175,19 +192,39 @@ class GuardedAdapter(HTTPAdapter):
         if self.limiter:
             self.limiter.wait()
         self.counter.add(self.service, request.method)
-        timeout = kw.get("timeout")
-        per_read = timeout[1] if isinstance(timeout, tuple) else timeout
-        deadline = time.monotonic() + DEADLINE_TIMEOUTS * float(per_read or 30)
-        response = super().send(request, **{**kw, "stream": True})
-        read_bounded_body(response, self.service, deadline)
+        exchange = http_deadline.current()
+        own = exchange is None
+        if exchange is None:  # sent without ServiceSession.request (a test, requests-cache)
+            timeout = kw.get("timeout")
+            per_read = timeout[1] if isinstance(timeout, tuple) else timeout
+            exchange = http_deadline.Exchange(float(per_read or 30), DEADLINE_TIMEOUTS, REQUEST_TIMEOUTS)
+            http_deadline.begin(exchange)
+        try:
+            response = super().send(request, **{**kw, "stream": True})
+            read_bounded_body(response, self.service, exchange)
+        finally:
+            if own:
+                http_deadline.end(exchange)
+            else:
+                exchange.finish()
         return response
 
+    def init_poolmanager(self, *args: Any, **kw: Any) -> None:
+        super().init_poolmanager(*args, **kw)
+        self.poolmanager.pool_classes_by_scheme = http_deadline.POOL_CLASSES
 
-def read_bounded_body(response: requests.Response, service: str, deadline: float) -> None:
-    """Read the body into the response, at most MAX_BODY_BYTES and until `deadline` (monotonic),
-    a chunk at a time as it arrives. A read is abandoned at once on a stop request (SIGTERM);
-    a write's answer is read to its end, so its outcome is known. Broken bodies raise the
-    exceptions requests would (the caller's retry and error handling stay the same)."""
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = http_deadline.POOL_CLASSES
+        return manager
+
+
+def read_bounded_body(response: requests.Response, service: str, exchange: http_deadline.Exchange) -> None:
+    """Read the body into the response, at most MAX_BODY_BYTES and within the attempt's deadline
+    (the watchdog of `exchange` wakes a read that waits past it), a chunk at a time as it
+    arrives. A read is abandoned at once on a stop request (SIGTERM); a write's answer is read to
+    its end, so its outcome is known. Broken bodies raise the exceptions requests would (the
+    caller's retry and error handling stay the same)."""
     method = response.request.method or "GET"
     where = f"{method} {_path(response.url)}"
     overflow = ServiceUnavailable if method in ("GET", "HEAD") else UnknownOutcome
@@ -195,26 +232,19 @@ def read_bounded_body(response: requests.Response, service: str, deadline: float
     try:
         while True:
             try:
-                chunk = response.raw.read1(BODY_CHUNK, decode_content=True)
-            except urllib3.exceptions.DecodeError as exc:
-                raise requests.exceptions.ContentDecodingError(exc) from exc
-            except urllib3.exceptions.SSLError as exc:
-                raise requests.exceptions.SSLError(exc) from exc
-            except urllib3.exceptions.ReadTimeoutError as exc:
-                raise requests.exceptions.ConnectionError(exc) from exc
-            except (urllib3.exceptions.ProtocolError, OSError) as exc:
-                raise requests.exceptions.ChunkedEncodingError(exc) from exc
+                chunk = _read_chunk(response)
+            except requests.exceptions.RequestException:
+                if exchange.overrun():  # the watchdog shut the socket: the deadline, not a broken body
+                    raise overflow(_still_arriving(where, exchange), service=service) from None
+                raise
+            if exchange.overrun():  # a close-delimited body cut short by the watchdog looks complete
+                raise overflow(_still_arriving(where, exchange), service=service)
             if not chunk:
                 break
             size += len(chunk)
             if size > MAX_BODY_BYTES:
                 raise overflow(
                     f"{where}: the answer is larger than {MAX_BODY_BYTES // 2**20} MiB; reading stopped",
-                    service=service,
-                )
-            if time.monotonic() > deadline:
-                raise overflow(
-                    f"{where}: the answer was still arriving after {DEADLINE_TIMEOUTS} x HTTP_TIMEOUT; reading stopped",
                     service=service,
                 )
             if method == "GET":
@@ -224,6 +254,38 @@ def read_bounded_body(response: requests.Response, service: str, deadline: float
         response.close()
         raise
     response._content = b"".join(chunks)
+
+
+def _read_chunk(response: requests.Response) -> bytes:
+    """The next piece of the body as it arrives, urllib3's errors raised as requests' own."""
+    try:
+        chunk: bytes = response.raw.read1(BODY_CHUNK, decode_content=True)
+    except urllib3.exceptions.DecodeError as exc:
+        raise requests.exceptions.ContentDecodingError(exc) from exc
+    except urllib3.exceptions.SSLError as exc:
+        raise requests.exceptions.SSLError(exc) from exc
+    except urllib3.exceptions.ReadTimeoutError as exc:
+        raise requests.exceptions.ConnectionError(exc) from exc
+    except (urllib3.exceptions.ProtocolError, OSError, ValueError) as exc:
+        raise requests.exceptions.ChunkedEncodingError(exc) from exc
+    return chunk
+
+
+def _still_arriving(where: str, exchange: http_deadline.Exchange) -> str:
+    if exchange.budget_spent():
+        return _gave_up(where, exchange)
+    return (
+        f"{where}: the answer was still arriving after {exchange.attempt_timeouts:g} x HTTP_TIMEOUT "
+        f"({exchange.attempt_timeouts * exchange.timeout:g} s); reading stopped"
+    )
+
+
+def _gave_up(where: str, exchange: http_deadline.Exchange) -> str:
+    tries = f"{exchange.attempts} attempt{'s' * (exchange.attempts != 1)}"
+    return (
+        f"{where}: no answer after {tries} in {exchange.request_timeouts:g} x HTTP_TIMEOUT "
+        f"({exchange.request_timeouts * exchange.timeout:g} s, retries included); gave up"
+    )
 
 
 def _cache_key(token: str | None) -> Callable[..., str]:
@@ -345,27 +407,40 @@ class ServiceSession:
         ok: Collection[int] = (200, 201, 204),
         not_found_ok: bool = False,
     ) -> requests.Response:
-        """Send one request and return the Response; raise a SyncError subclass on failure."""
+        """Send one request and return the Response; raise a SyncError subclass on failure. The
+        request, every retry and wait included, is bounded by REQUEST_TIMEOUTS x HTTP_TIMEOUT."""
         url = self.url(path)
-        for attempt in range(1, POST_429_SENDS + 1):
-            response = self._send(method, url, params, json)
-            if response.status_code == 429 and method == "POST" and attempt < POST_429_SENDS:
-                wait = _retry_after(response)
-                if wait is None or wait > MAX_RETRY_AFTER:
-                    break
-                time.sleep(wait)
-                continue
-            break
+        exchange = http_deadline.Exchange(self.timeout, DEADLINE_TIMEOUTS, REQUEST_TIMEOUTS)
+        http_deadline.begin(exchange)
+        try:
+            for attempt in range(1, POST_429_SENDS + 1):
+                response = self._send(method, url, params, json, exchange)
+                if response.status_code == 429 and method == "POST" and attempt < POST_429_SENDS:
+                    wait = _retry_after(response)
+                    if wait is None or wait > MAX_RETRY_AFTER or wait >= exchange.remaining():
+                        break
+                    time.sleep(wait)
+                    continue
+                break
+        finally:
+            http_deadline.end(exchange)
         status = response.status_code
         if status in ok or (not_found_ok and status == 404):
             return response
         self._raise_for(method, path, response)
 
-    def _send(self, method: str, url: str, params: Params | None, json: Any) -> requests.Response:
+    def _send(
+        self, method: str, url: str, params: Params | None, json: Any, exchange: http_deadline.Exchange
+    ) -> requests.Response:
         try:
             response = self.session.request(method, url, params=params, json=json, timeout=self.timeout)
         except DryRunWrite:
             raise
+        except http_deadline.DeadlinePassed as exc:
+            where = f"{method} {_path(url)}"
+            text = _gave_up(where, exchange) if exc.budget_spent else _still_arriving(where, exchange)
+            failure = ServiceUnavailable if method in IDEMPOTENT_METHODS else UnknownOutcome
+            raise failure(text, service=self.service) from None
         except _LongRetryAfter:
             raise RateLimited("rate limited with a long Retry-After; try again later", service=self.service) from None
         except requests.exceptions.RequestException as exc:
