@@ -10,6 +10,7 @@ the job resolves it by looking for the origin marker, never by sending it again 
 from __future__ import annotations
 
 import hashlib
+import json as json_module
 import logging
 import re
 import threading
@@ -70,6 +71,12 @@ DEADLINE_TIMEOUTS = 4
 REQUEST_TIMEOUTS = 8
 BODY_CHUNK = 64 * 1024
 USER_AGENT = "tracksync/1.0 (+https://github.com/tracksync/tracksync)"
+
+
+class BadAnswer(ServiceUnavailable):
+    """A service answered, but not with what its API promises (not JSON, an HTML page, an empty or
+    truncated body, JSON of another shape, a value of the wrong type or out of range): the run
+    stops (69) before anything is planned or written on it."""
 
 
 class RequestCounter:
@@ -484,7 +491,21 @@ class ServiceSession:
         raise ApiError(f"{method} {path} refused ({status}): {detail}", service=self.service, status=status, body=body)
 
     def get_json(self, path: str, params: Params | None = None, **kw: Any) -> Any:
-        return self.request("GET", path, params=params, **kw).json()
+        """The JSON of a GET (BadAnswer, 69, when the answer is not JSON)."""
+        return self.json_of(self.request("GET", path, params=params, **kw))
+
+    def json_of(self, response: requests.Response) -> Any:
+        """The answer's JSON, or BadAnswer naming the request and what came instead (an HTML
+        page, an empty body, truncated or malformed JSON)."""
+        try:
+            return response.json()
+        except (ValueError, RecursionError):
+            where = f"{response.request.method} {_path(response.url)}"
+            raise BadAnswer(f"{where}: {not_json(response)}", service=self.service) from None
+
+    def path_of(self, path: str) -> str:
+        """The URL path a request for `path` goes to (for messages): /api/v1/user."""
+        return _path(self.url(path))
 
     def pages(
         self,
@@ -572,6 +593,27 @@ def error_detail(body: Any) -> str:
             parts.extend(f"{k}: {v}" for k, v in errors.items())
     parts.extend(str(m) for m in body.get("errorMessages", []) or [])
     return "; ".join(parts)[:300]
+
+
+def not_json(response: requests.Response) -> str:
+    """What an answer that is not JSON is, for an error line (its text is never quoted)."""
+    content = response.content or b""
+    if not content.strip():
+        return f"the answer ({response.status_code}) is empty, not JSON"
+    kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if "html" in kind or content.lstrip()[:1] == b"<":
+        return f"the answer ({response.status_code}) is an HTML page, not JSON"
+    try:
+        json_module.loads(content)
+    except RecursionError:
+        return "the answer is JSON nested too deeply"
+    except ValueError as exc:
+        position = getattr(exc, "pos", None)
+        at = f" at byte {position} of {len(content)}" if isinstance(position, int) else ""
+        if isinstance(position, int) and position >= len(content.rstrip()):
+            return f"the answer is truncated JSON (it ends{at})"
+        return f"the answer is not valid JSON (malformed{at})"
+    return "the answer is not valid JSON"
 
 
 def next_link(response: requests.Response) -> str | None:

@@ -26,7 +26,7 @@ import requests
 
 from . import progress, shutdown
 from .errors import ServiceUnavailable
-from .http import ItemsOf, Params, _path, next_link
+from .http import BadAnswer, ItemsOf, Params, _path, next_link
 
 if TYPE_CHECKING:
     from .http import NextParamsOf, NextUrlOf, ServiceSession
@@ -70,12 +70,10 @@ def read_pages(
             response = http.request("GET", url, params=query, not_found_ok=page > 1)
             visited.add(response.url)
             where = f"GET {_path(url)} page {page}"
-            body = None if response.status_code == 404 else _body(response, where, http.service)
+            body = None if response.status_code == 404 else http.json_of(response)
             batch = [] if body is None else _pick(items, body, where, http.service)
             if not isinstance(batch, list):
-                raise ServiceUnavailable(
-                    f"{where}: expected a list of items, got {type(batch).__name__}", service=http.service
-                )
+                raise BadAnswer(f"{where}: expected a list of items, got {type(batch).__name__}", service=http.service)
             if not batch:
                 return found, True
             fingerprint = hashlib.sha256(json.dumps(batch, sort_keys=True, default=str).encode()).digest()
@@ -92,7 +90,7 @@ def read_pages(
                 if not more:
                     return found, True
                 if not isinstance(more, dict):
-                    raise ServiceUnavailable(f"{where}: the next-page token is not readable", service=http.service)
+                    raise BadAnswer(f"{where}: the next-page token is not readable", service=http.service)
                 token = json.dumps(more, sort_keys=True, default=str)
                 if token in tokens:
                     raise ServiceUnavailable(
@@ -105,7 +103,7 @@ def read_pages(
                 continue
             link = _pick(partial(next_url, response), body, where, http.service) if next_url else next_link(response)
             if link is not None and not isinstance(link, str):
-                raise ServiceUnavailable(f"{where}: the next-page link is not a URL", service=http.service)
+                raise BadAnswer(f"{where}: the next-page link is not a URL", service=http.service)
             if link:
                 link = urljoin(response.url, link)
                 if link in visited:
@@ -141,13 +139,6 @@ def _last_page(response: requests.Response, page: int, found: int, batch: int, p
     return page_size is not None and 0 < page_size and batch < page_size
 
 
-def _body(response: requests.Response, where: str, service: str) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        raise ServiceUnavailable(f"{where}: the answer is not JSON", service=service) from None
-
-
 def _pick(pick: ItemsOf | None, body: Any, where: str, service: str) -> Any:
     """pick(body), where a body of another shape (a missing key, a list for an object) is the
     server's fault, one clear error (69), not a crash."""
@@ -156,7 +147,7 @@ def _pick(pick: ItemsOf | None, body: Any, where: str, service: str) -> Any:
     try:
         return pick(body)
     except (KeyError, IndexError, TypeError, AttributeError):
-        raise ServiceUnavailable(f"{where}: the answer has an unexpected shape", service=service) from None
+        raise BadAnswer(f"{where}: the answer has an unexpected shape", service=service) from None
 
 
 def _header_int(response: requests.Response, name: str) -> int | None:

@@ -190,7 +190,7 @@ def test_items_are_picked_from_the_body_and_checked():
             "linked", items=lambda body: body["time_entries"], next_url=lambda r, body: body["links"]["next"]
         )
     responses.get(f"{BASE}/html", body="<html>hi</html>", content_type="text/html")
-    with pytest.raises(ServiceUnavailable, match="not JSON"):
+    with pytest.raises(ServiceUnavailable, match="not JSON|HTML page|empty"):
         session().pages("html")
 
 
@@ -235,7 +235,13 @@ def test_kimai_timesheets_without_total_pages_are_read_to_the_short_page():
     from common.clients.kimai import KimaiClient
 
     url = "https://kimai.example.com/api/timesheets"
-    for number, body in ((1, items(0, 500)), (2, items(500, 500)), (3, items(1000, 3))):
+    def sheets(first, count):  # what the client checks a Kimai timesheet holds
+        return [
+            {"id": n + 1, "begin": "2026-01-01T08:00:00", "user": 1, "project": 1, "activity": 1}
+            for n in range(first, first + count)
+        ]
+
+    for number, body in ((1, sheets(0, 500)), (2, sheets(500, 500)), (3, sheets(1000, 3))):
         responses.get(url, json=body, match=[matchers.query_param_matcher({"page": str(number)}, strict_match=False)])
     sheets = KimaiClient(client_settings(), RequestCounter()).list_timesheets(
         "2026-01-01T00:00:00", "2026-12-31T23:59:59"

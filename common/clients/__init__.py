@@ -2,22 +2,22 @@
 
 Every client checks the first answer it gets: a service address that answers, but not as that
 service's API would (a 404, an HTML page, JSON of another shape), is a configuration error
-naming the address's key (exit 78), not a crash or a list of failed items.
+naming the address's key (exit 78), not a crash or a list of failed items. After that every
+answer is checked against the shape the jobs rely on (common/clients/shapes.py): bad data from
+a proven service stops the run with one line naming the service, the request and the fault (69).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from ..errors import ConfigError, SyncError
+from . import shapes
+from .shapes import Record as Record
+from .shapes import Shape
 
 if TYPE_CHECKING:
     from ..http import Params, ServiceSession
-
-Record = dict[str, Any]  # one JSON object of a service's answer
-Shape = Callable[[Any], bool]  # a test of an answer's shape
 
 # statuses the check reads itself; 401/403 (auth), 402/429 (rate) and 5xx keep their own meaning
 _CHECKED = tuple(s for s in range(200, 500) if s not in (401, 402, 403, 429))
@@ -31,15 +31,6 @@ class NotTheApi(ConfigError):
         self.key = key
 
 
-def is_record(*fields: str) -> Shape:
-    """A shape test: a JSON object holding every one of `fields`."""
-    return lambda body: isinstance(body, dict) and all(f in body for f in fields)
-
-
-def is_list(body: Any) -> bool:
-    return isinstance(body, list)
-
-
 class FirstAnswer:
     """Checks a client's answers until one passes: the first call a job makes (whatever it is)
     proves the address is the API before any other answer is trusted."""
@@ -48,25 +39,41 @@ class FirstAnswer:
         self.http, self.key, self.product = http, key, product
         self.proven = False
 
-    def get_json(self, path: str, params: Params | None = None, shape: Shape | None = None) -> Any:
-        """GET `path` as JSON; while the address is not proven, a 404 or other 4xx, a body that is
-        not JSON or one that fails `shape` raises NotTheApi."""
+    def get_json(
+        self, path: str, params: Params | None = None, shape: Shape | None = None, *, listed: bool = False
+    ) -> Any:
+        """GET `path` as JSON: one object of `shape`, or with `listed` a list of them (see
+        common/clients/shapes.py; a value of the wrong type: BadAnswer, 69). While the address is
+        not proven, a 404 or other 4xx, a body that is not JSON, or JSON that is not an object
+        (a list) holding the shape's required fields raises NotTheApi (78)."""
+        where = f"GET {self.http.path_of(path)}"
         if self.proven:
-            return self.http.get_json(path, params)
-        response = self.http.request("GET", path, params=params, ok=_CHECKED)
-        where = f"GET {urlsplit(self.http.url(path)).path}"
-        if response.status_code != 200:
-            raise NotTheApi(self.key, self.product, f"{where} answered {response.status_code}")
-        try:
-            body = response.json()
-        except ValueError:
-            html = "html" in response.headers.get("Content-Type", "") or response.text.lstrip()[:1] == "<"
-            raise NotTheApi(
-                self.key,
-                self.product,
-                f"{where} answered 200 with {'an HTML page' if html else 'a body that is not JSON'}",
-            ) from None
-        if shape is not None and not shape(body):
-            raise NotTheApi(self.key, self.product, f"{where} answered JSON of another shape")
+            body = self.http.get_json(path, params)
+        else:
+            response = self.http.request("GET", path, params=params, ok=_CHECKED)
+            if response.status_code != 200:
+                raise NotTheApi(self.key, self.product, f"{where} answered {response.status_code}")
+            try:
+                body = response.json()
+            except (ValueError, RecursionError):
+                html = "html" in response.headers.get("Content-Type", "") or response.text.lstrip()[:1] == "<"
+                raise NotTheApi(
+                    self.key,
+                    self.product,
+                    f"{where} answered 200 with {'an HTML page' if html else 'a body that is not JSON'}",
+                ) from None
+            if not _looks_like(body, shape or {}, listed):
+                raise NotTheApi(self.key, self.product, f"{where} answered JSON of another shape")
+        checked = shapes.many if listed else shapes.one
+        result = checked(self.http, where, body, shape or {})
         self.proven = True
-        return body
+        return result
+
+
+def _looks_like(body: Any, shape: Shape, listed: bool) -> bool:
+    """The first answer's test: the right container, holding the shape's required top fields."""
+    required = [name.split(".")[0] for name, kind in shape.items() if not kind.endswith("?")]
+    items = body if listed else [body]
+    if not isinstance(items, list):
+        return False
+    return all(isinstance(item, dict) and all(name in item for name in required) for item in items)

@@ -7,12 +7,28 @@ from typing import TYPE_CHECKING, Any
 from ..config import SERVICE_KEYS
 from ..errors import NotFound
 from ..http import RequestCounter, ServiceSession
-from . import FirstAnswer, Record, is_record
+from . import FirstAnswer, Record
+from .shapes import Shape, many, shape
 
 if TYPE_CHECKING:
     from ..config import Settings
 
 MAX_LIMIT = 50  # Gitea clamps `limit` to [api] MAX_RESPONSE_ITEMS, 50 by default
+
+# what the jobs rely on in Gitea's answers (common/clients/shapes.py)
+VERSION = shape(version="str")
+USER = shape(id="id", login="str")
+REPO = shape(id="id", name="str")
+ISSUE = shape(
+    id="id",
+    number="id",
+    title="str",
+    state="str",
+    updated_at="str",
+    body="str?",
+    html_url="str?",
+    pull_request="object?",
+)
 
 
 class GiteaClient:
@@ -32,25 +48,26 @@ class GiteaClient:
         self.max_pages = settings.max_pages
 
     def version(self) -> str | None:
-        return self.api.get_json("version", shape=is_record("version")).get("version")
+        return self.api.get_json("version", shape=VERSION).get("version")
 
     def me(self) -> Record:
-        return self.api.get_json("user", shape=is_record("id", "login"))
+        return self.api.get_json("user", shape=USER)
 
-    def _pages(self, path: str, params: dict[str, Any]) -> tuple[list[Record], bool]:
+    def _pages(self, path: str, params: dict[str, Any], fields: Shape) -> tuple[list[Record], bool]:
         """Follow Link rel="next" (the shared pager). Returns (items, complete); complete is False
-        when MAX_PAGES cut it."""
-        return self.http.pages(
+        when MAX_PAGES cut it. Every item is checked against `fields`."""
+        items, complete = self.http.pages(
             path, dict(params, limit=self.page_size), page_size=self.page_size, max_pages=self.max_pages
         )
+        return many(self.http, f"GET {self.http.path_of(path)}", items, fields), complete
 
     def list_repos(self, owner: str) -> list[Record]:
         """Repositories of an organisation, or of a user when no organisation has that name."""
         try:
-            repos, _ = self._pages(f"orgs/{owner}/repos", {})
+            repos, _ = self._pages(f"orgs/{owner}/repos", {}, REPO)
         except NotFound:
             try:
-                repos, _ = self._pages(f"users/{owner}/repos", {})
+                repos, _ = self._pages(f"users/{owner}/repos", {}, REPO)
             except NotFound:
                 raise NotFound(
                     f"no organisation or user named {owner!r} (GITEA_ORGANIZATION)", service="gitea"
@@ -68,6 +85,6 @@ class GiteaClient:
         if since:
             params["since"] = since
         try:
-            return self._pages(f"repos/{owner}/{repo}/issues", params)
+            return self._pages(f"repos/{owner}/{repo}/issues", params, ISSUE)
         except NotFound:
             raise NotFound(f"repository {owner}/{repo} not found", service="gitea") from None

@@ -10,12 +10,28 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import SERVICE_KEYS
 from ..http import RequestCounter, ServiceSession
-from . import FirstAnswer, Record, is_record
+from . import FirstAnswer, Record
+from .shapes import many, shape
 
 if TYPE_CHECKING:
     from ..config import Settings
 
 PER_PAGE = 2000
+
+# what the jobs rely on in Harvest's answers (common/clients/shapes.py)
+ME = shape(id="id", email="str")
+ENTRY = shape(
+    id="id",
+    spent_date="str",
+    hours="number",
+    updated_at="str",
+    notes="str?",
+    started_time="str?",
+    ended_time="str?",
+    is_running="bool?",
+    billable="bool?",
+    **{"user.id": "id", "user.name": "str?", "client.name": "str?", "project.name": "str?", "task.name": "str?"},
+)
 
 
 class HarvestClient:
@@ -38,7 +54,7 @@ class HarvestClient:
         self.max_pages = settings.max_pages
 
     def me(self) -> Record:
-        return self.api.get_json("users/me", shape=is_record("id", "email"))
+        return self.api.get_json("users/me", shape=ME)
 
     def time_entries(
         self, date_from: str | None = None, date_to: str | None = None, updated_since: str | None = None
@@ -51,7 +67,7 @@ class HarvestClient:
         params["per_page"] = PER_PAGE
         if not self.api.proven:
             self.me()  # HARVEST_URL is proven to be Harvest's API before any list is trusted
-        return self.http.pages(
+        entries, complete = self.http.pages(
             "time_entries",
             params,
             page_size=PER_PAGE,
@@ -59,3 +75,4 @@ class HarvestClient:
             items=lambda body: body["time_entries"],
             next_url=lambda response, body: (body.get("links") or {}).get("next"),
         )
+        return many(self.http, f"GET {self.http.path_of('time_entries')}", entries, ENTRY), complete

@@ -10,10 +10,30 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import SERVICE_KEYS
 from ..http import RequestCounter, ServiceSession
-from . import FirstAnswer, Record, is_list, is_record
+from . import FirstAnswer, Record
+from .shapes import get_many, get_one, many, shape
 
 if TYPE_CHECKING:
     from ..config import Settings
+
+
+# what the jobs rely on in Toggl's answers (common/clients/shapes.py)
+ME = shape(id="id", email="str")
+ENTRY = shape(
+    id="id",
+    start="str",
+    stop="str?",
+    duration="int",
+    at="str",
+    description="str?",
+    project_id="id?",
+    task_id="id?",
+    billable="bool?",
+    tags="list?",
+    server_deleted_at="str?",
+)
+PROJECT = shape(id="id", name="str", client_id="id?", cid="id?")
+NAMED = shape(id="id", name="str")  # a client, a task
 
 
 class TogglClient:
@@ -33,7 +53,7 @@ class TogglClient:
         self.api = FirstAnswer(self.http, "TOGGL_URL", "Toggl Track")
 
     def me(self) -> Record:
-        return self.api.get_json("me", shape=is_record("id", "email"))
+        return self.api.get_json("me", shape=ME)
 
     def time_entries(
         self, start_date: str | None = None, end_date: str | None = None, since: float | None = None
@@ -43,14 +63,15 @@ class TogglClient:
         params: dict[str, Any] = (
             {"since": int(since)} if since is not None else {"start_date": start_date, "end_date": end_date}
         )
-        return self.api.get_json("me/time_entries", params, shape=is_list)
+        return self.api.get_json("me/time_entries", params, shape=ENTRY, listed=True)
 
     def projects(self) -> list[Record]:
-        return self.http.get_json(f"workspaces/{self.workspace}/projects")
+        return get_many(self.http, f"workspaces/{self.workspace}/projects", None, PROJECT)
 
     def clients(self) -> list[Record]:
-        return self.http.get_json(f"workspaces/{self.workspace}/clients")
+        return get_many(self.http, f"workspaces/{self.workspace}/clients", None, NAMED)
 
     def tasks(self) -> list[Record]:
         """Tasks come with the user's related data (there is no workspace tasks list in v9)."""
-        return self.http.get_json("me", {"with_related_data": "true"}).get("tasks") or []
+        me = get_one(self.http, "me", {"with_related_data": "true"}, shape(tasks="list?"))
+        return many(self.http, f"GET {self.http.path_of('me')} (tasks)", me.get("tasks") or [], NAMED)
