@@ -6,8 +6,10 @@ the verbosity say, so cron and systemd runs leave a trace even at LOG_LEVEL=ERRO
 from __future__ import annotations
 
 import base64
+import html
 import logging
 import logging.handlers
+import re
 import sys
 from collections.abc import Iterable
 from datetime import datetime
@@ -28,23 +30,69 @@ SUMMARY = f"{LOGGER}.summary"  # the run summary lines: log file only, never fil
 _secrets: list[str] = []  # the configured secret values, set by setup_logging
 
 
+_pattern: re.Pattern[str] | None = None  # every form of every configured secret, any case
+
+B64_CORE_MIN = 8  # base64 characters: a shorter run could match ordinary text
+BASE64_CHARS = "[A-Za-z0-9+/_-]"
+
+
 def secret_forms(secret: str) -> set[str]:
-    """Every form a secret may take on its way out: as set, lower- and upper-cased, URL-encoded,
-    and base64-encoded alone or as the user:password pair of a Basic header (Toggl sends
-    `token:api_token`)."""
-    forms = {secret, secret.lower(), secret.upper(), quote(secret, safe=""), quote_plus(secret)}
+    """Every form a secret may take on its way out: as set, lower- and upper-cased, URL-encoded
+    (once or twice, hex digits in either case), JSON- and HTML-escaped, and base64-encoded (also
+    URL-safe), alone or anywhere inside encoded text: a Basic header's `user:token` (Toggl sends
+    `token:api_token`), a whole `Bearer token` header encoded by a server that echoes it. Matching
+    is case-insensitive besides (`redact`), so any mix of cases is caught too."""
+    forms = set()
+    for variant in (secret, secret.lower(), secret.upper()):
+        forms.update({variant, variant.replace("/", "\\/"), html.escape(variant)})
+        for encoded in (quote(variant, safe=""), quote_plus(variant), quote(variant)):
+            forms.update({encoded, encoded.lower(), encoded.upper(), quote(encoded, safe="")})
     for plain in (secret, f"{secret}:api_token"):
         encoded = base64.b64encode(plain.encode()).decode()
-        forms.update({encoded, encoded.rstrip("=")})
+        forms.update({encoded, encoded.rstrip("="), base64.urlsafe_b64encode(plain.encode()).decode().rstrip("=")})
+    forms.update(_base64_cores(secret))
     return {form for form in forms if len(form) >= 4}
+
+
+def _base64_cores(secret: str) -> set[str]:
+    """The characters that encode `secret` in any base64 text holding it, whatever comes before
+    or after it: for each of the three alignments of its first byte in a 3-byte group, the run of
+    whole groups made of its bytes only (standard and URL-safe alphabets)."""
+    data = secret.encode()
+    cores = set()
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + data).decode()
+        core = encoded[4 if offset else 0 : (offset + len(data)) // 3 * 4]
+        if len(core) >= B64_CORE_MIN:
+            cores.update({core, core.replace("+", "-").replace("/", "_")})
+    return cores
+
+
+def redaction_pattern(secrets: Iterable[str | None]) -> re.Pattern[str] | None:
+    """One case-insensitive pattern of every form of the given secrets (None without any)."""
+    kept = [s for s in secrets if s and len(s) >= 4]
+    forms = {form for s in kept for form in secret_forms(s)}
+    if not forms:
+        return None
+    alternatives = [re.escape(f) for f in sorted(forms, key=len, reverse=True)]
+    cores = {core for s in kept for core in _base64_cores(s)}
+    if cores:  # the whole base64 word around a secret's encoding: not even its edge bits survive
+        inner = "|".join(re.escape(c) for c in sorted(cores, key=len, reverse=True))
+        alternatives.insert(0, f"{BASE64_CHARS}*(?:{inner}){BASE64_CHARS}*=*")
+    return re.compile("|".join(alternatives), re.IGNORECASE)
+
+
+def redact_secrets(text: str, secrets: Iterable[str | None]) -> str:
+    """`text` with every form of the given secrets replaced by *** (for code that holds its
+    secrets itself: backups, GDPR archives, diagnose)."""
+    pattern = redaction_pattern(secrets)
+    return pattern.sub("***", text) if pattern else text
 
 
 def redact(text: str) -> str:
     """`text` with every configured secret, in any of its forms, replaced by ***: for anything the
-    process prints or writes outside the logger (error lines, JSON error objects)."""
-    for secret in _secrets:
-        text = text.replace(secret, "***")
-    return text
+    process prints or writes outside the logger (error lines, JSON error objects, the store)."""
+    return _pattern.sub("***", text) if _pattern is not None else text
 
 
 class RedactingStream:
@@ -72,16 +120,14 @@ def redact_standard_streams() -> None:
 class RedactSecrets(logging.Filter):
     """Replaces every configured secret value in a record's message with ***."""
 
-    def __init__(self, secrets: Iterable[str]) -> None:
+    def __init__(self, secrets: Iterable[str | None]) -> None:
         super().__init__()
         self.secrets = [s for s in secrets if s and len(s) >= 4]
+        self.pattern = redaction_pattern(self.secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            text = record.getMessage()
-            for secret in self.secrets:
-                text = text.replace(secret, "***")
-            record.msg, record.args = text, None
+        if self.pattern is not None:
+            record.msg, record.args = self.pattern.sub("***", record.getMessage()), None
         return True
 
 
@@ -119,12 +165,11 @@ def setup_logging(settings: Settings | None = None, verbose: int = 0, errors_onl
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
         handler.close()
-    _secrets[:] = sorted(
-        {form for s in (settings.secrets() if settings else []) if s and len(s) >= 4 for form in secret_forms(s)},
-        key=len,
-        reverse=True,
-    )
-    redact_filter = RedactSecrets(_secrets)
+    global _pattern
+    configured = [s for s in (settings.secrets() if settings else []) if s and len(s) >= 4]
+    _secrets[:] = sorted({form for s in configured for form in secret_forms(s)}, key=len, reverse=True)
+    _pattern = redaction_pattern(configured)
+    redact_filter = RedactSecrets(configured)
     if _secrets:
         redact_standard_streams()
     stderr = logging.StreamHandler(sys.stderr)

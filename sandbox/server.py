@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from sandbox import contract
+from sandbox import contract, hostile
 from sandbox.faults import FaultPlan
 from sandbox.recording import RequestRecord
 
@@ -256,13 +256,20 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._answer_with_failure(request)
             return
 
-        plan = sandbox.faults.plan(service.name, self.command)
+        plan = sandbox.faults.plan(service.name, self.command, url.path)
         if plan.latency_s:
             time.sleep(plan.latency_s)
         if plan.action is not None:
             sandbox.log.add_violations(violations, service.name)
             self._answer_with_fault(request, plan)
             return
+        if hostile.replaces_answer(plan):
+            sandbox.log.add_violations(violations, service.name)
+            response = hostile.answer(plan, request)
+            self._record(request, response.status, ",".join(plan.hostile))
+            self._send(response, plan)
+            return
+        hostile.before_service(plan, request)
 
         try:
             response = service.handle(request) if body_is_json else service.bad_json(request)
@@ -279,8 +286,10 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._record(request, None, "commit_drop")
             self._drop()
             return
-        self._record(request, response.status, None)
-        self._send(response)
+        if plan.hostile:
+            response = hostile.after_service(plan, response, self.server.service.root_url.rstrip("/") + self.path)
+        self._record(request, response.status, ",".join(plan.hostile) or None)
+        self._send(response, plan)
 
     def _answer_with_failure(self, request: Request) -> None:
         """The stand-in broke (the exception being handled): record it, answer 500 naming it."""
@@ -355,17 +364,44 @@ class RequestHandler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    def _send(self, response: Response) -> None:
+    def _send(self, response: Response, plan: FaultPlan | None = None) -> None:
         payload, content_type = response.encode()
+        if plan is not None and plan.settings is not None and "trickle" in plan.hostile:
+            self._send_trickled(response, payload, content_type, plan.settings.trickle_ms / 1000)
+            return
+        padding = 0
+        if plan is not None and plan.settings is not None and "oversized" in plan.hostile and payload:
+            padding = int(plan.settings.oversized_mib * 2**20)
         self.send_response(response.status)
         if content_type and response.status != 204:
             self.send_header("Content-Type", content_type)
         for name, value in response.headers.items():
             self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload) if response.status != 204 else 0))
+        self.send_header("Content-Length", str(padding + len(payload) if response.status != 204 else 0))
         self.end_headers()
-        if response.status != 204:
+        if response.status == 204:
+            return
+        try:
+            block = b" " * 2**20
+            for start in range(0, padding, len(block)):  # valid JSON: whitespace, then the answer
+                self.wfile.write(block[: padding - start])
             self.wfile.write(payload)
+        except OSError:  # the client gave up on an oversized answer: what it should do
+            self.close_connection = True
+
+    def _send_trickled(self, response: Response, payload: bytes, content_type: str | None, step: float) -> None:
+        """Status line, headers and body one byte every `step` seconds, until the client gives up."""
+        lines = [f"HTTP/1.1 {response.status} {self.responses.get(response.status, ('',))[0]}"]
+        lines += [f"Date: {self.date_time_string()}", f"Content-Length: {len(payload)}"]
+        lines += [f"Content-Type: {content_type}"] if content_type else []
+        lines += [f"{name}: {value}" for name, value in response.headers.items()]
+        self.close_connection = True
+        try:
+            for byte in ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload:
+                self.wfile.write(bytes([byte]))
+                time.sleep(step)
+        except OSError:
+            pass
 
 
 def _parse_json(raw: bytes) -> tuple[Any, bool]:
