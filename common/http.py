@@ -610,7 +610,8 @@ def not_json(response: requests.Response) -> str:
     except ValueError as exc:
         position = getattr(exc, "pos", None)
         at = f" at byte {position} of {len(content)}" if isinstance(position, int) else ""
-        if isinstance(position, int) and position >= len(content.rstrip()):
+        cut = isinstance(position, int) and position >= len(content.rstrip())
+        if cut or str(exc).startswith("Unterminated string"):
             return f"the answer is truncated JSON (it ends{at})"
         return f"the answer is not valid JSON (malformed{at})"
     return "the answer is not valid JSON"

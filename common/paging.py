@@ -70,10 +70,14 @@ def read_pages(
             response = http.request("GET", url, params=query, not_found_ok=page > 1)
             visited.add(response.url)
             where = f"GET {_path(url)} page {page}"
-            body = None if response.status_code == 404 else http.json_of(response)
-            batch = [] if body is None else _pick(items, body, where, http.service)
+            if response.status_code == 404:  # past the last page
+                body, batch = None, []
+            else:  # null, or an object where the list belongs, is the server's fault: never "no more items"
+                body = http.json_of(response)
+                batch = _pick(items, body, where, http.service)
             if not isinstance(batch, list):
-                raise BadAnswer(f"{where}: expected a list of items, got {type(batch).__name__}", service=http.service)
+                got = "null" if batch is None else type(batch).__name__
+                raise BadAnswer(f"{where}: expected a list of items, got {got}", service=http.service)
             if not batch:
                 return found, True
             fingerprint = hashlib.sha256(json.dumps(batch, sort_keys=True, default=str).encode()).digest()

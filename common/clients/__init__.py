@@ -71,9 +71,9 @@ class FirstAnswer:
 
 
 def _looks_like(body: Any, shape: Shape, listed: bool) -> bool:
-    """The first answer's test: the right container, holding the shape's required top fields."""
+    """The first answer's test: a list (its items are the data's business: a bad one is bad data,
+    69), or an object holding the shape's required top fields."""
+    if listed:
+        return isinstance(body, list)
     required = [name.split(".")[0] for name, kind in shape.items() if not kind.endswith("?")]
-    items = body if listed else [body]
-    if not isinstance(items, list):
-        return False
-    return all(isinstance(item, dict) and all(name in item for name in required) for item in items)
+    return isinstance(body, dict) and all(name in body for name in required)
