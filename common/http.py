@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json as json_module
 import logging
+import math
 import re
 import threading
 import time
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
@@ -58,6 +59,7 @@ RETRY_OTHER = 2  # any other error on the way
 RETRY_BACKOFF_MAX = 5.0  # ... up to this many seconds (a Retry-After header overrides both)
 MAX_RETRY_AFTER = 60  # a longer Retry-After stops the run with exit 75 instead of sleeping
 POST_429_SENDS = 6  # a POST answered 429 is sent at most this many times in all
+MAX_REDIRECTS = 5  # redirects of a GET followed, on the configured origin only
 # test_connection.py reports a dead service at once instead of retrying for seconds
 FAIL_FAST_RETRIES = {"total": 2, "connect": 1, "read": 1, "status": 1, "other": 1}
 POOL_SPARE = 2  # connections per service beyond one per sync worker
@@ -421,7 +423,7 @@ class ServiceSession:
         http_deadline.begin(exchange)
         try:
             for attempt in range(1, POST_429_SENDS + 1):
-                response = self._send(method, url, params, json, exchange)
+                response = self._send_following(method, url, params, json, exchange)
                 if response.status_code == 429 and method == "POST" and attempt < POST_429_SENDS:
                     wait = _retry_after(response)
                     if wait is None or wait > MAX_RETRY_AFTER or wait >= exchange.remaining():
@@ -436,11 +438,35 @@ class ServiceSession:
             return response
         self._raise_for(method, path, response)
 
+    def _send_following(
+        self, method: str, url: str, params: Params | None, json: Any, exchange: http_deadline.Exchange
+    ) -> requests.Response:
+        """Send, following a GET's redirects only on the configured origin: a Location elsewhere
+        (another host, port, or scheme, http -> https included) stops the run (69) and nothing,
+        credentials least of all, is sent there. Other methods get a redirect back as an error."""
+        response = self._send(method, url, params, json, exchange)
+        for _ in range(MAX_REDIRECTS):
+            if not response.is_redirect or method not in ("GET", "HEAD"):
+                return response
+            target = urljoin(response.url, response.headers.get("Location", ""))
+            if origin_of(target) != origin_of(self.base):
+                raise ServiceUnavailable(
+                    f"{method} {_path(url)}: redirected to {_origin(target)}, not the configured {self.url_key} "
+                    f"{_origin(self.base)}, so nothing was sent there (if the service lives there, set "
+                    f"{self.url_key} to it)",
+                    service=self.service,
+                )
+            response.close()
+            response = self._send(method, target, None, None, exchange)
+        raise ServiceUnavailable(f"{method} {_path(url)}: more than {MAX_REDIRECTS} redirects", service=self.service)
+
     def _send(
         self, method: str, url: str, params: Params | None, json: Any, exchange: http_deadline.Exchange
     ) -> requests.Response:
         try:
-            response = self.session.request(method, url, params=params, json=json, timeout=self.timeout)
+            response = self.session.request(
+                method, url, params=params, json=json, timeout=self.timeout, allow_redirects=False
+            )
         except DryRunWrite:
             raise
         except http_deadline.DeadlinePassed as exc:
@@ -647,9 +673,10 @@ def response_date(response: requests.Response) -> datetime | None:
 def _retry_after(response: requests.Response) -> float | None:
     value = response.headers.get("Retry-After")
     try:
-        return max(float(value), 0) if value is not None else None
+        wait = float(value) if value is not None else None
     except ValueError:
         return None
+    return max(wait, 0) if wait is not None and math.isfinite(wait) else None  # nan, inf: not a wait
 
 
 def _json_or_none(response: requests.Response) -> Any:
