@@ -56,8 +56,14 @@ def good(kind):
             "created_by_id": 3,
             "created_at": "2026-11-02T08:00:00Z",
         },
-        "entry": {"id": 7, "start": "2026-11-02T08:00:00Z", "stop": None, "duration": 60, "at": "2026-11-02"},
-        "harvest": {"id": 8, "spent_date": "2026-11-02", "hours": 1.5, "updated_at": "x", "user": {"id": 2}},
+        "entry": {"id": 7, "start": "2026-11-02T08:00:00Z", "stop": None, "duration": 60, "at": "2026-11-02T09:00:00Z"},
+        "harvest": {
+            "id": 8,
+            "spent_date": "2026-11-02",
+            "hours": 1.5,
+            "updated_at": "2026-11-02T09:00:00Z",
+            "user": {"id": 2},
+        },
     }[kind]
 
 
@@ -220,3 +226,19 @@ def test_the_answer_to_a_write_is_checked_too():
     client = KimaiClient(settings(), RequestCounter())
     with pytest.raises(BadAnswer, match="kimai: POST /api/timesheets: id is text of 2 characters, not an id"):
         client.create_timesheet({"begin": "2026-11-02T08:00:00"})
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("name", "field", "value", "said"),
+    [
+        ("toggl entries", "start", "yesterday", "start is text of 9 characters, not a date and time"),
+        ("kimai timesheets", "begin", "2026-13-45T99:00:00", "begin is text of 19 characters, not a date and time"),
+        ("harvest entries", "spent_date", "02.11.2026", "spent_date is text of 10 characters, not a date"),
+        ("zammad time", "created_at", 1730534400, "created_at is 1730534400, not a date and time"),
+    ],
+)
+def test_times_that_are_not_times(name, field, value, said):
+    client, call = prepare(name, [{**good(CALLS[name][4]), field: value}])
+    with pytest.raises(BadAnswer, match=said):
+        call(client)

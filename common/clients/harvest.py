@@ -22,9 +22,9 @@ PER_PAGE = 2000
 ME = shape(id="id", email="str")
 ENTRY = shape(
     id="id",
-    spent_date="str",
+    spent_date="date",
     hours="number",
-    updated_at="str",
+    updated_at="time",
     notes="str?",
     started_time="str?",
     ended_time="str?",

@@ -30,8 +30,8 @@ PROJECT = shape(id="id", name="str", customer="id", comment="str?", visible="boo
 ACTIVITY = shape(id="id", name="str", project="id?", comment="str?", visible="bool?", billable="bool?")
 TIMESHEET = shape(
     id="id",
-    begin="str",
-    end="str?",
+    begin="time",
+    end="time?",
     user="id",
     project="id",
     activity="id",

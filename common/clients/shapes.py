@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..http import BadAnswer
@@ -47,12 +48,39 @@ def _is_decimal(value: Any) -> bool:
     return _is_number(value)
 
 
+def _is_time(value: Any) -> bool:
+    """An ISO 8601 / RFC 3339 date-time as the services write them (Z, +00:00, Kimai's +0200)."""
+    if not isinstance(value, str) or not 10 <= len(value) <= 64:
+        return False
+    text = value.strip().replace("Z", "+00:00")
+    if len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
+        text = f"{text[:-2]}:{text[-2:]}"
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_date(value: Any) -> bool:
+    """A calendar day, YYYY-MM-DD."""
+    if not isinstance(value, str) or len(value) != 10:
+        return False
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
 KINDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "id": ("an id (a whole number from 1 to 2^63-1)", lambda v: _is_int(v) and v > 0),
     "int": ("a whole number that fits 64 bits", _is_int),
     "number": ("a finite number", _is_number),
     "decimal": ("a number", _is_decimal),
     "str": ("text", lambda v: isinstance(v, str)),
+    "time": ("a date and time (ISO 8601)", _is_time),
+    "date": ("a date (YYYY-MM-DD)", _is_date),
     "bool": ("true or false", lambda v: isinstance(v, bool)),
     "list": ("a list", lambda v: isinstance(v, list)),
     "object": ("an object", lambda v: isinstance(v, dict)),

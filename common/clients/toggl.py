@@ -21,16 +21,16 @@ if TYPE_CHECKING:
 ME = shape(id="id", email="str")
 ENTRY = shape(
     id="id",
-    start="str",
-    stop="str?",
+    start="time",
+    stop="time?",
     duration="int",
-    at="str",
+    at="time",
     description="str?",
     project_id="id?",
     task_id="id?",
     billable="bool?",
     tags="list?",
-    server_deleted_at="str?",
+    server_deleted_at="time?",
 )
 PROJECT = shape(id="id", name="str", client_id="id?", cid="id?")
 NAMED = shape(id="id", name="str")  # a client, a task

@@ -19,9 +19,9 @@ SEARCH_PAGE = 200  # Zammad clamps per_page to 200 on search
 
 # what the jobs rely on in Zammad's answers (common/clients/shapes.py)
 ME = shape(id="id", login="str")
-TICKET = shape(id="id", number="str", title="str", updated_at="str", organization="str?")
+TICKET = shape(id="id", number="str", title="str", updated_at="time", organization="str?")
 TIME_ACCOUNTING = shape(
-    id="id", ticket_id="id", time_unit="decimal", type_id="id?", created_by_id="id", created_at="str"
+    id="id", ticket_id="id", time_unit="decimal", type_id="id?", created_by_id="id", created_at="time"
 )
 TYPE = shape(id="id", name="str")
 USER = shape(id="id", email="str?")
