@@ -30,10 +30,8 @@ SUMMARY = f"{LOGGER}.summary"  # the run summary lines: log file only, never fil
 _secrets: list[str] = []  # the configured secret values, set by setup_logging
 
 
-_pattern: re.Pattern[str] | None = None  # every form of every configured secret, any case
-
 B64_CORE_MIN = 8  # base64 characters: a shorter run could match ordinary text
-BASE64_CHARS = "[A-Za-z0-9+/_-]"
+_BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
 
 
 def secret_forms(secret: str) -> set[str]:
@@ -68,31 +66,66 @@ def _base64_cores(secret: str) -> set[str]:
     return cores
 
 
-def redaction_pattern(secrets: Iterable[str | None]) -> re.Pattern[str] | None:
-    """One case-insensitive pattern of every form of the given secrets (None without any)."""
-    kept = [s for s in secrets if s and len(s) >= 4]
-    forms = {form for s in kept for form in secret_forms(s)}
-    if not forms:
-        return None
-    alternatives = [re.escape(f) for f in sorted(forms, key=len, reverse=True)]
-    cores = {core for s in kept for core in _base64_cores(s)}
-    if cores:  # the whole base64 word around a secret's encoding: not even its edge bits survive
-        inner = "|".join(re.escape(c) for c in sorted(cores, key=len, reverse=True))
-        alternatives.insert(0, f"{BASE64_CHARS}*(?:{inner}){BASE64_CHARS}*=*")
-    return re.compile("|".join(alternatives), re.IGNORECASE)
+class Redactor:
+    """Masks every form (`secret_forms`) of some secrets in a text, in any case, with ***: one
+    pass of str.find per form over the lower-cased text (linear, however long the text), and a
+    base64 form masked with the whole base64 word around it, so not even its edge bits survive."""
+
+    def __init__(self, secrets: Iterable[str | None]) -> None:
+        kept = [s for s in secrets if s and len(s) >= 4]
+        self.cores = {core.lower() for s in kept for core in _base64_cores(s)}
+        self.forms = sorted({form.lower() for s in kept for form in secret_forms(s)}, key=len, reverse=True)
+        alternatives = "|".join(re.escape(form) for form in self.forms)
+        self._fallback = re.compile(alternatives, re.IGNORECASE) if self.forms else None
+
+    def __bool__(self) -> bool:
+        return bool(self.forms)
+
+    def sub(self, text: str) -> str:
+        if not self.forms or not text:
+            return text
+        low = text.lower()
+        if len(low) != len(text):  # a character whose lower case is longer: positions differ
+            return self._fallback.sub("***", text) if self._fallback else text
+        spans = []
+        for form in self.forms:
+            at = low.find(form)
+            while at != -1:
+                start, end = at, at + len(form)
+                if form in self.cores:
+                    while start and text[start - 1] in _BASE64_CHARS:
+                        start -= 1
+                    while end < len(text) and (text[end] in _BASE64_CHARS or text[end] == "="):
+                        end += 1
+                spans.append((start, end))
+                at = low.find(form, at + len(form))
+        if not spans:
+            return text
+        spans.sort()
+        out, last = [], -1
+        for start, end in spans:
+            if start <= last:  # overlaps or touches the span before: one mask for both
+                last = max(last, end)
+                continue
+            out.append(text[max(last, 0) : start] + "***")
+            last = end
+        out.append(text[last:])
+        return "".join(out)
+
+
+_redactor = Redactor(())  # the configured secrets' (setup_logging)
 
 
 def redact_secrets(text: str, secrets: Iterable[str | None]) -> str:
     """`text` with every form of the given secrets replaced by *** (for code that holds its
     secrets itself: backups, GDPR archives, diagnose)."""
-    pattern = redaction_pattern(secrets)
-    return pattern.sub("***", text) if pattern else text
+    return Redactor(secrets).sub(text)
 
 
 def redact(text: str) -> str:
     """`text` with every configured secret, in any of its forms, replaced by ***: for anything the
     process prints or writes outside the logger (error lines, JSON error objects, the store)."""
-    return _pattern.sub("***", text) if _pattern is not None else text
+    return _redactor.sub(text)
 
 
 class RedactingStream:
@@ -123,11 +156,11 @@ class RedactSecrets(logging.Filter):
     def __init__(self, secrets: Iterable[str | None]) -> None:
         super().__init__()
         self.secrets = [s for s in secrets if s and len(s) >= 4]
-        self.pattern = redaction_pattern(self.secrets)
+        self.redactor = Redactor(self.secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.pattern is not None:
-            record.msg, record.args = self.pattern.sub("***", record.getMessage()), None
+        if self.redactor:
+            record.msg, record.args = self.redactor.sub(record.getMessage()), None
         return True
 
 
@@ -165,10 +198,10 @@ def setup_logging(settings: Settings | None = None, verbose: int = 0, errors_onl
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
         handler.close()
-    global _pattern
+    global _redactor
     configured = [s for s in (settings.secrets() if settings else []) if s and len(s) >= 4]
     _secrets[:] = sorted({form for s in configured for form in secret_forms(s)}, key=len, reverse=True)
-    _pattern = redaction_pattern(configured)
+    _redactor = Redactor(configured)
     redact_filter = RedactSecrets(configured)
     if _secrets:
         redact_standard_streams()
