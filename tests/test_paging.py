@@ -235,6 +235,7 @@ def test_kimai_timesheets_without_total_pages_are_read_to_the_short_page():
     from common.clients.kimai import KimaiClient
 
     url = "https://kimai.example.com/api/timesheets"
+
     def sheets(first, count):  # what the client checks a Kimai timesheet holds
         return [
             {"id": n + 1, "begin": "2026-01-01T08:00:00", "user": 1, "project": 1, "activity": 1}
