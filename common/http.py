@@ -198,8 +198,10 @@ class GuardedAdapter(HTTPAdapter):
     def send(self, request: requests.PreparedRequest, **kw: Any) -> requests.Response:  # type: ignore[override]
         if self.dry_run and request.method in WRITE_METHODS:
             raise DryRunWrite(f"refused {request.method} {request.path_url} under --dry-run", service=self.service)
+        throttled = time.monotonic()
         if self.limiter:
             self.limiter.wait()
+        throttled = time.monotonic() - throttled
         self.counter.add(self.service, request.method)
         exchange = http_deadline.current()
         own = exchange is None
@@ -208,6 +210,7 @@ class GuardedAdapter(HTTPAdapter):
             per_read = timeout[1] if isinstance(timeout, tuple) else timeout
             exchange = http_deadline.Exchange(float(per_read or 30), DEADLINE_TIMEOUTS, REQUEST_TIMEOUTS)
             http_deadline.begin(exchange)
+        exchange.extend(throttled)  # our own rate limit is no server's slowness
         try:
             response = super().send(request, **{**kw, "stream": True})
             read_bounded_body(response, self.service, exchange)

@@ -63,6 +63,12 @@ class Exchange:
             self._conn = conn
         _WATCHDOG.arm(self)
 
+    def extend(self, seconds: float) -> None:
+        """Give the request `seconds` more (time it spent waiting on our side, not the server's)."""
+        if seconds > 0:
+            self.request_end += seconds
+            self.attempt_end += seconds
+
     def remaining(self) -> float:
         """Seconds left of the request's budget."""
         return self.request_end - time.monotonic()

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import responses
 
 from common import http as http_module
 from common.config import load_settings
@@ -167,3 +168,24 @@ def test_the_sync_exits_69_in_one_line_against_a_trickling_server(server, tmp_pa
     assert "still arriving after 4 x HTTP_TIMEOUT (4 s)" in lines[0]
     assert lines[0].startswith(("error: kimai: GET /", "error: gitea: GET /")), lines[0]
     assert elapsed < 10
+
+
+@responses.activate
+def test_waiting_on_our_own_rate_limit_does_not_spend_the_budget(monkeypatch):
+    """RATE_LIMIT_* throttles on our side: that wait is not the server's slowness."""
+    monkeypatch.setattr(http_module, "REQUEST_TIMEOUTS", 1.5)  # 1.5 s per request, retries included
+    responses.get("https://kimai.example.com/api/x", json={"ok": 1})
+    settings = load_settings(
+        None,
+        environ={
+            "HTTP_TIMEOUT": "1",
+            "CACHE_ENABLED": "false",
+            "RATE_LIMIT_ENABLED": "true",
+            "RATE_LIMIT_REQUESTS": "1",
+            "RATE_LIMIT_PERIOD": "2",
+        },
+    )
+    http = ServiceSession("kimai", "https://kimai.example.com/api", {}, settings, counter=RequestCounter())
+    started = time.monotonic()
+    assert [http.get_json("x"), http.get_json("x")] == [{"ok": 1}, {"ok": 1}]
+    assert time.monotonic() - started >= 1.9  # the second waited 2 s for the limiter, past its budget
