@@ -211,6 +211,7 @@ class GuardedAdapter(HTTPAdapter):
             exchange = http_deadline.Exchange(float(per_read or 30), DEADLINE_TIMEOUTS, REQUEST_TIMEOUTS)
             http_deadline.begin(exchange)
         exchange.extend(throttled)  # our own rate limit is no server's slowness
+        exchange.method = request.method or "GET"
         try:
             response = super().send(request, **{**kw, "stream": True})
             read_bounded_body(response, self.service, exchange)
@@ -246,10 +247,14 @@ def read_bounded_body(response: requests.Response, service: str, exchange: http_
             try:
                 chunk = _read_chunk(response)
             except requests.exceptions.RequestException:
+                if exchange.stopped:  # the watchdog cut the read on a stop request
+                    shutdown.check()
                 if exchange.overrun():  # the watchdog shut the socket: the deadline, not a broken body
                     raise overflow(_still_arriving(where, exchange), service=service) from None
                 raise
-            if exchange.overrun():  # a close-delimited body cut short by the watchdog looks complete
+            if exchange.stopped:  # a close-delimited body cut short by the watchdog looks complete
+                shutdown.check()
+            if exchange.overrun():
                 raise overflow(_still_arriving(where, exchange), service=service)
             if not chunk:
                 break

@@ -23,6 +23,8 @@ from typing import Any
 
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from . import shutdown
+
 _local = threading.local()
 
 
@@ -48,6 +50,8 @@ class Exchange:
         self.attempt_end = min(now + attempt_timeouts * timeout, self.request_end)
         self.attempts = 0
         self.expired = False  # set by the watchdog: the current attempt's deadline passed
+        self.stopped = False  # set by the watchdog: a stop request (SIGTERM) cut a read
+        self.method = "GET"  # a read is cut at once on a stop request; a write's answer is awaited
         self._conn: Any = None
 
     def start_attempt(self, conn: Any) -> None:
@@ -75,7 +79,7 @@ class Exchange:
 
     def overrun(self) -> bool:
         """Whether the current attempt passed its deadline (the watchdog fired, or it is due)."""
-        return self.expired or time.monotonic() > self.attempt_end
+        return (self.expired and not self.stopped) or time.monotonic() > self.attempt_end
 
     def budget_spent(self) -> bool:
         """Whether the current attempt's deadline is the request's own end (it had less time left
@@ -99,8 +103,12 @@ class Exchange:
                 pass
 
 
+STOP_POLL = 0.2  # seconds between two looks at a stop request while reads are under way
+
+
 class _Watchdog:
-    """One daemon thread that expires the attempts whose deadline passed."""
+    """One daemon thread that expires the attempts whose deadline passed, and cuts every read
+    (GET, HEAD) at once when a stop (SIGTERM) is requested."""
 
     def __init__(self) -> None:
         self.lock = threading.Condition()
@@ -124,12 +132,15 @@ class _Watchdog:
         with self.lock:
             while True:
                 now = time.monotonic()
+                stop = shutdown.requested()
                 for key, exchange in list(self._armed.items()):
-                    if exchange.attempt_end <= now:
+                    if stop and exchange.method in ("GET", "HEAD"):
+                        exchange.stopped = True
+                    if exchange.attempt_end <= now or exchange.stopped:
                         del self._armed[key]
                         exchange._expire()
                 next_due = min((e.attempt_end for e in self._armed.values()), default=None)
-                self.lock.wait(None if next_due is None else max(next_due - now, 0.001))
+                self.lock.wait(None if next_due is None else min(max(next_due - now, 0.001), STOP_POLL))
 
 
 _WATCHDOG = _Watchdog()
@@ -161,6 +172,8 @@ class _DeadlinePool:
         try:
             return super()._make_request(conn, *args, **kw)  # type: ignore[misc]
         except Exception:
+            if exchange.stopped:
+                shutdown.check()  # Interrupted (75): the run ends after the item in flight
             if exchange.overrun():
                 raise DeadlinePassed(exchange, budget_spent=exchange.budget_spent()) from None
             raise

@@ -14,8 +14,9 @@ import pytest
 import responses
 
 from common import http as http_module
+from common import shutdown
 from common.config import load_settings
-from common.errors import RateLimited, ServiceUnavailable, UnknownOutcome
+from common.errors import Interrupted, RateLimited, ServiceUnavailable, UnknownOutcome
 from common.http import RequestCounter, ServiceSession
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -189,3 +190,18 @@ def test_waiting_on_our_own_rate_limit_does_not_spend_the_budget(monkeypatch):
     started = time.monotonic()
     assert [http.get_json("x"), http.get_json("x")] == [{"ok": 1}, {"ok": 1}]
     assert time.monotonic() - started >= 1.9  # the second waited 2 s for the limiter, past its budget
+
+
+@pytest.mark.parametrize("mode", ["status", "headers", "body", "stall"])
+def test_a_stop_request_cuts_a_slow_read_at_once(server, mode):
+    """SIGTERM while a GET waits on a trickling or silent server: Interrupted (75) within a
+    moment, not at the deadline (4 s here) nor after retries."""
+    timer = threading.Timer(0.5, shutdown.request)
+    timer.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(Interrupted):
+            session(f"{server.url}/{mode}").get_json("x")
+    finally:
+        shutdown._requested.clear()
+    assert time.monotonic() - started < 1.5
