@@ -366,10 +366,23 @@ def count_open_conflicts(settings, job):
 
 
 def report(results, options: RunOptions, settings, code, notes):
-    """stderr: each stopped job's error, else its failures and warnings, grouped by reason;
-    stdout: the plans of dry runs and a table of the jobs that completed (or the JSON document).
-    With --quiet, nothing unless something changed, failed or conflicts."""
+    """stderr: the files exported, then each stopped job's error, else its failures and warnings,
+    grouped by reason (so a failed run's last stderr line is its error); stdout: the plans of dry
+    runs and a table of the jobs that completed (or the JSON document). With --quiet, nothing
+    unless something changed, failed or conflicts."""
     loud = not options.quiet or code != 0 or any(r.changed for r in results)
+    completed = [r for r in results if r.error is None or r.outcome == "interrupted"]  # an interrupted run did write
+    extra = {}
+    exporting = (options.export or settings.export_enabled) and not options.dry_run  # a dry run writes nothing
+    if options.stats or exporting:
+        with Store(settings.database_path, readonly=True) as store:
+            if options.stats:
+                extra["stats"] = store.stats()
+            if exporting:
+                extra["exported"] = [str(p) for p in export_store(store, settings.export_dir)]
+    if not options.as_json and loud and completed:
+        for path in extra.get("exported", []):
+            click.echo(f"exported {path}", err=True)
     said = set()
     for result in results:
         for word, line in message_lines(result):
@@ -385,18 +398,9 @@ def report(results, options: RunOptions, settings, code, notes):
                 log.warning("%s: warning: %s", result.job, line)
     for note in notes:
         click.echo(f"{paint('conflicts:', 'conflicts', err=True)} {note}", err=True)
-    extra = {}
-    exporting = (options.export or settings.export_enabled) and not options.dry_run  # a dry run writes nothing
-    if options.stats or exporting:
-        with Store(settings.database_path, readonly=True) as store:
-            if options.stats:
-                extra["stats"] = store.stats()
-            if exporting:
-                extra["exported"] = [str(p) for p in export_store(store, settings.export_dir)]
     if options.as_json:  # asked for a document: always one, --quiet or not
         emit_json(json_document(results, code, extra))
         return
-    completed = [r for r in results if r.error is None or r.outcome == "interrupted"]  # an interrupted run did write
     if not (loud and completed):
         return  # --quiet and nothing happened, or every job stopped by an error (its line is above)
     for result in results:
@@ -408,8 +412,6 @@ def report(results, options: RunOptions, settings, code, notes):
         emit_table(extra["stats"]["links"], empty="store: no links yet")
         click.echo()
         emit_table(extra["stats"]["runs"], empty="store: no runs yet")
-    for path in extra.get("exported", []):
-        click.echo(f"exported {path}", err=True)
 
 
 if __name__ == "__main__":

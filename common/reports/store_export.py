@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..errors import ConfigError, IOFailure, SyncError
+from ..logs import DEVICE_ERRORS, redact
 from ..store import Store
 from ..store_files import StrPath
 from ..store_queries import Row
@@ -70,27 +72,38 @@ def write_atomic(destination: StrPath, data: bytes, mode: int | None = None) -> 
 
 
 def table_rows(store: Store, table: str) -> list[Row]:
-    return store.export_rows(table)
+    """The rows of one table, every text redacted (logs.redact): rows written before the store
+    redacted its texts may still hold a secret an error message quoted."""
+    return [{k: redact(v) if isinstance(v, str) else v for k, v in row.items()} for row in store.export_rows(table)]
 
 
 def export_store(
     store: Store, out_dir: str | Path, fmt: str = "csv", tables: Sequence[str] = ("links", "runs", "audit")
 ) -> list[Path]:
-    """Write one file per table; returns the paths written."""
+    """Write one file per table, each whole or not at all (write_atomic); returns the paths
+    written. A folder that cannot be made or written is one error naming it: 78 for a path that
+    is not a folder or not this user's, 74 for a full or failing disk."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     paths = []
-    for table in tables:
-        rows = table_rows(store, table)
-        path = out / f"{table}-{stamp}.{fmt}"
-        if fmt == "json":
-            path.write_text(json.dumps(rows, indent=2, ensure_ascii=False), encoding="utf-8")
-        else:
-            columns = list(rows[0]) if rows else store.table_columns(table)
-            with path.open("w", newline="", encoding="utf-8") as handle:
-                writer = csv.DictWriter(handle, fieldnames=columns)
-                writer.writeheader()
-                writer.writerows({k: safe_cell(v) for k, v in row.items()} for row in rows)
-        paths.append(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for table in tables:
+            rows = table_rows(store, table)
+            if fmt == "json":
+                text = json.dumps(rows, indent=2, ensure_ascii=False)
+            else:
+                text = csv_text(rows, list(rows[0]) if rows else store.table_columns(table))
+            paths.append(write_atomic(out / f"{table}-{stamp}.{fmt}", text.encode("utf-8")))
+    except OSError as exc:
+        raise file_problem(exc, "EXPORT_DIR", out) from None
     return paths
+
+
+def file_problem(exc: OSError, key: str, path: StrPath) -> SyncError:
+    """The error for a file the toolkit could not write under the folder of setting `key`:
+    74 (IOFailure) for a full or failing disk, else 78 naming the key."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in DEVICE_ERRORS:
+        return IOFailure(f"{key} {path}: cannot be written ({reason}); free space on its disk, then run again")
+    return ConfigError(key, f"cannot write {path} ({reason}); point it at a folder this user may write")
