@@ -15,8 +15,10 @@ import io
 import json
 import os
 import re
+import shutil
 import sqlite3
 import tempfile
+import time
 import zipfile
 import zlib
 from collections.abc import Iterable, Mapping
@@ -28,8 +30,9 @@ from typing import TYPE_CHECKING, Any
 from .. import __version__
 from ..config import SECRET_KEYS
 from ..errors import ConfigError, DataError, UsageError
+from ..logs import redact, secret_forms
 from ..store import SCHEMA_VERSION
-from ..store_files import StrPath, copy_store_file, describe_store_file
+from ..store_files import StrPath, copy_store_file, describe_store_file, redact_store_file
 from ..timeutil import for_people
 
 if TYPE_CHECKING:
@@ -105,11 +108,66 @@ def redact_env(text: str, secrets: Iterable[str] = ()) -> str:
             out.append(f"{binding.key}=  # removed from the backup\n")
         else:
             out.append(original)
-    result = URL_PASSWORD.sub(r"\1:***@", "".join(out))
+    result = redact(URL_PASSWORD.sub(r"\1:***@", "".join(out)))  # every form of a configured secret
     for secret in secrets:
         if secret:
             result = result.replace(secret, "***")
     return result
+
+
+# --- scratch space -------------------------------------------------------------------------
+
+SCRATCH = ".tracksync-tmp-"  # + the pid of the process that made it + a random part
+LEGACY_SCRATCH = (".backup-", ".restore-")  # the names older versions used (no pid)
+LEGACY_AGE = 3600.0  # seconds after which such a folder is a leftover
+
+
+def scratch_dir(folder: Path) -> tempfile.TemporaryDirectory[str]:
+    """A temporary folder in `folder` (BACKUP_DIR or an archive's folder; beside the store only
+    for the one staged copy a restore must rename into place), named with this process's id so
+    that remove_leftovers can tell a killed command's folder from a running one's."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return tempfile.TemporaryDirectory(dir=folder, prefix=f"{SCRATCH}{os.getpid()}-")
+
+
+def remove_leftovers(settings: Settings, *folders: StrPath) -> list[Path]:
+    """Remove what a killed backup, verify or restore left behind (its scratch folder, with a
+    snapshot of the store in it) in BACKUP_DIR, beside the store and in `folders`: the scratch
+    folders whose process is gone. Returns the paths removed."""
+    removed = []
+    places = {Path(p).expanduser().resolve() for p in (backup_dir(settings), settings.database_path, *folders)}
+    for place in places:
+        folder = place if place.is_dir() else place.parent
+        if not folder.is_dir():
+            continue
+        for entry in folder.iterdir():
+            if _is_leftover(entry):
+                shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+                removed.append(entry)
+    return removed
+
+
+def _is_leftover(entry: Path) -> bool:
+    name = entry.name
+    if name.startswith(SCRATCH):
+        pid = name[len(SCRATCH) :].split("-", 1)[0]
+        return pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid))
+    if name.startswith(LEGACY_SCRATCH) and entry.is_dir():
+        try:
+            return time.time() - entry.stat().st_mtime > LEGACY_AGE
+        except OSError:
+            return False
+    return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another user's process: alive
+    return True
 
 
 # --- creating -------------------------------------------------------------------------------
@@ -138,15 +196,17 @@ def create_backup(
         if not settings.env_file:
             raise UsageError("--include-config: there is no env file to include")
         env_text = redact_env(Path(settings.env_file).read_text(encoding="utf-8"), settings.secrets())
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     created = datetime.now(UTC)
-    with tempfile.TemporaryDirectory(dir=folder, prefix=".backup-") as tmp:
+    with scratch_dir(folder) as tmp:
         snapshot = Path(tmp) / STORE_MEMBER
         info = snapshot_store(settings.database_path, snapshot)
         if info["integrity"] != "ok":
             raise DataError(
                 f"the store {settings.database_path} fails integrity_check ({info['integrity']}); not backed up"
             )
+        # rows written before the store redacted its texts may quote a secret: not in the archive
+        if redact_store_file(snapshot, [form for s in settings.secrets() if s for form in secret_forms(s)]):
+            info = describe_store(snapshot)
         members = {STORE_MEMBER: _file_digest(snapshot)}
         if env_text is not None:
             members[CONFIG_MEMBER] = _bytes_digest(env_text.encode("utf-8"))
@@ -317,9 +377,9 @@ def verify_archive(archive_path: StrPath, workdir: StrPath) -> tuple[Manifest, P
     return manifest, snapshot, info
 
 
-def verify_file(path: StrPath) -> tuple[Manifest, dict[str, Any]]:
-    """verify_archive in a scratch folder; returns (manifest, snapshot_info)."""
-    with tempfile.TemporaryDirectory(prefix="tracksync-verify-") as tmp:
+def verify_file(path: StrPath, folder: StrPath) -> tuple[Manifest, dict[str, Any]]:
+    """verify_archive in a scratch folder under `folder` (BACKUP_DIR); returns (manifest, snapshot_info)."""
+    with scratch_dir(Path(folder)) as tmp:
         manifest, _, info = verify_archive(path, tmp)
     return manifest, info
 
@@ -357,7 +417,7 @@ def list_backups(folder: StrPath, detail: bool = False) -> list[dict[str, Any]]:
         if detail:
             row.update(tool_version=manifest.get("tool_version"), counts=manifest.get("store", {}).get("counts"))
             try:
-                verify_file(path)
+                verify_file(path, folder)
                 row["status"] = "verified"
             except DataError as exc:
                 row["status"] = f"FAILED: {exc}"

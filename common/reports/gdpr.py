@@ -29,6 +29,7 @@ from ..clients.kimai import KimaiClient
 from ..config import Settings, read_map
 from ..errors import AuthError, ConfigError, DataError, NotFound, UsageError
 from ..http import RequestCounter
+from ..logs import redact
 from ..ops.backup import _bytes_digest
 from ..store import Store
 from ..store_files import StrPath
@@ -270,6 +271,9 @@ def _columns(rows: Iterable[Row]) -> list[str]:
 
 
 def _redact(text: str, secrets: Iterable[str]) -> str:
+    """Every form of every configured secret (logs.redact: cased, URL-encoded, base64), then the
+    `secrets` given as they are."""
+    text = redact(text)
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")

@@ -1,0 +1,101 @@
+"""A backup or restore killed half-way (SIGKILL: no handler runs) leaves no copy of the store
+beside the store, and the next `backup.py` command removes what it left in BACKUP_DIR."""
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+from ops_helpers import ROOT, clean_environ, explain, offline_env, run
+
+from common.store import Store
+
+
+@pytest.fixture
+def work(tmp_path):
+    """A store of about 4 MB (random text compresses badly: the backup takes a while) in its own
+    folder, BACKUP_DIR in another."""
+    store_dir = tmp_path / "store"
+    store_dir.mkdir()
+    db = store_dir / "sync.db"
+    with Store(db) as store:
+        with store.conn:
+            store.conn.executemany(
+                "INSERT INTO links (job, source_key, target_type, state, data, created_at, updated_at) "
+                "VALUES ('gitea-kimai', ?, 'activity', 'synced', ?, 'now', 'now')",
+                [(f"gitea:acme/web#{n}", os.urandom(2000).hex()) for n in range(1000)],
+            )
+    env_file = offline_env(tmp_path, DATABASE_PATH=str(db), BACKUP_DIR=str(tmp_path / "backups"))
+    return tmp_path, env_file, db
+
+
+def start(work, *args):
+    folder, env_file, _ = work
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "backup.py"), *args, "--env-file", str(env_file)],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=clean_environ(),
+    )
+
+
+def hidden(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) if folder.is_dir() else []
+
+
+def beside_the_store(db):
+    return sorted(p.name for p in db.parent.iterdir() if p.name not in (db.name, f"{db.name}-wal", f"{db.name}-shm"))
+
+
+def kill_when(proc, condition, timeout=30):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert proc.poll() is None, "the command ended before it could be killed: use a larger store"
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.002)
+    proc.kill()
+    proc.communicate(timeout=30)
+
+
+def test_a_killed_backup_s_scratch_is_removed_by_the_next_backup_command(work):
+    folder, env_file, db = work
+    backups = folder / "backups"
+    proc = start(work, "create")
+    kill_when(proc, lambda: bool(hidden(backups)))
+    assert hidden(backups), "the scratch folder of the killed backup should still be there"
+    assert beside_the_store(db) == []
+
+    listed = run("backup.py", "list", "--json", cwd=folder, env_file=env_file)
+    assert listed.returncode == 0, explain(listed)
+    assert hidden(backups) == [] and list(backups.iterdir()) == []
+    assert "left behind by a backup or restore that was stopped" in listed.stderr
+    assert "Traceback" not in listed.stderr
+
+
+def test_a_killed_restore_copies_nothing_beside_the_store_and_is_cleaned_up(work):
+    folder, env_file, db = work
+    created = run("backup.py", "create", "--json", cwd=folder, env_file=env_file)
+    assert created.returncode == 0, explain(created)
+    archive = next((folder / "backups").glob("tracksync-backup-*.zip"))
+    before = db.read_bytes()
+
+    proc = start(work, "restore", str(archive))
+    seen_beside = []
+
+    def scratch_made():
+        seen_beside.extend(beside_the_store(db))
+        return bool(hidden(folder / "backups"))
+
+    kill_when(proc, scratch_made)
+    assert seen_beside == [] and beside_the_store(db) == [], "a copy of the store was made beside it"
+    assert db.read_bytes() == before  # killed before the rename: the store is untouched
+
+    again = run("backup.py", "create", cwd=folder, env_file=env_file)
+    assert again.returncode == 0, explain(again)
+    assert hidden(folder / "backups") == []
+    assert beside_the_store(db) == []
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
