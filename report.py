@@ -194,14 +194,15 @@ def export(settings, as_json, fmt, out):
 @click.option("--limit", type=click.IntRange(0), default=0, help="only the last N events (0 = all)")
 def audit(settings, as_json, job, item, limit):
     """Every write the toolkit made, with the values before and after."""
+    zone = reports.wall_clock_zone(settings)
     with reports.reading_store(settings) as store:
-        rows = reports.audit(store, job, item, limit)
+        rows = reports.audit(store, job, item, limit, settings.kimai_timezone or None)
     if as_json:
         emit_json(rows)
         return
     for row in rows:
         row["target"] = f"{row['target_type']} {row['target_id']}"
-        row["changes"] = reports.describe_changes(row["before"], row["after"])
+        row["changes"] = reports.describe_changes(row["before"], row["after"], zone=zone)
     _show(rows, ["id", "at", "run", "job", "item", "action", "target", "changes"], False, "no writes recorded")
 
 

@@ -38,6 +38,7 @@ from common.reports.store_export import export_store
 from common.run_output import (
     human_time,
     json_document,
+    leaves_summary,
     message_lines,
     plan_lines,
     summary_line,
@@ -342,7 +343,8 @@ def run(job, options, job_options=None):
             result = Result(job=name, dry_run=run_options.dry_run, exit_code=exc.exit_code, error=str(exc))
         result.open_conflicts = count_open_conflicts(settings, result.job)
         results.append(result)
-        run_summary(summary_line(result))
+        if leaves_summary(result, settings.env_file):
+            run_summary(summary_line(result))
     code = most_serious(r.exit_code for r in results)
     notes = []
     open_conflicts = sum(r.open_conflicts for r in results)

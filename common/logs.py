@@ -9,6 +9,7 @@ import base64
 import errno
 import logging
 import logging.handlers
+import os
 import sys
 from collections.abc import Iterable
 from datetime import datetime
@@ -188,8 +189,10 @@ def setup_logging(settings: Settings | None = None, verbose: int = 0, errors_onl
         logger.addHandler(handler)
     elif settings is not None and settings.log_file:
         try:
-            Path(settings.log_file).parent.mkdir(parents=True, exist_ok=True)
-            handler = LogFile(settings.log_file, maxBytes=1_000_000, backupCount=5, encoding="utf-8")
+            _check_writable(Path(settings.log_file))
+            # made at its first line (a run's summary, a warning, an error), so a command with
+            # nothing to record (a report, --help, a refused configuration) leaves no file behind
+            handler = LogFile(settings.log_file, maxBytes=1_000_000, backupCount=5, encoding="utf-8", delay=True)
         except OSError as exc:
             if exc.errno not in DEVICE_ERRORS:  # a wrong path: a cron run would lose its summary line without a word
                 raise ConfigError("LOG_FILE", f"cannot write {settings.log_file}: {exc.strerror or exc}") from None
@@ -203,6 +206,17 @@ def setup_logging(settings: Settings | None = None, verbose: int = 0, errors_onl
             handler.addFilter(redact_filter)
             logger.addHandler(handler)
     return logger
+
+
+def _check_writable(path: Path) -> None:
+    """Raise the OSError that writing the log file at `path` would meet, without creating it:
+    its folder is made (a configured folder), an existing file is opened for appending."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() or path.is_symlink():
+        with path.open("a", encoding="utf-8"):
+            pass
+    elif not os.access(path.parent, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path.parent))
 
 
 def _clear_progress_line(record: logging.LogRecord) -> bool:

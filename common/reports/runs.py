@@ -4,6 +4,7 @@ trail. The store is always opened read-only; it is never created or migrated her
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -183,8 +184,22 @@ def errors(store: Store, run_id: int | None = None) -> tuple[Row | None, list[Ro
     ]
 
 
-def audit(store: Store, job: str | None = None, item: str | None = None, limit: int | None = None) -> list[Row]:
-    """Every write the toolkit recorded, oldest first, with the values before and after."""
+def wall_clock_zone(settings: Settings) -> str:
+    """The zone of the wall-clock times (a timesheet's begin and end) in audit and conflict
+    values: Kimai takes and gives local times without an offset, in KIMAI_TIMEZONE or else the
+    Kimai token user's own zone."""
+    return str(settings.kimai_timezone or "") or "the Kimai user's zone (KIMAI_TIMEZONE unset)"
+
+
+def audit(
+    store: Store,
+    job: str | None = None,
+    item: str | None = None,
+    limit: int | None = None,
+    zone: str | None = None,
+) -> list[Row]:
+    """Every write the toolkit recorded, oldest first, with the values before and after; `zone`
+    (KIMAI_TIMEZONE, None: the Kimai user's own) names the zone of their wall-clock times."""
     return [
         {
             "id": event["id"],
@@ -197,13 +212,18 @@ def audit(store: Store, job: str | None = None, item: str | None = None, limit: 
             "target_id": event["target_id"],
             "before": event["before"],
             "after": event["after"],
+            "timezone": zone,
         }
         for event in store.audit_events(job, item, limit)
     ]
 
 
-def describe_changes(before: Row | None, after: Row | None, width: int = 48) -> str:
-    """`field: old -> new` for each changed field, one per line, values shortened."""
+WALL_CLOCK = re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?$")  # a time without an offset
+
+
+def describe_changes(before: Row | None, after: Row | None, width: int = 48, zone: str | None = None) -> str:
+    """`field: old -> new` for each changed field, one per line, values shortened; a time without
+    an offset (Kimai's wall-clock begin and end) is followed by the `zone` it is in."""
     old_fields, new_fields = before or {}, after or {}
     lines = []
     for name in sorted(set(old_fields) | set(new_fields)):
@@ -211,13 +231,15 @@ def describe_changes(before: Row | None, after: Row | None, width: int = 48) -> 
         if old == new:
             continue
         if name not in old_fields:
-            lines.append(f"{name}: {_short(new, width)}")
+            lines.append(f"{name}: {_short(new, width, zone)}")
         else:
-            lines.append(f"{name}: {_short(old, width)} -> {_short(new, width)}")
+            lines.append(f"{name}: {_short(old, width, zone)} -> {_short(new, width, zone)}")
     return "\n".join(lines) or "(no field changed)"
 
 
-def _short(value: Any, width: int) -> str:
+def _short(value: Any, width: int, zone: str | None = None) -> str:
+    if zone and isinstance(value, str) and WALL_CLOCK.match(value):
+        return f"{value.replace('T', ' ')} {zone}"
     text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
     text = text.replace("\\n", " ")
     return text if len(text) <= width else text[: width - 1] + "…"
