@@ -173,7 +173,7 @@ def errors(settings, as_json, run_id):
 def export(settings, as_json, fmt, out):
     """Write links, runs and audit events to one file each."""
     with reports.reading_store(settings) as store:
-        paths = export_store(store, reports.export_folder(settings, out), fmt)
+        paths = export_store(store, reports.export_folder(settings, out), fmt, key="--out" if out else "EXPORT_DIR")
     if as_json:
         emit_json({"files": [str(p) for p in paths]})
         return

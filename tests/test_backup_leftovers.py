@@ -2,6 +2,7 @@
 beside the store, and the next `backup.py` command removes what it left in BACKUP_DIR."""
 
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -99,3 +100,46 @@ def test_a_killed_restore_copies_nothing_beside_the_store_and_is_cleaned_up(work
     assert beside_the_store(db) == []
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_backup_stopped_with_sigterm_cleans_up_itself_and_exits_75(work):
+    folder, env_file, db = work
+    backups = folder / "backups"
+    proc = start(work, "create")
+    deadline = time.monotonic() + 30
+    while not hidden(backups):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.002)
+    proc.terminate()
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 75, err
+    assert err.decode().strip().splitlines() == ["error: stopped by a signal (SIGTERM); nothing was left half-written"]
+    assert list(backups.iterdir()) == [] and beside_the_store(db) == []
+
+
+def test_a_backup_folder_that_is_a_file_is_78_naming_it(work):
+    folder, env_file, _ = work
+    (folder / "not-a-folder").write_text("x")
+    proc = run("backup.py", "create", cwd=folder, env_file=env_file, env={"BACKUP_DIR": str(folder / "not-a-folder")})
+    assert proc.returncode == 78, explain(proc)
+    assert proc.stderr.startswith("error: configuration key BACKUP_DIR: cannot write") and "not-a-folder" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None or sys.platform != "linux", reason="needs unshare")
+def test_a_backup_folder_on_a_full_disk_is_74_naming_it_and_left_clean(work):
+    folder, env_file, _ = work
+    if subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode != 0:
+        pytest.skip("user namespaces are not available here")
+    small = folder / "small"
+    small.mkdir()
+    script = (
+        f"mount -t tmpfs -o size=256k tmpfs {small} && "
+        f"{sys.executable} {ROOT / 'backup.py'} create --out {small} --env-file {env_file}; "
+        f"echo rc=$?; ls -A {small}"
+    )
+    proc = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, env=clean_environ())
+    lines = proc.stderr.strip().splitlines()
+    assert "rc=74" in proc.stdout, explain(proc)
+    assert proc.stdout.strip().splitlines()[-1] == "rc=74", "something was left in the folder: " + proc.stdout
+    assert len(lines) == 1 and lines[0].startswith(f"error: --out {small}: cannot be written"), proc.stderr

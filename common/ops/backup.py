@@ -29,9 +29,10 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..config import SECRET_KEYS
-from ..errors import ConfigError, DataError, UsageError
+from ..errors import ConfigError, DataError, IOFailure, UsageError
 from ..logs import redact, secret_forms
-from ..store import SCHEMA_VERSION
+from ..reports.store_export import file_problem
+from ..store import SCHEMA_VERSION, store_problem
 from ..store_files import StrPath, copy_store_file, describe_store_file, redact_store_file
 from ..timeutil import for_people
 
@@ -189,13 +190,33 @@ def _archive_path(folder: Path, stamp: str, label: str) -> Path:
 def create_backup(
     settings: Settings, out: StrPath | None = None, include_config: bool = False, label: str = ""
 ) -> tuple[Path, Manifest]:
-    """Snapshot the store into a new archive; returns (path, manifest)."""
+    """Snapshot the store into a new archive; returns (path, manifest). A folder that cannot be
+    written is one error naming it: 74 for a full or failing disk, 78 for a path that is no
+    folder of this user's; nothing is left behind in it."""
     folder = backup_dir(settings, out)
     env_text = None
     if include_config:
         if not settings.env_file:
             raise UsageError("--include-config: there is no env file to include")
         env_text = redact_env(Path(settings.env_file).read_text(encoding="utf-8"), settings.secrets())
+    key = "--out" if out else "BACKUP_DIR"
+    try:
+        return _write_archive(settings, folder, env_text, label)
+    except OSError as exc:
+        raise file_problem(exc, key, folder) from None
+    except sqlite3.OperationalError as exc:  # the snapshot could not be written (the store read fine)
+        text = str(exc)
+        if "disk is full" in text or "disk I/O error" in text:
+            raise IOFailure(
+                f"{key} {folder}: cannot be written ({text}); free space on its disk, then run again"
+            ) from None
+        problem = store_problem(exc, settings.database_path, writable=False)
+        if problem is None:
+            raise
+        raise problem from exc
+
+
+def _write_archive(settings: Settings, folder: Path, env_text: str | None, label: str) -> tuple[Path, Manifest]:
     created = datetime.now(UTC)
     with scratch_dir(folder) as tmp:
         snapshot = Path(tmp) / STORE_MEMBER

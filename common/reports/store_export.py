@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..errors import ConfigError, IOFailure, SyncError
+from ..errors import ConfigError, IOFailure, SyncError, UsageError
 from ..logs import DEVICE_ERRORS, redact
 from ..store import Store
 from ..store_files import StrPath
@@ -78,7 +78,11 @@ def table_rows(store: Store, table: str) -> list[Row]:
 
 
 def export_store(
-    store: Store, out_dir: str | Path, fmt: str = "csv", tables: Sequence[str] = ("links", "runs", "audit")
+    store: Store,
+    out_dir: str | Path,
+    fmt: str = "csv",
+    tables: Sequence[str] = ("links", "runs", "audit"),
+    key: str = "EXPORT_DIR",
 ) -> list[Path]:
     """Write one file per table, each whole or not at all (write_atomic); returns the paths
     written. A folder that cannot be made or written is one error naming it: 78 for a path that
@@ -96,7 +100,7 @@ def export_store(
                 text = csv_text(rows, list(rows[0]) if rows else store.table_columns(table))
             paths.append(write_atomic(out / f"{table}-{stamp}.{fmt}", text.encode("utf-8")))
     except OSError as exc:
-        raise file_problem(exc, "EXPORT_DIR", out) from None
+        raise file_problem(exc, key, out) from None
     return paths
 
 
@@ -106,4 +110,6 @@ def file_problem(exc: OSError, key: str, path: StrPath) -> SyncError:
     reason = exc.strerror or str(exc)
     if exc.errno in DEVICE_ERRORS:
         return IOFailure(f"{key} {path}: cannot be written ({reason}); free space on its disk, then run again")
+    if key.startswith("--"):  # a flag's value: a usage error (2)
+        return UsageError(f"{key} {path}: cannot write there ({reason}); give a folder this user may write")
     return ConfigError(key, f"cannot write {path} ({reason}); point it at a folder this user may write")
