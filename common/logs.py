@@ -215,6 +215,8 @@ def _check_writable(path: Path) -> None:
     if path.exists() or path.is_symlink():
         with path.open("a", encoding="utf-8"):
             pass
+    elif os.statvfs(path.parent).f_flag & os.ST_RDONLY:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path.parent))
     elif not os.access(path.parent, os.W_OK | os.X_OK):
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path.parent))
 

@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from ops_helpers import ROOT, clean_environ, explain, offline_env, run
+from ops_helpers import ROOT, clean_environ, explain, offline_env, run, seed_store
 
 from common.store import Store
 
@@ -143,3 +143,20 @@ def test_a_backup_folder_on_a_full_disk_is_74_naming_it_and_left_clean(work):
     assert "rc=74" in proc.stdout, explain(proc)
     assert proc.stdout.strip().splitlines()[-1] == "rc=74", "something was left in the folder: " + proc.stdout
     assert len(lines) == 1 and lines[0].startswith(f"error: --out {small}: cannot be written"), proc.stderr
+
+
+def test_a_killed_export_s_half_written_file_is_removed_by_the_next_export(tmp_path):
+    env_file = offline_env(tmp_path)
+    seed_store(tmp_path / "sync.db")
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a process id that no longer exists
+    leftover = exports / f".links-20261127T000000Z.csv.{gone.pid}-abc123.partial"
+    leftover.write_text("half a file")
+    running = exports / f".links-20261127T000000Z.csv.{os.getpid()}-def456.partial"  # a live writer's
+    running.write_text("being written")
+    proc = run("report.py", "export", cwd=tmp_path, env_file=env_file)
+    assert proc.returncode == 0, explain(proc)
+    assert not leftover.exists() and running.exists()
+    assert len(list(exports.glob("*.csv"))) == 3

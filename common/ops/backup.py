@@ -31,7 +31,7 @@ from .. import __version__
 from ..config import SECRET_KEYS
 from ..errors import ConfigError, DataError, IOFailure, UsageError
 from ..logs import redact, secret_forms
-from ..reports.store_export import file_problem
+from ..reports.store_export import file_problem, process_alive
 from ..store import SCHEMA_VERSION, store_problem
 from ..store_files import StrPath, copy_store_file, describe_store_file, redact_store_file
 from ..timeutil import for_people
@@ -152,23 +152,13 @@ def _is_leftover(entry: Path) -> bool:
     name = entry.name
     if name.startswith(SCRATCH):
         pid = name[len(SCRATCH) :].split("-", 1)[0]
-        return pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid))
+        return pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid))
     if name.startswith(LEGACY_SCRATCH) and entry.is_dir():
         try:
             return time.time() - entry.stat().st_mtime > LEGACY_AGE
         except OSError:
             return False
     return False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # another user's process: alive
-    return True
 
 
 # --- creating -------------------------------------------------------------------------------

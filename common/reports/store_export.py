@@ -48,12 +48,40 @@ def _flat(value: Any) -> Any:
     return value
 
 
+PARTIAL = ".partial"  # a file being written: .NAME.PID-RANDOM.partial
+
+
+def remove_partials(folder: Path) -> None:
+    """Remove the files a killed process left half-written in `folder` (write_atomic's, named
+    with the pid of their process, which is gone)."""
+    try:
+        entries = [p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(PARTIAL)]
+    except OSError:
+        return
+    for entry in entries:
+        pid = entry.name[: -len(PARTIAL)].rsplit(".", 1)[-1].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
+            entry.unlink(missing_ok=True)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` exists (another user's counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 def write_atomic(destination: StrPath, data: bytes, mode: int | None = None) -> Path:
     """Write bytes to `destination` through a temporary file in the same folder (created 600) and
     a rename, so a reader never sees half a file; `mode` (e.g. 0o600) is kept, else the umask's."""
     path = Path(destination)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    remove_partials(path.parent)
+    fd, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}-", suffix=PARTIAL)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
