@@ -385,21 +385,23 @@ def report(results, options: RunOptions, settings, code, notes):
     if not options.as_json and loud and completed:
         for path in extra.get("exported", []):
             click.echo(f"exported {path}", err=True)
-    said = set()
+    said, errors = set(), []
     for result in results:
         for word, line in message_lines(result):
             if (word, line) in said:
                 continue  # one error for several jobs (a missing Kimai key, Kimai down): said once
             said.add((word, line))
-            if loud or word != "warning":
-                click.echo(
-                    f"{paint(word + ':', {'error': 'ERROR', 'warning': 'WARN'}.get(word, word), err=True)} {line}",
-                    err=True,
-                )
+            text = f"{paint(word + ':', {'error': 'ERROR', 'warning': 'WARN'}.get(word, word), err=True)} {line}"
+            if word == "error":
+                errors.append(text)  # said last: a stopped run's last stderr line is its error
+            elif loud or word != "warning":
+                click.echo(text, err=True)
             else:  # --quiet on a run where nothing happened: the warning goes to the log file only
                 log.warning("%s: warning: %s", result.job, line)
     for note in notes:
         click.echo(f"{paint('conflicts:', 'conflicts', err=True)} {note}", err=True)
+    for text in errors:
+        click.echo(text, err=True)
     if options.as_json:  # asked for a document: always one, --quiet or not
         emit_json(json_document(results, code, extra))
         return

@@ -72,10 +72,16 @@ def test_a_killed_run_shows_interrupted_and_the_next_start_closes_its_row(workdi
 
 def test_with_exports_on_a_failed_job_s_error_is_the_last_stderr_line(workdir):
     seed(workdir.sandbox, repos=("web",), issues=3)
-    workdir.set(SYNC_JOBS="gitea-kimai,zammad-kimai", ZAMMAD_URL="http://127.0.0.1:9", EXPORT_ENABLED="true")
+    workdir.set(
+        SYNC_JOBS="zammad-kimai,gitea-kimai",  # the job that stops first, one with a failed item after it
+        ZAMMAD_URL="http://127.0.0.1:9",
+        REPOS_TO_SYNC="web,nope",
+        EXPORT_ENABLED="true",
+    )
     proc = workdir.sync()
     assert proc.returncode == 69, proc.stderr
     lines = proc.stderr.strip().splitlines()
+    assert any(line.startswith("failed: acme/nope") for line in lines), proc.stderr
     assert lines[-1].startswith("error: zammad") and "127.0.0.1:9" in lines[-1], proc.stderr
     assert any(line.startswith("exported ") for line in lines), proc.stderr  # the exports were said, before
     assert "Traceback" not in proc.stderr
