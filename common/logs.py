@@ -109,8 +109,10 @@ class LogFile(logging.handlers.RotatingFileHandler):
 
     def handleError(self, record: logging.LogRecord) -> None:
         exc = sys.exc_info()[1]
-        reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc) or type(exc).__name__
-        _drop_log_file(self, reason)
+        if isinstance(exc, OSError):
+            _drop_log_file(self, exc.strerror or str(exc))
+        else:  # a log call whose message cannot be formatted (a bug): that line is lost, not the file
+            _say(f"warning: a log line was lost ({type(exc).__name__}: {exc})")
 
     def shouldRollover(self, record: logging.LogRecord) -> int:
         try:
@@ -134,9 +136,14 @@ def _drop_log_file(handler: logging.Handler, reason: str) -> None:
 
 
 def _warn_log_file(name: str, reason: str) -> None:
+    _say(f"warning: LOG_FILE {name} cannot be written ({reason}); carrying on without it")
+
+
+def _say(line: str) -> None:
+    """One line on stderr, redacted, outside the logger (which is what failed)."""
     try:
         progress.clear()
-        sys.stderr.write(redact(f"warning: LOG_FILE {name} cannot be written ({reason}); carrying on without it\n"))
+        sys.stderr.write(redact(" ".join(line.split())) + "\n")
         sys.stderr.flush()
     except (OSError, ValueError):
         pass
