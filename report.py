@@ -213,7 +213,7 @@ def audit(settings, as_json, job, item, limit):
 def imports(settings, as_json, job, limit, with_errors):
     """Import history: source, parameters, file checksum, counts, status and per-row errors."""
     with reports.reading_store(settings) as store:
-        rows = store.imports(job, limit)
+        rows = reports.imports(store, settings, job, limit)
     if as_json:
         emit_json(rows)
         return

@@ -315,7 +315,8 @@ class Store(StoreQueries):
     def start_run(self, job: str, params: Mapping[str, Any]) -> int:
         """Record a new run of `job`. The caller holds the job's lock (runlock.JobLock), so a run
         of `job` still marked running is dead (killed, crashed, or its end could not be written
-        to a full disk): it is closed here as interrupted, in the same transaction."""
+        to a full disk): it is closed here as interrupted, with its import if it had one, in the
+        same transaction."""
         with self.conn:
             cur = self.conn.execute(
                 "INSERT INTO runs (job, started_at, status, params) VALUES (?, ?, 'running', ?)",
@@ -326,6 +327,9 @@ class Store(StoreQueries):
                 "UPDATE runs SET status = 'interrupted', message = COALESCE(message, ?) "
                 "WHERE job = ? AND status = 'running' AND id < ?",
                 (f"{UNFINISHED} (found by run {run_id})", job, run_id),
+            )
+            self.conn.execute(  # the import history of such a run, likewise
+                "UPDATE imports SET status = 'interrupted' WHERE job = ? AND status = 'running'", (job,)
             )
         self._clocks[run_id] = time.monotonic()
         return run_id

@@ -142,3 +142,27 @@ rm {mount}/filler
     assert (out / "sync2.rc").read_text().strip() == "0", (out / "sync2.err").read_text()
     runs = json.loads((out / "runs.json").read_text())
     assert runs[0][0] in ("interrupted", "failed") and runs[1][0] == "ok", runs
+
+
+def test_a_killed_import_is_never_running_forever_in_the_import_history(workdir):
+    sb = workdir.sandbox
+    rows = [f"2026-03-{1 + n % 28:02d},{8 + n % 9:02d}:00,{8 + n % 9:02d}:30,Web,Dev,Acme,row {n}" for n in range(60)]
+    sheet = workdir.path / "hours.csv"
+    sheet.write_text("date,begin,end,project,activity,customer,description\n" + "\n".join(rows) + "\n")
+    sb.faults.configure(latency_ms=25)
+    proc = start(workdir, "csv-kimai", str(sheet), "--create-missing")
+    wait_for(lambda: len(sb.kimai.timesheets) >= 3 or proc.poll() is not None)
+    proc.kill()
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, "the import ended before it was killed: use more rows"
+    with sqlite3.connect(workdir.db) as conn:
+        assert conn.execute("SELECT status FROM imports").fetchall() == [("running",)]
+
+    shown = json.loads(workdir.run("report.py", "imports", "--json", check_code=0).stdout)
+    assert [row["status"] for row in shown] == ["interrupted"]
+
+    sb.faults.reset()
+    workdir.sync("csv-kimai", str(sheet), "--create-missing", check_code=0)
+    with sqlite3.connect(workdir.db) as conn:
+        assert conn.execute("SELECT status FROM imports ORDER BY id").fetchall() == [("interrupted",), ("ok",)]
+    assert len(sb.kimai.timesheets) == 60  # the rest, no duplicate

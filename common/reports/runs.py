@@ -131,6 +131,16 @@ def history(
     return [_run_row(run, settings) for run in store.runs(job, limit, since)]
 
 
+def imports(store: Store, settings: Settings, job: str | None = None, limit: int | None = None) -> list[Row]:
+    """The import history, newest first; an import still `running` whose job lock is free was
+    killed with its run: shown `interrupted` (run_outcome)."""
+    rows = store.imports(job, limit)
+    for row in rows:
+        if row["status"] == "running":
+            row["status"] = run_outcome("running", lock_info(settings.database_path, row["job"])["held"])
+    return rows
+
+
 def items(
     store: Store, job: str | None = None, state: str | None = None, search: str | None = None, limit: int | None = None
 ) -> list[Row]:
