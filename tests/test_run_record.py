@@ -54,7 +54,7 @@ def test_a_killed_run_shows_interrupted_and_the_next_start_closes_its_row(workdi
 
     history = json.loads(workdir.run("report.py", "history", "--json", check_code=0).stdout)
     status = json.loads(workdir.run("report.py", "status", "--json", check_code=0).stdout)
-    assert history[0]["outcome"] == "interrupted"
+    assert history[0]["outcome"] == "interrupted" and "never finished" in history[0]["message"]
     assert next(r for r in status if r["job"] == "gitea-kimai")["outcome"] == "interrupted"
 
     sb.faults.reset()

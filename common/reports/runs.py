@@ -15,7 +15,7 @@ from typing import Any
 from ..config import Settings
 from ..errors import DataError, UsageError
 from ..runlock import lock_path, lock_state, read_holder
-from ..store import Store
+from ..store import UNFINISHED, Store
 from ..store_queries import Row
 
 RUN_COLUMNS = ("created", "updated", "hidden", "deleted", "unchanged", "failed", "conflicts", "requests", "writes")
@@ -92,6 +92,8 @@ def _run_row(run: Row, settings: Settings | None = None) -> Row:
     }
     row.update({name: run[name] for name in RUN_COLUMNS})
     row["message"] = run["message"]
+    if run["status"] == "running" and row["outcome"] == "interrupted" and not row["message"]:
+        row["message"] = UNFINISHED  # what the job's next start will record
     return row
 
 
