@@ -197,7 +197,7 @@ def person_archive(
             "kimai_user_from": source,
         }
         members, manifest = build_members(kinds, columns, subject, own, settings.secrets())
-        path = write_archive(out or default_path(settings, email), members)
+        path = write_archive(out or default_path(settings, email), members, "--out" if out else "EXPORT_DIR")
         purged = remove_rows(store, found, email) if purge else None
     return path, manifest, purged
 
@@ -285,13 +285,13 @@ def default_path(settings: Settings, email: str) -> Path:
     return Path(settings.export_dir) / f"gdpr-{email_hash(email)[:12]}-{stamp}.zip"
 
 
-def write_archive(path: StrPath, members: Mapping[str, bytes]) -> Path:
+def write_archive(path: StrPath, members: Mapping[str, bytes], key: str | None = None) -> Path:
     """The ZIP, written atomically with mode 600 (it holds personal data)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, data in members.items():
             archive.writestr(name, data)
-    return write_atomic(path, buffer.getvalue(), mode=0o600)
+    return write_atomic(path, buffer.getvalue(), mode=0o600, key=key)
 
 
 def remove_rows(store: Store, found: dict[str, list[Row]], email: str) -> dict[str, int]:

@@ -6,6 +6,7 @@ prefixed with an apostrophe."""
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
@@ -75,10 +76,24 @@ def process_alive(pid: int) -> bool:
     return True
 
 
-def write_atomic(destination: StrPath, data: bytes, mode: int | None = None) -> Path:
+def write_atomic(destination: StrPath, data: bytes, mode: int | None = None, key: str | None = None) -> Path:
     """Write bytes to `destination` through a temporary file in the same folder (created 600) and
-    a rename, so a reader never sees half a file; `mode` (e.g. 0o600) is kept, else the umask's."""
+    a rename, so a reader never sees half a file; `mode` (e.g. 0o600) is kept, else the umask's.
+    A file that cannot be written is, with `key` (the setting or flag that named it), one error
+    naming it (file_problem: 74 full disk, else 78 or 2); without, the OSError names `destination`."""
     path = Path(destination)
+    try:
+        _write_atomic(path, data, mode)
+    except OSError as exc:
+        if key is not None:
+            raise file_problem(exc, key, path) from None
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
+    return path
+
+
+def _write_atomic(path: Path, data: bytes, mode: int | None) -> None:
+    if path.exists() and not path.is_file():  # a folder, a device (/dev/null), a pipe: never replaced
+        raise OSError(errno.EISDIR if path.is_dir() else errno.EINVAL, "not a regular file", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_partials(path.parent)
     fd, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}-", suffix=PARTIAL)
@@ -96,7 +111,6 @@ def write_atomic(destination: StrPath, data: bytes, mode: int | None = None) -> 
     except BaseException:
         Path(partial).unlink(missing_ok=True)
         raise
-    return path
 
 
 def table_rows(store: Store, table: str) -> list[Row]:

@@ -282,7 +282,7 @@ def render(report: Report, fmt: str, bom: bool = False) -> bytes:
 def write(data: bytes, out: StrPath | None = None) -> Path | None:
     """To the file `out` (atomically; returns its path), else as bytes to stdout (always UTF-8)."""
     if out:
-        return write_atomic(out, data)
+        return write_atomic(out, data, key="--out")
     sys.stdout.flush()
     sys.stdout.buffer.write(data)
     sys.stdout.buffer.flush()
