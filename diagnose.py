@@ -82,6 +82,8 @@ def cli(env_file, as_json, verbose, config, network, api, database, everything, 
         f"{paint(f'{warns} WARN', 'WARN' if warns else None, err=True)}",
         err=True,
     )
+    if code:  # the last line names what decided the exit code, as every script's failure does
+        click.echo(f"{paint('error:', 'FAIL', err=True)} {first_error(checks)}", err=True)
     return code
 
 

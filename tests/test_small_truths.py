@@ -108,3 +108,12 @@ def test_a_real_run_configured_by_the_environment_writes_its_summary(tmp_path):
     assert proc.returncode == 69, proc.stderr
     log = (tmp_path / "tracksync.log").read_text()
     assert "run summary: job=gitea-kimai outcome=failed" in log and "exit=69" in log
+
+
+@pytest.mark.parametrize("script", ["test_connection.py", "diagnose.py"])
+def test_a_failing_check_s_last_stderr_line_is_its_error(tmp_path, script):
+    env_file = offline_env(tmp_path)
+    proc = run(script, cwd=tmp_path, env_file=env_file)
+    assert proc.returncode == 69, explain(proc)
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error") and "127.0.0.1:9" in last, proc.stderr
