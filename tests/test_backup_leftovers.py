@@ -160,3 +160,26 @@ def test_a_killed_export_s_half_written_file_is_removed_by_the_next_export(tmp_p
     assert proc.returncode == 0, explain(proc)
     assert not leftover.exists() and running.exists()
     assert len(list(exports.glob("*.csv"))) == 3
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None or sys.platform != "linux", reason="needs unshare")
+def test_a_restore_whose_backup_folder_is_full_is_74_not_a_damaged_archive(work):
+    folder, env_file, db = work
+    if subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode != 0:
+        pytest.skip("user namespaces are not available here")
+    created = run("backup.py", "create", "--out", str(folder / "archives"), cwd=folder, env_file=env_file)
+    assert created.returncode == 0, explain(created)
+    archive = next((folder / "archives").glob("tracksync-backup-*.zip"))
+    before = db.read_bytes()
+    backups = folder / "backups"
+    backups.mkdir()
+    script = (
+        f"mount -t tmpfs -o size=256k tmpfs {backups} && "
+        f"{sys.executable} {ROOT / 'backup.py'} restore {archive} --env-file {env_file}; "
+        f"echo rc=$?; ls -A {backups}"
+    )
+    proc = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, env=clean_environ())
+    assert proc.stdout.strip().splitlines() == ["rc=74"], explain(proc)  # and nothing left in the folder
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: BACKUP_DIR {backups}: cannot be written"), proc.stderr
+    assert db.read_bytes() == before

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from .. import __version__
 from ..config import SECRET_KEYS
 from ..errors import ConfigError, DataError, IOFailure, UsageError
-from ..logs import redact, secret_forms
+from ..logs import DEVICE_ERRORS, redact, secret_forms
 from ..reports.store_export import file_problem, process_alive
 from ..store import SCHEMA_VERSION, store_problem
 from ..store_files import StrPath, copy_store_file, describe_store_file, redact_store_file
@@ -367,7 +367,11 @@ def verify_archive(archive_path: StrPath, workdir: StrPath) -> tuple[Manifest, P
                         digest.update(block)
                         if sink:
                             sink.write(block)
-            except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+            except OSError as exc:
+                if exc.errno in DEVICE_ERRORS:  # the scratch copy could not be written: not the archive's fault
+                    raise file_problem(exc, "BACKUP_DIR", Path(workdir).parent) from None
+                raise DataError(f"{path.name}: member {name!r} is damaged ({exc})") from None
+            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
                 raise DataError(f"{path.name}: member {name!r} is damaged ({exc})") from None
             if digest.hexdigest() != entry["sha256"]:
                 raise DataError(f"{path.name}: checksum mismatch for {name!r}; the archive was changed or damaged")
