@@ -190,6 +190,8 @@ def create_backup(
             raise UsageError("--include-config: there is no env file to include")
         env_text = redact_env(Path(settings.env_file).read_text(encoding="utf-8"), settings.secrets())
     key = "--out" if out else "BACKUP_DIR"
+    if not Path(settings.database_path).is_file():  # before any folder is made
+        raise ConfigError("DATABASE_PATH", f"no store at {settings.database_path}; nothing to back up")
     try:
         return _write_archive(settings, folder, env_text, label)
     except OSError as exc:
@@ -271,6 +273,13 @@ def unsafe_member(name: str) -> str | None:
     if ".." in PurePosixPath(name).parts:
         return "climbs out of the archive with '..'"
     return None
+
+
+def require_archive(archive_path: StrPath) -> None:
+    """DataError (65) when there is no archive file at `archive_path`: said before any scratch
+    folder is made."""
+    if not Path(archive_path).is_file():
+        raise DataError(f"backup archive not found: {archive_path}")
 
 
 def read_manifest(archive_path: StrPath) -> tuple[zipfile.ZipFile, Manifest]:
@@ -394,6 +403,7 @@ def verify_archive(archive_path: StrPath, workdir: StrPath) -> tuple[Manifest, P
 
 def verify_file(path: StrPath, folder: StrPath) -> tuple[Manifest, dict[str, Any]]:
     """verify_archive in a scratch folder under `folder` (BACKUP_DIR); returns (manifest, snapshot_info)."""
+    require_archive(path)
     with scratch_dir(Path(folder)) as tmp:
         manifest, _, info = verify_archive(path, tmp)
     return manifest, info

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import DataError
 from ..runlock import JobLock
 from ..store_files import StrPath, checkpoint_wal, set_wal_mode
-from .backup import backup_dir, create_backup, describe_store, scratch_dir, verify_archive
+from .backup import backup_dir, create_backup, describe_store, require_archive, scratch_dir, verify_archive
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 def restore_backup(settings: Settings, archive_path: StrPath, jobs: Iterable[str]) -> dict[str, Any]:
     """Replace the store with the archive's snapshot. Verified first; refused while any job's
     lock is held; the current store is kept as a safety copy. Returns what happened."""
+    require_archive(archive_path)
     db = Path(settings.database_path)
     db.parent.mkdir(parents=True, exist_ok=True)
     with scratch_dir(backup_dir(settings)) as tmp, ExitStack() as stack:
