@@ -16,13 +16,14 @@ import json
 import os
 import re
 import shutil
+import signal
 import sqlite3
 import tempfile
 import time
 import zipfile
 import zlib
-from collections.abc import Iterable, Mapping
-from contextlib import ExitStack
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -123,12 +124,24 @@ LEGACY_SCRATCH = (".backup-", ".restore-")  # the names older versions used (no 
 LEGACY_AGE = 3600.0  # seconds after which such a folder is a leftover
 
 
-def scratch_dir(folder: Path) -> tempfile.TemporaryDirectory[str]:
+@contextmanager
+def scratch_dir(folder: Path) -> Iterator[str]:
     """A temporary folder in `folder` (BACKUP_DIR or an archive's folder; beside the store only
     for the one staged copy a restore must rename into place), named with this process's id so
-    that remove_leftovers can tell a killed command's folder from a running one's."""
+    that remove_leftovers can tell a killed command's folder from a running one's. Removed at the
+    end, also when SIGTERM stops the command (it is held off while the folder is being made, so it
+    cannot land between the making and the clean-up)."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return tempfile.TemporaryDirectory(dir=folder, prefix=f"{SCRATCH}{os.getpid()}-")
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        path = tempfile.mkdtemp(dir=folder, prefix=f"{SCRATCH}{os.getpid()}-")
+        try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a SIGTERM held off lands here, cleaned up below
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def remove_leftovers(settings: Settings, *folders: StrPath) -> list[Path]:
