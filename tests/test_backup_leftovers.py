@@ -183,3 +183,27 @@ def test_a_restore_whose_backup_folder_is_full_is_74_not_a_damaged_archive(work)
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: BACKUP_DIR {backups}: cannot be written"), proc.stderr
     assert db.read_bytes() == before
+
+
+def test_leftovers_of_older_versions_go_but_nothing_else_does(work):
+    folder, env_file, db = work
+    backups = folder / "backups"
+    backups.mkdir()
+    old = time.time() - 2 * 3600
+    legacy = backups / ".backup-ab12cd34"  # an older version's scratch of a killed backup
+    legacy.mkdir()
+    (legacy / "store.db").write_bytes(b"x" * 100)
+    beside = db.parent / ".restore-zz99yy88"
+    beside.mkdir()
+    (beside / "staged.db").write_bytes(b"x")
+    mine = db.parent / ".backup-scripts"  # a user's own folder with a similar name
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    recent = backups / ".backup-ef56gh78"  # may belong to an older version's backup still running
+    recent.mkdir()
+    for path in (legacy, beside, mine):
+        os.utime(path, (old, old))
+    listed = run("backup.py", "list", cwd=folder, env_file=env_file)
+    assert listed.returncode == 0, explain(listed)
+    assert not legacy.exists() and not beside.exists()
+    assert (mine / "notes.txt").exists() and recent.exists()

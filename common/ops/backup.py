@@ -120,7 +120,8 @@ def redact_env(text: str, secrets: Iterable[str] = ()) -> str:
 # --- scratch space -------------------------------------------------------------------------
 
 SCRATCH = ".tracksync-tmp-"  # + the pid of the process that made it + a random part
-LEGACY_SCRATCH = (".backup-", ".restore-")  # the names older versions used (no pid)
+LEGACY_NAME = re.compile(r"^\.(backup|restore)-[a-z0-9_]{8}$")  # what older versions made (no pid)
+LEGACY_FILES = {"store.db", "archive.zip", "verified-store.db", "staged.db", "staged.db-journal", "staged.db-wal"}
 LEGACY_AGE = 3600.0  # seconds after which such a folder is a leftover
 
 
@@ -166,9 +167,10 @@ def _is_leftover(entry: Path) -> bool:
     if name.startswith(SCRATCH):
         pid = name[len(SCRATCH) :].split("-", 1)[0]
         return pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid))
-    if name.startswith(LEGACY_SCRATCH) and entry.is_dir():
+    if LEGACY_NAME.match(name) and entry.is_dir() and not entry.is_symlink():
         try:
-            return time.time() - entry.stat().st_mtime > LEGACY_AGE
+            old = time.time() - entry.stat().st_mtime > LEGACY_AGE
+            return old and {p.name for p in entry.iterdir()} <= LEGACY_FILES
         except OSError:
             return False
     return False
