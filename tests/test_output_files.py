@@ -6,6 +6,7 @@ import json
 import os
 import stat
 
+import pytest
 from ops_helpers import explain, offline_env, run, seed_store
 
 
@@ -41,3 +42,17 @@ def test_a_gdpr_archive_under_a_file_is_2_naming_out(workdir):
     assert proc.returncode == 2, explain(proc)
     assert json.loads(proc.stdout)["exit_code"] == 2
     assert "--out" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("out", [None, "march.csv"])
+def test_a_timesheet_quoting_a_secret_is_exported_redacted(workdir, out):
+    sb = workdir.sandbox.kimai
+    token = workdir.sandbox.tokens["kimai"]
+    project = sb.add_project("Web", sb.add_customer("Acme")["id"])["id"]
+    activity = sb.add_activity("Dev", None)["id"]
+    sb.add_timesheet(project, activity, "2026-03-02T09:00:00", "2026-03-02T10:00:00", description=f"pasted {token}")
+    args = ["--out", str(workdir.path / out)] if out else []
+    proc = workdir.run("report.py", "export-timesheets", "--from", "2026-03-01", "--to", "2026-03-31", *args)
+    assert proc.returncode == 0, explain(proc)
+    text = (workdir.path / out).read_text() if out else proc.stdout
+    assert "pasted ***" in text and token not in text
