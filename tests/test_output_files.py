@@ -1,6 +1,7 @@
 """Files the reports write (exports, timesheet exports, GDPR archives): a destination that cannot
 be written is one line naming the flag or key and its documented code, never exit 1, and a path
-that is not a regular file (a folder, a pipe, a device) is never replaced."""
+that is not a regular file (a folder, a pipe, a device) is never replaced; what they write is
+redacted, on stdout too."""
 
 import json
 import os
