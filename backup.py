@@ -12,7 +12,15 @@ import click
 
 from common.cli import command, emit_json, emit_table, group
 from common.jobs import JOBS
-from common.ops.backup import backup_dir, create_backup, list_backups, prune_backups, summary_line, verify_file
+from common.ops.backup import (
+    backup_dir,
+    create_backup,
+    list_backups,
+    prune_backups,
+    remove_leftovers,
+    summary_line,
+    verify_file,
+)
 from common.ops.restore import restore_backup
 
 
@@ -25,6 +33,12 @@ from common.ops.restore import restore_backup
 )
 def cli():
     """Back up, verify and restore the store (DATABASE_PATH); archives go to BACKUP_DIR."""
+
+
+def tidy(settings, *folders):
+    """Every command first removes what a killed backup, verify or restore left behind."""
+    for path in remove_leftovers(settings, *folders):
+        click.echo(f"removed {path}: left behind by a backup or restore that was stopped", err=True)
 
 
 CREATE_EXAMPLES = [
@@ -40,6 +54,7 @@ CREATE_EXAMPLES = [
 @click.option("--include-config", is_flag=True, help="add the env file, every secret value removed")
 def create(settings, as_json, out, include_config):
     """Take a consistent snapshot of the store into a zip archive (safe while a sync runs)."""
+    tidy(settings, *([out] if out else []))
     path, manifest = create_backup(settings, out, include_config)
     if as_json:
         emit_json({"archive": str(path), **manifest})
@@ -58,6 +73,7 @@ for _name, _hidden in (("create", False), ("backup", True)):  # `backup`: the ol
 @click.option("--detail", is_flag=True, help="verify every archive and show its contents")
 def list_archives(settings, as_json, detail):
     """List the archives in BACKUP_DIR, newest first."""
+    tidy(settings)
     rows = list_backups(backup_dir(settings), detail)
     if as_json:
         emit_json(rows)
@@ -88,7 +104,8 @@ def list_archives(settings, as_json, detail):
 def verify(settings, as_json, file):
     """Check an archive: member names, manifest, SHA-256 of every member, integrity and schema."""
     # the settings are not needed to read a file, but loading them sets up the log file (and checks the env file)
-    manifest, info = verify_file(file)
+    tidy(settings)
+    manifest, info = verify_file(file, backup_dir(settings))
     if as_json:
         emit_json({"archive": file, "ok": True, "manifest": manifest, "store": info})
         return
@@ -102,6 +119,7 @@ def verify(settings, as_json, file):
 @click.option("--keep", type=click.IntRange(1), required=True, help="how many of the newest archives to keep")
 def prune(settings, as_json, keep):
     """Delete all but the newest N archives in BACKUP_DIR."""
+    tidy(settings)
     removed = prune_backups(backup_dir(settings), keep)
     if as_json:
         emit_json({"removed": [str(p) for p in removed], "kept": keep})
@@ -123,6 +141,7 @@ def prune(settings, as_json, keep):
 def restore(settings, as_json, file):
     """Replace the store with an archive's snapshot, after verifying it. Refused while a sync
     runs; the current store is kept as a safety copy in BACKUP_DIR."""
+    tidy(settings)
     done = restore_backup(settings, file, JOBS)
     if as_json:
         emit_json(done)

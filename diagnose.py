@@ -16,7 +16,7 @@ import click
 from common.cli import command, emit_json, emit_table, paint
 from common.jobs import JOBS
 from common.logs import setup_logging
-from common.ops.diagnose_checks import config_checks, database_checks, exit_code, redact
+from common.ops.diagnose_checks import config_checks, database_checks, exit_code, first_error, redact
 from common.ops.service_checks import api_checks, network_checks
 
 
@@ -63,7 +63,14 @@ def cli(env_file, as_json, verbose, config, network, api, database, everything, 
     code = exit_code(checks)
     if as_json:
         counts = {s: sum(c.status == s for c in checks) for s in ("OK", "WARN", "FAIL", "SKIP")}
-        emit_json({"checks": [c.as_dict() for c in checks], "summary": counts, "exit_code": code})
+        emit_json(
+            {
+                "exit_code": code,
+                "error": first_error(checks),
+                "checks": [c.as_dict() for c in checks],
+                "summary": counts,
+            }
+        )
         return code
     rows = [
         [paint(c.status), c.group, c.name, c.detail, c.hint if c.status in ("WARN", "FAIL") else ""] for c in checks
@@ -75,6 +82,8 @@ def cli(env_file, as_json, verbose, config, network, api, database, everything, 
         f"{paint(f'{warns} WARN', 'WARN' if warns else None, err=True)}",
         err=True,
     )
+    if code:  # the last line names what decided the exit code, as every script's failure does
+        click.echo(f"{paint('error:', 'FAIL', err=True)} {first_error(checks)}", err=True)
     return code
 
 

@@ -173,7 +173,7 @@ def errors(settings, as_json, run_id):
 def export(settings, as_json, fmt, out):
     """Write links, runs and audit events to one file each."""
     with reports.reading_store(settings) as store:
-        paths = export_store(store, reports.export_folder(settings, out), fmt)
+        paths = export_store(store, reports.export_folder(settings, out), fmt, key="--out" if out else "EXPORT_DIR")
     if as_json:
         emit_json({"files": [str(p) for p in paths]})
         return
@@ -194,14 +194,15 @@ def export(settings, as_json, fmt, out):
 @click.option("--limit", type=click.IntRange(0), default=0, help="only the last N events (0 = all)")
 def audit(settings, as_json, job, item, limit):
     """Every write the toolkit made, with the values before and after."""
+    zone = reports.wall_clock_zone(settings)
     with reports.reading_store(settings) as store:
-        rows = reports.audit(store, job, item, limit)
+        rows = reports.audit(store, job, item, limit, settings.kimai_timezone or None)
     if as_json:
         emit_json(rows)
         return
     for row in rows:
         row["target"] = f"{row['target_type']} {row['target_id']}"
-        row["changes"] = reports.describe_changes(row["before"], row["after"])
+        row["changes"] = reports.describe_changes(row["before"], row["after"], zone=zone)
     _show(rows, ["id", "at", "run", "job", "item", "action", "target", "changes"], False, "no writes recorded")
 
 
@@ -212,7 +213,7 @@ def audit(settings, as_json, job, item, limit):
 def imports(settings, as_json, job, limit, with_errors):
     """Import history: source, parameters, file checksum, counts, status and per-row errors."""
     with reports.reading_store(settings) as store:
-        rows = store.imports(job, limit)
+        rows = reports.imports(store, settings, job, limit)
     if as_json:
         emit_json(rows)
         return

@@ -38,6 +38,7 @@ from common.reports.store_export import export_store
 from common.run_output import (
     human_time,
     json_document,
+    leaves_summary,
     message_lines,
     plan_lines,
     summary_line,
@@ -342,7 +343,8 @@ def run(job, options, job_options=None):
             result = Result(job=name, dry_run=run_options.dry_run, exit_code=exc.exit_code, error=str(exc))
         result.open_conflicts = count_open_conflicts(settings, result.job)
         results.append(result)
-        run_summary(summary_line(result))
+        if leaves_summary(result, settings.env_file):
+            run_summary(summary_line(result))
     code = most_serious(r.exit_code for r in results)
     notes = []
     open_conflicts = sum(r.open_conflicts for r in results)
@@ -366,25 +368,12 @@ def count_open_conflicts(settings, job):
 
 
 def report(results, options: RunOptions, settings, code, notes):
-    """stderr: each stopped job's error, else its failures and warnings, grouped by reason;
-    stdout: the plans of dry runs and a table of the jobs that completed (or the JSON document).
-    With --quiet, nothing unless something changed, failed or conflicts."""
+    """stderr: the files exported, then each stopped job's error, else its failures and warnings,
+    grouped by reason (so a failed run's last stderr line is its error); stdout: the plans of dry
+    runs and a table of the jobs that completed (or the JSON document). With --quiet, nothing
+    unless something changed, failed or conflicts."""
     loud = not options.quiet or code != 0 or any(r.changed for r in results)
-    said = set()
-    for result in results:
-        for word, line in message_lines(result):
-            if (word, line) in said:
-                continue  # one error for several jobs (a missing Kimai key, Kimai down): said once
-            said.add((word, line))
-            if loud or word != "warning":
-                click.echo(
-                    f"{paint(word + ':', {'error': 'ERROR', 'warning': 'WARN'}.get(word, word), err=True)} {line}",
-                    err=True,
-                )
-            else:  # --quiet on a run where nothing happened: the warning goes to the log file only
-                log.warning("%s: warning: %s", result.job, line)
-    for note in notes:
-        click.echo(f"{paint('conflicts:', 'conflicts', err=True)} {note}", err=True)
+    completed = [r for r in results if r.error is None or r.outcome == "interrupted"]  # an interrupted run did write
     extra = {}
     exporting = (options.export or settings.export_enabled) and not options.dry_run  # a dry run writes nothing
     if options.stats or exporting:
@@ -393,10 +382,29 @@ def report(results, options: RunOptions, settings, code, notes):
                 extra["stats"] = store.stats()
             if exporting:
                 extra["exported"] = [str(p) for p in export_store(store, settings.export_dir)]
+    if not options.as_json and loud and completed:
+        for path in extra.get("exported", []):
+            click.echo(f"exported {path}", err=True)
+    said, errors = set(), []
+    for result in results:
+        for word, line in message_lines(result):
+            if (word, line) in said:
+                continue  # one error for several jobs (a missing Kimai key, Kimai down): said once
+            said.add((word, line))
+            text = f"{paint(word + ':', {'error': 'ERROR', 'warning': 'WARN'}.get(word, word), err=True)} {line}"
+            if word == "error":
+                errors.append(text)  # said last: a stopped run's last stderr line is its error
+            elif loud or word != "warning":
+                click.echo(text, err=True)
+            else:  # --quiet on a run where nothing happened: the warning goes to the log file only
+                log.warning("%s: warning: %s", result.job, line)
+    for note in notes:
+        click.echo(f"{paint('conflicts:', 'conflicts', err=True)} {note}", err=True)
+    for text in errors:
+        click.echo(text, err=True)
     if options.as_json:  # asked for a document: always one, --quiet or not
         emit_json(json_document(results, code, extra))
         return
-    completed = [r for r in results if r.error is None or r.outcome == "interrupted"]  # an interrupted run did write
     if not (loud and completed):
         return  # --quiet and nothing happened, or every job stopped by an error (its line is above)
     for result in results:
@@ -408,8 +416,6 @@ def report(results, options: RunOptions, settings, code, notes):
         emit_table(extra["stats"]["links"], empty="store: no links yet")
         click.echo()
         emit_table(extra["stats"]["runs"], empty="store: no runs yet")
-    for path in extra.get("exported", []):
-        click.echo(f"exported {path}", err=True)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ Exit 0 when every checked service passes (a WARN passes), otherwise the most ser
 import click
 
 from common.cli import command, emit_json, emit_table, paint
-from common.ops.connection import JOB_SERVICES, SERVICES, exit_code, probe_all
+from common.ops.connection import JOB_SERVICES, SERVICES, exit_code, first_error, probe_all
 
 
 @command(
@@ -43,7 +43,7 @@ def cli(settings, as_json, jobs, services):
     probes = probe_all(settings, jobs, services)
     code = exit_code(probes)
     if as_json:
-        emit_json({"services": [p.as_dict() for p in probes], "exit_code": code})
+        emit_json({"exit_code": code, "error": first_error(probes), "services": [p.as_dict() for p in probes]})
         return code
     rows = [
         [

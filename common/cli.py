@@ -7,9 +7,12 @@ import inspect
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import IO, Any, NoReturn, TypeVar
 
 import click
@@ -17,8 +20,8 @@ from tabulate import tabulate
 
 from . import __version__, progress
 from .config import Settings, load_settings
-from .errors import UNEXPECTED, SyncError, exit_codes_help
-from .logs import LOGGER, redact, setup_logging
+from .errors import IO_ERROR, UNEXPECTED, Interrupted, SyncError, exit_codes_help
+from .logs import DEVICE_ERRORS, LOGGER, redact, setup_logging
 
 log = logging.getLogger(LOGGER)
 
@@ -62,10 +65,29 @@ def script(f: Callable[..., int | None]) -> Callable[..., NoReturn]:
     return wrapper
 
 
+class Terminated(BaseException):
+    """SIGTERM outside a job run (a report, a backup, a restore): raised where the command is, so
+    its clean-ups run (temporary files and folders removed, transactions rolled back). A job
+    run replaces this with its polite stop (jobs.install_stop_handlers) while it runs."""
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise Terminated()
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM becomes Terminated (main thread only, and only over the default action)."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminate)
+
+
 def run_body(body: Callable[[], int | None], as_json: bool = False, quiet: bool = False) -> NoReturn:
     """Call `body()` and exit with its return value (0 for None), as `script` describes.
-    Every file the command creates (store, log, cache, exports, backups) is owner-only."""
+    Every file the command creates (store, log, cache, exports, backups) is owner-only. SIGTERM
+    ends the command with its clean-ups done and exit 75; a file that cannot be written because
+    its disk is full or failing is one line naming it and exit 74, whichever code met it."""
     os.umask(0o077)
+    _stop_on_sigterm()
     if as_json or quiet:
         progress.enable(False)
     try:
@@ -77,14 +99,27 @@ def run_body(body: Callable[[], int | None], as_json: bool = False, quiet: bool 
     except SyncError as exc:
         log.debug("stopped", exc_info=True)
         _fail(f"error: {exc}", exc.exit_code, as_json)
+    except Terminated:
+        _fail("error: stopped by a signal (SIGTERM); nothing was left half-written", Interrupted.exit_code, as_json)
     except KeyboardInterrupt:
         _fail("interrupted", 130, as_json)
     except (click.exceptions.Exit, click.ClickException, SystemExit):
         raise
+    except OSError as exc:
+        if exc.errno not in DEVICE_ERRORS:
+            _unexpected(exc, as_json)
+        log.error("cannot write", exc_info=True)
+        where = f"{exc.filename}: " if exc.filename else ""
+        _fail(f"error: {where}cannot be written ({exc.strerror or exc}); free space on its disk", IO_ERROR, as_json)
     except Exception as exc:  # a bug: keep the traceback out of the user's face
-        log.error("unexpected error", exc_info=True)
-        _fail(f"unexpected error: {exc.__class__.__name__}: {exc} (traceback in the log file)", UNEXPECTED, as_json)
+        _unexpected(exc, as_json)
     sys.exit(code or 0)
+
+
+def _unexpected(exc: Exception, as_json: bool) -> NoReturn:
+    """A bug: exit 1, one line on stderr, the traceback in the log file only."""
+    log.error("unexpected error", exc_info=True)
+    _fail(f"unexpected error: {exc.__class__.__name__}: {exc} (traceback in the log file)", UNEXPECTED, as_json)
 
 
 def _flags(signature: inspect.Signature, args: tuple, kwargs: dict) -> tuple[bool, bool]:

@@ -6,9 +6,11 @@ the verbosity say, so cron and systemd runs leave a trace even at LOG_LEVEL=ERRO
 from __future__ import annotations
 
 import base64
+import errno
 import html
 import logging
 import logging.handlers
+import os
 import re
 import sys
 from collections.abc import Iterable
@@ -176,6 +178,56 @@ class ZonedFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+DEVICE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS)  # the disk, not the setting
+
+
+class LogFile(logging.handlers.RotatingFileHandler):
+    """The rotating log file. A write that fails (a full disk, a failing or read-only device)
+    costs one warning line on stderr, never a traceback, and the run goes on without its log
+    file: the log is a record of the run, not a reason to stop it."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):
+            _drop_log_file(self, exc.strerror or str(exc))
+        else:  # a log call whose message cannot be formatted (a bug): that line is lost, not the file
+            _say(f"warning: a log line was lost ({type(exc).__name__}: {exc})")
+
+    def shouldRollover(self, record: logging.LogRecord) -> int:
+        try:
+            return super().shouldRollover(record)
+        except OSError as exc:
+            _drop_log_file(self, exc.strerror or str(exc))
+            return 0
+
+
+def _drop_log_file(handler: logging.Handler, reason: str) -> None:
+    """Detach a log file that cannot be written, with one warning line on stderr."""
+    logger = logging.getLogger(LOGGER)
+    if handler not in logger.handlers:
+        return
+    logger.removeHandler(handler)
+    try:
+        handler.close()
+    except OSError:
+        pass
+    _warn_log_file(getattr(handler, "baseFilename", "the log file"), reason)
+
+
+def _warn_log_file(name: str, reason: str) -> None:
+    _say(f"warning: LOG_FILE {name} cannot be written ({reason}); carrying on without it")
+
+
+def _say(line: str) -> None:
+    """One line on stderr, redacted, outside the logger (which is what failed)."""
+    try:
+        progress.clear()
+        sys.stderr.write(redact(" ".join(line.split())) + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
 def stderr_level(verbose: int) -> int:
     """-1 (--quiet): errors only; 0: warnings; -v: info; -vv: debug."""
     return (
@@ -214,9 +266,7 @@ def setup_logging(settings: Settings | None = None, verbose: int = 0, errors_onl
     stderr.addFilter(_clear_progress_line)
     logger.addHandler(stderr)
     if settings is not None and settings.log_file and errors_only:
-        handler = logging.handlers.RotatingFileHandler(
-            settings.log_file, maxBytes=1_000_000, backupCount=5, encoding="utf-8", delay=True
-        )
+        handler = LogFile(settings.log_file, maxBytes=1_000_000, backupCount=5, encoding="utf-8", delay=True)
         handler.setLevel(logging.ERROR)
         handler.addFilter(lambda record: record.name != SUMMARY)
         handler.setFormatter(ZonedFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
@@ -224,12 +274,14 @@ def setup_logging(settings: Settings | None = None, verbose: int = 0, errors_onl
         logger.addHandler(handler)
     elif settings is not None and settings.log_file:
         try:
-            Path(settings.log_file).parent.mkdir(parents=True, exist_ok=True)
-            handler = logging.handlers.RotatingFileHandler(
-                settings.log_file, maxBytes=1_000_000, backupCount=5, encoding="utf-8"
-            )
-        except OSError as exc:  # a cron run would lose its summary line without a word: refuse instead
-            raise ConfigError("LOG_FILE", f"cannot write {settings.log_file}: {exc.strerror or exc}") from None
+            _check_writable(Path(settings.log_file))
+            # made at its first line (a run's summary, a warning, an error), so a command with
+            # nothing to record (a report, --help, a refused configuration) leaves no file behind
+            handler = LogFile(settings.log_file, maxBytes=1_000_000, backupCount=5, encoding="utf-8", delay=True)
+        except OSError as exc:
+            if exc.errno not in DEVICE_ERRORS:  # a wrong path: a cron run would lose its summary line without a word
+                raise ConfigError("LOG_FILE", f"cannot write {settings.log_file}: {exc.strerror or exc}") from None
+            _warn_log_file(str(settings.log_file), exc.strerror or str(exc))
         else:
             level = (
                 logging.getLevelName(settings.log_level) if isinstance(settings.log_level, str) else settings.log_level
@@ -239,6 +291,19 @@ def setup_logging(settings: Settings | None = None, verbose: int = 0, errors_onl
             handler.addFilter(redact_filter)
             logger.addHandler(handler)
     return logger
+
+
+def _check_writable(path: Path) -> None:
+    """Raise the OSError that writing the log file at `path` would meet, without creating it:
+    its folder is made (a configured folder), an existing file is opened for appending."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() or path.is_symlink():
+        with path.open("a", encoding="utf-8"):
+            pass
+    elif os.statvfs(path.parent).f_flag & os.ST_RDONLY:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path.parent))
+    elif not os.access(path.parent, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path.parent))
 
 
 def _clear_progress_line(record: logging.LogRecord) -> bool:

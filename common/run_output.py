@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .cli import paint
+from .errors import CONFIG
 from .jobs.base import CONTAINER_KEYS, CONTAINERS, SUMMARY_KEYS, Action, ActionKind, Result
 
 JSON_VERSION = 1
@@ -148,6 +149,13 @@ def json_document(results: Sequence[Result], exit_code: int, extra: Mapping[str,
     jobs = [r.summary() for r in results]
     error = next((j["error"] for j in jobs if j["error"]), None)
     return {"version": JSON_VERSION, "exit_code": exit_code, "error": error, "jobs": jobs, **(extra or {})}
+
+
+def leaves_summary(result: Result, env_file: str | None) -> bool:
+    """Whether a run appends its summary line to the log file: every run does, except one that
+    never started because no configuration was found (78 before its lock and store, with no env
+    file read), so trying a script in a folder that is not set up leaves no tracksync.log there."""
+    return not (result.exit_code == CONFIG and result.run_id is None and env_file is None)
 
 
 def summary_line(result: Result) -> str:

@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import Any, Literal, Self
 
 from .errors import StoreDamaged, StoreError, StoreFull, StoreLocked
+from .logs import redact
 from .store_queries import Row, StoreQueries, known_table
 from .store_schema import MIGRATIONS, RUN_COUNTS, SCHEMA_VERSION  # noqa: F401 (imported from here)
 
@@ -36,6 +37,9 @@ SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite data
 RESTORE_HINT = (
     "python diagnose.py --database; restore a backup: python backup.py list --detail, then backup.py restore FILE"
 )
+
+
+UNFINISHED = "never finished: the process was killed, crashed or could not record its end"
 
 
 def now_iso() -> str:
@@ -309,12 +313,24 @@ class Store(StoreQueries):
 
     # runs
     def start_run(self, job: str, params: Mapping[str, Any]) -> int:
+        """Record a new run of `job`. The caller holds the job's lock (runlock.JobLock), so a run
+        of `job` still marked running is dead (killed, crashed, or its end could not be written
+        to a full disk): it is closed here as interrupted, with its import if it had one, in the
+        same transaction."""
         with self.conn:
             cur = self.conn.execute(
                 "INSERT INTO runs (job, started_at, status, params) VALUES (?, ?, 'running', ?)",
-                (job, now_iso(), json.dumps(params, sort_keys=True)),
+                (job, now_iso(), _dump(params)),
             )
-        run_id = _inserted(cur)
+            run_id = _inserted(cur)
+            self.conn.execute(
+                "UPDATE runs SET status = 'interrupted', message = COALESCE(message, ?) "
+                "WHERE job = ? AND status = 'running' AND id < ?",
+                (f"{UNFINISHED} (found by run {run_id})", job, run_id),
+            )
+            self.conn.execute(  # the import history of such a run, likewise
+                "UPDATE imports SET status = 'interrupted' WHERE job = ? AND status = 'running'", (job,)
+            )
         self._clocks[run_id] = time.monotonic()
         return run_id
 
@@ -337,7 +353,15 @@ class Store(StoreQueries):
             self.conn.execute(
                 f"UPDATE runs SET finished_at = ?, status = ?, exit_code = ?, message = ?, duration_ms = ?, {sets} "
                 "WHERE id = ?",
-                (finished.isoformat(timespec="seconds"), status, exit_code, message, duration_ms, *values, run_id),
+                (
+                    finished.isoformat(timespec="seconds"),
+                    status,
+                    exit_code,
+                    _text(message),
+                    duration_ms,
+                    *values,
+                    run_id,
+                ),
             )
 
     def runs(self, job: str | None = None, limit: int | None = None, since: str | None = None) -> list[dict[str, Any]]:
@@ -410,10 +434,10 @@ class Store(StoreQueries):
 
     def mark_failed(self, job: str, key: str, target_type: str | None, run_id: int | None, error: str) -> None:
         with self.conn:
-            self._upsert_link(job, key, target_type, "failed", run_id, error=error)
+            self._upsert_link(job, key, target_type, "failed", run_id, error=_text(error))
             self.conn.execute(
                 "INSERT INTO item_errors (run_id, job, source_key, message, at) VALUES (?, ?, ?, ?, ?)",
-                (run_id, job, key, error, now_iso()),
+                (run_id, job, key, _text(error), now_iso()),
             )
 
     # cursors
@@ -470,8 +494,8 @@ class Store(StoreQueries):
                 action,
                 target_type,
                 target_id,
-                json.dumps(before, sort_keys=True) if before is not None else None,
-                json.dumps(after, sort_keys=True) if after is not None else None,
+                _dump(before),
+                _dump(after),
                 now_iso(),
             ),
         )
@@ -572,7 +596,7 @@ class Store(StoreQueries):
             cur = self.conn.execute(
                 "INSERT INTO imports (run_id, job, source, parameters, file_sha256, started_at, status) "
                 "VALUES (?, ?, ?, ?, ?, ?, 'running')",
-                (run_id, job, source, json.dumps(parameters, sort_keys=True), file_sha256, now_iso()),
+                (run_id, job, source, _dump(parameters), file_sha256, now_iso()),
             )
         return _inserted(cur)
 
@@ -597,7 +621,7 @@ class Store(StoreQueries):
             )
             self.conn.executemany(
                 "INSERT INTO import_errors (import_id, line, item, message) VALUES (?, ?, ?, ?)",
-                [(import_id, line, item, message) for line, item, message in errors],
+                [(import_id, line, _text(item), _text(message)) for line, item, message in errors],
             )
 
     def imports(self, job: str | None = None, limit: int | None = None) -> list[Row]:
@@ -676,8 +700,16 @@ def _inserted(cursor: sqlite3.Cursor) -> int:
     return cursor.lastrowid
 
 
+def _text(text: str | None) -> str | None:
+    """A text kept in the store that may come from a server or an exception, redacted as the log
+    is (logs.redact: every form of every configured secret): one place for every caller."""
+    return redact(text) if text else text
+
+
 def _dump(data: Any) -> str | None:
-    return json.dumps(data, sort_keys=True) if data is not None else None
+    """`data` as JSON text for the store, redacted like _text (conflict and audit values, run and
+    import parameters)."""
+    return _text(json.dumps(data, sort_keys=True)) if data is not None else None
 
 
 def _link(row: sqlite3.Row) -> Row:

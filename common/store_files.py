@@ -3,6 +3,7 @@ description (schema, integrity, row counts), and its write-ahead log. Used by ba
 and the database checks."""
 
 import sqlite3
+from collections.abc import Sequence
 from os import PathLike
 from typing import Any, Union
 
@@ -77,6 +78,57 @@ class StoreFile:
         return [
             tuple(row) for row in self.conn.execute("SELECT id, job FROM runs WHERE status = 'running' ORDER BY id")
         ]
+
+
+# The columns that may hold a text from a server or an exception (the store redacts them as it
+# writes; a copy made of an older store is redacted with redact_store_file).
+TEXT_COLUMNS = {
+    "runs": ("message", "params"),
+    "links": ("error",),
+    "item_errors": ("message",),
+    "conflicts": ("source_data", "target_data", "last_data"),
+    "audit": ("before", "after"),
+    "imports": ("parameters",),
+    "import_errors": ("item", "message"),
+}
+
+
+def redact_store_file(path: StrPath, secrets: Sequence[str]) -> int:
+    """Replace every text in `secrets` by *** in the TEXT_COLUMNS of a store file (a copy: a
+    backup's snapshot), the freed space overwritten (secure_delete). Returns the rows changed."""
+    forms = sorted({s for s in secrets if s}, key=len, reverse=True)
+    if not forms:
+        return 0
+
+    def clean(text: str | None) -> str | None:
+        if isinstance(text, str):
+            for form in forms:
+                text = text.replace(form, "***")
+        return text
+
+    def holds(text: str | None) -> int:
+        return int(isinstance(text, str) and any(form in text for form in forms))
+
+    conn = sqlite3.connect(path)
+    changed = 0
+    try:
+        conn.create_function("tracksync_clean", 1, clean, deterministic=True)
+        conn.create_function("tracksync_holds", 1, holds, deterministic=True)
+        conn.execute("PRAGMA secure_delete = ON")
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        with conn:
+            for table, columns in TEXT_COLUMNS.items():
+                if table not in tables:
+                    continue
+                present = {row[1] for row in conn.execute(f"PRAGMA table_info({known_table(table)})")}
+                for column in columns:
+                    if column in present:
+                        changed += conn.execute(
+                            f"UPDATE {table} SET {column} = tracksync_clean({column}) WHERE tracksync_holds({column})"
+                        ).rowcount
+    finally:
+        conn.close()
+    return changed
 
 
 def describe_store_file(path: StrPath, counted: tuple[str, ...]) -> dict[str, Any]:

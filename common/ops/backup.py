@@ -15,21 +15,26 @@ import io
 import json
 import os
 import re
+import shutil
+import signal
 import sqlite3
 import tempfile
+import time
 import zipfile
 import zlib
-from collections.abc import Iterable, Mapping
-from contextlib import ExitStack
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..config import SECRET_KEYS
-from ..errors import ConfigError, DataError, UsageError
-from ..store import SCHEMA_VERSION
-from ..store_files import StrPath, copy_store_file, describe_store_file
+from ..errors import ConfigError, DataError, IOFailure, UsageError
+from ..logs import DEVICE_ERRORS, redact, secret_forms
+from ..reports.store_export import file_problem, process_alive
+from ..store import SCHEMA_VERSION, store_problem
+from ..store_files import StrPath, copy_store_file, describe_store_file, redact_store_file
 from ..timeutil import for_people
 
 if TYPE_CHECKING:
@@ -105,11 +110,70 @@ def redact_env(text: str, secrets: Iterable[str] = ()) -> str:
             out.append(f"{binding.key}=  # removed from the backup\n")
         else:
             out.append(original)
-    result = URL_PASSWORD.sub(r"\1:***@", "".join(out))
+    result = redact(URL_PASSWORD.sub(r"\1:***@", "".join(out)))  # every form of a configured secret
     for secret in secrets:
         if secret:
             result = result.replace(secret, "***")
     return result
+
+
+# --- scratch space -------------------------------------------------------------------------
+
+SCRATCH = ".tracksync-tmp-"  # + the pid of the process that made it + a random part
+LEGACY_NAME = re.compile(r"^\.(backup|restore)-[a-z0-9_]{8}$")  # what older versions made (no pid)
+LEGACY_FILES = {"store.db", "archive.zip", "verified-store.db", "staged.db", "staged.db-journal", "staged.db-wal"}
+LEGACY_AGE = 3600.0  # seconds after which such a folder is a leftover
+
+
+@contextmanager
+def scratch_dir(folder: Path) -> Iterator[str]:
+    """A temporary folder in `folder` (BACKUP_DIR or an archive's folder; beside the store only
+    for the one staged copy a restore must rename into place), named with this process's id so
+    that remove_leftovers can tell a killed command's folder from a running one's. Removed at the
+    end, also when SIGTERM stops the command (it is held off while the folder is being made, so it
+    cannot land between the making and the clean-up)."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        path = tempfile.mkdtemp(dir=folder, prefix=f"{SCRATCH}{os.getpid()}-")
+        try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a SIGTERM held off lands here, cleaned up below
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def remove_leftovers(settings: Settings, *folders: StrPath) -> list[Path]:
+    """Remove what a killed backup, verify or restore left behind (its scratch folder, with a
+    snapshot of the store in it) in BACKUP_DIR, beside the store and in `folders`: the scratch
+    folders whose process is gone. Returns the paths removed."""
+    removed = []
+    places = {Path(p).expanduser().resolve() for p in (backup_dir(settings), settings.database_path, *folders)}
+    for place in places:
+        folder = place if place.is_dir() else place.parent
+        if not folder.is_dir():
+            continue
+        for entry in folder.iterdir():
+            if _is_leftover(entry):
+                shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+                removed.append(entry)
+    return removed
+
+
+def _is_leftover(entry: Path) -> bool:
+    name = entry.name
+    if name.startswith(SCRATCH):
+        pid = name[len(SCRATCH) :].split("-", 1)[0]
+        return pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid))
+    if LEGACY_NAME.match(name) and entry.is_dir() and not entry.is_symlink():
+        try:
+            old = time.time() - entry.stat().st_mtime > LEGACY_AGE
+            return old and {p.name for p in entry.iterdir()} <= LEGACY_FILES
+        except OSError:
+            return False
+    return False
 
 
 # --- creating -------------------------------------------------------------------------------
@@ -131,22 +195,46 @@ def _archive_path(folder: Path, stamp: str, label: str) -> Path:
 def create_backup(
     settings: Settings, out: StrPath | None = None, include_config: bool = False, label: str = ""
 ) -> tuple[Path, Manifest]:
-    """Snapshot the store into a new archive; returns (path, manifest)."""
+    """Snapshot the store into a new archive; returns (path, manifest). A folder that cannot be
+    written is one error naming it: 74 for a full or failing disk, 78 for a path that is no
+    folder of this user's; nothing is left behind in it."""
     folder = backup_dir(settings, out)
     env_text = None
     if include_config:
         if not settings.env_file:
             raise UsageError("--include-config: there is no env file to include")
         env_text = redact_env(Path(settings.env_file).read_text(encoding="utf-8"), settings.secrets())
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = "--out" if out else "BACKUP_DIR"
+    if not Path(settings.database_path).is_file():  # before any folder is made
+        raise ConfigError("DATABASE_PATH", f"no store at {settings.database_path}; nothing to back up")
+    try:
+        return _write_archive(settings, folder, env_text, label)
+    except OSError as exc:
+        raise file_problem(exc, key, folder) from None
+    except sqlite3.OperationalError as exc:  # the snapshot could not be written (the store read fine)
+        text = str(exc)
+        if "disk is full" in text or "disk I/O error" in text:
+            raise IOFailure(
+                f"{key} {folder}: cannot be written ({text}); free space on its disk, then run again"
+            ) from None
+        problem = store_problem(exc, settings.database_path, writable=False)
+        if problem is None:
+            raise
+        raise problem from exc
+
+
+def _write_archive(settings: Settings, folder: Path, env_text: str | None, label: str) -> tuple[Path, Manifest]:
     created = datetime.now(UTC)
-    with tempfile.TemporaryDirectory(dir=folder, prefix=".backup-") as tmp:
+    with scratch_dir(folder) as tmp:
         snapshot = Path(tmp) / STORE_MEMBER
         info = snapshot_store(settings.database_path, snapshot)
         if info["integrity"] != "ok":
             raise DataError(
                 f"the store {settings.database_path} fails integrity_check ({info['integrity']}); not backed up"
             )
+        # rows written before the store redacted its texts may quote a secret: not in the archive
+        if redact_store_file(snapshot, [form for s in settings.secrets() if s for form in secret_forms(s)]):
+            info = describe_store(snapshot)
         members = {STORE_MEMBER: _file_digest(snapshot)}
         if env_text is not None:
             members[CONFIG_MEMBER] = _bytes_digest(env_text.encode("utf-8"))
@@ -200,6 +288,13 @@ def unsafe_member(name: str) -> str | None:
     if ".." in PurePosixPath(name).parts:
         return "climbs out of the archive with '..'"
     return None
+
+
+def require_archive(archive_path: StrPath) -> None:
+    """DataError (65) when there is no archive file at `archive_path`: said before any scratch
+    folder is made."""
+    if not Path(archive_path).is_file():
+        raise DataError(f"backup archive not found: {archive_path}")
 
 
 def read_manifest(archive_path: StrPath) -> tuple[zipfile.ZipFile, Manifest]:
@@ -296,7 +391,11 @@ def verify_archive(archive_path: StrPath, workdir: StrPath) -> tuple[Manifest, P
                         digest.update(block)
                         if sink:
                             sink.write(block)
-            except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+            except OSError as exc:
+                if exc.errno in DEVICE_ERRORS:  # the scratch copy could not be written: not the archive's fault
+                    raise file_problem(exc, "BACKUP_DIR", Path(workdir).parent) from None
+                raise DataError(f"{path.name}: member {name!r} is damaged ({exc})") from None
+            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
                 raise DataError(f"{path.name}: member {name!r} is damaged ({exc})") from None
             if digest.hexdigest() != entry["sha256"]:
                 raise DataError(f"{path.name}: checksum mismatch for {name!r}; the archive was changed or damaged")
@@ -317,9 +416,10 @@ def verify_archive(archive_path: StrPath, workdir: StrPath) -> tuple[Manifest, P
     return manifest, snapshot, info
 
 
-def verify_file(path: StrPath) -> tuple[Manifest, dict[str, Any]]:
-    """verify_archive in a scratch folder; returns (manifest, snapshot_info)."""
-    with tempfile.TemporaryDirectory(prefix="tracksync-verify-") as tmp:
+def verify_file(path: StrPath, folder: StrPath) -> tuple[Manifest, dict[str, Any]]:
+    """verify_archive in a scratch folder under `folder` (BACKUP_DIR); returns (manifest, snapshot_info)."""
+    require_archive(path)
+    with scratch_dir(Path(folder)) as tmp:
         manifest, _, info = verify_archive(path, tmp)
     return manifest, info
 
@@ -357,7 +457,7 @@ def list_backups(folder: StrPath, detail: bool = False) -> list[dict[str, Any]]:
         if detail:
             row.update(tool_version=manifest.get("tool_version"), counts=manifest.get("store", {}).get("counts"))
             try:
-                verify_file(path)
+                verify_file(path, folder)
                 row["status"] = "verified"
             except DataError as exc:
                 row["status"] = f"FAILED: {exc}"

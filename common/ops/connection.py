@@ -514,3 +514,12 @@ def probe_all(settings: Settings, jobs: Iterable[str] = (), only: Collection[str
 
 def exit_code(probes: Iterable[Probe]) -> int:
     return most_serious(p.code for p in probes)
+
+
+def first_error(probes: Iterable[Probe]) -> str | None:
+    """The error of `test_connection.py --json` (null when every checked service passes): the
+    first failed service with the exit code's reason, `service: detail`."""
+    probes = list(probes)
+    code = exit_code(probes)
+    failed = [p for p in probes if p.status == "FAIL" and p.code == code] if code else []
+    return f"{failed[0].service}: {failed[0].detail}" if failed else None

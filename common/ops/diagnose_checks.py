@@ -66,12 +66,24 @@ def exit_code(checks: Iterable[Check]) -> int:
     return most_serious(c.code for c in checks if c.status == "FAIL")
 
 
+def first_error(checks: Iterable[Check]) -> str | None:
+    """The error of `diagnose.py --json` (null when no check fails): the first failed check with
+    the exit code's reason, `group name: detail`."""
+    checks = list(checks)
+    code = exit_code(checks)
+    failed = [c for c in checks if c.status == "FAIL" and c.code == code] if code else []
+    return f"{failed[0].group} {failed[0].name}: {failed[0].detail}" if failed else None
+
+
 def redact(checks: list[Check], secrets: Iterable[str]) -> list[Check]:
-    """No configured secret value (nor a password inside an address) survives in any detail or hint."""
+    """No configured secret value in any of its forms (logs.redact), nor a password inside an
+    address, survives in any detail or hint."""
+    from ..logs import redact as redact_text
     from .connection import mask_url_credentials
 
     for check in checks:
-        check.detail, check.hint = mask_url_credentials(check.detail), mask_url_credentials(check.hint)
+        check.detail = redact_text(mask_url_credentials(check.detail))
+        check.hint = redact_text(mask_url_credentials(check.hint))
         for secret in secrets:
             if secret and len(secret) >= 4:
                 check.detail = check.detail.replace(secret, "***")

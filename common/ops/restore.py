@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-import tempfile
 from collections.abc import Iterable
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import DataError
 from ..runlock import JobLock
 from ..store_files import StrPath, checkpoint_wal, set_wal_mode
-from .backup import backup_dir, create_backup, describe_store, verify_archive
+from .backup import backup_dir, create_backup, describe_store, require_archive, scratch_dir, verify_archive
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -25,9 +24,10 @@ if TYPE_CHECKING:
 def restore_backup(settings: Settings, archive_path: StrPath, jobs: Iterable[str]) -> dict[str, Any]:
     """Replace the store with the archive's snapshot. Verified first; refused while any job's
     lock is held; the current store is kept as a safety copy. Returns what happened."""
+    require_archive(archive_path)
     db = Path(settings.database_path)
     db.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=db.parent, prefix=".restore-") as tmp:
+    with scratch_dir(backup_dir(settings)) as tmp, ExitStack() as stack:
         manifest, snapshot, info = verify_archive(archive_path, tmp)
         with ExitStack() as locks:
             for job in sorted(jobs):
@@ -37,7 +37,8 @@ def restore_backup(settings: Settings, archive_path: StrPath, jobs: Iterable[str
             if db.exists():
                 replaced = _describe_or_note(db)
                 safety = _safety_copy(settings, db)
-            staged = Path(tmp) / "staged.db"
+            # the one copy beside the store: a rename into place is atomic only on the same disk
+            staged = Path(stack.enter_context(scratch_dir(db.parent))) / "staged.db"
             shutil.copyfile(snapshot, staged)
             set_wal_mode(staged)  # as the store runs; closing folds the log back in
             with open(staged, "rb+") as handle:

@@ -29,6 +29,7 @@ from ..clients.kimai import KimaiClient
 from ..config import Settings, read_map
 from ..errors import AuthError, ConfigError, DataError, NotFound, UsageError
 from ..http import RequestCounter
+from ..logs import redact
 from ..ops.backup import _bytes_digest
 from ..store import Store
 from ..store_files import StrPath
@@ -196,7 +197,7 @@ def person_archive(
             "kimai_user_from": source,
         }
         members, manifest = build_members(kinds, columns, subject, own, settings.secrets())
-        path = write_archive(out or default_path(settings, email), members)
+        path = write_archive(out or default_path(settings, email), members, "--out" if out else "EXPORT_DIR")
         purged = remove_rows(store, found, email) if purge else None
     return path, manifest, purged
 
@@ -270,6 +271,9 @@ def _columns(rows: Iterable[Row]) -> list[str]:
 
 
 def _redact(text: str, secrets: Iterable[str]) -> str:
+    """Every form of every configured secret (logs.redact: cased, URL-encoded, base64), then the
+    `secrets` given as they are."""
+    text = redact(text)
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
@@ -281,13 +285,13 @@ def default_path(settings: Settings, email: str) -> Path:
     return Path(settings.export_dir) / f"gdpr-{email_hash(email)[:12]}-{stamp}.zip"
 
 
-def write_archive(path: StrPath, members: Mapping[str, bytes]) -> Path:
+def write_archive(path: StrPath, members: Mapping[str, bytes], key: str | None = None) -> Path:
     """The ZIP, written atomically with mode 600 (it holds personal data)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, data in members.items():
             archive.writestr(name, data)
-    return write_atomic(path, buffer.getvalue(), mode=0o600)
+    return write_atomic(path, buffer.getvalue(), mode=0o600, key=key)
 
 
 def remove_rows(store: Store, found: dict[str, list[Row]], email: str) -> dict[str, int]:

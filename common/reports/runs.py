@@ -4,6 +4,7 @@ trail. The store is always opened read-only; it is never created or migrated her
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from typing import Any
 from ..config import Settings
 from ..errors import DataError, UsageError
 from ..runlock import lock_path, lock_state, read_holder
-from ..store import Store
+from ..store import UNFINISHED, Store
 from ..store_queries import Row
 
 RUN_COLUMNS = ("created", "updated", "hidden", "deleted", "unchanged", "failed", "conflicts", "requests", "writes")
@@ -91,6 +92,8 @@ def _run_row(run: Row, settings: Settings | None = None) -> Row:
     }
     row.update({name: run[name] for name in RUN_COLUMNS})
     row["message"] = run["message"]
+    if run["status"] == "running" and row["outcome"] == "interrupted" and not row["message"]:
+        row["message"] = UNFINISHED  # what the job's next start will record
     return row
 
 
@@ -128,6 +131,16 @@ def history(
     settings: Settings | None = None,
 ) -> list[Row]:
     return [_run_row(run, settings) for run in store.runs(job, limit, since)]
+
+
+def imports(store: Store, settings: Settings, job: str | None = None, limit: int | None = None) -> list[Row]:
+    """The import history, newest first; an import still `running` whose job lock is free was
+    killed with its run: shown `interrupted` (run_outcome)."""
+    rows = store.imports(job, limit)
+    for row in rows:
+        if row["status"] == "running":
+            row["status"] = run_outcome("running", lock_info(settings.database_path, row["job"])["held"])
+    return rows
 
 
 def items(
@@ -183,8 +196,22 @@ def errors(store: Store, run_id: int | None = None) -> tuple[Row | None, list[Ro
     ]
 
 
-def audit(store: Store, job: str | None = None, item: str | None = None, limit: int | None = None) -> list[Row]:
-    """Every write the toolkit recorded, oldest first, with the values before and after."""
+def wall_clock_zone(settings: Settings) -> str:
+    """The zone of the wall-clock times (a timesheet's begin and end) in audit and conflict
+    values: Kimai takes and gives local times without an offset, in KIMAI_TIMEZONE or else the
+    Kimai token user's own zone."""
+    return str(settings.kimai_timezone or "") or "the Kimai user's zone (KIMAI_TIMEZONE unset)"
+
+
+def audit(
+    store: Store,
+    job: str | None = None,
+    item: str | None = None,
+    limit: int | None = None,
+    zone: str | None = None,
+) -> list[Row]:
+    """Every write the toolkit recorded, oldest first, with the values before and after; `zone`
+    (KIMAI_TIMEZONE, None: the Kimai user's own) names the zone of their wall-clock times."""
     return [
         {
             "id": event["id"],
@@ -197,13 +224,18 @@ def audit(store: Store, job: str | None = None, item: str | None = None, limit: 
             "target_id": event["target_id"],
             "before": event["before"],
             "after": event["after"],
+            "timezone": zone,
         }
         for event in store.audit_events(job, item, limit)
     ]
 
 
-def describe_changes(before: Row | None, after: Row | None, width: int = 48) -> str:
-    """`field: old -> new` for each changed field, one per line, values shortened."""
+WALL_CLOCK = re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?$")  # a time without an offset
+
+
+def describe_changes(before: Row | None, after: Row | None, width: int = 48, zone: str | None = None) -> str:
+    """`field: old -> new` for each changed field, one per line, values shortened; a time without
+    an offset (Kimai's wall-clock begin and end) is followed by the `zone` it is in."""
     old_fields, new_fields = before or {}, after or {}
     lines = []
     for name in sorted(set(old_fields) | set(new_fields)):
@@ -211,13 +243,15 @@ def describe_changes(before: Row | None, after: Row | None, width: int = 48) -> 
         if old == new:
             continue
         if name not in old_fields:
-            lines.append(f"{name}: {_short(new, width)}")
+            lines.append(f"{name}: {_short(new, width, zone)}")
         else:
-            lines.append(f"{name}: {_short(old, width)} -> {_short(new, width)}")
+            lines.append(f"{name}: {_short(old, width, zone)} -> {_short(new, width, zone)}")
     return "\n".join(lines) or "(no field changed)"
 
 
-def _short(value: Any, width: int) -> str:
+def _short(value: Any, width: int, zone: str | None = None) -> str:
+    if zone and isinstance(value, str) and WALL_CLOCK.match(value):
+        return f"{value.replace('T', ' ')} {zone}"
     text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
     text = text.replace("\\n", " ")
     return text if len(text) <= width else text[: width - 1] + "…"

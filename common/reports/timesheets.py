@@ -22,6 +22,7 @@ from ..clients.kimai import KimaiClient
 from ..config import Settings
 from ..errors import UsageError
 from ..http import RequestCounter
+from ..logs import redact
 from ..store_files import StrPath
 from ..store_queries import Row
 from ..timeutil import parse_instant, to_kimai_local, zone
@@ -280,9 +281,11 @@ def render(report: Report, fmt: str, bom: bool = False) -> bytes:
 
 
 def write(data: bytes, out: StrPath | None = None) -> Path | None:
-    """To the file `out` (atomically; returns its path), else as bytes to stdout (always UTF-8)."""
+    """To the file `out` (atomically; returns its path), else as bytes to stdout (always UTF-8).
+    Redacted either way (logs.redact): a timesheet's text may quote a configured secret."""
+    data = redact(data.decode("utf-8")).encode("utf-8")
     if out:
-        return write_atomic(out, data)
+        return write_atomic(out, data, key="--out")
     sys.stdout.flush()
     sys.stdout.buffer.write(data)
     sys.stdout.buffer.flush()
