@@ -5,13 +5,16 @@ Search pages are capped at 200 items and carry no total: read pages until one co
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..config import SERVICE_KEYS
+from ..errors import ServiceUnavailable
 from ..http import RequestCounter, ServiceSession
 from . import FirstAnswer, Record, is_record
 
 if TYPE_CHECKING:
+    from requests import Response
+
     from ..config import Settings
 
 SEARCH_PAGE = 200  # Zammad clamps per_page to 200 on search
@@ -48,6 +51,23 @@ class ZammadClient:
     def get_ticket(self, ticket_id: int) -> Record:
         return self.http.get_json(f"tickets/{ticket_id}", {"expand": "true"})
 
+    def find_ticket(self, ticket_id: int) -> tuple[str, Record | None]:
+        """Whether a ticket still exists: ("present", the ticket), ("deleted", None) when Zammad
+        answers 404 with its own error body (proof the ticket is gone), ("hidden", None) when it
+        answers 403 (the token's agent lost access: not proof of anything). Any other answer
+        raises like every request (a failed read is never taken for a deletion)."""
+        response = self.http.request("GET", f"tickets/{ticket_id}", params={"expand": "true"}, ok=(200, 403, 404))
+        body = _json_or_none(response)
+        if response.status_code == 200 and isinstance(body, dict) and body.get("id") == ticket_id:
+            return "present", body
+        if response.status_code == 404 and isinstance(body, dict) and isinstance(body.get("error"), str):
+            return "deleted", None
+        if response.status_code == 403:
+            return "hidden", None
+        raise ServiceUnavailable(
+            f"GET tickets/{ticket_id}: an answer ({response.status_code}) that is not Zammad's", service="zammad"
+        )
+
     def time_accountings(self, ticket_id: int) -> list[Record]:
         return self.http.get_json(f"tickets/{ticket_id}/time_accountings")
 
@@ -56,3 +76,10 @@ class ZammadClient:
 
     def get_user(self, user_id: int) -> Record:
         return self.http.get_json(f"users/{user_id}")
+
+
+def _json_or_none(response: Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None

@@ -13,7 +13,7 @@ A timesheet edited in Kimai since the last sync is never overwritten silently
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -24,7 +24,7 @@ from ..clients import Record
 from ..clients.kimai import KimaiClient
 from ..clients.zammad import ZammadClient
 from ..config import read_map
-from ..errors import STOPS_RUN, ConfigError, NotFound, SyncError, UsageError
+from ..errors import STOPS_RUN, ApiError, ConfigError, NotFound, ServiceUnavailable, SyncError, UsageError
 from ..store_queries import Row
 from ..timeutil import parse_instant, to_kimai_local, zone
 from .base import Action, ActionKind, Applier, Result, Target
@@ -52,6 +52,7 @@ from .zammad_plan import (
     ZammadRead,
     current_fields,
     entry_marker,
+    linked_tickets,
     minutes_per_unit,
     plan_entry,
     plan_orphans,
@@ -127,12 +128,17 @@ class ZammadKimaiJob(Job):
         self.tz = zone(self.settings.kimai_timezone or me.get("timezone") or "UTC")
         window = self.window()
         tickets, complete, missing = self.read_tickets(window)
-        read = ZammadRead(self.tz, window, self.store.links(JOB), complete=complete, missing=missing)
+        read = ZammadRead(self.tz, window, self.store.links(JOB), complete=complete)
         if not complete:
             read.warnings.append("MAX_PAGES reached; the remaining tickets are read next run")
+        linked = linked_tickets(read.links)
+        read.deleted = {i for i in missing if i in linked}  # the webhook's tickets answered 404: deleted
+        read.missing = [i for i in missing if i not in linked]
+        if self.opts.full and not window and not self.opts.ticket_ids and complete:  # every ticket listed
+            tickets += self.find_deleted(linked - {t["id"] for t in tickets}, read)
         read.unchanged = {t["id"] for t in tickets if self.ticket_unchanged(t)}
         read.tickets = self.read_entries([t for t in tickets if t["id"] not in read.unchanged])
-        selection = self.select(read.tickets, read.links, window)
+        selection = self.select(read.tickets, read.links, window, read.deleted)
         if selection.work or selection.orphans:
             read.references = refs = self.read_references(selection.work)
             mapped = [(t, e, v) for t, e, v in selection.work if not self.resolve(e, refs)[2]]
@@ -172,10 +178,13 @@ class ZammadKimaiJob(Job):
             tickets: list[Record] = []
             missing: list[int] = []
             for ticket_id in self.opts.ticket_ids:
-                try:
-                    tickets.append(self.zammad.get_ticket(ticket_id))
-                except NotFound:
+                state, ticket = self.zammad.find_ticket(ticket_id)
+                if ticket is not None:
+                    tickets.append(ticket)
+                elif state == "deleted":
                     missing.append(ticket_id)
+                else:
+                    self.result.warnings.append(unreadable(ticket_id))
             return tickets, True, missing
         since = window[0] if window else None
         cursor = None if (self.opts.full or window) else self.store.cursor(JOB, "tickets")
@@ -185,6 +194,28 @@ class ZammadKimaiJob(Job):
         query = f"updated_at:>={since.strftime('%Y-%m-%dT%H:%M:%SZ').replace(':', chr(92) + ':')}" if since else "*"
         tickets, complete = self.zammad.search_tickets(query)
         return tickets, complete, []
+
+    def find_deleted(self, absent: set[int], read: ZammadRead) -> list[Record]:
+        """Each linked ticket a complete listing of every ticket (--full) left out, asked for by id:
+        a 404 is proof it was deleted (into read.deleted); one still there (a lagging search
+        index) is returned to be read like the others; a 403 (moved where the token cannot read)
+        or a failed read proves nothing and leaves its timesheets as they are."""
+        present: list[Record] = []
+        for ticket_id in sorted(absent):
+            try:
+                state, ticket = self.zammad.find_ticket(ticket_id)
+            except (ServiceUnavailable, ApiError) as exc:
+                read.warnings.append(
+                    f"ticket {ticket_id}: not in the search and not readable ({exc}); checked again next --full"
+                )
+                continue
+            if ticket is not None:
+                present.append(ticket)
+            elif state == "deleted":
+                read.deleted.add(ticket_id)
+            else:
+                read.warnings.append(unreadable(ticket_id))
+        return present
 
     def ticket_unchanged(self, ticket: Record) -> bool:
         """The ticket's updated_at is the one all its entries were synced at (adding, changing or
@@ -200,6 +231,8 @@ class ZammadKimaiJob(Job):
             except SyncError as exc:
                 if isinstance(exc, STOPS_RUN):
                     raise
+                if isinstance(exc, NotFound) and self.zammad.find_ticket(ticket["id"])[0] == "deleted":
+                    return TicketRead(ticket, deleted=True)  # deleted since the search
                 return TicketRead(ticket, error=f"zammad: {without_path(exc, 'reading its time accounting')}")
 
         with ThreadPoolExecutor(max_workers=self.opts.workers) as pool:
@@ -240,7 +273,7 @@ class ZammadKimaiJob(Job):
     # -- plan -----------------------------------------------------------------------------
     def plan(self, read: ZammadRead) -> ZammadPlan:
         """Every action, failure, count and cursor of the run, from `read` alone."""
-        selection = self.select(read.tickets, read.links, read.window)
+        selection = self.select(read.tickets, read.links, read.window, read.deleted)
         plan = ZammadPlan(read.tickets, read.complete, warnings=list(read.warnings))
         plan.failed = [(f"ticket {i}", "not found in Zammad", None) for i in read.missing] + list(selection.failed)
         unchanged = selection.unchanged
@@ -262,8 +295,14 @@ class ZammadKimaiJob(Job):
             plan.save_cursor = not (self.opts.ticket_ids or read.window)
         return plan
 
-    def select(self, reads: list[TicketRead], links: Mapping[str, Row], window: Window | None) -> Selection:
-        return select_entries(reads, links, window, self.opts.full, self.settings.zammad_delete_policy)
+    def select(
+        self,
+        reads: list[TicketRead],
+        links: Mapping[str, Row],
+        window: Window | None,
+        deleted: Collection[int] | None = None,
+    ) -> Selection:
+        return select_entries(reads, links, window, self.opts.full, self.settings.zammad_delete_policy, deleted or ())
 
     def plan_entries(self, read: ZammadRead, selection: Selection, plan: ZammadPlan) -> None:
         """Each selected entry's action (or why it cannot map), the containers they need, and
@@ -303,7 +342,7 @@ class ZammadKimaiJob(Job):
                     needs_of(project=project),
                 )
             )
-        plan.actions += self.plan_orphans(selection.orphans, read.timesheets)
+        plan.actions += self.plan_orphans(selection.orphans, read.timesheets, selection.deleted)
         plan.containers = containers.actions
 
     def resolve(self, entry: Record, refs: References) -> Resolution:
@@ -360,8 +399,10 @@ class ZammadKimaiJob(Job):
 
         return WindowRead(self.tz, low, high, entries, {r.ticket["id"] for r in reads}, sheets, desired)
 
-    def plan_orphans(self, orphans: list[Row], existing: Mapping[str, Target]) -> list[Action]:
-        return plan_orphans(orphans, existing, self.settings.zammad_delete_policy)
+    def plan_orphans(
+        self, orphans: list[Row], existing: Mapping[str, Target], deleted_tickets: Collection[int] = ()
+    ) -> list[Action]:
+        return plan_orphans(orphans, existing, self.settings.zammad_delete_policy, deleted_tickets)
 
     # -- apply ----------------------------------------------------------------------------
     def apply(self, plan: ZammadPlan) -> None:
@@ -424,3 +465,10 @@ class ZammadKimaiJob(Job):
         )
         if value != self.store.cursor(JOB, "tickets"):
             self.store.set_cursor(JOB, "tickets", value)
+
+
+def unreadable(ticket_id: int) -> str:
+    return (
+        f"ticket {ticket_id}: Zammad refuses to show it (403: moved to a group the token cannot read?); "
+        "its timesheets are left as they are"
+    )
