@@ -356,6 +356,7 @@ class GiteaKimaiJob(Job):
                 lambda unknown: index_by_marker(
                     self.kimai.list_activities({a.parent for a in unknown if a.parent is not None})
                 ),
+                fresh=True,
             )
         if not self.opts.dry_run:
             unmade = {repo for repo, ref in plan.projects.items() if isinstance(ref, Action) and ref.target_id is None}

@@ -418,7 +418,7 @@ class ZammadKimaiJob(Job):
             self.applier.fail(action, reason)
         if plan.containers or plan.actions:
             ContainerWriter(self.kimai, self.settings, self.applier).apply(
-                plan.containers, plan.actions, self.write, self.reread
+                plan.containers, plan.actions, self.write, self.reread, fresh=True
             )
         if plan.save_versions:
             self.save_ticket_versions(plan.tickets)
