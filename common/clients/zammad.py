@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from ..config import Settings
 
 SEARCH_PAGE = 200  # Zammad clamps per_page to 200 on search
+TICKET_FIELDS = ("id", "number", "title", "updated_at", "organization")  # what the job uses of a listed ticket
+MAX_ID = 2**63 - 1
 
 
 class ZammadClient:
@@ -40,12 +42,15 @@ class ZammadClient:
 
     def search_tickets(self, query: str) -> tuple[list[Record], bool]:
         """Every ticket matching an Elasticsearch query, with names expanded (organization, ...).
-        Returns (tickets, complete); complete is False when MAX_PAGES cut the list."""
+        Returns (tickets, complete); complete is False when MAX_PAGES cut the list. Each page is
+        cut down to TICKET_FIELDS as it arrives, so a long list holds a few fields per ticket
+        rather than every page whole."""
         return self.http.pages(
             "tickets/search",
             {"query": query, "expand": "true", "per_page": SEARCH_PAGE, "sort_by": "id", "order_by": "asc"},
             page_size=SEARCH_PAGE,
             max_pages=self.max_pages,
+            items=listed_tickets,
         )
 
     def get_ticket(self, ticket_id: int) -> Record:
@@ -76,6 +81,27 @@ class ZammadClient:
 
     def get_user(self, user_id: int) -> Record:
         return self.http.get_json(f"users/{user_id}")
+
+
+def listed_tickets(body: Any) -> Any:
+    """A search page's tickets, each cut down to TICKET_FIELDS. A ticket that is not an object,
+    or whose id is not a positive 64-bit integer, or without updated_at, title or number, raises TypeError: the
+    pager's one-line error (69) for an answer of the wrong shape."""
+    if not isinstance(body, list):
+        return body  # the pager names a page that is not a list
+    tickets = []
+    for ticket in body:
+        if not isinstance(ticket, dict):
+            raise TypeError("a ticket is not an object")
+        ticket_id = ticket.get("id")
+        if isinstance(ticket_id, bool) or not isinstance(ticket_id, int) or not 0 < ticket_id <= MAX_ID:
+            raise TypeError("a ticket id is not a positive integer")
+        if not all(isinstance(ticket.get(name), str) for name in ("updated_at", "title")):
+            raise TypeError("a ticket has no updated_at or title")
+        if not isinstance(ticket.get("number"), str | int):
+            raise TypeError("a ticket has no number")
+        tickets.append({name: ticket.get(name) for name in TICKET_FIELDS})
+    return tickets
 
 
 def _json_or_none(response: Response) -> Any:

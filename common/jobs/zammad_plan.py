@@ -313,6 +313,16 @@ def gone_from_source(link: Row, delete_policy: str) -> bool:
     return link["state"] != "deleted" and (link["state"] != "orphaned" or delete_policy == "delete")
 
 
+def entry_links_by_ticket(links: Mapping[str, Row]) -> dict[int, list[Row]]:
+    """The entry links (`zammad:ticket/{id}/time/{entry}`) by ticket id."""
+    found: dict[int, list[Row]] = {}
+    for key, link in links.items():
+        match = ENTRY_MARKER.match(key)
+        if match:
+            found.setdefault(int(match.group(1)), []).append(link)
+    return found
+
+
 def linked_tickets(links: Mapping[str, Row]) -> set[int]:
     """The tickets with time synced whose deletion would still change something: those with an
     entry link neither deleted nor already reported gone (orphaned)."""
@@ -337,11 +347,9 @@ def select_entries(
     every entry of a ticket deleted outright (`deleted`: Zammad answered 404 for it)."""
     selection = Selection()
     selection.deleted = set(deleted) | {read.ticket["id"] for read in reads if read.deleted}
+    by_ticket = entry_links_by_ticket(links)  # once: a scan of every link per ticket read grows as their product
     for ticket_id in sorted(selection.deleted):
-        prefix = ticket_marker(ticket_id) + "/time/"
-        selection.orphans += [
-            link for key, link in links.items() if key.startswith(prefix) and gone_from_source(link, delete_policy)
-        ]
+        selection.orphans += [link for link in by_ticket.get(ticket_id, ()) if gone_from_source(link, delete_policy)]
     for read in reads:
         ticket = read.ticket
         if read.deleted:
@@ -361,11 +369,10 @@ def select_entries(
                 selection.unchanged += 1
                 continue
             selection.work.append((ticket, entry, version))
-        prefix = ticket_marker(ticket["id"]) + "/time/"
         selection.orphans += [
             link
-            for key, link in links.items()
-            if key.startswith(prefix) and key not in present and gone_from_source(link, delete_policy)
+            for link in by_ticket.get(ticket["id"], ())
+            if link["source_key"] not in present and gone_from_source(link, delete_policy)
         ]
     if delete_policy == "delete":  # reported earlier under report: known gone, whether or not its ticket was read
         chosen = {link["source_key"] for link in selection.orphans}
