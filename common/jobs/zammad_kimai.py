@@ -51,6 +51,7 @@ from .zammad_plan import (
     ZammadPlan,
     ZammadRead,
     current_fields,
+    entry_links_by_ticket,
     entry_marker,
     linked_tickets,
     minutes_per_unit,
@@ -131,11 +132,11 @@ class ZammadKimaiJob(Job):
         read = ZammadRead(self.tz, window, self.store.links(JOB), complete=complete)
         if not complete:
             read.warnings.append("MAX_PAGES reached; the remaining tickets are read next run")
-        linked = linked_tickets(read.links)
-        read.deleted = {i for i in missing if i in linked}  # the webhook's tickets answered 404: deleted
-        read.missing = [i for i in missing if i not in linked]
+        synced = entry_links_by_ticket(read.links)  # the webhook's tickets answering 404 with time synced: deleted
+        read.deleted = {i for i in missing if i in synced}
+        read.missing = [i for i in missing if i not in synced]
         if self.opts.full and not window and not self.opts.ticket_ids and complete:  # every ticket listed
-            tickets += self.find_deleted(linked - {t["id"] for t in tickets}, read)
+            tickets += self.find_deleted(linked_tickets(read.links) - {t["id"] for t in tickets}, read)
         read.unchanged = {t["id"] for t in tickets if self.ticket_unchanged(t)}
         read.tickets = self.read_entries([t for t in tickets if t["id"] not in read.unchanged])
         selection = self.select(read.tickets, read.links, window, read.deleted)
