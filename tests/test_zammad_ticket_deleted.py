@@ -217,3 +217,20 @@ def test_a_webhook_for_a_deleted_ticket_applies_the_policy(zwork):
     assert code == 0
     assert len(sheets_of(sb, stays["id"])) == 2
     assert {link["state"] for link in links_of(zwork, gone["id"]).values()} == {"deleted"}
+
+
+def test_a_listing_cut_by_max_pages_proves_nothing(zwork):
+    sb = zwork.sandbox
+    gone, _ = seed(sb, entries=1)
+    zwork.set(ZAMMAD_DELETE_POLICY="delete")
+    zwork.sync(ZAMMAD, check_code=0)
+    sb.zammad.delete_ticket(gone["id"])
+    for n in range(200):  # a full first page: MAX_PAGES=1 leaves the rest unread
+        sb.zammad.add_ticket(f"Question {n}")
+    zwork.set(MAX_PAGES="1")
+    sb.clear_requests()
+    proc = zwork.sync(ZAMMAD, "--full", check_code=0)
+    assert "MAX_PAGES" in proc.stderr and not ticket_gets(sb, gone["id"]) and kimai_writes(sb) == []
+    zwork.set(MAX_PAGES="0")
+    zwork.sync(ZAMMAD, "--full", check_code=0)  # the whole listing: now it is proof
+    assert sheets_of(sb, gone["id"]) == []
