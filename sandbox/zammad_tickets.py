@@ -243,6 +243,14 @@ class TicketEndpoints:
             return Response(200, shapes.ticket_names(ticket, self))
         return Response(200, shapes.ticket_plain(ticket))
 
+    def _delete_ticket(self: ZammadService, request: Request) -> Response:
+        """``DELETE /tickets/{id}`` (Zammad: admin only; the token's agent is an admin): ``{}``."""
+        ticket = self._tickets.get(record_id(request.params["id"]))
+        if ticket is None:
+            return self._record_not_found("Ticket", request.params["id"])
+        self.delete_ticket(ticket["id"])
+        return Response(200, {})
+
     # -- helpers ---------------------------------------------------------------------------
     def _insert_article(
         self: ZammadService,

@@ -438,3 +438,12 @@ def test_a_deleted_ticket_is_gone_with_its_time_a_restricted_one_is_403_a_merged
     assert sb.zammad.ticket(target["id"])["updated_at"] > before
     with pytest.raises(ValueError):
         sb.zammad.merge_ticket(target["id"], merged["id"])  # not into a merged ticket
+
+
+def test_an_admin_deletes_a_ticket_over_the_api(sb, zammad, allow_violations):  # noqa: F811
+    ticket = sb.zammad.add_ticket("Spam")
+    sb.zammad.add_time_accounting(ticket["id"], 5)
+    assert zammad.delete(f"/tickets/{ticket['id']}").status_code == 200
+    assert zammad.get(f"/tickets/{ticket['id']}").status_code == 404
+    assert zammad.delete(f"/tickets/{ticket['id']}").status_code == 404
+    assert sb.zammad.time_accountings == []
