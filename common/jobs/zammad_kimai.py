@@ -201,21 +201,23 @@ class ZammadKimaiJob(Job):
         a 404 is proof it was deleted (into read.deleted); one still there (a lagging search
         index) is returned to be read like the others; a 403 (moved where the token cannot read)
         or a failed read proves nothing and leaves its timesheets as they are."""
-        present: list[Record] = []
-        for ticket_id in sorted(absent):
+
+        def find(ticket_id: int) -> tuple[int, str, Record | None]:
             try:
-                state, ticket = self.zammad.find_ticket(ticket_id)
+                return (ticket_id, *self.zammad.find_ticket(ticket_id))
             except (ServiceUnavailable, ApiError) as exc:
-                read.warnings.append(
-                    f"ticket {ticket_id}: not in the search and not readable ({exc}); checked again next --full"
-                )
-                continue
+                return ticket_id, f"not in the search and not readable ({exc}); checked again next --full", None
+
+        with ThreadPoolExecutor(max_workers=self.opts.workers) as pool:
+            found = list(pool.map(find, sorted(absent)))
+        present: list[Record] = []
+        for ticket_id, state, ticket in found:
             if ticket is not None:
                 present.append(ticket)
             elif state == "deleted":
                 read.deleted.add(ticket_id)
             else:
-                read.warnings.append(unreadable(ticket_id))
+                read.warnings.append(unreadable(ticket_id) if state == "hidden" else f"ticket {ticket_id}: {state}")
         return present
 
     def ticket_unchanged(self, ticket: Record) -> bool:
