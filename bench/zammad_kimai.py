@@ -11,7 +11,10 @@ the activity types, the global activities, customers and projects, one page of t
 500 in the window, and writes one customer per organisation, one project per ticket and one
 timesheet per entry. The issue's lower bound for re-runs is the search pages plus the timesheet
 pages of the window; a re-run after changes also needs one entry list per changed ticket and
-one write per changed entry.
+one write per changed entry. A --full run reads every ticket's entries and the timesheets of the
+whole span; with tickets deleted outright it also asks for each of them by id (the 404 that
+proves it) and deletes their timesheets (ZAMMAD_DELETE_POLICY=delete). The incremental run after
+the deletions cannot see them and costs one search request.
 """
 
 import argparse
@@ -60,6 +63,28 @@ def main():
         in_window = sum(1 for e in sb.zammad.time_accountings if min(window) <= e["created_at"] <= max(window))
         bound = 1 + tickets + math.ceil(in_window / TIMESHEET_PAGE) + len(changed)
         rows.append(measure(sb, workdir, env_file, "1% changed re-run", bound, "zammad-kimai", workers=args.workers))
+
+        # --full: every ticket listed and its entries read, the activity types, the global
+        # activities, Kimai's projects, the timesheets of the whole span
+        full = search_pages + args.tickets + 2 + 1 + math.ceil(entries / TIMESHEET_PAGE)
+        rows.append(
+            measure(sb, workdir, env_file, "unchanged --full", full, "zammad-kimai", "--full", workers=args.workers)
+        )
+
+        # 1% of the tickets deleted outright, ZAMMAD_DELETE_POLICY=delete: a --full run asks for
+        # each by id (404) and deletes its timesheets; an incremental run cannot see them
+        deleted = random.Random(7).sample([t["id"] for t in sb.zammad.tickets], max(1, args.tickets // 100))
+        gone = sum(1 for e in sb.zammad.time_accountings if e["ticket_id"] in set(deleted))
+        for ticket_id in deleted:
+            sb.zammad.delete_ticket(ticket_id)
+        with env_file.open("a") as env:
+            env.write("ZAMMAD_DELETE_POLICY=delete\n")
+        rows.append(measure(sb, workdir, env_file, "1% deleted re-run", 1, "zammad-kimai", workers=args.workers))
+        left = args.tickets - len(deleted)
+        full = left // SEARCH_PAGE + 1 + left + 2 + 1 + math.ceil(entries / TIMESHEET_PAGE)
+        bound = full + len(deleted) + gone
+        label = "1% deleted --full"
+        rows.append(measure(sb, workdir, env_file, label, bound, "zammad-kimai", "--full", workers=args.workers))
     from tabulate import tabulate
 
     print(

@@ -16,6 +16,11 @@ Reproduces what clients trip over (Zammad 6.x, verified against its controllers)
   10,000-hit window, or for a query it rejects, the answer is an empty list (Zammad logs the
   error and returns nothing);
 * ``GET /tickets`` pages of at most 100 by id; ``GET /tickets/{id}``: the plain columns;
+  a deleted ticket (``delete_ticket``, or ``DELETE /tickets/{id}`` as the admin token: with its
+  articles and time) is 404 ``Couldn't find Ticket``; a ticket moved to a group the token's
+  agent cannot read (``restrict_ticket``) is left out of lists and searches and is 403 ``Not
+  authorized``; a merged ticket (``merge_ticket``) keeps its time accounting, its articles move
+  to the target;
 * time accountings: ``time_unit`` is a decimal *string* (``"15.0"``), strings are read like
   Ruby's ``to_d`` (``"abc"`` -> ``"0.0"``); logging, changing or deleting time bumps the ticket's
   ``updated_at`` and its ``time_unit`` sum; lists are capped at 500 per page.
@@ -68,6 +73,8 @@ class ZammadService(TicketEndpoints, TimeAccountingEndpoints, SearchEndpoints, S
         self._logins: dict[str, int] = {}
         self._organizations: dict[int, dict[str, Any]] = {}
         self._tickets: dict[int, dict[str, Any]] = {}
+        self._hidden: set[int] = set()  # tickets in a group the token's agent cannot read (restrict_ticket)
+        self.ticket_read_faults: dict[int, int] = {}  # ticket id -> the 5xx every read of it (by id) answers
         self._articles: dict[int, dict[str, Any]] = {}
         self._entries: dict[int, dict[str, Any]] = {}
         self._entry_by_article: dict[int, int] = {}
@@ -90,6 +97,7 @@ class ZammadService(TicketEndpoints, TimeAccountingEndpoints, SearchEndpoints, S
         self.route("GET", "/tickets/search", self._search_tickets)
         self.route("GET", "/tickets", self._list_tickets)
         self.route("GET", "/tickets/{id}", self._get_ticket)
+        self.route("DELETE", "/tickets/{id}", self._delete_ticket)
         self.route("GET", "/tickets/{ticket_id}/time_accountings", self._list_entries)
         self.route("POST", "/tickets/{ticket_id}/time_accountings", self._create_entry)
         self.route("GET", "/tickets/{ticket_id}/time_accountings/{id}", self._get_entry)

@@ -35,7 +35,7 @@ class SearchEndpoints:
 
     def _search_tickets(self: ZammadService, request: Request) -> Response:
         limit, offset = paging(request, SEARCH_DEFAULT, SEARCH_MAX)
-        found, total = self._search(request, self._tickets.values(), self._ticket_matcher, limit, offset)
+        found, total = self._search(request, self._readable_tickets(), self._ticket_matcher, limit, offset)
         return _search_response(
             request,
             found,

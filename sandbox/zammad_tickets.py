@@ -164,6 +164,47 @@ class TicketEndpoints:
             ticket["updated_by_id"] = self._token_user_id
             return shapes.ticket_ids(ticket)
 
+    def delete_ticket(self: ZammadService, ticket_id: int) -> None:
+        """Delete a ticket as an admin does (``DELETE /tickets/{id}``): its articles and time
+        accounting go with it, no other ticket changes, and it is 404 from then on."""
+        with self.lock:
+            ticket = self._tickets.pop(self._ticket(ticket_id)["id"])
+            self._hidden.discard(ticket_id)
+            for entry_id in ticket["entry_ids"]:
+                entry = self._entries.pop(entry_id)
+                if entry["ticket_article_id"] is not None:
+                    self._entry_by_article.pop(entry["ticket_article_id"], None)
+            for article_id in ticket["article_ids"]:
+                self._articles.pop(article_id, None)
+
+    def merge_ticket(self: ZammadService, ticket_id: int, into: int) -> dict[str, Any]:
+        """Merge a ticket into another (Ticket#merge_to): its articles move to the target, it
+        gets a "merged" note and the state ``merged``, both are touched; its time accounting
+        stays with it (Zammad does not move it)."""
+        with self.lock:
+            ticket, target = self._ticket(ticket_id), self._ticket(into)
+            if ticket_id == into or target["state_id"] == shapes.STATE_IDS["merged"]:
+                raise ValueError("a ticket is merged into another one that is not merged itself")
+            now = self.clock.now()
+            for article_id in ticket["article_ids"]:
+                self._articles[article_id]["ticket_id"] = into
+                self._articles[article_id]["updated_at"] = now
+            target["article_ids"] += ticket["article_ids"]
+            ticket["article_ids"] = []
+            self._insert_article(ticket, 10, 1, False, self._token_user_id, None, None, "merged", now)
+            ticket["state_id"], ticket["owner_id"] = shapes.STATE_IDS["merged"], shapes.SYSTEM_USER_ID
+            self._touch(ticket, self._token_user_id, now)
+            self._touch(target, self._token_user_id, now)
+            return shapes.ticket_ids(ticket)
+
+    def restrict_ticket(self: ZammadService, ticket_id: int, hidden: bool = True) -> None:
+        """Move a ticket to a group the token's agent has no access to (or back): searches and
+        lists leave it out, reading it or its time is 403 ``Not authorized``."""
+        with self.lock:
+            self._ticket(ticket_id)
+            (self._hidden.add if hidden else self._hidden.discard)(ticket_id)
+            self._touch(self._tickets[ticket_id], self._token_user_id, self.clock.now())
+
     def ticket(self: ZammadService, ticket_id: int) -> dict[str, Any]:
         with self.lock:
             return shapes.ticket_ids(self._ticket(ticket_id))
@@ -177,7 +218,7 @@ class TicketEndpoints:
     def _list_tickets(self: ZammadService, request: Request) -> Response:
         limit, offset = paging(request, INDEX_MAX, INDEX_MAX)
         chunk = (
-            sorted(self._tickets.values(), key=lambda ticket: ticket["id"])[offset : offset + limit]
+            sorted(self._readable_tickets(), key=lambda ticket: ticket["id"])[offset : offset + limit]
             if limit > 0 and offset >= 0
             else []
         )
@@ -190,12 +231,25 @@ class TicketEndpoints:
         return Response(200, [shapes.ticket_plain(ticket) for ticket in chunk])
 
     def _get_ticket(self: ZammadService, request: Request) -> Response:
+        fault = self.ticket_read_faults.get(record_id(request.params["id"]))
+        if fault is not None:
+            return self.fault_response(fault)
         ticket = self._tickets.get(record_id(request.params["id"]))
         if ticket is None:
             return self._record_not_found("Ticket", request.params["id"])
+        if ticket["id"] in self._hidden:
+            return self._error(403, "Not authorized")
         if flag(request, "expand"):
             return Response(200, shapes.ticket_names(ticket, self))
         return Response(200, shapes.ticket_plain(ticket))
+
+    def _delete_ticket(self: ZammadService, request: Request) -> Response:
+        """``DELETE /tickets/{id}`` (Zammad: admin only; the token's agent is an admin): ``{}``."""
+        ticket = self._tickets.get(record_id(request.params["id"]))
+        if ticket is None:
+            return self._record_not_found("Ticket", request.params["id"])
+        self.delete_ticket(ticket["id"])
+        return Response(200, {})
 
     # -- helpers ---------------------------------------------------------------------------
     def _insert_article(
@@ -245,6 +299,10 @@ class TicketEndpoints:
         return self._insert_user(
             email.lower(), first.capitalize(), last.capitalize(), email, [3], organization_id, created_at
         )
+
+    def _readable_tickets(self: ZammadService) -> list[dict[str, Any]]:
+        """The tickets the token's agent may see (lists and searches)."""
+        return [ticket for ticket in self._tickets.values() if ticket["id"] not in self._hidden]
 
     def _ticket(self: ZammadService, ticket_id: int) -> dict[str, Any]:
         ticket = self._tickets.get(ticket_id)

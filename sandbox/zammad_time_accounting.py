@@ -169,6 +169,8 @@ class TimeAccountingEndpoints:
         ticket = self._tickets.get(record_id(request.params["ticket_id"]))
         if ticket is None:
             return self._record_not_found("Ticket", request.params["ticket_id"])
+        if ticket["id"] in self._hidden:
+            return self._error(403, "Not authorized")
         limit, offset = paging(request, MODEL_INDEX_DEFAULT, MODEL_INDEX_MAX)
         entries = [self._entries[entry_id] for entry_id in sorted(ticket["entry_ids"])]
         chunk = entries[offset : offset + limit] if limit > 0 and offset >= 0 else []
@@ -184,6 +186,8 @@ class TimeAccountingEndpoints:
         ticket = self._tickets.get(record_id(request.params["ticket_id"]))
         if ticket is None:
             return self._record_not_found("Ticket", request.params["ticket_id"])
+        if ticket["id"] in self._hidden:
+            return self._error(403, "Not authorized")
         body = cast_ids(request.body)
         problem = self._entry_problem(ticket, body, None)
         if problem is not None:
@@ -254,6 +258,8 @@ class TimeAccountingEndpoints:
         ticket = self._tickets.get(record_id(request.params["ticket_id"]))
         if ticket is None:
             return self._record_not_found("Ticket", request.params["ticket_id"])
+        if ticket["id"] in self._hidden:
+            return self._error(403, "Not authorized")
         entry = self._entries.get(record_id(request.params["id"]))
         if entry is None or entry["ticket_id"] != ticket["id"]:
             return self._error(

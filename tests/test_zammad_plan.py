@@ -464,3 +464,36 @@ def test_apply_records_the_plan_in_order_and_dry_run_writes_nothing():
     assert [a.key for a in made.result.actions] == [entry_marker(50, 6)]
     assert made.result.counts["unchanged"] == 2 and made.result.counts["created"] == 1
     assert made.result.warnings[0] == read.warnings[0]
+
+
+@pytest.mark.parametrize("policy", ["report", "delete"])
+def test_a_ticket_deleted_outright_plans_every_synced_entry_by_the_policy(policy):
+    """Ticket 9 answered 404 (read.deleted): each of its entry links that still needs a look
+    (synced, kept, failed; not deleted, orphaned only under delete) follows the policy, the
+    action says the ticket was deleted, its timesheet gone from Kimai too is settled."""
+    made = job(ZAMMAD_DELETE_POLICY=policy)
+    key = {n: entry_marker(9, n) for n in (1, 2, 3, 4, 5)}
+    fields = desired(ENTRIES[0])
+    links = {
+        key[1]: link(key[1], target_id=601, data=fields),
+        key[2]: link(key[2], target_id=602, state="kept", data=fields),
+        key[3]: link(key[3], target_id=603, state="failed", data=fields),
+        key[4]: link(key[4], target_id=604, state="deleted", data=fields),
+        key[5]: link(key[5], target_id=605, state="orphaned", data=fields),
+        entry_marker(8, 1): link(entry_marker(8, 1), target_id=606, data=fields),  # another ticket
+    }
+    existing = {key[n]: timesheet(fields, id_=600 + n) for n in (1, 2, 4, 5)}  # 3's timesheet is gone too
+    read = ZammadRead(TZ, None, links, deleted={9}, timesheets=existing)
+    plan = made.plan(read)
+    kinds = {a.key: (a.kind, a.target_id) for a in plan.actions}
+    if policy == "delete":
+        assert kinds == {
+            key[1]: ("delete", 601),
+            key[2]: ("delete", 602),
+            key[3]: ("gone", 603),
+            key[5]: ("delete", 605),
+        }
+    else:
+        assert kinds == {key[1]: ("report", 601), key[2]: ("report", 602), key[3]: ("gone", 603)}
+    assert {a.detail.split(";")[0] for a in plan.actions if a.detail} == {"ticket deleted in Zammad"}
+    assert plan.failed == []

@@ -5,17 +5,21 @@ Search pages are capped at 200 items and carry no total: read pages until one co
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..config import SERVICE_KEYS
+from ..errors import ServiceUnavailable
 from ..http import RequestCounter, ServiceSession
 from . import FirstAnswer, Record
 from .shapes import get_many, get_one, many, shape
 
 if TYPE_CHECKING:
+    from requests import Response
+
     from ..config import Settings
 
 SEARCH_PAGE = 200  # Zammad clamps per_page to 200 on search
+TICKET_FIELDS = ("id", "number", "title", "updated_at", "organization")  # what the job uses of a listed ticket
 
 # what the jobs rely on in Zammad's answers (common/clients/shapes.py)
 ME = shape(id="id", login="str")
@@ -47,17 +51,37 @@ class ZammadClient:
 
     def search_tickets(self, query: str) -> tuple[list[Record], bool]:
         """Every ticket matching an Elasticsearch query, with names expanded (organization, ...).
-        Returns (tickets, complete); complete is False when MAX_PAGES cut the list."""
+        Returns (tickets, complete); complete is False when MAX_PAGES cut the list. Each page is
+        cut down to TICKET_FIELDS as it arrives, so a long list holds a few fields per ticket
+        rather than every page whole."""
         tickets, complete = self.http.pages(
             "tickets/search",
             {"query": query, "expand": "true", "per_page": SEARCH_PAGE, "sort_by": "id", "order_by": "asc"},
             page_size=SEARCH_PAGE,
             max_pages=self.max_pages,
+            items=listed_tickets,
         )
         return many(self.http, f"GET {self.http.path_of('tickets/search')}", tickets, TICKET), complete
 
     def get_ticket(self, ticket_id: int) -> Record:
         return get_one(self.http, f"tickets/{ticket_id}", {"expand": "true"}, TICKET)
+
+    def find_ticket(self, ticket_id: int) -> tuple[str, Record | None]:
+        """Whether a ticket still exists: ("present", the ticket), ("deleted", None) when Zammad
+        answers 404 with its own error body (proof the ticket is gone), ("hidden", None) when it
+        answers 403 (the token's agent lost access: not proof of anything). Any other answer
+        raises like every request (a failed read is never taken for a deletion)."""
+        response = self.http.request("GET", f"tickets/{ticket_id}", params={"expand": "true"}, ok=(200, 403, 404))
+        body = _json_or_none(response)
+        if response.status_code == 200 and isinstance(body, dict) and body.get("id") == ticket_id:
+            return "present", body
+        if response.status_code == 404 and isinstance(body, dict) and isinstance(body.get("error"), str):
+            return "deleted", None
+        if response.status_code == 403:
+            return "hidden", None
+        raise ServiceUnavailable(
+            f"GET tickets/{ticket_id}: an answer ({response.status_code}) that is not Zammad's", service="zammad"
+        )
 
     def time_accountings(self, ticket_id: int) -> list[Record]:
         return get_many(self.http, f"tickets/{ticket_id}/time_accountings", None, TIME_ACCOUNTING)
@@ -67,3 +91,23 @@ class ZammadClient:
 
     def get_user(self, user_id: int) -> Record:
         return get_one(self.http, f"users/{user_id}", None, USER)
+
+
+def listed_tickets(body: Any) -> Any:
+    """A search page's tickets, each cut down to TICKET_FIELDS (checked afterwards against TICKET).
+    A ticket that is not an object raises TypeError: the pager's one-line error (69)."""
+    if not isinstance(body, list):
+        return body  # the pager names a page that is not a list
+    tickets = []
+    for ticket in body:
+        if not isinstance(ticket, dict):
+            raise TypeError("a ticket is not an object")
+        tickets.append({name: ticket.get(name) for name in TICKET_FIELDS})
+    return tickets
+
+
+def _json_or_none(response: Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None

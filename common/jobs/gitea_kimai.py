@@ -21,7 +21,7 @@ import click
 from ..clients import Record
 from ..clients.gitea import GiteaClient
 from ..clients.kimai import KimaiClient
-from ..errors import STOPS_RUN, SyncError
+from ..errors import STOPS_RUN, ServiceUnavailable, SyncError
 from ..store_queries import Row
 from ..timeutil import parse_instant
 from .base import Action, ActionKind, Applier, Result, Target, content_hash
@@ -69,6 +69,23 @@ class RepoRead:
 
 
 # --- mapping (pure) -------------------------------------------------------------------------
+
+ISSUE_FIELDS = ("number", "title", "state", "body", "html_url", "updated_at")  # what the mapping uses
+
+
+def mapped_issue(owner: str, repo: str, issue: Any) -> Record:
+    """An issue as listed, cut down to ISSUE_FIELDS (a run holds these, not every page whole).
+    One without a positive number, a title, a state or updated_at stops the run (69, naming it)."""
+    number = issue.get("number") if isinstance(issue, dict) else None
+    if isinstance(number, bool) or not isinstance(number, int) or not 0 < number < 2**63:
+        raise ServiceUnavailable(f"{owner}/{repo}: an issue without a valid number in the list", service="gitea")
+    if not all(isinstance(issue.get(name), str) for name in ("title", "state", "updated_at")):
+        raise ServiceUnavailable(
+            f"{owner}/{repo}#{number}: an issue without title, state or updated_at", service="gitea"
+        )
+    if not isinstance(issue.get("body") or "", str) or not isinstance(issue.get("html_url") or "", str):
+        raise ServiceUnavailable(f"{owner}/{repo}#{number}: an issue whose body or URL is not text", service="gitea")
+    return {name: issue.get(name) for name in ISSUE_FIELDS}
 
 
 def repo_marker(owner: str, repo: str) -> str:
@@ -269,7 +286,7 @@ class GiteaKimaiJob(Job):
                 if isinstance(exc, STOPS_RUN):
                     raise
                 return RepoRead(repo, error=f"gitea: {without_path(exc, 'reading its issues')}")
-            return RepoRead(repo, issues, complete)
+            return RepoRead(repo, [mapped_issue(self.owner, repo, issue) for issue in issues], complete)
 
         with ThreadPoolExecutor(max_workers=self.opts.workers) as pool:
             return {r.name: r for r in pool.map(read, repos)}
@@ -356,6 +373,7 @@ class GiteaKimaiJob(Job):
                 lambda unknown: index_by_marker(
                     self.kimai.list_activities({a.parent for a in unknown if a.parent is not None})
                 ),
+                fresh=True,
             )
         if not self.opts.dry_run:
             unmade = {repo for repo, ref in plan.projects.items() if isinstance(ref, Action) and ref.target_id is None}

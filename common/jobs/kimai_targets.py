@@ -261,10 +261,14 @@ class ContainerWriter:
     def __init__(self, kimai: KimaiClient, settings: Settings, applier: Applier) -> None:
         self.kimai, self.settings, self.applier = kimai, settings, applier
 
-    def apply(self, containers: Sequence[Action], items: list[Action], write: Write, reread: Reread) -> None:
+    def apply(
+        self, containers: Sequence[Action], items: list[Action], write: Write, reread: Reread, fresh: bool = False
+    ) -> None:
         """Creates run under the store-wide containers lock (never under --dry-run), each level's
         creates first looked up in a fresh read: one made meanwhile by another job (or host) is
-        linked instead. Without creates: no lock, no read."""
+        linked instead. Without creates: no lock, no read. With `fresh`, the items' creates are
+        looked up the same way right before they are sent (`reread`: another host with its own
+        store may have made them since the plan's read)."""
         database = getattr(self.settings, "database_path", None)  # None: a fake without a store
         creating = any(a.kind == ActionKind.CREATE for a in containers) and not self.applier.dry_run
         with containers_lock(database) if creating and database else nullcontext():
@@ -274,14 +278,17 @@ class ContainerWriter:
                     self.link_existing([a for a in todo if a.kind == ActionKind.CREATE])
                 if todo:
                     self.applier.execute(todo, same_reason_for_all(self.write), self.reread)
-        self.applier.execute(self.ready(items), same_reason_for_all(write), reread)
+        ready = self.ready(items)
+        if fresh and not self.applier.dry_run:
+            self.link_existing([a for a in ready if a.kind == ActionKind.CREATE], reread)
+        self.applier.execute(ready, same_reason_for_all(write), reread)
 
-    def link_existing(self, creates: list[Action]) -> None:
+    def link_existing(self, creates: list[Action], reread: Reread | None = None) -> None:
         """Turn each planned create (all of one level) whose object now exists in Kimai (a fresh
-        read: one request) into a link to it, which the applier records."""
+        read: one request, `reread` or the containers') into a link to it, which the applier records."""
         if not creates:
             return
-        found = self.reread(creates)
+        found = (reread or self.reread)(creates)
         for action in creates:
             match = found.get(action.key)
             if match is not None:

@@ -1,8 +1,9 @@
 """Zammad -> Kimai: every time accounting entry becomes exactly one Kimai timesheet.
 
 read():  tickets updated since the cursor (search pages until a short one), their time
-         accountings, then (only if an entry or orphan needs a look) activity types, agents,
-         Kimai's projects and the timesheets around the entries' days, each read once per run;
+         accountings, on --full the linked tickets deleted outright (zammad_read.py), then (only
+         if an entry or orphan needs a look) activity types, agents, Kimai's projects and the
+         timesheets around the entries' days, each read once per run;
 plan():  per entry create / update / conflict / keep / delete, by origin marker and store link,
          without I/O: a ZammadPlan also holds the failures, counts and cursors to record;
 apply(): in parallel; a create with no answer is resolved by its marker; then the cursors.
@@ -13,8 +14,7 @@ A timesheet edited in Kimai since the last sync is never overwritten silently
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
@@ -24,7 +24,7 @@ from ..clients import Record
 from ..clients.kimai import KimaiClient
 from ..clients.zammad import ZammadClient
 from ..config import read_map
-from ..errors import STOPS_RUN, ConfigError, NotFound, SyncError, UsageError
+from ..errors import ConfigError, UsageError
 from ..store_queries import Row
 from ..timeutil import parse_instant, to_kimai_local, zone
 from .base import Action, ActionKind, Applier, Result, Target
@@ -37,7 +37,6 @@ from .kimai_targets import (
     needs_of,
     ref_id,
     timesheets_by_marker,
-    without_path,
 )
 from .options import DATE_FROM, DATE_TO, Job, JobOptions
 from .zammad_plan import (
@@ -51,7 +50,9 @@ from .zammad_plan import (
     ZammadPlan,
     ZammadRead,
     current_fields,
+    entry_links_by_ticket,
     entry_marker,
+    linked_tickets,
     minutes_per_unit,
     plan_entry,
     plan_orphans,
@@ -60,6 +61,7 @@ from .zammad_plan import (
     timesheet_fields,
     wanted_projects,
 )
+from .zammad_read import ZammadTickets
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -70,7 +72,6 @@ log = logging.getLogger("tracksync.zammad_kimai")
 
 JOB = "zammad-kimai"
 TAG = "zammad"
-OVERLAP = timedelta(minutes=5)
 WINDOW_MARGIN = timedelta(days=7)  # timesheets moved by hand up to a week are still found by marker
 
 
@@ -119,6 +120,11 @@ class ZammadKimaiJob(Job):
         self.tz: ZoneInfo | None = None  # Kimai's time zone, read first by read() (or read_window)
 
     # -- read ---------------------------------------------------------------------------
+    @property
+    def tickets(self) -> ZammadTickets:
+        """The Zammad side of the read (zammad_read.py), with the options as they are now."""
+        return ZammadTickets(self.zammad, self.store, JOB, self.opts)
+
     def read(self) -> ZammadRead:
         """Zammad first (the tickets, then the entries of those changed), then, only when an
         entry or orphan needs a look, the references and the Kimai state planning compares with."""
@@ -126,13 +132,18 @@ class ZammadKimaiJob(Job):
         me = self.kimai.me()
         self.tz = zone(self.settings.kimai_timezone or me.get("timezone") or "UTC")
         window = self.window()
-        tickets, complete, missing = self.read_tickets(window)
-        read = ZammadRead(self.tz, window, self.store.links(JOB), complete=complete, missing=missing)
+        tickets, complete, missing, warnings = self.tickets.listed(window)
+        read = ZammadRead(self.tz, window, self.store.links(JOB), complete=complete, warnings=warnings)
         if not complete:
             read.warnings.append("MAX_PAGES reached; the remaining tickets are read next run")
-        read.unchanged = {t["id"] for t in tickets if self.ticket_unchanged(t)}
-        read.tickets = self.read_entries([t for t in tickets if t["id"] not in read.unchanged])
-        selection = self.select(read.tickets, read.links, window)
+        synced = entry_links_by_ticket(read.links)  # the webhook's tickets answering 404 with time synced: deleted
+        read.deleted = {i for i in missing if i in synced}
+        read.missing = [i for i in missing if i not in synced]
+        if self.opts.full and not window and not self.opts.ticket_ids and complete:  # every ticket listed
+            tickets += self.tickets.find_deleted(linked_tickets(read.links) - {t["id"] for t in tickets}, read)
+        read.unchanged = {t["id"] for t in tickets if self.tickets.unchanged(t)}
+        read.tickets = self.tickets.entries([t for t in tickets if t["id"] not in read.unchanged])
+        selection = self.select(read.tickets, read.links, window, read.deleted)
         if selection.work or selection.orphans:
             read.references = refs = self.read_references(selection.work)
             mapped = [(t, e, v) for t, e, v in selection.work if not self.resolve(e, refs)[2]]
@@ -165,45 +176,6 @@ class ZammadKimaiJob(Job):
             datetime.combine(start, time(0), self.tz).astimezone(UTC),
             datetime.combine(stop + timedelta(days=1), time(0), self.tz).astimezone(UTC),
         )
-
-    def read_tickets(self, window: Window | None) -> tuple[list[Record], bool, list[int]]:
-        """(tickets, every search page read, the webhook's ticket ids Zammad does not know)."""
-        if self.opts.ticket_ids:
-            tickets: list[Record] = []
-            missing: list[int] = []
-            for ticket_id in self.opts.ticket_ids:
-                try:
-                    tickets.append(self.zammad.get_ticket(ticket_id))
-                except NotFound:
-                    missing.append(ticket_id)
-            return tickets, True, missing
-        since = window[0] if window else None
-        cursor = None if (self.opts.full or window) else self.store.cursor(JOB, "tickets")
-        if cursor:
-            since = parse_instant(cursor) - OVERLAP
-        # Elasticsearch query syntax: the colons inside the value must be escaped
-        query = f"updated_at:>={since.strftime('%Y-%m-%dT%H:%M:%SZ').replace(':', chr(92) + ':')}" if since else "*"
-        tickets, complete = self.zammad.search_tickets(query)
-        return tickets, complete, []
-
-    def ticket_unchanged(self, ticket: Record) -> bool:
-        """The ticket's updated_at is the one all its entries were synced at (adding, changing or
-        deleting time touches the ticket): no need to read its entries again."""
-        if self.opts.full or self.opts.date_from or self.opts.date_to:
-            return False
-        return bool(self.store.cursor(JOB, f"ticket/{ticket['id']}") == ticket["updated_at"])
-
-    def read_entries(self, tickets: Iterable[Record]) -> list[TicketRead]:
-        def read(ticket: Record) -> TicketRead:
-            try:
-                return TicketRead(ticket, self.zammad.time_accountings(ticket["id"]))
-            except SyncError as exc:
-                if isinstance(exc, STOPS_RUN):
-                    raise
-                return TicketRead(ticket, error=f"zammad: {without_path(exc, 'reading its time accounting')}")
-
-        with ThreadPoolExecutor(max_workers=self.opts.workers) as pool:
-            return list(pool.map(read, tickets))
 
     def read_references(self, work: Sequence[Entry]) -> References:
         refs = References({t["id"]: t["name"] for t in self.zammad.activity_types()})
@@ -240,7 +212,7 @@ class ZammadKimaiJob(Job):
     # -- plan -----------------------------------------------------------------------------
     def plan(self, read: ZammadRead) -> ZammadPlan:
         """Every action, failure, count and cursor of the run, from `read` alone."""
-        selection = self.select(read.tickets, read.links, read.window)
+        selection = self.select(read.tickets, read.links, read.window, read.deleted)
         plan = ZammadPlan(read.tickets, read.complete, warnings=list(read.warnings))
         plan.failed = [(f"ticket {i}", "not found in Zammad", None) for i in read.missing] + list(selection.failed)
         unchanged = selection.unchanged
@@ -262,8 +234,14 @@ class ZammadKimaiJob(Job):
             plan.save_cursor = not (self.opts.ticket_ids or read.window)
         return plan
 
-    def select(self, reads: list[TicketRead], links: Mapping[str, Row], window: Window | None) -> Selection:
-        return select_entries(reads, links, window, self.opts.full, self.settings.zammad_delete_policy)
+    def select(
+        self,
+        reads: list[TicketRead],
+        links: Mapping[str, Row],
+        window: Window | None,
+        deleted: Collection[int] | None = None,
+    ) -> Selection:
+        return select_entries(reads, links, window, self.opts.full, self.settings.zammad_delete_policy, deleted or ())
 
     def plan_entries(self, read: ZammadRead, selection: Selection, plan: ZammadPlan) -> None:
         """Each selected entry's action (or why it cannot map), the containers they need, and
@@ -303,7 +281,7 @@ class ZammadKimaiJob(Job):
                     needs_of(project=project),
                 )
             )
-        plan.actions += self.plan_orphans(selection.orphans, read.timesheets)
+        plan.actions += self.plan_orphans(selection.orphans, read.timesheets, selection.deleted)
         plan.containers = containers.actions
 
     def resolve(self, entry: Record, refs: References) -> Resolution:
@@ -337,10 +315,10 @@ class ZammadKimaiJob(Job):
         self.tz = tz = zone(self.settings.kimai_timezone or me.get("timezone") or "UTC")
         window = self.window()
         assert window is not None, "reconciliation gives --from and --to"
-        tickets, complete, _ = self.read_tickets(window)
+        tickets, complete, _, _ = self.tickets.listed(window)
         if not complete:
             self.result.warnings.append("MAX_PAGES reached; the remaining tickets are read next run")
-        reads = self.read_entries(tickets)
+        reads = self.tickets.entries(tickets)
         entries = [
             (r.ticket, e) for r in reads for e in r.entries if window[0] <= parse_instant(e["created_at"]) < window[1]
         ]
@@ -360,8 +338,10 @@ class ZammadKimaiJob(Job):
 
         return WindowRead(self.tz, low, high, entries, {r.ticket["id"] for r in reads}, sheets, desired)
 
-    def plan_orphans(self, orphans: list[Row], existing: Mapping[str, Target]) -> list[Action]:
-        return plan_orphans(orphans, existing, self.settings.zammad_delete_policy)
+    def plan_orphans(
+        self, orphans: list[Row], existing: Mapping[str, Target], deleted_tickets: Collection[int] = ()
+    ) -> list[Action]:
+        return plan_orphans(orphans, existing, self.settings.zammad_delete_policy, deleted_tickets)
 
     # -- apply ----------------------------------------------------------------------------
     def apply(self, plan: ZammadPlan) -> None:
@@ -377,7 +357,7 @@ class ZammadKimaiJob(Job):
             self.applier.fail(action, reason)
         if plan.containers or plan.actions:
             ContainerWriter(self.kimai, self.settings, self.applier).apply(
-                plan.containers, plan.actions, self.write, self.reread
+                plan.containers, plan.actions, self.write, self.reread, fresh=True
             )
         if plan.save_versions:
             self.save_ticket_versions(plan.tickets)

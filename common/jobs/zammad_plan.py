@@ -7,7 +7,7 @@ and the orphans' actions (plan_orphans). The job (zammad_kimai.py) does the requ
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
@@ -222,18 +222,21 @@ class TicketRead:
     ticket: Record
     entries: list[Record] = field(default_factory=list)
     error: str | None = None
+    deleted: bool = False  # its entries were not found, and Zammad confirmed the ticket is gone (404)
 
 
 @dataclass
 class Selection:
     """What select finds in the entries read: the work (ticket, entry, its version) that needs a
     look at Kimai, the links whose entry is gone from Zammad, how many entries are synced as they
-    are, and the tickets whose entries could not be read (result.fail's label, reason, scope)."""
+    are, the tickets whose entries could not be read (result.fail's label, reason, scope), and
+    the tickets deleted outright."""
 
     work: list[tuple[Record, Record, str]] = field(default_factory=list)
     orphans: list[Row] = field(default_factory=list)
     unchanged: int = 0
     failed: list[tuple[str, str, str]] = field(default_factory=list)
+    deleted: set[int] = field(default_factory=set)  # the tickets deleted outright
 
 
 @dataclass
@@ -259,7 +262,10 @@ class ZammadRead:
     links: Mapping[str, Row]
     tickets: list[TicketRead] = field(default_factory=list)  # the tickets whose entries were read
     complete: bool = True  # every page of the ticket search was read
-    missing: list[int] = field(default_factory=list)  # webhook ticket ids not found in Zammad
+    missing: list[int] = field(
+        default_factory=list
+    )  # webhook ticket ids not found in Zammad (none of their time synced)
+    deleted: set[int] = field(default_factory=set)  # linked tickets Zammad answered 404 for: deleted outright
     unchanged: set[int] = field(default_factory=set)  # tickets synced at their updated_at: entries not read
     references: References = field(default_factory=References)
     kimai: KimaiState = field(default_factory=KimaiState)
@@ -307,14 +313,47 @@ def gone_from_source(link: Row, delete_policy: str) -> bool:
     return link["state"] != "deleted" and (link["state"] != "orphaned" or delete_policy == "delete")
 
 
+def entry_links_by_ticket(links: Mapping[str, Row]) -> dict[int, list[Row]]:
+    """The entry links (`zammad:ticket/{id}/time/{entry}`) by ticket id."""
+    found: dict[int, list[Row]] = {}
+    for key, link in links.items():
+        match = ENTRY_MARKER.match(key)
+        if match:
+            found.setdefault(int(match.group(1)), []).append(link)
+    return found
+
+
+def linked_tickets(links: Mapping[str, Row]) -> set[int]:
+    """The tickets with time synced whose deletion would still change something: those with an
+    entry link neither deleted nor already reported gone (orphaned)."""
+    found: set[int] = set()
+    for key, link in links.items():
+        match = ENTRY_MARKER.match(key)
+        if match and link["state"] not in ("deleted", "orphaned"):
+            found.add(int(match.group(1)))
+    return found
+
+
 def select_entries(
-    reads: list[TicketRead], links: Mapping[str, Row], window: Window | None, full: bool, delete_policy: str = "report"
+    reads: list[TicketRead],
+    links: Mapping[str, Row],
+    window: Window | None,
+    full: bool,
+    delete_policy: str = "report",
+    deleted: Collection[int] = (),
 ) -> Selection:
     """Entries that need a look at Kimai (new, changed, pending or failed), and links whose
-    entry is gone from Zammad (gone_from_source)."""
+    entry is gone from Zammad (gone_from_source): an entry missing from its ticket's list, or
+    every entry of a ticket deleted outright (`deleted`: Zammad answered 404 for it)."""
     selection = Selection()
+    selection.deleted = set(deleted) | {read.ticket["id"] for read in reads if read.deleted}
+    by_ticket = entry_links_by_ticket(links)  # once: a scan of every link per ticket read grows as their product
+    for ticket_id in sorted(selection.deleted):
+        selection.orphans += [link for link in by_ticket.get(ticket_id, ()) if gone_from_source(link, delete_policy)]
     for read in reads:
         ticket = read.ticket
+        if read.deleted:
+            continue  # its links come with `deleted`
         if read.error:
             selection.failed.append((f"ticket #{ticket.get('number')}", read.error, str(ticket["id"])))
             continue
@@ -330,11 +369,10 @@ def select_entries(
                 selection.unchanged += 1
                 continue
             selection.work.append((ticket, entry, version))
-        prefix = ticket_marker(ticket["id"]) + "/time/"
         selection.orphans += [
             link
-            for key, link in links.items()
-            if key.startswith(prefix) and key not in present and gone_from_source(link, delete_policy)
+            for link in by_ticket.get(ticket["id"], ())
+            if link["source_key"] not in present and gone_from_source(link, delete_policy)
         ]
     if delete_policy == "delete":  # reported earlier under report: known gone, whether or not its ticket was read
         chosen = {link["source_key"] for link in selection.orphans}
@@ -346,20 +384,27 @@ def select_entries(
     return selection
 
 
-def plan_orphans(orphans: list[Row], existing: Mapping[str, Target], delete_policy: str) -> list[Action]:
+def plan_orphans(
+    orphans: list[Row], existing: Mapping[str, Target], delete_policy: str, deleted_tickets: Collection[int] = ()
+) -> list[Action]:
     """The actions for links whose entry is gone from Zammad: a delete (ZAMMAD_DELETE_POLICY=delete)
-    or a report of the timesheet still in Kimai, or the link settled when the timesheet is gone too."""
-    return [
-        plan_source_deleted(
-            link,
-            existing.get(link["source_key"]),
-            delete_policy,
-            link["source_key"].replace("zammad:ticket/", "ticket "),
-            "deleted in Zammad",
-            "deleted in Zammad; timesheet kept (ZAMMAD_DELETE_POLICY=report)",
+    or a report of the timesheet still in Kimai, or the link settled when the timesheet is gone too.
+    The entries of a ticket deleted outright (`deleted_tickets`) say so."""
+    actions = []
+    for link in orphans:
+        match = ENTRY_MARKER.match(link["source_key"])
+        what = "ticket deleted in Zammad" if match and int(match.group(1)) in deleted_tickets else "deleted in Zammad"
+        actions.append(
+            plan_source_deleted(
+                link,
+                existing.get(link["source_key"]),
+                delete_policy,
+                link["source_key"].replace("zammad:ticket/", "ticket "),
+                what,
+                f"{what}; timesheet kept (ZAMMAD_DELETE_POLICY=report)",
+            )
         )
-        for link in orphans
-    ]
+    return actions
 
 
 def resolve_entry(

@@ -413,3 +413,37 @@ def test_newer_zammad_deletes_asterisks_from_the_query(sb, zammad):
     sb.zammad.strip_asterisks = True
     assert len(ids(zammad.get("/tickets/search", params={"query": "*"}))) == 2
     assert ids(zammad.get("/tickets/search", params={"query": "updated_at:[2020-01-01 TO *]"})) == []
+
+
+def test_a_deleted_ticket_is_gone_with_its_time_a_restricted_one_is_403_a_merged_one_keeps_its_time(sb, zammad):
+    gone, hidden, merged, target = (sb.zammad.add_ticket(f"Ticket {n}") for n in range(4))
+    for ticket in (gone, hidden, merged):
+        sb.zammad.add_time_accounting(ticket["id"], 15)
+    sb.zammad.delete_ticket(gone["id"])
+    answer = zammad.get(f"/tickets/{gone['id']}")
+    assert answer.status_code == 404 and answer.json()["error"].startswith("Couldn't find Ticket")
+    assert zammad.get(f"/tickets/{gone['id']}/time_accountings").status_code == 404
+    assert all(e["ticket_id"] != gone["id"] for e in sb.zammad.time_accountings)
+
+    sb.zammad.restrict_ticket(hidden["id"])
+    assert zammad.get(f"/tickets/{hidden['id']}").status_code == 403
+    assert zammad.get(f"/tickets/{hidden['id']}/time_accountings").status_code == 403
+    listed = ids(zammad.get("/tickets/search", params={"query": "*"}))
+    assert hidden["id"] not in listed and gone["id"] not in listed and merged["id"] in listed
+
+    before = sb.zammad.ticket(target["id"])["updated_at"]
+    sb.zammad.merge_ticket(merged["id"], target["id"])
+    assert zammad.get(f"/tickets/{merged['id']}", params={"expand": "true"}).json()["state"] == "merged"
+    assert [e["ticket_id"] for e in zammad.get(f"/tickets/{merged['id']}/time_accountings").json()] == [merged["id"]]
+    assert sb.zammad.ticket(target["id"])["updated_at"] > before
+    with pytest.raises(ValueError):
+        sb.zammad.merge_ticket(target["id"], merged["id"])  # not into a merged ticket
+
+
+def test_an_admin_deletes_a_ticket_over_the_api(sb, zammad, allow_violations):  # noqa: F811
+    ticket = sb.zammad.add_ticket("Spam")
+    sb.zammad.add_time_accounting(ticket["id"], 5)
+    assert zammad.delete(f"/tickets/{ticket['id']}").status_code == 200
+    assert zammad.get(f"/tickets/{ticket['id']}").status_code == 404
+    assert zammad.delete(f"/tickets/{ticket['id']}").status_code == 404
+    assert sb.zammad.time_accountings == []
