@@ -53,7 +53,7 @@ def test_a_listed_ticket_the_job_cannot_use_stops_the_run_with_69(workdir, chang
     tamper(sb.zammad, sb.zammad._search_tickets, lambda tickets: [*tickets[:-1], {**tickets[-1], **change}])
     proc = workdir.sync("zammad-kimai", check_code=69)
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "zammad" in lines[0] and "unexpected shape" in lines[0], proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: zammad: GET /api/v1/tickets/search"), proc.stderr
     assert "Traceback" not in proc.stderr and kimai_writes(sb) == []
 
 
@@ -76,8 +76,7 @@ def test_listed_items_keep_only_what_the_jobs_use():
     ticket.update(preferences={"x": "y" * 1000}, article_ids=list(range(100)), state="open")
     [listed] = listed_tickets([ticket])
     assert sorted(listed) == sorted(TICKET_FIELDS) and listed["organization"] == "Acme"
-    with pytest.raises(TypeError):
-        listed_tickets(["not a ticket"])
+    assert listed_tickets(["not a ticket"]) == ["not a ticket"]  # left for the shape check to name
     issue = {"number": 4, "title": "T", "state": "open", "body": None, "html_url": "u", "updated_at": "2026-11-02"}
     issue.update(user={"login": "x" * 1000}, labels=[{"name": "bug"}], repository={"full_name": "acme/web"})
     assert sorted(mapped_issue("acme", "web", issue)) == sorted(ISSUE_FIELDS)
