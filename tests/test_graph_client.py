@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import responses
 
+from common import logs
 from common.clients.graph import DeltaExpired, GraphClient, MailboxError
 from common.config import load_settings
 from common.errors import AuthError, ConfigError, ServiceUnavailable
@@ -87,7 +88,7 @@ def test_the_token_is_asked_for_once_and_reused_and_sent_as_a_form():
 
 @responses.activate
 def test_an_expiring_token_is_renewed_before_use():
-    responses.post(TOKEN_URL, json=token_answer("first", expires_in=1))
+    responses.post(TOKEN_URL, json=token_answer("tok-first", expires_in=1))
     responses.post(TOKEN_URL, json=token_answer("tok-BBB2"))
     responses.get(f"{GRAPH}/v1.0/users/ann@acme.example/mailboxSettings", json={"timeZone": "UTC"})
     graph, _ = client()
@@ -95,7 +96,7 @@ def test_an_expiring_token_is_renewed_before_use():
     time.sleep(0.6)  # a 1 s token is renewed after half its life
     graph.mailbox_settings("ann@acme.example")
     sent = [c.request.headers["Authorization"] for c in responses.calls if "mailboxSettings" in c.request.url]
-    assert sent == ["Bearer first", "Bearer tok-BBB2"] and len(token_calls()) == 2
+    assert sent == ["Bearer tok-first", "Bearer tok-BBB2"] and len(token_calls()) == 2
 
 
 @responses.activate
@@ -280,6 +281,16 @@ def test_a_404_that_is_not_graph_is_a_wrong_address_not_a_failed_mailbox():
 
 
 @responses.activate
+def test_a_token_that_cannot_go_into_a_header_is_refused_without_showing_it():
+    responses.post(TOKEN_URL, json=token_answer("tok-AAA1\r\nX-Injected: 1"))
+    graph, _ = client()
+    with pytest.raises(ConfigError, match="GRAPH_LOGIN_URL") as err:
+        list(graph.users())
+    assert_no_secret(str(err.value))
+    assert not [c for c in responses.calls if c.request.url.startswith(GRAPH)]
+
+
+@responses.activate
 def test_users_follow_next_links_and_skip_users_without_mail():
     responses.post(TOKEN_URL, json=token_answer())
     responses.get(
@@ -314,6 +325,8 @@ def test_retry_after_is_waited_out_and_expired_tokens_renewed_against_the_stand_
     assert sum(len(p.events) for p in pages) > 50 and graph.tokens_requested == 2
     for token in [*sandbox.graph.issued_tokens, sandbox.graph.client_secret]:
         assert token not in caplog.text
+    for token in sandbox.graph.issued_tokens:  # what the process obtained is redacted like the secret
+        assert logs.redact(f"Authorization: Bearer {token}") == "Authorization: Bearer ***"
 
 
 def assert_no_secret(text: str) -> None:

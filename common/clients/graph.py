@@ -31,6 +31,7 @@ import requests
 from ..config import SERVICE_KEYS
 from ..errors import PARTIAL, AuthError, ConfigError, RateLimited, ServiceUnavailable, SyncError, UnknownOutcome
 from ..http import MAX_RETRY_AFTER, RequestCounter, ServiceSession
+from ..logs import add_secret
 from . import NotTheApi, Record
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ USERS_PAGE = 999  # the largest $top /users accepts
 TOKEN_MARGIN = 120  # seconds before its expiry a token is renewed
 TOKEN_SENDS = 4  # a token request that got no usable answer (dropped, 5xx, 429) is sent at most this often
 USER_FIELDS = "id,mail,userPrincipalName,displayName"
+TOKEN_TEXT = re.compile(r"[A-Za-z0-9._~+/=-]{8,16384}")  # what may go into an Authorization header
 MAILBOX = re.compile(r"[^\s/\\?#%]+@[^\s/\\?#%@]+")
 
 # which application permission each kind of call needs (named in a 403)
@@ -170,6 +172,7 @@ class GraphClient:
                 if refused is None and time.monotonic() < self._token_renew_at:
                     return self._token
             token, lifetime = self._request_token()
+            add_secret(token)  # from now on redacted wherever it might be printed or logged
             now = time.monotonic()
             self._token, self._token_deadline = token, now + lifetime
             self._token_renew_at = now + max(lifetime - TOKEN_MARGIN, lifetime / 2)
@@ -228,7 +231,11 @@ class GraphClient:
         if status == 200:
             token = body.get("access_token") if isinstance(body, dict) else None
             lifetime = body.get("expires_in") if isinstance(body, dict) else None
-            if not isinstance(token, str) or not token or not isinstance(lifetime, (int, float, str)):
+            if (
+                not isinstance(token, str)
+                or not TOKEN_TEXT.fullmatch(token)
+                or not isinstance(lifetime, (int, float, str))
+            ):
                 raise NotTheApi("GRAPH_LOGIN_URL", "Microsoft identity platform", f"{where} answered without a token")
             try:
                 seconds = float(lifetime)
