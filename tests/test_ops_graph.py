@@ -5,6 +5,7 @@ missing permission; a half-configured Graph is a row of its own, an unconfigured
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 from ops_helpers import explain, run, write_env
@@ -96,3 +97,21 @@ def test_half_configured_graph_is_its_own_row_and_unconfigured_graph_is_skipped(
     proc = run("diagnose.py", "--api", "--json", cwd=tmp_path, env_file=env_file)
     graph = [c for c in json.loads(proc.stdout)["checks"] if c["name"].startswith("graph")]
     assert [(c["status"], c["detail"]) for c in graph] == [("SKIP", "skipped (not configured)")]
+
+
+def test_network_checks_cover_the_login_host_only_when_it_is_another_one(tmp_path, sandbox, graph_env):
+    proc = run("diagnose.py", "--network", "--json", cwd=tmp_path, env_file=graph_env())
+    names = [c["name"] for c in json.loads(proc.stdout)["checks"] if c["name"].startswith("graph")]
+    assert names == ["graph dns", "graph tcp", "graph tls", "graph clock"], explain(proc)
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    proc = run(
+        "diagnose.py",
+        "--network",
+        "--json",
+        cwd=tmp_path,
+        env_file=graph_env(GRAPH_LOGIN_URL=f"http://127.0.0.1:{port}"),
+    )
+    login = {c["name"]: c for c in json.loads(proc.stdout)["checks"] if c["name"].startswith("graph login")}
+    assert login["graph login tcp"]["status"] in ("WARN", "FAIL") and str(port) in login["graph login tcp"]["detail"]

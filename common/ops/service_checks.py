@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable, Sequence
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 
@@ -118,8 +118,24 @@ def network_checks(settings: Settings, jobs: Sequence[str] = ()) -> list[Check]:
             ]
         else:
             found = service_network_checks(spec.name, url, min(settings.http_timeout, 10), spec.clock_path)
+        if spec.name == "graph":
+            found += _graph_login_network_checks(settings)
         checks.extend(_courtesy(planned, found, jobs_text))
     return checks
+
+
+def _graph_login_network_checks(settings: Settings) -> list[Check]:
+    """Graph's token comes from another host (login.microsoftonline.com): its DNS, TCP, TLS and
+    clock too, unless GRAPH_LOGIN_URL is on GRAPH_URL's origin (the sandbox)."""
+    from ..http import origin_of
+
+    login = settings.get("GRAPH_LOGIN_URL")
+    if not login or (settings.get("GRAPH_URL") and origin_of(login) == origin_of(settings.graph_url)):
+        return []
+    tenant = quote(settings.get("GRAPH_TENANT_ID") or "common", safe="")
+    return service_network_checks(
+        "graph login", login, min(settings.http_timeout, 10), f"{tenant}/v2.0/.well-known/openid-configuration"
+    )
 
 
 def service_network_checks(name: str, url: str, timeout: float, clock_path: str = "") -> list[Check]:
