@@ -240,8 +240,10 @@ def test_a_next_link_to_another_host_is_refused_before_anything_is_sent_there():
         list(graph.calendar_delta("ann@acme.example", START, END))
     assert not [c for c in responses.calls if "evil.example" in c.request.url]
     assert err.value.exit_code == 69
-    with pytest.raises(ServiceUnavailable, match="GRAPH_URL"):  # a stored delta link to another host too
+    # a stored delta link on another host (GRAPH_URL changed since): a new round, nothing sent there
+    with pytest.raises(DeltaExpired, match="not on GRAPH_URL"):
         list(graph.calendar_delta("ann@acme.example", START, END, "https://evil.example/v1.0/x?$deltatoken=1"))
+    assert not [c for c in responses.calls if "evil.example" in c.request.url]
 
 
 @responses.activate

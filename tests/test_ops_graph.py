@@ -115,3 +115,12 @@ def test_network_checks_cover_the_login_host_only_when_it_is_another_one(tmp_pat
     )
     login = {c["name"]: c for c in json.loads(proc.stdout)["checks"] if c["name"].startswith("graph login")}
     assert login["graph login tcp"]["status"] in ("WARN", "FAIL") and str(port) in login["graph login tcp"]["detail"]
+
+
+def test_a_login_host_on_plain_http_elsewhere_is_a_tls_warning(tmp_path, sandbox, graph_env):
+    env_file = graph_env(GRAPH_LOGIN_URL="http://login.example.invalid")
+    proc = run("test_connection.py", "--service", "graph", "--json", cwd=tmp_path, env_file=env_file)
+    steps = {s["name"]: s for s in graph_row(proc)["steps"]}
+    assert steps["tls"]["status"] == "WARN" and "GRAPH_LOGIN_URL" in steps["tls"]["detail"], explain(proc)
+    assert steps["authentication"]["status"] == "FAIL" and proc.returncode == 69
+    assert sandbox.graph.client_secret not in proc.stdout + proc.stderr

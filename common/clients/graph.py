@@ -17,6 +17,7 @@ MAILBOX_CONCURRENCY requests are in flight per mailbox (Outlook's own limit is 4
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -30,7 +31,7 @@ import requests
 
 from ..config import SERVICE_KEYS
 from ..errors import PARTIAL, AuthError, ConfigError, RateLimited, ServiceUnavailable, SyncError, UnknownOutcome
-from ..http import MAX_RETRY_AFTER, RequestCounter, ServiceSession
+from ..http import MAX_RETRY_AFTER, RequestCounter, ServiceSession, origin_of
 from ..logs import add_secret
 from . import NotTheApi, Record
 
@@ -106,8 +107,9 @@ def _odata_error(response: requests.Response) -> tuple[str, str] | None:
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict) or not isinstance(error.get("code"), str):
         return None
-    message = error.get("message")
-    return error["code"], " ".join(str(message or "").split())[:200]
+    message = " ".join(str(error.get("message") or "").split())
+    code = error["code"] if re.fullmatch(r"[A-Za-z0-9_.]{1,80}", error["code"]) else "error"
+    return code, "".join(c for c in message if c.isprintable())[:200]
 
 
 class GraphClient:
@@ -241,15 +243,17 @@ class GraphClient:
                 seconds = float(lifetime)
             except ValueError:
                 seconds = 3599.0
-            return token, max(seconds, 1.0)
+            if not math.isfinite(seconds) or seconds <= 0:
+                seconds = 60.0  # an unreadable lifetime: a short one, so a bad answer is not kept long
+            return token, min(seconds, 86400.0)
         if status == 429:
             raise RateLimited(f"{PRODUCT}: the token endpoint keeps answering 429; try again later")
         if status >= 500:
             raise ServiceUnavailable(f"{PRODUCT}: the token endpoint answered {status}; try again later")
         if not isinstance(body, dict) or not isinstance(body.get("error"), str):
             raise NotTheApi("GRAPH_LOGIN_URL", "Microsoft identity platform", f"{where} answered {status}")
-        error = body["error"]
-        codes = {c for c in body.get("error_codes") or [] if isinstance(c, int)}
+        error = body["error"] if re.fullmatch(r"[a-z_]{1,40}", body["error"]) else "error"
+        codes = {c for c in body.get("error_codes") or [] if isinstance(c, int) and not isinstance(c, bool)}
         aadsts = f"AADSTS{min(codes)}" if codes else error
         description = str(body.get("error_description") or "")
         if codes & TENANT_CODES or "tenant" in description.lower() and "not found" in description.lower():
@@ -393,7 +397,8 @@ class GraphClient:
         params: dict[str, Any] | None
         if delta_link:
             path, params = delta_link, None
-            self.http.url(delta_link)  # a stored link to another origin is refused, never followed
+            if origin_of(delta_link) != origin_of(self.http.base):  # GRAPH_URL changed since: never sent there
+                raise DeltaExpired(mailbox, "the stored delta link is not on GRAPH_URL")
         else:
             path = f"users/{self._segment(mailbox)}/calendarView/delta"
             params = {"startDateTime": graph_time(start), "endDateTime": graph_time(end)}

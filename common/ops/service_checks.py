@@ -309,7 +309,20 @@ def probe_graph(settings: Settings, probe: Probe, step: StepRunner) -> None:
     client = GraphClient(settings, RequestCounter(), page_size=10)
     client.http.fail_fast()
     client.login.fail_fast()
-    step("tls", lambda: _tls(probe, settings.graph_url, client.http.timeout))
+
+    def tls() -> StepResult:
+        """GRAPH_URL's TLS; the login host's too when it is another one (the secret goes there)."""
+        from ..http import origin_of
+
+        login_warning: StepResult | None = None
+        if origin_of(settings.graph_login_url) != origin_of(settings.graph_url):
+            login = _tls(probe, settings.graph_login_url, client.login.timeout)
+            if isinstance(login, tuple) and login[0] == "WARN":
+                login_warning = ("WARN", f"GRAPH_LOGIN_URL: {login[1]}", *login[2:])
+        result = _tls(probe, settings.graph_url, client.http.timeout)
+        return result if isinstance(result, tuple) and result[0] == "WARN" else login_warning or result
+
+    step("tls", tls)
 
     def auth() -> StepResult:
         lifetime, probe.latency_ms = _timed(client.token_expires_in)
