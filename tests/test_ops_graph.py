@@ -124,3 +124,13 @@ def test_a_login_host_on_plain_http_elsewhere_is_a_tls_warning(tmp_path, sandbox
     assert steps["tls"]["status"] == "WARN" and "GRAPH_LOGIN_URL" in steps["tls"]["detail"], explain(proc)
     assert steps["authentication"]["status"] == "FAIL" and proc.returncode == 69
     assert sandbox.graph.client_secret not in proc.stdout + proc.stderr
+
+
+def test_diagnose_config_names_the_graph_keys_graph_kimai_needs(tmp_path, sandbox, graph_env):
+    env_file = graph_env(GRAPH_CLIENT_SECRET=None, SYNC_JOBS="graph-kimai")
+    proc = run("diagnose.py", "--config", "--json", cwd=tmp_path, env_file=env_file)
+    job = next(c for c in json.loads(proc.stdout)["checks"] if c["name"] == "job graph-kimai")
+    assert job["status"] == "FAIL" and "GRAPH_CLIENT_SECRET" in job["detail"], explain(proc)
+    proc = run("diagnose.py", "--config", "--json", cwd=tmp_path, env_file=graph_env(SYNC_JOBS="graph-kimai"))
+    job = next(c for c in json.loads(proc.stdout)["checks"] if c["name"] == "job graph-kimai")
+    assert job["status"] == "OK", explain(proc)
