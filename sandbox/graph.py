@@ -26,6 +26,7 @@ Reproduced:
   the series master itself is never listed. ``Prefer: outlook.timezone="…"`` (Windows or IANA
   name) sets the zone of ``start``/``end``; default UTC. All-day events are midnight to midnight
   of their dates in whatever zone is asked for.
+* ``/users/{id}/calendarView``: the window's events in UTC, ``$top`` (default 10) and ``$skip``.
 * Throttling: ``throttle(n, status=429|503, retry_after=1, mailbox=None)`` answers the next n
   requests with that status, ``Retry-After`` and an OData error; more than
   ``concurrency_limit`` (4) requests in flight for one mailbox → 429 ``ApplicationThrottled``
