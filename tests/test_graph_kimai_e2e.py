@@ -355,6 +355,13 @@ def test_a_hand_edit_in_kimai_is_a_conflict_never_overwritten(gwork):
     assert parse_instant(by_marker(sb)[marker(ANN, event)][0]["end"]) == edited_end  # the edit stands
     listed = gwork.sync("conflicts", check_code=0)
     assert marker(ANN, event) in listed.stdout
+    with sqlite3.connect(gwork.db) as db:
+        [(conflict_id,)] = db.execute("SELECT id FROM conflicts WHERE resolved_at IS NULL").fetchall()
+    gwork.sync("resolve", str(conflict_id), "--keep", "kimai", check_code=0)
+    sb.clear_requests()
+    proc = gwork.sync(*JOB, "--json", check_code=0)  # the edit stands, nothing is written
+    assert kimai_writes(sb) == [] and flat_summary(proc)["conflicts"] == 0
+    assert parse_instant(by_marker(sb)[marker(ANN, event)][0]["end"]) == edited_end
 
 
 def test_the_secret_and_token_never_leak(gwork):
