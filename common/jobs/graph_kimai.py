@@ -417,8 +417,10 @@ def _midnight(day: date) -> datetime:
 
 
 def _failing(decision: Decision) -> Action:
-    """The action an event that cannot be written fails as (its link records the failure)."""
-    return Action(ActionKind.CREATE, decision.key, "timesheet", decision.label, decision.key.split("/")[0][6:], {})
+    """The action an event that cannot be written fails as (its link records the failure), named by
+    its whole marker; the reason leaves it out, so equal reasons group."""
+    mailbox = decision.key.removeprefix("graph:").split("/")[0]
+    return Action(ActionKind.CREATE, decision.key, "timesheet", decision.key, mailbox, {})
 
 
 def rules_of(settings: Settings) -> Rules:
