@@ -404,3 +404,10 @@ def test_an_expired_delta_link_or_a_moved_window_starts_a_new_round_that_writes_
     with sqlite3.connect(gwork.db) as db:
         assert db.execute("SELECT COUNT(*) FROM graph_events WHERE deleted_at IS NOT NULL").fetchone()[0] == 1
         assert db.execute("SELECT COUNT(*) FROM graph_events").fetchone()[0] == 4
+
+
+def test_a_malformed_graph_users_entry_is_a_configuration_error(gwork):
+    gwork.set(GRAPH_USERS=f"{ANN},not-a-mailbox")
+    proc = gwork.sync(*JOB, check_code=78)
+    assert "GRAPH_USERS" in proc.stderr and "not-a-mailbox" in proc.stderr and "Traceback" not in proc.stderr
+    assert gwork.sandbox.count("kimai", writes=True) == 0

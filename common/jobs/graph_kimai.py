@@ -218,7 +218,10 @@ class GraphKimaiJob(Job):
             return list(self.opts.users)
         configured = self.settings.get("GRAPH_USERS") or ()
         if configured:
-            return list(parse_mailboxes(",".join(configured), "GRAPH_USERS"))
+            try:
+                return list(parse_mailboxes(",".join(configured), "GRAPH_USERS"))
+            except UsageError as exc:
+                raise ConfigError("GRAPH_USERS", str(exc).removeprefix("GRAPH_USERS: ")) from None
         boxes: list[str] = []
         for user in self.graph.users():
             mail = user.get("mail") if isinstance(user, Mapping) else None
