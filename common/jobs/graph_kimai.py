@@ -185,6 +185,7 @@ class GraphKimaiJob(Job):
             futures = {pool.submit(self.read_mailbox, box, states[box], window, fixed): box for box in mailboxes}
             try:
                 for future in as_completed(futures):
+                    del futures[future]  # its rows are stored and decided: let them go
                     self.take(future.result(), read, fixed)
             except BaseException:
                 for pending in futures:
