@@ -192,7 +192,8 @@ def test_private_events_are_redacted_or_skipped():
 
 def test_two_projects_fail_as_ambiguous_and_missing_mappings_fail():
     ambiguous = decide(row_of(graph_event(categories=["Website relaunch", "[PROJECT] Support"])), RULES, NOW)
-    assert ambiguous.kind == "fail" and "ambiguous" in ambiguous.reason and "AAMkADNVxRAAA=" in ambiguous.reason
+    assert ambiguous.kind == "fail" and "ambiguous" in ambiguous.reason
+    assert ambiguous.label == f"graph:{BOX}/AAMkADNVxRAAA="  # a failure names the whole marker
     no_activity = Rules(categories=RULES.categories)
     assert "GRAPH_DEFAULT_ACTIVITY" in decide(row_of(graph_event()), no_activity, NOW).reason
     mapped = Rules(categories=RULES.categories, default_activity="Meeting", user_map={"bob@acme.example": 4})
@@ -201,7 +202,7 @@ def test_two_projects_fail_as_ambiguous_and_missing_mappings_fail():
     fields, _ = timesheet_fields(decide(row_of(graph_event()), with_user, NOW).wanted, NAMES, BERLIN)
     assert fields["user"] == 9
     unknown = decide(row_of(graph_event(categories=["[PROJECT] Nowhere"])), RULES, NOW)
-    assert timesheet_fields(unknown.wanted, NAMES, BERLIN)[1].endswith("Kimai has no project 'Nowhere'")
+    assert timesheet_fields(unknown.wanted, NAMES, BERLIN)[1] == "Kimai has no project 'Nowhere'"
 
 
 def test_activity_categories_prefer_the_project_s_own_activity():
@@ -232,7 +233,7 @@ def test_the_repeated_autumn_hour_is_refused_never_guessed(start, end, fails):
     fields, reason = timesheet_fields(decision.wanted, NAMES, BERLIN)
     assert (fields is None) == fails
     if fails:
-        assert "repeated" in reason and f"graph:{BOX}/AAMkADNVxRAAA=" in reason
+        assert reason.startswith(("begins at 2026-10-25 02:", "ends at 2026-10-25 02:")) and "repeated" in reason
     assert repeated_hour(datetime(2026, 10, 25, 0, 30, tzinfo=UTC), BERLIN)
     assert not repeated_hour(datetime(2026, 10, 25, 0, 30, tzinfo=UTC), ZoneInfo("Asia/Tokyo"))
 

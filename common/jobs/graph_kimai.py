@@ -185,6 +185,7 @@ class GraphKimaiJob(Job):
             futures = {pool.submit(self.read_mailbox, box, states[box], window, fixed): box for box in mailboxes}
             try:
                 for future in as_completed(futures):
+                    del futures[future]  # its rows are stored and decided: let them go
                     self.take(future.result(), read, fixed)
             except BaseException:
                 for pending in futures:
@@ -218,7 +219,10 @@ class GraphKimaiJob(Job):
             return list(self.opts.users)
         configured = self.settings.get("GRAPH_USERS") or ()
         if configured:
-            return list(parse_mailboxes(",".join(configured), "GRAPH_USERS"))
+            try:
+                return list(parse_mailboxes(",".join(configured), "GRAPH_USERS"))
+            except UsageError as exc:
+                raise ConfigError("GRAPH_USERS", str(exc).removeprefix("GRAPH_USERS: ")) from None
         boxes: list[str] = []
         for user in self.graph.users():
             mail = user.get("mail") if isinstance(user, Mapping) else None
@@ -417,8 +421,10 @@ def _midnight(day: date) -> datetime:
 
 
 def _failing(decision: Decision) -> Action:
-    """The action an event that cannot be written fails as (its link records the failure)."""
-    return Action(ActionKind.CREATE, decision.key, "timesheet", decision.label, decision.key.split("/")[0][6:], {})
+    """The action an event that cannot be written fails as (its link records the failure), named by
+    its whole marker; the reason leaves it out, so equal reasons group."""
+    mailbox = decision.key.removeprefix("graph:").split("/")[0]
+    return Action(ActionKind.CREATE, decision.key, "timesheet", decision.key, mailbox, {})
 
 
 def rules_of(settings: Settings) -> Rules:

@@ -211,19 +211,17 @@ def decide(row: Row, rules: Rules, now: datetime) -> Decision:
         return Decision(key, label, "gone", "not ended yet")
     resolution = rules.categories.resolve(row.get("categories") or [])
     if resolution.is_ambiguous:
-        return Decision(key, label, "fail", f"{key}: {resolution.problem()}")
+        return Decision(key, key, "fail", resolution.problem() or "ambiguous")
     if not resolution.project:
         return Decision(key, label, "gone", "no category names a project")
     activity = resolution.activity or rules.default_activity
     if not activity:
-        return Decision(
-            key, label, "fail", f"{key}: no category names an activity and GRAPH_DEFAULT_ACTIVITY is not set"
-        )
+        return Decision(key, key, "fail", "no category names an activity and GRAPH_DEFAULT_ACTIVITY is not set")
     user = None
     if rules.user_map:
         user = rules.user_map.get(row["mailbox"].lower())
         if user is None:
-            return Decision(key, label, "fail", f"{key}: mailbox {row['mailbox']} is not in GRAPH_USER_MAP")
+            return Decision(key, key, "fail", f"mailbox {row['mailbox']} is not in GRAPH_USER_MAP")
     subject = PRIVATE_TEXT if private else " ".join((row.get("subject") or "").split()) or "(no subject)"
     description = f"{key}\n{subject}"
     version = content_hash(
@@ -283,16 +281,16 @@ def timesheet_fields(wanted: Wanted, names: KimaiNames, tz: tzinfo) -> tuple[dic
     for what, instant in (("begins", wanted.begin), ("ends", wanted.end)):
         if repeated_hour(instant, tz):
             return None, (
-                f"{wanted.key}: {what} at {to_kimai_local(instant, tz).replace('T', ' ')} {getattr(tz, 'key', tz)}, "
+                f"{what} at {to_kimai_local(instant, tz).replace('T', ' ')} {getattr(tz, 'key', tz)}, "
                 "in the hour repeated when clocks go back: Kimai's API takes local times without offset and "
                 "cannot tell which one is meant; not written (enter it by hand)"
             )
     project, reason = names.project(wanted.project)
     if project is None:
-        return None, f"{wanted.key}: {reason}"
+        return None, reason
     activity, reason = names.activity(wanted.activity, project)
     if activity is None:
-        return None, f"{wanted.key}: {reason}"
+        return None, reason
     fields: dict[str, Any] = {
         "begin": to_kimai_local(wanted.begin, tz),
         "end": to_kimai_local(wanted.end, tz),
