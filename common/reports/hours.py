@@ -1,0 +1,475 @@
+"""How many hours went where: `report.py hours`, summed from Kimai's timesheets or from the
+calendar events the graph-kimai job stored.
+
+Reads only (the Kimai client runs in dry-run mode; the store is opened read-only). Every item
+(a timesheet or an event) is cut at the local midnights of its zone (KIMAI_TIMEZONE for Kimai,
+the mailbox's zone for an event), clipped to the window, and its seconds summed per `--by` key
+and `--per` period (a day, an ISO week `2026-W48`, a month `2026-11`). Sums are kept in whole
+seconds; hours (two decimals) and H:MM are rounded once for display, by largest remainders, so
+the rows always add up to the total row exactly as shown.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ..clients import Record
+from ..clients.kimai import ALL, KimaiClient
+from ..config import Settings
+from ..errors import AuthError, UsageError
+from ..http import RequestCounter
+from ..timeutil import parse_instant, to_kimai_local, zone
+from .store_export import csv_text
+from .timesheets import Names
+
+SOURCES = ("kimai", "calendar")
+BY = ("project", "activity", "customer", "user", "tag", "category", "mailbox")
+BY_SOURCE = {
+    "kimai": ("project", "activity", "customer", "user", "tag"),
+    "calendar": ("project", "activity", "category", "mailbox"),
+}
+MULTI_KEY = {"tag": "a timesheet with several tags", "category": "an event in several categories"}
+PERIODS = ("day", "week", "month")
+FORMATS = ("table", "csv", "json")
+PAGE_SIZE = 500
+LOOKBACK = timedelta(days=1)  # timesheets that began this long before the window may reach into it
+NONE_LABEL = {"tag": "(no tag)", "category": "(no category)", "activity": "(no activity)"}
+Report = dict[str, Any]
+
+
+# -- the window ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Bound:
+    """One end of the window: a day (read in the zone of each item), a wall-clock time (likewise)
+    or an instant (an ISO time with its offset, read in the zone it states)."""
+
+    text: str
+    day: date | None = None
+    local: datetime | None = None  # naive
+    instant: datetime | None = None  # aware
+
+    def at(self, tz: tzinfo, end: bool = False) -> datetime:
+        """This bound as an aware instant for items cut in zone `tz`; a day as `--to` ends at the
+        midnight after it (the day is included)."""
+        if self.instant is not None:
+            return self.instant
+        if self.local is not None:
+            return self.local.replace(tzinfo=tz)
+        assert self.day is not None
+        return local_midnight(self.day + timedelta(days=1) if end else self.day, tz)
+
+
+def parse_bound(text: str | None, flag: str, today: date) -> Bound:
+    value = (text or "").strip()
+    words = {"today": today, "yesterday": today - timedelta(days=1)}
+    if value.casefold() in words:
+        return Bound(value, day=words[value.casefold()])
+    try:
+        if len(value) == 10:
+            return Bound(value, day=date.fromisoformat(value))
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"{flag}: expected a day like 2026-11-01 (read in the report's zone), today, yesterday, a local "
+            f"time like 2026-11-01T08:00 or an instant like 2026-11-01T08:00+01:00, got {text!r}"
+        ) from None
+    if moment.tzinfo is None:
+        return Bound(value, local=moment)
+    return Bound(value, instant=moment.astimezone(UTC))
+
+
+@dataclass(frozen=True)
+class Window:
+    first: Bound
+    last: Bound
+
+    def span(self, tz: tzinfo) -> tuple[datetime, datetime]:
+        return self.first.at(tz), self.last.at(tz, end=True)
+
+
+def parse_window(date_from: str | None, date_to: str | None, today: date) -> Window:
+    window = Window(parse_bound(date_from, "--from", today), parse_bound(date_to, "--to", today))
+    start, stop = window.span(UTC)
+    if stop <= start and (window.first.instant or window.last.instant) is None:
+        raise UsageError(f"--to {date_to} is before --from {date_from}")
+    if stop <= start:
+        raise UsageError(f"--to {date_to} is not after --from {date_from}")
+    return window
+
+
+# -- cutting and summing ------------------------------------------------------------------------
+def local_midnight(day: date, tz: tzinfo) -> datetime:
+    """The first instant of `day` in `tz` (where midnight does not exist, the instant the day
+    starts: zoneinfo reads the missing wall time with the offset before the change)."""
+    return datetime.combine(day, time(0), tz).astimezone(UTC)
+
+
+def split_days(begin: datetime, end: datetime, tz: tzinfo) -> list[tuple[date, int]]:
+    """[begin, end) cut at the local midnights of `tz`: (local day, seconds) in order. DST-right:
+    a day of 23 or 25 hours holds what really elapsed."""
+    pieces: list[tuple[date, int]] = []
+    cursor = begin
+    while cursor < end:
+        day = cursor.astimezone(tz).date()
+        boundary = min(local_midnight(day + timedelta(days=1), tz), end)
+        if boundary <= cursor:  # a zone whose day would not advance: never loop
+            boundary = end
+        pieces.append((day, round((boundary - cursor).total_seconds())))
+        cursor = boundary
+    return [(d, s) for d, s in pieces if s > 0]
+
+
+def period_of(day: date, per: str | None) -> str | None:
+    if per == "day":
+        return day.isoformat()
+    if per == "week":
+        year, week, _ = day.isocalendar()
+        return f"{year}-W{week:02d}"
+    if per == "month":
+        return f"{day:%Y-%m}"
+    return None
+
+
+def apportion(values: Sequence[int], unit: int) -> list[int]:
+    """Seconds as whole units (36 s = 0.01 h, 60 s = one minute) that add up to the rounded total:
+    each value rounded down, then the units left over go to the largest remainders (on a tie, to
+    the largest values). Each share is within one unit of its exact value."""
+    total = sum(values)
+    target = (total + unit // 2) // unit
+    shares = [v // unit for v in values]
+    order = sorted(range(len(values)), key=lambda i: (-(values[i] % unit), -values[i], i))
+    for i in order[: max(target - sum(shares), 0)]:
+        shares[i] += 1
+    return shares
+
+
+def hm(minutes: int) -> str:
+    return f"{minutes // 60}:{minutes % 60:02d}"
+
+
+@dataclass
+class Item:
+    """One timesheet or event: what elapsed in [begin, end), worth `seconds` of work (Kimai's
+    duration, less a break), cut in zone `tz`, counted under each of `keys` (label, id)."""
+
+    ident: str
+    begin: datetime
+    end: datetime
+    seconds: int
+    tz: ZoneInfo
+    keys: list[tuple[str, int | None]]
+
+
+@dataclass
+class Sums:
+    """Seconds and items per (period, key), the excluded ones per reason, and the items counted
+    under more than one key."""
+
+    rows: dict[tuple[str | None, str, int | None], dict[str, Any]] = field(default_factory=dict)
+    items: set[str] = field(default_factory=set)
+    excluded: dict[str, dict[str, Any]] = field(default_factory=dict)
+    repeated: dict[str, int] = field(default_factory=dict)  # item -> seconds counted beyond the first key
+
+    def exclude(self, reason: str, ident: str, seconds: int) -> None:
+        entry = self.excluded.setdefault(reason, {"items": set(), "seconds": 0})
+        entry["items"].add(ident)
+        entry["seconds"] += max(seconds, 0)
+
+    def add(self, item: Item, start: datetime, stop: datetime, per: str | None) -> int:
+        """Count the part of `item` inside [start, stop); returns the seconds counted (once)."""
+        begin, end = max(item.begin, start), min(item.end, stop)
+        if end <= begin:
+            return 0
+        wall = (item.end - item.begin).total_seconds()
+        pieces = split_days(begin, end, item.tz)
+        exact = [s * item.seconds / wall if wall > 0 else 0 for _, s in pieces]
+        worked = round(sum(exact))
+        shares = _whole(exact, worked)
+        counted = 0
+        for (day, _), seconds in zip(pieces, shares, strict=True):
+            for n, (label, key_id) in enumerate(item.keys):
+                row = self.rows.setdefault((period_of(day, per), label, key_id), {"items": set(), "seconds": 0})
+                row["items"].add(item.ident)
+                row["seconds"] += seconds
+                if n:
+                    self.repeated[item.ident] = self.repeated.get(item.ident, 0) + seconds
+            counted += seconds
+        if counted:
+            self.items.add(item.ident)
+        return counted
+
+
+def _whole(exact: Sequence[float], total: int) -> list[int]:
+    """Non-negative floats as whole numbers adding up to `total` (largest remainders)."""
+    shares = [int(x) for x in exact]
+    order = sorted(range(len(exact)), key=lambda i: (-(exact[i] - shares[i]), i))
+    for i in order[: max(total - sum(shares), 0)]:
+        shares[i] += 1
+    return shares
+
+
+def report_body(sums: Sums, by: str, per: str | None) -> Report:
+    """rows, total, excluded and counted_more_than_once of the report, from the exact seconds."""
+    keys = sorted(sums.rows, key=lambda k: (k[0] or "", k[1].casefold(), k[1], k[2] or 0))
+    seconds = [sums.rows[k]["seconds"] for k in keys]
+    hundredths, minutes = apportion(seconds, 36), apportion(seconds, 60)
+    rows = [
+        {
+            "period": period,
+            "key": label,
+            "id": key_id,
+            "items": len(sums.rows[(period, label, key_id)]["items"]),
+            "seconds": s,
+            "hours": round(h / 100, 2),
+            "hm": hm(m),
+        }
+        for (period, label, key_id), s, h, m in zip(keys, seconds, hundredths, minutes, strict=True)
+    ]
+    total = sum(seconds)
+    repeated = sum(sums.repeated.values())
+    return {
+        "rows": rows,
+        "total": {
+            "items": len(sums.items),
+            "seconds": total,
+            "hours": round(sum(hundredths) / 100, 2),
+            "hm": hm(sum(minutes)),
+        },
+        "counted_more_than_once": {
+            "items": len(sums.repeated),
+            "seconds": repeated,
+            "hours": round(repeated / 3600, 2),
+            "hm": hm((repeated + 30) // 60),
+            "note": (
+                f"{MULTI_KEY[by]} counts under each of them: the total adds its hours once per {by}"
+                if by in MULTI_KEY
+                else None
+            ),
+        },
+        "excluded": [
+            {
+                "reason": reason,
+                "items": len(entry["items"]),
+                "seconds": entry["seconds"],
+                "hours": round(entry["seconds"] / 3600, 2),
+                "hm": hm((entry["seconds"] + 30) // 60),
+            }
+            for reason, entry in sorted(sums.excluded.items())
+        ],
+    }
+
+
+# -- Kimai --------------------------------------------------------------------------------------
+def kimai_hours(settings: Settings, window: Window, by: str, per: str | None, now: datetime) -> Report:
+    """Kimai's timesheets of the window (any user, any job's), in pages of 500, cut at the
+    midnights of KIMAI_TIMEZONE (else the token user's zone)."""
+    counter = RequestCounter()
+    kimai = KimaiClient(settings, counter, dry_run=True)
+    me = kimai.me()
+    tz = zone(settings.kimai_timezone or me.get("timezone") or "UTC")
+    api_tz = zone(me.get("timezone") or tz.key)  # Kimai reads begin/end in the token user's own zone
+    start, stop = window.span(tz)
+    names = Names(kimai.list_customers(), kimai.list_projects(), kimai.list_all_activities())
+    users = user_names(kimai, me) if by == "user" else {}
+    sheets = kimai.list_timesheets(
+        to_kimai_local(start - LOOKBACK, api_tz),
+        to_kimai_local(stop - timedelta(seconds=1), api_tz),
+        user="all",
+        page_size=PAGE_SIZE,
+    )
+    label = key_labeller(by, names, users)
+    sums = Sums()
+    for sheet in sheets:
+        ident = f"timesheet {sheet['id']}"
+        begin = parse_instant(sheet["begin"])
+        if not sheet.get("end"):
+            if start <= begin < stop:
+                sums.exclude("running", ident, 0)
+            continue
+        end = parse_instant(sheet["end"])
+        duration = sheet.get("duration")
+        seconds = int(duration) if isinstance(duration, (int, float)) else int((end - begin).total_seconds())
+        sums.add(Item(ident, begin, end, seconds, tz, label(sheet)), start, stop, per)
+    return {
+        "source": "kimai",
+        "timezone": tz.key,
+        "zones": {},
+        **report_body(sums, by, per),
+        "requests": counter.totals()["requests"],
+    }
+
+
+def user_names(kimai: KimaiClient, me: Record) -> dict[int, str]:
+    """Kimai user names by id: every user when the token may list them (view_user), else the
+    token's own user only (others show as `user N`)."""
+    names = {me["id"]: me.get("alias") or me.get("username") or f"user {me['id']}"}
+    try:
+        users = kimai.http.get_json("users", {"visible": ALL})
+    except AuthError:
+        return names
+    for user in users if isinstance(users, list) else []:
+        if isinstance(user, dict) and isinstance(user.get("id"), int):
+            names[user["id"]] = user.get("alias") or user.get("username") or f"user {user['id']}"
+    return names
+
+
+def key_labeller(by: str, names: Names, users: Mapping[int, str]) -> Callable[[Record], list[tuple[str, int | None]]]:
+    """The (label, id) keys of one timesheet for `--by`. Two projects (activities, customers) of
+    the same name are told apart by their customer (project) or id."""
+
+    def unique(kind: str) -> Callable[[int | None], str]:
+        counts: dict[str, int] = {}
+        for obj in names.tables[kind].values():
+            counts[(obj.get("name") or "").casefold()] = counts.get((obj.get("name") or "").casefold(), 0) + 1
+
+        def name(object_id: int | None) -> str:
+            text = names.name(kind, object_id) or f"{kind} {object_id}"
+            if counts.get(text.casefold(), 0) < 2:
+                return text
+            if kind == "project":
+                return f"{text} ({names.name('customer', names.project_customer(object_id)) or object_id})"
+            if kind == "activity":
+                project = (names.tables["activity"].get(object_id) or {}).get("project")
+                return f"{text} ({names.name('project', project) if project else 'global'} #{object_id})"
+            return f"{text} #{object_id}"
+
+        return name
+
+    if by == "project":
+        project = unique("project")
+        return lambda s: [(project(s["project"]), s["project"])]
+    if by == "activity":
+        activity = unique("activity")
+        return lambda s: [(activity(s["activity"]), s["activity"])]
+    if by == "customer":
+        customer = unique("customer")
+        return lambda s: [(customer(names.project_customer(s["project"])), names.project_customer(s["project"]))]
+    if by == "user":
+
+        def user(sheet: Record) -> list[tuple[str, int | None]]:
+            user_id = sheet.get("user")
+            name = users.get(user_id) if isinstance(user_id, int) else None
+            return [(name or f"user {user_id}", user_id if isinstance(user_id, int) else None)]
+
+        return user
+    if by == "tag":
+        return lambda s: sorted({(str(t), None) for t in (s.get("tags") or [])}) or [(NONE_LABEL["tag"], None)]
+    raise UsageError(f"--by {by} is for --source calendar")
+
+
+# -- the report ---------------------------------------------------------------------------------
+def check_options(source: str, by: str, per: str | None) -> None:
+    if source not in SOURCES:
+        raise UsageError(f"--source: expected one of {', '.join(SOURCES)}, got {source!r}")
+    if by not in BY:
+        raise UsageError(f"--by: expected one of {', '.join(BY)}, got {by!r}")
+    if by not in BY_SOURCE[source]:
+        other = next(s for s in SOURCES if by in BY_SOURCE[s]) if any(by in BY_SOURCE[s] for s in SOURCES) else None
+        raise UsageError(
+            f"--by {by} is not available with --source {source} (it is for --source {other}); "
+            f"with {source}: {', '.join(BY_SOURCE[source])}"
+        )
+    if per is not None and per not in PERIODS:
+        raise UsageError(f"--per: expected one of {', '.join(PERIODS)}, got {per!r}")
+
+
+def hours_report(
+    settings: Settings,
+    date_from: str | None,
+    date_to: str | None,
+    source: str = "kimai",
+    by: str = "project",
+    per: str | None = None,
+    include_planned: bool = False,
+    now: datetime | None = None,
+) -> Report:
+    """The report (see docs/json-report.md); every argument is checked before anything is read."""
+    now = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+    check_options(source, by, per)
+    home = zone(settings.kimai_timezone) if settings.kimai_timezone else None
+    window = parse_window(date_from, date_to, now.astimezone(home).date() if home else now.astimezone().date())
+    if source == "kimai":
+        body = kimai_hours(settings, window, by, per, now)
+    else:
+        from .hours_calendar import calendar_hours
+
+        body = calendar_hours(settings, window, by, per, now, include_planned)
+    return {
+        "source": source,
+        "from": window.first.text,
+        "to": window.last.text,
+        "by": by,
+        "per": per,
+        "include_planned": include_planned if source == "calendar" else False,
+        "as_of": now.isoformat(),
+        **{k: body[k] for k in ("timezone", "zones")},
+        **{k: v for k, v in body.items() if k not in ("source", "timezone", "zones")},
+    }
+
+
+# -- output -------------------------------------------------------------------------------------
+def header_line(report: Report) -> str:
+    if report["source"] == "kimai":
+        cut = f"days cut in {report['timezone']} (Kimai's zone)"
+    else:
+        zones = sorted(set(report["zones"].values()))
+        cut = f"days cut in each mailbox's zone ({', '.join(zones) or 'no mailbox'})"
+    planned = "" if report["source"] == "kimai" else ("; planned events included" if report["include_planned"] else "")
+    return (
+        f"Hours by {report['by']} from {report['source']}, {report['from']} to {report['to']}, {cut}; "
+        f"as of {report['as_of']}{planned}"
+    )
+
+
+def table_lines(report: Report) -> tuple[list[list[Any]], list[str]]:
+    """(the table's rows with the total row last, its headers)."""
+    with_period = report["per"] is not None
+    headers = ([report["per"]] if with_period else []) + [report["by"], "items", "hours", "h:mm"]
+    rows = [
+        ([row["period"]] if with_period else []) + [row["key"], row["items"], f"{row['hours']:.2f}", row["hm"]]
+        for row in report["rows"]
+    ]
+    total = report["total"]
+    rows.append(
+        (["total"] if with_period else [])
+        + (["" if with_period else "total", total["items"], f"{total['hours']:.2f}", total["hm"]])
+    )
+    return rows, headers
+
+
+def notes(report: Report) -> list[str]:
+    lines = []
+    repeated = report["counted_more_than_once"]
+    if repeated["note"]:
+        lines.append(
+            f"note: {repeated['note']} ({repeated['items']} counted more than once, "
+            f"{repeated['hours']:.2f} h / {repeated['hm']} beyond their first {report['by']})"
+        )
+    if report["excluded"]:
+        parts = [f"{e['reason']} {e['items']} ({e['hours']:.2f} h, {e['hm']})" for e in report["excluded"]]
+        lines.append("excluded: " + ", ".join(parts))
+    return lines
+
+
+CSV_COLUMNS = ("line", "period", "key", "reason", "items", "seconds", "hours", "hm")
+
+
+def csv_report(report: Report) -> str:
+    """One CSV line per row, then `total`, then one `excluded` line per reason; cells a
+    spreadsheet would run as a formula are made plain text."""
+    lines: list[dict[str, Any]] = [{"line": "row", **row} for row in report["rows"]]
+    lines.append({"line": "total", "key": "total", **report["total"]})
+    lines += [{"line": "excluded", **e} for e in report["excluded"]]
+    for line in lines:
+        line["hours"] = f"{line['hours']:.2f}"
+    columns = [c if c != "key" else report["by"] for c in CSV_COLUMNS]
+    return csv_text([{report["by"]: line.get("key"), **line} for line in lines], columns)
+
+
+def json_report(report: Report) -> str:
+    return json.dumps(report, indent=2, ensure_ascii=False)
