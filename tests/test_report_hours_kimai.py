@@ -6,6 +6,7 @@ import io
 import json
 
 import pytest
+from test_report_json_shapes import documented, same_shape
 
 WINDOW = ["--from", "2026-03-01", "--to", "2026-03-31"]
 
@@ -59,6 +60,8 @@ def test_by_project_sums_the_window_cut_at_kimai_midnights(workdir, kimai):
     sb.clear_requests()
     doc = report(workdir)
     assert not [r for r in sb.requests if r.is_write]
+    same_shape(documented("hours"), {**doc, "zones": documented("hours")["zones"]})  # zones: {} for kimai
+    assert doc["zones"] == {} and doc["include_planned"] is False
     assert doc["timezone"] == "Europe/Berlin" and doc["source"] == "kimai" and doc["by"] == "project"
     rows = {r["key"]: r for r in doc["rows"]}
     # Web (Acme): 1:00 + 1:00 + 0:30 + 0:20 = 2:50; App: 2:20; Web (Beta GmbH): 0:20
