@@ -152,3 +152,20 @@ def test_an_instant_window_is_read_in_the_zone_it_states(workdir, kimai):
     doc = report(workdir, "--from", "2026-03-02T08:30:00Z", "--to", "2026-03-03T09:00:00+01:00")
     # 09:00-10:00 Berlin on the 2nd (08:00-09:00 UTC): 30 minutes after 08:30Z
     assert {r["key"]: r["hm"] for r in doc["rows"]} == {"Web (Acme)": "0:30"}
+
+
+def test_a_break_is_shared_between_the_days_and_kimai_timezone_cuts_them(workdir, kimai):
+    sb = workdir.sandbox
+    # 22:00-02:00 Berlin with a 60-minute break: 3 hours worked, shared 2:4 -> 1:30 and 1:30
+    sb.kimai.add_timesheet(kimai["app"], kimai["dev"], "2026-03-10T22:00:00", "2026-03-11T02:00:00", **{"break": 3600})
+    window = ["--from", "2026-03-10", "--to", "2026-03-11", "--per", "day", "--format", "json"]
+    doc = json.loads(hours(workdir, *window).stdout)
+    assert {(r["period"], r["key"]): r["hm"] for r in doc["rows"]} == {
+        ("2026-03-10", "App"): "1:30",
+        ("2026-03-11", "App"): "1:30",
+    }
+    check_sums(doc)
+    workdir.set(KIMAI_TIMEZONE="America/New_York")  # 22:00 Berlin = 17:00 New York: one day
+    doc = json.loads(hours(workdir, *window).stdout)
+    assert doc["timezone"] == "America/New_York"
+    assert {(r["period"], r["key"]): r["hm"] for r in doc["rows"]} == {("2026-03-10", "App"): "3:00"}

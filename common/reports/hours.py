@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from ..clients import Record
 from ..clients.kimai import ALL, KimaiClient
 from ..config import Settings
-from ..errors import AuthError, UsageError
+from ..errors import AuthError, DataError, UsageError
 from ..http import RequestCounter
 from ..timeutil import parse_instant, to_kimai_local, zone
 from .store_export import csv_text
@@ -285,16 +285,22 @@ def kimai_hours(settings: Settings, window: Window, by: str, per: str | None, no
     label = key_labeller(by, names, users)
     sums = Sums()
     for sheet in sheets:
-        ident = f"timesheet {sheet['id']}"
-        begin = parse_instant(sheet["begin"])
-        if not sheet.get("end"):
+        ident = f"timesheet {sheet.get('id')}"
+        try:
+            begin = parse_instant(str(sheet["begin"]))
+            end = parse_instant(str(sheet["end"])) if sheet.get("end") else None
+            keys = label(sheet)
+        except (DataError, ValueError, KeyError, TypeError):
+            sums.exclude("unreadable", ident, 0)  # a value Kimai should never send: shown, not guessed
+            continue
+        if end is None:
             if start <= begin < stop:
                 sums.exclude("running", ident, 0)
             continue
-        end = parse_instant(sheet["end"])
-        duration = sheet.get("duration")
-        seconds = int(duration) if isinstance(duration, (int, float)) else int((end - begin).total_seconds())
-        sums.add(Item(ident, begin, end, seconds, tz, label(sheet)), start, stop, per)
+        if end < begin:
+            sums.exclude("unreadable", ident, 0)
+            continue
+        sums.add(Item(ident, begin, end, worked_seconds(sheet, begin, end), tz, keys), start, stop, per)
     return {
         "source": "kimai",
         "timezone": tz.key,
@@ -302,6 +308,15 @@ def kimai_hours(settings: Settings, window: Window, by: str, per: str | None, no
         **report_body(sums, by, per),
         "requests": counter.totals()["requests"],
     }
+
+
+def worked_seconds(sheet: Record, begin: datetime, end: datetime) -> int:
+    """Kimai's duration (end - begin - break) when it is a sane number, else end - begin."""
+    wall = int((end - begin).total_seconds())
+    duration = sheet.get("duration")
+    if isinstance(duration, (int, float)) and not isinstance(duration, bool) and 0 <= duration <= wall:
+        return int(duration)
+    return wall
 
 
 def user_names(kimai: KimaiClient, me: Record) -> dict[int, str]:

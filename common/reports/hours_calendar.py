@@ -22,6 +22,7 @@ from ..config import Settings
 from ..errors import DataError
 from ..graph_categories import CategoryMap, fold
 from ..timeutil import parse_instant, zone
+from ..windows_zones import windows_to_iana
 from .hours import NONE_LABEL, Item, Report, Sums, Window, report_body
 from .runs import reading_store
 
@@ -50,11 +51,15 @@ def skip_reason(event: Mapping[str, Any], skip: Iterable[str], private: str = "r
 
 
 def mailbox_zone(name: str | None) -> ZoneInfo:
-    """The event's mailbox zone (IANA, as the job stored it); UTC when it has none."""
-    try:
-        return zone(name) if name else zone("UTC")
-    except DataError:
-        return zone("UTC")
+    """The event's mailbox zone (IANA as the job stores it, or a Windows name mapped with the CLDR
+    table); UTC when it has none or an unknown one."""
+    for candidate in (name, windows_to_iana(name) if name else None):
+        try:
+            if candidate:
+                return zone(candidate)
+        except DataError:
+            continue
+    return zone("UTC")
 
 
 class Keys:
@@ -118,12 +123,16 @@ def sum_events(
             continue
         tz = mailbox_zone(event.get("time_zone"))
         start, stop = window.span(tz)
-        begin, end = parse_instant(event["start_utc"]), parse_instant(event["end_utc"])
+        ident = f"graph:{event.get('mailbox')}/{event.get('event_id')}"
+        try:
+            begin, end = parse_instant(str(event["start_utc"])), parse_instant(str(event["end_utc"]))
+        except (DataError, ValueError):
+            sums.exclude("unreadable", ident, 0)
+            continue
         inside = (max(begin, start), min(end, stop))
         if inside[1] <= inside[0]:
             continue
         zones.setdefault(str(event["mailbox"]), tz.key)
-        ident = f"graph:{event['mailbox']}/{event['event_id']}"
         seconds = int((inside[1] - inside[0]).total_seconds())
         reason = skip_reason(event, skip, private)
         labels: list[tuple[str, int | None]] = []
