@@ -181,13 +181,19 @@ def test_category_map_and_an_event_in_two_categories(settings):
         event("a", "2026-11-02T09:00:00Z", "2026-11-02T10:00:00Z", categories=["Website relaunch", "Calls"]),
         event("b", "2026-11-02T10:00:00Z", "2026-11-02T10:30:00Z", categories=["website RELAUNCH"]),
         event("c", "2026-11-02T11:00:00Z", "2026-11-02T11:20:00Z", categories=[]),
+        event("d", "2026-11-02T12:00:00Z", "2026-11-02T12:10:00Z", categories=["[PROJECT] RELAUNCH"]),
     ]
     keys = {"GRAPH_CATEGORY_MAP": "Website relaunch=Relaunch;Calls=activity:Meeting", "GRAPH_DEFAULT_ACTIVITY": "Work"}
-    assert by_key(sums(events, settings, **keys)) == {"Relaunch": "1:30"}
-    assert by_key(sums(events, settings, by="activity", **keys)) == {"Meeting": "1:00", "Work": "0:50"}
+    assert by_key(sums(events, settings, **keys)) == {"Relaunch": "1:40"}  # one project, as Kimai sees it
+    assert by_key(sums(events, settings, by="activity", **keys)) == {"Meeting": "1:00", "Work": "1:00"}
     report = sums(events, settings, by="category", **keys)
-    assert by_key(report) == {"Website relaunch": "1:30", "Calls": "1:00", "(no category)": "0:20"}
-    assert report["total"]["hm"] == "2:50" and report["total"]["items"] == 3
+    assert by_key(report) == {
+        "Website relaunch": "1:30",
+        "Calls": "1:00",
+        "(no category)": "0:20",
+        "[PROJECT] RELAUNCH": "0:10",
+    }
+    assert report["total"]["hm"] == "3:00" and report["total"]["items"] == 4
     repeated = report["counted_more_than_once"]
     assert (repeated["items"], repeated["hm"]) == (1, "1:00") and "several categories" in repeated["note"]
     assert sums(events, settings, by="mailbox")["counted_more_than_once"]["note"] is None

@@ -2,8 +2,8 @@
 (table graph_events), cut at the midnights of each mailbox's zone.
 
 Which events count, checked in this order, the first reason that applies naming the excluded line:
-`deleted` (removed at the source: always), then per GRAPH_SKIP `cancelled`, `declined`,
-`tentative` (the owner answered tentatively), `free` (shown as free), `all-day`; `private`
+`deleted` (removed at the source: always), then per GRAPH_SKIP `cancelled`, `all-day`,
+`declined`, `tentative` (the owner answered tentatively), `free` (shown as free); `private`
 (private or confidential, with GRAPH_PRIVATE=skip); for `--by project` (and `activity`) an event
 whose categories name two projects is `ambiguous`, one without categories `uncategorised`, one
 whose categories name no project `unmapped`. Series masters are not events of the window (their
@@ -35,12 +35,12 @@ def skip_reason(event: Mapping[str, Any], skip: Iterable[str], private: str = "r
     skipped = set(skip)
     if event.get("deleted_at"):
         return "deleted"
-    checks = (
+    checks = (  # in the order graph-kimai's planner (common/jobs/graph_plan.decide) checks them
         ("cancelled", bool(event.get("is_cancelled"))),
+        ("all-day", bool(event.get("is_all_day"))),
         ("declined", event.get("response") == "declined"),
         ("tentative", event.get("response") == "tentativelyAccepted"),
         ("free", event.get("show_as") == "free"),
-        ("all-day", bool(event.get("is_all_day"))),
     )
     for reason, applies in checks:
         if applies and reason in skipped:
@@ -84,10 +84,15 @@ class Keys:
             return [], "ambiguous"
         if self.by == "project":
             if resolution.project:
-                return [(resolution.project, None)], None
+                return [(self.named(resolution.project), None)], None
             return [], "unmapped" if categories else "uncategorised"
-        activity = resolution.activity or self.default_activity or NONE_LABEL["activity"]
-        return [(str(activity), None)], None
+        activity = resolution.activity or self.default_activity
+        return [(self.named(str(activity)) if activity else NONE_LABEL["activity"], None)], None
+
+    def named(self, name: str) -> str:
+        """A Kimai name as first spelled: Kimai compares names case-insensitively, so `[PROJECT] web`
+        and a map line to `Web` are one project and one row."""
+        return self.spelling.setdefault("\0" + name.casefold(), name)
 
 
 def calendar_hours(
