@@ -58,18 +58,25 @@ def test_apportion_keeps_the_sum_and_each_share_within_one_unit():
 
 
 def test_window_parsing():
-    assert parse_window("2026-11-01", "2026-11-30", date(2026, 11, 27)).span(BERLIN) == (
+    assert parse_window("2026-11-01", "2026-11-30", NOW).span(BERLIN) == (
         utc("2026-10-31T23:00"),
         utc("2026-11-30T23:00"),
     )
-    window = parse_window("yesterday", "today", date(2026, 11, 27))
+    window = parse_window("yesterday", "today", utc("2026-11-27T23:30"))
     assert window.span(UTC) == (utc("2026-11-26T00:00"), utc("2026-11-28T00:00"))
-    assert parse_window("2026-11-01T08:00+01:00", "2026-11-02", date(2026, 11, 27)).span(LA)[0] == utc(
-        "2026-11-01T07:00"
-    )
-    for bad in (("2026-11-30", "2026-11-01"), ("2026-13-01", "2026-11-01"), ("soon", "2026-11-01")):
+    # today is the day it is in each zone: already the 28th in Berlin
+    assert window.span(BERLIN) == (utc("2026-11-26T23:00"), utc("2026-11-28T23:00"))
+    assert parse_window("2026-11-01T08:00+01:00", "2026-11-02", NOW).span(LA)[0] == utc("2026-11-01T07:00")
+    for bad in (
+        ("2026-11-30", "2026-11-01"),
+        ("2026-13-01", "2026-11-01"),
+        ("soon", "2026-11-01"),
+        ("2026-11-01", "9999-12-31"),
+        ("0001-01-01", "2026-11-01"),
+        ("2026-11-01T08:00+01:00", "2026-11-01T07:00Z"),
+    ):
         with pytest.raises(UsageError):
-            parse_window(*bad, date(2026, 11, 27))
+            parse_window(*bad, NOW)
 
 
 def event(event_id, start, end, mailbox="ann@acme.example", tz="Europe/Berlin", **fields):
@@ -103,7 +110,7 @@ def settings(tmp_path):
 
 
 def sums(events, settings, by="project", per=None, window=("2026-11-01", "2026-11-30"), planned=False, **keys):
-    return sum_events(events, parse_window(*window, NOW.date()), by, per, NOW, planned, settings(**keys))
+    return sum_events(events, parse_window(*window, NOW), by, per, NOW, planned, settings(**keys))
 
 
 def by_key(report):

@@ -45,13 +45,16 @@ Report = dict[str, Any]
 # -- the window ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Bound:
-    """One end of the window: a day (read in the zone of each item), a wall-clock time (likewise)
-    or an instant (an ISO time with its offset, read in the zone it states)."""
+    """One end of the window: a day (read in the zone of each item; `today` and `yesterday` too,
+    as they are there), a wall-clock time (likewise) or an instant (an ISO time with its offset,
+    read in the zone it states)."""
 
     text: str
     day: date | None = None
     local: datetime | None = None  # naive
     instant: datetime | None = None  # aware
+    days_ago: int | None = None  # today (0) or yesterday (1), as of `now`
+    now: datetime | None = None
 
     def at(self, tz: tzinfo, end: bool = False) -> datetime:
         """This bound as an aware instant for items cut in zone `tz`; a day as `--to` ends at the
@@ -59,25 +62,37 @@ class Bound:
         if self.instant is not None:
             return self.instant
         if self.local is not None:
-            return self.local.replace(tzinfo=tz)
-        assert self.day is not None
-        return local_midnight(self.day + timedelta(days=1) if end else self.day, tz)
+            return self.local.replace(tzinfo=tz).astimezone(UTC)
+        day = self.day
+        if self.days_ago is not None and self.now is not None:
+            day = self.now.astimezone(tz).date() - timedelta(days=self.days_ago)
+        assert day is not None
+        return local_midnight(day + timedelta(days=1) if end else day, tz)
 
 
-def parse_bound(text: str | None, flag: str, today: date) -> Bound:
+YEARS = range(1900, 9000)  # beyond these a date is a typo, and its midnight may not be representable
+
+
+def parse_bound(text: str | None, flag: str, now: datetime) -> Bound:
     value = (text or "").strip()
-    words = {"today": today, "yesterday": today - timedelta(days=1)}
+    words = {"today": 0, "yesterday": 1}
     if value.casefold() in words:
-        return Bound(value, day=words[value.casefold()])
+        return Bound(value, days_ago=words[value.casefold()], now=now)
+    problem = (
+        f"{flag}: expected a day like 2026-11-01 (read in the report's zone), today, yesterday, a local "
+        f"time like 2026-11-01T08:00 or an instant like 2026-11-01T08:00+01:00, got {text!r}"
+    )
     try:
         if len(value) == 10:
-            return Bound(value, day=date.fromisoformat(value))
+            day = date.fromisoformat(value)
+            if day.year not in YEARS:
+                raise ValueError(day)
+            return Bound(value, day=day)
         moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        if moment.year not in YEARS:
+            raise ValueError(moment)
     except ValueError:
-        raise UsageError(
-            f"{flag}: expected a day like 2026-11-01 (read in the report's zone), today, yesterday, a local "
-            f"time like 2026-11-01T08:00 or an instant like 2026-11-01T08:00+01:00, got {text!r}"
-        ) from None
+        raise UsageError(problem) from None
     if moment.tzinfo is None:
         return Bound(value, local=moment)
     return Bound(value, instant=moment.astimezone(UTC))
@@ -92,8 +107,8 @@ class Window:
         return self.first.at(tz), self.last.at(tz, end=True)
 
 
-def parse_window(date_from: str | None, date_to: str | None, today: date) -> Window:
-    window = Window(parse_bound(date_from, "--from", today), parse_bound(date_to, "--to", today))
+def parse_window(date_from: str | None, date_to: str | None, now: datetime) -> Window:
+    window = Window(parse_bound(date_from, "--from", now), parse_bound(date_to, "--to", now))
     start, stop = window.span(UTC)
     if stop <= start and (window.first.instant or window.last.instant) is None:
         raise UsageError(f"--to {date_to} is before --from {date_from}")
@@ -406,8 +421,7 @@ def hours_report(
     """The report (see docs/json-report.md); every argument is checked before anything is read."""
     now = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     check_options(source, by, per)
-    home = zone(settings.kimai_timezone) if settings.kimai_timezone else None
-    window = parse_window(date_from, date_to, now.astimezone(home).date() if home else now.astimezone().date())
+    window = parse_window(date_from, date_to, now)
     if source == "kimai":
         body = kimai_hours(settings, window, by, per, now)
     else:
