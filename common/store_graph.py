@@ -150,6 +150,16 @@ class StoreGraph:
             return None
         return value if isinstance(value, dict) else None
 
+    def graph_links(self, mailbox: str) -> dict[str, Row]:
+        """One mailbox's graph-kimai links (source key `graph:{mailbox}/...`) by source key, data decoded."""
+        prefix = f"graph:{mailbox.lower()}/"
+        rows = self.conn.execute(
+            "SELECT * FROM links WHERE job = ? AND substr(source_key, 1, ?) = ?", (GRAPH_JOB, len(prefix), prefix)
+        )
+        return {
+            row["source_key"]: {**dict(row), "data": json.loads(row["data"]) if row["data"] else None} for row in rows
+        }
+
     def clear_graph_delta(self, mailbox: str) -> None:
         """Forget the mailbox's delta link (the next read starts a new round)."""
         with self.conn:
