@@ -7,25 +7,23 @@ the mailbox's zone for an event), clipped to the window, and its seconds summed 
 and `--per` period (a day, an ISO week `2026-W48`, a month `2026-11`). Sums are kept in whole
 seconds; hours (two decimals) and H:MM are rounded once for display, by largest remainders, so
 the rows always add up to the total row exactly as shown.
+
+This module holds the window, the cutting, the sums and the output; the two sources read their
+items in hours_kimai.py and hours_calendar.py.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..clients import Record
-from ..clients.kimai import ALL, KimaiClient
 from ..config import Settings
-from ..errors import AuthError, DataError, UsageError
-from ..http import RequestCounter
-from ..timeutil import parse_instant, to_kimai_local, zone
+from ..errors import UsageError
 from .store_export import csv_text
-from .timesheets import Names
 
 SOURCES = ("kimai", "calendar")
 BY = ("project", "activity", "customer", "user", "tag", "category", "mailbox")
@@ -36,8 +34,6 @@ BY_SOURCE = {
 MULTI_KEY = {"tag": "a timesheet with several tags", "category": "an event in several categories"}
 PERIODS = ("day", "week", "month")
 FORMATS = ("table", "csv", "json")
-PAGE_SIZE = 500
-LOOKBACK = timedelta(days=1)  # timesheets that began this long before the window may reach into it
 NONE_LABEL = {"tag": "(no tag)", "category": "(no category)", "activity": "(no activity)"}
 Report = dict[str, Any]
 
@@ -279,119 +275,6 @@ def report_body(sums: Sums, by: str, per: str | None) -> Report:
     }
 
 
-# -- Kimai --------------------------------------------------------------------------------------
-def kimai_hours(settings: Settings, window: Window, by: str, per: str | None, now: datetime) -> Report:
-    """Kimai's timesheets of the window (any user, any job's), in pages of 500, cut at the
-    midnights of KIMAI_TIMEZONE (else the token user's zone)."""
-    counter = RequestCounter()
-    kimai = KimaiClient(settings, counter, dry_run=True)
-    me = kimai.me()
-    tz = zone(settings.kimai_timezone or me.get("timezone") or "UTC")
-    api_tz = zone(me.get("timezone") or tz.key)  # Kimai reads begin/end in the token user's own zone
-    start, stop = window.span(tz)
-    names = Names(kimai.list_customers(), kimai.list_projects(), kimai.list_all_activities())
-    users = user_names(kimai, me) if by == "user" else {}
-    sheets = kimai.list_timesheets(
-        to_kimai_local(start - LOOKBACK, api_tz),
-        to_kimai_local(stop - timedelta(seconds=1), api_tz),
-        user="all",
-        page_size=PAGE_SIZE,
-    )
-    label = key_labeller(by, names, users)
-    sums = Sums()
-    for sheet in sheets:
-        ident = f"timesheet {sheet.get('id')}"
-        try:
-            begin = parse_instant(str(sheet["begin"]))
-            end = parse_instant(str(sheet["end"])) if sheet.get("end") else None
-            keys = label(sheet)
-        except (DataError, ValueError, KeyError, TypeError):
-            sums.exclude("unreadable", ident, 0)  # a value Kimai should never send: shown, not guessed
-            continue
-        if end is None:
-            if start <= begin < stop:
-                sums.exclude("running", ident, 0)
-            continue
-        if end < begin:
-            sums.exclude("unreadable", ident, 0)
-            continue
-        sums.add(Item(ident, begin, end, worked_seconds(sheet, begin, end), tz, keys), start, stop, per)
-    return {
-        "source": "kimai",
-        "timezone": tz.key,
-        "zones": {},
-        **report_body(sums, by, per),
-        "requests": counter.totals()["requests"],
-    }
-
-
-def worked_seconds(sheet: Record, begin: datetime, end: datetime) -> int:
-    """Kimai's duration (end - begin - break) when it is a sane number, else end - begin."""
-    wall = int((end - begin).total_seconds())
-    duration = sheet.get("duration")
-    if isinstance(duration, (int, float)) and not isinstance(duration, bool) and 0 <= duration <= wall:
-        return int(duration)
-    return wall
-
-
-def user_names(kimai: KimaiClient, me: Record) -> dict[int, str]:
-    """Kimai user names by id: every user when the token may list them (view_user), else the
-    token's own user only (others show as `user N`)."""
-    names = {me["id"]: me.get("alias") or me.get("username") or f"user {me['id']}"}
-    try:
-        users = kimai.http.get_json("users", {"visible": ALL})
-    except AuthError:
-        return names
-    for user in users if isinstance(users, list) else []:
-        if isinstance(user, dict) and isinstance(user.get("id"), int):
-            names[user["id"]] = user.get("alias") or user.get("username") or f"user {user['id']}"
-    return names
-
-
-def key_labeller(by: str, names: Names, users: Mapping[int, str]) -> Callable[[Record], list[tuple[str, int | None]]]:
-    """The (label, id) keys of one timesheet for `--by`. Two projects (activities, customers) of
-    the same name are told apart by their customer (project) or id."""
-
-    def unique(kind: str) -> Callable[[int | None], str]:
-        counts: dict[str, int] = {}
-        for obj in names.tables[kind].values():
-            counts[(obj.get("name") or "").casefold()] = counts.get((obj.get("name") or "").casefold(), 0) + 1
-
-        def name(object_id: int | None) -> str:
-            text = names.name(kind, object_id) or f"{kind} {object_id}"
-            if counts.get(text.casefold(), 0) < 2:
-                return text
-            if kind == "project":
-                return f"{text} ({names.name('customer', names.project_customer(object_id)) or object_id})"
-            if kind == "activity":
-                project = (names.tables["activity"].get(object_id) or {}).get("project")
-                return f"{text} ({names.name('project', project) if project else 'global'} #{object_id})"
-            return f"{text} #{object_id}"
-
-        return name
-
-    if by == "project":
-        project = unique("project")
-        return lambda s: [(project(s["project"]), s["project"])]
-    if by == "activity":
-        activity = unique("activity")
-        return lambda s: [(activity(s["activity"]), s["activity"])]
-    if by == "customer":
-        customer = unique("customer")
-        return lambda s: [(customer(names.project_customer(s["project"])), names.project_customer(s["project"]))]
-    if by == "user":
-
-        def user(sheet: Record) -> list[tuple[str, int | None]]:
-            user_id = sheet.get("user")
-            name = users.get(user_id) if isinstance(user_id, int) else None
-            return [(name or f"user {user_id}", user_id if isinstance(user_id, int) else None)]
-
-        return user
-    if by == "tag":
-        return lambda s: sorted({(str(t), None) for t in (s.get("tags") or [])}) or [(NONE_LABEL["tag"], None)]
-    raise UsageError(f"--by {by} is for --source calendar")
-
-
 # -- the report ---------------------------------------------------------------------------------
 def check_options(source: str, by: str, per: str | None) -> None:
     if source not in SOURCES:
@@ -423,7 +306,9 @@ def hours_report(
     check_options(source, by, per)
     window = parse_window(date_from, date_to, now)
     if source == "kimai":
-        body = kimai_hours(settings, window, by, per, now)
+        from .hours_kimai import kimai_hours
+
+        body = kimai_hours(settings, window, by, per)
     else:
         from .hours_calendar import calendar_hours
 
