@@ -154,7 +154,8 @@ class StoreGraph:
         """One mailbox's graph-kimai links (source key `graph:{mailbox}/...`) by source key, data decoded."""
         prefix = f"graph:{mailbox.lower()}/"
         rows = self.conn.execute(
-            "SELECT * FROM links WHERE job = ? AND substr(source_key, 1, ?) = ?", (GRAPH_JOB, len(prefix), prefix)
+            "SELECT * FROM links WHERE job = ? AND source_key >= ? AND source_key < ?",  # the primary key's range
+            (GRAPH_JOB, prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)),
         )
         return {
             row["source_key"]: {**dict(row), "data": json.loads(row["data"]) if row["data"] else None} for row in rows

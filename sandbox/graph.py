@@ -132,6 +132,7 @@ class GraphService(Service):
         self.route("GET", V1 + "/users/{user}", self._get_user)
         self.route("GET", V1 + "/users/{user}/mailboxSettings", self._mailbox_settings)
         self.route("GET", V1 + "/users/{user}/calendarView/delta", self._delta)
+        self.route("GET", V1 + "/users/{user}/calendarView", self._calendar_view)
 
     # -- state API (for tests and seeds) ---------------------------------------------------
     @property
@@ -771,6 +772,48 @@ class GraphService(Service):
         if zone_match:
             headers["Preference-Applied"] += f', outlook.timezone="{zone_name}"'
         return Response(200, body, headers=headers)
+
+    def _calendar_view(self, request: Request) -> Response:
+        """The plain calendar view: events in the window by start, ``$top`` (default 10) and
+        ``$skip`` paging with an absolute ``@odata.nextLink``; times in UTC."""
+        user = self._mailbox(request, "Calendars.Read")
+        if isinstance(user, Response):
+            return user
+        start = _parse_instant(request.arg("startDateTime"))
+        end = _parse_instant(request.arg("endDateTime"))
+        top_text, skip_text = request.arg("$top") or "10", request.arg("$skip") or "0"
+        if start is None or end is None or not top_text.isdigit() or not skip_text.isdigit():
+            return Response(
+                400,
+                odata_error(
+                    "ErrorInvalidParameter",
+                    "This request requires a time window specified by the query string parameters "
+                    "StartDateTime and EndDateTime.",
+                    self.clock.now(),
+                ),
+            )
+        top, skip = max(int(top_text), 1), int(skip_text)
+        inside = sorted(
+            (
+                e
+                for e in self._events[user["id"]].values()
+                if not e["deleted"] and e["start"] < end and e["end"] > start
+            ),
+            key=lambda e: (e["start"], e["id"]),
+        )
+        zone = zone_of("UTC") or UTC
+        body: dict[str, Any] = {
+            "@odata.context": f"https://graph.microsoft.com/v1.0/$metadata#users('{request.params['user']}')/calendarView",
+            "value": [event_json(e, user, zone, "UTC") for e in inside[skip : skip + top]],  # type: ignore[arg-type]
+        }
+        if skip + top < len(inside):
+            window = (quote(request.arg(name) or "") for name in ("startDateTime", "endDateTime"))
+            query = "startDateTime={}&endDateTime={}".format(*window)
+            body["@odata.nextLink"] = (
+                f"{self.root_url}v1.0/users/{quote(request.params['user'], safe='@.')}/calendarView?{query}"
+                f"&$top={top}&$skip={skip + top}"
+            )
+        return Response(200, body)
 
     def _sync_state_not_found(self) -> Response:
         return Response(

@@ -77,3 +77,18 @@ def test_a_schema_4_store_gains_the_events_table(tmp_path):
     db.close()
     with Store(path) as store:
         assert store.graph_events() == [] and "deleted_at" in store.table_columns("graph_events")
+
+
+def test_graph_links_are_one_mailbox_s_only(tmp_path):
+    with Store(tmp_path / "s.db") as store:
+        for key in (
+            "graph:ann@acme.example/A",
+            "graph:ann@acme.example/B",
+            "graph:ann@acme.examplex/C",
+            "graph:bob@x.example/D",
+        ):
+            store.mark_synced("graph-kimai", key, "timesheet", 1, "h", {"begin": "x"}, None)
+        store.mark_synced("zammad-kimai", "graph:ann@acme.example/Z", "timesheet", 1, "h", None, None)
+        links = store.graph_links("ANN@acme.example")
+        assert sorted(links) == ["graph:ann@acme.example/A", "graph:ann@acme.example/B"]
+        assert links["graph:ann@acme.example/A"]["data"] == {"begin": "x"}
