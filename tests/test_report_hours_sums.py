@@ -233,9 +233,10 @@ def test_a_row_the_store_should_never_hold_is_shown_not_guessed(settings):
     events = [
         event("ok", "2026-11-02T09:00:00Z", "2026-11-02T10:00:00Z", time_zone="W. Europe Standard Time"),
         event("bad", "yesterday", "2026-11-02T10:00:00Z"),
+        event("backwards", "2026-11-02T10:00:00Z", "2026-11-02T09:00:00Z"),
         event("odd", "2026-11-02T09:00:00Z", "2026-11-02T10:00:00Z", mailbox="x@acme.example", time_zone="Mars/Base"),
     ]
     report = sums(events, settings, by="mailbox", per="day")
     assert by_key(report) == {("2026-11-02", "ann@acme.example"): "1:00", ("2026-11-02", "x@acme.example"): "1:00"}
     assert report["zones"] == {"ann@acme.example": "Europe/Berlin", "x@acme.example": "UTC"}  # CLDR; unknown: UTC
-    assert [(e["reason"], e["items"]) for e in report["excluded"]] == [("unreadable", 1)]
+    assert [(e["reason"], e["items"]) for e in report["excluded"]] == [("unreadable", 2)]

@@ -104,6 +104,15 @@ def calendar_hours(
     return sum_events(events, window, by, per, now, include_planned, settings)
 
 
+def event_span(event: Mapping[str, Any]) -> tuple[datetime, datetime] | None:
+    """The event's [start, end) as UTC instants; None for values the store should never hold."""
+    try:
+        begin, end = parse_instant(str(event["start_utc"])), parse_instant(str(event["end_utc"]))
+    except (DataError, ValueError):
+        return None
+    return (begin, end) if begin <= end else None
+
+
 def stamp(instant: datetime) -> str:
     return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -129,11 +138,11 @@ def sum_events(
         tz = mailbox_zone(event.get("time_zone"))
         start, stop = window.span(tz)
         ident = f"graph:{event.get('mailbox')}/{event.get('event_id')}"
-        try:
-            begin, end = parse_instant(str(event["start_utc"])), parse_instant(str(event["end_utc"]))
-        except (DataError, ValueError):
+        span = event_span(event)
+        if span is None:
             sums.exclude("unreadable", ident, 0)
             continue
+        begin, end = span
         inside = (max(begin, start), min(end, stop))
         if inside[1] <= inside[0]:
             continue
