@@ -33,7 +33,6 @@ BY_SOURCE = {
 }
 MULTI_KEY = {"tag": "a timesheet with several tags", "category": "an event in several categories"}
 PERIODS = ("day", "week", "month")
-FORMATS = ("table", "csv", "json")
 NONE_LABEL = {"tag": "(no tag)", "category": "(no category)", "activity": "(no activity)"}
 Report = dict[str, Any]
 
