@@ -434,11 +434,7 @@ def hours(settings, as_json, date_from, date_to, source, by, per, fmt, include_p
     elif fmt == "csv":
         click.echo(hours_report.csv_report(report), nl=False)
     else:
-        click.echo(hours_report.header_line(report))
-        rows, headers = hours_report.table_lines(report)
-        emit_table(rows, headers=headers)
-        for line in hours_report.notes(report):
-            click.echo(line)
+        click.echo(hours_report.table_text(report))
 
 
 if __name__ == "__main__":

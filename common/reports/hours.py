@@ -21,6 +21,8 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tabulate import tabulate
+
 from ..config import Settings
 from ..errors import UsageError
 from .store_export import csv_text
@@ -353,6 +355,21 @@ def table_lines(report: Report) -> tuple[list[list[Any]], list[str]]:
         + (["" if with_period else "total", total["items"], f"{total['hours']:.2f}", total["hm"]])
     )
     return rows, headers
+
+
+def table_text(report: Report) -> str:
+    """The report for people: a header naming the window, the zones and the moment, the table
+    (numbers right-aligned, the total row last), then the notes and the excluded line."""
+    rows, headers = table_lines(report)
+    numbers = ("items", "hours", "h:mm")
+    table = tabulate(
+        rows,
+        headers=headers,
+        tablefmt="simple",
+        disable_numparse=True,
+        colalign=["right" if h in numbers else "left" for h in headers],
+    )
+    return "\n".join([header_line(report), table, *notes(report)])
 
 
 def notes(report: Report) -> list[str]:
