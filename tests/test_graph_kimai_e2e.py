@@ -355,6 +355,13 @@ def test_a_hand_edit_in_kimai_is_a_conflict_never_overwritten(gwork):
     assert parse_instant(by_marker(sb)[marker(ANN, event)][0]["end"]) == edited_end  # the edit stands
     listed = gwork.sync("conflicts", check_code=0)
     assert marker(ANN, event) in listed.stdout
+    with sqlite3.connect(gwork.db) as db:
+        [(conflict_id,)] = db.execute("SELECT id FROM conflicts WHERE resolved_at IS NULL").fetchall()
+    gwork.sync("resolve", str(conflict_id), "--keep", "kimai", check_code=0)
+    sb.clear_requests()
+    proc = gwork.sync(*JOB, "--json", check_code=0)  # the edit stands, nothing is written
+    assert kimai_writes(sb) == [] and flat_summary(proc)["conflicts"] == 0
+    assert parse_instant(by_marker(sb)[marker(ANN, event)][0]["end"]) == edited_end
 
 
 def test_the_secret_and_token_never_leak(gwork):
@@ -369,3 +376,31 @@ def test_the_secret_and_token_never_leak(gwork):
     for secret in secrets:
         assert not any(secret in text for text in texts)
         assert not any(secret.encode() in blob for blob in blobs)
+
+
+def test_an_expired_delta_link_or_a_moved_window_starts_a_new_round_that_writes_nothing(gwork):
+    sb = gwork.sandbox
+    gwork.set(GRAPH_USERS=ANN, GRAPH_DELETE_POLICY="delete")
+    made = [
+        sb.graph.add_event(ANN, f"E{n}", at(-n - 1, 9), at(-n - 1, 10), categories=["Website relaunch"])
+        for n in range(4)
+    ]
+    gwork.sync(*JOB, check_code=0)
+    with sqlite3.connect(gwork.db) as db:
+        first_link = db.execute("SELECT value FROM cursors WHERE scope = ?", (f"delta:{ANN}",)).fetchone()[0]
+    sb.graph.expire_delta_tokens()
+    sb.clear_requests()
+    proc = gwork.sync(*JOB, "--json", check_code=0)  # 410: a new round, unchanged events cost no write
+    assert kimai_writes(sb) == [] and flat_summary(proc)["unchanged"] == 4
+    assert any(r.status == 410 for r in sb.requests)
+    with sqlite3.connect(gwork.db) as db:
+        assert db.execute("SELECT value FROM cursors WHERE scope = ?", (f"delta:{ANN}",)).fetchone()[0] != first_link
+    gwork.set(GRAPH_WINDOW_PAST_DAYS="60")  # the window moved: a new round, deletions seen by what it no longer lists
+    sb.graph.delete_event(ANN, made[0]["id"])
+    sb.clear_requests()
+    gwork.sync(*JOB, check_code=0)
+    assert [m for m, _ in kimai_writes(sb)] == ["DELETE"]
+    assert any("startDateTime" in r.query for r in sb.requests if "/calendarView/delta" in r.path)
+    with sqlite3.connect(gwork.db) as db:
+        assert db.execute("SELECT COUNT(*) FROM graph_events WHERE deleted_at IS NOT NULL").fetchone()[0] == 1
+        assert db.execute("SELECT COUNT(*) FROM graph_events").fetchone()[0] == 4

@@ -149,8 +149,12 @@ class GraphKimaiJob(Job):
 
     @classmethod
     def from_cli(cls, values: dict[str, Any]) -> JobOptions:
+        try:
+            users = parse_mailboxes(values.get("users"), "--users")
+        except UsageError as exc:
+            raise click.BadParameter(str(exc).removeprefix("--users: "), param_hint="--users") from None
         return Options(
-            users=parse_mailboxes(values.get("users"), "--users"),
+            users=users,
             date_from=values.get("date_from"),
             date_to=values.get("date_to"),
         )
