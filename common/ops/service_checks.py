@@ -1,4 +1,5 @@
-"""The checks of diagnose.py that talk to the services.
+"""The checks of diagnose.py that talk to the services, and the probe of Microsoft Graph
+(test_connection.py and diagnose.py --api run it through connection.SERVICES).
 
 --network: for each configured service address, DNS, TCP and TLS (with their latency) and the
 clock skew against the `Date` header of an unauthenticated GET of the API's version or ping
@@ -19,8 +20,19 @@ from urllib.parse import urlsplit
 import requests
 
 from ..errors import CONFIG, UNAVAILABLE
-from ..http import USER_AGENT
-from .connection import NOT_CONFIGURED, Planned, probe_service, safe_url, service_plan
+from ..http import USER_AGENT, RequestCounter
+from .connection import (
+    NOT_CONFIGURED,
+    Planned,
+    Probe,
+    StepResult,
+    StepRunner,
+    _timed,
+    _tls,
+    probe_service,
+    safe_url,
+    service_plan,
+)
 from .diagnose_checks import Check, fail, ok, warn
 from .tls import RENEW_HINT, describe_tls_error, is_loopback, tls_handshake
 
@@ -262,3 +274,70 @@ def api_checks(settings: Settings, jobs: Sequence[str] = ()) -> list[Check]:
         ]
         checks.extend(_courtesy(planned, found, jobs_text))
     return checks
+
+
+# --- Microsoft Graph (probe of connection.SERVICES) -------------------------------------------
+
+GRAPH_LISTED_CHECKED = 20  # mailboxes of GRAPH_USERS whose settings the probe reads
+
+
+def probe_graph(settings: Settings, probe: Probe, step: StepRunner) -> None:
+    """Token (client-credentials), then the three application permissions the job needs, each
+    by one read: a user (User.Read.All), a mailbox's settings (MailboxSettings.Read) and one event
+    of its calendar view (Calendars.Read). Nothing is written."""
+    from datetime import UTC, datetime, timedelta
+
+    from ..clients.graph import GraphClient, MailboxError
+    from ..windows_zones import windows_to_iana
+
+    client = GraphClient(settings, RequestCounter(), page_size=10)
+    client.http.fail_fast()
+    client.login.fail_fast()
+    step("tls", lambda: _tls(probe, settings.graph_url, client.http.timeout))
+
+    def auth() -> StepResult:
+        lifetime, probe.latency_ms = _timed(client.token_expires_in)
+        probe.user = f"app {settings.graph_client_id}"
+        return (
+            f"token for app {settings.graph_client_id} in tenant {settings.graph_tenant_id} "
+            f"({probe.latency_ms} ms, valid {lifetime:.0f} s)"
+        )
+
+    step("authentication", auth)
+
+    def permissions() -> StepResult:
+        first = next(iter(client.users()), None)
+        listed = list(settings.graph_users)[:GRAPH_LISTED_CHECKED]
+        mailboxes = listed or ([first["mail"]] if first else [])
+        if not mailboxes:
+            return (
+                "WARN",
+                "users readable (User.Read.All), but none has a mail address",
+                "set GRAPH_USERS, or check that the tenant's users have mailboxes",
+            )
+        zones, failed = [], []
+        for mailbox in mailboxes:
+            try:
+                zone = client.mailbox_settings(mailbox).get("timeZone") or "?"
+            except MailboxError as exc:
+                failed.append(f"{mailbox}: {exc.reason}")
+                continue
+            iana = zone if "/" in zone or zone == "UTC" else windows_to_iana(zone)
+            zones.append(
+                f"{mailbox} {zone}" + (f" = {iana}" if iana and iana != zone else "" if iana else " (unknown zone)")
+            )
+        if failed and len(failed) == len(mailboxes):
+            return "WARN", f"users readable; no mailbox readable: {'; '.join(failed[:3])}", "check GRAPH_USERS"
+        sample = next(m for m in mailboxes if not any(f.startswith(m + ":") for f in failed))
+        now = datetime.now(UTC)
+        client.calendar_probe(sample, now - timedelta(days=1), now)
+        seen = (
+            f"users readable (User.Read.All); settings of {len(zones)} mailbox(es) readable (MailboxSettings.Read: "
+            f"{', '.join(zones[:3])}{', ...' if len(zones) > 3 else ''}); "
+            f"calendar of {sample} readable (Calendars.Read)"
+        )
+        if failed:
+            return "WARN", f"{seen}; not readable: {'; '.join(failed[:3])}", "check the mailboxes named in GRAPH_USERS"
+        return seen
+
+    step("permissions", permissions)
