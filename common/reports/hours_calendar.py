@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from ..config import Settings
 from ..errors import DataError
-from ..graph_categories import CategoryMap, fold
+from ..graph_categories import CategoryMap, Resolution, fold
 from ..timeutil import parse_instant, zone
 from ..windows_zones import windows_to_iana
 from .hours import NONE_LABEL, Item, Report, Sums, Window, report_body
@@ -70,6 +70,7 @@ class Keys:
         self.categories = CategoryMap.from_settings(settings) if by in ("project", "activity") else None
         self.default_activity = settings.get("GRAPH_DEFAULT_ACTIVITY") if by == "activity" else None
         self.spelling: dict[str, str] = {}  # folded category -> the spelling first seen
+        self.resolved: dict[tuple[str, ...], Resolution] = {}
 
     def of(self, event: Mapping[str, Any]) -> tuple[list[tuple[str, int | None]], str | None]:
         categories = [c for c in event.get("categories") or [] if isinstance(c, str) and c.strip()]
@@ -79,7 +80,9 @@ class Keys:
             labels = sorted({self.spelling.setdefault(fold(c), c.strip()) for c in categories})
             return [(label, None) for label in labels] or [(NONE_LABEL["category"], None)], None
         assert self.categories is not None
-        resolution = self.categories.resolve(categories)
+        resolution = self.resolved.get(tuple(categories))
+        if resolution is None:  # most events share a few sets of categories: resolve each set once
+            resolution = self.resolved[tuple(categories)] = self.categories.resolve(categories)
         if resolution.is_ambiguous:
             return [], "ambiguous"
         if self.by == "project":
@@ -132,11 +135,15 @@ def sum_events(
     private = settings.get("GRAPH_PRIVATE") or "redact"
     sums = Sums()
     zones: dict[str, str] = {}
+    spans: dict[str | None, tuple[ZoneInfo, datetime, datetime]] = {}  # per zone name, worked out once
     for event in events:
         if event.get("type") == "seriesMaster" or not event.get("start_utc") or not event.get("end_utc"):
             continue
-        tz = mailbox_zone(event.get("time_zone"))
-        start, stop = window.span(tz)
+        name = event.get("time_zone")
+        if name not in spans:
+            tz = mailbox_zone(name)
+            spans[name] = (tz, *window.span(tz))
+        tz, start, stop = spans[name]
         ident = f"graph:{event.get('mailbox')}/{event.get('event_id')}"
         span = event_span(event)
         if span is None:
