@@ -334,3 +334,22 @@ def test_retry_after_is_waited_out_and_expired_tokens_renewed_against_the_stand_
 def assert_no_secret(text: str) -> None:
     for secret in (SECRET, "access-token-1", "tok-AAA1", "tok-BBB2", "tok-CCC3"):
         assert secret not in text
+
+
+def test_at_most_four_requests_are_in_flight_per_mailbox(sandbox):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sandbox import seed_graph
+
+    seed_graph.demo(sandbox)
+    settings = load_settings(
+        None, environ={**sandbox.env(), "HTTP_RETRY_BACKOFF": "0", "CACHE_ENABLED": "false", "SYNC_WORKERS": "16"}
+    )
+    graph = GraphClient(settings, RequestCounter())
+    graph.mailbox_settings("ann@acme.example")  # the token first
+    sandbox.graph.handler_latency_ms = 100
+    with ThreadPoolExecutor(12) as pool:
+        zones = list(pool.map(lambda _: graph.mailbox_settings("ann@acme.example")["timeZone"], range(12)))
+    assert zones == ["W. Europe Standard Time"] * 12
+    assert sandbox.graph.max_in_flight["ann@acme.example"] == 4
+    assert not [r for r in sandbox.requests if r.status == 429]
