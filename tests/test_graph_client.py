@@ -107,9 +107,10 @@ def test_a_401_renews_the_token_once_then_gives_up_with_77():
     url = f"{GRAPH}/v1.0/users/ann@acme.example/mailboxSettings"
     responses.get(url, status=401, json=odata("InvalidAuthenticationToken", "Lifetime validation failed"))
     responses.get(url, json={"timeZone": "UTC"})
-    graph, _ = client()
+    graph, counter = client()
     assert graph.mailbox_settings("ann@acme.example") == {"timeZone": "UTC"}
     assert len(token_calls()) == 2
+    assert counter.totals()["requests"] == 4 and counter.totals()["writes"] == 0  # both token requests count
 
     responses.replace(responses.GET, url, status=401, json=odata("InvalidAuthenticationToken"))
     with pytest.raises(AuthError) as err:

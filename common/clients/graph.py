@@ -138,6 +138,7 @@ class GraphClient:
         # counted as a request of graph, not as a write (its own counter is folded into `counter`)
         self.counter = counter
         self._login_counter = RequestCounter()
+        self._login_folded = 0
         self.login = ServiceSession(
             "graph",
             f"{settings.graph_login_url}/{quote(self.tenant, safe='')}/oauth2/v2.0",
@@ -218,10 +219,11 @@ class GraphClient:
         return self._token_answer(response)
 
     def _fold_login_requests(self) -> None:
+        """Count the token requests sent since the last fold as requests (not writes) of graph."""
         sent = self._login_counter.totals()["requests"]
-        self._login_counter = RequestCounter()
-        for _ in range(sent):
+        for _ in range(sent - self._login_folded):
             self.counter.add("graph", None)
+        self._login_folded = sent
 
     def _token_answer(self, response: requests.Response) -> tuple[str, float]:
         status = response.status_code
