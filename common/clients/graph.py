@@ -309,8 +309,6 @@ class GraphClient:
 
     def _answer(self, response: requests.Response, path: str, permission: str, mailbox: str | None) -> Any:
         status = response.status_code
-        error = _odata_error(response)
-        code, message = error or ("", "")
         where = f"GET {_shown(path)}"
         if status == 200:
             try:
@@ -321,6 +319,8 @@ class GraphClient:
                 raise NotTheApi("GRAPH_URL", PRODUCT, f"{where} answered JSON of another shape")
             self._proven = True
             return body
+        error = _odata_error(response)
+        code, message = error or ("", "")
         if error is None and status not in (429,) and not self._proven:
             raise NotTheApi("GRAPH_URL", PRODUCT, f"{where} answered {status}")
         if status == 401:
