@@ -39,6 +39,14 @@ def secret_forms(secret: str) -> set[str]:
     return {form for form in forms if len(form) >= 4}
 
 
+def add_secret(secret: str) -> None:
+    """Redact one more secret from here on: a value the process obtained while running (an
+    access token), not one of the configuration's. The standard streams are already redacting
+    when a secret was configured (the one this value was obtained with)."""
+    if secret and len(secret) >= 4:
+        _secrets[:] = sorted(set(_secrets) | secret_forms(secret), key=len, reverse=True)
+
+
 def redact(text: str) -> str:
     """`text` with every configured secret, in any of its forms, replaced by ***: for anything the
     process prints or writes outside the logger (error lines, JSON error objects)."""

@@ -26,6 +26,7 @@ Reproduced:
   the series master itself is never listed. ``Prefer: outlook.timezone="…"`` (Windows or IANA
   name) sets the zone of ``start``/``end``; default UTC. All-day events are midnight to midnight
   of their dates in whatever zone is asked for.
+* ``/users/{id}/calendarView``: the window's events in UTC, ``$top`` (default 10) and ``$skip``.
 * Throttling: ``throttle(n, status=429|503, retry_after=1, mailbox=None)`` answers the next n
   requests with that status, ``Retry-After`` and an OData error; more than
   ``concurrency_limit`` (4) requests in flight for one mailbox → 429 ``ApplicationThrottled``
@@ -85,6 +86,17 @@ def _parse_instant(text: str | None) -> datetime | None:
     except ValueError:
         return None
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _plain(value: Any) -> Any:
+    """A state value as JSON: datetimes and dates as ISO strings."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return value
 
 
 def _aware(moment: datetime | str) -> datetime:
@@ -327,6 +339,56 @@ class GraphService(Service):
         with self.lock:
             user_id = self._user(mailbox)["id"] if mailbox else None
             self._throttles.append({"count": count, "status": status, "retry_after": retry_after, "user_id": user_id})
+
+    # -- control endpoints (POST /_sandbox/graph/<hook>, JSON body = the hook's arguments) ------
+    CONTROL_HOOKS = (
+        "add_user",
+        "add_event",
+        "add_series",
+        "move_event",
+        "edit_event",
+        "cancel_event",
+        "delete_event",
+        "remove_mailbox",
+        "restore_mailbox",
+        "delete_user",
+        "set_time_zone",
+        "revoke",
+        "grant",
+        "expire_tokens",
+        "expire_delta_tokens",
+        "throttle",
+    )
+
+    def control(self, method: str, action: str, body: Any, query: dict[str, list[str]]) -> Response | None:
+        """The state API over HTTP, for a sandbox run as ``python -m sandbox``: ``POST
+        /_sandbox/graph/<hook>`` with the hook's keyword arguments as a JSON object (times as ISO
+        strings with an offset, all-day dates as ``YYYY-MM-DD``); ``GET /_sandbox/graph/events?mail=``
+        lists a mailbox's events. Answers the hook's result, or 400 naming what was wrong."""
+        if not action.startswith("graph/"):
+            return None
+        hook = action[len("graph/") :]
+        if method == "GET" and hook == "events":
+            mail = (query.get("mail") or [""])[-1]
+            try:
+                events = self.events(mail, include_deleted=(query.get("deleted") or ["0"])[-1] in ("1", "true"))
+            except KeyError as error:
+                return Response(404, {"error": str(error)})
+            return Response(200, [_plain(e) for e in events])
+        if method != "POST" or hook not in self.CONTROL_HOOKS:
+            return Response(404, {"error": f"unknown Graph control hook {method} {hook}"})
+        if body is not None and not isinstance(body, dict):
+            return Response(400, {"error": "the body must be a JSON object of keyword arguments"})
+        arguments = dict(body or {})
+        if arguments.get("is_all_day"):
+            for name in ("start", "end"):
+                if isinstance(arguments.get(name), str) and len(arguments[name]) == 10:
+                    arguments[name] = date.fromisoformat(arguments[name])
+        try:
+            result = getattr(self, hook)(**arguments)
+        except (TypeError, ValueError, KeyError) as error:
+            return Response(400, {"error": f"{hook}: {error}"})
+        return Response(200, _plain(result) if result is not None else {"ok": True})
 
     # -- internals ---------------------------------------------------------------------------
     def _next_seq(self) -> int:

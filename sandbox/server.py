@@ -423,4 +423,10 @@ def control_response(server: ServiceServer, method: str, path: str, query: str, 
         except (TypeError, ValueError) as error:
             return Response(400, {"error": str(error)})
         return Response(200, settings.to_json())
+    own = getattr(service, "control", None)  # a service's own state hooks (Graph: move, delete, expire, ...)
+    if own is not None:
+        body, ok = _parse_json(raw_body)
+        answer = own(method, action, body if ok else None, parse_qs(query))
+        if answer is not None:
+            return answer
     return Response(404, {"error": f"unknown control endpoint {method} {path}"})

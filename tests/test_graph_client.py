@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import responses
 
+from common import logs
 from common.clients.graph import DeltaExpired, GraphClient, MailboxError
 from common.config import load_settings
 from common.errors import AuthError, ConfigError, ServiceUnavailable
@@ -87,7 +88,7 @@ def test_the_token_is_asked_for_once_and_reused_and_sent_as_a_form():
 
 @responses.activate
 def test_an_expiring_token_is_renewed_before_use():
-    responses.post(TOKEN_URL, json=token_answer("first", expires_in=1))
+    responses.post(TOKEN_URL, json=token_answer("tok-first", expires_in=1))
     responses.post(TOKEN_URL, json=token_answer("tok-BBB2"))
     responses.get(f"{GRAPH}/v1.0/users/ann@acme.example/mailboxSettings", json={"timeZone": "UTC"})
     graph, _ = client()
@@ -95,7 +96,7 @@ def test_an_expiring_token_is_renewed_before_use():
     time.sleep(0.6)  # a 1 s token is renewed after half its life
     graph.mailbox_settings("ann@acme.example")
     sent = [c.request.headers["Authorization"] for c in responses.calls if "mailboxSettings" in c.request.url]
-    assert sent == ["Bearer first", "Bearer tok-BBB2"] and len(token_calls()) == 2
+    assert sent == ["Bearer tok-first", "Bearer tok-BBB2"] and len(token_calls()) == 2
 
 
 @responses.activate
@@ -106,9 +107,10 @@ def test_a_401_renews_the_token_once_then_gives_up_with_77():
     url = f"{GRAPH}/v1.0/users/ann@acme.example/mailboxSettings"
     responses.get(url, status=401, json=odata("InvalidAuthenticationToken", "Lifetime validation failed"))
     responses.get(url, json={"timeZone": "UTC"})
-    graph, _ = client()
+    graph, counter = client()
     assert graph.mailbox_settings("ann@acme.example") == {"timeZone": "UTC"}
     assert len(token_calls()) == 2
+    assert counter.totals()["requests"] == 4 and counter.totals()["writes"] == 0  # both token requests count
 
     responses.replace(responses.GET, url, status=401, json=odata("InvalidAuthenticationToken"))
     with pytest.raises(AuthError) as err:
@@ -239,8 +241,10 @@ def test_a_next_link_to_another_host_is_refused_before_anything_is_sent_there():
         list(graph.calendar_delta("ann@acme.example", START, END))
     assert not [c for c in responses.calls if "evil.example" in c.request.url]
     assert err.value.exit_code == 69
-    with pytest.raises(ServiceUnavailable, match="GRAPH_URL"):  # a stored delta link to another host too
+    # a stored delta link on another host (GRAPH_URL changed since): a new round, nothing sent there
+    with pytest.raises(DeltaExpired, match="not on GRAPH_URL"):
         list(graph.calendar_delta("ann@acme.example", START, END, "https://evil.example/v1.0/x?$deltatoken=1"))
+    assert not [c for c in responses.calls if "evil.example" in c.request.url]
 
 
 @responses.activate
@@ -280,6 +284,16 @@ def test_a_404_that_is_not_graph_is_a_wrong_address_not_a_failed_mailbox():
 
 
 @responses.activate
+def test_a_token_that_cannot_go_into_a_header_is_refused_without_showing_it():
+    responses.post(TOKEN_URL, json=token_answer("tok-AAA1\r\nX-Injected: 1"))
+    graph, _ = client()
+    with pytest.raises(ConfigError, match="GRAPH_LOGIN_URL") as err:
+        list(graph.users())
+    assert_no_secret(str(err.value))
+    assert not [c for c in responses.calls if c.request.url.startswith(GRAPH)]
+
+
+@responses.activate
 def test_users_follow_next_links_and_skip_users_without_mail():
     responses.post(TOKEN_URL, json=token_answer())
     responses.get(
@@ -314,8 +328,29 @@ def test_retry_after_is_waited_out_and_expired_tokens_renewed_against_the_stand_
     assert sum(len(p.events) for p in pages) > 50 and graph.tokens_requested == 2
     for token in [*sandbox.graph.issued_tokens, sandbox.graph.client_secret]:
         assert token not in caplog.text
+    for token in sandbox.graph.issued_tokens:  # what the process obtained is redacted like the secret
+        assert logs.redact(f"Authorization: Bearer {token}") == "Authorization: Bearer ***"
 
 
 def assert_no_secret(text: str) -> None:
     for secret in (SECRET, "access-token-1", "tok-AAA1", "tok-BBB2", "tok-CCC3"):
         assert secret not in text
+
+
+def test_at_most_four_requests_are_in_flight_per_mailbox(sandbox):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sandbox import seed_graph
+
+    seed_graph.demo(sandbox)
+    settings = load_settings(
+        None, environ={**sandbox.env(), "HTTP_RETRY_BACKOFF": "0", "CACHE_ENABLED": "false", "SYNC_WORKERS": "16"}
+    )
+    graph = GraphClient(settings, RequestCounter())
+    graph.mailbox_settings("ann@acme.example")  # the token first
+    sandbox.graph.handler_latency_ms = 100
+    with ThreadPoolExecutor(12) as pool:
+        zones = list(pool.map(lambda _: graph.mailbox_settings("ann@acme.example")["timeZone"], range(12)))
+    assert zones == ["W. Europe Standard Time"] * 12
+    assert sandbox.graph.max_in_flight["ann@acme.example"] == 4
+    assert not [r for r in sandbox.requests if r.status == 429]

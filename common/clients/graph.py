@@ -17,6 +17,7 @@ MAILBOX_CONCURRENCY requests are in flight per mailbox (Outlook's own limit is 4
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -30,7 +31,8 @@ import requests
 
 from ..config import SERVICE_KEYS
 from ..errors import PARTIAL, AuthError, ConfigError, RateLimited, ServiceUnavailable, SyncError, UnknownOutcome
-from ..http import MAX_RETRY_AFTER, RequestCounter, ServiceSession
+from ..http import MAX_RETRY_AFTER, RequestCounter, ServiceSession, origin_of
+from ..logs import add_secret
 from . import NotTheApi, Record
 
 if TYPE_CHECKING:
@@ -44,6 +46,7 @@ USERS_PAGE = 999  # the largest $top /users accepts
 TOKEN_MARGIN = 120  # seconds before its expiry a token is renewed
 TOKEN_SENDS = 4  # a token request that got no usable answer (dropped, 5xx, 429) is sent at most this often
 USER_FIELDS = "id,mail,userPrincipalName,displayName"
+TOKEN_TEXT = re.compile(r"[A-Za-z0-9._~+/=-]{8,16384}")  # what may go into an Authorization header
 MAILBOX = re.compile(r"[^\s/\\?#%]+@[^\s/\\?#%@]+")
 
 # which application permission each kind of call needs (named in a 403)
@@ -104,8 +107,9 @@ def _odata_error(response: requests.Response) -> tuple[str, str] | None:
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict) or not isinstance(error.get("code"), str):
         return None
-    message = error.get("message")
-    return error["code"], " ".join(str(message or "").split())[:200]
+    message = " ".join(str(error.get("message") or "").split())
+    code = error["code"] if re.fullmatch(r"[A-Za-z0-9_.]{1,80}", error["code"]) else "error"
+    return code, "".join(c for c in message if c.isprintable())[:200]
 
 
 class GraphClient:
@@ -134,6 +138,7 @@ class GraphClient:
         # counted as a request of graph, not as a write (its own counter is folded into `counter`)
         self.counter = counter
         self._login_counter = RequestCounter()
+        self._login_folded = 0
         self.login = ServiceSession(
             "graph",
             f"{settings.graph_login_url}/{quote(self.tenant, safe='')}/oauth2/v2.0",
@@ -170,6 +175,7 @@ class GraphClient:
                 if refused is None and time.monotonic() < self._token_renew_at:
                     return self._token
             token, lifetime = self._request_token()
+            add_secret(token)  # from now on redacted wherever it might be printed or logged
             now = time.monotonic()
             self._token, self._token_deadline = token, now + lifetime
             self._token_renew_at = now + max(lifetime - TOKEN_MARGIN, lifetime / 2)
@@ -213,10 +219,11 @@ class GraphClient:
         return self._token_answer(response)
 
     def _fold_login_requests(self) -> None:
+        """Count the token requests sent since the last fold as requests (not writes) of graph."""
         sent = self._login_counter.totals()["requests"]
-        self._login_counter = RequestCounter()
-        for _ in range(sent):
+        for _ in range(sent - self._login_folded):
             self.counter.add("graph", None)
+        self._login_folded = sent
 
     def _token_answer(self, response: requests.Response) -> tuple[str, float]:
         status = response.status_code
@@ -228,21 +235,27 @@ class GraphClient:
         if status == 200:
             token = body.get("access_token") if isinstance(body, dict) else None
             lifetime = body.get("expires_in") if isinstance(body, dict) else None
-            if not isinstance(token, str) or not token or not isinstance(lifetime, (int, float, str)):
+            if (
+                not isinstance(token, str)
+                or not TOKEN_TEXT.fullmatch(token)
+                or not isinstance(lifetime, (int, float, str))
+            ):
                 raise NotTheApi("GRAPH_LOGIN_URL", "Microsoft identity platform", f"{where} answered without a token")
             try:
                 seconds = float(lifetime)
             except ValueError:
                 seconds = 3599.0
-            return token, max(seconds, 1.0)
+            if not math.isfinite(seconds) or seconds <= 0:
+                seconds = 60.0  # an unreadable lifetime: a short one, so a bad answer is not kept long
+            return token, min(seconds, 86400.0)
         if status == 429:
             raise RateLimited(f"{PRODUCT}: the token endpoint keeps answering 429; try again later")
         if status >= 500:
             raise ServiceUnavailable(f"{PRODUCT}: the token endpoint answered {status}; try again later")
         if not isinstance(body, dict) or not isinstance(body.get("error"), str):
             raise NotTheApi("GRAPH_LOGIN_URL", "Microsoft identity platform", f"{where} answered {status}")
-        error = body["error"]
-        codes = {c for c in body.get("error_codes") or [] if isinstance(c, int)}
+        error = body["error"] if re.fullmatch(r"[a-z_]{1,40}", body["error"]) else "error"
+        codes = {c for c in body.get("error_codes") or [] if isinstance(c, int) and not isinstance(c, bool)}
         aadsts = f"AADSTS{min(codes)}" if codes else error
         description = str(body.get("error_description") or "")
         if codes & TENANT_CODES or "tenant" in description.lower() and "not found" in description.lower():
@@ -296,8 +309,6 @@ class GraphClient:
 
     def _answer(self, response: requests.Response, path: str, permission: str, mailbox: str | None) -> Any:
         status = response.status_code
-        error = _odata_error(response)
-        code, message = error or ("", "")
         where = f"GET {_shown(path)}"
         if status == 200:
             try:
@@ -308,6 +319,8 @@ class GraphClient:
                 raise NotTheApi("GRAPH_URL", PRODUCT, f"{where} answered JSON of another shape")
             self._proven = True
             return body
+        error = _odata_error(response)
+        code, message = error or ("", "")
         if error is None and status not in (429,) and not self._proven:
             raise NotTheApi("GRAPH_URL", PRODUCT, f"{where} answered {status}")
         if status == 401:
@@ -386,7 +399,8 @@ class GraphClient:
         params: dict[str, Any] | None
         if delta_link:
             path, params = delta_link, None
-            self.http.url(delta_link)  # a stored link to another origin is refused, never followed
+            if origin_of(delta_link) != origin_of(self.http.base):  # GRAPH_URL changed since: never sent there
+                raise DeltaExpired(mailbox, "the stored delta link is not on GRAPH_URL")
         else:
             path = f"users/{self._segment(mailbox)}/calendarView/delta"
             params = {"startDateTime": graph_time(start), "endDateTime": graph_time(end)}

@@ -182,3 +182,27 @@ def test_throttle_answers_retry_after_and_concurrency_is_limited_per_mailbox(sb,
     for thread in threads:
         thread.join()
     assert sorted(statuses).count(429) == 2 and sb.graph.max_in_flight["ann@acme.example"] > 4
+
+
+def test_control_endpoints_change_the_state_over_http(sb, demo):
+    control = f"{sb.url('graph')}/_sandbox/graph"
+    mail, ids = "ann@acme.example", demo["ann@acme.example"]
+    moved = requests.post(
+        f"{control}/move_event",
+        json={"mail": mail, "event_id": ids["design"], "start": "2026-11-20T10:00:00Z", "end": "2026-11-20T11:00:00Z"},
+        timeout=5,
+    )
+    assert moved.status_code == 200 and moved.json()["start"] == "2026-11-20T10:00:00+00:00"
+    assert requests.post(f"{control}/delete_event", json={"mail": mail, "event_id": ids["kickoff"]}, timeout=5).ok
+    added = requests.post(
+        f"{control}/add_event",
+        json={"mail": mail, "subject": "Offsite", "start": "2026-11-23", "end": "2026-11-24", "is_all_day": True},
+        timeout=5,
+    ).json()
+    events = requests.get(f"{control}/events", params={"mail": mail}, timeout=5).json()
+    assert ids["kickoff"] not in {e["id"] for e in events} and added["id"] in {e["id"] for e in events}
+    assert requests.post(f"{control}/expire_tokens", timeout=5).json() == {"ok": True}
+    refused = requests.post(f"{control}/move_event", json={"mail": mail}, timeout=5)
+    assert refused.status_code == 400 and "move_event" in refused.json()["error"]
+    assert requests.post(f"{control}/nope", timeout=5).status_code == 404
+    assert sb.requests == []  # control requests are not API traffic
