@@ -411,3 +411,23 @@ def test_a_malformed_graph_users_entry_is_a_configuration_error(gwork):
     proc = gwork.sync(*JOB, check_code=78)
     assert "GRAPH_USERS" in proc.stderr and "not-a-mailbox" in proc.stderr and "Traceback" not in proc.stderr
     assert gwork.sandbox.count("kimai", writes=True) == 0
+
+
+def test_from_to_reads_a_one_off_window_and_keeps_the_delta_link(gwork):
+    sb = gwork.sandbox
+    gwork.set(GRAPH_USERS=ANN, GRAPH_WINDOW_PAST_DAYS="10")
+    old = sb.graph.add_event(ANN, "Old", at(-40, 9), at(-40, 10), categories=["Website relaunch"])
+    recent = sb.graph.add_event(ANN, "Recent", at(-5, 9), at(-5, 10), categories=["Website relaunch"])
+    gwork.sync(*JOB, check_code=0)
+    assert set(by_marker(sb)) == {marker(ANN, recent)}
+    with sqlite3.connect(gwork.db) as db:
+        link = db.execute("SELECT value FROM cursors WHERE scope = ?", (f"delta:{ANN}",)).fetchone()[0]
+    first, last = (TODAY - timedelta(days=45)).date(), (TODAY - timedelta(days=35)).date()
+    proc = gwork.sync(*JOB, "--from", str(first), "--to", str(last), "--json", check_code=0)
+    assert flat_summary(proc)["created"] == 1 and set(by_marker(sb)) == {marker(ANN, old), marker(ANN, recent)}
+    with sqlite3.connect(gwork.db) as db:
+        assert db.execute("SELECT value FROM cursors WHERE scope = ?", (f"delta:{ANN}",)).fetchone()[0] == link
+    sb.clear_requests()
+    gwork.sync(*JOB, check_code=0)
+    assert kimai_writes(sb) == [] and sum("/calendarView/delta" in r.path for r in sb.requests) == 1
+    assert gwork.sync(*JOB, "--from", "2026-13-01", check_code=2).stderr.count("--from") >= 1

@@ -301,7 +301,7 @@ class GraphKimaiJob(Job):
         for event_id, reason in mread.invalid:
             read.failed.append((short_marker(box, event_id), f"invalid Graph event: {reason}", box))
         rows = self.store.graph_mailbox_events(box)
-        seen = {r["event_id"] for r in mread.rows}
+        seen = {r["event_id"] for r in mread.rows} | {i for i, _ in mread.invalid}  # malformed: not gone
         removed = [i for i in mread.removed if i in rows and not rows[i]["deleted_at"] and i not in seen]
         if mread.new_round and mread.delta is not None:
             low, high = utc_text(read.window[0]), utc_text(read.window[1])
