@@ -13,6 +13,8 @@ nothing, except `gdpr --purge --yes`, which removes one person's rows from the s
   python report.py export-timesheets --from DATE --to DATE [--customer C] [--project P] [--activity A]
                    [--user U] [--billable-only] [--format csv|json] [--out FILE] [--bom]
   python report.py gdpr --user EMAIL [--kimai-user ID] [--out FILE] [--purge --yes]
+  python report.py hours --from DATE --to DATE [--source kimai|calendar] [--by KEY] [--per day|week|month]
+                   [--format table|csv|json] [--include-planned]
 
 Tables show times in this machine's zone and name it (2026-11-27 15:03:12 CET); --json keeps ISO
 8601 with the offset. The JSON shapes are documented in docs/json-report.md.
@@ -387,6 +389,53 @@ def gdpr(settings, as_json, email, kimai_user, out, purge, yes):
     if purged is not None:
         removed = ", ".join(f"{n} {table}" for table, n in purged.items() if n)
         click.echo(f"removed from the store: {removed or 'nothing'}; recorded as an audit event (purge)", err=True)
+
+
+HOURS_FROM_HELP = (
+    "first day YYYY-MM-DD (or today, yesterday), read in the zone the days are cut in (Kimai's, or each "
+    "mailbox's); or a time with its offset (2026-11-01T08:00+01:00), read in the zone it states"
+)
+
+
+@command(
+    cli,
+    "hours",
+    examples=[
+        "python report.py hours --from 2026-11-01 --to 2026-11-30 --by project --per week",
+        "python report.py hours --from 2026-11-01 --to today --source calendar --by category --format csv",
+    ],
+)
+@click.option("--from", "date_from", required=True, metavar="DATE", help=HOURS_FROM_HELP)
+@click.option("--to", "date_to", required=True, metavar="DATE", help="last day, included (or an instant, excluded)")
+@click.option(
+    "--source",
+    type=click.Choice(["kimai", "calendar"]),
+    default="kimai",
+    show_default=True,
+    help="Kimai's timesheets, or the calendar events graph-kimai stored",
+)
+@click.option(
+    "--by",
+    type=click.Choice(["project", "activity", "customer", "user", "tag", "category", "mailbox"]),
+    default="project",
+    show_default=True,
+    help="kimai: project, activity, customer, user, tag; calendar: project, activity, category, mailbox",
+)
+@click.option("--per", type=click.Choice(["day", "week", "month"]), default=None, help="one row per period and key")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--include-planned", is_flag=True, help="calendar: also count events (or parts) after now")
+def hours(settings, as_json, date_from, date_to, source, by, per, fmt, include_planned):
+    """Hours per project, activity, customer, user, tag, category or mailbox over a window of days,
+    from Kimai's timesheets or the stored calendar events (reads only)."""
+    from common.reports import hours as hours_report
+
+    report = hours_report.hours_report(settings, date_from, date_to, source, by, per, include_planned)
+    if as_json or fmt == "json":
+        click.echo(hours_report.json_report(report))
+    elif fmt == "csv":
+        click.echo(hours_report.csv_report(report), nl=False)
+    else:
+        click.echo(hours_report.table_text(report))
 
 
 if __name__ == "__main__":

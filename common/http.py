@@ -421,17 +421,19 @@ class ServiceSession:
         *,
         params: Params | None = None,
         json: Any = None,
+        data: Mapping[str, str] | None = None,
         ok: Collection[int] = (200, 201, 204),
         not_found_ok: bool = False,
     ) -> requests.Response:
         """Send one request and return the Response; raise a SyncError subclass on failure. The
-        request, every retry and wait included, is bounded by REQUEST_TIMEOUTS x HTTP_TIMEOUT."""
+        request, every retry and wait included, is bounded by REQUEST_TIMEOUTS x HTTP_TIMEOUT.
+        `data` is a form body (application/x-www-form-urlencoded), `json` a JSON one."""
         url = self.url(path)
         exchange = http_deadline.Exchange(self.timeout, DEADLINE_TIMEOUTS, REQUEST_TIMEOUTS)
         http_deadline.begin(exchange)
         try:
             for attempt in range(1, POST_429_SENDS + 1):
-                response = self._send_following(method, url, params, json, exchange)
+                response = self._send_following(method, url, params, json, data, exchange)
                 if response.status_code == 429 and method == "POST" and attempt < POST_429_SENDS:
                     wait = _retry_after(response)
                     if wait is None or wait > MAX_RETRY_AFTER or wait >= exchange.remaining():
@@ -447,12 +449,18 @@ class ServiceSession:
         self._raise_for(method, path, response)
 
     def _send_following(
-        self, method: str, url: str, params: Params | None, json: Any, exchange: http_deadline.Exchange
+        self,
+        method: str,
+        url: str,
+        params: Params | None,
+        json: Any,
+        data: Mapping[str, str] | None,
+        exchange: http_deadline.Exchange,
     ) -> requests.Response:
         """Send, following a GET's redirects only on the configured origin: a Location elsewhere
         (another host, port, or scheme, http -> https included) stops the run (69) and nothing,
         credentials least of all, is sent there. Other methods get a redirect back as an error."""
-        response = self._send(method, url, params, json, exchange)
+        response = self._send(method, url, params, json, data, exchange)
         for _ in range(MAX_REDIRECTS):
             if not response.is_redirect or method not in ("GET", "HEAD"):
                 return response
@@ -465,15 +473,21 @@ class ServiceSession:
                     service=self.service,
                 )
             response.close()
-            response = self._send(method, target, None, None, exchange)
+            response = self._send(method, target, None, None, None, exchange)
         raise ServiceUnavailable(f"{method} {_path(url)}: more than {MAX_REDIRECTS} redirects", service=self.service)
 
     def _send(
-        self, method: str, url: str, params: Params | None, json: Any, exchange: http_deadline.Exchange
+        self,
+        method: str,
+        url: str,
+        params: Params | None,
+        json: Any,
+        data: Mapping[str, str] | None,
+        exchange: http_deadline.Exchange,
     ) -> requests.Response:
         try:
             response = self.session.request(
-                method, url, params=params, json=json, timeout=self.timeout, allow_redirects=False
+                method, url, params=params, json=json, data=data, timeout=self.timeout, allow_redirects=False
             )
         except DryRunWrite:
             raise

@@ -29,7 +29,7 @@ LOGGER = "tracksync"
 SUMMARY = f"{LOGGER}.summary"  # the run summary lines: log file only, never filtered by level
 
 
-_secrets: list[str] = []  # the configured secret values, set by setup_logging
+_secrets: list[str] = []  # the secret values to redact: the configured ones (setup_logging) and add_secret's
 
 
 B64_CORE_MIN = 8  # base64 characters: a shorter run could match ordinary text
@@ -124,6 +124,16 @@ def redact_secrets(text: str, secrets: Iterable[str | None]) -> str:
     return Redactor(secrets).sub(text)
 
 
+def add_secret(secret: str) -> None:
+    """Redact one more secret from here on: a value the process obtained while running (an
+    access token), not one of the configuration's. The standard streams are already redacting
+    when a secret was configured (the one this value was obtained with)."""
+    global _redactor
+    if secret and len(secret) >= 4 and secret not in _secrets:
+        _secrets.append(secret)
+        _redactor = Redactor(_secrets)
+
+
 def redact(text: str) -> str:
     """`text` with every configured secret, in any of its forms, replaced by ***: for anything the
     process prints or writes outside the logger (error lines, JSON error objects, the store)."""
@@ -153,16 +163,17 @@ def redact_standard_streams() -> None:
 
 
 class RedactSecrets(logging.Filter):
-    """Replaces every configured secret value in a record's message with ***."""
+    """Replaces every secret value in a record's message with ***: the given ones, or (None) the
+    process's, as `redact` masks them (the configured secrets and those added while running)."""
 
-    def __init__(self, secrets: Iterable[str | None]) -> None:
+    def __init__(self, secrets: Iterable[str | None] | None) -> None:
         super().__init__()
-        self.secrets = [s for s in secrets if s and len(s) >= 4]
-        self.redactor = Redactor(self.secrets)
+        self.redactor = None if secrets is None else Redactor(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.redactor:
-            record.msg, record.args = self.redactor.sub(record.getMessage()), None
+        redactor = _redactor if self.redactor is None else self.redactor
+        if redactor:
+            record.msg, record.args = redactor.sub(record.getMessage()), None
         return True
 
 
@@ -252,9 +263,9 @@ def setup_logging(settings: Settings | None = None, verbose: int = 0, errors_onl
         handler.close()
     global _redactor
     configured = [s for s in (settings.secrets() if settings else []) if s and len(s) >= 4]
-    _secrets[:] = sorted({form for s in configured for form in secret_forms(s)}, key=len, reverse=True)
+    _secrets[:] = configured
     _redactor = Redactor(configured)
-    redact_filter = RedactSecrets(configured)
+    redact_filter = RedactSecrets(None)
     if _secrets:
         redact_standard_streams()
     stderr = logging.StreamHandler(sys.stderr)

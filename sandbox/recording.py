@@ -37,7 +37,9 @@ class RequestRecord:
 
     @property
     def is_write(self) -> bool:
-        return self.method in WRITE_METHODS
+        """A request that may change state. Getting a token (the identity platform's POST, served
+        by the Graph stand-in) changes nothing, so it is a read here, as in tracksync's counts."""
+        return self.method in WRITE_METHODS and not self.path.endswith("/oauth2/v2.0/token")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -13,6 +13,7 @@ def seed(sb):
     sb.gitea.add_org("acme")
     sb.gitea.add_repo("acme", "web")
     sb.gitea.add_issue("acme", "web", "one issue")
+    sb.graph.add_user("ann@acme.example", "Ann Archer")
 
 
 def test_all_services_pass_and_nothing_is_written(workdir):
@@ -22,7 +23,7 @@ def test_all_services_pass_and_nothing_is_written(workdir):
     assert proc.returncode == 0, explain(proc)
     data = json.loads(proc.stdout)
     rows = {s["service"]: s for s in data["services"]}
-    assert set(rows) == {"gitea", "kimai", "zammad", "toggl", "harvest"} and data["exit_code"] == 0
+    assert set(rows) == {"gitea", "kimai", "zammad", "toggl", "harvest", "graph"} and data["exit_code"] == 0
     assert rows["gitea"]["version"] and rows["kimai"]["version"] and rows["kimai"]["user"] and rows["zammad"]["user"]
     assert [s["name"] for s in rows["gitea"]["steps"]] == ["tls", "version", "authentication", "permissions"]
     assert [s["name"] for s in rows["zammad"]["steps"]] == ["tls", "authentication", "permissions"]
@@ -30,7 +31,7 @@ def test_all_services_pass_and_nothing_is_written(workdir):
     assert sb.count() >= 8 and sb.count(writes=True) == 0
     assert not sb.gitea.issues("acme", "web")[1:] and sb.kimai.customers == [] and sb.kimai.activities == []
     table = connection(workdir).stdout.splitlines()
-    assert table[0].split()[:3] == ["service", "url", "status"] and len(table) == 7
+    assert table[0].split()[:3] == ["service", "url", "status"] and len(table) == 8
 
 
 def test_wrong_token_exits_77_and_names_the_service(workdir):

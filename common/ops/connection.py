@@ -389,6 +389,12 @@ def _probe_harvest(settings: Settings, probe: Probe, step: StepRunner) -> None:
     step("permissions", permissions)
 
 
+def _probe_graph(settings: Settings, probe: Probe, step: StepRunner) -> None:
+    from .service_checks import probe_graph  # Graph's probe lives with the other service checks
+
+    probe_graph(settings, probe, step)
+
+
 ProbeFn = Callable[["Settings", Probe, StepRunner], None]  # the steps of one service's probe
 
 
@@ -399,6 +405,7 @@ class ServiceSpec:
     token_key: str
     probe: ProbeFn
     clock_path: str  # a cheap GET answered without credentials (any status), for the Date header
+    also_keys: tuple[str, ...] = ()  # other keys whose value alone makes the service configured
 
 
 SERVICES = [
@@ -407,6 +414,14 @@ SERVICES = [
     ServiceSpec("zammad", "ZAMMAD_URL", "ZAMMAD_TOKEN", _probe_zammad, "api/v1/users/me"),
     ServiceSpec("toggl", "TOGGL_URL", "TOGGL_TOKEN", _probe_toggl, "api/v9/me"),
     ServiceSpec("harvest", "HARVEST_URL", "HARVEST_TOKEN", _probe_harvest, "v2/users/me"),
+    ServiceSpec(
+        "graph",
+        "GRAPH_URL",
+        "GRAPH_CLIENT_SECRET",
+        _probe_graph,
+        "v1.0/users",
+        ("GRAPH_TENANT_ID", "GRAPH_CLIENT_ID", "GRAPH_LOGIN_URL"),
+    ),
 ]
 
 
@@ -416,10 +431,12 @@ NOT_CONFIGURED = "skipped (not configured)"
 
 
 def is_configured(settings: Settings, spec: ServiceSpec) -> bool:
-    """The user set the service's token, or an address (a default address alone does not count)."""
-    return bool(
-        settings.get(spec.token_key) or (settings.get(spec.url_key) and settings.sources.get(spec.url_key) != "default")
-    )
+    """The user set the service's token, or an address (a default address alone does not count),
+    or one of its `also_keys` (Graph's tenant or client id without the secret: half-configured)."""
+    return any(
+        settings.get(key) and settings.sources.get(key) != "default"
+        for key in (spec.token_key, spec.url_key, *spec.also_keys)
+    ) or bool(settings.get(spec.token_key))
 
 
 def configured_services(settings: Settings) -> list[ServiceSpec]:

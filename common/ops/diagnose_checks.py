@@ -244,7 +244,8 @@ def _job_key_checks(settings: Settings) -> list[Check]:
         if job not in JOBS:
             checks.append(fail("config", "SYNC_JOBS", f"unknown job {job!r}", f"known jobs: {', '.join(JOBS)}", CONFIG))
             continue
-        missing = [k for k in JOB_KEYS.get(job, ()) if settings.get(k) in (None, "", ())]
+        needed = JOB_KEYS.get(job) or JOBS[job].required_keys()  # a job not listed: what it declares
+        missing = [k for k in needed if settings.get(k) in (None, "", ())]
         if missing:
             checks.append(
                 fail(

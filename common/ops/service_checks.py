@@ -1,4 +1,5 @@
-"""The checks of diagnose.py that talk to the services.
+"""The checks of diagnose.py that talk to the services, and the probe of Microsoft Graph
+(test_connection.py and diagnose.py --api run it through connection.SERVICES).
 
 --network: for each configured service address, DNS, TCP and TLS (with their latency) and the
 clock skew against the `Date` header of an unauthenticated GET of the API's version or ping
@@ -14,13 +15,24 @@ import time
 from collections.abc import Iterable, Sequence
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 
 from ..errors import CONFIG, UNAVAILABLE
-from ..http import USER_AGENT
-from .connection import NOT_CONFIGURED, Planned, probe_service, safe_url, service_plan
+from ..http import USER_AGENT, RequestCounter
+from .connection import (
+    NOT_CONFIGURED,
+    Planned,
+    Probe,
+    StepResult,
+    StepRunner,
+    _timed,
+    _tls,
+    probe_service,
+    safe_url,
+    service_plan,
+)
 from .diagnose_checks import Check, fail, ok, warn
 from .tls import RENEW_HINT, describe_tls_error, is_loopback, tls_handshake
 
@@ -106,8 +118,24 @@ def network_checks(settings: Settings, jobs: Sequence[str] = ()) -> list[Check]:
             ]
         else:
             found = service_network_checks(spec.name, url, min(settings.http_timeout, 10), spec.clock_path)
+        if spec.name == "graph":
+            found += _graph_login_network_checks(settings)
         checks.extend(_courtesy(planned, found, jobs_text))
     return checks
+
+
+def _graph_login_network_checks(settings: Settings) -> list[Check]:
+    """Graph's token comes from another host (login.microsoftonline.com): its DNS, TCP, TLS and
+    clock too, unless GRAPH_LOGIN_URL is on GRAPH_URL's origin (the sandbox)."""
+    from ..http import origin_of
+
+    login = settings.get("GRAPH_LOGIN_URL")
+    if not login or (settings.get("GRAPH_URL") and origin_of(login) == origin_of(settings.graph_url)):
+        return []
+    tenant = quote(settings.get("GRAPH_TENANT_ID") or "common", safe="")
+    return service_network_checks(
+        "graph login", login, min(settings.http_timeout, 10), f"{tenant}/v2.0/.well-known/openid-configuration"
+    )
 
 
 def service_network_checks(name: str, url: str, timeout: float, clock_path: str = "") -> list[Check]:
@@ -262,3 +290,83 @@ def api_checks(settings: Settings, jobs: Sequence[str] = ()) -> list[Check]:
         ]
         checks.extend(_courtesy(planned, found, jobs_text))
     return checks
+
+
+# --- Microsoft Graph (probe of connection.SERVICES) -------------------------------------------
+
+GRAPH_LISTED_CHECKED = 20  # mailboxes of GRAPH_USERS whose settings the probe reads
+
+
+def probe_graph(settings: Settings, probe: Probe, step: StepRunner) -> None:
+    """Token (client-credentials), then the three application permissions the job needs, each
+    by one read: a user (User.Read.All), a mailbox's settings (MailboxSettings.Read) and one event
+    of its calendar view (Calendars.Read). Nothing is written."""
+    from datetime import UTC, datetime, timedelta
+
+    from ..clients.graph import GraphClient, MailboxError
+    from ..windows_zones import windows_to_iana
+
+    client = GraphClient(settings, RequestCounter(), page_size=10)
+    client.http.fail_fast()
+    client.login.fail_fast()
+
+    def tls() -> StepResult:
+        """GRAPH_URL's TLS; the login host's too when it is another one (the secret goes there)."""
+        from ..http import origin_of
+
+        login_warning: StepResult | None = None
+        if origin_of(settings.graph_login_url) != origin_of(settings.graph_url):
+            login = _tls(probe, settings.graph_login_url, client.login.timeout)
+            if isinstance(login, tuple) and login[0] == "WARN":
+                login_warning = ("WARN", f"GRAPH_LOGIN_URL: {login[1]}", *login[2:])
+        result = _tls(probe, settings.graph_url, client.http.timeout)
+        return result if isinstance(result, tuple) and result[0] == "WARN" else login_warning or result
+
+    step("tls", tls)
+
+    def auth() -> StepResult:
+        lifetime, probe.latency_ms = _timed(client.token_expires_in)
+        probe.user = f"app {settings.graph_client_id}"
+        return (
+            f"token for app {settings.graph_client_id} in tenant {settings.graph_tenant_id} "
+            f"({probe.latency_ms} ms, valid {lifetime:.0f} s)"
+        )
+
+    step("authentication", auth)
+
+    def permissions() -> StepResult:
+        first = next(iter(client.users()), None)
+        listed = list(settings.graph_users)[:GRAPH_LISTED_CHECKED]
+        mailboxes = listed or ([first["mail"]] if first else [])
+        if not mailboxes:
+            return (
+                "WARN",
+                "users readable (User.Read.All), but none has a mail address",
+                "set GRAPH_USERS, or check that the tenant's users have mailboxes",
+            )
+        zones, failed = [], []
+        for mailbox in mailboxes:
+            try:
+                zone = client.mailbox_settings(mailbox).get("timeZone") or "?"
+            except MailboxError as exc:
+                failed.append(f"{mailbox}: {exc.reason}")
+                continue
+            iana = zone if "/" in zone or zone == "UTC" else windows_to_iana(zone)
+            zones.append(
+                f"{mailbox} {zone}" + (f" = {iana}" if iana and iana != zone else "" if iana else " (unknown zone)")
+            )
+        if failed and len(failed) == len(mailboxes):
+            return "WARN", f"users readable; no mailbox readable: {'; '.join(failed[:3])}", "check GRAPH_USERS"
+        sample = next(m for m in mailboxes if not any(f.startswith(m + ":") for f in failed))
+        now = datetime.now(UTC)
+        client.calendar_probe(sample, now - timedelta(days=1), now)
+        seen = (
+            f"users readable (User.Read.All); settings of {len(zones)} mailbox(es) readable (MailboxSettings.Read: "
+            f"{', '.join(zones[:3])}{', ...' if len(zones) > 3 else ''}); "
+            f"calendar of {sample} readable (Calendars.Read)"
+        )
+        if failed:
+            return "WARN", f"{seen}; not readable: {'; '.join(failed[:3])}", "check the mailboxes named in GRAPH_USERS"
+        return seen
+
+    step("permissions", permissions)

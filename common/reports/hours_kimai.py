@@ -1,0 +1,138 @@
+"""`report.py hours --source kimai` (the default): the hours of Kimai's timesheets, any user's and
+any job's, read in pages of 500 by the Kimai client in dry-run mode (reads only), cut at the
+midnights of KIMAI_TIMEZONE (else the token user's zone). Names come from one list each of
+customers, projects and activities (and users for `--by user`, when the token may list them).
+A timesheet still running is on the `running` excluded line; one whose values Kimai should never
+send (no begin, an end before it) on `unreadable`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+
+from ..clients import Record
+from ..clients.kimai import ALL, KimaiClient
+from ..config import Settings
+from ..errors import AuthError, DataError, UsageError
+from ..http import RequestCounter
+from ..timeutil import parse_instant, to_kimai_local, zone
+from .hours import NONE_LABEL, Item, Report, Sums, Window, report_body
+from .timesheets import Names
+
+PAGE_SIZE = 500
+LOOKBACK = timedelta(days=1)  # timesheets that began this long before the window may reach into it
+
+
+def kimai_hours(settings: Settings, window: Window, by: str, per: str | None) -> Report:
+    """Kimai's timesheets of the window (any user, any job's), in pages of 500, cut at the
+    midnights of KIMAI_TIMEZONE (else the token user's zone). Kimai lists timesheets by their
+    begin: the read starts a day early so a timesheet that began the evening before the window
+    counts its part inside it (one longer than a day that began before the window is not seen)."""
+    counter = RequestCounter()
+    kimai = KimaiClient(settings, counter, dry_run=True)
+    me = kimai.me()
+    tz = zone(settings.kimai_timezone or me.get("timezone") or "UTC")
+    api_tz = zone(me.get("timezone") or tz.key)  # Kimai reads begin/end in the token user's own zone
+    start, stop = window.span(tz)
+    names = Names(kimai.list_customers(), kimai.list_projects(), kimai.list_all_activities())
+    users = user_names(kimai, me) if by == "user" else {}
+    sheets = kimai.list_timesheets(
+        to_kimai_local(start - LOOKBACK, api_tz),
+        to_kimai_local(stop - timedelta(seconds=1), api_tz),
+        user="all",
+        page_size=PAGE_SIZE,
+    )
+    label = key_labeller(by, names, users)
+    sums = Sums()
+    for sheet in sheets:
+        ident = f"timesheet {sheet.get('id')}"
+        try:
+            begin = parse_instant(str(sheet["begin"]))
+            end = parse_instant(str(sheet["end"])) if sheet.get("end") else None
+            keys = label(sheet)
+        except (DataError, ValueError, KeyError, TypeError):
+            sums.exclude("unreadable", ident, 0)  # a value Kimai should never send: shown, not guessed
+            continue
+        if end is None:
+            if start <= begin < stop:
+                sums.exclude("running", ident, 0)
+            continue
+        if end < begin:
+            sums.exclude("unreadable", ident, 0)
+            continue
+        sums.add(Item(ident, begin, end, worked_seconds(sheet, begin, end), tz, keys), start, stop, per)
+    return {
+        "source": "kimai",
+        "timezone": tz.key,
+        "zones": {},
+        **report_body(sums, by, per),
+        "requests": counter.totals()["requests"],
+    }
+
+
+def worked_seconds(sheet: Record, begin: datetime, end: datetime) -> int:
+    """Kimai's duration (end - begin - break) when it is a sane number, else end - begin."""
+    wall = int((end - begin).total_seconds())
+    duration = sheet.get("duration")
+    if isinstance(duration, (int, float)) and not isinstance(duration, bool) and 0 <= duration <= wall:
+        return int(duration)
+    return wall
+
+
+def user_names(kimai: KimaiClient, me: Record) -> dict[int, str]:
+    """Kimai user names by id: every user when the token may list them (view_user), else the
+    token's own user only (others show as `user N`)."""
+    names = {me["id"]: me.get("alias") or me.get("username") or f"user {me['id']}"}
+    try:
+        users = kimai.http.get_json("users", {"visible": ALL})
+    except AuthError:
+        return names
+    for user in users if isinstance(users, list) else []:
+        if isinstance(user, dict) and isinstance(user.get("id"), int):
+            names[user["id"]] = user.get("alias") or user.get("username") or f"user {user['id']}"
+    return names
+
+
+def key_labeller(by: str, names: Names, users: Mapping[int, str]) -> Callable[[Record], list[tuple[str, int | None]]]:
+    """The (label, id) keys of one timesheet for `--by`. Two projects (activities, customers) of
+    the same name are told apart by their customer (project) or id."""
+
+    def unique(kind: str) -> Callable[[int | None], str]:
+        counts: dict[str, int] = {}
+        for obj in names.tables[kind].values():
+            counts[(obj.get("name") or "").casefold()] = counts.get((obj.get("name") or "").casefold(), 0) + 1
+
+        def name(object_id: int | None) -> str:
+            text = names.name(kind, object_id) or f"{kind} {object_id}"
+            if counts.get(text.casefold(), 0) < 2:
+                return text
+            if kind == "project":
+                return f"{text} ({names.name('customer', names.project_customer(object_id)) or object_id})"
+            if kind == "activity":
+                project = (names.tables["activity"].get(object_id) or {}).get("project")
+                return f"{text} ({names.name('project', project) if project else 'global'} #{object_id})"
+            return f"{text} #{object_id}"
+
+        return name
+
+    if by == "project":
+        project = unique("project")
+        return lambda s: [(project(s["project"]), s["project"])]
+    if by == "activity":
+        activity = unique("activity")
+        return lambda s: [(activity(s["activity"]), s["activity"])]
+    if by == "customer":
+        customer = unique("customer")
+        return lambda s: [(customer(names.project_customer(s["project"])), names.project_customer(s["project"]))]
+    if by == "user":
+
+        def user(sheet: Record) -> list[tuple[str, int | None]]:
+            user_id = sheet.get("user")
+            name = users.get(user_id) if isinstance(user_id, int) else None
+            return [(name or f"user {user_id}", user_id if isinstance(user_id, int) else None)]
+
+        return user
+    if by == "tag":
+        return lambda s: sorted({(str(t), None) for t in (s.get("tags") or [])}) or [(NONE_LABEL["tag"], None)]
+    raise UsageError(f"--by {by} is for --source calendar")

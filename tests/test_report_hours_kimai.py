@@ -1,0 +1,171 @@
+"""report.py hours --source kimai end to end: the real script against the sandbox's Kimai, whose
+token user lives in Europe/Berlin (the days are cut there)."""
+
+import csv
+import io
+import json
+
+import pytest
+from test_report_json_shapes import documented, same_shape
+
+WINDOW = ["--from", "2026-03-01", "--to", "2026-03-31"]
+
+
+@pytest.fixture
+def kimai(workdir):
+    sb = workdir.sandbox.kimai
+    acme, beta = sb.add_customer("Acme")["id"], sb.add_customer("Beta GmbH")["id"]
+    web, app, beta_web = (
+        sb.add_project("Web", acme)["id"],
+        sb.add_project("App", acme)["id"],
+        sb.add_project("Web", beta)["id"],
+    )
+    dev, review = sb.add_activity("Dev", None)["id"], sb.add_activity("=Review", app)["id"]
+    bob = sb.add_user("bob")["id"]
+    add = sb.add_timesheet
+    add(web, dev, "2026-03-02T09:00:00", "2026-03-02T10:00:00", tags=["x", "y"])  # 1:00
+    add(app, review, "2026-03-03T09:00:00", "2026-03-03T11:20:00")  # 2:20
+    add(beta_web, dev, "2026-03-04T09:00:00", "2026-03-04T09:20:00", user=bob)  # 0:20
+    add(web, dev, "2026-03-29T01:30:00", "2026-03-29T03:30:00", tags=["x"])  # clocks go forward: 1:00
+    add(web, dev, "2026-03-31T23:30:00", "2026-04-01T00:15:00")  # 0:30 in March, 0:15 in April
+    add(web, dev, "2026-02-28T23:40:00", "2026-03-01T00:20:00")  # 0:20 in March, 0:20 in February
+    add(web, dev, "2026-04-01T00:00:00", "2026-04-01T01:00:00")  # April: not counted
+    add(app, dev, "2026-03-09T08:00:00", None)  # running: excluded
+    return {"web": web, "app": app, "beta_web": beta_web, "dev": dev, "review": review, "bob": bob}
+
+
+def hours(workdir, *args, code=0):
+    proc = workdir.run("report.py", "hours", *args)
+    assert proc.returncode == code, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    token = workdir.sandbox.tokens["kimai"]
+    assert token not in proc.stdout and token not in proc.stderr
+    return proc
+
+
+def report(workdir, *args):
+    return json.loads(hours(workdir, *WINDOW, "--format", "json", *args).stdout)
+
+
+def check_sums(doc):
+    """The total is the sum of the rows, in seconds, hundredths of hours and minutes."""
+    rows, total = doc["rows"], doc["total"]
+    assert sum(r["seconds"] for r in rows) == total["seconds"]
+    assert sum(round(r["hours"] * 100) for r in rows) == round(total["hours"] * 100)
+    minutes = lambda text: int(text.split(":")[0]) * 60 + int(text.split(":")[1])  # noqa: E731
+    assert sum(minutes(r["hm"]) for r in rows) == minutes(total["hm"])
+
+
+def test_by_project_sums_the_window_cut_at_kimai_midnights(workdir, kimai):
+    sb = workdir.sandbox
+    sb.clear_requests()
+    doc = report(workdir)
+    assert not [r for r in sb.requests if r.is_write]
+    same_shape(documented("hours"), {**doc, "zones": documented("hours")["zones"]})  # zones: {} for kimai
+    assert doc["zones"] == {} and doc["include_planned"] is False
+    assert doc["timezone"] == "Europe/Berlin" and doc["source"] == "kimai" and doc["by"] == "project"
+    rows = {r["key"]: r for r in doc["rows"]}
+    # Web (Acme): 1:00 + 1:00 + 0:30 + 0:20 = 2:50; App: 2:20; Web (Beta GmbH): 0:20
+    assert {k: (r["seconds"], r["hm"], r["items"]) for k, r in rows.items()} == {
+        "Web (Acme)": (170 * 60, "2:50", 4),
+        "App": (140 * 60, "2:20", 1),
+        "Web (Beta GmbH)": (20 * 60, "0:20", 1),
+    }
+    # rounded once, by largest remainders: the rows add up to the total as shown
+    assert [rows[k]["hours"] for k in ("Web (Acme)", "App", "Web (Beta GmbH)")] == [2.84, 2.33, 0.33]
+    assert rows["App"]["id"] == kimai["app"]
+    assert doc["total"] == {"items": 6, "seconds": 330 * 60, "hours": 5.5, "hm": "5:30"}
+    assert doc["excluded"] == [{"reason": "running", "items": 1, "seconds": 0, "hours": 0.0, "hm": "0:00"}]
+    check_sums(doc)
+    pages = [r for r in sb.requests if r.service == "kimai" and r.path.endswith("/timesheets")]
+    assert pages and all(r.query["size"] == ["500"] and r.query["user"] == ["all"] for r in pages)
+
+
+def test_per_day_week_and_month(workdir, kimai):
+    days = {(r["period"], r["key"]): r["hm"] for r in report(workdir, "--per", "day")["rows"]}
+    assert days[("2026-03-01", "Web (Acme)")] == "0:20"
+    assert days[("2026-03-29", "Web (Acme)")] == "1:00"  # the 23-hour day
+    assert days[("2026-03-31", "Web (Acme)")] == "0:30"
+    assert not [p for p, _ in days if not p.startswith("2026-03")]
+    weeks = report(workdir, "--per", "week", "--by", "customer")
+    check_sums(weeks)
+    assert {(r["period"], r["key"]): r["hm"] for r in weeks["rows"]} == {
+        ("2026-W09", "Acme"): "0:20",  # Sunday 1 March belongs to ISO week 9
+        ("2026-W10", "Acme"): "3:20",
+        ("2026-W10", "Beta GmbH"): "0:20",
+        ("2026-W13", "Acme"): "1:00",
+        ("2026-W14", "Acme"): "0:30",
+    }
+    months = report(workdir, "--per", "month", "--by", "activity")
+    assert {(r["period"], r["key"]): r["hm"] for r in months["rows"]} == {
+        ("2026-03", "Dev"): "3:10",
+        ("2026-03", "=Review"): "2:20",
+    }
+
+
+def test_by_user_and_by_tag_says_a_timesheet_counts_under_each_tag(workdir, kimai):
+    users = {r["key"]: r["hm"] for r in report(workdir, "--by", "user")["rows"]}
+    assert (
+        users["bob"] == "0:20" and sum(int(v.split(":")[1]) + 60 * int(v.split(":")[0]) for v in users.values()) == 330
+    )
+    doc = report(workdir, "--by", "tag")
+    assert {r["key"]: r["hm"] for r in doc["rows"]} == {"x": "2:00", "y": "1:00", "(no tag)": "3:30"}
+    assert doc["total"]["hm"] == "6:30" and doc["total"]["items"] == 6
+    assert doc["counted_more_than_once"]["items"] == 1 and doc["counted_more_than_once"]["seconds"] == 3600
+    check_sums(doc)
+    table = hours(workdir, *WINDOW, "--by", "tag").stdout
+    assert "counts under each of them" in table and "Europe/Berlin" in table
+
+
+def test_table_and_csv(workdir, kimai):
+    table = hours(workdir, *WINDOW).stdout
+    lines = table.splitlines()
+    assert "days cut in Europe/Berlin" in lines[0]
+    total = next(line for line in lines if line.startswith("total"))
+    assert total.split() == ["total", "6", "5.50", "5:30"]
+    assert "excluded: running 1" in table
+    rows = list(csv.DictReader(io.StringIO(hours(workdir, *WINDOW, "--by", "activity", "--format", "csv").stdout)))
+    assert [r["line"] for r in rows] == ["row", "row", "total", "excluded"]
+    assert rows[0]["activity"] == "'=Review" and rows[0]["hours"] == "2.33" and rows[0]["hm"] == "2:20"
+    assert rows[1]["activity"] == "Dev" and rows[1]["hours"] == "3.17"
+    assert rows[2]["hours"] == "5.50" and rows[3]["reason"] == "running"
+
+
+@pytest.mark.parametrize(
+    "args, word",
+    [
+        (["--by", "category"], "--source calendar"),
+        (["--by", "mailbox"], "--source calendar"),
+        (["--from", "2026-04-01"], "before"),
+        (["--from", "March"], "--from"),
+        (["--per", "year"], "--per"),
+    ],
+)
+def test_usage_errors_exit_2_before_any_request(workdir, kimai, args, word):
+    sb = workdir.sandbox
+    sb.clear_requests()
+    proc = workdir.run("report.py", "hours", *WINDOW, *args)
+    assert proc.returncode == 2 and word in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not [r for r in sb.requests if r.service == "kimai"]
+
+
+def test_an_instant_window_is_read_in_the_zone_it_states(workdir, kimai):
+    doc = report(workdir, "--from", "2026-03-02T08:30:00Z", "--to", "2026-03-03T09:00:00+01:00")
+    # 09:00-10:00 Berlin on the 2nd (08:00-09:00 UTC): 30 minutes after 08:30Z
+    assert {r["key"]: r["hm"] for r in doc["rows"]} == {"Web (Acme)": "0:30"}
+
+
+def test_a_break_is_shared_between_the_days_and_kimai_timezone_cuts_them(workdir, kimai):
+    sb = workdir.sandbox
+    # 22:00-02:00 Berlin with a 60-minute break: 3 hours worked, shared 2:4 -> 1:30 and 1:30
+    sb.kimai.add_timesheet(kimai["app"], kimai["dev"], "2026-03-10T22:00:00", "2026-03-11T02:00:00", **{"break": 3600})
+    window = ["--from", "2026-03-10", "--to", "2026-03-11", "--per", "day", "--format", "json"]
+    doc = json.loads(hours(workdir, *window).stdout)
+    assert {(r["period"], r["key"]): r["hm"] for r in doc["rows"]} == {
+        ("2026-03-10", "App"): "1:30",
+        ("2026-03-11", "App"): "1:30",
+    }
+    check_sums(doc)
+    workdir.set(KIMAI_TIMEZONE="America/New_York")  # 22:00 Berlin = 17:00 New York: one day
+    doc = json.loads(hours(workdir, *window).stdout)
+    assert doc["timezone"] == "America/New_York"
+    assert {(r["period"], r["key"]): r["hm"] for r in doc["rows"]} == {("2026-03-10", "App"): "3:00"}
