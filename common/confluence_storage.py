@@ -212,7 +212,7 @@ def _walk(node: _Node, skip: frozenset[str] = frozenset()) -> Iterator[_Node]:
             stack.extend(reversed(current.children))
 
 
-_TEXT_SKIP = frozenset({TASK_LIST, *MACROS, "ac:placeholder", "ac:adf-fallback"})
+_TEXT_SKIP = frozenset({TASK_LIST, TASK, *MACROS, "ac:placeholder", "ac:adf-fallback"})
 _BLOCK_END = _Node("other", 0, 0)
 
 
@@ -348,11 +348,11 @@ def _macro_parameter(body: str, macro: _Node, name: str) -> str | None:
 
 
 def _task_parts(body: str, task: _Node) -> tuple[date | None, tuple[Mention, ...], tuple[str, ...]]:
-    """Due date, mentions and Jira keys inside a task, leaving out sub-task lists."""
+    """Due date, mentions and Jira keys inside a task, leaving out its sub-tasks."""
     due: date | None = None
     mentions: list[Mention] = []
     keys: list[str] = []
-    for item in _walk(task, frozenset({TASK_LIST, "ac:adf-fallback"})):
+    for item in _walk(task, frozenset({TASK_LIST, TASK, "ac:adf-fallback"})):
         if item.kind != "element":
             continue
         if item.name == "time" and due is None:

@@ -106,10 +106,11 @@ PAGE = (
     '<ac:task-body>already done ✅ <ac:emoticon ac:name="tick" ac:emoji-fallback="✔"/></ac:task-body></ac:task>\n'
     "<ac:task><ac:task-id>3</ac:task-id><ac:task-status>incomplete</ac:task-status><ac:task-body>parent"
     "<ac:task-list><ac:task><ac:task-id>4</ac:task-id><ac:task-status>incomplete</ac:task-status>"
-    "<ac:task-body>inside the parent's body</ac:task-body></ac:task></ac:task-list></ac:task-body></ac:task>\n"
+    "<ac:task-body>inside the parent's body</ac:task-body></ac:task></ac:task-list><ac:task><ac:task-id>11</ac:task-id>"
+    "<ac:task-body>a bare task in the body</ac:task-body></ac:task></ac:task-body></ac:task>\n"
     "<ac:task-list><ac:task><ac:task-id>5</ac:task-id><ac:task-status>incomplete</ac:task-status>"
     "<ac:task-body>sub-task in a sub-list</ac:task-body></ac:task></ac:task-list>\n"
-    "<ac:task><ac:task-id>6</ac:task-id><ac:task-status>incomplete</ac:task-status><ac:task-body>linked before "
+    "<ac:task><ac:task-id>6</ac:task-id><ac:task-status  >incomplete</ac:task-status ><ac:task-body>linked before "
     '<ac:structured-macro ac:schema-version="1" ac:name="jira"><ac:parameter ac:name="key">OPS-9</ac:parameter>'
     "</ac:structured-macro></ac:task-body></ac:task>\r\n"
     "</ac:task-list>\r\n"
@@ -135,6 +136,9 @@ PAGE = (
     '<ac:structured-macro ac:name="tasks-report-macro"><ac:rich-text-body><ac:task-list><ac:task>'
     "<ac:task-id>93</ac:task-id><ac:task-status>incomplete</ac:task-status><ac:task-body>a report row</ac:task-body>"
     "</ac:task></ac:task-list></ac:rich-text-body></ac:structured-macro>\n"
+    '<ac:adf-extension><ac:adf-node type="panel"><ac:adf-content><p>x</p></ac:adf-content></ac:adf-node>'
+    "<ac:adf-fallback><ac:task-list><ac:task><ac:task-id>94</ac:task-id><ac:task-body>fallback copy</ac:task-body>"
+    "</ac:task></ac:task-list></ac:adf-fallback></ac:adf-extension>\n"
     '<ac:structured-macro ac:name="expand"><ac:rich-text-body><p>Shown here</p><ac:task-list><ac:task>'
     "<ac:task-id>10</ac:task-id><ac:task-status>incomplete</ac:task-status><ac:task-body>in an expand</ac:task-body>"
     "</ac:task></ac:task-list></ac:rich-text-body></ac:structured-macro>\n"
@@ -147,7 +151,7 @@ OWN = ["1", "2", "3", "6", "7", "8", "9", "10"]
 
 def test_the_page_s_own_tasks_in_page_order():
     page = cs.read_page(PAGE)
-    assert [t.task_id for t in page.tasks] == OWN  # not 4, 5 (nested), 90-93 (comment, code, macros)
+    assert [t.task_id for t in page.tasks] == OWN  # not 4, 5, 11 (nested), 90-94 (comment, code, macros)
     assert [t.task_id for t in page.tasks if not t.complete] == ["1", "3", "6", "7", "8", "9", "10"]
     assert page.untracked_tasks == 0
 
@@ -198,7 +202,7 @@ def test_link_every_open_task_and_nothing_else_changes():
     ]  # fmt: skip
     # each macro inside its own task, after the text; the sub-task in 3's body is untouched
     assert after.task("3").jira_keys == ("NEW-3",) and after.task("3").text == "parent"
-    assert "inside the parent's body</ac:task-body></ac:task></ac:task-list> " + macro("NEW-3") in result.body
+    assert "a bare task in the body</ac:task-body></ac:task> " + macro("NEW-3") in result.body
 
     again = cs.apply_edits(result.body, edits)
     assert again.body == result.body and again.applied == () and again.unchanged == tuple(open_ids)
@@ -214,6 +218,10 @@ def test_status_edits_change_only_the_status_text():
     page = cs.read_page(result.body)
     assert page.task("1").complete and not page.task("2").complete
     assert cs.apply_edits(PAGE, {"2": cs.TaskEdit(complete=True)}).unchanged == ("2",)
+    odd = cs.set_task_status(PAGE, "6", True)  # odd spacing in the status tags stays as written
+    assert odd.body == PAGE.replace(
+        "<ac:task-status  >incomplete</ac:task-status >", "<ac:task-status  >complete</ac:task-status >"
+    )
 
 
 def test_status_is_added_where_a_task_has_none():
@@ -257,6 +265,7 @@ def test_replace_keeps_block_content_and_works_in_a_table_cell():
         f"<td><p>{macro('NEW-7')} book the room</p></td>" in result.body
     )  # the list held only task 7: no empty list is left
     assert f"<p>{macro('NEW-3')}</p>parent<ac:task-list><ac:task><ac:task-id>4</ac:task-id>" in result.body
+    assert "<ac:task><ac:task-id>11</ac:task-id>" in result.body  # sub-tasks are kept, never lost
     page = cs.read_page(result.body)
     assert "3" not in [t.task_id for t in page.tasks] and "7" not in [t.task_id for t in page.tasks]
     assert page.task("8").row == (("Owner", "Ben & Cy"), ("Due", "Ben & Cy"))
@@ -288,6 +297,10 @@ def test_summary_is_at_most_255_characters():
     assert task.text == long_text.strip()
     assert len(task.summary) <= 255 and task.summary.endswith("…")
     assert task.summary[:-1].rstrip() == task.summary[:-1] and long_text.startswith(task.summary[:-1])
+    blocks = cs.read_page(
+        "<ac:task><ac:task-id>3</ac:task-id><ac:task-body><p>one</p>two<br/>three</ac:task-body></ac:task>"
+    )
+    assert blocks.task("3").summary == "one two three"
     empty = cs.read_page("<ac:task><ac:task-id>2</ac:task-id><ac:task-body> &nbsp; </ac:task-body></ac:task>")
     assert empty.task("2").summary == "Confluence task 2"  # Jira refuses an empty summary
 
