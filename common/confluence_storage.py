@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import html
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -79,6 +80,7 @@ class _Node:
     closed_by_tag: bool = False  # False: self-closing (<x/>) or an HTML void element
     children: list[_Node] = field(default_factory=list)
     parent: _Node | None = None
+    index: int = 0  # position among the parent's children
 
     def elements(self) -> Iterator[_Node]:
         return (c for c in self.children if c.kind == "element")
@@ -122,7 +124,7 @@ def parse(
         count[0] += 1
         if count[0] > max_nodes:
             raise _fail(body, node.start, f"the body holds more than {max_nodes} nodes")
-        node.parent = stack[-1]
+        node.parent, node.index = stack[-1], len(stack[-1].children)
         stack[-1].children.append(node)
 
     text_from = 0  # where the text before the next markup starts
@@ -385,18 +387,21 @@ def _outer_list(task: _Node) -> _Node | None:
     return next((a for a in task.ancestors() if a.name == TASK_LIST), None)
 
 
-def _paragraph_before(body: str, task: _Node) -> str | None:
+def _paragraph_before(body: str, task: _Node, found: dict[int, str | None]) -> str | None:
+    """The text of the <p> right before the task's list (``found`` caches it per list)."""
     task_list = _outer_list(task)
     anchor = task_list if task_list is not None else task
-    parent = anchor.parent
-    if parent is None:
-        return None
-    before = parent.children[: parent.children.index(anchor)]
-    for node in reversed(before):
+    if id(anchor) in found:
+        return found[id(anchor)]
+    parent, text = anchor.parent, None
+    siblings = parent.children if parent is not None else []
+    for node in reversed(siblings[: anchor.index]):
         if node.kind == "comment" or (node.kind == "text" and not body[node.start : node.end].strip()):
             continue
-        return _text(body, node, CONTEXT_CHARS) or None if node.name == "p" else None
-    return None
+        text = (_text(body, node, CONTEXT_CHARS) or None) if node.name == "p" else None
+        break
+    found[id(anchor)] = text
+    return text
 
 
 def _row_pairs(body: str, task: _Node, headers: dict[int, _Node | None]) -> tuple[tuple[str, str], ...]:
@@ -441,6 +446,8 @@ def read_page(body: str) -> StoragePage:
     untracked = 0
     heading: str | None = None
     headers: dict[int, _Node | None] = {}
+    paragraphs: dict[int, str | None] = {}
+    seen: set[str] = set()
     for node in _walk(root):
         if node.kind != "element":
             continue
@@ -464,8 +471,9 @@ def read_page(body: str) -> StoragePage:
             if task_id is None:
                 untracked += 1
                 continue
-            if any(t.task_id == task_id for t in tasks):
+            if task_id in seen:
                 raise _fail(body, node.start, f"task id {task_id} appears twice on the page")
+            seen.add(task_id)
             task_body = node.child(TASK_BODY)
             due, mentions, keys = _task_parts(body, node)
             tasks.append(
@@ -477,7 +485,7 @@ def read_page(body: str) -> StoragePage:
                     mentions,
                     keys,
                     heading,
-                    _paragraph_before(body, node),
+                    _paragraph_before(body, node, paragraphs),
                     _row_pairs(body, node, headers),
                 )
             )
@@ -559,25 +567,28 @@ def _link_splice(task: _Node, macro: str) -> Splice:
 _INLINE_BLOCKERS = BLOCK - {"br"}
 
 
-def _paragraph(body: str, task: _Node, macro: str, splices: list[Splice]) -> str:
+def _paragraph(body: str, task: _Node, macro: str) -> str:
     """The ``replace`` style's paragraph: the macro, then the task body's own markup (mentions and
     dates kept). Block content in the body (a sub-task list, paragraphs) follows the paragraph
     as it is, so that nothing is lost."""
     task_body = task.child(TASK_BODY)
     if task_body is None or not task_body.closed_by_tag:
         return f"<p>{macro}</p>"
-    inner = _render(body, task_body.inner_start, task_body.inner_end, splices)
+    inner = body[task_body.inner_start : task_body.inner_end]
     if any(n.kind == "element" and n.name in _INLINE_BLOCKERS for n in _walk(task_body)):
         return f"<p>{macro}</p>{inner}"
     return f"<p>{macro} {inner.strip()}</p>" if inner.strip() else f"<p>{macro}</p>"
 
 
 def _render(body: str, start: int, end: int, splices: list[Splice]) -> str:
-    """body[start:end] with the splices that lie inside it applied."""
+    """body[start:end] with the splices that lie inside it applied (``splices``: sorted, none
+    overlapping another)."""
     out, pos = [], start
-    for s, e, text in sorted(sp for sp in splices if start <= sp[0] and sp[1] <= end):
+    index = bisect_left(splices, (start,))
+    while index < len(splices) and splices[index][1] <= end:
+        s, e, text = splices[index]
         out += [body[pos:s], text]
-        pos = e
+        pos, index = e, index + 1
     out.append(body[pos:end])
     return "".join(out)
 
@@ -647,16 +658,24 @@ def apply_edits(body: str, edits: Mapping[str, TaskEdit]) -> EditResult:
                 splices.append(_link_splice(task, jira_macro(edit.issue_key, edit.server, edit.server_id)))
                 changed = True
         (applied if changed else unchanged).append(task_id)
-    paragraphs = {id(task): _paragraph(body, task, macro, splices) for task, macro in replacing}
-    lists: dict[int, _Node] = {}
+    splices.sort()
+    paragraphs = {id(task): _paragraph(body, task, macro) for task, macro in replacing}
+    regions: dict[int, Splice] = {}  # what replaces each list holding a replaced task (or a bare task)
     for task, _ in replacing:
         if task.parent is not None and task.parent.name == TASK_LIST:
-            lists[id(task.parent)] = task.parent
+            if id(task.parent) not in regions:
+                regions[id(task.parent)] = _split_list(body, task.parent, paragraphs, splices)
         else:  # a task outside any list: the paragraph takes its place
-            splices.append((task.start, task.end, paragraphs[id(task)]))
-    for task_list in lists.values():
-        outer = _split_list(body, task_list, paragraphs, splices)
-        splices = [s for s in splices if not (outer[0] <= s[0] and s[1] <= outer[1])] + [outer]
+            regions[id(task)] = (task.start, task.end, paragraphs[id(task)])
+    if regions:  # the other edits inside those lists are already in the lists' new text
+        outer = sorted(regions.values())
+        starts = [region[0] for region in outer]
+
+        def inside(splice: Splice) -> bool:
+            at = bisect_right(starts, splice[0]) - 1
+            return at >= 0 and splice[1] <= outer[at][1]
+
+        splices = sorted([splice for splice in splices if not inside(splice)] + outer)
     return EditResult(_render(body, 0, len(body), splices), tuple(applied), tuple(unchanged), tuple(missing))
 
 

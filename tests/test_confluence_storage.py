@@ -412,7 +412,40 @@ def test_no_serializer_round_trip_quirks():
         "<P ALIGN='left' class=\"a\">x&nbsp;y&#x1F600;&copy;</P>\r\n<br><hr/><img src=a.png >"
         "<ac:task><ac:task-id>1</ac:task-id><ac:task-body>t</ac:task-body></ac:task>"
         "<ac:image ac:height=\"250\" ><ri:attachment ri:filename='a&amp;b.png' /></ac:image><![CDATA[ <x> ]]>"
+        "<span title=\"a > b\" data-x='</span>'>&lt;ac:task&gt;</span><?pi x?><!DOCTYPE x>"
+        "<ac:task><ac:task-id>2</ac:task-id><ac:task-body>t2</ac:task-body></ac:task>"
     )
-    result = cs.link_task(body, "1", "Q-1")
-    assert without_links(result.body, ["Q-1"]) == body
+    assert [t.task_id for t in cs.read_page(body).tasks] == ["1", "2"]
+    result = cs.apply_edits(body, {"1": cs.TaskEdit("link", "Q-1"), "2": cs.TaskEdit("link", "Q-2")})
+    assert without_links(result.body, ["Q-1", "Q-2"]) == body
     assert re.search(r"<ac:task-body>t <ac:structured-macro", result.body)
+
+
+def test_mixed_edits_in_one_list_all_land():
+    edits = {
+        "6": cs.TaskEdit("replace", "NEW-6"),
+        "3": cs.TaskEdit("link", "NEW-3"),
+        "2": cs.TaskEdit(complete=False),
+        "1": cs.TaskEdit("link", "NEW-1", complete=True),
+        "7": cs.TaskEdit("link", "NEW-7"),
+    }
+    result = cs.apply_edits(PAGE, edits)
+    assert result.applied == ("6", "3", "2", "1", "7")
+    page = cs.read_page(result.body)
+    assert [t.task_id for t in page.tasks] == ["1", "2", "3", "7", "8", "9", "10"]
+    assert page.task("1").complete and page.task("1").jira_keys == ("NEW-1",)
+    assert not page.task("2").complete and page.task("3").jira_keys == ("NEW-3",)
+    assert page.task("7").jira_keys == ("NEW-7",)
+    # the same as the edits one after another, each of which is checked byte for byte above
+    others = cs.apply_edits(PAGE, {k: v for k, v in edits.items() if k != "6"})
+    assert cs.apply_edits(others.body, {"6": edits["6"]}).body == result.body
+    restored = without_links(others.body, ["NEW-1", "NEW-3", "NEW-7"])
+    restored = restored.replace(
+        "<ac:task-status>complete</ac:task-status>", "<ac:task-status>incomplete</ac:task-status>", 1
+    )
+    assert (
+        restored.replace(
+            "incomplete</ac:task-status><ac:task-body>already", "complete</ac:task-status><ac:task-body>already"
+        )
+        == PAGE
+    )
