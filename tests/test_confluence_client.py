@@ -14,7 +14,7 @@ import pytest
 import responses
 
 from common.clients import NotTheApi
-from common.clients.confluence import ConfluenceClient, Page, PageConflict, PageRef, page_ref
+from common.clients.confluence import ChildPage, ConfluenceClient, Page, PageConflict, PageRef, page_ref
 from common.config import load_settings
 from common.errors import ApiError, AuthError, DryRunWrite, NotFound, ServiceUnavailable
 from common.http import RequestCounter
@@ -45,6 +45,7 @@ def client(deployment="cloud", dry_run=False):
 
 
 def contract_problems():
+    """Every request made so far, and the made-up answer it got, checked against the contract."""
     problems = []
     for call in responses.calls:
         parts = urlsplit(call.request.url)
@@ -54,6 +55,8 @@ def contract_problems():
         contract = V2 if path.startswith("/wiki/api/v2/") else V1
         body = json.loads(call.request.body) if call.request.body else None
         problems += contract.check_request(call.request.method, path, parse_qs(parts.query), body)
+        answer = call.response.json() if call.response.content else None
+        problems += contract.check_response(call.request.method, path, call.response.status_code, answer)
     return problems
 
 
@@ -66,14 +69,17 @@ def v2_page(page_id, version=3, body=EXAMPLE_BODY, **extra):
 
 
 def v1_page(page_id, version=3, body=EXAMPLE_BODY):
+    """A v1 Content object with every field the contract requires."""
     page = {
         "id": page_id,
         "type": "page",
         "status": "current",
         "title": f"Page {page_id}",
-        "space": {"key": "OPS"},
-        "ancestors": [{"id": "1"}, {"id": "100"}],
-        "version": {"number": version, "when": "2026-11-27T10:00:00.000Z"},
+        "space": {"key": "OPS", "name": "Ops", "status": "current", "type": "global", "_expandable": {}, "_links": {}},
+        "ancestors": [{"id": a, "type": "page", "status": "current", "title": f"Page {a}"} for a in ("1", "100")],
+        "version": {"number": version, "when": "2026-11-27T10:00:00.000Z", "minorEdit": False},
+        "_expandable": {},
+        "_links": {},
     }
     if body is not None:
         page["body"] = {"storage": {"value": body, "representation": "storage"}}
@@ -163,10 +169,9 @@ def test_an_address_that_is_not_confluence_is_a_configuration_error():
 
 @responses.activate
 def test_cloud_children_follow_the_link_header_cursor():
-    first = {"results": [{"id": "201", "title": "A", "status": "current", "spaceId": "98306"}], "_links": {}}
-    second = {"results": [{"id": "202", "title": "B", "status": "current", "spaceId": "98306"}], "_links": {}}
-    for item in first["results"] + second["results"]:
-        item["version"] = {"number": 1}
+    # exactly the fields of the contract's ChildPage: no version, no body
+    first = {"results": [{"id": "201", "title": "A", "status": "current", "spaceId": "98306", "childPosition": 0}]}
+    second = {"results": [{"id": "202", "title": "B", "status": "current", "spaceId": "98306", "childPosition": 1}]}
     responses.get(
         f"{CLOUD}/api/v2/pages/100/children",
         json=second,
@@ -181,7 +186,7 @@ def test_cloud_children_follow_the_link_header_cursor():
     )
     confluence, _ = client()
     pages, complete = confluence.child_pages("100")
-    assert [(p.id, p.parent_id, p.body) for p in pages] == [("201", "100", None), ("202", "100", None)] and complete
+    assert pages == [ChildPage("201", "A", "100"), ChildPage("202", "B", "100")] and complete
     assert responses.calls[1].request.url == f"{CLOUD}/api/v2/pages/100/children?limit=250&cursor=c2"
     assert contract_problems() == []
 
@@ -214,7 +219,7 @@ def test_data_center_children_follow_links_next_under_the_context_path():
     )
     confluence, _ = client("datacenter")
     pages, complete = confluence.child_pages("100")
-    assert [p.id for p in pages] == ["301", "302"] and complete
+    assert [(p.id, p.title) for p in pages] == [("301", "Page 301"), ("302", "Page 302")] and complete
     assert urlsplit(responses.calls[1].request.url).path == "/confluence/rest/api/content/100/child/page"
     assert contract_problems() == []
 
@@ -311,7 +316,7 @@ def test_wrong_token_names_confluence_and_dry_run_never_writes():
 
 @responses.activate
 def test_find_page_by_space_and_title():
-    responses.get(f"{DC}/rest/api/content", json={"results": [v1_page("900", body=None)], "size": 1})
+    responses.get(f"{DC}/rest/api/content", json={"results": [v1_page("900", body=None)], "size": 1, "_links": {}})
     confluence, _ = client("datacenter")
     assert confluence.find_page("OPS", "Sprint 42 & more") == "900"
     assert parse_qs(urlsplit(responses.calls[0].request.url).query) == {

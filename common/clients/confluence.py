@@ -54,6 +54,15 @@ class Page:
 
 
 @dataclass(frozen=True)
+class ChildPage:
+    """A child in a listing: Cloud's v2 children carry no version (read the page for it)."""
+
+    id: str
+    title: str
+    parent_id: str
+
+
+@dataclass(frozen=True)
 class PageRef:
     """What a user named as a page: an id, or (Data Center ``/display/`` URLs) a space and title."""
 
@@ -135,8 +144,8 @@ class ConfluenceClient:
         )
         return _v1_page(body, with_body=True)
 
-    def child_pages(self, page_id: str) -> tuple[list[Page], bool]:
-        """The page's direct children, without bodies: (pages, complete)."""
+    def child_pages(self, page_id: str) -> tuple[list[ChildPage], bool]:
+        """The page's direct children (id and title): (children, complete)."""
         page_id = _page_id(page_id)
         if self.cloud:
             items, complete = self.http.pages(
@@ -147,16 +156,16 @@ class ConfluenceClient:
                 next_url=_v2_next,
                 page_param=None,
             )
-            return [_v2_page(item, with_body=False, parent_id=page_id) for item in items], complete
-        items, complete = self.http.pages(
-            f"rest/api/content/{page_id}/child/page",
-            {"expand": "version,space", "start": 0, "limit": CHILDREN_PAGE},
-            max_pages=self.max_pages,
-            items=lambda body: body["results"],
-            next_url=_v1_next,
-            page_param=None,
-        )
-        return [_v1_page(item, with_body=False, parent_id=page_id) for item in items], complete
+        else:
+            items, complete = self.http.pages(
+                f"rest/api/content/{page_id}/child/page",
+                {"start": 0, "limit": CHILDREN_PAGE},
+                max_pages=self.max_pages,
+                items=lambda body: body["results"],
+                next_url=_v1_next,
+                page_param=None,
+            )
+        return [_child(item, page_id) for item in items], complete
 
     def descendants(
         self, page_id: str, *, modified_since: datetime | None = None, with_body: bool = True
@@ -234,6 +243,12 @@ def _page_id(value: Any, where: str = "a page id") -> str:
     if not PAGE_ID.fullmatch(text):
         raise ApiError(f"{where}: {text[:40]!r} is not a Confluence page id", service="confluence")
     return text
+
+
+def _child(item: Any, parent_id: str) -> ChildPage:
+    if not isinstance(item, dict):
+        raise ApiError(f"a child of page {parent_id} in the answer is not an object", service="confluence")
+    return ChildPage(_page_id(item.get("id", "")), str(item.get("title") or ""), parent_id)
 
 
 def _version(body: Record, where: str) -> tuple[int, str | None]:
