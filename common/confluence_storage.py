@@ -39,6 +39,7 @@ MAX_DEPTH = 256
 MAX_NODES = 250_000  # elements, texts, comments: a real page of 5 MB holds far fewer
 SUMMARY_CHARS = 255
 CONTEXT_CHARS = 500
+MAX_COLUMNS = 64  # table columns read for a task's row context
 
 TASK, TASK_LIST, TASK_BODY = "ac:task", "ac:task-list", "ac:task-body"
 MACROS = ("ac:structured-macro", "ac:macro")
@@ -387,8 +388,9 @@ def _outer_list(task: _Node) -> _Node | None:
     return next((a for a in task.ancestors() if a.name == TASK_LIST), None)
 
 
-def _paragraph_before(body: str, task: _Node, found: dict[int, str | None]) -> str | None:
-    """The text of the <p> right before the task's list (``found`` caches it per list)."""
+def _paragraph_before(body: str, task: _Node, known: _Context) -> str | None:
+    """The text of the <p> right before the task's list."""
+    found = known.paragraphs
     task_list = _outer_list(task)
     anchor = task_list if task_list is not None else task
     if id(anchor) in found:
@@ -404,32 +406,46 @@ def _paragraph_before(body: str, task: _Node, found: dict[int, str | None]) -> s
     return text
 
 
-def _row_pairs(body: str, task: _Node, headers: dict[int, _Node | None]) -> tuple[tuple[str, str], ...]:
+@dataclass
+class _Context:
+    """What tasks of one page share: header rows per table, pairs per cell, paragraph per list."""
+
+    headers: dict[int, _Node | None] = field(default_factory=dict)
+    pairs: dict[int, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    paragraphs: dict[int, str | None] = field(default_factory=dict)
+
+
+def _row_pairs(body: str, task: _Node, known: _Context) -> tuple[tuple[str, str], ...]:
     """(column header, text) of the other cells of the table row holding the task; the header row
-    is the table's first row of <th> cells (``headers`` caches it per table)."""
+    is the table's first row of <th> cells."""
     cell = next((a for a in task.ancestors() if a.name in ("td", "th")), None)
     row = cell.parent if cell is not None else None
     table = next((a for a in row.ancestors() if a.name == "table"), None) if row is not None else None
     if cell is None or row is None or row.name != "tr" or table is None:
         return ()
-    if id(table) not in headers:
+    if id(cell) in known.pairs:
+        return known.pairs[id(cell)]
+    if id(table) not in known.headers:
         rows = (r for r in _walk(table, frozenset({"table"})) if r.kind == "element" and r.name == "tr")
-        headers[id(table)] = next(
+        known.headers[id(table)] = next(
             (r for r in rows if all(c.name == "th" for c in r.elements()) and any(r.elements())), None
         )
-    header = headers[id(table)]
+    header = known.headers[id(table)]
     titles = _columns(body, header) if header is not None and header is not row else []
     pairs: list[tuple[str, str]] = []
     for index, text in enumerate(_columns(body, row, skip=cell)):
         if text:
             pairs.append(((titles[index] if index < len(titles) else None) or "", text))
-    return tuple(pairs)
+    known.pairs[id(cell)] = tuple(pairs)
+    return known.pairs[id(cell)]
 
 
 def _columns(body: str, row: _Node, skip: _Node | None = None) -> list[str | None]:
     """Cell texts by column (a colspan repeats its cell); ``None`` for the skipped cell."""
     columns: list[str | None] = []
     for cell in row.elements():
+        if len(columns) >= MAX_COLUMNS:
+            break
         if cell.name not in ("td", "th"):
             continue
         span = cell.attrs.get("colspan", "1")
@@ -445,8 +461,7 @@ def read_page(body: str) -> StoragePage:
     macros: list[JiraMacro] = []
     untracked = 0
     heading: str | None = None
-    headers: dict[int, _Node | None] = {}
-    paragraphs: dict[int, str | None] = {}
+    known = _Context()
     seen: set[str] = set()
     for node in _walk(root):
         if node.kind != "element":
@@ -485,8 +500,8 @@ def read_page(body: str) -> StoragePage:
                     mentions,
                     keys,
                     heading,
-                    _paragraph_before(body, node, paragraphs),
-                    _row_pairs(body, node, headers),
+                    _paragraph_before(body, node, known),
+                    _row_pairs(body, node, known),
                 )
             )
     return StoragePage(tuple(tasks), tuple(macros), untracked)

@@ -449,3 +449,10 @@ def test_mixed_edits_in_one_list_all_land():
         )
         == PAGE
     )
+
+
+def test_an_empty_page_and_a_page_without_tasks():
+    assert cs.read_page("") == cs.StoragePage((), (), 0)
+    assert cs.apply_edits("", {"1": cs.TaskEdit(complete=True)}) == cs.EditResult("", (), (), ("1",))
+    plain = "<p>Hello &amp; welcome</p><table><tr><th>a</th></tr></table>"
+    assert cs.read_page(plain).tasks == () and cs.apply_edits(plain, {}).body == plain
