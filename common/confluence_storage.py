@@ -18,8 +18,9 @@ Pure functions, no HTTP:
   set), tasks matched by id so that it works on a newer body too; ids not found are reported.
 
 Malformed input (an unclosed or mismatched tag, an unterminated comment or CDATA, nesting deeper
-than ``MAX_DEPTH``, a body over ``MAX_BODY_CHARS`` or ``MAX_NODES``) raises ``StorageFormatError``: one line, with
-the line and column, never the page's content. Every scan is linear in the body's size.
+than ``MAX_DEPTH``, a body over ``MAX_BODY_CHARS`` characters or ``MAX_NODES`` nodes) raises
+``StorageFormatError`` (exit 65): one line with the line and column, never the page's content.
+Every scan is linear in the body's size.
 """
 
 from __future__ import annotations
@@ -100,15 +101,15 @@ class _Node:
 
 
 def _where(body: str, offset: int) -> str:
-    line = body.count("\n", 0, offset) + 1
-    return f"line {line}, column {offset - (body.rfind(chr(10), 0, offset) + 1) + 1}"
+    line, line_start = body.count("\n", 0, offset) + 1, body.rfind("\n", 0, offset) + 1
+    return f"line {line}, column {offset - line_start + 1}"
 
 
 def _fail(body: str, offset: int, problem: str) -> StorageFormatError:
     return StorageFormatError(f"storage format: {_where(body, offset)}: {problem}")
 
 
-def parse(
+def _parse(
     body: str, *, max_chars: int = MAX_BODY_CHARS, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES
 ) -> _Node:
     """The body as a tree of nodes with offsets (a document node at the root)."""
@@ -456,7 +457,7 @@ def _columns(body: str, row: _Node, skip: _Node | None = None) -> list[str | Non
 
 def read_page(body: str) -> StoragePage:
     """The page's own tasks in page order and every Jira issue macro on it."""
-    root = parse(body)
+    root = _parse(body)
     tasks: list[Task] = []
     macros: list[JiraMacro] = []
     untracked = 0
@@ -648,7 +649,7 @@ def apply_edits(body: str, edits: Mapping[str, TaskEdit]) -> EditResult:
     edits were planned on. Everything else is returned byte for byte; tasks keep their order.
     ``replace`` ignores ``complete`` (the task is no longer a task); ``link`` adds nothing when
     the task already holds a macro for that issue."""
-    root = parse(body)
+    root = _parse(body)
     own = _own_tasks(body, root)
     applied: list[str] = []
     unchanged: list[str] = []
