@@ -557,6 +557,10 @@ def jira_macro(issue_key: str, server: str | None = None, server_id: str | None 
 Splice = tuple[int, int, str]
 
 
+def _position(splice: Splice) -> tuple[int, int]:
+    return splice[0], splice[1]
+
+
 def _status_splice(body: str, task: _Node, complete: bool) -> Splice | None:
     value = "complete" if complete else "incomplete"
     status = task.child("ac:task-status")
@@ -566,8 +570,8 @@ def _status_splice(body: str, task: _Node, complete: bool) -> Splice | None:
         if status.closed_by_tag:
             return (status.inner_start, status.inner_end, value)
         return (status.start, status.end, f"<ac:task-status>{value}</ac:task-status>")
-    task_id = task.child("ac:task-id")
-    at = task_id.end if task_id is not None else task.inner_start
+    before = [c for c in (task.child("ac:task-id"), task.child("ac:task-uuid")) if c is not None]
+    at = max(c.end for c in before) if before else task.inner_start  # where Confluence puts it
     return (at, at, f"<ac:task-status>{value}</ac:task-status>")
 
 
@@ -674,7 +678,7 @@ def apply_edits(body: str, edits: Mapping[str, TaskEdit]) -> EditResult:
                 splices.append(_link_splice(task, jira_macro(edit.issue_key, edit.server, edit.server_id)))
                 changed = True
         (applied if changed else unchanged).append(task_id)
-    splices.sort()
+    splices.sort(key=_position)  # stable: a status and a body inserted at one place stay in that order
     paragraphs = {id(task): _paragraph(body, task, macro) for task, macro in replacing}
     regions: dict[int, Splice] = {}  # what replaces each list holding a replaced task (or a bare task)
     for task, _ in replacing:
@@ -691,7 +695,7 @@ def apply_edits(body: str, edits: Mapping[str, TaskEdit]) -> EditResult:
             at = bisect_right(starts, splice[0]) - 1
             return at >= 0 and splice[1] <= outer[at][1]
 
-        splices = sorted([splice for splice in splices if not inside(splice)] + outer)
+        splices = sorted([splice for splice in splices if not inside(splice)] + outer, key=_position)
     return EditResult(_render(body, 0, len(body), splices), tuple(applied), tuple(unchanged), tuple(missing))
 
 

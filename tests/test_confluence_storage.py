@@ -456,3 +456,13 @@ def test_an_empty_page_and_a_page_without_tasks():
     assert cs.apply_edits("", {"1": cs.TaskEdit(complete=True)}) == cs.EditResult("", (), (), ("1",))
     plain = "<p>Hello &amp; welcome</p><table><tr><th>a</th></tr></table>"
     assert cs.read_page(plain).tasks == () and cs.apply_edits(plain, {}).body == plain
+
+
+def test_a_bare_task_gets_status_then_body_in_confluence_s_order():
+    body = "<ac:task-list><ac:task><ac:task-id>1</ac:task-id><ac:task-uuid>u</ac:task-uuid></ac:task></ac:task-list>"
+    result = cs.apply_edits(body, {"1": cs.TaskEdit("link", "ZZ-1", complete=True)})
+    assert result.body == (
+        "<ac:task-list><ac:task><ac:task-id>1</ac:task-id><ac:task-uuid>u</ac:task-uuid>"
+        f"<ac:task-status>complete</ac:task-status><ac:task-body>{macro('ZZ-1')}</ac:task-body></ac:task></ac:task-list>"
+    )
+    assert cs.read_page(result.body).task("1").jira_keys == ("ZZ-1",)
