@@ -292,3 +292,11 @@ def test_description_formats_are_bounded_and_escaped():
     )
     with pytest.raises(ValueError):
         JiraClient(load_settings(None, environ={}), RequestCounter(), url=CLOUD, token="t", deployment="server")
+
+
+def test_jql_strings_are_quoted_so_page_text_cannot_change_a_query():
+    from common.clients.jira import jql_string
+
+    assert jql_string("confluence-task-123-4") == '"confluence-task-123-4"'
+    assert jql_string('x" OR project = SECRET OR labels = "y') == '"x\\" OR project = SECRET OR labels = \\"y"'
+    assert jql_string("a\\\nb") == '"a\\\\ b"'

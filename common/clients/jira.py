@@ -255,6 +255,12 @@ def wiki_markup(paragraphs: Sequence[Paragraph]) -> str:
     return "\n\n".join(lines)[:DESCRIPTION_MAX]
 
 
+def jql_string(value: str) -> str:
+    """A value as a quoted JQL string: a label, key or text from a page can never change the query."""
+    cleaned = "".join(c if c.isprintable() else " " for c in value)
+    return '"' + cleaned.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _wiki_escape(text: str) -> str:
     return _WIKI_SPECIAL.sub(r"\\\1", " ".join(text.split()))
 
