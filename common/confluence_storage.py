@@ -389,6 +389,15 @@ def _outer_list(task: _Node) -> _Node | None:
     return next((a for a in task.ancestors() if a.name == TASK_LIST), None)
 
 
+@dataclass
+class _Context:
+    """What tasks of one page share: header rows per table, pairs per cell, paragraph per list."""
+
+    headers: dict[int, _Node | None] = field(default_factory=dict)
+    pairs: dict[int, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    paragraphs: dict[int, str | None] = field(default_factory=dict)
+
+
 def _paragraph_before(body: str, task: _Node, known: _Context) -> str | None:
     """The text of the <p> right before the task's list."""
     found = known.paragraphs
@@ -405,15 +414,6 @@ def _paragraph_before(body: str, task: _Node, known: _Context) -> str | None:
         break
     found[id(anchor)] = text
     return text
-
-
-@dataclass
-class _Context:
-    """What tasks of one page share: header rows per table, pairs per cell, paragraph per list."""
-
-    headers: dict[int, _Node | None] = field(default_factory=dict)
-    pairs: dict[int, tuple[tuple[str, str], ...]] = field(default_factory=dict)
-    paragraphs: dict[int, str | None] = field(default_factory=dict)
 
 
 def _row_pairs(body: str, task: _Node, known: _Context) -> tuple[tuple[str, str], ...]:
@@ -594,7 +594,14 @@ def _paragraph(body: str, task: _Node, macro: str) -> str:
     task_body = task.child(TASK_BODY)
     if task_body is None or not task_body.closed_by_tag:
         return f"<p>{macro}</p>"
-    inner = body[task_body.inner_start : task_body.inner_end]
+    unwrap: list[Splice] = []  # the editor's wrapper of a task's text means nothing outside a task
+    for span in task_body.elements():
+        if span.name == "span" and "placeholder-inline-tasks" in span.attrs.get("class", "").split():
+            if span.closed_by_tag:
+                unwrap += [(span.start, span.inner_start, ""), (span.inner_end, span.end, "")]
+            else:
+                unwrap.append((span.start, span.end, ""))
+    inner = _render(body, task_body.inner_start, task_body.inner_end, sorted(unwrap, key=_position))
     if any(n.kind == "element" and n.name in _INLINE_BLOCKERS for n in _walk(task_body)):
         return f"<p>{macro}</p>{inner}"
     return f"<p>{macro} {inner.strip()}</p>" if inner.strip() else f"<p>{macro}</p>"
