@@ -240,6 +240,8 @@ def test_remote_link_is_an_upsert_by_global_id():
     assert len(jira.remote_links("ED-24", "tracksync:confluence:1:2")) == 1
     assert parse_qs(urlsplit(responses.calls[1].request.url).query) == {"globalId": ["tracksync:confluence:1:2"]}
     assert contract_problems() == []
+    responses.get(f"{CLOUD}/rest/api/3/issue/ED-25/remotelink", status=404, json={"errorMessages": ["No link"]})
+    assert jira.remote_links("ED-25", "tracksync:confluence:1:3") == []  # none with that globalId yet
 
 
 @responses.activate

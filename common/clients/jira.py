@@ -149,7 +149,12 @@ class JiraClient:
 
     def remote_links(self, key: str, global_id: str | None = None) -> list[Record]:
         params = {"globalId": global_id} if global_id else None
-        body = self.api.get_json(f"issue/{_segment(key)}/remotelink", params)
+        try:
+            body = self.api.get_json(f"issue/{_segment(key)}/remotelink", params)
+        except NotFound:
+            if global_id:  # no link with that globalId yet
+                return []
+            raise
         if isinstance(body, dict):  # asked by globalId: the one link
             return [body]
         return [link for link in body if isinstance(link, dict)] if is_list(body) else []
