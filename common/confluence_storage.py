@@ -9,9 +9,9 @@ Pure functions, no HTTP:
 
 * ``read_page(body)`` → ``StoragePage``: the page's own tasks in page order (``Task``: id, status,
   text, summary, due date, mentions, context, Jira keys already in it) and every Jira issue macro
-  (``JiraMacro``). A task nested inside another task (or in a sub-list of a task list), or inside a
-  macro that only shows other content (``jira``, ``include``, ``excerpt-include``, task reports),
-  is not a task of this page.
+  (``JiraMacro``); ``find_tasks`` and ``find_jira_macros`` give one of the two. A task nested
+  inside another task (or in a sub-list of a task list), or inside a macro that only shows other
+  content (``jira``, ``include``, ``excerpt-include``, task reports), is not a task of this page.
 * ``apply_edits(body, {task_id: TaskEdit})`` → ``EditResult``: the body with the edits spliced in
   (``link``: the issue macro appended inside the task body; ``replace``: the task becomes a
   paragraph holding the macro and the task's text, at the same place; ``status``: the checkbox
@@ -289,6 +289,10 @@ class Task:
     row: tuple[tuple[str, str], ...]  # table row: (column header, cell text) of the other cells
 
     @property
+    def status(self) -> Literal["complete", "incomplete"]:
+        return "complete" if self.complete else "incomplete"
+
+    @property
     def summary(self) -> str:
         """The text, at most ``SUMMARY_CHARS`` characters (an ellipsis marks a cut)."""
         return _cut(self.text, SUMMARY_CHARS) or f"Confluence task {self.task_id}"
@@ -506,6 +510,16 @@ def read_page(body: str) -> StoragePage:
                 )
             )
     return StoragePage(tuple(tasks), tuple(macros), untracked)
+
+
+def find_tasks(body: str) -> tuple[Task, ...]:
+    """The page's own tasks, in page order (``read_page(body).tasks``)."""
+    return read_page(body).tasks
+
+
+def find_jira_macros(body: str) -> tuple[JiraMacro, ...]:
+    """Every Jira issue macro on the page, in page order (to find a project or parent issue)."""
+    return read_page(body).jira_macros
 
 
 # ---------------------------------------------------------------------------------------- edits

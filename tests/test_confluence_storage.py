@@ -151,6 +151,8 @@ OWN = ["1", "2", "3", "6", "7", "8", "9", "10"]
 
 def test_the_page_s_own_tasks_in_page_order():
     page = cs.read_page(PAGE)
+    assert cs.find_tasks(PAGE) == page.tasks and cs.find_jira_macros(PAGE) == page.jira_macros
+    assert [t.status for t in page.tasks[:2]] == ["incomplete", "complete"]
     assert [t.task_id for t in page.tasks] == OWN  # not 4, 5, 11 (nested), 90-94 (comment, code, macros)
     assert [t.task_id for t in page.tasks if not t.complete] == ["1", "3", "6", "7", "8", "9", "10"]
     assert page.untracked_tasks == 0
