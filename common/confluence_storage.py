@@ -549,6 +549,7 @@ class EditResult:
     applied: tuple[str, ...]  # task ids changed
     unchanged: tuple[str, ...]  # found, nothing to do (macro already there, status already set)
     missing: tuple[str, ...]  # not a task of this body (deleted, or moved into a sub-list)
+    kept_as_tasks: tuple[str, ...] = ()  # ``replace`` asked, but the task has sub-tasks: linked instead
 
     @property
     def changed(self) -> bool:
@@ -657,6 +658,18 @@ def _split_list(body: str, task_list: _Node, replaced: dict[int, str], splices: 
     return (task_list.start, task_list.end, "".join(out))
 
 
+def _has_subtasks(body: str, task: _Node) -> bool:
+    """Tasks inside the task, or a sub-list right after it in its list."""
+    if any(n.kind == "element" and n.name in (TASK, TASK_LIST) for n in _walk(task)):
+        return True
+    siblings = task.parent.children if task.parent is not None and task.parent.name == TASK_LIST else []
+    for node in siblings[task.index + 1 :]:
+        if node.kind == "comment" or (node.kind == "text" and not body[node.start : node.end].strip()):
+            continue
+        return node.kind == "element" and node.name == TASK_LIST
+    return False
+
+
 def _own_tasks(body: str, root: _Node) -> dict[str, _Node]:
     own: dict[str, _Node] = {}
     for node in _walk(root):
@@ -672,13 +685,15 @@ def _own_tasks(body: str, root: _Node) -> dict[str, _Node]:
 def apply_edits(body: str, edits: Mapping[str, TaskEdit]) -> EditResult:
     """Splice the edits (keyed by task id) into ``body``, which may be newer than the body the
     edits were planned on. Everything else is returned byte for byte; tasks keep their order.
-    ``replace`` ignores ``complete`` (the task is no longer a task); ``link`` adds nothing when
-    the task already holds a macro for that issue."""
+    ``replace`` ignores ``complete`` (the task is no longer a task), and links a task that has
+    sub-tasks instead (``kept_as_tasks``: a paragraph cannot hold them, and they must not become
+    the page's own tasks); ``link`` adds nothing when the task already holds that issue's macro."""
     root = _parse(body)
     own = _own_tasks(body, root)
     applied: list[str] = []
     unchanged: list[str] = []
     missing: list[str] = []
+    kept: list[str] = []
     splices: list[Splice] = []
     replacing: list[tuple[_Node, str]] = []  # (task, its issue macro)
     for task_id, edit in edits.items():
@@ -687,6 +702,9 @@ def apply_edits(body: str, edits: Mapping[str, TaskEdit]) -> EditResult:
             missing.append(task_id)
             continue
         changed = False
+        if edit.style == "replace" and _has_subtasks(body, task):
+            kept.append(task_id)  # a paragraph cannot hold them: they would become the page's tasks
+            edit = TaskEdit("link", edit.issue_key, edit.complete, edit.server, edit.server_id)
         if edit.style == "replace" and edit.issue_key is not None:
             replacing.append((task, jira_macro(edit.issue_key, edit.server, edit.server_id)))
             changed = True
@@ -717,7 +735,8 @@ def apply_edits(body: str, edits: Mapping[str, TaskEdit]) -> EditResult:
             return at >= 0 and splice[1] <= outer[at][1]
 
         splices = sorted([splice for splice in splices if not inside(splice)] + outer, key=_position)
-    return EditResult(_render(body, 0, len(body), splices), tuple(applied), tuple(unchanged), tuple(missing))
+    result = _render(body, 0, len(body), splices)
+    return EditResult(result, tuple(applied), tuple(unchanged), tuple(missing), tuple(kept))
 
 
 def link_task(body: str, task_id: str, issue_key: str) -> EditResult:

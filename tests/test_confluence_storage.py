@@ -82,8 +82,11 @@ def test_every_edit_of_every_example_touches_only_its_task(name):
 
         replaced = cs.replace_task(body, task.task_id, "ABC-7")
         after = cs.read_page(replaced.body)
-        assert task.task_id not in [t.task_id for t in after.tasks]
         assert [m.key for m in after.jira_macros] == ["ABC-7"]
+        if name == "nested":  # a task with sub-tasks stays a task (linked), or they would become page tasks
+            assert replaced.kept_as_tasks == (task.task_id,) and replaced.body == linked.body
+            continue
+        assert task.task_id not in [t.task_id for t in after.tasks] and replaced.kept_as_tasks == ()
         assert f"<p>{macro('ABC-7')} " in replaced.body
         for other in cs.read_page(body).tasks:  # the others unchanged (a paragraph may now precede them)
             if other.task_id != task.task_id:
@@ -262,16 +265,32 @@ def test_replace_turns_tasks_into_paragraphs_in_place_and_in_order():
     assert [m.key for m in page.jira_macros][:3] == ["NEW-1", "NEW-6", "OPS-9"]
 
 
-def test_replace_keeps_block_content_and_works_in_a_table_cell():
-    result = cs.apply_edits(PAGE, {"3": cs.TaskEdit("replace", "NEW-3"), "7": cs.TaskEdit("replace", "NEW-7")})
-    assert (
-        f"<td><p>{macro('NEW-7')} book the room</p></td>" in result.body
-    )  # the list held only task 7: no empty list is left
-    assert f"<p>{macro('NEW-3')}</p>parent<ac:task-list><ac:task><ac:task-id>4</ac:task-id>" in result.body
-    assert "<ac:task><ac:task-id>11</ac:task-id>" in result.body  # sub-tasks are kept, never lost
+def test_replace_works_in_a_table_cell_and_keeps_a_task_with_sub_tasks():
+    edits = {"3": cs.TaskEdit("replace", "NEW-3", complete=True), "7": cs.TaskEdit("replace", "NEW-7")}
+    result = cs.apply_edits(PAGE, edits)
+    # the list held only task 7: no empty list is left
+    assert f"<td><p>{macro('NEW-7')} book the room</p></td>" in result.body
+    # task 3 holds sub-tasks 4 and 11: it stays a task, linked (and its status set), so they stay nested
+    assert result.applied == ("3", "7") and result.kept_as_tasks == ("3",)
     page = cs.read_page(result.body)
-    assert "3" not in [t.task_id for t in page.tasks] and "7" not in [t.task_id for t in page.tasks]
+    assert [t.task_id for t in page.tasks] == ["1", "2", "3", "6", "8", "9", "10"]
+    assert page.task("3").jira_keys == ("NEW-3",) and page.task("3").complete
     assert page.task("8").row == (("Owner", "Ben & Cy"), ("Due", "Ben & Cy"))
+    sibling = EXAMPLES["nested"]["storage"]  # sub-tasks in a sub-list right after the task
+    assert cs.replace_task(sibling, "4", "NEW-4").kept_as_tasks == ("4",)
+
+
+def test_replace_keeps_block_content_of_the_task_after_the_paragraph():
+    body = (
+        "<ac:task-list><ac:task><ac:task-id>1</ac:task-id><ac:task-body><p>first</p><p>second <b>x</b></p>"
+        "</ac:task-body></ac:task><ac:task><ac:task-id>2</ac:task-id><ac:task-body>two</ac:task-body></ac:task>"
+        "</ac:task-list>"
+    )
+    result = cs.replace_task(body, "1", "NEW-1")
+    assert result.body == (
+        f"<p>{macro('NEW-1')}</p><p>first</p><p>second <b>x</b></p>"
+        "<ac:task-list><ac:task><ac:task-id>2</ac:task-id><ac:task-body>two</ac:task-body></ac:task></ac:task-list>"
+    )
 
 
 def test_edits_reapplied_to_a_newer_body_keep_the_colleague_s_change():
