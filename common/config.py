@@ -39,6 +39,7 @@ class Key:
     minimum: float | None = None
     maximum: float | None = None  # a bound that keeps a typo from starting 10**9 threads or waiting a year
     blank_is_default: bool = True  # KEY= means "not set"; False where an empty value means something
+    pattern: str | None = None  # a str value must match it whole (a value that goes into a URL path)
 
 
 KEYS = {
@@ -201,6 +202,106 @@ KEYS = {
             "an entry deleted at the source: report it, or delete its timesheet",
             ("report", "delete"),
         ),
+        # Microsoft Graph: Outlook calendars (source of the graph-kimai job)
+        Key(
+            "GRAPH_TENANT_ID",
+            "str",
+            None,
+            "Microsoft Entra tenant id (a GUID) or its domain, e.g. acme.onmicrosoft.com",
+            pattern=r"[A-Za-z0-9][A-Za-z0-9.-]{0,253}",
+        ),
+        Key(
+            "GRAPH_CLIENT_ID",
+            "str",
+            None,
+            "application (client) id of the app registration",
+            pattern=r"[A-Za-z0-9][A-Za-z0-9.-]{0,253}",
+        ),
+        Key(
+            "GRAPH_CLIENT_SECRET",
+            "secret",
+            None,
+            "client secret of the app registration (client-credentials grant; application permissions "
+            "Calendars.Read, User.Read.All, MailboxSettings.Read)",
+        ),
+        Key("GRAPH_URL", "url", "https://graph.microsoft.com", "Microsoft Graph root address (the API is under /v1.0)"),
+        Key(
+            "GRAPH_LOGIN_URL",
+            "url",
+            "https://login.microsoftonline.com",
+            "Microsoft identity platform root address (token endpoint {tenant}/oauth2/v2.0/token)",
+        ),
+        Key(
+            "GRAPH_USERS",
+            "list",
+            (),
+            "comma list of mailboxes (e-mail addresses); empty = every user with a mail address",
+        ),
+        Key(
+            "GRAPH_WINDOW_PAST_DAYS",
+            "int",
+            90,
+            "days before today whose calendar events are read",
+            minimum=0,
+            maximum=3650,
+        ),
+        Key(
+            "GRAPH_WINDOW_FUTURE_DAYS",
+            "int",
+            30,
+            "days after today whose calendar events are read",
+            minimum=0,
+            maximum=3650,
+        ),
+        Key(
+            "GRAPH_CATEGORY_MAP",
+            "map",
+            None,
+            "Outlook category -> Kimai project or activity, inline 'Website relaunch=Relaunch;Call=activity:Calls' "
+            "or a file path (lines 'Category=Project', 'Category=project:Name', 'Category=activity:Name')",
+        ),
+        Key(
+            "GRAPH_DEFAULT_ACTIVITY",
+            "str",
+            None,
+            "Kimai activity (name or id) for events whose categories name no activity; unset = such events fail",
+        ),
+        Key(
+            "GRAPH_USER_MAP",
+            "map",
+            None,
+            "mailbox -> Kimai user id, inline 'ann@acme.example=3;bob@acme.example=4' or a file path; "
+            "unset = all time to the token's user",
+        ),
+        Key(
+            "GRAPH_SKIP",
+            "list",
+            ("declined", "cancelled", "free", "all-day"),
+            "events not turned into timesheets, comma list of declined, tentative, cancelled, free, all-day; "
+            "none = skip nothing",
+            ("declined", "tentative", "cancelled", "free", "all-day", "none"),
+        ),
+        Key(
+            "GRAPH_PRIVATE",
+            "choice",
+            "redact",
+            "private events: redact (the timesheet says 'Private appointment', never the subject) or skip",
+            ("redact", "skip"),
+        ),
+        Key(
+            "GRAPH_DELETE_POLICY",
+            "choice",
+            "report",
+            "an event deleted or cancelled in Outlook: report it, or delete its timesheet",
+            ("report", "delete"),
+        ),
+        Key(
+            "GRAPH_CONFLICT_POLICY",
+            "choice",
+            "manual",
+            "a timesheet changed in Kimai and its event in Outlook: manual (record a conflict), graph-wins, kimai-wins",
+            ("manual", "graph-wins", "kimai-wins"),
+        ),
         # Running
         Key("SYNC_JOBS", "list", ("gitea-kimai",), "jobs run by a bare `python sync.py`, comma separated"),
         Key("SYNC_WORKERS", "int", 4, "parallel requests per run", minimum=1, maximum=64),
@@ -264,6 +365,8 @@ def parse_value(key: Key, raw: object) -> Value:
         return key.default
     kind = key.kind
     if kind in ("str", "secret", "path", "map"):
+        if value and key.pattern and not re.fullmatch(key.pattern, value):
+            raise ConfigError(key.name, f"not a valid value: {value[:60]!r}")
         return value or None
     if kind == "url":
         if not value:
@@ -306,6 +409,17 @@ def parse_value(key: Key, raw: object) -> Value:
         items = tuple(part.strip() for part in value.split(",") if part.strip())
         if not items:
             raise ConfigError(key.name, f"expected a comma list of names, got {value!r}")
+        if key.choices:  # a list of known words, any case; 'none' alone = the empty list
+            unknown = [item for item in items if item.lower() not in key.choices]
+            if unknown:
+                raise ConfigError(
+                    key.name, f"unknown {', '.join(repr(u) for u in unknown)}; expected {', '.join(key.choices)}"
+                )
+            items = tuple(item.lower() for item in items)
+            if "none" in items:
+                if len(items) > 1:
+                    raise ConfigError(key.name, "'none' cannot be combined with other names")
+                return ()
         twice = sorted({item for item in items if items.count(item) > 1})
         if twice:
             raise ConfigError(key.name, f"names {', '.join(twice)} more than once")
@@ -451,16 +565,18 @@ SERVICE_KEYS: dict[str, tuple[str, ...]] = {
     "zammad": ("ZAMMAD_URL", "ZAMMAD_TOKEN"),
     "toggl": ("TOGGL_URL", "TOGGL_TOKEN", "TOGGL_WORKSPACE"),
     "harvest": ("HARVEST_URL", "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID"),
+    "graph": ("GRAPH_URL", "GRAPH_LOGIN_URL", "GRAPH_TENANT_ID", "GRAPH_CLIENT_ID", "GRAPH_CLIENT_SECRET"),
 }
 
-URL_KEYS = ("GITEA_URL", "KIMAI_URL", "ZAMMAD_URL", "TOGGL_URL", "HARVEST_URL")
+URL_KEYS = ("GITEA_URL", "KIMAI_URL", "ZAMMAD_URL", "TOGGL_URL", "HARVEST_URL", "GRAPH_URL")
 
 
 def tidy_values(values: dict[str, Value], sources: Mapping[str, str], env_file: str | None) -> None:
     """Service URLs without their API suffix; relative paths made absolute (in place)."""
     for name in URL_KEYS:
         if values.get(name):
-            values[name] = re.sub(r"/(api(/v\d+)?|v2)$", "", values[name])
+            suffix = r"/(v1\.0|beta)$" if name == "GRAPH_URL" else r"/(api(/v\d+)?|v2)$"
+            values[name] = re.sub(suffix, "", values[name])
     for name, key in KEYS.items():
         if key.kind in ("path", "map") and values.get(name):
             values[name] = resolve_path(key, values[name], sources.get(name), env_file)

@@ -342,13 +342,15 @@ class ServiceSession:
         *,
         params: Params | None = None,
         json: Any = None,
+        data: Mapping[str, str] | None = None,
         ok: Collection[int] = (200, 201, 204),
         not_found_ok: bool = False,
     ) -> requests.Response:
-        """Send one request and return the Response; raise a SyncError subclass on failure."""
+        """Send one request and return the Response; raise a SyncError subclass on failure.
+        `data` is a form body (application/x-www-form-urlencoded), `json` a JSON one."""
         url = self.url(path)
         for attempt in range(1, POST_429_SENDS + 1):
-            response = self._send(method, url, params, json)
+            response = self._send(method, url, params, json, data)
             if response.status_code == 429 and method == "POST" and attempt < POST_429_SENDS:
                 wait = _retry_after(response)
                 if wait is None or wait > MAX_RETRY_AFTER:
@@ -361,9 +363,11 @@ class ServiceSession:
             return response
         self._raise_for(method, path, response)
 
-    def _send(self, method: str, url: str, params: Params | None, json: Any) -> requests.Response:
+    def _send(
+        self, method: str, url: str, params: Params | None, json: Any, data: Mapping[str, str] | None = None
+    ) -> requests.Response:
         try:
-            response = self.session.request(method, url, params=params, json=json, timeout=self.timeout)
+            response = self.session.request(method, url, params=params, json=json, data=data, timeout=self.timeout)
         except DryRunWrite:
             raise
         except _LongRetryAfter:

@@ -124,6 +124,34 @@ MIGRATIONS = [
     """
     ALTER TABLE runs ADD COLUMN duration_ms INTEGER;
     """,
+    # 5: graph-kimai: the local copy of every Outlook calendar event of the window (store_graph.py);
+    # delta links live in cursors (job graph-kimai, scope delta:{mailbox}), timesheet links in links
+    """
+    CREATE TABLE graph_events (
+        mailbox TEXT NOT NULL,           -- lower-cased address
+        event_id TEXT NOT NULL,
+        ical_uid TEXT,
+        type TEXT,                       -- singleInstance, occurrence, exception, seriesMaster
+        series_master_id TEXT,
+        subject TEXT,
+        start_utc TEXT,                  -- 'YYYY-MM-DDTHH:MM:SSZ'
+        end_utc TEXT,
+        is_all_day INTEGER NOT NULL DEFAULT 0,   -- all-day: start/end = local midnights of the mailbox zone, in UTC
+        time_zone TEXT,                  -- the mailbox's IANA zone when the event was read
+        show_as TEXT,                    -- free, tentative, busy, oof, workingElsewhere, unknown
+        response TEXT,                   -- the mailbox owner's responseStatus.response
+        sensitivity TEXT,                -- normal, personal, private, confidential
+        is_cancelled INTEGER NOT NULL DEFAULT 0,
+        categories TEXT,                 -- JSON list of strings
+        organizer TEXT,                  -- organizer e-mail address
+        last_modified TEXT,
+        change_key TEXT,
+        deleted_at TEXT,                 -- set when the source removed it; the row is kept
+        seen_at TEXT NOT NULL,
+        PRIMARY KEY (mailbox, event_id)
+    );
+    CREATE INDEX graph_events_start ON graph_events(start_utc);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 RUN_COUNTS = ("created", "updated", "hidden", "deleted", "unchanged", "failed", "conflicts", "requests", "writes")
@@ -137,4 +165,5 @@ TABLES = (
     "webhook_deliveries",
     "imports",
     "import_errors",
+    "graph_events",
 )

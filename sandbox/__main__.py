@@ -21,7 +21,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from sandbox import Sandbox, seed, seed_imports, seed_zammad
+from sandbox import Sandbox, seed, seed_graph, seed_imports, seed_zammad
 from sandbox.contract import ContractError
 
 
@@ -47,6 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--zammad-port", type=int, default=0, help="fixed Zammad port (default: a free one)")
     parser.add_argument("--zammad-tickets", type=int, default=2000, help="bulk: Zammad tickets (default 2000)")
     parser.add_argument("--zammad-entries", type=int, default=5, help="bulk: entries per Zammad ticket (default 5)")
+    parser.add_argument("--graph-port", type=int, default=0, help="fixed Microsoft Graph port (default: a free one)")
+    parser.add_argument("--graph-mailboxes", type=int, default=50, help="bulk: Graph mailboxes (default 50)")
+    parser.add_argument("--graph-events", type=int, default=2000, help="bulk: events per mailbox (default 2000)")
     parser.add_argument("--kimai-timezone", default="Europe/Berlin", help="timezone of the Kimai user")
     parser.add_argument("--no-strict", action="store_true", help="skip contract validation (faster)")
     parser.add_argument("--env-out", type=Path, help="also write the environment lines to this file")
@@ -93,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             "toggl": args.toggl_port,
             "harvest": args.harvest_port,
             "zammad": args.zammad_port,
+            "graph": args.graph_port,
         },
     )
     if args.seed == "demo":
@@ -100,12 +104,14 @@ def main(argv: list[str] | None = None) -> int:
         seed_imports.toggl_demo(sandbox)
         seed_imports.harvest_demo(sandbox)
         seed_zammad.demo(sandbox)
+        seed_graph.demo(sandbox)
         sandbox.kimai.add_activity("Support", None)  # the global activity the demo maps Zammad time to
     elif args.seed == "bulk":
         seed.bulk(sandbox, repos=args.repos, issues=args.issues)
         seed_imports.toggl_bulk(sandbox, entries=args.import_entries)
         seed_imports.harvest_bulk(sandbox, entries=args.import_entries)
         seed_zammad.bulk(sandbox, tickets=args.zammad_tickets, entries=args.zammad_entries)
+        seed_graph.bulk(sandbox, mailboxes=args.graph_mailboxes, events=args.graph_events)
     sandbox.faults.configure(
         error_rate=args.error_rate,
         rate_429=args.rate_429,

@@ -47,7 +47,12 @@ SPEC_FILES = {
     "toggl": "toggl/toggl-track-v9.openapi3.subset.json",
     "harvest": "harvest/harvest-v2.subset.openapi3.json",
     "zammad": "zammad/openapi.handmade.json",
+    "graph": "msgraph/graph-v1.0-calendar-users.derived.json",
 }
+# documents served on the same port as the service's main one (Graph's stand-in also answers the
+# identity platform's token endpoint): their paths are merged in at the root, the main document's
+# paths keep its server path (/v1.0) in front
+EXTRA_SPEC_FILES = {"graph": ("msgraph/identity-token-client-credentials.handmade.json",)}
 GO_POINTER_TIMES = {
     ("Issue", "closed_at"),
     ("Issue", "due_date"),
@@ -88,6 +93,8 @@ class Contract:
             _fix_toggl(doc)
         if service == "zammad":
             _fix_zammad(doc)
+        if service == "graph":
+            _fix_graph(doc)
         self.document = _normalise(doc, self._uri)
         self._registry = Registry().with_resource(self._uri, Resource.from_contents(self.document, DRAFT4))
         servers = self.document.get("servers") or [{"url": ""}]
@@ -217,7 +224,8 @@ class Contract:
         request_body = self._resolve(request_body)
         if body is None:
             return ["missing required request body"] if request_body.get("required") else []
-        media = request_body.get("content", {}).get("application/json")
+        content = request_body.get("content", {})
+        media = content.get("application/json") or content.get("application/x-www-form-urlencoded")
         if media is None or "schema" not in media:
             return []
         schema = self._resolve(media["schema"])
@@ -365,6 +373,51 @@ def _fix_zammad(doc: dict) -> None:
     doc["components"]["schemas"]["TimeAccounting"]["properties"]["type_id"]["nullable"] = True
 
 
+def _fix_graph(doc: dict) -> None:
+    """Graph's next and delta links are opaque: they carry ``$skiptoken`` / ``$deltatoken`` and
+    none of the first request's parameters (the documented delta example), so those two are
+    declared and ``startDateTime`` / ``endDateTime`` are required only in spirit (the stand-in
+    answers 400 when a first request lacks them). ``/users`` pages with ``$skiptoken`` too.
+    Working hours' ``startTime``/``endTime`` lose the ``time`` format (see below)."""
+    token = {"in": "query", "required": False, "schema": {"type": "string"}}
+    for path, names in (
+        ("/v1.0/users", ("$skiptoken",)),
+        ("/v1.0/users/{user-id}/calendarView/delta", ("$skiptoken", "$deltatoken")),
+    ):
+        operation = doc["paths"][path]["get"]
+        for param in operation.get("parameters", []):
+            if param.get("in") == "query":
+                param["required"] = False
+        operation.setdefault("parameters", []).extend({"name": name, **token} for name in names)
+    # Edm.TimeOfDay ("08:00:00.0000000", as Graph sends working hours) has no offset, which
+    # OpenAPI's RFC 3339 'time' format demands; the pattern, kept, is what the CSDL means
+    working_hours = doc["components"]["schemas"]["microsoft.graph.workingHours"]
+    for part in working_hours.get("allOf", [working_hours]):
+        for name in ("startTime", "endTime"):
+            prop = part.get("properties", {}).get(name)
+            if prop is not None:
+                prop.pop("format", None)
+
+
+def _merge_documents(service: str, main: dict[str, Any], extras: list[dict[str, Any]]) -> dict[str, Any]:
+    """One document for a port that serves several APIs: the main document's paths under its
+    server path, the extras' paths at the root, all components together."""
+    base = urlsplit((main.get("servers") or [{"url": ""}])[0]["url"]).path.rstrip("/")
+    merged = dict(main)
+    merged["servers"] = [{"url": "/"}]
+    merged["paths"] = {base + path: item for path, item in main["paths"].items()}
+    components = {kind: dict(items) for kind, items in main.get("components", {}).items()}
+    for extra in extras:
+        merged["paths"].update(extra["paths"])
+        for kind, items in extra.get("components", {}).items():
+            for name, value in items.items():
+                if name in components.get(kind, {}):
+                    raise ContractError(service, f"component {kind}/{name} is defined twice")
+                components.setdefault(kind, {})[name] = value
+    merged["components"] = components
+    return merged
+
+
 def _normalise(node: Any, uri: str) -> Any:
     """Apply the module-level normalisations and make every local $ref absolute."""
     if isinstance(node, list):
@@ -401,6 +454,9 @@ def get_contract(service: str) -> Contract | None:
 
 def _build(service: str, path: Path) -> Contract:
     document = _read(service, path)
+    extras = [_read(service, specs_dir() / extra) for extra in EXTRA_SPEC_FILES.get(service, ())]
+    if extras:
+        document = _merge_documents(service, document, extras)
     try:
         return Contract(service, document)
     except Exception as error:  # a document that parses but is not a usable OpenAPI 3.0 file

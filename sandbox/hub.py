@@ -14,6 +14,7 @@ from typing import Any
 from sandbox import contract
 from sandbox.faults import Faults
 from sandbox.gitea import GiteaService
+from sandbox.graph import GraphService
 from sandbox.harvest import HarvestService
 from sandbox.kimai import KimaiService
 from sandbox.recording import RequestLog, RequestRecord
@@ -27,6 +28,7 @@ SERVICES: dict[str, Callable[..., Service]] = {
     "toggl": lambda **options: TogglService(timezone=options["kimai_timezone"]),
     "harvest": lambda **options: HarvestService(timezone=options["kimai_timezone"]),
     "zammad": lambda **options: ZammadService(),
+    "graph": lambda **options: GraphService(),
 }
 
 

@@ -248,7 +248,10 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._send(control_response(self.server, self.command, url.path, url.query, raw_body))
             return
         service, sandbox = self.server.service, self.server.sandbox
-        body, body_is_json = _parse_json(raw_body)
+        if "x-www-form-urlencoded" in (self.headers.get("Content-Type") or ""):
+            body, body_is_json = _parse_form(raw_body), True  # a token endpoint's form, as a dict
+        else:
+            body, body_is_json = _parse_json(raw_body)
         request = Request(self.command, url.path, parse_qs(url.query, keep_blank_values=True), self.headers, body)
         try:
             violations = self._check_request(request, raw_body, body_is_json) if sandbox.strict else []
@@ -339,7 +342,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                 method=request.method,
                 path=request.path,
                 query=request.query,
-                body=request.body,
+                body=_masked(request.body),
                 status=status,
                 fault=fault,
                 headers=dict(self.headers.items()),
@@ -376,6 +379,20 @@ def _parse_json(raw: bytes) -> tuple[Any, bool]:
         return json.loads(raw), True
     except ValueError:
         return None, False
+
+
+def _masked(body: Any) -> Any:
+    """The body as the request log keeps it: a client secret (token endpoint form) masked."""
+    if isinstance(body, dict) and "client_secret" in body:
+        return {**body, "client_secret": "***"}
+    return body
+
+
+def _parse_form(raw: bytes) -> dict[str, str]:
+    """An application/x-www-form-urlencoded body as {name: last value}."""
+    return {
+        name: values[-1] for name, values in parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True).items()
+    }
 
 
 def control_response(server: ServiceServer, method: str, path: str, query: str, raw_body: bytes) -> Response:

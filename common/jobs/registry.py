@@ -4,6 +4,7 @@ with one `Job` class (options.py says what it declares) and one entry below."""
 
 from .csv_kimai import CsvKimaiJob
 from .gitea_kimai import GiteaKimaiJob
+from .graph_kimai import GraphKimaiJob
 from .harvest_kimai import HarvestKimaiJob
 from .options import Job
 from .toggl_kimai import TogglKimaiJob
@@ -17,5 +18,6 @@ JOBS: dict[str, type[Job]] = {
         TogglKimaiJob,
         HarvestKimaiJob,
         CsvKimaiJob,
+        GraphKimaiJob,
     )
 }
