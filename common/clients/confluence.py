@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 
-from ..errors import ApiError
+from ..errors import ApiError, ConfigError
 from ..http import RequestCounter, ServiceSession
 from . import FirstAnswer, Record, is_record
 from .jira import DEPLOYMENTS, Deployment, auth_for
@@ -90,6 +90,24 @@ def page_ref(text: str) -> PageRef:
             return PageRef(space=unquote_plus(display.group(1)), title=unquote_plus(display.group(2)))
     shown = "".join(c for c in value[:80] if c.isprintable())
     raise ValueError(f"not a Confluence page id or page URL: {shown!r}")
+
+
+def confluence_client(
+    settings: Settings, counter: RequestCounter, deployment: Deployment, dry_run: bool = False
+) -> ConfluenceClient:
+    """The client of CONFLUENCE_URL with CONFLUENCE_TOKEN / CONFLUENCE_EMAIL (default: Jira's)."""
+    token = settings.confluence_token or settings.jira_token
+    if not token:
+        raise ConfigError("CONFLUENCE_TOKEN", "missing (nor is JIRA_TOKEN set)")
+    return ConfluenceClient(
+        settings,
+        counter,
+        url=settings.confluence_url,
+        token=token,
+        email=settings.confluence_email or settings.jira_email,
+        deployment=deployment,
+        dry_run=dry_run,
+    )
 
 
 class ConfluenceClient:

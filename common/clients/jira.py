@@ -66,6 +66,31 @@ def detect_deployment(
     return deployment_of(FirstAnswer(http, "JIRA_URL", "Jira").get_json("serverInfo", shape=is_record("version")))
 
 
+def atlassian_deployment(settings: Settings, counter: RequestCounter) -> Deployment:
+    """ATLASSIAN_DEPLOYMENT, or with ``auto`` what Jira's serverInfo says (one request)."""
+    chosen = settings.get("ATLASSIAN_DEPLOYMENT") or "auto"
+    if chosen in DEPLOYMENTS:
+        return chosen
+    return detect_deployment(
+        settings, counter, url=settings.jira_url, token=settings.jira_token, email=settings.jira_email
+    )
+
+
+def jira_client(
+    settings: Settings, counter: RequestCounter, deployment: Deployment, dry_run: bool = False
+) -> JiraClient:
+    """The client of JIRA_URL with JIRA_TOKEN (and JIRA_EMAIL on Cloud)."""
+    return JiraClient(
+        settings,
+        counter,
+        url=settings.jira_url,
+        token=settings.jira_token,
+        email=settings.jira_email,
+        deployment=deployment,
+        dry_run=dry_run,
+    )
+
+
 class JiraClient:
     def __init__(
         self,
@@ -193,6 +218,11 @@ class JiraClient:
         )
         body = response.json() if response.content else {}
         return body if isinstance(body, dict) else {}
+
+    def remove_labels(self, key: str, labels: Sequence[str]) -> None:
+        """Take labels off the issue (an edit, idempotent)."""
+        update = {"labels": [{"remove": label} for label in labels]}
+        self.http.request("PUT", f"issue/{_segment(key)}", json={"update": update}, ok=(200, 204))
 
     def delete_issue(self, key: str) -> bool:
         """Delete the issue; False when it was already gone."""
