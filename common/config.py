@@ -337,7 +337,7 @@ KEYS = {
             "CONFLUENCE_PAGES",
             "list",
             (),
-            "comma list of page ids or page URLs whose page trees confluence-jira reads (--page adds to none)",
+            "comma list of page ids or page URLs whose page trees confluence-jira reads (--page replaces them)",
         ),
         Key(
             "JIRA_PROJECT",

@@ -219,10 +219,9 @@ class JiraClient:
         body = response.json() if response.content else {}
         return body if isinstance(body, dict) else {}
 
-    def remove_labels(self, key: str, labels: Sequence[str]) -> None:
-        """Take labels off the issue (an edit, idempotent)."""
-        update = {"labels": [{"remove": label} for label in labels]}
-        self.http.request("PUT", f"issue/{_segment(key)}", json={"update": update}, ok=(200, 204))
+    def set_labels(self, key: str, labels: Sequence[str]) -> None:
+        """Set the issue's labels to exactly these (an edit: idempotent)."""
+        self.http.request("PUT", f"issue/{_segment(key)}", json={"fields": {"labels": list(labels)}}, ok=(200, 204))
 
     def delete_issue(self, key: str) -> bool:
         """Delete the issue; False when it was already gone."""
