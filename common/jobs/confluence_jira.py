@@ -82,7 +82,7 @@ class ConfluenceJiraJob(Job):
     examples = (
         "python sync.py confluence-jira --page 123456 --dry-run",
         "python sync.py confluence-jira --page https://acme.atlassian.net/wiki/spaces/T/pages/123456/Minutes",
-        "python sync.py undo 42",
+        "python sync.py confluence-jira --full --json",
     )
     options = (PAGE_OPTION,)
     Options = Options
