@@ -66,14 +66,14 @@ class StoreAtlassian:
         return [_issue_row(row) for row in rows]
 
     def mark_issue_pending(self, origin: str, page_id: str, task_id: str, run_id: int | None) -> str:
-        """Record the intent to create (committed before the POST is sent); keeps the time of the
-        first send of a create still pending. Returns that time."""
+        """Record the intent to create (committed before the POST is sent) and when it is sent:
+        JIRA_SEARCH_LAG counts from the latest send. Returns that time."""
         now = _now()
         with self.conn:
             self.conn.execute(
                 "INSERT INTO jira_task_issues (origin, page_id, task_id, state, sent_at, run_id, updated_at) "
                 "VALUES (?, ?, ?, 'pending', ?, ?, ?) ON CONFLICT (origin) DO UPDATE SET "
-                "state = 'pending', sent_at = COALESCE(jira_task_issues.sent_at, excluded.sent_at), "
+                "state = 'pending', sent_at = excluded.sent_at, "
                 "run_id = excluded.run_id, updated_at = excluded.updated_at",
                 (origin, page_id, task_id, now, run_id, now),
             )

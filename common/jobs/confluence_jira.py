@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .. import shutdown
 from ..clients import Record
 from ..clients.confluence import ConfluenceClient, Page, PageConflict, confluence_client, page_ref
 from ..clients.jira import JiraClient, atlassian_deployment, jira_client, jql_string
@@ -30,6 +31,7 @@ from ..errors import STOPS_RUN, AuthError, ConfigError, NotFound, SyncError, Unk
 from .base import ActionKind, Applier, Result
 from .confluence_jira_plan import (
     JOB,
+    ORIGIN_PREFIX,
     TRACKSYNC_LABEL,
     ConfluenceJiraPlan,
     ConfluenceJiraRead,
@@ -41,6 +43,7 @@ from .confluence_jira_plan import (
     global_id,
     issue_state,
     origin_label,
+    page_of,
     plan_confluence_jira,
 )
 from .options import Job, JobOptions
@@ -110,6 +113,7 @@ class ConfluenceJiraJob(Job):
         self.pages_seen: list[tuple[PageRead, bool]] = []  # (page, fully synced when nothing fails)
         self.roots_failed: set[str] = set()
         self.last_read: ConfluenceJiraRead | None = None
+        self.every_label_read = False
 
     # -- read ---------------------------------------------------------------------------------
     def connect(self) -> None:
@@ -148,12 +152,16 @@ class ConfluenceJiraJob(Job):
         conflicts = {c["source_key"] for c in self.store.conflicts(job=JOB)}
         read = ConfluenceJiraRead([], stored_links, {}, {}, conflicts, now)
         listed = self.read_pages(read)
-        changed = self.read_changed_issues(read)
-        wanted_pages = {
-            row["page_id"]
-            for row in stored_links.values()
-            if row["state"] == "pending" or (row.get("issue_key") in changed)
-        }
+        self.read_changed_issues(read)
+        wanted_pages: set[str] = set()  # pages to parse whatever their version
+        for origin, row in stored_links.items():
+            issue = read.by_key.get(str(row.get("issue_key")))
+            if row["state"] == "pending":
+                wanted_pages.add(row["page_id"])
+            elif issue is not None and row.get("issue_status") is None:
+                read.first_looks[origin] = issue
+            elif issue is not None and issue.status != row.get("issue_status"):
+                wanted_pages.add(row["page_id"])  # changed in Jira: its task may need its checkbox
         pages = self.read_bodies(listed, wanted_pages, read)
         self.read_lookups(pages, read)
         read.pages = pages
@@ -192,8 +200,9 @@ class ConfluenceJiraJob(Job):
                 found.append((page, root, page.body is not None))
         return found
 
-    def read_changed_issues(self, read: ConfluenceJiraRead) -> set[str]:
-        """The tracksync issues updated since the Jira cursor (all on --full), by key."""
+    def read_changed_issues(self, read: ConfluenceJiraRead) -> None:
+        """The tracksync issues updated since the Jira cursor (every one on a first or --full run,
+        which also finds every origin label), and those never looked at since their create."""
         cursor = None if self.opts.full else self.store.cursor(JOB, "issues")
         jql = f"labels = {jql_string(TRACKSYNC_LABEL)}"
         if cursor:
@@ -204,12 +213,16 @@ class ConfluenceJiraJob(Job):
         started = self.jira.http.server_time(first=True)
         if complete and started is not None:
             self.cursors["issues"] = started.strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.every_label_read = complete and not cursor
         keys: set[str] = set()
         for record in issues:
             state = issue_state(record) if isinstance(record, dict) else None
             if state is not None:
                 read.by_key[state.key] = state
                 keys.add(state.key)
+                for label in state.labels:
+                    if label.startswith(ORIGIN_PREFIX):
+                        read.by_label.setdefault(label, state)
         # issues never looked at since their create (status unknown): by key, in one search
         unknown = sorted(
             {str(r["issue_key"]) for r in read.links.values() if r.get("issue_key") and not r.get("issue_status")}
@@ -221,8 +234,6 @@ class ConfluenceJiraJob(Job):
                 state = issue_state(record) if isinstance(record, dict) else None
                 if state is not None:
                     read.by_key[state.key] = state
-                    keys.add(state.key)
-        return keys
 
     def read_bodies(
         self, pages: list[tuple[Page, str, bool]], wanted: set[str], read: ConfluenceJiraRead
@@ -274,9 +285,13 @@ class ConfluenceJiraJob(Job):
                     continue
                 labels.append(origin)
                 keys += [k for k in task.jira_keys if k not in read.by_key]
-        if not labels:
+        if self.every_label_read:  # every tracksync issue was just read, with its labels
+            labels = []
+        if not labels and not keys:
             return
-        if len(labels) > 4 * LABELS_PER_SEARCH:  # many new tasks: every tracksync issue in one paged read
+        if not labels:
+            queries: list[str] = []
+        elif len(labels) > 4 * LABELS_PER_SEARCH:  # many new tasks: every tracksync issue in one paged read
             queries = [f"labels = {jql_string(TRACKSYNC_LABEL)}"]
         else:
             queries = [" OR ".join(f"labels = {jql_string(x)}" for x in c) for c in _chunks(labels, LABELS_PER_SEARCH)]
@@ -327,6 +342,7 @@ class ConfluenceJiraJob(Job):
         for transition in plan.transitions:
             self.transition(transition, read)
         for page_id, edits in plan.page_edits.items():
+            shutdown.check()
             if not self.write_page(plan, page_id, edits):
                 failed_pages.add(page_id)
         self.finish(plan, failed_pages)
@@ -467,9 +483,8 @@ class ConfluenceJiraJob(Job):
                 own.project if own else None, own.key if own else None,
             )  # fmt: skip
             del project, issue
-        if plan.waiting:
-            for page_id in {o.rsplit("-", 1)[0].removeprefix("confluence-task-") for o in plan.waiting}:
-                self.store.forget_confluence_page(page_id)
+        for page_id in {page_of(origin) for origin in plan.waiting}:
+            self.store.forget_confluence_page(page_id)
         if not self.result.failures:
             self.store.set_cursors(JOB, self.cursors)
 
@@ -486,6 +501,7 @@ class IssueCreator:
     def create_all(self) -> None:
         unknown: list[NewIssue] = []
         for new in self.plan.creates:
+            shutdown.check()  # a stop asked for: no new create
             try:
                 fields = self.fields(new)
             except ConfigError:

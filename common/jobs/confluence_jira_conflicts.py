@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from ..errors import UsageError
 from ..runlock import JobLock
 from ..store import Store
-from .confluence_jira_plan import JOB
+from .confluence_jira_plan import JOB, page_of
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -56,7 +56,7 @@ def resolve_task_conflict(settings: Settings, conflict_id: int, keep: str) -> st
             store.update_issue_link(
                 origin, task_complete=int(task_complete), issue_status="", issue_done=int(issue_done)
             )
-            store.forget_confluence_page(origin.removeprefix("confluence-task-").rsplit("-", 1)[0])
+            store.forget_confluence_page(page_of(origin))
             done = "the issue's state wins: the next run sets the checkbox"
         else:
             store.update_issue_link(

@@ -27,12 +27,18 @@ from .base import Action, ActionKind
 JOB = "confluence-jira"
 TRACKSYNC_LABEL = "tracksync"
 TARGET = "issue"
+ORIGIN_PREFIX = "confluence-task-"
 Style = Literal["link", "replace"]
 Row = dict[str, Any]
 
 
 def origin_label(page_id: str, task_id: str) -> str:
-    return f"confluence-task-{page_id}-{task_id}"
+    return f"{ORIGIN_PREFIX}{page_id}-{task_id}"
+
+
+def page_of(origin: str) -> str:
+    """The page id of an origin label (page ids are digits, task ids may hold a hyphen)."""
+    return origin.removeprefix(ORIGIN_PREFIX).split("-", 1)[0]
 
 
 def global_id(page_id: str, task_id: str) -> str:
@@ -94,6 +100,7 @@ class ConfluenceJiraRead:
     now: datetime
     failures: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    first_looks: dict[str, IssueState] = field(default_factory=dict)  # origin -> issue first seen since its create
 
 
 @dataclass(frozen=True)
@@ -190,6 +197,8 @@ def _seconds_since(sent_at: str | None, now: datetime) -> float:
 
 def plan_confluence_jira(read: ConfluenceJiraRead, settings: Settings_) -> ConfluenceJiraPlan:
     plan = ConfluenceJiraPlan(pages={p.page.id: p for p in read.pages})
+    for origin, issue in read.first_looks.items():  # the status an issue was created with: recorded
+        plan.records[origin] = {"issue_status": issue.status, "issue_done": int(issue.done)}
     for page_read in read.pages:
         for task in page_read.storage.tasks:
             _plan_task(plan, read, settings, page_read, task)
