@@ -63,6 +63,7 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     text: str | None = None
     text_type: str = "text/html; charset=utf-8"
+    drop: bool = False  # performed, then the connection is closed unanswered (a service's own commit-drop hook)
 
     def encode(self) -> tuple[bytes, str | None]:
         if self.text is not None:
@@ -278,7 +279,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._answer_with_failure(request)
             return
         sandbox.log.add_violations(violations, service.name)
-        if plan.commit_drop:
+        if plan.commit_drop or response.drop:
             self._record(request, None, "commit_drop")
             self._drop()
             return

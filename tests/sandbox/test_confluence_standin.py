@@ -1,0 +1,208 @@
+"""The Confluence stand-in, both deployments, through plain requests and the j-found client: pages
+with storage bodies and versions, children over several pages, CQL descendants (+ lastmodified),
+the version check (409), unique titles, delete, labels, content properties, version restore, the
+demo seed and the hostile-case hooks. Every test fails on a contract violation."""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+
+from common.clients.confluence import ConfluenceClient, PageConflict
+from common.config import load_settings
+from common.confluence_storage import find_jira_macros, find_tasks
+from common.errors import AuthError, NotFound
+from common.http import RequestCounter
+from sandbox import Sandbox, seed_atlassian
+
+
+@pytest.fixture(params=["cloud", "datacenter"])
+def sb(request: pytest.FixtureRequest):
+    sandbox = Sandbox(services=["jira", "confluence"], atlassian=request.param).start()
+    sandbox.seed = seed_atlassian.demo(sandbox)  # type: ignore[attr-defined]
+    yield sandbox
+    threading.Thread(target=sandbox.stop, daemon=True).start()
+    assert sandbox.violations == []
+
+
+def client(sb: Sandbox) -> ConfluenceClient:
+    env = sb.env()
+    settings = load_settings(None, environ={"CACHE_ENABLED": "false", "HTTP_RETRY_BACKOFF": "0", "HTTP_TIMEOUT": "5"})
+    made = ConfluenceClient(
+        settings,
+        RequestCounter(),
+        url=env["CONFLUENCE_URL"],
+        token=env["CONFLUENCE_TOKEN"],
+        email=env.get("CONFLUENCE_EMAIL"),
+        deployment=sb.confluence.deployment,  # type: ignore[attr-defined]
+    )
+    made.current_user()
+    return made
+
+
+def v1(sb: Sandbox) -> tuple[str, dict[str, str]]:
+    env = sb.env()
+    if sb.confluence.cloud:  # type: ignore[attr-defined]
+        basic = base64.b64encode(f"{env['CONFLUENCE_EMAIL']}:{env['CONFLUENCE_TOKEN']}".encode()).decode()
+        return env["CONFLUENCE_URL"] + "/rest/api", {"Authorization": f"Basic {basic}"}
+    return env["CONFLUENCE_URL"] + "/rest/api", {"Authorization": f"Bearer {env['CONFLUENCE_TOKEN']}"}
+
+
+def test_seed_tree_tasks_macros_and_mentions(sb):
+    seed = sb.seed
+    wiki = client(sb)
+    cloud = sb.confluence.cloud
+    kickoff = wiki.get_page(seed.pages[seed_atlassian.TASK_PAGE])
+    tasks = find_tasks(kickoff.body)
+    own = [t for t in tasks]
+    assert [t.task_id for t in own if t.status == "incomplete"] == seed.open_tasks[kickoff.id]
+    assert any(t.status == "complete" for t in own)
+    first = next(t for t in own if t.task_id == "1")
+    assert first.due is not None and first.mentions
+    assert ("account-id" if cloud else "userkey") in kickoff.body
+    table = wiki.get_page(seed.pages[seed_atlassian.TABLE_PAGE])
+    assert [t.task_id for t in find_tasks(table.body)] == ["1", "2"]
+    apollo = wiki.get_page(seed.pages["Project Apollo"])
+    assert [m.key for m in find_jira_macros(apollo.body)] == [seed.issues["epic"]]
+    # three levels: root > Project Apollo > Apollo kickoff > Apollo kickoff actions
+    assert table.parent_id == kickoff.id and kickoff.parent_id == apollo.id and apollo.parent_id == seed.root_id
+    assert sb.env()["CONFLUENCE_PAGES"] == seed.root_id
+
+
+def test_children_over_several_pages_and_descendants(sb):
+    wiki = client(sb)
+    root = sb.seed.root_id
+    sb.confluence.max_limit = 5
+    children, complete = wiki.child_pages(root)
+    assert complete and len(children) == 12
+    assert [c.title for c in children][:2] == ["Project Apollo", "Meeting notes 01"]
+    assert sb.count("confluence", "GET") >= 1 + 3  # current user + three pages of children
+    pages, complete = wiki.descendants(root)
+    assert complete and len(pages) == len(sb.seed.pages) - 1
+    assert all(page.body is not None and page.version == 1 for page in pages)
+    later = datetime.now(UTC) + timedelta(minutes=2)
+    assert wiki.descendants(root, modified_since=later)[0] == []
+    sb.confluence.edit_page(sb.seed.pages["Apollo notes"], body="<p>changed</p>")
+    recent = datetime.now(UTC) - timedelta(minutes=1)
+    changed = wiki.descendants(root, modified_since=recent)[0]
+    assert len(changed) == len(sb.seed.pages) - 1  # minute precision: everything seeded a moment ago
+    sub = wiki.descendants(sb.seed.pages["Project Apollo"])[0]
+    assert {p.title for p in sub} == {"Apollo kickoff", "Apollo kickoff actions", "Apollo notes"}
+
+
+def test_update_needs_the_next_version_and_409_keeps_the_colleague(sb):
+    wiki = client(sb)
+    page = wiki.get_page(sb.seed.pages["Apollo notes"])
+    sb.confluence.collide_on_next_put(page.id, lambda body: body + "<p>colleague</p>")
+    with pytest.raises(PageConflict):
+        wiki.update_page(page, page.body + "<p>mine</p>")
+    current = wiki.get_page(page.id)
+    assert current.version == 2 and current.body.endswith("<p>colleague</p>")
+    saved = wiki.update_page(current, current.body + "<p>mine</p>")
+    assert saved.version == 3
+    assert sb.confluence.pages[page.id].body.endswith("<p>colleague</p><p>mine</p>")
+    with pytest.raises(PageConflict):  # a stale version is always refused
+        wiki.update_page(current, "<p>old</p>")
+
+
+def test_missing_and_restricted_pages(sb):
+    wiki = client(sb)
+    with pytest.raises(NotFound):
+        wiki.get_page("999999")
+    hidden = sb.seed.pages["Meeting notes 03"]
+    sb.confluence.restrict(hidden, 403)
+    with pytest.raises(AuthError, match="403"):
+        wiki.get_page(hidden)
+    other = sb.seed.pages["Meeting notes 04"]
+    sb.confluence.restrict(other, 404)  # as Cloud answers for a page the user may not see
+    with pytest.raises(NotFound):
+        wiki.get_page(other)
+    children, _ = wiki.child_pages(sb.seed.root_id)
+    assert hidden not in {c.id for c in children}
+    assert hidden not in {p.id for p in wiki.descendants(sb.seed.root_id)[0]}
+
+
+def test_create_unique_titles_delete_labels_properties_restore(sb):
+    base, headers = v1(sb)
+    root = sb.seed.root_id
+    page = {
+        "type": "page",
+        "title": "New page",
+        "space": {"key": "ENG"},
+        "ancestors": [{"id": root}],
+        "body": {"storage": {"value": "<p>v1</p>", "representation": "storage"}},
+    }
+    made = requests.post(base + "/content", json=page, headers=headers, timeout=5)
+    assert made.status_code == 200
+    page_id = made.json()["id"]
+    assert requests.post(base + "/content", json=page, headers=headers, timeout=5).status_code == 400
+    if sb.confluence.cloud:
+        env = sb.env()
+        v2 = env["CONFLUENCE_URL"] + "/api/v2/pages"
+        space_id = sb.confluence.spaces["ENG"].id
+        body = {
+            "spaceId": space_id,
+            "status": "current",
+            "title": "New page",
+            "parentId": root,
+            "body": {"representation": "storage", "value": "<p>x</p>"},
+        }
+        assert requests.post(v2, json=body, headers=headers, timeout=5).status_code == 400
+        body["title"] = "Another page"
+        assert requests.post(v2, json=body, headers=headers, timeout=5).status_code == 200
+
+    labels = requests.post(
+        base + f"/content/{page_id}/label",
+        json=[{"prefix": "global", "name": "tracksync-test"}],
+        headers=headers,
+        timeout=5,
+    )
+    assert labels.status_code == 200 and sb.confluence.pages[page_id].labels == ["tracksync-test"]
+    found = requests.get(
+        base + "/content/search", params={"cql": 'label = "tracksync-test"'}, headers=headers, timeout=5
+    )
+    assert [r["id"] for r in found.json()["results"]] == [page_id]
+
+    prop = {"key": "tracksync-epic", "value": {"issue": "10000"}}
+    assert (
+        requests.post(base + f"/content/{page_id}/property", json=prop, headers=headers, timeout=5).status_code == 200
+    )
+    assert (
+        requests.post(base + f"/content/{page_id}/property", json=prop, headers=headers, timeout=5).status_code == 409
+    )
+    got = requests.get(base + f"/content/{page_id}/property/tracksync-epic", headers=headers, timeout=5).json()
+    assert got["value"] == {"issue": "10000"} and got["version"]["number"] == 1
+
+    sb.confluence.edit_page(page_id, body="<p>v2 by alice</p>")
+    restore = {"operationKey": "restore", "params": {"versionNumber": 1, "message": "undo"}}
+    answer = requests.post(base + f"/content/{page_id}/version", json=restore, headers=headers, timeout=5)
+    assert answer.status_code == 200 and answer.json()["number"] == 3
+    assert sb.confluence.pages[page_id].body == "<p>v1</p>"
+    old = requests.get(
+        base + f"/content/{page_id}", params={"version": "2", "expand": "body.storage"}, headers=headers, timeout=5
+    ).json()
+    assert old["body"]["storage"]["value"] == "<p>v2 by alice</p>"
+
+    assert requests.delete(base + f"/content/{page_id}", headers=headers, timeout=5).status_code == 204
+    assert requests.get(base + f"/content/{page_id}", headers=headers, timeout=5).status_code == 404
+    # the title is free again
+    assert requests.post(base + "/content", json=page, headers=headers, timeout=5).status_code == 200
+
+
+def test_throttle_and_fail_next_hooks(sb):
+    base, headers = v1(sb)
+    sb.confluence.throttle(1, retry_after=2)
+    answer = requests.get(base + "/user/current", headers=headers, timeout=5)
+    assert answer.status_code == 429 and answer.headers["Retry-After"] == "2"
+    assert requests.get(base + "/user/current", headers=headers, timeout=5).status_code == 200
+    sb.confluence.fail_next("PUT", r"/content/", 503)
+    wiki = client(sb)
+    page = wiki.get_page(sb.seed.pages["Apollo notes"])
+    started = time.monotonic()
+    saved = wiki.update_page(page, "<p>after a 503</p>")  # the client retries an idempotent PUT
+    assert saved.version == 2 and time.monotonic() - started < 5

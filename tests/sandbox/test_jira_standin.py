@@ -1,0 +1,220 @@
+"""The Jira stand-in, both deployments, through plain requests and the j-found client: auth per
+deployment, serverInfo/myself, projects, issue create/get/edit/delete with Jira's validation,
+transitions by target status, remote links upserted by globalId, the JQL subset with both paging
+styles, search lag and the create-only faults. Every test fails on a contract violation."""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+
+import pytest
+import requests
+
+from common.clients.jira import JiraClient, detect_deployment
+from common.config import load_settings
+from common.errors import ApiError, UnknownOutcome
+from common.http import RequestCounter
+from sandbox import Sandbox, seed_atlassian
+
+
+@pytest.fixture(params=["cloud", "datacenter"])
+def sb(request: pytest.FixtureRequest):
+    sandbox = Sandbox(services=["jira", "confluence"], atlassian=request.param).start()
+    sandbox.seed = seed_atlassian.demo(sandbox)  # type: ignore[attr-defined]
+    yield sandbox
+    threading.Thread(target=sandbox.stop, daemon=True).start()
+    if "allow_violations" not in request.fixturenames:
+        assert sandbox.violations == []
+
+
+@pytest.fixture
+def allow_violations() -> None:
+    """A test that sends requests off the contract on purpose."""
+
+
+def settings():
+    return load_settings(None, environ={"CACHE_ENABLED": "false", "HTTP_RETRY_BACKOFF": "0", "HTTP_TIMEOUT": "5"})
+
+
+def client(sb: Sandbox) -> JiraClient:
+    env = sb.env()
+    return JiraClient(
+        settings(),
+        RequestCounter(),
+        url=env["JIRA_URL"],
+        token=env["JIRA_TOKEN"],
+        email=env.get("JIRA_EMAIL"),
+        deployment=sb.jira.deployment,  # type: ignore[attr-defined]
+    )
+
+
+def api(sb: Sandbox) -> tuple[str, dict[str, str]]:
+    """(API base, auth headers) of the deployment."""
+    env = sb.env()
+    if sb.jira.cloud:  # type: ignore[attr-defined]
+        basic = base64.b64encode(f"{env['JIRA_EMAIL']}:{env['JIRA_TOKEN']}".encode()).decode()
+        return env["JIRA_URL"] + "/rest/api/3", {"Authorization": f"Basic {basic}"}
+    return env["JIRA_URL"] + "/rest/api/2", {"Authorization": f"Bearer {env['JIRA_TOKEN']}"}
+
+
+def test_auth_per_deployment_and_server_info(sb):
+    env = sb.env()
+    cloud = sb.jira.cloud
+    base, headers = api(sb)
+    assert requests.get(base + "/myself", headers=headers, timeout=5).status_code == 200
+    bearer = {"Authorization": f"Bearer {env['JIRA_TOKEN']}"}
+    # Cloud wants Basic e-mail:API token; a Bearer token is a Data Center PAT
+    assert (requests.get(base + "/myself", headers=bearer, timeout=5).status_code == 200) is not cloud
+    wrong = {"Authorization": "Bearer nope"}
+    answer = requests.get(base + "/myself", headers=wrong, timeout=5)
+    assert answer.status_code == 401 and answer.json()["errorMessages"]
+    assert (
+        detect_deployment(
+            settings(), RequestCounter(), url=env["JIRA_URL"], token=env["JIRA_TOKEN"], email=env.get("JIRA_EMAIL")
+        )
+        == sb.jira.deployment
+    )
+    me = client(sb).myself()
+    assert ("accountId" in me) is cloud and ("key" in me) is not cloud
+    info = client(sb).server_info()
+    assert info["deploymentType"] == ("Cloud" if cloud else "Server")
+    # the other deployment's API version is not there
+    other = env["JIRA_URL"] + ("/rest/api/2/issue/ACME-1" if cloud else "/rest/api/3/issue/ACME-1")
+    assert requests.get(other, headers=headers, timeout=5).status_code == 404
+
+
+def test_create_get_search_transition_link_delete(sb):
+    jira = client(sb)
+    cloud = sb.jira.cloud
+    project = jira.project("ACME")
+    assert project and {t["name"] for t in project["issueTypes"]} >= {"Task", "Epic"}
+    assert jira.project("NOPE") is None
+    alice = "5b10ac8d82e05b22cc7d4ef5" if cloud else "alice"
+    fields = jira.issue_fields(
+        project="ACME",
+        issue_type="Task",
+        summary="Draft  the\trelease plan",
+        description=["From page X", ("X", "http://wiki/x")],
+        labels=["tracksync", "confluence-task-1-2"],
+        assignee=alice,
+        parent=sb.seed.issues["epic"] if cloud else None,
+    )
+    made = jira.create_issue(fields)
+    issue = sb.jira.issue_by_key(made["key"])
+    assert issue.summary == "Draft the release plan" and issue.status.name == "To Do"
+    assert isinstance(issue.description, dict if cloud else str)
+    assert (issue.parent_key == sb.seed.issues["epic"]) is cloud
+    found, complete = jira.search('project = ACME AND labels = "confluence-task-1-2"')
+    assert complete and [i["key"] for i in found] == [made["key"]]
+
+    transitions = jira.transitions(made["key"])
+    done = [t for t in transitions if t["to"]["name"] == "Done"]
+    assert done and done[0]["name"] != "Done"  # pick by target status, not by name
+    assert done[0]["to"]["statusCategory"]["key"] == "done"
+    jira.transition(made["key"], done[0]["id"])
+    assert sb.jira.issue_by_key(made["key"]).status.name == "Done"
+
+    first = jira.upsert_remote_link(made["key"], "tracksync:confluence:1:2", "http://wiki/x", "Page X")
+    again = jira.upsert_remote_link(made["key"], "tracksync:confluence:1:2", "http://wiki/x", "Page X renamed")
+    assert first["id"] == again["id"]
+    links = jira.remote_links(made["key"])
+    assert len(links) == 1 and links[0]["object"]["title"] == "Page X renamed"
+    assert jira.remote_links(made["key"], "tracksync:confluence:9:9") == []
+
+    assert jira.delete_issue(made["key"]) is True
+    assert jira.delete_issue(made["key"]) is False
+    assert jira.issue(made["key"]) is None
+
+
+def test_create_validation(sb):
+    base, headers = api(sb)
+    cloud = sb.jira.cloud
+
+    def create(**fields):
+        body = {"project": {"key": "ACME"}, "issuetype": {"name": "Task"}, "summary": "ok", **fields}
+        return requests.post(base + "/issue", json={"fields": body}, headers=headers, timeout=5)
+
+    assert create(project={"key": "NOPE"}).json()["errors"] == {"project": "valid project is required"}
+    assert "issuetype" in create(issuetype={"name": "Saga"}).json()["errors"]
+    assert "summary" in create(summary="x" * 256).json()["errors"]
+    assert "labels" in create(labels=["two words"]).json()["errors"]
+    wrong_description = "plain text" if cloud else {"type": "doc", "version": 1, "content": []}
+    assert "description" in create(description=wrong_description).json()["errors"]
+    assert "assignee" in create(assignee={"accountId": "nobody"} if cloud else {"name": "nobody"}).json()["errors"]
+    # a Task's parent must be an epic on Cloud; Data Center links epics by the Epic Link field
+    assert "parent" in create(parent={"key": sb.seed.issues["task"]}).json()["errors"]
+    assert create().status_code == 201
+    assert len(sb.jira.issues) == 4
+
+
+def test_jql_subset_and_paging(sb):
+    jira = client(sb)
+    cloud = sb.jira.cloud
+    epic = sb.seed.issues["epic"]
+    for number in range(7):
+        sb.jira.add_issue("ACME", f"Child {number}", parent=epic, labels=["bulk"] if number % 2 else [])
+    sb.jira.page_size = 3  # several pages: nextPageToken on Cloud, startAt/total on Data Center
+    found, complete = jira.search("project = ACME ORDER BY key ASC")
+    keys = [i["key"] for i in found]
+    assert complete and keys == [f"ACME-{n}" for n in range(1, 10)]
+    epic_clause = f"parent = {epic}" if cloud else f'"Epic Link" = {epic}'
+    found, _ = jira.search(f'{epic_clause} AND (labels = "bulk" OR summary ~ "Child 0") ORDER BY key DESC')
+    assert [i["fields"]["labels"] for i in found][0] == ["bulk"]
+    assert len(found) == 4
+    found, _ = jira.search("issuetype = Epic")
+    assert {i["key"] for i in found} == {epic, sb.seed.issues["ops_epic"]}
+    found, _ = jira.search(f'key in ({epic}, "OPS-1") AND updated >= "2000-01-01 00:00"')
+    assert len(found) == 2
+    found, _ = jira.search('updated >= "2999-01-01 00:00"')
+    assert found == []
+    with pytest.raises(ApiError):
+        jira.search("bogusfield = 1")
+
+
+def test_dc_has_no_search_jql_and_cloud_no_old_search(sb):
+    base, headers = api(sb)
+    if sb.jira.cloud:
+        assert (
+            requests.get(base + "/search", params={"jql": "project = ACME"}, headers=headers, timeout=5).status_code
+            == 410
+        )
+    else:
+        assert (
+            requests.get(base + "/search/jql", params={"jql": "project = ACME"}, headers=headers, timeout=5).status_code
+            == 404
+        )
+
+
+def test_search_lag_hides_new_and_changed_issues(sb):
+    jira = client(sb)
+    sb.jira.search_lag(0.4)
+    made = jira.create_issue(jira.issue_fields(project="ACME", issue_type="Task", summary="lagging", labels=["lag"]))
+    assert jira.search('labels = "lag"')[0] == []
+    assert jira.issue(made["key"]) is not None  # a get by key is not lagging
+    time.sleep(0.45)
+    assert [i["key"] for i in jira.search('labels = "lag"')[0]] == [made["key"]]
+    sb.jira.set_status(made["key"], "Done")
+    seen = jira.search('labels = "lag"', fields=("status",))[0]
+    assert seen[0]["fields"]["status"]["name"] == "To Do"  # the index still has the old status
+    time.sleep(0.45)
+    assert jira.search('labels = "lag"', fields=("status",))[0][0]["fields"]["status"]["name"] == "Done"
+
+
+def test_create_faults_hit_only_issue_creates(sb):
+    jira = client(sb)
+    sb.jira.create_faults(commit_drop_rate=1.0, seed=1)
+    fields = jira.issue_fields(project="ACME", issue_type="Task", summary="dropped", labels=["drop"])
+    with pytest.raises(UnknownOutcome):
+        jira.create_issue(fields)
+    assert len(sb.jira.issues_with_label("drop")) == 1  # created, the answer lost
+    assert sb.count("jira", "POST") == 1  # never resent
+    jira.upsert_remote_link("ACME-1", "g:1", "http://x", "x")  # other writes unaffected
+    sb.jira.create_faults(error_rate=1.0, seed=1)
+    with pytest.raises(UnknownOutcome):  # a 5xx on a create: the client cannot know it was not made
+        jira.create_issue(fields)
+    assert len(sb.jira.issues_with_label("drop")) == 1
+    sb.jira.create_faults()
+    jira.create_issue(fields)
+    assert len(sb.jira.issues_with_label("drop")) == 2
