@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
@@ -56,7 +57,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("tracksync.confluence_jira")
 
 PUT_ATTEMPTS = 4  # the first PUT and at most 3 more after a 409
-WINDOW_MARGIN = timedelta(days=1)  # CQL and JQL dates are read in the token user's time zone
+WINDOW_MARGIN = timedelta(days=1)  # CQL and JQL dates are read in the token user's time zone: when unknown
+OVERLAP = timedelta(minutes=2)  # query dates have minutes only; the cursor is the server's clock
 LABELS_PER_SEARCH = 40
 ISSUE_FIELDS = ("status", "labels", "updated", "summary")
 
@@ -114,14 +116,17 @@ class ConfluenceJiraJob(Job):
         self.roots_failed: set[str] = set()
         self.last_read: ConfluenceJiraRead | None = None
         self.every_label_read = False
+        self.jira_zone: ZoneInfo | None = None
+        self.confluence_zone: ZoneInfo | None = None
 
     # -- read ---------------------------------------------------------------------------------
     def connect(self) -> None:
         deployment = atlassian_deployment(self.settings, self.counter)
         self.jira = jira_client(self.settings, self.counter, deployment, self.opts.dry_run)
         self.confluence = confluence_client(self.settings, self.counter, deployment, self.opts.dry_run)
-        self.jira.myself()  # wrong token: 77 naming Jira, before anything else
-        self.confluence.current_user()
+        me = self.jira.myself()  # wrong token: 77 naming Jira, before anything else
+        self.jira_zone = _zone(me.get("timeZone"))
+        self.confluence_zone = _zone(self.confluence.current_user().get("timeZone"))
 
     def roots(self) -> list[str]:
         given = self.opts.pages or tuple(self.settings.confluence_pages or ())
@@ -158,8 +163,8 @@ class ConfluenceJiraJob(Job):
             issue = read.by_key.get(str(row.get("issue_key")))
             if row["state"] == "pending":
                 wanted_pages.add(row["page_id"])
-            elif issue is not None and row.get("issue_status") is None:
-                read.first_looks[origin] = issue
+            elif issue is not None and row.get("issue_status") is None and issue.done == bool(row.get("issue_done")):
+                read.first_looks[origin] = issue  # its first status, as created: recorded without its page
             elif issue is not None and issue.status != row.get("issue_status"):
                 wanted_pages.add(row["page_id"])  # changed in Jira: its task may need its checkbox
         pages = self.read_bodies(listed, wanted_pages, read)
@@ -184,7 +189,7 @@ class ConfluenceJiraJob(Job):
                 continue
             known = self.store.confluence_pages(root)
             cursor = None if self.opts.full else self.store.cursor(JOB, f"pages:{root}")
-            since = datetime.fromisoformat(cursor.replace("Z", "+00:00")) - WINDOW_MARGIN if cursor else None
+            since = _since(cursor, self.confluence_zone)
             with_body = since is None or not known
             self.confluence.http.watch_time()
             below, complete = self.confluence.descendants(root, modified_since=since, with_body=with_body)
@@ -205,8 +210,8 @@ class ConfluenceJiraJob(Job):
         which also finds every origin label), and those never looked at since their create."""
         cursor = None if self.opts.full else self.store.cursor(JOB, "issues")
         jql = f"labels = {jql_string(TRACKSYNC_LABEL)}"
-        if cursor:
-            since = datetime.fromisoformat(cursor.replace("Z", "+00:00")) - WINDOW_MARGIN
+        since = _since(cursor, self.jira_zone)
+        if since is not None:
             jql += f' AND updated >= "{since.strftime("%Y-%m-%d %H:%M")}"'
         self.jira.http.watch_time()
         issues, complete = self.jira.search(jql + " ORDER BY key", ISSUE_FIELDS)
@@ -223,9 +228,9 @@ class ConfluenceJiraJob(Job):
                 for label in state.labels:
                     if label.startswith(ORIGIN_PREFIX):
                         read.by_label.setdefault(label, state)
-        # issues never looked at since their create (status unknown): by key, in one search
+        # issues whose status must be read again (a conflict settled for Jira's side): by key
         unknown = sorted(
-            {str(r["issue_key"]) for r in read.links.values() if r.get("issue_key") and not r.get("issue_status")}
+            {str(r["issue_key"]) for r in read.links.values() if r.get("issue_key") and r.get("issue_status") == ""}
             - keys
         )
         for chunk in _chunks(unknown, LABELS_PER_SEARCH):
@@ -685,6 +690,28 @@ def _nearest_macro(
             parent = known[current].get("parent_id")
         current = parent
     return None, None
+
+
+def _zone(name: Any) -> ZoneInfo | None:
+    """The token user's time zone, in which Jira and Confluence read the dates of a query."""
+    try:
+        return ZoneInfo(name) if isinstance(name, str) and name else None
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def _since(cursor: str | None, zone: ZoneInfo | None) -> datetime | None:
+    """The start of an incremental query from a cursor (server time, UTC), as the user's wall
+    clock: a short overlap in the user's known zone, else a day (the zone is unknown)."""
+    if not cursor:
+        return None
+    try:
+        start = datetime.fromisoformat(cursor.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if zone is None:
+        return start - WINDOW_MARGIN
+    return (start - OVERLAP).astimezone(zone)
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:

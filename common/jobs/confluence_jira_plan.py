@@ -281,8 +281,11 @@ def _plan_linked(
     last_done = bool(link.get("issue_done"))
     current_done = issue.done if issue is not None else last_done
     task_changed = last_task is None or bool(last_task) != task.complete
-    issue_changed = issue is not None and last_status is not None and issue.status != last_status
-    if issue is not None and last_status is None:  # first look at the issue after its create
+    if last_status is None:  # never looked at since its create: it was made in a status not done
+        issue_changed = issue is not None and issue.done != last_done
+    else:
+        issue_changed = issue is not None and issue.status != last_status
+    if issue is not None and last_status is None and not issue_changed:  # its first status, recorded
         plan.records.setdefault(origin, {}).update(issue_status=issue.status, issue_done=int(issue.done))
     if last_task is None:
         plan.records.setdefault(origin, {})["task_complete"] = int(task.complete)
