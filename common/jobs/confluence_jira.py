@@ -58,7 +58,7 @@ log = logging.getLogger("tracksync.confluence_jira")
 
 PUT_ATTEMPTS = 4  # the first PUT and at most 3 more after a 409
 WINDOW_MARGIN = timedelta(days=1)  # CQL and JQL dates are read in the token user's time zone: when unknown
-OVERLAP = timedelta(minutes=2)  # query dates have minutes only; the cursor is the server's clock
+OVERLAP = timedelta(seconds=30)  # Cloud search lags by seconds; query dates (minutes) floor it further
 LABELS_PER_SEARCH = 40
 ISSUE_FIELDS = ("status", "labels", "updated", "summary")
 
