@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -28,7 +29,7 @@ from ..clients.confluence import ConfluenceClient, Page, PageConflict, confluenc
 from ..clients.jira import JiraClient, atlassian_deployment, jira_client, jql_string
 from ..config import read_map
 from ..confluence_storage import StorageFormatError, Task, TaskEdit, apply_edits, read_page
-from ..errors import STOPS_RUN, AuthError, ConfigError, NotFound, SyncError, UnknownOutcome, UsageError
+from ..errors import STOPS_RUN, AuthError, ConfigError, Interrupted, NotFound, SyncError, UnknownOutcome, UsageError
 from .base import ActionKind, Applier, Result
 from .confluence_jira_plan import (
     JOB,
@@ -494,6 +495,17 @@ class ConfluenceJiraJob(Job):
             self.store.set_cursors(JOB, self.cursors)
 
 
+@dataclass
+class Sent:
+    """What the requests of one create gave: the issue, its remote link, its status (create-done)."""
+
+    issue_id: str
+    key: str
+    remote_link: bool = False
+    status: tuple[str, bool] | None = None
+    problems: list[str] = field(default_factory=list)
+
+
 class IssueCreator:
     """The creates of a plan: project checks, pending rows, POSTs, then each answer linked."""
 
@@ -504,32 +516,83 @@ class IssueCreator:
         self.parents: dict[str, Record | None] = {}
 
     def create_all(self) -> None:
-        unknown: list[NewIssue] = []
+        """Each create's pending row is committed before its POST; the POSTs (with their remote
+        link and, for create-done, the transition) go out SYNC_WORKERS at a time, and every answer
+        is recorded from this thread. A stop (a signal, or 77 / 69 / 75) sends nothing new; the
+        rows of creates never sent are taken back."""
+        prepared: list[tuple[NewIssue, Record]] = []
         for new in self.plan.creates:
-            shutdown.check()  # a stop asked for: no new create
             try:
-                fields = self.fields(new)
+                prepared.append((new, self.fields(new)))
             except ConfigError:
                 raise
             except STOPS_RUN:
                 raise
             except SyncError as exc:
                 self.fail(new, str(exc))
-                continue
-            self.job.store.mark_issue_pending(new.origin, new.page.id, new.task.task_id, self.job.run_id)
+        unknown: list[NewIssue] = []
+        stop: BaseException | None = None
+        queue = iter(prepared)
+        running: dict[Future[Sent], NewIssue] = {}
+        with ThreadPoolExecutor(max_workers=max(1, self.job.opts.workers)) as pool:
+            while True:
+                while stop is None and len(running) < max(1, self.job.opts.workers):
+                    try:
+                        shutdown.check()
+                    except Interrupted as exc:
+                        stop = exc
+                        break
+                    item = next(queue, None)
+                    if item is None:
+                        break
+                    new, fields = item
+                    self.job.store.mark_issue_pending(new.origin, new.page.id, new.task.task_id, self.job.run_id)
+                    running[pool.submit(self.send, new, fields)] = new
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    new = running.pop(future)
+                    try:
+                        sent = future.result()
+                    except UnknownOutcome:
+                        unknown.append(new)
+                    except STOPS_RUN as exc:
+                        stop = stop or exc
+                        self.job.store.drop_issue_links([new.origin])  # refused: the create was not made
+                    except SyncError as exc:
+                        self.job.store.drop_issue_links([new.origin])
+                        self.fail(new, str(exc))
+                    else:
+                        self.linked(new, sent, created=True)
+        if unknown and stop is None:
+            self.resolve(unknown)
+        if stop is not None:
+            raise stop
+
+    def send(self, new: NewIssue, fields: Record) -> Sent:
+        """In a worker: the create, then its remote link and (create-done) its transition."""
+        created = self.job.jira.create_issue(fields)
+        return self.follow_up(new, str(created.get("id")), str(created["key"]))
+
+    def follow_up(self, new: NewIssue, issue_id: str, key: str) -> Sent:
+        job = self.job
+        sent = Sent(issue_id, key)
+        try:
+            job.remote_link(key, new.page, new.task)
+            sent.remote_link = True
+        except STOPS_RUN:
+            raise
+        except SyncError as exc:
+            sent.problems.append(f"{key}: remote link not set ({exc}); set next run")
+        if new.done:
             try:
-                created = self.job.jira.create_issue(fields)
-            except UnknownOutcome:
-                unknown.append(new)
-                continue
+                sent.status = job.move(key, job.settings.jira_done_status)
             except STOPS_RUN:
                 raise
             except SyncError as exc:
-                self.fail(new, str(exc))
-                continue
-            self.linked(new, str(created.get("id")), str(created["key"]), created=True)
-        if unknown:
-            self.resolve(unknown)
+                sent.problems.append(f"{key}: not moved to {job.settings.jira_done_status} ({exc})")
+        return sent
 
     def resolve(self, unknown: list[NewIssue]) -> None:
         """Creates without an answer: looked for by their label once; a label not found yet stays
@@ -549,7 +612,7 @@ class IssueCreator:
         for new in unknown:
             state = found.get(new.origin)
             if state is not None:
-                self.linked(new, state.id, state.key, created=True)
+                self.linked(new, self.follow_up(new, state.id, state.key), created=True)
             else:
                 self.job.result.warnings.append(
                     f"task {new.task.task_id} on page {new.page.id}: the issue's create got no answer; "
@@ -629,41 +692,26 @@ class IssueCreator:
                 return mention.username
         return None
 
-    def linked(self, new: NewIssue, issue_id: str, key: str, created: bool) -> None:
+    def linked(self, new: NewIssue, sent: Sent, created: bool) -> None:
         job = self.job
         values = {
             "page_id": new.page.id,
             "task_id": new.task.task_id,
-            "issue_id": issue_id,
-            "issue_key": key,
+            "issue_id": sent.issue_id,
+            "issue_key": sent.key,
             "created_run": job.run_id if created else None,
             "task_complete": int(new.task.complete),
-            "issue_status": None,
-            "issue_done": 0,
+            "issue_status": sent.status[0] if sent.status else None,
+            "issue_done": int(sent.status[1]) if sent.status else 0,
             "on_page": 0,
-            "remote_link": 0,
+            "remote_link": int(sent.remote_link),
             "run_id": job.run_id,
         }
         job.store.save_issue_link(new.origin, values)
         job.store.record_audit(job.run_id, JOB, new.origin, "create", "issue", None, None, values)
         job.result.counts["created"] += 1
-        try:
-            job.remote_link(key, new.page, new.task)
-            job.store.update_issue_link(new.origin, remote_link=1)
-        except STOPS_RUN:
-            raise
-        except SyncError as exc:
-            job.result.warnings.append(f"{key}: remote link not set ({exc}); set next run")
-        if new.done:
-            try:
-                target = job.move(key, job.settings.jira_done_status)
-                if target is not None:
-                    job.store.update_issue_link(new.origin, issue_status=target[0], issue_done=int(target[1]))
-            except STOPS_RUN:
-                raise
-            except SyncError as exc:
-                job.result.warnings.append(f"{key}: not moved to {job.settings.jira_done_status} ({exc})")
-        self.plan.edit(new.page.id, new.task.task_id, TaskEdit(job.settings.confluence_task_style, key))
+        job.result.warnings.extend(sent.problems)
+        self.plan.edit(new.page.id, new.task.task_id, TaskEdit(job.settings.confluence_task_style, sent.key))
         self.plan.after_page.setdefault(new.page.id, {}).setdefault(new.origin, {})["on_page"] = 1
 
     def fail(self, new: NewIssue, reason: str) -> None:
