@@ -18,8 +18,7 @@ subprocess (python sync.py confluence-jira). Runs, in order, on one tree:
 * unchanged re-run: the same four reads, the versions listing, one (empty) issue search;
 * 10 pages changed (a person edits 10 pages, one new open task each): as unchanged, plus per
   changed page its body, one label search, the project and the parent issue, and per new task a
-  create and a remote link, per
-  page one PUT;
+  create and a remote link, per page one PUT;
 * unchanged, back to back: right after the 10-pages run, so the search's overlap (30 s, plus
   JQL's minutes) lists again the issues that run made (compared, nothing written).
 
