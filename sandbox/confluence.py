@@ -134,6 +134,7 @@ class ConfluenceService(AtlassianService):
         self.route("DELETE", v2 + "/pages/{id:int}/properties/{pid:int}", self.v2_delete_property)
         v1 = "/rest/api"
         self.route("GET", v1 + "/user/current", self.v1_current_user)
+        self.route("GET", v1 + "/user", self.v1_user)
         self.route("GET", v1 + "/space/{key}", self.v1_space)
         self.route("GET", v1 + "/content", self.v1_list)
         self.route("POST", v1 + "/content", self.v1_create)
@@ -299,7 +300,12 @@ class ConfluenceService(AtlassianService):
                 "publicName": user.name,
                 "displayName": user.display_name,
             }
-        return {"type": "known", "username": user.name, "userKey": user.key, "displayName": user.display_name}
+        return {
+            "type": "known",
+            "username": user.name,
+            "userKey": user.confluence_key,
+            "displayName": user.display_name,
+        }
 
     # -- the cursor ------------------------------------------------------------------------
     @staticmethod
@@ -742,6 +748,20 @@ class ConfluenceService(AtlassianService):
     def v1_current_user(self, request: Request) -> Response:
         user = self.current_user(request)
         assert user is not None
+        return Response(200, self._user_json(user))
+
+    def v1_user(self, request: Request) -> Response:
+        """A user by ``key`` (Data Center's userKey of a mention), ``username`` or ``accountId``."""
+        key, name, account = request.arg("key"), request.arg("username"), request.arg("accountId")
+        user = None
+        if account and self.cloud:
+            user = self.credentials.user_by(account_id=account)
+        elif key and not self.cloud:
+            user = self.credentials.user_by(confluence_key=key)
+        elif name and not self.cloud:
+            user = self.credentials.user_by(name=name)
+        if user is None:
+            return self._v1_error(404, "No user found with the given key, username or accountId")
         return Response(200, self._user_json(user))
 
     def v1_space(self, request: Request) -> Response:

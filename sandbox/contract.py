@@ -534,7 +534,7 @@ UNCONTRACTED = {
     "confluence": [
         ("DELETE", re.compile(r"/wiki/api/v2/pages/\d+")),
         ("*", re.compile(r"/wiki/api/v2/pages/\d+/(labels|properties)(/\d+)?")),
-        ("GET", re.compile(r"/wiki/rest/api/(user/current|space/[^/]+)")),
+        ("GET", re.compile(r"/wiki/rest/api/(user|user/current|space/[^/]+)")),
         ("DELETE", re.compile(r"/wiki/rest/api/content/\d+")),
         ("*", re.compile(r"/wiki/rest/api/content/\d+/(label|property)(/[^/]+)?")),
     ],

@@ -4,8 +4,11 @@ Atlassian authentication, the users, and the test hooks that answer chosen reque
 * Cloud: ``Authorization: Basic base64(email:api_token)``; one Atlassian account whose API token
   works for Jira and Confluence alike. Data Center: ``Authorization: Bearer <personal access
   token>``, one token per product. Anything else is 401.
-* Users: Cloud identifies people by ``accountId``; Data Center by ``name`` (login) and ``key``
-  (the ``ri:userkey`` of a mention, stable when the login is renamed).
+* Users: Cloud identifies people by ``accountId`` (the same in Jira and Confluence); Data Center
+  by ``name`` (the login, shared when Confluence uses Jira's user directory) and a per-product
+  user key: Jira's ``key`` (``JIRAUSER10100``) is NOT Confluence's ``userKey`` (the
+  ``ri:userkey`` of a mention, 32 hex digits). A mention is resolved through Confluence
+  (``GET /rest/api/user?key=``) to the ``username``, which Jira assigns by ``{"name": ...}``.
 * Hooks (``AtlassianService``): ``throttle(n, retry_after)`` answers the next ``n`` API requests
   429 with ``Retry-After``; ``fail_next(method, path_regex, status, times)`` answers matching
   requests with a 5xx (or any status) without performing them.
@@ -31,23 +34,46 @@ BOT_EMAIL = "tracksync-bot@acme.example"
 class User:
     account_id: str  # Cloud
     name: str  # Data Center login (assignee {"name": ...})
-    key: str  # Data Center user key (ri:userkey of a mention)
+    key: str  # Data Center Jira user key (GET /user?key=)
     display_name: str
     email: str
+    confluence_key: str = ""  # Data Center Confluence's own user key (ri:userkey): not Jira's key
     active: bool = True
 
 
 def default_users() -> list[User]:
     return [
-        User("5b10a2844c20165700ede21g", "tracksync", "JIRAUSER10000", "tracksync bot", BOT_EMAIL),
-        User("5b10ac8d82e05b22cc7d4ef5", "alice", "JIRAUSER10100", "Alice Example", "alice@acme.example"),
-        User("5b109f2e9729b51b54dc274d", "bob", "JIRAUSER10101", "Bob Example", "bob@acme.example"),
+        User(
+            "5b10a2844c20165700ede21g",
+            "tracksync",
+            "JIRAUSER10000",
+            "tracksync bot",
+            BOT_EMAIL,
+            "8a7f80836a1b2c3d016a1b2c3d4e0000",
+        ),
+        User(
+            "5b10ac8d82e05b22cc7d4ef5",
+            "alice",
+            "JIRAUSER10100",
+            "Alice Example",
+            "alice@acme.example",
+            "8a7f80836a1b2c3d016a1b2c3d4e0001",
+        ),
+        User(
+            "5b109f2e9729b51b54dc274d",
+            "bob",
+            "JIRAUSER10101",
+            "Bob Example",
+            "bob@acme.example",
+            "8a7f80836a1b2c3d016a1b2c3d4e0002",
+        ),
         User(
             "712020:0e4a7f3c-8a9b-4c2d-9e6f-1a2b3c4d5e6f",
             "carol",
             "JIRAUSER10102",
             "Carol Example",
             "carol@acme.example",
+            "8a7f80836a1b2c3d016a1b2c3d4e0003",
         ),
     ]
 

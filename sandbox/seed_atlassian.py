@@ -9,8 +9,8 @@ The demo tree (space ``ENG``, Jira projects ``ACME`` and ``OPS``)::
 
     Team space                         (root; 12 children: more than one page at max_limit <= 11)
     ├── Project Apollo                 (Jira issue macro of epic ACME-1: the project of its subtree)
-    │   ├── Apollo kickoff             (TASK_PAGE: 4 tasks in one list — two open, one complete,
-    │   │   │                           one nested inside an open one — mention, due date, heading,
+    │   ├── Apollo kickoff             (TASK_PAGE: 4 tasks in one list — 1 and 2 open, 3 complete,
+    │   │   │                           4 nested under 2 — mention and due date in 1, heading,
     │   │   │                           emoji, &nbsp;, a CDATA code block)
     │   │   └── Apollo kickoff actions (TABLE_PAGE: tasks in table cells with a header row)
     │   └── Apollo notes               (no tasks)
@@ -49,7 +49,7 @@ class AtlassianSeed:
 
 
 def mention(user: User, cloud: bool) -> str:
-    who = f'ri:account-id="{user.account_id}"' if cloud else f'ri:userkey="{user.key}"'
+    who = f'ri:account-id="{user.account_id}"' if cloud else f'ri:userkey="{user.confluence_key}"'
     return f"<ac:link><ri:user {who} /></ac:link>"
 
 
@@ -85,9 +85,8 @@ def kickoff_body(alice: User, bob: User, cloud: bool) -> str:
         + "<p>Agreed in the meeting &amp; to be tracked in Jira:</p>"
         + task_list(
             task(1, f'{mention(alice, cloud)} draft the release plan by <time datetime="2026-12-15" />'),
-            task(2, "Order the &quot;staging&quot; servers"),
+            task(2, "Order the &quot;staging&quot; servers", nested=nested),
             task(3, "Book the kickoff room", complete=True),
-            task(5, "Review the data-protection notes", nested=nested),
         )
         + '<ac:structured-macro ac:name="code" ac:schema-version="1" ac:macro-id="c0de">'
         '<ac:parameter ac:name="language">python</ac:parameter>'
@@ -145,7 +144,7 @@ def demo(sandbox: Sandbox) -> AtlassianSeed:
     kickoff = page(TASK_PAGE, kickoff_body(alice, bob, cloud), apollo)
     table = page(TABLE_PAGE, table_body(bob, cloud), kickoff)
     page("Apollo notes", "<p>No actions here.</p>", apollo)
-    seed.open_tasks[kickoff] = ["1", "2", "5"]
+    seed.open_tasks[kickoff] = ["1", "2"]
     seed.open_tasks[table] = ["1", "2"]
     for number in range(1, MEETING_NOTES + 1):
         tasks = task_list(task(1, f"Follow up on topic {number}")) if number % 3 == 0 else "<p>No actions.</p>"

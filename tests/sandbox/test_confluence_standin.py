@@ -58,8 +58,9 @@ def test_seed_tree_tasks_macros_and_mentions(sb):
     wiki = client(sb)
     cloud = sb.confluence.cloud
     kickoff = wiki.get_page(seed.pages[seed_atlassian.TASK_PAGE])
-    tasks = find_tasks(kickoff.body)
-    own = [t for t in tasks]
+    own = find_tasks(kickoff.body)
+    assert kickoff.body.count("<ac:task>\n") == 4  # two open, one complete, one nested (the CDATA one is text)
+    assert [t.task_id for t in own] == ["1", "2", "3"]
     assert [t.task_id for t in own if t.status == "incomplete"] == seed.open_tasks[kickoff.id]
     assert any(t.status == "complete" for t in own)
     first = next(t for t in own if t.task_id == "1")
@@ -206,3 +207,19 @@ def test_throttle_and_fail_next_hooks(sb):
     started = time.monotonic()
     saved = wiki.update_page(page, "<p>after a 503</p>")  # the client retries an idempotent PUT
     assert saved.version == 2 and time.monotonic() - started < 5
+
+
+def test_a_mention_resolves_to_the_user_jira_assigns(sb):
+    """Cloud: the mention's account id is Jira's too. Data Center: Confluence's userKey is not
+    Jira's key; Confluence's /rest/api/user?key= gives the username Jira assigns by name."""
+    base, headers = v1(sb)
+    kickoff = sb.confluence.pages[sb.seed.pages[seed_atlassian.TASK_PAGE]].body
+    mention = next(t for t in find_tasks(kickoff) if t.task_id == "1").mentions[0]
+    alice = sb.atlassian_credentials.user_by(name="alice")
+    if sb.confluence.cloud:
+        assert mention.account_id == alice.account_id
+        return
+    assert mention.userkey == alice.confluence_key != alice.key
+    user = requests.get(base + "/user", params={"key": mention.userkey}, headers=headers, timeout=5).json()
+    assert user["username"] == "alice"
+    assert requests.get(base + "/user", params={"key": "nobody"}, headers=headers, timeout=5).status_code == 404

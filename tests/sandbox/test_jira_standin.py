@@ -218,3 +218,76 @@ def test_create_faults_hit_only_issue_creates(sb):
     sb.jira.create_faults()
     jira.create_issue(fields)
     assert len(sb.jira.issues_with_label("drop")) == 2
+
+
+def test_off_contract_requests_are_reported_on_both_deployments(sb, allow_violations):
+    base, headers = api(sb)
+    requests.get(base + "/issue/ACME-1", params={"bogus": "1"}, headers=headers, timeout=5)
+    assert any("unknown query parameter 'bogus'" in v for v in sb.violations)  # DC v2 checked as v3
+    wiki = sb.env()["CONFLUENCE_URL"] + "/rest/api/content/search"
+    confluence_headers = dict(headers)
+    if not sb.jira.cloud:
+        confluence_headers["Authorization"] = f"Bearer {sb.env()['CONFLUENCE_TOKEN']}"
+    requests.get(wiki, params={"cql": "type = page", "sneaky": "1"}, headers=confluence_headers, timeout=5)
+    assert any("confluence" in v and "'sneaky'" in v for v in sb.violations)
+
+
+def test_bulk_seed_is_fast_and_readable_in_pages():
+    sandbox = Sandbox(services=["jira", "confluence"]).start()
+    try:
+        started = time.monotonic()
+        seed = seed_atlassian.bulk(sandbox, pages=200, tasks=10)
+        assert time.monotonic() - started < 2
+        assert len(sandbox.confluence.pages) == 201 and len(seed.open_tasks) == 200
+        assert sum(len(ids) for ids in seed.open_tasks.values()) == 2000
+        env = sandbox.env()
+        from common.clients.confluence import ConfluenceClient
+
+        wiki = ConfluenceClient(
+            settings(),
+            RequestCounter(),
+            url=env["CONFLUENCE_URL"],
+            token=env["CONFLUENCE_TOKEN"],
+            email=env["CONFLUENCE_EMAIL"],
+            deployment="cloud",
+        )
+        pages, complete = wiki.descendants(seed.root_id)
+        assert complete and len(pages) == 200
+        assert sandbox.count("confluence", "GET") == 4  # 50 a page with bodies
+        levels = {len(sandbox.confluence._ancestors(page)) for page in sandbox.confluence.pages.values()}
+        assert levels == {0, 1, 2}
+        assert sandbox.violations == []
+    finally:
+        sandbox.stop()
+
+
+def test_command_line_runs_them_only_when_asked(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    for flag, expected in ((None, False), ("datacenter", True)):
+        env_file = tmp_path / f"{flag}.env"
+        command = [sys.executable, "-m", "sandbox", "--seed", "demo", "--env-out", str(env_file)]
+        if flag:
+            command += ["--atlassian", flag]
+        process = subprocess.Popen(command, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 15
+            while not env_file.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            values = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
+            assert ("JIRA_URL" in values) is expected and ("CONFLUENCE_URL" in values) is expected
+            if expected:
+                answer = requests.get(
+                    values["JIRA_URL"] + "/rest/api/2/project/ACME",
+                    headers={"Authorization": f"Bearer {values['JIRA_TOKEN']}"},
+                    timeout=5,
+                )
+                assert answer.json()["key"] == "ACME" and "JIRA_EMAIL" not in values
+                assert values["CONFLUENCE_PAGES"].isdigit()
+        finally:
+            process.terminate()
+            assert process.wait(timeout=10) == 0
+        assert "VIOLATION" not in process.stderr.read()
