@@ -197,6 +197,22 @@ class ConfluenceService(AtlassianService):
             self._save(page, page.title if title is None else title, page.body if body is None else body, user, "")
             return page
 
+    def set_task(self, page_id: str, task_id: str, complete: bool, by: str = "alice") -> Page:
+        """A person ticks (or unticks) task ``task_id`` on the page: a new version whose body
+        differs only in that task's ``ac:task-status``."""
+        with self.lock:
+            page = self.pages[str(page_id)]
+            pattern = re.compile(
+                r"(<ac:task-id>" + re.escape(str(task_id)) + r"</ac:task-id>\s*"
+                r"(?:<ac:task-uuid>[^<]*</ac:task-uuid>\s*)?<ac:task-status>)(complete|incomplete)(</ac:task-status>)"
+            )
+            body, found = pattern.subn(
+                lambda match: match.group(1) + ("complete" if complete else "incomplete") + match.group(3), page.body, 1
+            )
+            if not found:
+                raise KeyError(f"page {page_id} has no task {task_id}")
+            return self.edit_page(page.id, body=body, by=by)
+
     def page_by_title(self, title: str) -> Page | None:
         with self.lock:
             return next((p for p in self.pages.values() if p.title == title and p.status == "current"), None)

@@ -19,6 +19,15 @@ The specs are normalised once when loaded, so that they say what their authors m
   says ``nullable``; so object-typed ``$ref`` properties, arrays and the pointer times listed in
   ``GO_POINTER_TIMES`` may be null (``"pull_request": null`` on every plain issue).
 
+* Jira only: see ``_fix_jira`` (Atlassian's own ``serverInfo`` example does not fit its schema:
+  ``defaultLocale`` and ``+0000`` times; the remote-link list is an array);
+* Confluence only: ``Link`` paging headers are sent only when there is a next page
+  (``_fix_confluence``); the service has two documents, v2 and v1 (``MultiContract``).
+
+Jira and Confluence requests are mapped first (``atlassian_path``): Data Center's Jira REST v2 is
+checked as Cloud's v3, Data Center's Confluence ``/rest/api`` as Cloud v1 under ``/wiki``; the
+few endpoints the copied subsets lack (``UNCONTRACTED``) are served but not checked.
+
 Request checks are stricter than the schemas: unknown query parameters and unknown top-level
 body fields are violations too (they are client drift even where a server would ignore them).
 PATCH bodies are partial updates, so the body schema's top-level ``required`` list is not applied
@@ -528,7 +537,7 @@ def validate_response(
 # reads and writes); the stand-ins serve them and their traffic is not checked.
 UNCONTRACTED = {
     "jira": [
-        ("GET", re.compile(r"/rest/api/[23]/(project/[^/]+|user)")),
+        ("GET", re.compile(r"/rest/api/[23]/(project/[^/]+|user|field)")),
         ("DELETE", re.compile(r"/rest/api/[23]/issue/[^/]+")),
     ],
     "confluence": [

@@ -148,6 +148,7 @@ class JiraService(AtlassianService):
             self.route("GET", base + "/myself", self.get_myself)
             self.route("GET", base + "/user", self.get_user)
             self.route("GET", base + "/project/{key}", self.get_project)
+            self.route("GET", base + "/field", self.get_fields)
             self.route("POST", base + "/issue", self.create_issue)
             self.route("GET", base + "/issue/{key}", self.get_issue)
             self.route("PUT", base + "/issue/{key}", self.edit_issue)
@@ -170,7 +171,11 @@ class JiraService(AtlassianService):
         if match is None:
             return self.not_found(request)
         version, rest = match.groups()
-        if self.cloud and version == "2" and rest.split("/")[0] not in ("serverInfo", "myself", "user", "project"):
+        if (
+            self.cloud
+            and version == "2"
+            and rest.split("/")[0] not in ("serverInfo", "myself", "user", "project", "field")
+        ):
             return self.not_found(request)
         if not self.cloud and version != "2":
             return self.not_found(request)
@@ -530,6 +535,45 @@ class JiraService(AtlassianService):
             },
         )
 
+    def get_fields(self, request: Request) -> Response:
+        """The fields a client may set; on Data Center the epic's custom field is found here by
+        its name ``Epic Link`` (its id differs between installations)."""
+        system = [
+            ("summary", "Summary", "string"),
+            ("description", "Description", "string"),
+            ("labels", "Labels", "array"),
+            ("duedate", "Due date", "date"),
+            ("assignee", "Assignee", "user"),
+            ("parent", "Parent", "issuelink"),
+            ("status", "Status", "status"),
+        ]
+        fields: list[dict[str, Any]] = [
+            {
+                "id": fid,
+                "key": fid,
+                "name": name,
+                "custom": False,
+                "navigable": True,
+                "searchable": True,
+                "schema": {"type": kind, "system": fid},
+            }
+            for fid, name, kind in system
+        ]
+        if not self.cloud:
+            fields.append(
+                {
+                    "id": EPIC_LINK_FIELD,
+                    "key": EPIC_LINK_FIELD,
+                    "name": "Epic Link",
+                    "custom": True,
+                    "navigable": True,
+                    "searchable": True,
+                    "clauseNames": ["cf[10101]", "Epic Link"],
+                    "schema": {"type": "any", "custom": "com.pyxis.greenhopper.jira:gh-epic-link", "customId": 10101},
+                }
+            )
+        return Response(200, fields)
+
     # -- handlers: issues ------------------------------------------------------------------
     def create_issue(self, request: Request) -> Response:
         body = request.body if isinstance(request.body, dict) else {}
@@ -775,7 +819,6 @@ class JiraService(AtlassianService):
             self._next_link_id += 1
             issue.remote_links.append(link)
             status = 201
-        issue.updated = self.clock.now()
         return Response(status, {"id": link.id, "self": self._api(f"issue/{issue.key}/remotelink/{link.id}")})
 
     def _link(self, request: Request) -> tuple[Issue | None, RemoteLink | None]:

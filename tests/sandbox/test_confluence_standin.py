@@ -223,3 +223,21 @@ def test_a_mention_resolves_to_the_user_jira_assigns(sb):
     user = requests.get(base + "/user", params={"key": mention.userkey}, headers=headers, timeout=5).json()
     assert user["username"] == "alice"
     assert requests.get(base + "/user", params={"key": "nobody"}, headers=headers, timeout=5).status_code == 404
+
+
+def test_a_person_ticks_a_task(sb):
+    wiki = client(sb)
+    page_id = sb.seed.pages[seed_atlassian.TASK_PAGE]
+    before = wiki.get_page(page_id)
+    sb.confluence.set_task(page_id, "2", complete=True)
+    after = wiki.get_page(page_id)
+    assert after.version == before.version + 1
+    assert {t.task_id: t.status for t in find_tasks(after.body)} == {
+        "1": "incomplete",
+        "2": "complete",
+        "3": "complete",
+    }
+    assert after.body.count("incomplete") == before.body.count("incomplete") - 1
+    assert len(after.body) == len(before.body) - len("in")  # nothing else changed
+    with pytest.raises(KeyError):
+        sb.confluence.set_task(page_id, "99", complete=True)

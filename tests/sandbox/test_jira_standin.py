@@ -291,3 +291,28 @@ def test_command_line_runs_them_only_when_asked(tmp_path):
             process.terminate()
             assert process.wait(timeout=10) == 0
         assert "VIOLATION" not in process.stderr.read()
+
+
+def test_epic_link_field_found_by_name_on_data_center(sb):
+    base, headers = api(sb)
+    fields = requests.get(base + "/field", headers=headers, timeout=5).json()
+    epic_link = [f["id"] for f in fields if f["name"] == "Epic Link"]
+    epic = sb.seed.issues["epic"]
+    body = {"project": {"key": "ACME"}, "issuetype": {"name": "Task"}, "summary": "under the epic"}
+    if sb.jira.cloud:
+        assert epic_link == []
+        body["parent"] = {"key": epic}
+    else:
+        assert epic_link == ["customfield_10101"]
+        refused = requests.post(
+            base + "/issue", json={"fields": dict(body, parent={"key": epic})}, headers=headers, timeout=5
+        )
+        assert refused.status_code == 400 and "parent" in refused.json()["errors"]
+        body[epic_link[0]] = epic
+    made = requests.post(base + "/issue", json={"fields": body}, headers=headers, timeout=5)
+    assert made.status_code == 201
+    clause = f"parent = {epic}" if sb.jira.cloud else f'"Epic Link" = {epic}'
+    found, _ = client(sb).search(clause)
+    assert made.json()["key"] in {issue["key"] for issue in found}
+    state = requests.get(sb.url("jira") + "/_sandbox/state", timeout=5).json()
+    assert state["deployment"] == sb.jira.deployment and len(state["issues"]) == 4
