@@ -112,7 +112,7 @@ class ConfluenceService(AtlassianService):
 
     @property  # type: ignore[override]
     def api_prefix(self) -> str:
-        return "/wiki" if self.cloud else ""
+        return self.context
 
     # -- routes ----------------------------------------------------------------------------
     def _route_all(self) -> None:
@@ -157,7 +157,7 @@ class ConfluenceService(AtlassianService):
         self.route("DELETE", v1 + "/content/{id:int}/property/{key}", self.v1_delete_property)
 
     def handle(self, request: Request) -> Response:
-        if not self.cloud and request.path.startswith("/api/v2/"):
+        if not self.cloud and request.path.startswith(self.context + "/api/v2/"):
             return self.not_found(request)  # Data Center has no v2
         return super().handle(request)
 
@@ -256,7 +256,7 @@ class ConfluenceService(AtlassianService):
         }
 
     def env(self, url: str, **options: Any) -> dict[str, str]:
-        variables = {"CONFLUENCE_URL": url + ("/wiki" if self.cloud else ""), "CONFLUENCE_TOKEN": self.token}
+        variables = {"CONFLUENCE_URL": url + self.context, "CONFLUENCE_TOKEN": self.token}
         if self.cloud:
             variables["CONFLUENCE_EMAIL"] = self.credentials.email
         if self.default_pages:
@@ -345,14 +345,14 @@ class ConfluenceService(AtlassianService):
             return self.error(400, "Invalid cursor")
         limit = self._limit(request, default_limit)
         page = items[offset : offset + limit]
-        body: dict[str, Any] = {"results": page, "_links": {"base": self.root_url + "wiki"}}
+        body: dict[str, Any] = {"results": page, "_links": {"base": self.site}}
         headers: dict[str, str] = {}
         if offset + limit < len(items):
             query = {k: v[-1] for k, v in request.query.items() if k != "cursor"}
             query["cursor"] = self._cursor(offset + limit)
             following = f"{request.path}?{urlencode(query)}"
             body["_links"]["next"] = following
-            headers["Link"] = f'<{following}>; rel="next", <{self.root_url}wiki>; rel="base"'
+            headers["Link"] = f'<{following}>; rel="next", <{self.site}>; rel="base"'
         return Response(200, body, headers=headers)
 
     def _v1_list(self, request: Request, items: list[Any], default_limit: int = 25, cap: int | None = None) -> Response:
@@ -370,7 +370,7 @@ class ConfluenceService(AtlassianService):
                 return self._v1_error(400, "start must be a number")
         limit = self._limit(request, default_limit, cap)
         page = items[offset : offset + limit]
-        context = "/wiki" if self.cloud else ""
+        context = self.context
         links: dict[str, Any] = {"base": self.root_url.rstrip("/") + context, "context": context}
         if offset + limit < len(items):
             query = {k: v[-1] for k, v in request.query.items() if k not in ("cursor", "start")}
@@ -442,7 +442,7 @@ class ConfluenceService(AtlassianService):
         return text if self.cloud else text[:-1] + "+00:00"
 
     def _v1_base(self) -> str:
-        return self.root_url.rstrip("/") + ("/wiki" if self.cloud else "") + "/rest/api"
+        return self.site + "/rest/api"
 
     def _v1_space(self, space: Space) -> dict[str, Any]:
         return {

@@ -563,10 +563,10 @@ def atlassian_path(
       search pages by ``start`` where Cloud pages by ``cursor`` (so ``start`` is not checked).
     """
     if service == "jira":
-        path = re.sub(r"^/rest/api/2/", "/rest/api/3/", path)
+        path = re.sub(r"^(/[^/]+)*?/rest/api/2/", "/rest/api/3/", path)  # also under a context path
     elif service == "confluence":
         if not path.startswith("/wiki/"):
-            path = "/wiki" + path
+            path = "/wiki" + path[path.find("/rest/api/") :] if "/rest/api/" in path else "/wiki" + path
             if path == "/wiki/rest/api/content/search":
                 query = {name: values for name, values in query.items() if name != "start"}
     else:

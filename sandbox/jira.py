@@ -124,7 +124,10 @@ class Issue:
 class JiraService(AtlassianService):
     name = "jira"
     product = "jira"
-    api_prefix = "/rest"
+
+    @property  # type: ignore[override]
+    def api_prefix(self) -> str:
+        return self.context + "/rest"
 
     def __init__(self, credentials: Credentials | None = None, deployment: str = "cloud") -> None:
         super().__init__(credentials or Credentials(), deployment)
@@ -167,7 +170,7 @@ class JiraService(AtlassianService):
 
     def handle(self, request: Request) -> Response:
         """Cloud answers v3 (and v2's serverInfo/myself/user/project); Data Center only v2."""
-        match = re.match(r"/rest/api/(\d+)/(.*)$", request.path)
+        match = re.match(re.escape(self.context) + r"/rest/api/(\d+)/(.*)$", request.path)
         if match is None:
             return self.not_found(request)
         version, rest = match.groups()
@@ -282,7 +285,7 @@ class JiraService(AtlassianService):
         }
 
     def env(self, url: str, **options: Any) -> dict[str, str]:
-        variables = {"JIRA_URL": url, "JIRA_TOKEN": self.token}
+        variables = {"JIRA_URL": url + self.context, "JIRA_TOKEN": self.token}
         if self.cloud:
             variables["JIRA_EMAIL"] = self.credentials.email
         if self.projects:
@@ -295,7 +298,7 @@ class JiraService(AtlassianService):
         return "3" if self.cloud else "2"
 
     def _api(self, path: str) -> str:
-        return f"{self.root_url}rest/api/{self.version}/{path}"
+        return f"{self.site}/rest/api/{self.version}/{path}"
 
     def _status(self, name: str) -> Status:
         found = next((s for s in STATUSES if s.name.lower() == name.lower()), None)
@@ -396,7 +399,7 @@ class JiraService(AtlassianService):
         return {
             "self": self._api(f"status/{status.id}"),
             "description": "",
-            "iconUrl": f"{self.root_url}images/icons/statuses/generic.png",
+            "iconUrl": f"{self.site}/images/icons/statuses/generic.png",
             "name": status.name,
             "id": status.id,
             "statusCategory": category,
@@ -486,7 +489,7 @@ class JiraService(AtlassianService):
     def get_server_info(self, request: Request) -> Response:
         now = self.clock.now()
         body: dict[str, Any] = {
-            "baseUrl": self.root_url.rstrip("/"),
+            "baseUrl": self.site,
             "version": "1001.0.0-SNAPSHOT" if self.cloud else "9.12.15",
             "versionNumbers": [1001, 0, 0] if self.cloud else [9, 12, 15],
             "deploymentType": "Cloud" if self.cloud else "Server",

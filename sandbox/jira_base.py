@@ -121,6 +121,7 @@ class AtlassianService(Service):
         self._throttle_left = 0
         self._throttle_retry_after = 1
         self._fail_rules: list[FailRule] = []
+        self.dc_context_path = ""  # Data Center under a context path, e.g. "/jira" or "/confluence"
 
     # -- deployment ------------------------------------------------------------------------
     @property
@@ -139,6 +140,18 @@ class AtlassianService(Service):
     @property
     def token(self) -> str:  # type: ignore[override]
         return self.credentials.cloud_token if self.cloud else self.pat
+
+    @property
+    def context(self) -> str:
+        """The site's context path: Confluence Cloud ``/wiki``; Data Center ``dc_context_path``."""
+        if self.cloud:
+            return "/wiki" if self.product == "confluence" else ""
+        return self.dc_context_path
+
+    @property
+    def site(self) -> str:
+        """The site root URL without a trailing slash (what ``JIRA_URL`` / ``CONFLUENCE_URL`` name)."""
+        return self.root_url.rstrip("/") + self.context
 
     # -- hooks -----------------------------------------------------------------------------
     def throttle(self, requests: int = 1, retry_after: int = 1) -> None:

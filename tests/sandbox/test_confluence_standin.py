@@ -241,3 +241,34 @@ def test_a_person_ticks_a_task(sb):
     assert len(after.body) == len(before.body) - len("in")  # nothing else changed
     with pytest.raises(KeyError):
         sb.confluence.set_task(page_id, "99", complete=True)
+
+
+def test_data_center_under_context_paths():
+    """Data Center often lives under /jira and /confluence: the URLs in env() carry them, and
+    Confluence's `_links.next` is relative to the context path (`_links.context`)."""
+    sandbox = Sandbox(services=["jira", "confluence"], atlassian="datacenter")
+    sandbox.jira.dc_context_path = "/jira"
+    sandbox.confluence.dc_context_path = "/confluence"
+    sandbox.start()
+    try:
+        seed = seed_atlassian.demo(sandbox)
+        env = sandbox.env()
+        assert env["JIRA_URL"].endswith("/jira") and env["CONFLUENCE_URL"].endswith("/confluence")
+        sandbox.confluence.max_limit = 4
+        wiki = client(sandbox)
+        children, complete = wiki.child_pages(seed.root_id)
+        assert complete and len(children) == 12
+        assert len(wiki.descendants(seed.root_id)[0]) == len(seed.pages) - 1
+        from common.clients.jira import JiraClient
+
+        settings = load_settings(None, environ={"CACHE_ENABLED": "false", "HTTP_RETRY_BACKOFF": "0"})
+        jira = JiraClient(
+            settings, RequestCounter(), url=env["JIRA_URL"], token=env["JIRA_TOKEN"], deployment="datacenter"
+        )
+        assert jira.server_info()["baseUrl"] == env["JIRA_URL"]
+        assert len(jira.search("project = ACME")[0]) == 2
+        root = requests.get(sandbox.url("jira") + "/rest/api/2/myself", timeout=5)
+        assert root.status_code == 404  # nothing outside the context path
+        assert sandbox.violations == []
+    finally:
+        sandbox.stop()
