@@ -20,6 +20,8 @@ is not found by search, as it was before), ``create_faults(error_rate, commit_dr
 
 from __future__ import annotations
 
+import base64
+import binascii
 import random
 import re
 import time
@@ -992,7 +994,7 @@ class JiraService(AtlassianService):
             return found
         token = params["nextPageToken"]
         try:
-            start = int(token) if token else 0
+            start = _token_offset(token) if token else 0
             limit = min(int(params["maxResults"] or 50), MAX_RESULTS, self.page_size)
         except ValueError:
             return self.error(400, "The nextPageToken is invalid.")
@@ -1003,5 +1005,21 @@ class JiraService(AtlassianService):
             "isLast": start + len(page) >= len(found),
         }
         if not body["isLast"]:
-            body["nextPageToken"] = str(start + len(page))
+            body["nextPageToken"] = _page_token(start + len(page))
         return Response(200, body)
+
+
+def _page_token(offset: int) -> str:
+    """An opaque Cloud ``nextPageToken`` (the offset of the next page)."""
+    return base64.urlsafe_b64encode(f"ts:{offset}".encode()).decode().rstrip("=")
+
+
+def _token_offset(token: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise ValueError(token) from None
+    match = re.fullmatch(r"ts:(\d+)", text)
+    if match is None:
+        raise ValueError(token)
+    return int(match.group(1))

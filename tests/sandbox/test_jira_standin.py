@@ -316,3 +316,37 @@ def test_epic_link_field_found_by_name_on_data_center(sb):
     assert made.json()["key"] in {issue["key"] for issue in found}
     state = requests.get(sb.url("jira") + "/_sandbox/state", timeout=5).json()
     assert state["deployment"] == sb.jira.deployment and len(state["issues"]) == 4
+
+
+def test_hostile_queries_are_400_not_a_sandbox_failure(sb):
+    base, headers = api(sb)
+    path = "/search/jql" if sb.jira.cloud else "/search"
+    for jql in (
+        "(" * 500 + "project = ACME" + ")" * 500,
+        "NOT " * 500 + "project = ACME",
+        'labels = "open',
+        "project =",
+    ):
+        answer = requests.get(base + path, params={"jql": jql}, headers=headers, timeout=5)
+        assert answer.status_code == 400 and answer.json()["errorMessages"]
+    quoted = requests.get(
+        base + path, params={"jql": 'labels = "a\\"b" OR labels = \'x y\''}, headers=headers, timeout=5
+    )
+    assert quoted.status_code == 200
+    if sb.jira.cloud:
+        bad = requests.get(
+            base + path, params={"jql": "project = ACME", "nextPageToken": "3"}, headers=headers, timeout=5
+        )
+        assert bad.status_code == 400
+    assert sb.failures == []
+
+
+def test_wrong_tokens_are_401_in_both_products(sb):
+    env = sb.env()
+    for url in (
+        env["JIRA_URL"] + ("/rest/api/3/myself" if sb.jira.cloud else "/rest/api/2/myself"),
+        env["CONFLUENCE_URL"] + "/rest/api/user/current",
+    ):
+        wrong_basic = base64.b64encode(f"{sb.atlassian_credentials.email}:wrong".encode()).decode()
+        for header in (f"Basic {wrong_basic}", "Bearer wrong", ""):
+            assert requests.get(url, headers={"Authorization": header}, timeout=5).status_code == 401
