@@ -57,8 +57,10 @@ SPEC_FILES = {
     "harvest": "harvest/harvest-v2.subset.openapi3.json",
     "zammad": "zammad/openapi.handmade.json",
     "jira": "jira/jira-cloud-platform-v3.subset.json",
-    "confluence": ("confluence/confluence-cloud-v2.subset.json", "confluence/confluence-cloud-v1.subset.json"),
+    "confluence": "confluence/confluence-cloud-v2.subset.json",
 }
+# Services with more than one document: checked against SPEC_FILES' first, then these (MultiContract)
+MORE_SPEC_FILES = {"confluence": ("confluence/confluence-cloud-v1.subset.json",)}
 GO_POINTER_TIMES = {
     ("Issue", "closed_at"),
     ("Issue", "due_date"),
@@ -459,8 +461,8 @@ def get_contract(service: str) -> Contract | MultiContract | None:
     Raises ``ContractError`` when the service's spec file cannot be read or used.
     """
     relative = SPEC_FILES.get(service)
-    if isinstance(relative, tuple):
-        paths = [specs_dir() / part for part in relative]
+    if relative and service in MORE_SPEC_FILES:
+        paths = [specs_dir() / part for part in (relative, *MORE_SPEC_FILES[service])]
         key = (service, "|".join(map(str, paths)))
         with _contracts_lock:
             if key not in _contracts:
