@@ -268,11 +268,14 @@ class ConfluenceService(AtlassianService):
         page_id = str(self._next_id)
         self._next_id += 1 + (self._next_id % 7)  # ids grow but are not consecutive
         now = self.clock.now()
-        page = Page(page_id, space, parent_id, [Version(1, title, body, now, by)], now, len(self.pages))
+        page = Page(
+            page_id, space, parent_id, [Version(1, title, assign_task_ids(body), now, by)], now, len(self.pages)
+        )
         self.pages[page_id] = page
         return page
 
     def _save(self, page: Page, title: str, body: str, by: User, message: str) -> None:
+        body = assign_task_ids(body)
         page.versions.append(Version(page.current.number + 1, title, body, self.clock.now(), by, message))
 
     def _visible(self, page_id: str) -> Page | Response:
@@ -1039,6 +1042,33 @@ class ConfluenceService(AtlassianService):
         if name == "created":
             return page.created
         return page.current.when
+
+
+_CDATA = re.compile(r"<!\[CDATA\[.*?\]\]>", re.S)
+_TASK_ID = re.compile(r"<ac:task-id>\s*(\d+)\s*</ac:task-id>")
+_TASK_WITHOUT_ID = re.compile(r"<ac:task>(?!\s*<ac:task-id>)")
+
+
+def assign_task_ids(body: str) -> str:
+    """What Confluence does on save: a task without an ``ac:task-id`` gets the next free id of the
+    page (everything else is kept as it was sent; text inside CDATA is not markup)."""
+    parts = _CDATA.split(body)
+    if not any(_TASK_WITHOUT_ID.search(part) for part in parts):
+        return body
+    cdata = _CDATA.findall(body)
+    next_id = max((int(found) for part in parts for found in _TASK_ID.findall(part)), default=0) + 1
+    out = []
+    for index, part in enumerate(parts):
+
+        def number(_match: re.Match[str]) -> str:
+            nonlocal next_id
+            next_id += 1
+            return f"<ac:task>\n<ac:task-id>{next_id - 1}</ac:task-id>"
+
+        out.append(_TASK_WITHOUT_ID.sub(number, part))
+        if index < len(cdata):
+            out.append(cdata[index])
+    return "".join(out)
 
 
 def _code(status: int) -> str:

@@ -272,3 +272,18 @@ def test_data_center_under_context_paths():
         assert sandbox.violations == []
     finally:
         sandbox.stop()
+
+
+def test_saving_gives_tasks_without_an_id_the_next_free_one(sb):
+    wiki = client(sb)
+    page = wiki.get_page(sb.seed.pages["Apollo notes"])
+    code = "<ac:plain-text-body><![CDATA[<ac:task>not markup</ac:task>]]></ac:plain-text-body>"
+    body = (
+        "<ac:task-list><ac:task><ac:task-id>7</ac:task-id><ac:task-status>incomplete</ac:task-status>"
+        "<ac:task-body>has one</ac:task-body></ac:task><ac:task><ac:task-status>incomplete</ac:task-status>"
+        f"<ac:task-body>new</ac:task-body></ac:task></ac:task-list>{code}"
+    )
+    wiki.update_page(page, body)
+    stored = wiki.get_page(page.id).body
+    assert [t.task_id for t in find_tasks(stored)] == ["7", "8"]
+    assert stored.endswith(code) and stored != body
