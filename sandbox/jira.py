@@ -593,13 +593,9 @@ class JiraService(AtlassianService):
         if project is None:
             return self.error(400, "", {"project": "valid project is required"})
         type_ref = fields.get("issuetype") if isinstance(fields.get("issuetype"), dict) else {}
+        wanted_type = (type_ref.get("id"), type_ref.get("name"))
         kind = next(
-            (
-                t
-                for t in project.issue_types
-                if type_ref and t.name == type_ref.get("name") or t.id == type_ref.get("id")
-            ),
-            None,
+            (t for t in project.issue_types if wanted_type in ((t.id, None), (None, t.name), (t.id, t.name))), None
         )
         if kind is None:
             return self.error(400, "", {"issuetype": "Specify a valid issue type"})
