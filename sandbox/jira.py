@@ -25,6 +25,7 @@ import binascii
 import random
 import re
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -35,6 +36,7 @@ from sandbox.server import Request, Response
 
 EPIC_LINK_FIELD = "customfield_10101"  # Data Center's "Epic Link" custom field
 SUMMARY_MAX = 255
+MAX_SNAPSHOTS = 32
 MAX_RESULTS = 100  # Cloud search/jql with fields: at most 100 a page; Data Center's default cap is 1000
 DC_MAX_RESULTS = 1000
 
@@ -119,6 +121,7 @@ class Issue:
     parent_key: str | None = None  # Cloud parent / sub-task parent
     epic_key: str | None = None  # Data Center Epic Link
     remote_links: list[RemoteLink] = field(default_factory=list)
+    old_keys: list[str] = field(default_factory=list)  # keys before a move to another project
     indexed_at: float = 0.0  # monotonic time from which search sees the current state
     indexed_view: dict[str, Any] | None = None  # what search saw before the last change (lag)
 
@@ -143,6 +146,12 @@ class JiraService(AtlassianService):
         self._create_drop_rate = 0.0
         self._create_rng = random.Random()
         self.page_size = MAX_RESULTS  # the most issues one search page returns (tests may lower it)
+        self._keys: dict[str, str] = {}  # issue key -> id (a cache; _find checks it)
+        # search results kept for the following pages of the same search (Cloud: the token names
+        # one; Data Center: the last startAt=0 search of that JQL), so paging 10,000 issues does
+        # not run the search 100 times; the issues' fields are read afresh on every page
+        self._snapshots: OrderedDict[str, tuple[str, list[tuple[Issue, dict[str, Any] | None]]]] = OrderedDict()
+        self._next_snapshot = 1
         self._route_all()
 
     # -- routes ----------------------------------------------------------------------------
@@ -258,6 +267,21 @@ class JiraService(AtlassianService):
             for name, value in changes.items():
                 setattr(issue, name, value)
 
+    def move_issue(self, key: str, project: str) -> Issue:
+        """A person moves the issue to another project: it gets that project's next key; the old
+        key still finds it (as Jira redirects it), search by the old project does not."""
+        with self.lock:
+            issue = self._find(key)
+            assert issue is not None, key
+            target = self.projects[project]
+            self._touch(issue)
+            number = self._project_counters.get(target.key, 0) + 1
+            self._project_counters[target.key] = number
+            issue.old_keys.append(issue.key)
+            issue.key, issue.project = f"{target.key}-{number}", target
+            self._keys[issue.key] = issue.id
+            return issue
+
     def remove_issue(self, key: str) -> None:
         with self.lock:
             issue = self._find(key)
@@ -321,7 +345,13 @@ class JiraService(AtlassianService):
         if key_or_id in self.issues:
             return self.issues[key_or_id]
         upper = key_or_id.upper()
-        return next((issue for issue in self.issues.values() if issue.key == upper), None)
+        cached = self.issues.get(self._keys.get(upper, ""))
+        if cached is not None and cached.key == upper:
+            return cached
+        found = next((issue for issue in self.issues.values() if issue.key == upper), None)
+        if found is None:
+            found = next((issue for issue in self.issues.values() if upper in issue.old_keys), None)
+        return found
 
     def _new_issue(
         self,
@@ -355,6 +385,7 @@ class JiraService(AtlassianService):
         )
         issue.indexed_at = time.monotonic() + self.search_lag_s
         self.issues[issue_id] = issue
+        self._keys[issue.key] = issue_id
         return issue
 
     def _touch(self, issue: Issue) -> None:
@@ -908,6 +939,21 @@ class JiraService(AtlassianService):
             found.sort(key=lambda entry, name=name: self._sort_key(entry, name), reverse=descending)
         return found
 
+    def _keep(self, key: str, jql: str, found: list[tuple[Issue, dict[str, Any] | None]]) -> None:
+        self._snapshots[key] = (jql, found)
+        self._snapshots.move_to_end(key)
+        while len(self._snapshots) > MAX_SNAPSHOTS:
+            self._snapshots.popitem(last=False)
+
+    def _alive(self, issue: Issue) -> bool:
+        return self.issues.get(issue.id) is issue
+
+    def _kept(self, key: str, jql: str) -> list[tuple[Issue, dict[str, Any] | None]] | None:
+        kept = self._snapshots.get(key)
+        if kept is None or kept[0] != jql:
+            return None
+        return kept[1]  # offsets stay put; an issue deleted since is left out of the page it is on
+
     def _sort_key(self, entry: tuple[Issue, dict[str, Any] | None], name: str) -> Any:
         issue, view = entry
         if name in ("key", "issuekey", "id"):
@@ -952,11 +998,17 @@ class JiraService(AtlassianService):
                 410, "The requested API has been removed. Please migrate to the /rest/api/3/search/jql API."
             )
         params = self._search_params(request)
-        found = self._run_search(params["jql"])
-        if isinstance(found, Response):
-            return found
         try:
             start = int(params["startAt"] or 0)
+        except ValueError:
+            return self.error(400, "startAt and maxResults must be numbers.")
+        found = self._kept("dc:" + params["jql"], params["jql"]) if start > 0 else None
+        if found is None:
+            found = self._run_search(params["jql"])
+            if isinstance(found, Response):
+                return found
+            self._keep("dc:" + params["jql"], params["jql"], found)
+        try:
             limit = min(int(params["maxResults"] or 50), DC_MAX_RESULTS, self.page_size)
         except ValueError:
             return self.error(400, "startAt and maxResults must be numbers.")
@@ -969,7 +1021,7 @@ class JiraService(AtlassianService):
                 "startAt": start,
                 "maxResults": limit,
                 "total": len(found),
-                "issues": [self._issue_json(issue, wanted, view) for issue, view in page],
+                "issues": [self._issue_json(issue, wanted, view) for issue, view in page if self._alive(issue)],
             },
         )
 
@@ -985,37 +1037,42 @@ class JiraService(AtlassianService):
         params = self._search_params(request)
         if not params["jql"].strip():
             return self.error(400, "Unbounded JQL queries are not allowed here. Please add a search restriction.")
-        found = self._run_search(params["jql"])
-        if isinstance(found, Response):
-            return found
         token = params["nextPageToken"]
         try:
-            start = _token_offset(token) if token else 0
+            snapshot, start = _token_offset(token) if token else ("", 0)
             limit = min(int(params["maxResults"] or 50), MAX_RESULTS, self.page_size)
         except ValueError:
             return self.error(400, "The nextPageToken is invalid.")
+        found = self._kept(snapshot, params["jql"]) if snapshot else None
+        if found is None:
+            found = self._run_search(params["jql"])
+            if isinstance(found, Response):
+                return found
+            snapshot = f"s{self._next_snapshot}"
+            self._next_snapshot += 1
+            self._keep(snapshot, params["jql"], found)
         wanted = self._wanted(params["fields"], {"id"})
         page = found[start : start + max(limit, 1)]
         body: dict[str, Any] = {
-            "issues": [self._issue_json(issue, wanted, view) for issue, view in page],
+            "issues": [self._issue_json(issue, wanted, view) for issue, view in page if self._alive(issue)],
             "isLast": start + len(page) >= len(found),
         }
         if not body["isLast"]:
-            body["nextPageToken"] = _page_token(start + len(page))
+            body["nextPageToken"] = _page_token(snapshot, start + len(page))
         return Response(200, body)
 
 
-def _page_token(offset: int) -> str:
-    """An opaque Cloud ``nextPageToken`` (the offset of the next page)."""
-    return base64.urlsafe_b64encode(f"ts:{offset}".encode()).decode().rstrip("=")
+def _page_token(snapshot: str, offset: int) -> str:
+    """An opaque Cloud ``nextPageToken``: the search's snapshot and the offset of the next page."""
+    return base64.urlsafe_b64encode(f"ts:{snapshot}:{offset}".encode()).decode().rstrip("=")
 
 
-def _token_offset(token: str) -> int:
+def _token_offset(token: str) -> tuple[str, int]:
     try:
         text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError):
         raise ValueError(token) from None
-    match = re.fullmatch(r"ts:(\d+)", text)
+    match = re.fullmatch(r"ts:(s\d+):(\d+)", text)
     if match is None:
         raise ValueError(token)
-    return int(match.group(1))
+    return match.group(1), int(match.group(2))

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sandbox.jira_base import User
+from sandbox.seed import WORDS
 
 if TYPE_CHECKING:
     from sandbox.hub import Sandbox
@@ -186,3 +187,33 @@ def bulk(sandbox: Sandbox, pages: int = 200, tasks: int = 10) -> AtlassianSeed:
         seed.pages[made.title] = made.id
         seed.open_tasks[made.id] = [str(t) for t in range(1, tasks + 1)]
     return seed
+
+
+def epics(
+    sandbox: Sandbox, project: str = PROJECT, epics: int = 3, per_epic: int = 60, without_epic: int = 5
+) -> dict[str, list[str]]:
+    """A project plan for the Jira → Confluence direction: ``epics`` epics with ``per_epic``
+    issues each (Cloud ``parent``, Data Center Epic Link) and ``without_epic`` issues without one;
+    statuses, assignees and due dates vary. Returns {epic key: [issue keys]} ("" for none)."""
+    jira = sandbox.jira  # type: ignore[attr-defined]
+    if project not in jira.projects:
+        jira.add_project(project, f"{project} project")
+    users = [None, "alice", "bob", "carol"]
+    statuses = ["To Do", "In Progress", "Done", "Backlog"]
+    plan: dict[str, list[str]] = {}
+    for number in range(epics):
+        epic = jira.add_issue(project, f"Epic {number + 1}: {WORDS[number % len(WORDS)]}", "Epic")
+        plan[epic.key] = []
+        for child in range(per_epic):
+            issue = jira.add_issue(
+                project,
+                f"{WORDS[(number + child) % len(WORDS)]} item {child + 1} of epic {number + 1}",
+                "Story" if child % 3 else "Task",
+                parent=epic.key,
+                status=statuses[child % len(statuses)],
+                assignee=users[child % len(users)],
+                duedate=f"2026-12-{child % 28 + 1:02d}" if child % 2 else None,
+            )
+            plan[epic.key].append(issue.key)
+    plan[""] = [jira.add_issue(project, f"Loose issue {n + 1}", "Task").key for n in range(without_epic)]
+    return plan

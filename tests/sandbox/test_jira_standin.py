@@ -350,3 +350,37 @@ def test_wrong_tokens_are_401_in_both_products(sb):
         wrong_basic = base64.b64encode(f"{sb.atlassian_credentials.email}:wrong".encode()).decode()
         for header in (f"Basic {wrong_basic}", "Bearer wrong", ""):
             assert requests.get(url, headers={"Authorization": header}, timeout=5).status_code == 401
+
+
+def test_epic_plan_seed_pages_consistently_and_moves_keep_the_old_key(sb):
+    plan = seed_atlassian.epics(sb, epics=3, per_epic=60, without_epic=5)
+    assert len(plan) == 4 and sum(len(keys) for keys in plan.values()) == 185
+    jira = client(sb)
+    epic = next(key for key in plan if key)
+    clause = f"parent = {epic}" if sb.jira.cloud else f'"Epic Link" = {epic}'
+    found, complete = jira.search(clause + " ORDER BY key ASC", fields=("summary",))
+    assert complete and [i["key"] for i in found] == plan[epic]
+    sb.jira.page_size = 25
+    everything, _ = jira.search("project = ACME ORDER BY key ASC")
+    assert len(everything) == 2 + 3 + 185  # the demo's ACME-1 and ACME-2, 3 epics, 185 issues (8 pages)
+    assert len({i["key"] for i in everything}) == len(everything)
+    moved = sb.jira.move_issue(plan[epic][0], "OPS")
+    assert moved.key.startswith("OPS-") and jira.issue(plan[epic][0])["key"] == moved.key
+    assert plan[epic][0] not in {i["key"] for i in jira.search("project = ACME")[0]}
+
+
+def test_an_issue_deleted_between_pages_shifts_nothing(sb):
+    jira = client(sb)
+    for number in range(10):
+        sb.jira.add_issue("ACME", f"Paged {number}", labels=["paged"])
+    base, headers = api(sb)
+    path, query = ("/search/jql", {}) if sb.jira.cloud else ("/search", {"startAt": 0})
+    params = {"jql": 'labels = "paged" ORDER BY key ASC', "maxResults": 4, "fields": "summary", **query}
+    first = requests.get(base + path, params=params, headers=headers, timeout=5).json()
+    seen = [i["fields"]["summary"] for i in first["issues"]]
+    sb.jira.remove_issue(first["issues"][0]["key"])
+    following = {"nextPageToken": first["nextPageToken"]} if sb.jira.cloud else {"startAt": 4}
+    second = requests.get(base + path, params={**params, **following}, headers=headers, timeout=5).json()
+    seen += [i["fields"]["summary"] for i in second["issues"]]
+    assert seen == [f"Paged {n}" for n in range(8)]
+    assert len(jira.search('labels = "paged"')[0]) == 9
