@@ -174,6 +174,22 @@ class ConfluenceService(AtlassianService):
         with self.lock:
             self.restricted[str(page_id)] = status
 
+    def control_actions(self) -> dict[str, Any]:
+        def collide(page_id: str, append: str = "<p>A colleague's line.</p>") -> None:
+            self.collide_on_next_put(page_id, lambda body: body + append)
+
+        def max_limit(limit: int | None = None) -> None:
+            self.max_limit = None if limit is None else int(limit)
+
+        return {
+            **super().control_actions(),
+            "collide": collide,
+            "restrict": self.restrict,
+            "edit-page": self.edit_page,
+            "set-task": self.set_task,
+            "max-limit": max_limit,
+        }
+
     # -- seeding API -----------------------------------------------------------------------
     def add_space(self, key: str, name: str | None = None) -> Space:
         with self.lock:

@@ -210,6 +210,16 @@ class JiraService(AtlassianService):
             self._create_drop_rate = float(commit_drop_rate)
             self._create_rng = random.Random(seed)
 
+    def control_actions(self) -> dict[str, Any]:
+        return {
+            **super().control_actions(),
+            "search-lag": self.search_lag,
+            "create-faults": self.create_faults,
+            "set-status": self.set_status,
+            "move-issue": self.move_issue,
+            "remove-issue": self.remove_issue,
+        }
+
     # -- seeding API -----------------------------------------------------------------------
     def add_project(self, key: str, name: str | None = None, types: tuple[str, ...] | None = None) -> Project:
         with self.lock:

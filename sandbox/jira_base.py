@@ -171,6 +171,25 @@ class AtlassianService(Service):
             self._throttle_left = 0
             self._fail_rules.clear()
 
+    # -- /_sandbox control endpoints (for a sandbox run by ``python -m sandbox``) ------------
+    def control(self, method: str, action: str, body: Any) -> Response | None:
+        """``POST /_sandbox/<action>`` with a JSON object: the hooks of this service (see the
+        README); None for an action it does not know. A bad body is 400."""
+        if method != "POST":
+            return None
+        actions = self.control_actions()
+        if action not in actions:
+            return None
+        arguments = body if isinstance(body, dict) else {}
+        try:
+            actions[action](**arguments)
+        except (TypeError, ValueError, KeyError, AssertionError) as error:
+            return Response(400, {"error": f"{action}: {type(error).__name__}: {error}"})
+        return Response(200, {"ok": True})
+
+    def control_actions(self) -> dict[str, Any]:
+        return {"throttle": self.throttle, "fail-next": self.fail_next, "clear-hooks": self.clear_hooks}
+
     def handle(self, request: Request) -> Response:
         with self.lock:
             if self._throttle_left > 0:

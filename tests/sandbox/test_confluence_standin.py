@@ -287,3 +287,38 @@ def test_saving_gives_tasks_without_an_id_the_next_free_one(sb):
     stored = wiki.get_page(page.id).body
     assert [t.task_id for t in find_tasks(stored)] == ["7", "8"]
     assert stored.endswith(code) and stored != body
+
+
+def test_hooks_over_the_control_endpoints(sb):
+    """For a sandbox run by `python -m sandbox --atlassian ...`: POST /_sandbox/<hook> (no auth)."""
+    wiki = client(sb)
+    control = sb.url("confluence") + "/_sandbox/"
+    page = wiki.get_page(sb.seed.pages["Apollo notes"])
+    assert requests.post(control + "collide", json={"page_id": page.id}, timeout=5).json() == {"ok": True}
+    with pytest.raises(PageConflict):
+        wiki.update_page(page, "<p>mine</p>")
+    assert "colleague" in sb.confluence.pages[page.id].body
+    assert (
+        requests.post(
+            control + "set-task",
+            json={"page_id": sb.seed.pages[seed_atlassian.TASK_PAGE], "task_id": "1", "complete": True},
+            timeout=5,
+        ).status_code
+        == 200
+    )
+    assert requests.post(control + "restrict", json={"page_id": page.id, "status": 404}, timeout=5).status_code == 200
+    with pytest.raises(NotFound):
+        wiki.get_page(page.id)
+    assert requests.post(control + "set-task", json={"page_id": "1"}, timeout=5).status_code == 400
+    assert requests.post(control + "bogus", json={}, timeout=5).status_code == 404
+    jira_control = sb.url("jira") + "/_sandbox/"
+    assert requests.post(jira_control + "set-status", json={"key": "ACME-1", "status": "Done"}, timeout=5).ok
+    assert sb.jira.issue_by_key("ACME-1").status.name == "Done"
+    assert (
+        requests.post(jira_control + "set-status", json={"key": "ACME-1", "status": "Nope"}, timeout=5).status_code
+        == 400
+    )
+    assert requests.post(jira_control + "throttle", json={"requests": 1, "retry_after": 3}, timeout=5).ok
+    base, headers = v1(sb)
+    assert requests.get(base + "/user/current", headers=headers, timeout=5).status_code == 200  # Jira's, not ours
+    assert requests.get(sb.url("jira") + "/_sandbox/state", timeout=5).json()["issues"][0]["key"] == "ACME-1"
