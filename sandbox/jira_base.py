@@ -183,7 +183,7 @@ class AtlassianService(Service):
         arguments = body if isinstance(body, dict) else {}
         try:
             actions[action](**arguments)
-        except (TypeError, ValueError, KeyError, AssertionError) as error:
+        except Exception as error:  # noqa: BLE001 - a bad argument of a test hook: say which, never a traceback
             return Response(400, {"error": f"{action}: {type(error).__name__}: {error}"})
         return Response(200, {"ok": True})
 
