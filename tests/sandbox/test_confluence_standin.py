@@ -322,3 +322,10 @@ def test_hooks_over_the_control_endpoints(sb):
     base, headers = v1(sb)
     assert requests.get(base + "/user/current", headers=headers, timeout=5).status_code == 200  # Jira's, not ours
     assert requests.get(sb.url("jira") + "/_sandbox/state", timeout=5).json()["issues"][0]["key"] == "ACME-1"
+
+
+def test_find_a_page_by_space_and_title(sb):
+    wiki = client(sb)
+    assert wiki.find_page("ENG", seed_atlassian.TASK_PAGE) == sb.seed.pages[seed_atlassian.TASK_PAGE]
+    assert wiki.find_page("ENG", "No such page") is None
+    assert wiki.find_page("NOPE", seed_atlassian.TASK_PAGE) is None
