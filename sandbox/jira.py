@@ -146,6 +146,7 @@ class JiraService(AtlassianService):
         self._create_drop_rate = 0.0
         self._create_rng = random.Random()
         self.page_size = MAX_RESULTS  # the most issues one search page returns (tests may lower it)
+        self.dc_deployment_type: str | None = "Server"  # or "DataCenter", or None (field left out)
         self._keys: dict[str, str] = {}  # issue key -> id (a cache; _find checks it)
         # search results kept for the following pages of the same search (Cloud: the token names
         # one; Data Center: the last startAt=0 search of that JQL), so paging 10,000 issues does
@@ -545,7 +546,9 @@ class JiraService(AtlassianService):
             "serverTimeZone": "UTC",
         }
         if not self.cloud:
-            body["deploymentType"] = "Server"  # Data Center answers "Server" here too
+            body["deploymentType"] = self.dc_deployment_type  # Data Center answers "Server" here too
+            if self.dc_deployment_type is None:  # an old server: no such field
+                del body["deploymentType"]
         return Response(200, body)
 
     def get_myself(self, request: Request) -> Response:

@@ -384,3 +384,15 @@ def test_an_issue_deleted_between_pages_shifts_nothing(sb):
     seen += [i["fields"]["summary"] for i in second["issues"]]
     assert seen == [f"Paged {n}" for n in range(8)]
     assert len(jira.search('labels = "paged"')[0]) == 9
+
+
+@pytest.mark.parametrize("kind", ["DataCenter", None])
+def test_data_center_detected_whatever_its_server_info_says(kind):
+    sandbox = Sandbox(services=["jira"], atlassian="datacenter").start()
+    try:
+        sandbox.jira.dc_deployment_type = kind
+        env = sandbox.env()
+        found = detect_deployment(settings(), RequestCounter(), url=env["JIRA_URL"], token=env["JIRA_TOKEN"])
+        assert found == "datacenter" and sandbox.violations == []
+    finally:
+        sandbox.stop()
