@@ -338,7 +338,7 @@ class ConfluenceService(AtlassianService):
         return {
             "type": "known",
             "username": user.name,
-            "userKey": user.confluence_key,
+            "userKey": self.credentials.confluence_key(user),
             "displayName": user.display_name,
         }
 

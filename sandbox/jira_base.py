@@ -5,10 +5,11 @@ Atlassian authentication, the users, and the test hooks that answer chosen reque
   works for Jira and Confluence alike. Data Center: ``Authorization: Bearer <personal access
   token>``, one token per product. Anything else is 401.
 * Users: Cloud identifies people by ``accountId`` (the same in Jira and Confluence); Data Center
-  by ``name`` (the login, shared when Confluence uses Jira's user directory) and a per-product
-  user key: Jira's ``key`` (``JIRAUSER10100``) is NOT Confluence's ``userKey`` (the
-  ``ri:userkey`` of a mention, 32 hex digits). A mention is resolved through Confluence
-  (``GET /rest/api/user?key=``) to the ``username``, which Jira assigns by ``{"name": ...}``.
+  by ``name`` (the login, shared when Confluence uses Jira's user directory) and a user key. In a
+  real installation Jira's ``key`` (``JIRAUSER10100``) is NOT Confluence's ``userKey`` (the
+  ``ri:userkey`` of a mention, 32 hex digits): ``Credentials.distinct_user_keys = True`` plays
+  that (a mention then resolves only through Confluence, ``GET /rest/api/user?key=``, to the
+  ``username`` Jira assigns by ``{"name": ...}``); by default both products use Jira's keys.
 * Hooks (``AtlassianService``): ``throttle(n, retry_after)`` answers the next ``n`` API requests
   429 with ``Retry-After``; ``fail_next(method, path_regex, status, times)`` answers matching
   requests with a 5xx (or any status) without performing them.
@@ -37,7 +38,7 @@ class User:
     key: str  # Data Center Jira user key (GET /user?key=)
     display_name: str
     email: str
-    confluence_key: str = ""  # Data Center Confluence's own user key (ri:userkey): not Jira's key
+    distinct_key: str = ""  # what a real Data Center Confluence calls this user (32 hex digits)
     active: bool = True
 
 
@@ -87,9 +88,18 @@ class Credentials:
     jira_pat: str = field(default_factory=lambda: "NjQ" + secrets.token_urlsafe(24))
     confluence_pat: str = field(default_factory=lambda: "MzE" + secrets.token_urlsafe(24))
     users: list[User] = field(default_factory=default_users)
+    # Data Center: Confluence's user keys differ from Jira's, as in real installations (True), or
+    # are Jira's keys (False, the default: a mention's ri:userkey then resolves in Jira too)
+    distinct_user_keys: bool = False
+
+    def confluence_key(self, user: User) -> str:
+        """The user's key in Data Center Confluence (a mention's ``ri:userkey``)."""
+        return user.distinct_key if self.distinct_user_keys else user.key
 
     def user_by(self, **attribute: str) -> User | None:
         ((name, value),) = attribute.items()
+        if name == "confluence_key":
+            return next((user for user in self.users if self.confluence_key(user) == value), None)
         return next((user for user in self.users if getattr(user, name) == value), None)
 
     @property

@@ -20,7 +20,7 @@ The demo tree (space ``ENG``, Jira projects ``ACME`` and ``OPS``)::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from sandbox.jira_base import User
@@ -50,7 +50,8 @@ class AtlassianSeed:
 
 
 def mention(user: User, cloud: bool) -> str:
-    who = f'ri:account-id="{user.account_id}"' if cloud else f'ri:userkey="{user.confluence_key}"'
+    """A user mention: Cloud by account id, Data Center by user key (the seed passes Confluence's)."""
+    who = f'ri:account-id="{user.account_id}"' if cloud else f'ri:userkey="{user.key}"'
     return f"<ac:link><ri:user {who} /></ac:link>"
 
 
@@ -119,6 +120,8 @@ def demo(sandbox: Sandbox) -> AtlassianSeed:
     alice = users.user_by(name="alice")
     bob = users.user_by(name="bob")
     assert alice is not None and bob is not None
+    alice = replace(alice, key=users.confluence_key(alice))  # mentions carry Confluence's key
+    bob = replace(bob, key=users.confluence_key(bob))
     jira.add_project(PROJECT, "ACME Platform")
     jira.add_project(OTHER_PROJECT, "Operations")
     epic = jira.add_issue(PROJECT, "Apollo launch", "Epic")

@@ -209,20 +209,39 @@ def test_throttle_and_fail_next_hooks(sb):
     assert saved.version == 2 and time.monotonic() - started < 5
 
 
-def test_a_mention_resolves_to_the_user_jira_assigns(sb):
-    """Cloud: the mention's account id is Jira's too. Data Center: Confluence's userKey is not
-    Jira's key; Confluence's /rest/api/user?key= gives the username Jira assigns by name."""
-    base, headers = v1(sb)
+@pytest.mark.parametrize("distinct", [False, True])
+def test_a_mention_resolves_to_the_user_jira_assigns(distinct):
+    """Data Center: a mention's ri:userkey is Confluence's key; with distinct keys (as in real
+    installations) only Confluence's /rest/api/user?key= resolves it, to the username Jira
+    assigns by name; by default it is Jira's key as well."""
+    sandbox = Sandbox(services=["jira", "confluence"], atlassian="datacenter")
+    sandbox.atlassian_credentials.distinct_user_keys = distinct
+    sandbox.start()
+    try:
+        seed = seed_atlassian.demo(sandbox)
+        base, headers = v1(sandbox)
+        kickoff = sandbox.confluence.pages[seed.pages[seed_atlassian.TASK_PAGE]].body
+        mention = next(t for t in find_tasks(kickoff) if t.task_id == "1").mentions[0]
+        alice = sandbox.atlassian_credentials.user_by(name="alice")
+        assert (mention.userkey == alice.key) is not distinct
+        user = requests.get(base + "/user", params={"key": mention.userkey}, headers=headers, timeout=5).json()
+        assert user["username"] == "alice" and user["userKey"] == mention.userkey
+        assert requests.get(base + "/user", params={"key": "nobody"}, headers=headers, timeout=5).status_code == 404
+        jira_users = sandbox.env()["JIRA_URL"] + "/rest/api/2/user"
+        jira_headers = {"Authorization": f"Bearer {sandbox.env()['JIRA_TOKEN']}"}
+        in_jira = requests.get(jira_users, params={"key": mention.userkey}, headers=jira_headers, timeout=5)
+        assert (in_jira.status_code == 404) is distinct
+        assert sandbox.violations == []
+    finally:
+        sandbox.stop()
+
+
+def test_cloud_mentions_carry_the_account_id(sb):
     kickoff = sb.confluence.pages[sb.seed.pages[seed_atlassian.TASK_PAGE]].body
     mention = next(t for t in find_tasks(kickoff) if t.task_id == "1").mentions[0]
     alice = sb.atlassian_credentials.user_by(name="alice")
-    if sb.confluence.cloud:
-        assert mention.account_id == alice.account_id
-        return
-    assert mention.userkey == alice.confluence_key != alice.key
-    user = requests.get(base + "/user", params={"key": mention.userkey}, headers=headers, timeout=5).json()
-    assert user["username"] == "alice"
-    assert requests.get(base + "/user", params={"key": "nobody"}, headers=headers, timeout=5).status_code == 404
+    assert (mention.account_id == alice.account_id) is sb.confluence.cloud
+    assert (mention.userkey == alice.key) is not sb.confluence.cloud
 
 
 def test_a_person_ticks_a_task(sb):
