@@ -10,8 +10,9 @@ The demo tree (space ``ENG``, Jira projects ``ACME`` and ``OPS``)::
     Team space                         (root; 12 children: more than one page at max_limit <= 11)
     ├── Project Apollo                 (Jira issue macro of epic ACME-1: the project of its subtree)
     │   ├── Apollo kickoff             (TASK_PAGE: 4 tasks in one list — 1 and 2 open, 3 complete,
-    │   │   │                           4 nested under 2 — mention and due date in 1, heading,
-    │   │   │                           emoji, &nbsp;, a CDATA code block)
+    │   │   │                           4 nested under 2 — mention and due date in 1; a second list
+    │   │   │                           under another heading with open task 5; emoji, &nbsp;, a
+    │   │   │                           CDATA code block holding "<ac:task>" as text)
     │   │   └── Apollo kickoff actions (TABLE_PAGE: tasks in table cells with a header row)
     │   └── Apollo notes               (no tasks)
     ├── Meeting notes 01 … 10          (a task or none each; level 2)
@@ -90,6 +91,8 @@ def kickoff_body(alice: User, bob: User, cloud: bool) -> str:
             task(2, "Order the &quot;staging&quot; servers", nested=nested),
             task(3, "Book the kickoff room", complete=True),
         )
+        + "<h2>Follow-ups</h2>"
+        + task_list(task(5, "Review the data-protection notes"), list_id="f011c0")
         + '<ac:structured-macro ac:name="code" ac:schema-version="1" ac:macro-id="c0de">'
         '<ac:parameter ac:name="language">python</ac:parameter>'
         "<ac:plain-text-body><![CDATA[if a < b and c > d: print('<ac:task>')]]></ac:plain-text-body>"
@@ -148,7 +151,7 @@ def demo(sandbox: Sandbox) -> AtlassianSeed:
     kickoff = page(TASK_PAGE, kickoff_body(alice, bob, cloud), apollo)
     table = page(TABLE_PAGE, table_body(bob, cloud), kickoff)
     page("Apollo notes", "<p>No actions here.</p>", apollo)
-    seed.open_tasks[kickoff] = ["1", "2"]
+    seed.open_tasks[kickoff] = ["1", "2", "5"]
     seed.open_tasks[table] = ["1", "2"]
     for number in range(1, MEETING_NOTES + 1):
         tasks = task_list(task(1, f"Follow up on topic {number}")) if number % 3 == 0 else "<p>No actions.</p>"

@@ -59,8 +59,10 @@ def test_seed_tree_tasks_macros_and_mentions(sb):
     cloud = sb.confluence.cloud
     kickoff = wiki.get_page(seed.pages[seed_atlassian.TASK_PAGE])
     own = find_tasks(kickoff.body)
-    assert kickoff.body.count("<ac:task>\n") == 4  # two open, one complete, one nested (the CDATA one is text)
-    assert [t.task_id for t in own] == ["1", "2", "3"]
+    first_list = kickoff.body[: kickoff.body.index("<h2>Follow-ups</h2>")]
+    assert first_list.count("<ac:task>\n") == 4  # two open, one complete, one nested
+    assert kickoff.body.count("<ac:task>\n") == 5  # and task 5 in a second list (the CDATA one is text)
+    assert [t.task_id for t in own] == ["1", "2", "3", "5"]
     assert [t.task_id for t in own if t.status == "incomplete"] == seed.open_tasks[kickoff.id]
     assert any(t.status == "complete" for t in own)
     first = next(t for t in own if t.task_id == "1")
@@ -255,6 +257,7 @@ def test_a_person_ticks_a_task(sb):
         "1": "incomplete",
         "2": "complete",
         "3": "complete",
+        "5": "incomplete",
     }
     assert after.body.count("incomplete") == before.body.count("incomplete") - 1
     assert len(after.body) == len(before.body) - len("in")  # nothing else changed
