@@ -112,7 +112,7 @@ class ConfluenceService(AtlassianService):
 
     @property  # type: ignore[override]
     def api_prefix(self) -> str:
-        return "/wiki" if self.cloud else ""
+        return self.context
 
     # -- routes ----------------------------------------------------------------------------
     def _route_all(self) -> None:
@@ -134,6 +134,7 @@ class ConfluenceService(AtlassianService):
         self.route("DELETE", v2 + "/pages/{id:int}/properties/{pid:int}", self.v2_delete_property)
         v1 = "/rest/api"
         self.route("GET", v1 + "/user/current", self.v1_current_user)
+        self.route("GET", v1 + "/user", self.v1_user)
         self.route("GET", v1 + "/space/{key}", self.v1_space)
         self.route("GET", v1 + "/content", self.v1_list)
         self.route("POST", v1 + "/content", self.v1_create)
@@ -156,7 +157,7 @@ class ConfluenceService(AtlassianService):
         self.route("DELETE", v1 + "/content/{id:int}/property/{key}", self.v1_delete_property)
 
     def handle(self, request: Request) -> Response:
-        if not self.cloud and request.path.startswith("/api/v2/"):
+        if not self.cloud and request.path.startswith(self.context + "/api/v2/"):
             return self.not_found(request)  # Data Center has no v2
         return super().handle(request)
 
@@ -172,6 +173,22 @@ class ConfluenceService(AtlassianService):
         hides it); listings and searches leave it out."""
         with self.lock:
             self.restricted[str(page_id)] = status
+
+    def control_actions(self) -> dict[str, Any]:
+        def collide(page_id: str, append: str = "<p>A colleague's line.</p>") -> None:
+            self.collide_on_next_put(page_id, lambda body: body + append)
+
+        def max_limit(limit: int | None = None) -> None:
+            self.max_limit = None if limit is None else int(limit)
+
+        return {
+            **super().control_actions(),
+            "collide": collide,
+            "restrict": self.restrict,
+            "edit-page": self.edit_page,
+            "set-task": self.set_task,
+            "max-limit": max_limit,
+        }
 
     # -- seeding API -----------------------------------------------------------------------
     def add_space(self, key: str, name: str | None = None) -> Space:
@@ -195,6 +212,22 @@ class ConfluenceService(AtlassianService):
             user = self.credentials.user_by(name=by) or self.credentials.bot
             self._save(page, page.title if title is None else title, page.body if body is None else body, user, "")
             return page
+
+    def set_task(self, page_id: str, task_id: str, complete: bool, by: str = "alice") -> Page:
+        """A person ticks (or unticks) task ``task_id`` on the page: a new version whose body
+        differs only in that task's ``ac:task-status``."""
+        with self.lock:
+            page = self.pages[str(page_id)]
+            pattern = re.compile(
+                r"(<ac:task-id>" + re.escape(str(task_id)) + r"</ac:task-id>\s*"
+                r"(?:<ac:task-uuid>[^<]*</ac:task-uuid>\s*)?<ac:task-status>)(complete|incomplete)(</ac:task-status>)"
+            )
+            body, found = pattern.subn(
+                lambda match: match.group(1) + ("complete" if complete else "incomplete") + match.group(3), page.body, 1
+            )
+            if not found:
+                raise KeyError(f"page {page_id} has no task {task_id}")
+            return self.edit_page(page.id, body=body, by=by)
 
     def page_by_title(self, title: str) -> Page | None:
         with self.lock:
@@ -239,7 +272,7 @@ class ConfluenceService(AtlassianService):
         }
 
     def env(self, url: str, **options: Any) -> dict[str, str]:
-        variables = {"CONFLUENCE_URL": url + ("/wiki" if self.cloud else ""), "CONFLUENCE_TOKEN": self.token}
+        variables = {"CONFLUENCE_URL": url + self.context, "CONFLUENCE_TOKEN": self.token}
         if self.cloud:
             variables["CONFLUENCE_EMAIL"] = self.credentials.email
         if self.default_pages:
@@ -251,11 +284,14 @@ class ConfluenceService(AtlassianService):
         page_id = str(self._next_id)
         self._next_id += 1 + (self._next_id % 7)  # ids grow but are not consecutive
         now = self.clock.now()
-        page = Page(page_id, space, parent_id, [Version(1, title, body, now, by)], now, len(self.pages))
+        page = Page(
+            page_id, space, parent_id, [Version(1, title, assign_task_ids(body), now, by)], now, len(self.pages)
+        )
         self.pages[page_id] = page
         return page
 
     def _save(self, page: Page, title: str, body: str, by: User, message: str) -> None:
+        body = assign_task_ids(body)
         page.versions.append(Version(page.current.number + 1, title, body, self.clock.now(), by, message))
 
     def _visible(self, page_id: str) -> Page | Response:
@@ -299,7 +335,12 @@ class ConfluenceService(AtlassianService):
                 "publicName": user.name,
                 "displayName": user.display_name,
             }
-        return {"type": "known", "username": user.name, "userKey": user.key, "displayName": user.display_name}
+        return {
+            "type": "known",
+            "username": user.name,
+            "userKey": self.credentials.confluence_key(user),
+            "displayName": user.display_name,
+        }
 
     # -- the cursor ------------------------------------------------------------------------
     @staticmethod
@@ -323,14 +364,14 @@ class ConfluenceService(AtlassianService):
             return self.error(400, "Invalid cursor")
         limit = self._limit(request, default_limit)
         page = items[offset : offset + limit]
-        body: dict[str, Any] = {"results": page, "_links": {"base": self.root_url + "wiki"}}
+        body: dict[str, Any] = {"results": page, "_links": {"base": self.site}}
         headers: dict[str, str] = {}
         if offset + limit < len(items):
             query = {k: v[-1] for k, v in request.query.items() if k != "cursor"}
             query["cursor"] = self._cursor(offset + limit)
             following = f"{request.path}?{urlencode(query)}"
             body["_links"]["next"] = following
-            headers["Link"] = f'<{following}>; rel="next", <{self.root_url}wiki>; rel="base"'
+            headers["Link"] = f'<{following}>; rel="next", <{self.site}>; rel="base"'
         return Response(200, body, headers=headers)
 
     def _v1_list(self, request: Request, items: list[Any], default_limit: int = 25, cap: int | None = None) -> Response:
@@ -348,7 +389,7 @@ class ConfluenceService(AtlassianService):
                 return self._v1_error(400, "start must be a number")
         limit = self._limit(request, default_limit, cap)
         page = items[offset : offset + limit]
-        context = "/wiki" if self.cloud else ""
+        context = self.context
         links: dict[str, Any] = {"base": self.root_url.rstrip("/") + context, "context": context}
         if offset + limit < len(items):
             query = {k: v[-1] for k, v in request.query.items() if k not in ("cursor", "start")}
@@ -420,7 +461,7 @@ class ConfluenceService(AtlassianService):
         return text if self.cloud else text[:-1] + "+00:00"
 
     def _v1_base(self) -> str:
-        return self.root_url.rstrip("/") + ("/wiki" if self.cloud else "") + "/rest/api"
+        return self.site + "/rest/api"
 
     def _v1_space(self, space: Space) -> dict[str, Any]:
         return {
@@ -744,6 +785,20 @@ class ConfluenceService(AtlassianService):
         assert user is not None
         return Response(200, self._user_json(user))
 
+    def v1_user(self, request: Request) -> Response:
+        """A user by ``key`` (Data Center's userKey of a mention), ``username`` or ``accountId``."""
+        key, name, account = request.arg("key"), request.arg("username"), request.arg("accountId")
+        user = None
+        if account and self.cloud:
+            user = self.credentials.user_by(account_id=account)
+        elif key and not self.cloud:
+            user = self.credentials.user_by(confluence_key=key)
+        elif name and not self.cloud:
+            user = self.credentials.user_by(name=name)
+        if user is None:
+            return self._v1_error(404, "No user found with the given key, username or accountId")
+        return Response(200, self._user_json(user))
+
     def v1_space(self, request: Request) -> Response:
         space = self.spaces.get(request.params["key"])
         if space is None:
@@ -1003,6 +1058,33 @@ class ConfluenceService(AtlassianService):
         if name == "created":
             return page.created
         return page.current.when
+
+
+_CDATA = re.compile(r"<!\[CDATA\[.*?\]\]>", re.S)
+_TASK_ID = re.compile(r"<ac:task-id>\s*(\d+)\s*</ac:task-id>")
+_TASK_WITHOUT_ID = re.compile(r"<ac:task>(?!\s*<ac:task-id>)")
+
+
+def assign_task_ids(body: str) -> str:
+    """What Confluence does on save: a task without an ``ac:task-id`` gets the next free id of the
+    page (everything else is kept as it was sent; text inside CDATA is not markup)."""
+    parts = _CDATA.split(body)
+    if not any(_TASK_WITHOUT_ID.search(part) for part in parts):
+        return body
+    cdata = _CDATA.findall(body)
+    next_id = max((int(found) for part in parts for found in _TASK_ID.findall(part)), default=0) + 1
+    out = []
+    for index, part in enumerate(parts):
+
+        def number(_match: re.Match[str]) -> str:
+            nonlocal next_id
+            next_id += 1
+            return f"<ac:task>\n<ac:task-id>{next_id - 1}</ac:task-id>"
+
+        out.append(_TASK_WITHOUT_ID.sub(number, part))
+        if index < len(cdata):
+            out.append(cdata[index])
+    return "".join(out)
 
 
 def _code(status: int) -> str:

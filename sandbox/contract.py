@@ -19,6 +19,15 @@ The specs are normalised once when loaded, so that they say what their authors m
   says ``nullable``; so object-typed ``$ref`` properties, arrays and the pointer times listed in
   ``GO_POINTER_TIMES`` may be null (``"pull_request": null`` on every plain issue).
 
+* Jira only: see ``_fix_jira`` (Atlassian's own ``serverInfo`` example does not fit its schema:
+  ``defaultLocale`` and ``+0000`` times; the remote-link list is an array);
+* Confluence only: ``Link`` paging headers are sent only when there is a next page
+  (``_fix_confluence``); the service has two documents, v2 and v1 (``MultiContract``).
+
+Jira and Confluence requests are mapped first (``atlassian_path``): Data Center's Jira REST v2 is
+checked as Cloud's v3, Data Center's Confluence ``/rest/api`` as Cloud v1 under ``/wiki``; the
+few endpoints the copied subsets lack (``UNCONTRACTED``) are served but not checked.
+
 Request checks are stricter than the schemas: unknown query parameters and unknown top-level
 body fields are violations too (they are client drift even where a server would ignore them).
 PATCH bodies are partial updates, so the body schema's top-level ``required`` list is not applied
@@ -49,12 +58,14 @@ SPEC_FILES = {
     "zammad": "zammad/openapi.handmade.json",
     "graph": "msgraph/graph-v1.0-calendar-users.derived.json",
     "jira": "jira/jira-cloud-platform-v3.subset.json",
-    "confluence": ("confluence/confluence-cloud-v2.subset.json", "confluence/confluence-cloud-v1.subset.json"),
+    "confluence": "confluence/confluence-cloud-v2.subset.json",
 }
 # documents served on the same port as the service's main one (Graph's stand-in also answers the
 # identity platform's token endpoint): their paths are merged in at the root, the main document's
 # paths keep its server path (/v1.0) in front
 EXTRA_SPEC_FILES = {"graph": ("msgraph/identity-token-client-credentials.handmade.json",)}
+# Services with more than one document: checked against SPEC_FILES' first, then these (MultiContract)
+MORE_SPEC_FILES = {"confluence": ("confluence/confluence-cloud-v1.subset.json",)}
 GO_POINTER_TIMES = {
     ("Issue", "closed_at"),
     ("Issue", "due_date"),
@@ -503,8 +514,8 @@ def get_contract(service: str) -> Contract | MultiContract | None:
     Raises ``ContractError`` when the service's spec file cannot be read or used.
     """
     relative = SPEC_FILES.get(service)
-    if isinstance(relative, tuple):
-        paths = [specs_dir() / part for part in relative]
+    if relative and service in MORE_SPEC_FILES:
+        paths = [specs_dir() / part for part in (relative, *MORE_SPEC_FILES[service])]
         key = (service, "|".join(map(str, paths)))
         with _contracts_lock:
             if key not in _contracts:
@@ -584,13 +595,13 @@ def validate_response(
 # reads and writes); the stand-ins serve them and their traffic is not checked.
 UNCONTRACTED = {
     "jira": [
-        ("GET", re.compile(r"/rest/api/[23]/(project/[^/]+|user)")),
+        ("GET", re.compile(r"/rest/api/[23]/(project/[^/]+|user|field)")),
         ("DELETE", re.compile(r"/rest/api/[23]/issue/[^/]+")),
     ],
     "confluence": [
         ("DELETE", re.compile(r"/wiki/api/v2/pages/\d+")),
         ("*", re.compile(r"/wiki/api/v2/pages/\d+/(labels|properties)(/\d+)?")),
-        ("GET", re.compile(r"/wiki/rest/api/(user/current|space/[^/]+)")),
+        ("GET", re.compile(r"/wiki/rest/api/(user|user/current|space/[^/]+)")),
         ("DELETE", re.compile(r"/wiki/rest/api/content/\d+")),
         ("*", re.compile(r"/wiki/rest/api/content/\d+/(label|property)(/[^/]+)?")),
     ],
@@ -610,10 +621,10 @@ def atlassian_path(
       search pages by ``start`` where Cloud pages by ``cursor`` (so ``start`` is not checked).
     """
     if service == "jira":
-        path = re.sub(r"^/rest/api/2/", "/rest/api/3/", path)
+        path = re.sub(r"^(/[^/]+)*?/rest/api/2/", "/rest/api/3/", path)  # also under a context path
     elif service == "confluence":
         if not path.startswith("/wiki/"):
-            path = "/wiki" + path
+            path = "/wiki" + path[path.find("/rest/api/") :] if "/rest/api/" in path else "/wiki" + path
             if path == "/wiki/rest/api/content/search":
                 query = {name: values for name, values in query.items() if name != "start"}
     else:

@@ -20,9 +20,12 @@ is not found by search, as it was before), ``create_faults(error_rate, commit_dr
 
 from __future__ import annotations
 
+import base64
+import binascii
 import random
 import re
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -33,6 +36,7 @@ from sandbox.server import Request, Response
 
 EPIC_LINK_FIELD = "customfield_10101"  # Data Center's "Epic Link" custom field
 SUMMARY_MAX = 255
+MAX_SNAPSHOTS = 32
 MAX_RESULTS = 100  # Cloud search/jql with fields: at most 100 a page; Data Center's default cap is 1000
 DC_MAX_RESULTS = 1000
 
@@ -117,6 +121,7 @@ class Issue:
     parent_key: str | None = None  # Cloud parent / sub-task parent
     epic_key: str | None = None  # Data Center Epic Link
     remote_links: list[RemoteLink] = field(default_factory=list)
+    old_keys: list[str] = field(default_factory=list)  # keys before a move to another project
     indexed_at: float = 0.0  # monotonic time from which search sees the current state
     indexed_view: dict[str, Any] | None = None  # what search saw before the last change (lag)
 
@@ -124,7 +129,10 @@ class Issue:
 class JiraService(AtlassianService):
     name = "jira"
     product = "jira"
-    api_prefix = "/rest"
+
+    @property  # type: ignore[override]
+    def api_prefix(self) -> str:
+        return self.context + "/rest"
 
     def __init__(self, credentials: Credentials | None = None, deployment: str = "cloud") -> None:
         super().__init__(credentials or Credentials(), deployment)
@@ -138,6 +146,13 @@ class JiraService(AtlassianService):
         self._create_drop_rate = 0.0
         self._create_rng = random.Random()
         self.page_size = MAX_RESULTS  # the most issues one search page returns (tests may lower it)
+        self.dc_deployment_type: str | None = "Server"  # or "DataCenter", or None (field left out)
+        self._keys: dict[str, str] = {}  # issue key -> id (a cache; _find checks it)
+        # search results kept for the following pages of the same search (Cloud: the token names
+        # one; Data Center: the last startAt=0 search of that JQL), so paging 10,000 issues does
+        # not run the search 100 times; the issues' fields are read afresh on every page
+        self._snapshots: OrderedDict[str, tuple[str, list[tuple[Issue, dict[str, Any] | None]]]] = OrderedDict()
+        self._next_snapshot = 1
         self._route_all()
 
     # -- routes ----------------------------------------------------------------------------
@@ -148,6 +163,7 @@ class JiraService(AtlassianService):
             self.route("GET", base + "/myself", self.get_myself)
             self.route("GET", base + "/user", self.get_user)
             self.route("GET", base + "/project/{key}", self.get_project)
+            self.route("GET", base + "/field", self.get_fields)
             self.route("POST", base + "/issue", self.create_issue)
             self.route("GET", base + "/issue/{key}", self.get_issue)
             self.route("PUT", base + "/issue/{key}", self.edit_issue)
@@ -166,11 +182,15 @@ class JiraService(AtlassianService):
 
     def handle(self, request: Request) -> Response:
         """Cloud answers v3 (and v2's serverInfo/myself/user/project); Data Center only v2."""
-        match = re.match(r"/rest/api/(\d+)/(.*)$", request.path)
+        match = re.match(re.escape(self.context) + r"/rest/api/(\d+)/(.*)$", request.path)
         if match is None:
             return self.not_found(request)
         version, rest = match.groups()
-        if self.cloud and version == "2" and rest.split("/")[0] not in ("serverInfo", "myself", "user", "project"):
+        if (
+            self.cloud
+            and version == "2"
+            and rest.split("/")[0] not in ("serverInfo", "myself", "user", "project", "field")
+        ):
             return self.not_found(request)
         if not self.cloud and version != "2":
             return self.not_found(request)
@@ -190,6 +210,16 @@ class JiraService(AtlassianService):
             self._create_error_rate = float(error_rate)
             self._create_drop_rate = float(commit_drop_rate)
             self._create_rng = random.Random(seed)
+
+    def control_actions(self) -> dict[str, Any]:
+        return {
+            **super().control_actions(),
+            "search-lag": self.search_lag,
+            "create-faults": self.create_faults,
+            "set-status": self.set_status,
+            "move-issue": self.move_issue,
+            "remove-issue": self.remove_issue,
+        }
 
     # -- seeding API -----------------------------------------------------------------------
     def add_project(self, key: str, name: str | None = None, types: tuple[str, ...] | None = None) -> Project:
@@ -248,6 +278,21 @@ class JiraService(AtlassianService):
             for name, value in changes.items():
                 setattr(issue, name, value)
 
+    def move_issue(self, key: str, project: str) -> Issue:
+        """A person moves the issue to another project: it gets that project's next key; the old
+        key still finds it (as Jira redirects it), search by the old project does not."""
+        with self.lock:
+            issue = self._find(key)
+            assert issue is not None, key
+            target = self.projects[project]
+            self._touch(issue)
+            number = self._project_counters.get(target.key, 0) + 1
+            self._project_counters[target.key] = number
+            issue.old_keys.append(issue.key)
+            issue.key, issue.project = f"{target.key}-{number}", target
+            self._keys[issue.key] = issue.id
+            return issue
+
     def remove_issue(self, key: str) -> None:
         with self.lock:
             issue = self._find(key)
@@ -277,7 +322,7 @@ class JiraService(AtlassianService):
         }
 
     def env(self, url: str, **options: Any) -> dict[str, str]:
-        variables = {"JIRA_URL": url, "JIRA_TOKEN": self.token}
+        variables = {"JIRA_URL": url + self.context, "JIRA_TOKEN": self.token}
         if self.cloud:
             variables["JIRA_EMAIL"] = self.credentials.email
         if self.projects:
@@ -290,7 +335,7 @@ class JiraService(AtlassianService):
         return "3" if self.cloud else "2"
 
     def _api(self, path: str) -> str:
-        return f"{self.root_url}rest/api/{self.version}/{path}"
+        return f"{self.site}/rest/api/{self.version}/{path}"
 
     def _status(self, name: str) -> Status:
         found = next((s for s in STATUSES if s.name.lower() == name.lower()), None)
@@ -311,7 +356,13 @@ class JiraService(AtlassianService):
         if key_or_id in self.issues:
             return self.issues[key_or_id]
         upper = key_or_id.upper()
-        return next((issue for issue in self.issues.values() if issue.key == upper), None)
+        cached = self.issues.get(self._keys.get(upper, ""))
+        if cached is not None and cached.key == upper:
+            return cached
+        found = next((issue for issue in self.issues.values() if issue.key == upper), None)
+        if found is None:
+            found = next((issue for issue in self.issues.values() if upper in issue.old_keys), None)
+        return found
 
     def _new_issue(
         self,
@@ -345,6 +396,7 @@ class JiraService(AtlassianService):
         )
         issue.indexed_at = time.monotonic() + self.search_lag_s
         self.issues[issue_id] = issue
+        self._keys[issue.key] = issue_id
         return issue
 
     def _touch(self, issue: Issue) -> None:
@@ -391,7 +443,7 @@ class JiraService(AtlassianService):
         return {
             "self": self._api(f"status/{status.id}"),
             "description": "",
-            "iconUrl": f"{self.root_url}images/icons/statuses/generic.png",
+            "iconUrl": f"{self.site}/images/icons/statuses/generic.png",
             "name": status.name,
             "id": status.id,
             "statusCategory": category,
@@ -481,7 +533,7 @@ class JiraService(AtlassianService):
     def get_server_info(self, request: Request) -> Response:
         now = self.clock.now()
         body: dict[str, Any] = {
-            "baseUrl": self.root_url.rstrip("/"),
+            "baseUrl": self.site,
             "version": "1001.0.0-SNAPSHOT" if self.cloud else "9.12.15",
             "versionNumbers": [1001, 0, 0] if self.cloud else [9, 12, 15],
             "deploymentType": "Cloud" if self.cloud else "Server",
@@ -494,7 +546,9 @@ class JiraService(AtlassianService):
             "serverTimeZone": "UTC",
         }
         if not self.cloud:
-            body["deploymentType"] = "Server"  # Data Center answers "Server" here too
+            body["deploymentType"] = self.dc_deployment_type  # Data Center answers "Server" here too
+            if self.dc_deployment_type is None:  # an old server: no such field
+                del body["deploymentType"]
         return Response(200, body)
 
     def get_myself(self, request: Request) -> Response:
@@ -530,6 +584,45 @@ class JiraService(AtlassianService):
             },
         )
 
+    def get_fields(self, request: Request) -> Response:
+        """The fields a client may set; on Data Center the epic's custom field is found here by
+        its name ``Epic Link`` (its id differs between installations)."""
+        system = [
+            ("summary", "Summary", "string"),
+            ("description", "Description", "string"),
+            ("labels", "Labels", "array"),
+            ("duedate", "Due date", "date"),
+            ("assignee", "Assignee", "user"),
+            ("parent", "Parent", "issuelink"),
+            ("status", "Status", "status"),
+        ]
+        fields: list[dict[str, Any]] = [
+            {
+                "id": fid,
+                "key": fid,
+                "name": name,
+                "custom": False,
+                "navigable": True,
+                "searchable": True,
+                "schema": {"type": kind, "system": fid},
+            }
+            for fid, name, kind in system
+        ]
+        if not self.cloud:
+            fields.append(
+                {
+                    "id": EPIC_LINK_FIELD,
+                    "key": EPIC_LINK_FIELD,
+                    "name": "Epic Link",
+                    "custom": True,
+                    "navigable": True,
+                    "searchable": True,
+                    "clauseNames": ["cf[10101]", "Epic Link"],
+                    "schema": {"type": "any", "custom": "com.pyxis.greenhopper.jira:gh-epic-link", "customId": 10101},
+                }
+            )
+        return Response(200, fields)
+
     # -- handlers: issues ------------------------------------------------------------------
     def create_issue(self, request: Request) -> Response:
         body = request.body if isinstance(request.body, dict) else {}
@@ -544,13 +637,9 @@ class JiraService(AtlassianService):
         if project is None:
             return self.error(400, "", {"project": "valid project is required"})
         type_ref = fields.get("issuetype") if isinstance(fields.get("issuetype"), dict) else {}
+        wanted_type = (type_ref.get("id"), type_ref.get("name"))
         kind = next(
-            (
-                t
-                for t in project.issue_types
-                if type_ref and t.name == type_ref.get("name") or t.id == type_ref.get("id")
-            ),
-            None,
+            (t for t in project.issue_types if wanted_type in ((t.id, None), (None, t.name), (t.id, t.name))), None
         )
         if kind is None:
             return self.error(400, "", {"issuetype": "Specify a valid issue type"})
@@ -775,7 +864,6 @@ class JiraService(AtlassianService):
             self._next_link_id += 1
             issue.remote_links.append(link)
             status = 201
-        issue.updated = self.clock.now()
         return Response(status, {"id": link.id, "self": self._api(f"issue/{issue.key}/remotelink/{link.id}")})
 
     def _link(self, request: Request) -> tuple[Issue | None, RemoteLink | None]:
@@ -864,6 +952,21 @@ class JiraService(AtlassianService):
             found.sort(key=lambda entry, name=name: self._sort_key(entry, name), reverse=descending)
         return found
 
+    def _keep(self, key: str, jql: str, found: list[tuple[Issue, dict[str, Any] | None]]) -> None:
+        self._snapshots[key] = (jql, found)
+        self._snapshots.move_to_end(key)
+        while len(self._snapshots) > MAX_SNAPSHOTS:
+            self._snapshots.popitem(last=False)
+
+    def _alive(self, issue: Issue) -> bool:
+        return self.issues.get(issue.id) is issue
+
+    def _kept(self, key: str, jql: str) -> list[tuple[Issue, dict[str, Any] | None]] | None:
+        kept = self._snapshots.get(key)
+        if kept is None or kept[0] != jql:
+            return None
+        return kept[1]  # offsets stay put; an issue deleted since is left out of the page it is on
+
     def _sort_key(self, entry: tuple[Issue, dict[str, Any] | None], name: str) -> Any:
         issue, view = entry
         if name in ("key", "issuekey", "id"):
@@ -908,11 +1011,17 @@ class JiraService(AtlassianService):
                 410, "The requested API has been removed. Please migrate to the /rest/api/3/search/jql API."
             )
         params = self._search_params(request)
-        found = self._run_search(params["jql"])
-        if isinstance(found, Response):
-            return found
         try:
             start = int(params["startAt"] or 0)
+        except ValueError:
+            return self.error(400, "startAt and maxResults must be numbers.")
+        found = self._kept("dc:" + params["jql"], params["jql"]) if start > 0 else None
+        if found is None:
+            found = self._run_search(params["jql"])
+            if isinstance(found, Response):
+                return found
+            self._keep("dc:" + params["jql"], params["jql"], found)
+        try:
             limit = min(int(params["maxResults"] or 50), DC_MAX_RESULTS, self.page_size)
         except ValueError:
             return self.error(400, "startAt and maxResults must be numbers.")
@@ -925,7 +1034,7 @@ class JiraService(AtlassianService):
                 "startAt": start,
                 "maxResults": limit,
                 "total": len(found),
-                "issues": [self._issue_json(issue, wanted, view) for issue, view in page],
+                "issues": [self._issue_json(issue, wanted, view) for issue, view in page if self._alive(issue)],
             },
         )
 
@@ -941,21 +1050,42 @@ class JiraService(AtlassianService):
         params = self._search_params(request)
         if not params["jql"].strip():
             return self.error(400, "Unbounded JQL queries are not allowed here. Please add a search restriction.")
-        found = self._run_search(params["jql"])
-        if isinstance(found, Response):
-            return found
         token = params["nextPageToken"]
         try:
-            start = int(token) if token else 0
+            snapshot, start = _token_offset(token) if token else ("", 0)
             limit = min(int(params["maxResults"] or 50), MAX_RESULTS, self.page_size)
         except ValueError:
             return self.error(400, "The nextPageToken is invalid.")
+        found = self._kept(snapshot, params["jql"]) if snapshot else None
+        if found is None:
+            found = self._run_search(params["jql"])
+            if isinstance(found, Response):
+                return found
+            snapshot = f"s{self._next_snapshot}"
+            self._next_snapshot += 1
+            self._keep(snapshot, params["jql"], found)
         wanted = self._wanted(params["fields"], {"id"})
         page = found[start : start + max(limit, 1)]
         body: dict[str, Any] = {
-            "issues": [self._issue_json(issue, wanted, view) for issue, view in page],
+            "issues": [self._issue_json(issue, wanted, view) for issue, view in page if self._alive(issue)],
             "isLast": start + len(page) >= len(found),
         }
         if not body["isLast"]:
-            body["nextPageToken"] = str(start + len(page))
+            body["nextPageToken"] = _page_token(snapshot, start + len(page))
         return Response(200, body)
+
+
+def _page_token(snapshot: str, offset: int) -> str:
+    """An opaque Cloud ``nextPageToken``: the search's snapshot and the offset of the next page."""
+    return base64.urlsafe_b64encode(f"ts:{snapshot}:{offset}".encode()).decode().rstrip("=")
+
+
+def _token_offset(token: str) -> tuple[str, int]:
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise ValueError(token) from None
+    match = re.fullmatch(r"ts:(s\d+):(\d+)", text)
+    if match is None:
+        raise ValueError(token)
+    return match.group(1), int(match.group(2))

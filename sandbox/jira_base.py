@@ -4,8 +4,12 @@ Atlassian authentication, the users, and the test hooks that answer chosen reque
 * Cloud: ``Authorization: Basic base64(email:api_token)``; one Atlassian account whose API token
   works for Jira and Confluence alike. Data Center: ``Authorization: Bearer <personal access
   token>``, one token per product. Anything else is 401.
-* Users: Cloud identifies people by ``accountId``; Data Center by ``name`` (login) and ``key``
-  (the ``ri:userkey`` of a mention, stable when the login is renamed).
+* Users: Cloud identifies people by ``accountId`` (the same in Jira and Confluence); Data Center
+  by ``name`` (the login, shared when Confluence uses Jira's user directory) and a user key. In a
+  real installation Jira's ``key`` (``JIRAUSER10100``) is NOT Confluence's ``userKey`` (the
+  ``ri:userkey`` of a mention, 32 hex digits): ``Credentials.distinct_user_keys = True`` plays
+  that (a mention then resolves only through Confluence, ``GET /rest/api/user?key=``, to the
+  ``username`` Jira assigns by ``{"name": ...}``); by default both products use Jira's keys.
 * Hooks (``AtlassianService``): ``throttle(n, retry_after)`` answers the next ``n`` API requests
   429 with ``Retry-After``; ``fail_next(method, path_regex, status, times)`` answers matching
   requests with a 5xx (or any status) without performing them.
@@ -31,23 +35,46 @@ BOT_EMAIL = "tracksync-bot@acme.example"
 class User:
     account_id: str  # Cloud
     name: str  # Data Center login (assignee {"name": ...})
-    key: str  # Data Center user key (ri:userkey of a mention)
+    key: str  # Data Center Jira user key (GET /user?key=)
     display_name: str
     email: str
+    distinct_key: str = ""  # what a real Data Center Confluence calls this user (32 hex digits)
     active: bool = True
 
 
 def default_users() -> list[User]:
     return [
-        User("5b10a2844c20165700ede21g", "tracksync", "JIRAUSER10000", "tracksync bot", BOT_EMAIL),
-        User("5b10ac8d82e05b22cc7d4ef5", "alice", "JIRAUSER10100", "Alice Example", "alice@acme.example"),
-        User("5b109f2e9729b51b54dc274d", "bob", "JIRAUSER10101", "Bob Example", "bob@acme.example"),
+        User(
+            "5b10a2844c20165700ede21g",
+            "tracksync",
+            "JIRAUSER10000",
+            "tracksync bot",
+            BOT_EMAIL,
+            "8a7f80836a1b2c3d016a1b2c3d4e0000",
+        ),
+        User(
+            "5b10ac8d82e05b22cc7d4ef5",
+            "alice",
+            "JIRAUSER10100",
+            "Alice Example",
+            "alice@acme.example",
+            "8a7f80836a1b2c3d016a1b2c3d4e0001",
+        ),
+        User(
+            "5b109f2e9729b51b54dc274d",
+            "bob",
+            "JIRAUSER10101",
+            "Bob Example",
+            "bob@acme.example",
+            "8a7f80836a1b2c3d016a1b2c3d4e0002",
+        ),
         User(
             "712020:0e4a7f3c-8a9b-4c2d-9e6f-1a2b3c4d5e6f",
             "carol",
             "JIRAUSER10102",
             "Carol Example",
             "carol@acme.example",
+            "8a7f80836a1b2c3d016a1b2c3d4e0003",
         ),
     ]
 
@@ -61,9 +88,18 @@ class Credentials:
     jira_pat: str = field(default_factory=lambda: "NjQ" + secrets.token_urlsafe(24))
     confluence_pat: str = field(default_factory=lambda: "MzE" + secrets.token_urlsafe(24))
     users: list[User] = field(default_factory=default_users)
+    # Data Center: Confluence's user keys differ from Jira's, as in real installations (True), or
+    # are Jira's keys (False, the default: a mention's ri:userkey then resolves in Jira too)
+    distinct_user_keys: bool = False
+
+    def confluence_key(self, user: User) -> str:
+        """The user's key in Data Center Confluence (a mention's ``ri:userkey``)."""
+        return user.distinct_key if self.distinct_user_keys else user.key
 
     def user_by(self, **attribute: str) -> User | None:
         ((name, value),) = attribute.items()
+        if name == "confluence_key":
+            return next((user for user in self.users if self.confluence_key(user) == value), None)
         return next((user for user in self.users if getattr(user, name) == value), None)
 
     @property
@@ -95,6 +131,7 @@ class AtlassianService(Service):
         self._throttle_left = 0
         self._throttle_retry_after = 1
         self._fail_rules: list[FailRule] = []
+        self.dc_context_path = ""  # Data Center under a context path, e.g. "/jira" or "/confluence"
 
     # -- deployment ------------------------------------------------------------------------
     @property
@@ -114,6 +151,18 @@ class AtlassianService(Service):
     def token(self) -> str:  # type: ignore[override]
         return self.credentials.cloud_token if self.cloud else self.pat
 
+    @property
+    def context(self) -> str:
+        """The site's context path: Confluence Cloud ``/wiki``; Data Center ``dc_context_path``."""
+        if self.cloud:
+            return "/wiki" if self.product == "confluence" else ""
+        return self.dc_context_path
+
+    @property
+    def site(self) -> str:
+        """The site root URL without a trailing slash (what ``JIRA_URL`` / ``CONFLUENCE_URL`` name)."""
+        return self.root_url.rstrip("/") + self.context
+
     # -- hooks -----------------------------------------------------------------------------
     def throttle(self, requests: int = 1, retry_after: int = 1) -> None:
         """Answer the next ``requests`` API requests 429 with ``Retry-After: retry_after``."""
@@ -131,6 +180,25 @@ class AtlassianService(Service):
         with self.lock:
             self._throttle_left = 0
             self._fail_rules.clear()
+
+    # -- /_sandbox control endpoints (for a sandbox run by ``python -m sandbox``) ------------
+    def control(self, method: str, action: str, body: Any) -> Response | None:
+        """``POST /_sandbox/<action>`` with a JSON object: the hooks of this service (see the
+        README); None for an action it does not know. A bad body is 400."""
+        if method != "POST":
+            return None
+        actions = self.control_actions()
+        if action not in actions:
+            return None
+        arguments = body if isinstance(body, dict) else {}
+        try:
+            actions[action](**arguments)
+        except Exception as error:  # noqa: BLE001 - a bad argument of a test hook: say which, never a traceback
+            return Response(400, {"error": f"{action}: {type(error).__name__}: {error}"})
+        return Response(200, {"ok": True})
+
+    def control_actions(self) -> dict[str, Any]:
+        return {"throttle": self.throttle, "fail-next": self.fail_next, "clear-hooks": self.clear_hooks}
 
     def handle(self, request: Request) -> Response:
         with self.lock:

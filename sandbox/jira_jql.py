@@ -43,6 +43,7 @@ FIELDS_CLOUD = {
     "updated",
 }
 FIELDS_DC = FIELDS_CLOUD | {"epic link"}
+MAX_DEPTH = 50  # nested parentheses (and NOTs) a query may have
 ORDER_FIELDS = {"key", "issuekey", "id", "created", "updated"}
 
 
@@ -100,6 +101,7 @@ class Parser:
     ) -> None:
         self.tokens = tokenize(jql)
         self.at = 0
+        self.depth = 0
         self.fields = fields
         self.resolve = resolve
         self.date_fields = date_fields
@@ -150,11 +152,19 @@ class Parser:
     def not_expr(self) -> Predicate:
         if self.peek_keyword("not"):
             self.take()
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise JqlError("Error in the JQL Query: too many nested NOTs.")
             inner = self.not_expr()
+            self.depth -= 1
             return lambda issue: not inner(issue)
         if self.peek_punct("("):
             self.take()
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise JqlError("Error in the JQL Query: too many nested parentheses.")
             inner = self.or_expr()
+            self.depth -= 1
             self.expect_punct(")")
             return inner
         return self.clause()

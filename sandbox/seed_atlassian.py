@@ -9,9 +9,10 @@ The demo tree (space ``ENG``, Jira projects ``ACME`` and ``OPS``)::
 
     Team space                         (root; 12 children: more than one page at max_limit <= 11)
     ├── Project Apollo                 (Jira issue macro of epic ACME-1: the project of its subtree)
-    │   ├── Apollo kickoff             (TASK_PAGE: 4 tasks in one list — two open, one complete,
-    │   │   │                           one nested inside an open one — mention, due date, heading,
-    │   │   │                           emoji, &nbsp;, a CDATA code block)
+    │   ├── Apollo kickoff             (TASK_PAGE: 4 tasks in one list — 1 and 2 open, 3 complete,
+    │   │   │                           4 nested under 2 — mention and due date in 1; a second list
+    │   │   │                           under another heading with open task 5; emoji, &nbsp;, a
+    │   │   │                           CDATA code block holding "<ac:task>" as text)
     │   │   └── Apollo kickoff actions (TABLE_PAGE: tasks in table cells with a header row)
     │   └── Apollo notes               (no tasks)
     ├── Meeting notes 01 … 10          (a task or none each; level 2)
@@ -20,10 +21,11 @@ The demo tree (space ``ENG``, Jira projects ``ACME`` and ``OPS``)::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from sandbox.jira_base import User
+from sandbox.seed import WORDS
 
 if TYPE_CHECKING:
     from sandbox.hub import Sandbox
@@ -49,6 +51,7 @@ class AtlassianSeed:
 
 
 def mention(user: User, cloud: bool) -> str:
+    """A user mention: Cloud by account id, Data Center by user key (the seed passes Confluence's)."""
     who = f'ri:account-id="{user.account_id}"' if cloud else f'ri:userkey="{user.key}"'
     return f"<ac:link><ri:user {who} /></ac:link>"
 
@@ -85,10 +88,11 @@ def kickoff_body(alice: User, bob: User, cloud: bool) -> str:
         + "<p>Agreed in the meeting &amp; to be tracked in Jira:</p>"
         + task_list(
             task(1, f'{mention(alice, cloud)} draft the release plan by <time datetime="2026-12-15" />'),
-            task(2, "Order the &quot;staging&quot; servers"),
+            task(2, "Order the &quot;staging&quot; servers", nested=nested),
             task(3, "Book the kickoff room", complete=True),
-            task(5, "Review the data-protection notes", nested=nested),
         )
+        + "<h2>Follow-ups</h2>"
+        + task_list(task(5, "Review the data-protection notes"), list_id="f011c0")
         + '<ac:structured-macro ac:name="code" ac:schema-version="1" ac:macro-id="c0de">'
         '<ac:parameter ac:name="language">python</ac:parameter>'
         "<ac:plain-text-body><![CDATA[if a < b and c > d: print('<ac:task>')]]></ac:plain-text-body>"
@@ -119,6 +123,8 @@ def demo(sandbox: Sandbox) -> AtlassianSeed:
     alice = users.user_by(name="alice")
     bob = users.user_by(name="bob")
     assert alice is not None and bob is not None
+    alice = replace(alice, key=users.confluence_key(alice))  # mentions carry Confluence's key
+    bob = replace(bob, key=users.confluence_key(bob))
     jira.add_project(PROJECT, "ACME Platform")
     jira.add_project(OTHER_PROJECT, "Operations")
     epic = jira.add_issue(PROJECT, "Apollo launch", "Epic")
@@ -187,3 +193,33 @@ def bulk(sandbox: Sandbox, pages: int = 200, tasks: int = 10) -> AtlassianSeed:
         seed.pages[made.title] = made.id
         seed.open_tasks[made.id] = [str(t) for t in range(1, tasks + 1)]
     return seed
+
+
+def epics(
+    sandbox: Sandbox, project: str = PROJECT, epics: int = 3, per_epic: int = 60, without_epic: int = 5
+) -> dict[str, list[str]]:
+    """A project plan for the Jira → Confluence direction: ``epics`` epics with ``per_epic``
+    issues each (Cloud ``parent``, Data Center Epic Link) and ``without_epic`` issues without one;
+    statuses, assignees and due dates vary. Returns {epic key: [issue keys]} ("" for none)."""
+    jira = sandbox.jira  # type: ignore[attr-defined]
+    if project not in jira.projects:
+        jira.add_project(project, f"{project} project")
+    users = [None, "alice", "bob", "carol"]
+    statuses = ["To Do", "In Progress", "Done", "Backlog"]
+    plan: dict[str, list[str]] = {}
+    for number in range(epics):
+        epic = jira.add_issue(project, f"Epic {number + 1}: {WORDS[number % len(WORDS)]}", "Epic")
+        plan[epic.key] = []
+        for child in range(per_epic):
+            issue = jira.add_issue(
+                project,
+                f"{WORDS[(number + child) % len(WORDS)]} item {child + 1} of epic {number + 1}",
+                "Story" if child % 3 else "Task",
+                parent=epic.key,
+                status=statuses[child % len(statuses)],
+                assignee=users[child % len(users)],
+                duedate=f"2026-12-{child % 28 + 1:02d}" if child % 2 else None,
+            )
+            plan[epic.key].append(issue.key)
+    plan[""] = [jira.add_issue(project, f"Loose issue {n + 1}", "Task").key for n in range(without_epic)]
+    return plan

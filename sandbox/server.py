@@ -424,4 +424,11 @@ def control_response(server: ServiceServer, method: str, path: str, query: str, 
         except (TypeError, ValueError) as error:
             return Response(400, {"error": str(error)})
         return Response(200, settings.to_json())
+    hook = getattr(service, "control", None)  # a service's own test hooks (Jira, Confluence)
+    if hook is not None:
+        body, ok = _parse_json(raw_body)
+        with service.lock:
+            answer = hook(method, action, body if ok else None)
+        if answer is not None:
+            return answer
     return Response(404, {"error": f"unknown control endpoint {method} {path}"})

@@ -58,8 +58,11 @@ def test_seed_tree_tasks_macros_and_mentions(sb):
     wiki = client(sb)
     cloud = sb.confluence.cloud
     kickoff = wiki.get_page(seed.pages[seed_atlassian.TASK_PAGE])
-    tasks = find_tasks(kickoff.body)
-    own = [t for t in tasks]
+    own = find_tasks(kickoff.body)
+    first_list = kickoff.body[: kickoff.body.index("<h2>Follow-ups</h2>")]
+    assert first_list.count("<ac:task>\n") == 4  # two open, one complete, one nested
+    assert kickoff.body.count("<ac:task>\n") == 5  # and task 5 in a second list (the CDATA one is text)
+    assert [t.task_id for t in own] == ["1", "2", "3", "5"]
     assert [t.task_id for t in own if t.status == "incomplete"] == seed.open_tasks[kickoff.id]
     assert any(t.status == "complete" for t in own)
     first = next(t for t in own if t.task_id == "1")
@@ -206,3 +209,145 @@ def test_throttle_and_fail_next_hooks(sb):
     started = time.monotonic()
     saved = wiki.update_page(page, "<p>after a 503</p>")  # the client retries an idempotent PUT
     assert saved.version == 2 and time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("distinct", [False, True])
+def test_a_mention_resolves_to_the_user_jira_assigns(distinct):
+    """Data Center: a mention's ri:userkey is Confluence's key; with distinct keys (as in real
+    installations) only Confluence's /rest/api/user?key= resolves it, to the username Jira
+    assigns by name; by default it is Jira's key as well."""
+    sandbox = Sandbox(services=["jira", "confluence"], atlassian="datacenter")
+    sandbox.atlassian_credentials.distinct_user_keys = distinct
+    sandbox.start()
+    try:
+        seed = seed_atlassian.demo(sandbox)
+        base, headers = v1(sandbox)
+        kickoff = sandbox.confluence.pages[seed.pages[seed_atlassian.TASK_PAGE]].body
+        mention = next(t for t in find_tasks(kickoff) if t.task_id == "1").mentions[0]
+        alice = sandbox.atlassian_credentials.user_by(name="alice")
+        assert (mention.userkey == alice.key) is not distinct
+        user = requests.get(base + "/user", params={"key": mention.userkey}, headers=headers, timeout=5).json()
+        assert user["username"] == "alice" and user["userKey"] == mention.userkey
+        assert requests.get(base + "/user", params={"key": "nobody"}, headers=headers, timeout=5).status_code == 404
+        jira_users = sandbox.env()["JIRA_URL"] + "/rest/api/2/user"
+        jira_headers = {"Authorization": f"Bearer {sandbox.env()['JIRA_TOKEN']}"}
+        in_jira = requests.get(jira_users, params={"key": mention.userkey}, headers=jira_headers, timeout=5)
+        assert (in_jira.status_code == 404) is distinct
+        assert sandbox.violations == []
+    finally:
+        sandbox.stop()
+
+
+def test_cloud_mentions_carry_the_account_id(sb):
+    kickoff = sb.confluence.pages[sb.seed.pages[seed_atlassian.TASK_PAGE]].body
+    mention = next(t for t in find_tasks(kickoff) if t.task_id == "1").mentions[0]
+    alice = sb.atlassian_credentials.user_by(name="alice")
+    assert (mention.account_id == alice.account_id) is sb.confluence.cloud
+    assert (mention.userkey == alice.key) is not sb.confluence.cloud
+
+
+def test_a_person_ticks_a_task(sb):
+    wiki = client(sb)
+    page_id = sb.seed.pages[seed_atlassian.TASK_PAGE]
+    before = wiki.get_page(page_id)
+    sb.confluence.set_task(page_id, "2", complete=True)
+    after = wiki.get_page(page_id)
+    assert after.version == before.version + 1
+    assert {t.task_id: t.status for t in find_tasks(after.body)} == {
+        "1": "incomplete",
+        "2": "complete",
+        "3": "complete",
+        "5": "incomplete",
+    }
+    assert after.body.count("incomplete") == before.body.count("incomplete") - 1
+    assert len(after.body) == len(before.body) - len("in")  # nothing else changed
+    with pytest.raises(KeyError):
+        sb.confluence.set_task(page_id, "99", complete=True)
+
+
+def test_data_center_under_context_paths():
+    """Data Center often lives under /jira and /confluence: the URLs in env() carry them, and
+    Confluence's `_links.next` is relative to the context path (`_links.context`)."""
+    sandbox = Sandbox(services=["jira", "confluence"], atlassian="datacenter")
+    sandbox.jira.dc_context_path = "/jira"
+    sandbox.confluence.dc_context_path = "/confluence"
+    sandbox.start()
+    try:
+        seed = seed_atlassian.demo(sandbox)
+        env = sandbox.env()
+        assert env["JIRA_URL"].endswith("/jira") and env["CONFLUENCE_URL"].endswith("/confluence")
+        sandbox.confluence.max_limit = 4
+        wiki = client(sandbox)
+        children, complete = wiki.child_pages(seed.root_id)
+        assert complete and len(children) == 12
+        assert len(wiki.descendants(seed.root_id)[0]) == len(seed.pages) - 1
+        from common.clients.jira import JiraClient
+
+        settings = load_settings(None, environ={"CACHE_ENABLED": "false", "HTTP_RETRY_BACKOFF": "0"})
+        jira = JiraClient(
+            settings, RequestCounter(), url=env["JIRA_URL"], token=env["JIRA_TOKEN"], deployment="datacenter"
+        )
+        assert jira.server_info()["baseUrl"] == env["JIRA_URL"]
+        assert len(jira.search("project = ACME")[0]) == 2
+        root = requests.get(sandbox.url("jira") + "/rest/api/2/myself", timeout=5)
+        assert root.status_code == 404  # nothing outside the context path
+        assert sandbox.violations == []
+    finally:
+        sandbox.stop()
+
+
+def test_saving_gives_tasks_without_an_id_the_next_free_one(sb):
+    wiki = client(sb)
+    page = wiki.get_page(sb.seed.pages["Apollo notes"])
+    code = "<ac:plain-text-body><![CDATA[<ac:task>not markup</ac:task>]]></ac:plain-text-body>"
+    body = (
+        "<ac:task-list><ac:task><ac:task-id>7</ac:task-id><ac:task-status>incomplete</ac:task-status>"
+        "<ac:task-body>has one</ac:task-body></ac:task><ac:task><ac:task-status>incomplete</ac:task-status>"
+        f"<ac:task-body>new</ac:task-body></ac:task></ac:task-list>{code}"
+    )
+    wiki.update_page(page, body)
+    stored = wiki.get_page(page.id).body
+    assert [t.task_id for t in find_tasks(stored)] == ["7", "8"]
+    assert stored.endswith(code) and stored != body
+
+
+def test_hooks_over_the_control_endpoints(sb):
+    """For a sandbox run by `python -m sandbox --atlassian ...`: POST /_sandbox/<hook> (no auth)."""
+    wiki = client(sb)
+    control = sb.url("confluence") + "/_sandbox/"
+    page = wiki.get_page(sb.seed.pages["Apollo notes"])
+    assert requests.post(control + "collide", json={"page_id": page.id}, timeout=5).json() == {"ok": True}
+    with pytest.raises(PageConflict):
+        wiki.update_page(page, "<p>mine</p>")
+    assert "colleague" in sb.confluence.pages[page.id].body
+    assert (
+        requests.post(
+            control + "set-task",
+            json={"page_id": sb.seed.pages[seed_atlassian.TASK_PAGE], "task_id": "1", "complete": True},
+            timeout=5,
+        ).status_code
+        == 200
+    )
+    assert requests.post(control + "restrict", json={"page_id": page.id, "status": 404}, timeout=5).status_code == 200
+    with pytest.raises(NotFound):
+        wiki.get_page(page.id)
+    assert requests.post(control + "set-task", json={"page_id": "1"}, timeout=5).status_code == 400
+    assert requests.post(control + "bogus", json={}, timeout=5).status_code == 404
+    jira_control = sb.url("jira") + "/_sandbox/"
+    assert requests.post(jira_control + "set-status", json={"key": "ACME-1", "status": "Done"}, timeout=5).ok
+    assert sb.jira.issue_by_key("ACME-1").status.name == "Done"
+    assert (
+        requests.post(jira_control + "set-status", json={"key": "ACME-1", "status": "Nope"}, timeout=5).status_code
+        == 400
+    )
+    assert requests.post(jira_control + "throttle", json={"requests": 1, "retry_after": 3}, timeout=5).ok
+    base, headers = v1(sb)
+    assert requests.get(base + "/user/current", headers=headers, timeout=5).status_code == 200  # Jira's, not ours
+    assert requests.get(sb.url("jira") + "/_sandbox/state", timeout=5).json()["issues"][0]["key"] == "ACME-1"
+
+
+def test_find_a_page_by_space_and_title(sb):
+    wiki = client(sb)
+    assert wiki.find_page("ENG", seed_atlassian.TASK_PAGE) == sb.seed.pages[seed_atlassian.TASK_PAGE]
+    assert wiki.find_page("ENG", "No such page") is None
+    assert wiki.find_page("NOPE", seed_atlassian.TASK_PAGE) is None

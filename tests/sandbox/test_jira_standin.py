@@ -218,3 +218,181 @@ def test_create_faults_hit_only_issue_creates(sb):
     sb.jira.create_faults()
     jira.create_issue(fields)
     assert len(sb.jira.issues_with_label("drop")) == 2
+
+
+def test_off_contract_requests_are_reported_on_both_deployments(sb, allow_violations):
+    base, headers = api(sb)
+    requests.get(base + "/issue/ACME-1", params={"bogus": "1"}, headers=headers, timeout=5)
+    assert any("unknown query parameter 'bogus'" in v for v in sb.violations)  # DC v2 checked as v3
+    wiki = sb.env()["CONFLUENCE_URL"] + "/rest/api/content/search"
+    confluence_headers = dict(headers)
+    if not sb.jira.cloud:
+        confluence_headers["Authorization"] = f"Bearer {sb.env()['CONFLUENCE_TOKEN']}"
+    requests.get(wiki, params={"cql": "type = page", "sneaky": "1"}, headers=confluence_headers, timeout=5)
+    assert any("confluence" in v and "'sneaky'" in v for v in sb.violations)
+
+
+def test_bulk_seed_is_fast_and_readable_in_pages():
+    sandbox = Sandbox(services=["jira", "confluence"]).start()
+    try:
+        started = time.monotonic()
+        seed = seed_atlassian.bulk(sandbox, pages=200, tasks=10)
+        assert time.monotonic() - started < 2
+        assert len(sandbox.confluence.pages) == 201 and len(seed.open_tasks) == 200
+        assert sum(len(ids) for ids in seed.open_tasks.values()) == 2000
+        env = sandbox.env()
+        from common.clients.confluence import ConfluenceClient
+
+        wiki = ConfluenceClient(
+            settings(),
+            RequestCounter(),
+            url=env["CONFLUENCE_URL"],
+            token=env["CONFLUENCE_TOKEN"],
+            email=env["CONFLUENCE_EMAIL"],
+            deployment="cloud",
+        )
+        pages, complete = wiki.descendants(seed.root_id)
+        assert complete and len(pages) == 200
+        assert sandbox.count("confluence", "GET") == 4  # 50 a page with bodies
+        levels = {len(sandbox.confluence._ancestors(page)) for page in sandbox.confluence.pages.values()}
+        assert levels == {0, 1, 2}
+        assert sandbox.violations == []
+    finally:
+        sandbox.stop()
+
+
+def test_command_line_runs_them_only_when_asked(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    for flag, expected in ((None, False), ("datacenter", True)):
+        env_file = tmp_path / f"{flag}.env"
+        command = [sys.executable, "-m", "sandbox", "--seed", "demo", "--env-out", str(env_file)]
+        if flag:
+            command += ["--atlassian", flag]
+        process = subprocess.Popen(command, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 15
+            while not env_file.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            values = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
+            assert ("JIRA_URL" in values) is expected and ("CONFLUENCE_URL" in values) is expected
+            if expected:
+                answer = requests.get(
+                    values["JIRA_URL"] + "/rest/api/2/project/ACME",
+                    headers={"Authorization": f"Bearer {values['JIRA_TOKEN']}"},
+                    timeout=5,
+                )
+                assert answer.json()["key"] == "ACME" and "JIRA_EMAIL" not in values
+                assert values["CONFLUENCE_PAGES"].isdigit()
+        finally:
+            process.terminate()
+            assert process.wait(timeout=10) == 0
+        assert "VIOLATION" not in process.stderr.read()
+
+
+def test_epic_link_field_found_by_name_on_data_center(sb):
+    base, headers = api(sb)
+    fields = requests.get(base + "/field", headers=headers, timeout=5).json()
+    epic_link = [f["id"] for f in fields if f["name"] == "Epic Link"]
+    epic = sb.seed.issues["epic"]
+    body = {"project": {"key": "ACME"}, "issuetype": {"name": "Task"}, "summary": "under the epic"}
+    if sb.jira.cloud:
+        assert epic_link == []
+        body["parent"] = {"key": epic}
+    else:
+        assert epic_link == ["customfield_10101"]
+        refused = requests.post(
+            base + "/issue", json={"fields": dict(body, parent={"key": epic})}, headers=headers, timeout=5
+        )
+        assert refused.status_code == 400 and "parent" in refused.json()["errors"]
+        body[epic_link[0]] = epic
+    made = requests.post(base + "/issue", json={"fields": body}, headers=headers, timeout=5)
+    assert made.status_code == 201
+    clause = f"parent = {epic}" if sb.jira.cloud else f'"Epic Link" = {epic}'
+    found, _ = client(sb).search(clause)
+    assert made.json()["key"] in {issue["key"] for issue in found}
+    state = requests.get(sb.url("jira") + "/_sandbox/state", timeout=5).json()
+    assert state["deployment"] == sb.jira.deployment and len(state["issues"]) == 4
+
+
+def test_hostile_queries_are_400_not_a_sandbox_failure(sb):
+    base, headers = api(sb)
+    path = "/search/jql" if sb.jira.cloud else "/search"
+    for jql in (
+        "(" * 500 + "project = ACME" + ")" * 500,
+        "NOT " * 500 + "project = ACME",
+        'labels = "open',
+        "project =",
+    ):
+        answer = requests.get(base + path, params={"jql": jql}, headers=headers, timeout=5)
+        assert answer.status_code == 400 and answer.json()["errorMessages"]
+    quoted = requests.get(
+        base + path, params={"jql": 'labels = "a\\"b" OR labels = \'x y\''}, headers=headers, timeout=5
+    )
+    assert quoted.status_code == 200
+    if sb.jira.cloud:
+        bad = requests.get(
+            base + path, params={"jql": "project = ACME", "nextPageToken": "3"}, headers=headers, timeout=5
+        )
+        assert bad.status_code == 400
+    assert sb.failures == []
+
+
+def test_wrong_tokens_are_401_in_both_products(sb):
+    env = sb.env()
+    for url in (
+        env["JIRA_URL"] + ("/rest/api/3/myself" if sb.jira.cloud else "/rest/api/2/myself"),
+        env["CONFLUENCE_URL"] + "/rest/api/user/current",
+    ):
+        wrong_basic = base64.b64encode(f"{sb.atlassian_credentials.email}:wrong".encode()).decode()
+        for header in (f"Basic {wrong_basic}", "Bearer wrong", ""):
+            assert requests.get(url, headers={"Authorization": header}, timeout=5).status_code == 401
+
+
+def test_epic_plan_seed_pages_consistently_and_moves_keep_the_old_key(sb):
+    plan = seed_atlassian.epics(sb, epics=3, per_epic=60, without_epic=5)
+    assert len(plan) == 4 and sum(len(keys) for keys in plan.values()) == 185
+    jira = client(sb)
+    epic = next(key for key in plan if key)
+    clause = f"parent = {epic}" if sb.jira.cloud else f'"Epic Link" = {epic}'
+    found, complete = jira.search(clause + " ORDER BY key ASC", fields=("summary",))
+    assert complete and [i["key"] for i in found] == plan[epic]
+    sb.jira.page_size = 25
+    everything, _ = jira.search("project = ACME ORDER BY key ASC")
+    assert len(everything) == 2 + 3 + 185  # the demo's ACME-1 and ACME-2, 3 epics, 185 issues (8 pages)
+    assert len({i["key"] for i in everything}) == len(everything)
+    moved = sb.jira.move_issue(plan[epic][0], "OPS")
+    assert moved.key.startswith("OPS-") and jira.issue(plan[epic][0])["key"] == moved.key
+    assert plan[epic][0] not in {i["key"] for i in jira.search("project = ACME")[0]}
+
+
+def test_an_issue_deleted_between_pages_shifts_nothing(sb):
+    jira = client(sb)
+    for number in range(10):
+        sb.jira.add_issue("ACME", f"Paged {number}", labels=["paged"])
+    base, headers = api(sb)
+    path, query = ("/search/jql", {}) if sb.jira.cloud else ("/search", {"startAt": 0})
+    params = {"jql": 'labels = "paged" ORDER BY key ASC', "maxResults": 4, "fields": "summary", **query}
+    first = requests.get(base + path, params=params, headers=headers, timeout=5).json()
+    seen = [i["fields"]["summary"] for i in first["issues"]]
+    sb.jira.remove_issue(first["issues"][0]["key"])
+    following = {"nextPageToken": first["nextPageToken"]} if sb.jira.cloud else {"startAt": 4}
+    second = requests.get(base + path, params={**params, **following}, headers=headers, timeout=5).json()
+    seen += [i["fields"]["summary"] for i in second["issues"]]
+    assert seen == [f"Paged {n}" for n in range(8)]
+    assert len(jira.search('labels = "paged"')[0]) == 9
+
+
+@pytest.mark.parametrize("kind", ["DataCenter", None])
+def test_data_center_detected_whatever_its_server_info_says(kind):
+    sandbox = Sandbox(services=["jira"], atlassian="datacenter").start()
+    try:
+        sandbox.jira.dc_deployment_type = kind
+        env = sandbox.env()
+        found = detect_deployment(settings(), RequestCounter(), url=env["JIRA_URL"], token=env["JIRA_TOKEN"])
+        assert found == "datacenter" and sandbox.violations == []
+    finally:
+        sandbox.stop()
