@@ -14,9 +14,8 @@ apply(): pending row, create, remote link, transition; then one PUT per changed 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -29,16 +28,15 @@ from ..clients.confluence import ConfluenceClient, Page, PageConflict, confluenc
 from ..clients.jira import JiraClient, atlassian_deployment, jira_client, jql_string
 from ..config import read_map
 from ..confluence_storage import StorageFormatError, Task, TaskEdit, apply_edits, read_page
-from ..errors import STOPS_RUN, AuthError, ConfigError, Interrupted, NotFound, SyncError, UnknownOutcome, UsageError
+from ..errors import STOPS_RUN, AuthError, ConfigError, NotFound, SyncError, UsageError
 from .base import ActionKind, Applier, Result
+from .confluence_jira_issues import ISSUE_FIELDS, LABELS_PER_SEARCH, IssueCreator, chunks
 from .confluence_jira_plan import (
     JOB,
     ORIGIN_PREFIX,
     TRACKSYNC_LABEL,
     ConfluenceJiraPlan,
     ConfluenceJiraRead,
-    IssueState,
-    NewIssue,
     PageRead,
     Settings_,
     Transition,
@@ -60,8 +58,6 @@ log = logging.getLogger("tracksync.confluence_jira")
 PUT_ATTEMPTS = 4  # the first PUT and at most 3 more after a 409
 WINDOW_MARGIN = timedelta(days=1)  # CQL and JQL dates are read in the token user's time zone: when unknown
 OVERLAP = timedelta(seconds=30)  # Cloud search lags by seconds; query dates (minutes) floor it further
-LABELS_PER_SEARCH = 40
-ISSUE_FIELDS = ("status", "labels", "updated", "summary")
 
 
 @dataclass(frozen=True)
@@ -234,7 +230,7 @@ class ConfluenceJiraJob(Job):
             {str(r["issue_key"]) for r in read.links.values() if r.get("issue_key") and r.get("issue_status") == ""}
             - keys
         )
-        for chunk in _chunks(unknown, LABELS_PER_SEARCH):
+        for chunk in chunks(unknown, LABELS_PER_SEARCH):
             found, _ = self.jira.search(f"key in ({', '.join(jql_string(k) for k in chunk)})", ISSUE_FIELDS)
             for record in found:
                 state = issue_state(record) if isinstance(record, dict) else None
@@ -300,8 +296,8 @@ class ConfluenceJiraJob(Job):
         elif len(labels) > 4 * LABELS_PER_SEARCH:  # many new tasks: every tracksync issue in one paged read
             queries = [f"labels = {jql_string(TRACKSYNC_LABEL)}"]
         else:
-            queries = [" OR ".join(f"labels = {jql_string(x)}" for x in c) for c in _chunks(labels, LABELS_PER_SEARCH)]
-        queries += [f"key in ({', '.join(jql_string(k) for k in c)})" for c in _chunks(sorted(set(keys)), 40)]
+            queries = [" OR ".join(f"labels = {jql_string(x)}" for x in c) for c in chunks(labels, LABELS_PER_SEARCH)]
+        queries += [f"key in ({', '.join(jql_string(k) for k in c)})" for c in chunks(sorted(set(keys)), 40)]
         wanted = set(labels)
         for jql in queries:
             issues, _ = self.jira.search(jql, ISSUE_FIELDS)
@@ -323,7 +319,6 @@ class ConfluenceJiraJob(Job):
 
     # -- apply ----------------------------------------------------------------------------------
     def apply(self, plan: ConfluenceJiraPlan) -> None:
-        read = self.last_read
         applier = Applier(JOB, self.store, self.run_id, 1, self.result, self.opts.dry_run)
         for action in plan.conflicts:
             applier.settle(action)
@@ -346,7 +341,7 @@ class ConfluenceJiraJob(Job):
         creator.create_all()
         failed_pages |= creator.failed_pages
         for transition in plan.transitions:
-            self.transition(transition, read)
+            self.transition(transition)
         for page_id, edits in plan.page_edits.items():
             shutdown.check()
             if not self.write_page(plan, page_id, edits):
@@ -384,7 +379,7 @@ class ConfluenceJiraJob(Job):
             f"Confluence task: {task.summary}",
         )  # fmt: skip
 
-    def transition(self, transition: Transition, read: ConfluenceJiraRead | None) -> None:
+    def transition(self, transition: Transition) -> None:
         label = f"{transition.key}"
         try:
             target = self.move(transition.key, self.settings.jira_done_status if transition.done else None)
@@ -425,7 +420,11 @@ class ConfluenceJiraJob(Job):
                     break
             if chosen is not None:
                 break
-        if chosen is None:
+        if chosen is None:  # no way there: perhaps the issue is there already
+            issue = self.jira.issue(key, ("status",))
+            state = issue_state(issue) if issue is not None else None
+            if state is not None and (state.status.lower() == status.lower() if status else not state.done):
+                return state.status, state.done
             return None
         self.jira.transition(key, str(chosen["id"]))
         to = chosen["to"]
@@ -482,241 +481,15 @@ class ConfluenceJiraJob(Job):
             if page.id in failed_pages:
                 self.store.forget_confluence_page(page.id)
                 continue
-            project, issue = page_read.project, page_read.parent_issue
             own = next((m for m in page_read.storage.jira_macros if m.project and m.task_id is None), None)
             self.store.save_confluence_page(
                 page.id, page_read.root_id, page.parent_id, page.title, page.version,
                 own.project if own else None, own.key if own else None,
             )  # fmt: skip
-            del project, issue
         for page_id in {page_of(origin) for origin in plan.waiting}:
             self.store.forget_confluence_page(page_id)
         if not self.result.failures:
             self.store.set_cursors(JOB, self.cursors)
-
-
-@dataclass
-class Sent:
-    """What the requests of one create gave: the issue, its remote link, its status (create-done)."""
-
-    issue_id: str
-    key: str
-    remote_link: bool = False
-    status: tuple[str, bool] | None = None
-    problems: list[str] = field(default_factory=list)
-
-
-class IssueCreator:
-    """The creates of a plan: project checks, pending rows, POSTs, then each answer linked."""
-
-    def __init__(self, job: ConfluenceJiraJob, plan: ConfluenceJiraPlan) -> None:
-        self.job, self.plan = job, plan
-        self.failed_pages: set[str] = set()
-        self.projects: dict[str, Record | None] = {}
-        self.parents: dict[str, Record | None] = {}
-
-    def create_all(self) -> None:
-        """Each create's pending row is committed before its POST; the POSTs (with their remote
-        link and, for create-done, the transition) go out SYNC_WORKERS at a time, and every answer
-        is recorded from this thread. A stop (a signal, or 77 / 69 / 75) sends nothing new; the
-        rows of creates never sent are taken back."""
-        prepared: list[tuple[NewIssue, Record]] = []
-        for new in self.plan.creates:
-            try:
-                prepared.append((new, self.fields(new)))
-            except ConfigError:
-                raise
-            except STOPS_RUN:
-                raise
-            except SyncError as exc:
-                self.fail(new, str(exc))
-        unknown: list[NewIssue] = []
-        stop: BaseException | None = None
-        queue = iter(prepared)
-        running: dict[Future[Sent], NewIssue] = {}
-        with ThreadPoolExecutor(max_workers=max(1, self.job.opts.workers)) as pool:
-            while True:
-                while stop is None and len(running) < max(1, self.job.opts.workers):
-                    try:
-                        shutdown.check()
-                    except Interrupted as exc:
-                        stop = exc
-                        break
-                    item = next(queue, None)
-                    if item is None:
-                        break
-                    new, fields = item
-                    self.job.store.mark_issue_pending(new.origin, new.page.id, new.task.task_id, self.job.run_id)
-                    running[pool.submit(self.send, new, fields)] = new
-                if not running:
-                    break
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    new = running.pop(future)
-                    try:
-                        sent = future.result()
-                    except UnknownOutcome:
-                        unknown.append(new)
-                    except STOPS_RUN as exc:
-                        stop = stop or exc
-                        self.job.store.drop_issue_links([new.origin])  # refused: the create was not made
-                    except SyncError as exc:
-                        self.job.store.drop_issue_links([new.origin])
-                        self.fail(new, str(exc))
-                    else:
-                        self.linked(new, sent, created=True)
-        if unknown and stop is None:
-            self.resolve(unknown)
-        if stop is not None:
-            raise stop
-
-    def send(self, new: NewIssue, fields: Record) -> Sent:
-        """In a worker: the create, then its remote link and (create-done) its transition."""
-        created = self.job.jira.create_issue(fields)
-        return self.follow_up(new, str(created.get("id")), str(created["key"]))
-
-    def follow_up(self, new: NewIssue, issue_id: str, key: str) -> Sent:
-        job = self.job
-        sent = Sent(issue_id, key)
-        try:
-            job.remote_link(key, new.page, new.task)
-            sent.remote_link = True
-        except STOPS_RUN:
-            raise
-        except SyncError as exc:
-            sent.problems.append(f"{key}: remote link not set ({exc}); set next run")
-        if new.done:
-            try:
-                sent.status = job.move(key, job.settings.jira_done_status)
-            except STOPS_RUN:
-                raise
-            except SyncError as exc:
-                sent.problems.append(f"{key}: not moved to {job.settings.jira_done_status} ({exc})")
-        return sent
-
-    def resolve(self, unknown: list[NewIssue]) -> None:
-        """Creates without an answer: looked for by their label once; a label not found yet stays
-        pending (never a second create in this run: Jira's search may lag)."""
-        found: dict[str, IssueState] = {}
-        try:
-            for chunk in _chunks([n.origin for n in unknown], LABELS_PER_SEARCH):
-                issues, _ = self.job.jira.search(" OR ".join(f"labels = {jql_string(o)}" for o in chunk), ISSUE_FIELDS)
-                for record in issues:
-                    state = issue_state(record) if isinstance(record, dict) else None
-                    for label in state.labels if state else ():
-                        found[label] = state  # type: ignore[assignment]
-        except STOPS_RUN:
-            raise
-        except SyncError as exc:
-            log.warning("could not look up %d unanswered creates: %s", len(unknown), exc)
-        for new in unknown:
-            state = found.get(new.origin)
-            if state is not None:
-                self.linked(new, self.follow_up(new, state.id, state.key), created=True)
-            else:
-                self.job.result.warnings.append(
-                    f"task {new.task.task_id} on page {new.page.id}: the issue's create got no answer; "
-                    "kept pending and looked for by its label next run"
-                )
-                self.job.result.counts["pending"] += 1
-
-    def fields(self, new: NewIssue) -> Record:
-        settings = self.job.settings
-        if not new.project:
-            raise ConfigError("JIRA_PROJECT", "missing: a task's page and its ancestors hold no Jira issue macro")
-        project = self.project(new.project)
-        issue_type = settings.jira_issue_type
-        types = [t for t in project.get("issueTypes") or [] if isinstance(t, dict)]
-        chosen = next((t for t in types if str(t.get("name", "")).lower() == issue_type.lower()), None)
-        if types and chosen is None:
-            raise ConfigError("JIRA_ISSUE_TYPE", f"project {new.project} has no issue type {issue_type!r}")
-        parent = new.parent if new.parent and self.parent_allowed(new.parent, chosen) else None
-        page = new.page
-        task = new.task
-        description: list[Any] = [
-            (f"Confluence page: {page.title or page.id}", self.job.confluence.page_url(page.id)),
-        ]
-        if task.context:
-            description.append(f"Context: {task.context}")
-        description.append("created by tracksync from Confluence")
-        return self.job.jira.issue_fields(
-            project=new.project,
-            issue_type=str(chosen.get("name")) if chosen else issue_type,
-            summary=task.summary,
-            description=description,
-            labels=[TRACKSYNC_LABEL, new.origin],
-            due=task.due,
-            assignee=self.assignee(task),
-            parent=parent,
-        )
-
-    def project(self, key: str) -> Record:
-        if key not in self.projects:
-            self.projects[key] = self.job.jira.project(key)
-        project = self.projects[key]
-        if project is None:
-            name = "JIRA_PROJECT" if key == self.job.settings.jira_project else "JIRA_PROJECT"
-            raise ConfigError(name, f"project {key} does not exist in Jira (or the token's user cannot see it)")
-        return project
-
-    def parent_allowed(self, key: str, issue_type: Record | None) -> bool:
-        """The macro's issue may be the parent: Cloud, one hierarchy level above the new issue's type
-        (an epic over a task, a task over a sub-task); Data Center, a sub-task type only."""
-        if key not in self.parents:
-            self.parents[key] = self.job.jira.issue(key, ("issuetype",))
-        parent = self.parents[key]
-        if parent is None or issue_type is None:
-            return False
-        if not self.job.jira.cloud:
-            return bool(issue_type.get("subtask"))
-        parent_type = (parent.get("fields") or {}).get("issuetype") or {}
-        level, parent_level = issue_type.get("hierarchyLevel"), parent_type.get("hierarchyLevel")
-        return isinstance(level, int) and isinstance(parent_level, int) and parent_level == level + 1
-
-    def assignee(self, task: Task) -> str | None:
-        for mention in task.mentions:
-            ref = mention.account_id or mention.userkey or mention.username
-            if not ref:
-                continue
-            if ref in self.job.user_map:
-                return self.job.user_map[ref]
-            if self.job.jira.cloud:
-                return mention.account_id
-            if mention.userkey:
-                if mention.userkey not in self.job.users:
-                    user = self.job.jira.user_by_key(mention.userkey)
-                    self.job.users[mention.userkey] = str(user.get("name")) if user and user.get("name") else None
-                if self.job.users[mention.userkey]:
-                    return self.job.users[mention.userkey]
-            elif mention.username:
-                return mention.username
-        return None
-
-    def linked(self, new: NewIssue, sent: Sent, created: bool) -> None:
-        job = self.job
-        values = {
-            "page_id": new.page.id,
-            "task_id": new.task.task_id,
-            "issue_id": sent.issue_id,
-            "issue_key": sent.key,
-            "created_run": job.run_id if created else None,
-            "task_complete": int(new.task.complete),
-            "issue_status": sent.status[0] if sent.status else None,
-            "issue_done": int(sent.status[1]) if sent.status else 0,
-            "on_page": 0,
-            "remote_link": int(sent.remote_link),
-            "run_id": job.run_id,
-        }
-        job.store.save_issue_link(new.origin, values)
-        job.store.record_audit(job.run_id, JOB, new.origin, "create", "issue", None, None, values)
-        job.result.counts["created"] += 1
-        job.result.warnings.extend(sent.problems)
-        self.plan.edit(new.page.id, new.task.task_id, TaskEdit(job.settings.confluence_task_style, sent.key))
-        self.plan.after_page.setdefault(new.page.id, {}).setdefault(new.origin, {})["on_page"] = 1
-
-    def fail(self, new: NewIssue, reason: str) -> None:
-        self.job.result.fail(f"task {new.task.task_id} on page {new.page.id}", reason)
-        self.failed_pages.add(new.page.id)
 
 
 def _nearest_macro(
@@ -760,8 +533,3 @@ def _since(cursor: str | None, zone: ZoneInfo | None) -> datetime | None:
     if zone is None:
         return start - WINDOW_MARGIN
     return (start - OVERLAP).astimezone(zone)
-
-
-def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
