@@ -114,3 +114,28 @@ def test_a_project_or_issue_type_that_does_not_exist_is_78_naming_the_key(atl):
     assert proc.returncode == 78, explain(proc)
     assert "JIRA_ISSUE_TYPE" in proc.stderr and "Spaceship" in proc.stderr
     assert not tracksync_issues(sb)
+
+
+def test_429_with_retry_after_is_waited_out(atl):
+    work, sb, seed = atl
+    sb.jira.throttle(2, retry_after=1)
+    sb.confluence.throttle(1, retry_after=1)
+    proc = work.sync("confluence-jira")
+    assert proc.returncode == 0, explain(proc)
+    assert per_origin(sb) == dict.fromkeys(expected_origins(seed), 1)
+    assert sum(1 for r in sb.requests if r.status == 429) == 3
+
+
+def test_a_page_update_answered_5xx_then_the_next_run_links_without_a_second_create(atl):
+    work, sb, seed = atl
+    kickoff = seed.pages[seed_atlassian.TASK_PAGE]
+    sb.confluence.fail_next("PUT", f"/pages/{kickoff}$|/content/{kickoff}$", 503, times=20)
+    proc = work.sync("confluence-jira")
+    assert proc.returncode == 69, explain(proc)  # the service failed: the run stops
+    assert "Traceback" not in proc.stderr
+    sb.confluence.clear_hooks()
+    assert max(per_origin(sb).values()) == 1
+    proc = work.sync("confluence-jira")
+    assert proc.returncode == 0, explain(proc)
+    assert per_origin(sb) == dict.fromkeys(expected_origins(seed), 1)
+    assert all(len(t.jira_keys) == 1 for t in read_page(sb.confluence.pages[kickoff].body).tasks if not t.complete)
