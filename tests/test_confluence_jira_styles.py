@@ -60,3 +60,18 @@ def test_dry_run_lists_the_plan_and_writes_nothing_anywhere(atl):
     assert job["counts"]["created"] == len(expected_origins(seed))
     assert sb.count(writes=True) == 0 and not tracksync_issues(sb)
     assert not work.db.exists()
+
+
+def test_a_subtree_takes_its_project_and_parent_from_the_macro_above_its_root(atl):
+    work, sb, seed = atl
+    work.set(JIRA_PROJECT="OPS")  # what a tree without a macro above it would use
+    kickoff = seed.pages[seed_atlassian.TASK_PAGE]  # under "Project Apollo", which holds the epic's macro
+    proc = work.sync("confluence-jira", "--page", kickoff)
+    assert proc.returncode == 0, explain(proc)
+    issues = [i for i in tracksync_issues(sb) if any(f"confluence-task-{kickoff}-" in x for x in i.labels)]
+    assert issues and all(i.project.key == "ACME" for i in issues)
+    if sb.jira.cloud:  # a task under its epic; Data Center links epics by the Epic Link field instead
+        assert all(i.parent_key == seed.issues["epic"] for i in issues)
+    sb.clear_requests()
+    assert work.sync("confluence-jira", "--page", kickoff).returncode == 0
+    assert sb.count(writes=True) == 0 and sb.count() <= 8  # the page above is not read again

@@ -107,6 +107,7 @@ class ConfluenceJiraJob(TreeReading, Job):
         self.every_label_read = False
         self.jira_zone: ZoneInfo | None = None
         self.confluence_zone: ZoneInfo | None = None
+        self.ancestors: list[tuple[Page, str, tuple[str | None, str | None]]] = []
 
     # -- plan -----------------------------------------------------------------------------------
     def plan(self, read: ConfluenceJiraRead) -> ConfluenceJiraPlan:
@@ -284,6 +285,8 @@ class ConfluenceJiraJob(TreeReading, Job):
                 page.id, page_read.root_id, page.parent_id, page.title, page.version,
                 own.project if own else None, own.key if own else None,
             )  # fmt: skip
+        for page, root, (project, issue) in self.ancestors:
+            self.store.save_confluence_page(page.id, root, page.parent_id, page.title, page.version, project, issue)
         for page_id in {page_of(origin) for origin in plan.waiting}:
             self.store.forget_confluence_page(page_id)
         if not self.result.failures:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 WINDOW_MARGIN = timedelta(days=1)  # CQL and JQL dates are read in the token user's time zone: when unknown
 OVERLAP = timedelta(seconds=30)  # Cloud search lags by seconds; query dates (minutes) floor it further
+MAX_ANCESTORS = 10  # pages read above a root to find its Jira issue macro
 
 
 class TreeReading:
@@ -52,6 +53,7 @@ class TreeReading:
     every_label_read: bool
     jira_zone: ZoneInfo | None
     confluence_zone: ZoneInfo | None
+    ancestors: list[tuple[Page, str, tuple[str | None, str | None]]]  # read above the roots, saved by apply
 
     def connect(self) -> None:
         deployment = atlassian_deployment(self.settings, self.counter)
@@ -204,11 +206,42 @@ class TreeReading:
             macro = next((m for m in storage.jira_macros if m.project and m.task_id is None), None)
             macros[page.id] = (macro.project, macro.key) if macro else (None, None)
             parsed.append((page, root, storage))
+        for root in dict.fromkeys(root for _, root, _ in parsed):
+            if any(_nearest_macro(p.id, parents, macros, known)[0] is None for p, r, _ in parsed if r == root):
+                self.read_ancestors(root, parents, macros, known)
         result: list[PageRead] = []
         for page, root, storage in parsed:
             project, parent = _nearest_macro(page.id, parents, macros, known)
             result.append(PageRead(page, root, storage, project, parent))
         return result
+
+    def read_ancestors(
+        self,
+        root: str,
+        parents: dict[str, str | None],
+        macros: dict[str, tuple[str | None, str | None]],
+        known: Mapping[str, Mapping[str, Any]],
+    ) -> None:
+        """The pages above a root (outside its tree), nearest first, until one holds a Jira issue
+        macro: its project (and issue) is the tree's. Read once; the store keeps them."""
+        current = parents.get(root) or (known.get(root) or {}).get("parent_id")
+        for _ in range(MAX_ANCESTORS):
+            if not current or current in parents or current in known:
+                return  # the top, or a page already known (its macro, if any, is in `macros`)
+            try:
+                page = self.confluence.get_page(current)
+                storage = read_page(page.body or "")
+            except (NotFound, AuthError, StorageFormatError) as exc:
+                if isinstance(exc, AuthError) and "401" in str(exc):
+                    raise
+                return  # an ancestor the token cannot read: the tree keeps JIRA_PROJECT
+            macro = next((m for m in storage.jira_macros if m.project and m.task_id is None), None)
+            parents[page.id] = page.parent_id
+            macros[page.id] = (macro.project, macro.key) if macro else (None, None)
+            self.ancestors.append((page, root, macros[page.id]))
+            if macro is not None:
+                return
+            current = page.parent_id
 
     def read_lookups(self, pages: Sequence[PageRead], read: ConfluenceJiraRead) -> None:
         """Before any create: the issues of every task without a linked row, by origin label (a lost
