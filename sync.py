@@ -194,6 +194,11 @@ def conflicts_command(settings, as_json, job):
         return f"{value!r} ({zone})" if key in WALL_CLOCK_FIELDS and value else repr(value)
 
     for c in rows:
+        if c["job"] == "confluence-jira":  # a task's checkbox against its issue's status
+            target = c["target_data"] or {}
+            diff = f"task: confluence {c['source_data'].get('task')!r} / jira {target.get('issue_status')!r}"
+            table.append([c["id"], c["job"], c["source_key"], c["target_id"], human_time(c["detected_at"]), diff])
+            continue
         fields = sorted(k for k in c["source_data"] if c["source_data"].get(k) != (c["target_data"] or {}).get(k))
         diff = (
             "; ".join(
@@ -207,6 +212,8 @@ def conflicts_command(settings, as_json, job):
     emit_table(table, headers=["id", "job", "item", "timesheet", "detected", "differences"], empty="no open conflicts")
     if rows:
         click.echo("settle one with: python sync.py resolve ID --keep zammad|kimai|skip", err=True)
+        if any(c["job"] == "confluence-jira" for c in rows):
+            click.echo("(confluence-jira: python sync.py resolve ID --keep confluence|jira|skip)", err=True)
 
 
 @command(

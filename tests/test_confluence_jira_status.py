@@ -63,6 +63,8 @@ def test_both_sides_changed_is_a_conflict_nothing_written_then_resolved(atl):
     assert sb.count(writes=True) == 0
     assert issue_of(sb, kickoff, "1").status.name == "In Progress" and task_of(sb, kickoff, "1").complete
     assert sb.confluence.pages[kickoff].current.number == version
+    table = work.sync("conflicts")
+    assert "task: confluence 'complete' / jira 'In Progress'" in table.stdout
     listed = json.loads(work.sync("conflicts", "--json").stdout)
     assert [c["source_key"] for c in listed] == [f"confluence-task-{kickoff}-1"]
     # still a conflict on the next run, nothing written
