@@ -75,3 +75,29 @@ def test_a_subtree_takes_its_project_and_parent_from_the_macro_above_its_root(at
     sb.clear_requests()
     assert work.sync("confluence-jira", "--page", kickoff).returncode == 0
     assert sb.count(writes=True) == 0 and sb.count() <= 8  # the page above is not read again
+
+
+def test_a_mention_assigns_the_issue_and_the_user_map_overrides_it(atl):
+    work, sb, seed = atl
+    users = sb.atlassian_credentials
+    users.distinct_user_keys = True  # a real Data Center: Confluence's user keys are not Jira's
+    alice, bob = users.user_by(name="alice"), users.user_by(name="bob")
+
+    def ref(user):
+        return user.account_id if sb.jira.cloud else users.confluence_key(user)
+
+    def mention(user):
+        attribute = "ri:account-id" if sb.jira.cloud else "ri:userkey"
+        return f'<ac:link><ri:user {attribute}="{ref(user)}" /></ac:link>'
+
+    body = seed_atlassian.task_list(
+        seed_atlassian.task(1, f"{mention(bob)} call the vendor"),
+        seed_atlassian.task(2, f"{mention(alice)} book the room"),
+    )
+    page = sb.confluence.add_page(seed.space, "Assignments", body, seed.root_id)
+    work.set(CONFLUENCE_USER_MAP=f"{ref(alice)}={bob.account_id if sb.jira.cloud else bob.name}")
+    proc = work.sync("confluence-jira", "--page", page.id)
+    assert proc.returncode == 0, explain(proc)
+    for task_id in ("1", "2"):
+        issue = next(i for i in tracksync_issues(sb) if f"confluence-task-{page.id}-{task_id}" in i.labels)
+        assert issue.assignee is not None and issue.assignee.name == "bob"

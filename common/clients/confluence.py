@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 
-from ..errors import ApiError, ConfigError
+from ..errors import ApiError, ConfigError, NotFound
 from ..http import RequestCounter, ServiceSession
 from . import FirstAnswer, Record, is_record
 from .jira import DEPLOYMENTS, Deployment, auth_for
@@ -205,6 +205,17 @@ class ConfluenceClient:
             page_param=None,
         )
         return [_v1_page(item, with_body=with_body) for item in items], complete
+
+    def user_by_key(self, userkey: str) -> Record | None:
+        """A Data Center user by the ``userKey`` of a mention (its ``username`` is the login Jira
+        assigns by), or None when Confluence knows no such user."""
+        if not re.fullmatch(r"[A-Za-z0-9_.:@-]{1,128}", userkey):
+            return None
+        try:
+            user = self.api.get_json("rest/api/user", {"key": userkey}, shape=is_record())
+        except NotFound:
+            return None
+        return user if isinstance(user, dict) else None
 
     def find_page(self, space: str, title: str) -> str | None:
         """The id of the page titled ``title`` in space ``space`` (a ``/display/`` URL), or None."""

@@ -242,12 +242,25 @@ class IssueCreator:
                 return mention.account_id
             if mention.userkey:
                 if mention.userkey not in self.job.users:
-                    user = self.job.jira.user_by_key(mention.userkey)
-                    self.job.users[mention.userkey] = str(user.get("name")) if user and user.get("name") else None
+                    self.job.users[mention.userkey] = self.login_of(mention.userkey)
                 if self.job.users[mention.userkey]:
                     return self.job.users[mention.userkey]
             elif mention.username:
                 return mention.username
+        return None
+
+    def login_of(self, userkey: str) -> str | None:
+        """Data Center: a mention's user key is Confluence's; Confluence names the login, which Jira
+        (sharing the user directory) assigns by. A key Confluence does not know is tried as Jira's."""
+        for lookup, field_name in ((self.job.confluence.user_by_key, "username"), (self.job.jira.user_by_key, "name")):
+            try:
+                user = lookup(userkey)
+            except STOPS_RUN:
+                raise
+            except SyncError:
+                user = None
+            if user and isinstance(user.get(field_name), str) and user[field_name]:
+                return str(user[field_name])
         return None
 
     def linked(self, new: NewIssue, sent: Sent, created: bool) -> None:
