@@ -94,6 +94,9 @@ def test_one_issue_per_open_task_in_page_order_macros_in_place_the_rest_byte_ide
     assert again.returncode == 0, explain(again)
     assert sb.count(writes=True) == 0
     assert sb.count() <= 10
+    full = work.sync("confluence-jira", "--full")  # every page and issue read again: still nothing to write
+    assert full.returncode == 0, explain(full)
+    assert sb.count(writes=True) == 0 and per_origin(sb) == dict.fromkeys(expected_origins(seed), 1)
 
 
 def test_a_colleagues_save_between_read_and_write_is_kept_and_the_macros_added(atl):
