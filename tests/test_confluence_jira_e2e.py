@@ -183,3 +183,22 @@ def test_sigkill_mid_run_then_the_runs_converge_without_duplicates(atl):
     proc = work.sync("confluence-jira")
     assert proc.returncode == 0, explain(proc)
     assert per_origin(sb) == dict.fromkeys(expected_origins(seed), 1)
+
+
+def test_a_task_deleted_by_the_colleague_meanwhile_is_reported_and_its_issue_kept(atl):
+    work, sb, seed = atl
+    kickoff = seed.pages[seed_atlassian.TASK_PAGE]
+    first = seed.open_tasks[kickoff][0]
+
+    def delete_first_task(body):
+        start = body.index(f"<ac:task>\n<ac:task-id>{first}</ac:task-id>")
+        return body[:start] + body[body.index("</ac:task>", start) + len("</ac:task>") :]
+
+    sb.confluence.collide_on_next_put(kickoff, delete_first_task)
+    proc = work.sync("confluence-jira")
+    assert proc.returncode == 0, explain(proc)
+    assert f"task {first} was deleted meanwhile" in proc.stderr
+    assert per_origin(sb) == dict.fromkeys(expected_origins(seed), 1)  # its issue is kept
+    tasks = {t.task_id: t for t in read_page(sb.confluence.pages[kickoff].body).tasks}
+    assert first not in tasks
+    assert all(len(tasks[t].jira_keys) == 1 for t in seed.open_tasks[kickoff][1:])
