@@ -195,6 +195,11 @@ def conflicts_command(settings, as_json, job):
         return f"{value!r} ({zone})" if key in WALL_CLOCK_FIELDS and value else repr(value)
 
     for c in rows:
+        if c["job"] == "confluence-jira":  # a task's checkbox against its issue's status
+            target = c["target_data"] or {}
+            diff = f"task: confluence {c['source_data'].get('task')!r} / jira {target.get('issue_status')!r}"
+            table.append([c["id"], c["job"], c["source_key"], c["target_id"], human_time(c["detected_at"]), diff])
+            continue
         fields = sorted(k for k in c["source_data"] if c["source_data"].get(k) != (c["target_data"] or {}).get(k))
         diff = (
             "; ".join(
@@ -208,6 +213,8 @@ def conflicts_command(settings, as_json, job):
     emit_table(table, headers=["id", "job", "item", "timesheet", "detected", "differences"], empty="no open conflicts")
     if rows:
         click.echo("settle one with: python sync.py resolve ID --keep zammad|kimai|skip", err=True)
+        if any(c["job"] == "confluence-jira" for c in rows):
+            click.echo("(confluence-jira: python sync.py resolve ID --keep confluence|jira|skip)", err=True)
 
 
 @command(
@@ -219,15 +226,50 @@ def conflicts_command(settings, as_json, job):
 @click.argument("conflict_id", type=int)
 @click.option(
     "--keep",
-    type=click.Choice(["zammad", "kimai", "skip"]),
+    type=click.Choice(["zammad", "kimai", "confluence", "jira", "skip"]),
     required=True,
-    help="zammad: write the source's values to Kimai; kimai: keep the Kimai edit; skip: leave both",
+    help="zammad: write the source's values to Kimai; kimai: keep the Kimai edit; "
+    "confluence / jira (confluence-jira): the side whose state wins, written by the next run; skip: leave both",
 )
 def resolve_command(settings, conflict_id, keep):
     """Settle one conflict (see `python sync.py conflicts`)."""
     from common.jobs.conflicts import resolve
+    from common.jobs.confluence_jira_conflicts import is_confluence_jira, resolve_task_conflict
 
+    if is_confluence_jira(settings, conflict_id):
+        click.echo(resolve_task_conflict(settings, conflict_id, keep))
+        return
+    if keep in ("confluence", "jira"):
+        raise UsageError(f"--keep {keep} settles confluence-jira conflicts only; use zammad, kimai or skip")
     click.echo(resolve(settings, conflict_id, keep))
+
+
+@command(
+    cli,
+    "undo",
+    examples=["python sync.py undo 42 --dry-run", "python sync.py undo 42", "python sync.py undo 42 --delete-issues"],
+)
+@click.argument("run_id", type=click.IntRange(1))
+@click.option("--delete-issues", is_flag=True, help="delete the run's issues (default: move them to JIRA_UNDO_STATUS)")
+@click.option("--dry-run", is_flag=True, help="list what undo would do; write nothing")
+def undo_command(settings, as_json, run_id, delete_issues, dry_run):
+    """Undo a confluence-jira run: restore the pages it changed (only those not edited since),
+    move its issues to JIRA_UNDO_STATUS (or delete them), remove their links."""
+    from common.jobs.confluence_jira_undo import undo_run
+
+    result = undo_run(settings, run_id, delete_issues, dry_run or settings.read_only_mode)
+    if as_json:
+        emit_json(result.summary())
+        return result.exit_code
+    for line in result.lines:
+        click.echo(line)
+    for line in result.left_alone:
+        click.echo(f"left alone: {line}", err=True)
+    for line in result.failures:
+        click.echo(f"failed: {line}", err=True)
+    if not (result.lines or result.left_alone or result.failures):
+        click.echo(f"run {run_id}: nothing to undo (already undone, or it changed nothing)", err=True)
+    return result.exit_code
 
 
 @command(

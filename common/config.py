@@ -302,6 +302,83 @@ KEYS = {
             "a timesheet changed in Kimai and its event in Outlook: manual (record a conflict), graph-wins, kimai-wins",
             ("manual", "graph-wins", "kimai-wins"),
         ),
+        # Jira and Confluence (the confluence-jira job)
+        Key(
+            "JIRA_URL",
+            "url",
+            None,
+            "Jira site root, e.g. https://acme.atlassian.net (Cloud) or https://jira.acme.example (Data Center)",
+        ),
+        Key(
+            "CONFLUENCE_URL",
+            "url",
+            None,
+            "Confluence site root, e.g. https://acme.atlassian.net/wiki (Cloud) or https://confluence.acme.example",
+        ),
+        Key(
+            "ATLASSIAN_DEPLOYMENT",
+            "choice",
+            "auto",
+            "auto (read once from Jira's serverInfo), cloud (Jira REST v3, Confluence v2) or datacenter "
+            "(Jira REST v2, Confluence /rest/api/content)",
+            ("auto", "cloud", "datacenter"),
+        ),
+        Key(
+            "JIRA_EMAIL",
+            "str",
+            None,
+            "Atlassian account e-mail for Cloud (Basic e-mail:API token); unset = JIRA_TOKEN is a Data Center "
+            "personal access token sent as Bearer",
+        ),
+        Key("JIRA_TOKEN", "secret", None, "Jira API token (Cloud) or personal access token (Data Center)"),
+        Key("CONFLUENCE_EMAIL", "str", None, "Confluence account e-mail; default JIRA_EMAIL"),
+        Key("CONFLUENCE_TOKEN", "secret", None, "Confluence API token or personal access token; default JIRA_TOKEN"),
+        Key(
+            "CONFLUENCE_PAGES",
+            "list",
+            (),
+            "comma list of page ids or page URLs whose page trees confluence-jira reads (--page replaces them)",
+        ),
+        Key(
+            "JIRA_PROJECT",
+            "str",
+            None,
+            "project key of issues made from tasks whose page (or ancestor) holds no Jira issue macro",
+            pattern=r"[A-Z][A-Z0-9_]{0,254}",
+        ),
+        Key("JIRA_ISSUE_TYPE", "str", "Task", "issue type of the issues made from tasks"),
+        Key("JIRA_DONE_STATUS", "str", "Done", "status an issue is moved to when its task is checked"),
+        Key("JIRA_UNDO_STATUS", "str", "Backlog", "status `sync.py undo` moves a run's issues to"),
+        Key(
+            "CONFLUENCE_TASK_STYLE",
+            "choice",
+            "link",
+            "link: the task gets the issue's macro appended; replace: the task becomes a paragraph with the macro",
+            ("link", "replace"),
+        ),
+        Key(
+            "CONFLUENCE_COMPLETED_TASKS",
+            "choice",
+            "skip",
+            "tasks already checked when first seen: skip, or create-done (an issue moved to JIRA_DONE_STATUS)",
+            ("skip", "create-done"),
+        ),
+        Key(
+            "CONFLUENCE_USER_MAP",
+            "map",
+            None,
+            "mention (Cloud account id or Data Center user key) -> Jira user (account id or user name), "
+            "inline 'a=b;c=d' or a file path; unset = mentions assign as they are",
+        ),
+        Key(
+            "JIRA_SEARCH_LAG",
+            "float",
+            60.0,
+            "seconds an issue may stay invisible to Jira search after its create was sent; a task whose "
+            "issue is not found is created again only after this",
+            minimum=0,
+            maximum=86400,
+        ),
         # Running
         Key("SYNC_JOBS", "list", ("gitea-kimai",), "jobs run by a bare `python sync.py`, comma separated"),
         Key("SYNC_WORKERS", "int", 4, "parallel requests per run", minimum=1, maximum=64),
@@ -512,8 +589,15 @@ class Settings:
                 raise ConfigError(name, f"missing{where}")
 
     def secrets(self) -> list[str]:
-        """Configured secret values, for redaction."""
-        return [self._values[name] for name in SECRET_KEYS if self._values.get(name)]
+        """Configured secret values, for redaction; with an Atlassian e-mail also its `e-mail:token`
+        pair, whose base64 is the Basic header (the token alone is not a substring of it)."""
+        values = [self._values[name] for name in SECRET_KEYS if self._values.get(name)]
+        for email_key, token_key in (("JIRA_EMAIL", "JIRA_TOKEN"), ("CONFLUENCE_EMAIL", "CONFLUENCE_TOKEN")):
+            email = self._values.get(email_key) or self._values.get("JIRA_EMAIL")
+            token = self._values.get(token_key) or self._values.get("JIRA_TOKEN")
+            if email and token:
+                values.append(f"{email}:{token}")
+        return values
 
     def with_overrides(self, **overrides: Value) -> Settings:
         values = dict(self._values)
@@ -566,16 +650,31 @@ SERVICE_KEYS: dict[str, tuple[str, ...]] = {
     "toggl": ("TOGGL_URL", "TOGGL_TOKEN", "TOGGL_WORKSPACE"),
     "harvest": ("HARVEST_URL", "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID"),
     "graph": ("GRAPH_URL", "GRAPH_LOGIN_URL", "GRAPH_TENANT_ID", "GRAPH_CLIENT_ID", "GRAPH_CLIENT_SECRET"),
+    "jira": ("JIRA_URL", "JIRA_TOKEN"),
+    "confluence": ("CONFLUENCE_URL",),  # its token defaults to JIRA_TOKEN
 }
 
-URL_KEYS = ("GITEA_URL", "KIMAI_URL", "ZAMMAD_URL", "TOGGL_URL", "HARVEST_URL", "GRAPH_URL")
+URL_KEYS = (
+    "GITEA_URL",
+    "KIMAI_URL",
+    "ZAMMAD_URL",
+    "TOGGL_URL",
+    "HARVEST_URL",
+    "GRAPH_URL",
+    "JIRA_URL",
+    "CONFLUENCE_URL",
+)
 
 
 def tidy_values(values: dict[str, Value], sources: Mapping[str, str], env_file: str | None) -> None:
     """Service URLs without their API suffix; relative paths made absolute (in place)."""
     for name in URL_KEYS:
-        if values.get(name):
-            suffix = r"/(v1\.0|beta)$" if name == "GRAPH_URL" else r"/(api(/v\d+)?|v2)$"
+        if values.get(name) and name == "CONFLUENCE_URL":
+            values[name] = re.sub(r"/(rest/api|api/v2)$", "", values[name])
+        elif values.get(name):
+            suffix = {"GRAPH_URL": r"/(v1\.0|beta)$", "JIRA_URL": r"/rest/api/(2|3|latest)$"}.get(
+                name, r"/(api(/v\d+)?|v2)$"
+            )
             values[name] = re.sub(suffix, "", values[name])
     for name, key in KEYS.items():
         if key.kind in ("path", "map") and values.get(name):

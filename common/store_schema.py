@@ -152,6 +152,52 @@ MIGRATIONS = [
     );
     CREATE INDEX graph_events_start ON graph_events(start_utc);
     """,
+    # 6: confluence-jira (store_atlassian.py): the issue of each page task (pending before its
+    # create, with the time the create was first sent), the pages of the trees read (versions,
+    # their Jira macro) and every page write with the body it replaced (for `sync.py undo`)
+    """
+    CREATE TABLE jira_task_issues (
+        origin TEXT PRIMARY KEY,         -- the origin label confluence-task-{page id}-{task id}
+        page_id TEXT NOT NULL,
+        task_id TEXT NOT NULL,
+        state TEXT NOT NULL,             -- pending (create sent, outcome unknown), linked
+        sent_at TEXT,                    -- when the pending create was first sent (JIRA_SEARCH_LAG counts from here)
+        issue_id TEXT,
+        issue_key TEXT,
+        created_run INTEGER,             -- the run whose create made the issue (null: found by its label or macro)
+        task_complete INTEGER,           -- the checkbox as last synced
+        issue_status TEXT,               -- the issue's status name as last synced
+        issue_done INTEGER,              -- its status category was done
+        on_page INTEGER NOT NULL DEFAULT 0,      -- the issue's macro is on the page
+        remote_link INTEGER NOT NULL DEFAULT 0,  -- the issue's remote link to the page is set
+        run_id INTEGER,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX jira_task_issues_page ON jira_task_issues(page_id);
+    CREATE INDEX jira_task_issues_created ON jira_task_issues(created_run);
+    CREATE TABLE confluence_pages (
+        page_id TEXT PRIMARY KEY,
+        root_id TEXT NOT NULL,           -- the configured page whose tree holds it
+        parent_id TEXT,
+        title TEXT,
+        version INTEGER NOT NULL,        -- the version last read and fully synced
+        jira_project TEXT,               -- the project of the first Jira issue macro on the page
+        jira_issue TEXT,                 -- that macro's issue key (the parent of new issues)
+        seen_at TEXT NOT NULL
+    );
+    CREATE TABLE confluence_page_writes (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL,
+        page_id TEXT NOT NULL,
+        title TEXT,
+        version_before INTEGER NOT NULL, -- the version the write replaced
+        body_before TEXT NOT NULL,       -- its storage body (undo puts it back)
+        version_written INTEGER NOT NULL,
+        written_at TEXT NOT NULL,
+        undone_run INTEGER               -- the undo run that restored it
+    );
+    CREATE INDEX confluence_page_writes_run ON confluence_page_writes(run_id);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 RUN_COUNTS = ("created", "updated", "hidden", "deleted", "unchanged", "failed", "conflicts", "requests", "writes")
@@ -166,4 +212,7 @@ TABLES = (
     "imports",
     "import_errors",
     "graph_events",
+    "jira_task_issues",
+    "confluence_pages",
+    "confluence_page_writes",
 )

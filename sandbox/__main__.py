@@ -21,8 +21,9 @@ import tempfile
 import threading
 from pathlib import Path
 
-from sandbox import Sandbox, seed, seed_graph, seed_imports, seed_zammad
+from sandbox import Sandbox, seed, seed_atlassian, seed_graph, seed_imports, seed_zammad
 from sandbox.contract import ContractError
+from sandbox.hub import SERVICES
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -50,6 +51,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--graph-port", type=int, default=0, help="fixed Microsoft Graph port (default: a free one)")
     parser.add_argument("--graph-mailboxes", type=int, default=50, help="bulk: Graph mailboxes (default 50)")
     parser.add_argument("--graph-events", type=int, default=2000, help="bulk: events per mailbox (default 2000)")
+    parser.add_argument(
+        "--atlassian",
+        choices=("off", "cloud", "datacenter"),
+        default="off",
+        help="also run the Jira and Confluence stand-ins as Cloud or Data Center (default off)",
+    )
+    parser.add_argument("--jira-port", type=int, default=0, help="fixed Jira port (default: a free one)")
+    parser.add_argument("--confluence-port", type=int, default=0, help="fixed Confluence port (default: a free one)")
+    parser.add_argument("--confluence-pages", type=int, default=200, help="bulk: Confluence pages (default 200)")
+    parser.add_argument("--tasks-per-page", type=int, default=10, help="bulk: tasks per Confluence page (default 10)")
     parser.add_argument("--kimai-timezone", default="Europe/Berlin", help="timezone of the Kimai user")
     parser.add_argument("--no-strict", action="store_true", help="skip contract validation (faster)")
     parser.add_argument("--env-out", type=Path, help="also write the environment lines to this file")
@@ -86,7 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    atlassian = ("jira", "confluence")
     sandbox = Sandbox(
+        services=[name for name in SERVICES if args.atlassian != "off" or name not in atlassian],
+        atlassian="cloud" if args.atlassian == "off" else args.atlassian,
         latency_ms=args.latency_ms,
         strict=not args.no_strict,
         kimai_timezone=args.kimai_timezone,
@@ -97,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
             "harvest": args.harvest_port,
             "zammad": args.zammad_port,
             "graph": args.graph_port,
+            "jira": args.jira_port,
+            "confluence": args.confluence_port,
         },
     )
     if args.seed == "demo":
@@ -106,12 +122,16 @@ def main(argv: list[str] | None = None) -> int:
         seed_zammad.demo(sandbox)
         seed_graph.demo(sandbox)
         sandbox.kimai.add_activity("Support", None)  # the global activity the demo maps Zammad time to
+        if args.atlassian != "off":
+            seed_atlassian.demo(sandbox)
     elif args.seed == "bulk":
         seed.bulk(sandbox, repos=args.repos, issues=args.issues)
         seed_imports.toggl_bulk(sandbox, entries=args.import_entries)
         seed_imports.harvest_bulk(sandbox, entries=args.import_entries)
         seed_zammad.bulk(sandbox, tickets=args.zammad_tickets, entries=args.zammad_entries)
         seed_graph.bulk(sandbox, mailboxes=args.graph_mailboxes, events=args.graph_events)
+        if args.atlassian != "off":
+            seed_atlassian.bulk(sandbox, pages=args.confluence_pages, tasks=args.tasks_per_page)
     sandbox.faults.configure(
         error_rate=args.error_rate,
         rate_429=args.rate_429,

@@ -19,6 +19,15 @@ The specs are normalised once when loaded, so that they say what their authors m
   says ``nullable``; so object-typed ``$ref`` properties, arrays and the pointer times listed in
   ``GO_POINTER_TIMES`` may be null (``"pull_request": null`` on every plain issue).
 
+* Jira only: see ``_fix_jira`` (Atlassian's own ``serverInfo`` example does not fit its schema:
+  ``defaultLocale`` and ``+0000`` times; the remote-link list is an array);
+* Confluence only: ``Link`` paging headers are sent only when there is a next page
+  (``_fix_confluence``); the service has two documents, v2 and v1 (``MultiContract``).
+
+Jira and Confluence requests are mapped first (``atlassian_path``): Data Center's Jira REST v2 is
+checked as Cloud's v3, Data Center's Confluence ``/rest/api`` as Cloud v1 under ``/wiki``; the
+few endpoints the copied subsets lack (``UNCONTRACTED``) are served but not checked.
+
 Request checks are stricter than the schemas: unknown query parameters and unknown top-level
 body fields are violations too (they are client drift even where a server would ignore them).
 PATCH bodies are partial updates, so the body schema's top-level ``required`` list is not applied
@@ -48,11 +57,15 @@ SPEC_FILES = {
     "harvest": "harvest/harvest-v2.subset.openapi3.json",
     "zammad": "zammad/openapi.handmade.json",
     "graph": "msgraph/graph-v1.0-calendar-users.derived.json",
+    "jira": "jira/jira-cloud-platform-v3.subset.json",
+    "confluence": "confluence/confluence-cloud-v2.subset.json",
 }
 # documents served on the same port as the service's main one (Graph's stand-in also answers the
 # identity platform's token endpoint): their paths are merged in at the root, the main document's
 # paths keep its server path (/v1.0) in front
 EXTRA_SPEC_FILES = {"graph": ("msgraph/identity-token-client-credentials.handmade.json",)}
+# Services with more than one document: checked against SPEC_FILES' first, then these (MultiContract)
+MORE_SPEC_FILES = {"confluence": ("confluence/confluence-cloud-v1.subset.json",)}
 GO_POINTER_TIMES = {
     ("Issue", "closed_at"),
     ("Issue", "due_date"),
@@ -95,6 +108,10 @@ class Contract:
             _fix_zammad(doc)
         if service == "graph":
             _fix_graph(doc)
+        if service == "jira":
+            _fix_jira(doc)
+        if service == "confluence":
+            _fix_confluence(doc)
         self.document = _normalise(doc, self._uri)
         self._registry = Registry().with_resource(self._uri, Resource.from_contents(self.document, DRAFT4))
         servers = self.document.get("servers") or [{"url": ""}]
@@ -418,6 +435,37 @@ def _merge_documents(service: str, main: dict[str, Any], extras: list[dict[str, 
     return merged
 
 
+def _fix_jira(doc: dict) -> None:
+    """Say what Jira really answers where the v3 spec does not.
+
+    * ``serverInfo``: Atlassian's own example does not fit the schema: it has ``defaultLocale``
+      (not declared, and the schema forbids other properties) and its ``buildDate`` /
+      ``serverTime`` are ``2020-03-26T22:20:59.000+0000`` (no colon in the offset), which the
+      schema's ``date-time`` format refuses. Jira answers that shape, so the schema takes it;
+    * ``GET /issue/{key}/remotelink`` answers an array of links (the spec's own example is one);
+      only with ``globalId`` is it the single link the schema describes.
+    """
+    schemas = doc["components"]["schemas"]
+    server_info = schemas["ServerInformation"]["properties"]
+    server_info["defaultLocale"] = {"type": "object", "properties": {"locale": {"type": "string"}}}
+    for name in ("buildDate", "serverTime"):
+        server_info[name].pop("format", None)
+    remote = doc["paths"]["/rest/api/3/issue/{issueIdOrKey}/remotelink"]["get"]["responses"]["200"]
+    media = remote["content"]["application/json"]
+    media["schema"] = {"anyOf": [media["schema"], {"type": "array", "items": media["schema"]}]}
+
+
+def _fix_confluence(doc: dict) -> None:
+    """Confluence Cloud v2 sends its ``Link`` paging header only when there is a next page (the
+    spec declares it on every list answer)."""
+    for path_item in doc.get("paths", {}).values():
+        for operation in path_item.values():
+            if isinstance(operation, dict):
+                for response in operation.get("responses", {}).values():
+                    if isinstance(response, dict):
+                        response.get("headers", {}).pop("Link", None)
+
+
 def _normalise(node: Any, uri: str) -> Any:
     """Apply the module-level normalisations and make every local $ref absolute."""
     if isinstance(node, list):
@@ -434,16 +482,45 @@ def _normalise(node: Any, uri: str) -> Any:
     return node
 
 
-_contracts: dict[tuple[str, str], Contract | None] = {}
+class MultiContract:
+    """Several OpenAPI documents of one service (Confluence Cloud's v2 and v1): each request is
+    checked against the first whose API base holds its path."""
+
+    def __init__(self, contracts: list[Contract]) -> None:
+        self.contracts = contracts
+
+    def _pick(self, path: str) -> Contract:
+        for contract in self.contracts:
+            if contract._base and path.startswith(contract._base + "/"):
+                return contract
+        return next((contract for contract in self.contracts if not contract._base), self.contracts[-1])
+
+    def check_request(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> list[str]:
+        return self._pick(path).check_request(method, path, query, body)
+
+    def check_response(
+        self, method: str, path: str, status: int, body: Any, headers: dict[str, str] | None = None
+    ) -> list[str]:
+        return self._pick(path).check_response(method, path, status, body, headers)
+
+
+_contracts: dict[tuple[str, str], Contract | MultiContract | None] = {}
 _contracts_lock = threading.Lock()
 
 
-def get_contract(service: str) -> Contract | None:
+def get_contract(service: str) -> Contract | MultiContract | None:
     """The (cached) contract of a service, or None when no spec file is registered for it.
 
     Raises ``ContractError`` when the service's spec file cannot be read or used.
     """
     relative = SPEC_FILES.get(service)
+    if relative and service in MORE_SPEC_FILES:
+        paths = [specs_dir() / part for part in (relative, *MORE_SPEC_FILES[service])]
+        key = (service, "|".join(map(str, paths)))
+        with _contracts_lock:
+            if key not in _contracts:
+                _contracts[key] = MultiContract([_build(service, path) for path in paths])
+            return _contracts[key]
     path = specs_dir() / relative if relative else None
     key = (service, str(path))
     with _contracts_lock:
@@ -492,7 +569,13 @@ def _read(service: str, path: Path) -> dict[str, Any]:
 def validate_request(service: str, method: str, path: str, query: dict[str, list[str]], body: Any) -> list[str]:
     """Violations of one request: path, method, path/query parameters and JSON body."""
     contract = get_contract(service)
-    return contract.check_request(method, path, query or {}, body) if contract else []
+    if contract is None:
+        return []
+    mapped = atlassian_path(service, method, path, query or {})
+    if mapped is None:
+        return []
+    path, query = mapped
+    return contract.check_request(method, path, query, body)
 
 
 def validate_response(
@@ -500,4 +583,53 @@ def validate_response(
 ) -> list[str]:
     """Violations of one response: declared status, JSON body schema, declared 2xx headers."""
     contract = get_contract(service)
-    return contract.check_response(method, path, status, body, headers) if contract else []
+    if contract is None:
+        return []
+    mapped = atlassian_path(service, method, path, {})
+    if mapped is None:
+        return []
+    return contract.check_response(method, mapped[0], status, body, headers)
+
+
+# Atlassian endpoints the copied contracts do not hold (the subsets were cut to the first job's
+# reads and writes); the stand-ins serve them and their traffic is not checked.
+UNCONTRACTED = {
+    "jira": [
+        ("GET", re.compile(r"/rest/api/[23]/(project/[^/]+|user|field)")),
+        ("DELETE", re.compile(r"/rest/api/[23]/issue/[^/]+")),
+    ],
+    "confluence": [
+        ("DELETE", re.compile(r"/wiki/api/v2/pages/\d+")),
+        ("*", re.compile(r"/wiki/api/v2/pages/\d+/(labels|properties)(/\d+)?")),
+        ("GET", re.compile(r"/wiki/rest/api/(user|user/current|space/[^/]+)")),
+        ("DELETE", re.compile(r"/wiki/rest/api/content/\d+")),
+        ("*", re.compile(r"/wiki/rest/api/content/\d+/(label|property)(/[^/]+)?")),
+    ],
+}
+
+
+def atlassian_path(
+    service: str, method: str, path: str, query: dict[str, list[str]]
+) -> tuple[str, dict[str, list[str]]] | None:
+    """The path and query to check a Jira/Confluence request against, or None when the endpoint is
+    outside the copied contracts (``UNCONTRACTED``). Other services: unchanged.
+
+    * Jira Data Center's REST v2 (no published OpenAPI) is checked against Cloud's v3 at the same
+      path (``/rest/api/2/x`` as ``/rest/api/3/x``): the shapes the job uses are the same, and
+      the description field (ADF or wiki markup) is a free-form field in both;
+    * Confluence Data Center's ``/rest/api`` is Cloud v1 without the ``/wiki`` context path; its
+      search pages by ``start`` where Cloud pages by ``cursor`` (so ``start`` is not checked).
+    """
+    if service == "jira":
+        path = re.sub(r"^(/[^/]+)*?/rest/api/2/", "/rest/api/3/", path)  # also under a context path
+    elif service == "confluence":
+        if not path.startswith("/wiki/"):
+            path = "/wiki" + path[path.find("/rest/api/") :] if "/rest/api/" in path else "/wiki" + path
+            if path == "/wiki/rest/api/content/search":
+                query = {name: values for name, values in query.items() if name != "start"}
+    else:
+        return path, query
+    for allowed_method, pattern in UNCONTRACTED.get(service, []):
+        if allowed_method in ("*", method) and pattern.fullmatch(path):
+            return None
+    return path, query

@@ -12,10 +12,13 @@ from collections.abc import Callable
 from typing import Any
 
 from sandbox import contract
+from sandbox.confluence import ConfluenceService
 from sandbox.faults import Faults
 from sandbox.gitea import GiteaService
 from sandbox.graph import GraphService
 from sandbox.harvest import HarvestService
+from sandbox.jira import JiraService
+from sandbox.jira_base import Credentials
 from sandbox.kimai import KimaiService
 from sandbox.recording import RequestLog, RequestRecord
 from sandbox.server import Service, ServiceServer
@@ -29,6 +32,8 @@ SERVICES: dict[str, Callable[..., Service]] = {
     "harvest": lambda **options: HarvestService(timezone=options["kimai_timezone"]),
     "zammad": lambda **options: ZammadService(),
     "graph": lambda **options: GraphService(),
+    "jira": lambda **options: JiraService(options["atlassian_credentials"], options["atlassian"]),
+    "confluence": lambda **options: ConfluenceService(options["atlassian_credentials"], options["atlassian"]),
 }
 
 
@@ -40,6 +45,10 @@ class Sandbox:
     files cannot be read refuses to start (``contract.ContractError``). A stand-in that breaks
     while serving answers 500 and is listed in ``failures``. Each service's state object is an
     attribute named after it (``sb.gitea``, ``sb.kimai``).
+
+    ``atlassian`` picks the deployment the Jira and Confluence stand-ins play: ``"cloud"``
+    (default) or ``"datacenter"``; ``set_atlassian(...)`` switches both later (before use: the
+    credentials in ``env()`` change with it).
     """
 
     def __init__(
@@ -49,6 +58,7 @@ class Sandbox:
         ports: dict[str, int] | None = None,
         kimai_timezone: str = "Europe/Berlin",
         services: list[str] | None = None,
+        atlassian: str = "cloud",
     ) -> None:
         self.strict = strict
         self.faults = Faults(latency_ms)
@@ -56,10 +66,20 @@ class Sandbox:
         self._ports = dict(ports or {})
         self._servers: dict[str, ServiceServer] = {}
         self.services: dict[str, Service] = {}
+        self.atlassian_credentials = Credentials()
         for name in services or list(SERVICES):
-            service = SERVICES[name](kimai_timezone=kimai_timezone)
+            service = SERVICES[name](
+                kimai_timezone=kimai_timezone, atlassian=atlassian, atlassian_credentials=self.atlassian_credentials
+            )
             self.services[name] = service
             setattr(self, name, service)
+
+    def set_atlassian(self, deployment: str) -> None:
+        """Make the Jira and Confluence stand-ins play ``cloud`` or ``datacenter``."""
+        for name in ("jira", "confluence"):
+            service = self.services.get(name)
+            if service is not None:
+                service.set_deployment(deployment)  # type: ignore[attr-defined]
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> Sandbox:

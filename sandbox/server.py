@@ -63,6 +63,7 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     text: str | None = None
     text_type: str = "text/html; charset=utf-8"
+    drop: bool = False  # performed, then the connection is closed unanswered (a service's own commit-drop hook)
 
     def encode(self) -> tuple[bytes, str | None]:
         if self.text is not None:
@@ -285,7 +286,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._answer_with_failure(request)
             return
         sandbox.log.add_violations(violations, service.name)
-        if plan.commit_drop:
+        if plan.commit_drop or response.drop:
             self._record(request, None, "commit_drop")
             self._drop()
             return
@@ -459,10 +460,11 @@ def control_response(server: ServiceServer, method: str, path: str, query: str, 
         except (TypeError, ValueError) as error:
             return Response(400, {"error": str(error)})
         return Response(200, settings.to_json())
-    own = getattr(service, "control", None)  # a service's own state hooks (Graph: move, delete, expire, ...)
-    if own is not None:
+    hook = getattr(service, "control", None)  # a service's own test hooks (Graph, Jira, Confluence)
+    if hook is not None:
         body, ok = _parse_json(raw_body)
-        answer = own(method, action, body if ok else None, parse_qs(query))
+        with service.lock:
+            answer = hook(method, action, body if ok else None, parse_qs(query))
         if answer is not None:
             return answer
     return Response(404, {"error": f"unknown control endpoint {method} {path}"})

@@ -2,6 +2,7 @@
 test_connection, reports, backups and the webhook look jobs up here. A new job is its module
 with one `Job` class (options.py says what it declares) and one entry below."""
 
+from .confluence_jira import ConfluenceJiraJob
 from .csv_kimai import CsvKimaiJob
 from .gitea_kimai import GiteaKimaiJob
 from .graph_kimai import GraphKimaiJob
@@ -19,5 +20,6 @@ JOBS: dict[str, type[Job]] = {
         HarvestKimaiJob,
         CsvKimaiJob,
         GraphKimaiJob,
+        ConfluenceJiraJob,
     )
 }

@@ -395,6 +395,114 @@ def _probe_graph(settings: Settings, probe: Probe, step: StepRunner) -> None:
     probe_graph(settings, probe, step)
 
 
+# --- Jira and Confluence ---------------------------------------------------------------------
+
+
+def _probe_jira(settings: Settings, probe: Probe, step: StepRunner) -> None:
+    from ..clients.jira import DEPLOYMENTS, Deployment, deployment_of, jira_client
+
+    counter = RequestCounter()
+    found: list[Deployment] = []
+    step("tls", lambda: _tls(probe, settings.jira_url, settings.http_timeout))
+
+    def version() -> StepResult:  # /rest/api/2/serverInfo: both deployments answer it
+        info, probe.latency_ms = _timed(lambda: atlassian_info(settings, counter))
+        probe.version = str(info.get("version") or "?")
+        detected = deployment_of(info)
+        chosen = settings.atlassian_deployment
+        found.append(chosen if chosen in DEPLOYMENTS else detected)
+        text = f"Jira {probe.version}, {'Cloud' if detected == 'cloud' else 'Data Center'} ({probe.latency_ms} ms)"
+        if chosen in DEPLOYMENTS and chosen != detected:
+            return "WARN", f"{text}, but ATLASSIAN_DEPLOYMENT={chosen}", "set ATLASSIAN_DEPLOYMENT=auto"
+        return text
+
+    step("version", version)
+    client = jira_client(settings, counter, found[0])
+    client.http.fail_fast()
+
+    def auth() -> StepResult:
+        me = client.myself()
+        probe.user = str(me.get("emailAddress") or me.get("displayName") or me.get("name") or "")
+        return f"token of {probe.user or 'the API user'}" + (" (Basic e-mail:token)" if settings.jira_email else "")
+
+    step("authentication", auth)
+
+    def permissions() -> StepResult:
+        key = settings.jira_project
+        if not key:
+            return "WARN", "JIRA_PROJECT is not set: only tasks under a Jira issue macro can be turned into issues", ""
+        project = client.project(key)
+        if project is None:
+            raise ConfigError("JIRA_PROJECT", f"project {key} does not exist in Jira (or the token cannot see it)")
+        types = [str(t.get("name")) for t in project.get("issueTypes") or [] if isinstance(t, dict)]
+        if types and settings.jira_issue_type.lower() not in (t.lower() for t in types):
+            raise ConfigError("JIRA_ISSUE_TYPE", f"project {key} has no issue type {settings.jira_issue_type!r}")
+        return f"project {key} readable, issue type {settings.jira_issue_type}"
+
+    step("permissions", permissions)
+
+
+def atlassian_info(settings: Settings, counter: RequestCounter) -> dict[str, Any]:
+    from ..clients import FirstAnswer
+    from ..clients.jira import auth_for
+    from ..clients.shapes import shape
+    from ..http import ServiceSession
+
+    headers, basic = auth_for(settings.jira_token, settings.jira_email)
+    http = ServiceSession(
+        "jira",
+        f"{settings.jira_url}/rest/api/2",
+        headers,
+        settings,
+        counter=counter,
+        auth=basic,
+        token_key="JIRA_TOKEN",
+    ).fail_fast()
+    info = FirstAnswer(http, "JIRA_URL", "Jira").get_json("serverInfo", shape=shape(version="str"))
+    return info if isinstance(info, dict) else {}
+
+
+def _probe_confluence(settings: Settings, probe: Probe, step: StepRunner) -> None:
+    from ..clients.confluence import ConfluenceClient, confluence_client, page_ref
+    from ..clients.jira import atlassian_deployment
+
+    counter = RequestCounter()
+    step("tls", lambda: _tls(probe, settings.confluence_url, settings.http_timeout))
+    clients: list[ConfluenceClient] = []
+
+    def auth() -> StepResult:
+        client = confluence_client(settings, counter, atlassian_deployment(settings, counter))
+        client.http.fail_fast()
+        clients.append(client)
+        me, probe.latency_ms = _timed(client.current_user)
+        probe.user = str(me.get("email") or me.get("displayName") or me.get("username") or "")
+        return f"token of {probe.user or 'the API user'} ({probe.latency_ms} ms)"
+
+    step("authentication", auth)
+
+    def pages() -> StepResult:
+        configured = list(settings.confluence_pages or ())
+        if not configured:
+            return "WARN", "CONFLUENCE_PAGES is not set: confluence-jira needs --page", ""
+        for text in configured[:20]:
+            try:
+                ref = page_ref(text)
+            except ValueError as exc:
+                raise ConfigError("CONFLUENCE_PAGES", str(exc)) from None
+            page_id = ref.page_id or clients[0].find_page(ref.space or "", ref.title or "")
+            try:
+                if page_id is None:
+                    raise NotFound("no such page")
+                clients[0].get_page(page_id)
+            except NotFound:
+                raise ConfigError(
+                    "CONFLUENCE_PAGES", f"page {page_id or text} does not exist or is not readable"
+                ) from None
+        return f"{len(configured)} configured page(s) readable"
+
+    step("permissions", pages)
+
+
 ProbeFn = Callable[["Settings", Probe, StepRunner], None]  # the steps of one service's probe
 
 
@@ -422,6 +530,9 @@ SERVICES = [
         "v1.0/users",
         ("GRAPH_TENANT_ID", "GRAPH_CLIENT_ID", "GRAPH_LOGIN_URL"),
     ),
+    ServiceSpec("jira", "JIRA_URL", "JIRA_TOKEN", _probe_jira, "rest/api/2/serverInfo"),
+    # Confluence's token defaults to Jira's: the probe needs CONFLUENCE_URL and a token of either
+    ServiceSpec("confluence", "CONFLUENCE_URL", "JIRA_TOKEN", _probe_confluence, "rest/api/user/current"),
 ]
 
 

@@ -1,0 +1,359 @@
+"""Confluence client: Cloud (site root ``https://<site>.atlassian.net/wiki``: REST v2 pages under
+``/api/v2``, v1 CQL search under ``/rest/api``) and Data Center (``https://<confluence>``: REST
+``/rest/api/content``). HTTP only, no business rules; pages come back as ``Page``.
+
+What differs, and is hidden here:
+
+* a page with its storage body and version: Cloud ``GET /api/v2/pages/{id}?body-format=storage``,
+  Data Center ``GET /rest/api/content/{id}?expand=body.storage,version,...``;
+* children: Cloud pages by cursor (``Link: <...>; rel="next"``), Data Center by ``start``/``limit``
+  (``_links.next``, relative to the site's context path);
+* the update: Cloud ``PUT /api/v2/pages/{id}`` ``{status, body: {representation, value}}``, Data
+  Center ``PUT /rest/api/content/{id}`` ``{type, body: {storage: {...}}}``. Both take the version
+  read + 1 and answer 409 when someone saved in between: ``PageConflict``.
+
+Descendants with their bodies come from one CQL search (``ancestor = ID``, optionally
+``lastmodified >=``), which both deployments answer in the v1 shape.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote_plus, urlsplit
+
+from ..errors import ApiError, ConfigError, NotFound
+from ..http import RequestCounter, ServiceSession
+from . import FirstAnswer, Record
+from .jira import DEPLOYMENTS, Deployment, auth_for
+from .shapes import shape
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+CHILDREN_PAGE = 250  # Cloud v2 children: limit at most 250
+SEARCH_PAGE_WITH_BODY = 50  # Cloud caps a CQL search that expands bodies at 50 a page
+SEARCH_PAGE = 200
+PAGE_ID = re.compile(r"[0-9]{1,20}")
+
+
+class PageConflict(ApiError):
+    """409 on a page update: someone saved the page after it was read (re-read and re-apply)."""
+
+
+@dataclass(frozen=True)
+class Page:
+    id: str
+    title: str
+    version: int
+    body: str | None  # storage format; None when it was not asked for
+    parent_id: str | None = None
+    space: str | None = None  # Cloud: the space id; Data Center: the space key
+    modified_at: str | None = None  # the version's time, as the server wrote it
+
+
+@dataclass(frozen=True)
+class ChildPage:
+    """A child in a listing: Cloud's v2 children carry no version (read the page for it)."""
+
+    id: str
+    title: str
+    parent_id: str
+
+
+@dataclass(frozen=True)
+class PageRef:
+    """What a user named as a page: an id, or (Data Center ``/display/`` URLs) a space and title."""
+
+    page_id: str | None = None
+    space: str | None = None
+    title: str | None = None
+
+
+def page_ref(text: str) -> PageRef:
+    """A page id from a bare id, a ``pageId=`` URL or a ``/pages/{id}/`` URL (either deployment),
+    or a space and title from a ``/display/SPACE/Title`` URL. ValueError (one line) otherwise."""
+    value = text.strip()
+    if PAGE_ID.fullmatch(value):
+        return PageRef(page_id=value)
+    parts = urlsplit(value)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        ids = parse_qs(parts.query).get("pageId") or []
+        if len(ids) == 1 and PAGE_ID.fullmatch(ids[0]):
+            return PageRef(page_id=ids[0])
+        found = re.search(r"/pages/(?:[a-z0-9-]+/)?([0-9]{1,20})(?:/|$)", parts.path)
+        if found:
+            return PageRef(page_id=found.group(1))
+        display = re.search(r"/display/([^/]+)/([^/]+)/?$", parts.path)
+        if display:
+            return PageRef(space=unquote_plus(display.group(1)), title=unquote_plus(display.group(2)))
+    shown = "".join(c for c in value[:80] if c.isprintable())
+    raise ValueError(f"not a Confluence page id or page URL: {shown!r}")
+
+
+def confluence_client(
+    settings: Settings, counter: RequestCounter, deployment: Deployment, dry_run: bool = False
+) -> ConfluenceClient:
+    """The client of CONFLUENCE_URL with CONFLUENCE_TOKEN / CONFLUENCE_EMAIL (default: Jira's)."""
+    token = settings.confluence_token or settings.jira_token
+    if not token:
+        raise ConfigError("CONFLUENCE_TOKEN", "missing (nor is JIRA_TOKEN set)")
+    return ConfluenceClient(
+        settings,
+        counter,
+        url=settings.confluence_url,
+        token=token,
+        email=settings.confluence_email or settings.jira_email,
+        deployment=deployment,
+        dry_run=dry_run,
+    )
+
+
+class ConfluenceClient:
+    def __init__(
+        self,
+        settings: Settings,
+        counter: RequestCounter,
+        *,
+        url: str,
+        token: str,
+        email: str | None = None,
+        deployment: Deployment,
+        dry_run: bool = False,
+    ) -> None:
+        if deployment not in DEPLOYMENTS:
+            raise ValueError(f"deployment must be one of {DEPLOYMENTS}, not {deployment!r}")
+        self.deployment = deployment
+        self.cloud = deployment == "cloud"
+        self.site = url.rstrip("/")
+        headers, basic = auth_for(token, email)
+        self.http = ServiceSession(
+            "confluence",
+            self.site,
+            headers,
+            settings,
+            counter=counter,
+            dry_run=dry_run,
+            auth=basic,
+            token_key="CONFLUENCE_TOKEN",
+        )
+        self.api = FirstAnswer(self.http, "CONFLUENCE_URL", "Confluence")
+        self.max_pages = settings.max_pages
+
+    def page_url(self, page_id: str) -> str:
+        """A link to the page that works on both deployments."""
+        return f"{self.site}/pages/viewpage.action?pageId={_page_id(page_id)}"
+
+    # -- reads ------------------------------------------------------------------------------
+    def current_user(self) -> Record:
+        """The token's user: a read that proves CONFLUENCE_URL is Confluence (call it first)."""
+        return self.api.get_json("rest/api/user/current", shape=shape(type="str"))
+
+    def get_page(self, page_id: str) -> Page:
+        """The page with its storage body and version; NotFound when it does not exist or the
+        token's user cannot read it."""
+        page_id = _page_id(page_id)
+        if self.cloud:
+            body = self.api.get_json(f"api/v2/pages/{page_id}", {"body-format": "storage"}, shape=shape(id="any"))
+            return _v2_page(body, with_body=True)
+        body = self.api.get_json(
+            f"rest/api/content/{page_id}", {"expand": "body.storage,version,space,ancestors"}, shape=shape(id="any")
+        )
+        return _v1_page(body, with_body=True)
+
+    def child_pages(self, page_id: str) -> tuple[list[ChildPage], bool]:
+        """The page's direct children (id and title): (children, complete)."""
+        page_id = _page_id(page_id)
+        if self.cloud:
+            items, complete = self.http.pages(
+                f"api/v2/pages/{page_id}/children",
+                {"limit": CHILDREN_PAGE},
+                max_pages=self.max_pages,
+                items=lambda body: body["results"],
+                next_url=_v2_next,
+                page_param=None,
+            )
+        else:
+            items, complete = self.http.pages(
+                f"rest/api/content/{page_id}/child/page",
+                {"start": 0, "limit": CHILDREN_PAGE},
+                max_pages=self.max_pages,
+                items=lambda body: body["results"],
+                next_url=_v1_next,
+                page_param=None,
+            )
+        return [_child(item, page_id) for item in items], complete
+
+    def descendants(
+        self, page_id: str, *, modified_since: datetime | None = None, with_body: bool = True
+    ) -> tuple[list[Page], bool]:
+        """Every page below ``page_id`` (any depth), by CQL, with bodies and versions: (pages,
+        complete). ``modified_since`` adds ``lastmodified >= "yyyy-MM-dd HH:mm"``, written in UTC;
+        Confluence reads CQL dates in the token user's time zone, so a caller widens the window
+        by a day and compares ``modified_at`` / versions itself."""
+        cql = f"ancestor = {_page_id(page_id)} and type = page"
+        if modified_since is not None:
+            cql += f' and lastmodified >= "{modified_since.strftime("%Y-%m-%d %H:%M")}"'
+        expand = "version,space,ancestors" + (",body.storage" if with_body else "")
+        items, complete = self.http.pages(
+            "rest/api/content/search",
+            {"cql": cql, "expand": expand, "limit": SEARCH_PAGE_WITH_BODY if with_body else SEARCH_PAGE},
+            max_pages=self.max_pages,
+            items=lambda body: body["results"],
+            next_url=_v1_next,
+            page_param=None,
+        )
+        return [_v1_page(item, with_body=with_body) for item in items], complete
+
+    def user_by_key(self, userkey: str) -> Record | None:
+        """A Data Center user by the ``userKey`` of a mention (its ``username`` is the login Jira
+        assigns by), or None when Confluence knows no such user."""
+        if not re.fullmatch(r"[A-Za-z0-9_.:@-]{1,128}", userkey):
+            return None
+        try:
+            user = self.api.get_json("rest/api/user", {"key": userkey}, shape=shape())
+        except NotFound:
+            return None
+        return user if isinstance(user, dict) else None
+
+    def find_page(self, space: str, title: str) -> str | None:
+        """The id of the page titled ``title`` in space ``space`` (a ``/display/`` URL), or None."""
+        body = self.api.get_json(
+            "rest/api/content", {"type": "page", "spaceKey": space, "title": title}, shape=shape(results="list")
+        )
+        results = body.get("results") if isinstance(body, dict) else None
+        if not isinstance(results, list) or not results or not isinstance(results[0], dict):
+            return None
+        return _page_id(str(results[0].get("id", "")), where="GET /rest/api/content")
+
+    # -- writes -----------------------------------------------------------------------------
+    def update_page(self, page: Page, body: str, message: str = "") -> Page:
+        """PUT ``body`` as the version after ``page.version`` (the version that was read with the
+        body the edits were made on). PageConflict (409) when someone saved in between."""
+        page_id = _page_id(page.id)
+        version: Record = {"number": page.version + 1}
+        if message:
+            version["message"] = message[:255]
+        if self.cloud:
+            path = f"api/v2/pages/{page_id}"
+            payload: Record = {
+                "id": page_id,
+                "status": "current",
+                "title": page.title,
+                "body": {"representation": "storage", "value": body},
+                "version": version,
+            }
+        else:
+            path = f"rest/api/content/{page_id}"
+            payload = {
+                "id": page_id,
+                "type": "page",
+                "title": page.title,
+                "body": {"storage": {"value": body, "representation": "storage"}},
+                "version": version,
+            }
+        try:
+            answer = self.http.request("PUT", path, json=payload, ok=(200,)).json()
+        except ApiError as error:
+            if error.status == 409:
+                raise PageConflict(
+                    f"PUT /{path}: version {page.version + 1} refused (409): the page was saved meanwhile",
+                    service="confluence",
+                    status=409,
+                ) from None
+            raise
+        saved = _v2_page(answer, with_body=False) if self.cloud else _v1_page(answer, with_body=False)
+        return Page(saved.id, saved.title, saved.version, body, page.parent_id, page.space, saved.modified_at)
+
+
+def _page_id(value: Any, where: str = "a page id") -> str:
+    text = str(value)
+    if not PAGE_ID.fullmatch(text):
+        raise ApiError(f"{where}: {text[:40]!r} is not a Confluence page id", service="confluence")
+    return text
+
+
+def _child(item: Any, parent_id: str) -> ChildPage:
+    if not isinstance(item, dict):
+        raise ApiError(f"a child of page {parent_id} in the answer is not an object", service="confluence")
+    return ChildPage(_page_id(item.get("id", "")), str(item.get("title") or ""), parent_id)
+
+
+def _version(body: Record, where: str) -> tuple[int, str | None]:
+    version = body.get("version")
+    number = version.get("number") if isinstance(version, dict) else None
+    if not isinstance(number, int) or isinstance(number, bool) or number < 1:
+        raise ApiError(f"{where}: the answer has no version number", service="confluence")
+    when = version.get("createdAt") or version.get("when") if isinstance(version, dict) else None
+    return number, when if isinstance(when, str) else None
+
+
+def _storage(body: Record, where: str) -> str:
+    storage = (body.get("body") or {}).get("storage") if isinstance(body.get("body"), dict) else None
+    value = storage.get("value") if isinstance(storage, dict) else None
+    if not isinstance(value, str):
+        raise ApiError(f"{where}: the answer has no storage-format body", service="confluence")
+    return value
+
+
+def _v2_page(body: Any, *, with_body: bool, parent_id: str | None = None) -> Page:
+    if not isinstance(body, dict):
+        raise ApiError("a page in the answer is not an object", service="confluence")
+    page_id = _page_id(body.get("id", ""))
+    where = f"page {page_id}"
+    number, when = _version(body, where)
+    parent = body.get("parentId")
+    return Page(
+        page_id,
+        str(body.get("title") or ""),
+        number,
+        _storage(body, where) if with_body else None,
+        str(parent) if parent else parent_id,
+        str(body["spaceId"]) if body.get("spaceId") else None,
+        when,
+    )
+
+
+def _v1_page(body: Any, *, with_body: bool, parent_id: str | None = None) -> Page:
+    if not isinstance(body, dict):
+        raise ApiError("a page in the answer is not an object", service="confluence")
+    page_id = _page_id(body.get("id", ""))
+    where = f"page {page_id}"
+    number, when = _version(body, where)
+    ancestors = body.get("ancestors")
+    if isinstance(ancestors, list) and ancestors and isinstance(ancestors[-1], dict):
+        parent_id = str(ancestors[-1].get("id") or "") or parent_id
+    space = body.get("space")
+    return Page(
+        page_id,
+        str(body.get("title") or ""),
+        number,
+        _storage(body, where) if with_body else None,
+        parent_id,
+        str(space["key"]) if isinstance(space, dict) and space.get("key") else None,
+        when,
+    )
+
+
+def _v2_next(response: Any, body: Any) -> str | None:
+    """Cloud v2: the Link header's rel="next" (relative to the host), else ``_links.next``."""
+    link = response.links.get("next", {}).get("url")
+    if link:
+        return str(link)
+    links = body.get("_links") if isinstance(body, dict) else None
+    return str(links["next"]) if isinstance(links, dict) and links.get("next") else None
+
+
+def _v1_next(_response: Any, body: Any) -> str | None:
+    """v1 ``_links.next`` is relative to the site's context path (``/wiki`` on Cloud)."""
+    links = body.get("_links") if isinstance(body, dict) else None
+    following = links.get("next") if isinstance(links, dict) else None
+    if not isinstance(following, str) or not following:
+        return None
+    context = links.get("context") if isinstance(links, dict) else None
+    relative = following.startswith("/") and not following.startswith("//")
+    if relative and isinstance(context, str) and context.startswith("/") and not following.startswith(context + "/"):
+        following = context.rstrip("/") + following
+    return following
