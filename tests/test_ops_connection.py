@@ -4,6 +4,8 @@ import json
 
 from ops_helpers import explain, offline_env, run, write_env
 
+from sandbox import seed_atlassian
+
 
 def connection(workdir, *args):
     return workdir.run("test_connection.py", *args)
@@ -19,19 +21,27 @@ def seed(sb):
 def test_all_services_pass_and_nothing_is_written(workdir):
     sb = workdir.sandbox
     seed(sb)
+    atlassian = seed_atlassian.demo(sb)
+    workdir.set(JIRA_PROJECT=atlassian.project, CONFLUENCE_PAGES=atlassian.root_id)
     proc = connection(workdir, "--json")
     assert proc.returncode == 0, explain(proc)
     data = json.loads(proc.stdout)
     rows = {s["service"]: s for s in data["services"]}
-    assert set(rows) == {"gitea", "kimai", "zammad", "toggl", "harvest", "graph"} and data["exit_code"] == 0
+    assert (
+        set(rows) == {"gitea", "kimai", "zammad", "toggl", "harvest", "graph", "jira", "confluence"}
+        and data["exit_code"] == 0
+    )
     assert rows["gitea"]["version"] and rows["kimai"]["version"] and rows["kimai"]["user"] and rows["zammad"]["user"]
     assert [s["name"] for s in rows["gitea"]["steps"]] == ["tls", "version", "authentication", "permissions"]
     assert [s["name"] for s in rows["zammad"]["steps"]] == ["tls", "authentication", "permissions"]
-    assert all(s["status"] == "OK" for r in rows.values() for s in r["steps"])
+    not_ok = [
+        (n, s["name"], s["status"], s.get("detail")) for n, r in rows.items() for s in r["steps"] if s["status"] != "OK"
+    ]
+    assert not_ok == []
     assert sb.count() >= 8 and sb.count(writes=True) == 0
     assert not sb.gitea.issues("acme", "web")[1:] and sb.kimai.customers == [] and sb.kimai.activities == []
     table = connection(workdir).stdout.splitlines()
-    assert table[0].split()[:3] == ["service", "url", "status"] and len(table) == 8
+    assert table[0].split()[:3] == ["service", "url", "status"] and len(table) == 10
 
 
 def test_wrong_token_exits_77_and_names_the_service(workdir):

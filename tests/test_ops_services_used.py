@@ -50,6 +50,8 @@ def test_a_filled_in_template_checks_only_the_services_its_jobs_use(tmp_path, sa
         "toggl": "SKIP",
         "harvest": "SKIP",
         "graph": "SKIP",
+        "jira": "SKIP",
+        "confluence": "SKIP",
     }
     assert rows["gitea"]["detail"] == "skipped (not configured)" and rows["zammad"]["used_by"] == ["zammad-kimai"]
     assert rows["toggl"]["url"] == "" and rows["toggl"]["steps"] == []  # its default address is not probed
@@ -59,7 +61,9 @@ def test_a_filled_in_template_checks_only_the_services_its_jobs_use(tmp_path, sa
     assert proc.returncode == 0, explain(proc)
     checks = json.loads(proc.stdout)["checks"]
     skipped = {(c["group"], c["name"]) for c in checks if c["status"] == "SKIP"}
-    assert skipped == {(g, s) for g in ("network", "api") for s in ("gitea", "toggl", "harvest", "graph")}
+    assert skipped == {
+        (g, s) for g in ("network", "api") for s in ("gitea", "toggl", "harvest", "graph", "jira", "confluence")
+    }
     assert not [c for c in checks if c["status"] == "FAIL"] and any(c["name"] == "zammad permissions" for c in checks)
     # --job names the command to check for: gitea-kimai needs Gitea, which is not configured
     proc = run("test_connection.py", "--job", "gitea-kimai", cwd=tmp_path, env_file=env_file)

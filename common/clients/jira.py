@@ -176,7 +176,8 @@ class JiraClient:
     def remote_links(self, key: str, global_id: str | None = None) -> list[Record]:
         params = {"globalId": global_id} if global_id else None
         try:
-            body = self.api.get_json(f"issue/{_segment(key)}/remotelink", params)
+            # a list, or (asked by globalId) the one link: both shapes are read below
+            body = self.api.http.get_json(f"issue/{_segment(key)}/remotelink", params)
         except NotFound:
             if global_id:  # no link with that globalId yet
                 return []
