@@ -20,9 +20,10 @@ import hashlib
 import io
 import json
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Literal, overload
+from typing import Literal, TextIO, overload
 from zoneinfo import ZoneInfo
 
 from ..errors import DataError, UsageError
@@ -50,6 +51,7 @@ TEMPLATE = (
 )
 MAX_DURATION = timedelta(hours=24)
 AGREE_WITHIN = timedelta(minutes=1)
+CACHE_LIMIT = 20_000  # dates and local times a RowParser remembers
 
 LINE_BREAK = re.compile(r"\r\n|\r|\n")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -142,50 +144,77 @@ def check_header(cells: list[str], name: str) -> dict[str, int]:
 
 def parse_file(text: str, tz: ZoneInfo, date_format: str | None = None, name: str = "file") -> ParsedFile:
     """Text of a CSV file -> ParsedFile. A header problem raises DataError; row problems are
-    collected in `errors`, one entry per invalid row."""
-    header_line = LINE_BREAK.split(text, 1)[0]
-    if not header_line.strip():
-        raise DataError(f"{name}: line 1 is empty; expected the header, like {TEMPLATE.splitlines()[0]}")
-    separator = pick_separator(header_line)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator, skipinitialspace=True, strict=True)
-    line = 1  # where the record being read starts
-    try:
-        positions = check_header(next(reader), name)
-        parsed = ParsedFile(separator=separator, columns=tuple(positions))
-        parser = RowParser(tz, date_format)
-        first_line_of: dict[str, int] = {}
-        line = reader.line_num + 1
-        for cells in reader:
-            start, line = line, reader.line_num + 1
-            if not any(c.strip() for c in cells):
-                continue  # blank line
-            if len(cells) > len(positions):
-                parsed.errors.append(
-                    (
+    collected in `errors`, one entry per invalid row. (csv-kimai streams the file instead:
+    CsvReader over the open file, twice.)"""
+    reader = CsvReader(io.StringIO(text, newline=""), tz, date_format, name)
+    parsed = ParsedFile(separator=reader.separator, columns=reader.columns)
+    for line, row, problem in without_duplicates(reader, {}):
+        if row is None:
+            parsed.errors.append((line, problem))
+        else:
+            parsed.rows.append(row)
+    return parsed
+
+
+class CsvReader:
+    """The rows of a CSV text stream, one at a time: (line, ImportEntry, "") for a valid row,
+    (line, None, problem) for an invalid one; blank lines are passed over. The header is read
+    and checked when it is made (DataError naming what is wrong). Nothing is kept but caches."""
+
+    def __init__(self, stream: TextIO, tz: ZoneInfo, date_format: str | None = None, name: str = "file") -> None:
+        header_line = LINE_BREAK.split(stream.readline(), 1)[0]
+        if not header_line.strip():
+            raise DataError(f"{name}: line 1 is empty; expected the header, like {TEMPLATE.splitlines()[0]}")
+        stream.seek(0)
+        self.name, self.separator = name, pick_separator(header_line)
+        self.reader = csv.reader(stream, delimiter=self.separator, skipinitialspace=True, strict=True)
+        try:
+            self.positions = check_header(next(self.reader), name)
+        except csv.Error as exc:
+            raise DataError(f"{name}: line 1: not readable as CSV ({exc}); check its quotes") from None
+        self.columns = tuple(self.positions)
+        self.parser = RowParser(tz, date_format)
+
+    def __iter__(self) -> Iterator[tuple[int, ImportEntry | None, str]]:
+        reader, positions = self.reader, self.positions
+        line = reader.line_num + 1  # where the record being read starts
+        try:
+            for cells in reader:
+                start, line = line, reader.line_num + 1
+                if not any(c.strip() for c in cells):
+                    continue  # blank line
+                if len(cells) > len(positions):
+                    yield (
                         start,
+                        None,
                         f"{len(cells)} fields but the header has {len(positions)} "
                         '(a separator inside a value needs "quotes")',
                     )
-                )
-                continue
-            values = {column: cells[i] if i < len(cells) else "" for column, i in positions.items()}
-            row, problems = parser.row(values, start)
-            if row is None:  # with its problems
-                parsed.errors.append((start, "; ".join(problems)))
-            elif row.key in first_line_of:
-                parsed.errors.append(
-                    (
-                        start,
-                        f"duplicate of line {first_line_of[row.key]} (same date, times, project, "
-                        "activity, customer, description, tags, billable and user)",
-                    )
-                )
-            else:
-                first_line_of[row.key] = start
-                parsed.rows.append(row)
-    except csv.Error as exc:
-        raise DataError(f"{name}: line {line}: not readable as CSV ({exc}); check its quotes") from None
-    return parsed
+                    continue
+                values = {column: cells[i] if i < len(cells) else "" for column, i in positions.items()}
+                row, problems = self.parser.row(values, start)
+                yield start, row, "; ".join(problems)
+        except csv.Error as exc:
+            raise DataError(f"{self.name}: line {line}: not readable as CSV ({exc}); check its quotes") from None
+
+
+def without_duplicates(
+    rows: Iterable[tuple[int, ImportEntry | None, str]], first_line_of: dict[str, int]
+) -> Iterator[tuple[int, ImportEntry | None, str]]:
+    """The rows, a second row with the marker of an earlier one turned into a problem;
+    `first_line_of` (marker -> line) is filled in: all a pass over a file keeps of its rows."""
+    for line, row, problem in rows:
+        if row is not None and row.key in first_line_of:
+            yield (
+                line,
+                None,
+                f"duplicate of line {first_line_of[row.key]} (same date, times, project, "
+                "activity, customer, description, tags, billable and user)",
+            )
+            continue
+        if row is not None:
+            first_line_of[row.key] = line
+        yield line, row, problem
 
 
 class RowParser:
@@ -196,8 +225,15 @@ class RowParser:
         self._dates: dict[str, date | None] = {}  # only days read without a problem are kept
         self._instants: dict[tuple[date, time], datetime | str] = {}  # an instant, or why it has none
 
+    def forget(self) -> None:
+        """Empty the caches once they are large: a long file must not make them grow without end."""
+        if len(self._instants) > CACHE_LIMIT or len(self._dates) > CACHE_LIMIT:
+            self._instants.clear()
+            self._dates.clear()
+
     def row(self, values: dict[str, str], line: int) -> tuple[ImportEntry, list[str]] | tuple[None, list[str]]:
         """-> (ImportEntry, []) or (None, [problem, ...]). Its version is its marker's hash."""
+        self.forget()
         problems: list[str] = []
         day = self.day(values["date"].strip(), problems)
         begin_clock = self.clock("begin", values["begin"].strip(), problems)

@@ -9,15 +9,17 @@ person and day, from IMPORT_DAY_START, in Harvest id order.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from ..clients import Record
 from ..clients.harvest import HarvestClient
 from ..errors import ConfigError, DataError
 from ..timeutil import from_local, parse_instant, zone
 from .import_plan import ImportEntry, SourceRead, source_version
-from .imports import ImportJob, ImportOptions
+from .imports import ImportJob, ImportOptions, ReadScope
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -74,28 +76,84 @@ class HarvestKimaiJob(ImportJob):
         newest `updated_at` seen), less OVERLAP; a window never sets one."""
         scope = self.read_scope()
         self.harvest.http.watch_time()
-        if scope.first is not None:
+        if scope.first is not None:  # a window (or everything from the floor on): streamed page by page
             last = scope.last.isoformat() if scope.last else None
-            raw, complete = self.harvest.time_entries(scope.first.isoformat(), last)
             parameters: dict[str, Any] = {"from": scope.first.isoformat(), **({"to": last} if last else {})}
-        else:
-            raw, complete = self.harvest.time_entries(updated_since=scope.cursor)
-            raw = self.with_whole_days(raw)
-            parameters = {"updated_since": scope.cursor}
+            read = SourceRead(parameters=parameters, floor=scope.floor, seen=set())
+            pages = self.harvest.time_entry_pages(scope.first.isoformat(), last)
+            read.batches = self.stream(pages, read, scope)
+            return read
+        raw, complete = self.harvest.time_entries(updated_since=scope.cursor)  # the changes: few
+        raw = self.with_whole_days(raw)
         read = self.convert(raw)
-        read.parameters, read.complete, read.floor = parameters, complete, scope.floor
-        read.cursor = self.next_cursor(raw, scope.cursor) if scope.moves_cursor else None
+        read.parameters, read.complete, read.floor = {"updated_since": scope.cursor}, complete, scope.floor
+        newest = max((parse_instant(e["updated_at"]) for e in raw if e.get("updated_at")), default=None)
+        read.cursor = self.next_cursor(newest, scope.cursor) if scope.moves_cursor else None
         if not complete:
             self.result.warnings.append("MAX_PAGES reached; the rest is read next run")
         return read
 
-    def next_cursor(self, raw: list[Record], old: str | None) -> str | None:
+    def stream(self, pages: Iterator[list[Record]], read: SourceRead, scope: ReadScope) -> Iterator[list[ImportEntry]]:
+        """The entries of a window's pages, converted a page at a time. Harvest lists by
+        spent_date, so a page's last day may go on in the next one: its entries wait for it (an
+        untimed entry's begin depends on the others of its person and day). When the pages ran
+        out complete, the read covers the window (`covers`): a linked entry dated in it that did
+        not come back was deleted in Harvest. The cursor, when this run moves it, is set last."""
+        layout: dict[tuple[Any, date], datetime] = {}
+        waiting: dict[str, list[Record]] = {}
+        newest: datetime | None = None
+        assert read.seen is not None, "a window read notes the entries that came back"
+        for page in pages:
+            for e in page:
+                read.seen.add(f"harvest:{e['id']}")
+                if e.get("updated_at"):
+                    changed = parse_instant(e["updated_at"])
+                    newest = changed if newest is None or changed > newest else newest
+                waiting.setdefault(e["spent_date"], []).append(e)
+            open_day = page[-1]["spent_date"]
+            done = [e for day in sorted(d for d in waiting if d != open_day) for e in waiting.pop(day)]
+            yield self.converted(done, read, layout)
+        yield self.converted([e for day in sorted(waiting) for e in waiting.pop(day)], read, layout)
+        read.complete = self.harvest.complete
+        if not read.complete:
+            self.result.warnings.append("MAX_PAGES reached; the rest is read next run")
+        else:
+            read.covers = self.window_covers(scope)
+        read.cursor = self.next_cursor(newest, scope.cursor) if scope.moves_cursor else None
+
+    def converted(
+        self, raw: list[Record], read: SourceRead, layout: dict[tuple[Any, date], datetime]
+    ) -> list[ImportEntry]:
+        part = self.convert(raw, layout)
+        read.skipped += part.skipped
+        return part.entries
+
+    def window_covers(self, scope: ReadScope) -> Callable[[datetime], bool]:
+        """Whether an entry beginning at an instant had to come back from a complete read of the
+        window: its day in HARVEST_TIMEZONE is inside. On the window's first day only from
+        IMPORT_DAY_START on: an untimed entry of the day before, laid end to end past midnight,
+        begins there too and was rightly not listed."""
+        tz = self.harvest_zone()
+        first, last = scope.first, scope.last
+
+        def covers(instant: datetime) -> bool:
+            local = instant.astimezone(tz)
+            assert first is not None, "a window has a first day"
+            if local.date() < first or (last is not None and local.date() > last):
+                return False
+            return local.date() > first or local.time() >= self.day_start
+
+        return covers
+
+    def harvest_zone(self) -> ZoneInfo:
+        tz = zone(self.settings.harvest_timezone) if self.settings.harvest_timezone else self.tz
+        assert tz is not None, "Kimai's time zone is read before the source (read_zone)"
+        return tz
+
+    def next_cursor(self, newest: datetime | None, old: str | None) -> str | None:
         """Harvest's time when the read began, less the overlap: its Date header, else the newest
         change seen; never the local clock (with neither, the old cursor stays)."""
-        seen = self.harvest.http.server_time(first=True)
-        if seen is None:
-            changes = [parse_instant(e["updated_at"]) for e in raw if e.get("updated_at")]
-            seen = max(changes) if changes else None
+        seen = self.harvest.http.server_time(first=True) or newest
         if seen is None:
             return old
         return (seen - OVERLAP).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -117,11 +175,12 @@ class HarvestKimaiJob(ImportJob):
         by_id.update({e["id"]: e for e in raw})
         return list(by_id.values())
 
-    def convert(self, raw: list[Record]) -> SourceRead:
-        tz = zone(self.settings.harvest_timezone) if self.settings.harvest_timezone else self.tz
-        assert tz is not None, "Kimai's time zone is read before the source (read_zone)"
+    def convert(self, raw: list[Record], layout: dict[tuple[Any, date], datetime] | None = None) -> SourceRead:
+        """Entries as ImportEntry rows, by day and id. `layout`: (person id, day) -> where the
+        person's next untimed entry of that day begins, kept across the pages of one read."""
+        tz = self.harvest_zone()
         read = SourceRead()
-        cursor_of_day: dict[tuple[Any, date], datetime] = {}  # (person id, day) -> where the next untimed entry begins
+        cursor_of_day = {} if layout is None else layout
         for e in sorted(raw, key=lambda e: (e["spent_date"], e["id"])):
             label = f"harvest {e['id']}"
             if e.get("is_running"):

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import logging
 from abc import abstractmethod
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import date, timedelta
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar
 from zoneinfo import ZoneInfo
 
@@ -30,6 +30,7 @@ from .import_plan import (
     ImportRead,
     SourceRead,
     current_fields,
+    gone_from_source,
     kimai_names,
     pending,
     plan_references,
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tracksync.imports")
 
 WINDOW_MARGIN = timedelta(days=7)
+BATCH = 1000  # rows read from Kimai, planned and written together: what memory holds at a time
 CURSOR = "entries"  # cursor scope: the source's change cursor, from the server's clock
 FLOOR = "from"  # cursor scope: the first day a window read while no change cursor existed
 LISTED_INVALID = 100  # invalid rows named in the error message; the history keeps them all
@@ -84,6 +86,12 @@ class ReadScope:
     cursor: str | None = None  # the change cursor saved by an earlier run
     moves_cursor: bool = False  # a plain run: it may save a new change cursor
     floor: str | None = None  # a window while no change cursor exists: its first day, saved as the floor
+
+
+def kimai_instant(local: str, tz: ZoneInfo) -> datetime:
+    """A Kimai local time ('2026-11-02T09:00:00', as a link's data holds it) as an instant."""
+    moment = datetime.fromisoformat(local)
+    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 
 def parse_day(value: str | None, flag: str) -> date:
@@ -118,6 +126,12 @@ class ImportJob(Job):
         self.applier = Applier(self.JOB, store, run_id, options.workers, result, options.dry_run)
         self.map = read_import_map(settings)
         self.tz: ZoneInfo | None = None  # Kimai's time zone, read first (read_zone)
+        self.kimai_state: KimaiState | None = None  # read once per run, when a row needs it
+        self.activities_read: set[int] = set()  # projects whose own activities were read
+        self.containers: Containers | None = None  # planned across the run's batches
+        self.containers_of: KimaiState | None = None  # the state `containers` was made from
+        self.containers_planned: set[str] = set()  # the containers an earlier batch's plan holds
+        self.handed = 0  # rows handed over by the source so far
 
     @abstractmethod
     def read_source(self) -> SourceRead:
@@ -173,11 +187,48 @@ class ImportJob(Job):
                 self.finish_history(import_id, status, source)
 
     def sync(self, source: SourceRead) -> None:
-        """Import the rows of a source read: what planning needs of Kimai, the plan, its writes."""
-        self.apply(self.plan(self.read(source)))
+        """Import the rows of a source read in batches of at most BATCH rows, each read from Kimai,
+        planned and applied before the next is taken (a file or a paged source is read while it
+        is imported: memory does not grow with the data). The closing part then settles what the
+        source reports deleted (and, after a complete date-range read, the linked entries that
+        did not come back), counts the skipped rows and saves the cursor."""
+        self.handed = 0
+        for entries in self.batches(source):
+            self.handed += len(entries)
+            part = SourceRead(entries=entries, parameters=source.parameters, closing=False)
+            self.apply(self.plan(self.read(part)))
+        closing = replace(source, entries=[], batches=None, deleted=source.deleted + self.unseen(source))
+        self.apply(self.plan(self.read(closing)))
+
+    @staticmethod
+    def batches(source: SourceRead) -> Iterator[list[ImportEntry]]:
+        """The source's rows in lists of at most BATCH: its entries, then its lazy batches."""
+        for start in range(0, len(source.entries), BATCH):
+            yield source.entries[start : start + BATCH]
+        for entries in source.batches or ():
+            for start in range(0, len(entries), BATCH):
+                yield entries[start : start + BATCH]
+
+    def unseen(self, source: SourceRead) -> list[str]:
+        """After a complete date-range read (source.covers set): the markers of the linked entries
+        dated inside it that did not come back, which the source deleted. Nothing is concluded
+        from a read that was cut (MAX_PAGES, a failed page) or that is not a date range. The
+        links are walked one slice at a time; only the markers of the missing are kept."""
+        if source.covers is None or source.seen is None:
+            return []
+        policy, prefix, missing = self.settings.import_delete_policy, f"{self.SOURCE}:", []
+        assert self.tz is not None, "Kimai's time zone is read before the source"
+        for link in self.store.each_link(self.JOB, "timesheet"):
+            key, begin = link["source_key"], (link["data"] or {}).get("begin")
+            if not key.startswith(prefix) or key in source.seen or not gone_from_source(link, policy):
+                continue
+            if isinstance(begin, str) and source.covers(kimai_instant(begin, self.tz)):
+                missing.append(key)
+        return missing
 
     def finish_history(self, import_id: int, status: str, source: SourceRead) -> None:
         counts = self.result.counts
+        rows = source.rows if source.rows is not None else len(source.entries) + self.handed
         refused = len(source.invalid) if status == "invalid" else 0
         errors = [(line, item, reason) for line, item, reason in source.invalid + source.skipped]
         errors += [(None, label, reason) for label, reason in self.result.failures]
@@ -185,7 +236,7 @@ class ImportJob(Job):
             import_id,
             status,
             {
-                "read": len(source.entries) + len(source.skipped) + len(source.invalid),
+                "read": rows + len(source.skipped) + len(source.invalid),
                 "created": counts.get("created", 0),
                 "updated": counts.get("updated", 0) + counts.get("deleted", 0),
                 "skipped": len(source.skipped) + len(source.invalid) - refused,
@@ -218,7 +269,7 @@ class ImportJob(Job):
             self.read_zone()
             source = self.read_source()
         assert self.tz is not None, "Kimai's time zone is read before the source"
-        read = ImportRead(source, self.tz, self.store.links(self.JOB))
+        read = ImportRead(source, self.tz, self.links_of(source))
         work, _, deleted = pending(source, read.links, self.opts.full, self.settings.import_delete_policy)
         if not (work or deleted):
             return read
@@ -233,28 +284,62 @@ class ImportJob(Job):
         )
         return read
 
+    def links_of(self, source: SourceRead) -> dict[str, Row]:
+        """The store links planning needs: those of the rows and reported deletions at hand, the
+        containers' (few), and in the closing part under IMPORT_DELETE_POLICY=delete every
+        orphaned timesheet link (reported earlier, deleted now). Never every link of the job."""
+        links = self.store.links_of(self.JOB, [e.key for e in source.entries] + source.deleted)
+        for kind in ("customer", "project", "activity"):
+            links.update(self.store.links(self.JOB, kind))
+        if source.closing and self.settings.import_delete_policy == "delete":
+            links.update(
+                (link["source_key"], link)
+                for link in self.store.each_link(self.JOB, "timesheet")
+                if link["state"] == "orphaned"
+            )
+        return links
+
     def read_kimai_state(self, work: list[ImportEntry]) -> KimaiState:
-        """The Kimai customers, projects and global activities, and the activities of the
-        existing projects the entries name (each list read once)."""
-        state = KimaiState(self.kimai.list_customers(), self.kimai.list_projects(), self.kimai.list_global_activities())
+        """The Kimai customers, projects and global activities (read once per run), and the
+        activities of the existing projects the entries name (each project's read once)."""
+        state = self.kimai_state
+        if state is None:
+            state = self.kimai_state = KimaiState(
+                self.kimai.list_customers(), self.kimai.list_projects(), self.kimai.list_global_activities()
+            )
         probe = Containers(state)
         wanted: set[int] = set()  # ids of the existing projects whose own activities may be needed
         for entry in work:
             customer, project, activity = kimai_names(entry, self.map, self.settings.import_customer)
             if probe.activity(activity, None, create=False) is None:  # not a global activity
                 found = probe.project(project, customer, any_customer=not entry.customer, create=False)
-                if isinstance(found, int):  # not creating, a project is found (its id) or missing (None)
+                if isinstance(found, int) and found not in self.activities_read:  # a project found, not read yet
                     wanted.add(found)
         if wanted:
-            state.activities += [a for a in self.kimai.list_activities(wanted) if a.get("project") in wanted]
+            added = [a for a in self.kimai.list_activities(wanted) if a.get("project") in wanted]
+            state.activities += added
+            self.activities_read |= wanted
+            if self.containers is not None and self.containers_of is state:
+                self.containers.project_activities.update(((a["project"], a["name"]), a["id"]) for a in added)
         return state
+
+    def containers_for(self, read: ImportRead) -> Containers:
+        """One Containers for the whole run (so each customer, project and activity is planned and
+        created once across batches), made anew for another Kimai state (a hand-built read)."""
+        assert read.kimai is not None, "the Kimai state was read"
+        if self.containers is None or self.containers_of is not read.kimai:
+            self.containers = Containers(read.kimai, read.links, comment=f"{self.SOURCE} import")
+            self.containers_of = read.kimai
+            self.containers_planned = set()
+        else:
+            self.containers.links = read.links
+        return self.containers
 
     def desired(self, work: list[ImportEntry], read: ImportRead) -> tuple[Containers, Desired, dict[str, str]]:
         """(the containers planned, {key: (row, timesheet fields, planned containers it needs)}
         for the rows that map to Kimai, {key: reason} for the others). Pure: read() and plan()
         both ask it, read() to know which timesheets to read."""
-        assert read.kimai is not None, "the Kimai state was read"
-        containers = Containers(read.kimai, read.links, comment=f"{self.SOURCE} import")
+        containers = self.containers_for(read)
         refs, reasons = plan_references(
             work, self.map, self.settings.import_customer, containers, self.opts.create_missing
         )
@@ -293,7 +378,8 @@ class ImportJob(Job):
             for entry in work
             if entry.key in reasons
         ]
-        plan.containers = containers.actions
+        plan.containers = [a for a in containers.actions if a.key not in self.containers_planned]  # once a run
+        self.containers_planned.update(a.key for a in plan.containers)
         plan.all_users = any("user" in fields for _, fields, _ in desired.values())
         return plan
 
