@@ -39,6 +39,7 @@ from .import_plan import (
     timesheet_fields,
 )
 from .kimai_targets import (
+    ContainerRef,
     Containers,
     ContainerWriter,
     KimaiState,
@@ -86,6 +87,12 @@ class ReadScope:
     cursor: str | None = None  # the change cursor saved by an earlier run
     moves_cursor: bool = False  # a plain run: it may save a new change cursor
     floor: str | None = None  # a window while no change cursor exists: its first day, saved as the floor
+
+
+def created(ref: ContainerRef) -> ContainerRef:
+    """A container reference as an id once it was created (by an earlier batch of the run):
+    a row then refers to it as to one found, without waiting for it."""
+    return ref.target_id if isinstance(ref, Action) and ref.target_id is not None else ref
 
 
 def kimai_instant(local: str, tz: ZoneInfo) -> datetime:
@@ -228,7 +235,7 @@ class ImportJob(Job):
 
     def finish_history(self, import_id: int, status: str, source: SourceRead) -> None:
         counts = self.result.counts
-        rows = source.rows if source.rows is not None else len(source.entries) + self.handed
+        rows = source.rows if source.rows is not None else self.handed
         refused = len(source.invalid) if status == "invalid" else 0
         errors = [(line, item, reason) for line, item, reason in source.invalid + source.skipped]
         errors += [(None, label, reason) for label, reason in self.result.failures]
@@ -279,9 +286,11 @@ class ImportJob(Job):
         begins = [f["begin"] for _, f, _ in desired.values()] + [
             link["data"]["begin"] for link in deleted if link.get("data")
         ]
-        read.timesheets = timesheets_by_marker(
+        found = timesheets_by_marker(
             self.kimai, begins, WINDOW_MARGIN, with_user, read.links, desired, read.warnings.append
         )
+        wanted = set(desired) | {link["source_key"] for link in deleted}
+        read.timesheets = {key: sheet for key, sheet in found.items() if key in wanted}  # this batch's only
         return read
 
     def links_of(self, source: SourceRead) -> dict[str, Row]:
@@ -346,7 +355,8 @@ class ImportJob(Job):
         desired: Desired = {}
         for entry in work:
             if entry.key not in reasons:
-                project, activity, user = refs[entry.key]
+                planned_project, planned_activity, user = refs[entry.key]
+                project, activity = created(planned_project), created(planned_activity)
                 fields = timesheet_fields(entry, read.tz, ref_id(project), ref_id(activity), user)
                 desired[entry.key] = (entry, fields, needs_of(project=project, activity=activity))
         return containers, desired, reasons

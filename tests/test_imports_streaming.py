@@ -1,0 +1,129 @@
+"""Imports stream: a CSV file is checked in a first pass that keeps no row, then imported batch by
+batch from a second; Harvest pages are imported as they come. What a batch holds is bounded (the
+peak memory figures are in bench/csv_import.py and bench/imports.py); here: the batches behave as
+one run (each container created once, every row once, a re-run writes nothing) and really
+interleave reads and writes."""
+
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from ops_helpers import invoke
+from sync_json import flat_summary
+
+from common.errors import DataError
+from common.jobs import csv_kimai, imports
+from common.jobs.csv_kimai import check_file, file_digest, valid_rows
+from common.jobs.csv_rows import decode
+
+BERLIN = ZoneInfo("Europe/Berlin")
+HEADER = "date,begin,end,project,activity,customer,description"
+
+
+def csv_rows(count, first=date(2026, 3, 2)):
+    """`count` one-hour rows, four a day, over two projects of two customers."""
+    rows = []
+    for n in range(count):
+        day = first + timedelta(days=n // 4)
+        hour = 9 + n % 4
+        customer, project = ("Acme Corp", "Website") if n % 2 else ("Globex", "Support")
+        rows.append(f"{day},{hour:02d}:00,{hour + 1:02d}:00,{project},Development,{customer},item {n}")
+    return rows
+
+
+@pytest.fixture
+def small_batches(monkeypatch):
+    monkeypatch.setattr(imports, "BATCH", 3)
+    monkeypatch.setattr(csv_kimai, "BATCH", 3)
+
+
+def sync_in_process(workdir, *args):
+    return invoke("sync.py", *args, cwd=workdir.path, env_file=workdir.env_file)
+
+
+def test_a_csv_imported_in_batches_creates_each_container_once_and_every_row_once(workdir, small_batches):
+    sb = workdir.sandbox
+    sb.kimai.add_activity("Development", None)
+    lines = csv_rows(10)
+    lines.insert(4, "2026-03-31,25:00,10:00,Website,Development,Acme Corp,bad time")
+    lines.insert(7, lines[1])  # a duplicate of the second row
+    (workdir.path / "hours.csv").write_text(
+        "\ufeff" + HEADER.replace(",", ";") + "\n" + "\n".join(line.replace(",", ";") for line in lines) + "\n",
+        encoding="utf-8",
+    )
+    refused = sync_in_process(workdir, "csv-kimai", "hours.csv", "--create-missing")
+    assert refused.returncode == 65 and "line 6: begin '25:00'" in refused.stderr, refused.stderr
+    assert "line 9: duplicate of line 3" in refused.stderr and sb.count(service="kimai", writes=True) == 0
+    sb.clear_requests()
+    proc = sync_in_process(workdir, "csv-kimai", "hours.csv", "--create-missing", "--skip-invalid", "--json")
+    assert proc.returncode == 3, proc.stderr
+    summary = flat_summary(proc)
+    assert summary["created"] == 10 and summary["customers_created"] == 2 and summary["projects_created"] == 2
+    assert len(sb.kimai.timesheets) == 10 and len(sb.kimai.customers) == 2 and len(sb.kimai.projects) == 2
+    kimai = [(r.method, r.path) for r in sb.requests if r.service == "kimai" and r.path.endswith("/timesheets")]
+    first_post = kimai.index(("POST", "/api/timesheets"))
+    assert ("GET", "/api/timesheets") in kimai[first_post:], kimai  # a later batch read after the first writes
+    assert [r.method for r in sb.requests if r.service == "kimai" and r.path.endswith("/customers")].count("POST") == 2
+    sb.clear_requests()
+    again = flat_summary(sync_in_process(workdir, "csv-kimai", "hours.csv", "--skip-invalid", "--json"))
+    assert again["unchanged"] == 10 and again["created"] == 0 and sb.count(service="kimai", writes=True) == 0
+
+
+def test_a_dry_run_in_batches_lists_each_container_once(workdir, small_batches):
+    sb = workdir.sandbox
+    sb.kimai.add_activity("Development", None)
+    (workdir.path / "hours.csv").write_text(HEADER + "\n" + "\n".join(csv_rows(8)) + "\n")
+    proc = sync_in_process(workdir, "csv-kimai", "hours.csv", "--create-missing", "--dry-run", "--json")
+    summary = flat_summary(proc)
+    assert summary["created"] == 8 and summary["customers_created"] == 2 and summary["projects_created"] == 2
+    assert sb.count(service="kimai", writes=True) == 0 and sb.kimai.timesheets == []
+
+
+def test_a_file_changed_between_the_check_and_the_import_stops_rather_than_import_an_unchecked_row(tmp_path):
+    path = tmp_path / "hours.csv"
+    path.write_text(HEADER + "\n" + "\n".join(csv_rows(4)) + "\n")
+    checked = check_file(path, BERLIN, None)
+    assert len(checked.first_line_of) == 4 and checked.errors == []
+    path.write_text(HEADER + "\n" + "\n".join(csv_rows(3) + ["2026-03-03,09:00,10:00,Other,Dev,,new"]) + "\n")
+    with pytest.raises(DataError, match="line 5 changed while the file was imported"):
+        list(valid_rows(path, BERLIN, None, checked))
+
+
+def test_the_first_pass_names_a_byte_that_is_not_utf8_and_an_empty_file(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + HEADER.encode() + b"\n2026-03-02,09:00,10:00,Caf\xe9,Dev,,x\n")
+    data = path.read_bytes()
+    with pytest.raises(DataError, match=r"not UTF-8 \(byte 80\)"):  # after the BOM, as decode() counts
+        decode(data, "latin.csv")
+    with pytest.raises(DataError, match=r"not UTF-8 \(byte 80\)"):
+        file_digest(path)
+    path.write_bytes(b"\xef\xbb\xbf \n\n")
+    with pytest.raises(DataError, match="the file is empty"):
+        file_digest(path)
+
+
+def test_harvest_pages_are_imported_as_they_come(workdir):
+    """Each page is planned and written before the next is read (the page's last day waits for
+    the next page, where it may go on), so a long window is never held whole."""
+    sb = workdir.sandbox
+    env = sb.env(owner="acme")
+    workdir.set(**{k: env[k] for k in ("HARVEST_URL", "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID")})
+    client = sb.harvest.add_client("Globex")
+    project = sb.harvest.add_project("Support contract", client["id"])
+    task = sb.harvest.add_task("Support")
+    for day in ("2026-11-02", "2026-11-03", "2026-11-04"):
+        for n in range(2):
+            sb.harvest.add_entry(day, 1.0, project["id"], task["id"], notes=f"{day} {n}")
+    sb.harvest.page_cap = 2
+    workdir.sync("harvest-kimai", "--from", "2026-11-01", "--to", "2026-11-05", "--create-missing", check_code=0)
+    order = [
+        (r.service, r.method, r.path)
+        for r in sb.requests
+        if r.path.endswith("/time_entries") or (r.service == "kimai" and r.method == "POST" and "timesheets" in r.path)
+    ]
+    pages = [i for i, (service, _, _) in enumerate(order) if service == "harvest"]
+    writes = [i for i, (service, _, _) in enumerate(order) if service == "kimai"]
+    assert len(pages) == 3 and len(writes) == 6, order
+    assert writes[0] < pages[-1], order  # the first day was written before the last page was read
+    starts = sorted((s["begin"][:10], s["begin"][11:16]) for s in sb.kimai.timesheets)
+    assert starts == [(d, t) for d in ("2026-11-02", "2026-11-03", "2026-11-04") for t in ("09:00", "10:00")]
