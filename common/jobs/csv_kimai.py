@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
@@ -103,10 +103,29 @@ class CsvKimaiJob(ImportJob):
             parameters["skip_invalid"] = True
         read = SourceRead(parameters=parameters, file_sha256=sha256, rows=len(checked.first_line_of))
         read.invalid = [(line, f"line {line}", message) for line, message in checked.errors]
-        read.batches = valid_rows(path, self.tz, self.opts.date_format, checked)
+        read.batches = self.rows_to_import(path, checked)
         if not checked.first_line_of and not checked.errors:
             self.result.warnings.append(f"{path.name}: no rows below the header; nothing to import")
         return read
+
+    def rows_to_import(self, path: Path, checked: CheckedFile) -> Iterator[list[ImportEntry]]:
+        """The second pass, passing over the rows whose link says they are imported as they are
+        (unless --full): a re-import reads the file twice but checks each row once."""
+        assert self.tz is not None, "Kimai's time zone is read before the source (read_zone)"
+        current = set() if self.opts.full else self.imported_lines(checked)
+        self.result.counts["unchanged"] += len(current)
+        yield from valid_rows(path, self.tz, self.opts.date_format, checked, current)
+
+    def imported_lines(self, checked: CheckedFile) -> set[int]:
+        """The lines of the valid rows whose link holds their version (read a slice at a time)."""
+        lines: set[int] = set()
+        items = list(checked.first_line_of.items())
+        for start in range(0, len(items), BATCH):
+            part = dict(items[start : start + BATCH])
+            for key, link in self.store.links_of(self.JOB, part).items():
+                if link["state"] == "synced" and link["source_hash"] == key.partition(":")[2]:
+                    lines.add(part[key])
+        return lines
 
 
 @dataclass
@@ -168,14 +187,19 @@ def check_file(path: Path, tz: ZoneInfo, date_format: str | None) -> CheckedFile
     return checked
 
 
-def valid_rows(path: Path, tz: ZoneInfo, date_format: str | None, checked: CheckedFile) -> Iterator[list[ImportEntry]]:
-    """The second pass: the valid rows, BATCH at a time. A row the first pass did not find as it
-    is now (the file changed in between) stops the import (exit 65) rather than import a row
-    never checked: what was imported before it is linked, and a run on the final file completes."""
+def valid_rows(
+    path: Path, tz: ZoneInfo, date_format: str | None, checked: CheckedFile, passed_over: Container[int] = ()
+) -> Iterator[list[ImportEntry]]:
+    """The second pass: the valid rows, BATCH at a time, but those on the lines `passed_over`. A
+    row the first pass did not find as it is now (the file changed in between) stops the import
+    (exit 65) rather than import a row never checked: what was imported before it is linked, and
+    a run on the final file completes."""
     invalid = {line for line, _ in checked.errors}
     batch: list[ImportEntry] = []
     with opened(path) as stream:
-        for line, row, _problem in CsvReader(stream, tz, date_format, path.name):
+        reader = CsvReader(stream, tz, date_format, path.name)
+        reader.passed_over = passed_over
+        for line, row, _problem in reader:
             if row is not None and checked.first_line_of.get(row.key) == line:
                 # the pipeline tags every timesheet `import`: a row's own `import` tag is dropped (not from its marker)
                 batch.append(replace(row, tags=tuple(t for t in row.tags if t != TAG)) if TAG in row.tags else row)

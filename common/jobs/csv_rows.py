@@ -20,7 +20,7 @@ import hashlib
 import io
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal, TextIO, overload
@@ -174,6 +174,7 @@ class CsvReader:
             raise DataError(f"{name}: line 1: not readable as CSV ({exc}); check its quotes") from None
         self.columns = tuple(self.positions)
         self.parser = RowParser(tz, date_format)
+        self.passed_over: Container[int] = ()  # lines not to check again (rows known to be imported)
 
     def __iter__(self) -> Iterator[tuple[int, ImportEntry | None, str]]:
         reader, positions = self.reader, self.positions
@@ -181,8 +182,8 @@ class CsvReader:
         try:
             for cells in reader:
                 start, line = line, reader.line_num + 1
-                if not any(c.strip() for c in cells):
-                    continue  # blank line
+                if start in self.passed_over or not any(c.strip() for c in cells):
+                    continue  # blank line, or a row not to look at again
                 if len(cells) > len(positions):
                     yield (
                         start,

@@ -139,6 +139,7 @@ class ImportJob(Job):
         self.containers_of: KimaiState | None = None  # the state `containers` was made from
         self.containers_planned: set[str] = set()  # the containers an earlier batch's plan holds
         self.handed = 0  # rows handed over by the source so far
+        self.container_links: dict[str, Row] | None = None  # the store's links of containers, read once
 
     @abstractmethod
     def read_source(self) -> SourceRead:
@@ -298,8 +299,11 @@ class ImportJob(Job):
         containers' (few), and in the closing part under IMPORT_DELETE_POLICY=delete every
         orphaned timesheet link (reported earlier, deleted now). Never every link of the job."""
         links = self.store.links_of(self.JOB, [e.key for e in source.entries] + source.deleted)
-        for kind in ("customer", "project", "activity"):
-            links.update(self.store.links(self.JOB, kind))
+        if self.container_links is None:  # read once: later creates are in the run's Containers
+            self.container_links = {}
+            for kind in ("customer", "project", "activity"):
+                self.container_links.update(self.store.links(self.JOB, kind))
+        links.update(self.container_links)
         if source.closing and self.settings.import_delete_policy == "delete":
             links.update(
                 (link["source_key"], link)
