@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from harness import measure, write_env
 
-from common.jobs.csv_kimai import check_file, file_digest
+from common.jobs.csv_file import check_file, file_digest
 from common.jobs.csv_rows import COLUMNS
 from sandbox import Sandbox
 

@@ -12,8 +12,8 @@ from ops_helpers import invoke
 from sync_json import flat_summary
 
 from common.errors import DataError
-from common.jobs import csv_kimai, imports
-from common.jobs.csv_kimai import check_file, file_digest, valid_rows
+from common.jobs import csv_file, imports
+from common.jobs.csv_file import check_file, file_digest, valid_rows
 from common.jobs.csv_rows import decode
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -34,7 +34,7 @@ def csv_rows(count, first=date(2026, 3, 2)):
 @pytest.fixture
 def small_batches(monkeypatch):
     monkeypatch.setattr(imports, "BATCH", 3)
-    monkeypatch.setattr(csv_kimai, "BATCH", 3)
+    monkeypatch.setattr(csv_file, "BATCH", 3)
 
 
 def sync_in_process(workdir, *args):

@@ -1,34 +1,30 @@
 """CSV file -> Kimai: every row of a timesheet spreadsheet becomes one Kimai timesheet.
 
-The file is streamed twice, never held whole: a first pass checks every row (common/jobs/csv_rows.py)
-before anything is written, keeping only each valid row's marker and line; a second pass hands the
-valid rows over in batches while they are imported. With one invalid row nothing is imported and
-the run exits 65 naming each bad line, unless --skip-invalid imports the valid rows and lists the
-others (exit 3). A row's marker is
-`csv:{hash of its normalised values}`, so importing a file again, reordered or re-exported,
-makes no write. Mapping to Kimai, time zones and history are the shared pipeline's (imports.py).
+The file is streamed twice, never held whole (csv_file.py): a first pass checks every row
+(csv_rows.py) before anything is written, keeping only each valid row's marker and line; a second
+pass hands the valid rows over in batches while they are imported. With one invalid row nothing
+is imported and the run exits 65 naming each bad line, unless --skip-invalid imports the valid
+rows and lists the others (exit 3). A row's marker is `csv:{hash of its normalised values}`, so
+importing a file again, reordered or re-exported, makes no write. Mapping to Kimai, time zones
+and history are the shared pipeline's (imports.py).
 """
 
 from __future__ import annotations
 
-import codecs
-import hashlib
-from collections.abc import Container, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TextIO
-from zoneinfo import ZoneInfo
+from typing import Any
 
 import click
 
-from ..errors import DataError, UsageError
-from .csv_rows import TEMPLATE, CsvReader, check_date_format, without_duplicates
-from .import_plan import TAG, ImportEntry, SourceRead
+from ..errors import UsageError
+from .csv_file import CheckedFile, check_file, file_digest, valid_rows
+from .csv_rows import TEMPLATE, check_date_format
+from .import_plan import ImportEntry, SourceRead
 from .imports import BATCH, ImportJob, Options
 from .options import CREATE_MISSING, JobOptions
 
 SEPARATOR_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
-CHUNK = 1 << 20  # bytes read at a time for the digest
 
 
 def print_template(ctx: click.Context, param: click.Parameter, value: bool) -> None:
@@ -126,87 +122,3 @@ class CsvKimaiJob(ImportJob):
                 if link["state"] == "synced" and link["source_hash"] == key.partition(":")[2]:
                     lines.add(part[key])
         return lines
-
-
-@dataclass
-class CheckedFile:
-    """What the first pass keeps of a file: its separator, each valid row's marker and line,
-    and the invalid rows' problems."""
-
-    separator: str
-    first_line_of: dict[str, int] = field(default_factory=dict)
-    errors: list[tuple[int, str]] = field(default_factory=list)
-
-
-def opened(path: Path) -> TextIO:
-    """The file as text (UTF-8, a leading BOM dropped); a file that cannot be read is exit 65."""
-    try:
-        return path.open(encoding="utf-8-sig", newline="")
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
-
-
-def file_digest(path: Path) -> str:
-    """The SHA-256 of the file's bytes, read in chunks, which must be UTF-8 (a leading BOM
-    allowed) and hold more than white space: else exit 65 naming the byte (counted after a BOM)."""
-    digest, decoder = hashlib.sha256(), codecs.getincrementaldecoder("utf-8")()
-    offset, blank, first = 0, True, True
-    try:
-        with path.open("rb") as stream:
-            while True:
-                chunk = stream.read(CHUNK)
-                digest.update(chunk)
-                if first and chunk.startswith(codecs.BOM_UTF8):
-                    chunk = chunk[len(codecs.BOM_UTF8) :]
-                first, pending = False, len(decoder.getstate()[0])
-                try:
-                    text = decoder.decode(chunk, final=not chunk)
-                except UnicodeDecodeError as exc:
-                    raise DataError(
-                        f"{path.name}: not UTF-8 (byte {offset - pending + exc.start + 1}); save it as 'CSV UTF-8'"
-                    ) from None
-                blank = blank and not text.strip()
-                offset += len(chunk)
-                if not chunk:
-                    break
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if blank:
-        raise DataError(f"{path.name}: the file is empty; expected a header line like {TEMPLATE.splitlines()[0]}")
-    return digest.hexdigest()
-
-
-def check_file(path: Path, tz: ZoneInfo, date_format: str | None) -> CheckedFile:
-    """The first pass: every row checked, none kept (only its marker and line, or its problem)."""
-    with opened(path) as stream:
-        reader = CsvReader(stream, tz, date_format, path.name)
-        checked = CheckedFile(reader.separator)
-        for line, row, problem in without_duplicates(reader, checked.first_line_of):
-            if row is None:
-                checked.errors.append((line, problem))
-    return checked
-
-
-def valid_rows(
-    path: Path, tz: ZoneInfo, date_format: str | None, checked: CheckedFile, passed_over: Container[int] = ()
-) -> Iterator[list[ImportEntry]]:
-    """The second pass: the valid rows, BATCH at a time, but those on the lines `passed_over`. A
-    row the first pass did not find as it is now (the file changed in between) stops the import
-    (exit 65) rather than import a row never checked: what was imported before it is linked, and
-    a run on the final file completes."""
-    invalid = {line for line, _ in checked.errors}
-    batch: list[ImportEntry] = []
-    with opened(path) as stream:
-        reader = CsvReader(stream, tz, date_format, path.name)
-        reader.passed_over = passed_over
-        for line, row, _problem in reader:
-            if row is not None and checked.first_line_of.get(row.key) == line:
-                # the pipeline tags every timesheet `import`: a row's own `import` tag is dropped (not from its marker)
-                batch.append(replace(row, tags=tuple(t for t in row.tags if t != TAG)) if TAG in row.tags else row)
-                if len(batch) == BATCH:
-                    yield batch
-                    batch = []
-            elif line not in invalid:
-                raise DataError(f"{path.name}: line {line} changed while the file was imported; import it again")
-    if batch:
-        yield batch

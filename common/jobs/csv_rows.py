@@ -1,5 +1,6 @@
-"""Reading and validating a timesheet CSV (csv-kimai): file bytes in, checked rows out, with one
-error per invalid row naming its line (the header is line 1). No I/O, no Kimai: pure and fast.
+"""The rules of a timesheet CSV (csv-kimai): its encoding, header and each row's values checked,
+with one error per invalid row naming its line (the header is line 1). No I/O, no Kimai: pure and
+fast. Reading a file row by row is csv_file.py's.
 
 Rules (docs/csv.md is the user's version):
 - UTF-8 with or without BOM; `,` or `;` (or tab) separated, picked by which one splits the header
@@ -17,13 +18,10 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import re
-from collections.abc import Container, Iterable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Literal, TextIO, overload
+from typing import Literal, overload
 from zoneinfo import ZoneInfo
 
 from ..errors import DataError, UsageError
@@ -61,14 +59,6 @@ HOURS_MINUTES = re.compile(r"^(\d{1,3}):(\d{2})(?::(\d{2}))?$")
 DECIMAL_HOURS = re.compile(r"^(\d{1,3})(?:[.,](\d+))?$")
 BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 Clock = time | Literal["24:00"]  # a clock time; "24:00" (an `end` only) is the midnight that ends the day
-
-
-@dataclass
-class ParsedFile:
-    rows: list[ImportEntry] = field(default_factory=list)  # aware UTC instants, normalised values
-    errors: list[tuple[int, str]] = field(default_factory=list)  # (line, message)
-    separator: str = ","
-    columns: tuple[str, ...] = ()
 
 
 def check_date_format(fmt: str) -> None:
@@ -140,82 +130,6 @@ def check_header(cells: list[str], name: str) -> dict[str, int]:
     if problems:
         raise DataError(f"{name}: line 1 (header): {'; '.join(problems)}")
     return {n: i for i, n in enumerate(names)}
-
-
-def parse_file(text: str, tz: ZoneInfo, date_format: str | None = None, name: str = "file") -> ParsedFile:
-    """Text of a CSV file -> ParsedFile. A header problem raises DataError; row problems are
-    collected in `errors`, one entry per invalid row. (csv-kimai streams the file instead:
-    CsvReader over the open file, twice.)"""
-    reader = CsvReader(io.StringIO(text, newline=""), tz, date_format, name)
-    parsed = ParsedFile(separator=reader.separator, columns=reader.columns)
-    for line, row, problem in without_duplicates(reader, {}):
-        if row is None:
-            parsed.errors.append((line, problem))
-        else:
-            parsed.rows.append(row)
-    return parsed
-
-
-class CsvReader:
-    """The rows of a CSV text stream, one at a time: (line, ImportEntry, "") for a valid row,
-    (line, None, problem) for an invalid one; blank lines are passed over. The header is read
-    and checked when it is made (DataError naming what is wrong). Nothing is kept but caches."""
-
-    def __init__(self, stream: TextIO, tz: ZoneInfo, date_format: str | None = None, name: str = "file") -> None:
-        header_line = LINE_BREAK.split(stream.readline(), 1)[0]
-        if not header_line.strip():
-            raise DataError(f"{name}: line 1 is empty; expected the header, like {TEMPLATE.splitlines()[0]}")
-        stream.seek(0)
-        self.name, self.separator = name, pick_separator(header_line)
-        self.reader = csv.reader(stream, delimiter=self.separator, skipinitialspace=True, strict=True)
-        try:
-            self.positions = check_header(next(self.reader), name)
-        except csv.Error as exc:
-            raise DataError(f"{name}: line 1: not readable as CSV ({exc}); check its quotes") from None
-        self.columns = tuple(self.positions)
-        self.parser = RowParser(tz, date_format)
-        self.passed_over: Container[int] = ()  # lines not to check again (rows known to be imported)
-
-    def __iter__(self) -> Iterator[tuple[int, ImportEntry | None, str]]:
-        reader, positions = self.reader, self.positions
-        line = reader.line_num + 1  # where the record being read starts
-        try:
-            for cells in reader:
-                start, line = line, reader.line_num + 1
-                if start in self.passed_over or not any(c.strip() for c in cells):
-                    continue  # blank line, or a row not to look at again
-                if len(cells) > len(positions):
-                    yield (
-                        start,
-                        None,
-                        f"{len(cells)} fields but the header has {len(positions)} "
-                        '(a separator inside a value needs "quotes")',
-                    )
-                    continue
-                values = {column: cells[i] if i < len(cells) else "" for column, i in positions.items()}
-                row, problems = self.parser.row(values, start)
-                yield start, row, "; ".join(problems)
-        except csv.Error as exc:
-            raise DataError(f"{self.name}: line {line}: not readable as CSV ({exc}); check its quotes") from None
-
-
-def without_duplicates(
-    rows: Iterable[tuple[int, ImportEntry | None, str]], first_line_of: dict[str, int]
-) -> Iterator[tuple[int, ImportEntry | None, str]]:
-    """The rows, a second row with the marker of an earlier one turned into a problem;
-    `first_line_of` (marker -> line) is filled in: all a pass over a file keeps of its rows."""
-    for line, row, problem in rows:
-        if row is not None and row.key in first_line_of:
-            yield (
-                line,
-                None,
-                f"duplicate of line {first_line_of[row.key]} (same date, times, project, "
-                "activity, customer, description, tags, billable and user)",
-            )
-            continue
-        if row is not None:
-            first_line_of[row.key] = line
-        yield line, row, problem
 
 
 class RowParser:

@@ -19,7 +19,8 @@ from ..clients.harvest import HarvestClient
 from ..errors import ConfigError, DataError
 from ..timeutil import from_local, parse_instant, zone
 from .import_plan import ImportEntry, SourceRead, source_version
-from .imports import ImportJob, ImportOptions, ReadScope
+from .import_scope import ReadScope
+from .imports import ImportJob, ImportOptions
 
 if TYPE_CHECKING:
     from ..config import Settings

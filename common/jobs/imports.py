@@ -14,12 +14,12 @@ import logging
 from abc import abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar
 from zoneinfo import ZoneInfo
 
 from ..clients.kimai import KimaiClient
-from ..errors import PARTIAL, DataError, UsageError
+from ..errors import PARTIAL, DataError
 from ..store_queries import Row
 from ..timeutil import zone
 from .base import Action, ActionKind, Applier, Result, Target
@@ -38,6 +38,7 @@ from .import_plan import (
     read_import_map,
     timesheet_fields,
 )
+from .import_scope import CURSOR, FLOOR, ReadScope, read_scope
 from .kimai_targets import (
     ContainerRef,
     Containers,
@@ -59,8 +60,6 @@ log = logging.getLogger("tracksync.imports")
 
 WINDOW_MARGIN = timedelta(days=7)
 BATCH = 1000  # rows read from Kimai, planned and written together: what memory holds at a time
-CURSOR = "entries"  # cursor scope: the source's change cursor, from the server's clock
-FLOOR = "from"  # cursor scope: the first day a window read while no change cursor existed
 LISTED_INVALID = 100  # invalid rows named in the error message; the history keeps them all
 
 
@@ -77,18 +76,6 @@ class Options(JobOptions):
 ImportOptions = Options  # its name inside ImportJob, where the class attribute `Options` hides it
 
 
-@dataclass(frozen=True)
-class ReadScope:
-    """What a run reads of the source: the days first..last (last None: open at the end), or
-    (first None) the changes since `cursor`."""
-
-    first: date | None = None
-    last: date | None = None
-    cursor: str | None = None  # the change cursor saved by an earlier run
-    moves_cursor: bool = False  # a plain run: it may save a new change cursor
-    floor: str | None = None  # a window while no change cursor exists: its first day, saved as the floor
-
-
 def created(ref: ContainerRef) -> ContainerRef:
     """A container reference as an id once it was created (by an earlier batch of the run):
     a row then refers to it as to one found, without waiting for it."""
@@ -99,13 +86,6 @@ def kimai_instant(local: str, tz: ZoneInfo) -> datetime:
     """A Kimai local time ('2026-11-02T09:00:00', as a link's data holds it) as an instant."""
     moment = datetime.fromisoformat(local)
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
-
-
-def parse_day(value: str | None, flag: str) -> date:
-    try:
-        return date.fromisoformat(value or "")  # None (only the other flag given) is refused like any non-date
-    except (TypeError, ValueError):
-        raise UsageError(f"{flag} takes a date like 2026-03-31, got {value!r}") from None
 
 
 class ImportJob(Job):
@@ -151,27 +131,8 @@ class ImportJob(Job):
         return self.tz
 
     def read_scope(self) -> ReadScope:
-        """What this run reads. --from/--to: that window of days; it never creates or moves the
-        since-cursor (it did not read what changed outside it), but while no since-cursor exists
-        it leaves its first day as the floor. A plain run: the changes since the cursor; without
-        one, every entry from the floor on (open at the end), which then creates the cursor from
-        the server's clock. The first run of a source needs --from."""
-        cursor = self.store.cursor(self.JOB, CURSOR)
-        floor = self.store.cursor(self.JOB, FLOOR)
-        if not (self.opts.date_from or self.opts.date_to):
-            if cursor:
-                return ReadScope(cursor=cursor, moves_cursor=True)
-            if floor:
-                return ReadScope(first=date.fromisoformat(floor), moves_cursor=True)
-            raise UsageError(
-                f"the first {self.JOB} import needs --from DATE (and --to DATE); later runs use the cursor"
-            )
-        first = parse_day(self.opts.date_from, "--from")
-        last = parse_day(self.opts.date_to, "--to") if self.opts.date_to else None  # None: open at the end
-        if last and last < first:
-            raise UsageError("--to is before --from")
-        new_floor = None if cursor or (floor and floor <= first.isoformat()) else first.isoformat()
-        return ReadScope(first=first, last=last, cursor=cursor, floor=new_floor)
+        """What this run reads (import_scope.read_scope)."""
+        return read_scope(self.store, self.JOB, self.opts.date_from, self.opts.date_to)
 
     def run(self) -> None:
         """The import history is opened once the source is read (it records the source's
