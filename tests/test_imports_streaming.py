@@ -127,3 +127,25 @@ def test_harvest_pages_are_imported_as_they_come(workdir):
     assert writes[0] < pages[-1], order  # the first day was written before the last page was read
     starts = sorted((s["begin"][:10], s["begin"][11:16]) for s in sb.kimai.timesheets)
     assert starts == [(d, t) for d in ("2026-11-02", "2026-11-03", "2026-11-04") for t in ("09:00", "10:00")]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"time_entries": [{"spent_date": "2026-11-02"}]},
+        {"time_entries": [{"id": "7", "spent_date": "2026-11-02"}]},
+        {"time_entries": [{"id": 7}]},
+        {"time_entries": [None]},
+        {"time_entries": {"id": 7}},
+    ],
+)
+def test_a_harvest_page_of_another_shape_is_the_servers_fault(body):
+    """What the streamed read relies on (an integer id, a spent_date) is checked on every page;
+    the shared pager makes the KeyError or TypeError one clear error (69), never a crash."""
+    from common.clients.harvest import entries_of
+
+    with pytest.raises((KeyError, TypeError)):
+        entries_of(body)
+    assert entries_of({"time_entries": [{"id": 7, "spent_date": "2026-11-02"}]}) == [
+        {"id": 7, "spent_date": "2026-11-02"}
+    ]

@@ -102,7 +102,7 @@ class HarvestClient:
                 query,
                 page_size=PER_PAGE,
                 max_pages=1,
-                items=lambda body: body["time_entries"],
+                items=entries_of,
                 next_url=next_url,
                 page_param=page_param,
             )
@@ -141,3 +141,16 @@ class HarvestClient:
                     "(MAX_PAGES reads a part)",
                     service="harvest",
                 )
+
+
+def entries_of(body: Any) -> list[Record]:
+    """A page's time entries, each an object with an integer id and a spent_date (what the
+    import relies on to page, group and link them); another shape is the server's fault: the
+    shared pager turns the KeyError or TypeError into one clear error (69)."""
+    entries = body["time_entries"]
+    if not isinstance(entries, list):
+        raise TypeError("time_entries is not a list")
+    for entry in entries:
+        if not (isinstance(entry, dict) and type(entry["id"]) is int and isinstance(entry["spent_date"], str)):
+            raise TypeError("a time entry without an integer id and a spent_date")
+    return entries
