@@ -149,3 +149,41 @@ def test_a_harvest_page_of_another_shape_is_the_servers_fault(body):
     assert entries_of({"time_entries": [{"id": 7, "spent_date": "2026-11-02"}]}) == [
         {"id": 7, "spent_date": "2026-11-02"}
     ]
+
+
+def test_harvest_changes_stream_and_lay_an_untimed_entrys_whole_day_out_again(workdir):
+    """A plain run reads the entries updated since its cursor page by page; an untimed entry that
+    changed moves the untimed entries after it on its day, so that day is read whole (one window
+    read over the untimed days) and its other entries follow; a timed change on another day
+    needs no such read of its day."""
+    sb = workdir.sandbox
+    env = sb.env(owner="acme")
+    workdir.set(**{k: env[k] for k in ("HARVEST_URL", "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID")})
+    client = sb.harvest.add_client("Globex")
+    project = sb.harvest.add_project("Support contract", client["id"])
+    task = sb.harvest.add_task("Support")
+    day = [sb.harvest.add_entry("2026-11-02", 1.0, project["id"], task["id"], notes=f"n{n}") for n in range(3)]
+    timed = sb.harvest.add_entry(
+        "2026-11-05", 1.0, project["id"], task["id"], notes="timed", started_time="14:00", ended_time="15:00"
+    )
+    sb.harvest.page_cap = 2
+    window = ("--from", "2026-11-01", "--to", "2026-11-06")
+    workdir.sync("harvest-kimai", *window, "--create-missing", check_code=0)
+    workdir.sync("harvest-kimai", check_code=0)  # from the floor on: the cursor
+    sb.harvest.edit_entry(day[0]["id"], hours=2.0)
+    sb.harvest.edit_entry(timed["id"], ended_time="16:00")
+    sb.clear_requests()
+    summary = flat_summary(workdir.sync("harvest-kimai", "--json", check_code=0))
+    assert summary["updated"] == 4 and summary["created"] == 0, summary
+    reads = [r.query for r in sb.requests if r.service == "harvest" and r.path.endswith("/time_entries")]
+    assert [("updated_since" in q, q.get("from"), q.get("to")) for q in reads if q["page"] == ["1"]] == [
+        (True, None, None),
+        (False, ["2026-11-02"], ["2026-11-02"]),
+    ], reads
+    spans = sorted((s["begin"][:16], s["end"][:16]) for s in sb.kimai.timesheets)
+    assert spans == [
+        ("2026-11-02T09:00", "2026-11-02T11:00"),
+        ("2026-11-02T11:00", "2026-11-02T12:00"),
+        ("2026-11-02T12:00", "2026-11-02T13:00"),
+        ("2026-11-05T14:00", "2026-11-05T16:00"),
+    ]

@@ -49,35 +49,19 @@ class HarvestClient:
     def me(self) -> Record:
         return self.api.get_json("users/me", shape=is_record("id", "email"))
 
-    def time_entries(
+    def time_entry_pages(
         self, date_from: str | None = None, date_to: str | None = None, updated_since: str | None = None
-    ) -> tuple[list[Record], bool]:
-        """Every entry of the window (or updated since an instant), following links.next.
-        Returns (entries, complete)."""
-        params: dict[str, Any] = {
-            k: v for k, v in (("from", date_from), ("to", date_to), ("updated_since", updated_since)) if v
-        }
-        params["per_page"] = PER_PAGE
-        if not self.api.proven:
-            self.me()  # HARVEST_URL is proven to be Harvest's API before any list is trusted
-        return self.http.pages(
-            "time_entries",
-            params,
-            page_size=PER_PAGE,
-            max_pages=self.max_pages,
-            items=lambda body: body["time_entries"],
-            next_url=lambda response, body: (body.get("links") or {}).get("next"),
-        )
-
-    def time_entry_pages(self, date_from: str, date_to: str | None = None) -> Iterator[list[Record]]:
-        """The entries of a window one page at a time, so that a long window is never held whole:
+    ) -> Iterator[list[Record]]:
+        """The entries of a window (or updated since an instant) one page at a time, so that a
+        long list is never held whole:
         each page through the shared pager (its checks on the body, and a next link only to
         HARVEST_URL's origin), following links.next (else page numbers until a short or empty
         page). A next link back to a page already read, or a repeated page, stops the read (69).
         Once the pages run out, `complete` says whether every page was read."""
-        params: dict[str, Any] = {"from": date_from, "per_page": PER_PAGE}
-        if date_to:
-            params["to"] = date_to
+        params: dict[str, Any] = {
+            k: v for k, v in (("from", date_from), ("to", date_to), ("updated_since", updated_since)) if v
+        }
+        params["per_page"] = PER_PAGE
         if not self.api.proven:
             self.me()  # HARVEST_URL is proven to be Harvest's API before any list is trusted
         self.complete = False
