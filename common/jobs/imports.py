@@ -5,6 +5,8 @@ creates or updates exactly one timesheet per row, found again by its origin mark
 Never twice: the description's first line is the marker (`toggl:{id}`, `harvest:{id}`,
 `csv:{hash}`) and the timesheet carries the tag `import`. A row whose source version was
 imported before costs no Kimai request; a changed one updates its timesheet.
+Memory does not grow with the data: rows come in batches of BATCH (a file or a source's pages are
+read while they are imported), and each batch reads only its own links and Kimai timesheets.
 The rows and their planning without I/O are in import_plan.py; ImportJob here reads and writes.
 """
 
@@ -91,7 +93,8 @@ def kimai_instant(local: str, tz: ZoneInfo) -> datetime:
 class ImportJob(Job):
     """Subclasses set name (= JOB), summary, examples and SOURCE, and implement read_source() ->
     SourceRead. run(): Kimai's time zone, the source, the import history opened, then sync():
-    read what planning needs of Kimai, plan every action without I/O, apply the plan."""
+    batch by batch, read what planning needs of Kimai, plan every action without I/O, apply the
+    plan; last the closing part (deletions, skipped rows, the cursor)."""
 
     JOB: ClassVar[str]  # the job's name
     SOURCE: ClassVar[str]  # the source an import records: toggl, harvest, csv
@@ -311,8 +314,9 @@ class ImportJob(Job):
 
     def desired(self, work: list[ImportEntry], read: ImportRead) -> tuple[Containers, Desired, dict[str, str]]:
         """(the containers planned, {key: (row, timesheet fields, planned containers it needs)}
-        for the rows that map to Kimai, {key: reason} for the others). Pure: read() and plan()
-        both ask it, read() to know which timesheets to read."""
+        for the rows that map to Kimai, {key: reason} for the others). Without I/O: read() and
+        plan() both ask it, read() to know which timesheets to read; what it plans joins the run's
+        Containers (containers_for), so a later batch refers to the same customer, project, activity."""
         containers = self.containers_for(read)
         refs, reasons = plan_references(
             work, self.map, self.settings.import_customer, containers, self.opts.create_missing
