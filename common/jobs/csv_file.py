@@ -23,6 +23,7 @@ from .import_plan import TAG, ImportEntry
 from .imports import BATCH
 
 CHUNK = 1 << 20  # bytes read at a time for the digest
+HEADER_LIMIT = 1 << 16  # characters of the first line looked at to pick the separator
 
 
 @dataclass
@@ -53,7 +54,7 @@ class CsvReader:
     and checked when it is made (DataError naming what is wrong). Nothing is kept but caches."""
 
     def __init__(self, stream: TextIO, tz: ZoneInfo, date_format: str | None = None, name: str = "file") -> None:
-        header_line = LINE_BREAK.split(stream.readline(), 1)[0]
+        header_line = LINE_BREAK.split(stream.readline(HEADER_LIMIT), 1)[0]
         if not header_line.strip():
             raise DataError(f"{name}: line 1 is empty; expected the header, like {TEMPLATE.splitlines()[0]}")
         stream.seek(0)
