@@ -187,3 +187,17 @@ def test_harvest_changes_stream_and_lay_an_untimed_entrys_whole_day_out_again(wo
         ("2026-11-02T12:00", "2026-11-02T13:00"),
         ("2026-11-05T14:00", "2026-11-05T16:00"),
     ]
+
+
+def test_an_env_file_given_as_the_csv_is_refused_without_repeating_its_lines(workdir):
+    """The configuration file passed by mistake: one line naming the problem, exit 65, and none
+    of its values (tokens) on stdout, stderr, the log or the store, in any case."""
+    secret = "Zq9-SecretTokenValue-4711"
+    (workdir.path / "oops.env").write_text(f"KIMAI_TOKEN={secret}\nKIMAI_URL=http://127.0.0.1:1\n")
+    proc = workdir.sync("csv-kimai", "oops.env", check_code=65)
+    assert "reads like KEY=value configuration" in proc.stderr, proc.stderr
+    everything = proc.stdout + proc.stderr
+    for path in workdir.path.rglob("*"):
+        if path.is_file() and path.name != "oops.env":
+            everything += path.read_bytes().decode("utf-8", "replace")
+    assert secret.lower() not in everything.lower() and "127.0.0.1:1" not in proc.stderr

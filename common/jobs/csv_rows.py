@@ -50,6 +50,7 @@ TEMPLATE = (
 MAX_DURATION = timedelta(hours=24)
 AGREE_WITHIN = timedelta(minutes=1)
 CACHE_LIMIT = 20_000  # dates and local times a RowParser remembers
+NAME_SHOWN = 40  # characters of an unknown column name repeated in the message
 
 LINE_BREAK = re.compile(r"\r\n|\r|\n")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -106,6 +107,11 @@ def pick_separator(header_line: str) -> str:
 def check_header(cells: list[str], name: str) -> dict[str, int]:
     """Column names -> their positions; every header problem in one line (exit 65)."""
     names = [column_name(c) for c in cells]
+    if any("=" in n for n in names if n not in COLUMNS):  # KEY=value: a configuration file, maybe with secrets
+        raise DataError(
+            f"{name}: line 1 is not a CSV header: it reads like KEY=value configuration (an env file?), "
+            f"which is not repeated here; expected a header like {TEMPLATE.splitlines()[0]}"
+        )
     problems: list[str] = []
     unnamed = [str(i + 1) for i, n in enumerate(names) if not n]
     if unnamed:
@@ -113,7 +119,7 @@ def check_header(cells: list[str], name: str) -> dict[str, int]:
     unknown = [n for n in names if n and n not in COLUMNS]
     if unknown:
         problems.append(
-            f"unknown column{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+            f"unknown column{'s' if len(unknown) > 1 else ''} {', '.join(repr(n[:NAME_SHOWN]) for n in unknown)} "
             f"(known: {', '.join(COLUMNS)})"
         )
     twice = sorted({n for n in names if n and names.count(n) > 1})
