@@ -59,7 +59,8 @@ def toggl_rows(args, tmp):
         ]
         workdir = Path(tmp) / "toggl"
         workdir.mkdir()
-        env_file = write_env(sb, workdir)
+        # Kimai in UTC: an entry across Berlin's autumn hour ends "before" it begins on the wall clock
+        env_file = write_env(sb, workdir, KIMAI_TIMEZONE="UTC")
         sb.faults.configure(latency_ms=args.latency_ms)
         window = ("toggl-kimai", "--from", days[0], "--to", days[-1], "--create-missing")
         for label in ("first import", "re-import"):

@@ -4,6 +4,7 @@ peak memory figures are in bench/csv_import.py and bench/imports.py); here: the 
 one run (each container created once, every row once, a re-run writes nothing) and really
 interleave reads and writes."""
 
+import json
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
@@ -201,3 +202,22 @@ def test_an_env_file_given_as_the_csv_is_refused_without_repeating_its_lines(wor
         if path.is_file() and path.name != "oops.env":
             everything += path.read_bytes().decode("utf-8", "replace")
     assert secret.lower() not in everything.lower() and "127.0.0.1:1" not in proc.stderr
+
+
+def test_a_lost_store_links_every_row_by_marker_in_batches_and_warns_of_a_double_once(workdir, small_batches):
+    sb = workdir.sandbox
+    sb.kimai.add_activity("Development", None)
+    (workdir.path / "hours.csv").write_text(HEADER + "\n" + "\n".join(csv_rows(8)) + "\n")
+    assert sync_in_process(workdir, "csv-kimai", "hours.csv", "--create-missing").returncode == 0
+    first = sb.kimai.timesheets[0]
+    sb.kimai.add_timesheet(
+        first["project"], first["activity"], first["begin"][:19], first["end"][:19], description=first["description"]
+    )
+    workdir.db.unlink()  # the store is lost
+    sb.clear_requests()
+    proc = sync_in_process(workdir, "csv-kimai", "hours.csv", "--json")
+    summary = flat_summary(proc)
+    assert summary["created"] == 0 and summary["unchanged"] == 8 and sb.count(service="kimai", writes=True) == 0
+    marker = first["description"].split("\n")[0]
+    warnings = [w for w in json.loads(proc.stdout)["jobs"][0]["warnings"] if marker in w]
+    assert warnings == [f"2 Kimai timesheets carry {marker}; see report.py reconcile"], warnings

@@ -374,7 +374,7 @@ class ImportJob(Job):
             self.result.exit_code = PARTIAL
         if plan.unchanged:
             self.result.counts["unchanged"] += plan.unchanged
-        self.result.warnings += plan.warnings
+        self.result.warnings += [w for w in plan.warnings if w not in self.result.warnings]  # batches overlap
         for action, reason in plan.refused:  # rows the plan cannot import: the applier records why
             self.applier.fail(action, reason)
         if plan.containers or plan.timesheets:
