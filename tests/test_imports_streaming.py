@@ -103,20 +103,22 @@ def test_the_first_pass_names_a_byte_that_is_not_utf8_and_an_empty_file(tmp_path
         file_digest(path)
 
 
-def test_harvest_pages_are_imported_as_they_come(workdir):
-    """Each page is planned and written before the next is read (the page's last day waits for
-    the next page, where it may go on), so a long window is never held whole."""
+def test_harvest_pages_are_imported_as_they_come(workdir, small_batches):
+    """Batches are planned and written while the next pages are still to be read (a page's last
+    day waits for the next page, where it may go on), so a long window is never held whole."""
     sb = workdir.sandbox
     env = sb.env(owner="acme")
     workdir.set(**{k: env[k] for k in ("HARVEST_URL", "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID")})
     client = sb.harvest.add_client("Globex")
     project = sb.harvest.add_project("Support contract", client["id"])
     task = sb.harvest.add_task("Support")
-    for day in ("2026-11-02", "2026-11-03", "2026-11-04"):
+    days = ("2026-11-02", "2026-11-03", "2026-11-04", "2026-11-05")
+    for day in days:
         for n in range(2):
             sb.harvest.add_entry(day, 1.0, project["id"], task["id"], notes=f"{day} {n}")
     sb.harvest.page_cap = 2
-    workdir.sync("harvest-kimai", "--from", "2026-11-01", "--to", "2026-11-05", "--create-missing", check_code=0)
+    proc = sync_in_process(workdir, "harvest-kimai", "--from", "2026-11-01", "--to", "2026-11-06", "--create-missing")
+    assert proc.returncode == 0, proc.stderr
     order = [
         (r.service, r.method, r.path)
         for r in sb.requests
@@ -124,10 +126,10 @@ def test_harvest_pages_are_imported_as_they_come(workdir):
     ]
     pages = [i for i, (service, _, _) in enumerate(order) if service == "harvest"]
     writes = [i for i, (service, _, _) in enumerate(order) if service == "kimai"]
-    assert len(pages) == 3 and len(writes) == 6, order
-    assert writes[0] < pages[-1], order  # the first day was written before the last page was read
+    assert len(pages) == 4 and len(writes) == 8, order
+    assert writes[0] < pages[-1], order  # written before the last page was read
     starts = sorted((s["begin"][:10], s["begin"][11:16]) for s in sb.kimai.timesheets)
-    assert starts == [(d, t) for d in ("2026-11-02", "2026-11-03", "2026-11-04") for t in ("09:00", "10:00")]
+    assert starts == [(d, t) for d in days for t in ("09:00", "10:00")]
 
 
 @pytest.mark.parametrize(
@@ -221,3 +223,26 @@ def test_a_lost_store_links_every_row_by_marker_in_batches_and_warns_of_a_double
     marker = first["description"].split("\n")[0]
     warnings = [w for w in json.loads(proc.stdout)["jobs"][0]["warnings"] if marker in w]
     assert warnings == [f"2 Kimai timesheets carry {marker}; see report.py reconcile"], warnings
+
+
+def test_rows_out_of_date_order_are_imported_in_batches_of_one_month(workdir, small_batches, monkeypatch):
+    """A file in no date order: each batch holds rows of one month, so the Kimai timesheets a
+    batch reads (its days and a week either side) stay few; at most HELD_BATCHES x BATCH rows wait."""
+    monkeypatch.setattr(imports, "HELD_BATCHES", 2)
+    sb = workdir.sandbox
+    sb.kimai.add_activity("Development", None)
+    rows = [
+        f"2026-{month:02d}-{day:02d},09:00,10:00,Website,Development,Acme Corp,{month}/{day}"
+        for day in (3, 10, 17)
+        for month in (1, 4, 7, 10)
+    ]
+    (workdir.path / "hours.csv").write_text(HEADER + "\n" + "\n".join(rows) + "\n")
+    sb.clear_requests()
+    proc = sync_in_process(workdir, "csv-kimai", "hours.csv", "--create-missing", "--json")
+    assert flat_summary(proc)["created"] == 12 and len(sb.kimai.timesheets) == 12
+    spans = [
+        (date.fromisoformat(r.query["begin"][0][:10]), date.fromisoformat(r.query["end"][0][:10]))
+        for r in sb.requests
+        if r.service == "kimai" and r.method == "GET" and r.path == "/api/timesheets"
+    ]
+    assert spans and all(end - begin <= timedelta(days=31) for begin, end in spans), spans

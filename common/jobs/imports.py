@@ -17,6 +17,7 @@ from abc import abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from itertools import chain
 from typing import TYPE_CHECKING, ClassVar
 from zoneinfo import ZoneInfo
 
@@ -62,6 +63,7 @@ log = logging.getLogger("tracksync.imports")
 
 WINDOW_MARGIN = timedelta(days=7)
 BATCH = 1000  # rows read from Kimai, planned and written together: what memory holds at a time
+HELD_BATCHES = 4  # rows of other months waiting for their batch, at most, in batches
 LISTED_INVALID = 100  # invalid rows named in the error message; the history keeps them all
 
 
@@ -174,12 +176,24 @@ class ImportJob(Job):
 
     @staticmethod
     def batches(source: SourceRead) -> Iterator[list[ImportEntry]]:
-        """The source's rows in lists of at most BATCH: its entries, then its lazy batches."""
-        for start in range(0, len(source.entries), BATCH):
-            yield source.entries[start : start + BATCH]
-        for entries in source.batches or ():
-            for start in range(0, len(entries), BATCH):
-                yield entries[start : start + BATCH]
+        """The source's rows (its entries, then its lazy batches) in lists of at most BATCH rows
+        of one month each, so that the Kimai timesheets a batch reads around its days stay few
+        even when the source is not in date order: rows wait in their month's list until it is
+        full, or, once more than HELD_BATCHES x BATCH rows wait, the longest list goes; the rest
+        go at the end, month by month in the order the months came (rows in their own order)."""
+        waiting: dict[tuple[int, int], list[ImportEntry]] = {}  # insertion order: the months' first rows
+        held, limit = 0, HELD_BATCHES * BATCH
+        for entry in chain(source.entries, (entry for entries in source.batches or () for entry in entries)):
+            month = (entry.begin.year, entry.begin.month)
+            waiting.setdefault(month, []).append(entry)
+            held += 1
+            if len(waiting[month]) >= BATCH or held > limit:
+                part = waiting.pop(max(waiting, key=lambda m: len(waiting[m])))
+                held -= len(part)
+                yield part
+        for part in waiting.values():
+            for start in range(0, len(part), BATCH):
+                yield part[start : start + BATCH]
 
     def unseen(self, source: SourceRead) -> list[str]:
         """After a complete date-range read (source.covers set): the markers of the linked entries
