@@ -11,11 +11,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-# runs sync.py and reports its own peak resident memory on stderr when it exits
+# runs sync.py and reports its own peak resident memory on stderr when it exits: VmHWM of
+# /proc/self/status, the high-water mark of this process's own memory. Not ru_maxrss: on Linux a
+# child started by fork/vfork + exec inherits the parent's maximum there, so it reported the
+# benchmark process's own size (the sandbox holding every entry), not the sync's.
 PEAK_WRAPPER = (
     "import atexit, resource, runpy, sys\n"
-    "atexit.register(lambda: sys.stderr.write("
-    "'\\nPEAK_RSS_KB=%d\\n' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n"
+    "def peak():\n"
+    "    try:\n"
+    "        with open('/proc/self/status') as status:\n"
+    "            return next(int(l.split()[1]) for l in status if l.startswith('VmHWM:'))\n"
+    "    except (OSError, StopIteration, ValueError):\n"
+    "        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+    "atexit.register(lambda: sys.stderr.write('\\nPEAK_RSS_KB=%d\\n' % peak()))\n"
     "sys.argv = sys.argv[1:]\n"
     "runpy.run_path(sys.argv[0], run_name='__main__')\n"
 )

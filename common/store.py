@@ -386,6 +386,32 @@ class Store(StoreQueries, StoreGraph, StoreAtlassian):
         rows = self.conn.execute(sql, (job, target_type) if target_type else (job,))
         return {row["source_key"]: _link(row) for row in rows}
 
+    def links_of(self, job: str, keys: Iterable[str]) -> dict[str, Row]:
+        """The job's links of these source keys only (a batch of an import: never every link)."""
+        found: dict[str, Row] = {}
+        wanted = list(dict.fromkeys(keys))
+        for start in range(0, len(wanted), 500):  # SQLite's variable limit is at least 999
+            chunk = wanted[start : start + 500]
+            sql = f"SELECT * FROM links WHERE job = ? AND source_key IN ({', '.join('?' * len(chunk))})"
+            found.update((row["source_key"], _link(row)) for row in self.conn.execute(sql, (job, *chunk)))
+        return found
+
+    def each_link(self, job: str, target_type: str) -> Iterator[Row]:
+        """The job's links of one target type one at a time, read in slices by key so that none
+        is held longer than its turn (the caller may write between slices)."""
+        last = ""
+        while True:
+            rows = self.conn.execute(
+                "SELECT * FROM links WHERE job = ? AND target_type = ? AND source_key > ? "
+                "ORDER BY source_key LIMIT 1000",
+                (job, target_type, last),
+            ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield _link(row)
+            last = rows[-1]["source_key"]
+
     def _upsert_link(
         self, job: str, key: str, target_type: str | None, state: str, run_id: int | None, **fields: Any
     ) -> None:

@@ -85,6 +85,8 @@ class HarvestService(ApiV2Endpoints, Service):
         self._next_id = dict(FIRST_IDS)
         #: ``(requests, seconds)`` sliding window; None switches the rate limit off
         self.rate_limit: tuple[int, float] | None = (100, 15.0)
+        self.page_cap: int | None = None  # answer at most this many per page, whatever per_page asks (tests)
+        self.failing_page: int | None = None  # GET time_entries of this page number answers 500 (tests)
         self._hits: collections.deque[float] = collections.deque()
         self.me = self.add_user("admin@example.com", "Sandbox", "Admin", access_roles=("administrator",))["id"]
         self.route("GET", "/time_entries", self._list_entries)

@@ -26,6 +26,8 @@ class ApiV2Endpoints:
     """The API v2 handlers of HarvestService."""
 
     def _list_entries(self: HarvestService, request: Request) -> Response:
+        if self.failing_page is not None and request.arg("page") == str(self.failing_page):
+            return self.fault_response(500)
         try:
             wanted = {name: _int_arg(request, name) for name in ("user_id", "client_id", "project_id", "task_id")}
             running, billed = _bool_arg(request, "is_running"), _bool_arg(request, "is_billed")
@@ -150,7 +152,7 @@ class ApiV2Endpoints:
         path: str | None = None,
     ) -> Response:
         base = f"{self.root_url}v2{path or request.path[len(self.api_prefix) :]}"
-        body = page_of(records, key, request.query, base)
+        body = page_of(records, key, request.query, base, self.page_cap)
         body[key] = [render(record) for record in body[key]]
         return Response(200, body)
 

@@ -162,13 +162,16 @@ def user_json(user: dict[str, Any], timezone_name: str) -> dict[str, Any]:
     }
 
 
-def page_of(items: list[Any], key: str, query: dict[str, list[str]], link_base: str) -> dict[str, Any]:
-    """One page of a Harvest list (``page`` from 1, ``per_page`` 1..2000, default 2000).
+def page_of(
+    items: list[Any], key: str, query: dict[str, list[str]], link_base: str, cap: int | None = None
+) -> dict[str, Any]:
+    """One page of a Harvest list (``page`` from 1, ``per_page`` 1..2000, default 2000; at most
+    ``cap`` when set, as a server may answer fewer than asked for).
 
     ``link_base`` is the absolute URL of the list without a query; links keep the other query
     parameters. A page past the end is empty; ``total_pages`` is at least 1.
     """
-    per_page = min(max(_int(query, "per_page", MAX_PER_PAGE), 1), MAX_PER_PAGE)
+    per_page = min(max(_int(query, "per_page", MAX_PER_PAGE), 1), cap or MAX_PER_PAGE)
     page = max(_int(query, "page", 1), 1)
     total_pages = max(math.ceil(len(items) / per_page), 1)
 

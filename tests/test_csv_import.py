@@ -10,7 +10,8 @@ import pytest
 from sync_json import flat_summary
 
 from common.errors import DataError, UsageError
-from common.jobs.csv_rows import TEMPLATE, check_date_format, decode, parse_file
+from common.jobs.csv_file import parse_file
+from common.jobs.csv_rows import TEMPLATE, check_date_format, decode
 
 BERLIN = ZoneInfo("Europe/Berlin")
 HEADER = "date,begin,end,duration,project,activity,customer,description,tags,billable,user"

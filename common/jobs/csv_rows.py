@@ -1,5 +1,6 @@
-"""Reading and validating a timesheet CSV (csv-kimai): file bytes in, checked rows out, with one
-error per invalid row naming its line (the header is line 1). No I/O, no Kimai: pure and fast.
+"""The rules of a timesheet CSV (csv-kimai): its encoding, header and each row's values checked,
+with one error per invalid row naming its line (the header is line 1). No I/O, no Kimai: pure and
+fast. Reading a file row by row is csv_file.py's.
 
 Rules (docs/csv.md is the user's version):
 - UTF-8 with or without BOM; `,` or `;` (or tab) separated, picked by which one splits the header
@@ -17,10 +18,8 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import re
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal, overload
 from zoneinfo import ZoneInfo
@@ -50,6 +49,8 @@ TEMPLATE = (
 )
 MAX_DURATION = timedelta(hours=24)
 AGREE_WITHIN = timedelta(minutes=1)
+CACHE_LIMIT = 20_000  # dates and local times a RowParser remembers
+NAME_SHOWN = 40  # characters of an unknown column name repeated in the message
 
 LINE_BREAK = re.compile(r"\r\n|\r|\n")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -59,14 +60,6 @@ HOURS_MINUTES = re.compile(r"^(\d{1,3}):(\d{2})(?::(\d{2}))?$")
 DECIMAL_HOURS = re.compile(r"^(\d{1,3})(?:[.,](\d+))?$")
 BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 Clock = time | Literal["24:00"]  # a clock time; "24:00" (an `end` only) is the midnight that ends the day
-
-
-@dataclass
-class ParsedFile:
-    rows: list[ImportEntry] = field(default_factory=list)  # aware UTC instants, normalised values
-    errors: list[tuple[int, str]] = field(default_factory=list)  # (line, message)
-    separator: str = ","
-    columns: tuple[str, ...] = ()
 
 
 def check_date_format(fmt: str) -> None:
@@ -114,6 +107,11 @@ def pick_separator(header_line: str) -> str:
 def check_header(cells: list[str], name: str) -> dict[str, int]:
     """Column names -> their positions; every header problem in one line (exit 65)."""
     names = [column_name(c) for c in cells]
+    if any("=" in n for n in names if n not in COLUMNS):  # KEY=value: a configuration file, maybe with secrets
+        raise DataError(
+            f"{name}: line 1 is not a CSV header: it reads like KEY=value configuration (an env file?), "
+            f"which is not repeated here; expected a header like {TEMPLATE.splitlines()[0]}"
+        )
     problems: list[str] = []
     unnamed = [str(i + 1) for i, n in enumerate(names) if not n]
     if unnamed:
@@ -121,7 +119,7 @@ def check_header(cells: list[str], name: str) -> dict[str, int]:
     unknown = [n for n in names if n and n not in COLUMNS]
     if unknown:
         problems.append(
-            f"unknown column{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+            f"unknown column{'s' if len(unknown) > 1 else ''} {', '.join(repr(n[:NAME_SHOWN]) for n in unknown)} "
             f"(known: {', '.join(COLUMNS)})"
         )
     twice = sorted({n for n in names if n and names.count(n) > 1})
@@ -140,54 +138,6 @@ def check_header(cells: list[str], name: str) -> dict[str, int]:
     return {n: i for i, n in enumerate(names)}
 
 
-def parse_file(text: str, tz: ZoneInfo, date_format: str | None = None, name: str = "file") -> ParsedFile:
-    """Text of a CSV file -> ParsedFile. A header problem raises DataError; row problems are
-    collected in `errors`, one entry per invalid row."""
-    header_line = LINE_BREAK.split(text, 1)[0]
-    if not header_line.strip():
-        raise DataError(f"{name}: line 1 is empty; expected the header, like {TEMPLATE.splitlines()[0]}")
-    separator = pick_separator(header_line)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator, skipinitialspace=True, strict=True)
-    line = 1  # where the record being read starts
-    try:
-        positions = check_header(next(reader), name)
-        parsed = ParsedFile(separator=separator, columns=tuple(positions))
-        parser = RowParser(tz, date_format)
-        first_line_of: dict[str, int] = {}
-        line = reader.line_num + 1
-        for cells in reader:
-            start, line = line, reader.line_num + 1
-            if not any(c.strip() for c in cells):
-                continue  # blank line
-            if len(cells) > len(positions):
-                parsed.errors.append(
-                    (
-                        start,
-                        f"{len(cells)} fields but the header has {len(positions)} "
-                        '(a separator inside a value needs "quotes")',
-                    )
-                )
-                continue
-            values = {column: cells[i] if i < len(cells) else "" for column, i in positions.items()}
-            row, problems = parser.row(values, start)
-            if row is None:  # with its problems
-                parsed.errors.append((start, "; ".join(problems)))
-            elif row.key in first_line_of:
-                parsed.errors.append(
-                    (
-                        start,
-                        f"duplicate of line {first_line_of[row.key]} (same date, times, project, "
-                        "activity, customer, description, tags, billable and user)",
-                    )
-                )
-            else:
-                first_line_of[row.key] = start
-                parsed.rows.append(row)
-    except csv.Error as exc:
-        raise DataError(f"{name}: line {line}: not readable as CSV ({exc}); check its quotes") from None
-    return parsed
-
-
 class RowParser:
     """Checks one row's values. Dates and local times are cached: files repeat them a lot."""
 
@@ -196,8 +146,15 @@ class RowParser:
         self._dates: dict[str, date | None] = {}  # only days read without a problem are kept
         self._instants: dict[tuple[date, time], datetime | str] = {}  # an instant, or why it has none
 
+    def forget(self) -> None:
+        """Empty the caches once they are large: a long file must not make them grow without end."""
+        if len(self._instants) > CACHE_LIMIT or len(self._dates) > CACHE_LIMIT:
+            self._instants.clear()
+            self._dates.clear()
+
     def row(self, values: dict[str, str], line: int) -> tuple[ImportEntry, list[str]] | tuple[None, list[str]]:
         """-> (ImportEntry, []) or (None, [problem, ...]). Its version is its marker's hash."""
+        self.forget()
         problems: list[str] = []
         day = self.day(values["date"].strip(), problems)
         begin_clock = self.clock("begin", values["begin"].strip(), problems)

@@ -9,14 +9,17 @@ person and day, from IMPORT_DAY_START, in Harvest id order.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from ..clients import Record
 from ..clients.harvest import HarvestClient
 from ..errors import ConfigError, DataError
 from ..timeutil import from_local, parse_instant, zone
 from .import_plan import ImportEntry, SourceRead, source_version
+from .import_scope import ReadScope
 from .imports import ImportJob, ImportOptions
 
 if TYPE_CHECKING:
@@ -27,6 +30,11 @@ if TYPE_CHECKING:
 
 OVERLAP = timedelta(minutes=5)  # a new cursor starts this long before the server's time
 CLOCK = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*([ap]m)?\s*$", re.I)
+
+
+def is_timed(entry: Record) -> bool:
+    """Whether an entry has start and end times (else it is laid out among its day's)."""
+    return bool(clock_time(entry.get("started_time")) and clock_time(entry.get("ended_time")))
 
 
 def clock_time(text: str | None) -> time | None:
@@ -74,54 +82,132 @@ class HarvestKimaiJob(ImportJob):
         newest `updated_at` seen), less OVERLAP; a window never sets one."""
         scope = self.read_scope()
         self.harvest.http.watch_time()
-        if scope.first is not None:
+        if scope.first is not None:  # a window (or everything from the floor on): streamed page by page
             last = scope.last.isoformat() if scope.last else None
-            raw, complete = self.harvest.time_entries(scope.first.isoformat(), last)
             parameters: dict[str, Any] = {"from": scope.first.isoformat(), **({"to": last} if last else {})}
-        else:
-            raw, complete = self.harvest.time_entries(updated_since=scope.cursor)
-            raw = self.with_whole_days(raw)
-            parameters = {"updated_since": scope.cursor}
-        read = self.convert(raw)
-        read.parameters, read.complete, read.floor = parameters, complete, scope.floor
-        read.cursor = self.next_cursor(raw, scope.cursor) if scope.moves_cursor else None
-        if not complete:
-            self.result.warnings.append("MAX_PAGES reached; the rest is read next run")
+            read = SourceRead(parameters=parameters, floor=scope.floor, seen=set())
+            pages = self.harvest.time_entry_pages(scope.first.isoformat(), last)
+            read.batches = self.stream(pages, read, scope)
+            return read
+        read = SourceRead(parameters={"updated_since": scope.cursor}, floor=scope.floor)
+        read.batches = self.stream_changes(self.harvest.time_entry_pages(updated_since=scope.cursor), read, scope)
         return read
 
-    def next_cursor(self, raw: list[Record], old: str | None) -> str | None:
+    def stream(self, pages: Iterator[list[Record]], read: SourceRead, scope: ReadScope) -> Iterator[list[ImportEntry]]:
+        """The entries of a window's pages, converted a page at a time (by_day). When the pages
+        ran out complete, the read covers the window (`covers`): a linked entry dated in it that
+        did not come back was deleted in Harvest. The cursor, when this run moves it, is set last."""
+        newest: list[datetime] = []
+        yield from self.by_day(self.noted(pages, read, newest), read)
+        read.complete = self.harvest.complete
+        if not read.complete:
+            self.result.warnings.append("MAX_PAGES reached; the rest is read next run")
+        else:
+            read.covers = self.window_covers(scope)
+        read.cursor = self.next_cursor(max(newest, default=None), scope.cursor) if scope.moves_cursor else None
+
+    def stream_changes(
+        self, pages: Iterator[list[Record]], read: SourceRead, scope: ReadScope
+    ) -> Iterator[list[ImportEntry]]:
+        """The entries updated since the cursor, a page at a time: those with start and end
+        times at once; an untimed one is laid out among the untimed entries of its person and
+        day, so its days are read whole afterwards (one window over them, streamed too) and
+        their entries imported then. Only ids and days are kept meanwhile."""
+        newest: list[datetime] = []
+        untimed_days: set[str] = set()
+        handed: set[int] = set()
+        layout: dict[tuple[Any, date], datetime] = {}
+        for page in self.noted(pages, read, newest):
+            timed = [e for e in page if is_timed(e)]
+            untimed_days.update(e["spent_date"] for e in page if not is_timed(e))
+            handed.update(e["id"] for e in timed)
+            yield self.converted(timed, read, layout)
+        read.complete = self.harvest.complete
+        if untimed_days:
+            first, last = min(untimed_days), max(untimed_days)
+            days = self.harvest.time_entry_pages(first, last)
+            wanted = lambda e: e["spent_date"] in untimed_days and e["id"] not in handed  # noqa: E731
+            yield from self.by_day(([e for e in page if wanted(e)] for page in days), read, layout)
+        if not read.complete:
+            self.result.warnings.append("MAX_PAGES reached; the rest is read next run")
+        read.cursor = self.next_cursor(max(newest, default=None), scope.cursor) if scope.moves_cursor else None
+
+    @staticmethod
+    def noted(pages: Iterator[list[Record]], read: SourceRead, newest: list[datetime]) -> Iterator[list[Record]]:
+        """The pages, each entry noted as it passes: its marker as seen (a window read), and the
+        newest `updated_at` so far (newest[0], for the cursor when there is no Date header)."""
+        for page in pages:
+            for e in page:
+                if read.seen is not None:
+                    read.seen.add(f"harvest:{e['id']}")
+                if e.get("updated_at"):
+                    changed = parse_instant(e["updated_at"])
+                    newest[:] = [max([changed, *newest])]
+            yield page
+
+    def by_day(
+        self,
+        pages: Iterable[list[Record]],
+        read: SourceRead,
+        layout: dict[tuple[Any, date], datetime] | None = None,
+    ) -> Iterator[list[ImportEntry]]:
+        """Pages of entries converted a page at a time. Harvest lists by spent_date, so a page's
+        last day may go on in the next one: its entries wait for it (an untimed entry's begin
+        depends on the others of its person and day)."""
+        layout = {} if layout is None else layout
+        waiting: dict[str, list[Record]] = {}
+        for page in pages:
+            for e in page:
+                waiting.setdefault(e["spent_date"], []).append(e)
+            if page:
+                open_day = page[-1]["spent_date"]
+                done = [e for day in sorted(d for d in waiting if d != open_day) for e in waiting.pop(day)]
+                yield self.converted(done, read, layout)
+        yield self.converted([e for day in sorted(waiting) for e in waiting.pop(day)], read, layout)
+
+    def converted(
+        self, raw: list[Record], read: SourceRead, layout: dict[tuple[Any, date], datetime]
+    ) -> list[ImportEntry]:
+        part = self.convert(raw, layout)
+        read.skipped += part.skipped
+        return part.entries
+
+    def window_covers(self, scope: ReadScope) -> Callable[[datetime], bool]:
+        """Whether an entry beginning at an instant had to come back from a complete read of the
+        window: its day in HARVEST_TIMEZONE is inside. On the window's first day only from
+        IMPORT_DAY_START on: an untimed entry of the day before, laid end to end past midnight,
+        begins there too and was rightly not listed."""
+        tz = self.harvest_zone()
+        first, last = scope.first, scope.last
+
+        def covers(instant: datetime) -> bool:
+            local = instant.astimezone(tz)
+            assert first is not None, "a window has a first day"
+            if local.date() < first or (last is not None and local.date() > last):
+                return False
+            return local.date() > first or local.time() >= self.day_start
+
+        return covers
+
+    def harvest_zone(self) -> ZoneInfo:
+        tz = zone(self.settings.harvest_timezone) if self.settings.harvest_timezone else self.tz
+        assert tz is not None, "Kimai's time zone is read before the source (read_zone)"
+        return tz
+
+    def next_cursor(self, newest: datetime | None, old: str | None) -> str | None:
         """Harvest's time when the read began, less the overlap: its Date header, else the newest
         change seen; never the local clock (with neither, the old cursor stays)."""
-        seen = self.harvest.http.server_time(first=True)
-        if seen is None:
-            changes = [parse_instant(e["updated_at"]) for e in raw if e.get("updated_at")]
-            seen = max(changes) if changes else None
+        seen = self.harvest.http.server_time(first=True) or newest
         if seen is None:
             return old
         return (seen - OVERLAP).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    def with_whole_days(self, raw: list[Record]) -> list[Record]:
-        """Untimed entries are laid out per person and day: read their whole days again."""
-        days = sorted(
-            {
-                e["spent_date"]
-                for e in raw
-                if not (clock_time(e.get("started_time")) and clock_time(e.get("ended_time")))
-            }
-        )
-        if not days:
-            return raw
-        extra, _ = self.harvest.time_entries(days[0], days[-1])
-        wanted = set(days)
-        by_id = {e["id"]: e for e in extra if e["spent_date"] in wanted}
-        by_id.update({e["id"]: e for e in raw})
-        return list(by_id.values())
-
-    def convert(self, raw: list[Record]) -> SourceRead:
-        tz = zone(self.settings.harvest_timezone) if self.settings.harvest_timezone else self.tz
-        assert tz is not None, "Kimai's time zone is read before the source (read_zone)"
+    def convert(self, raw: list[Record], layout: dict[tuple[Any, date], datetime] | None = None) -> SourceRead:
+        """Entries as ImportEntry rows, by day and id. `layout`: (person id, day) -> where the
+        person's next untimed entry of that day begins, kept across the pages of one read."""
+        tz = self.harvest_zone()
         read = SourceRead()
-        cursor_of_day: dict[tuple[Any, date], datetime] = {}  # (person id, day) -> where the next untimed entry begins
+        cursor_of_day = {} if layout is None else layout
         for e in sorted(raw, key=lambda e: (e["spent_date"], e["id"])):
             label = f"harvest {e['id']}"
             if e.get("is_running"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
@@ -70,7 +70,12 @@ class ImportEntry:
 
 @dataclass
 class SourceRead:
+    """What a source read hands over: its rows (`entries`, then the lazy `batches` that a source
+    streams page by page or from a file), what it reports deleted or skipped, and the facts about
+    the read that the end of a run needs (cursor, floor, complete, a covered date range)."""
+
     entries: list[ImportEntry] = field(default_factory=list)
+    batches: Iterable[list[ImportEntry]] | None = None  # more rows, read while they are imported: bounded memory
     deleted: list[str] = field(default_factory=list)  # markers the source reports deleted
     skipped: list[Problem] = field(default_factory=list)  # (line, item, reason): running, invalid, ...
     invalid: list[Problem] = field(default_factory=list)  # (line, item, reason): rows the source refuses; none
@@ -80,6 +85,11 @@ class SourceRead:
     file_sha256: str | None = None
     cursor: str | None = None  # new change cursor once the run succeeds (from the server's clock)
     floor: str | None = None  # a window read while no change cursor exists: its first day
+    closing: bool = True  # the run's last part: deletions, the orphaned sweep, skipped rows and the cursor
+    rows: int | None = None  # how many valid rows the source holds, when known before they are handed over
+    seen: set[str] | None = None  # a date-range read: the marker of every entry that came back (running too)
+    covers: Callable[[datetime], bool] | None = None  # set once a date-range read ended complete: whether an
+    # entry beginning at this instant would have come back; a linked one that did not was deleted at the source
 
 
 def read_import_map(settings: Settings) -> ImportMap:
@@ -298,7 +308,7 @@ def pending(
     current when its link holds its version (unless --full)."""
     work = [entry for entry in source.entries if full or not is_current(entry, links.get(entry.key))]
     deleted = [links[k] for k in source.deleted if k in links and gone_from_source(links[k], delete_policy)]
-    if delete_policy == "delete":  # reported earlier under report: known gone, listed again by the source or not
+    if delete_policy == "delete" and source.closing:  # reported earlier under report: known gone, listed again or not
         chosen = {link["source_key"] for link in deleted}
         deleted += [
             link

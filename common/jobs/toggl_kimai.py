@@ -8,14 +8,16 @@ linked, the rest is created.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from ..clients import Record
 from ..clients.toggl import TogglClient
-from ..timeutil import parse_instant
+from ..timeutil import parse_instant, zone
 from .import_plan import ImportEntry, SourceRead, source_version
-from .imports import ImportJob, ImportOptions
+from .imports import BATCH, ImportJob, ImportOptions
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -63,9 +65,31 @@ class TogglKimaiJob(ImportJob):
             assert scope.cursor is not None, "a plain run reads from its cursor"
             raw = self.toggl.time_entries(since=int(scope.cursor))
             parameters = {"since": datetime.fromtimestamp(int(scope.cursor), UTC).isoformat()}
-        read = self.convert(raw, parameters, self.next_cursor(raw, scope.cursor) if scope.moves_cursor else None)
+        cursor = self.next_cursor(raw, scope.cursor) if scope.moves_cursor else None
+        read = self.convert(raw, parameters, cursor, lazy=True)
         read.floor = scope.floor
+        if scope.first is not None:  # one answer holds the whole window: what did not come back is gone
+            read.seen = {f"toggl:{e['id']}" for e in raw}
+            read.covers = self.window_covers(scope.first, scope.last or end - timedelta(days=1))
         return read
+
+    def window_covers(self, first: date, last: date) -> Callable[[datetime], bool]:
+        """Whether an entry beginning at an instant had to come back from the window's read:
+        Toggl takes start_date/end_date as days of its user's time zone, which is asked for
+        (GET me, cached) only for an entry near the window's edges, never otherwise."""
+        zones: list[ZoneInfo] = []
+
+        def covers(instant: datetime) -> bool:
+            day = instant.astimezone(UTC).date()
+            if not first - timedelta(days=1) <= day <= last + timedelta(days=1):
+                return False
+            if first + timedelta(days=1) <= day <= last - timedelta(days=1):
+                return True  # inside by more than any time zone's offset
+            if not zones:
+                zones.append(zone(self.toggl.me().get("timezone") or "UTC"))
+            return first <= instant.astimezone(zones[0]).date() <= last
+
+        return covers
 
     def next_cursor(self, raw: list[Record], old: str | None) -> str | None:
         """Toggl's time when the read began, less the overlap: its Date header, else the newest
@@ -78,14 +102,36 @@ class TogglKimaiJob(ImportJob):
             return old
         return str(int(seen.timestamp()) - OVERLAP_SECONDS)
 
-    def convert(self, raw: list[Record], parameters: dict[str, Any], new_cursor: str | None) -> SourceRead:
+    def convert(
+        self, raw: list[Record], parameters: dict[str, Any], new_cursor: str | None, lazy: bool = False
+    ) -> SourceRead:
+        """The entries as rows (`entries`), or with `lazy` handed over in batches while they are
+        imported (`batches`), each answer's record let go once converted (Toggl answers a window
+        in one list: that list is what memory holds, not its rows as well)."""
         read = SourceRead(parameters=parameters, cursor=new_cursor)
         live = [e for e in raw if not e.get("server_deleted_at")]
         read.deleted = [f"toggl:{e['id']}" for e in raw if e.get("server_deleted_at")]
         projects = {p["id"]: p for p in self.toggl.projects()} if any(e.get("project_id") for e in live) else {}
         clients = {c["id"]: c["name"] for c in self.toggl.clients()} if projects else {}
         tasks = {t["id"]: t["name"] for t in self.toggl.tasks()} if any(e.get("task_id") for e in live) else {}
-        for e in live:
+        rows = self.rows(live, read, projects, clients, tasks)
+        if lazy:
+            read.batches = batched(rows)
+        else:
+            read.entries = list(rows)
+        return read
+
+    def rows(
+        self,
+        live: list[Record],
+        read: SourceRead,
+        projects: dict[Any, Record],
+        clients: dict[Any, str],
+        tasks: dict[Any, str],
+    ) -> Iterator[ImportEntry]:
+        live.reverse()
+        while live:
+            e = live.pop()  # the record is let go once converted
             label = f"toggl {e['id']}"
             if e.get("stop") is None or (e.get("duration") or 0) < 0:
                 read.skipped.append((None, label, "running entry (imported once it is stopped)"))
@@ -101,7 +147,7 @@ class TogglKimaiJob(ImportJob):
                 e.get("billable"),
                 project.get("name"),
             )
-            read.entries.append(
+            yield (
                 ImportEntry(
                     key=f"toggl:{e['id']}",
                     label=label,
@@ -117,4 +163,15 @@ class TogglKimaiJob(ImportJob):
                     earlier_version=earlier,
                 )
             )
-        return read
+
+
+def batched(rows: Iterator[ImportEntry]) -> Iterator[list[ImportEntry]]:
+    """Rows in lists of at most BATCH."""
+    batch: list[ImportEntry] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
