@@ -354,3 +354,19 @@ def test_at_most_four_requests_are_in_flight_per_mailbox(sandbox):
     assert zones == ["W. Europe Standard Time"] * 12
     assert sandbox.graph.max_in_flight["ann@acme.example"] == 4
     assert not [r for r in sandbox.requests if r.status == 429]
+
+
+@responses.activate
+def test_a_next_link_that_repeats_stops_the_read_instead_of_looping():
+    responses.post(TOKEN_URL, json=token_answer())
+    loop = f"{GRAPH}/v1.0/users/ann@acme.example/calendarView/delta?$skiptoken=again"
+    responses.get(
+        f"{GRAPH}/v1.0/users/ann@acme.example/calendarView/delta", json={"value": [], "@odata.nextLink": loop}
+    )
+    graph, _ = client()
+    with pytest.raises(MailboxError, match="repeats"):
+        list(graph.calendar_delta("ann@acme.example", START, END))
+    assert len([c for c in responses.calls if "skiptoken=again" in c.request.url]) == 1
+    responses.get(f"{GRAPH}/v1.0/users", json={"value": [], "@odata.nextLink": f"{GRAPH}/v1.0/users?$skiptoken=x"})
+    with pytest.raises(ServiceUnavailable, match="repeats"):
+        list(graph.users())

@@ -365,6 +365,7 @@ class GraphClient:
         ``displayName``), following ``@odata.nextLink``."""
         path: str | None = "users"
         params: dict[str, Any] | None = {"$select": USER_FIELDS, "$top": min(self.page_size, USERS_PAGE)}
+        seen: set[str] = set()  # a server that links back to a page it gave would never end
         while path is not None:
             body = self._get(path, params, PERMISSION_USERS)
             values = body.get("value")
@@ -374,6 +375,9 @@ class GraphClient:
                 if isinstance(user, dict) and user.get("mail"):
                     yield user
             path, params = self._next(body, "@odata.nextLink"), None
+            if path is not None and path in seen:
+                raise ServiceUnavailable(f"{PRODUCT}: GET /v1.0/users: a next link repeats; reading stopped")
+            seen.add(path or "")
 
     def mailbox_settings(self, mailbox: str) -> Record:
         """The mailbox's settings; ``timeZone`` is a Windows or an IANA zone name."""
@@ -404,6 +408,7 @@ class GraphClient:
         else:
             path = f"users/{self._segment(mailbox)}/calendarView/delta"
             params = {"startDateTime": graph_time(start), "endDateTime": graph_time(end)}
+        seen: set[str] = set()  # a server that links back to a page it gave would never end
         while path is not None:
             body = self._get(path, params, PERMISSION_CALENDARS, mailbox)
             values = body.get("value")
@@ -414,6 +419,9 @@ class GraphClient:
             if next_link is None and delta is None:
                 raise MailboxError(mailbox, "a delta page with neither @odata.nextLink nor @odata.deltaLink")
             yield DeltaPage([v for v in values if isinstance(v, dict)], delta)
+            if next_link is not None and next_link in seen:
+                raise MailboxError(mailbox, "a delta next link repeats an earlier page; reading stopped")
+            seen.add(next_link or "")
             path, params = next_link, None
 
     def _segment(self, mailbox: str) -> str:
