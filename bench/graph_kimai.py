@@ -12,7 +12,7 @@ of the window's timesheets and one write per timesheet; an unchanged re-run need
 the users pages and one delta request per mailbox; a 1%-changed re-run as much, plus projects,
 activities, the timesheet pages around the changed events and one write per changed event.
 The first run is measured twice on fresh sandboxes, with SYNC_WORKERS=1 and with --workers.
-`writes` counts the token request too (a POST that writes nothing). Kimai runs in UTC here: the
+Kimai runs in UTC here: the
 bulk data has events in the hour repeated in autumn, which fail (by design) in a DST zone.
 """
 

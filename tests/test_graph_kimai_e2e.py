@@ -431,3 +431,25 @@ def test_from_to_reads_a_one_off_window_and_keeps_the_delta_link(gwork):
     gwork.sync(*JOB, check_code=0)
     assert kimai_writes(sb) == [] and sum("/calendarView/delta" in r.path for r in sb.requests) == 1
     assert gwork.sync(*JOB, "--from", "2026-13-01", check_code=2).stderr.count("--from") >= 1
+
+
+def test_graph_skip_and_graph_private_as_configured(gwork):
+    sb = gwork.sandbox
+    gwork.set(GRAPH_USERS=ANN, GRAPH_SKIP="cancelled", GRAPH_PRIVATE="skip")
+    tag = ["Website relaunch"]
+    declined = sb.graph.add_event(
+        ANN, "Declined", at(-3, 8), at(-3, 9), categories=tag, response="declined", organizer="pat@partner.example"
+    )
+    free = sb.graph.add_event(ANN, "Free", at(-3, 12), at(-3, 13), categories=tag, show_as="free")
+    day = (TODAY - timedelta(days=4)).date()
+    all_day = sb.graph.add_event(ANN, "Offsite", day, day + timedelta(days=1), categories=tag, is_all_day=True)
+    sb.graph.add_event(ANN, "Cancelled", at(-3, 10), at(-3, 11), categories=tag, is_cancelled=True)
+    sb.graph.add_event(ANN, "Doctor", at(-5, 15), at(-5, 16), categories=tag, sensitivity="private")
+    gwork.sync(*JOB, check_code=0)
+    index = by_marker(sb)
+    assert set(index) == {marker(ANN, e) for e in (declined, free, all_day)}
+    berlin = __import__("zoneinfo").ZoneInfo("Europe/Berlin")
+    after = day + timedelta(days=1)
+    midnights = [datetime(d.year, d.month, d.day, tzinfo=berlin).astimezone(UTC) for d in (day, after)]
+    assert_at(index[marker(ANN, all_day)][0], *midnights)  # its dates in the mailbox's zone
+    assert not any("Doctor" in (s.get("description") or "") for s in sb.kimai.timesheets)

@@ -44,3 +44,18 @@ def test_a_malformed_mailbox_is_a_usage_error(runs, users):
 def test_parse_mailboxes():
     assert parse_mailboxes("", "x") == ()
     assert parse_mailboxes("A@B.example", "x") == ("a@b.example",)
+
+
+def test_rules_from_settings():
+    from common.config import KEYS, Settings, parse_value
+    from common.errors import ConfigError
+    from common.jobs.graph_kimai import rules_of
+
+    def settings(**raw):
+        return Settings({k: parse_value(KEYS[k], v) for k, v in raw.items()})
+
+    rules = rules_of(settings(GRAPH_USER_MAP="Ann@Acme.example=3", GRAPH_SKIP="none", GRAPH_PRIVATE="skip"))
+    assert rules.user_map == {"ann@acme.example": 3} and rules.skip == frozenset() and rules.private == "skip"
+    assert rules_of(settings(GRAPH_SKIP="declined,tentative")).skip == {"declined", "tentative"}
+    with pytest.raises(ConfigError, match="GRAPH_USER_MAP"):
+        rules_of(settings(GRAPH_USER_MAP="ann@acme.example=ann"))
