@@ -212,7 +212,7 @@ def conflicts_command(settings, as_json, job):
         table.append([c["id"], c["job"], c["source_key"], c["target_id"], human_time(c["detected_at"]), diff])
     emit_table(table, headers=["id", "job", "item", "timesheet", "detected", "differences"], empty="no open conflicts")
     if rows:
-        click.echo("settle one with: python sync.py resolve ID --keep zammad|kimai|skip", err=True)
+        click.echo("settle one with: python sync.py resolve ID --keep source|kimai|skip", err=True)
         if any(c["job"] == "confluence-jira" for c in rows):
             click.echo("(confluence-jira: python sync.py resolve ID --keep confluence|jira|skip)", err=True)
 
@@ -220,15 +220,19 @@ def conflicts_command(settings, as_json, job):
 @command(
     cli,
     "resolve",
-    examples=["python sync.py resolve 3 --keep kimai", "python sync.py resolve 4 --keep zammad"],
+    examples=[
+        "python sync.py resolve 3 --keep kimai",
+        "python sync.py resolve 4 --keep zammad",
+        "python sync.py resolve 5 --keep graph",
+    ],
     json=False,
 )
 @click.argument("conflict_id", type=int)
 @click.option(
     "--keep",
-    type=click.Choice(["zammad", "kimai", "confluence", "jira", "skip"]),
+    type=click.Choice(["source", "zammad", "graph", "kimai", "confluence", "jira", "skip"]),
     required=True,
-    help="zammad: write the source's values to Kimai; kimai: keep the Kimai edit; "
+    help="source (zammad, graph: the source by name): write the source's values to Kimai; kimai: keep the Kimai edit; "
     "confluence / jira (confluence-jira): the side whose state wins, written by the next run; skip: leave both",
 )
 def resolve_command(settings, conflict_id, keep):
@@ -240,7 +244,7 @@ def resolve_command(settings, conflict_id, keep):
         click.echo(resolve_task_conflict(settings, conflict_id, keep))
         return
     if keep in ("confluence", "jira"):
-        raise UsageError(f"--keep {keep} settles confluence-jira conflicts only; use zammad, kimai or skip")
+        raise UsageError(f"--keep {keep} settles confluence-jira conflicts only; use source, kimai or skip")
     click.echo(resolve(settings, conflict_id, keep))
 
 
