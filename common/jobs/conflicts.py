@@ -1,7 +1,8 @@
 """Conflicts: an item changed at its source and, by a person, in Kimai since the last sync.
 `python sync.py conflicts` lists the open ones; `python sync.py resolve ID --keep ...` settles one:
 
-- source (`--keep source`, or the source by name: `zammad`, `graph`): write the source's values to Kimai (one PATCH) and link them;
+- source (`--keep source`, or the source by name: `zammad`, `graph`): write the source's values
+  to Kimai (one PATCH) and link them;
 - target (`--keep kimai`): keep the Kimai timesheet as it is and accept it as synced;
 - skip: leave both sides as they are; the item is compared again when its source changes.
 """
