@@ -262,6 +262,7 @@ def undo_command(settings, as_json, run_id, delete_issues, dry_run):
     from common.jobs.confluence_jira_undo import undo_run
 
     result = undo_run(settings, run_id, delete_issues, dry_run or settings.read_only_mode)
+    run_summary(result.summary_line())
     if as_json:
         emit_json(result.summary())
         return result.exit_code
