@@ -73,7 +73,9 @@ def undo_run(settings: Settings, run_id: int, delete_issues: bool = False, dry_r
     with Store(settings.database_path, readonly=True) as store:
         runs = [r for r in store.runs(JOB) if r["id"] == run_id]
     if not runs:
-        raise UsageError(f"run {run_id} is not a confluence-jira run in the store (python report.py history lists them)")
+        raise UsageError(
+            f"run {run_id} is not a confluence-jira run in the store (python report.py history lists them)"
+        )
     result = UndoResult(run_id, dry_run)
     if dry_run:
         with Store(settings.database_path, readonly=True) as store:
