@@ -239,3 +239,23 @@ def test_a_page_left_unlabelled_by_a_failed_label_is_still_removed_and_only_it(a
     gone = work.sync("confluence-tree", "--parent-page", parent, "--remove")
     assert gone.returncode == 0, explain(gone)
     assert set(live(sb)) == before | {lookalike.id}
+
+
+def test_lost_answers_to_creates_labels_and_deletes_never_make_a_duplicate_page(atl):
+    work, sb, seed = atl
+    parent = seed.pages["Project Apollo"]
+    before = set(live(sb))
+    sb.faults.configure(commit_drop_rate=0.4, seed=13, services=["confluence"])
+    proc = work.sync("confluence-tree", "--parent-page", parent, "--depth", "2", "--children", "3", "--json")
+    sb.faults.configure()
+    assert proc.returncode == 0, explain(proc)
+    made = set(live(sb)) - before
+    titles = sorted(sb.confluence.pages[pid].title for pid in made)
+    assert len(made) == 12 and len(set(titles)) == 12, "one page per planned page, none twice"
+    assert all(sb.confluence.pages[pid].labels == ["tracksync-test"] for pid in made)
+    assert {r["id"] for r in json.loads(proc.stdout)["pages"]} == made
+    sb.faults.configure(commit_drop_rate=0.4, seed=5, services=["confluence"])
+    gone = work.sync("confluence-tree", "--parent-page", parent, "--remove", "--json")
+    sb.faults.configure()
+    assert gone.returncode == 0, explain(gone)
+    assert set(live(sb)) == before and json.loads(gone.stdout)["removed"] == 12

@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from ..cli import Terminated
 from ..clients.confluence import ConfluenceClient, Page, confluence_client, page_ref
 from ..clients.jira import atlassian_deployment, jira_client, jql_string
-from ..errors import OK, PARTIAL, ApiError, NotFound, SyncError, UnknownOutcome, UsageError
+from ..errors import OK, PARTIAL, TEMPORARY, ApiError, NotFound, SyncError, UnknownOutcome, UsageError
 from ..http import RequestCounter
 from ..runlock import JobLock
 from ..store import Store
@@ -46,6 +47,7 @@ MAX_DEPTH = 5
 MAX_CHILDREN = 10
 MAX_TASKS = 50
 MAX_TREE_PAGES = 200  # pages one build may make
+LABEL_ATTEMPTS = 5  # a label whose answer was lost is asked again (idempotent)
 _TAG = re.compile(r"[0-9a-f]{6}")
 
 
@@ -277,6 +279,9 @@ class TreeCommand:
             except SyncError as exc:
                 code, error = exc.exit_code, str(exc)
                 raise
+            except (KeyboardInterrupt, Terminated):  # stopped: what was made is listed by --remove
+                status, code, error = "interrupted", TEMPORARY, "stopped by a signal"
+                raise
             finally:
                 done = sum(1 for r in self.result.rows if r["status"] in ("created", "removed"))
                 totals = self.result.counter.totals()
@@ -332,10 +337,21 @@ class TreeCommand:
                 created = self._create(confluence, parent.space, above, page)
                 row["id"] = created.id
                 made[page.path] = created.id
-                confluence.add_labels(created.id, [TREE_LABEL])
+                self._label(confluence, created.id)
             except (ApiError, UnknownOutcome, NotFound) as exc:
                 row["status"] = "failed"
                 self.result.failures.append(f"{page.title}: {exc}")
+
+    @staticmethod
+    def _label(confluence: ConfluenceClient, page_id: str) -> None:
+        """Label a new page; a lost answer is asked again (adding a label a page has is a no-op)."""
+        for attempt in range(LABEL_ATTEMPTS):
+            try:
+                confluence.add_labels(page_id, [TREE_LABEL])
+                return
+            except UnknownOutcome:
+                if attempt == LABEL_ATTEMPTS - 1:
+                    raise
 
     def _create(self, confluence: ConfluenceClient, space: str, parent_id: str, page: PlannedPage) -> Page:
         """Create one page; when the answer was lost, look for it by its (unique) title instead of
@@ -412,8 +428,7 @@ class TreeCommand:
             if self.dry_run:
                 continue
             try:
-                if not confluence.delete_page(page.id):
-                    row["status"] = "gone"
+                confluence.delete_page(page.id)  # False: gone already (a lost answer to our DELETE)
             except (ApiError, UnknownOutcome) as exc:
                 row["status"] = "failed"
                 self.result.failures.append(f"page {page.id} ({page.title}): {exc}")
