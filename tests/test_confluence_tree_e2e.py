@@ -259,3 +259,14 @@ def test_lost_answers_to_creates_labels_and_deletes_never_make_a_duplicate_page(
     sb.faults.configure()
     assert gone.returncode == 0, explain(gone)
     assert set(live(sb)) == before and json.loads(gone.stdout)["removed"] == 12
+
+
+def test_missing_configuration_names_the_key(atl):
+    work, sb, seed = atl
+    work.set(CONFLUENCE_URL="")
+    proc = work.sync("confluence-tree", "--parent-page", seed.root_id, "--remove")
+    assert proc.returncode == 78 and "CONFLUENCE_URL" in proc.stderr, explain(proc)
+    work.set(CONFLUENCE_URL=sb.env()["CONFLUENCE_URL"], JIRA_URL="", ATLASSIAN_DEPLOYMENT="auto")
+    proc = work.sync("confluence-tree", "--parent-page", seed.root_id, "--remove")
+    assert proc.returncode == 78 and "JIRA_URL" in proc.stderr, explain(proc)
+    assert "Traceback" not in proc.stderr

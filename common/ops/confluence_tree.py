@@ -239,6 +239,8 @@ class TreeCommand:
 
     def connect(self, jira_needed: bool) -> ConfluenceClient:
         counter = self.result.counter
+        if (self.settings.get("ATLASSIAN_DEPLOYMENT") or "auto") == "auto":
+            self.settings.require("JIRA_URL", "JIRA_TOKEN")  # asked which deployment this is
         deployment = atlassian_deployment(self.settings, counter)
         self.cloud = deployment == "cloud"
         confluence = confluence_client(self.settings, counter, deployment, self.dry_run)
