@@ -324,6 +324,7 @@ def webhook_command(env_file, verbose, host, port, insecure):
         "python sync.py confluence-tree --parent-page 65538 --depth 3 --children 2 --jira-project ACME",
         "python sync.py confluence-tree --parent-page 65538 --remove",
     ],
+    settings=False,
 )
 @click.option("--parent-page", required=True, help="the page (id or URL) to build the test tree under")
 @click.option("--depth", type=int, default=2, show_default=True, help="levels of pages below the parent (1-5)")
@@ -334,13 +335,14 @@ def webhook_command(env_file, verbose, host, port, insecure):
 @click.option("--remove", is_flag=True, help="delete every test page below the parent (label tracksync-test)")
 @click.option("--dry-run", is_flag=True, help="print what would be made or removed; write nothing")
 def confluence_tree_command(
-    settings, as_json, parent_page, depth, children, tasks_per_page, jira_project, assignee, remove, dry_run
+    env_file, as_json, parent_page, depth, children, tasks_per_page, jira_project, assignee, remove, dry_run
 ):
     """Build a tree of test pages with tasks under a Confluence page (each build a new tree,
     titled `tracksync-test TAG N.N`, labelled tracksync-test), or --remove them all (and nothing
     else). At most 200 pages per tree."""
     from common.ops.confluence_tree import TreeCommand, TreeSpec
 
+    settings = load(env_file, dry_run=dry_run)  # a dry run creates no file (no log, no store)
     tree = TreeCommand(settings, parent_page, dry_run or bool(settings.read_only_mode))
     if remove:
         result = tree.remove()

@@ -147,7 +147,7 @@ def test_dry_run_writes_nothing_and_prints_the_plan(atl):
     assert sb.count(writes=True) == 0 and len(sb.confluence.pages) == before
     assert proc.stdout.count("planned") == page_count(2, 3) == len(tree_paths(2, 3))
     assert "would have created 12 page(s)" in proc.stderr
-    assert not work.db.exists()
+    assert not work.db.exists() and not (work.path / "tracksync.log").exists()
 
 
 @pytest.mark.parametrize(
