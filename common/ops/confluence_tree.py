@@ -373,6 +373,7 @@ class TreeCommand:
 
     def _jira_issue(self, project: str) -> str:
         """The key of an existing issue of the project (the first by key)."""
+        project = project.strip().upper()
         if not re.fullmatch(r"[A-Z][A-Z0-9_]{0,49}", project):
             raise UsageError(f"--jira-project {project[:60]!r}: not a Jira project key")
         if self.jira.project(project) is None:
