@@ -340,7 +340,8 @@ def confluence_tree_command(
     """Build a tree of test pages with tasks under a Confluence page (each build a new tree,
     titled `tracksync-test TAG N.N`, labelled tracksync-test), or --remove them all (and nothing
     else). At most 200 pages per tree."""
-    from common.ops.confluence_tree import TreeCommand, TreeSpec
+    from common.ops.confluence_tree import TreeCommand
+    from common.ops.confluence_tree_plan import TreeSpec
 
     settings = load(env_file, dry_run=dry_run)  # a dry run creates no file (no log, no store)
     tree = TreeCommand(settings, parent_page, dry_run or bool(settings.read_only_mode))

@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT, Workdir
 
 from common.confluence_storage import read_page
-from common.ops.confluence_tree import MAX_TREE_PAGES, is_complete, page_count, tree_paths
+from common.ops.confluence_tree_plan import MAX_TREE_PAGES, is_complete, page_count, tree_paths
 from sandbox import Sandbox, seed_atlassian
 
 DEPLOYMENTS = ["cloud", "datacenter"]

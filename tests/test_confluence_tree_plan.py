@@ -8,7 +8,7 @@ import pytest
 from common.clients.confluence import Page
 from common.confluence_storage import read_page
 from common.errors import UsageError
-from common.ops.confluence_tree import (
+from common.ops.confluence_tree_plan import (
     TreeSpec,
     check_spec,
     is_unlabelled_test_page,
