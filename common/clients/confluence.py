@@ -267,6 +267,78 @@ class ConfluenceClient:
         saved = _v2_page(answer, with_body=False) if self.cloud else _v1_page(answer, with_body=False)
         return Page(saved.id, saved.title, saved.version, body, page.parent_id, page.space, saved.modified_at)
 
+    # -- test trees (sync.py confluence-tree) -------------------------------------------------
+    def search_pages(self, cql: str, *, with_body: bool = False) -> tuple[list[Page], bool]:
+        """The pages a CQL query finds (v1 search, both deployments): (pages, complete)."""
+        expand = "version,space,ancestors" + (",body.storage" if with_body else "")
+        items, complete = self.http.pages(
+            "rest/api/content/search",
+            {"cql": cql, "expand": expand, "limit": SEARCH_PAGE_WITH_BODY if with_body else SEARCH_PAGE},
+            max_pages=self.max_pages,
+            items=lambda body: body["results"],
+            next_url=_v1_next,
+            page_param=None,
+        )
+        return [_v1_page(item, with_body=with_body) for item in items], complete
+
+    def create_page(self, space: str, parent_id: str, title: str, body: str) -> Page:
+        """A new page under ``parent_id``: Cloud ``POST /api/v2/pages`` (``space`` is the space
+        id), Data Center ``POST /rest/api/content`` (``space`` is the space key). A POST: never
+        retried blindly (the caller looks for the page by its title before trying again)."""
+        parent = _page_id(parent_id)
+        if self.cloud:
+            path = "api/v2/pages"
+            payload: Record = {
+                "spaceId": space,
+                "status": "current",
+                "title": title,
+                "parentId": parent,
+                "body": {"representation": "storage", "value": body},
+            }
+        else:
+            path = "rest/api/content"
+            payload = {
+                "type": "page",
+                "title": title,
+                "space": {"key": space},
+                "ancestors": [{"id": parent}],
+                "body": {"storage": {"value": body, "representation": "storage"}},
+            }
+        answer = self.http.request("POST", path, json=payload, ok=(200,)).json()
+        made = _v2_page(answer, with_body=False) if self.cloud else _v1_page(answer, with_body=False)
+        return Page(made.id, made.title, made.version, body, parent, space, made.modified_at)
+
+    def add_labels(self, page_id: str, labels: list[str]) -> None:
+        """Add global labels to a page (v1 ``POST /rest/api/content/{id}/label``, both
+        deployments; adding a label the page has is a no-op, so a retry is harmless)."""
+        self.http.request(
+            "POST",
+            f"rest/api/content/{_page_id(page_id)}/label",
+            json=[{"prefix": "global", "name": name} for name in labels],
+            ok=(200,),
+        )
+
+    def delete_page(self, page_id: str) -> bool:
+        """Move a page to the trash (Cloud ``DELETE /api/v2/pages/{id}``, Data Center ``DELETE
+        /rest/api/content/{id}``): True, or False when it was gone already (404)."""
+        page = _page_id(page_id)
+        path = f"api/v2/pages/{page}" if self.cloud else f"rest/api/content/{page}"
+        try:
+            self.http.request("DELETE", path, ok=(204,))
+        except NotFound:
+            return False
+        return True
+
+    def user_by_name(self, username: str) -> Record | None:
+        """A Data Center user by login name (its ``userKey`` is what a mention names), or None."""
+        if not re.fullmatch(r"[A-Za-z0-9_.:@+-]{1,128}", username):
+            return None
+        try:
+            user = self.api.get_json("rest/api/user", {"username": username}, shape=shape())
+        except NotFound:
+            return None
+        return user if isinstance(user, dict) else None
+
 
 def _page_id(value: Any, where: str = "a page id") -> str:
     text = str(value)
