@@ -304,9 +304,6 @@ class JiraService(AtlassianService):
             return [issue for issue in self.issues.values() if label in issue.labels]
 
     # -- service hooks ---------------------------------------------------------------------
-    def error(self, status: int, message: str, errors: dict[str, str] | None = None) -> Response:
-        return Response(status, {"errorMessages": [message] if message else [], "errors": errors or {}})
-
     def state(self) -> dict[str, Any]:
         return {
             "deployment": self.deployment,

@@ -246,7 +246,8 @@ class AtlassianService(Service):
         return self.error(404, f"No resource found at {request.path}")
 
     def error(self, status: int, message: str, errors: dict[str, str] | None = None) -> Response:
-        raise NotImplementedError
+        """An error answer in Jira's shape; Confluence answers in its own (it overrides this)."""
+        return Response(status, {"errorMessages": [message] if message else [], "errors": errors or {}})
 
     def time_text(self, when: Any) -> str:
         """Jira's and Confluence v1's time format: ``2026-11-27T17:21:36.123+0000``."""
