@@ -2,6 +2,7 @@
 Confluence stand-ins (3 epics x 60 issues and 5 without an epic: more than one search page); the
 checks read the stand-ins' pages (titles, bodies, versions, labels) and count the writes."""
 
+import json
 import re
 import threading
 
@@ -124,10 +125,18 @@ def test_epic_renamed_retitled_deleted_kept_with_note_person_edit_is_a_conflict(
     assert sb.confluence.pages[edited.id].current.number == edited_version  # not overwritten
     listed = work.sync("conflicts", "--json")
     assert f"tracksync-epic-{jira.issue_by_key(epics[2]).id}" in listed.stdout, explain(listed)
-    # the note is written once
+    # the note is written once, and the edited page stays a conflict, unwritten
     sb.clear_requests()
     again = work.sync("jira-confluence")
     assert again.returncode == 0 and sb.count(writes=True) == 0, explain(again)
+    # resolved for Jira: the next run writes the generated page over the edit
+    conflict = next(c for c in json.loads(work.sync("conflicts", "--json").stdout) if c["job"] == "jira-confluence")
+    settled = work.sync("resolve", str(conflict["id"]), "--keep", "jira")
+    assert settled.returncode == 0, explain(settled)
+    assert work.sync("jira-confluence").returncode == 0
+    page = sb.confluence.pages[edited.id]
+    assert page.current.number == edited_version + 1 and "A person's line." not in page.body
+    assert json.loads(work.sync("conflicts", "--json").stdout) == []
 
 
 def test_lost_store_and_commit_then_drop_never_a_duplicate_page(plan):
