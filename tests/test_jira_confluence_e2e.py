@@ -171,3 +171,25 @@ def test_a_taken_title_is_made_unique_and_dry_run_writes_nothing(plan):
     proc = work.sync("jira-confluence")
     assert proc.returncode == 0, explain(proc)
     assert f"{title} (2)" in by_title(sb, parent)
+
+
+def test_jql_limits_the_pages_to_the_epics_of_the_matches_and_an_epic_moved_out_keeps_its_page(plan):
+    work, sb, keys, parent = plan
+    epics = [k for k in keys if k]
+    one_child = keys[epics[1]][0]
+    proc = work.sync("jira-confluence", "--jql", f"key = {one_child}")
+    assert proc.returncode == 0, explain(proc)
+    pages = generated(sb, parent)
+    assert [p.title.split(" ")[0] for p in pages] == [epics[1]]
+    assert table_keys(pages[0].body) == keys[epics[1]]  # the whole table of that epic
+    bad = work.sync("jira-confluence", "--jql", "key = = (")
+    assert bad.returncode == 2 and "--jql" in bad.stderr and "Traceback" not in bad.stderr, explain(bad)
+    assert work.sync("jira-confluence").returncode == 0
+    assert len(generated(sb, parent)) == 4
+    if seed_atlassian.OTHER_PROJECT not in sb.jira.projects:
+        sb.jira.add_project(seed_atlassian.OTHER_PROJECT)
+    page = next(p for p in generated(sb, parent) if p.title.startswith(epics[0] + " "))
+    sb.jira.move_issue(epics[0], seed_atlassian.OTHER_PROJECT)
+    moved = work.sync("jira-confluence")
+    assert moved.returncode == 0, explain(moved)
+    assert "no longer in ACME" in sb.confluence.pages[page.id].body and len(generated(sb, parent)) == 4

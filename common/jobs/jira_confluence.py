@@ -23,7 +23,7 @@ import click
 from .. import shutdown
 from ..clients.confluence import ConfluenceClient, Page, PageConflict, TitleTaken, confluence_client, page_ref
 from ..clients.jira import JiraClient, atlassian_deployment, jira_client, jql_string
-from ..errors import STOPS_RUN, ConfigError, NotFound, SyncError, UnknownOutcome, UsageError
+from ..errors import STOPS_RUN, ApiError, ConfigError, NotFound, SyncError, UnknownOutcome, UsageError
 from .base import Action, ActionKind, Result
 from .confluence_jira_read import _since, _zone
 from .jira_confluence_body import issue_row, marker_of, unique_title
@@ -153,7 +153,12 @@ class JiraConfluenceJob(Job):
         base = f"project = {jql_string(project)}"
         present: set[str] | None
         if self.opts.jql:
-            records = self.search(f"{base} AND ({self.opts.jql})", fields)
+            try:
+                records = self.search(f"{base} AND ({self.opts.jql})", fields)
+            except ApiError as exc:
+                if exc.status != 400:
+                    raise
+                raise UsageError(f"--jql: Jira refused the query ({exc})") from None
             epics = self.search(f"{base} AND issuetype = Epic", fields)
             matched = [r for r in (issue_row(x, epic_field) for x in records) if r]
             wanted_epics = {r["issue_key"] for r in matched if r["data"]["epic"]}
