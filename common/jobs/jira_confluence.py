@@ -236,7 +236,8 @@ class JiraConfluenceJob(Job):
     # -- plan -----------------------------------------------------------------------------------
     def plan(self, read: EpicPagesRead) -> EpicPagesPlan:
         plan = plan_jira_confluence(read)
-        if plan.of("create"):  # before creating, the bodies under the parent: a lost create's anchor
+        if plan.of("create") or plan.of("link"):  # the bodies under the parent: a lost create's anchor,
+            # and whether a page found by its marker already says what it should
             listed, _ = self.confluence.children_by_search(read.parent.id, with_body=True)
             read.bodies.update({page.id: page.body or "" for page, _ in listed})
             plan = plan_jira_confluence(read)
@@ -296,6 +297,8 @@ class JiraConfluenceJob(Job):
 
     def apply_one(self, read: EpicPagesRead, action: PageAction) -> None:
         if action.kind == "unchanged":
+            if action.adopt and action.page is not None:  # its body is as written: that version is ours
+                self.store.save_epic_page(action.origin, {**read.rows[action.origin], "version": action.page.version})
             return
         if action.kind == "conflict":
             assert action.page is not None
@@ -321,7 +324,8 @@ class JiraConfluenceJob(Job):
                          version=action.page.version, body_hash=body_hash(seen) if seen is not None else None,
                          content_hash=None if action.then_update else action.content_hash),
             )  # fmt: skip
-            self.label(action.page.id, action.origin)
+            if action.origin not in read.children.get(action.page.id, (None, []))[1]:
+                self.label(action.page.id, action.origin)
             if not action.then_update:
                 self.result.counts["unchanged"] += 1
                 return

@@ -67,6 +67,7 @@ class PageAction:
     gone: bool = False  # the epic left the project: the page keeps the note
     detail: str = ""
     then_update: bool = False  # link: the page found also needs the generated body
+    adopt: bool = False  # a version tracksync did not write, with the body it wrote (a title edit, a restore)
 
 
 @dataclass
@@ -135,6 +136,7 @@ def plan_jira_confluence(read: EpicPagesRead) -> EpicPagesPlan:
                     action.detail = f"edited in Confluence since tracksync wrote version {row.get('version')}"
                     actions.append(action)
                     continue
+                action.adopt = True
             if gone and row["state"] == "gone":
                 actions.append(action)  # the note is there already
                 continue
