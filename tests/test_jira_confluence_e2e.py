@@ -3,11 +3,16 @@ Confluence stand-ins (3 epics x 60 issues and 5 without an epic: more than one s
 checks read the stand-ins' pages (titles, bodies, versions, labels) and count the writes."""
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import threading
+import time
 
 import pytest
-from conftest import Workdir
+from conftest import ROOT, Workdir
 
 from sandbox import Sandbox, seed_atlassian
 
@@ -195,3 +200,27 @@ def test_jql_limits_the_pages_to_the_epics_of_the_matches_and_an_epic_moved_out_
     moved = work.sync("jira-confluence")
     assert moved.returncode == 0, explain(moved)
     assert "no longer in ACME" in sb.confluence.pages[page.id].body and len(generated(sb, parent)) == 4
+
+
+def test_sigkill_mid_run_then_one_page_per_epic(plan):
+    work, sb, keys, parent = plan
+    sb.faults.configure(latency_ms=40, services=["confluence"])
+    command = [sys.executable, str(ROOT / "sync.py"), "jira-confluence", "--env-file", str(work.env_file)]
+    process = subprocess.Popen(
+        command,
+        cwd=work.path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while len(generated(sb, parent)) < 2 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert 1 <= len(generated(sb, parent)) < 4, "killed between the creates"
+    sb.faults.configure()
+    proc = work.sync("jira-confluence")
+    assert proc.returncode == 0, explain(proc)
+    assert len(generated(sb, parent)) == 4
+    assert len({p.title.split(" ")[0] for p in generated(sb, parent)}) == 4
