@@ -128,6 +128,8 @@ def test_epic_renamed_retitled_deleted_kept_with_note_person_edit_is_a_conflict(
     assert kept.body.index("no longer in") < kept.body.index("<table>")
     assert epics[1] in proc.stderr + proc.stdout
     assert sb.confluence.pages[edited.id].current.number == edited_version  # not overwritten
+    table = work.sync("conflicts")
+    assert table.returncode == 0 and "page edited in Confluence" in table.stdout, explain(table)
     listed = work.sync("conflicts", "--json")
     assert f"tracksync-epic-{jira.issue_by_key(epics[2]).id}" in listed.stdout, explain(listed)
     # the note is written once, and the edited page stays a conflict, unwritten

@@ -280,9 +280,10 @@ class JiraConfluenceJob(Job):
         if action.kind == "link" and action.then_update:
             kind = ActionKind.UPDATE
         page_id = int(action.page.id) if action.page else None
+        detail = action.detail or f"page under page {read.parent.id} ({read.parent.title})"
         return Action(
-            kind, action.origin, "page", f"{action.title} ({action.label})", read.parent.id,
-            {"title": action.title, "gone": action.gone}, target_id=page_id, detail=action.detail or action.kind,
+            kind, action.origin, "page", f"page {action.title!r}", read.parent.id,
+            {"title": action.title, "gone": action.gone}, target_id=page_id, detail=detail,
         )  # fmt: skip
 
     def row(self, action: PageAction, state: str, **values: Any) -> dict[str, Any]:
