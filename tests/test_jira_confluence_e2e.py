@@ -226,3 +226,23 @@ def test_sigkill_mid_run_then_one_page_per_epic(plan):
     assert proc.returncode == 0, explain(proc)
     assert len(generated(sb, parent)) == 4
     assert len({p.title.split(" ")[0] for p in generated(sb, parent)}) == 4
+
+
+def test_usage_and_configuration_errors_are_one_line_with_their_codes(plan):
+    work, sb, keys, parent = plan
+    cases = [
+        (("--parent-page", "99999999"), 2, "--parent-page"),
+        (("--parent-page", "not a page"), 2, "--parent-page"),
+        (("--project", "acme;drop"), 2, "--project"),
+    ]
+    for args, code, named in cases:
+        proc = work.sync("jira-confluence", *args)
+        assert proc.returncode == code and named in proc.stderr, explain(proc)
+        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, explain(proc)
+    nope = work.sync("jira-confluence", "--project", "NOPE")  # Jira answers 400 or nothing: said either way
+    assert nope.returncode in (0, 78) and "NOPE" in nope.stderr and "Traceback" not in nope.stderr, explain(nope)
+    assert generated(sb, parent) == []
+    work.set(CONFLUENCE_PARENT_PAGE="")
+    proc = work.sync("jira-confluence")
+    assert proc.returncode == 78 and "CONFLUENCE_PARENT_PAGE" in proc.stderr, explain(proc)
+    assert generated(sb, parent) == []

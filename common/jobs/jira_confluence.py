@@ -15,6 +15,7 @@ apply(): the issues into the store, then per page: pending row -> POST -> linked
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -107,7 +108,6 @@ class JiraConfluenceJob(Job):
 
     def parent(self) -> Page:
         given = self.opts.parent_page or self.settings.get("CONFLUENCE_PARENT_PAGE")
-        where = "--parent-page" if self.opts.parent_page else "CONFLUENCE_PARENT_PAGE"
         if not given:
             raise ConfigError("CONFLUENCE_PARENT_PAGE", "no parent page: set it or pass --parent-page URL_OR_ID")
         try:
@@ -120,12 +120,16 @@ class JiraConfluenceJob(Job):
         if page_id is None and ref.space and ref.title:
             page_id = self.confluence.find_page(ref.space, ref.title)
         if page_id is None:
-            raise ConfigError("CONFLUENCE_PARENT_PAGE", f"{where}: no such page in Confluence (or not readable)")
+            if self.opts.parent_page:
+                raise UsageError("--parent-page: no such page in Confluence (or not readable)")
+            raise ConfigError("CONFLUENCE_PARENT_PAGE", "no such page in Confluence (or not readable)")
         try:
             return self.confluence.get_page(page_id)
         except NotFound:
+            if self.opts.parent_page:
+                raise UsageError(f"--parent-page: page {page_id} not found in Confluence (or not readable)") from None
             raise ConfigError(
-                "CONFLUENCE_PARENT_PAGE", f"{where}: page {page_id} not found in Confluence (or not readable)"
+                "CONFLUENCE_PARENT_PAGE", f"page {page_id} not found in Confluence (or not readable)"
             ) from None
 
     def epic_field(self) -> str | None:
@@ -143,6 +147,8 @@ class JiraConfluenceJob(Job):
         project = self.opts.project or self.settings.jira_project
         if not project:
             raise ConfigError("JIRA_PROJECT", "no project: set JIRA_PROJECT or pass --project KEY")
+        if self.opts.project and not re.fullmatch(r"[A-Z][A-Z0-9_]{0,254}", self.opts.project):
+            raise UsageError(f"--project: {self.opts.project[:40]!r} is not a Jira project key (ACME)")
         self.project = project
         parent = self.parent()
         if not parent.space:
@@ -181,7 +187,13 @@ class JiraConfluenceJob(Job):
             if since is not None:
                 jql += f' AND (issuetype = Epic OR updated >= "{since.strftime("%Y-%m-%d %H:%M")}")'
             self.jira.http.watch_time()
-            records = self.search(jql + " ORDER BY key", fields)
+            try:
+                records = self.search(jql + " ORDER BY key", fields)
+            except ApiError as exc:
+                if exc.status != 400:
+                    raise
+                key = "--project" if self.opts.project else "JIRA_PROJECT"
+                raise ConfigError(key, f"project {project}: Jira refused the search ({exc})") from None
             started = self.jira.http.server_time(first=True)
             if started is not None:
                 self.cursor_value = started.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -209,6 +221,8 @@ class JiraConfluenceJob(Job):
             wanted = {marker_of(epic_ids[k], project) for k in wanted_epics if k in epic_ids}
             if any(not r["epic"] and not r["data"]["epic"] for r in matched):
                 wanted.add(marker_of(None, project))
+        if not issues:
+            self.result.warnings.append(f"project {project}: Jira found no issue in it (is the key right?)")
         listed, complete = self.confluence.children_by_search(parent.id)
         if not complete:
             raise ConfigError("MAX_PAGES", f"page {parent.id}: its children were not all listed (MAX_PAGES)")

@@ -18,6 +18,7 @@ EXCERPT = 300  # characters of the epic's description shown
 TITLE_MAX = 255
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 _KEY_PART = re.compile(r"[A-Z][A-Z0-9_]*-[0-9]{1,12}")
+_ID = re.compile(r"[0-9]{1,20}")
 
 Row = dict[str, Any]
 
@@ -64,7 +65,9 @@ def issue_row(record: Mapping[str, Any], epic_field: str | None) -> Row | None:
     fields = record.get("fields") if isinstance(record.get("fields"), dict) else {}
     assert isinstance(fields, dict)
     issue_id, key = record.get("id"), record.get("key")
-    if not isinstance(issue_id, str | int) or not isinstance(key, str) or not _KEY_PART.fullmatch(key):
+    if not isinstance(issue_id, str | int) or not _ID.fullmatch(str(issue_id)):
+        return None
+    if not isinstance(key, str) or not _KEY_PART.fullmatch(key):
         return None
     kind = fields.get("issuetype") if isinstance(fields.get("issuetype"), dict) else {}
     assert isinstance(kind, dict)
@@ -74,7 +77,7 @@ def issue_row(record: Mapping[str, Any], epic_field: str | None) -> Row | None:
     if isinstance(parent, dict) and not is_epic:
         ptype = (parent.get("fields") or {}).get("issuetype") if isinstance(parent.get("fields"), dict) else None
         if isinstance(ptype, dict) and (ptype.get("name") == "Epic" or ptype.get("hierarchyLevel") == 1):
-            epic = str(parent.get("id") or "") or None
+            epic = str(parent.get("id")) if _ID.fullmatch(str(parent.get("id"))) else None
     if epic_field and not is_epic and isinstance(fields.get(epic_field), str) and fields[epic_field]:
         epic = "key:" + str(fields[epic_field])
     status = fields.get("status") if isinstance(fields.get("status"), dict) else {}
