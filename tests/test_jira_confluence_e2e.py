@@ -246,3 +246,18 @@ def test_usage_and_configuration_errors_are_one_line_with_their_codes(plan):
     proc = work.sync("jira-confluence")
     assert proc.returncode == 78 and "CONFLUENCE_PARENT_PAGE" in proc.stderr, explain(proc)
     assert generated(sb, parent) == []
+
+
+def test_a_save_by_a_person_between_listing_and_write_is_a_conflict_not_overwritten(plan):
+    work, sb, keys, parent = plan
+    assert work.sync("jira-confluence").returncode == 0
+    epic = next(k for k in keys if k)
+    sb.jira.edit(keys[epic][0], summary="Renamed in Jira")
+    page = next(p for p in generated(sb, parent) if p.title.startswith(epic + " "))
+    sb.confluence.collide_on_next_put(page.id, lambda body: body + "<p>Saved by Alice.</p>")
+    proc = work.sync("jira-confluence")
+    assert proc.returncode == 0, explain(proc)
+    assert sb.confluence.pages[page.id].body.endswith("<p>Saved by Alice.</p>")
+    assert "Renamed in Jira" not in sb.confluence.pages[page.id].body
+    conflicts = json.loads(work.sync("conflicts", "--json").stdout)
+    assert [c["target_id"] for c in conflicts] == [int(page.id)]

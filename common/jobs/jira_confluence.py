@@ -316,16 +316,7 @@ class JiraConfluenceJob(Job):
                 self.store.save_epic_page(action.origin, {**read.rows[action.origin], "version": action.page.version})
             return
         if action.kind == "conflict":
-            assert action.page is not None
-            row = read.rows[action.origin]
-            self.store.add_conflict(
-                JOB, action.origin, "page", int(action.page.id),
-                {"title": action.title, "content_hash": action.content_hash},
-                {"version": action.page.version, "title": action.page.title},
-                {"version": row.get("version"), "title": row.get("title")},
-                action.content_hash, self.run_id,
-            )  # fmt: skip
-            self.result.counts["conflicts"] += 1
+            self.conflict(action)
             return
         if action.kind == "create":
             self.create(read, action)
@@ -345,6 +336,22 @@ class JiraConfluenceJob(Job):
                 self.result.counts["unchanged"] += 1
                 return
         self.update(action)
+
+    def conflict(self, action: PageAction, detail: str = "") -> None:
+        assert action.page is not None
+        row = self.last_read.rows.get(action.origin) or self.store.epic_page(action.origin) or {}
+        self.store.add_conflict(
+            JOB, action.origin, "page", int(action.page.id),
+            {"title": action.title, "content_hash": action.content_hash},
+            {"version": action.page.version, "title": action.page.title},
+            {"version": row.get("version"), "title": row.get("title")},
+            action.content_hash, self.run_id,
+        )  # fmt: skip
+        self.result.counts["conflicts"] += 1
+        if detail:
+            self.result.warnings.append(
+                f"page {action.page.title!r} ({action.label}): conflict, {detail}; see python sync.py conflicts"
+            )
 
     def create(self, read: EpicPagesRead, action: PageAction) -> None:
         self.store.save_epic_page(action.origin, self.row(action, "pending"))
@@ -390,8 +397,9 @@ class JiraConfluenceJob(Job):
                 )
             except TitleTaken:
                 continue
-            except PageConflict:
-                self.result.fail(f"page {page.title!r} ({action.label})", "saved by someone meanwhile; next run")
+            except PageConflict:  # a person saved it since it was listed: their edit is not overwritten
+                now = self.confluence.get_page(page.id)
+                self.conflict(replace(action, page=now), "saved in Confluence while tracksync wrote it")
                 return
             self.store.save_epic_page(
                 action.origin,
