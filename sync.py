@@ -217,7 +217,7 @@ def conflicts_command(settings, as_json, job):
         table.append([c["id"], c["job"], c["source_key"], c["target_id"], human_time(c["detected_at"]), diff])
     emit_table(table, headers=["id", "job", "item", "timesheet", "detected", "differences"], empty="no open conflicts")
     if rows:
-        click.echo("settle one with: python sync.py resolve ID --keep zammad|kimai|skip", err=True)
+        click.echo("settle one with: python sync.py resolve ID --keep source|kimai|skip", err=True)
         if any(c["job"] == "confluence-jira" for c in rows):
             click.echo("(confluence-jira: python sync.py resolve ID --keep confluence|jira|skip)", err=True)
         if any(c["job"] == "jira-confluence" for c in rows):
@@ -227,15 +227,19 @@ def conflicts_command(settings, as_json, job):
 @command(
     cli,
     "resolve",
-    examples=["python sync.py resolve 3 --keep kimai", "python sync.py resolve 4 --keep zammad"],
+    examples=[
+        "python sync.py resolve 3 --keep kimai",
+        "python sync.py resolve 4 --keep zammad",
+        "python sync.py resolve 5 --keep graph",
+    ],
     json=False,
 )
 @click.argument("conflict_id", type=int)
 @click.option(
     "--keep",
-    type=click.Choice(["zammad", "kimai", "confluence", "jira", "skip"]),
+    type=click.Choice(["source", "zammad", "graph", "kimai", "confluence", "jira", "skip"]),
     required=True,
-    help="zammad: write the source's values to Kimai; kimai: keep the Kimai edit; "
+    help="source (zammad, graph: the source by name): write the source's values to Kimai; kimai: keep the Kimai edit; "
     "confluence / jira (confluence-jira, jira-confluence): the side whose state wins, written by the next run; "
     "skip: leave both",
 )
@@ -252,7 +256,7 @@ def resolve_command(settings, conflict_id, keep):
         click.echo(resolve_task_conflict(settings, conflict_id, keep))
         return
     if keep in ("confluence", "jira"):
-        raise UsageError(f"--keep {keep} settles confluence-jira conflicts only; use zammad, kimai or skip")
+        raise UsageError(f"--keep {keep} settles confluence-jira conflicts only; use source, kimai or skip")
     click.echo(resolve(settings, conflict_id, keep))
 
 
@@ -270,6 +274,7 @@ def undo_command(settings, as_json, run_id, delete_issues, dry_run):
     from common.jobs.confluence_jira_undo import undo_run
 
     result = undo_run(settings, run_id, delete_issues, dry_run or settings.read_only_mode)
+    run_summary(result.summary_line())
     if as_json:
         emit_json(result.summary())
         return result.exit_code
@@ -326,6 +331,65 @@ def webhook_command(env_file, verbose, host, port, insecure):
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     return server.serve()
+
+
+@command(
+    cli,
+    "confluence-tree",
+    examples=[
+        "python sync.py confluence-tree --parent-page 65538 --depth 2 --children 3 --tasks-per-page 5 --dry-run",
+        "python sync.py confluence-tree --parent-page 65538 --depth 3 --children 2 --jira-project ACME",
+        "python sync.py confluence-tree --parent-page 65538 --remove",
+    ],
+    settings=False,
+)
+@click.option("--parent-page", required=True, help="the page (id or URL) to build the test tree under")
+@click.option("--depth", type=int, default=2, show_default=True, help="levels of pages below the parent (1-5)")
+@click.option("--children", type=int, default=3, show_default=True, help="child pages of each page (1-10)")
+@click.option("--tasks-per-page", type=int, default=5, show_default=True, help="tasks on each page (0-50)")
+@click.option("--jira-project", default=None, help="put a Jira issue macro of an issue of this project on each page")
+@click.option("--assignee", default=None, help="whom tasks mention (Cloud: account id; DC: login); default: you")
+@click.option("--remove", is_flag=True, help="delete every test page below the parent (label tracksync-test)")
+@click.option("--dry-run", is_flag=True, help="print what would be made or removed; write nothing")
+def confluence_tree_command(
+    env_file, as_json, parent_page, depth, children, tasks_per_page, jira_project, assignee, remove, dry_run
+):
+    """Build a tree of test pages with tasks under a Confluence page (each build a new tree,
+    titled `tracksync-test TAG N.N`, labelled tracksync-test), or --remove them all (and nothing
+    else). At most 200 pages per tree."""
+    from common.ops.confluence_tree import TreeCommand
+    from common.ops.confluence_tree_plan import TreeSpec
+
+    settings = load(env_file, dry_run=dry_run)  # a dry run creates no file (no log, no store)
+    tree = TreeCommand(settings, parent_page, dry_run or bool(settings.read_only_mode))
+    if remove:
+        result = tree.remove()
+    else:
+        spec = TreeSpec(depth, children, tasks_per_page, jira_project, assignee)
+        result = tree.build(spec)
+    if as_json:
+        emit_json(result.summary())
+        return result.exit_code
+    rows = [
+        [
+            r["status"],
+            r["id"] or "",
+            r["title"],
+            *([r["parent_id"] or "", r["tasks"], r["open_tasks"]] if not remove else []),
+        ]
+        for r in result.rows
+    ]
+    headers = ["status", "page", "title", *(["parent", "tasks", "open"] if not remove else [])]
+    emit_table(rows, headers=headers, empty="no test pages below the parent" if remove else "(nothing)")
+    done = sum(1 for r in result.rows if r["status"] in ("created", "removed"))
+    verb = "removed" if remove else "created"
+    prefix = "dry run: would have " if result.dry_run else ""
+    count = len(result.rows) if result.dry_run else done
+    tag = f" (tree {result.tag})" if result.tag else ""
+    click.echo(f"{prefix}{verb} {count} page(s) below page {result.parent_id}{tag}", err=True)
+    for line in result.failures:
+        click.echo(f"failed: {line}", err=True)
+    return result.exit_code
 
 
 @command(

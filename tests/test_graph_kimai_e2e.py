@@ -364,6 +364,35 @@ def test_a_hand_edit_in_kimai_is_a_conflict_never_overwritten(gwork):
     assert parse_instant(by_marker(sb)[marker(ANN, event)][0]["end"]) == edited_end
 
 
+def test_a_conflict_settled_for_outlook_writes_outlooks_times(gwork):
+    """`resolve --keep graph` (or source) writes the event's times over the hand edit; a word
+    naming another source (zammad) is refused for a graph-kimai conflict, nothing written."""
+    import requests
+
+    sb = gwork.sandbox
+    gwork.set(GRAPH_USERS=ANN)
+    event = sb.graph.add_event(ANN, "Relaunch", at(-2, 9), at(-2, 10), categories=["Website relaunch"])
+    gwork.sync(*JOB, check_code=0)
+    sheet = by_marker(sb)[marker(ANN, event)][0]
+    answer = requests.patch(
+        f"{sb.url('kimai')}/api/timesheets/{sheet['id']}",
+        json={"description": sheet["description"] + " (edited)"},
+        headers={"Authorization": f"Bearer {sb.tokens['kimai']}"},
+        timeout=5,
+    )
+    assert answer.ok, answer.text
+    sb.graph.move_event(ANN, event["id"], at(-2, 11), at(-2, 12))
+    assert flat_summary(gwork.sync(*JOB, "--json", check_code=0))["conflicts"] == 1
+    with sqlite3.connect(gwork.db) as db:
+        [(conflict_id,)] = db.execute("SELECT id FROM conflicts WHERE resolved_at IS NULL").fetchall()
+    sb.clear_requests()
+    refused = gwork.sync("resolve", str(conflict_id), "--keep", "zammad", check_code=2)
+    assert "graph-kimai" in refused.stderr and kimai_writes(sb) == []
+    gwork.sync("resolve", str(conflict_id), "--keep", "graph", check_code=0)
+    assert len(kimai_writes(sb)) == 1
+    assert parse_instant(by_marker(sb)[marker(ANN, event)][0]["begin"]) == at(-2, 11)
+
+
 def test_the_secret_and_token_never_leak(gwork):
     sb = gwork.sandbox
     gwork.set(GRAPH_USERS=ANN)

@@ -188,6 +188,7 @@ def test_purge_needs_yes_then_removes_the_rows_and_records_one_audit_event(workd
         "item_errors": 1,
         "imports": 1,
         "import_errors": 1,
+        "graph_events": 0,
     }
     check_archive(workdir, workdir.path / result["file"])  # the archive first, then the purge
     dump = store_dump(workdir.db)
@@ -208,7 +209,15 @@ def test_purge_needs_yes_then_removes_the_rows_and_records_one_audit_event(workd
     assert not [r for r in sb.requests if r.is_write]
     again = json.loads(gdpr(workdir, "--user", BOB, "--json").stdout)["counts"]
     assert {k: v for k, v in again.items() if k.startswith("store_")} == dict.fromkeys(
-        ("store_links", "store_audit", "store_conflicts", "store_item_errors", "store_imports", "store_import_errors"),
+        (
+            "store_links",
+            "store_audit",
+            "store_conflicts",
+            "store_item_errors",
+            "store_imports",
+            "store_import_errors",
+            "store_graph_events",
+        ),
         0,
     )
 
@@ -333,3 +342,32 @@ def test_a_token_that_may_not_see_other_timesheets_does_not_put_its_own_in_the_a
         assert proc.returncode == 77, proc.stderr
         assert "view_other_timesheet" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
         assert not list(workdir.path.rglob("*.zip"))
+
+
+def test_stored_calendar_events_of_the_persons_mailbox_or_organised_by_them_are_theirs(workdir, people):
+    """graph-kimai's copy of Outlook events: an event in bob's mailbox, or one he organised in
+    another mailbox, is in his archive and goes with --purge; admin's own events stay."""
+    rows = [
+        (BOB, "AAMk-1", "Bob's planning", ADMIN),
+        (ADMIN, "AAMk-2", "Review with Bob", BOB),
+        (ADMIN, "AAMk-3", "Admin alone", ADMIN),
+    ]
+    with Store(workdir.db) as store, store.conn:
+        for mailbox, event_id, subject, organizer in rows:
+            store.conn.execute(
+                "INSERT INTO graph_events (mailbox, event_id, subject, organizer, categories, seen_at) "
+                "VALUES (?, ?, ?, ?, '[]', '2026-11-27T10:00:00Z')",
+                (mailbox, event_id, subject, organizer),
+            )
+    out = workdir.path / "bob.zip"
+    gdpr(workdir, "--user", BOB, "--out", str(out))
+    manifest, files = check_archive(workdir, out)
+    events = json.loads(files["store_graph_events.json"])
+    assert (
+        sorted(e["event_id"] for e in events) == ["AAMk-1", "AAMk-2"] and manifest["counts"]["store_graph_events"] == 2
+    )
+    result = json.loads(gdpr(workdir, "--user", BOB, "--purge", "--yes", "--json").stdout)
+    assert result["purged"]["graph_events"] == 2
+    with Store(workdir.db, readonly=True) as store:
+        left = [r[0] for r in store.conn.execute("SELECT event_id FROM graph_events")]
+    assert left == ["AAMk-3"]

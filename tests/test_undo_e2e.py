@@ -46,6 +46,8 @@ def test_undo_restores_the_pages_it_changed_and_leaves_an_edited_page_alone(atl)
         assert conn.execute("SELECT COUNT(*) FROM jira_task_issues WHERE created_run = ?", (run_id,)).fetchone()[0] == 0
         runs = conn.execute("SELECT job, params, status FROM runs ORDER BY id").fetchall()
     assert json.loads(runs[-1][1])["undo"] == run_id and runs[-1][2] == "partial"
+    logged = [ln for ln in (work.path / "tracksync.log").read_text().splitlines() if "job=undo" in ln]
+    assert len(logged) == 2 and f"undo_of={run_id} outcome=partial dry_run=no" in logged[-1]
     # repeated: nothing more is written
     sb.clear_requests()
     again = work.sync("undo", str(run_id))

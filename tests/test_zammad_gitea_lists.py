@@ -82,3 +82,16 @@ def test_listed_items_keep_only_what_the_jobs_use():
     assert sorted(mapped_issue("acme", "web", issue)) == sorted(ISSUE_FIELDS)
     with pytest.raises(ServiceUnavailable, match="acme/web"):
         mapped_issue("acme", "web", [issue])
+
+
+def test_test_connection_names_a_ticket_list_it_cannot_use_and_does_not_crash(workdir):
+    """The connection check reads one ticket of the search to try its time accountings: a ticket
+    without an id is the server's bad answer in one line (69), not a traceback."""
+    sb = workdir.sandbox
+    workdir.set(ZAMMAD_URL=sb.url("zammad"), ZAMMAD_TOKEN=sb.tokens["zammad"])
+    sb.zammad.add_time_accounting(sb.zammad.add_ticket("Ticket")["id"], 15)
+    sb.strict = False
+    tamper(sb.zammad, sb.zammad._search_tickets, lambda tickets: [{"title": t["title"]} for t in tickets])
+    proc = workdir.run("test_connection.py", "--job", "zammad-kimai")
+    assert proc.returncode == 69 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+    assert "id is missing" in proc.stdout + proc.stderr

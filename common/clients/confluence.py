@@ -294,6 +294,20 @@ class ConfluenceClient:
         saved = _v2_page(answer, with_body=False) if self.cloud else _v1_page(answer, with_body=False)
         return Page(saved.id, saved.title, saved.version, body, page.parent_id, page.space, saved.modified_at)
 
+    # -- test trees (sync.py confluence-tree) -------------------------------------------------
+    def search_pages(self, cql: str, *, with_body: bool = False) -> tuple[list[Page], bool]:
+        """The pages a CQL query finds (v1 search, both deployments): (pages, complete)."""
+        expand = "version,space,ancestors" + (",body.storage" if with_body else "")
+        items, complete = self.http.pages(
+            "rest/api/content/search",
+            {"cql": cql, "expand": expand, "limit": SEARCH_PAGE_WITH_BODY if with_body else SEARCH_PAGE},
+            max_pages=self.max_pages,
+            items=lambda body: body["results"],
+            next_url=_v1_next,
+            page_param=None,
+        )
+        return [_v1_page(item, with_body=with_body) for item in items], complete
+
     def create_page(self, space: str, parent_id: str, title: str, body: str) -> Page:
         """POST a new page under ``parent_id`` (``space``: Cloud's space id, Data Center's key).
         A POST: never resent after an unknown outcome (the caller looks for the page's marker)."""
@@ -335,6 +349,27 @@ class ConfluenceClient:
             json=[{"prefix": "global", "name": name} for name in labels],
             ok=(200,),
         )
+
+    def delete_page(self, page_id: str) -> bool:
+        """Move a page to the trash (Cloud ``DELETE /api/v2/pages/{id}``, Data Center ``DELETE
+        /rest/api/content/{id}``): True, or False when it was gone already (404)."""
+        page = _page_id(page_id)
+        path = f"api/v2/pages/{page}" if self.cloud else f"rest/api/content/{page}"
+        try:
+            self.http.request("DELETE", path, ok=(204,))
+        except NotFound:
+            return False
+        return True
+
+    def user_by_name(self, username: str) -> Record | None:
+        """A Data Center user by login name (its ``userKey`` is what a mention names), or None."""
+        if not re.fullmatch(r"[A-Za-z0-9_.:@+-]{1,128}", username):
+            return None
+        try:
+            user = self.api.get_json("rest/api/user", {"username": username}, shape=shape())
+        except NotFound:
+            return None
+        return user if isinstance(user, dict) else None
 
 
 def _title_taken(error: ApiError) -> bool:

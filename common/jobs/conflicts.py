@@ -1,7 +1,8 @@
 """Conflicts: an item changed at its source and, by a person, in Kimai since the last sync.
 `python sync.py conflicts` lists the open ones; `python sync.py resolve ID --keep ...` settles one:
 
-- source (`--keep zammad`): write the source's values to Kimai (one PATCH) and link them;
+- source (`--keep source`, or the source by name: `zammad`, `graph`): write the source's values
+  to Kimai (one PATCH) and link them;
 - target (`--keep kimai`): keep the Kimai timesheet as it is and accept it as synced;
 - skip: leave both sides as they are; the item is compared again when its source changes.
 """
@@ -17,7 +18,15 @@ from ..store import Store
 from ..store_queries import Row
 from .base import Action, ActionKind, Applier, Result, Target
 
-RESOLUTIONS = {"zammad": "source", "source": "source", "kimai": "target", "target": "target", "skip": "skip"}
+RESOLUTIONS = {
+    "zammad": "source",
+    "graph": "source",
+    "source": "source",
+    "kimai": "target",
+    "target": "target",
+    "skip": "skip",
+}
+SOURCE_WORDS = {"zammad": "zammad-kimai", "graph": "graph-kimai"}  # --keep naming the source: only its job's
 
 
 def list_conflicts(settings: Settings, job: str | None = None) -> list[Row]:
@@ -71,6 +80,11 @@ def resolve(settings: Settings, conflict_id: int, keep: str) -> str:
             f"conflict {conflict_id} was already resolved ({conflict['resolution']}) at {conflict['resolved_at']}"
         )
     job, key, target_id = conflict["job"], conflict["source_key"], conflict["target_id"]
+    if SOURCE_WORDS.get(keep, job) != job:
+        raise UsageError(
+            f"conflict {conflict_id} is one of {job}: --keep {keep} names another source; "
+            "use --keep source, kimai or skip"
+        )
     with JobLock(settings.database_path, job), Store(settings.database_path) as store:
         if resolution == "source":
             write_source_values(settings, store, conflict)

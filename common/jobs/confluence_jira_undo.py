@@ -54,6 +54,16 @@ class UndoResult:
             "failures": self.failures,
         }
 
+    def summary_line(self) -> str:
+        """The log file's line for this undo, like a run's (common/run_output.py summary_line)."""
+        counts = " ".join(f"{k}={v}" for k, v in sorted(self.counts.items()))
+        outcome = "ok" if self.exit_code == OK else "partial"
+        dry = "yes" if self.dry_run else "no"
+        return (
+            f"job=undo undo_of={self.run_id} outcome={outcome} dry_run={dry} {counts} "
+            f"run_id={self.undo_run or '-'} exit={self.exit_code}"
+        ).replace("  ", " ")
+
     def count(self, key: str) -> None:
         self.counts[key] = self.counts.get(key, 0) + 1
 
@@ -63,7 +73,9 @@ def undo_run(settings: Settings, run_id: int, delete_issues: bool = False, dry_r
     with Store(settings.database_path, readonly=True) as store:
         runs = [r for r in store.runs(JOB) if r["id"] == run_id]
     if not runs:
-        raise UsageError(f"run {run_id} is not a confluence-jira run in the store (python report.py runs lists them)")
+        raise UsageError(
+            f"run {run_id} is not a confluence-jira run in the store (python report.py history lists them)"
+        )
     result = UndoResult(run_id, dry_run)
     if dry_run:
         with Store(settings.database_path, readonly=True) as store:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
+from ..clients.shapes import get_many, shape
 from ..errors import (
     CONFIG,
     OK,
@@ -297,7 +298,7 @@ def _probe_kimai(settings: Settings, probe: Probe, step: StepRunner) -> None:
         params: dict[str, Any] = {"visible": ALL}
         if projects:
             params["projects[]"] = [str(projects[0]["id"])]
-        activities = http.get_json("activities", params)
+        activities = get_many(http, "activities", params, shape(id="id"))
         seen = (
             f"reads {len(customers)} customers, {len(projects)} projects, activities ({len(activities)} in one project)"
         )
@@ -335,7 +336,7 @@ def _probe_zammad(settings: Settings, probe: Probe, step: StepRunner) -> None:
     step("authentication", auth)
 
     def permissions() -> StepResult:
-        tickets = http.get_json("tickets/search", {"query": "*", "per_page": 1})
+        tickets = get_many(http, "tickets/search", {"query": "*", "per_page": 1}, shape(id="id"))
         types = client.activity_types()
         if tickets:
             client.time_accountings(tickets[0]["id"])

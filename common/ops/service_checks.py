@@ -234,7 +234,11 @@ def _clock_check(name: str, url: str, timeout: float) -> Check:
     machine's clock, at the midpoint of the request."""
     before = time.time()
     try:
-        response = requests.get(url, timeout=timeout, allow_redirects=False, headers={"User-Agent": USER_AGENT})
+        # only the headers are wanted: the body (whatever its size) is never read
+        response = requests.get(
+            url, timeout=timeout, allow_redirects=False, headers={"User-Agent": USER_AGENT}, stream=True
+        )
+        response.close()
     except requests.RequestException as exc:
         return fail(
             "network",

@@ -6,7 +6,8 @@ A person is an e-mail address and the Kimai user id it maps to. A store row is t
 names the e-mail anywhere (any column, any JSON value), carries their Kimai user id under a user
 key (`user`, `user_id`, ...) in its JSON, points at one of their Kimai timesheets, or is an
 audit event, conflict or failure of an item whose link is theirs (an import error: of an import
-that is theirs).
+that is theirs). Stored calendar events (graph-kimai) are theirs when the event is in their
+mailbox or they organised it.
 """
 
 from __future__ import annotations
@@ -40,12 +41,13 @@ from .store_export import csv_text, write_atomic
 FORMAT = "tracksync-gdpr-1"
 JOB = "gdpr"
 MANIFEST = "manifest.json"
-TABLES = ("links", "audit", "conflicts", "item_errors", "imports", "import_errors")
+TABLES = ("links", "audit", "conflicts", "item_errors", "imports", "import_errors", "graph_events")
 JSON_COLUMNS = {
     "links": ("data",),
     "audit": ("before", "after"),
     "conflicts": ("source_data", "target_data", "last_data"),
     "imports": ("parameters",),
+    "graph_events": ("categories",),
 }
 USER_KEYS = {"user", "users", "user_id", "userId", "kimai_user", "kimai_user_id"}
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
@@ -144,6 +146,7 @@ def find_rows(store: Store, person: Person) -> dict[str, list[Row]]:
     found["imports"] = [r for r in rows["imports"] if person.owns(r)]
     imports = {r["id"] for r in found["imports"]}
     found["import_errors"] = [r for r in rows["import_errors"] if r["import_id"] in imports or person.owns(r)]
+    found["graph_events"] = [r for r in rows["graph_events"] if person.owns(r)]  # their mailbox, or organised by them
     return found
 
 
