@@ -195,6 +195,11 @@ def conflicts_command(settings, as_json, job):
         return f"{value!r} ({zone})" if key in WALL_CLOCK_FIELDS and value else repr(value)
 
     for c in rows:
+        if c["job"] == "jira-confluence":  # a generated page a person edited
+            was, now = (c["last_data"] or {}).get("version"), (c["target_data"] or {}).get("version")
+            diff = f"page edited in Confluence: version {now}, tracksync wrote {was}"
+            table.append([c["id"], c["job"], c["source_key"], c["target_id"], human_time(c["detected_at"]), diff])
+            continue
         if c["job"] == "confluence-jira":  # a task's checkbox against its issue's status
             target = c["target_data"] or {}
             diff = f"task: confluence {c['source_data'].get('task')!r} / jira {target.get('issue_status')!r}"
@@ -215,6 +220,8 @@ def conflicts_command(settings, as_json, job):
         click.echo("settle one with: python sync.py resolve ID --keep source|kimai|skip", err=True)
         if any(c["job"] == "confluence-jira" for c in rows):
             click.echo("(confluence-jira: python sync.py resolve ID --keep confluence|jira|skip)", err=True)
+        if any(c["job"] == "jira-confluence" for c in rows):
+            click.echo("(jira-confluence: python sync.py resolve ID --keep jira|confluence|skip)", err=True)
 
 
 @command(
@@ -233,13 +240,18 @@ def conflicts_command(settings, as_json, job):
     type=click.Choice(["source", "zammad", "graph", "kimai", "confluence", "jira", "skip"]),
     required=True,
     help="source (zammad, graph: the source by name): write the source's values to Kimai; kimai: keep the Kimai edit; "
-    "confluence / jira (confluence-jira): the side whose state wins, written by the next run; skip: leave both",
+    "confluence / jira (confluence-jira, jira-confluence): the side whose state wins, written by the next run; "
+    "skip: leave both",
 )
 def resolve_command(settings, conflict_id, keep):
     """Settle one conflict (see `python sync.py conflicts`)."""
     from common.jobs.conflicts import resolve
     from common.jobs.confluence_jira_conflicts import is_confluence_jira, resolve_task_conflict
+    from common.jobs.jira_confluence_conflicts import is_jira_confluence, resolve_page_conflict
 
+    if is_jira_confluence(settings, conflict_id):
+        click.echo(resolve_page_conflict(settings, conflict_id, keep))
+        return
     if is_confluence_jira(settings, conflict_id):
         click.echo(resolve_task_conflict(settings, conflict_id, keep))
         return

@@ -340,6 +340,12 @@ KEYS = {
             "comma list of page ids or page URLs whose page trees confluence-jira reads (--page replaces them)",
         ),
         Key(
+            "CONFLUENCE_PARENT_PAGE",
+            "str",
+            None,
+            "page id or page URL under which jira-confluence keeps one page per epic (--parent-page replaces it)",
+        ),
+        Key(
             "JIRA_PROJECT",
             "str",
             None,

@@ -28,6 +28,7 @@ from typing import Any, Literal, Self
 from .errors import StoreDamaged, StoreError, StoreFull, StoreLocked
 from .logs import redact
 from .store_atlassian import StoreAtlassian
+from .store_epic_pages import StoreEpicPages
 from .store_graph import StoreGraph
 from .store_queries import Row, StoreQueries, known_table
 from .store_schema import MIGRATIONS, RUN_COUNTS, SCHEMA_VERSION  # noqa: F401 (imported from here)
@@ -204,7 +205,7 @@ def _connect(target: str | Path, store_path: Path, writable: bool, **kwargs: Any
     return conn
 
 
-class Store(StoreQueries, StoreGraph, StoreAtlassian):
+class Store(StoreQueries, StoreGraph, StoreAtlassian, StoreEpicPages):
     """Every SQL statement of tracksync lives here, in store_queries.py (reads for reports,
     exports and GDPR), store_schema.py (the migrations) or store_files.py (snapshots and WAL of
     a store file)."""

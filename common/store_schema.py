@@ -198,6 +198,34 @@ MIGRATIONS = [
     );
     CREATE INDEX confluence_page_writes_run ON confluence_page_writes(run_id);
     """,
+    # 7: jira-confluence (store_epic_pages.py): the page of each epic (pending before its create,
+    # the version and body hash last written), and the issues last read (the tables are rebuilt
+    # from them on incremental runs)
+    """
+    CREATE TABLE epic_pages (
+        origin TEXT PRIMARY KEY,         -- the marker tracksync-epic-{issue id} (tracksync-noepic-{project})
+        project TEXT NOT NULL,
+        parent_id TEXT NOT NULL,         -- the parent page it lives under
+        epic_key TEXT,
+        state TEXT NOT NULL,             -- pending (create sent), linked, gone (epic no longer in the project)
+        page_id TEXT,
+        title TEXT,
+        version INTEGER,                 -- the version tracksync last wrote (another one: a person edited it)
+        body_hash TEXT,                  -- hash of the body as written
+        content_hash TEXT,               -- hash of the generated title and body
+        run_id INTEGER,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE epic_issues (
+        issue_id TEXT PRIMARY KEY,
+        project TEXT NOT NULL,
+        issue_key TEXT NOT NULL,
+        epic_id TEXT,                    -- the epic's issue id (null: none; the issue itself when an epic)
+        data TEXT NOT NULL,              -- JSON: the fields the pages show
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX epic_issues_project ON epic_issues(project);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 RUN_COUNTS = ("created", "updated", "hidden", "deleted", "unchanged", "failed", "conflicts", "requests", "writes")
@@ -215,4 +243,6 @@ TABLES = (
     "jira_task_issues",
     "confluence_pages",
     "confluence_page_writes",
+    "epic_pages",
+    "epic_issues",
 )

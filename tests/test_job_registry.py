@@ -17,7 +17,16 @@ from common.jobs.options import Job, JobOptions, RunOptions
 from common.jobs.registry import JOBS
 from common.jobs.zammad_kimai import ZammadKimaiJob
 
-NAMES = ["gitea-kimai", "zammad-kimai", "toggl-kimai", "harvest-kimai", "csv-kimai", "graph-kimai", "confluence-jira"]
+NAMES = [
+    "gitea-kimai",
+    "zammad-kimai",
+    "toggl-kimai",
+    "harvest-kimai",
+    "csv-kimai",
+    "graph-kimai",
+    "confluence-jira",
+    "jira-confluence",
+]
 COMMON = {
     "--dry-run",
     "--full",

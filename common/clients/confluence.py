@@ -43,6 +43,10 @@ class PageConflict(ApiError):
     """409 on a page update: someone saved the page after it was read (re-read and re-apply)."""
 
 
+class TitleTaken(ApiError):
+    """400 on a page create or update: another page of the space has that title."""
+
+
 @dataclass(frozen=True)
 class Page:
     id: str
@@ -207,6 +211,25 @@ class ConfluenceClient:
         )
         return [_v1_page(item, with_body=with_body) for item in items], complete
 
+    def children_by_search(self, page_id: str, *, with_body: bool = False) -> tuple[list[tuple[Page, list[str]]], bool]:
+        """The page's direct children by one CQL listing (``parent = ID``), each with its version,
+        title and labels (and body with ``with_body``): ([(page, labels)], complete)."""
+        cql = f"parent = {_page_id(page_id)} and type = page"
+        expand = "version,space,metadata.labels" + (",body.storage" if with_body else "")
+        items, complete = self.http.pages(
+            "rest/api/content/search",
+            {"cql": cql, "expand": expand, "limit": SEARCH_PAGE_WITH_BODY if with_body else SEARCH_PAGE},
+            max_pages=self.max_pages,
+            items=lambda body: body["results"],
+            next_url=_v1_next,
+            page_param=None,
+        )
+        found = []
+        for item in items:
+            page = _v1_page(item, with_body=with_body, parent_id=page_id)
+            found.append((page, _labels(item)))
+        return found, complete
+
     def user_by_key(self, userkey: str) -> Record | None:
         """A Data Center user by the ``userKey`` of a mention (its ``username`` is the login Jira
         assigns by), or None when Confluence knows no such user."""
@@ -229,7 +252,7 @@ class ConfluenceClient:
         return _page_id(str(results[0].get("id", "")), where="GET /rest/api/content")
 
     # -- writes -----------------------------------------------------------------------------
-    def update_page(self, page: Page, body: str, message: str = "") -> Page:
+    def update_page(self, page: Page, body: str, message: str = "", title: str | None = None) -> Page:
         """PUT ``body`` as the version after ``page.version`` (the version that was read with the
         body the edits were made on). PageConflict (409) when someone saved in between."""
         page_id = _page_id(page.id)
@@ -241,7 +264,7 @@ class ConfluenceClient:
             payload: Record = {
                 "id": page_id,
                 "status": "current",
-                "title": page.title,
+                "title": title or page.title,
                 "body": {"representation": "storage", "value": body},
                 "version": version,
             }
@@ -250,7 +273,7 @@ class ConfluenceClient:
             payload = {
                 "id": page_id,
                 "type": "page",
-                "title": page.title,
+                "title": title or page.title,
                 "body": {"storage": {"value": body, "representation": "storage"}},
                 "version": version,
             }
@@ -262,6 +285,10 @@ class ConfluenceClient:
                     f"PUT /{path}: version {page.version + 1} refused (409): the page was saved meanwhile",
                     service="confluence",
                     status=409,
+                ) from None
+            if title and _title_taken(error):
+                raise TitleTaken(
+                    f"PUT /{path}: the title {title[:80]!r} is taken in the space", service="confluence", status=400
                 ) from None
             raise
         saved = _v2_page(answer, with_body=False) if self.cloud else _v1_page(answer, with_body=False)
@@ -282,17 +309,16 @@ class ConfluenceClient:
         return [_v1_page(item, with_body=with_body) for item in items], complete
 
     def create_page(self, space: str, parent_id: str, title: str, body: str) -> Page:
-        """A new page under ``parent_id``: Cloud ``POST /api/v2/pages`` (``space`` is the space
-        id), Data Center ``POST /rest/api/content`` (``space`` is the space key). A POST: never
-        retried blindly (the caller looks for the page by its title before trying again)."""
-        parent = _page_id(parent_id)
+        """POST a new page under ``parent_id`` (``space``: Cloud's space id, Data Center's key).
+        A POST: never resent after an unknown outcome (the caller looks for the page's marker)."""
+        parent_id = _page_id(parent_id)
         if self.cloud:
             path = "api/v2/pages"
             payload: Record = {
                 "spaceId": space,
                 "status": "current",
                 "title": title,
-                "parentId": parent,
+                "parentId": parent_id,
                 "body": {"representation": "storage", "value": body},
             }
         else:
@@ -301,16 +327,22 @@ class ConfluenceClient:
                 "type": "page",
                 "title": title,
                 "space": {"key": space},
-                "ancestors": [{"id": parent}],
+                "ancestors": [{"id": parent_id}],
                 "body": {"storage": {"value": body, "representation": "storage"}},
             }
-        answer = self.http.request("POST", path, json=payload, ok=(200,)).json()
-        made = _v2_page(answer, with_body=False) if self.cloud else _v1_page(answer, with_body=False)
-        return Page(made.id, made.title, made.version, body, parent, space, made.modified_at)
+        try:
+            answer = self.http.request("POST", path, json=payload, ok=(200, 201)).json()
+        except ApiError as error:
+            if _title_taken(error):
+                raise TitleTaken(
+                    f"POST /{path}: the title {title[:80]!r} is taken in the space", service="confluence", status=400
+                ) from None
+            raise
+        saved = _v2_page(answer, with_body=False) if self.cloud else _v1_page(answer, with_body=False)
+        return Page(saved.id, saved.title, saved.version, body, parent_id, space, saved.modified_at)
 
     def add_labels(self, page_id: str, labels: list[str]) -> None:
-        """Add global labels to a page (v1 ``POST /rest/api/content/{id}/label``, both
-        deployments; adding a label the page has is a no-op, so a retry is harmless)."""
+        """Add global labels to the page (adding one it has is a no-op on both deployments)."""
         self.http.request(
             "POST",
             f"rest/api/content/{_page_id(page_id)}/label",
@@ -338,6 +370,21 @@ class ConfluenceClient:
         except NotFound:
             return None
         return user if isinstance(user, dict) else None
+
+
+def _title_taken(error: ApiError) -> bool:
+    """A 400 saying another page of the space has the title (either deployment's error shape)."""
+    text = f"{error} {error.body!r}".lower()
+    return error.status == 400 and "title" in text and "already exists" in text
+
+
+def _labels(item: Any) -> list[str]:
+    metadata = item.get("metadata") if isinstance(item, dict) else None
+    labels = metadata.get("labels") if isinstance(metadata, dict) else None
+    results = labels.get("results") if isinstance(labels, dict) else None
+    if not isinstance(results, list):
+        return []
+    return [str(r["name"]) for r in results if isinstance(r, dict) and isinstance(r.get("name"), str)]
 
 
 def _page_id(value: Any, where: str = "a page id") -> str:

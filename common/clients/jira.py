@@ -167,6 +167,11 @@ class JiraClient:
             page_param=None,
         )
 
+    def fields(self) -> list[Record]:
+        """Every field (``GET /field``): Data Center's Epic Link custom field is found here by name."""
+        body = self.api.http.get_json("field")
+        return [f for f in body if isinstance(f, dict)] if isinstance(body, list) else []
+
     def transitions(self, key: str) -> list[Record]:
         """The transitions open to the issue now, each with its target status (``to``)."""
         body = self.api.get_json(f"issue/{_segment(key)}/transitions", shape=shape(transitions="list"))

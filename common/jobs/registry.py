@@ -7,6 +7,7 @@ from .csv_kimai import CsvKimaiJob
 from .gitea_kimai import GiteaKimaiJob
 from .graph_kimai import GraphKimaiJob
 from .harvest_kimai import HarvestKimaiJob
+from .jira_confluence import JiraConfluenceJob
 from .options import Job
 from .toggl_kimai import TogglKimaiJob
 from .zammad_kimai import ZammadKimaiJob
@@ -21,5 +22,6 @@ JOBS: dict[str, type[Job]] = {
         CsvKimaiJob,
         GraphKimaiJob,
         ConfluenceJiraJob,
+        JiraConfluenceJob,
     )
 }
