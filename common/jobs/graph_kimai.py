@@ -31,7 +31,7 @@ from ..errors import STOPS_RUN, ConfigError, SyncError, UsageError
 from ..graph_categories import CategoryMap
 from ..store_queries import Row
 from ..timeutil import to_kimai_local, zone
-from .base import Action, ActionKind, Applier, Result, Target
+from .base import Action, ActionKind, Applier, Target
 from .graph_plan import (
     JOB,
     TAG,
@@ -56,8 +56,6 @@ from .zammad_plan import current_fields
 
 if TYPE_CHECKING:
     from ..config import Settings
-    from ..http import RequestCounter
-    from ..store import Store
 
 log = logging.getLogger("tracksync.graph_kimai")
 
@@ -159,20 +157,13 @@ class GraphKimaiJob(Job):
             date_to=values.get("date_to"),
         )
 
-    def __init__(
-        self,
-        settings: Settings,
-        options: GraphOptions,
-        store: Store,
-        counter: RequestCounter,
-        result: Result,
-        run_id: int | None = None,
-    ) -> None:
-        self.settings, self.opts, self.store, self.result, self.run_id = settings, options, store, result, run_id
-        self.rules = rules_of(settings)
-        self.graph = GraphClient(settings, counter, options.dry_run)
-        self.kimai = KimaiClient(settings, counter, options.dry_run)
-        self.applier = Applier(JOB, store, run_id, options.workers, result, options.dry_run)
+    opts: GraphOptions
+
+    def prepare(self) -> None:
+        self.rules = rules_of(self.settings)
+        self.graph = GraphClient(self.settings, self.counter, self.opts.dry_run)
+        self.kimai = KimaiClient(self.settings, self.counter, self.opts.dry_run)
+        self.applier = Applier(JOB, self.store, self.run_id, self.opts.workers, self.result, self.opts.dry_run)
         self.now = datetime.now(UTC)
 
     # -- read ---------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from ..config import read_map
 from ..errors import ConfigError, UsageError
 from ..store_queries import Row
 from ..timeutil import parse_instant, to_kimai_local, zone
-from .base import Action, ActionKind, Applier, Result, Target
+from .base import Action, ActionKind, Applier, Target
 from .kimai_targets import (
     ContainerRef,
     Containers,
@@ -64,9 +64,7 @@ from .zammad_plan import (
 from .zammad_read import ZammadTickets
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from ..http import RequestCounter
-    from ..store import Store
+    pass
 
 log = logging.getLogger("tracksync.zammad_kimai")
 
@@ -97,26 +95,19 @@ class ZammadKimaiJob(Job):
     options = (DATE_FROM, DATE_TO)
     Options = Options
 
-    def __init__(
-        self,
-        settings: Settings,
-        options: ZammadOptions,
-        store: Store,
-        counter: RequestCounter,
-        result: Result,
-        run_id: int | None = None,
-    ) -> None:
-        self.settings, self.opts, self.store, self.result, self.run_id = settings, options, store, result, run_id
-        self.zammad = ZammadClient(settings, counter, options.dry_run)
-        self.kimai = KimaiClient(settings, counter, options.dry_run)
-        self.applier = Applier(JOB, store, run_id, options.workers, result, options.dry_run)
-        self.per_unit = minutes_per_unit(settings.zammad_time_unit)
-        self.activity_map = read_map(settings, "ZAMMAD_ACTIVITY_MAP")
-        self.user_map = read_map(settings, "ZAMMAD_USER_MAP")
+    opts: ZammadOptions
+
+    def prepare(self) -> None:
+        self.zammad = ZammadClient(self.settings, self.counter, self.opts.dry_run)
+        self.kimai = KimaiClient(self.settings, self.counter, self.opts.dry_run)
+        self.applier = Applier(JOB, self.store, self.run_id, self.opts.workers, self.result, self.opts.dry_run)
+        self.per_unit = minutes_per_unit(self.settings.zammad_time_unit)
+        self.activity_map = read_map(self.settings, "ZAMMAD_ACTIVITY_MAP")
+        self.user_map = read_map(self.settings, "ZAMMAD_USER_MAP")
         for email, user in self.user_map.items():
             if not user.isdigit():
                 raise ConfigError("ZAMMAD_USER_MAP", f"{email}: expected a Kimai user id (a number), got {user!r}")
-        self.policy = settings.zammad_conflict_policy
+        self.policy = self.settings.zammad_conflict_policy
         self.tz: ZoneInfo | None = None  # Kimai's time zone, read first by read() (or read_window)
 
     # -- read ---------------------------------------------------------------------------
