@@ -51,6 +51,7 @@ from .kimai_targets import (
     plan_source_deleted,
     ref_id,
     timesheets_by_marker,
+    write_timesheet,
 )
 from .options import CREATE_MISSING, DATE_FROM, DATE_TO, Job, JobOptions
 
@@ -411,11 +412,4 @@ class ImportJob(Job):
         ]
 
     def write(self, action: Action) -> Target:
-        if action.kind == ActionKind.CREATE:
-            return self.kimai.create_timesheet({**action.fields, "exported": False})
-        assert action.target_id is not None, "updates and deletes act on a timesheet found"
-        if action.kind == ActionKind.DELETE:
-            self.kimai.delete_timesheet(action.target_id)
-            return {"id": action.target_id}
-        assert action.keep is not None, "an update repeats the values Kimai would reset"
-        return self.kimai.update_timesheet(action.target_id, {**action.fields, **action.keep})
+        return write_timesheet(self.kimai, action, {"exported": False})
