@@ -17,7 +17,7 @@ from ..clients import Record
 from ..errors import ConfigError
 from ..store_queries import Row
 from ..timeutil import parse_instant, to_kimai_local
-from .base import Action, ActionKind, Target, content_hash
+from .base import Action, ActionKind, PlanOutcome, Target, content_hash
 from .kimai_targets import ContainerRef, KimaiState, describe_changes, plan_source_deleted, time_span
 
 if TYPE_CHECKING:
@@ -274,17 +274,13 @@ class ZammadRead:
 
 
 @dataclass
-class ZammadPlan:
+class ZammadPlan(PlanOutcome):
     """Everything run() does after reading: results to record (failures, counts, warnings), the
     entries that cannot be mapped (each fails), the container and timesheet actions, and which
     cursors to save afterwards."""
 
     tickets: list[TicketRead] = field(default_factory=list)
     complete: bool = True
-    failed: list[tuple[str, str, str | None]] = field(default_factory=list)  # result.fail(label, reason, scope)
-    counts: dict[str, int] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    unmapped: list[tuple[Action, str]] = field(default_factory=list)  # (create that cannot be made, why)
     containers: list[Action] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
     save_versions: bool = False  # each ticket's updated_at, once its entries are synced
