@@ -2,10 +2,12 @@
 which the real scripts run as subprocesses."""
 
 import os
+import random
 import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,9 +75,44 @@ class Workdir:
     def sync(self, *args, **kw):
         return self.run("sync.py", *args, **kw)
 
+    def start(self, script, *args, capture=True):
+        """Start a top-level script with this env file and return at once (its Popen), to signal or
+        kill it mid-run. `capture`: its output piped as text (read by communicate()), else dropped."""
+        output = subprocess.PIPE if capture else subprocess.DEVNULL
+        return subprocess.Popen(
+            [sys.executable, str(ROOT / script), *args, "--env-file", str(self.env_file)],
+            cwd=self.path,
+            stdout=output,
+            stderr=output,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+
+    def kill_runs(self, *args, runs=3, pause=(0.5, 1.0), seed=3):
+        """Start `sync.py *args` `runs` times, each killed with SIGKILL after a random pause (seconds,
+        within `pause`) if it is still running; returns how many were killed."""
+        rng = random.Random(seed)
+        killed = 0
+        for _ in range(runs):
+            proc = self.start("sync.py", *args, capture=False)
+            time.sleep(rng.uniform(*pause))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                killed += 1
+            proc.wait()
+        return killed
+
     @property
     def db(self):
         return self.path / "sync.db"
+
+
+def wait_for(condition, timeout=30):
+    """Poll `condition` every 10 ms until it holds; fails the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
 
 
 @pytest.fixture
