@@ -145,3 +145,21 @@ def workdir(tmp_path, sandbox):
     env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
     env_file.chmod(0o600)
     return Workdir(tmp_path, env_file, sandbox)
+
+
+@pytest.fixture
+def zwork(workdir):
+    """A work folder configured for zammad-kimai, with a global Kimai activity 'Support'."""
+    sb = workdir.sandbox
+    workdir.set(ZAMMAD_URL=sb.url("zammad"), ZAMMAD_TOKEN=sb.tokens["zammad"], ZAMMAD_DEFAULT_ACTIVITY="Support")
+    sb.kimai.add_activity("Support", None)
+    return workdir
+
+
+@pytest.fixture
+def iwork(workdir):
+    """A work folder configured for the Toggl and Harvest imports."""
+    env = workdir.sandbox.env(owner="acme")
+    keys = ("TOGGL_URL", "TOGGL_TOKEN", "TOGGL_WORKSPACE", "HARVEST_URL", "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID")
+    workdir.set(**{k: env[k] for k in keys})
+    return workdir

@@ -12,17 +12,10 @@ JOB = ["zammad-kimai"]
 
 
 @pytest.fixture
-def zwork(workdir):
-    """A work folder configured for zammad-kimai, with a global Kimai activity 'Support'."""
-    sb = workdir.sandbox
-    workdir.set(
-        ZAMMAD_URL=sb.url("zammad"),
-        ZAMMAD_TOKEN=sb.tokens["zammad"],
-        ZAMMAD_DEFAULT_ACTIVITY="Support",
-        SYNC_JOBS="zammad-kimai",
-    )
-    sb.kimai.add_activity("Support", None)
-    return workdir
+def zwork(zwork):
+    """conftest's zammad-kimai work folder, with SYNC_JOBS=zammad-kimai (run_sync.sh)."""
+    zwork.set(SYNC_JOBS="zammad-kimai")
+    return zwork
 
 
 def seed_tickets(sb, tickets=3, entries=2, organization="Acme Corp", minutes=15):
