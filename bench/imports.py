@@ -70,6 +70,13 @@ def toggl_rows(args, tmp):
     return rows
 
 
+def drop_internal(rows):
+    """Drop the columns of the measured rows that this table does not print."""
+    for row in rows:
+        for key in ("lower bound", "ratio", "hidden"):
+            row.pop(key, None)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--entries", type=int, default=20000, help="Harvest entries")
@@ -82,17 +89,13 @@ def main():
 
     with tempfile.TemporaryDirectory() as tmp:
         rows = harvest_rows(args, tmp)
-    for row in rows:
-        for key in ("lower bound", "ratio", "hidden"):
-            row.pop(key, None)
+    drop_internal(rows)
     print(f"harvest-kimai: {args.entries} entries, {args.latency_ms:g} ms latency, SYNC_WORKERS={args.workers}")
     print(tabulate(rows, headers="keys"))
     if args.toggl_entries:
         with tempfile.TemporaryDirectory() as tmp:
             toggl = toggl_rows(args, tmp)
-        for row in toggl:
-            for key in ("lower bound", "ratio", "hidden"):
-                row.pop(key, None)
+        drop_internal(toggl)
         print(f"\ntoggl-kimai: {args.toggl_entries} entries (one answer: Toggl does not page them)")
         print(tabulate(toggl, headers="keys"))
     try:
