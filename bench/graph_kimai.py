@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from harness import measure, write_env
+from harness import measure, print_table, write_env
 
 from sandbox import Sandbox
 from sandbox.seed_graph import RELAUNCH, RETAINER, bulk
@@ -127,13 +127,11 @@ def main():
         bound = unchanged + 2 + math.ceil(around / TIMESHEET_PAGE) + len(changed)
         rows.append(measure(sb, workdir, env_file, "1% changed re-run", bound, "graph-kimai", workers=args.workers))
 
-    from tabulate import tabulate
-
-    print(
+    print_table(
         f"graph-kimai: {args.mailboxes} mailboxes x {args.events} events, {args.latency_ms:g} ms latency per request; "
-        f"first run with SYNC_WORKERS=1, then SYNC_WORKERS={args.workers}"
+        f"first run with SYNC_WORKERS=1, then SYNC_WORKERS={args.workers}",
+        rows,
     )
-    print(tabulate(rows, headers="keys"))
     one, many = rows[0]["seconds"], rows[1]["seconds"]
     print(f"first run SYNC_WORKERS={args.workers} / SYNC_WORKERS=1: {many / one:.0%} of the seconds" if one else "")
 

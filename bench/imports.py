@@ -17,7 +17,7 @@ import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 
-from harness import measure, write_env
+from harness import measure, print_table, write_env
 
 from sandbox import Sandbox
 from sandbox.seed_imports import harvest_bulk, toggl_bulk
@@ -85,19 +85,17 @@ def main():
     parser.add_argument("--latency-ms", type=float, default=10)
     parser.add_argument("--workers", type=int, default=4)
     args = parser.parse_args()
-    from tabulate import tabulate
-
     with tempfile.TemporaryDirectory() as tmp:
         rows = harvest_rows(args, tmp)
     drop_internal(rows)
-    print(f"harvest-kimai: {args.entries} entries, {args.latency_ms:g} ms latency, SYNC_WORKERS={args.workers}")
-    print(tabulate(rows, headers="keys"))
+    print_table(
+        f"harvest-kimai: {args.entries} entries, {args.latency_ms:g} ms latency, SYNC_WORKERS={args.workers}", rows
+    )
     if args.toggl_entries:
         with tempfile.TemporaryDirectory() as tmp:
             toggl = toggl_rows(args, tmp)
         drop_internal(toggl)
-        print(f"\ntoggl-kimai: {args.toggl_entries} entries (one answer: Toggl does not page them)")
-        print(tabulate(toggl, headers="keys"))
+        print_table(f"\ntoggl-kimai: {args.toggl_entries} entries (one answer: Toggl does not page them)", toggl)
     try:
         from csv_import import run as csv_run
     except ImportError:
