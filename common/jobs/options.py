@@ -68,8 +68,8 @@ CREATE_MISSING = click.option(
 
 class Job(ABC):
     """A job: its read / plan / apply steps (`run` chains them), and what `sync.py` builds its
-    subcommand from. A new job declares the class attributes below, implements the three steps,
-    and gets one line in registry.py."""
+    subcommand from. A new job declares the class attributes below, makes its clients in
+    `prepare`, implements the three steps, and gets one line in registry.py."""
 
     name: ClassVar[str]  # `python sync.py NAME`, SYNC_JOBS
     summary: ClassVar[str]  # its --help line
