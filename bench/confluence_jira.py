@@ -33,7 +33,7 @@ import math
 import tempfile
 from pathlib import Path
 
-from harness import measure, write_env
+from harness import measure, print_table, write_env
 
 from common.confluence_storage import read_page
 from sandbox import Sandbox, seed_atlassian
@@ -92,13 +92,11 @@ def main():
             )
     finally:
         sb.stop()
-    from tabulate import tabulate
-
-    print(
+    print_table(
         f"confluence-jira ({args.deployment}): {args.pages} pages x {args.tasks} tasks, "
-        f"{args.latency_ms:g} ms latency per request, SYNC_WORKERS={args.workers}"
+        f"{args.latency_ms:g} ms latency per request, SYNC_WORKERS={args.workers}",
+        rows,
     )
-    print(tabulate(rows, headers="keys"))
 
 
 if __name__ == "__main__":

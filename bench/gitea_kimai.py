@@ -17,7 +17,7 @@ import random
 import tempfile
 from pathlib import Path
 
-from harness import measure, write_env
+from harness import measure, print_table, write_env
 
 from sandbox import Sandbox
 from sandbox.seed import bulk
@@ -66,13 +66,11 @@ def main():
         rows = scenario(args, args.workers, True, tmp)
         if not args.skip_serial:
             rows += scenario(args, 1, False, tmp)
-    from tabulate import tabulate
-
-    print(
+    print_table(
         f"gitea-kimai: {args.repos} repositories x {args.issues} issues (10% pull requests, 30% closed), "
-        f"{args.latency_ms:g} ms latency per request"
+        f"{args.latency_ms:g} ms latency per request",
+        rows,
     )
-    print(tabulate(rows, headers="keys"))
     if not args.skip_serial:
         print(
             f"\nfirst run with SYNC_WORKERS={args.workers} took {rows[0]['seconds'] / rows[-1]['seconds']:.0%} "

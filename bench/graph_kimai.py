@@ -20,10 +20,11 @@ import argparse
 import math
 import random
 import tempfile
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from harness import measure, write_env
+from harness import measure, print_table, write_env
 
 from sandbox import Sandbox
 from sandbox.seed_graph import RELAUNCH, RETAINER, bulk
@@ -71,6 +72,21 @@ def first_bound(args, timesheets):
     return 1 + math.ceil(args.mailboxes / USERS_PAGE) + args.mailboxes * per_mailbox + kimai
 
 
+@contextmanager
+def bench_sandbox(args):
+    """A freshly seeded sandbox at the run's latency and a work folder with its env file: (sandbox,
+    folder, env file); the sandbox is stopped afterwards."""
+    sb = prepare(args)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            workdir = Path(tmp)
+            env_file = env(sb, workdir)
+            sb.faults.configure(latency_ms=args.latency_ms)
+            yield sb, workdir, env_file
+    finally:
+        sb.stop()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mailboxes", type=int, default=50)
@@ -82,57 +98,40 @@ def main():
     mails = [f"user{n:03d}@bulk.example" for n in range(args.mailboxes)]
 
     # SYNC_WORKERS=1 first, on a sandbox of its own
-    sb = prepare(args)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            workdir = Path(tmp)
-            env_file = env(sb, workdir)
-            sb.faults.configure(latency_ms=args.latency_ms)
-            bound = first_bound(args, len(mapped_past(sb, mails)))
-            rows.append(measure(sb, workdir, env_file, "first run", bound, "graph-kimai", workers=1))
-    finally:
-        sb.stop()
+    with bench_sandbox(args) as (sb, workdir, env_file):
+        bound = first_bound(args, len(mapped_past(sb, mails)))
+        rows.append(measure(sb, workdir, env_file, "first run", bound, "graph-kimai", workers=1))
 
-    sb = prepare(args)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            workdir = Path(tmp)
-            env_file = env(sb, workdir)
-            sb.faults.configure(latency_ms=args.latency_ms)
-            past = mapped_past(sb, mails)
-            rows.append(
-                measure(
-                    sb,
-                    workdir,
-                    env_file,
-                    "first run",
-                    first_bound(args, len(past)),
-                    "graph-kimai",
-                    workers=args.workers,
-                )
+    with bench_sandbox(args) as (sb, workdir, env_file):
+        past = mapped_past(sb, mails)
+        rows.append(
+            measure(
+                sb,
+                workdir,
+                env_file,
+                "first run",
+                first_bound(args, len(past)),
+                "graph-kimai",
+                workers=args.workers,
             )
-            unchanged = 1 + math.ceil(args.mailboxes / USERS_PAGE) + args.mailboxes
-            rows.append(
-                measure(sb, workdir, env_file, "unchanged re-run", unchanged, "graph-kimai", workers=args.workers)
-            )
+        )
+        unchanged = 1 + math.ceil(args.mailboxes / USERS_PAGE) + args.mailboxes
+        rows.append(measure(sb, workdir, env_file, "unchanged re-run", unchanged, "graph-kimai", workers=args.workers))
 
-            changed = random.Random(5).sample(past, max(1, len(past) // 100))
-            for mail, event in changed:
-                sb.graph.move_event(mail, event["id"], event["start"] - timedelta(minutes=30), event["end"])
-            starts = [e["start"] for _, e in changed]
-            low, high = min(starts) - timedelta(days=7), max(starts) + timedelta(days=7)
-            around = sum(1 for _, e in past if low <= e["start"] <= high)
-            bound = unchanged + 2 + math.ceil(around / TIMESHEET_PAGE) + len(changed)
-            rows.append(measure(sb, workdir, env_file, "1% changed re-run", bound, "graph-kimai", workers=args.workers))
-    finally:
-        sb.stop()
-    from tabulate import tabulate
+        changed = random.Random(5).sample(past, max(1, len(past) // 100))
+        for mail, event in changed:
+            sb.graph.move_event(mail, event["id"], event["start"] - timedelta(minutes=30), event["end"])
+        starts = [e["start"] for _, e in changed]
+        low, high = min(starts) - timedelta(days=7), max(starts) + timedelta(days=7)
+        around = sum(1 for _, e in past if low <= e["start"] <= high)
+        bound = unchanged + 2 + math.ceil(around / TIMESHEET_PAGE) + len(changed)
+        rows.append(measure(sb, workdir, env_file, "1% changed re-run", bound, "graph-kimai", workers=args.workers))
 
-    print(
+    print_table(
         f"graph-kimai: {args.mailboxes} mailboxes x {args.events} events, {args.latency_ms:g} ms latency per request; "
-        f"first run with SYNC_WORKERS=1, then SYNC_WORKERS={args.workers}"
+        f"first run with SYNC_WORKERS=1, then SYNC_WORKERS={args.workers}",
+        rows,
     )
-    print(tabulate(rows, headers="keys"))
     one, many = rows[0]["seconds"], rows[1]["seconds"]
     print(f"first run SYNC_WORKERS={args.workers} / SYNC_WORKERS=1: {many / one:.0%} of the seconds" if one else "")
 

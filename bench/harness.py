@@ -77,3 +77,11 @@ def measure(sb, workdir, env_file, label, bound, *args, workers=4):
         "unchanged": counts["unchanged"],
         "failed": counts["failed"],
     }
+
+
+def print_table(title, rows):
+    """A benchmark's figures: its title line, then one row a measured run."""
+    from tabulate import tabulate
+
+    print(title)
+    print(tabulate(rows, headers="keys"))

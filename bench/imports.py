@@ -17,7 +17,7 @@ import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 
-from harness import measure, write_env
+from harness import measure, print_table, write_env
 
 from sandbox import Sandbox
 from sandbox.seed_imports import harvest_bulk, toggl_bulk
@@ -70,6 +70,13 @@ def toggl_rows(args, tmp):
     return rows
 
 
+def drop_internal(rows):
+    """Drop the columns of the measured rows that this table does not print."""
+    for row in rows:
+        for key in ("lower bound", "ratio", "hidden"):
+            row.pop(key, None)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--entries", type=int, default=20000, help="Harvest entries")
@@ -78,23 +85,17 @@ def main():
     parser.add_argument("--latency-ms", type=float, default=10)
     parser.add_argument("--workers", type=int, default=4)
     args = parser.parse_args()
-    from tabulate import tabulate
-
     with tempfile.TemporaryDirectory() as tmp:
         rows = harvest_rows(args, tmp)
-    for row in rows:
-        for key in ("lower bound", "ratio", "hidden"):
-            row.pop(key, None)
-    print(f"harvest-kimai: {args.entries} entries, {args.latency_ms:g} ms latency, SYNC_WORKERS={args.workers}")
-    print(tabulate(rows, headers="keys"))
+    drop_internal(rows)
+    print_table(
+        f"harvest-kimai: {args.entries} entries, {args.latency_ms:g} ms latency, SYNC_WORKERS={args.workers}", rows
+    )
     if args.toggl_entries:
         with tempfile.TemporaryDirectory() as tmp:
             toggl = toggl_rows(args, tmp)
-        for row in toggl:
-            for key in ("lower bound", "ratio", "hidden"):
-                row.pop(key, None)
-        print(f"\ntoggl-kimai: {args.toggl_entries} entries (one answer: Toggl does not page them)")
-        print(tabulate(toggl, headers="keys"))
+        drop_internal(toggl)
+        print_table(f"\ntoggl-kimai: {args.toggl_entries} entries (one answer: Toggl does not page them)", toggl)
     try:
         from csv_import import run as csv_run
     except ImportError:

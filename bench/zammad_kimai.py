@@ -23,7 +23,7 @@ import random
 import tempfile
 from pathlib import Path
 
-from harness import measure, write_env
+from harness import measure, print_table, write_env
 
 from sandbox import Sandbox
 from sandbox.seed_zammad import bulk
@@ -85,13 +85,11 @@ def main():
         bound = full + len(deleted) + gone
         label = "1% deleted --full"
         rows.append(measure(sb, workdir, env_file, label, bound, "zammad-kimai", "--full", workers=args.workers))
-    from tabulate import tabulate
-
-    print(
+    print_table(
         f"zammad-kimai: {args.tickets} tickets x {args.entries} entries, {args.latency_ms:g} ms latency per request, "
-        f"SYNC_WORKERS={args.workers}"
+        f"SYNC_WORKERS={args.workers}",
+        rows,
     )
-    print(tabulate(rows, headers="keys"))
 
 
 if __name__ == "__main__":

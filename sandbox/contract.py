@@ -41,6 +41,7 @@ import json
 import os
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -100,18 +101,9 @@ class Contract:
         self.service = service
         self._uri = f"urn:tracksync-spec:{service}"
         doc = copy.deepcopy(document)
-        if service == "gitea":
-            _allow_go_nulls(doc)
-        if service == "toggl":
-            _fix_toggl(doc)
-        if service == "zammad":
-            _fix_zammad(doc)
-        if service == "graph":
-            _fix_graph(doc)
-        if service == "jira":
-            _fix_jira(doc)
-        if service == "confluence":
-            _fix_confluence(doc)
+        fix = FIXES.get(service)
+        if fix is not None:
+            fix(doc)
         self.document = _normalise(doc, self._uri)
         self._registry = Registry().with_resource(self._uri, Resource.from_contents(self.document, DRAFT4))
         servers = self.document.get("servers") or [{"url": ""}]
@@ -480,6 +472,17 @@ def _normalise(node: Any, uri: str) -> Any:
     if "$ref" in node and node.get("nullable") is True:
         return {"anyOf": [{"$ref": node["$ref"]}, {"enum": [None]}]}
     return node
+
+
+# what each service's document needs before it can check the real answers
+FIXES: dict[str, Callable[[dict], None]] = {
+    "gitea": _allow_go_nulls,
+    "toggl": _fix_toggl,
+    "zammad": _fix_zammad,
+    "graph": _fix_graph,
+    "jira": _fix_jira,
+    "confluence": _fix_confluence,
+}
 
 
 class MultiContract:

@@ -793,15 +793,7 @@ class GraphService(Service):
             start = _parse_instant(request.arg("startDateTime"))
             end = _parse_instant(request.arg("endDateTime"))
             if start is None or end is None or end <= start:
-                return Response(
-                    400,
-                    odata_error(
-                        "ErrorInvalidParameter",
-                        "This request requires a time window specified by the query string parameters "
-                        "StartDateTime and EndDateTime.",
-                        self.clock.now(),
-                    ),
-                )
+                return self._window_required()
             state = self._start_round(user, start, end, None)
         rows = state["rows"][state["offset"] : state["offset"] + page_size]
         events = self._events[user["id"]]
@@ -845,15 +837,7 @@ class GraphService(Service):
         end = _parse_instant(request.arg("endDateTime"))
         top_text, skip_text = request.arg("$top") or "10", request.arg("$skip") or "0"
         if start is None or end is None or not top_text.isdigit() or not skip_text.isdigit():
-            return Response(
-                400,
-                odata_error(
-                    "ErrorInvalidParameter",
-                    "This request requires a time window specified by the query string parameters "
-                    "StartDateTime and EndDateTime.",
-                    self.clock.now(),
-                ),
-            )
+            return self._window_required()
         top, skip = max(int(top_text), 1), int(skip_text)
         inside = sorted(
             (
@@ -876,6 +860,17 @@ class GraphService(Service):
                 f"&$top={top}&$skip={skip + top}"
             )
         return Response(200, body)
+
+    def _window_required(self) -> Response:
+        return Response(
+            400,
+            odata_error(
+                "ErrorInvalidParameter",
+                "This request requires a time window specified by the query string parameters "
+                "StartDateTime and EndDateTime.",
+                self.clock.now(),
+            ),
+        )
 
     def _sync_state_not_found(self) -> Response:
         return Response(

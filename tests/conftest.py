@@ -2,10 +2,12 @@
 which the real scripts run as subprocesses."""
 
 import os
+import random
 import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,9 +75,44 @@ class Workdir:
     def sync(self, *args, **kw):
         return self.run("sync.py", *args, **kw)
 
+    def start(self, script, *args, capture=True):
+        """Start a top-level script with this env file and return at once (its Popen), to signal or
+        kill it mid-run. `capture`: its output piped as text (read by communicate()), else dropped."""
+        output = subprocess.PIPE if capture else subprocess.DEVNULL
+        return subprocess.Popen(
+            [sys.executable, str(ROOT / script), *args, "--env-file", str(self.env_file)],
+            cwd=self.path,
+            stdout=output,
+            stderr=output,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+
+    def kill_runs(self, *args, runs=3, pause=(0.5, 1.0), seed=3):
+        """Start `sync.py *args` `runs` times, each killed with SIGKILL after a random pause (seconds,
+        within `pause`) if it is still running; returns how many were killed."""
+        rng = random.Random(seed)
+        killed = 0
+        for _ in range(runs):
+            proc = self.start("sync.py", *args, capture=False)
+            time.sleep(rng.uniform(*pause))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                killed += 1
+            proc.wait()
+        return killed
+
     @property
     def db(self):
         return self.path / "sync.db"
+
+
+def wait_for(condition, timeout=30):
+    """Poll `condition` every 10 ms until it holds; fails the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
 
 
 @pytest.fixture
@@ -108,3 +145,21 @@ def workdir(tmp_path, sandbox):
     env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
     env_file.chmod(0o600)
     return Workdir(tmp_path, env_file, sandbox)
+
+
+@pytest.fixture
+def zwork(workdir):
+    """A work folder configured for zammad-kimai, with a global Kimai activity 'Support'."""
+    sb = workdir.sandbox
+    workdir.set(ZAMMAD_URL=sb.url("zammad"), ZAMMAD_TOKEN=sb.tokens["zammad"], ZAMMAD_DEFAULT_ACTIVITY="Support")
+    sb.kimai.add_activity("Support", None)
+    return workdir
+
+
+@pytest.fixture
+def iwork(workdir):
+    """A work folder configured for the Toggl and Harvest imports."""
+    env = workdir.sandbox.env(owner="acme")
+    keys = ("TOGGL_URL", "TOGGL_TOKEN", "TOGGL_WORKSPACE", "HARVEST_URL", "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID")
+    workdir.set(**{k: env[k] for k in keys})
+    return workdir

@@ -29,6 +29,25 @@ def clean_environ(**extra):
     return env
 
 
+def example_settings(**extra):
+    """Settings with each service the clients read at https://<service>.example.com with a test
+    token (tests answer those requests with `responses`) and the cache off; `extra` adds keys."""
+    from common.config import load_settings
+
+    services = {
+        "KIMAI": {},
+        "ZAMMAD": {},
+        "GITEA": {"GITEA_ORGANIZATION": "acme"},
+        "TOGGL": {"TOGGL_WORKSPACE": "7"},
+        "HARVEST": {"HARVEST_ACCOUNT_ID": "8"},
+    }
+    environ = {"CACHE_ENABLED": "false"}
+    for name, more in services.items():
+        environ |= {f"{name}_URL": f"https://{name.lower()}.example.com", f"{name}_TOKEN": f"{name.lower()}-secret-1"}
+        environ |= more
+    return load_settings(None, environ={**environ, **extra})
+
+
 def write_env(path, mode=0o600, **values):
     path = Path(path)
     path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))

@@ -2,6 +2,7 @@
 beside the store, and the next `backup.py` command removes what it left in BACKUP_DIR."""
 
 import os
+import shlex
 import shutil
 import sqlite3
 import subprocess
@@ -126,19 +127,27 @@ def test_a_backup_folder_that_is_a_file_is_78_naming_it(work):
     assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.skipif(shutil.which("unshare") is None or sys.platform != "linux", reason="needs unshare")
-def test_a_backup_folder_on_a_full_disk_is_74_naming_it_and_left_clean(work):
-    folder, env_file, _ = work
+NEEDS_UNSHARE = pytest.mark.skipif(shutil.which("unshare") is None or sys.platform != "linux", reason="needs unshare")
+
+
+def backup_on_full_disk(folder, *args):
+    """`backup.py ARGS` in a user namespace where `folder` is a 256 KiB tmpfs (skips the test where
+    user namespaces are not available); stdout ends with rc=<its exit code> and what is left in
+    the folder."""
     if subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode != 0:
         pytest.skip("user namespaces are not available here")
+    command = shlex.join([sys.executable, str(ROOT / "backup.py"), *map(str, args)])
+    where = shlex.quote(str(folder))
+    script = f"mount -t tmpfs -o size=256k tmpfs {where} && {command}; echo rc=$?; ls -A {where}"
+    return subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, env=clean_environ())
+
+
+@NEEDS_UNSHARE
+def test_a_backup_folder_on_a_full_disk_is_74_naming_it_and_left_clean(work):
+    folder, env_file, _ = work
     small = folder / "small"
     small.mkdir()
-    script = (
-        f"mount -t tmpfs -o size=256k tmpfs {small} && "
-        f"{sys.executable} {ROOT / 'backup.py'} create --out {small} --env-file {env_file}; "
-        f"echo rc=$?; ls -A {small}"
-    )
-    proc = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, env=clean_environ())
+    proc = backup_on_full_disk(small, "create", "--out", small, "--env-file", env_file)
     lines = proc.stderr.strip().splitlines()
     assert "rc=74" in proc.stdout, explain(proc)
     assert proc.stdout.strip().splitlines()[-1] == "rc=74", "something was left in the folder: " + proc.stdout
@@ -162,23 +171,16 @@ def test_a_killed_export_s_half_written_file_is_removed_by_the_next_export(tmp_p
     assert len(list(exports.glob("*.csv"))) == 3
 
 
-@pytest.mark.skipif(shutil.which("unshare") is None or sys.platform != "linux", reason="needs unshare")
+@NEEDS_UNSHARE
 def test_a_restore_whose_backup_folder_is_full_is_74_not_a_damaged_archive(work):
     folder, env_file, db = work
-    if subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode != 0:
-        pytest.skip("user namespaces are not available here")
     created = run("backup.py", "create", "--out", str(folder / "archives"), cwd=folder, env_file=env_file)
     assert created.returncode == 0, explain(created)
     archive = next((folder / "archives").glob("tracksync-backup-*.zip"))
     before = db.read_bytes()
     backups = folder / "backups"
     backups.mkdir()
-    script = (
-        f"mount -t tmpfs -o size=256k tmpfs {backups} && "
-        f"{sys.executable} {ROOT / 'backup.py'} restore {archive} --env-file {env_file}; "
-        f"echo rc=$?; ls -A {backups}"
-    )
-    proc = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, env=clean_environ())
+    proc = backup_on_full_disk(backups, "restore", archive, "--env-file", env_file)
     assert proc.stdout.strip().splitlines() == ["rc=74"], explain(proc)  # and nothing left in the folder
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: BACKUP_DIR {backups}: cannot be written"), proc.stderr

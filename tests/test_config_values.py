@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from ops_helpers import run
 
 from common.config import load_settings
 from common.errors import ConfigError
@@ -49,13 +50,7 @@ def test_a_key_set_twice_in_the_env_file_is_refused_with_both_lines(tmp_path):
 def test_the_script_exits_78_naming_the_key_not_1(tmp_path):
     env_file = tmp_path / "t.env"
     env_file.write_text("HTTP_TIMEOUT=nan\n")
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "sync.py"), "--env-file", str(env_file)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = run("sync.py", cwd=tmp_path, env_file=env_file, timeout=60)
     assert proc.returncode == 78 and "HTTP_TIMEOUT" in proc.stderr and "Traceback" not in proc.stderr
     assert list(tmp_path.iterdir()) == [env_file]  # nothing created for a run that cannot start
 
@@ -77,12 +72,6 @@ def test_without_an_env_file_the_missing_key_says_none_was_read(tmp_path):
 def test_a_log_file_that_cannot_be_written_is_refused_not_skipped(tmp_path, log_file):
     env_file = tmp_path / "t.env"
     env_file.write_text(f"LOG_FILE={log_file.format(tmp=tmp_path)}\nDATABASE_PATH={tmp_path}/s.db\n")
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "report.py"), "status", "--env-file", str(env_file)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = run("report.py", "status", cwd=tmp_path, env_file=env_file, timeout=60)
     assert proc.returncode == 78, proc.stderr
     assert proc.stderr.startswith("error: configuration key LOG_FILE: cannot write")

@@ -12,14 +12,6 @@ from common.store import Store
 HOUR = 3600
 
 
-@pytest.fixture
-def iwork(workdir):
-    env = workdir.sandbox.env(owner="acme")
-    keys = ("TOGGL_URL", "TOGGL_TOKEN", "TOGGL_WORKSPACE", "HARVEST_URL", "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID")
-    workdir.set(**{k: env[k] for k in keys})
-    return workdir
-
-
 def markers(sb, prefix):
     return sorted(
         (s.get("description") or "").split("\n")[0]

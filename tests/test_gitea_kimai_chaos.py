@@ -1,13 +1,9 @@
 """Crash and fault tolerance: never a duplicate, nothing missing once runs converge."""
 
-import os
 import random
 import signal
-import subprocess
-import sys
 import time
 
-from conftest import ROOT
 from gitea_helpers import assert_converged, seed
 
 
@@ -19,17 +15,6 @@ def converge(workdir, runs=6):
         if codes[-1] == 0:
             break
     return codes
-
-
-def start_sync(workdir, *args):
-    return subprocess.Popen(
-        [sys.executable, str(ROOT / "sync.py"), *args, "--env-file", str(workdir.env_file)],
-        cwd=workdir.path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
 
 
 def test_store_deleted_between_runs_links_instead_of_duplicating(workdir):
@@ -54,7 +39,7 @@ def test_sigkill_at_random_moments_then_converges(workdir):
     rng = random.Random(7)
     killed = 0
     for _ in range(4):
-        proc = start_sync(workdir)
+        proc = workdir.start("sync.py")
         time.sleep(rng.uniform(0.4, 1.0))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
@@ -87,7 +72,7 @@ def test_two_runs_started_together_one_waits_its_turn(workdir):
     sb = workdir.sandbox
     seed(sb, issues=80)
     sb.faults.configure(latency_ms=5)
-    first, second = start_sync(workdir), start_sync(workdir)
+    first, second = workdir.start("sync.py"), workdir.start("sync.py")
     codes = sorted([first.wait(), second.wait()])
     assert codes == [0, 75], (codes, first.stderr.read(), second.stderr.read())
     sb.faults.reset()

@@ -292,14 +292,6 @@ def test_throttling_and_a_token_expiring_mid_run(gwork):
 
 
 def test_sigkill_mid_run_then_converges_without_duplicates(gwork):
-    import random
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from conftest import ROOT
-
     sb = gwork.sandbox
     gwork.set(GRAPH_USERS=f"{ANN},{BOB}", SYNC_WORKERS="2")
     events = [
@@ -310,21 +302,7 @@ def test_sigkill_mid_run_then_converges_without_duplicates(gwork):
         for n in range(60)
     ]
     sb.faults.configure(latency_ms=10)
-    rng = random.Random(3)
-    killed = 0
-    for _ in range(3):
-        proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "sync.py"), *JOB, "--env-file", str(gwork.env_file)],
-            cwd=gwork.path,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(rng.uniform(0.6, 1.2))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            killed += 1
-        proc.wait()
-    assert killed >= 2
+    assert gwork.kill_runs(*JOB, pause=(0.6, 1.2)) >= 2
     sb.faults.reset()
     gwork.sync(*JOB, check_code=0)
     index = by_marker(sb)

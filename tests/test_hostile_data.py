@@ -6,39 +6,17 @@ and the message never quotes the server's text (it may hold an echoed secret).""
 
 import pytest
 import responses
+from ops_helpers import example_settings
 
 from common.clients.gitea import GiteaClient
 from common.clients.harvest import HarvestClient
 from common.clients.kimai import KimaiClient
 from common.clients.toggl import TogglClient
 from common.clients.zammad import ZammadClient
-from common.config import load_settings
 from common.errors import UNAVAILABLE
 from common.http import BadAnswer, RequestCounter
 
 SECRET = "Echoed/Secret+Value=77"
-
-
-def settings():
-    return load_settings(
-        None,
-        environ={
-            "KIMAI_URL": "https://kimai.example.com",
-            "KIMAI_TOKEN": "kimai-secret-1",
-            "ZAMMAD_URL": "https://zammad.example.com",
-            "ZAMMAD_TOKEN": "zammad-secret-1",
-            "GITEA_URL": "https://gitea.example.com",
-            "GITEA_TOKEN": "gitea-secret-1",
-            "GITEA_ORGANIZATION": "acme",
-            "TOGGL_URL": "https://toggl.example.com",
-            "TOGGL_TOKEN": "toggl-secret-1",
-            "TOGGL_WORKSPACE": "7",
-            "HARVEST_URL": "https://harvest.example.com",
-            "HARVEST_TOKEN": "harvest-secret-1",
-            "HARVEST_ACCOUNT_ID": "8",
-            "CACHE_ENABLED": "false",
-        },
-    )
 
 
 def good(kind):
@@ -143,7 +121,7 @@ def prepare(name, body):
     if client_class in PROVE:
         responses.get(PROVE[client_class][0], json=PROVE[client_class][1])
     responses.get(url, json={wrapper: body, "links": {"next": None}} if wrapper else body)
-    client = client_class(settings(), RequestCounter())
+    client = client_class(example_settings(), RequestCounter())
     if client_class in PROVE:
         client.me()  # proven: what follows is data, not a question of the address (NotTheApi, 78)
     return client, call
@@ -214,7 +192,7 @@ def test_an_object_where_the_list_belongs(name):
 def test_a_body_that_is_not_json_after_the_first_answer(body, content_type, said):
     responses.get("https://kimai.example.com/api/users/me", json={"id": 1, "username": "admin"})
     responses.get("https://kimai.example.com/api/customers", body=body, content_type=content_type)
-    client = KimaiClient(settings(), RequestCounter())
+    client = KimaiClient(example_settings(), RequestCounter())
     client.me()
     with pytest.raises(BadAnswer, match=f"kimai: GET /api/customers: .*{said}"):
         client.list_customers()
@@ -223,7 +201,7 @@ def test_a_body_that_is_not_json_after_the_first_answer(body, content_type, said
 @responses.activate
 def test_the_answer_to_a_write_is_checked_too():
     responses.post("https://kimai.example.com/api/timesheets", json={"id": "17"}, status=200)
-    client = KimaiClient(settings(), RequestCounter())
+    client = KimaiClient(example_settings(), RequestCounter())
     with pytest.raises(BadAnswer, match="kimai: POST /api/timesheets: id is text of 2 characters, not an id"):
         client.create_timesheet({"begin": "2026-11-02T08:00:00"})
 

@@ -4,13 +4,11 @@ hanging, and a stop request (SIGTERM) ends a trickled read at once."""
 
 import gzip
 import http.server
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
+from ops_helpers import run
 
 from common import http as http_module
 from common import shutdown
@@ -18,7 +16,6 @@ from common.config import load_settings
 from common.errors import Interrupted, ServiceUnavailable
 from common.http import RequestCounter, ServiceSession
 
-ROOT = Path(__file__).resolve().parents[1]
 MIB = 1024 * 1024
 
 
@@ -106,12 +103,6 @@ def test_the_sync_exits_69_in_one_line_against_a_huge_answer(server, tmp_path):
         f"KIMAI_URL={server}/huge\nKIMAI_TOKEN=kimai-token-1\nGITEA_URL={server}/huge\n"
         "GITEA_TOKEN=gitea-token-1\nGITEA_ORGANIZATION=acme\nHTTP_TIMEOUT=5\n"
     )
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "sync.py"), "--env-file", str(env_file)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run("sync.py", cwd=tmp_path, env_file=env_file, timeout=120)
     assert proc.returncode == 69, proc.stderr
     assert "larger than 64 MiB" in proc.stderr and "Traceback" not in proc.stderr

@@ -4,14 +4,12 @@ timeout, is cut off after DEADLINE_TIMEOUTS x HTTP_TIMEOUT and the run stops wit
 and retries never stretch a request past REQUEST_TIMEOUTS x HTTP_TIMEOUT, the waits included."""
 
 import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import responses
+from ops_helpers import run
 
 from common import http as http_module
 from common import shutdown
@@ -19,7 +17,6 @@ from common.config import load_settings
 from common.errors import Interrupted, RateLimited, ServiceUnavailable, UnknownOutcome
 from common.http import RequestCounter, ServiceSession
 
-ROOT = Path(__file__).resolve().parents[1]
 STEP = 0.1  # seconds between two trickled bytes: far inside any per-read timeout
 
 STATUS = b"HTTP/1.1 200 OK\r\n"
@@ -155,13 +152,7 @@ def test_the_sync_exits_69_in_one_line_against_a_trickling_server(server, tmp_pa
         f"LOG_FILE={tmp_path}/t.log\nCACHE_DIR={tmp_path}/cache\n"
     )
     started = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "sync.py"), "--env-file", str(env_file)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = run("sync.py", cwd=tmp_path, env_file=env_file, timeout=60)
     elapsed = time.monotonic() - started
     assert proc.returncode == 69, proc.stderr
     lines = proc.stderr.strip().splitlines()

@@ -13,14 +13,6 @@ from common.store import Store
 TOGGL, HARVEST = "toggl-kimai", "harvest-kimai"
 
 
-@pytest.fixture
-def iwork(workdir):
-    env = workdir.sandbox.env(owner="acme")
-    keys = ("TOGGL_URL", "TOGGL_TOKEN", "TOGGL_WORKSPACE", "HARVEST_URL", "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID")
-    workdir.set(**{k: env[k] for k in keys})
-    return workdir
-
-
 def kimai_writes(sb):
     return [(r.method, r.path) for r in sb.requests if r.service == "kimai" and r.method in ("POST", "PATCH", "DELETE")]
 

@@ -4,30 +4,9 @@ import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sync_json import flat_summary
 
 from common.store import Store
-
-
-@pytest.fixture
-def iwork(workdir):
-    sb = workdir.sandbox
-    env = sb.env(owner="acme")
-    workdir.set(
-        **{
-            k: env[k]
-            for k in (
-                "TOGGL_URL",
-                "TOGGL_TOKEN",
-                "TOGGL_WORKSPACE",
-                "HARVEST_URL",
-                "HARVEST_TOKEN",
-                "HARVEST_ACCOUNT_ID",
-            )
-        }
-    )
-    return workdir
 
 
 def by_marker(sb, prefix):

@@ -103,12 +103,10 @@ def test_the_first_pass_names_a_byte_that_is_not_utf8_and_an_empty_file(tmp_path
         file_digest(path)
 
 
-def test_harvest_pages_are_imported_as_they_come(workdir, small_batches):
+def test_harvest_pages_are_imported_as_they_come(iwork, small_batches):
     """Batches are planned and written while the next pages are still to be read (a page's last
     day waits for the next page, where it may go on), so a long window is never held whole."""
-    sb = workdir.sandbox
-    env = sb.env(owner="acme")
-    workdir.set(**{k: env[k] for k in ("HARVEST_URL", "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID")})
+    workdir, sb = iwork, iwork.sandbox
     client = sb.harvest.add_client("Globex")
     project = sb.harvest.add_project("Support contract", client["id"])
     task = sb.harvest.add_task("Support")
@@ -146,14 +144,12 @@ def test_a_harvest_page_of_another_shape_is_the_servers_fault(body):
     ]
 
 
-def test_harvest_changes_stream_and_lay_an_untimed_entrys_whole_day_out_again(workdir):
+def test_harvest_changes_stream_and_lay_an_untimed_entrys_whole_day_out_again(iwork):
     """A plain run reads the entries updated since its cursor page by page; an untimed entry that
     changed moves the untimed entries after it on its day, so that day is read whole (one window
     read over the untimed days) and its other entries follow; a timed change on another day
     needs no such read of its day."""
-    sb = workdir.sandbox
-    env = sb.env(owner="acme")
-    workdir.set(**{k: env[k] for k in ("HARVEST_URL", "HARVEST_TOKEN", "HARVEST_ACCOUNT_ID")})
+    workdir, sb = iwork, iwork.sandbox
     client = sb.harvest.add_client("Globex")
     project = sb.harvest.add_project("Support contract", client["id"])
     task = sb.harvest.add_task("Support")

@@ -3,6 +3,7 @@ ends, without sending credentials elsewhere, when the server's paging lies."""
 
 import pytest
 import responses
+from ops_helpers import example_settings
 from responses import matchers
 
 from common import paging as paging_module
@@ -216,20 +217,6 @@ def test_a_stop_request_is_honoured_between_pages():
 
 
 # -- every client's list goes through the pager -------------------------------------------------
-def client_settings(**extra):
-    return load_settings(
-        None,
-        environ={
-            "KIMAI_URL": "https://kimai.example.com",
-            "KIMAI_TOKEN": "kimai-secret-1",
-            "ZAMMAD_URL": "https://zammad.example.com",
-            "ZAMMAD_TOKEN": "zammad-secret-1",
-            "CACHE_ENABLED": "false",
-            **extra,
-        },
-    )
-
-
 @responses.activate
 def test_kimai_timesheets_without_total_pages_are_read_to_the_short_page():
     from common.clients.kimai import KimaiClient
@@ -244,7 +231,7 @@ def test_kimai_timesheets_without_total_pages_are_read_to_the_short_page():
 
     for number, body in ((1, sheets(0, 500)), (2, sheets(500, 500)), (3, sheets(1000, 3))):
         responses.get(url, json=body, match=[matchers.query_param_matcher({"page": str(number)}, strict_match=False)])
-    sheets = KimaiClient(client_settings(), RequestCounter()).list_timesheets(
+    sheets = KimaiClient(example_settings(), RequestCounter()).list_timesheets(
         "2026-01-01T00:00:00", "2026-12-31T23:59:59"
     )
     assert len(sheets) == 1003 and len(responses.calls) == 3
@@ -256,7 +243,7 @@ def test_zammad_search_that_repeats_its_page_is_stopped():
 
     responses.get("https://zammad.example.com/api/v1/tickets/search", json=items(0, 200))  # page ignored
     with pytest.raises(ServiceUnavailable, match="repeats an earlier page"):
-        ZammadClient(client_settings(), RequestCounter()).search_tickets("updated_at:>2026-01-01")
+        ZammadClient(example_settings(), RequestCounter()).search_tickets("updated_at:>2026-01-01")
     assert len(responses.calls) == 2
 
 

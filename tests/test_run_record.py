@@ -11,29 +11,10 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, wait_for
 from gitea_helpers import seed
-
-
-def start(workdir, *args):
-    return subprocess.Popen(
-        [sys.executable, str(ROOT / "sync.py"), *args, "--env-file", str(workdir.env_file)],
-        cwd=workdir.path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-
-
-def wait_for(condition, timeout=30):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 def statuses(db):
@@ -45,7 +26,7 @@ def test_a_killed_run_shows_interrupted_and_the_next_start_closes_its_row(workdi
     sb = workdir.sandbox
     seed(sb, repos=("web",), issues=80)
     sb.faults.configure(latency_ms=20)
-    proc = start(workdir, "gitea-kimai")
+    proc = workdir.start("sync.py", "gitea-kimai")
     wait_for(lambda: len(sb.kimai.activities) >= 5 or proc.poll() is not None)
     proc.kill()  # SIGKILL: no handler runs, the row stays as it was
     proc.communicate(timeout=30)
@@ -150,7 +131,7 @@ def test_a_killed_import_is_never_running_forever_in_the_import_history(workdir)
     sheet = workdir.path / "hours.csv"
     sheet.write_text("date,begin,end,project,activity,customer,description\n" + "\n".join(rows) + "\n")
     sb.faults.configure(latency_ms=25)
-    proc = start(workdir, "csv-kimai", str(sheet), "--create-missing")
+    proc = workdir.start("sync.py", "csv-kimai", str(sheet), "--create-missing")
     wait_for(lambda: len(sb.kimai.timesheets) >= 3 or proc.poll() is not None)
     proc.kill()
     proc.communicate(timeout=30)

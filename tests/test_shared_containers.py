@@ -2,9 +2,6 @@
 at the same moment create it once (the containers lock on the store, and a fresh read right
 before the create that turns it into a link), end to end; and the writer's rules in units."""
 
-import os
-import subprocess
-import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -18,21 +15,8 @@ from common.jobs.base import ActionKind, Applier, Result
 from common.jobs.kimai_targets import Containers, ContainerWriter, KimaiState
 from common.runlock import containers_lock
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 # -- end to end --------------------------------------------------------------------------------
-def start(workdir, *args):
-    return subprocess.Popen(
-        [sys.executable, os.path.join(ROOT, "sync.py"), *args, "--json", "--env-file", str(workdir.env_file)],
-        cwd=workdir.path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": ROOT},
-    )
-
-
 def test_two_jobs_needing_the_same_new_customer_and_project_at_once_create_each_once(workdir):
     sb = workdir.sandbox
     env = sb.env(owner="acme")
@@ -47,8 +31,10 @@ def test_two_jobs_needing_the_same_new_customer_and_project_at_once_create_each_
     (workdir.path / "hours.csv").write_text("\n".join([header, *rows]) + "\n")
     sb.faults.configure(latency_ms=40)  # both runs read Kimai before either creates: their windows overlap
     procs = [
-        start(workdir, "toggl-kimai", "--from", "2026-11-01", "--to", "2026-11-03", "--create-missing"),
-        start(workdir, "csv-kimai", "hours.csv", "--create-missing"),
+        workdir.start(
+            "sync.py", "toggl-kimai", "--from", "2026-11-01", "--to", "2026-11-03", "--create-missing", "--json"
+        ),
+        workdir.start("sync.py", "csv-kimai", "hours.csv", "--create-missing", "--json"),
     ]
     outcomes = [(proc.wait(120), proc.stdout.read(), proc.stderr.read()) for proc in procs]
     for proc in procs:

@@ -2,36 +2,14 @@
 flight, records them and the run as `interrupted`, frees the lock and exits 75; the next run
 carries on with exactly the rest, never a duplicate."""
 
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
-import time
 
 import pytest
-from conftest import ROOT
+from conftest import wait_for
 from gitea_helpers import assert_converged, expected_issues, seed
 
 WORKERS = 2
-
-
-def start(workdir, *args):
-    return subprocess.Popen(
-        [sys.executable, str(ROOT / "sync.py"), *args, "--env-file", str(workdir.env_file)],
-        cwd=workdir.path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-
-
-def wait_for(condition, timeout=30):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 def activity_posts(sb):
@@ -45,7 +23,7 @@ def test_a_stop_signal_mid_run_finishes_the_writes_in_flight_and_the_next_run_do
     total = len(expected_issues(sb))
     workdir.set(SYNC_WORKERS=str(WORKERS))
     sb.faults.configure(latency_ms=15)  # about 2 s of creates: the signal lands among them
-    proc = start(workdir, "gitea-kimai")
+    proc = workdir.start("sync.py", "gitea-kimai")
     wait_for(lambda: len(sb.kimai.activities) >= 20 or proc.poll() is not None)
     proc.send_signal(signum)
     at_signal = len(sb.kimai.activities)

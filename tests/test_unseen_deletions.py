@@ -13,14 +13,6 @@ from common.store import Store
 ZAMMAD = "zammad-kimai"
 
 
-@pytest.fixture
-def zwork(workdir):
-    sb = workdir.sandbox
-    workdir.set(ZAMMAD_URL=sb.url("zammad"), ZAMMAD_TOKEN=sb.tokens["zammad"], ZAMMAD_DEFAULT_ACTIVITY="Support")
-    sb.kimai.add_activity("Support", None)
-    return workdir
-
-
 def seed_ticket(sb, entries=2):
     org = sb.zammad.add_organization("Acme Corp")
     ticket = sb.zammad.add_ticket("Printer broken", organization_id=org["id"])

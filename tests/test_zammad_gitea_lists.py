@@ -42,10 +42,8 @@ def kimai_writes(sb):
     ],
     ids=["id-text", "id-too-big", "id-bool", "no-updated_at", "no-title"],
 )
-def test_a_listed_ticket_the_job_cannot_use_stops_the_run_with_69(workdir, change):
-    sb = workdir.sandbox
-    workdir.set(ZAMMAD_URL=sb.url("zammad"), ZAMMAD_TOKEN=sb.tokens["zammad"], ZAMMAD_DEFAULT_ACTIVITY="Support")
-    sb.kimai.add_activity("Support", None)
+def test_a_listed_ticket_the_job_cannot_use_stops_the_run_with_69(zwork, change):
+    workdir, sb = zwork, zwork.sandbox
     for n in range(3):
         ticket = sb.zammad.add_ticket(f"Ticket {n}")
         sb.zammad.add_time_accounting(ticket["id"], 15)

@@ -12,17 +12,10 @@ JOB = ["zammad-kimai"]
 
 
 @pytest.fixture
-def zwork(workdir):
-    """A work folder configured for zammad-kimai, with a global Kimai activity 'Support'."""
-    sb = workdir.sandbox
-    workdir.set(
-        ZAMMAD_URL=sb.url("zammad"),
-        ZAMMAD_TOKEN=sb.tokens["zammad"],
-        ZAMMAD_DEFAULT_ACTIVITY="Support",
-        SYNC_JOBS="zammad-kimai",
-    )
-    sb.kimai.add_activity("Support", None)
-    return workdir
+def zwork(zwork):
+    """conftest's zammad-kimai work folder, with SYNC_JOBS=zammad-kimai (run_sync.sh)."""
+    zwork.set(SYNC_JOBS="zammad-kimai")
+    return zwork
 
 
 def seed_tickets(sb, tickets=3, entries=2, organization="Acme Corp", minutes=15):
@@ -228,33 +221,11 @@ def test_store_deleted_and_faults_never_duplicate(zwork):
 
 
 def test_sigkill_mid_run_then_converges_without_duplicates(zwork):
-    import random
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from conftest import ROOT
-
     sb = zwork.sandbox
     seed_tickets(sb, tickets=40, entries=5)
     zwork.set(SYNC_WORKERS="2")
     sb.faults.configure(latency_ms=10)
-    rng = random.Random(3)
-    killed = 0
-    for _ in range(3):
-        proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "sync.py"), *JOB, "--env-file", str(zwork.env_file)],
-            cwd=zwork.path,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(rng.uniform(0.5, 1.0))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            killed += 1
-        proc.wait()
-    assert killed >= 2
+    assert zwork.kill_runs(*JOB, pause=(0.5, 1.0)) >= 2
     sb.faults.reset()
     zwork.sync(*JOB, check_code=0)
     assert_one_timesheet_per_entry(sb)

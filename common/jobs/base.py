@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -371,3 +371,27 @@ class Applier:
         if not self.dry_run:
             self.store.mark_failed(self.job, action.key, action.target_type, self.run_id, reason)
         self.result.fail(action.label, reason, action.scope)
+
+
+@dataclass
+class PlanOutcome:
+    """What a timesheet job's plan records before anything is sent: items that failed while read,
+    counts, warnings, and the creates that cannot be made (each fails through the applier, so its
+    link records why)."""
+
+    failed: list[tuple[str, str, str | None]] = field(default_factory=list)  # result.fail(label, reason, scope)
+    counts: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    unmapped: list[tuple[Action, str]] = field(default_factory=list)  # (create that cannot be made, why)
+
+    def record(self, result: Result, applier: Applier, uncounted: Collection[str] = ()) -> None:
+        """Into the run's result: the failures, the counts (all but `uncounted`), the warnings; the
+        unmapped creates fail through `applier`."""
+        for label, reason, scope in self.failed:
+            result.fail(label, reason, scope=scope)
+        for key, count in self.counts.items():
+            if key not in uncounted:
+                result.counts[key] += count
+        result.warnings += self.warnings
+        for action, reason in self.unmapped:
+            applier.fail(action, reason)

@@ -91,8 +91,7 @@ class ConfluenceJiraJob(TreeReading, Job):
         result: Result,
         run_id: int | None = None,
     ) -> None:
-        self.settings, self.opts, self.store, self.result, self.run_id = settings, options, store, result, run_id
-        self.counter = counter
+        super().__init__(settings, options, store, counter, result, run_id)
         self.user_map = read_map(settings, "CONFLUENCE_USER_MAP")
         self.plan_settings = Settings_(
             settings.jira_project, settings.confluence_task_style, settings.confluence_completed_tasks,

@@ -24,7 +24,7 @@ from ..clients.kimai import KimaiClient
 from ..errors import STOPS_RUN, ServiceUnavailable, SyncError
 from ..store_queries import Row
 from ..timeutil import parse_instant
-from .base import Action, ActionKind, Applier, Result, Target, content_hash
+from .base import Action, ActionKind, Applier, Target, content_hash
 from .kimai_targets import (
     ContainerRef,
     Containers,
@@ -41,8 +41,6 @@ from .options import Job, JobOptions, RunOptions
 
 if TYPE_CHECKING:
     from ..config import Settings
-    from ..http import RequestCounter
-    from ..store import Store
 
 log = logging.getLogger("tracksync.gitea_kimai")
 
@@ -237,21 +235,14 @@ class GiteaKimaiJob(Job):
         assert isinstance(options, Options)
         return replace(options, include_pulls=options.include_pulls or settings.sync_pull_requests)
 
-    def __init__(
-        self,
-        settings: Settings,
-        options: GiteaOptions,
-        store: Store,
-        counter: RequestCounter,
-        result: Result,
-        run_id: int | None = None,
-    ) -> None:
-        settings.require("GITEA_ORGANIZATION")
-        self.settings, self.opts, self.store, self.result, self.run_id = settings, options, store, result, run_id
-        self.owner = settings.gitea_organization
-        self.gitea = GiteaClient(settings, counter, options.dry_run)
-        self.kimai = KimaiClient(settings, counter, options.dry_run)
-        self.applier = Applier(JOB, store, run_id, options.workers, result, options.dry_run)
+    opts: GiteaOptions
+
+    def prepare(self) -> None:
+        self.settings.require("GITEA_ORGANIZATION")
+        self.owner = self.settings.gitea_organization
+        self.gitea = GiteaClient(self.settings, self.counter, self.opts.dry_run)
+        self.kimai = KimaiClient(self.settings, self.counter, self.opts.dry_run)
+        self.applier = Applier(JOB, self.store, self.run_id, self.opts.workers, self.result, self.opts.dry_run)
 
     # --- read: Gitea, the store, then only the Kimai state the issues to look at need
 

@@ -31,7 +31,7 @@ from ..errors import STOPS_RUN, ConfigError, SyncError, UsageError
 from ..graph_categories import CategoryMap
 from ..store_queries import Row
 from ..timeutil import to_kimai_local, zone
-from .base import Action, ActionKind, Applier, Result, Target
+from .base import Action, ActionKind, Applier, PlanOutcome, Target
 from .graph_plan import (
     JOB,
     TAG,
@@ -50,14 +50,12 @@ from .graph_plan import (
     timesheet_fields,
     utc_text,
 )
-from .kimai_targets import same_reason_for_all, timesheets_by_marker
+from .kimai_targets import same_reason_for_all, timesheets_by_marker, write_timesheet
 from .options import DATE_FROM, DATE_TO, Job, JobOptions
 from .zammad_plan import current_fields
 
 if TYPE_CHECKING:
     from ..config import Settings
-    from ..http import RequestCounter
-    from ..store import Store
 
 log = logging.getLogger("tracksync.graph_kimai")
 
@@ -107,11 +105,7 @@ class GraphRead:
 
 
 @dataclass
-class GraphPlan:
-    failed: list[tuple[str, str, str | None]] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    unmapped: list[tuple[Action, str]] = field(default_factory=list)
+class GraphPlan(PlanOutcome):
     actions: list[Action] = field(default_factory=list)
 
 
@@ -159,20 +153,13 @@ class GraphKimaiJob(Job):
             date_to=values.get("date_to"),
         )
 
-    def __init__(
-        self,
-        settings: Settings,
-        options: GraphOptions,
-        store: Store,
-        counter: RequestCounter,
-        result: Result,
-        run_id: int | None = None,
-    ) -> None:
-        self.settings, self.opts, self.store, self.result, self.run_id = settings, options, store, result, run_id
-        self.rules = rules_of(settings)
-        self.graph = GraphClient(settings, counter, options.dry_run)
-        self.kimai = KimaiClient(settings, counter, options.dry_run)
-        self.applier = Applier(JOB, store, run_id, options.workers, result, options.dry_run)
+    opts: GraphOptions
+
+    def prepare(self) -> None:
+        self.rules = rules_of(self.settings)
+        self.graph = GraphClient(self.settings, self.counter, self.opts.dry_run)
+        self.kimai = KimaiClient(self.settings, self.counter, self.opts.dry_run)
+        self.applier = Applier(JOB, self.store, self.run_id, self.opts.workers, self.result, self.opts.dry_run)
         self.now = datetime.now(UTC)
 
     # -- read ---------------------------------------------------------------------------
@@ -387,28 +374,12 @@ class GraphKimaiJob(Job):
 
     # -- apply ----------------------------------------------------------------------------
     def apply(self, plan: GraphPlan) -> None:
-        for label, reason, scope in plan.failed:
-            self.result.fail(label, reason, scope=scope)
-        for key, count in plan.counts.items():
-            if key != "events_written":
-                self.result.counts[key] += count
-        self.result.warnings += plan.warnings
-        for action, reason in plan.unmapped:
-            self.applier.fail(action, reason)
+        plan.record(self.result, self.applier, uncounted=("events_written",))
         if plan.actions:
             self.applier.execute(plan.actions, same_reason_for_all(self.write), self.reread)
 
     def write(self, action: Action) -> Target:
-        f = dict(action.fields)
-        if action.kind == ActionKind.CREATE:
-            f.update(tags=TAG, billable=True, exported=False)
-            return self.kimai.create_timesheet(f)
-        assert action.target_id is not None, "updates and deletes act on a timesheet found"
-        if action.kind == ActionKind.DELETE:
-            self.kimai.delete_timesheet(action.target_id)
-            return {"id": action.target_id}
-        assert action.keep is not None, "an update repeats the values Kimai would reset"
-        return self.kimai.update_timesheet(action.target_id, {**f, **action.keep})
+        return write_timesheet(self.kimai, action, {"tags": TAG, "billable": True, "exported": False})
 
     def reread(self, unknown: list[Action]) -> dict[str, Target]:
         return timesheets_by_marker(

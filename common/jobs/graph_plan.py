@@ -20,9 +20,9 @@ from ..graph_categories import CategoryMap
 from ..store_queries import Row
 from ..timeutil import to_kimai_local
 from ..windows_zones import windows_to_iana
-from .base import Action, ActionKind, Target, content_hash
-from .kimai_targets import describe_changes, plan_source_deleted, wall_clock
-from .zammad_plan import changed_fields
+from .base import Action, Target, content_hash
+from .kimai_targets import plan_source_deleted, wall_clock
+from .timesheet_plan import plan_synced_timesheet
 
 JOB = "graph-kimai"
 TAG = "outlook"
@@ -322,43 +322,9 @@ def plan_timesheet(
     update (moved, shortened, renamed), keep (only edited in Kimai: the edit stands) or conflict
     (changed in Outlook and in Kimai, GRAPH_CONFLICT_POLICY manual; graph-wins updates, kimai-wins
     keeps)."""
-    key, scope = wanted.key, wanted.scope
     label = f"{wanted.label} {span(desired)} {wanted.project}"
-
-    def action(kind: ActionKind, fields: dict[str, Any], **extra: Any) -> Action:
-        return Action(kind, key, "timesheet", label, scope, fields, source_hash=wanted.version, **extra)
-
-    if target is None:
-        return action(ActionKind.CREATE, desired)
-    assert current is not None, "a target comes with its current fields"
-    if current == desired:
-        linked = link and link["state"] == "synced" and link["target_id"] == target["id"]
-        linked = linked and link is not None and link["source_hash"] == wanted.version
-        return action(ActionKind.UNCHANGED if linked else ActionKind.LINK, desired, target_id=target["id"])
-    last = link["data"] if link and link.get("data") else None
-    keep = {"billable": target.get("billable", True), "exported": target.get("exported", False)}
-    if last is not None and current != last:  # a person edited the timesheet in Kimai
-        if last == desired:
-            return action(ActionKind.KEEP, current, target_id=target["id"], detail="edited in Kimai")
-        if policy == "kimai-wins":
-            return action(ActionKind.KEEP, current, target_id=target["id"], detail="changed on both sides; Kimai wins")
-        if policy == "manual":
-            return action(
-                ActionKind.CONFLICT,
-                desired,
-                target_id=target["id"],
-                before=current,
-                last=last,
-                detail=f"changed in Outlook and in Kimai ({', '.join(changed_fields(current, desired))})",
-            )
-    changed = [k for k in changed_fields(current, desired) if k != "description"]
-    return action(
-        ActionKind.UPDATE,
-        desired,
-        target_id=target["id"],
-        before=current,
-        keep=keep,
-        detail=describe_changes(current, desired, changed, zone_name) or "description changed",
+    return plan_synced_timesheet(
+        (wanted.key, label, wanted.scope), desired, wanted.version, link, target, current, policy, zone_name, "Outlook"
     )
 
 

@@ -20,13 +20,10 @@ from ..errors import ConfigError, DataError
 from ..timeutil import from_local, parse_instant, zone
 from .import_plan import ImportEntry, SourceRead, source_version
 from .import_scope import ReadScope
-from .imports import ImportJob, ImportOptions
+from .imports import ImportJob
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from ..http import RequestCounter
-    from ..store import Store
-    from .base import Result
+    pass
 
 OVERLAP = timedelta(minutes=5)  # a new cursor starts this long before the server's time
 CLOCK = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*([ap]m)?\s*$", re.I)
@@ -60,16 +57,8 @@ class HarvestKimaiJob(ImportJob):
     )
     SOURCE = "harvest"
 
-    def __init__(
-        self,
-        settings: Settings,
-        options: ImportOptions,
-        store: Store,
-        counter: RequestCounter,
-        result: Result,
-        run_id: int | None = None,
-    ) -> None:
-        super().__init__(settings, options, store, counter, result, run_id)
+    def prepare(self) -> None:
+        super().prepare()
         self.harvest = HarvestClient(self.settings, self.counter, self.opts.dry_run)
         start = clock_time(self.settings.import_day_start)
         if start is None:

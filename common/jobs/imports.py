@@ -25,7 +25,7 @@ from ..clients.kimai import KimaiClient
 from ..errors import PARTIAL, DataError
 from ..store_queries import Row
 from ..timeutil import zone
-from .base import Action, ActionKind, Applier, Result, Target
+from .base import Action, ActionKind, Applier, Target
 from .import_plan import (
     Desired,
     ImportEntry,
@@ -51,13 +51,12 @@ from .kimai_targets import (
     plan_source_deleted,
     ref_id,
     timesheets_by_marker,
+    write_timesheet,
 )
 from .options import CREATE_MISSING, DATE_FROM, DATE_TO, Job, JobOptions
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from ..http import RequestCounter
-    from ..store import Store
+    pass
 
 log = logging.getLogger("tracksync.imports")
 
@@ -103,20 +102,12 @@ class ImportJob(Job):
     options: ClassVar[tuple[Callable, ...]] = (DATE_FROM, DATE_TO, CREATE_MISSING)
     Options = Options
 
-    def __init__(
-        self,
-        settings: Settings,
-        options: ImportOptions,
-        store: Store,
-        counter: RequestCounter,
-        result: Result,
-        run_id: int | None = None,
-    ) -> None:
-        self.settings, self.opts, self.store, self.result, self.run_id = settings, options, store, result, run_id
-        self.counter = counter
-        self.kimai = KimaiClient(settings, counter, options.dry_run)
-        self.applier = Applier(self.JOB, store, run_id, options.workers, result, options.dry_run)
-        self.map = read_import_map(settings)
+    opts: ImportOptions
+
+    def prepare(self) -> None:
+        self.kimai = KimaiClient(self.settings, self.counter, self.opts.dry_run)
+        self.applier = Applier(self.JOB, self.store, self.run_id, self.opts.workers, self.result, self.opts.dry_run)
+        self.map = read_import_map(self.settings)
         self.tz: ZoneInfo | None = None  # Kimai's time zone, read first (read_zone)
         self.kimai_state: KimaiState | None = None  # read once per run, when a row needs it
         self.activities_read: set[int] = set()  # projects whose own activities were read
@@ -421,11 +412,4 @@ class ImportJob(Job):
         ]
 
     def write(self, action: Action) -> Target:
-        if action.kind == ActionKind.CREATE:
-            return self.kimai.create_timesheet({**action.fields, "exported": False})
-        assert action.target_id is not None, "updates and deletes act on a timesheet found"
-        if action.kind == ActionKind.DELETE:
-            self.kimai.delete_timesheet(action.target_id)
-            return {"id": action.target_id}
-        assert action.keep is not None, "an update repeats the values Kimai would reset"
-        return self.kimai.update_timesheet(action.target_id, {**action.fields, **action.keep})
+        return write_timesheet(self.kimai, action, {"exported": False})

@@ -452,6 +452,20 @@ def plan_source_deleted(
     )
 
 
+def write_timesheet(kimai: KimaiClient, action: Action, on_create: Mapping[str, Any]) -> Target:
+    """Send one timesheet action of a timesheet job: a create with `on_create` added to its fields
+    (its tag, billable, exported), a delete, or an update that repeats the values Kimai would reset
+    (`keep`)."""
+    if action.kind == ActionKind.CREATE:
+        return kimai.create_timesheet({**action.fields, **on_create})
+    assert action.target_id is not None, "updates and deletes act on a timesheet found"
+    if action.kind == ActionKind.DELETE:
+        kimai.delete_timesheet(action.target_id)
+        return {"id": action.target_id}
+    assert action.keep is not None, "an update repeats the values Kimai would reset"
+    return kimai.update_timesheet(action.target_id, {**action.fields, **action.keep})
+
+
 def timesheets_by_marker(
     kimai: KimaiClient,
     begins: Sequence[str],

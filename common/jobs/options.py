@@ -68,8 +68,8 @@ CREATE_MISSING = click.option(
 
 class Job(ABC):
     """A job: its read / plan / apply steps (`run` chains them), and what `sync.py` builds its
-    subcommand from. A new job declares the class attributes below, implements the three steps,
-    and gets one line in registry.py."""
+    subcommand from. A new job declares the class attributes below, makes its clients in
+    `prepare`, implements the three steps, and gets one line in registry.py."""
 
     name: ClassVar[str]  # `python sync.py NAME`, SYNC_JOBS
     summary: ClassVar[str]  # its --help line
@@ -79,6 +79,7 @@ class Job(ABC):
     services: ClassVar[tuple[str, ...]]  # the services it talks to (config.SERVICE_KEYS)
     keys: ClassVar[tuple[str, ...]] = ()  # keys it needs besides its services' own
     scheduled: ClassVar[bool] = True  # may stand in SYNC_JOBS (False: needs a file argument)
+    opts: Any  # its `Options`; each job narrows the type (`opts: GraphOptions`)
 
     @classmethod
     def required_keys(cls) -> tuple[str, ...]:
@@ -98,7 +99,6 @@ class Job(ABC):
         own = run.job_options if run.job_options is not None else cls.Options()
         return replace(own, dry_run=run.dry_run, full=run.full, workers=settings.sync_workers)
 
-    @abstractmethod
     def __init__(
         self,
         settings: Settings,
@@ -109,7 +109,14 @@ class Job(ABC):
         run_id: int | None = None,
     ) -> None:
         """How run_job makes every job: `options` is its `Options`, from `options_for`; under
-        --dry-run the store is read-only and `run_id` None."""
+        --dry-run the store is read-only and `run_id` None. A job makes its clients in `prepare`."""
+        self.settings, self.opts, self.store, self.result, self.run_id = settings, options, store, result, run_id
+        self.counter = counter
+        self.prepare()
+
+    def prepare(self) -> None:  # noqa: B027 - a job without clients of its own has nothing to prepare
+        """The job's own clients, applier and checked settings, from what __init__ keeps (settings,
+        opts, store, counter, result, run_id); a malformed setting raises ConfigError here."""
 
     def run(self) -> None:
         """Read, plan and apply once; counts, failures and warnings go to the job's Result. A job

@@ -17,13 +17,10 @@ from ..clients import Record
 from ..clients.toggl import TogglClient
 from ..timeutil import parse_instant, zone
 from .import_plan import ImportEntry, SourceRead, source_version
-from .imports import BATCH, ImportJob, ImportOptions
+from .imports import BATCH, ImportJob
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from ..http import RequestCounter
-    from ..store import Store
-    from .base import Result
+    pass
 
 OVERLAP_SECONDS = 300
 OPEN_END_DAYS = 3660  # a read open at the end (--from alone, the first plain run): Toggl needs an end_date
@@ -39,16 +36,8 @@ class TogglKimaiJob(ImportJob):
     )
     SOURCE = "toggl"
 
-    def __init__(
-        self,
-        settings: Settings,
-        options: ImportOptions,
-        store: Store,
-        counter: RequestCounter,
-        result: Result,
-        run_id: int | None = None,
-    ) -> None:
-        super().__init__(settings, options, store, counter, result, run_id)
+    def prepare(self) -> None:
+        super().prepare()
         self.toggl = TogglClient(self.settings, self.counter, self.opts.dry_run)
 
     def read_source(self) -> SourceRead:

@@ -27,7 +27,7 @@ from ..config import read_map
 from ..errors import ConfigError, UsageError
 from ..store_queries import Row
 from ..timeutil import parse_instant, to_kimai_local, zone
-from .base import Action, ActionKind, Applier, Result, Target
+from .base import Action, ActionKind, Applier, Target
 from .kimai_targets import (
     ContainerRef,
     Containers,
@@ -37,6 +37,7 @@ from .kimai_targets import (
     needs_of,
     ref_id,
     timesheets_by_marker,
+    write_timesheet,
 )
 from .options import DATE_FROM, DATE_TO, Job, JobOptions
 from .zammad_plan import (
@@ -64,9 +65,7 @@ from .zammad_plan import (
 from .zammad_read import ZammadTickets
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from ..http import RequestCounter
-    from ..store import Store
+    pass
 
 log = logging.getLogger("tracksync.zammad_kimai")
 
@@ -97,26 +96,19 @@ class ZammadKimaiJob(Job):
     options = (DATE_FROM, DATE_TO)
     Options = Options
 
-    def __init__(
-        self,
-        settings: Settings,
-        options: ZammadOptions,
-        store: Store,
-        counter: RequestCounter,
-        result: Result,
-        run_id: int | None = None,
-    ) -> None:
-        self.settings, self.opts, self.store, self.result, self.run_id = settings, options, store, result, run_id
-        self.zammad = ZammadClient(settings, counter, options.dry_run)
-        self.kimai = KimaiClient(settings, counter, options.dry_run)
-        self.applier = Applier(JOB, store, run_id, options.workers, result, options.dry_run)
-        self.per_unit = minutes_per_unit(settings.zammad_time_unit)
-        self.activity_map = read_map(settings, "ZAMMAD_ACTIVITY_MAP")
-        self.user_map = read_map(settings, "ZAMMAD_USER_MAP")
+    opts: ZammadOptions
+
+    def prepare(self) -> None:
+        self.zammad = ZammadClient(self.settings, self.counter, self.opts.dry_run)
+        self.kimai = KimaiClient(self.settings, self.counter, self.opts.dry_run)
+        self.applier = Applier(JOB, self.store, self.run_id, self.opts.workers, self.result, self.opts.dry_run)
+        self.per_unit = minutes_per_unit(self.settings.zammad_time_unit)
+        self.activity_map = read_map(self.settings, "ZAMMAD_ACTIVITY_MAP")
+        self.user_map = read_map(self.settings, "ZAMMAD_USER_MAP")
         for email, user in self.user_map.items():
             if not user.isdigit():
                 raise ConfigError("ZAMMAD_USER_MAP", f"{email}: expected a Kimai user id (a number), got {user!r}")
-        self.policy = settings.zammad_conflict_policy
+        self.policy = self.settings.zammad_conflict_policy
         self.tz: ZoneInfo | None = None  # Kimai's time zone, read first by read() (or read_window)
 
     # -- read ---------------------------------------------------------------------------
@@ -213,7 +205,7 @@ class ZammadKimaiJob(Job):
     def plan(self, read: ZammadRead) -> ZammadPlan:
         """Every action, failure, count and cursor of the run, from `read` alone."""
         selection = self.select(read.tickets, read.links, read.window, read.deleted)
-        plan = ZammadPlan(read.tickets, read.complete, warnings=list(read.warnings))
+        plan = ZammadPlan(tickets=read.tickets, complete=read.complete, warnings=list(read.warnings))
         plan.failed = [(f"ticket {i}", "not found in Zammad", None) for i in read.missing] + list(selection.failed)
         unchanged = selection.unchanged
         if read.unchanged:  # their entries are synced as they are: count them
@@ -348,13 +340,7 @@ class ZammadKimaiJob(Job):
         """Records what the read found (failures, counts, warnings), fails the entries that cannot
         be mapped, sends the plan to the applier whole (it writes the changes and records the rest:
         links, kept edits, conflicts, entries deleted in Zammad), then saves the cursors."""
-        for label, reason, scope in plan.failed:
-            self.result.fail(label, reason, scope=scope)
-        for key, count in plan.counts.items():
-            self.result.counts[key] += count
-        self.result.warnings += plan.warnings
-        for action, reason in plan.unmapped:
-            self.applier.fail(action, reason)
+        plan.record(self.result, self.applier)
         if plan.containers or plan.actions:
             ContainerWriter(self.kimai, self.settings, self.applier).apply(
                 plan.containers, plan.actions, self.write, self.reread, fresh=True
@@ -365,16 +351,7 @@ class ZammadKimaiJob(Job):
             self.save_cursor(plan.tickets, plan.complete)
 
     def write(self, action: Action) -> Target:
-        f = dict(action.fields)
-        if action.kind == ActionKind.CREATE:
-            f.update(tags=TAG, billable=True, exported=False)
-            return self.kimai.create_timesheet(f)
-        assert action.target_id is not None, "updates and deletes act on a timesheet found"
-        if action.kind == ActionKind.DELETE:
-            self.kimai.delete_timesheet(action.target_id)
-            return {"id": action.target_id}
-        assert action.keep is not None, "an update repeats the values Kimai would reset"
-        return self.kimai.update_timesheet(action.target_id, {**f, **action.keep})
+        return write_timesheet(self.kimai, action, {"tags": TAG, "billable": True, "exported": False})
 
     def reread(self, unknown: list[Action]) -> dict[str, Target]:
         return timesheets_by_marker(

@@ -17,14 +17,14 @@ from ..clients import Record
 from ..errors import ConfigError
 from ..store_queries import Row
 from ..timeutil import parse_instant, to_kimai_local
-from .base import Action, ActionKind, Target, content_hash
-from .kimai_targets import ContainerRef, KimaiState, describe_changes, plan_source_deleted, time_span
+from .base import Action, PlanOutcome, Target, content_hash
+from .kimai_targets import ContainerRef, KimaiState, plan_source_deleted, time_span
+from .timesheet_plan import plan_synced_timesheet
 
 if TYPE_CHECKING:
     from ..config import Settings
 
 DEFAULT_CUSTOMER = "Zammad"
-COMPARED = ("begin", "end", "project", "activity", "description", "user")
 ENTRY_MARKER = re.compile(r"^zammad:ticket/(\d+)/time/(\d+)$")
 
 Window = tuple[datetime, datetime]  # --from/--to as instants: [from, to)
@@ -98,10 +98,6 @@ def current_fields(timesheet: Target, tz: tzinfo, with_user: bool) -> dict[str, 
     return fields
 
 
-def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
-    return [k for k in COMPARED if k in after and before.get(k) != after.get(k)]
-
-
 def plan_entry(
     key: str,
     label: str,
@@ -119,101 +115,18 @@ def plan_entry(
     that timesheet as fields; `link` what the store remembers (the fields last written);
     `version` the hash of the entry as Zammad has it now; `needs` the planned project whose id
     `desired` takes once it is created."""
-    action = _plan_entry(key, label, desired, version, link, target, current, policy, scope, zone_name, needs)
-    action.source_hash = version
-    return action
-
-
-def _plan_entry(
-    key: str,
-    label: str,
-    desired: dict[str, Any],
-    version: str,
-    link: Row | None,
-    target: Target | None,
-    current: dict[str, Any] | None,
-    policy: str,
-    scope: str,
-    zone_name: str,
-    needs: dict[str, Action] | None,
-) -> Action:
-    if target is None:
-        return Action(
-            ActionKind.CREATE,
-            key,
-            "timesheet",
-            label,
-            scope,
-            desired,
-            needs=needs,
-            detail=time_span(desired["begin"], desired["end"], zone_name),
-        )
-    assert current is not None, "a target comes with its current fields"
-    if current == desired and not needs:
-        linked = (
-            link and link["state"] == "synced" and link["target_id"] == target["id"] and link["source_hash"] == version
-        )
-        return Action(
-            ActionKind.UNCHANGED if linked else ActionKind.LINK,
-            key,
-            "timesheet",
-            label,
-            scope,
-            desired,
-            target_id=target["id"],
-        )
-    last = link["data"] if link and link.get("data") else None
-    edited_in_kimai = last is not None and current != last
-    keep = {"billable": target.get("billable", True), "exported": target.get("exported", False)}
-    if edited_in_kimai:
-        if last == desired:  # only Kimai changed: a person's edit stands
-            return Action(
-                ActionKind.KEEP,
-                key,
-                "timesheet",
-                label,
-                scope,
-                current,
-                target_id=target["id"],
-                detail="edited in Kimai",
-            )
-        if policy == "kimai-wins":
-            return Action(
-                ActionKind.KEEP,
-                key,
-                "timesheet",
-                label,
-                scope,
-                current,
-                target_id=target["id"],
-                detail="changed on both sides; Kimai wins",
-            )
-        if policy == "manual":
-            return Action(
-                ActionKind.CONFLICT,
-                key,
-                "timesheet",
-                label,
-                scope,
-                desired,
-                target_id=target["id"],
-                before=current,
-                last=last,
-                detail=f"changed in Zammad and in Kimai ({', '.join(changed_fields(current, desired))})",
-            )
-    changed = [k for k in changed_fields(current, desired) if k != "description"]
-    return Action(
-        ActionKind.UPDATE,
-        key,
-        "timesheet",
-        label,
-        scope,
+    return plan_synced_timesheet(
+        (key, label, scope),
         desired,
-        target_id=target["id"],
-        before=current,
-        keep=keep,
-        needs=needs,
-        detail=describe_changes(current, desired, changed, zone_name, needs) or "description changed",
+        version,
+        link,
+        target,
+        current,
+        policy,
+        zone_name,
+        "Zammad",
+        needs,
+        time_span(desired["begin"], desired["end"], zone_name),
     )
 
 
@@ -274,17 +187,13 @@ class ZammadRead:
 
 
 @dataclass
-class ZammadPlan:
+class ZammadPlan(PlanOutcome):
     """Everything run() does after reading: results to record (failures, counts, warnings), the
     entries that cannot be mapped (each fails), the container and timesheet actions, and which
     cursors to save afterwards."""
 
     tickets: list[TicketRead] = field(default_factory=list)
     complete: bool = True
-    failed: list[tuple[str, str, str | None]] = field(default_factory=list)  # result.fail(label, reason, scope)
-    counts: dict[str, int] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    unmapped: list[tuple[Action, str]] = field(default_factory=list)  # (create that cannot be made, why)
     containers: list[Action] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
     save_versions: bool = False  # each ticket's updated_at, once its entries are synced
