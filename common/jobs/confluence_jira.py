@@ -26,7 +26,7 @@ from ..clients.jira import JiraClient
 from ..config import read_map
 from ..confluence_storage import StorageFormatError, Task, TaskEdit, apply_edits, read_page
 from ..errors import STOPS_RUN, SyncError
-from .base import ActionKind, Applier, Result
+from .base import ActionKind, Applier
 from .confluence_jira_issues import IssueCreator
 from .confluence_jira_plan import (
     JOB,
@@ -44,9 +44,7 @@ from .confluence_jira_read import TreeReading
 from .options import Job, JobOptions
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from ..http import RequestCounter
-    from ..store import Store
+    pass
 
 log = logging.getLogger("tracksync.confluence_jira")
 
@@ -82,16 +80,10 @@ class ConfluenceJiraJob(TreeReading, Job):
     options = (PAGE_OPTION,)
     Options = Options
 
-    def __init__(
-        self,
-        settings: Settings,
-        options: ConfluenceJiraOptions,
-        store: Store,
-        counter: RequestCounter,
-        result: Result,
-        run_id: int | None = None,
-    ) -> None:
-        super().__init__(settings, options, store, counter, result, run_id)
+    opts: ConfluenceJiraOptions
+
+    def prepare(self) -> None:
+        settings = self.settings
         self.user_map = read_map(settings, "CONFLUENCE_USER_MAP")
         self.plan_settings = Settings_(
             settings.jira_project, settings.confluence_task_style, settings.confluence_completed_tasks,

@@ -25,7 +25,7 @@ from .. import shutdown
 from ..clients.confluence import ConfluenceClient, Page, PageConflict, TitleTaken, confluence_client, page_ref
 from ..clients.jira import JiraClient, atlassian_deployment, jira_client, jql_string
 from ..errors import STOPS_RUN, ApiError, ConfigError, NotFound, SyncError, UnknownOutcome, UsageError
-from .base import Action, ActionKind, Result
+from .base import Action, ActionKind
 from .confluence_jira_read import _since, _zone
 from .jira_confluence_body import issue_row, marker_of, unique_title
 from .jira_confluence_plan import (
@@ -39,9 +39,7 @@ from .jira_confluence_plan import (
 from .options import Job, JobOptions
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from ..http import RequestCounter
-    from ..store import Store
+    pass
 
 log = logging.getLogger("tracksync.jira_confluence")
 
@@ -80,17 +78,9 @@ class JiraConfluenceJob(Job):
     )
     Options = JiraConfluenceOptions
 
-    def __init__(
-        self,
-        settings: Settings,
-        options: JiraConfluenceOptions,
-        store: Store,
-        counter: RequestCounter,
-        result: Result,
-        run_id: int | None = None,
-    ) -> None:
-        self.settings, self.opts, self.store, self.result, self.run_id = settings, options, store, result, run_id
-        self.counter = counter
+    opts: JiraConfluenceOptions
+
+    def prepare(self) -> None:
         self.jira: JiraClient
         self.confluence: ConfluenceClient
         self.project = ""
