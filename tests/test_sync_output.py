@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT
 from gitea_helpers import seed
 from sync_json import job_summary, sync_document
-from test_imports_e2e import iwork, utc  # noqa: F401 (iwork: fixture)
+from test_imports_e2e import utc
 from test_zammad_kimai_e2e import JOB as ZAMMAD
 from test_zammad_kimai_e2e import kimai_api, seed_tickets, zwork  # noqa: F401 (zwork: fixture)
 
@@ -376,13 +376,13 @@ def test_quiet_keeps_a_warning_of_an_unchanged_run_in_the_log_file(workdir):
 def test_a_sigterm_stopped_run_is_interrupted_in_json_and_prints_only_its_error(workdir):
     import signal
 
-    from test_signals import start, wait_for
+    from conftest import wait_for
 
     sb = workdir.sandbox
     seed(sb, repos=("web",), issues=150)
     workdir.set(SYNC_WORKERS="2")
     sb.faults.configure(latency_ms=15)
-    proc = start(workdir, "gitea-kimai", "--json")
+    proc = workdir.start("sync.py", "gitea-kimai", "--json")
     wait_for(lambda: len(sb.kimai.activities) >= 10 or proc.poll() is not None)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
@@ -391,7 +391,7 @@ def test_a_sigterm_stopped_run_is_interrupted_in_json_and_prints_only_its_error(
     assert data["exit_code"] == 75 and data["jobs"][0]["outcome"] == "interrupted"
     assert data["jobs"][0]["counts"]["created"] > 0  # what was done before the stop is counted
     sb.faults.configure(latency_ms=15)
-    proc = start(workdir, "gitea-kimai", "--full")
+    proc = workdir.start("sync.py", "gitea-kimai", "--full")
     wait_for(lambda: len(sb.kimai.activities) >= 20 or proc.poll() is not None)
     time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
