@@ -80,15 +80,6 @@ class StoreAtlassian:
             sent = self.conn.execute("SELECT sent_at FROM jira_task_issues WHERE origin = ?", (origin,)).fetchone()
         return str(sent[0])
 
-    def restart_pending(self, origin: str) -> None:
-        """A pending create whose issue never appeared within the lag: the next send starts the
-        clock again."""
-        with self.conn:
-            self.conn.execute(
-                "UPDATE jira_task_issues SET sent_at = NULL, updated_at = ? WHERE origin = ? AND state = 'pending'",
-                (_now(), origin),
-            )
-
     def save_issue_link(self, origin: str, values: Mapping[str, Any]) -> None:
         """Insert or update a task's row (state linked unless given), sent_at cleared."""
         data = {"state": "linked", "sent_at": None, **values}

@@ -160,10 +160,3 @@ class StoreGraph:
         return {
             row["source_key"]: {**dict(row), "data": json.loads(row["data"]) if row["data"] else None} for row in rows
         }
-
-    def clear_graph_delta(self, mailbox: str) -> None:
-        """Forget the mailbox's delta link (the next read starts a new round)."""
-        with self.conn:
-            self.conn.execute(
-                "DELETE FROM cursors WHERE job = ? AND scope = ?", (GRAPH_JOB, DELTA_SCOPE + mailbox.lower())
-            )

@@ -57,15 +57,13 @@ def test_event_window_and_mailbox_filters(tmp_path):
         ]
 
 
-def test_delta_state_is_saved_with_the_events_and_can_be_cleared(tmp_path):
+def test_delta_state_is_saved_with_the_events(tmp_path):
     with Store(tmp_path / "s.db") as store:
         assert store.graph_delta("ann@acme.example") is None
         state = {"link": "https://graph.example/delta?$deltatoken=x", "start": "2026-08-05", "end": "2026-12-03"}
         store.save_graph_events("ann@acme.example", [event("A")], delta=state)
         assert store.graph_delta("ANN@acme.example") == state
         assert store.cursor("graph-kimai", "delta:ann@acme.example")
-        store.clear_graph_delta("ann@acme.example")
-        assert store.graph_delta("ann@acme.example") is None
         store.set_cursor("graph-kimai", "delta:ann@acme.example", "not json")
         assert store.graph_delta("ann@acme.example") is None
 

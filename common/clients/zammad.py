@@ -63,9 +63,6 @@ class ZammadClient:
         )
         return many(self.http, f"GET {self.http.path_of('tickets/search')}", tickets, TICKET), complete
 
-    def get_ticket(self, ticket_id: int) -> Record:
-        return get_one(self.http, f"tickets/{ticket_id}", {"expand": "true"}, TICKET)
-
     def find_ticket(self, ticket_id: int) -> tuple[str, Record | None]:
         """Whether a ticket still exists: ("present", the ticket), ("deleted", None) when Zammad
         answers 404 with its own error body (proof the ticket is gone), ("hidden", None) when it
