@@ -92,6 +92,16 @@ class ProblemPrinter:
             self._stream.flush()
 
 
+def graph_demo_targets(sandbox: Sandbox) -> dict[str, str]:
+    """What graph-kimai needs in Kimai to place the demo's Outlook events, and the keys that map
+    them: the projects their categories name and a global activity "Meeting"."""
+    customer = sandbox.kimai.add_customer("Outlook calendars")
+    for project in ("Website relaunch", "Support retainer"):
+        sandbox.kimai.add_project(project, customer["id"])
+    sandbox.kimai.add_activity("Meeting", None)
+    return {"GRAPH_CATEGORY_MAP": "Website relaunch=Website relaunch", "GRAPH_DEFAULT_ACTIVITY": "Meeting"}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     stop = threading.Event()
@@ -115,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             "confluence": args.confluence_port,
         },
     )
+    extra_env: dict[str, str] = {}
     if args.seed == "demo":
         seed.demo(sandbox)
         seed_imports.toggl_demo(sandbox)
@@ -122,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         seed_zammad.demo(sandbox)
         seed_graph.demo(sandbox)
         sandbox.kimai.add_activity("Support", None)  # the global activity the demo maps Zammad time to
+        extra_env.update(graph_demo_targets(sandbox))
         if args.atlassian != "off":
             seed_atlassian.demo(sandbox)
     elif args.seed == "bulk":
@@ -148,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sandbox: cannot start: cannot listen on 127.0.0.1: {error.strerror or error}", file=sys.stderr)
         return 69
     try:
-        env_text = "".join(f"{key}={value}\n" for key, value in sandbox.env().items())
+        env_text = "".join(f"{key}={value}\n" for key, value in {**sandbox.env(), **extra_env}.items())
         sys.stdout.write(env_text)
         sys.stdout.flush()
         if args.env_out:

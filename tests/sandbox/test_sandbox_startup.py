@@ -4,9 +4,11 @@ that breaks while serving answers 500 naming itself and is listed in ``failures`
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -105,3 +107,36 @@ def test_a_contract_that_breaks_during_a_check_is_a_failure_not_a_dropped_connec
         assert answer.status_code == 500 and answer.text.startswith("sandbox failure in the gitea stand-in: ")
         (failure,) = sandbox.failures
         assert failure.startswith("gitea GET /api/v1/version: sandbox error: ") and "Nope" in failure
+
+
+def test_python_m_sandbox_demo_env_lets_graph_kimai_be_tried_by_hand(tmp_path):
+    """`python -m sandbox --env-out FILE` (the README's way to try the other jobs): its demo seed
+    has the Kimai projects and activity the Outlook events map to, and the keys that map them, so a
+    hand run of graph-kimai creates timesheets; only the seed's ambiguous events fail (exit 3)."""
+    env_file = tmp_path / "sandbox.env"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "--env-out", str(env_file)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not env_file.exists():
+            assert server.poll() is None and time.monotonic() < deadline, "the sandbox did not start"
+            time.sleep(0.05)
+        env_file.write_text(env_file.read_text() + f"DATABASE_PATH={tmp_path / 'sync.db'}\n")
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "sync.py"), "graph-kimai", "--json", "--env-file", str(env_file)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    result = json.loads(proc.stdout)
+    job = result["jobs"][0]
+    assert proc.returncode == 3 and job["counts"]["created"] > 100, proc.stdout + proc.stderr
+    assert {f["reason"].split(":")[0] for f in job["failures"]} == {"ambiguous"}
