@@ -169,3 +169,23 @@ def test_a_break_is_shared_between_the_days_and_kimai_timezone_cuts_them(workdir
     doc = json.loads(hours(workdir, *window).stdout)
     assert doc["timezone"] == "America/New_York"
     assert {(r["period"], r["key"]): r["hm"] for r in doc["rows"]} == {("2026-03-10", "App"): "3:00"}
+
+
+def test_a_timesheet_begun_days_before_the_window_counts_its_part_inside(workdir, kimai):
+    """Kimai's begin/end filters both select by the begin: a timesheet that began days before the
+    window is found by reading the ended ones ordered by their end, and the read stops after the
+    first page that reaches back before the window."""
+    sb = workdir.sandbox
+    add = sb.kimai.add_timesheet
+    add(kimai["app"], kimai["dev"], "2026-04-27T09:00:00", "2026-05-02T03:00:00")  # 3:00 on 2 May
+    add(kimai["web"], kimai["dev"], "2026-04-20T00:00:00", "2026-05-10T00:00:00")  # all of 2-3 May: 48:00
+    add(kimai["web"], kimai["dev"], "2026-04-28T08:00:00", None)  # running through the window
+    add(kimai["web"], kimai["dev"], "2026-04-29T08:00:00", "2026-04-29T09:00:00")  # before: not counted
+    sb.clear_requests()
+    doc = json.loads(hours(workdir, "--from", "2026-05-02", "--to", "2026-05-03", "--format", "json").stdout)
+    assert {r["key"]: (r["hm"], r["items"]) for r in doc["rows"]} == {"App": ("3:00", 1), "Web (Acme)": ("48:00", 1)}
+    assert doc["total"] == {"items": 2, "seconds": 51 * 3600, "hours": 51.0, "hm": "51:00"}
+    assert [(e["reason"], e["items"]) for e in doc["excluded"]] == [("running", 2)]
+    assert not [r for r in sb.requests if r.is_write]
+    pages = [r for r in sb.requests if r.service == "kimai" and r.path.endswith("/timesheets")]
+    assert len(pages) == 2  # the ended ones (one page) and the running ones

@@ -2,33 +2,37 @@
 any job's, read in pages of 500 by the Kimai client in dry-run mode (reads only), cut at the
 midnights of KIMAI_TIMEZONE (else the token user's zone). Names come from one list each of
 customers, projects and activities (and users for `--by user`, when the token may list them).
-A timesheet still running is on the `running` excluded line; one whose values Kimai should never
-send (no begin, an end before it) on `unreadable`.
+A timesheet still running (begun before the window's end) is on the `running` excluded line;
+one whose values Kimai should never send (no begin, an end before it) on `unreadable`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import requests
 
 from ..clients import Record
-from ..clients.kimai import ALL, KimaiClient
+from ..clients.kimai import ALL, TIMESHEET, KimaiClient
+from ..clients.shapes import many
 from ..config import Settings
-from ..errors import AuthError, DataError, UsageError
+from ..errors import AuthError, DataError, ServiceUnavailable, UsageError
 from ..http import RequestCounter
+from ..paging import HARD_MAX_PAGES
 from ..timeutil import parse_instant, to_kimai_local, zone
 from .hours import NONE_LABEL, Item, Report, Sums, Window, report_body
 from .timesheets import Names
 
 PAGE_SIZE = 500
-LOOKBACK = timedelta(days=1)  # timesheets that began this long before the window may reach into it
 
 
 def kimai_hours(settings: Settings, window: Window, by: str, per: str | None) -> Report:
     """Kimai's timesheets of the window (any user, any job's), in pages of 500, cut at the
-    midnights of KIMAI_TIMEZONE (else the token user's zone). Kimai lists timesheets by their
-    begin: the read starts a day early so a timesheet that began the evening before the window
-    counts its part inside it (one longer than a day that began before the window is not seen)."""
+    midnights of KIMAI_TIMEZONE (else the token user's zone). A timesheet that began before the
+    window, however long ago, counts its part inside it (see window_timesheets)."""
     counter = RequestCounter()
     kimai = KimaiClient(settings, counter, dry_run=True)
     me = kimai.me()
@@ -37,12 +41,7 @@ def kimai_hours(settings: Settings, window: Window, by: str, per: str | None) ->
     start, stop = window.span(tz)
     names = Names(kimai.list_customers(), kimai.list_projects(), kimai.list_all_activities())
     users = user_names(kimai, me) if by == "user" else {}
-    sheets = kimai.list_timesheets(
-        to_kimai_local(start - LOOKBACK, api_tz),
-        to_kimai_local(stop - timedelta(seconds=1), api_tz),
-        user="all",
-        page_size=PAGE_SIZE,
-    )
+    sheets = window_timesheets(kimai, start, stop, api_tz)
     label = key_labeller(by, names, users)
     sums = Sums()
     for sheet in sheets:
@@ -55,7 +54,7 @@ def kimai_hours(settings: Settings, window: Window, by: str, per: str | None) ->
             sums.exclude("unreadable", ident, 0)  # a value Kimai should never send: shown, not guessed
             continue
         if end is None:
-            if start <= begin < stop:
+            if begin < stop:  # running during the window, whenever it began
                 sums.exclude("running", ident, 0)
             continue
         if end < begin:
@@ -69,6 +68,49 @@ def kimai_hours(settings: Settings, window: Window, by: str, per: str | None) ->
         **report_body(sums, by, per),
         "requests": counter.totals()["requests"],
     }
+
+
+def window_timesheets(kimai: KimaiClient, start: datetime, stop: datetime, api_tz: ZoneInfo) -> list[Record]:
+    """Every timesheet that may overlap [start, stop): Kimai's `begin`/`end` filters both select
+    by the begin, so the ended ones that began before `stop` are read ordered by their end, latest
+    first, and the read stops after the first page that reaches an end before `start` (one page
+    past the window at most, whatever the length of a timesheet); the running ones that began
+    before `stop` come from one more request (`active=1`; SQL sorts a missing end anywhere)."""
+    last = to_kimai_local(stop - timedelta(seconds=1), api_tz)
+    where = f"GET {kimai.http.path_of('timesheets')}"
+    base = {"size": PAGE_SIZE, "user": "all", "end": last}
+    page = 1
+
+    def next_page(response: requests.Response, body: Any) -> dict[str, Any] | None:
+        nonlocal page
+        total = response.headers.get("X-Total-Pages", "").strip()
+        if len(body) < PAGE_SIZE or (total.isdigit() and page >= int(total)) or reached(body, start):
+            return None
+        page += 1
+        if page > HARD_MAX_PAGES:
+            raise ServiceUnavailable(f"{where}: more than {HARD_MAX_PAGES} pages; reading stopped", service="kimai")
+        return {"page": page}
+
+    ended, _ = kimai.http.pages(
+        "timesheets", {**base, "active": "0", "orderBy": "end", "order": "DESC"}, next_params=next_page
+    )
+    running, _ = kimai.http.pages("timesheets", {**base, "active": "1", "orderBy": "id", "order": "ASC"})
+    sheets = many(kimai.http, where, ended, TIMESHEET) + many(kimai.http, where, running, TIMESHEET)
+    unique: dict[Any, Record] = {}
+    for sheet in sheets:  # a timesheet stopped between the two reads is in both
+        unique.setdefault(sheet.get("id"), sheet)
+    return list(unique.values())
+
+
+def reached(page: list[Any], start: datetime) -> bool:
+    """Whether a page (ordered by end, latest first) holds a timesheet that ended before `start`."""
+    for sheet in page:
+        try:
+            if parse_instant(str(sheet["end"])) < start:
+                return True
+        except (DataError, ValueError, KeyError, TypeError):
+            continue
+    return False
 
 
 def worked_seconds(sheet: Record, begin: datetime, end: datetime) -> int:
