@@ -138,6 +138,9 @@ def test_table_and_csv(workdir, kimai):
         (["--from", "2026-04-01"], "before"),
         (["--from", "March"], "--from"),
         (["--per", "year"], "--per"),
+        (["--to", "20260331"], "--to"),  # fromisoformat's basic form: would end the window a day early
+        (["--from", "2026-W10"], "--from"),  # an ISO week date
+        (["--from", "2026-03-01T08:00:00.123456789"], "--from"),
     ],
 )
 def test_usage_errors_exit_2_before_any_request(workdir, kimai, args, word):
@@ -189,3 +192,14 @@ def test_a_timesheet_begun_days_before_the_window_counts_its_part_inside(workdir
     assert not [r for r in sb.requests if r.is_write]
     pages = [r for r in sb.requests if r.service == "kimai" and r.path.endswith("/timesheets")]
     assert len(pages) == 2  # the ended ones (one page) and the running ones
+
+
+def test_a_user_list_that_is_not_a_list_is_the_servers_fault(workdir, kimai):
+    """--by user: a null or broken answer to GET /users stops the report (69, naming it), never
+    shows other users as `user N`."""
+    sb = workdir.sandbox
+    sb.faults.configure(hostile=["null_200"], services=["kimai"], paths="/api/users$", methods=["GET"])
+    proc = hours(workdir, *WINDOW, "--by", "user", "--json", code=69)
+    doc = json.loads(proc.stdout)
+    assert doc["exit_code"] == 69 and "/api/users" in doc["error"] and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -15,6 +15,7 @@ items in hours_kimai.py and hours_calendar.py.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -67,6 +68,7 @@ class Bound:
         return local_midnight(day + timedelta(days=1) if end else day, tz)
 
 
+BOUND_FORM = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:?\d{2})?)?", re.ASCII)
 YEARS = range(1900, 9000)  # beyond these a date is a typo, and its midnight may not be representable
 
 
@@ -79,6 +81,8 @@ def parse_bound(text: str | None, flag: str, now: datetime) -> Bound:
         f"{flag}: expected a day like 2026-11-01 (read in the report's zone), today, yesterday, a local "
         f"time like 2026-11-01T08:00 or an instant like 2026-11-01T08:00+01:00, got {text!r}"
     )
+    if not BOUND_FORM.fullmatch(value):  # fromisoformat alone takes 20261101 and 2026-W45 too
+        raise UsageError(problem)
     try:
         if len(value) == 10:
             day = date.fromisoformat(value)

@@ -17,7 +17,7 @@ import requests
 
 from ..clients import Record
 from ..clients.kimai import ALL, TIMESHEET, KimaiClient
-from ..clients.shapes import many
+from ..clients.shapes import get_many, many, shape
 from ..config import Settings
 from ..errors import AuthError, DataError, ServiceUnavailable, UsageError
 from ..http import RequestCounter
@@ -27,6 +27,7 @@ from .hours import NONE_LABEL, Item, Report, Sums, Window, report_body
 from .timesheets import Names
 
 PAGE_SIZE = 500
+USER_NAME = shape(id="id", username="str?", alias="str?")
 
 
 def kimai_hours(settings: Settings, window: Window, by: str, per: str | None) -> Report:
@@ -126,13 +127,12 @@ def user_names(kimai: KimaiClient, me: Record) -> dict[int, str]:
     """Kimai user names by id: every user when the token may list them (view_user), else the
     token's own user only (others show as `user N`)."""
     names = {me["id"]: me.get("alias") or me.get("username") or f"user {me['id']}"}
-    try:
-        users = kimai.http.get_json("users", {"visible": ALL})
+    try:  # an answer that is not a list of users is the server's fault (69), not "no users"
+        users = get_many(kimai.http, "users", {"visible": ALL}, USER_NAME)
     except AuthError:
         return names
-    for user in users if isinstance(users, list) else []:
-        if isinstance(user, dict) and isinstance(user.get("id"), int):
-            names[user["id"]] = user.get("alias") or user.get("username") or f"user {user['id']}"
+    for user in users:
+        names[user["id"]] = user.get("alias") or user.get("username") or f"user {user['id']}"
     return names
 
 
