@@ -20,7 +20,7 @@ from ..clients.kimai import ALL, TIMESHEET, KimaiClient
 from ..clients.shapes import get_many, many, shape
 from ..config import Settings
 from ..errors import AuthError, DataError, ServiceUnavailable, UsageError
-from ..http import RequestCounter
+from ..http import BadAnswer, RequestCounter
 from ..paging import HARD_MAX_PAGES
 from ..timeutil import parse_instant, to_kimai_local, zone
 from .hours import NONE_LABEL, Item, Report, Sums, Window, report_body
@@ -74,18 +74,24 @@ def kimai_hours(settings: Settings, window: Window, by: str, per: str | None) ->
 def window_timesheets(kimai: KimaiClient, start: datetime, stop: datetime, api_tz: ZoneInfo) -> list[Record]:
     """Every timesheet that may overlap [start, stop): Kimai's `begin`/`end` filters both select
     by the begin, so the ended ones that began before `stop` are read ordered by their end, latest
-    first, and the read stops after the first page that reaches an end before `start` (one page
-    past the window at most, whatever the length of a timesheet); the running ones that began
-    before `stop` come from one more request (`active=1`; SQL sorts a missing end anywhere)."""
+    first, and the read stops after the first page that reaches an end before `start`: one page
+    past the window at most, whatever the length of a timesheet (a page out of that order is the
+    server's fault, 69: never a short sum). The running ones that began before `stop` come from
+    one more request (`active=1`; SQL sorts a missing end anywhere)."""
     last = to_kimai_local(stop - timedelta(seconds=1), api_tz)
     where = f"GET {kimai.http.path_of('timesheets')}"
     base = {"size": PAGE_SIZE, "user": "all", "end": last}
-    page = 1
+    page, latest = 1, None
 
     def next_page(response: requests.Response, body: Any) -> dict[str, Any] | None:
-        nonlocal page
+        nonlocal page, latest
+        ends = [latest] + ends_of(body) if latest else ends_of(body)
+        if any(later > earlier for earlier, later in zip(ends, ends[1:], strict=False)):
+            # stopping at the window relies on this order: never a short sum from a server that ignores it
+            raise BadAnswer(f"{where} page {page}: not ordered by end (orderBy=end, order=DESC)", service="kimai")
+        latest = ends[-1] if ends else latest
         total = response.headers.get("X-Total-Pages", "").strip()
-        if len(body) < PAGE_SIZE or (total.isdigit() and page >= int(total)) or reached(body, start):
+        if len(body) < PAGE_SIZE or (total.isdigit() and page >= int(total)) or (latest and latest < start):
             return None
         page += 1
         if page > HARD_MAX_PAGES:
@@ -103,15 +109,15 @@ def window_timesheets(kimai: KimaiClient, start: datetime, stop: datetime, api_t
     return list(unique.values())
 
 
-def reached(page: list[Any], start: datetime) -> bool:
-    """Whether a page (ordered by end, latest first) holds a timesheet that ended before `start`."""
+def ends_of(page: list[Any]) -> list[datetime]:
+    """The readable ends of a page's timesheets, in order (the others are checked later)."""
+    ends = []
     for sheet in page:
         try:
-            if parse_instant(str(sheet["end"])) < start:
-                return True
+            ends.append(parse_instant(str(sheet["end"])))
         except (DataError, ValueError, KeyError, TypeError):
             continue
-    return False
+    return ends
 
 
 def worked_seconds(sheet: Record, begin: datetime, end: datetime) -> int:
