@@ -203,3 +203,13 @@ def test_a_user_list_that_is_not_a_list_is_the_servers_fault(workdir, kimai):
     doc = json.loads(proc.stdout)
     assert doc["exit_code"] == 69 and "/api/users" in doc["error"] and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_token_user_zone_unknown_here_is_kimais_fault_named(workdir, kimai):
+    """Kimai reads the begin/end filters in the token user's zone: one this machine does not know
+    is a bad answer (69, naming the request), not a data error (65) without the service."""
+    sb = workdir.sandbox
+    sb.kimai.update_user(sb.kimai.me, timezone="Mars/Olympus_Mons")
+    proc = hours(workdir, *WINDOW, code=69)
+    assert "kimai" in proc.stderr and "/api/users/me" in proc.stderr and "Mars/Olympus_Mons" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

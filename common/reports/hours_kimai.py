@@ -37,8 +37,7 @@ def kimai_hours(settings: Settings, window: Window, by: str, per: str | None) ->
     counter = RequestCounter()
     kimai = KimaiClient(settings, counter, dry_run=True)
     me = kimai.me()
-    tz = zone(settings.kimai_timezone or me.get("timezone") or "UTC")
-    api_tz = zone(me.get("timezone") or tz.key)  # Kimai reads begin/end in the token user's own zone
+    tz, api_tz = report_zones(settings, kimai, me)
     start, stop = window.span(tz)
     names = Names(kimai.list_customers(), kimai.list_projects(), kimai.list_all_activities())
     users = user_names(kimai, me) if by == "user" else {}
@@ -69,6 +68,21 @@ def kimai_hours(settings: Settings, window: Window, by: str, per: str | None) ->
         **report_body(sums, by, per),
         "requests": counter.totals()["requests"],
     }
+
+
+def report_zones(settings: Settings, kimai: KimaiClient, me: Record) -> tuple[ZoneInfo, ZoneInfo]:
+    """(the zone the days are cut in: KIMAI_TIMEZONE, else the token user's; the token user's zone,
+    in which Kimai reads the begin/end filters). A user zone unknown here is Kimai's answer at
+    fault (69, naming the request), never a guess."""
+    name = me.get("timezone") or settings.kimai_timezone or "UTC"
+    try:
+        api_tz = zone(name)
+    except DataError:
+        raise BadAnswer(
+            f"GET {kimai.http.path_of('users/me')}: the token user's time zone {name!r} is not a known IANA zone",
+            service="kimai",
+        ) from None
+    return (zone(settings.kimai_timezone) if settings.kimai_timezone else api_tz), api_tz
 
 
 def window_timesheets(kimai: KimaiClient, start: datetime, stop: datetime, api_tz: ZoneInfo) -> list[Record]:
