@@ -213,3 +213,9 @@ def test_a_token_user_zone_unknown_here_is_kimais_fault_named(workdir, kimai):
     proc = hours(workdir, *WINDOW, code=69)
     assert "kimai" in proc.stderr and "/api/users/me" in proc.stderr and "Mars/Olympus_Mons" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_help_names_every_form_of_from_and_to(workdir):
+    text = " ".join(workdir.run("report.py", "hours", "--help").stdout.split())
+    for form in ("YYYY-MM-DD", "today", "yesterday", "2026-11-01T08:00)", "2026-11-01T08:00+01:00", "Examples:"):
+        assert form in text, form
