@@ -219,3 +219,26 @@ def test_help_names_every_form_of_from_and_to(workdir):
     text = " ".join(workdir.run("report.py", "hours", "--help").stdout.split())
     for form in ("YYYY-MM-DD", "today", "yesterday", "2026-11-01T08:00)", "2026-11-01T08:00+01:00", "Examples:"):
         assert form in text, form
+
+
+def test_many_pages_sum_exactly_what_overlaps_the_window(workdir, kimai):
+    """1,200 timesheets over three months, some days long: the report (pages of 500 read by end)
+    equals the overlap of each with the window worked out here, and reads no page it does not need."""
+    import random
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    sb, berlin, rng = workdir.sandbox, ZoneInfo("Europe/Berlin"), random.Random(7)
+    start, stop = datetime(2026, 3, 10, tzinfo=berlin), datetime(2026, 3, 21, tzinfo=berlin)  # 10-20 March
+    expected = 0
+    for _ in range(1200):
+        begin = datetime(2026, 1, 1, tzinfo=berlin) + timedelta(minutes=15 * rng.randrange(4 * 24 * 100))
+        end = begin + timedelta(minutes=15 * rng.choice([1, 4, 8, 96, 4 * 24 * 12]))
+        sb.kimai.add_timesheet(kimai["web"], kimai["dev"], begin, end)
+        expected += max((min(end, stop) - max(begin, start)).total_seconds(), 0)
+    sb.clear_requests()
+    doc = json.loads(hours(workdir, "--from", "2026-03-10", "--to", "2026-03-20", "--format", "json").stdout)
+    assert doc["total"]["seconds"] == expected
+    check_sums(doc)
+    pages = [r for r in sb.requests if r.path.endswith("/timesheets") and r.query.get("active") == ["0"]]
+    assert len(pages) < 3  # 1,200 ended ones ordered by end: the window's and one page before it
