@@ -242,3 +242,18 @@ def test_many_pages_sum_exactly_what_overlaps_the_window(workdir, kimai):
     check_sums(doc)
     pages = [r for r in sb.requests if r.path.endswith("/timesheets") and r.query.get("active") == ["0"]]
     assert len(pages) < 3  # 1,200 ended ones ordered by end: the window's and one page before it
+
+
+def test_a_window_ending_in_the_repeated_autumn_hour_keeps_what_began_in_it(workdir, kimai):
+    """Kimai reads the offset-less `end` filter as the first of the two 02:30s of 25 October: a
+    window ending at the second one still counts a timesheet that began between them."""
+    from datetime import UTC, datetime
+
+    sb = workdir.sandbox
+    # 02:10-02:20 CET (the second pass of that hour) = 01:10-01:20 UTC
+    sb.kimai.add_timesheet(
+        kimai["app"], kimai["dev"], datetime(2026, 10, 25, 1, 10, tzinfo=UTC), datetime(2026, 10, 25, 1, 20, tzinfo=UTC)
+    )
+    window = ["--from", "2026-10-25", "--to", "2026-10-25T02:30+01:00", "--format", "json"]
+    doc = json.loads(hours(workdir, *window).stdout)
+    assert {r["key"]: r["hm"] for r in doc["rows"]} == {"App": "0:10"}

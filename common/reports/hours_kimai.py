@@ -27,6 +27,7 @@ from .hours import NONE_LABEL, Item, Report, Sums, Window, report_body
 from .timesheets import Names
 
 PAGE_SIZE = 500
+FILTER_SLACK = timedelta(hours=3)  # wider than any zone's clock change
 USER_NAME = shape(id="id", username="str?", alias="str?")
 
 
@@ -92,7 +93,9 @@ def window_timesheets(kimai: KimaiClient, start: datetime, stop: datetime, api_t
     past the window at most, whatever the length of a timesheet (a page out of that order is the
     server's fault, 69: never a short sum). The running ones that began before `stop` come from
     one more request (`active=1`; SQL sorts a missing end anywhere)."""
-    last = to_kimai_local(stop - timedelta(seconds=1), api_tz)
+    # Kimai reads the offset-less filter as the first of two equal wall times (the autumn change):
+    # asking a few hours beyond `stop` never misses one; what began after `stop` is clipped to nothing
+    last = to_kimai_local(stop + FILTER_SLACK, api_tz)
     where = f"GET {kimai.http.path_of('timesheets')}"
     base = {"size": PAGE_SIZE, "user": "all", "end": last}
     page, latest = 1, None
