@@ -257,3 +257,14 @@ def test_a_window_ending_in_the_repeated_autumn_hour_keeps_what_began_in_it(work
     window = ["--from", "2026-10-25", "--to", "2026-10-25T02:30+01:00", "--format", "json"]
     doc = json.loads(hours(workdir, *window).stdout)
     assert {r["key"]: r["hm"] for r in doc["rows"]} == {"App": "0:10"}
+
+
+def test_a_name_with_a_newline_or_an_escape_sequence_stays_on_its_row(workdir, kimai):
+    sb = workdir.sandbox
+    evil = sb.kimai.add_project("Evil\ntotal 0 0.00 0:00\x1b[2J", sb.kimai.add_customer("Zeta")["id"])["id"]
+    sb.kimai.add_timesheet(evil, kimai["dev"], "2026-03-05T09:00:00", "2026-03-05T10:00:00")
+    table = hours(workdir, *WINDOW).stdout
+    assert "\x1b" not in table and "Evil\\ntotal 0 0.00 0:00\\x1b[2J" in table
+    assert len([line for line in table.splitlines() if line.startswith("total")]) == 1
+    keys = [r["key"] for r in json.loads(hours(workdir, *WINDOW, "--json").stdout)["rows"]]
+    assert "Evil\ntotal 0 0.00 0:00\x1b[2J" in keys  # JSON keeps the name as it is

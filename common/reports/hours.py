@@ -350,7 +350,7 @@ def table_lines(report: Report) -> tuple[list[list[Any]], list[str]]:
     with_period = report["per"] is not None
     headers = ([report["per"]] if with_period else []) + [report["by"], "items", "hours", "h:mm"]
     rows = [
-        ([row["period"]] if with_period else []) + [row["key"], row["items"], f"{row['hours']:.2f}", row["hm"]]
+        ([row["period"]] if with_period else []) + [shown(row["key"]), row["items"], f"{row['hours']:.2f}", row["hm"]]
         for row in report["rows"]
     ]
     total = report["total"]
@@ -359,6 +359,13 @@ def table_lines(report: Report) -> tuple[list[list[Any]], list[str]]:
         + (["" if with_period else "total", total["items"], f"{total['hours']:.2f}", total["hm"]])
     )
     return rows, headers
+
+
+def shown(text: str) -> str:
+    """A name as one line of plain text: a newline or an escape sequence in a project, tag or
+    category name (anyone may type one) is shown escaped, never run by the terminal or taken for
+    a line of the report."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
 def table_text(report: Report) -> str:
