@@ -268,3 +268,13 @@ def test_a_name_with_a_newline_or_an_escape_sequence_stays_on_its_row(workdir, k
     assert len([line for line in table.splitlines() if line.startswith("total")]) == 1
     keys = [r["key"] for r in json.loads(hours(workdir, *WINDOW, "--json").stdout)["rows"]]
     assert "Evil\ntotal 0 0.00 0:00\x1b[2J" in keys  # JSON keeps the name as it is
+
+
+def test_two_projects_of_one_name_for_one_customer_name_are_two_rows_told_apart(workdir, kimai):
+    sb = workdir.sandbox
+    acme2 = sb.kimai.add_customer("Acme")["id"]  # a second customer named Acme, with its own Web
+    web2 = sb.kimai.add_project("Web", acme2)["id"]
+    sb.kimai.add_timesheet(web2, kimai["dev"], "2026-03-05T09:00:00", "2026-03-05T10:00:00")
+    rows = {r["key"]: (r["id"], r["hm"]) for r in report(workdir)["rows"]}
+    assert rows[f"Web (Acme) #{kimai['web']}"] == (kimai["web"], "2:50")
+    assert rows[f"Web (Acme) #{web2}"] == (web2, "1:00")

@@ -161,19 +161,27 @@ def user_names(kimai: KimaiClient, me: Record) -> dict[int, str]:
 
 def key_labeller(by: str, names: Names, users: Mapping[int, str]) -> Callable[[Record], list[tuple[str, int | None]]]:
     """The (label, id) keys of one timesheet for `--by`. Two projects (activities, customers) of
-    the same name are told apart by their customer (project) or id."""
+    the same name are told apart by their customer (project) or id (and by id when that is not
+    enough: two projects of one name for two customers of one name)."""
 
     def unique(kind: str) -> Callable[[int | None], str]:
         counts: dict[str, int] = {}
         for obj in names.tables[kind].values():
             counts[(obj.get("name") or "").casefold()] = counts.get((obj.get("name") or "").casefold(), 0) + 1
+        labels: dict[str, int] = {}  # projects: name (customer), which may repeat too
+        for obj in names.tables[kind].values() if kind == "project" else ():
+            label = (
+                f"{obj.get('name') or ''} ({names.name('customer', names.project_customer(obj['id'])) or obj['id']})"
+            )
+            labels[label.casefold()] = labels.get(label.casefold(), 0) + 1
 
         def name(object_id: int | None) -> str:
             text = names.name(kind, object_id) or f"{kind} {object_id}"
             if counts.get(text.casefold(), 0) < 2:
                 return text
             if kind == "project":
-                return f"{text} ({names.name('customer', names.project_customer(object_id)) or object_id})"
+                label = f"{text} ({names.name('customer', names.project_customer(object_id)) or object_id})"
+                return label if labels.get(label.casefold(), 0) < 2 else f"{label} #{object_id}"
             if kind == "activity":
                 project = (names.tables["activity"].get(object_id) or {}).get("project")
                 return f"{text} ({names.name('project', project) if project else 'global'} #{object_id})"
