@@ -278,3 +278,12 @@ def test_two_projects_of_one_name_for_one_customer_name_are_two_rows_told_apart(
     rows = {r["key"]: (r["id"], r["hm"]) for r in report(workdir)["rows"]}
     assert rows[f"Web (Acme) #{kimai['web']}"] == (kimai["web"], "2:50")
     assert rows[f"Web (Acme) #{web2}"] == (web2, "1:00")
+
+
+def test_two_users_of_one_alias_are_two_rows_told_apart(workdir, kimai):
+    sb = workdir.sandbox
+    ann1, ann2 = sb.kimai.add_user("ann1", alias="Ann")["id"], sb.kimai.add_user("ann2", alias="Ann")["id"]
+    sb.kimai.add_timesheet(kimai["web"], kimai["dev"], "2026-03-05T09:00:00", "2026-03-05T10:00:00", user=ann1)
+    sb.kimai.add_timesheet(kimai["web"], kimai["dev"], "2026-03-06T09:00:00", "2026-03-06T09:30:00", user=ann2)
+    rows = {r["key"]: (r["id"], r["hm"]) for r in report(workdir, "--by", "user")["rows"]}
+    assert rows[f"Ann #{ann1}"] == (ann1, "1:00") and rows[f"Ann #{ann2}"] == (ann2, "0:30")

@@ -199,10 +199,15 @@ def key_labeller(by: str, names: Names, users: Mapping[int, str]) -> Callable[[R
         customer = unique("customer")
         return lambda s: [(customer(names.project_customer(s["project"])), names.project_customer(s["project"]))]
     if by == "user":
+        taken: dict[str, int] = {}
+        for text in users.values():
+            taken[text.casefold()] = taken.get(text.casefold(), 0) + 1
 
         def user(sheet: Record) -> list[tuple[str, int | None]]:
             user_id = sheet.get("user")
             name = users.get(user_id) if isinstance(user_id, int) else None
+            if name and taken.get(name.casefold(), 0) > 1:  # two users of one alias: two rows told apart
+                name = f"{name} #{user_id}"
             return [(name or f"user {user_id}", user_id if isinstance(user_id, int) else None)]
 
         return user
