@@ -287,3 +287,17 @@ def test_two_users_of_one_alias_are_two_rows_told_apart(workdir, kimai):
     sb.kimai.add_timesheet(kimai["web"], kimai["dev"], "2026-03-06T09:00:00", "2026-03-06T09:30:00", user=ann2)
     rows = {r["key"]: (r["id"], r["hm"]) for r in report(workdir, "--by", "user")["rows"]}
     assert rows[f"Ann #{ann1}"] == (ann1, "1:00") and rows[f"Ann #{ann2}"] == (ann2, "0:30")
+
+
+def test_a_token_that_sees_only_its_own_timesheets_says_so(workdir, kimai):
+    """Kimai ignores user=all without view_other_timesheet: bob's 0:20 is not in the sums, and the
+    report says whose timesheets it holds instead of passing for everyone's."""
+    sb = workdir.sandbox
+    workdir.set(CACHE_ENABLED="false")  # GET /users/me is cached for CACHE_TTL: the roles change here
+    assert report(workdir)["timesheets_of"] == "every user"
+    sb.kimai.update_user(sb.kimai.me, roles=["ROLE_USER"])
+    doc = report(workdir)
+    assert doc["timesheets_of"] == "the token user only" and doc["total"]["hm"] == "5:10"
+    assert "timesheets of the token user only" in hours(workdir, *WINDOW).stdout.splitlines()[0]
+    sb.kimai.update_user(sb.kimai.me, roles=["ROLE_TEAMLEAD"])
+    assert report(workdir)["timesheets_of"] == "the token user and the teams it leads"

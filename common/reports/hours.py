@@ -326,8 +326,8 @@ def hours_report(
         "per": per,
         "include_planned": include_planned if source == "calendar" else False,
         "as_of": now.isoformat(),
-        **{k: body[k] for k in ("timezone", "zones")},
-        **{k: v for k, v in body.items() if k not in ("source", "timezone", "zones")},
+        **{k: body[k] for k in ("timezone", "zones", "timesheets_of")},
+        **{k: v for k, v in body.items() if k not in ("source", "timezone", "zones", "timesheets_of")},
     }
 
 
@@ -335,6 +335,8 @@ def hours_report(
 def header_line(report: Report) -> str:
     if report["source"] == "kimai":
         cut = f"days cut in {report['timezone']} (Kimai's zone)"
+        if report["timesheets_of"] not in (None, "every user"):
+            cut += f"; timesheets of {report['timesheets_of']} (what Kimai shows this token)"
     else:
         zones = sorted(set(report["zones"].values()))
         cut = f"days cut in each mailbox's zone ({', '.join(zones) or 'no mailbox'})"

@@ -66,9 +66,24 @@ def kimai_hours(settings: Settings, window: Window, by: str, per: str | None) ->
         "source": "kimai",
         "timezone": tz.key,
         "zones": {},
+        "timesheets_of": visible_timesheets(me),
         **report_body(sums, by, per),
         "requests": counter.totals()["requests"],
     }
+
+
+def visible_timesheets(me: Record) -> str | None:
+    """Whose timesheets Kimai lists to this token with `user=all`, by its roles (Kimai ignores the
+    filter without view_other_timesheet, which teamleads have for their teams and admins for
+    everyone): a report of one user's hours must not pass for everyone's. None: roles not sent."""
+    roles = {r for r in me.get("roles") or () if isinstance(r, str)} if isinstance(me.get("roles"), list) else set()
+    if not roles:
+        return None
+    if roles & {"ROLE_ADMIN", "ROLE_SUPER_ADMIN"}:
+        return "every user"
+    if "ROLE_TEAMLEAD" in roles:
+        return "the token user and the teams it leads"
+    return "the token user only"
 
 
 def report_zones(settings: Settings, kimai: KimaiClient, me: Record) -> tuple[ZoneInfo, ZoneInfo]:
