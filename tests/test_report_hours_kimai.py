@@ -301,3 +301,10 @@ def test_a_token_that_sees_only_its_own_timesheets_says_so(workdir, kimai):
     assert "timesheets of the token user only" in hours(workdir, *WINDOW).stdout.splitlines()[0]
     sb.kimai.update_user(sb.kimai.me, roles=["ROLE_TEAMLEAD"])
     assert report(workdir)["timesheets_of"] == "the token user and the teams it leads"
+
+
+def test_a_window_empty_in_the_kimai_zone_is_a_usage_error(workdir, kimai):
+    """--to a day in Tokyo ends at 15:00 UTC: an instant at 23:30 UTC that day is after it."""
+    workdir.set(KIMAI_TIMEZONE="Asia/Tokyo")
+    proc = hours(workdir, "--from", "2026-03-01T23:30Z", "--to", "2026-03-01", code=2)
+    assert "--to 2026-03-01 is not after --from 2026-03-01T23:30Z in Asia/Tokyo" in proc.stderr

@@ -40,6 +40,8 @@ def kimai_hours(settings: Settings, window: Window, by: str, per: str | None) ->
     me = kimai.me()
     tz, api_tz = report_zones(settings, kimai, me)
     start, stop = window.span(tz)
+    if stop <= start:  # a day and an instant: in order in UTC, not in this zone
+        raise UsageError(f"--to {window.last.text} is not after --from {window.first.text} in {tz.key}")
     names = Names(kimai.list_customers(), kimai.list_projects(), kimai.list_all_activities())
     users = user_names(kimai, me) if by == "user" else {}
     sheets = window_timesheets(kimai, start, stop, api_tz)
