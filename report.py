@@ -392,8 +392,9 @@ def gdpr(settings, as_json, email, kimai_user, out, purge, yes):
 
 
 HOURS_FROM_HELP = (
-    "first day YYYY-MM-DD (or today, yesterday), read in the zone the days are cut in (Kimai's, or each "
-    "mailbox's); or a time with its offset (2026-11-01T08:00+01:00), read in the zone it states"
+    "first day YYYY-MM-DD (or today, yesterday) or a wall-clock time (2026-11-01T08:00), read in the zone "
+    "the days are cut in (Kimai's, or each mailbox's); or a time with its offset (2026-11-01T08:00+01:00), "
+    "read in the zone it states"
 )
 
 

@@ -138,6 +138,9 @@ def test_table_and_csv(workdir, kimai):
         (["--from", "2026-04-01"], "before"),
         (["--from", "March"], "--from"),
         (["--per", "year"], "--per"),
+        (["--to", "20260331"], "--to"),  # fromisoformat's basic form: would end the window a day early
+        (["--from", "2026-W10"], "--from"),  # an ISO week date
+        (["--from", "2026-03-01T08:00:00.123456789"], "--from"),
     ],
 )
 def test_usage_errors_exit_2_before_any_request(workdir, kimai, args, word):
@@ -169,3 +172,139 @@ def test_a_break_is_shared_between_the_days_and_kimai_timezone_cuts_them(workdir
     doc = json.loads(hours(workdir, *window).stdout)
     assert doc["timezone"] == "America/New_York"
     assert {(r["period"], r["key"]): r["hm"] for r in doc["rows"]} == {("2026-03-10", "App"): "3:00"}
+
+
+def test_a_timesheet_begun_days_before_the_window_counts_its_part_inside(workdir, kimai):
+    """Kimai's begin/end filters both select by the begin: a timesheet that began days before the
+    window is found by reading the ended ones ordered by their end, and the read stops after the
+    first page that reaches back before the window."""
+    sb = workdir.sandbox
+    add = sb.kimai.add_timesheet
+    add(kimai["app"], kimai["dev"], "2026-04-27T09:00:00", "2026-05-02T03:00:00")  # 3:00 on 2 May
+    add(kimai["web"], kimai["dev"], "2026-04-20T00:00:00", "2026-05-10T00:00:00")  # all of 2-3 May: 48:00
+    add(kimai["web"], kimai["dev"], "2026-04-28T08:00:00", None)  # running through the window
+    add(kimai["web"], kimai["dev"], "2026-04-29T08:00:00", "2026-04-29T09:00:00")  # before: not counted
+    sb.clear_requests()
+    doc = json.loads(hours(workdir, "--from", "2026-05-02", "--to", "2026-05-03", "--format", "json").stdout)
+    assert {r["key"]: (r["hm"], r["items"]) for r in doc["rows"]} == {"App": ("3:00", 1), "Web (Acme)": ("48:00", 1)}
+    assert doc["total"] == {"items": 2, "seconds": 51 * 3600, "hours": 51.0, "hm": "51:00"}
+    assert [(e["reason"], e["items"]) for e in doc["excluded"]] == [("running", 2)]
+    assert not [r for r in sb.requests if r.is_write]
+    pages = [r for r in sb.requests if r.service == "kimai" and r.path.endswith("/timesheets")]
+    assert len(pages) == 2  # the ended ones (one page) and the running ones
+
+
+def test_a_user_list_that_is_not_a_list_is_the_servers_fault(workdir, kimai):
+    """--by user: a null or broken answer to GET /users stops the report (69, naming it), never
+    shows other users as `user N`."""
+    sb = workdir.sandbox
+    sb.faults.configure(hostile=["null_200"], services=["kimai"], paths="/api/users$", methods=["GET"])
+    proc = hours(workdir, *WINDOW, "--by", "user", "--json", code=69)
+    doc = json.loads(proc.stdout)
+    assert doc["exit_code"] == 69 and "/api/users" in doc["error"] and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_token_user_zone_unknown_here_is_kimais_fault_named(workdir, kimai):
+    """Kimai reads the begin/end filters in the token user's zone: one this machine does not know
+    is a bad answer (69, naming the request), not a data error (65) without the service."""
+    sb = workdir.sandbox
+    sb.kimai.update_user(sb.kimai.me, timezone="Mars/Olympus_Mons")
+    proc = hours(workdir, *WINDOW, code=69)
+    assert "kimai" in proc.stderr and "/api/users/me" in proc.stderr and "Mars/Olympus_Mons" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_help_names_every_form_of_from_and_to(workdir):
+    text = " ".join(workdir.run("report.py", "hours", "--help").stdout.split())
+    for form in ("YYYY-MM-DD", "today", "yesterday", "2026-11-01T08:00)", "2026-11-01T08:00+01:00", "Examples:"):
+        assert form in text, form
+
+
+def test_many_pages_sum_exactly_what_overlaps_the_window(workdir, kimai):
+    """1,200 timesheets over three months, some days long: the report (pages of 500 read by end)
+    equals the overlap of each with the window worked out here, and reads no page it does not need."""
+    import random
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    sb, berlin, rng = workdir.sandbox, ZoneInfo("Europe/Berlin"), random.Random(7)
+    start, stop = datetime(2026, 3, 10, tzinfo=berlin), datetime(2026, 3, 21, tzinfo=berlin)  # 10-20 March
+    expected = 0
+    for _ in range(1200):
+        begin = datetime(2026, 1, 1, tzinfo=berlin) + timedelta(minutes=15 * rng.randrange(4 * 24 * 100))
+        end = begin + timedelta(minutes=15 * rng.choice([1, 4, 8, 96, 4 * 24 * 12]))
+        sb.kimai.add_timesheet(kimai["web"], kimai["dev"], begin, end)
+        expected += max((min(end, stop) - max(begin, start)).total_seconds(), 0)
+    sb.clear_requests()
+    doc = json.loads(hours(workdir, "--from", "2026-03-10", "--to", "2026-03-20", "--format", "json").stdout)
+    assert doc["total"]["seconds"] == expected
+    check_sums(doc)
+    pages = [r for r in sb.requests if r.path.endswith("/timesheets") and r.query.get("active") == ["0"]]
+    assert len(pages) < 3  # 1,200 ended ones ordered by end: the window's and one page before it
+
+
+def test_a_window_ending_in_the_repeated_autumn_hour_keeps_what_began_in_it(workdir, kimai):
+    """Kimai reads the offset-less `end` filter as the first of the two 02:30s of 25 October: a
+    window ending at the second one still counts a timesheet that began between them."""
+    from datetime import UTC, datetime
+
+    sb = workdir.sandbox
+    # 02:10-02:20 CET (the second pass of that hour) = 01:10-01:20 UTC
+    sb.kimai.add_timesheet(
+        kimai["app"], kimai["dev"], datetime(2026, 10, 25, 1, 10, tzinfo=UTC), datetime(2026, 10, 25, 1, 20, tzinfo=UTC)
+    )
+    window = ["--from", "2026-10-25", "--to", "2026-10-25T02:30+01:00", "--format", "json"]
+    doc = json.loads(hours(workdir, *window).stdout)
+    assert {r["key"]: r["hm"] for r in doc["rows"]} == {"App": "0:10"}
+
+
+def test_a_name_with_a_newline_or_an_escape_sequence_stays_on_its_row(workdir, kimai):
+    sb = workdir.sandbox
+    evil = sb.kimai.add_project("Evil\ntotal 0 0.00 0:00\x1b[2J", sb.kimai.add_customer("Zeta")["id"])["id"]
+    sb.kimai.add_timesheet(evil, kimai["dev"], "2026-03-05T09:00:00", "2026-03-05T10:00:00")
+    table = hours(workdir, *WINDOW).stdout
+    assert "\x1b" not in table and "Evil\\ntotal 0 0.00 0:00\\x1b[2J" in table
+    assert len([line for line in table.splitlines() if line.startswith("total")]) == 1
+    keys = [r["key"] for r in json.loads(hours(workdir, *WINDOW, "--json").stdout)["rows"]]
+    assert "Evil\ntotal 0 0.00 0:00\x1b[2J" in keys  # JSON keeps the name as it is
+
+
+def test_two_projects_of_one_name_for_one_customer_name_are_two_rows_told_apart(workdir, kimai):
+    sb = workdir.sandbox
+    acme2 = sb.kimai.add_customer("Acme")["id"]  # a second customer named Acme, with its own Web
+    web2 = sb.kimai.add_project("Web", acme2)["id"]
+    sb.kimai.add_timesheet(web2, kimai["dev"], "2026-03-05T09:00:00", "2026-03-05T10:00:00")
+    rows = {r["key"]: (r["id"], r["hm"]) for r in report(workdir)["rows"]}
+    assert rows[f"Web (Acme) #{kimai['web']}"] == (kimai["web"], "2:50")
+    assert rows[f"Web (Acme) #{web2}"] == (web2, "1:00")
+
+
+def test_two_users_of_one_alias_are_two_rows_told_apart(workdir, kimai):
+    sb = workdir.sandbox
+    ann1, ann2 = sb.kimai.add_user("ann1", alias="Ann")["id"], sb.kimai.add_user("ann2", alias="Ann")["id"]
+    sb.kimai.add_timesheet(kimai["web"], kimai["dev"], "2026-03-05T09:00:00", "2026-03-05T10:00:00", user=ann1)
+    sb.kimai.add_timesheet(kimai["web"], kimai["dev"], "2026-03-06T09:00:00", "2026-03-06T09:30:00", user=ann2)
+    rows = {r["key"]: (r["id"], r["hm"]) for r in report(workdir, "--by", "user")["rows"]}
+    assert rows[f"Ann #{ann1}"] == (ann1, "1:00") and rows[f"Ann #{ann2}"] == (ann2, "0:30")
+
+
+def test_a_token_that_sees_only_its_own_timesheets_says_so(workdir, kimai):
+    """Kimai ignores user=all without view_other_timesheet: bob's 0:20 is not in the sums, and the
+    report says whose timesheets it holds instead of passing for everyone's."""
+    sb = workdir.sandbox
+    workdir.set(CACHE_ENABLED="false")  # GET /users/me is cached for CACHE_TTL: the roles change here
+    assert report(workdir)["timesheets_of"] == "every user"
+    sb.kimai.update_user(sb.kimai.me, roles=["ROLE_USER"])
+    doc = report(workdir)
+    assert doc["timesheets_of"] == "the token user only" and doc["total"]["hm"] == "5:10"
+    assert "timesheets of the token user only" in hours(workdir, *WINDOW).stdout.splitlines()[0]
+    sb.kimai.update_user(sb.kimai.me, roles=["ROLE_TEAMLEAD"])
+    assert report(workdir)["timesheets_of"] == "the token user and the teams it leads"
+
+
+def test_a_window_empty_in_the_kimai_zone_is_a_usage_error(workdir, kimai):
+    """--to a day in Tokyo ends at 15:00 UTC: an instant at 23:30 UTC that day is after it."""
+    workdir.set(KIMAI_TIMEZONE="Asia/Tokyo")
+    proc = hours(workdir, "--from", "2026-03-01T23:30Z", "--to", "2026-03-01", code=2)
+    assert "--to 2026-03-01 is not after --from 2026-03-01T23:30Z in Asia/Tokyo" in proc.stderr

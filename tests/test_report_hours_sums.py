@@ -2,7 +2,8 @@
 ISO weeks, months, the rounding that keeps rows adding up to the total, and which calendar
 events count)."""
 
-from datetime import UTC, date, datetime
+import json
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -240,3 +241,66 @@ def test_a_row_the_store_should_never_hold_is_shown_not_guessed(settings):
     assert by_key(report) == {("2026-11-02", "ann@acme.example"): "1:00", ("2026-11-02", "x@acme.example"): "1:00"}
     assert report["zones"] == {"ann@acme.example": "Europe/Berlin", "x@acme.example": "UTC"}  # CLDR; unknown: UTC
     assert [(e["reason"], e["items"]) for e in report["excluded"]] == [("unreadable", 2)]
+
+
+# -- reading Kimai's timesheets of a window (the pager against canned pages) --------------------
+KIMAI = "http://kimai.test/api/timesheets"
+
+
+def sheet(number, end):
+    return {"id": number, "begin": "2026-01-01T00:00:00+0000", "end": end, "user": 1, "project": 1, "activity": 1}
+
+
+def kimai_pages(mock, pages):
+    """GET /timesheets: the ended ones page by page (X-Total-Pages says more exist), none running."""
+
+    def answer(request):
+        query = request.params
+        if query.get("active") == "1":
+            return 200, {"X-Total-Pages": "1"}, json.dumps([])
+        assert query["orderBy"] == "end" and query["order"] == "DESC" and query["active"] == "0"
+        body = pages[int(query.get("page", 1)) - 1]
+        return 200, {"X-Total-Pages": str(len(pages) + 3)}, json.dumps(body)
+
+    mock.add_callback("GET", KIMAI, callback=answer)
+
+
+def ends(first, count, step_minutes=-1):
+    """`count` end times from `first` (UTC), `step_minutes` apart, in Kimai's format."""
+    return [(utc(first) + timedelta(minutes=n * step_minutes)).strftime("%Y-%m-%dT%H:%M:%S+0000") for n in range(count)]
+
+
+def read_window(settings):
+    from common.clients.kimai import KimaiClient
+    from common.http import RequestCounter
+    from common.reports.hours_kimai import window_timesheets
+
+    kimai = KimaiClient(
+        settings(KIMAI_URL="http://kimai.test", KIMAI_TOKEN="t0ken-123456", CACHE_ENABLED="false"),
+        RequestCounter(),
+        dry_run=True,
+    )
+    return window_timesheets(kimai, utc("2026-11-12T00:00:00Z"), utc("2026-11-13T00:00:00Z"), ZoneInfo("UTC"))
+
+
+def test_the_read_by_end_stops_one_page_past_the_window(settings):
+    import responses
+
+    with responses.RequestsMock() as mock:
+        first = [sheet(n, e) for n, e in enumerate(ends("2026-11-13T23:00:00Z", 500, 0), 1)]  # after the window
+        second = [sheet(1000 + n, e) for n, e in enumerate(ends("2026-11-12T01:00:00Z", 500), 1)]  # reaches 11 Nov
+        kimai_pages(mock, [first, second, [sheet(9999, "2026-11-01T00:00:00+0000")] * 500])
+        found = read_window(settings)
+        pages = [c.request.params.get("page", "1") for c in mock.calls if c.request.params.get("active") == "0"]
+    assert pages == ["1", "2"] and len(found) == 1000
+
+
+def test_a_server_that_ignores_order_by_end_is_refused_not_summed_short(settings):
+    import responses
+
+    from common.errors import ServiceUnavailable
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        kimai_pages(mock, [[sheet(n, e) for n, e in enumerate(ends("2026-11-12T01:00:00Z", 500, 1), 1)]])  # ascending
+        with pytest.raises(ServiceUnavailable, match="not ordered by end"):
+            read_window(settings)

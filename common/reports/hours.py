@@ -15,6 +15,7 @@ items in hours_kimai.py and hours_calendar.py.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -67,6 +68,7 @@ class Bound:
         return local_midnight(day + timedelta(days=1) if end else day, tz)
 
 
+BOUND_FORM = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:?\d{2})?)?", re.ASCII)
 YEARS = range(1900, 9000)  # beyond these a date is a typo, and its midnight may not be representable
 
 
@@ -79,6 +81,8 @@ def parse_bound(text: str | None, flag: str, now: datetime) -> Bound:
         f"{flag}: expected a day like 2026-11-01 (read in the report's zone), today, yesterday, a local "
         f"time like 2026-11-01T08:00 or an instant like 2026-11-01T08:00+01:00, got {text!r}"
     )
+    if not BOUND_FORM.fullmatch(value):  # fromisoformat alone takes 20261101 and 2026-W45 too
+        raise UsageError(problem)
     try:
         if len(value) == 10:
             day = date.fromisoformat(value)
@@ -322,8 +326,8 @@ def hours_report(
         "per": per,
         "include_planned": include_planned if source == "calendar" else False,
         "as_of": now.isoformat(),
-        **{k: body[k] for k in ("timezone", "zones")},
-        **{k: v for k, v in body.items() if k not in ("source", "timezone", "zones")},
+        **{k: body[k] for k in ("timezone", "zones", "timesheets_of")},
+        **{k: v for k, v in body.items() if k not in ("source", "timezone", "zones", "timesheets_of")},
     }
 
 
@@ -331,6 +335,8 @@ def hours_report(
 def header_line(report: Report) -> str:
     if report["source"] == "kimai":
         cut = f"days cut in {report['timezone']} (Kimai's zone)"
+        if report["timesheets_of"] not in (None, "every user"):
+            cut += f"; timesheets of {report['timesheets_of']} (what Kimai shows this token)"
     else:
         zones = sorted(set(report["zones"].values()))
         cut = f"days cut in each mailbox's zone ({', '.join(zones) or 'no mailbox'})"
@@ -346,7 +352,7 @@ def table_lines(report: Report) -> tuple[list[list[Any]], list[str]]:
     with_period = report["per"] is not None
     headers = ([report["per"]] if with_period else []) + [report["by"], "items", "hours", "h:mm"]
     rows = [
-        ([row["period"]] if with_period else []) + [row["key"], row["items"], f"{row['hours']:.2f}", row["hm"]]
+        ([row["period"]] if with_period else []) + [shown(row["key"]), row["items"], f"{row['hours']:.2f}", row["hm"]]
         for row in report["rows"]
     ]
     total = report["total"]
@@ -355,6 +361,13 @@ def table_lines(report: Report) -> tuple[list[list[Any]], list[str]]:
         + (["" if with_period else "total", total["items"], f"{total['hours']:.2f}", total["hm"]])
     )
     return rows, headers
+
+
+def shown(text: str) -> str:
+    """A name as one line of plain text: a newline or an escape sequence in a project, tag or
+    category name (anyone may type one) is shown escaped, never run by the terminal or taken for
+    a line of the report."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
 def table_text(report: Report) -> str:

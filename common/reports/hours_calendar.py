@@ -168,4 +168,10 @@ def sum_events(
             stop = min(stop, now)
         item = Item(ident, begin, end, int((end - begin).total_seconds()), tz, labels)
         sums.add(item, start, stop, per)
-    return {"timezone": None, "zones": dict(sorted(zones.items())), **report_body(sums, by, per), "requests": 0}
+    return {
+        "timezone": None,
+        "zones": dict(sorted(zones.items())),
+        "timesheets_of": None,
+        **report_body(sums, by, per),
+        "requests": 0,
+    }
