@@ -261,3 +261,22 @@ def test_a_save_by_a_person_between_listing_and_write_is_a_conflict_not_overwrit
     assert "Renamed in Jira" not in sb.confluence.pages[page.id].body
     conflicts = json.loads(work.sync("conflicts", "--json").stdout)
     assert [c["target_id"] for c in conflicts] == [int(page.id)]
+
+
+def test_jql_that_closes_its_parenthesis_stays_in_the_project_and_an_empty_jql_is_refused(plan):
+    work, sb, keys, parent = plan
+    other = seed_atlassian.OTHER_PROJECT
+    if other not in sb.jira.projects:
+        sb.jira.add_project(other)
+    epic = sb.jira.add_issue(other, "Epic of another project", "Epic")
+    sb.jira.add_issue(other, "child of another project", "Task", parent=epic.key)
+    one_child = keys[[k for k in keys if k][0]][0]
+    proc = work.sync("jira-confluence", "--jql", f"key = {one_child}) OR (project = {other}")
+    assert proc.returncode == 0, explain(proc)
+    titles = [p.title for p in generated(sb, parent)]
+    assert len(titles) == 1 and titles[0].startswith(one_child.split("-")[0] + "-"), titles
+    assert not any(other in t for t in titles) and other not in sb.confluence.pages[generated(sb, parent)[0].id].body
+    sb.clear_requests()
+    empty = work.sync("jira-confluence", "--jql", "  ")
+    assert empty.returncode == 2 and "--jql" in empty.stderr, explain(empty)
+    assert len(empty.stderr.strip().splitlines()) == 1 and sb.count() == 0, explain(empty)

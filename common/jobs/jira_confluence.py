@@ -133,12 +133,14 @@ class JiraConfluenceJob(Job):
         return None
 
     def read(self) -> EpicPagesRead:
-        self.connect()
         project = self.opts.project or self.settings.jira_project
         if not project:
             raise ConfigError("JIRA_PROJECT", "no project: set JIRA_PROJECT or pass --project KEY")
+        if self.opts.jql is not None and not self.opts.jql.strip():
+            raise UsageError("--jql: empty; leave it out to mirror every epic of the project")
         if self.opts.project and not re.fullmatch(r"[A-Z][A-Z0-9_]{0,254}", self.opts.project):
             raise UsageError(f"--project: {self.opts.project[:40]!r} is not a Jira project key (ACME)")
+        self.connect()
         self.project = project
         parent = self.parent()
         if not parent.space:
@@ -155,6 +157,9 @@ class JiraConfluenceJob(Job):
                 if exc.status != 400:
                     raise
                 raise UsageError(f"--jql: Jira refused the query ({exc})") from None
+            # a --jql that closes the parenthesis (`x) OR (project = OTHER`) reaches past the
+            # project: only the project's own issues count
+            records = [x for x in records if isinstance(x, dict) and str(x.get("key") or "").startswith(project + "-")]
             epics = self.search(f"{base} AND issuetype = Epic", fields)
             matched = [r for r in (issue_row(x, epic_field) for x in records) if r]
             wanted_epics = {r["issue_key"] for r in matched if r["data"]["epic"]}
