@@ -234,6 +234,7 @@ def test_usage_and_configuration_errors_are_one_line_with_their_codes(plan):
         (("--parent-page", "99999999"), 2, "--parent-page"),
         (("--parent-page", "not a page"), 2, "--parent-page"),
         (("--project", "acme;drop"), 2, "--project"),
+        (("--parent-page", f"https://other-site.example/wiki/spaces/X/pages/{parent}/Plan"), 2, "other-site.example"),
     ]
     for args, code, named in cases:
         proc = work.sync("jira-confluence", *args)

@@ -27,7 +27,7 @@ from ..clients.jira import JiraClient, atlassian_deployment, jira_client, jql_st
 from ..errors import STOPS_RUN, ApiError, ConfigError, NotFound, SyncError, UnknownOutcome, UsageError
 from .base import Action, ActionKind
 from .confluence_jira_read import _since, _zone
-from .jira_confluence_body import issue_row, marker_of, unique_title
+from .jira_confluence_body import issue_row, marker_of, other_site, unique_title
 from .jira_confluence_plan import (
     JOB,
     EpicPagesPlan,
@@ -106,6 +106,12 @@ class JiraConfluenceJob(Job):
             if self.opts.parent_page:
                 raise UsageError(f"--parent-page: {exc}") from None
             raise ConfigError("CONFLUENCE_PARENT_PAGE", str(exc)) from None
+        host = other_site(str(given), self.settings.confluence_url)
+        if host is not None:
+            message = f"a page URL of {host[:80]!r}, not of CONFLUENCE_URL's site"
+            if self.opts.parent_page:
+                raise UsageError(f"--parent-page: {message}")
+            raise ConfigError("CONFLUENCE_PARENT_PAGE", message)
         page_id = ref.page_id
         if page_id is None and ref.space and ref.title:
             page_id = self.confluence.find_page(ref.space, ref.title)
