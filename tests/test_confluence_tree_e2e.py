@@ -308,3 +308,20 @@ def test_a_page_url_of_another_site_is_refused_before_any_request(atl):
         "--dry-run",
     )
     assert here.returncode == 0, explain(here)
+
+
+@pytest.mark.parametrize("hostile", ["html_200", "malformed_json"])
+def test_an_unreadable_answer_to_a_create_is_69_and_remove_cleans_what_was_made(atl, hostile):
+    work, sb, seed = atl
+    parent = seed.root_id
+    before = set(live(sb))
+    sb.faults.configure(hostile=[hostile], services=["confluence"], paths=r"/pages$|/content$", methods=["POST"])
+    bad = work.sync("confluence-tree", "--parent-page", parent, "--depth", "1", "--children", "3")
+    assert bad.returncode == 69, explain(bad)
+    assert "confluence" in bad.stderr and "POST" in bad.stderr and "Traceback" not in bad.stderr, explain(bad)
+    assert len(bad.stderr.strip().splitlines()) == 1
+    assert len(set(live(sb)) - before) <= 1, "nothing written after the bad answer"
+    sb.faults.configure()
+    gone = work.sync("confluence-tree", "--parent-page", parent, "--remove")
+    assert gone.returncode == 0, explain(gone)
+    assert set(live(sb)) == before

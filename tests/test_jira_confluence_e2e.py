@@ -281,3 +281,31 @@ def test_jql_that_closes_its_parenthesis_stays_in_the_project_and_an_empty_jql_i
     empty = work.sync("jira-confluence", "--jql", "  ")
     assert empty.returncode == 2 and "--jql" in empty.stderr, explain(empty)
     assert len(empty.stderr.strip().splitlines()) == 1 and sb.count() == 0, explain(empty)
+
+
+@pytest.mark.parametrize("hostile", ["html_200", "malformed_json"])
+def test_an_unreadable_answer_to_a_page_write_is_69_then_the_next_run_heals(plan, hostile):
+    """html_200: the server never saw the write; malformed_json: it made it and the answer was cut."""
+    work, sb, keys, parent = plan
+    sb.faults.configure(hostile=[hostile], services=["confluence"], paths=r"/pages$|/content$", methods=["POST"])
+    bad = work.sync("jira-confluence")
+    assert bad.returncode == 69, explain(bad)
+    assert "confluence" in bad.stderr and "POST" in bad.stderr and "Traceback" not in bad.stderr, explain(bad)
+    assert len(bad.stderr.strip().splitlines()) == 1 and len(generated(sb, parent)) <= 1, explain(bad)
+    sb.faults.configure()
+    healed = work.sync("jira-confluence")
+    assert healed.returncode == 0, explain(healed)
+    assert len(generated(sb, parent)) == 4 and len({p.title for p in generated(sb, parent)}) == 4
+    # the same on an update: the person's edit check does not mistake tracksync's own write
+    renamed = keys[[k for k in keys if k][0]][0]
+    sb.jira.edit(renamed, summary="Renamed while the answer was lost")
+    sb.faults.configure(hostile=[hostile], services=["confluence"], paths=r"/pages/\d+$|/content/\d+$", methods=["PUT"])
+    bad = work.sync("jira-confluence")
+    assert bad.returncode == 69 and "PUT" in bad.stderr and "Traceback" not in bad.stderr, explain(bad)
+    sb.faults.configure()
+    healed = work.sync("jira-confluence", "--json")
+    assert healed.returncode == 0, explain(healed)
+    assert json.loads(healed.stdout)["jobs"][0]["counts"]["conflicts"] == 0, explain(healed)
+    assert sum("Renamed while the answer was lost" in p.body for p in generated(sb, parent)) == 1
+    sb.clear_requests()
+    assert work.sync("jira-confluence").returncode == 0 and sb.count(writes=True) == 0

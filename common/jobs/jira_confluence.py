@@ -27,6 +27,7 @@ from ..clients.jira import JiraClient, atlassian_deployment, jira_client, jql_st
 from ..errors import STOPS_RUN, ApiError, ConfigError, NotFound, SyncError, UnknownOutcome, UsageError
 from .base import Action, ActionKind
 from .confluence_jira_read import _since, _zone
+from .jira_confluence_answers import page_write
 from .jira_confluence_body import issue_row, marker_of, other_site, unique_title
 from .jira_confluence_plan import (
     JOB,
@@ -314,7 +315,15 @@ class JiraConfluenceJob(Job):
     def apply_one(self, read: EpicPagesRead, action: PageAction) -> None:
         if action.kind == "unchanged":
             if action.adopt and action.page is not None:  # its body is as written: that version is ours
-                self.store.save_epic_page(action.origin, {**read.rows[action.origin], "version": action.page.version})
+                values: dict[str, Any] = {"version": action.page.version}
+                if read.bodies.get(action.page.id) == action.body and action.page.title == action.title:
+                    values.update(  # our own write whose answer was lost: recorded as written
+                        title=action.title,
+                        body_hash=body_hash(action.body),
+                        content_hash=action.content_hash,
+                        state="gone" if action.gone else "linked",
+                    )
+                self.store.save_epic_page(action.origin, {**read.rows[action.origin], **values})
             return
         if action.kind == "conflict":
             self.conflict(action)
@@ -360,7 +369,16 @@ class JiraConfluenceJob(Job):
         for attempt in range(TITLE_ATTEMPTS):
             title = unique_title(action.title, attempt)
             try:
-                page = self.confluence.create_page(read.parent.space, read.parent.id, title, action.body)
+                page = page_write(
+                    self.confluence,
+                    "POST",
+                    None,
+                    self.confluence.create_page,
+                    read.parent.space,
+                    read.parent.id,
+                    title,
+                    action.body,
+                )
             except TitleTaken:
                 continue
             except UnknownOutcome as exc:
@@ -393,8 +411,15 @@ class JiraConfluenceJob(Job):
         for attempt in range(TITLE_ATTEMPTS):
             title = unique_title(action.title, attempt)
             try:
-                saved = self.confluence.update_page(
-                    replace(page, title=page.title), action.body, "tracksync: generated from Jira", title=title
+                saved = page_write(
+                    self.confluence,
+                    "PUT",
+                    page.id,
+                    self.confluence.update_page,
+                    replace(page, title=page.title),
+                    action.body,
+                    "tracksync: generated from Jira",
+                    title=title,
                 )
             except TitleTaken:
                 continue

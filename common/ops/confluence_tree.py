@@ -32,6 +32,7 @@ from ..clients.confluence import ConfluenceClient, Page, confluence_client, page
 from ..clients.jira import atlassian_deployment, jira_client, jql_string
 from ..errors import OK, PARTIAL, TEMPORARY, ApiError, NotFound, SyncError, UnknownOutcome, UsageError
 from ..http import RequestCounter
+from ..jobs.jira_confluence_answers import page_write
 from ..jobs.jira_confluence_body import other_site
 from ..runlock import JobLock
 from ..store import Store
@@ -227,7 +228,7 @@ class TreeCommand:
         """Create one page; when the answer was lost, look for it by its (unique) title instead of
         posting it again."""
         try:
-            return confluence.create_page(space, parent_id, page.title, page.body)
+            return page_write(confluence, "POST", None, confluence.create_page, space, parent_id, page.title, page.body)
         except UnknownOutcome:
             for _ in range(3):
                 found, _complete = confluence.search_pages(
