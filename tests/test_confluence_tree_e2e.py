@@ -82,6 +82,7 @@ def test_build_check_sync_with_confluence_jira_then_remove_leaves_the_rest(atl):
     assert proc.returncode == 0, explain(proc)
     out = json.loads(proc.stdout)
     assert out["created"] == 6 and len(out["pages"]) == 6 and out["run_id"]
+    assert out["exit_code"] == 0 and out["error"] is None
     made = {r["id"]: r for r in out["pages"]}
     new = set(live(sb)) - set(before)
     assert new == set(made)

@@ -85,6 +85,7 @@ class TreeResult:
             "requests": totals["requests"],
             "writes": totals["writes"],
             "exit_code": self.exit_code,
+            "error": f"{len(self.failures)} page(s) failed: {self.failures[0]}" if self.failures else None,
         }
 
 
