@@ -278,9 +278,10 @@ def test_jql_that_closes_its_parenthesis_stays_in_the_project_and_an_empty_jql_i
     assert len(titles) == 1 and titles[0].startswith(one_child.split("-")[0] + "-"), titles
     assert not any(other in t for t in titles) and other not in sb.confluence.pages[generated(sb, parent)[0].id].body
     sb.clear_requests()
-    empty = work.sync("jira-confluence", "--jql", "  ")
-    assert empty.returncode == 2 and "--jql" in empty.stderr, explain(empty)
-    assert len(empty.stderr.strip().splitlines()) == 1 and sb.count() == 0, explain(empty)
+    for jql in ("  ", 'summary ~ "' + "a" * 100_000 + '"'):  # empty; longer than a URL may be
+        bad = work.sync("jira-confluence", "--jql", jql)
+        assert bad.returncode == 2 and "--jql" in bad.stderr, explain(bad)
+        assert len(bad.stderr.strip().splitlines()) == 1 and sb.count() == 0, explain(bad)
 
 
 @pytest.mark.parametrize("hostile", ["html_200", "malformed_json"])

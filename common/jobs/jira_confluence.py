@@ -48,6 +48,7 @@ FIELDS = ("summary", "status", "assignee", "duedate", "issuetype", "parent", "de
 TITLE_ATTEMPTS = 20  # "Title", "Title (2)", ... "Title (20)"
 TRACKSYNC_LABEL = "tracksync"
 KEYS_PER_SEARCH = 50
+MAX_JQL = 4000  # characters of --jql: the search is a GET, its URL has a limit
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,8 @@ class JiraConfluenceJob(Job):
             raise ConfigError("JIRA_PROJECT", "no project: set JIRA_PROJECT or pass --project KEY")
         if self.opts.jql is not None and not self.opts.jql.strip():
             raise UsageError("--jql: empty; leave it out to mirror every epic of the project")
+        if self.opts.jql is not None and len(self.opts.jql) > MAX_JQL:
+            raise UsageError(f"--jql: {len(self.opts.jql)} characters; at most {MAX_JQL}")
         if self.opts.project and not re.fullmatch(r"[A-Z][A-Z0-9_]{0,254}", self.opts.project):
             raise UsageError(f"--project: {self.opts.project[:40]!r} is not a Jira project key (ACME)")
         self.connect()
@@ -161,6 +164,8 @@ class JiraConfluenceJob(Job):
             try:
                 records = self.search(f"{base} AND ({self.opts.jql})", fields)
             except ApiError as exc:
+                if exc.status == 414:
+                    raise UsageError("--jql: Jira refused the query as too long (414)") from None
                 if exc.status != 400:
                     raise
                 raise UsageError(f"--jql: Jira refused the query ({exc})") from None
