@@ -310,3 +310,17 @@ def test_an_unreadable_answer_to_a_page_write_is_69_then_the_next_run_heals(plan
     assert sum("Renamed while the answer was lost" in p.body for p in generated(sb, parent)) == 1
     sb.clear_requests()
     assert work.sync("jira-confluence").returncode == 0 and sb.count(writes=True) == 0
+
+
+def test_an_epic_description_of_a_strange_shape_is_text_never_a_crash(plan):
+    work, sb, keys, parent = plan
+    odd = {
+        "type": "doc",
+        "version": 1,
+        "content": [{"type": "paragraph", "content": 5}, {"type": "text", "text": "ok"}],
+    }
+    epic = sb.jira.add_issue(seed_atlassian.PROJECT, "Odd description", "Epic", description=odd)
+    proc = work.sync("jira-confluence")
+    assert proc.returncode == 0, explain(proc)
+    page = next(p for p in generated(sb, parent) if p.title.startswith(epic.key + " "))
+    assert "ok" in page.body
