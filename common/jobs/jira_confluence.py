@@ -169,10 +169,12 @@ class JiraConfluenceJob(Job):
                 if exc.status != 400:
                     raise
                 raise UsageError(f"--jql: Jira refused the query ({exc})") from None
-            # a --jql that closes the parenthesis (`x) OR (project = OTHER`) reaches past the
-            # project: only the project's own issues count
-            records = [x for x in records if isinstance(x, dict) and str(x.get("key") or "").startswith(project + "-")]
             epics = self.search(f"{base} AND issuetype = Epic", fields)
+            # a --jql that closes the parenthesis (`x) OR (project = OTHER`) reaches past the
+            # project: only the project's own issues count (its key, or the key its epics carry
+            # now, should the project have been renamed)
+            own = {project, *(str(x.get("key") or "").rpartition("-")[0] for x in epics if isinstance(x, dict))}
+            records = [x for x in records if isinstance(x, dict) and str(x.get("key") or "").rpartition("-")[0] in own]
             matched = [r for r in (issue_row(x, epic_field) for x in records) if r]
             wanted_epics = {r["issue_key"] for r in matched if r["data"]["epic"]}
             by_id = {r["issue_id"]: r["issue_key"] for r in (issue_row(x, epic_field) for x in epics) if r}
