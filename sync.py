@@ -360,6 +360,8 @@ def confluence_tree_command(
     from common.ops.confluence_tree import TreeCommand
     from common.ops.confluence_tree_plan import TreeSpec
 
+    if jira_project is not None and not jira_project.strip():
+        raise UsageError("--jira-project: empty; leave it out for pages without a Jira issue macro")
     settings = load(env_file, dry_run=dry_run)  # a dry run creates no file (no log, no store)
     tree = TreeCommand(settings, parent_page, dry_run or bool(settings.read_only_mode))
     if remove:

@@ -82,6 +82,7 @@ def test_build_check_sync_with_confluence_jira_then_remove_leaves_the_rest(atl):
     assert proc.returncode == 0, explain(proc)
     out = json.loads(proc.stdout)
     assert out["created"] == 6 and len(out["pages"]) == 6 and out["run_id"]
+    assert out["exit_code"] == 0 and out["error"] is None
     made = {r["id"]: r for r in out["pages"]}
     new = set(live(sb)) - set(before)
     assert new == set(made)
@@ -158,6 +159,7 @@ def test_dry_run_writes_nothing_and_prints_the_plan(atl):
         (["--tasks-per-page", "51"], "--tasks-per-page 51"),
         (["--depth", "4", "--children", "5"], f"at most {MAX_TREE_PAGES} pages"),
         (["--jira-project", "NOPE"], "--jira-project NOPE"),
+        (["--jira-project", " "], "--jira-project: empty"),
     ],
 )
 def test_bounds_are_usage_errors_and_nothing_is_written(atl, args, words):
@@ -270,3 +272,57 @@ def test_missing_configuration_names_the_key(atl):
     proc = work.sync("confluence-tree", "--parent-page", seed.root_id, "--remove")
     assert proc.returncode == 78 and "JIRA_URL" in proc.stderr, explain(proc)
     assert "Traceback" not in proc.stderr
+
+
+def test_remove_keeps_a_persons_page_that_only_carries_the_label(atl):
+    work, sb, seed = atl
+    parent = seed.root_id
+    built = work.sync("confluence-tree", "--parent-page", parent, "--depth", "1", "--children", "2", "--json")
+    assert built.returncode == 0, explain(built)
+    made = {r["id"] for r in json.loads(built.stdout)["pages"]}
+    mine = sb.confluence.add_page(seed.space, "My tracksync-test notes", "<p>mine</p>", parent, ["tracksync-test"])
+    proc = work.sync("confluence-tree", "--parent-page", parent, "--remove", "--json")
+    assert proc.returncode == 0, explain(proc)
+    assert {r["id"] for r in json.loads(proc.stdout)["pages"]} == made
+    assert mine.id in live(sb) and not made & set(live(sb))
+
+
+def test_a_page_url_of_another_site_is_refused_before_any_request(atl):
+    work, sb, seed = atl
+    sb.clear_requests()
+    url = f"https://other-site.example/wiki/spaces/{seed.space}/pages/{seed.root_id}/Root"
+    for args in (("--depth", "1", "--children", "1"), ("--remove",)):
+        proc = work.sync("confluence-tree", "--parent-page", url, *args)
+        assert proc.returncode == 2 and "--parent-page" in proc.stderr and "other-site.example" in proc.stderr, explain(
+            proc
+        )
+        assert len(proc.stderr.strip().splitlines()) == 1
+    assert sb.count() == 0
+    here = work.sync(
+        "confluence-tree",
+        "--parent-page",
+        f"{sb.env()['CONFLUENCE_URL']}/pages/viewpage.action?pageId={seed.root_id}",
+        "--depth",
+        "1",
+        "--children",
+        "1",
+        "--dry-run",
+    )
+    assert here.returncode == 0, explain(here)
+
+
+@pytest.mark.parametrize("hostile", ["html_200", "malformed_json"])
+def test_an_unreadable_answer_to_a_create_is_69_and_remove_cleans_what_was_made(atl, hostile):
+    work, sb, seed = atl
+    parent = seed.root_id
+    before = set(live(sb))
+    sb.faults.configure(hostile=[hostile], services=["confluence"], paths=r"/pages$|/content$", methods=["POST"])
+    bad = work.sync("confluence-tree", "--parent-page", parent, "--depth", "1", "--children", "3")
+    assert bad.returncode == 69, explain(bad)
+    assert "confluence" in bad.stderr and "POST" in bad.stderr and "Traceback" not in bad.stderr, explain(bad)
+    assert len(bad.stderr.strip().splitlines()) == 1
+    assert len(set(live(sb)) - before) <= 1, "nothing written after the bad answer"
+    sb.faults.configure()
+    gone = work.sync("confluence-tree", "--parent-page", parent, "--remove")
+    assert gone.returncode == 0, explain(gone)
+    assert set(live(sb)) == before

@@ -234,6 +234,7 @@ def test_usage_and_configuration_errors_are_one_line_with_their_codes(plan):
         (("--parent-page", "99999999"), 2, "--parent-page"),
         (("--parent-page", "not a page"), 2, "--parent-page"),
         (("--project", "acme;drop"), 2, "--project"),
+        (("--parent-page", f"https://other-site.example/wiki/spaces/X/pages/{parent}/Plan"), 2, "other-site.example"),
     ]
     for args, code, named in cases:
         proc = work.sync("jira-confluence", *args)
@@ -261,3 +262,65 @@ def test_a_save_by_a_person_between_listing_and_write_is_a_conflict_not_overwrit
     assert "Renamed in Jira" not in sb.confluence.pages[page.id].body
     conflicts = json.loads(work.sync("conflicts", "--json").stdout)
     assert [c["target_id"] for c in conflicts] == [int(page.id)]
+
+
+def test_jql_that_closes_its_parenthesis_stays_in_the_project_and_an_empty_jql_is_refused(plan):
+    work, sb, keys, parent = plan
+    other = seed_atlassian.OTHER_PROJECT
+    if other not in sb.jira.projects:
+        sb.jira.add_project(other)
+    epic = sb.jira.add_issue(other, "Epic of another project", "Epic")
+    sb.jira.add_issue(other, "child of another project", "Task", parent=epic.key)
+    one_child = keys[[k for k in keys if k][0]][0]
+    proc = work.sync("jira-confluence", "--jql", f"key = {one_child}) OR (project = {other}")
+    assert proc.returncode == 0, explain(proc)
+    titles = [p.title for p in generated(sb, parent)]
+    assert len(titles) == 1 and titles[0].startswith(one_child.split("-")[0] + "-"), titles
+    assert not any(other in t for t in titles) and other not in sb.confluence.pages[generated(sb, parent)[0].id].body
+    sb.clear_requests()
+    for jql in ("  ", 'summary ~ "' + "a" * 100_000 + '"'):  # empty; longer than a URL may be
+        bad = work.sync("jira-confluence", "--jql", jql)
+        assert bad.returncode == 2 and "--jql" in bad.stderr, explain(bad)
+        assert len(bad.stderr.strip().splitlines()) == 1 and sb.count() == 0, explain(bad)
+
+
+@pytest.mark.parametrize("hostile", ["html_200", "malformed_json"])
+def test_an_unreadable_answer_to_a_page_write_is_69_then_the_next_run_heals(plan, hostile):
+    """html_200: the server never saw the write; malformed_json: it made it and the answer was cut."""
+    work, sb, keys, parent = plan
+    sb.faults.configure(hostile=[hostile], services=["confluence"], paths=r"/pages$|/content$", methods=["POST"])
+    bad = work.sync("jira-confluence")
+    assert bad.returncode == 69, explain(bad)
+    assert "confluence" in bad.stderr and "POST" in bad.stderr and "Traceback" not in bad.stderr, explain(bad)
+    assert len(bad.stderr.strip().splitlines()) == 1 and len(generated(sb, parent)) <= 1, explain(bad)
+    sb.faults.configure()
+    healed = work.sync("jira-confluence")
+    assert healed.returncode == 0, explain(healed)
+    assert len(generated(sb, parent)) == 4 and len({p.title for p in generated(sb, parent)}) == 4
+    # the same on an update: the person's edit check does not mistake tracksync's own write
+    renamed = keys[[k for k in keys if k][0]][0]
+    sb.jira.edit(renamed, summary="Renamed while the answer was lost")
+    sb.faults.configure(hostile=[hostile], services=["confluence"], paths=r"/pages/\d+$|/content/\d+$", methods=["PUT"])
+    bad = work.sync("jira-confluence")
+    assert bad.returncode == 69 and "PUT" in bad.stderr and "Traceback" not in bad.stderr, explain(bad)
+    sb.faults.configure()
+    healed = work.sync("jira-confluence", "--json")
+    assert healed.returncode == 0, explain(healed)
+    assert json.loads(healed.stdout)["jobs"][0]["counts"]["conflicts"] == 0, explain(healed)
+    assert sum("Renamed while the answer was lost" in p.body for p in generated(sb, parent)) == 1
+    sb.clear_requests()
+    assert work.sync("jira-confluence").returncode == 0 and sb.count(writes=True) == 0
+
+
+def test_an_epic_description_of_a_strange_shape_is_text_never_a_crash(plan):
+    work, sb, keys, parent = plan
+    odd = {
+        "type": "doc",
+        "version": 1,
+        "content": [{"type": "paragraph", "content": 5}, {"type": "text", "text": "ok"}],
+    }
+    epic = sb.jira.add_issue(seed_atlassian.PROJECT, "Odd description", "Epic", description=odd)
+    proc = work.sync("jira-confluence")
+    assert proc.returncode == 0, explain(proc)
+    page = next(p for p in generated(sb, parent) if p.title.startswith(epic.key + " "))
+    assert "ok" in page.body

@@ -27,7 +27,8 @@ from ..clients.jira import JiraClient, atlassian_deployment, jira_client, jql_st
 from ..errors import STOPS_RUN, ApiError, ConfigError, NotFound, SyncError, UnknownOutcome, UsageError
 from .base import Action, ActionKind
 from .confluence_jira_read import _since, _zone
-from .jira_confluence_body import issue_row, marker_of, unique_title
+from .jira_confluence_answers import page_write
+from .jira_confluence_body import issue_row, marker_of, other_site, unique_title
 from .jira_confluence_plan import (
     JOB,
     EpicPagesPlan,
@@ -47,6 +48,7 @@ FIELDS = ("summary", "status", "assignee", "duedate", "issuetype", "parent", "de
 TITLE_ATTEMPTS = 20  # "Title", "Title (2)", ... "Title (20)"
 TRACKSYNC_LABEL = "tracksync"
 KEYS_PER_SEARCH = 50
+MAX_JQL = 4000  # characters of --jql: the search is a GET, its URL has a limit
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,12 @@ class JiraConfluenceJob(Job):
             if self.opts.parent_page:
                 raise UsageError(f"--parent-page: {exc}") from None
             raise ConfigError("CONFLUENCE_PARENT_PAGE", str(exc)) from None
+        host = other_site(str(given), self.settings.confluence_url)
+        if host is not None:
+            message = f"a page URL of {host[:80]!r}, not of CONFLUENCE_URL's site"
+            if self.opts.parent_page:
+                raise UsageError(f"--parent-page: {message}")
+            raise ConfigError("CONFLUENCE_PARENT_PAGE", message)
         page_id = ref.page_id
         if page_id is None and ref.space and ref.title:
             page_id = self.confluence.find_page(ref.space, ref.title)
@@ -133,12 +141,16 @@ class JiraConfluenceJob(Job):
         return None
 
     def read(self) -> EpicPagesRead:
-        self.connect()
         project = self.opts.project or self.settings.jira_project
         if not project:
             raise ConfigError("JIRA_PROJECT", "no project: set JIRA_PROJECT or pass --project KEY")
+        if self.opts.jql is not None and not self.opts.jql.strip():
+            raise UsageError("--jql: empty; leave it out to mirror every epic of the project")
+        if self.opts.jql is not None and len(self.opts.jql) > MAX_JQL:
+            raise UsageError(f"--jql: {len(self.opts.jql)} characters; at most {MAX_JQL}")
         if self.opts.project and not re.fullmatch(r"[A-Z][A-Z0-9_]{0,254}", self.opts.project):
             raise UsageError(f"--project: {self.opts.project[:40]!r} is not a Jira project key (ACME)")
+        self.connect()
         self.project = project
         parent = self.parent()
         if not parent.space:
@@ -152,10 +164,17 @@ class JiraConfluenceJob(Job):
             try:
                 records = self.search(f"{base} AND ({self.opts.jql})", fields)
             except ApiError as exc:
+                if exc.status == 414:
+                    raise UsageError("--jql: Jira refused the query as too long (414)") from None
                 if exc.status != 400:
                     raise
                 raise UsageError(f"--jql: Jira refused the query ({exc})") from None
             epics = self.search(f"{base} AND issuetype = Epic", fields)
+            # a --jql that closes the parenthesis (`x) OR (project = OTHER`) reaches past the
+            # project: only the project's own issues count (its key, or the key its epics carry
+            # now, should the project have been renamed)
+            own = {project, *(str(x.get("key") or "").rpartition("-")[0] for x in epics if isinstance(x, dict))}
+            records = [x for x in records if isinstance(x, dict) and str(x.get("key") or "").rpartition("-")[0] in own]
             matched = [r for r in (issue_row(x, epic_field) for x in records) if r]
             wanted_epics = {r["issue_key"] for r in matched if r["data"]["epic"]}
             by_id = {r["issue_id"]: r["issue_key"] for r in (issue_row(x, epic_field) for x in epics) if r}
@@ -303,7 +322,15 @@ class JiraConfluenceJob(Job):
     def apply_one(self, read: EpicPagesRead, action: PageAction) -> None:
         if action.kind == "unchanged":
             if action.adopt and action.page is not None:  # its body is as written: that version is ours
-                self.store.save_epic_page(action.origin, {**read.rows[action.origin], "version": action.page.version})
+                values: dict[str, Any] = {"version": action.page.version}
+                if read.bodies.get(action.page.id) == action.body and action.page.title == action.title:
+                    values.update(  # our own write whose answer was lost: recorded as written
+                        title=action.title,
+                        body_hash=body_hash(action.body),
+                        content_hash=action.content_hash,
+                        state="gone" if action.gone else "linked",
+                    )
+                self.store.save_epic_page(action.origin, {**read.rows[action.origin], **values})
             return
         if action.kind == "conflict":
             self.conflict(action)
@@ -349,7 +376,16 @@ class JiraConfluenceJob(Job):
         for attempt in range(TITLE_ATTEMPTS):
             title = unique_title(action.title, attempt)
             try:
-                page = self.confluence.create_page(read.parent.space, read.parent.id, title, action.body)
+                page = page_write(
+                    self.confluence,
+                    "POST",
+                    None,
+                    self.confluence.create_page,
+                    read.parent.space,
+                    read.parent.id,
+                    title,
+                    action.body,
+                )
             except TitleTaken:
                 continue
             except UnknownOutcome as exc:
@@ -382,8 +418,15 @@ class JiraConfluenceJob(Job):
         for attempt in range(TITLE_ATTEMPTS):
             title = unique_title(action.title, attempt)
             try:
-                saved = self.confluence.update_page(
-                    replace(page, title=page.title), action.body, "tracksync: generated from Jira", title=title
+                saved = page_write(
+                    self.confluence,
+                    "PUT",
+                    page.id,
+                    self.confluence.update_page,
+                    replace(page, title=page.title),
+                    action.body,
+                    "tracksync: generated from Jira",
+                    title=title,
                 )
             except TitleTaken:
                 continue

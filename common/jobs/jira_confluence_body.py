@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import SplitResult, urlsplit
 from xml.sax.saxutils import escape
 
 EPIC_MARKER = "tracksync-epic-"  # + the epic's issue id: label, content property and anchor on its page
@@ -38,24 +39,32 @@ def marker_of(epic_id: str | None, project: str) -> str:
 
 
 def _plain(description: Any) -> str:
-    """Text of a description: ADF (Cloud) flattened, wiki markup (Data Center) as it is."""
+    """Text of a description: ADF (Cloud) flattened, wiki markup (Data Center) as it is. A walk
+    without recursion and with type checks: a description nested thousands deep, or with a
+    `content` that is not a list, is text too (never a crash); it stops once the excerpt is full."""
     if isinstance(description, str):
         return description
     parts: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "text" and isinstance(node.get("text"), str):
-                parts.append(node["text"])
-            for child in node.get("content") or []:
-                walk(child)
-            if node.get("type") in ("paragraph", "heading", "listItem"):
-                parts.append(" ")
-        elif isinstance(node, list):
-            for child in node:
-                walk(child)
-
-    walk(description)
+    size = 0
+    stack: list[Any] = [description]
+    while stack and size <= EXCERPT * 4:
+        node = stack.pop()
+        if isinstance(node, str):  # a block's closing space, pushed below
+            parts.append(node)
+            continue
+        if isinstance(node, list):
+            stack.extend(reversed(node))
+            continue
+        if not isinstance(node, dict):
+            continue
+        if node.get("type") == "text" and isinstance(node.get("text"), str):
+            parts.append(node["text"])
+            size += len(node["text"])
+        if node.get("type") in ("paragraph", "heading", "listItem"):
+            stack.append(" ")
+        content = node.get("content")
+        if isinstance(content, list):
+            stack.extend(reversed(content))
     return "".join(parts)
 
 
@@ -158,3 +167,21 @@ def page_body(
     ]
     parts.append(f"<table><tbody>{''.join(rows)}</tbody></table>")
     return "".join(parts)
+
+
+def other_site(given: str, base_url: str | None) -> str | None:
+    """The host of a page URL that is not on CONFLUENCE_URL's site (a page id there names another
+    page here), else None (a bare id, or a URL of this site)."""
+    parts = urlsplit(given.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or not base_url:
+        return None
+    base = urlsplit(base_url)
+
+    def site(p: SplitResult) -> tuple[str, int | None]:
+        try:
+            port = p.port
+        except ValueError:
+            port = -1
+        return (p.hostname or "").lower(), port or {"http": 80, "https": 443}.get(p.scheme)
+
+    return None if site(parts) == site(base) else parts.netloc

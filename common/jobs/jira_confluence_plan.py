@@ -67,7 +67,8 @@ class PageAction:
     gone: bool = False  # the epic left the project: the page keeps the note
     detail: str = ""
     then_update: bool = False  # link: the page found also needs the generated body
-    adopt: bool = False  # a version tracksync did not write, with the body it wrote (a title edit, a restore)
+    adopt: bool = False  # a version tracksync did not record, with the body it wrote (a title edit, a restore)
+    # or the body and title this run would write (tracksync's own write whose answer was lost)
 
 
 @dataclass
@@ -131,12 +132,16 @@ def plan_jira_confluence(read: EpicPagesRead) -> EpicPagesPlan:
                 action.title = str(row["title"])  # keep a suffix that made it unique
             if page.version != row.get("version"):
                 seen = read.bodies.get(page.id)
-                if seen is None or body_hash(seen) != row.get("body_hash"):
+                own = seen == body and page.title == action.title  # our write whose answer was lost
+                if not own and (seen is None or body_hash(seen) != row.get("body_hash")):
                     action.kind = "conflict"
                     action.detail = f"edited in Confluence since tracksync wrote version {row.get('version')}"
                     actions.append(action)
                     continue
                 action.adopt = True
+                if own:
+                    actions.append(action)  # unchanged: the page already says what it should
+                    continue
             if gone and row["state"] == "gone":
                 actions.append(action)  # the note is there already
                 continue

@@ -9,7 +9,8 @@ complete, every third one due ``<time datetime>``, every other one mentioning th
 Cloud ``ri:account-id``, Data Center ``ri:userkey``) and, with a Jira project, a Jira issue macro
 of an existing issue of that project. Parents are created before their children.
 
-Remove: every page below the parent labelled ``tracksync-test`` (one CQL search), plus a page
+Remove: every page below the parent labelled ``tracksync-test`` whose body holds a build's
+marker line (one CQL search; a person's page that merely carries the label stays), plus a page
 below it that was created but not labelled yet when a build was killed in between (its title
 starts with ``tracksync-test `` and its body holds the build's marker line); deepest first, and
 nothing else.
@@ -31,6 +32,8 @@ from ..clients.confluence import ConfluenceClient, Page, confluence_client, page
 from ..clients.jira import atlassian_deployment, jira_client, jql_string
 from ..errors import OK, PARTIAL, TEMPORARY, ApiError, NotFound, SyncError, UnknownOutcome, UsageError
 from ..http import RequestCounter
+from ..jobs.jira_confluence_answers import page_write
+from ..jobs.jira_confluence_body import other_site
 from ..runlock import JobLock
 from ..store import Store
 from .confluence_tree_plan import (
@@ -39,6 +42,7 @@ from .confluence_tree_plan import (
     PlannedPage,
     TreeSpec,
     check_spec,
+    holds_marker,
     is_unlabelled_test_page,
     plan_tree,
     removal_order,
@@ -81,6 +85,7 @@ class TreeResult:
             "requests": totals["requests"],
             "writes": totals["writes"],
             "exit_code": self.exit_code,
+            "error": f"{len(self.failures)} page(s) failed: {self.failures[0]}" if self.failures else None,
         }
 
 
@@ -92,6 +97,9 @@ class TreeCommand:
         except ValueError as exc:
             raise UsageError(f"--parent-page: {exc}") from None
         settings.require("CONFLUENCE_URL")
+        host = other_site(parent, settings.confluence_url)
+        if host is not None:
+            raise UsageError(f"--parent-page: a page URL of {host[:80]!r}, not of CONFLUENCE_URL's site")
         self.settings = settings
         self.ref = ref
         self.dry_run = dry_run
@@ -221,7 +229,7 @@ class TreeCommand:
         """Create one page; when the answer was lost, look for it by its (unique) title instead of
         posting it again."""
         try:
-            return confluence.create_page(space, parent_id, page.title, page.body)
+            return page_write(confluence, "POST", None, confluence.create_page, space, parent_id, page.title, page.body)
         except UnknownOutcome:
             for _ in range(3):
                 found, _complete = confluence.search_pages(
@@ -273,7 +281,7 @@ class TreeCommand:
         parent = self.parent(confluence)
         self.result.parent_id = parent.id
         labelled, complete = confluence.search_pages(
-            f'ancestor = {parent.id} and type = page and label = "{TREE_LABEL}"'
+            f'ancestor = {parent.id} and type = page and label = "{TREE_LABEL}"', with_body=True
         )
         titled, complete_titled = confluence.search_pages(
             f"ancestor = {parent.id} and type = page and title ~ {_cql_string(TITLE_PREFIX.strip())}",
@@ -283,7 +291,7 @@ class TreeCommand:
             self.result.failures.append(
                 f"page {parent.id}: the search for test pages was cut by MAX_PAGES; run --remove again"
             )
-        found = {p.id: p for p in labelled}
+        found = {p.id: p for p in labelled if holds_marker(p)}  # a person's page with the label stays
         for page in titled:
             if page.id not in found and is_unlabelled_test_page(page):
                 found[page.id] = page

@@ -152,6 +152,12 @@ def removal_order(pages: Sequence[Page], parent_id: str) -> list[Page]:
     return sorted(pages, key=lambda p: (-depth(p), int(p.id)))
 
 
+def holds_marker(page: Page) -> bool:
+    """A labelled page a build made: its body holds a build's marker line (a person's own page
+    that merely carries the label tracksync-test is not one)."""
+    return bool(re.search(rf"<p>{re.escape(MARKER)} [0-9a-f]{{6}}: test page ", page.body or ""))
+
+
 def is_unlabelled_test_page(page: Page) -> bool:
     """A page a build created but was stopped before labelling: its title and its marker line."""
     tag = page.title[len(TITLE_PREFIX) : len(TITLE_PREFIX) + 6]
