@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 from . import http_deadline, shutdown
 from .errors import ApiError, AuthError, DryRunWrite, NotFound, RateLimited, ServiceUnavailable, UnknownOutcome
+from .logs import redact
 
 log = logging.getLogger("tracksync.http")
 
@@ -620,9 +621,10 @@ def clear_http_cache(settings: Settings) -> int:
 
 
 def error_detail(body: Any) -> str:
-    """One line from any of the services' error bodies (Gitea, Kimai, Zammad, Jira, Graph, ...)."""
+    """One line from any of the services' error bodies (Gitea, Kimai, Zammad, Jira, Graph, ...),
+    secrets masked before it is cut short (a cut could split an echoed token past recognition)."""
     if isinstance(body, str):
-        return body[:200]
+        return redact(body)[:200]
     if not isinstance(body, dict):
         return ""
     parts = []
@@ -640,7 +642,7 @@ def error_detail(body: Any) -> str:
         if not errors.get("children") and not errors.get("errors"):
             parts.extend(f"{k}: {v}" for k, v in errors.items())
     parts.extend(str(m) for m in body.get("errorMessages", []) or [])
-    return "; ".join(parts)[:300]
+    return redact("; ".join(parts))[:300]
 
 
 def not_json(response: requests.Response) -> str:
@@ -705,7 +707,7 @@ def _json_or_none(response: requests.Response) -> Any:
     try:
         return response.json()
     except ValueError:
-        return response.text[:200] if response.text else None
+        return response.text[:65536] if response.text else None  # error_detail redacts, then cuts
 
 
 def _root_cause(exc: BaseException) -> BaseException:

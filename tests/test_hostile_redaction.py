@@ -59,3 +59,18 @@ def test_overlapping_forms_leave_no_piece():
     token = "Tok/en+Secret=42abcdef"
     text = f"{token}{token.lower()}{quote(token, safe='')}"
     assert Redactor([token]).sub(text) == "***"
+
+
+@pytest.mark.parametrize("at", [150, 190, 198, 280, 295, 299])
+def test_an_error_text_is_masked_before_it_is_cut_short(monkeypatch, at):
+    """An error body that echoes the Authorization header URL-encoded, placed so that the one-line
+    cut (200 / 300 characters) falls inside it: no part of the token reaches the error line."""
+    from common import http, logs
+
+    token = "jiraTOKENvalue456xyz"
+    basic = base64.b64encode(f"ann@acme.example:{token}".encode()).decode()
+    monkeypatch.setattr(logs, "_redactor", Redactor([token, f"ann@acme.example:{token}"]))
+    echoed = "x" * at + quote(f"Basic {basic}")
+    for body in (echoed, {"message": echoed}, {"errorMessages": [echoed]}):
+        line = http.error_detail(body)
+        assert basic[:12] not in line and basic[-12:] not in line and token[:8] not in line, line
