@@ -255,8 +255,6 @@ def resolve_command(settings, conflict_id, keep):
     if is_confluence_jira(settings, conflict_id):
         click.echo(resolve_task_conflict(settings, conflict_id, keep))
         return
-    if keep in ("confluence", "jira"):
-        raise UsageError(f"--keep {keep} settles confluence-jira conflicts only; use source, kimai or skip")
     click.echo(resolve(settings, conflict_id, keep))
 
 

@@ -109,3 +109,10 @@ def test_sync_dry_run_into_a_closed_pipe_ends_quietly(workdir):
     code, err = closed_pipe_run(["sync.py", "--dry-run"], workdir.path, workdir.env_file)
     assert code == 141 and not any(sign in err for sign in TRACEBACK_SIGNS), err
     assert workdir.sandbox.kimai.activities == []
+
+
+def test_resolve_names_a_conflict_that_does_not_exist_whatever_keep_says(workdir):
+    for keep in ("jira", "confluence", "kimai", "graph"):
+        proc = workdir.sync("resolve", "99", "--keep", keep)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.strip() == "error: no conflict with id 99 (python sync.py conflicts lists them)"

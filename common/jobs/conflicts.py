@@ -69,7 +69,6 @@ def write_source_values(settings: Settings, store: Store, conflict: Row) -> None
 
 def resolve(settings: Settings, conflict_id: int, keep: str) -> str:
     """Settle one open conflict; returns a one-line description of what was done."""
-    resolution = RESOLUTIONS[keep]
     with Store(settings.database_path, readonly=True) as store:
         found = store.conflicts(conflict_id=conflict_id, open_only=False)
     if not found:
@@ -80,11 +79,17 @@ def resolve(settings: Settings, conflict_id: int, keep: str) -> str:
             f"conflict {conflict_id} was already resolved ({conflict['resolution']}) at {conflict['resolved_at']}"
         )
     job, key, target_id = conflict["job"], conflict["source_key"], conflict["target_id"]
+    if keep in ("confluence", "jira"):
+        raise UsageError(
+            f"conflict {conflict_id} is one of {job}: --keep {keep} settles Confluence/Jira conflicts only; "
+            "use --keep source, kimai or skip"
+        )
     if SOURCE_WORDS.get(keep, job) != job:
         raise UsageError(
             f"conflict {conflict_id} is one of {job}: --keep {keep} names another source; "
             "use --keep source, kimai or skip"
         )
+    resolution = RESOLUTIONS[keep]
     with JobLock(settings.database_path, job), Store(settings.database_path) as store:
         if resolution == "source":
             write_source_values(settings, store, conflict)
