@@ -224,7 +224,8 @@ class GraphKimaiJob(Job):
         self, mailbox: str, state: Row | None, window: tuple[datetime, datetime], fixed: bool
     ) -> MailboxRead:
         """One mailbox's delta round (or the rest of it from the stored link); a worker thread.
-        A mailbox Graph refuses (MailboxError, or any error that does not stop the run) fails alone."""
+        A mailbox Graph refuses (MailboxError, or any error that does not stop the run) fails alone;
+        a configuration error (an address that is not the API, an unknown tenant) stops the run."""
         start, end = utc_text(window[0]), utc_text(window[1])
         follow = not (fixed or self.opts.full or state is None) and (state.get("start"), state.get("end")) == (
             start,
@@ -243,7 +244,7 @@ class GraphKimaiJob(Job):
         except MailboxError as exc:
             return MailboxRead(mailbox, error=str(getattr(exc, "reason", None) or exc))
         except SyncError as exc:
-            if isinstance(exc, STOPS_RUN):
+            if isinstance(exc, (*STOPS_RUN, ConfigError)):  # GRAPH_URL / GRAPH_LOGIN_URL not the API: every mailbox
                 raise
             return MailboxRead(mailbox, error=str(exc))
         if read.delta is not None:
