@@ -109,6 +109,9 @@ class GraphPlan(PlanOutcome):
     actions: list[Action] = field(default_factory=list)
 
 
+FIRST_YEAR, LAST_YEAR = 1970, 2999  # --from/--to: Graph's calendar view and Kimai take these
+MAX_WINDOW_DAYS = 7300  # --from/--to: as long as the longest GRAPH_WINDOW_* (3650 days each way)
+
 USERS = click.option(
     "--users", default=None, metavar="A@X,B@X", help="comma list of mailboxes (instead of GRAPH_USERS)"
 )
@@ -123,7 +126,9 @@ def parse_mailboxes(text: str | None, where: str) -> tuple[str, ...]:
             continue
         local, at, domain = box.partition("@")
         if not at or not local or "." not in domain or len(box) > MAX_MAILBOX or any(c in box for c in " /\\?#%"):
-            raise UsageError(f"{where}: {part.strip()!r} is not a mailbox address")
+            shown = part.strip()
+            shown = shown if len(shown) <= 80 else shown[:80] + "…"
+            raise UsageError(f"{where}: {shown!r} is not a mailbox address")
         if box not in boxes:
             boxes.append(box)
     return tuple(boxes)
@@ -193,9 +198,16 @@ class GraphKimaiJob(Job):
                 last = date.fromisoformat(self.opts.date_to) if self.opts.date_to else today
             except ValueError as exc:
                 raise UsageError(f"--from/--to take dates like 2026-03-31: {exc}") from None
+            for flag, day in (("--from", first), ("--to", last)):
+                if day is not None and not FIRST_YEAR <= day.year <= LAST_YEAR:
+                    raise UsageError(f"{flag}: {day} is out of range (years {FIRST_YEAR} to {LAST_YEAR})")
             first = first or last - timedelta(days=int(self.settings.graph_window_past_days))
             if last < first:
                 raise UsageError("--to is before --from")
+            if (last - first).days >= MAX_WINDOW_DAYS:
+                raise UsageError(
+                    f"--from/--to: a window of at most {MAX_WINDOW_DAYS} days, got {(last - first).days + 1}"
+                )
             return (_midnight(first), _midnight(last + timedelta(days=1))), True
         past, future = int(self.settings.graph_window_past_days), int(self.settings.graph_window_future_days)
         return (_midnight(today - timedelta(days=past)), _midnight(today + timedelta(days=future + 1))), False
@@ -403,9 +415,17 @@ def rules_of(settings: Settings) -> Rules:
     """The planning rules from the settings; a malformed map is refused naming its key (78)."""
     user_map: dict[str, int] = {}
     for mailbox, user in read_map(settings, "GRAPH_USER_MAP").items():
-        if not user.isdigit():
-            raise ConfigError("GRAPH_USER_MAP", f"{mailbox}: expected a Kimai user id (a number), got {user!r}")
-        user_map[mailbox.strip().lower()] = int(user)
+        try:
+            (box,) = parse_mailboxes(mailbox, "GRAPH_USER_MAP") or ("",)
+        except (UsageError, ValueError):
+            box = ""
+        if not box:
+            raise ConfigError(
+                "GRAPH_USER_MAP", f"{mailbox[:80]!r} is not a mailbox address (lines mailbox=Kimai user id)"
+            )
+        if not user.isdigit() or not 0 < int(user) < 2**31:
+            raise ConfigError("GRAPH_USER_MAP", f"{mailbox}: expected a Kimai user id (a number), got {user[:40]!r}")
+        user_map[box] = int(user)
     skip = frozenset(w for w in (settings.get("GRAPH_SKIP") or ()) if w != "none")
     return Rules(
         categories=CategoryMap.from_settings(settings),
