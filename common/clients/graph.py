@@ -391,7 +391,10 @@ class GraphClient:
             PERMISSION_CALENDARS,
             mailbox,
         )
-        return len(body.get("value") or [])
+        values = body.get("value")
+        if not isinstance(values, list):
+            raise NotTheApi("GRAPH_URL", PRODUCT, "GET calendarView answered JSON without a 'value' list")
+        return len(values)
 
     def calendar_delta(
         self, mailbox: str, start: datetime, end: datetime, delta_link: str | None = None
