@@ -57,3 +57,22 @@ def test_an_html_answer_on_a_mailbox_request_stops_the_run(gwork, path):
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "does not point at" in lines[0] and "failed" not in lines[0], proc.stderr
     assert sb.count("kimai", writes=True) == 0
+
+
+@pytest.mark.parametrize("users", ["", ANN])
+def test_graph_url_with_a_path_too_many_is_a_configuration_error(gwork, users):
+    """Graph answers a path it has no resource for with 400 BadRequest "Resource not found for the
+    segment": the job's paths are fixed, so GRAPH_URL carries a path it should not (78, not a
+    failed mailbox (3) or an unavailable service (69))."""
+    url = next(
+        line.split("=", 1)[1] for line in gwork.env_file.read_text().splitlines() if line.startswith("GRAPH_URL=")
+    )
+    gwork.sandbox.graph.add_event(ANN, "E", at(-2, 9), at(-2, 10), categories=["Website relaunch"])
+    gwork.set(GRAPH_USERS=users, GRAPH_URL=url.rstrip("/") + "/graph")
+    proc = gwork.sync(*JOB, check_code=78)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "GRAPH_URL" in lines[0] and "failed" not in lines[0], proc.stderr
+    assert gwork.sandbox.count("kimai", writes=True) == 0
+    log = gwork.sandbox.log  # the wrong paths are off the contract, as this test means them to be
+    with log._lock:
+        log._violations[:] = [v for v in log._violations if "GET /graph/v1.0/" not in v]

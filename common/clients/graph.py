@@ -112,6 +112,9 @@ def _odata_error(response: requests.Response) -> tuple[str, str] | None:
     return code, "".join(c for c in message if c.isprintable())[:200]
 
 
+WRONG_PATH_MESSAGES = ("Resource not found for the segment", "Invalid version")
+
+
 class GraphClient:
     def __init__(
         self,
@@ -333,6 +336,9 @@ class GraphClient:
                 f"{PRODUCT}: permission refused ({code or 403}) for {where}: the app GRAPH_CLIENT_ID needs the "
                 f"application permission {permission} with admin consent",
             )
+        if status == 400 and code == "BadRequest" and message.startswith(WRONG_PATH_MESSAGES):
+            # Graph's answer to a path it has no resource for: ours are fixed, so GRAPH_URL has a path too many
+            raise NotTheApi("GRAPH_URL", PRODUCT, f"{where} answered 400: {message[:120]}")
         if status == 410 or "syncstate" in code.lower() or "resync" in code.lower():
             raise DeltaExpired(mailbox or "?", code or str(status))
         if mailbox is not None and status != 429:
