@@ -27,7 +27,16 @@ def test_a_date_out_of_range_is_a_usage_error(gwork, args, named):
     assert gwork.sandbox.count("graph") == 0 and gwork.sandbox.count("kimai", writes=True) == 0
 
 
-@pytest.mark.parametrize("line", ["ann=3", "x@y=3", "ann@acme.example=0", "ann@acme.example=99999999999999"])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "ann=3",
+        "x@y=3",
+        "ann@acme.example=0",
+        "ann@acme.example=99999999999999",
+        "ann@acme.example=1;ANN@acme.example=2",
+    ],
+)
 def test_a_malformed_graph_user_map_line_is_a_configuration_error(gwork, line):
     gwork.set(GRAPH_USERS=ANN, GRAPH_USER_MAP=line)
     gwork.sandbox.graph.add_event(ANN, "E", at(-2, 9), at(-2, 10), categories=["Website relaunch"])

@@ -425,6 +425,8 @@ def rules_of(settings: Settings) -> Rules:
             )
         if not user.isdigit() or not 0 < int(user) < 2**31:
             raise ConfigError("GRAPH_USER_MAP", f"{mailbox}: expected a Kimai user id (a number), got {user[:40]!r}")
+        if user_map.get(box, int(user)) != int(user):
+            raise ConfigError("GRAPH_USER_MAP", f"{box}: mapped twice ({user_map[box]}, {int(user)})")
         user_map[box] = int(user)
     skip = frozenset(w for w in (settings.get("GRAPH_SKIP") or ()) if w != "none")
     return Rules(
