@@ -258,7 +258,9 @@ class GraphClient:
         if not isinstance(body, dict) or not isinstance(body.get("error"), str):
             raise NotTheApi("GRAPH_LOGIN_URL", "Microsoft identity platform", f"{where} answered {status}")
         error = body["error"] if re.fullmatch(r"[a-z_]{1,40}", body["error"]) else "error"
-        codes = {c for c in body.get("error_codes") or [] if isinstance(c, int) and not isinstance(c, bool)}
+        listed = body.get("error_codes")
+        listed = listed if isinstance(listed, list) else []  # a server may send any type here
+        codes = {c for c in listed if isinstance(c, int) and not isinstance(c, bool)}
         aadsts = f"AADSTS{min(codes)}" if codes else error
         description = str(body.get("error_description") or "")
         if codes & TENANT_CODES or "tenant" in description.lower() and "not found" in description.lower():
