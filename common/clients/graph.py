@@ -422,16 +422,21 @@ class GraphClient:
         seen: set[str] = set()  # a server that links back to a page it gave would never end
         while path is not None:
             body = self._get(path, params, PERMISSION_CALENDARS, mailbox)
+            # a page of another shape or a loop is the service's fault, not the mailbox's: the run
+            # stops (nothing is written after a bad read), naming the service and the request
+            where = f"GET users/{mailbox}/calendarView/delta"
             values = body.get("value")
             if not isinstance(values, list):
-                raise MailboxError(mailbox, "a delta page without a 'value' list")
+                raise NotTheApi("GRAPH_URL", PRODUCT, f"{where} answered a page without a 'value' list")
             next_link = self._next(body, "@odata.nextLink")
             delta = None if next_link else self._next(body, "@odata.deltaLink")
             if next_link is None and delta is None:
-                raise MailboxError(mailbox, "a delta page with neither @odata.nextLink nor @odata.deltaLink")
-            yield DeltaPage([v for v in values if isinstance(v, dict)], delta)
+                raise ServiceUnavailable(
+                    f"{PRODUCT}: {where}: a page with neither @odata.nextLink nor @odata.deltaLink; reading stopped"
+                )
             if next_link is not None and next_link in seen:
-                raise MailboxError(mailbox, "a delta next link repeats an earlier page; reading stopped")
+                raise ServiceUnavailable(f"{PRODUCT}: {where}: a next link repeats an earlier page; reading stopped")
+            yield DeltaPage([v for v in values if isinstance(v, dict)], delta)
             seen.add(next_link or "")
             path, params = next_link, None
 
