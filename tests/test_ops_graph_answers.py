@@ -31,3 +31,13 @@ def test_a_known_zone_still_shows_its_iana_name(tmp_path, sandbox, graph_env):
     proc = run("test_connection.py", "--service", "graph", "--json", cwd=tmp_path, env_file=graph_env(GRAPH_USERS=ANN))
     assert proc.returncode == 0, explain(proc)
     assert f"{ANN} Pacific Standard Time = America/Los_Angeles" in graph_row(proc)["steps"][-1]["detail"]
+
+
+@pytest.mark.parametrize("users", ["not-a-mailbox", f"{ANN},bob@", f"{ANN},a/b@acme.example"])
+def test_a_malformed_graph_users_entry_fails_naming_the_key_as_the_job_would(tmp_path, sandbox, graph_env, users):
+    proc = run(
+        "test_connection.py", "--service", "graph", "--json", cwd=tmp_path, env_file=graph_env(GRAPH_USERS=users)
+    )
+    assert proc.returncode == 78, explain(proc)
+    row = graph_row(proc)
+    assert row["status"] == "FAIL" and "GRAPH_USERS" in row["steps"][-1]["detail"], row

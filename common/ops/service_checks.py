@@ -19,7 +19,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from ..errors import CONFIG, UNAVAILABLE
+from ..errors import CONFIG, UNAVAILABLE, ConfigError, UsageError
 from ..http import USER_AGENT, RequestCounter
 from .connection import (
     NOT_CONFIGURED,
@@ -308,6 +308,7 @@ def probe_graph(settings: Settings, probe: Probe, step: StepRunner) -> None:
     from datetime import UTC, datetime, timedelta
 
     from ..clients.graph import GraphClient, MailboxError
+    from ..jobs.graph_kimai import parse_mailboxes
     from ..jobs.graph_plan import mailbox_zone
 
     client = GraphClient(settings, RequestCounter(), page_size=10)
@@ -340,7 +341,10 @@ def probe_graph(settings: Settings, probe: Probe, step: StepRunner) -> None:
 
     def permissions() -> StepResult:
         first = next(iter(client.users()), None)
-        listed = list(settings.graph_users)[:GRAPH_LISTED_CHECKED]
+        try:  # read as graph-kimai reads it: a malformed entry stops the job, so it fails here too
+            listed = list(parse_mailboxes(",".join(settings.graph_users or ()), "GRAPH_USERS"))[:GRAPH_LISTED_CHECKED]
+        except UsageError as exc:
+            raise ConfigError("GRAPH_USERS", str(exc).removeprefix("GRAPH_USERS: ")) from None
         mailboxes = listed or ([first["mail"]] if first and isinstance(first.get("mail"), str) else [])
         if not mailboxes:
             return (
