@@ -49,3 +49,10 @@ def test_a_malformed_graph_user_map_line_is_a_configuration_error(gwork, line):
 def test_a_huge_mailbox_is_named_shortly(gwork):
     proc = gwork.sync(*JOB, "--users", "a" * 5000 + "@acme.example", check_code=2)
     assert "--users" in proc.stderr and len(proc.stderr) < 600 and "Traceback" not in proc.stderr
+
+
+def test_from_after_today_without_to_says_that_to_defaults_to_today(gwork):
+    proc = gwork.sync(*JOB, "--from", "2999-01-01", check_code=2)
+    assert "--from 2999-01-01 is after today" in proc.stderr and "Traceback" not in proc.stderr
+    proc = gwork.sync(*JOB, "--from", "2026-03-31", "--to", "2026-03-01", check_code=2)
+    assert "--from 2026-03-31 is after --to 2026-03-01" in proc.stderr

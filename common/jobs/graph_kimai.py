@@ -203,7 +203,8 @@ class GraphKimaiJob(Job):
                     raise UsageError(f"{flag}: {day} is out of range (years {FIRST_YEAR} to {LAST_YEAR})")
             first = first or last - timedelta(days=int(self.settings.graph_window_past_days))
             if last < first:
-                raise UsageError("--to is before --from")
+                until = f"--to {last}" if self.opts.date_to else f"today ({last}), the default of --to"
+                raise UsageError(f"--from {first} is after {until}")
             if (last - first).days >= MAX_WINDOW_DAYS:
                 raise UsageError(
                     f"--from/--to: a window of at most {MAX_WINDOW_DAYS} days, got {(last - first).days + 1}"
