@@ -110,6 +110,9 @@ def _aware(moment: datetime | str) -> datetime:
     return moment.astimezone(UTC)
 
 
+DELTA_MISBEHAVIOURS = ("loop_next", "foreign_next", "no_links", "no_value")
+
+
 class GraphService(Service):
     """Tenant, app registration, users with mailboxes and events, and the Graph handlers."""
 
@@ -137,6 +140,7 @@ class GraphService(Service):
         self._user_pages: dict[str, list[str]] = {}  # skiptoken -> user ids still to list
         self._delta_tokens: dict[str, dict[str, Any]] = {}
         self._throttles: list[dict[str, Any]] = []
+        self._misbehaviour: dict[str | None, str] = {}  # mailbox user id (None = all) -> DELTA_MISBEHAVIOURS
         self._in_flight: dict[str, int] = {}
         self._flight_lock = threading.Lock()
         self.route("POST", "/{tenant}/oauth2/v2.0/token", self._token)
@@ -340,6 +344,19 @@ class GraphService(Service):
             user_id = self._user(mailbox)["id"] if mailbox else None
             self._throttles.append({"count": count, "status": status, "retry_after": retry_after, "user_id": user_id})
 
+    def misbehave(self, mode: str | None, mailbox: str | None = None) -> None:
+        """Hostile delta pages (of one mailbox, or all) until called with None: ``loop_next``
+        (every page links to the same next page, for ever), ``foreign_next`` (next links name
+        another host), ``no_links`` (neither next nor delta link), ``no_value`` (value is null)."""
+        if mode is not None and mode not in DELTA_MISBEHAVIOURS:
+            raise ValueError(f"unknown misbehaviour {mode!r}; expected one of {', '.join(DELTA_MISBEHAVIOURS)}")
+        with self.lock:
+            user_id = self._user(mailbox)["id"] if mailbox else None
+            if mode is None:
+                self._misbehaviour.pop(user_id, None)
+            else:
+                self._misbehaviour[user_id] = mode
+
     # -- control endpoints (POST /_sandbox/graph/<hook>, JSON body = the hook's arguments) ------
     CONTROL_HOOKS = (
         "add_user",
@@ -358,6 +375,7 @@ class GraphService(Service):
         "expire_tokens",
         "expire_delta_tokens",
         "throttle",
+        "misbehave",
     )
 
     def control(self, method: str, action: str, body: Any, query: dict[str, list[str]]) -> Response | None:
@@ -822,6 +840,19 @@ class GraphService(Service):
             }
             body["@odata.deltaLink"] = f"{base}?$deltatoken={token}"
         body["value"] = value
+        mode = self._misbehaviour.get(user["id"], self._misbehaviour.get(None))
+        if mode == "loop_next":
+            self._rounds["loop"] = state
+            body.pop("@odata.deltaLink", None)
+            body["@odata.nextLink"] = f"{base}?$skiptoken=loop"
+        elif mode == "foreign_next":
+            body.pop("@odata.deltaLink", None)
+            body["@odata.nextLink"] = f"{base}?$skiptoken={token}".replace("127.0.0.1", "localhost", 1)
+        elif mode == "no_links":
+            body.pop("@odata.nextLink", None)
+            body.pop("@odata.deltaLink", None)
+        elif mode == "no_value":
+            body["value"] = None
         headers = {"Preference-Applied": f"odata.maxpagesize={page_size}"}
         if zone_match:
             headers["Preference-Applied"] += f', outlook.timezone="{zone_name}"'

@@ -364,9 +364,24 @@ def test_a_next_link_that_repeats_stops_the_read_instead_of_looping():
         f"{GRAPH}/v1.0/users/ann@acme.example/calendarView/delta", json={"value": [], "@odata.nextLink": loop}
     )
     graph, _ = client()
-    with pytest.raises(MailboxError, match="repeats"):
+    with pytest.raises(ServiceUnavailable, match="calendarView/delta: a next link repeats") as err:
         list(graph.calendar_delta("ann@acme.example", START, END))
+    assert err.value.exit_code == 69 and "Microsoft Graph" in str(err.value)
     assert len([c for c in responses.calls if "skiptoken=again" in c.request.url]) == 1
     responses.get(f"{GRAPH}/v1.0/users", json={"value": [], "@odata.nextLink": f"{GRAPH}/v1.0/users?$skiptoken=x"})
     with pytest.raises(ServiceUnavailable, match="repeats"):
         list(graph.users())
+
+
+@pytest.mark.parametrize("codes", [7000215, "7000215", {"a": 1}, None, True, [None, "x", 7000215.5]])
+@responses.activate
+def test_a_token_refusal_with_error_codes_of_another_type_is_still_named(codes):
+    """error_codes is a list of numbers in Entra's answers; any other type is ignored (the error
+    text decides), never an unexpected error (1)."""
+    body = {"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."}
+    responses.post(TOKEN_URL, status=401, json={**body, "error_codes": codes})
+    graph, _ = client()
+    with pytest.raises(AuthError) as err:
+        list(graph.users())
+    assert "GRAPH_CLIENT_SECRET" in str(err.value) and err.value.exit_code == 77
+    assert_no_secret(str(err.value))

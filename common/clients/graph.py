@@ -112,6 +112,9 @@ def _odata_error(response: requests.Response) -> tuple[str, str] | None:
     return code, "".join(c for c in message if c.isprintable())[:200]
 
 
+WRONG_PATH_MESSAGES = ("Resource not found for the segment", "Invalid version")
+
+
 class GraphClient:
     def __init__(
         self,
@@ -255,7 +258,9 @@ class GraphClient:
         if not isinstance(body, dict) or not isinstance(body.get("error"), str):
             raise NotTheApi("GRAPH_LOGIN_URL", "Microsoft identity platform", f"{where} answered {status}")
         error = body["error"] if re.fullmatch(r"[a-z_]{1,40}", body["error"]) else "error"
-        codes = {c for c in body.get("error_codes") or [] if isinstance(c, int) and not isinstance(c, bool)}
+        listed = body.get("error_codes")
+        listed = listed if isinstance(listed, list) else []  # a server may send any type here
+        codes = {c for c in listed if isinstance(c, int) and not isinstance(c, bool)}
         aadsts = f"AADSTS{min(codes)}" if codes else error
         description = str(body.get("error_description") or "")
         if codes & TENANT_CODES or "tenant" in description.lower() and "not found" in description.lower():
@@ -333,6 +338,9 @@ class GraphClient:
                 f"{PRODUCT}: permission refused ({code or 403}) for {where}: the app GRAPH_CLIENT_ID needs the "
                 f"application permission {permission} with admin consent",
             )
+        if status == 400 and code == "BadRequest" and message.startswith(WRONG_PATH_MESSAGES):
+            # Graph's answer to a path it has no resource for: ours are fixed, so GRAPH_URL has a path too many
+            raise NotTheApi("GRAPH_URL", PRODUCT, f"{where} answered 400: {message[:120]}")
         if status == 410 or "syncstate" in code.lower() or "resync" in code.lower():
             raise DeltaExpired(mailbox or "?", code or str(status))
         if mailbox is not None and status != 429:
@@ -391,7 +399,10 @@ class GraphClient:
             PERMISSION_CALENDARS,
             mailbox,
         )
-        return len(body.get("value") or [])
+        values = body.get("value")
+        if not isinstance(values, list):
+            raise NotTheApi("GRAPH_URL", PRODUCT, "GET calendarView answered JSON without a 'value' list")
+        return len(values)
 
     def calendar_delta(
         self, mailbox: str, start: datetime, end: datetime, delta_link: str | None = None
@@ -411,16 +422,21 @@ class GraphClient:
         seen: set[str] = set()  # a server that links back to a page it gave would never end
         while path is not None:
             body = self._get(path, params, PERMISSION_CALENDARS, mailbox)
+            # a page of another shape or a loop is the service's fault, not the mailbox's: the run
+            # stops (nothing is written after a bad read), naming the service and the request
+            where = f"GET users/{mailbox}/calendarView/delta"
             values = body.get("value")
             if not isinstance(values, list):
-                raise MailboxError(mailbox, "a delta page without a 'value' list")
+                raise NotTheApi("GRAPH_URL", PRODUCT, f"{where} answered a page without a 'value' list")
             next_link = self._next(body, "@odata.nextLink")
             delta = None if next_link else self._next(body, "@odata.deltaLink")
             if next_link is None and delta is None:
-                raise MailboxError(mailbox, "a delta page with neither @odata.nextLink nor @odata.deltaLink")
-            yield DeltaPage([v for v in values if isinstance(v, dict)], delta)
+                raise ServiceUnavailable(
+                    f"{PRODUCT}: {where}: a page with neither @odata.nextLink nor @odata.deltaLink; reading stopped"
+                )
             if next_link is not None and next_link in seen:
-                raise MailboxError(mailbox, "a delta next link repeats an earlier page; reading stopped")
+                raise ServiceUnavailable(f"{PRODUCT}: {where}: a next link repeats an earlier page; reading stopped")
+            yield DeltaPage([v for v in values if isinstance(v, dict)], delta)
             seen.add(next_link or "")
             path, params = next_link, None
 

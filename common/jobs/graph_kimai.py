@@ -109,6 +109,9 @@ class GraphPlan(PlanOutcome):
     actions: list[Action] = field(default_factory=list)
 
 
+FIRST_YEAR, LAST_YEAR = 1970, 2999  # --from/--to: Graph's calendar view and Kimai take these
+MAX_WINDOW_DAYS = 7300  # --from/--to: as long as the longest GRAPH_WINDOW_* (3650 days each way)
+
 USERS = click.option(
     "--users", default=None, metavar="A@X,B@X", help="comma list of mailboxes (instead of GRAPH_USERS)"
 )
@@ -123,7 +126,9 @@ def parse_mailboxes(text: str | None, where: str) -> tuple[str, ...]:
             continue
         local, at, domain = box.partition("@")
         if not at or not local or "." not in domain or len(box) > MAX_MAILBOX or any(c in box for c in " /\\?#%"):
-            raise UsageError(f"{where}: {part.strip()!r} is not a mailbox address")
+            shown = part.strip()
+            shown = shown if len(shown) <= 80 else shown[:80] + "…"
+            raise UsageError(f"{where}: {shown!r} is not a mailbox address")
         if box not in boxes:
             boxes.append(box)
     return tuple(boxes)
@@ -193,9 +198,17 @@ class GraphKimaiJob(Job):
                 last = date.fromisoformat(self.opts.date_to) if self.opts.date_to else today
             except ValueError as exc:
                 raise UsageError(f"--from/--to take dates like 2026-03-31: {exc}") from None
+            for flag, day in (("--from", first), ("--to", last)):
+                if day is not None and not FIRST_YEAR <= day.year <= LAST_YEAR:
+                    raise UsageError(f"{flag}: {day} is out of range (years {FIRST_YEAR} to {LAST_YEAR})")
             first = first or last - timedelta(days=int(self.settings.graph_window_past_days))
             if last < first:
-                raise UsageError("--to is before --from")
+                until = f"--to {last}" if self.opts.date_to else f"today ({last}), the default of --to"
+                raise UsageError(f"--from {first} is after {until}")
+            if (last - first).days >= MAX_WINDOW_DAYS:
+                raise UsageError(
+                    f"--from/--to: a window of at most {MAX_WINDOW_DAYS} days, got {(last - first).days + 1}"
+                )
             return (_midnight(first), _midnight(last + timedelta(days=1))), True
         past, future = int(self.settings.graph_window_past_days), int(self.settings.graph_window_future_days)
         return (_midnight(today - timedelta(days=past)), _midnight(today + timedelta(days=future + 1))), False
@@ -224,7 +237,8 @@ class GraphKimaiJob(Job):
         self, mailbox: str, state: Row | None, window: tuple[datetime, datetime], fixed: bool
     ) -> MailboxRead:
         """One mailbox's delta round (or the rest of it from the stored link); a worker thread.
-        A mailbox Graph refuses (MailboxError, or any error that does not stop the run) fails alone."""
+        A mailbox Graph refuses (MailboxError, or any error that does not stop the run) fails alone;
+        a configuration error (an address that is not the API, an unknown tenant) stops the run."""
         start, end = utc_text(window[0]), utc_text(window[1])
         follow = not (fixed or self.opts.full or state is None) and (state.get("start"), state.get("end")) == (
             start,
@@ -243,7 +257,7 @@ class GraphKimaiJob(Job):
         except MailboxError as exc:
             return MailboxRead(mailbox, error=str(getattr(exc, "reason", None) or exc))
         except SyncError as exc:
-            if isinstance(exc, STOPS_RUN):
+            if isinstance(exc, (*STOPS_RUN, ConfigError)):  # GRAPH_URL / GRAPH_LOGIN_URL not the API: every mailbox
                 raise
             return MailboxRead(mailbox, error=str(exc))
         if read.delta is not None:
@@ -402,9 +416,19 @@ def rules_of(settings: Settings) -> Rules:
     """The planning rules from the settings; a malformed map is refused naming its key (78)."""
     user_map: dict[str, int] = {}
     for mailbox, user in read_map(settings, "GRAPH_USER_MAP").items():
-        if not user.isdigit():
-            raise ConfigError("GRAPH_USER_MAP", f"{mailbox}: expected a Kimai user id (a number), got {user!r}")
-        user_map[mailbox.strip().lower()] = int(user)
+        try:
+            (box,) = parse_mailboxes(mailbox, "GRAPH_USER_MAP") or ("",)
+        except (UsageError, ValueError):
+            box = ""
+        if not box:
+            raise ConfigError(
+                "GRAPH_USER_MAP", f"{mailbox[:80]!r} is not a mailbox address (lines mailbox=Kimai user id)"
+            )
+        if not user.isdigit() or not 0 < int(user) < 2**31:
+            raise ConfigError("GRAPH_USER_MAP", f"{mailbox}: expected a Kimai user id (a number), got {user[:40]!r}")
+        if user_map.get(box, int(user)) != int(user):
+            raise ConfigError("GRAPH_USER_MAP", f"{box}: mapped twice ({user_map[box]}, {int(user)})")
+        user_map[box] = int(user)
     skip = frozenset(w for w in (settings.get("GRAPH_SKIP") or ()) if w != "none")
     return Rules(
         categories=CategoryMap.from_settings(settings),

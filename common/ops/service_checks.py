@@ -19,7 +19,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from ..errors import CONFIG, UNAVAILABLE
+from ..errors import CONFIG, UNAVAILABLE, ConfigError, UsageError
 from ..http import USER_AGENT, RequestCounter
 from .connection import (
     NOT_CONFIGURED,
@@ -308,7 +308,8 @@ def probe_graph(settings: Settings, probe: Probe, step: StepRunner) -> None:
     from datetime import UTC, datetime, timedelta
 
     from ..clients.graph import GraphClient, MailboxError
-    from ..windows_zones import windows_to_iana
+    from ..jobs.graph_kimai import parse_mailboxes
+    from ..jobs.graph_plan import mailbox_zone
 
     client = GraphClient(settings, RequestCounter(), page_size=10)
     client.http.fail_fast()
@@ -340,25 +341,33 @@ def probe_graph(settings: Settings, probe: Probe, step: StepRunner) -> None:
 
     def permissions() -> StepResult:
         first = next(iter(client.users()), None)
-        listed = list(settings.graph_users)[:GRAPH_LISTED_CHECKED]
-        mailboxes = listed or ([first["mail"]] if first else [])
+        try:  # read as graph-kimai reads it: a malformed entry stops the job, so it fails here too
+            listed = list(parse_mailboxes(",".join(settings.graph_users or ()), "GRAPH_USERS"))[:GRAPH_LISTED_CHECKED]
+        except UsageError as exc:
+            raise ConfigError("GRAPH_USERS", str(exc).removeprefix("GRAPH_USERS: ")) from None
+        mailboxes = listed or ([first["mail"]] if first and isinstance(first.get("mail"), str) else [])
         if not mailboxes:
             return (
                 "WARN",
                 "users readable (User.Read.All), but none has a mail address",
                 "set GRAPH_USERS, or check that the tenant's users have mailboxes",
             )
-        zones, failed = [], []
+        zones, failed, unknown = [], [], []
         for mailbox in mailboxes:
             try:
-                zone = client.mailbox_settings(mailbox).get("timeZone") or "?"
+                zone = client.mailbox_settings(mailbox).get("timeZone")
             except MailboxError as exc:
                 failed.append(f"{mailbox}: {exc.reason}")
                 continue
-            iana = zone if "/" in zone or zone == "UTC" else windows_to_iana(zone)
-            zones.append(
-                f"{mailbox} {zone}" + (f" = {iana}" if iana and iana != zone else "" if iana else " (unknown zone)")
-            )
+            # the job's own reading (a Windows name through the CLDR table, or an IANA id); a
+            # value of another type or length, or a path, is shown shortened and called unknown
+            tz = mailbox_zone(zone)
+            shown = zone if isinstance(zone, str) and len(zone) <= 60 else repr(zone)[:60]
+            if tz is None:
+                unknown.append(mailbox)
+                zones.append(f"{mailbox} {shown or '?'} (unknown zone: graph-kimai fails this mailbox)")
+            else:
+                zones.append(f"{mailbox} {shown}" + (f" = {tz.key}" if tz.key != zone else ""))
         if failed and len(failed) == len(mailboxes):
             return "WARN", f"users readable; no mailbox readable: {'; '.join(failed[:3])}", "check GRAPH_USERS"
         sample = next(m for m in mailboxes if not any(f.startswith(m + ":") for f in failed))
@@ -371,6 +380,8 @@ def probe_graph(settings: Settings, probe: Probe, step: StepRunner) -> None:
         )
         if failed:
             return "WARN", f"{seen}; not readable: {'; '.join(failed[:3])}", "check the mailboxes named in GRAPH_USERS"
+        if unknown:
+            return "WARN", seen, f"set the time zone of {', '.join(unknown[:3])} in Outlook (mailbox settings)"
         return seen
 
     step("permissions", permissions)
