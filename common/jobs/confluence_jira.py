@@ -118,6 +118,7 @@ class ConfluenceJiraJob(TreeReading, Job):
                     self.result.actions.append(action)
                     self.result.tally(action)
             self.result.counts["unchanged"] += plan.unchanged
+            self.result.counts["pages_updated"] += len(self.pages_to_write(plan))
             return
         self.result.counts["unchanged"] += plan.unchanged
         for origin, values in plan.records.items():
@@ -137,6 +138,16 @@ class ConfluenceJiraJob(TreeReading, Job):
             if not self.write_page(plan, page_id, edits):
                 failed_pages.add(page_id)
         self.finish(plan, failed_pages)
+
+    @staticmethod
+    def pages_to_write(plan: ConfluenceJiraPlan) -> set[str]:
+        """The pages a real run would PUT: those with a macro or checkbox to edit, and those of
+        the tasks whose issues it creates (their macros are added after the create)."""
+        pages = {new.page.id for new in plan.creates}
+        for page_id, edits in plan.page_edits.items():
+            if any(edit.issue_key or edit.complete is not None for edit in edits.values()):
+                pages.add(page_id)
+        return pages
 
     def link_found(self, plan: ConfluenceJiraPlan, found: Any) -> None:
         values = {

@@ -1,0 +1,33 @@
+"""confluence-jira --dry-run, both deployments: the plan names exactly what the real run then does
+(the issues it creates and the pages it writes), and writes nothing anywhere: no request that
+writes, no store, no log file."""
+
+import json
+
+from test_confluence_jira_e2e import atl, explain, per_origin  # noqa: F401
+
+
+def job_of(proc):
+    document = json.loads(proc.stdout)
+    assert document["exit_code"] == proc.returncode and document["error"] is None
+    (job,) = document["jobs"]
+    return job
+
+
+def test_the_dry_run_plans_the_creates_and_the_page_writes_the_real_run_makes(atl):
+    work, sb, _seed = atl
+    sb.clear_requests()
+    dry = work.sync("confluence-jira", "--dry-run", "--json")
+    assert dry.returncode == 0, explain(dry)
+    plan = job_of(dry)
+    assert sb.count(writes=True) == 0
+    assert sorted(p.name for p in work.path.iterdir()) == ["test.env"]  # no store, no log
+    planned = {a["item"] for a in plan["plan"] if a["action"] == "create"}
+    real = work.sync("confluence-jira", "--json")
+    assert real.returncode == 0, explain(real)
+    done = job_of(real)
+    assert planned == set(per_origin(sb))
+    assert plan["counts"]["created"] == done["counts"]["created"] == len(planned)
+    page_puts = sum(1 for r in sb.requests if r.method == "PUT" and r.service == "confluence")
+    assert done["counts"]["pages_updated"] == page_puts > 0
+    assert plan["counts"].get("pages_updated") == page_puts
