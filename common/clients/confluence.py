@@ -278,7 +278,7 @@ class ConfluenceClient:
                 "version": version,
             }
         try:
-            answer = self.http.request("PUT", path, json=payload, ok=(200,)).json()
+            answer = self.http.json_of(self.http.request("PUT", path, json=payload, ok=(200,)))
         except ApiError as error:
             if error.status == 409:
                 raise PageConflict(
@@ -331,7 +331,7 @@ class ConfluenceClient:
                 "body": {"storage": {"value": body, "representation": "storage"}},
             }
         try:
-            answer = self.http.request("POST", path, json=payload, ok=(200, 201)).json()
+            answer = self.http.json_of(self.http.request("POST", path, json=payload, ok=(200, 201)))
         except ApiError as error:
             if _title_taken(error):
                 raise TitleTaken(

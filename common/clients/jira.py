@@ -22,7 +22,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from ..errors import ApiError, NotFound
+from ..errors import ApiError, NotFound, UnknownOutcome
 from ..http import RequestCounter, ServiceSession
 from . import FirstAnswer, Record
 from .shapes import shape
@@ -202,11 +202,22 @@ class JiraClient:
 
     # -- writes -----------------------------------------------------------------------------
     def create_issue(self, fields: Record) -> Record:
-        """POST the issue; returns {id, key, self}. Never resent after an unknown outcome."""
+        """POST the issue; returns {id, key, self}. Never resent after an unknown outcome: a 2xx
+        answer that is not JSON (an HTML page, a truncated body) or names no issue means the issue
+        may well exist, so it is an UnknownOutcome (the job looks for its origin label)."""
         response = self.http.request("POST", "issue", json={"fields": fields}, ok=(200, 201))
-        body = response.json()
-        if not (isinstance(body, dict) and isinstance(body.get("key"), str)):
-            raise ApiError("POST /issue answered without an issue key", service="jira", status=response.status_code)
+        try:
+            body = response.json()
+        except (ValueError, RecursionError):
+            body = None
+        key = body.get("key") if isinstance(body, dict) else None
+        if not (isinstance(key, str) and key and body.get("id") is not None):
+            raise UnknownOutcome(
+                f"POST {self.http.path_of('issue')} answered {response.status_code} without an issue id and key; "
+                "the issue may have been created",
+                service="jira",
+            )
+        assert isinstance(body, dict)
         return body
 
     def transition(self, key: str, transition_id: str) -> None:
@@ -223,7 +234,10 @@ class JiraClient:
             json={"globalId": global_id, "object": link},
             ok=(200, 201),
         )
-        body = response.json() if response.content else {}
+        try:  # the link is set (2xx); its answer is only informative
+            body = response.json() if response.content else {}
+        except (ValueError, RecursionError):
+            body = {}
         return body if isinstance(body, dict) else {}
 
     def set_labels(self, key: str, labels: Sequence[str]) -> None:
