@@ -31,3 +31,20 @@ def test_the_dry_run_plans_the_creates_and_the_page_writes_the_real_run_makes(at
     page_puts = sum(1 for r in sb.requests if r.method == "PUT" and r.service == "confluence")
     assert done["counts"]["pages_updated"] == page_puts > 0
     assert plan["counts"].get("pages_updated") == page_puts
+
+
+def test_a_malformed_page_is_refused_by_name_before_any_request_or_store(atl):
+    work, sb, _seed = atl
+    sb.clear_requests()
+    for value in ("../1", "x'y", "<b>1</b>"):
+        proc = work.sync("confluence-jira", "--page", "65538", "--page", value, "--json")
+        assert proc.returncode == 2, explain(proc)
+        document = json.loads(proc.stdout)
+        assert document["exit_code"] == 2 and "--page" in document["error"]
+        assert "Traceback" not in proc.stderr
+    assert sb.count() == 0
+    assert sorted(p.name for p in work.path.iterdir()) == ["test.env"]  # no store, no lock, no log
+    work.set(CONFLUENCE_PAGES="65538,a page")
+    proc = work.sync("confluence-jira")
+    assert proc.returncode == 78 and "CONFLUENCE_PAGES" in proc.stderr, explain(proc)
+    assert sb.count() == 0

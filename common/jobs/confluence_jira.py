@@ -21,7 +21,7 @@ import click
 
 from .. import shutdown
 from ..clients import Record
-from ..clients.confluence import ConfluenceClient, Page, PageConflict
+from ..clients.confluence import ConfluenceClient, Page, PageConflict, page_ref
 from ..clients.jira import JiraClient
 from ..config import read_map
 from ..confluence_storage import StorageFormatError, Task, TaskEdit, apply_edits, read_page
@@ -59,10 +59,22 @@ class Options(JobOptions):
 ConfluenceJiraOptions = Options  # its name inside ConfluenceJiraJob, where `Options` is the class attribute
 
 
+def _pages(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    """--page values are parsed as click reads them, so a malformed one is refused (2) before a
+    lock, a run record or a request."""
+    for text in values:
+        try:
+            page_ref(text)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return values
+
+
 PAGE_OPTION = click.option(
     "--page",
     "pages",
     multiple=True,
+    callback=_pages,
     metavar="URL_OR_ID",
     help="a page (id, or URL of either deployment) whose tree is read; repeatable; default CONFLUENCE_PAGES",
 )
@@ -99,6 +111,7 @@ class ConfluenceJiraJob(TreeReading, Job):
         self.jira_zone: ZoneInfo | None = None
         self.confluence_zone: ZoneInfo | None = None
         self.ancestors: list[tuple[Page, str, tuple[str | None, str | None]]] = []
+        self.page_refs()  # a malformed --page / CONFLUENCE_PAGES: refused before any request
 
     # -- plan -----------------------------------------------------------------------------------
     def plan(self, read: ConfluenceJiraRead) -> ConfluenceJiraPlan:
