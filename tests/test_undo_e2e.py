@@ -68,3 +68,17 @@ def test_undo_with_delete_issues_and_an_unknown_run(atl):
     assert {pid: sb.confluence.pages[pid].body for pid in (kickoff, table)} == before
     unknown = work.sync("undo", "4242")
     assert unknown.returncode == 2 and "4242" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+def test_an_undo_run_is_not_undone_again(atl):
+    work, sb, _seed = atl
+    assert work.sync("confluence-jira").returncode == 0
+    run_id = last_run(work)
+    assert work.sync("undo", str(run_id)).returncode == 0
+    undo_id = last_run(work)
+    sb.clear_requests()
+    proc = work.sync("undo", str(undo_id), "--json")
+    assert proc.returncode == 2, explain(proc)
+    error = json.loads(proc.stdout)["error"]
+    assert f"run {undo_id} is itself the undo of run {run_id}" in error and "Traceback" not in proc.stderr
+    assert sb.count() == 0 and last_run(work) == undo_id  # no request, no run recorded
