@@ -196,6 +196,27 @@ def test_a_create_whose_outcome_is_unknown_is_never_resent():
     assert counter.totals()["requests"] == 1
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"body": "<html><body>Saved</body></html>", "content_type": "text/html"},
+        {"body": '{"id": "10001", "key": "ED-', "content_type": "application/json"},
+        {"json": None},
+        {"json": {"id": "10001"}},
+        {"json": {"id": "10001", "key": 'ED-1"/><ac:structured-macro ac:name="html">'}},
+    ],
+)
+@responses.activate
+def test_a_2xx_create_answer_without_a_readable_key_is_an_unknown_outcome_not_a_crash(answer):
+    """The issue may exist: never a JSONDecodeError, never a plain failure (which would free the
+    task for a second create), never a key that is no Jira key (it would go into a page's macro)."""
+    responses.post(f"{CLOUD}/rest/api/3/issue", status=201, **answer)
+    jira, counter = client()
+    with pytest.raises(UnknownOutcome) as err:
+        jira.create_issue(jira.issue_fields(project="ED", issue_type="Task", summary="x"))
+    assert "POST /rest/api/3/issue" in str(err.value) and counter.totals()["requests"] == 1
+
+
 @responses.activate
 def test_a_create_refused_names_the_field():
     responses.post(f"{CLOUD}/rest/api/3/issue", status=400, json=example("post_rest_api_3_issue.response400.json"))

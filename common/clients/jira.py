@@ -211,10 +211,10 @@ class JiraClient:
         except (ValueError, RecursionError):
             body = None
         key = body.get("key") if isinstance(body, dict) else None
-        if not (isinstance(key, str) and key and body.get("id") is not None):
+        if not (isinstance(key, str) and ISSUE_KEY.fullmatch(key) and body.get("id") is not None):
             raise UnknownOutcome(
-                f"POST {self.http.path_of('issue')} answered {response.status_code} without an issue id and key; "
-                "the issue may have been created",
+                f"POST {self.http.path_of('issue')} answered {response.status_code} without an issue id and a "
+                "well-formed key; the issue may have been created",
                 service="jira",
             )
         assert isinstance(body, dict)
@@ -308,6 +308,9 @@ def wiki_markup(paragraphs: Sequence[Paragraph]) -> str:
         else:
             lines.append(_wiki_escape(paragraph))
     return "\n\n".join(lines)[:DESCRIPTION_MAX]
+
+
+ISSUE_KEY = re.compile(r"[A-Z][A-Z0-9_]{0,254}-[1-9][0-9]{0,17}")  # PROJECT-123, nothing else
 
 
 def jql_string(value: str) -> str:

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from ..clients.confluence import Page
-from ..confluence_storage import StoragePage, Task, TaskEdit
+from ..confluence_storage import ISSUE_KEY, StoragePage, Task, TaskEdit
 from .base import Action, ActionKind
 
 JOB = "confluence-jira"
@@ -65,8 +65,8 @@ def issue_state(record: Mapping[str, Any]) -> IssueState | None:
     category = status.get("statusCategory") if isinstance(status.get("statusCategory"), dict) else {}
     assert isinstance(category, dict)
     key, issue_id = record.get("key"), record.get("id")
-    if not isinstance(key, str) or issue_id is None:
-        return None
+    if not isinstance(key, str) or not ISSUE_KEY.fullmatch(key) or issue_id is None:
+        return None  # a key that is no Jira key never reaches a page's macro
     labels = fields.get("labels") if isinstance(fields.get("labels"), list) else []
     assert isinstance(labels, list)
     return IssueState(
