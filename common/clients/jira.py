@@ -140,7 +140,7 @@ class JiraClient:
 
     def issue(self, key: str, fields: Sequence[str] = ("status", "labels", "summary")) -> Record | None:
         try:
-            return self.api.get_json(f"issue/{_segment(key)}", {"fields": ",".join(fields)}, shape=shape(key="str"))
+            return self.api.get_json(f"issue/{_segment(key)}", {"fields": ",".join(fields)}, shape=ISSUE)
         except NotFound:
             return None
 
@@ -176,7 +176,7 @@ class JiraClient:
         """The transitions open to the issue now, each with its target status (``to``)."""
         body = self.api.get_json(f"issue/{_segment(key)}/transitions", shape=shape(transitions="list"))
         transitions = body.get("transitions")
-        return [t for t in transitions if isinstance(t, dict)] if isinstance(transitions, list) else []
+        return [t for t in transitions if _usable_transition(t)] if isinstance(transitions, list) else []
 
     def remote_links(self, key: str, global_id: str | None = None) -> list[Record]:
         params = {"globalId": global_id} if global_id else None
@@ -308,6 +308,29 @@ def wiki_markup(paragraphs: Sequence[Paragraph]) -> str:
         else:
             lines.append(_wiki_escape(paragraph))
     return "\n\n".join(lines)[:DESCRIPTION_MAX]
+
+
+# an issue as the jobs read it: the objects they open are objects (or absent), never text or lists
+ISSUE = shape(
+    key="str",
+    fields="object?",
+    **{
+        "fields.status": "object?",
+        "fields.status.statusCategory": "object?",
+        "fields.labels": "list?",
+        "fields.issuetype": "object?",
+    },
+)
+
+
+def _usable_transition(item: Any) -> bool:
+    """A transition a job can take: an id to send and a target status (``to``) with a name; a
+    malformed one is left out (as if the workflow did not offer it)."""
+    if not isinstance(item, dict) or isinstance(item.get("id"), bool) or not isinstance(item.get("id"), str | int):
+        return False
+    to = item.get("to")
+    category = to.get("statusCategory") if isinstance(to, dict) else None
+    return isinstance(to, dict) and isinstance(to.get("name"), str) and (category is None or isinstance(category, dict))
 
 
 ISSUE_KEY = re.compile(r"[A-Z][A-Z0-9_]{0,254}-[1-9][0-9]{0,17}")  # PROJECT-123, nothing else
