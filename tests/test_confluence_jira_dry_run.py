@@ -4,7 +4,9 @@ writes, no store, no log file."""
 
 import json
 
-from test_confluence_jira_e2e import atl, explain, per_origin  # noqa: F401
+from test_confluence_jira_e2e import atl, explain, per_origin, tracksync_issues  # noqa: F401
+
+from sandbox import seed_atlassian
 
 
 def job_of(proc):
@@ -48,3 +50,21 @@ def test_a_malformed_page_is_refused_by_name_before_any_request_or_store(atl):
     proc = work.sync("confluence-jira")
     assert proc.returncode == 78 and "CONFLUENCE_PAGES" in proc.stderr, explain(proc)
     assert sb.count() == 0
+
+
+def test_status_changes_both_ways_dry_run_and_real_run_count_the_same_exact_updates(atl):
+    work, sb, seed = atl
+    assert work.sync("confluence-jira").returncode == 0
+    kickoff = seed.pages[seed_atlassian.TASK_PAGE]
+    sb.confluence.set_task(kickoff, seed.open_tasks[kickoff][0], True)  # task checked -> issue to Done
+    others = [i for i in tracksync_issues(sb) if not any(f"confluence-task-{kickoff}-" in x for x in i.labels)]
+    sb.jira.set_status(min(others, key=lambda i: int(i.key.split("-")[1])).key, "Done")  # -> its task checked
+    sb.clear_requests()
+    dry = job_of(work.sync("confluence-jira", "--dry-run", "--json"))
+    assert sb.count(writes=True) == 0
+    real = job_of(work.sync("confluence-jira", "--json"))
+    transitions = sum(1 for r in sb.requests if r.method == "POST" and r.path.endswith("/transitions"))
+    page_puts = sum(1 for r in sb.requests if r.method == "PUT" and r.service == "confluence")
+    assert (transitions, page_puts) == (1, 1)
+    for counts in (dry["counts"], real["counts"]):
+        assert (counts["created"], counts["updated"], counts["pages_updated"]) == (0, 2, 1), counts

@@ -284,6 +284,7 @@ class ConfluenceJiraJob(TreeReading, Job):
             for origin, values in plan.after_page.get(page_id, {}).items():
                 self.store.update_issue_link(origin, **values)
             self.result.counts["pages_updated"] += 1
+            self.result.counts["updated"] += len(plan.page_updates.get(page_id, set()) - set(edited.missing))
             return True
         self.result.fail(label, f"saved by someone else {PUT_ATTEMPTS} times while tracksync wrote it; next run")
         return False
