@@ -82,3 +82,24 @@ def test_an_undo_run_is_not_undone_again(atl):
     error = json.loads(proc.stdout)["error"]
     assert f"run {undo_id} is itself the undo of run {run_id}" in error and "Traceback" not in proc.stderr
     assert sb.count() == 0 and last_run(work) == undo_id  # no request, no run recorded
+
+
+def test_an_undo_whose_page_write_answer_was_lost_completes_on_the_next_undo(atl):
+    """The restore landed but its answer was dropped: the next undo sees the page at its old body
+    (a new version, written by the undo itself), counts it done instead of 'edited since'."""
+    work, sb, seed = atl
+    bodies = {pid: sb.confluence.pages[pid].body for pid in seed.open_tasks}
+    assert work.sync("confluence-jira").returncode == 0
+    run_id = last_run(work)
+    created = {i.key for i in tracksync_issues(sb)}
+    sb.faults.configure(commit_drop_rate=1.0, services=["confluence"], methods=["PUT"])
+    first = work.sync("undo", str(run_id))
+    sb.faults.configure()
+    assert first.returncode not in (0, 1) and "Traceback" not in first.stderr, explain(first)
+    again = work.sync("undo", str(run_id))
+    assert again.returncode == 0, explain(again)
+    assert "left alone" not in again.stderr
+    assert {pid: sb.confluence.pages[pid].body for pid in bodies} == bodies
+    assert created and all(sb.jira.issue_by_key(key).status.name == "Backlog" for key in created)
+    sb.clear_requests()
+    assert work.sync("undo", str(run_id)).returncode == 0 and sb.count(writes=True) == 0

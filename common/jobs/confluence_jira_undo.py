@@ -128,6 +128,14 @@ def _undo(settings: Settings, store: Store, result: UndoResult, delete_issues: b
         except NotFound:
             result.left_alone.append(f"{label}: no longer exists or is not readable")
             continue
+        if current.version != write["version_written"] and current.body == write["body_before"]:
+            # already back as it was (an earlier undo whose answer was lost, or restored by hand)
+            if not result.dry_run:
+                assert result.undo_run is not None
+                store.mark_page_write_undone(write["id"], result.undo_run)
+                store.forget_confluence_page(page_id)
+            result.lines.append(f"{label} already has its body of version {write['version_before']} back")
+            continue
         if current.version != write["version_written"]:
             result.left_alone.append(
                 f"{label}: edited since the run (version {current.version}, the run wrote {write['version_written']}); "
