@@ -225,9 +225,9 @@ class JiraClient:
 
     def upsert_remote_link(self, key: str, global_id: str, url: str, title: str, summary: str | None = None) -> Record:
         """Create, or update in place, the remote link with this ``globalId`` (never a second one)."""
-        link: Record = {"url": url, "title": title[:255]}
+        link: Record = {"url": url, "title": java_prefix(title, 255)}
         if summary:
-            link["summary"] = summary[:255]
+            link["summary"] = java_prefix(summary, 255)
         response = self.http.request(
             "POST",
             f"issue/{_segment(key)}/remotelink",
@@ -267,7 +267,7 @@ class JiraClient:
         fields: Record = {
             "project": {"key": project},
             "issuetype": {"name": issue_type},
-            "summary": " ".join(summary.split())[:SUMMARY_MAX],
+            "summary": java_prefix(" ".join(summary.split()), SUMMARY_MAX),
             "labels": list(labels),
         }
         if description:
@@ -279,6 +279,17 @@ class JiraClient:
         if parent:
             fields["parent"] = {"key": parent}
         return fields
+
+
+def java_prefix(text: str, limit: int) -> str:
+    """The longest prefix of `text` that Jira counts as at most `limit` characters: Jira (Java)
+    counts UTF-16 units, so a character beyond the BMP (an emoji) counts two; never half of one."""
+    units = 0
+    for index, char in enumerate(text):
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > limit:
+            return text[:index]
+    return text
 
 
 def adf_document(paragraphs: Sequence[Paragraph]) -> Record:
