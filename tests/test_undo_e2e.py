@@ -4,6 +4,7 @@ links go; undo is recorded as a run, has --dry-run and is safe to repeat."""
 
 import json
 import sqlite3
+import time
 
 from test_confluence_jira_e2e import atl, explain, tracksync_issues  # noqa: F401
 
@@ -103,3 +104,24 @@ def test_an_undo_whose_page_write_answer_was_lost_completes_on_the_next_undo(atl
     assert created and all(sb.jira.issue_by_key(key).status.name == "Backlog" for key in created)
     sb.clear_requests()
     assert work.sync("undo", str(run_id)).returncode == 0 and sb.count(writes=True) == 0
+
+
+def test_issues_whose_create_answer_was_lost_belong_to_the_run_that_sent_them(atl):
+    """Run 1 creates the issues but every answer is lost and search does not show them yet; run 2
+    finds them by their labels and links them. They are run 1's: undo 1 moves them back."""
+    work, sb, seed = atl
+    kickoff = seed.pages[seed_atlassian.TASK_PAGE]
+    sb.jira.search_lag(1.0)
+    sb.faults.configure(commit_drop_rate=1.0, services=["jira"], methods=["POST"], paths="/issue$")
+    first = work.sync("confluence-jira", "--page", kickoff)
+    sb.faults.configure()
+    assert first.returncode in (0, 3), explain(first)
+    sent = last_run(work)
+    created = {i.key for i in tracksync_issues(sb)}
+    assert created
+    time.sleep(1.2)
+    assert work.sync("confluence-jira", "--page", kickoff).returncode == 0
+    assert {i.key for i in tracksync_issues(sb)} == created  # found, not created again
+    undo = work.sync("undo", str(sent), "--json")
+    assert undo.returncode == 0, explain(undo)
+    assert all(sb.jira.issue_by_key(key).status.name == "Backlog" for key in created)

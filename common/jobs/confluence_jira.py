@@ -174,6 +174,11 @@ class ConfluenceJiraJob(TreeReading, Job):
             "on_page": int(found.issue.key in found.task.jira_keys),
             "run_id": self.run_id,
         }
+        row = self.last_read.links.get(found.origin) if self.last_read else None
+        if row and row.get("state") == "pending" and row.get("run_id") and not row.get("created_run"):
+            # the create of an earlier run (its answer lost, or the run killed): that run made the
+            # issue, so `sync.py undo` of that run takes it back
+            values["created_run"] = row["run_id"]
         self.store.save_issue_link(found.origin, values)
         self.store.record_audit(self.run_id, JOB, found.origin, "link", "issue", None, None, values)
         if found.remote_link:
