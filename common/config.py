@@ -7,6 +7,7 @@ that is not declared here, or a value that does not parse, is refused with exit 
 
 from __future__ import annotations
 
+import base64
 import difflib
 import math
 import os
@@ -602,7 +603,10 @@ class Settings:
             email = self._values.get(email_key) or self._values.get("JIRA_EMAIL")
             token = self._values.get(token_key) or self._values.get("JIRA_TOKEN")
             if email and token:
-                values.append(f"{email}:{token}")
+                pair = f"{email}:{token}"
+                # the Basic credential itself too, so that its own encodings (a server echoing the
+                # header URL-encoded or base64-encoded once more) are masked like the token's
+                values += [pair, base64.b64encode(pair.encode()).decode()]
         return values
 
     def with_overrides(self, **overrides: Value) -> Settings:

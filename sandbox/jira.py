@@ -687,7 +687,7 @@ class JiraService(AtlassianService):
         if creating or "summary" in fields:
             if not isinstance(summary, str) or not summary.strip():
                 problems["summary"] = "You must specify a summary of the issue."
-            elif len(summary) > SUMMARY_MAX:
+            elif len(summary.encode("utf-16-le")) // 2 > SUMMARY_MAX:  # Java's length: an emoji is 2
                 problems["summary"] = "Summary must be less than 255 characters."
             elif "\n" in summary or "\r" in summary:
                 problems["summary"] = "The summary is invalid because it contains newline characters."

@@ -17,7 +17,7 @@ from common.clients import NotTheApi
 from common.clients.confluence import ChildPage, ConfluenceClient, Page, PageConflict, PageRef, page_ref
 from common.config import load_settings
 from common.errors import ApiError, AuthError, DryRunWrite, NotFound, ServiceUnavailable
-from common.http import RequestCounter
+from common.http import BadAnswer, RequestCounter
 from sandbox.contract import Contract
 
 CONTRACTS = Path(__file__).resolve().parents[1] / "sandbox" / "contracts" / "confluence"
@@ -149,9 +149,9 @@ def test_a_missing_page_is_not_found_and_a_broken_answer_is_refused():
     confluence, _ = client()
     with pytest.raises(NotFound):
         confluence.get_page("404")
-    with pytest.raises(ApiError, match="page 5: the answer has no storage-format body"):
+    with pytest.raises(BadAnswer, match="page 5: the answer has no storage-format body"):
         confluence.get_page("5")
-    with pytest.raises(ApiError, match="page 6: the answer has no version number"):
+    with pytest.raises(BadAnswer, match="page 6: the answer has no version number"):
         confluence.get_page("6")
     with pytest.raises(ApiError, match="not a Confluence page id"):
         confluence.get_page("../admin")
@@ -326,3 +326,16 @@ def test_find_page_by_space_and_title():
     }
     assert confluence.page_url("900") == f"{DC}/pages/viewpage.action?pageId=900"
     assert contract_problems() == []
+
+
+@pytest.mark.parametrize("bad_id", ["../admin", "secret-token-0042", None, True, 1.5, {"id": "1"}])
+@responses.activate
+def test_a_page_id_in_an_answer_that_is_not_one_is_a_bad_answer_never_quoted(bad_id):
+    """Hostile data in a read (the search of a tree) stops the run (69) before anything is written,
+    and the value is not echoed (it could hold a secret)."""
+    page = dict(v1_page("7"), id=bad_id)
+    responses.get(f"{DC}/rest/api/content/search", json={"results": [page], "size": 1, "_links": {}})
+    confluence, _ = client("datacenter")
+    with pytest.raises(BadAnswer) as err:
+        confluence.descendants("1")
+    assert err.value.exit_code == 69 and "secret" not in str(err.value) and "admin" not in str(err.value)

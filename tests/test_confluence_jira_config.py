@@ -75,3 +75,29 @@ def test_no_token_in_any_form_in_output_log_or_store(atl):
         texts.append(store_file.read_bytes().decode("latin-1"))
     for text in texts:
         assert not any(form in text for form in forms)
+
+
+def test_the_basic_header_echoed_encoded_once_more_is_redacted(tmp_path):
+    """A server echoing the Authorization header URL-encoded or base64-encoded again: the e-mail:token
+    pair's base64 is itself masked in those forms, so no decoding gives the token back."""
+    from urllib.parse import quote
+
+    from common.logs import Redactor
+
+    settings = load_settings(
+        write(tmp_path, "JIRA_EMAIL=bot@acme.example\nJIRA_TOKEN=ATATT3xtok-123456789abc\n"), environ={}
+    )
+    header = "Basic " + base64.b64encode(b"bot@acme.example:ATATT3xtok-123456789abc").decode()
+    redactor = Redactor(settings.secrets())
+    for echoed in (quote(header), quote(header, safe=""), base64.b64encode(header.encode()).decode()):
+        masked = redactor.sub(f"invalid credentials: {echoed} |")
+        for word in masked.replace("%20", " ").split():
+            for text in (word, _b64(word), _b64(_b64(word).split(" ")[-1])):
+                assert "ATATT3xtok" not in text, masked
+
+
+def _b64(text):
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4)).decode("latin-1")
+    except ValueError:
+        return ""

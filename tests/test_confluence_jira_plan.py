@@ -156,3 +156,5 @@ def test_issue_state_reads_jiras_search_answer():
     state = issue_state(issue)
     assert state == IssueState(str(answer["issues"][0]["id"]), answer["issues"][0]["key"], "Done", True, ("x",))
     assert issue_state({"fields": {}}) is None
+    for key in ('ACME-3"><script>x</script>', "acme-3", "ACME-0", "ACME", 3):  # never into a page's macro
+        assert issue_state(dict(issue, key=key)) is None

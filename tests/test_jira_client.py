@@ -16,7 +16,7 @@ from common.clients import NotTheApi
 from common.clients.jira import JiraClient, adf_document, deployment_of, detect_deployment, wiki_markup
 from common.config import load_settings
 from common.errors import ApiError, AuthError, DryRunWrite, UnknownOutcome
-from common.http import RequestCounter
+from common.http import BadAnswer, RequestCounter
 from sandbox.contract import Contract
 
 CONTRACTS = Path(__file__).resolve().parents[1] / "sandbox" / "contracts" / "jira"
@@ -196,6 +196,27 @@ def test_a_create_whose_outcome_is_unknown_is_never_resent():
     assert counter.totals()["requests"] == 1
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"body": "<html><body>Saved</body></html>", "content_type": "text/html"},
+        {"body": '{"id": "10001", "key": "ED-', "content_type": "application/json"},
+        {"json": None},
+        {"json": {"id": "10001"}},
+        {"json": {"id": "10001", "key": 'ED-1"/><ac:structured-macro ac:name="html">'}},
+    ],
+)
+@responses.activate
+def test_a_2xx_create_answer_without_a_readable_key_is_an_unknown_outcome_not_a_crash(answer):
+    """The issue may exist: never a JSONDecodeError, never a plain failure (which would free the
+    task for a second create), never a key that is no Jira key (it would go into a page's macro)."""
+    responses.post(f"{CLOUD}/rest/api/3/issue", status=201, **answer)
+    jira, counter = client()
+    with pytest.raises(UnknownOutcome) as err:
+        jira.create_issue(jira.issue_fields(project="ED", issue_type="Task", summary="x"))
+    assert "POST /rest/api/3/issue" in str(err.value) and counter.totals()["requests"] == 1
+
+
 @responses.activate
 def test_a_create_refused_names_the_field():
     responses.post(f"{CLOUD}/rest/api/3/issue", status=400, json=example("post_rest_api_3_issue.response400.json"))
@@ -302,3 +323,33 @@ def test_jql_strings_are_quoted_so_page_text_cannot_change_a_query():
     assert jql_string("confluence-task-123-4") == '"confluence-task-123-4"'
     assert jql_string('x" OR project = SECRET OR labels = "y') == '"x\\" OR project = SECRET OR labels = \\"y"'
     assert jql_string("a\\\nb") == '"a\\\\ b"'
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [[], "x", {"status": "Done"}, {"status": {"name": "Done", "statusCategory": "done"}}, {"labels": "tracksync"}],
+)
+@responses.activate
+def test_an_issue_whose_fields_have_the_wrong_kinds_is_a_bad_answer_not_a_crash(fields):
+    responses.get(f"{CLOUD}/rest/api/3/issue/ED-1", json={"id": "10001", "key": "ED-1", "fields": fields})
+    jira, _ = client()
+    with pytest.raises(BadAnswer) as err:
+        jira.issue("ED-1", ("status", "labels"))
+    assert "GET /rest/api/3/issue/ED-1" in str(err.value) and err.value.exit_code == 69
+
+
+@responses.activate
+def test_malformed_transitions_are_left_out():
+    good = {"id": "31", "name": "Close", "to": {"name": "Done", "statusCategory": {"key": "done"}}}
+    bad = [
+        "31",
+        None,
+        {"name": "no id", "to": {"name": "Done"}},
+        {"id": True, "to": {"name": "Done"}},
+        {"id": "32", "to": "Done"},
+        {"id": "33", "to": {"name": None}},
+        {"id": "34", "to": {"name": "Done", "statusCategory": "done"}},
+    ]
+    responses.get(f"{CLOUD}/rest/api/3/issue/ED-1/transitions", json={"transitions": [*bad, good]})
+    jira, _ = client()
+    assert jira.transitions("ED-1") == [good]

@@ -4,6 +4,7 @@ links go; undo is recorded as a run, has --dry-run and is safe to repeat."""
 
 import json
 import sqlite3
+import time
 
 from test_confluence_jira_e2e import atl, explain, tracksync_issues  # noqa: F401
 
@@ -68,3 +69,59 @@ def test_undo_with_delete_issues_and_an_unknown_run(atl):
     assert {pid: sb.confluence.pages[pid].body for pid in (kickoff, table)} == before
     unknown = work.sync("undo", "4242")
     assert unknown.returncode == 2 and "4242" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+def test_an_undo_run_is_not_undone_again(atl):
+    work, sb, _seed = atl
+    assert work.sync("confluence-jira").returncode == 0
+    run_id = last_run(work)
+    assert work.sync("undo", str(run_id)).returncode == 0
+    undo_id = last_run(work)
+    sb.clear_requests()
+    proc = work.sync("undo", str(undo_id), "--json")
+    assert proc.returncode == 2, explain(proc)
+    error = json.loads(proc.stdout)["error"]
+    assert f"run {undo_id} is itself the undo of run {run_id}" in error and "Traceback" not in proc.stderr
+    assert sb.count() == 0 and last_run(work) == undo_id  # no request, no run recorded
+
+
+def test_an_undo_whose_page_write_answer_was_lost_completes_on_the_next_undo(atl):
+    """The restore landed but its answer was dropped: the next undo sees the page at its old body
+    (a new version, written by the undo itself), counts it done instead of 'edited since'."""
+    work, sb, seed = atl
+    bodies = {pid: sb.confluence.pages[pid].body for pid in seed.open_tasks}
+    assert work.sync("confluence-jira").returncode == 0
+    run_id = last_run(work)
+    created = {i.key for i in tracksync_issues(sb)}
+    sb.faults.configure(commit_drop_rate=1.0, services=["confluence"], methods=["PUT"])
+    first = work.sync("undo", str(run_id))
+    sb.faults.configure()
+    assert first.returncode not in (0, 1) and "Traceback" not in first.stderr, explain(first)
+    again = work.sync("undo", str(run_id))
+    assert again.returncode == 0, explain(again)
+    assert "left alone" not in again.stderr
+    assert {pid: sb.confluence.pages[pid].body for pid in bodies} == bodies
+    assert created and all(sb.jira.issue_by_key(key).status.name == "Backlog" for key in created)
+    sb.clear_requests()
+    assert work.sync("undo", str(run_id)).returncode == 0 and sb.count(writes=True) == 0
+
+
+def test_issues_whose_create_answer_was_lost_belong_to_the_run_that_sent_them(atl):
+    """Run 1 creates the issues but every answer is lost and search does not show them yet; run 2
+    finds them by their labels and links them. They are run 1's: undo 1 moves them back."""
+    work, sb, seed = atl
+    kickoff = seed.pages[seed_atlassian.TASK_PAGE]
+    sb.jira.search_lag(1.0)
+    sb.faults.configure(commit_drop_rate=1.0, services=["jira"], methods=["POST"], paths="/issue$")
+    first = work.sync("confluence-jira", "--page", kickoff)
+    sb.faults.configure()
+    assert first.returncode in (0, 3), explain(first)
+    sent = last_run(work)
+    created = {i.key for i in tracksync_issues(sb)}
+    assert created
+    time.sleep(1.2)
+    assert work.sync("confluence-jira", "--page", kickoff).returncode == 0
+    assert {i.key for i in tracksync_issues(sb)} == created  # found, not created again
+    undo = work.sync("undo", str(sent), "--json")
+    assert undo.returncode == 0, explain(undo)
+    assert all(sb.jira.issue_by_key(key).status.name == "Backlog" for key in created)

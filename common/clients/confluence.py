@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 from ..errors import ApiError, ConfigError, NotFound
-from ..http import RequestCounter, ServiceSession
+from ..http import BadAnswer, RequestCounter, ServiceSession
 from . import FirstAnswer, Record
 from .jira import DEPLOYMENTS, Deployment, auth_for
 from .shapes import shape
@@ -278,7 +278,7 @@ class ConfluenceClient:
                 "version": version,
             }
         try:
-            answer = self.http.request("PUT", path, json=payload, ok=(200,)).json()
+            answer = self.http.json_of(self.http.request("PUT", path, json=payload, ok=(200,)))
         except ApiError as error:
             if error.status == 409:
                 raise PageConflict(
@@ -331,7 +331,7 @@ class ConfluenceClient:
                 "body": {"storage": {"value": body, "representation": "storage"}},
             }
         try:
-            answer = self.http.request("POST", path, json=payload, ok=(200, 201)).json()
+            answer = self.http.json_of(self.http.request("POST", path, json=payload, ok=(200, 201)))
         except ApiError as error:
             if _title_taken(error):
                 raise TitleTaken(
@@ -394,17 +394,28 @@ def _page_id(value: Any, where: str = "a page id") -> str:
     return text
 
 
+def _answered_id(value: Any, where: str) -> str:
+    """A page id in an answer; anything else is a BadAnswer (69: the run stops before it writes),
+    the value never quoted (it could hold an echoed secret)."""
+    text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    if not PAGE_ID.fullmatch(text):
+        raise BadAnswer(f"{where}: the answer holds a page id that is not one", service="confluence")
+    return text
+
+
 def _child(item: Any, parent_id: str) -> ChildPage:
     if not isinstance(item, dict):
-        raise ApiError(f"a child of page {parent_id} in the answer is not an object", service="confluence")
-    return ChildPage(_page_id(item.get("id", "")), str(item.get("title") or ""), parent_id)
+        raise BadAnswer(f"a child of page {parent_id} in the answer is not an object", service="confluence")
+    return ChildPage(
+        _answered_id(item.get("id"), f"the children of page {parent_id}"), str(item.get("title") or ""), parent_id
+    )
 
 
 def _version(body: Record, where: str) -> tuple[int, str | None]:
     version = body.get("version")
     number = version.get("number") if isinstance(version, dict) else None
     if not isinstance(number, int) or isinstance(number, bool) or number < 1:
-        raise ApiError(f"{where}: the answer has no version number", service="confluence")
+        raise BadAnswer(f"{where}: the answer has no version number", service="confluence")
     when = version.get("createdAt") or version.get("when") if isinstance(version, dict) else None
     return number, when if isinstance(when, str) else None
 
@@ -413,14 +424,14 @@ def _storage(body: Record, where: str) -> str:
     storage = (body.get("body") or {}).get("storage") if isinstance(body.get("body"), dict) else None
     value = storage.get("value") if isinstance(storage, dict) else None
     if not isinstance(value, str):
-        raise ApiError(f"{where}: the answer has no storage-format body", service="confluence")
+        raise BadAnswer(f"{where}: the answer has no storage-format body", service="confluence")
     return value
 
 
 def _v2_page(body: Any, *, with_body: bool, parent_id: str | None = None) -> Page:
     if not isinstance(body, dict):
-        raise ApiError("a page in the answer is not an object", service="confluence")
-    page_id = _page_id(body.get("id", ""))
+        raise BadAnswer("a page in the answer is not an object", service="confluence")
+    page_id = _answered_id(body.get("id"), "a page in the answer")
     where = f"page {page_id}"
     number, when = _version(body, where)
     parent = body.get("parentId")
@@ -437,8 +448,8 @@ def _v2_page(body: Any, *, with_body: bool, parent_id: str | None = None) -> Pag
 
 def _v1_page(body: Any, *, with_body: bool, parent_id: str | None = None) -> Page:
     if not isinstance(body, dict):
-        raise ApiError("a page in the answer is not an object", service="confluence")
-    page_id = _page_id(body.get("id", ""))
+        raise BadAnswer("a page in the answer is not an object", service="confluence")
+    page_id = _answered_id(body.get("id"), "a page in the answer")
     where = f"page {page_id}"
     number, when = _version(body, where)
     ancestors = body.get("ancestors")

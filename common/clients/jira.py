@@ -22,7 +22,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from ..errors import ApiError, NotFound
+from ..errors import ApiError, NotFound, UnknownOutcome
 from ..http import RequestCounter, ServiceSession
 from . import FirstAnswer, Record
 from .shapes import shape
@@ -140,7 +140,7 @@ class JiraClient:
 
     def issue(self, key: str, fields: Sequence[str] = ("status", "labels", "summary")) -> Record | None:
         try:
-            return self.api.get_json(f"issue/{_segment(key)}", {"fields": ",".join(fields)}, shape=shape(key="str"))
+            return self.api.get_json(f"issue/{_segment(key)}", {"fields": ",".join(fields)}, shape=ISSUE)
         except NotFound:
             return None
 
@@ -176,7 +176,7 @@ class JiraClient:
         """The transitions open to the issue now, each with its target status (``to``)."""
         body = self.api.get_json(f"issue/{_segment(key)}/transitions", shape=shape(transitions="list"))
         transitions = body.get("transitions")
-        return [t for t in transitions if isinstance(t, dict)] if isinstance(transitions, list) else []
+        return [t for t in transitions if _usable_transition(t)] if isinstance(transitions, list) else []
 
     def remote_links(self, key: str, global_id: str | None = None) -> list[Record]:
         params = {"globalId": global_id} if global_id else None
@@ -202,11 +202,22 @@ class JiraClient:
 
     # -- writes -----------------------------------------------------------------------------
     def create_issue(self, fields: Record) -> Record:
-        """POST the issue; returns {id, key, self}. Never resent after an unknown outcome."""
+        """POST the issue; returns {id, key, self}. Never resent after an unknown outcome: a 2xx
+        answer that is not JSON (an HTML page, a truncated body) or names no issue means the issue
+        may well exist, so it is an UnknownOutcome (the job looks for its origin label)."""
         response = self.http.request("POST", "issue", json={"fields": fields}, ok=(200, 201))
-        body = response.json()
-        if not (isinstance(body, dict) and isinstance(body.get("key"), str)):
-            raise ApiError("POST /issue answered without an issue key", service="jira", status=response.status_code)
+        try:
+            body = response.json()
+        except (ValueError, RecursionError):
+            body = None
+        key = body.get("key") if isinstance(body, dict) else None
+        if not (isinstance(key, str) and ISSUE_KEY.fullmatch(key) and body.get("id") is not None):
+            raise UnknownOutcome(
+                f"POST {self.http.path_of('issue')} answered {response.status_code} without an issue id and a "
+                "well-formed key; the issue may have been created",
+                service="jira",
+            )
+        assert isinstance(body, dict)
         return body
 
     def transition(self, key: str, transition_id: str) -> None:
@@ -214,16 +225,19 @@ class JiraClient:
 
     def upsert_remote_link(self, key: str, global_id: str, url: str, title: str, summary: str | None = None) -> Record:
         """Create, or update in place, the remote link with this ``globalId`` (never a second one)."""
-        link: Record = {"url": url, "title": title[:255]}
+        link: Record = {"url": url, "title": java_prefix(title, 255)}
         if summary:
-            link["summary"] = summary[:255]
+            link["summary"] = java_prefix(summary, 255)
         response = self.http.request(
             "POST",
             f"issue/{_segment(key)}/remotelink",
             json={"globalId": global_id, "object": link},
             ok=(200, 201),
         )
-        body = response.json() if response.content else {}
+        try:  # the link is set (2xx); its answer is only informative
+            body = response.json() if response.content else {}
+        except (ValueError, RecursionError):
+            body = {}
         return body if isinstance(body, dict) else {}
 
     def set_labels(self, key: str, labels: Sequence[str]) -> None:
@@ -253,7 +267,7 @@ class JiraClient:
         fields: Record = {
             "project": {"key": project},
             "issuetype": {"name": issue_type},
-            "summary": " ".join(summary.split())[:SUMMARY_MAX],
+            "summary": java_prefix(" ".join(summary.split()), SUMMARY_MAX),
             "labels": list(labels),
         }
         if description:
@@ -265,6 +279,17 @@ class JiraClient:
         if parent:
             fields["parent"] = {"key": parent}
         return fields
+
+
+def java_prefix(text: str, limit: int) -> str:
+    """The longest prefix of `text` that Jira counts as at most `limit` characters: Jira (Java)
+    counts UTF-16 units, so a character beyond the BMP (an emoji) counts two; never half of one."""
+    units = 0
+    for index, char in enumerate(text):
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > limit:
+            return text[:index]
+    return text
 
 
 def adf_document(paragraphs: Sequence[Paragraph]) -> Record:
@@ -294,6 +319,32 @@ def wiki_markup(paragraphs: Sequence[Paragraph]) -> str:
         else:
             lines.append(_wiki_escape(paragraph))
     return "\n\n".join(lines)[:DESCRIPTION_MAX]
+
+
+# an issue as the jobs read it: the objects they open are objects (or absent), never text or lists
+ISSUE = shape(
+    key="str",
+    fields="object?",
+    **{
+        "fields.status": "object?",
+        "fields.status.statusCategory": "object?",
+        "fields.labels": "list?",
+        "fields.issuetype": "object?",
+    },
+)
+
+
+def _usable_transition(item: Any) -> bool:
+    """A transition a job can take: an id to send and a target status (``to``) with a name; a
+    malformed one is left out (as if the workflow did not offer it)."""
+    if not isinstance(item, dict) or isinstance(item.get("id"), bool) or not isinstance(item.get("id"), str | int):
+        return False
+    to = item.get("to")
+    category = to.get("statusCategory") if isinstance(to, dict) else None
+    return isinstance(to, dict) and isinstance(to.get("name"), str) and (category is None or isinstance(category, dict))
+
+
+ISSUE_KEY = re.compile(r"[A-Z][A-Z0-9_]{0,254}-[1-9][0-9]{0,17}")  # PROJECT-123, nothing else
 
 
 def jql_string(value: str) -> str:

@@ -21,7 +21,7 @@ import click
 
 from .. import shutdown
 from ..clients import Record
-from ..clients.confluence import ConfluenceClient, Page, PageConflict
+from ..clients.confluence import ConfluenceClient, Page, PageConflict, page_ref
 from ..clients.jira import JiraClient
 from ..config import read_map
 from ..confluence_storage import StorageFormatError, Task, TaskEdit, apply_edits, read_page
@@ -59,10 +59,22 @@ class Options(JobOptions):
 ConfluenceJiraOptions = Options  # its name inside ConfluenceJiraJob, where `Options` is the class attribute
 
 
+def _pages(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    """--page values are parsed as click reads them, so a malformed one is refused (2) before a
+    lock, a run record or a request."""
+    for text in values:
+        try:
+            page_ref(text)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return values
+
+
 PAGE_OPTION = click.option(
     "--page",
     "pages",
     multiple=True,
+    callback=_pages,
     metavar="URL_OR_ID",
     help="a page (id, or URL of either deployment) whose tree is read; repeatable; default CONFLUENCE_PAGES",
 )
@@ -99,6 +111,7 @@ class ConfluenceJiraJob(TreeReading, Job):
         self.jira_zone: ZoneInfo | None = None
         self.confluence_zone: ZoneInfo | None = None
         self.ancestors: list[tuple[Page, str, tuple[str | None, str | None]]] = []
+        self.page_refs()  # a malformed --page / CONFLUENCE_PAGES: refused before any request
 
     # -- plan -----------------------------------------------------------------------------------
     def plan(self, read: ConfluenceJiraRead) -> ConfluenceJiraPlan:
@@ -118,6 +131,7 @@ class ConfluenceJiraJob(TreeReading, Job):
                     self.result.actions.append(action)
                     self.result.tally(action)
             self.result.counts["unchanged"] += plan.unchanged
+            self.result.counts["pages_updated"] += len(self.pages_to_write(plan))
             return
         self.result.counts["unchanged"] += plan.unchanged
         for origin, values in plan.records.items():
@@ -138,6 +152,16 @@ class ConfluenceJiraJob(TreeReading, Job):
                 failed_pages.add(page_id)
         self.finish(plan, failed_pages)
 
+    @staticmethod
+    def pages_to_write(plan: ConfluenceJiraPlan) -> set[str]:
+        """The pages a real run would PUT: those with a macro or checkbox to edit, and those of
+        the tasks whose issues it creates (their macros are added after the create)."""
+        pages = {new.page.id for new in plan.creates}
+        for page_id, edits in plan.page_edits.items():
+            if any(edit.issue_key or edit.complete is not None for edit in edits.values()):
+                pages.add(page_id)
+        return pages
+
     def link_found(self, plan: ConfluenceJiraPlan, found: Any) -> None:
         values = {
             "page_id": found.page_id,
@@ -150,6 +174,11 @@ class ConfluenceJiraJob(TreeReading, Job):
             "on_page": int(found.issue.key in found.task.jira_keys),
             "run_id": self.run_id,
         }
+        row = self.last_read.links.get(found.origin) if self.last_read else None
+        if row and row.get("state") == "pending" and row.get("run_id") and not row.get("created_run"):
+            # the create of an earlier run (its answer lost, or the run killed): that run made the
+            # issue, so `sync.py undo` of that run takes it back
+            values["created_run"] = row["run_id"]
         self.store.save_issue_link(found.origin, values)
         self.store.record_audit(self.run_id, JOB, found.origin, "link", "issue", None, None, values)
         if found.remote_link:
@@ -260,6 +289,7 @@ class ConfluenceJiraJob(TreeReading, Job):
             for origin, values in plan.after_page.get(page_id, {}).items():
                 self.store.update_issue_link(origin, **values)
             self.result.counts["pages_updated"] += 1
+            self.result.counts["updated"] += len(plan.page_updates.get(page_id, set()) - set(edited.missing))
             return True
         self.result.fail(label, f"saved by someone else {PUT_ATTEMPTS} times while tracksync wrote it; next run")
         return False

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from ..clients.confluence import Page
-from ..confluence_storage import StoragePage, Task, TaskEdit
+from ..confluence_storage import ISSUE_KEY, StoragePage, Task, TaskEdit
 from .base import Action, ActionKind
 
 JOB = "confluence-jira"
@@ -65,8 +65,8 @@ def issue_state(record: Mapping[str, Any]) -> IssueState | None:
     category = status.get("statusCategory") if isinstance(status.get("statusCategory"), dict) else {}
     assert isinstance(category, dict)
     key, issue_id = record.get("key"), record.get("id")
-    if not isinstance(key, str) or issue_id is None:
-        return None
+    if not isinstance(key, str) or not ISSUE_KEY.fullmatch(key) or issue_id is None:
+        return None  # a key that is no Jira key never reaches a page's macro
     labels = fields.get("labels") if isinstance(fields.get("labels"), list) else []
     assert isinstance(labels, list)
     return IssueState(
@@ -150,6 +150,7 @@ class ConfluenceJiraPlan:
     page_edits: dict[str, dict[str, TaskEdit]] = field(default_factory=dict)  # page id -> task id -> edit
     records: dict[str, Row] = field(default_factory=dict)  # origin -> store values (no remote write)
     after_page: dict[str, dict[str, Row]] = field(default_factory=dict)  # page id -> origin -> values once written
+    page_updates: dict[str, set[str]] = field(default_factory=dict)  # page id -> task ids: updates done by its PUT
     conflicts: list[Action] = field(default_factory=list)
     drop_pending: list[str] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)  # pending creates inside the search lag
@@ -269,6 +270,7 @@ def _plan_linked(
             plan.edit(page.id, task.task_id, TaskEdit(settings.style, key))
             plan.after_page.setdefault(page.id, {}).setdefault(origin, {})["on_page"] = 1
             plan.actions.append(_action(ActionKind.UPDATE, origin, page, task, "macro added to the page", key))
+            plan.page_updates.setdefault(page.id, set()).add(task.task_id)
             wrote = True
     elif not link.get("on_page"):
         plan.records.setdefault(origin, {})["on_page"] = 1
@@ -332,6 +334,7 @@ def _plan_linked(
             plan.after_page.setdefault(page.id, {}).setdefault(origin, {}).update(
                 issue_status=issue.status, issue_done=int(issue.done), task_complete=int(issue.done)
             )
+            plan.page_updates.setdefault(page.id, set()).add(task.task_id)
         else:
             plan.records.setdefault(origin, {}).update(issue_status=issue.status, issue_done=int(issue.done))
         return

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..clients.confluence import ConfluenceClient, Page, confluence_client, page_ref
+from ..clients.confluence import ConfluenceClient, Page, PageRef, confluence_client, page_ref
 from ..clients.jira import JiraClient, atlassian_deployment, jira_client, jql_string
 from ..confluence_storage import StorageFormatError, read_page
 from ..errors import AuthError, ConfigError, NotFound, UsageError
@@ -63,18 +63,25 @@ class TreeReading:
         self.jira_zone = _zone(me.get("timeZone"))
         self.confluence_zone = _zone(self.confluence.current_user().get("timeZone"))
 
-    def roots(self) -> list[str]:
+    def page_refs(self) -> list[PageRef]:
+        """The pages given (--page, else CONFLUENCE_PAGES), parsed: a malformed one is refused by
+        name (2 / 78) before any request."""
         given = self.opts.pages or tuple(self.settings.confluence_pages or ())
         if not given:
             raise ConfigError("CONFLUENCE_PAGES", "no page to read: set CONFLUENCE_PAGES or pass --page URL_OR_ID")
-        ids: list[str] = []
+        refs: list[PageRef] = []
         for text in given:
             try:
-                ref = page_ref(text)
+                refs.append(page_ref(text))
             except ValueError as exc:
                 if self.opts.pages:
                     raise UsageError(f"--page: {exc}") from None
                 raise ConfigError("CONFLUENCE_PAGES", str(exc)) from None
+        return refs
+
+    def roots(self) -> list[str]:
+        ids: list[str] = []
+        for ref in self.page_refs():
             page_id = ref.page_id
             if page_id is None and ref.space and ref.title:
                 page_id = self.confluence.find_page(ref.space, ref.title)

@@ -13,6 +13,7 @@ repeat (what was undone is marked so), and --dry-run only lists what it would do
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -76,6 +77,12 @@ def undo_run(settings: Settings, run_id: int, delete_issues: bool = False, dry_r
         raise UsageError(
             f"run {run_id} is not a confluence-jira run in the store (python report.py history lists them)"
         )
+    undone = _undo_of(runs[0])
+    if undone is not None:
+        raise UsageError(
+            f"run {run_id} is itself the undo of run {undone}; it wrote nothing an undo could take back "
+            "(run python sync.py confluence-jira to sync the pages again)"
+        )
     result = UndoResult(run_id, dry_run)
     if dry_run:
         with Store(settings.database_path, readonly=True) as store:
@@ -97,6 +104,16 @@ def undo_run(settings: Settings, run_id: int, delete_issues: bool = False, dry_r
     return result
 
 
+def _undo_of(run: dict[str, Any]) -> int | None:
+    """The run an undo run took back (its params {"undo": RUN_ID}), None for a sync run."""
+    try:
+        params = json.loads(run.get("params") or "{}")
+    except (TypeError, ValueError):
+        return None
+    undone = params.get("undo") if isinstance(params, dict) else None
+    return undone if isinstance(undone, int) and not isinstance(undone, bool) else None
+
+
 def _undo(settings: Settings, store: Store, result: UndoResult, delete_issues: bool) -> None:
     counter = RequestCounter()
     deployment = atlassian_deployment(settings, counter)
@@ -110,6 +127,14 @@ def _undo(settings: Settings, store: Store, result: UndoResult, delete_issues: b
             current = confluence.get_page(page_id)
         except NotFound:
             result.left_alone.append(f"{label}: no longer exists or is not readable")
+            continue
+        if current.version != write["version_written"] and current.body == write["body_before"]:
+            # already back as it was (an earlier undo whose answer was lost, or restored by hand)
+            if not result.dry_run:
+                assert result.undo_run is not None
+                store.mark_page_write_undone(write["id"], result.undo_run)
+                store.forget_confluence_page(page_id)
+            result.lines.append(f"{label} already has its body of version {write['version_before']} back")
             continue
         if current.version != write["version_written"]:
             result.left_alone.append(
