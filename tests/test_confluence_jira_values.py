@@ -29,3 +29,17 @@ def test_an_emoji_task_longer_than_jiras_summary_is_cut_as_jira_counts_and_filed
     again = work.sync("confluence-jira")
     assert again.returncode == 0 and sb.count(writes=True) == 0, explain(again)
     assert all(count == 1 for count in per_origin(sb).values())
+
+
+def test_a_page_url_of_another_site_is_refused_before_any_request(atl):
+    """A page URL of another Confluence names, by its id, an unrelated page on this one: refused by
+    name (2 for --page, 78 for CONFLUENCE_PAGES) before any request; a URL of this site is fine."""
+    work, sb, seed = atl
+    foreign = f"https://wiki.other.example/wiki/spaces/ENG/pages/{seed.root_id}/Plan"
+    sb.clear_requests()
+    proc = work.sync("confluence-jira", "--page", foreign)
+    assert proc.returncode == 2 and "not of CONFLUENCE_URL's site" in proc.stderr, explain(proc)
+    work.set(CONFLUENCE_PAGES=foreign)
+    proc = work.sync("confluence-jira", "--dry-run")
+    assert proc.returncode == 78 and "CONFLUENCE_PAGES" in proc.stderr, explain(proc)
+    assert sb.count() == 0

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, unquote_plus, urlsplit
+from urllib.parse import SplitResult, parse_qs, unquote_plus, urlsplit
 
 from ..errors import ApiError, ConfigError, NotFound
 from ..http import BadAnswer, RequestCounter, ServiceSession
@@ -487,3 +487,21 @@ def _v1_next(_response: Any, body: Any) -> str | None:
     if relative and isinstance(context, str) and context.startswith("/") and not following.startswith(context + "/"):
         following = context.rstrip("/") + following
     return following
+
+
+def other_site(given: str, base_url: str | None) -> str | None:
+    """The host of a page URL that is not on CONFLUENCE_URL's site (a page id there names another
+    page here), else None (a bare id, or a URL of this site)."""
+    parts = urlsplit(given.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or not base_url:
+        return None
+    base = urlsplit(base_url)
+
+    def site(p: SplitResult) -> tuple[str, int | None]:
+        try:
+            port = p.port
+        except ValueError:
+            port = -1
+        return (p.hostname or "").lower(), port or {"http": 80, "https": 443}.get(p.scheme)
+
+    return None if site(parts) == site(base) else parts.netloc

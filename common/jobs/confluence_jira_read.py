@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..clients.confluence import ConfluenceClient, Page, PageRef, confluence_client, page_ref
+from ..clients.confluence import ConfluenceClient, Page, PageRef, confluence_client, other_site, page_ref
 from ..clients.jira import JiraClient, atlassian_deployment, jira_client, jql_string
 from ..confluence_storage import StorageFormatError, read_page
 from ..errors import AuthError, ConfigError, NotFound, UsageError
@@ -73,6 +73,9 @@ class TreeReading:
         for text in given:
             try:
                 refs.append(page_ref(text))
+                host = other_site(text, self.settings.confluence_url)
+                if host is not None:  # its page id would name another page here
+                    raise ValueError(f"a page URL of {host[:80]!r}, not of CONFLUENCE_URL's site")
             except ValueError as exc:
                 if self.opts.pages:
                     raise UsageError(f"--page: {exc}") from None

@@ -22,13 +22,21 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .. import shutdown
-from ..clients.confluence import ConfluenceClient, Page, PageConflict, TitleTaken, confluence_client, page_ref
+from ..clients.confluence import (
+    ConfluenceClient,
+    Page,
+    PageConflict,
+    TitleTaken,
+    confluence_client,
+    other_site,
+    page_ref,
+)
 from ..clients.jira import JiraClient, atlassian_deployment, jira_client, jql_string
 from ..errors import STOPS_RUN, ApiError, ConfigError, NotFound, SyncError, UnknownOutcome, UsageError
 from .base import Action, ActionKind
 from .confluence_jira_read import _since, _zone
 from .jira_confluence_answers import page_write
-from .jira_confluence_body import issue_row, marker_of, other_site, unique_title
+from .jira_confluence_body import issue_row, marker_of, unique_title
 from .jira_confluence_plan import (
     JOB,
     EpicPagesPlan,

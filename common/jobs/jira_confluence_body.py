@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import SplitResult, urlsplit
 from xml.sax.saxutils import escape
 
 EPIC_MARKER = "tracksync-epic-"  # + the epic's issue id: label, content property and anchor on its page
@@ -167,21 +166,3 @@ def page_body(
     ]
     parts.append(f"<table><tbody>{''.join(rows)}</tbody></table>")
     return "".join(parts)
-
-
-def other_site(given: str, base_url: str | None) -> str | None:
-    """The host of a page URL that is not on CONFLUENCE_URL's site (a page id there names another
-    page here), else None (a bare id, or a URL of this site)."""
-    parts = urlsplit(given.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc or not base_url:
-        return None
-    base = urlsplit(base_url)
-
-    def site(p: SplitResult) -> tuple[str, int | None]:
-        try:
-            port = p.port
-        except ValueError:
-            port = -1
-        return (p.hostname or "").lower(), port or {"http": 80, "https": 443}.get(p.scheme)
-
-    return None if site(parts) == site(base) else parts.netloc

@@ -28,12 +28,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..cli import Terminated
-from ..clients.confluence import ConfluenceClient, Page, confluence_client, page_ref
+from ..clients.confluence import ConfluenceClient, Page, confluence_client, other_site, page_ref
 from ..clients.jira import atlassian_deployment, jira_client, jql_string
 from ..errors import OK, PARTIAL, TEMPORARY, ApiError, NotFound, SyncError, UnknownOutcome, UsageError
 from ..http import RequestCounter
 from ..jobs.jira_confluence_answers import page_write
-from ..jobs.jira_confluence_body import other_site
 from ..runlock import JobLock
 from ..store import Store
 from .confluence_tree_plan import (
