@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, parse_qs, unquote_plus, urlsplit
 
 from ..errors import ApiError, ConfigError, NotFound
-from ..http import BadAnswer, RequestCounter, ServiceSession
-from . import FirstAnswer, Record
-from .jira import DEPLOYMENTS, Deployment, auth_for
+from ..http import BadAnswer, RequestCounter
+from . import Record
+from .jira import AtlassianClient, Deployment
 from .shapes import shape
 
 if TYPE_CHECKING:
@@ -115,36 +115,8 @@ def confluence_client(
     )
 
 
-class ConfluenceClient:
-    def __init__(
-        self,
-        settings: Settings,
-        counter: RequestCounter,
-        *,
-        url: str,
-        token: str,
-        email: str | None = None,
-        deployment: Deployment,
-        dry_run: bool = False,
-    ) -> None:
-        if deployment not in DEPLOYMENTS:
-            raise ValueError(f"deployment must be one of {DEPLOYMENTS}, not {deployment!r}")
-        self.deployment = deployment
-        self.cloud = deployment == "cloud"
-        self.site = url.rstrip("/")
-        headers, basic = auth_for(token, email)
-        self.http = ServiceSession(
-            "confluence",
-            self.site,
-            headers,
-            settings,
-            counter=counter,
-            dry_run=dry_run,
-            auth=basic,
-            token_key="CONFLUENCE_TOKEN",
-        )
-        self.api = FirstAnswer(self.http, "CONFLUENCE_URL", "Confluence")
-        self.max_pages = settings.max_pages
+class ConfluenceClient(AtlassianClient):
+    SERVICE, PRODUCT, URL_KEY, TOKEN_KEY = "confluence", "Confluence", "CONFLUENCE_URL", "CONFLUENCE_TOKEN"
 
     def page_url(self, page_id: str) -> str:
         """A link to the page that works on both deployments."""

@@ -92,7 +92,16 @@ def jira_client(
     )
 
 
-class JiraClient:
+class AtlassianClient:
+    """What the Jira and the Confluence client share: the deployment, the site, the auth of each
+    deployment (Basic e-mail:token, or a Bearer personal access token), the session and the
+    first-answer check. A subclass names its service, keys and API root."""
+
+    SERVICE = ""
+    PRODUCT = ""
+    URL_KEY = ""
+    TOKEN_KEY = ""
+
     def __init__(
         self,
         settings: Settings,
@@ -111,17 +120,28 @@ class JiraClient:
         self.site = url.rstrip("/")
         headers, basic = auth_for(token, email)
         self.http = ServiceSession(
-            "jira",
-            f"{self.site}/rest/api/{3 if self.cloud else 2}",
+            self.SERVICE,
+            self.api_root(),
             headers,
             settings,
             counter=counter,
             dry_run=dry_run,
             auth=basic,
-            token_key="JIRA_TOKEN",
+            token_key=self.TOKEN_KEY,
         )
-        self.api = FirstAnswer(self.http, "JIRA_URL", "Jira")
+        self.api = FirstAnswer(self.http, self.URL_KEY, self.PRODUCT)
         self.max_pages = settings.max_pages
+
+    def api_root(self) -> str:
+        """The address every request path is relative to."""
+        return self.site
+
+
+class JiraClient(AtlassianClient):
+    SERVICE, PRODUCT, URL_KEY, TOKEN_KEY = "jira", "Jira", "JIRA_URL", "JIRA_TOKEN"
+
+    def api_root(self) -> str:
+        return f"{self.site}/rest/api/{3 if self.cloud else 2}"
 
     # -- reads ------------------------------------------------------------------------------
     def server_info(self) -> Record:
