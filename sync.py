@@ -245,17 +245,14 @@ def conflicts_command(settings, as_json, job):
 )
 def resolve_command(settings, conflict_id, keep):
     """Settle one conflict (see `python sync.py conflicts`)."""
-    from common.jobs.conflicts import resolve
-    from common.jobs.confluence_jira_conflicts import is_confluence_jira, resolve_task_conflict
-    from common.jobs.jira_confluence_conflicts import is_jira_confluence, resolve_page_conflict
+    from common.jobs.conflicts import conflict_job, resolve
+    from common.jobs.confluence_jira_conflicts import resolve_task_conflict
+    from common.jobs.jira_confluence_conflicts import resolve_page_conflict
 
-    if is_jira_confluence(settings, conflict_id):
-        click.echo(resolve_page_conflict(settings, conflict_id, keep))
-        return
-    if is_confluence_jira(settings, conflict_id):
-        click.echo(resolve_task_conflict(settings, conflict_id, keep))
-        return
-    click.echo(resolve(settings, conflict_id, keep))
+    resolver = {"jira-confluence": resolve_page_conflict, "confluence-jira": resolve_task_conflict}.get(
+        conflict_job(settings, conflict_id) or "", resolve
+    )
+    click.echo(resolver(settings, conflict_id, keep))
 
 
 @command(

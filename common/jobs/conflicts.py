@@ -67,10 +67,17 @@ def write_source_values(settings: Settings, store: Store, conflict: Row) -> None
         raise UsageError(f"timesheet {target_id} was not updated: {result.failures[0][1]}")
 
 
-def resolve(settings: Settings, conflict_id: int, keep: str) -> str:
-    """Settle one open conflict; returns a one-line description of what was done."""
+def conflict_job(settings: Settings, conflict_id: int) -> str | None:
+    """The job a conflict belongs to (None: no such conflict): `sync.py resolve` hands it on to
+    the resolver of that job."""
     with Store(settings.database_path, readonly=True) as store:
         found = store.conflicts(conflict_id=conflict_id, open_only=False)
+    return str(found[0]["job"]) if found else None
+
+
+def open_conflict(store: Store, conflict_id: int) -> Row:
+    """The conflict `conflict_id`, still open; a usage error (2) naming it otherwise."""
+    found = store.conflicts(conflict_id=conflict_id, open_only=False)
     if not found:
         raise UsageError(f"no conflict with id {conflict_id} (python sync.py conflicts lists them)")
     conflict = found[0]
@@ -78,6 +85,13 @@ def resolve(settings: Settings, conflict_id: int, keep: str) -> str:
         raise UsageError(
             f"conflict {conflict_id} was already resolved ({conflict['resolution']}) at {conflict['resolved_at']}"
         )
+    return conflict
+
+
+def resolve(settings: Settings, conflict_id: int, keep: str) -> str:
+    """Settle one open conflict; returns a one-line description of what was done."""
+    with Store(settings.database_path, readonly=True) as store:
+        conflict = open_conflict(store, conflict_id)
     job, key, target_id = conflict["job"], conflict["source_key"], conflict["target_id"]
     if keep in ("confluence", "jira"):
         raise UsageError(

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from ..errors import UsageError
 from ..runlock import JobLock
 from ..store import Store
+from .conflicts import open_conflict
 from .confluence_jira_plan import JOB, page_of
 
 if TYPE_CHECKING:
@@ -25,23 +26,12 @@ if TYPE_CHECKING:
 RESOLUTIONS = {"confluence": "source", "source": "source", "jira": "target", "target": "target", "skip": "skip"}
 
 
-def is_confluence_jira(settings: Settings, conflict_id: int) -> bool:
-    with Store(settings.database_path, readonly=True) as store:
-        found = store.conflicts(conflict_id=conflict_id, open_only=False)
-    return bool(found) and found[0]["job"] == JOB
-
-
 def resolve_task_conflict(settings: Settings, conflict_id: int, keep: str) -> str:
     if keep not in RESOLUTIONS:
         raise UsageError(f"--keep {keep}: a confluence-jira conflict is settled with confluence, jira or skip")
     resolution = RESOLUTIONS[keep]
     with JobLock(settings.database_path, JOB), Store(settings.database_path) as store:
-        found = store.conflicts(conflict_id=conflict_id, open_only=False)
-        if not found:
-            raise UsageError(f"no conflict with id {conflict_id} (python sync.py conflicts lists them)")
-        conflict = found[0]
-        if conflict["resolved_at"]:
-            raise UsageError(f"conflict {conflict_id} was already resolved ({conflict['resolution']})")
+        conflict = open_conflict(store, conflict_id)
         origin = conflict["source_key"]
         task_complete = (conflict["source_data"] or {}).get("task") == "complete"
         target = conflict["target_data"] or {}

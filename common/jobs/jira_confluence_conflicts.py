@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from ..errors import UsageError
 from ..runlock import JobLock
 from ..store import Store
+from .conflicts import open_conflict
 from .jira_confluence_plan import JOB
 
 if TYPE_CHECKING:
@@ -23,23 +24,12 @@ if TYPE_CHECKING:
 RESOLUTIONS = {"jira": "source", "source": "source", "confluence": "target", "target": "target", "skip": "skip"}
 
 
-def is_jira_confluence(settings: Settings, conflict_id: int) -> bool:
-    with Store(settings.database_path, readonly=True) as store:
-        found = store.conflicts(conflict_id=conflict_id, open_only=False)
-    return bool(found) and found[0]["job"] == JOB
-
-
 def resolve_page_conflict(settings: Settings, conflict_id: int, keep: str) -> str:
     if keep not in RESOLUTIONS:
         raise UsageError(f"--keep {keep}: a jira-confluence conflict is settled with jira, confluence or skip")
     resolution = RESOLUTIONS[keep]
     with JobLock(settings.database_path, JOB), Store(settings.database_path) as store:
-        found = store.conflicts(conflict_id=conflict_id, open_only=False)
-        if not found:
-            raise UsageError(f"no conflict with id {conflict_id} (python sync.py conflicts lists them)")
-        conflict = found[0]
-        if conflict["resolved_at"]:
-            raise UsageError(f"conflict {conflict_id} was already resolved ({conflict['resolution']})")
+        conflict = open_conflict(store, conflict_id)
         origin = conflict["source_key"]
         row = store.epic_page(origin)
         if row is None:
