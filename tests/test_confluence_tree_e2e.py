@@ -6,41 +6,15 @@ import json
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
-from conftest import ROOT, Workdir
+from conftest import ROOT
+from test_confluence_jira_e2e import atl  # noqa: F401 (fixture: the demo seed, both deployments)
 
 from common.confluence_storage import read_page
 from common.ops.confluence_tree_plan import MAX_TREE_PAGES, is_complete, page_count, tree_paths
-from sandbox import Sandbox, seed_atlassian
 
-DEPLOYMENTS = ["cloud", "datacenter"]
-
-
-@pytest.fixture(params=DEPLOYMENTS)
-def atl(request, tmp_path):
-    """(workdir, sandbox, seed): the demo seed on a Jira and Confluence of one deployment; listings
-    come 5 items a page, so the searches of the tree take several pages."""
-    sb = Sandbox(atlassian=request.param, services=["jira", "confluence"]).start()
-    seed = seed_atlassian.demo(sb)
-    sb.confluence.max_limit = 5
-    env = dict(
-        sb.env(),
-        DATABASE_PATH=str(tmp_path / "sync.db"),
-        LOG_FILE=str(tmp_path / "tracksync.log"),
-        CACHE_DIR=str(tmp_path / ".cache"),
-        HTTP_TIMEOUT="5",
-        HTTP_RETRY_BACKOFF="0",
-    )
-    env_file = tmp_path / "test.env"
-    env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
-    env_file.chmod(0o600)
-    yield Workdir(tmp_path, env_file, sb), sb, seed
-    threading.Thread(target=sb.stop, daemon=True).start()
-    assert not sb.violations, "off the contract:\n" + "\n".join(sb.violations[:10])
-    assert not sb.failures, "\n".join(sb.failures[:5])
 
 
 def explain(proc):
