@@ -16,7 +16,6 @@ from common.confluence_storage import read_page
 from common.ops.confluence_tree_plan import MAX_TREE_PAGES, is_complete, page_count, tree_paths
 
 
-
 def explain(proc):
     return f"exit {proc.returncode}\nstdout:\n{proc.stdout[-2000:]}\nstderr:\n{proc.stderr[-2000:]}"
 
