@@ -172,16 +172,7 @@ class ConfluenceClient(AtlassianClient):
         cql = f"ancestor = {_page_id(page_id)} and type = page"
         if modified_since is not None:
             cql += f' and lastmodified >= "{modified_since.strftime("%Y-%m-%d %H:%M")}"'
-        expand = "version,space,ancestors" + (",body.storage" if with_body else "")
-        items, complete = self.http.pages(
-            "rest/api/content/search",
-            {"cql": cql, "expand": expand, "limit": SEARCH_PAGE_WITH_BODY if with_body else SEARCH_PAGE},
-            max_pages=self.max_pages,
-            items=lambda body: body["results"],
-            next_url=_v1_next,
-            page_param=None,
-        )
-        return [_v1_page(item, with_body=with_body) for item in items], complete
+        return self.search_pages(cql, with_body=with_body)
 
     def children_by_search(self, page_id: str, *, with_body: bool = False) -> tuple[list[tuple[Page, list[str]]], bool]:
         """The page's direct children by one CQL listing (``parent = ID``), each with its version,
@@ -266,7 +257,6 @@ class ConfluenceClient(AtlassianClient):
         saved = _v2_page(answer, with_body=False) if self.cloud else _v1_page(answer, with_body=False)
         return Page(saved.id, saved.title, saved.version, body, page.parent_id, page.space, saved.modified_at)
 
-    # -- test trees (sync.py confluence-tree) -------------------------------------------------
     def search_pages(self, cql: str, *, with_body: bool = False) -> tuple[list[Page], bool]:
         """The pages a CQL query finds (v1 search, both deployments): (pages, complete)."""
         expand = "version,space,ancestors" + (",body.storage" if with_body else "")
