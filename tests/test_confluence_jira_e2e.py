@@ -2,15 +2,12 @@
 Confluence stand-ins; the checks read the stand-ins' state (issues, labels, remote links, page
 bodies and versions) and count the requests made."""
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
-from conftest import ROOT, Workdir
+from conftest import Workdir
 
 from common.confluence_storage import TaskEdit, apply_edits, read_page
 from sandbox import Sandbox, seed_atlassian
@@ -164,14 +161,7 @@ def test_commit_then_drop_and_errors_on_create_with_search_lag_converge_without_
 def test_sigkill_mid_run_then_the_runs_converge_without_duplicates(atl):
     work, sb, seed = atl
     sb.faults.configure(latency_ms=40, services=["jira", "confluence"])
-    command = [sys.executable, str(ROOT / "sync.py"), "confluence-jira", "--env-file", str(work.env_file)]
-    process = subprocess.Popen(
-        command,
-        cwd=work.path,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = work.start("sync.py", "confluence-jira", capture=False)
     deadline = time.monotonic() + 30
     while len(tracksync_issues(sb)) < 2 and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.01)

@@ -3,16 +3,13 @@ Confluence stand-ins (3 epics x 60 issues and 5 without an epic: more than one s
 checks read the stand-ins' pages (titles, bodies, versions, labels) and count the writes."""
 
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
-from conftest import ROOT, Workdir
+from conftest import Workdir
 
 from sandbox import Sandbox, seed_atlassian
 
@@ -207,14 +204,7 @@ def test_jql_limits_the_pages_to_the_epics_of_the_matches_and_an_epic_moved_out_
 def test_sigkill_mid_run_then_one_page_per_epic(plan):
     work, sb, keys, parent = plan
     sb.faults.configure(latency_ms=40, services=["confluence"])
-    command = [sys.executable, str(ROOT / "sync.py"), "jira-confluence", "--env-file", str(work.env_file)]
-    process = subprocess.Popen(
-        command,
-        cwd=work.path,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = work.start("sync.py", "jira-confluence", capture=False)
     deadline = time.monotonic() + 30
     while len(generated(sb, parent)) < 2 and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.005)
